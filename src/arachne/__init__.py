@@ -1,0 +1,52 @@
+"""Arachne: a dataflow graph runtime with typed ports, bounded edges and backpressure.
+
+Everything a first graph needs is importable from here; the rest lives in ``arachne.model``,
+``arachne.runtime`` and ``arachne.observability``.
+"""
+
+from __future__ import annotations
+
+from arachne.model import (
+    ArachneError,
+    Coalesce,
+    ExecutionError,
+    Graph,
+    GraphError,
+    Input,
+    Issue,
+    IterSource,
+    Message,
+    Node,
+    NodeFailed,
+    Output,
+    PortSpec,
+    SpecError,
+    Subgraph,
+    node,
+)
+from arachne.runtime import Execution, FakeClock, Runtime, Scheduler
+
+__all__ = [
+    "ArachneError",
+    "Coalesce",
+    "Execution",
+    "ExecutionError",
+    "FakeClock",
+    "Graph",
+    "GraphError",
+    "Input",
+    "Issue",
+    "IterSource",
+    "Message",
+    "Node",
+    "NodeFailed",
+    "Output",
+    "PortSpec",
+    "Runtime",
+    "Scheduler",
+    "SpecError",
+    "Subgraph",
+    "node",
+]
+
+__version__ = "0.1.0"

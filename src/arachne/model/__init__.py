@@ -1,0 +1,50 @@
+"""The model layer: messages, ports, schemas, policies, nodes and graphs as desired state.
+
+Pure: no asyncio, no I/O, no threads. The runtime turns these into running structures.
+"""
+
+from __future__ import annotations
+
+from arachne.model.context import NodeContext
+from arachne.model.errors import ArachneError, ExecutionError, GraphError, NodeFailed, SpecError
+from arachne.model.function_node import FunctionNode, node
+from arachne.model.graph import Graph
+from arachne.model.message import Headers, Message
+from arachne.model.node import Node
+from arachne.model.policies import Coalesce, Overflow
+from arachne.model.port import Input, Output, PortSpec
+from arachne.model.schema import SchemaAdapter, adapt
+from arachne.model.sources import IterSource
+from arachne.model.specs import LinkSpec, NodeSpec, PortRef
+from arachne.model.subgraph import Subgraph
+from arachne.model.topology import Topology
+from arachne.model.validation import Issue
+
+__all__ = [
+    "ArachneError",
+    "Coalesce",
+    "ExecutionError",
+    "FunctionNode",
+    "Graph",
+    "GraphError",
+    "Headers",
+    "Input",
+    "Issue",
+    "IterSource",
+    "LinkSpec",
+    "Message",
+    "Node",
+    "NodeContext",
+    "NodeFailed",
+    "NodeSpec",
+    "Output",
+    "Overflow",
+    "PortRef",
+    "PortSpec",
+    "SchemaAdapter",
+    "SpecError",
+    "Subgraph",
+    "Topology",
+    "adapt",
+    "node",
+]

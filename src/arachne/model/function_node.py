@@ -1,0 +1,139 @@
+"""The ``@node`` decorator: a plain function becomes a node class."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, ClassVar
+
+from arachne.model.message import Message
+from arachne.model.node import Node
+from arachne.model.sources import IterSource
+
+__all__ = ["FunctionNode", "node"]
+
+_NO_SCHEMA = object()
+
+
+class FunctionNode(Node):
+    """A node whose ``on_message`` calls one function with the payload.
+
+    The result is emitted on ``out`` unless it is ``None``; a generator function may yield any
+    number of results per message. Made by :func:`node`; subclass it only through there.
+    """
+
+    fn: ClassVar[Callable[..., Any]]
+    input_schemas: ClassVar[dict[str, Any]]
+    output_schemas: ClassVar[dict[str, Any]]
+    many: ClassVar[bool]
+
+    def inputs(self) -> Mapping[str, Any]:
+        """Return the decorator's input ports."""
+        return self.input_schemas
+
+    def outputs(self) -> Mapping[str, Any]:
+        """Return the decorator's output ports."""
+        return self.output_schemas
+
+    def on_message(self, port: str, msg: Message) -> None:
+        """Call the function with the payload and emit what it returns or yields."""
+        result = type(self).fn(msg.payload)
+        if self.many:
+            for item in result:
+                self.emit("out", item)
+        elif result is not None:
+            self.emit("out", result)
+
+
+class _FunctionSource(IterSource):
+    fn: ClassVar[Callable[[], Iterable[Any]]]
+    output_schemas: ClassVar[dict[str, Any]]
+
+    def __init__(self, *, name: str | None = None, config: Mapping[str, Any] | None = None) -> None:
+        schema = self.output_schemas.get("out")
+        super().__init__(_LazyIterable(type(self).fn), schema=schema, name=name, config=config)
+
+
+class _LazyIterable:
+    """Calls the source function only when iteration starts, once per run."""
+
+    def __init__(self, fn: Callable[[], Iterable[Any]]) -> None:
+        self._fn = fn
+
+    def __iter__(self) -> Iterator[Any]:
+        result = self._fn()
+        if not isinstance(result, Iterable):
+            raise TypeError(
+                f"source function {self._fn.__name__!r} returned {type(result).__name__}; "
+                "a source made with @node must return an iterable or be a generator"
+            )
+        return iter(result)
+
+
+def node(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    outputs: Mapping[str, Any] | None = None,
+) -> Any:
+    """Turn a function into a node class; instantiate it to add it to a graph.
+
+    - No parameters: a source. The function returns an iterable (or is a generator); its items
+      are emitted on ``out``, pulled only while the output has room.
+    - One parameter: a transform. Called with each payload arriving on ``in``; the return value
+      is emitted on ``out`` (``None`` emits nothing), or every item if it is a generator.
+
+    Port schemas come from the annotations unless ``inputs=``/``outputs=`` are given.
+    ``@node`` and ``@node(name=...)`` both work.
+    """
+    if fn is None:
+        return lambda f: node(f, name=name, inputs=inputs, outputs=outputs)
+    params = [
+        p
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if len(params) > 1:
+        raise TypeError(
+            f"@node function {fn.__name__!r} takes {len(params)} parameters; it must take one "
+            "(a transform) or none (a source); subclass Node for more ports"
+        )
+    hints = _hints(fn)
+    generator = inspect.isgeneratorfunction(fn)
+    returned = hints.get("return", _NO_SCHEMA)
+    out_schema = _item_type(returned) if generator else returned
+    out_ports = dict(outputs) if outputs is not None else {"out": _or_none(out_schema)}
+    attrs: dict[str, Any] = {
+        "fn": staticmethod(fn),
+        "output_schemas": out_ports,
+        "__doc__": fn.__doc__ or f"Node made from {fn.__qualname__}.",
+        "__module__": fn.__module__,
+        "__qualname__": fn.__qualname__,
+    }
+    attrs["default_name"] = name or fn.__name__
+    if not params:
+        cls = type(fn.__name__, (_FunctionSource,), attrs)
+    else:
+        in_schema = hints.get(params[0].name, _NO_SCHEMA)
+        attrs["input_schemas"] = dict(inputs) if inputs is not None else {"in": _or_none(in_schema)}
+        attrs["many"] = generator
+        cls = type(fn.__name__, (FunctionNode,), attrs)
+    return cls
+
+
+def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn)
+    except (NameError, TypeError):
+        return {}
+
+
+def _item_type(annotation: object) -> object:
+    args = typing.get_args(annotation)
+    return args[0] if args else _NO_SCHEMA
+
+
+def _or_none(schema: object) -> object:
+    return None if schema is _NO_SCHEMA or schema is type(None) else schema

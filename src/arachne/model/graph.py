@@ -1,0 +1,117 @@
+"""The desired state of a graph as plain, immutable data."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from arachne.model.dot import graph_to_dot
+from arachne.model.errors import GraphError
+from arachne.model.graph_io import graph_checksum, graph_parts, graph_to_dict
+from arachne.model.specs import LinkSpec, NodeSpec
+from arachne.model.topology import Topology
+
+__all__ = ["Graph"]
+
+
+class Graph:
+    """Nodes and links, keyed by id; immutable, so a changed graph is a new ``Graph``.
+
+    Build one with :meth:`arachne.model.subgraph.Subgraph.to_graph` or :meth:`from_dict`.
+    Links must name existing nodes and ports; use ``Subgraph.validate()`` for a full report.
+    """
+
+    __slots__ = ("_links", "_nodes", "_topology", "name")
+
+    _topology: Topology | None
+
+    def __init__(
+        self, nodes: Iterable[NodeSpec], links: Iterable[LinkSpec], name: str = ""
+    ) -> None:
+        self.name = name
+        self._nodes: dict[str, NodeSpec] = {}
+        for spec in nodes:
+            if spec.id in self._nodes:
+                raise GraphError(f"duplicate node id {spec.id!r}; give each node its own name")
+            self._nodes[spec.id] = spec
+        self._links: dict[str, LinkSpec] = {}
+        for link in links:
+            if link.id in self._links:
+                raise GraphError(f"duplicate link id {link.id!r}; pass a distinct id= to connect")
+            self._check_endpoints(link)
+            self._links[link.id] = link
+        self._topology: Topology | None = None
+
+    def _check_endpoints(self, link: LinkSpec) -> None:
+        for ref, side in ((link.source, "output"), (link.target, "input")):
+            spec = self._nodes.get(ref.node)
+            if spec is None:
+                raise GraphError(f"link {link.id}: unknown node {ref.node!r}; add the node first")
+            port = spec.output(ref.port) if side == "output" else spec.input(ref.port)
+            if port is None:
+                raise GraphError(f"link {link.id}: node {ref.node!r} has no {side} {ref.port!r}")
+
+    @property
+    def nodes(self) -> Mapping[str, NodeSpec]:
+        """Nodes by id, in insertion order."""
+        return MappingProxyType(self._nodes)
+
+    @property
+    def links(self) -> Mapping[str, LinkSpec]:
+        """Links by id, in insertion order."""
+        return MappingProxyType(self._links)
+
+    @property
+    def topology(self) -> Topology:
+        """Order, sources, sinks and cycles, computed once."""
+        if self._topology is None:
+            self._topology = Topology.of(self)
+        return self._topology
+
+    def links_into(self, node_id: str) -> list[LinkSpec]:
+        """Return the links whose target is ``node_id``."""
+        return [link for link in self._links.values() if link.target.node == node_id]
+
+    def links_from(self, node_id: str) -> list[LinkSpec]:
+        """Return the links whose source is ``node_id``."""
+        return [link for link in self._links.values() if link.source.node == node_id]
+
+    def replace_link(self, link_id: str, **changes: Any) -> Graph:
+        """Return a graph where link ``link_id`` has ``changes`` (capacity, priority, ...)."""
+        if link_id not in self._links:
+            known = ", ".join(self._links) or "none"
+            raise GraphError(f"unknown link {link_id!r}; known links: {known}")
+        links = dict(self._links)
+        links[link_id] = dataclasses.replace(links[link_id], **changes)
+        return Graph(self._nodes.values(), links.values(), self.name)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return (self.name, self._nodes, self._links) == (other.name, other._nodes, other._links)
+
+    def __hash__(self) -> int:
+        return hash((self.name, tuple(self._nodes), tuple(self._links)))
+
+    def __repr__(self) -> str:
+        return f"Graph(name={self.name!r}, nodes={len(self._nodes)}, links={len(self._links)})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the graph as JSON-ready data (see ``arachne.model.graph_io``)."""
+        return graph_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Graph:
+        """Return the graph described by ``data``, as written by :meth:`to_dict`."""
+        nodes, links, name = graph_parts(data)
+        return cls(nodes, links, name)
+
+    def checksum(self) -> str:
+        """Return a SHA-256 of the canonical form: equal graphs, equal checksums."""
+        return graph_checksum(self)
+
+    def to_dot(self) -> str:
+        """Return the graph in Graphviz DOT."""
+        return graph_to_dot(self)

@@ -1,0 +1,141 @@
+"""Messages: an immutable payload with headers that travel with it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+__all__ = ["EMPTY_HEADERS", "Headers", "Message", "new_message"]
+
+_HEADER_KEYS: Final = ("trace_id", "ts", "seq", "schema_version", "content_type")
+
+
+class Headers(Mapping[str, Any]):
+    """A read-only mapping of message headers.
+
+    Well-known keys are ``trace_id``, ``ts`` (nanoseconds), ``seq``, ``schema_version`` and
+    ``content_type``; any other string key is allowed. Immutable, so derived messages can
+    share one instance without copying it.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any] | None = None, /, **items: Any) -> None:
+        merged = dict(data) if data else {}
+        merged.update(items)
+        for key in merged:
+            if not isinstance(key, str):
+                raise TypeError(f"header keys must be str, got {key!r}; convert it with str()")
+        self._data: dict[str, Any] = merged
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._data!r})"
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._data.items(), key=lambda kv: kv[0])))
+
+    @classmethod
+    def trusted(cls, data: dict[str, Any]) -> Headers:
+        """Wrap ``data`` without copying or checking it; the caller gives up the dict.
+
+        For the runtime's hot path, where the keys are known to be strings.
+        """
+        headers = object.__new__(cls)
+        headers._data = data
+        return headers
+
+    def replace(self, **changes: Any) -> Headers:
+        """Return headers with ``changes`` applied; this instance is left as it was."""
+        merged = dict(self._data)
+        merged.update(changes)
+        return Headers(merged)
+
+
+EMPTY_HEADERS: Final = Headers()
+
+
+class Message:
+    """A payload and its headers, as carried by an edge.
+
+    Immutable. A message derived from another (see :meth:`derive`) shares its parent's
+    headers object unless a header changes, so passing a message down a pipeline allocates
+    only the new message.
+    """
+
+    __slots__ = ("headers", "payload")
+
+    payload: Any
+    headers: Headers
+
+    def __init__(
+        self,
+        payload: Any = None,
+        headers: Mapping[str, Any] | None = None,
+        **header_items: Any,
+    ) -> None:
+        if headers is None and not header_items:
+            hdrs = EMPTY_HEADERS
+        elif isinstance(headers, Headers) and not header_items:
+            hdrs = headers
+        else:
+            hdrs = Headers(headers, **header_items)
+        object.__setattr__(self, "payload", payload)
+        object.__setattr__(self, "headers", hdrs)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Message is immutable; use derive() to change {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Message is immutable; cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return self.payload == other.payload and self.headers == other.headers
+
+    __hash__ = None  # type: ignore[assignment]  # payloads may be unhashable
+
+    def __repr__(self) -> str:
+        return f"Message(payload={self.payload!r}, headers={dict(self.headers)!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Message, (self.payload, dict(self.headers)))
+
+    @property
+    def trace_id(self) -> str | None:
+        """The correlation id this message carries, if any."""
+        value = self.headers.get("trace_id")
+        return None if value is None else str(value)
+
+    def derive(self, payload: Any, **header_changes: Any) -> Message:
+        """Return a message with a new payload that keeps this message's headers.
+
+        Headers are shared, not copied, unless ``header_changes`` alters one.
+        """
+        headers = self.headers.replace(**header_changes) if header_changes else self.headers
+        return new_message(payload, headers)
+
+
+def new_message(payload: Any, headers: Headers) -> Message:
+    """Return a message without ``__init__``'s checks, for headers already known to be valid.
+
+    The runtime builds one per emitted value; skipping the checks halves the cost.
+    """
+    msg = object.__new__(Message)
+    object.__setattr__(msg, "payload", payload)
+    object.__setattr__(msg, "headers", headers)
+    return msg
+
+
+def well_known_header_keys() -> tuple[str, ...]:
+    """Return the header keys Arachne itself sets or reads."""
+    return _HEADER_KEYS

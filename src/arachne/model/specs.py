@@ -1,0 +1,90 @@
+"""Specs: a node, a link and a port reference as plain, immutable data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from arachne.model.policies import Overflow, check_overflow
+from arachne.model.port import PortSpec
+
+__all__ = ["LinkSpec", "NodeSpec", "PortRef", "check_link_options"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PortRef:
+    """One port of one node, written ``node.port``."""
+
+    node: str
+    port: str
+
+    def __str__(self) -> str:
+        return f"{self.node}.{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """A node as desired: id, kind (what builds it), ports, config and tick cadence."""
+
+    id: str
+    kind: str
+    inputs: tuple[PortSpec, ...] = ()
+    outputs: tuple[PortSpec, ...] = ()
+    config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    cadence: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NodeSpec):
+            return NotImplemented
+        return (self.id, self.kind, self.inputs, self.outputs, dict(self.config), self.cadence) == (
+            other.id,
+            other.kind,
+            other.inputs,
+            other.outputs,
+            dict(other.config),
+            other.cadence,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.kind, self.inputs, self.outputs))
+
+    def input(self, name: str) -> PortSpec | None:
+        """Return the input port called ``name``, if there is one."""
+        return next((p for p in self.inputs if p.name == name), None)
+
+    def output(self, name: str) -> PortSpec | None:
+        """Return the output port called ``name``, if there is one."""
+        return next((p for p in self.outputs if p.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSpec:
+    """An edge as desired: endpoints, capacity, overflow policy, priority and plane."""
+
+    id: str
+    source: PortRef
+    target: PortRef
+    capacity: int = 1024
+    overflow: Overflow = "block"
+    priority: int = 0
+    control: bool = False
+
+    def __post_init__(self) -> None:
+        check_link_options(self.capacity, self.overflow, self.priority, where=self.id)
+
+
+def check_link_options(capacity: object, overflow: object, priority: object, *, where: str) -> None:
+    """Raise ``ValueError`` naming ``where`` if a link's capacity, overflow or priority is bad."""
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+        raise ValueError(f"link {where}: capacity must be an int >= 1, got {capacity!r}")
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise ValueError(f"link {where}: priority must be an int, got {priority!r}")
+    try:
+        check_overflow(overflow)
+    except ValueError as exc:
+        raise ValueError(f"link {where}: {exc}") from None

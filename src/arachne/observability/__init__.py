@@ -1,0 +1,11 @@
+"""The observability layer: reads the runtime's counters and events from the side.
+
+The runtime keeps plain counters (``Execution.stats()``), logs through ``logging`` and calls one
+event hook; what is here formats and exports them, and the runtime never imports it.
+"""
+
+from __future__ import annotations
+
+from arachne.observability.report import format_stats
+
+__all__ = ["format_stats"]

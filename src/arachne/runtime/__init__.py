@@ -1,0 +1,27 @@
+"""The runtime layer: edges, scheduler, executions and the event hook. Owns concurrency."""
+
+from __future__ import annotations
+
+from arachne.runtime.clock import Clock, FakeClock, MonotonicClock
+from arachne.runtime.edge import Edge
+from arachne.runtime.execution import Execution
+from arachne.runtime.hook import Event, EventHook
+from arachne.runtime.runtime import Runtime, Scheduler
+from arachne.runtime.state import ExecutionState
+from arachne.runtime.stats import EdgeStats, ExecutionStats, NodeStats
+
+__all__ = [
+    "Clock",
+    "Edge",
+    "EdgeStats",
+    "Event",
+    "EventHook",
+    "Execution",
+    "ExecutionState",
+    "ExecutionStats",
+    "FakeClock",
+    "MonotonicClock",
+    "NodeStats",
+    "Runtime",
+    "Scheduler",
+]

@@ -1,0 +1,94 @@
+"""Binding: connects a node instance to its running edges (``emit`` and ``finish``)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from arachne.model.errors import ExecutionError
+from arachne.model.message import EMPTY_HEADERS, Headers, Message, new_message
+from arachne.model.port import PortSpec
+
+if TYPE_CHECKING:
+    from arachne.runtime.running_node import RunningNode
+
+__all__ = ["Binding", "bind", "unbind"]
+
+
+class Binding:
+    """A running node's ``emit`` and ``finish``, installed on the node instance.
+
+    A bare value is wrapped in a message that shares the headers of the message being handled;
+    a value emitted from a tick gets fresh headers (trace id, timestamp, sequence number).
+    """
+
+    __slots__ = ("_seq", "_trace_prefix", "rn")
+
+    def __init__(self, rn: RunningNode, trace_prefix: str) -> None:
+        self.rn = rn
+        self._trace_prefix = trace_prefix
+        self._seq = 0
+
+    def fresh_headers(self) -> Headers:
+        """Return headers for a message that starts here (no parent message)."""
+        self._seq = seq = self._seq + 1
+        return Headers.trusted(
+            {"trace_id": f"{self._trace_prefix}{seq:x}", "ts": time.time_ns(), "seq": seq}
+        )
+
+    def emit(self, port: Any, value: object) -> None:
+        """Send ``value`` to every edge on output ``port`` (a name or a ``PortSpec``)."""
+        rn = self.rn
+        edges = rn.outputs.get(port) if type(port) is str else None
+        if edges is None:
+            edges = self._edges_slow(port)
+        if type(value) is Message and value.headers is not EMPTY_HEADERS:
+            msg: Message = value
+        else:
+            headers = rn.current
+            if headers is None:
+                headers = self.fresh_headers()
+            msg = new_message(value.payload if type(value) is Message else value, headers)
+        rn.emitted += 1
+        if not edges:
+            rn.unrouted += 1
+            return
+        for edge in edges:
+            edge.push(msg)
+
+    def _edges_slow(self, port: Any) -> tuple[Any, ...]:
+        name = port.name if isinstance(port, PortSpec) else port
+        edges = self.rn.outputs.get(name) if isinstance(name, str) else None
+        if edges is None:
+            known = ", ".join(sorted(self.rn.outputs)) or "none"
+            raise ValueError(
+                f"node {self.rn.id!r} emitted on {name!r}, which is not one of its output "
+                f"ports ({known}); declare it in outputs() or fix the name"
+            )
+        return edges
+
+    def finish(self) -> None:
+        """Ask for the node to finish once its current hook returns."""
+        self.rn.finish_requested = True
+
+
+def bind(rn: RunningNode, trace_prefix: str) -> None:
+    """Install ``rn``'s binding and context on its node instance."""
+    node = rn.node
+    if node.__dict__.get("_arachne_binding") is not None:
+        raise ExecutionError(
+            f"node instance {rn.id!r} is already part of a running execution; "
+            "create a new instance for each execution"
+        )
+    binding = Binding(rn, trace_prefix)
+    node.__dict__["_arachne_binding"] = binding
+    node.__dict__["_arachne_context"] = rn.context
+    # Shadow Node.emit with the bound method: one call instead of two per emitted message.
+    node.__dict__["emit"] = binding.emit
+
+
+def unbind(rn: RunningNode) -> None:
+    """Detach ``rn``'s node instance so it can be used again; its context stays readable."""
+    node = rn.node
+    node.__dict__["_arachne_binding"] = None
+    node.__dict__.pop("emit", None)

@@ -1,0 +1,68 @@
+"""Clocks: where the scheduler reads time and waits for it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Protocol
+
+__all__ = ["Clock", "FakeClock", "MonotonicClock"]
+
+
+class Clock(Protocol):
+    """Time in seconds as the scheduler sees it, and a way to wait for a deadline."""
+
+    def now(self) -> float:
+        """Return the current time in seconds (monotonic, arbitrary origin)."""
+        ...
+
+    async def wait_until(self, deadline: float | None, wake: asyncio.Event) -> None:
+        """Return at ``deadline`` (``None``: never) or as soon as ``wake`` is set."""
+        ...
+
+
+class MonotonicClock:
+    """Real time from ``time.monotonic``."""
+
+    def now(self) -> float:
+        """Return ``time.monotonic()``."""
+        return time.monotonic()
+
+    async def wait_until(self, deadline: float | None, wake: asyncio.Event) -> None:
+        """Sleep until ``deadline`` unless woken first."""
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout)
+
+
+class FakeClock:
+    """A clock that only moves when told to, or jumps to the next deadline when idle.
+
+    With ``autojump`` (the default) a wait for a deadline returns at once with the time set to
+    that deadline, so tick and retry tests run without sleeping. ``advance`` moves it by hand.
+    """
+
+    def __init__(self, start: float = 0.0, *, autojump: bool = True) -> None:
+        self._now = start
+        self.autojump = autojump
+
+    def now(self) -> float:
+        """Return the fake current time."""
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward by ``seconds``."""
+        if seconds < 0:
+            raise ValueError(f"cannot move a clock backwards (got {seconds})")
+        self._now += seconds
+
+    async def wait_until(self, deadline: float | None, wake: asyncio.Event) -> None:
+        """Jump to ``deadline`` (after letting other tasks run once) unless woken first."""
+        await asyncio.sleep(0)
+        if wake.is_set():
+            return
+        if deadline is not None and self.autojump:
+            self._now = max(self._now, deadline)
+            return
+        await wake.wait()

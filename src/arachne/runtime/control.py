@@ -1,0 +1,148 @@
+"""Controls of a running execution, safe to call from any thread."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from arachne.model.errors import ExecutionError, GraphError
+from arachne.runtime.state import ExecutionState, check_transition
+
+if TYPE_CHECKING:
+    from arachne.model.graph import Graph
+    from arachne.runtime.edge import Edge
+    from arachne.runtime.ready_queue import ReadyQueue
+    from arachne.runtime.running_node import RunningNode
+    from arachne.runtime.wiring import Wiring
+
+__all__ = ["ExecutionControls"]
+
+
+class ExecutionControls:
+    """Stop, pause, resume and re-tune links of an execution.
+
+    Each call checks its arguments in the caller's thread (so mistakes raise there), then
+    applies the change on the execution's loop and wakes the scheduler.
+    """
+
+    id: str
+    graph: Graph
+    state: ExecutionState
+    wiring: Wiring
+    ready: ReadyQueue
+    stop_requested: bool
+    cancel_requested: bool
+    paused: bool
+    _loop: asyncio.AbstractEventLoop | None
+    _wake: asyncio.Event | None
+    _resumed: asyncio.Event | None
+
+    def _set_state(self, state: ExecutionState) -> None:
+        raise NotImplementedError
+
+    def unblocked(self, rn: RunningNode) -> None:
+        """Requeue a node whose outputs have room again (implemented by ``Execution``)."""
+        raise NotImplementedError
+
+    def _apply(self, change: Callable[[], None]) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            change()
+            return
+
+        def run_and_wake() -> None:
+            change()
+            if self._wake is not None:
+                self._wake.set()
+            if self._resumed is not None and (self.stop_requested or self.cancel_requested):
+                self._resumed.set()
+
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            run_and_wake()
+        else:
+            loop.call_soon_threadsafe(run_and_wake)
+
+    def request_stop(self, *, drain: bool = True) -> None:
+        """Ask the execution to end.
+
+        With ``drain`` (graceful): sources stop, everything in flight is processed, end of
+        stream reaches every node, then ``on_stop`` runs; the execution completes. Without it:
+        queued messages are dropped (and counted), then ``on_stop`` runs; it is cancelled.
+        """
+
+        def change() -> None:
+            if drain:
+                self.stop_requested = True
+            else:
+                self.cancel_requested = True
+
+        self._apply(change)
+
+    def pause(self) -> None:
+        """Stop activating nodes; messages stay queued until :meth:`resume`."""
+        check_transition(self.state, ExecutionState.PAUSED)
+
+        def change() -> None:
+            if self.state is ExecutionState.RUNNING:
+                self.paused = True
+                self._set_state(ExecutionState.PAUSED)
+
+        self._apply(change)
+
+    def resume(self) -> None:
+        """Continue after :meth:`pause`; queued messages drain first."""
+        if self.state is not ExecutionState.PAUSED:
+            raise ExecutionError(f"execution {self.id} is {self.state.value}, not paused")
+
+        def change() -> None:
+            if self.paused:
+                self.paused = False
+                self._set_state(ExecutionState.RUNNING)
+                if self._resumed is not None:
+                    self._resumed.set()
+
+        self._apply(change)
+
+    def edge(self, edge_id: str) -> Edge:
+        """Return the running edge ``edge_id``; ``GraphError`` naming the known ids if none."""
+        edge = self.wiring.edges.get(edge_id)
+        if edge is None:
+            known = ", ".join(self.wiring.edges) or "none"
+            raise GraphError(f"unknown edge {edge_id!r}; known edges: {known}")
+        return edge
+
+    def set_capacity(self, edge_id: str, capacity: int) -> None:
+        """Change an edge's capacity, in the desired graph and, live, in the running edge."""
+        edge = self.edge(edge_id)
+        graph = self.graph.replace_link(edge_id, capacity=capacity)
+
+        def change() -> None:
+            self.graph = graph
+            edge.set_capacity(capacity)
+            source = edge.source
+            if edge.is_block and edge.full:
+                source.blocked = True
+            elif source.blocked and not source.still_blocked():
+                self.unblocked(source)
+
+        self._apply(change)
+
+    def set_priority(self, edge_id: str, priority: int) -> None:
+        """Change an edge's priority, in the desired graph and, live, in the running edge."""
+        edge = self.edge(edge_id)
+        graph = self.graph.replace_link(edge_id, priority=priority)
+
+        def change() -> None:
+            self.graph = graph
+            edge.set_priority(priority)
+            target = edge.target
+            target.inputs.sort(key=lambda e: -e.rank)
+            if edge.queue and not target.blocked and not target.finished:
+                self.ready.add(target, edge.rank)
+
+        self._apply(change)

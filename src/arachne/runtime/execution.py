@@ -1,0 +1,241 @@
+"""Execution: one running instance of a graph, with its state and its controls."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import threading
+from typing import TYPE_CHECKING, Any
+
+from arachne.model.errors import ExecutionError, NodeFailed
+from arachne.runtime.binding import bind, unbind
+from arachne.runtime.clock import Clock, MonotonicClock
+from arachne.runtime.completion import describe, finish_node, stop_nodes
+from arachne.runtime.control import ExecutionControls
+from arachne.runtime.hook import Event, EventHook
+from arachne.runtime.ready_queue import ReadyQueue
+from arachne.runtime.running_node import NO_INPUT_RANK
+from arachne.runtime.scheduler import Timers, drive
+from arachne.runtime.state import ExecutionState, check_transition
+from arachne.runtime.stats import ExecutionStats
+from arachne.runtime.wiring import wire
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from arachne.model.graph import Graph
+    from arachne.model.node import Node
+    from arachne.runtime.running_node import RunningNode
+
+__all__ = ["Execution"]
+
+log = logging.getLogger("arachne.runtime")
+
+
+class Execution(ExecutionControls):
+    """One running instance of a graph: the desired ``graph`` and the running ``wiring``.
+
+    Created by ``Runtime``; driven by :meth:`run` on the runtime's loop. Its controls
+    (``stop``, ``pause``, ``set_capacity``, ...) may be called from any thread.
+    """
+
+    def __init__(
+        self,
+        graph: Graph,
+        instances: Mapping[str, Node],
+        *,
+        execution_id: str | None = None,
+        quantum: int = 64,
+        clock: Clock | None = None,
+        hook: EventHook | None = None,
+        idle_poll: float = 0.001,
+    ) -> None:
+        if isinstance(quantum, bool) or not isinstance(quantum, int) or quantum < 1:
+            raise ValueError(f"quantum must be an int >= 1, got {quantum!r}")
+        self.id = execution_id or f"exec-{secrets.token_hex(4)}"
+        self.graph = graph
+        self.quantum = quantum
+        self.clock: Clock = clock or MonotonicClock()
+        self.hook = hook
+        self.idle_poll = idle_poll
+        self.state = ExecutionState.PENDING
+        self.ready = ReadyQueue()
+        self.wiring = wire(graph, instances, self.ready, execution_id=self.id)
+        self.timers = Timers()
+        self.idle_sources: list[RunningNode] = []
+        self.error: BaseException | None = None
+        self.stop_requested = self.cancel_requested = self.paused = False
+        self._round_mark = -1
+        self._done = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._resumed: asyncio.Event | None = None
+
+    # -- driving (on the loop) ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Start every node, run until completion, stop every node; raise if a node failed."""
+        self._loop = asyncio.get_running_loop()
+        self._wake, self._resumed = asyncio.Event(), asyncio.Event()
+        try:
+            self._set_state(ExecutionState.INITIALIZING)
+            self._start_nodes()
+            self._set_state(ExecutionState.RUNNING)
+            self._seed()
+            await drive(self)
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self._finish()
+        if self.error is not None:
+            raise self.error
+
+    def _start_nodes(self) -> None:
+        prefix = f"{self.id[-8:]}-"
+        for index, rn in enumerate(self.wiring.nodes.values()):
+            bind(rn, f"{prefix}{index:x}.")
+        for rn in self.wiring.nodes.values():
+            try:
+                rn.node.on_start()
+            except Exception as exc:
+                rn.errors += 1
+                raise NodeFailed(rn.id, f"on_start raised {describe(exc)}") from exc
+            rn.started = True
+            self.notify("node.started", rn.id)
+
+    def _seed(self) -> None:
+        now = self.clock.now()
+        for rn in self.wiring.nodes.values():
+            if rn.cadence:
+                self.timers.add(now, rn)
+            elif rn.is_source or rn.inputs_open == 0:
+                self.ready.add(rn, NO_INPUT_RANK)
+
+    def _finish(self) -> None:
+        stop_error = stop_nodes(self)
+        for rn in self.wiring.nodes.values():
+            unbind(rn)
+        if self.error is None and stop_error is not None:
+            self.error = stop_error
+        if self.error is not None:
+            final = ExecutionState.FAILED
+            log.error("execution %s failed: %s", self.id, describe(self.error))
+        elif self.cancel_requested:
+            final = ExecutionState.CANCELLED
+        else:
+            final = ExecutionState.COMPLETED
+        if not self.state.is_final:
+            self._set_state(final)
+        self._done.set()
+
+    # -- used by the scheduler -----------------------------------------------------------------
+
+    @property
+    def wake(self) -> asyncio.Event:
+        """Set to interrupt the scheduler's wait (a request arrived)."""
+        if self._wake is None:
+            raise ExecutionError(f"execution {self.id} is not running")
+        return self._wake
+
+    def notify(self, kind: str, node_id: str = "", **detail: Any) -> None:
+        """Pass an event to the hook, if one is installed."""
+        hook = self.hook
+        if hook is not None:
+            hook(Event(kind, self.id, node_id, detail))
+
+    def unblocked(self, rn: RunningNode) -> None:
+        """Requeue ``rn`` now that its outputs have room, if it has work."""
+        if rn.finished:
+            return
+        if rn.inputs:
+            if rn.has_input():
+                self.ready.add(rn, rn.top_rank())
+        elif rn.tick_driven and not rn.cadence and not rn.idle:
+            self.ready.add(rn, NO_INPUT_RANK)
+
+    def all_finished(self) -> bool:
+        """Whether every node has finished."""
+        return all(rn.finished for rn in self.wiring.nodes.values())
+
+    def next_round(self) -> bool:
+        """Requeue idle sources if anything was emitted since they last went idle."""
+        if not self.idle_sources:
+            return False
+        total = sum(rn.emitted for rn in self.wiring.nodes.values())
+        if total == self._round_mark:
+            return False
+        self._round_mark = total
+        self.requeue_idle()
+        return True
+
+    def requeue_idle(self) -> None:
+        """Give every idle source another tick."""
+        for rn in self.idle_sources:
+            if not rn.finished:
+                rn.idle = False
+                self.ready.add(rn, NO_INPUT_RANK)
+        self.idle_sources.clear()
+
+    def quiescent(self) -> bool:
+        """Whether nothing is in flight and every tick-driven node's last tick emitted nothing."""
+        for rn in self.wiring.nodes.values():
+            if rn.finished:
+                continue
+            if rn.keep_alive or (rn.tick_driven and not rn.idle):
+                return False
+        return not any(edge.queue for edge in self.wiring.edges.values())
+
+    def end_of_stream(self, *, include_keep_alive: bool) -> None:
+        """Finish every source (keep-alive ones only if asked), so end of stream flows down."""
+        if include_keep_alive:
+            self.stop_requested = False
+        for rn in self.wiring.nodes.values():
+            if rn.is_source and not rn.finished and (include_keep_alive or not rn.keep_alive):
+                finish_node(self, rn)
+        self.idle_sources.clear()
+
+    def discard_all(self) -> None:
+        """Drop every queued message (counted as dropped) and mark every node finished."""
+        for edge in self.wiring.edges.values():
+            edge.dropped += len(edge.queue)
+            edge.queue.clear()
+            edge.closed = True
+        for rn in self.wiring.nodes.values():
+            rn.finished = True
+
+    async def wait_resumed(self) -> None:
+        """Wait until ``resume()`` (or a stop) is requested."""
+        assert self._resumed is not None  # noqa: S101  # set in run() before the loop starts
+        await self._resumed.wait()
+        self._resumed.clear()
+
+    def _set_state(self, state: ExecutionState) -> None:
+        check_transition(self.state, state)
+        self.state = state
+        self.notify("execution.state", state=state.value)
+
+    # -- observation ---------------------------------------------------------------------------
+
+    def stats(self) -> ExecutionStats:
+        """Return every node and edge counter now, as one frozen snapshot."""
+        return ExecutionStats(
+            id=self.id,
+            state=self.state.value,
+            nodes={rn.id: rn.stats() for rn in self.wiring.nodes.values()},
+            edges={edge.id: edge.stats() for edge in self.wiring.edges.values()},
+        )
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the execution has ended; return False if ``timeout`` passed first."""
+        return self._done.wait(timeout)
+
+    def raise_if_failed(self) -> None:
+        """Raise the error that ended the execution, if it failed."""
+        if self.error is not None:
+            raise self.error
+
+    @property
+    def done(self) -> bool:
+        """Whether the execution has ended."""
+        return self._done.is_set()

@@ -1,0 +1,122 @@
+"""A node as it runs: its edges, its flags and its counters."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from arachne.model.node import overrides
+from arachne.model.sources import IterSource
+from arachne.runtime.ready_queue import NOT_QUEUED
+from arachne.runtime.stats import NodeStats
+
+if TYPE_CHECKING:
+    from arachne.model.context import NodeContext
+    from arachne.model.message import Headers
+    from arachne.model.node import Node
+    from arachne.model.specs import NodeSpec
+    from arachne.runtime.edge import Edge
+
+__all__ = ["RunningNode"]
+
+NO_INPUT_RANK: Final = 0
+"""The rank at which sources and finishing nodes are queued."""
+
+
+class RunningNode:
+    """The running counterpart of one ``NodeSpec``: the instance, its edges and its state.
+
+    ``inputs`` are ordered by rank, highest first; ``outputs`` maps every declared output port
+    to its edges (an empty tuple is a plug: what it receives is counted and dropped).
+    """
+
+    __slots__ = (
+        "blocked",
+        "cadence",
+        "context",
+        "current",
+        "emitted",
+        "errors",
+        "finish_requested",
+        "finished",
+        "id",
+        "idle",
+        "inputs",
+        "inputs_open",
+        "keep_alive",
+        "node",
+        "outputs",
+        "puller",
+        "ready_rank",
+        "received",
+        "rotation",
+        "spec",
+        "started",
+        "stopped",
+        "tick_driven",
+        "ticks",
+        "unrouted",
+    )
+
+    def __init__(self, spec: NodeSpec, node: Node, context: NodeContext) -> None:
+        self.id = spec.id
+        self.spec = spec
+        self.node = node
+        self.context = context
+        self.inputs: list[Edge] = []
+        self.outputs: dict[str, tuple[Edge, ...]] = {p.name: () for p in spec.outputs}
+        self.inputs_open = 0
+        self.ready_rank = NOT_QUEUED
+        self.blocked = False
+        self.current: Headers | None = None
+        self.started = self.finished = self.stopped = self.finish_requested = False
+        self.idle = False
+        self.rotation = 0
+        self.received = self.emitted = self.ticks = self.unrouted = self.errors = 0
+        self.keep_alive = bool(node.keep_alive)
+        self.puller = node if isinstance(node, IterSource) else None
+        self.cadence: float | None = spec.cadence
+        self.tick_driven = self.puller is not None or overrides(node, "on_tick")
+
+    @property
+    def is_source(self) -> bool:
+        """Whether no edge feeds this node."""
+        return not self.inputs
+
+    @property
+    def block_outputs(self) -> list[Edge]:
+        """The output edges whose policy is ``block``."""
+        return [edge for edges in self.outputs.values() for edge in edges if edge.is_block]
+
+    def still_blocked(self) -> bool:
+        """Recompute ``blocked``: whether any ``block`` output is still full."""
+        self.blocked = any(edge.full for edge in self.block_outputs)
+        return self.blocked
+
+    def has_input(self) -> bool:
+        """Whether any input edge holds a message."""
+        return any(edge.queue for edge in self.inputs)
+
+    def top_rank(self) -> int:
+        """Return the highest rank among non-empty inputs (``NO_INPUT_RANK`` if none)."""
+        return max((edge.rank for edge in self.inputs if edge.queue), default=NO_INPUT_RANK)
+
+    @property
+    def state(self) -> str:
+        """``pending``, ``running``, ``finished`` or ``stopped``."""
+        if self.stopped:
+            return "stopped"
+        if self.finished:
+            return "finished"
+        return "running" if self.started else "pending"
+
+    def stats(self) -> NodeStats:
+        """Return the counters now, as a frozen snapshot."""
+        return NodeStats(
+            id=self.id,
+            state=self.state,
+            received=self.received,
+            emitted=self.emitted,
+            ticks=self.ticks,
+            unrouted=self.unrouted,
+            errors=self.errors,
+        )

@@ -1,0 +1,198 @@
+"""Runtime: hosts executions on one asyncio loop; ``Scheduler`` is its blueprint name."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from typing import TYPE_CHECKING
+
+from arachne.model.errors import ExecutionError
+from arachne.model.node import Node
+from arachne.model.subgraph import Subgraph
+from arachne.runtime.execution import Execution
+from arachne.runtime.loop_thread import LoopThread
+from arachne.runtime.signals import graceful_signals
+
+if TYPE_CHECKING:
+    from arachne.model.graph import Graph
+    from arachne.runtime.clock import Clock
+    from arachne.runtime.hook import EventHook
+    from arachne.runtime.stats import ExecutionStats
+
+__all__ = ["Runtime", "Scheduler"]
+
+
+class Runtime:
+    """Runs graphs: ``register`` nodes or subgraphs, then ``run()`` (or ``start()``/``stop()``).
+
+    Registered units form the default execution. More, isolated executions of other graphs
+    can be opened with :meth:`open_execution`; they all share this runtime's loop.
+
+    ``quantum`` bounds the messages (or source ticks) one activation handles before the
+    scheduler moves on; ``clock`` replaces real time (tests pass a ``FakeClock``); ``hook``
+    receives lifecycle events.
+    """
+
+    def __init__(
+        self,
+        *,
+        quantum: int = 64,
+        clock: Clock | None = None,
+        hook: EventHook | None = None,
+    ) -> None:
+        self.quantum = quantum
+        self.clock = clock
+        self.hook = hook
+        self._root = Subgraph()
+        self._default: Execution | None = None
+        self._executions: list[Execution] = []
+        self._thread: LoopThread | None = None
+        self._lock = threading.Lock()
+
+    # -- building --------------------------------------------------------------------------------
+
+    def register(self, unit: Node | Subgraph) -> None:
+        """Add a node or subgraph to the default graph (an unnamed subgraph is merged in)."""
+        if self._default is not None:
+            raise ExecutionError(
+                "register() must come before run() or start(); open another execution with "
+                "open_execution() to run more graphs"
+            )
+        if isinstance(unit, Subgraph) and not unit.name():
+            self._root.members.extend(unit.members)
+            self._root.connections.extend(unit.connections)
+            for name, targets in unit.exposed_inputs.items():
+                for target in targets:
+                    self._root.expose_input(name, target)
+            for name, source in unit.exposed_outputs.items():
+                self._root.expose_output(name, source)
+        elif isinstance(unit, Node | Subgraph):
+            self._root.add_node(unit)
+        else:
+            raise TypeError(f"register() takes a Node or Subgraph instance, got {unit!r}")
+
+    @property
+    def graph(self) -> Graph:
+        """The desired state of the default execution (raises ``GraphError`` if invalid)."""
+        return self.execution.graph
+
+    @property
+    def execution(self) -> Execution:
+        """The default execution, created from what was registered on first use."""
+        with self._lock:
+            if self._default is None:
+                self._default = self._open(self._root)
+            return self._default
+
+    def open_execution(
+        self, unit: Node | Subgraph, *, execution_id: str | None = None
+    ) -> Execution:
+        """Create an isolated execution of ``unit`` (not started; see :meth:`launch`)."""
+        sub = unit if isinstance(unit, Subgraph) else _wrap(unit)
+        return self._open(sub, execution_id)
+
+    def _open(self, sub: Subgraph, execution_id: str | None = None) -> Execution:
+        ex = Execution(
+            sub.to_graph(),
+            sub.instances(),
+            execution_id=execution_id,
+            quantum=self.quantum,
+            clock=self.clock,
+            hook=self.hook,
+        )
+        self._executions.append(ex)
+        return ex
+
+    # -- running -------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run the default execution in this thread until it completes; raise if it failed.
+
+        From the command line, SIGINT/SIGTERM stop it gracefully (a second one cancels).
+        Inside a running event loop, use ``await runtime.run_async()`` instead.
+        """
+        ex = self.execution
+        if self._thread is not None:
+            ex.wait()
+            ex.raise_if_failed()
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise ExecutionError("run() was called inside a running event loop; use run_async()")
+        with asyncio.Runner() as runner:
+            loop = runner.get_loop()
+            with graceful_signals(loop, ex.request_stop, lambda: ex.request_stop(drain=False)):
+                runner.run(ex.run())
+
+    async def run_async(self) -> None:
+        """Run the default execution on the current event loop until it completes."""
+        await self.execution.run()
+
+    def start(self) -> Execution:
+        """Start the default execution on a background loop thread and return it at once."""
+        return self.launch(self.execution)
+
+    def launch(self, ex: Execution) -> Execution:
+        """Start ``ex`` on this runtime's background loop thread and return it."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = LoopThread()
+        if ex.state.value != "pending":
+            raise ExecutionError(f"execution {ex.id} is {ex.state.value}; it can run only once")
+        self._thread.submit(_quietly(ex))
+        return ex
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the default execution ends; False if ``timeout`` passed first."""
+        return self.execution.wait(timeout)
+
+    def stop(self, *, drain: bool = True, timeout: float | None = None) -> None:
+        """Stop every execution (gracefully unless ``drain=False``) and wait for them."""
+        for ex in self._executions:
+            if not ex.done and ex.state.value != "pending":
+                ex.request_stop(drain=drain)
+        for ex in self._executions:
+            if ex.state.value != "pending":
+                ex.wait(timeout)
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Stop everything gracefully, then close the loop thread. The runtime is then spent."""
+        self.stop(timeout=timeout)
+        if self._thread is not None:
+            self._thread.close(timeout)
+
+    # -- tuning and observation ----------------------------------------------------------------
+
+    def set_capacity(self, edge_id: str, capacity: int) -> None:
+        """Change the capacity of an edge of the default execution, live if it runs."""
+        self.execution.set_capacity(edge_id, capacity)
+
+    def set_priority(self, edge_id: str, priority: int) -> None:
+        """Change the priority of an edge of the default execution, live if it runs."""
+        self.execution.set_priority(edge_id, priority)
+
+    def stats(self) -> ExecutionStats:
+        """Return every counter of the default execution as one frozen snapshot."""
+        return self.execution.stats()
+
+    query = stats
+
+
+Scheduler = Runtime
+"""The blueprint's name for :class:`Runtime`."""
+
+
+def _wrap(node: Node) -> Subgraph:
+    sub = Subgraph()
+    sub.add_node(node)
+    return sub
+
+
+async def _quietly(ex: Execution) -> None:
+    # The failure stays on the execution (ex.error); the loop thread must not log it twice.
+    with contextlib.suppress(BaseException):
+        await ex.run()

@@ -1,0 +1,63 @@
+"""Frozen snapshots of the runtime's counters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["EdgeStats", "ExecutionStats", "NodeStats"]
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeStats:
+    """Counters of one edge at one instant.
+
+    Frozen so an exporter on another thread can hold it while the edge keeps counting.
+    ``offered == dequeued + dropped + coalesced + failed + depth`` always holds.
+    """
+
+    id: str
+    source: str
+    target: str
+    capacity: int
+    overflow: str
+    priority: int
+    control: bool
+    depth: int
+    offered: int
+    enqueued: int
+    dequeued: int
+    dropped: int
+    coalesced: int
+    failed: int
+    high_water: int
+    blocked_seconds: float
+    closed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStats:
+    """Counters of one node at one instant."""
+
+    id: str
+    state: str
+    received: int
+    emitted: int
+    ticks: int
+    unrouted: int
+    errors: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionStats:
+    """Every node and edge counter of one execution, taken together."""
+
+    id: str
+    state: str
+    nodes: Mapping[str, NodeStats]
+    edges: Mapping[str, EdgeStats]
+
+    @property
+    def in_flight(self) -> int:
+        """Messages waiting in edges."""
+        return sum(edge.depth for edge in self.edges.values())
