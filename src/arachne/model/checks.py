@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 from arachne.model.errors import GraphError
 from arachne.model.flatten import flatten
 from arachne.model.node import Node
+from arachne.model.schema import compatible
 from arachne.model.validation import Issue, errors_in
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def _check(sub: Subgraph, prefix: str) -> list[Issue]:
         inp = ports.find(conn.target, "input", where)
         used_out.add(conn.source)
         used_in.add(conn.target)
-        if out is not None and inp is not None and not inp.adapter.accepts(out.adapter):
+        if out is not None and inp is not None and not compatible(out.adapter, inp.adapter):
             issues.append(
                 Issue(
                     "error",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
@@ -103,7 +104,8 @@ def node(
     hints = _hints(fn)
     generator = inspect.isgeneratorfunction(fn)
     returned = hints.get("return", _NO_SCHEMA)
-    out_schema = _item_type(returned) if generator else returned
+    # A source's items and a generator's yields are what flows, not the container.
+    out_schema = _item_type(returned) if generator or not params else _without_none(returned)
     out_ports = dict(outputs) if outputs is not None else {"out": _or_none(out_schema)}
     attrs: dict[str, Any] = {
         "fn": staticmethod(fn),
@@ -133,6 +135,17 @@ def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
 def _item_type(annotation: object) -> object:
     args = typing.get_args(annotation)
     return args[0] if args else _NO_SCHEMA
+
+
+def _without_none(annotation: object) -> object:
+    # A transform returns None to emit nothing, so ``int | None`` emits ints.
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        kept = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        if len(kept) == 1:
+            return kept[0]
+        return typing.Union[tuple(kept)]  # noqa: UP007  # built from a runtime tuple
+    return annotation
 
 
 def _or_none(schema: object) -> object:

@@ -12,7 +12,15 @@ import types
 import typing
 from typing import Final, Protocol, get_args, get_origin, is_typeddict, runtime_checkable
 
-__all__ = ["AnySchema", "NamedSchema", "SchemaAdapter", "TypeSchema", "TypedDictSchema", "adapt"]
+__all__ = [
+    "AnySchema",
+    "NamedSchema",
+    "SchemaAdapter",
+    "TypeSchema",
+    "TypedDictSchema",
+    "adapt",
+    "compatible",
+]
 
 _BUILTIN_NAMES: Final = ("int", "float", "str", "bool", "bytes", "dict", "list", "tuple", "set")
 _ANY_NAMES: Final = ("any", "Any", "object", "*")
@@ -206,6 +214,17 @@ def adapt(schema: object) -> SchemaAdapter:
         f"cannot use {schema!r} as a port schema; use a type, a TypedDict, a dataclass, "
         "a pydantic model, a type name such as 'int', or None for any value"
     )
+
+
+def compatible(producer: SchemaAdapter, consumer: SchemaAdapter) -> bool:
+    """Return whether values of ``producer`` may flow into a port of ``consumer``.
+
+    Gradual, as in typed Python: an untyped (``any``) port on either side fits everything;
+    otherwise the consumer must accept every value the producer declares.
+    """
+    if isinstance(producer, AnySchema) or isinstance(consumer, AnySchema):
+        return True
+    return consumer.accepts(producer)
 
 
 def _fits(cls: type, targets: tuple[type, ...]) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from arachne.runtime.clock import Clock, FakeClock, MonotonicClock
 from arachne.runtime.edge import Edge
 from arachne.runtime.execution import Execution
@@ -25,3 +27,7 @@ __all__ = [
     "Runtime",
     "Scheduler",
 ]
+
+# A library leaves output to the application: without this, Python's last-resort handler
+# would print the runtime's warnings to stderr of programs that never configured logging.
+logging.getLogger("arachne").addHandler(logging.NullHandler())

@@ -16,8 +16,12 @@ __all__ = ["activate", "tick_once"]
 
 
 def activate(ex: Execution, rn: RunningNode) -> None:
-    """Give ``rn`` one turn: take input (or tick, for a source), then requeue or finish it."""
-    if rn.finished:
+    """Give ``rn`` one turn: take input (or tick, for a source), then requeue or finish it.
+
+    A blocked node is skipped (it may have been queued by an upstream push); it is queued
+    again when its outputs drain. Finishing waits for room too, since ``on_finish`` may emit.
+    """
+    if rn.finished or rn.blocked:
         return
     if rn.inputs:
         consume(ex, rn)

@@ -34,6 +34,7 @@ class ExecutionControls:
     stop_requested: bool
     cancel_requested: bool
     paused: bool
+    interrupted: bool
     _loop: asyncio.AbstractEventLoop | None
     _wake: asyncio.Event | None
     _resumed: asyncio.Event | None
@@ -53,6 +54,7 @@ class ExecutionControls:
 
         def run_and_wake() -> None:
             change()
+            self.interrupted = True
             if self._wake is not None:
                 self._wake.set()
             if self._resumed is not None and (self.stop_requested or self.cancel_requested):

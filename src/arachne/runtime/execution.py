@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from arachne.model.errors import ExecutionError, NodeFailed
 from arachne.runtime.binding import bind, unbind
 from arachne.runtime.clock import Clock, MonotonicClock
-from arachne.runtime.completion import describe, finish_node, stop_nodes
+from arachne.runtime.completion import describe, stop_nodes
 from arachne.runtime.control import ExecutionControls
 from arachne.runtime.hook import Event, EventHook
 from arachne.runtime.ready_queue import ReadyQueue
@@ -66,6 +66,7 @@ class Execution(ExecutionControls):
         self.idle_sources: list[RunningNode] = []
         self.error: BaseException | None = None
         self.stop_requested = self.cancel_requested = self.paused = False
+        self.interrupted = False  # a control call landed: the scheduler looks at it next
         self._round_mark = -1
         self._done = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -151,7 +152,9 @@ class Execution(ExecutionControls):
         if rn.inputs:
             if rn.has_input():
                 self.ready.add(rn, rn.top_rank())
-        elif rn.tick_driven and not rn.cadence and not rn.idle:
+            elif rn.inputs_open == 0:
+                self.ready.add(rn, NO_INPUT_RANK)
+        elif rn.finish_requested or (rn.tick_driven and not rn.cadence and not rn.idle):
             self.ready.add(rn, NO_INPUT_RANK)
 
     def all_finished(self) -> bool:
@@ -192,7 +195,8 @@ class Execution(ExecutionControls):
             self.stop_requested = False
         for rn in self.wiring.nodes.values():
             if rn.is_source and not rn.finished and (include_keep_alive or not rn.keep_alive):
-                finish_node(self, rn)
+                rn.finish_requested = True
+                self.ready.add(rn, NO_INPUT_RANK)
         self.idle_sources.clear()
 
     def discard_all(self) -> None:

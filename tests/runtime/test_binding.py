@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import pytest
+
+from arachne import Message, Node, NodeFailed, Output, Runtime, Subgraph
+from arachne.runtime import Event
+from tests.runtime.nodes import Collect, Relay
+
+
+class Emitter(Node):
+    """A source that emits what its ``plan`` says, in one tick, then finishes."""
+
+    out = Output(None)
+    spare = Output(None)
+
+    def __init__(self, plan: list[tuple[object, object]]) -> None:
+        self.plan = plan
+
+    def on_tick(self) -> None:
+        for port, value in self.plan:
+            self.emit(port, value)  # type: ignore[arg-type]
+        self.finish()
+
+
+def run_emitter(
+    plan: list[tuple[object, object]], *, relay: bool = False
+) -> tuple[Runtime, Collect]:
+    graph = Subgraph()
+    graph.add_node(Emitter(plan))
+    sink = Collect()
+    graph.add_node(sink)
+    if relay:
+        graph.add_node(Relay())
+        graph.connect(("emitter", "out"), ("relay", "in"))
+        graph.connect(("relay", "out"), ("collect", "in"))
+    else:
+        graph.connect(("emitter", "out"), ("collect", "in"))
+    runtime = Runtime()
+    runtime.register(graph)
+    runtime.run()
+    return runtime, sink
+
+
+def test_source_values_get_fresh_trace_headers() -> None:
+    _, sink = run_emitter([("out", "a"), ("out", "b")])
+    first, second = sink.messages
+    assert first.headers["seq"] == 1
+    assert second.headers["seq"] == 2
+    assert first.trace_id != second.trace_id
+    assert first.headers["ts"] <= second.headers["ts"]
+
+
+def test_derived_values_share_the_parent_headers_object() -> None:
+    runtime, sink = run_emitter([("out", 1)], relay=True)
+    assert sink.messages[0].headers["seq"] == 1
+    relay_in = runtime.stats().nodes["relay"]
+    assert relay_in.received == relay_in.emitted == 1
+
+
+def test_messages_with_headers_pass_unchanged_and_bare_messages_are_stamped() -> None:
+    _, sink = run_emitter([("out", Message("x", trace_id="mine")), ("out", Message("y"))])
+    assert sink.messages[0].trace_id == "mine"
+    assert sink.messages[1].trace_id is not None
+    assert sink.payloads == ["x", "y"]
+
+
+def test_emit_accepts_a_port_spec() -> None:
+    _, sink = run_emitter([(Emitter.out, 5)])
+    assert sink.payloads == [5]
+
+
+def test_unconnected_output_is_a_counting_plug() -> None:
+    runtime, sink = run_emitter([("spare", 1), ("spare", 2), ("out", 3)])
+    assert sink.payloads == [3]
+    assert runtime.stats().nodes["emitter"].unrouted == 2
+
+
+def test_emit_on_an_undeclared_port_fails_the_run_naming_the_ports() -> None:
+    with pytest.raises(NodeFailed, match="not one of its output ports \\(out, spare\\)"):
+        run_emitter([("typo", 1)])
+
+
+def test_finish_from_a_node_with_inputs_is_refused() -> None:
+    class Quitter(Collect):
+        def on_message(self, port: str, msg: Message) -> None:
+            self.finish()
+
+    graph = Subgraph()
+    graph.add_node(Emitter([("out", 1)]))
+    graph.add_node(Quitter("quitter"))
+    graph.connect(("emitter", "out"), ("quitter", "in"))
+    runtime = Runtime()
+    runtime.register(graph)
+    with pytest.raises(NodeFailed, match="finish\\(\\) is for sources"):
+        runtime.run()
+
+
+def test_hook_receives_lifecycle_events() -> None:
+    events: list[Event] = []
+    graph = Subgraph()
+    graph.add_node(Emitter([("out", 1)]))
+    graph.add_node(Collect())
+    graph.connect(("emitter", "out"), ("collect", "in"))
+    runtime = Runtime(hook=events.append)
+    runtime.register(graph)
+    runtime.run()
+    states = [e.detail["state"] for e in events if e.kind == "execution.state"]
+    assert states == ["initializing", "running", "completed"]
+    kinds = [(e.kind, e.node_id) for e in events if e.kind.startswith("node.")]
+    assert kinds == [
+        ("node.started", "emitter"),
+        ("node.started", "collect"),
+        ("node.finished", "emitter"),
+        ("node.finished", "collect"),
+        ("node.stopped", "collect"),
+        ("node.stopped", "emitter"),
+    ]
+    assert all(e.execution_id == runtime.execution.id for e in events)
+
+
+def test_context_carries_ids_config_and_state_kept_from_before_the_run() -> None:
+    seen: dict[str, object] = {}
+
+    class Probe(Collect):
+        def on_start(self) -> None:
+            ctx = self.context
+            seen.update(
+                node=ctx.node_id,
+                execution=ctx.execution_id,
+                config=dict(ctx.config),
+                state=dict(ctx.state),
+            )
+
+    probe = Probe("probe")
+    probe.context.state["warm"] = True
+    graph = Subgraph()
+    graph.add_node(Emitter([("out", 1)]))
+    graph.add_node(probe, config={"level": 3})
+    graph.connect(("emitter", "out"), ("probe", "in"))
+    runtime = Runtime()
+    runtime.register(graph)
+    runtime.run()
+    assert seen == {
+        "node": "probe",
+        "execution": runtime.execution.id,
+        "config": {"level": 3},
+        "state": {"warm": True},
+    }
