@@ -204,7 +204,7 @@ def test_invalid_graph_is_refused_with_every_issue() -> None:
     with pytest.raises(GraphError) as info:
         runtime.run()
     codes = {issue.code for issue in info.value.issues}
-    assert codes == {"unknown-node", "unknown-port"}
+    assert codes == {"unknown-node", "unknown-port", "cycle"}
 
 
 def test_register_after_start_is_refused() -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from arachne.model.errors import GraphError
-from arachne.model.flatten import flatten
+from arachne.model.flatten import flow_pairs
 from arachne.model.node import Node
 from arachne.model.schema import compatible
-from arachne.model.validation import Issue, errors_in
+from arachne.model.topology import find_cycles
+from arachne.model.validation import Issue
 
 if TYPE_CHECKING:
     from arachne.model.port import PortSpec
@@ -20,8 +20,7 @@ __all__ = ["check_subgraph"]
 def check_subgraph(sub: Subgraph) -> list[Issue]:
     """Return the issues of ``sub`` and everything nested in it, errors first."""
     issues = _check(sub, "")
-    if not errors_in(issues):
-        issues.extend(_cycles(sub))
+    issues.extend(_cycles(sub))
     return sorted(issues, key=lambda issue: issue.severity != "error")
 
 
@@ -160,10 +159,10 @@ class _Ports:
 
 
 def _cycles(sub: Subgraph) -> list[Issue]:
-    try:
-        graph = flatten(sub).graph
-    except GraphError as exc:
-        return [Issue("error", "invalid-graph", str(exc))]
+    upstream: dict[str, set[str]] = {}
+    for source, target in flow_pairs(sub):
+        upstream.setdefault(source, set())
+        upstream.setdefault(target, set()).add(source)
     return [
         Issue(
             "error",
@@ -171,5 +170,5 @@ def _cycles(sub: Subgraph) -> list[Issue]:
             f"cycle {' -> '.join(cycle)}; remove one of these links (a graph must be acyclic)",
             cycle[0],
         )
-        for cycle in graph.topology.cycles
+        for cycle in find_cycles(upstream)
     ]

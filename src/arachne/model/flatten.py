@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from arachne.model.errors import GraphError
 from arachne.model.graph import Graph
 from arachne.model.node import Node
 from arachne.model.port import PortSpec
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
     from arachne.model.subgraph import Subgraph
 
-__all__ = ["Flat", "exposed_specs", "flatten", "node_kind", "port_of"]
+__all__ = ["Flat", "exposed_specs", "flatten", "flow_pairs", "node_kind", "port_of"]
 
 
 @dataclass(slots=True)
@@ -36,54 +37,95 @@ def node_kind(node: Node) -> str:
 
 
 def flatten(sub: Subgraph, prefix: str = "") -> Flat:
-    """Return ``sub`` flattened, node ids prefixed with ``prefix``; assumes it validates."""
-    nodes: list[NodeSpec] = []
-    links: list[LinkSpec] = []
-    instances: dict[str, Node] = {}
-    nested: dict[str, Flat] = {}
+    """Return ``sub`` flattened, node ids prefixed with ``prefix``; assumes it validates.
+
+    A link keeps the id ``connect`` returned, prefixed with the subgraph's path; when an
+    exposed input feeds several inner targets, the links get ``#1``, ``#2``, ...
+    """
+    resolved = _resolve(sub, prefix, tolerant=False)
+    graph = Graph(resolved.specs, resolved.links, sub.name())
+    return Flat(graph, resolved.instances, resolved.inputs, resolved.outputs)
+
+
+def flow_pairs(sub: Subgraph) -> list[tuple[str, str]]:
+    """Return ``(upstream, downstream)`` node-id pairs of every link that can be resolved.
+
+    Tolerates unknown nodes and ports (skipping those links), so cycles can be reported next
+    to wiring errors rather than only once those are fixed.
+    """
+    return [(link.source.node, link.target.node) for link in _resolve(sub, "", True).links]
+
+
+@dataclass(slots=True)
+class _Resolved:
+    specs: list[NodeSpec] = field(default_factory=list)
+    links: list[LinkSpec] = field(default_factory=list)
+    instances: dict[str, Node] = field(default_factory=dict)
+    inputs: dict[str, list[PortRef]] = field(default_factory=dict)
+    outputs: dict[str, PortRef] = field(default_factory=dict)
+
+
+def _resolve(sub: Subgraph, prefix: str, tolerant: bool) -> _Resolved:
+    out = _Resolved()
+    nested: dict[str, _Resolved] = {}
+    nodes: set[str] = set()
     for member in sub.members:
         path = prefix + member.id
         if isinstance(member.unit, Node):
-            nodes.append(_spec(path, member.unit, member.config))
-            instances[path] = member.unit
+            if not tolerant:
+                out.specs.append(_spec(path, member.unit, member.config))
+            out.instances[path] = member.unit
+            nodes.add(member.id)
         else:
-            inner = flatten(member.unit, path + "/")
-            nested[member.id] = inner
-            nodes.extend(inner.graph.nodes.values())
-            links.extend(inner.graph.links.values())
-            instances.update(inner.instances)
+            inner = nested[member.id] = _resolve(member.unit, path + "/", tolerant)
+            out.specs.extend(inner.specs)
+            out.links.extend(inner.links)
+            out.instances.update(inner.instances)
 
     def sources(name: str, port: str) -> list[PortRef]:
-        return [nested[name].outputs[port]] if name in nested else [PortRef(prefix + name, port)]
+        if name in nested:
+            ref = nested[name].outputs.get(port)
+            return [ref] if ref is not None else _missing(tolerant, name, port)
+        return [PortRef(prefix + name, port)] if name in nodes else _missing(tolerant, name, port)
 
     def targets(name: str, port: str) -> list[PortRef]:
-        return list(nested[name].inputs[port]) if name in nested else [PortRef(prefix + name, port)]
+        if name in nested:
+            refs = nested[name].inputs.get(port)
+            return list(refs) if refs is not None else _missing(tolerant, name, port)
+        return [PortRef(prefix + name, port)] if name in nodes else _missing(tolerant, name, port)
 
-    taken = {link.id for link in links}
+    taken = {link.id for link in out.links}
     for conn in sub.connections:
         pairs = [(s, t) for s in sources(*conn.source) for t in targets(*conn.target)]
-        for index, (src, dst) in enumerate(pairs):
-            base = prefix + conn.id if conn.id else f"{src}->{dst}"
-            link_id = base if len(pairs) == 1 or not conn.id else f"{base}#{index + 1}"
-            link_id = _unique(link_id, taken)
+        (src, src_port), (dst, dst_port) = conn.source, conn.target
+        base = prefix + (conn.id or f"{src}.{src_port}->{dst}.{dst_port}")
+        for index, (source, target) in enumerate(pairs):
+            link_id = _unique(base if len(pairs) == 1 else f"{base}#{index + 1}", taken)
             taken.add(link_id)
-            links.append(
+            out.links.append(
                 LinkSpec(
                     link_id,
-                    src,
-                    dst,
+                    source,
+                    target,
                     conn.capacity,
                     conn.overflow,
                     conn.priority,
                     conn.control,
                 )
             )
-    flat = Flat(Graph(nodes, links, sub.name()), instances)
     for name, endpoints in sub.exposed_inputs.items():
-        flat.inputs[name] = [ref for ep in endpoints for ref in targets(*ep)]
+        out.inputs[name] = [ref for ep in endpoints for ref in targets(*ep)]
     for name, endpoint in sub.exposed_outputs.items():
-        flat.outputs[name] = sources(*endpoint)[0]
-    return flat
+        found = sources(*endpoint)
+        if found:
+            out.outputs[name] = found[0]
+    return out
+
+
+def _missing(tolerant: bool, name: str, port: str) -> list[PortRef]:
+    if tolerant:
+        return []
+    raise GraphError(f"cannot resolve {name}.{port}; run validate() for the full report")
 
 
 def port_of(unit: Node | Subgraph, direction: Literal["input", "output"], port: str) -> PortSpec:

@@ -27,6 +27,7 @@ class FunctionNode(Node):
     fn: ClassVar[Callable[..., Any]]
     input_schemas: ClassVar[dict[str, Any]]
     output_schemas: ClassVar[dict[str, Any]]
+    output_port: ClassVar[str]
     many: ClassVar[bool]
 
     def inputs(self) -> Mapping[str, Any]:
@@ -42,18 +43,24 @@ class FunctionNode(Node):
         result = type(self).fn(msg.payload)
         if self.many:
             for item in result:
-                self.emit("out", item)
+                self.emit(self.output_port, item)
         elif result is not None:
-            self.emit("out", result)
+            self.emit(self.output_port, result)
 
 
 class _FunctionSource(IterSource):
     fn: ClassVar[Callable[[], Iterable[Any]]]
     output_schemas: ClassVar[dict[str, Any]]
+    output_port: ClassVar[str]
 
     def __init__(self, *, name: str | None = None, config: Mapping[str, Any] | None = None) -> None:
-        schema = self.output_schemas.get("out")
-        super().__init__(_LazyIterable(type(self).fn), schema=schema, name=name, config=config)
+        super().__init__(
+            _LazyIterable(type(self).fn),
+            port=self.output_port,
+            schema=self.output_schemas[self.output_port],
+            name=name,
+            config=config,
+        )
 
 
 class _LazyIterable:
@@ -86,6 +93,8 @@ def node(
     - One parameter: a transform. Called with each payload arriving on ``in``; the return value
       is emitted on ``out`` (``None`` emits nothing), or every item if it is a generator.
 
+    ``outputs=`` may rename the one output port (``{"evens": int}``); ``inputs=`` likewise.
+
     Port schemas come from the annotations unless ``inputs=``/``outputs=`` are given.
     ``@node`` and ``@node(name=...)`` both work.
     """
@@ -107,9 +116,15 @@ def node(
     # A source's items and a generator's yields are what flows, not the container.
     out_schema = _item_type(returned) if generator or not params else _without_none(returned)
     out_ports = dict(outputs) if outputs is not None else {"out": _or_none(out_schema)}
+    if len(out_ports) != 1:
+        raise TypeError(
+            f"@node function {fn.__name__!r} declares {len(out_ports)} outputs; a function "
+            "node has exactly one (subclass Node for more)"
+        )
     attrs: dict[str, Any] = {
         "fn": staticmethod(fn),
         "output_schemas": out_ports,
+        "output_port": next(iter(out_ports)),
         "__doc__": fn.__doc__ or f"Node made from {fn.__qualname__}.",
         "__module__": fn.__module__,
         "__qualname__": fn.__qualname__,

@@ -90,7 +90,12 @@ class Graph:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Graph):
             return NotImplemented
-        return (self.name, self._nodes, self._links) == (other.name, other._nodes, other._links)
+        # Order matters: it decides the topological order and the checksum.
+        return (self.name, list(self._nodes.items()), list(self._links.items())) == (
+            other.name,
+            list(other._nodes.items()),
+            list(other._links.items()),
+        )
 
     def __hash__(self) -> int:
         return hash((self.name, tuple(self._nodes), tuple(self._links)))

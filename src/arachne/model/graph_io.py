@@ -74,7 +74,9 @@ def _link_to_dict(link: LinkSpec) -> dict[str, Any]:
 def _node_from_dict(item: Any, path: str) -> NodeSpec:
     item = _mapping(item, path)
     cadence = item.get("cadence")
-    if cadence is not None and (not isinstance(cadence, int | float) or cadence < 0):
+    if cadence is not None and (
+        isinstance(cadence, bool) or not isinstance(cadence, int | float) or cadence < 0
+    ):
         raise GraphError(f"{path}.cadence: expected a number >= 0 or null, got {cadence!r}")
     try:
         return NodeSpec(
@@ -100,15 +102,19 @@ def _link_from_dict(item: Any, path: str) -> LinkSpec:
             "load the graph, then set Coalesce(fn) on the link in Python"
         )
     source, target = _ref(item, "source", path), _ref(item, "target", path)
+    link_id = _str(item, "id", path) if "id" in item else f"{source}->{target}"
+    control = item.get("control", False)
+    if not isinstance(control, bool):
+        raise GraphError(f"{path}.control: expected true or false, got {control!r}")
     try:
         return LinkSpec(
-            id=item.get("id") or f"{source}->{target}",
+            id=link_id,
             source=source,
             target=target,
             capacity=item.get("capacity", 1024),
             overflow=overflow,
             priority=item.get("priority", 0),
-            control=bool(item.get("control", False)),
+            control=control,
         )
     except ValueError as exc:
         raise GraphError(f"{path}: {exc}") from None

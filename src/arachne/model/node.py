@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from arachne.model.context import NodeContext
 from arachne.model.errors import ExecutionError
-from arachne.model.port import Input, Output, PortSpec, normalize_ports
+from arachne.model.port import Input, Output, PortDeclaration, PortSpec, normalize_ports
 
 if TYPE_CHECKING:
     from arachne.model.message import Message
@@ -154,9 +154,12 @@ def _snake(name: str) -> str:
 
 
 def _declared(cls: type, kind: type[Input] | type[Output]) -> dict[str, PortSpec]:
-    ports: dict[str, PortSpec] = {}
+    # By attribute name first, so a subclass that redefines an attribute replaces the port.
+    by_attribute: dict[str, PortSpec] = {}
     for klass in reversed(cls.__mro__):
-        for value in vars(klass).values():
-            if isinstance(value, kind):
-                ports[value.spec.name] = value.spec
-    return ports
+        for attr, value in vars(klass).items():
+            if isinstance(value, PortDeclaration):
+                by_attribute.pop(attr, None)
+                if isinstance(value, kind):
+                    by_attribute[attr] = value.spec
+    return {spec.name: spec for spec in by_attribute.values()}

@@ -8,7 +8,7 @@ from typing import Any, overload
 
 from arachne.model.schema import SchemaAdapter, adapt
 
-__all__ = ["Input", "Output", "PortSpec", "normalize_ports"]
+__all__ = ["Input", "Output", "PortDeclaration", "PortSpec", "normalize_ports"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +45,11 @@ class PortSpec:
         return hash((self.name, self.schema_name))
 
 
-class _PortDeclaration:
-    """A port declared as a class attribute; the attribute's name is the default port name."""
+class PortDeclaration:
+    """A port declared as a node class attribute; the attribute's name is the default port name.
+
+    Use its subclasses :class:`Input` and :class:`Output`.
+    """
 
     def __init__(
         self, schema: object = None, *, name: str | None = None, description: str = ""
@@ -76,11 +79,11 @@ class _PortDeclaration:
         return self.spec
 
 
-class Input(_PortDeclaration):
+class Input(PortDeclaration):
     """An input port declared as a node class attribute: ``inp = Input(int, name="in")``."""
 
 
-class Output(_PortDeclaration):
+class Output(PortDeclaration):
     """An output port declared as a node class attribute: ``out = Output(int)``."""
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "SchemaAdapter",
     "TypeSchema",
     "TypedDictSchema",
+    "UnionSchema",
     "adapt",
     "compatible",
 ]
@@ -117,6 +118,10 @@ class TypeSchema:
         """Return whether each class of ``other`` is a subclass of one of ours."""
         if isinstance(other, TypeSchema):
             return all(_fits(theirs, self.classes) for theirs in other.classes)
+        if isinstance(other, TypedDictSchema):
+            return _fits(dict, self.classes)
+        if isinstance(other, UnionSchema):
+            return all(self.accepts(member) for member in other.members)
         return isinstance(other, NamedSchema) and other.name == self.name
 
     def __eq__(self, other: object) -> bool:
@@ -173,6 +178,38 @@ class TypedDictSchema:
         return hash(self.typed_dict)
 
 
+class UnionSchema:
+    """A union with at least one member that is not a plain class (a ``TypedDict``, say).
+
+    A value is valid if any member accepts it; unions of plain classes use ``TypeSchema``.
+    """
+
+    def __init__(self, members: tuple[SchemaAdapter, ...]) -> None:
+        self.members = members
+        self.name = " | ".join(member.name for member in members)
+
+    def validate(self, value: object) -> object:
+        """Return ``value`` as the first member that accepts it converts it, or raise."""
+        for member in self.members:
+            try:
+                return member.validate(value)
+            except (TypeError, ValueError):
+                continue
+        raise TypeError(f"expected {self.name}, got {type(value).__name__}")
+
+    def accepts(self, other: SchemaAdapter) -> bool:
+        """Return whether every value of ``other`` fits one of the members."""
+        if isinstance(other, UnionSchema):
+            return all(self.accepts(member) for member in other.members)
+        return any(member.accepts(other) for member in self.members)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UnionSchema) and other.members == self.members
+
+    def __hash__(self) -> int:
+        return hash(self.members)
+
+
 def adapt(schema: object) -> SchemaAdapter:
     """Return the adapter for ``schema``.
 
@@ -194,13 +231,13 @@ def adapt(schema: object) -> SchemaAdapter:
         return TypedDictSchema(typing.cast(type, schema))
     origin = get_origin(schema)
     if origin is typing.Union or origin is types.UnionType:
-        members = [adapt(arg) for arg in get_args(schema)]
+        members = tuple(adapt(arg) for arg in get_args(schema))
         if any(isinstance(m, AnySchema) for m in members):
             return AnySchema()
-        classes = [c for m in members if isinstance(m, TypeSchema) for c in m.classes]
-        if type(None) in get_args(schema):
-            classes.append(type(None))
-        return TypeSchema(*dict.fromkeys(classes))
+        if all(isinstance(m, TypeSchema) for m in members):
+            classes = [c for m in members if isinstance(m, TypeSchema) for c in m.classes]
+            return TypeSchema(*dict.fromkeys(classes))
+        return UnionSchema(members)
     if isinstance(origin, type):
         return TypeSchema(origin)
     if isinstance(schema, type):

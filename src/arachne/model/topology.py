@@ -64,6 +64,7 @@ def find_cycles(upstream: Mapping[str, Iterable[str]]) -> tuple[tuple[str, ...],
     Each cycle is given in flow order with its first node repeated at the end.
     """
     remaining = {node: set(ups) for node, ups in upstream.items()}
+    position = {node: index for index, node in enumerate(upstream)}
     cycles: list[tuple[str, ...]] = []
     while True:
         sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
@@ -72,8 +73,12 @@ def find_cycles(upstream: Mapping[str, Iterable[str]]) -> tuple[tuple[str, ...],
         try:
             sorter.prepare()
         except graphlib.CycleError as exc:
-            # graphlib lists the cycle against the flow (each node depends on the next).
-            found = tuple(reversed(exc.args[1]))
+            # graphlib lists the cycle in flow order, closed (first node repeated at the end).
+            # Rotate it to start at the earliest-added node so the report is deterministic.
+            loop = list(exc.args[1][:-1])
+            first = min(range(len(loop)), key=lambda i: position[loop[i]])
+            loop = loop[first:] + loop[:first]
+            found = (*loop, loop[0])
             cycles.append(found)
             for node_id in found:
                 remaining.pop(node_id, None)
