@@ -9,6 +9,8 @@ from __future__ import annotations
 from arachne.model import (
     ArachneError,
     Coalesce,
+    DeadLetters,
+    ErrorRecord,
     ExecutionError,
     Graph,
     GraphError,
@@ -20,6 +22,7 @@ from arachne.model import (
     NodeFailed,
     Output,
     PortSpec,
+    Retry,
     SpecError,
     Subgraph,
     node,
@@ -29,6 +32,8 @@ from arachne.runtime import Execution, FakeClock, Runtime, Scheduler
 __all__ = [
     "ArachneError",
     "Coalesce",
+    "DeadLetters",
+    "ErrorRecord",
     "Execution",
     "ExecutionError",
     "FakeClock",
@@ -42,6 +47,7 @@ __all__ = [
     "NodeFailed",
     "Output",
     "PortSpec",
+    "Retry",
     "Runtime",
     "Scheduler",
     "SpecError",

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from arachne.model.errors import GraphError
 from arachne.model.graph import Graph
 from arachne.model.graph_io import FORMAT_VERSION
-from arachne.model.policies import Coalesce
+from arachne.model.policies import Coalesce, Retry
 from arachne.model.port import PortSpec
 from arachne.model.specs import LinkSpec, NodeSpec, PortRef, check_link_options
 from arachne.model.topology import Topology, find_cycles
@@ -105,6 +105,19 @@ def graphs(draw: st.DrawFn, min_links: int = 0) -> Graph:
                 outputs=tuple(PortSpec(name, s) for name, s in outputs.items()),
                 config=draw(st.dictionaries(st.text(max_size=6), JSON_VALUES, max_size=3)),
                 cadence=draw(st.none() | st.floats(min_value=0, max_value=1e6)),
+                mode=draw(st.sampled_from(["inline", "async", "thread", "process"])),
+                concurrency=draw(st.integers(1, 64)),
+                ordered=draw(st.booleans()),
+                error_policy=draw(
+                    st.sampled_from(["fail", "skip", "dead_letter"])
+                    | st.builds(
+                        Retry,
+                        max_attempts=st.integers(1, 10),
+                        backoff=st.floats(0, 10),
+                        jitter=st.floats(0, 1),
+                        then=st.sampled_from(["fail", "skip", "dead_letter"]),
+                    )
+                ),
             )
         )
     outs = [PortRef(n.id, p.name) for n in nodes for p in n.outputs]
@@ -174,6 +187,10 @@ def test_to_dict_shape() -> None:
                 "inputs": {},
                 "outputs": {"out": "int"},
                 "cadence": 0.5,
+                "mode": "inline",
+                "concurrency": 1,
+                "ordered": True,
+                "error_policy": "fail",
             },
             {
                 "id": "sink",
@@ -182,6 +199,10 @@ def test_to_dict_shape() -> None:
                 "inputs": {"in": "float", "meta": f"{__name__}.Movie"},
                 "outputs": {},
                 "cadence": None,
+                "mode": "inline",
+                "concurrency": 1,
+                "ordered": True,
+                "error_policy": "fail",
             },
         ],
         "edges": [

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from arachne.model.errors import GraphError
+from arachne.model.flatten import ERROR_PORT_SPEC
 from arachne.model.node import Node
 from arachne.model.port import Input, Output, PortSpec
 from arachne.model.specs import PortRef
@@ -283,7 +284,7 @@ def test_unknown_output_port_lists_the_outputs() -> None:
     assert issue.severity == "error"
     assert issue.where == "parse.outt"
     assert "node 'parse' has no output port 'outt'" in issue.message
-    assert "its outputs are: out" in issue.message
+    assert "its outputs are: error, out" in issue.message
 
 
 def test_unknown_input_port_on_a_node_without_inputs() -> None:
@@ -422,7 +423,7 @@ def test_to_graph_builds_specs_from_nodes() -> None:
     assert graph.name == "pipeline"
     ticker = graph.nodes["ticker"]
     assert ticker.kind == f"{__name__}:Ticker"
-    assert ticker.outputs == (PortSpec("out", int),)
+    assert ticker.outputs == (PortSpec("out", int), ERROR_PORT_SPEC)
     assert ticker.inputs == ()
     assert dict(ticker.config) == {"rate": 1, "burst": 5}
     assert ticker.cadence == 0.5

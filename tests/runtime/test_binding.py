@@ -76,7 +76,7 @@ def test_unconnected_output_is_a_counting_plug() -> None:
 
 
 def test_emit_on_an_undeclared_port_fails_the_run_naming_the_ports() -> None:
-    with pytest.raises(NodeFailed, match="not one of its output ports \\(out, spare\\)"):
+    with pytest.raises(NodeFailed, match="not one of its output ports \\(error, out, spare\\)"):
         run_emitter([("typo", 1)])
 
 

@@ -222,7 +222,7 @@ def test_a_node_instance_cannot_run_twice_at_once() -> None:
     ex = first.execution
     from arachne.runtime.binding import bind
 
-    bind(ex.wiring.nodes["collect"], "x")
+    bind(ex.wiring.nodes["collect"], "x", lambda drain: None)
     with pytest.raises(ExecutionError, match="already part of a running execution"):
         first.run()
 

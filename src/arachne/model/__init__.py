@@ -6,12 +6,14 @@ Pure: no asyncio, no I/O, no threads. The runtime turns these into running struc
 from __future__ import annotations
 
 from arachne.model.context import NodeContext
+from arachne.model.dead_letters import DeadLetters
+from arachne.model.error_record import ERROR_PORT, ErrorRecord
 from arachne.model.errors import ArachneError, ExecutionError, GraphError, NodeFailed, SpecError
 from arachne.model.function_node import FunctionNode, node
 from arachne.model.graph import Graph
 from arachne.model.message import Headers, Message
 from arachne.model.node import Node
-from arachne.model.policies import Coalesce, Overflow
+from arachne.model.policies import Coalesce, ErrorPolicy, Overflow, Retry
 from arachne.model.port import Input, Output, PortSpec
 from arachne.model.schema import SchemaAdapter, adapt
 from arachne.model.sources import IterSource
@@ -21,8 +23,12 @@ from arachne.model.topology import Topology
 from arachne.model.validation import Issue
 
 __all__ = [
+    "ERROR_PORT",
     "ArachneError",
     "Coalesce",
+    "DeadLetters",
+    "ErrorPolicy",
+    "ErrorRecord",
     "ExecutionError",
     "FunctionNode",
     "Graph",
@@ -41,6 +47,7 @@ __all__ = [
     "Overflow",
     "PortRef",
     "PortSpec",
+    "Retry",
     "SchemaAdapter",
     "SpecError",
     "Subgraph",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from arachne.model.flatten import flow_pairs
+from arachne.model.error_record import ERROR_PORT
+from arachne.model.flatten import ERROR_PORT_SPEC, flow_pairs
 from arachne.model.node import Node
 from arachne.model.schema import compatible
 from arachne.model.topology import find_cycles
@@ -89,7 +90,11 @@ class _Ports:
             unit = self.units[name]
             try:
                 if isinstance(unit, Node):
-                    specs = unit.input_specs() if direction == "input" else unit.output_specs()
+                    specs = (
+                        unit.input_specs()
+                        if direction == "input"
+                        else {**unit.output_specs(), ERROR_PORT: ERROR_PORT_SPEC}
+                    )
                 else:
                     specs = unit.inputs() if direction == "input" else unit.outputs()
             except (TypeError, ValueError) as exc:
@@ -140,7 +145,9 @@ class _Ports:
                 continue
             for direction, used in (("input", used_in), ("output", used_out)):
                 for port in self.all(name, direction) or {}:  # type: ignore[arg-type]
-                    if (name, port) not in used:
+                    if (name, port) not in used and not (
+                        direction == "output" and port == ERROR_PORT
+                    ):
                         issues.append(
                             Issue(
                                 "warning",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
+from arachne.model.error_record import ERROR_PORT, ErrorRecord
 from arachne.model.errors import GraphError
 from arachne.model.graph import Graph
 from arachne.model.node import Node
@@ -17,7 +18,18 @@ if TYPE_CHECKING:
 
     from arachne.model.subgraph import Subgraph
 
-__all__ = ["Flat", "exposed_specs", "flatten", "flow_pairs", "node_kind", "port_of"]
+ERROR_PORT_SPEC: Final = PortSpec(ERROR_PORT, ErrorRecord, "messages a hook failed on")
+"""The implicit output every node has for failed messages."""
+
+__all__ = [
+    "ERROR_PORT_SPEC",
+    "Flat",
+    "exposed_specs",
+    "flatten",
+    "flow_pairs",
+    "node_kind",
+    "port_of",
+]
 
 
 @dataclass(slots=True)
@@ -131,6 +143,8 @@ def _missing(tolerant: bool, name: str, port: str) -> list[PortRef]:
 def port_of(unit: Node | Subgraph, direction: Literal["input", "output"], port: str) -> PortSpec:
     """Return the spec of ``port`` on a node or subgraph; ``KeyError`` if it has none."""
     if isinstance(unit, Node):
+        if direction == "output" and port == ERROR_PORT:
+            return ERROR_PORT_SPEC
         specs = unit.input_specs() if direction == "input" else unit.output_specs()
     else:
         specs = exposed_specs(unit, direction)
@@ -169,9 +183,13 @@ def _spec(path: str, node: Node, overrides: Mapping[str, Any] | None) -> NodeSpe
         id=path,
         kind=node_kind(node),
         inputs=tuple(node.input_specs().values()),
-        outputs=tuple(node.output_specs().values()),
+        outputs=(*node.output_specs().values(), ERROR_PORT_SPEC),
         config=config,
         cadence=node.cadence,
+        mode=node.mode,
+        concurrency=node.concurrency,
+        ordered=node.ordered,
+        error_policy=node.error_policy,
     )
 
 

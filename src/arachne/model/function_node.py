@@ -10,9 +10,10 @@ from typing import Any, ClassVar
 
 from arachne.model.message import Message
 from arachne.model.node import Node
+from arachne.model.policies import ErrorPolicy, check_error_policy, check_mode
 from arachne.model.sources import IterSource
 
-__all__ = ["FunctionNode", "node"]
+__all__ = ["AsyncFunctionNode", "FunctionNode", "node"]
 
 _NO_SCHEMA = object()
 
@@ -45,6 +46,16 @@ class FunctionNode(Node):
             for item in result:
                 self.emit(self.output_port, item)
         elif result is not None:
+            self.emit(self.output_port, result)
+
+
+class AsyncFunctionNode(FunctionNode):
+    """A function node whose function is ``async def``; runs in mode ``"async"``."""
+
+    async def on_message(self, port: str, msg: Message) -> None:  # type: ignore[override]
+        """Await the function with the payload and emit what it returns."""
+        result = await type(self).fn(msg.payload)
+        if result is not None:
             self.emit(self.output_port, result)
 
 
@@ -85,6 +96,10 @@ def node(
     name: str | None = None,
     inputs: Mapping[str, Any] | None = None,
     outputs: Mapping[str, Any] | None = None,
+    mode: str = "inline",
+    concurrency: int = 1,
+    ordered: bool = True,
+    error_policy: ErrorPolicy = "fail",
 ) -> Any:
     """Turn a function into a node class; instantiate it to add it to a graph.
 
@@ -94,12 +109,26 @@ def node(
       is emitted on ``out`` (``None`` emits nothing), or every item if it is a generator.
 
     ``outputs=`` may rename the one output port (``{"evens": int}``); ``inputs=`` likewise.
+    ``mode``, ``concurrency``, ``ordered`` and ``error_policy`` set the class attributes of the
+    same names (see :class:`~arachne.model.node.Node`); ``mode="async"`` takes an
+    ``async def`` function, and ``mode="process"`` needs a function defined at module level.
 
     Port schemas come from the annotations unless ``inputs=``/``outputs=`` are given.
     ``@node`` and ``@node(name=...)`` both work.
     """
+    check_mode(mode, concurrency)
+    check_error_policy(error_policy)
     if fn is None:
-        return lambda f: node(f, name=name, inputs=inputs, outputs=outputs)
+        return lambda f: node(
+            f,
+            name=name,
+            inputs=inputs,
+            outputs=outputs,
+            mode=mode,
+            concurrency=concurrency,
+            ordered=ordered,
+            error_policy=error_policy,
+        )
     params = [
         p
         for p in inspect.signature(fn).parameters.values()
@@ -125,11 +154,30 @@ def node(
         "fn": staticmethod(fn),
         "output_schemas": out_ports,
         "output_port": next(iter(out_ports)),
+        "mode": mode,
+        "concurrency": concurrency,
+        "ordered": ordered,
+        "error_policy": error_policy,
         "__doc__": fn.__doc__ or f"Node made from {fn.__qualname__}.",
         "__module__": fn.__module__,
         "__qualname__": fn.__qualname__,
     }
     attrs["default_name"] = name or fn.__name__
+    if inspect.iscoroutinefunction(fn):
+        if not params:
+            raise TypeError(f"@node source {fn.__name__!r} cannot be async def yet; use a Node")
+        if mode not in ("inline", "async"):
+            raise TypeError(f"@node function {fn.__name__!r} is async def: it runs in mode 'async'")
+        attrs["mode"] = "async"
+        attrs["input_schemas"] = (
+            dict(inputs)
+            if inputs is not None
+            else {"in": _or_none(hints.get(params[0].name, _NO_SCHEMA))}
+        )
+        attrs["many"] = False
+        return type(fn.__name__, (AsyncFunctionNode,), attrs)
+    if inspect.isasyncgenfunction(fn):
+        raise TypeError(f"@node function {fn.__name__!r}: async generators are not supported")
     if not params:
         cls = type(fn.__name__, (_FunctionSource,), attrs)
     else:

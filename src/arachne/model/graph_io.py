@@ -8,7 +8,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from arachne.model.errors import GraphError
-from arachne.model.policies import Coalesce, overflow_name
+from arachne.model.policies import (
+    Coalesce,
+    error_policy_from_data,
+    error_policy_to_data,
+    overflow_name,
+)
 from arachne.model.port import PortSpec
 from arachne.model.specs import LinkSpec, NodeSpec, PortRef
 
@@ -56,6 +61,10 @@ def _node_to_dict(spec: NodeSpec) -> dict[str, Any]:
         "inputs": {p.name: p.schema_name for p in spec.inputs},
         "outputs": {p.name: p.schema_name for p in spec.outputs},
         "cadence": spec.cadence,
+        "mode": spec.mode,
+        "concurrency": spec.concurrency,
+        "ordered": spec.ordered,
+        "error_policy": error_policy_to_data(spec.error_policy),
     }
 
 
@@ -86,6 +95,10 @@ def _node_from_dict(item: Any, path: str) -> NodeSpec:
             outputs=_ports(item.get("outputs", {}), f"{path}.outputs"),
             config=_mapping(item.get("config", {}), f"{path}.config"),
             cadence=cadence,
+            mode=item.get("mode", "inline"),
+            concurrency=item.get("concurrency", 1),
+            ordered=_bool(item, "ordered", path, default=True),
+            error_policy=error_policy_from_data(item.get("error_policy", "fail")),
         )
     except (TypeError, ValueError) as exc:
         if isinstance(exc, GraphError):
@@ -103,9 +116,7 @@ def _link_from_dict(item: Any, path: str) -> LinkSpec:
         )
     source, target = _ref(item, "source", path), _ref(item, "target", path)
     link_id = _str(item, "id", path) if "id" in item else f"{source}->{target}"
-    control = item.get("control", False)
-    if not isinstance(control, bool):
-        raise GraphError(f"{path}.control: expected true or false, got {control!r}")
+    control = _bool(item, "control", path, default=False)
     try:
         return LinkSpec(
             id=link_id,
@@ -118,6 +129,13 @@ def _link_from_dict(item: Any, path: str) -> LinkSpec:
         )
     except ValueError as exc:
         raise GraphError(f"{path}: {exc}") from None
+
+
+def _bool(item: Mapping[str, Any], key: str, path: str, *, default: bool) -> bool:
+    value = item.get(key, default)
+    if not isinstance(value, bool):
+        raise GraphError(f"{path}.{key}: expected true or false, got {value!r}")
+    return value
 
 
 def _ref(item: Mapping[str, Any], key: str, path: str) -> PortRef:

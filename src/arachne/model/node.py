@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from arachne.model.context import NodeContext
+from arachne.model.error_record import ERROR_PORT
 from arachne.model.errors import ExecutionError
 from arachne.model.port import Input, Output, PortDeclaration, PortSpec, normalize_ports
 
 if TYPE_CHECKING:
     from arachne.model.message import Message
+    from arachne.model.policies import ErrorPolicy
 
 __all__ = ["Node", "NodeBinding", "overrides"]
 
@@ -25,6 +27,10 @@ class NodeBinding(Protocol):
 
     def finish(self) -> None:
         """Mark the node as done producing; its outputs close after the current hook."""
+        ...
+
+    def request_stop(self, drain: bool) -> None:
+        """Ask the execution to stop: gracefully (``drain``) or at once."""
         ...
 
 
@@ -41,11 +47,22 @@ class Node:
       whenever its outputs have room and any other node never ticks.
     - ``keep_alive``: a tick-driven node that sets this keeps the run open while it is idle;
       it ends at ``finish()`` or ``stop()`` instead of at quiescence.
+    - ``mode``: ``"inline"`` (default: hooks run on the scheduler's loop), ``"async"`` (hooks
+      are ``async def``), ``"thread"`` (hooks run in a thread pool, for blocking I/O) or
+      ``"process"`` (``@node`` functions only, for CPU-bound work); ``concurrency`` messages
+      may be in flight at once and, if ``ordered``, results leave in input order.
+    - ``error_policy``: ``"fail"`` (default), ``"skip"``, ``"dead_letter"`` or ``Retry(...)``.
+      Every node also has an implicit ``error`` output: when it is connected, every message a
+      hook failed on leaves there as an ``ErrorRecord``.
     """
 
     cadence: ClassVar[float | None] = None
     keep_alive: ClassVar[bool] = False
     default_name: ClassVar[str | None] = None
+    mode: ClassVar[str] = "inline"
+    concurrency: ClassVar[int] = 1
+    ordered: ClassVar[bool] = True
+    error_policy: ClassVar[ErrorPolicy] = "fail"
 
     _arachne_name: str | None
     _arachne_config: Mapping[str, Any]
@@ -92,8 +109,14 @@ class Node:
         return normalize_ports(self.inputs(), owner=f"{self.name()}.inputs()")
 
     def output_specs(self) -> dict[str, PortSpec]:
-        """Return the output ports as normalised ``PortSpec``s."""
-        return normalize_ports(self.outputs(), owner=f"{self.name()}.outputs()")
+        """Return the declared output ports as normalised ``PortSpec``s (without ``error``)."""
+        specs = normalize_ports(self.outputs(), owner=f"{self.name()}.outputs()")
+        if ERROR_PORT in specs:
+            raise ValueError(
+                f"{self.name()}.outputs(): {ERROR_PORT!r} is the implicit port for failed "
+                "messages; give your output another name"
+            )
+        return specs
 
     @property
     def context(self) -> NodeContext:
@@ -139,6 +162,17 @@ class Node:
         if binding is None:
             raise ExecutionError(f"node {self.name()!r} called finish() while not running")
         binding.finish()
+
+    def request_stop(self, *, drain: bool = True) -> None:
+        """Stop the whole execution: a kill switch.
+
+        With ``drain`` (default) sources stop and what is in flight is processed; without it
+        queued messages are dropped (and counted) and the execution is cancelled.
+        """
+        binding = self._arachne_binding
+        if binding is None:
+            raise ExecutionError(f"node {self.name()!r} called request_stop() while not running")
+        binding.request_stop(drain)
 
 
 def overrides(node: Node, hook: str) -> bool:

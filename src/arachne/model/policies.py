@@ -1,4 +1,4 @@
-"""Overflow policies: what an edge does with a message that arrives when it is full."""
+"""Policies: what an edge does when full, what a node does when a hook fails, where hooks run."""
 
 from __future__ import annotations
 
@@ -6,7 +6,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias
 
-__all__ = ["OVERFLOW_NAMES", "Coalesce", "Overflow", "OverflowName", "check_overflow"]
+__all__ = [
+    "ERROR_POLICY_NAMES",
+    "MODES",
+    "OVERFLOW_NAMES",
+    "Coalesce",
+    "ErrorPolicy",
+    "ErrorPolicyName",
+    "Overflow",
+    "OverflowName",
+    "Retry",
+    "check_error_policy",
+    "check_mode",
+    "check_overflow",
+    "error_policy_from_data",
+    "error_policy_to_data",
+    "overflow_name",
+]
 
 OverflowName: TypeAlias = Literal["block", "drop", "latest", "fail"]
 OVERFLOW_NAMES: Final[tuple[OverflowName, ...]] = ("block", "drop", "latest", "fail")
@@ -44,3 +60,103 @@ def check_overflow(value: object) -> Overflow:
 def overflow_name(policy: Overflow) -> str:
     """Return the policy's name: one of :data:`OVERFLOW_NAMES` or ``"coalesce"``."""
     return policy.name if isinstance(policy, Coalesce) else policy
+
+
+ErrorPolicyName: TypeAlias = Literal["fail", "skip", "dead_letter"]
+ERROR_POLICY_NAMES: Final[tuple[ErrorPolicyName, ...]] = ("fail", "skip", "dead_letter")
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Call the failed hook again after a growing delay; after the last attempt, apply ``then``.
+
+    Attempt ``n + 1`` starts ``min(max_backoff, backoff * factor ** (n - 1))`` seconds after
+    attempt ``n`` failed, scaled by a random factor in ``[1 - jitter, 1 + jitter]``. With the
+    defaults ``backoff=0.1, factor=2`` and no jitter, four attempts start at 0, 0.1, 0.3 and
+    0.7 s. The node takes no other message while it waits, so order is kept.
+    """
+
+    max_attempts: int = 3
+    backoff: float = 0.1
+    max_backoff: float = 30.0
+    jitter: float = 0.0
+    factor: float = 2.0
+    then: ErrorPolicyName = "fail"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
+            raise ValueError(f"Retry.max_attempts must be an int, got {self.max_attempts!r}")
+        if self.max_attempts < 1:
+            raise ValueError(f"Retry.max_attempts must be >= 1, got {self.max_attempts}")
+        for field_name in ("backoff", "max_backoff", "jitter", "factor"):
+            value = getattr(self, field_name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"Retry.{field_name} must be a number >= 0, got {value!r}")
+        if self.jitter > 1:
+            raise ValueError(f"Retry.jitter is a fraction in [0, 1], got {self.jitter}")
+        if self.then not in ERROR_POLICY_NAMES:
+            raise ValueError(f"Retry.then must be one of {ERROR_POLICY_NAMES}, got {self.then!r}")
+
+    @property
+    def name(self) -> str:
+        """The policy's name in documents and stats: ``"retry"``."""
+        return "retry"
+
+    def delay(self, attempt: int, spread: float = 0.0) -> float:
+        """Return the wait after failed attempt ``attempt`` (1-based).
+
+        ``spread`` in ``[-1, 1]`` picks the point within the jitter band (random in the runtime).
+        """
+        base = min(self.max_backoff, self.backoff * self.factor ** (attempt - 1))
+        return max(0.0, base * (1 + self.jitter * spread))
+
+
+ErrorPolicy: TypeAlias = ErrorPolicyName | Retry
+
+
+def check_error_policy(value: object) -> ErrorPolicy:
+    """Return ``value`` as an error policy or raise ``ValueError`` naming the choices."""
+    if isinstance(value, Retry):
+        return value
+    if isinstance(value, str) and value in ERROR_POLICY_NAMES:
+        return value
+    choices = ", ".join(repr(n) for n in ERROR_POLICY_NAMES)
+    raise ValueError(f"unknown error policy {value!r}; use one of {choices} or Retry(...)")
+
+
+def error_policy_to_data(policy: ErrorPolicy) -> str | dict[str, Any]:
+    """Return the policy as JSON-ready data: its name, or ``{"retry": {...}}``."""
+    if isinstance(policy, Retry):
+        return {
+            "retry": {
+                "max_attempts": policy.max_attempts,
+                "backoff": policy.backoff,
+                "max_backoff": policy.max_backoff,
+                "jitter": policy.jitter,
+                "factor": policy.factor,
+                "then": policy.then,
+            }
+        }
+    return policy
+
+
+def error_policy_from_data(data: object) -> ErrorPolicy:
+    """Return the policy written by :func:`error_policy_to_data`; ``ValueError`` if invalid."""
+    if isinstance(data, dict) and set(data) == {"retry"} and isinstance(data["retry"], dict):
+        try:
+            return Retry(**data["retry"])
+        except TypeError as exc:
+            raise ValueError(f"retry: {exc}") from None
+    return check_error_policy(data)
+
+
+MODES: Final = ("inline", "async", "thread", "process")
+"""Where a node's hooks run: on the loop, as coroutines, in a thread pool, in processes."""
+
+
+def check_mode(mode: object, concurrency: object) -> None:
+    """Raise ``ValueError`` unless ``mode`` is one of :data:`MODES` and ``concurrency >= 1``."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")

@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from arachne.model.policies import Overflow, check_overflow
+from arachne.model.policies import (
+    ErrorPolicy,
+    Overflow,
+    check_error_policy,
+    check_mode,
+    check_overflow,
+)
 from arachne.model.port import PortSpec
 
 __all__ = ["LinkSpec", "NodeSpec", "PortRef", "check_link_options"]
@@ -26,7 +32,12 @@ class PortRef:
 
 @dataclass(frozen=True, slots=True)
 class NodeSpec:
-    """A node as desired: id, kind (what builds it), ports, config and tick cadence."""
+    """A node as desired: id, kind (what builds it), ports, config, cadence and how it runs.
+
+    ``mode`` is where its hooks run (see :data:`~arachne.model.policies.MODES`), with at most
+    ``concurrency`` messages in flight, results kept in input order if ``ordered``;
+    ``error_policy`` says what a failing hook leads to.
+    """
 
     id: str
     kind: str
@@ -34,21 +45,34 @@ class NodeSpec:
     outputs: tuple[PortSpec, ...] = ()
     config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     cadence: float | None = None
+    mode: str = "inline"
+    concurrency: int = 1
+    ordered: bool = True
+    error_policy: ErrorPolicy = "fail"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
+        check_mode(self.mode, self.concurrency)
+        check_error_policy(self.error_policy)
+
+    def _key(self) -> tuple[Any, ...]:
+        return (
+            self.id,
+            self.kind,
+            self.inputs,
+            self.outputs,
+            dict(self.config),
+            self.cadence,
+            self.mode,
+            self.concurrency,
+            self.ordered,
+            self.error_policy,
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, NodeSpec):
             return NotImplemented
-        return (self.id, self.kind, self.inputs, self.outputs, dict(self.config), self.cadence) == (
-            other.id,
-            other.kind,
-            other.inputs,
-            other.outputs,
-            dict(other.config),
-            other.cadence,
-        )
+        return self._key() == other._key()
 
     def __hash__(self) -> int:
         return hash((self.id, self.kind, self.inputs, self.outputs))

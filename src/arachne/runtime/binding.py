@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from arachne.model.errors import ExecutionError
 from arachne.model.message import EMPTY_HEADERS, Headers, Message, new_message
 from arachne.model.port import PortSpec
+from arachne.runtime.slot import CURRENT_SLOT
 
 if TYPE_CHECKING:
     from arachne.runtime.running_node import RunningNode
@@ -22,11 +24,12 @@ class Binding:
     a value emitted from a tick gets fresh headers (trace id, timestamp, sequence number).
     """
 
-    __slots__ = ("_seq", "_trace_prefix", "rn")
+    __slots__ = ("_seq", "_stopper", "_trace_prefix", "rn")
 
-    def __init__(self, rn: RunningNode, trace_prefix: str) -> None:
+    def __init__(self, rn: RunningNode, trace_prefix: str, stopper: Callable[[bool], None]) -> None:
         self.rn = rn
         self._trace_prefix = trace_prefix
+        self._stopper = stopper
         self._seq = 0
 
     def fresh_headers(self) -> Headers:
@@ -56,6 +59,20 @@ class Binding:
         for edge in edges:
             edge.push(msg)
 
+    def emit_captured(self, port: Any, value: object) -> None:
+        """``emit`` for nodes whose calls run in tasks or threads: hold it in the call's slot.
+
+        Outside a call (``on_start``, say) it sends at once, as ``emit`` does.
+        """
+        slot = CURRENT_SLOT.get()
+        if slot is None:
+            self.emit(port, value)
+            return
+        name = port.name if isinstance(port, PortSpec) else port
+        if name not in self.rn.outputs:
+            self._edges_slow(name)  # raises, naming the ports
+        slot.outputs.append((name, value))
+
     def _edges_slow(self, port: Any) -> tuple[Any, ...]:
         name = port.name if isinstance(port, PortSpec) else port
         edges = self.rn.outputs.get(name) if isinstance(name, str) else None
@@ -71,8 +88,12 @@ class Binding:
         """Ask for the node to finish once its current hook returns."""
         self.rn.finish_requested = True
 
+    def request_stop(self, drain: bool) -> None:
+        """Ask the execution to stop (see ``Execution.request_stop``)."""
+        self._stopper(drain)
 
-def bind(rn: RunningNode, trace_prefix: str) -> None:
+
+def bind(rn: RunningNode, trace_prefix: str, stopper: Callable[[bool], None]) -> None:
     """Install ``rn``'s binding and context on its node instance."""
     node = rn.node
     if node.__dict__.get("_arachne_binding") is not None:
@@ -80,11 +101,11 @@ def bind(rn: RunningNode, trace_prefix: str) -> None:
             f"node instance {rn.id!r} is already part of a running execution; "
             "create a new instance for each execution"
         )
-    binding = Binding(rn, trace_prefix)
+    binding = Binding(rn, trace_prefix, stopper)
     node.__dict__["_arachne_binding"] = binding
     node.__dict__["_arachne_context"] = rn.context
     # Shadow Node.emit with the bound method: one call instead of two per emitted message.
-    node.__dict__["emit"] = binding.emit
+    node.__dict__["emit"] = binding.emit if rn.inline else binding.emit_captured
 
 
 def unbind(rn: RunningNode) -> None:

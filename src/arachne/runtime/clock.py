@@ -17,8 +17,13 @@ class Clock(Protocol):
         """Return the current time in seconds (monotonic, arbitrary origin)."""
         ...
 
-    async def wait_until(self, deadline: float | None, wake: asyncio.Event) -> None:
-        """Return at ``deadline`` (``None``: never) or as soon as ``wake`` is set."""
+    async def wait_until(
+        self, deadline: float | None, wake: asyncio.Event, *, busy: bool = False
+    ) -> None:
+        """Return at ``deadline`` (``None``: never) or as soon as ``wake`` is set.
+
+        ``busy`` says calls are running elsewhere (tasks, threads) and will set ``wake``.
+        """
         ...
 
 
@@ -29,7 +34,9 @@ class MonotonicClock:
         """Return ``time.monotonic()``."""
         return time.monotonic()
 
-    async def wait_until(self, deadline: float | None, wake: asyncio.Event) -> None:
+    async def wait_until(
+        self, deadline: float | None, wake: asyncio.Event, *, busy: bool = False
+    ) -> None:
         """Sleep until ``deadline`` unless woken first."""
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         with contextlib.suppress(TimeoutError):
@@ -57,12 +64,18 @@ class FakeClock:
             raise ValueError(f"cannot move a clock backwards (got {seconds})")
         self._now += seconds
 
-    async def wait_until(self, deadline: float | None, wake: asyncio.Event) -> None:
-        """Jump to ``deadline`` (after letting other tasks run once) unless woken first."""
+    async def wait_until(
+        self, deadline: float | None, wake: asyncio.Event, *, busy: bool = False
+    ) -> None:
+        """Jump to ``deadline`` (after letting other tasks run once) unless woken first.
+
+        While calls are running elsewhere (``busy``) it waits for them instead of jumping, so
+        fake time never runs ahead of work that real time is still doing.
+        """
         await asyncio.sleep(0)
         if wake.is_set():
             return
-        if deadline is not None and self.autojump:
+        if deadline is not None and self.autojump and not busy:
             self._now = max(self._now, deadline)
             return
         await wake.wait()

@@ -6,21 +6,20 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from arachne.model.errors import ExecutionError, GraphError
+from arachne.model.errors import ExecutionError
+from arachne.runtime.rounds import Rounds
 from arachne.runtime.state import ExecutionState, check_transition
 
 if TYPE_CHECKING:
     from arachne.model.graph import Graph
-    from arachne.runtime.edge import Edge
     from arachne.runtime.ready_queue import ReadyQueue
-    from arachne.runtime.running_node import RunningNode
     from arachne.runtime.wiring import Wiring
 
 __all__ = ["ExecutionControls"]
 
 
-class ExecutionControls:
-    """Stop, pause, resume and re-tune links of an execution.
+class ExecutionControls(Rounds):
+    """Stop, pause and resume an execution.
 
     Each call checks its arguments in the caller's thread (so mistakes raise there), then
     applies the change on the execution's loop and wakes the scheduler.
@@ -42,11 +41,8 @@ class ExecutionControls:
     def _set_state(self, state: ExecutionState) -> None:
         raise NotImplementedError
 
-    def unblocked(self, rn: RunningNode) -> None:
-        """Requeue a node whose outputs have room again (implemented by ``Execution``)."""
-        raise NotImplementedError
-
-    def _apply(self, change: Callable[[], None]) -> None:
+    def apply(self, change: Callable[[], None]) -> None:
+        """Run ``change`` on the execution's loop (now, if called there) and wake the scheduler."""
         loop = self._loop
         if loop is None or loop.is_closed():
             change()
@@ -83,7 +79,7 @@ class ExecutionControls:
             else:
                 self.cancel_requested = True
 
-        self._apply(change)
+        self.apply(change)
 
     def pause(self) -> None:
         """Stop activating nodes; messages stay queued until :meth:`resume`."""
@@ -94,7 +90,7 @@ class ExecutionControls:
                 self.paused = True
                 self._set_state(ExecutionState.PAUSED)
 
-        self._apply(change)
+        self.apply(change)
 
     def resume(self) -> None:
         """Continue after :meth:`pause`; queued messages drain first."""
@@ -108,43 +104,4 @@ class ExecutionControls:
                 if self._resumed is not None:
                     self._resumed.set()
 
-        self._apply(change)
-
-    def edge(self, edge_id: str) -> Edge:
-        """Return the running edge ``edge_id``; ``GraphError`` naming the known ids if none."""
-        edge = self.wiring.edges.get(edge_id)
-        if edge is None:
-            known = ", ".join(self.wiring.edges) or "none"
-            raise GraphError(f"unknown edge {edge_id!r}; known edges: {known}")
-        return edge
-
-    def set_capacity(self, edge_id: str, capacity: int) -> None:
-        """Change an edge's capacity, in the desired graph and, live, in the running edge."""
-        edge = self.edge(edge_id)
-        graph = self.graph.replace_link(edge_id, capacity=capacity)
-
-        def change() -> None:
-            self.graph = graph
-            edge.set_capacity(capacity)
-            source = edge.source
-            if edge.is_block and edge.full:
-                source.blocked = True
-            elif source.blocked and not source.still_blocked():
-                self.unblocked(source)
-
-        self._apply(change)
-
-    def set_priority(self, edge_id: str, priority: int) -> None:
-        """Change an edge's priority, in the desired graph and, live, in the running edge."""
-        edge = self.edge(edge_id)
-        graph = self.graph.replace_link(edge_id, priority=priority)
-
-        def change() -> None:
-            self.graph = graph
-            edge.set_priority(priority)
-            target = edge.target
-            target.inputs.sort(key=lambda e: -e.rank)
-            if edge.queue and not target.blocked and not target.finished:
-                self.ready.add(target, edge.rank)
-
-        self._apply(change)
+        self.apply(change)

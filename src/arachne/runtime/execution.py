@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
+import random
 import secrets
 import threading
 from typing import TYPE_CHECKING, Any
@@ -12,17 +14,21 @@ from arachne.model.errors import ExecutionError, NodeFailed
 from arachne.runtime.binding import bind, unbind
 from arachne.runtime.clock import Clock, MonotonicClock
 from arachne.runtime.completion import describe, stop_nodes
-from arachne.runtime.control import ExecutionControls
 from arachne.runtime.hook import Event, EventHook
+from arachne.runtime.pools import Pools
 from arachne.runtime.ready_queue import ReadyQueue
 from arachne.runtime.running_node import NO_INPUT_RANK
-from arachne.runtime.scheduler import Timers, drive
+from arachne.runtime.scheduler import drive
+from arachne.runtime.slot import invoke
 from arachne.runtime.state import ExecutionState, check_transition
 from arachne.runtime.stats import ExecutionStats
+from arachne.runtime.ticking import schedule_ticks
+from arachne.runtime.timers import Timers
+from arachne.runtime.tuning import ExecutionTuning
 from arachne.runtime.wiring import wire
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Coroutine, Mapping
 
     from arachne.model.graph import Graph
     from arachne.model.node import Node
@@ -33,7 +39,7 @@ __all__ = ["Execution"]
 log = logging.getLogger("arachne.runtime")
 
 
-class Execution(ExecutionControls):
+class Execution(ExecutionTuning):
     """One running instance of a graph: the desired ``graph`` and the running ``wiring``.
 
     Created by ``Runtime``; driven by :meth:`run` on the runtime's loop. Its controls
@@ -50,6 +56,7 @@ class Execution(ExecutionControls):
         clock: Clock | None = None,
         hook: EventHook | None = None,
         idle_poll: float = 0.001,
+        seed: int | None = None,
     ) -> None:
         if isinstance(quantum, bool) or not isinstance(quantum, int) or quantum < 1:
             raise ValueError(f"quantum must be an int >= 1, got {quantum!r}")
@@ -64,6 +71,18 @@ class Execution(ExecutionControls):
         self.wiring = wire(graph, instances, self.ready, execution_id=self.id)
         self.timers = Timers()
         self.idle_sources: list[RunningNode] = []
+        self.tasks: set[asyncio.Future[Any]] = set()
+        self.rng = random.Random(seed)  # noqa: S311  # retry jitter, not cryptography
+        self.pools = Pools(
+            threads=sum(rn.concurrency for rn in self.wiring.nodes.values() if rn.mode == "thread"),
+            processes=sum(
+                rn.concurrency for rn in self.wiring.nodes.values() if rn.mode == "process"
+            ),
+            name=self.id,
+        )
+        self.activations = 0
+        self._injected = 0
+        self.failure: BaseException | None = None  # raised by the scheduler at its next look
         self.error: BaseException | None = None
         self.stop_requested = self.cancel_requested = self.paused = False
         self.interrupted = False  # a control call landed: the scheduler looks at it next
@@ -81,40 +100,51 @@ class Execution(ExecutionControls):
         self._wake, self._resumed = asyncio.Event(), asyncio.Event()
         try:
             self._set_state(ExecutionState.INITIALIZING)
-            self._start_nodes()
+            await self._start_nodes()
             self._set_state(ExecutionState.RUNNING)
             self._seed()
             await drive(self)
         except BaseException as exc:
             self.error = exc
         finally:
-            self._finish()
+            await self._finish()
         if self.error is not None:
             raise self.error
 
-    def _start_nodes(self) -> None:
+    async def _start_nodes(self) -> None:
         prefix = f"{self.id[-8:]}-"
+        stopper = self._stop_from_node
         for index, rn in enumerate(self.wiring.nodes.values()):
-            bind(rn, f"{prefix}{index:x}.")
+            bind(rn, f"{prefix}{index:x}.", stopper)
         for rn in self.wiring.nodes.values():
             try:
-                rn.node.on_start()
+                result = invoke(rn.node.on_start)
+                if inspect.isawaitable(result):
+                    await result
             except Exception as exc:
                 rn.errors += 1
                 raise NodeFailed(rn.id, f"on_start raised {describe(exc)}") from exc
             rn.started = True
             self.notify("node.started", rn.id)
 
+    def _stop_from_node(self, drain: bool) -> None:
+        self.request_stop(drain=drain)
+
     def _seed(self) -> None:
         now = self.clock.now()
         for rn in self.wiring.nodes.values():
             if rn.cadence:
-                self.timers.add(now, rn)
-            elif rn.is_source or rn.inputs_open == 0:
+                schedule_ticks(self, rn, now)
+            elif rn.is_source:
                 self.ready.add(rn, NO_INPUT_RANK)
 
-    def _finish(self) -> None:
-        stop_error = stop_nodes(self)
+    async def _finish(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        stop_error = await stop_nodes(self)
+        self.pools.close()
         for rn in self.wiring.nodes.values():
             unbind(rn)
         if self.error is None and stop_error is not None:
@@ -145,68 +175,17 @@ class Execution(ExecutionControls):
         if hook is not None:
             hook(Event(kind, self.id, node_id, detail))
 
-    def unblocked(self, rn: RunningNode) -> None:
-        """Requeue ``rn`` now that its outputs have room, if it has work."""
-        if rn.finished:
-            return
-        if rn.inputs:
-            if rn.has_input():
-                self.ready.add(rn, rn.top_rank())
-            elif rn.inputs_open == 0:
-                self.ready.add(rn, NO_INPUT_RANK)
-        elif rn.finish_requested or (rn.tick_driven and not rn.cadence and not rn.idle):
-            self.ready.add(rn, NO_INPUT_RANK)
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task of this execution (cancelled if the execution is)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
-    def all_finished(self) -> bool:
-        """Whether every node has finished."""
-        return all(rn.finished for rn in self.wiring.nodes.values())
-
-    def next_round(self) -> bool:
-        """Requeue idle sources if anything was emitted since they last went idle."""
-        if not self.idle_sources:
-            return False
-        total = sum(rn.emitted for rn in self.wiring.nodes.values())
-        if total == self._round_mark:
-            return False
-        self._round_mark = total
-        self.requeue_idle()
-        return True
-
-    def requeue_idle(self) -> None:
-        """Give every idle source another tick."""
-        for rn in self.idle_sources:
-            if not rn.finished:
-                rn.idle = False
-                self.ready.add(rn, NO_INPUT_RANK)
-        self.idle_sources.clear()
-
-    def quiescent(self) -> bool:
-        """Whether nothing is in flight and every tick-driven node's last tick emitted nothing."""
-        for rn in self.wiring.nodes.values():
-            if rn.finished:
-                continue
-            if rn.keep_alive or (rn.tick_driven and not rn.idle):
-                return False
-        return not any(edge.queue for edge in self.wiring.edges.values())
-
-    def end_of_stream(self, *, include_keep_alive: bool) -> None:
-        """Finish every source (keep-alive ones only if asked), so end of stream flows down."""
-        if include_keep_alive:
-            self.stop_requested = False
-        for rn in self.wiring.nodes.values():
-            if rn.is_source and not rn.finished and (include_keep_alive or not rn.keep_alive):
-                rn.finish_requested = True
-                self.ready.add(rn, NO_INPUT_RANK)
-        self.idle_sources.clear()
-
-    def discard_all(self) -> None:
-        """Drop every queued message (counted as dropped) and mark every node finished."""
-        for edge in self.wiring.edges.values():
-            edge.dropped += len(edge.queue)
-            edge.queue.clear()
-            edge.closed = True
-        for rn in self.wiring.nodes.values():
-            rn.finished = True
+    def fail_soon(self, failure: BaseException) -> None:
+        """Fail the execution from a callback: the scheduler raises ``failure`` next."""
+        if self.failure is None:
+            self.failure = failure
+        self.wake.set()
 
     async def wait_resumed(self) -> None:
         """Wait until ``resume()`` (or a stop) is requested."""
@@ -228,6 +207,7 @@ class Execution(ExecutionControls):
             state=self.state.value,
             nodes={rn.id: rn.stats() for rn in self.wiring.nodes.values()},
             edges={edge.id: edge.stats() for edge in self.wiring.edges.values()},
+            activations=self.activations,
         )
 
     def wait(self, timeout: float | None = None) -> bool:

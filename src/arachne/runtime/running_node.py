@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, Final
 
 from arachne.model.node import overrides
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from arachne.model.node import Node
     from arachne.model.specs import NodeSpec
     from arachne.runtime.edge import Edge
+    from arachne.runtime.slot import Slot
 
 __all__ = ["RunningNode"]
 
@@ -32,26 +34,38 @@ class RunningNode:
     __slots__ = (
         "blocked",
         "cadence",
+        "concurrency",
         "context",
         "current",
+        "dead_lettered",
         "emitted",
+        "error_policy",
         "errors",
         "finish_requested",
         "finished",
+        "finishing",
         "id",
         "idle",
+        "inline",
         "inputs",
         "inputs_open",
         "keep_alive",
+        "mode",
         "node",
+        "ordered",
         "outputs",
+        "pending",
         "puller",
         "ready_rank",
         "received",
+        "retried",
         "rotation",
+        "skipped",
+        "slots",
         "spec",
         "started",
         "stopped",
+        "suspended",
         "tick_driven",
         "ticks",
         "unrouted",
@@ -69,11 +83,21 @@ class RunningNode:
         self.blocked = False
         self.current: Headers | None = None
         self.started = self.finished = self.stopped = self.finish_requested = False
+        self.finishing = False
         self.idle = False
         self.rotation = 0
         self.received = self.emitted = self.ticks = self.unrouted = self.errors = 0
+        self.skipped = self.dead_lettered = self.retried = 0
         self.keep_alive = bool(node.keep_alive)
-        self.puller = node if isinstance(node, IterSource) else None
+        self.mode = spec.mode
+        self.inline = spec.mode == "inline"
+        self.concurrency = spec.concurrency
+        self.ordered = spec.ordered
+        self.error_policy = spec.error_policy
+        self.pending = 0  # invocations in flight (async, thread, process modes)
+        self.slots: deque[Slot] = deque()  # in flight, in input order, when ordered
+        self.suspended = False  # waiting to retry a failed call; takes nothing meanwhile
+        self.puller = node if isinstance(node, IterSource) and self.inline else None
         self.cadence: float | None = spec.cadence
         self.tick_driven = self.puller is not None or overrides(node, "on_tick")
 
@@ -101,6 +125,11 @@ class RunningNode:
         return max((edge.rank for edge in self.inputs if edge.queue), default=NO_INPUT_RANK)
 
     @property
+    def busy(self) -> bool:
+        """Whether a call is in flight or a retry is pending."""
+        return self.pending > 0 or self.suspended
+
+    @property
     def state(self) -> str:
         """``pending``, ``running``, ``finished`` or ``stopped``."""
         if self.stopped:
@@ -119,4 +148,8 @@ class RunningNode:
             ticks=self.ticks,
             unrouted=self.unrouted,
             errors=self.errors,
+            retried=self.retried,
+            skipped=self.skipped,
+            dead_lettered=self.dead_lettered,
+            in_flight=self.pending,
         )

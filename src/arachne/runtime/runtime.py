@@ -16,6 +16,7 @@ from arachne.runtime.signals import graceful_signals
 
 if TYPE_CHECKING:
     from arachne.model.graph import Graph
+    from arachne.model.policies import Overflow
     from arachne.runtime.clock import Clock
     from arachne.runtime.hook import EventHook
     from arachne.runtime.stats import ExecutionStats
@@ -174,6 +175,10 @@ class Runtime:
     def set_priority(self, edge_id: str, priority: int) -> None:
         """Change the priority of an edge of the default execution, live if it runs."""
         self.execution.set_priority(edge_id, priority)
+
+    def set_overflow(self, edge_id: str, overflow: Overflow) -> None:
+        """Change the overflow policy of an edge of the default execution, live if it runs."""
+        self.execution.set_overflow(edge_id, overflow)
 
     def stats(self) -> ExecutionStats:
         """Return every counter of the default execution as one frozen snapshot."""

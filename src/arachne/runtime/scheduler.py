@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import sys
 import time
 from typing import TYPE_CHECKING, Final
 
-from arachne.model.errors import ArachneError, NodeFailed
-from arachne.runtime.activation import activate, tick_once
+from arachne.model.errors import NodeFailed
+from arachne.runtime.activation import activate
 from arachne.runtime.completion import describe
 
 if TYPE_CHECKING:
     from arachne.runtime.execution import Execution
-    from arachne.runtime.running_node import RunningNode
 
-__all__ = ["Timers", "drive"]
+__all__ = ["drive"]
 
 YIELD_CHECK: Final = 64
 """Activations between looks at the clock to decide whether to yield to the event loop."""
@@ -32,50 +29,6 @@ the main thread took 10 s while a graph ran on the loop thread and yielded every
 """
 
 
-class Timers:
-    """A heap of (deadline, node) for nodes with a positive cadence."""
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, RunningNode]] = []
-        self._seq = itertools.count()
-
-    def add(self, deadline: float, rn: RunningNode) -> None:
-        """Schedule ``rn``'s next tick at ``deadline``."""
-        heapq.heappush(self._heap, (deadline, next(self._seq), rn))
-
-    def next_deadline(self) -> float | None:
-        """Return the earliest deadline of a node that has not finished, if any."""
-        while self._heap and self._heap[0][2].finished:
-            heapq.heappop(self._heap)
-        return self._heap[0][0] if self._heap else None
-
-    def fire(self, ex: Execution) -> bool:
-        """Tick every node whose deadline has passed; return whether any ticked.
-
-        A node blocked on a full output skips its tick; ticks missed by more than one period
-        are skipped rather than bunched.
-        """
-        now = ex.clock.now()
-        fired = False
-        while self._heap and self._heap[0][0] <= now:
-            deadline, _, rn = heapq.heappop(self._heap)
-            if rn.finished:
-                continue
-            if not rn.blocked:
-                fired = True
-                try:
-                    tick_once(ex, rn)
-                except ArachneError:
-                    raise
-                except Exception as exc:
-                    rn.errors += 1
-                    raise NodeFailed(rn.id, f"on_tick raised {describe(exc)}") from exc
-            cadence = rn.cadence or 0.0
-            following = deadline + cadence
-            self.add(following if following > now else now + cadence, rn)
-        return fired
-
-
 async def drive(ex: Execution) -> None:
     """Run ``ex`` until every node has finished or it is cancelled.
 
@@ -84,6 +37,8 @@ async def drive(ex: Execution) -> None:
     ready = ex.ready
     clock = time.perf_counter
     while True:
+        if ex.failure is not None:
+            raise ex.failure
         if ex.cancel_requested:
             ex.discard_all()
             return
@@ -104,11 +59,14 @@ async def drive(ex: Execution) -> None:
                 rn.errors += 1
                 raise NodeFailed(rn.id, describe(exc)) from exc
             activations += 1
-            if ex.interrupted or (
-                activations % YIELD_CHECK == 0 and clock() - started >= YIELD_AFTER
+            if (
+                ex.interrupted
+                or ex.failure is not None
+                or (activations % YIELD_CHECK == 0 and clock() - started >= YIELD_AFTER)
             ):
                 break
             rn = ready.pop()
+        ex.activations += activations
         if ex.interrupted:
             ex.interrupted = False
             continue
@@ -117,7 +75,7 @@ async def drive(ex: Execution) -> None:
             continue
         if ex.all_finished():
             return
-        if ex.timers.fire(ex) or ex.next_round():
+        if ex.timers.fire(ex.clock.now()) or ex.next_round():
             continue
         if ex.quiescent():
             ex.end_of_stream(include_keep_alive=False)
@@ -126,6 +84,6 @@ async def drive(ex: Execution) -> None:
         if ex.idle_sources:
             poll = ex.clock.now() + ex.idle_poll
             deadline = poll if deadline is None else min(deadline, poll)
-        await ex.clock.wait_until(deadline, ex.wake)
+        await ex.clock.wait_until(deadline, ex.wake, busy=ex.busy)
         ex.wake.clear()
         ex.requeue_idle()

@@ -37,7 +37,12 @@ class EdgeStats:
 
 @dataclass(frozen=True, slots=True)
 class NodeStats:
-    """Counters of one node at one instant."""
+    """Counters of one node at one instant.
+
+    ``errors`` counts every call that raised; ``retried`` the retries it led to; ``skipped``
+    and ``dead_lettered`` the messages given up on under those policies; ``unrouted`` what was
+    emitted on an unconnected output; ``in_flight`` the calls running (non-inline modes).
+    """
 
     id: str
     state: str
@@ -46,6 +51,10 @@ class NodeStats:
     ticks: int
     unrouted: int
     errors: int
+    retried: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    in_flight: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +65,7 @@ class ExecutionStats:
     state: str
     nodes: Mapping[str, NodeStats]
     edges: Mapping[str, EdgeStats]
+    activations: int = 0
 
     @property
     def in_flight(self) -> int:

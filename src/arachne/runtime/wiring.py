@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from arachne.model.context import NodeContext
+from arachne.model.error_record import ERROR_PORT
 from arachne.model.errors import GraphError
+from arachne.model.function_node import FunctionNode
+from arachne.model.policies import Retry
 from arachne.runtime.edge import Edge
 from arachne.runtime.running_node import RunningNode
 
@@ -73,7 +76,30 @@ def wire(
     for rn in nodes.values():
         rn.inputs.sort(key=lambda edge: -edge.rank)
         _check_cadence(rn)
+        _check_mode(rn)
+        final = rn.error_policy.then if isinstance(rn.error_policy, Retry) else rn.error_policy
+        if final == "dead_letter" and not rn.outputs.get(ERROR_PORT):
+            raise GraphError(
+                f"node {rn.id!r} dead-letters failed messages but its {ERROR_PORT!r} port "
+                "is not connected; connect it (to a DeadLetters node, say) or use 'skip'"
+            )
     return Wiring(nodes, edges)
+
+
+def _check_mode(rn: RunningNode) -> None:
+    if rn.mode != "process":
+        return
+    node = rn.node
+    if not isinstance(node, FunctionNode):
+        raise GraphError(
+            f"node {rn.id!r}: mode 'process' runs pure functions; make the node with "
+            "@node(mode='process') from a function defined at module level"
+        )
+    if "<locals>" in type(node).__qualname__:
+        raise GraphError(
+            f"node {rn.id!r}: a process-mode function must be defined at module level "
+            f"(found {type(node).__qualname__}); worker processes import it by name"
+        )
 
 
 def _check_cadence(rn: RunningNode) -> None:

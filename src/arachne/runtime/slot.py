@@ -1,0 +1,42 @@
+"""Slots: one call of a node's hook in flight, and what it emitted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from arachne.model.message import Message
+
+__all__ = ["CURRENT_SLOT", "Slot", "invoke"]
+
+
+@dataclass(slots=True)
+class Slot:
+    """A call of ``on_message`` (``port`` and ``msg`` set) or ``on_tick`` (both ``None``).
+
+    Emits made during the call are held in ``outputs`` and leave when the call lands, in input
+    order if the node is ``ordered``; so a call running in a thread or a coroutine never
+    touches an edge.
+    """
+
+    port: str | None
+    msg: Message | None
+    attempt: int = 1
+    outputs: list[tuple[str, Any]] = field(default_factory=list)
+    done: bool = False
+
+
+CURRENT_SLOT: Final[ContextVar[Slot | None]] = ContextVar("arachne_current_slot", default=None)
+"""The call in progress in this task or thread, if any: where ``emit`` puts what it sends."""
+
+
+def invoke(hook: Callable[..., object], *args: Any) -> object:
+    """Call a node hook and return what it returned: ``None``, or an awaitable if it is async.
+
+    Hooks are typed ``-> None`` on ``Node``; this says plainly that an ``async def`` override
+    hands back a coroutine the runtime must await.
+    """
+    return hook(*args)

@@ -1,0 +1,105 @@
+"""Ticks: sources producing while their outputs have room, and timed ticks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from arachne.model.errors import ExecutionError
+from arachne.runtime.completion import finish_node
+from arachne.runtime.concurrent import start_tick
+from arachne.runtime.failure import decide
+from arachne.runtime.requeue import after_turn
+
+if TYPE_CHECKING:
+    from arachne.runtime.execution import Execution
+    from arachne.runtime.running_node import RunningNode
+
+__all__ = ["schedule_ticks", "tick_source"]
+
+
+def tick_source(ex: Execution, rn: RunningNode) -> None:
+    """Let a source produce while its outputs have room, up to a quantum of ticks or items.
+
+    An ``IterSource`` is pulled for as many items as there is room; any other source is ticked
+    until a tick emits nothing (it is then idle), it fills an output, or it asks to finish.
+    """
+    puller = rn.puller
+    if puller is not None:
+        room = ex.quantum
+        for edge in rn.block_outputs:
+            room = min(room, edge.capacity - len(edge.queue))
+        if room <= 0:
+            rn.blocked = True
+            return
+        items = puller.pull(room)
+        rn.ticks += 1
+        emit = rn.node.emit
+        port = puller.port
+        for item in items:
+            emit(port, item)
+        if len(items) < room:
+            rn.finish_requested = True
+        return
+    if not rn.inline:
+        start_tick(ex, rn)
+        return
+    for _ in range(ex.quantum):
+        if not tick_inline(ex, rn) or rn.idle or rn.blocked or rn.finish_requested:
+            return
+
+
+def tick_inline(ex: Execution, rn: RunningNode, attempt: int = 1) -> bool:
+    """Run ``on_tick`` once on the loop; False if it failed and will be retried."""
+    before = rn.emitted
+    rn.ticks += 1
+    try:
+        rn.node.on_tick()
+    except Exception as exc:
+        decision = decide(ex, rn, None, None, exc, attempt)
+        if decision.delay is not None:
+            rn.suspended = True
+            ex.timers.add(ex.clock.now() + decision.delay, lambda: _retry_tick(ex, rn, attempt))
+            return False
+    rn.idle = rn.emitted == before
+    return True
+
+
+def _retry_tick(ex: Execution, rn: RunningNode, attempt: int) -> None:
+    if rn.finished:
+        return
+    rn.suspended = False
+    if tick_inline(ex, rn, attempt + 1):
+        if rn.finish_requested and not rn.cadence:
+            finish_node(ex, rn)
+        elif not rn.cadence:
+            after_turn(ex, rn)
+
+
+def schedule_ticks(ex: Execution, rn: RunningNode, deadline: float) -> None:
+    """Tick ``rn`` at ``deadline`` and every ``cadence`` after (a fixed rate).
+
+    A blocked or busy node skips the tick; ticks missed by more than one period are skipped
+    rather than bunched.
+    """
+
+    def fire() -> None:
+        if rn.finished:
+            return
+        if not (rn.blocked or rn.busy):
+            if rn.inline:
+                tick_inline(ex, rn)
+            else:
+                start_tick(ex, rn)
+            if rn.finish_requested and rn.inline:
+                if rn.inputs:
+                    raise ExecutionError(
+                        f"node {rn.id!r} called finish() but it has inputs; finish() is for sources"
+                    )
+                finish_node(ex, rn)
+                return
+        now = ex.clock.now()
+        cadence = rn.cadence or 0.0
+        following = deadline + cadence
+        schedule_ticks(ex, rn, following if following > now else now + cadence)
+
+    ex.timers.add(deadline, fire)
