@@ -46,3 +46,15 @@ def test_pipeline_demo_shows_bounded_flow_and_stores_every_valid_order() -> None
         assert in_flight <= 4 * 8 + 1
     source_edge = next(line for line in lines if line.startswith("orders/source.out"))
     assert float(source_edge.split()[-1]) > 0  # the source spent time blocked
+
+
+def test_kill_switch_stops_the_flooded_pipeline() -> None:
+    result = run_module("examples.kill_switch.main")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("execution cancelled: kill switch handled")
+    assert "queued messages dropped by the kill" in lines[2]
+    dropped = int(lines[2].split()[0])
+    assert dropped > 0
+    control = next(line for line in lines if line.startswith("operator.out->risk_check.control"))
+    assert control.split()[2:4] == ["1", "1"]  # one KILL enqueued, one handled

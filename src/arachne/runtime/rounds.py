@@ -67,6 +67,8 @@ class Rounds:
         Nothing is in flight or waiting to retry, and every tick-driven node's last tick
         emitted nothing.
         """
+        if self.tasks:
+            return False
         for rn in self.wiring.nodes.values():
             if rn.finished:
                 continue
@@ -79,15 +81,22 @@ class Rounds:
         """Whether calls are running off the loop's turn (tasks, threads, processes)."""
         return bool(self.tasks)
 
-    def end_of_stream(self, *, include_keep_alive: bool) -> None:
-        """Finish every source (keep-alive ones only if asked), so end of stream flows down."""
+    def end_of_stream(self, *, include_keep_alive: bool) -> bool:
+        """Finish every source (keep-alive ones only if asked), so end of stream flows down.
+
+        Returns whether any source was asked to finish.
+        """
         if include_keep_alive:
             self.stop_requested = False
+        asked = False
         for rn in self.wiring.nodes.values():
             if rn.is_source and not rn.finished and (include_keep_alive or not rn.keep_alive):
+                if not rn.finish_requested:
+                    asked = True
                 rn.finish_requested = True
                 self.ready.add(rn, NO_INPUT_RANK)
         self.idle_sources.clear()
+        return asked
 
     def discard_all(self) -> None:
         """Drop every queued message (counted as dropped), cancel calls, finish every node."""

@@ -126,8 +126,8 @@ class RunningNode:
 
     @property
     def busy(self) -> bool:
-        """Whether a call is in flight or a retry is pending."""
-        return self.pending > 0 or self.suspended
+        """Whether a call is in flight, a retry is pending or an async ``on_finish`` runs."""
+        return self.pending > 0 or self.suspended or (self.finishing and not self.finished)
 
     @property
     def state(self) -> str:

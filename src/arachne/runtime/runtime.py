@@ -32,7 +32,7 @@ class Runtime:
 
     ``quantum`` bounds the messages (or source ticks) one activation handles before the
     scheduler moves on; ``clock`` replaces real time (tests pass a ``FakeClock``); ``hook``
-    receives lifecycle events.
+    receives lifecycle events; ``seed`` makes retry jitter repeatable.
     """
 
     def __init__(
@@ -41,10 +41,12 @@ class Runtime:
         quantum: int = 64,
         clock: Clock | None = None,
         hook: EventHook | None = None,
+        seed: int | None = None,
     ) -> None:
         self.quantum = quantum
         self.clock = clock
         self.hook = hook
+        self.seed = seed
         self._root = Subgraph()
         self._default: Execution | None = None
         self._executions: list[Execution] = []
@@ -101,6 +103,7 @@ class Runtime:
             quantum=self.quantum,
             clock=self.clock,
             hook=self.hook,
+            seed=self.seed,
         )
         self._executions.append(ex)
         return ex

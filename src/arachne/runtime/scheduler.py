@@ -7,7 +7,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Final
 
-from arachne.model.errors import NodeFailed
+from arachne.model.errors import ExecutionError, NodeFailed
 from arachne.runtime.activation import activate
 from arachne.runtime.completion import describe
 
@@ -78,8 +78,12 @@ async def drive(ex: Execution) -> None:
         if ex.timers.fire(ex.clock.now()) or ex.next_round():
             continue
         if ex.quiescent():
-            ex.end_of_stream(include_keep_alive=False)
-            continue
+            if ex.end_of_stream(include_keep_alive=False):
+                continue
+            # Nothing runs, nothing is queued, every source was told to finish, yet some node
+            # has not: no event can ever change that, so say so instead of hanging.
+            stuck = ", ".join(rn.id for rn in ex.wiring.nodes.values() if not rn.finished)
+            raise ExecutionError(f"execution {ex.id} stalled with unfinished nodes: {stuck}")
         deadline = ex.timers.next_deadline()
         if ex.idle_sources:
             poll = ex.clock.now() + ex.idle_poll
