@@ -103,7 +103,8 @@ def main() -> None:
     reaction_ms = (risk.killed_at - operator.sent_at) * 1000
     print(f"execution {stats.state}: kill switch handled {reaction_ms:.2f} ms after it was sent")
     print(
-        f"feed sent {feed.sent} ticks, risk check made {risk.orders} orders, {exchange.filled} filled"
+        f"feed sent {feed.sent} ticks, risk check made {risk.orders} orders, "
+        f"{exchange.filled} filled"
     )
     dropped = sum(edge.dropped for edge in stats.edges.values())
     print(f"{dropped} queued messages dropped by the kill (counted, not lost silently)\n")
