@@ -407,9 +407,7 @@ def test_pydantic_model_compatibility_follows_subclassing() -> None:
 # -- adapters, rejects, compatible -----------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "adapter", [AnySchema(), NamedSchema("x"), TypeSchema(int), TypedDictSchema(Movie)]
-)
+@pytest.mark.parametrize("adapter", [AnySchema(), NamedSchema("x"), TypeSchema(int), adapt(Movie)])
 def test_adapters_satisfy_the_protocol_and_pass_through(adapter: SchemaAdapter) -> None:
     assert isinstance(adapter, SchemaAdapter)
     assert adapt(adapter) is adapter

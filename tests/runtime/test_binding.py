@@ -23,7 +23,7 @@ class Emitter(Node):
 
 
 def run_emitter(
-    plan: list[tuple[object, object]], *, relay: bool = False
+    plan: list[tuple[object, object]], *, relay: bool = False, trace: bool = True
 ) -> tuple[Runtime, Collect]:
     graph = Subgraph()
     graph.add_node(Emitter(plan))
@@ -35,7 +35,7 @@ def run_emitter(
         graph.connect(("relay", "out"), ("collect", "in"))
     else:
         graph.connect(("emitter", "out"), ("collect", "in"))
-    runtime = Runtime()
+    runtime = Runtime(trace=trace)
     runtime.register(graph)
     runtime.run()
     return runtime, sink
@@ -146,3 +146,9 @@ def test_context_carries_ids_config_and_state_kept_from_before_the_run() -> None
         "config": {"level": 3},
         "state": {"warm": True},
     }
+
+
+def test_without_tracing_messages_carry_no_headers() -> None:
+    _, sink = run_emitter([("out", "a"), ("out", Message("b"))], relay=True, trace=False)
+    assert sink.payloads == ["a", "b"]
+    assert [dict(m.headers) for m in sink.messages] == [{}, {}]

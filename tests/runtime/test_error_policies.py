@@ -64,7 +64,7 @@ def build(
 
 
 def run(graph: Subgraph, **kwargs: Any) -> Runtime:
-    runtime = Runtime(**kwargs)
+    runtime = Runtime(**{"trace": True, **kwargs})
     runtime.register(graph)
     runtime.run()
     return runtime

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
-__all__ = ["EMPTY_HEADERS", "Headers", "Message", "new_message"]
+__all__ = ["EMPTY_HEADERS", "Headers", "Message", "as_message", "new_message"]
 
 _HEADER_KEYS: Final = ("trace_id", "ts", "seq", "schema_version", "content_type")
 
@@ -134,6 +134,17 @@ def new_message(payload: Any, headers: Headers) -> Message:
     object.__setattr__(msg, "payload", payload)
     object.__setattr__(msg, "headers", headers)
     return msg
+
+
+def as_message(item: Any) -> Message:
+    """Return ``item`` as a message: itself if it is one, else a message with no headers.
+
+    Edges carry bare payloads when a message has no headers (most do, unless tracing is on),
+    so the runtime builds a ``Message`` only for a hook that takes one.
+    """
+    if type(item) is Message:
+        return item
+    return new_message(item, EMPTY_HEADERS)
 
 
 def well_known_header_keys() -> tuple[str, ...]:

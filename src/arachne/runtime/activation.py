@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from arachne.model.errors import ExecutionError
+from arachne.model.message import EMPTY_HEADERS, Message, as_message, new_message
 from arachne.runtime.completion import finish_node
 from arachne.runtime.concurrent import start_calls
 from arachne.runtime.failure import decide
@@ -12,7 +13,7 @@ from arachne.runtime.requeue import after_turn, taken
 from arachne.runtime.ticking import tick_source
 
 if TYPE_CHECKING:
-    from arachne.model.message import Message
+    from arachne.runtime.edge import Edge
     from arachne.runtime.execution import Execution
     from arachne.runtime.running_node import RunningNode
 
@@ -54,7 +55,7 @@ def activate(ex: Execution, rn: RunningNode) -> None:
 
 
 def consume(ex: Execution, rn: RunningNode, *, control_only: bool) -> None:
-    """Hand up to a quantum of queued messages to ``on_message``, highest rank first.
+    """Hand up to a quantum of queued messages to the node, highest rank first.
 
     Inputs of equal rank take turns leading, so none waits behind a flooded sibling. The turn
     ends early when an output edge fills (the node is then blocked) or a call is to be retried.
@@ -64,33 +65,92 @@ def consume(ex: Execution, rn: RunningNode, *, control_only: bool) -> None:
     start = 0
     if count > 1 and inputs[0].rank == inputs[-1].rank:
         start = rn.rotation = (rn.rotation + 1) % count
-    on_message = rn.node.on_message
     budget = ex.quantum
+    take = _take_payloads if rn.fn is not None else _take_messages
     for i in range(count):
         edge = inputs[(start + i) % count]
-        queue = edge.queue
-        if not queue or (control_only and not edge.control):
+        if not edge.queue or (control_only and not edge.control):
             continue
-        port = edge.port
-        count_taken = 0
-        try:
-            while queue and count_taken < budget:
-                msg = queue.popleft()
-                count_taken += 1
-                rn.current = msg.headers
-                try:
-                    on_message(port, msg)
-                except Exception as exc:
-                    if not recovered(ex, rn, port, msg, exc, 1):
-                        break
-                if rn.blocked and not control_only:
-                    break
-        finally:
-            rn.current = None
-            taken(ex, edge, count_taken)
-        budget -= count_taken
+        budget -= take(ex, rn, edge, budget, control_only)
         if budget <= 0 or rn.suspended or (rn.blocked and not control_only):
             return
+
+
+def _take_messages(
+    ex: Execution, rn: RunningNode, edge: Edge, budget: int, control_only: bool
+) -> int:
+    """Call ``on_message`` for up to ``budget`` queued items; return how many were taken."""
+    queue, port, on_message = edge.queue, edge.port, rn.node.on_message
+    count = 0
+    try:
+        while queue and count < budget:
+            item = queue.popleft()
+            count += 1
+            if type(item) is Message:
+                msg = item
+                rn.current = None if item.headers is EMPTY_HEADERS else item.headers
+            else:
+                msg = new_message(item, EMPTY_HEADERS)
+            try:
+                on_message(port, msg)
+            except Exception as exc:
+                if not recovered(ex, rn, port, msg, exc, 1):
+                    break
+            rn.current = None
+            if rn.blocked and not control_only:
+                break
+    finally:
+        rn.current = None
+        taken(ex, edge, count)
+    return count
+
+
+def _take_payloads(
+    ex: Execution, rn: RunningNode, edge: Edge, budget: int, control_only: bool
+) -> int:
+    """Call an inline ``@node`` function directly on each payload: its fast path.
+
+    No ``on_message``, no ``emit``: the result goes straight to the output edges, wrapped
+    only if the input carried headers. Same semantics as ``FunctionNode.on_message``.
+    """
+    queue, fn, outputs = edge.queue, rn.fn, rn.fn_outputs
+    assert fn is not None  # noqa: S101  # chosen by consume() only when set
+    count = emitted = 0
+    try:
+        while queue and count < budget:
+            item = queue.popleft()
+            count += 1
+            if type(item) is Message:
+                try:
+                    result = fn(item.payload)
+                except Exception as exc:
+                    if not recovered(ex, rn, edge.port, item, exc, 1):
+                        break
+                    continue
+                if result is None:
+                    continue
+                if item.headers is not EMPTY_HEADERS and type(result) is not Message:
+                    result = new_message(result, item.headers)
+            else:
+                try:
+                    result = fn(item)
+                except Exception as exc:
+                    if not recovered(ex, rn, edge.port, as_message(item), exc, 1):
+                        break
+                    continue
+                if result is None:
+                    continue
+            emitted += 1
+            for out in outputs:
+                out.push(result)
+            if rn.blocked and not control_only:
+                break
+    finally:
+        rn.emitted += emitted
+        if not outputs:
+            rn.unrouted += emitted
+        taken(ex, edge, count)
+    return count
 
 
 def recovered(
@@ -113,7 +173,7 @@ def retry_message(ex: Execution, rn: RunningNode, port: str, msg: Message, attem
     """Call ``on_message`` again for a message whose earlier attempt failed."""
     if rn.finished:
         return
-    rn.current = msg.headers
+    rn.current = None if msg.headers is EMPTY_HEADERS else msg.headers
     try:
         rn.node.on_message(port, msg)
     except Exception as exc:

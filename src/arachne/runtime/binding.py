@@ -20,17 +20,26 @@ __all__ = ["Binding", "bind", "unbind"]
 class Binding:
     """A running node's ``emit`` and ``finish``, installed on the node instance.
 
-    A bare value is wrapped in a message that shares the headers of the message being handled;
-    a value emitted from a tick gets fresh headers (trace id, timestamp, sequence number).
+    A bare value emitted while a message with headers is handled shares those headers. A value
+    that starts here (from a tick) gets fresh headers (trace id, timestamp, sequence number)
+    when ``stamp`` (tracing) is on; otherwise, with no headers to carry, the edge holds the bare
+    value and a ``Message`` is built only for a hook that takes one.
     """
 
-    __slots__ = ("_seq", "_stopper", "_trace_prefix", "rn")
+    __slots__ = ("_seq", "_stopper", "_trace_prefix", "rn", "stamp")
 
-    def __init__(self, rn: RunningNode, trace_prefix: str, stopper: Callable[[bool], None]) -> None:
+    def __init__(
+        self,
+        rn: RunningNode,
+        trace_prefix: str,
+        stopper: Callable[[bool], None],
+        stamp: bool = False,
+    ) -> None:
         self.rn = rn
         self._trace_prefix = trace_prefix
         self._stopper = stopper
         self._seq = 0
+        self.stamp = stamp
 
     def fresh_headers(self) -> Headers:
         """Return headers for a message that starts here (no parent message)."""
@@ -45,19 +54,29 @@ class Binding:
         edges = rn.outputs.get(port) if type(port) is str else None
         if edges is None:
             edges = self._edges_slow(port)
-        if type(value) is Message and value.headers is not EMPTY_HEADERS:
-            msg: Message = value
+        headers = rn.current
+        if type(value) is Message:
+            if value.headers is not EMPTY_HEADERS:
+                item: Any = value
+            elif headers is not None:
+                item = new_message(value.payload, headers)
+            else:
+                item = self._stamped(value.payload)
+        elif headers is not None:
+            item = new_message(value, headers)
+        elif self.stamp:
+            item = new_message(value, self.fresh_headers())
         else:
-            headers = rn.current
-            if headers is None:
-                headers = self.fresh_headers()
-            msg = new_message(value.payload if type(value) is Message else value, headers)
+            item = value  # no headers to carry: the edge holds the bare payload
         rn.emitted += 1
         if not edges:
             rn.unrouted += 1
             return
         for edge in edges:
-            edge.push(msg)
+            edge.push(item)
+
+    def _stamped(self, payload: Any) -> Any:
+        return new_message(payload, self.fresh_headers()) if self.stamp else payload
 
     def emit_captured(self, port: Any, value: object) -> None:
         """``emit`` for nodes whose calls run in tasks or threads: hold it in the call's slot.
@@ -93,15 +112,21 @@ class Binding:
         self._stopper(drain)
 
 
-def bind(rn: RunningNode, trace_prefix: str, stopper: Callable[[bool], None]) -> None:
-    """Install ``rn``'s binding and context on its node instance."""
+def bind(
+    rn: RunningNode,
+    trace_prefix: str,
+    stopper: Callable[[bool], None],
+    *,
+    stamp: bool = False,
+) -> None:
+    """Install ``rn``'s binding and context on its node instance (``stamp``: tracing on)."""
     node = rn.node
     if node.__dict__.get("_arachne_binding") is not None:
         raise ExecutionError(
             f"node instance {rn.id!r} is already part of a running execution; "
             "create a new instance for each execution"
         )
-    binding = Binding(rn, trace_prefix, stopper)
+    binding = Binding(rn, trace_prefix, stopper, stamp)
     node.__dict__["_arachne_binding"] = binding
     node.__dict__["_arachne_context"] = rn.context
     # Shadow Node.emit with the bound method: one call instead of two per emitted message.

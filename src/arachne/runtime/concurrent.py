@@ -12,6 +12,7 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 from arachne.model.errors import NodeFailed
+from arachne.model.message import EMPTY_HEADERS, as_message
 from arachne.runtime.failure import decide
 from arachne.runtime.requeue import after_turn, taken
 from arachne.runtime.slot import CURRENT_SLOT, Slot, invoke
@@ -31,7 +32,7 @@ def start_calls(ex: Execution, rn: RunningNode) -> None:
         edge = _next_input(rn)
         if edge is None:
             return
-        msg = edge.queue.popleft()
+        msg = as_message(edge.queue.popleft())
         taken(ex, edge, 1)
         _begin(ex, rn, Slot(edge.port, msg))
 
@@ -149,7 +150,8 @@ def _done(ex: Execution, rn: RunningNode, slot: Slot) -> None:
 def _send(rn: RunningNode, slot: Slot) -> None:
     rn.pending -= 1
     binding: Binding = rn.node._arachne_binding  # type: ignore[assignment]  # bound while running
-    rn.current = slot.msg.headers if slot.msg is not None else None
+    msg = slot.msg
+    rn.current = None if msg is None or msg.headers is EMPTY_HEADERS else msg.headers
     try:
         for port, value in slot.outputs:
             binding.emit(port, value)

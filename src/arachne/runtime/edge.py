@@ -7,7 +7,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
 from arachne.model.errors import EdgeFull
-from arachne.model.message import Message
+from arachne.model.message import EMPTY_HEADERS, Message, as_message
 from arachne.model.policies import Coalesce, Overflow, check_overflow, overflow_name
 from arachne.runtime.stats import EdgeStats
 
@@ -64,7 +64,7 @@ class Edge:
         self.target = target
         self.port = spec.target.port
         self.ready = ready
-        self.queue: deque[Message] = deque()
+        self.queue: deque[Any] = deque()  # payloads, or Messages when there are headers
         self.capacity = spec.capacity
         self.overflow: Overflow = spec.overflow
         self.is_block = spec.overflow == "block"
@@ -78,8 +78,8 @@ class Edge:
         self.blocked_ns = 0
         self._blocked_since = 0
 
-    def push(self, msg: Message) -> None:
-        """Offer ``msg``; apply the overflow policy if the edge is full."""
+    def push(self, msg: Any) -> None:
+        """Offer ``msg`` (a ``Message``, or a bare payload); apply the policy if full."""
         queue = self.queue
         if not self.is_block and len(queue) >= self.capacity:
             self._overflow(msg)
@@ -99,7 +99,7 @@ class Edge:
         if target.ready_rank < self.rank:
             self.ready.add(target, self.rank)
 
-    def _overflow(self, msg: Message) -> None:
+    def _overflow(self, msg: Any) -> None:
         policy = self.overflow
         self.not_enqueued += policy != "latest"
         if policy == "drop":
@@ -110,8 +110,11 @@ class Edge:
             self.queue.append(msg)
             self.enqueued += 1
         elif isinstance(policy, Coalesce):
-            tail = self.queue[-1]
-            self.queue[-1] = Message(policy.merge(tail.payload, msg.payload), msg.headers)
+            tail, new = as_message(self.queue[-1]), as_message(msg)
+            merged = policy.merge(tail.payload, new.payload)
+            self.queue[-1] = (
+                merged if new.headers is EMPTY_HEADERS else Message(merged, new.headers)
+            )
             self.coalesced += 1
         else:
             self.failed += 1

@@ -57,6 +57,7 @@ class Execution(ExecutionTuning):
         hook: EventHook | None = None,
         idle_poll: float = 0.001,
         seed: int | None = None,
+        trace: bool = False,
     ) -> None:
         if isinstance(quantum, bool) or not isinstance(quantum, int) or quantum < 1:
             raise ValueError(f"quantum must be an int >= 1, got {quantum!r}")
@@ -66,6 +67,7 @@ class Execution(ExecutionTuning):
         self.clock: Clock = clock or MonotonicClock()
         self.hook = hook
         self.idle_poll = idle_poll
+        self.trace = trace
         self.state = ExecutionState.PENDING
         self.ready = ReadyQueue()
         self.wiring = wire(graph, instances, self.ready, execution_id=self.id)
@@ -115,7 +117,7 @@ class Execution(ExecutionTuning):
         prefix = f"{self.id[-8:]}-"
         stopper = self._stop_from_node
         for index, rn in enumerate(self.wiring.nodes.values()):
-            bind(rn, f"{prefix}{index:x}.", stopper)
+            bind(rn, f"{prefix}{index:x}.", stopper, stamp=self.trace)
         for rn in self.wiring.nodes.values():
             try:
                 result = invoke(rn.node.on_start)

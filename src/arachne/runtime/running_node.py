@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
 
+from arachne.model.function_node import FunctionNode
 from arachne.model.node import overrides
 from arachne.model.sources import IterSource
 from arachne.runtime.ready_queue import NOT_QUEUED
@@ -44,6 +46,8 @@ class RunningNode:
         "finish_requested",
         "finished",
         "finishing",
+        "fn",
+        "fn_outputs",
         "id",
         "idle",
         "inline",
@@ -98,6 +102,10 @@ class RunningNode:
         self.slots: deque[Slot] = deque()  # in flight, in input order, when ordered
         self.suspended = False  # waiting to retry a failed call; takes nothing meanwhile
         self.puller = node if isinstance(node, IterSource) and self.inline else None
+        # An inline, one-result @node function is called directly on payloads (see consume).
+        fast = isinstance(node, FunctionNode) and self.inline and not node.many
+        self.fn: Callable[[Any], Any] | None = node.fn if fast else None  # type: ignore[attr-defined]
+        self.fn_outputs: tuple[Edge, ...] = ()
         self.cadence: float | None = spec.cadence
         self.tick_driven = self.puller is not None or overrides(node, "on_tick")
 

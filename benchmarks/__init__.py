@@ -1,0 +1,1 @@
+"""Arachne's benchmark harness: ``uv run --group bench python -m benchmarks.run``."""
