@@ -8,11 +8,11 @@ exactly what it counted.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from itertools import pairwise
 from time import perf_counter_ns
 from typing import Any
 
 from arachne import Input, IterSource, Message, Node, Output, Runtime, Subgraph, node
-
 from benchmarks.workloads import (
     BRANCH_OFFSETS,
     CAPACITY,
@@ -90,7 +90,7 @@ def _mapper(fn: Callable[[Any], Any], name: str) -> Node:
 
 
 def _chain(g: Subgraph, *nodes: Node) -> None:
-    for up, down in zip(nodes, nodes[1:], strict=False):
+    for up, down in pairwise(nodes):
         g.add_node(up)
         g.connect((up.name(), "out"), (down.name(), "in"), capacity=CAPACITY)
     g.add_node(nodes[-1])

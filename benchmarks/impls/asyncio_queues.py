@@ -1,4 +1,4 @@
-"""asyncio: one task per stage, an ``asyncio.Queue(maxsize=1024)`` per hop, a sentinel at the end."""
+"""asyncio: one task per stage, an ``asyncio.Queue(maxsize=1024)`` per hop, a sentinel to end."""
 
 from __future__ import annotations
 

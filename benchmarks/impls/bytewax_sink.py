@@ -1,4 +1,4 @@
-"""A bytewax sink that hands each batch it receives to a Python callable (shared by both variants)."""
+"""A bytewax sink handing each batch it receives to a Python callable (for both variants)."""
 
 from __future__ import annotations
 

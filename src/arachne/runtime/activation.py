@@ -115,6 +115,8 @@ def _take_payloads(
     """
     queue, fn, outputs = edge.queue, rn.fn, rn.fn_outputs
     assert fn is not None  # noqa: S101  # chosen by consume() only when set
+    if len(outputs) == 1 and outputs[0].is_block and not control_only:
+        return _take_payloads_to_one(ex, rn, edge, budget)
     count = emitted = 0
     try:
         while queue and count < budget:
@@ -149,6 +151,53 @@ def _take_payloads(
         rn.emitted += emitted
         if not outputs:
             rn.unrouted += emitted
+        taken(ex, edge, count)
+    return count
+
+
+def _take_payloads_to_one(ex: Execution, rn: RunningNode, edge: Edge, budget: int) -> int:
+    """``_take_payloads`` for the common shape, one ``block`` output edge, with its push inlined.
+
+    Measured: the call to ``Edge.push`` was a third of a hop's cost. Counters are kept in
+    locals and written back when the turn ends (also on error), so they stay exact.
+    """
+    queue, fn, out = edge.queue, rn.fn, rn.fn_outputs[0]
+    assert fn is not None  # noqa: S101  # chosen by consume() only when set
+    out_queue, capacity, target, rank = out.queue, out.capacity, out.target, out.rank
+    add, high = out.ready.add, out.high_water
+    count = emitted = 0
+    try:
+        while queue and count < budget:
+            item = queue.popleft()
+            count += 1
+            try:
+                if type(item) is Message:
+                    result = fn(item.payload)
+                    if result is not None and item.headers is not EMPTY_HEADERS:
+                        result = new_message(result, item.headers)
+                else:
+                    result = fn(item)
+            except Exception as exc:
+                if not recovered(ex, rn, edge.port, as_message(item), exc, 1):
+                    break
+                continue
+            if result is None:
+                continue
+            emitted += 1
+            out_queue.append(result)
+            depth = len(out_queue)
+            if depth > high:
+                high = depth
+            if target.ready_rank < rank:
+                add(target, rank)
+            if depth >= capacity:
+                out.mark_full()
+                break
+    finally:
+        rn.emitted += emitted
+        out.enqueued += emitted
+        if high > out.high_water:
+            out.high_water = high
         taken(ex, edge, count)
     return count
 

@@ -49,6 +49,7 @@ class Edge:
         "overflow",
         "port",
         "priority",
+        "producer",
         "queue",
         "rank",
         "ready",
@@ -61,6 +62,9 @@ class Edge:
     ) -> None:
         self.id = spec.id
         self.source = source
+        # Who is blocked while this edge is full and woken when it drains: the source, or the
+        # head of the fused chain the source belongs to.
+        self.producer = source
         self.target = target
         self.port = spec.target.port
         self.ready = ready
@@ -90,14 +94,30 @@ class Edge:
         if depth > self.high_water:
             self.high_water = depth
         if depth >= self.capacity and self.is_block:
-            source = self.source
-            if not source.blocked:
-                source.blocked = True
-            if not self._blocked_since:
-                self._blocked_since = time.perf_counter_ns()
+            self.mark_full()
         target = self.target
         if target.ready_rank < self.rank:
             self.ready.add(target, self.rank)
+
+    def push_many(self, items: list[Any]) -> None:
+        """Append ``items`` in one go; the caller has checked there is room (``block`` only)."""
+        queue = self.queue
+        queue.extend(items)
+        self.enqueued += len(items)
+        depth = len(queue)
+        if depth > self.high_water:
+            self.high_water = depth
+        if depth >= self.capacity:
+            self.mark_full()
+        target = self.target
+        if target.ready_rank < self.rank:
+            self.ready.add(target, self.rank)
+
+    def mark_full(self) -> None:
+        """Block the producer: the edge has reached its capacity (``block`` policy)."""
+        self.producer.blocked = True
+        if not self._blocked_since:
+            self._blocked_since = time.perf_counter_ns()
 
     def _overflow(self, msg: Any) -> None:
         policy = self.overflow

@@ -43,6 +43,6 @@ def taken(ex: Execution, edge: Edge, count: int) -> None:
     edge.dequeued += count
     edge.target.received += count
     edge.drained()
-    source = edge.source
-    if source.blocked and len(edge.queue) < edge.capacity and not source.still_blocked():
-        ex.unblocked(source)
+    producer = edge.producer
+    if producer.blocked and len(edge.queue) < edge.capacity and not producer.still_blocked():
+        ex.unblocked(producer)
