@@ -158,16 +158,22 @@ def _take_payloads(
 def _take_payloads_to_one(ex: Execution, rn: RunningNode, edge: Edge, budget: int) -> int:
     """``_take_payloads`` for the common shape, one ``block`` output edge, with its push inlined.
 
-    Measured: the call to ``Edge.push`` was a third of a hop's cost. Counters are kept in
-    locals and written back when the turn ends (also on error), so they stay exact.
+    Measured: the call to ``Edge.push`` was a third of a hop's cost. Nothing else runs during
+    the turn, so the output only grows: its high-water mark and its consumer's place in the
+    ready queue are settled once at the end, and room is counted instead of measured. Counters
+    are written back when the turn ends (also on error), so they stay exact.
     """
     queue, fn, out = edge.queue, rn.fn, rn.fn_outputs[0]
     assert fn is not None  # noqa: S101  # chosen by consume() only when set
-    out_queue, capacity, target, rank = out.queue, out.capacity, out.target, out.rank
-    add, high = out.ready.add, out.high_water
+    out_queue = out.queue
+    append = out_queue.append
+    room = out.capacity - len(out_queue)
+    if room <= 0:  # the capacity shrank under a queue that was not full
+        out.mark_full()
+        return 0
     count = emitted = 0
     try:
-        while queue and count < budget:
+        for _ in range(min(len(queue), budget)):
             item = queue.popleft()
             count += 1
             try:
@@ -183,21 +189,21 @@ def _take_payloads_to_one(ex: Execution, rn: RunningNode, edge: Edge, budget: in
                 continue
             if result is None:
                 continue
+            append(result)
             emitted += 1
-            out_queue.append(result)
-            depth = len(out_queue)
-            if depth > high:
-                high = depth
-            if target.ready_rank < rank:
-                add(target, rank)
-            if depth >= capacity:
+            if emitted >= room:
                 out.mark_full()
                 break
     finally:
-        rn.emitted += emitted
-        out.enqueued += emitted
-        if high > out.high_water:
-            out.high_water = high
+        if emitted:
+            rn.emitted += emitted
+            out.enqueued += emitted
+            depth = len(out_queue)
+            if depth > out.high_water:
+                out.high_water = depth
+            target = out.target
+            if target.ready_rank < out.rank:
+                out.ready.add(target, out.rank)
         taken(ex, edge, count)
     return count
 
