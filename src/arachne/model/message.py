@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from operator import itemgetter
 from typing import Any, Final
 
 __all__ = ["EMPTY_HEADERS", "Headers", "Message", "as_message", "new_message"]
@@ -63,33 +64,44 @@ class Headers(Mapping[str, Any]):
 EMPTY_HEADERS: Final = Headers()
 
 
-class Message:
+def _field(index: int, doc: str) -> Any:
+    # CPython's namedtuple field accessor reads a tuple slot in C; fall back to itemgetter.
+    try:
+        from _collections import _tuplegetter  # CPython only, tried once
+    except ImportError:  # pragma: no cover  # other interpreters
+        return property(itemgetter(index), doc=doc)
+    return _tuplegetter(index, doc)
+
+
+class Message(tuple[Any, "Headers"]):
     """A payload and its headers, as carried by an edge.
 
-    Immutable. A message derived from another (see :meth:`derive`) shares its parent's
-    headers object unless a header changes, so passing a message down a pipeline allocates
-    only the new message.
+    Immutable: a message is a named pair, built on ``tuple`` because that is the cheapest
+    immutable object Python makes (about half the cost of a slotted class that refuses
+    ``setattr``; the runtime builds one per hop when headers travel). A message derived from
+    another (see :meth:`derive`) shares its parent's headers object unless a header changes.
+    Unhashable, since payloads may be.
     """
 
-    __slots__ = ("headers", "payload")
+    __slots__ = ()
 
-    payload: Any
-    headers: Headers
+    payload: Any = _field(0, "The payload.")
+    headers: Headers = _field(1, "The headers (a read-only mapping).")
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         payload: Any = None,
         headers: Mapping[str, Any] | None = None,
         **header_items: Any,
-    ) -> None:
+    ) -> Message:
+        """Return a message; ``headers`` and keyword items are merged into its headers."""
         if headers is None and not header_items:
             hdrs = EMPTY_HEADERS
         elif isinstance(headers, Headers) and not header_items:
             hdrs = headers
         else:
             hdrs = Headers(headers, **header_items)
-        object.__setattr__(self, "payload", payload)
-        object.__setattr__(self, "headers", hdrs)
+        return tuple.__new__(cls, (payload, hdrs))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Message is immutable; use derive() to change {name!r}")
@@ -100,7 +112,11 @@ class Message:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Message):
             return NotImplemented
-        return self.payload == other.payload and self.headers == other.headers
+        return self[0] == other[0] and self[1] == other[1]
+
+    def __ne__(self, other: object) -> bool:
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
 
     __hash__ = None  # type: ignore[assignment]  # payloads may be unhashable
 
@@ -125,15 +141,15 @@ class Message:
         return new_message(payload, headers)
 
 
-def new_message(payload: Any, headers: Headers) -> Message:
-    """Return a message without ``__init__``'s checks, for headers already known to be valid.
+_new_tuple = tuple.__new__
 
-    The runtime builds one per emitted value; skipping the checks halves the cost.
+
+def new_message(payload: Any, headers: Headers) -> Message:
+    """Return a message without the constructor's checks, for headers known to be valid.
+
+    The runtime builds one per emitted value that carries headers.
     """
-    msg = object.__new__(Message)
-    object.__setattr__(msg, "payload", payload)
-    object.__setattr__(msg, "headers", headers)
-    return msg
+    return _new_tuple(Message, (payload, headers))
 
 
 def as_message(item: Any) -> Message:

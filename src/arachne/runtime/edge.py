@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from arachne.model.errors import EdgeFull
 from arachne.model.message import EMPTY_HEADERS, Message, as_message
@@ -16,10 +16,49 @@ if TYPE_CHECKING:
     from arachne.runtime.ready_queue import ReadyQueue
     from arachne.runtime.running_node import RunningNode
 
-__all__ = ["CONTROL_RANK", "Edge"]
+__all__ = ["CONTROL_RANK", "Edge", "Outlet"]
 
 CONTROL_RANK: Final = 1 << 40
 """Added to a control edge's priority so it outranks every data edge."""
+
+
+class Outlet(Protocol):
+    """What a producer pushes into: an ``Edge``, or a fused chain standing in for one."""
+
+    @property
+    def id(self) -> str:
+        """The edge's id."""
+        ...
+
+    @property
+    def target(self) -> RunningNode:
+        """The node the edge feeds."""
+        ...
+
+    closed: bool
+
+    @property
+    def is_block(self) -> bool:
+        """Whether a full outlet blocks its producer."""
+        ...
+
+    @property
+    def full(self) -> bool:
+        """Whether it is full (under ``block``, the producer must wait)."""
+        ...
+
+    @property
+    def room(self) -> int:
+        """How many more messages fit before it is full."""
+        ...
+
+    def push(self, msg: Any) -> None:
+        """Offer one message or payload."""
+        ...
+
+    def push_many(self, items: list[Any]) -> None:
+        """Offer several, known to fit."""
+        ...
 
 
 class Edge:
@@ -101,9 +140,13 @@ class Edge:
 
     def push_many(self, items: list[Any]) -> None:
         """Append ``items`` in one go; the caller has checked there is room (``block`` only)."""
+        self.queue.extend(items)
+        self.pushed(len(items))
+
+    def pushed(self, count: int) -> None:
+        """Account for ``count`` messages just appended to the queue by a fast path."""
         queue = self.queue
-        queue.extend(items)
-        self.enqueued += len(items)
+        self.enqueued += count
         depth = len(queue)
         if depth > self.high_water:
             self.high_water = depth
@@ -168,6 +211,11 @@ class Edge:
     def full(self) -> bool:
         """Whether the edge holds ``capacity`` messages or more."""
         return len(self.queue) >= self.capacity
+
+    @property
+    def room(self) -> int:
+        """How many more messages fit before the edge is full (negative if over)."""
+        return self.capacity - len(self.queue)
 
     def stats(self) -> EdgeStats:
         """Return the counters now, as a frozen snapshot."""

@@ -14,6 +14,7 @@ from arachne.model.errors import ExecutionError, NodeFailed
 from arachne.runtime.binding import bind, unbind
 from arachne.runtime.clock import Clock, MonotonicClock
 from arachne.runtime.completion import describe, stop_nodes
+from arachne.runtime.fusion import fuse
 from arachne.runtime.hook import Event, EventHook
 from arachne.runtime.pools import Pools
 from arachne.runtime.ready_queue import ReadyQueue
@@ -58,6 +59,7 @@ class Execution(ExecutionTuning):
         idle_poll: float = 0.001,
         seed: int | None = None,
         trace: bool = False,
+        fusion: bool = True,
     ) -> None:
         if isinstance(quantum, bool) or not isinstance(quantum, int) or quantum < 1:
             raise ValueError(f"quantum must be an int >= 1, got {quantum!r}")
@@ -71,6 +73,7 @@ class Execution(ExecutionTuning):
         self.state = ExecutionState.PENDING
         self.ready = ReadyQueue()
         self.wiring = wire(graph, instances, self.ready, execution_id=self.id)
+        self.chains = fuse(self, self.wiring) if fusion else []
         self.timers = Timers()
         self.idle_sources: list[RunningNode] = []
         self.tasks: set[asyncio.Future[Any]] = set()
@@ -204,6 +207,8 @@ class Execution(ExecutionTuning):
 
     def stats(self) -> ExecutionStats:
         """Return every node and edge counter now, as one frozen snapshot."""
+        for chain in self.chains:
+            chain.sync()
         return ExecutionStats(
             id=self.id,
             state=self.state.value,

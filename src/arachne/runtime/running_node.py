@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from arachne.model.message import Headers
     from arachne.model.node import Node
     from arachne.model.specs import NodeSpec
-    from arachne.runtime.edge import Edge
+    from arachne.runtime.edge import Edge, Outlet
     from arachne.runtime.slot import Slot
 
 __all__ = ["RunningNode"]
@@ -81,7 +81,7 @@ class RunningNode:
         self.node = node
         self.context = context
         self.inputs: list[Edge] = []
-        self.outputs: dict[str, tuple[Edge, ...]] = {p.name: () for p in spec.outputs}
+        self.outputs: dict[str, tuple[Outlet, ...]] = {p.name: () for p in spec.outputs}
         self.inputs_open = 0
         self.ready_rank = NOT_QUEUED
         self.blocked = False
@@ -105,7 +105,7 @@ class RunningNode:
         # An inline, one-result @node function is called directly on payloads (see consume).
         fast = isinstance(node, FunctionNode) and self.inline and not node.many
         self.fn: Callable[[Any], Any] | None = node.fn if fast else None  # type: ignore[attr-defined]
-        self.fn_outputs: tuple[Edge, ...] = ()
+        self.fn_outputs: tuple[Outlet, ...] = ()
         self.cadence: float | None = spec.cadence
         self.tick_driven = self.puller is not None or overrides(node, "on_tick")
 
@@ -115,7 +115,7 @@ class RunningNode:
         return not self.inputs
 
     @property
-    def block_outputs(self) -> list[Edge]:
+    def block_outputs(self) -> list[Outlet]:
         """The output edges whose policy is ``block``."""
         return [edge for edges in self.outputs.values() for edge in edges if edge.is_block]
 

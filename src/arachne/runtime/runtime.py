@@ -35,6 +35,8 @@ class Runtime:
     receives lifecycle events; ``seed`` makes retry jitter repeatable; ``trace`` stamps every
     message that starts at a source with ``trace_id``, ``ts`` and ``seq`` headers (messages
     derived from it keep them). Tracing is off by default: it costs about 0.3 µs per message.
+    ``fusion`` (on by default) runs chains of inline ``@node`` functions as one call; set it to
+    False to give every hop a real edge.
     """
 
     def __init__(
@@ -45,9 +47,11 @@ class Runtime:
         hook: EventHook | None = None,
         seed: int | None = None,
         trace: bool = False,
+        fusion: bool = True,
     ) -> None:
         self.quantum = quantum
         self.trace = trace
+        self.fusion = fusion
         self.clock = clock
         self.hook = hook
         self.seed = seed
@@ -109,6 +113,7 @@ class Runtime:
             hook=self.hook,
             seed=self.seed,
             trace=self.trace,
+            fusion=self.fusion,
         )
         self._executions.append(ex)
         return ex

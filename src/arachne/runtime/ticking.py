@@ -27,7 +27,7 @@ def tick_source(ex: Execution, rn: RunningNode) -> None:
     if puller is not None:
         room = ex.quantum
         for edge in rn.block_outputs:
-            room = min(room, edge.capacity - len(edge.queue))
+            room = min(room, edge.room)
         if room <= 0:
             rn.blocked = True
             return

@@ -48,11 +48,11 @@ class ExecutionTuning(ExecutionControls):
         def change() -> None:
             self.graph = graph
             edge.set_capacity(capacity)
-            source = edge.source
+            producer = edge.producer
             if edge.is_block and edge.full:
-                source.blocked = True
-            elif source.blocked and not source.still_blocked():
-                self.unblocked(source)
+                producer.blocked = True
+            elif producer.blocked and not producer.still_blocked():
+                self.unblocked(producer)
 
         self.apply(change)
 
@@ -80,11 +80,11 @@ class ExecutionTuning(ExecutionControls):
         def change() -> None:
             self.graph = graph
             edge.set_overflow(policy)
-            source = edge.source
+            producer = edge.producer
             if edge.is_block and edge.full:
-                source.blocked = True
-            elif source.blocked and not source.still_blocked():
-                self.unblocked(source)
+                producer.blocked = True
+            elif producer.blocked and not producer.still_blocked():
+                self.unblocked(producer)
 
         self.apply(change)
 

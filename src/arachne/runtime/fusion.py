@@ -1,0 +1,223 @@
+"""Fusion: a linear chain of inline ``@node`` functions runs as one call, with no edge between.
+
+``src -> f -> g -> h -> sink``: when ``f``, ``g`` and ``h`` are plain inline functions, each fed
+by exactly one ``block`` data edge, what ``src`` emits towards ``f`` is handed through ``f``,
+``g`` and ``h`` at once and only ``h``'s result is queued (for ``sink``). Observable behaviour
+is kept: counters of the skipped edges and nodes are derived exactly (see :meth:`sync`), order
+is unchanged, each stage's error policy applies to its own failures (``Retry`` stages are not
+fused, since a retry must park the message), and backpressure from the tail edges blocks the
+chain's head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from arachne.model.error_record import ERROR_PORT
+from arachne.model.function_node import FunctionNode
+from arachne.model.message import EMPTY_HEADERS, Message, new_message
+from arachne.model.policies import Retry
+from arachne.runtime.edge import Edge
+from arachne.runtime.failure import decide
+
+if TYPE_CHECKING:
+    from arachne.runtime.edge import Outlet
+    from arachne.runtime.execution import Execution
+    from arachne.runtime.running_node import RunningNode
+    from arachne.runtime.wiring import Wiring
+
+__all__ = ["FusedChain", "fuse"]
+
+
+class FusedChain:
+    """Stands in for the edge into the first stage; ``push`` runs every stage in turn."""
+
+    __slots__ = ("_entered", "_stage_of", "_stopped", "edges", "ex", "fns", "stages", "tail")
+
+    def __init__(self, ex: Execution, edges: list[Edge], stages: list[RunningNode]) -> None:
+        self.ex = ex
+        self.edges = edges  # edges[i] feeds stages[i]
+        self.stages = stages
+        self.fns: tuple[Callable[[Any], Any], ...] = tuple(stage.fn for stage in stages)  # type: ignore[misc]
+        self.tail: tuple[Outlet, ...] = stages[-1].fn_outputs
+        self._entered = 0
+        self._stopped = [0] * len(stages)  # messages that went no further than stage i
+        # Which stage a function is, to count where a message stopped without counting every
+        # step; None when one function serves two stages (then every step is counted).
+        index = {fn: i for i, fn in enumerate(self.fns)}
+        self._stage_of = index if len(index) == len(self.fns) else None
+
+    # -- what the producer sees: the edge protocol -----------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """The id of the edge this chain stands in for."""
+        return self.edges[0].id
+
+    @property
+    def target(self) -> RunningNode:
+        """The first stage."""
+        return self.stages[0]
+
+    @property
+    def closed(self) -> bool:
+        """Whether the edge into the first stage is closed."""
+        return self.edges[0].closed
+
+    @closed.setter
+    def closed(self, value: bool) -> None:
+        self.edges[0].closed = value
+
+    @property
+    def is_block(self) -> bool:
+        """Whether any tail edge applies backpressure."""
+        return any(edge.is_block for edge in self.tail)
+
+    @property
+    def full(self) -> bool:
+        """Whether a ``block`` tail edge is full."""
+        return any(edge.is_block and edge.full for edge in self.tail)
+
+    @property
+    def room(self) -> int:
+        """Room left on the fullest ``block`` tail edge."""
+        return min((edge.room for edge in self.tail if edge.is_block), default=1 << 30)
+
+    def push_many(self, items: list[Any]) -> None:
+        """Run a batch through the chain (the caller has checked the tail has room).
+
+        The common case (bare payloads, one ``block`` tail edge, distinct stages) runs in one
+        tight loop; anything else goes item by item through :meth:`push`.
+        """
+        tail, stage_of = self.tail, self._stage_of
+        if len(tail) != 1 or type(tail[0]) is not Edge or not tail[0].is_block or stage_of is None:
+            for item in items:
+                self.push(item)
+            return
+        out = tail[0]
+        append, fns, stopped = out.queue.append, self.fns, self._stopped
+        entered = emitted = 0
+        try:
+            for item in items:
+                if type(item) is Message:
+                    self.push(item)
+                    continue
+                entered += 1
+                value = item
+                fn = fns[0]
+                try:
+                    for fn in fns:
+                        value = fn(value)
+                        if value is None:
+                            stopped[stage_of[fn]] += 1
+                            break
+                    else:
+                        append(value)
+                        emitted += 1
+                except Exception as exc:
+                    self._failed(stage_of[fn], value, EMPTY_HEADERS, exc)
+        finally:
+            self._entered += entered
+            if emitted:
+                out.pushed(emitted)
+
+    def push(self, item: Any) -> None:
+        """Run ``item`` through every stage; queue the last stage's result on the tail."""
+        self._entered += 1
+        if type(item) is Message:
+            value, headers = item.payload, item.headers
+        else:
+            value, headers = item, EMPTY_HEADERS
+        stage = 0
+        try:
+            for fn in self.fns:
+                result = fn(value)
+                if result is None:
+                    self._stopped[stage] += 1
+                    return
+                value = result
+                stage += 1
+        except Exception as exc:
+            self._failed(stage, value, headers, exc)
+            return
+        out = value if headers is EMPTY_HEADERS else new_message(value, headers)
+        for edge in self.tail:
+            edge.push(out)
+
+    def _failed(self, stage: int, value: Any, headers: Any, exc: Exception) -> None:
+        rn = self.stages[stage]
+        self._stopped[stage] += 1
+        decide(self.ex, rn, self.edges[stage].port, new_message(value, headers), exc, 1)
+
+    # -- counters ------------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Write the counters the skipped edges and stages would have kept."""
+        passed = self._entered
+        for edge, stage, stopped in zip(self.edges, self.stages, self._stopped, strict=True):
+            # A failed message counted in ``stopped`` was received, not emitted.
+            edge.enqueued = edge.dequeued = passed
+            edge.high_water = 1 if passed else 0
+            stage.received = passed
+            passed -= stopped
+            stage.emitted = passed
+        if not self.tail:
+            self.stages[-1].unrouted = passed
+
+
+def fusable(rn: RunningNode) -> bool:
+    """Whether ``rn`` can run as a stage: a plain inline function fed by one data edge."""
+    node = rn.node
+    return (
+        rn.fn is not None
+        and isinstance(node, FunctionNode)
+        and not isinstance(rn.error_policy, Retry)
+        and rn.cadence is None
+        and not rn.keep_alive
+        and len(rn.inputs) == 1
+        and rn.inputs[0].is_block
+        and not rn.inputs[0].control
+    )
+
+
+def fuse(ex: Execution, wiring: Wiring) -> list[FusedChain]:
+    """Replace every edge that leads into a fusable chain by a ``FusedChain``; return them."""
+    chains: list[FusedChain] = []
+    absorbed: set[str] = set()
+    for head in wiring.nodes.values():  # topological order: a chain's head comes first
+        if head.id in absorbed:
+            continue
+        for port, edges in head.outputs.items():
+            if port == ERROR_PORT:
+                continue
+            replaced = tuple(_chain_from(ex, edge, head, chains, absorbed) for edge in edges)
+            head.outputs[port] = replaced
+            if head.fn is not None and port == getattr(head.node, "output_port", None):
+                head.fn_outputs = replaced
+    return chains
+
+
+def _chain_from(
+    ex: Execution, edge: Outlet, head: RunningNode, chains: list[FusedChain], absorbed: set[str]
+) -> Outlet:
+    edges: list[Edge] = []
+    stages: list[RunningNode] = []
+    current = edge
+    while isinstance(current, Edge) and fusable(current.target):
+        stage = current.target
+        edges.append(current)
+        stages.append(stage)
+        following = stage.fn_outputs
+        if len(following) != 1:
+            break
+        current = following[0]
+    if not stages:
+        return edge
+    for tail_edge in stages[-1].fn_outputs:
+        if isinstance(tail_edge, Edge):
+            tail_edge.producer = head
+    absorbed.update(stage.id for stage in stages)
+    chain = FusedChain(ex, edges, stages)
+    chains.append(chain)
+    return chain
