@@ -67,7 +67,7 @@ EMPTY_HEADERS: Final = Headers()
 def _field(index: int, doc: str) -> Any:
     # CPython's namedtuple field accessor reads a tuple slot in C; fall back to itemgetter.
     try:
-        from _collections import _tuplegetter  # CPython only, tried once
+        from _collections import _tuplegetter  # type: ignore[import-not-found]  # CPython
     except ImportError:  # pragma: no cover  # other interpreters
         return property(itemgetter(index), doc=doc)
     return _tuplegetter(index, doc)
