@@ -1,0 +1,177 @@
+"""Fusion keeps every observable behaviour: outputs, order, counters and error policies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from arachne import DeadLetters, IterSource, NodeFailed, Runtime, Subgraph, node
+from tests.runtime.nodes import Collect
+
+COUNTERS = ("enqueued", "dequeued", "dropped", "offered", "depth", "closed")
+NODE_COUNTERS = ("received", "emitted", "errors", "skipped", "dead_lettered", "unrouted")
+
+
+def make_stage(kind: str, k: int, policy: str) -> Any:
+    if kind == "add":
+        return node(lambda x: x + k, name=f"add{k}", inputs={"in": int}, outputs={"out": int})
+    if kind == "keep":
+        return node(
+            lambda x: x if x % k else None,
+            name=f"keep{k}",
+            inputs={"in": int},
+            outputs={"out": int},
+        )
+
+    def fragile(x: int) -> int:
+        if x % k == 0:
+            raise ValueError(f"{x} is a multiple of {k}")
+        return x * 2
+
+    return node(fragile, name=f"fragile{k}", error_policy=policy)
+
+
+def build(stages: list[tuple[str, int, str]], n: int, letters: bool) -> tuple[Subgraph, Collect]:
+    graph = Subgraph()
+    graph.add_node(IterSource(range(n), name="src", schema=int))
+    previous = "src"
+    for index, (kind, k, policy) in enumerate(stages):
+        unit = make_stage(kind, k, policy)(name=f"s{index}")
+        graph.add_node(unit)
+        graph.connect((previous, "out"), (f"s{index}", "in"), capacity=4)
+        if kind == "fragile" and letters:
+            graph.add_node(DeadLetters(name=f"dead{index}"))
+            graph.connect((f"s{index}", "error"), (f"dead{index}", "in"))
+        previous = f"s{index}"
+    sink = Collect()
+    graph.add_node(sink)
+    graph.connect((previous, "out"), ("collect", "in"), capacity=3)
+    return graph, sink
+
+
+def observe(stages: list[tuple[str, int, str]], n: int, fusion: bool) -> tuple[Any, ...]:
+    letters = any(policy == "dead_letter" for _, _, policy in stages)
+    graph, sink = build(stages, n, letters)
+    runtime = Runtime(fusion=fusion, quantum=5)
+    runtime.register(graph)
+    runtime.run()
+    stats = runtime.stats()
+    edges = {e: tuple(getattr(s, c) for c in COUNTERS) for e, s in stats.edges.items()}
+    nodes = {n: tuple(getattr(s, c) for c in NODE_COUNTERS) for n, s in stats.nodes.items()}
+    assert (runtime.execution.chains != []) == (fusion and bool(stages))
+    return sink.payloads, edges, nodes
+
+
+STAGES = st.lists(
+    st.tuples(
+        st.sampled_from(["add", "keep", "fragile"]),
+        st.integers(2, 7),
+        st.sampled_from(["skip", "dead_letter"]),
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(STAGES, st.integers(0, 60))
+def test_fused_and_unfused_runs_are_indistinguishable(
+    stages: list[tuple[str, int, str]], n: int
+) -> None:
+    assert observe(stages, n, fusion=True) == observe(stages, n, fusion=False)
+
+
+def test_fused_internal_edges_never_hold_a_message_and_the_tail_stays_bounded() -> None:
+    graph, sink = build([("add", 1, "skip"), ("keep", 2, "skip")], 1000, letters=False)
+    runtime = Runtime()
+    runtime.register(graph)
+    runtime.run()
+    stats = runtime.stats()
+    assert sink.payloads == [x + 1 for x in range(1000) if (x + 1) % 2]
+    assert stats.edges["src.out->s0.in"].high_water == 1
+    assert stats.edges["s0.out->s1.in"].high_water == 1
+    assert stats.edges["s1.out->collect.in"].high_water <= 3
+
+
+def test_a_full_tail_edge_blocks_the_head_of_the_chain() -> None:
+    graph, sink = build([("add", 1, "skip"), ("add", 2, "skip")], 1000, letters=False)
+    runtime = Runtime()
+    runtime.register(graph)
+    runtime.run()
+    tail = runtime.stats().edges["s1.out->collect.in"]
+    assert sink.payloads == [x + 3 for x in range(1000)]
+    assert tail.high_water == 3
+    assert tail.blocked_seconds > 0
+
+
+def test_a_failing_stage_under_fail_names_itself() -> None:
+    @node
+    def boom(x: int) -> int:
+        if x == 3:
+            raise RuntimeError("no threes")
+        return x
+
+    graph = Subgraph()
+    graph.add_node(IterSource(range(5), name="src", schema=int))
+    graph.add_node(boom())
+    graph.add_node(Collect())
+    graph.connect(("src", "out"), ("boom", "in"))
+    graph.connect(("boom", "out"), ("collect", "in"))
+    runtime = Runtime()
+    runtime.register(graph)
+    with pytest.raises(NodeFailed, match="'boom'.*no threes"):
+        runtime.run()
+    assert runtime.execution.chains
+
+
+def test_one_function_class_used_twice_in_a_chain() -> None:
+    @node
+    def inc(x: int) -> int:
+        return x + 1
+
+    graph = Subgraph()
+    graph.add_node(IterSource(range(10), name="src", schema=int))
+    graph.add_node(inc(name="a"))
+    graph.add_node(inc(name="b"))
+    sink = Collect()
+    graph.add_node(sink)
+    graph.connect(("src", "out"), ("a", "in"))
+    graph.connect(("a", "out"), ("b", "in"))
+    graph.connect(("b", "out"), ("collect", "in"))
+    runtime = Runtime()
+    runtime.register(graph)
+    runtime.run()
+    assert sink.payloads == [x + 2 for x in range(10)]
+    assert runtime.stats().nodes["a"].emitted == 10
+
+
+def test_headers_survive_a_fused_chain_when_tracing() -> None:
+    graph, sink = build([("add", 1, "skip"), ("add", 2, "skip")], 5, letters=False)
+    runtime = Runtime(trace=True)
+    runtime.register(graph)
+    runtime.run()
+    assert sink.payloads == [3, 4, 5, 6, 7]
+    assert [m.headers["seq"] for m in sink.messages] == [1, 2, 3, 4, 5]
+
+
+def test_a_fan_out_ends_a_chain() -> None:
+    @node
+    def double(x: int) -> int:
+        return 2 * x
+
+    graph = Subgraph()
+    graph.add_node(IterSource(range(4), name="src", schema=int))
+    graph.add_node(double())
+    left, right = Collect("left"), Collect("right")
+    graph.add_node(left)
+    graph.add_node(right)
+    graph.connect(("src", "out"), ("double", "in"))
+    graph.connect(("double", "out"), ("left", "in"))
+    graph.connect(("double", "out"), ("right", "in"))
+    runtime = Runtime()
+    runtime.register(graph)
+    runtime.run()
+    assert left.payloads == right.payloads == [0, 2, 4, 6]
