@@ -89,7 +89,8 @@ class Model:
     failed: int = 0
     high_water: int = 0
     blocked: bool = False  # the producer's flag, as the runtime should leave it
-    spell: bool = False  # a blocked spell is being timed (opened by a push, closed by a take)
+    spell: bool = False  # a blocked spell is being timed (opened by a push, closed by a take
+    # or a retune that leaves room)
     unblocked: int = 0  # how many times the producer should have been woken
     hold: int = 0  # depth left over from a capacity or policy change, lowered by takes
     raw_excuse: bool = False  # a bare setter left a full block edge with its producer unblocked
@@ -158,13 +159,16 @@ class Model:
     def changed(self, *, retune: bool) -> None:
         """After a capacity or policy change: bare setter, or as ``ExecutionTuning`` does."""
         self.hold = self.depth
-        if retune:
+        if retune:  # Edge.retuned: a full block edge starts a spell, anything else ends it
             self.raw_excuse = False
             if self.policy == "block" and self.full:
                 self.blocked = True
-            elif self.blocked:
-                self.blocked = False
-                self.unblocked += 1
+                self.spell = True
+            else:
+                self.spell = False
+                if self.blocked:
+                    self.blocked = False
+                    self.unblocked += 1
         elif self.policy == "block" and self.full and not self.blocked:
             self.raw_excuse = True
 
@@ -298,10 +302,8 @@ class EdgeMachine(RuleBasedStateMachine):
 
     def retune(self) -> None:
         """What ``ExecutionTuning.set_capacity``/``set_overflow`` do after the bare setter."""
-        edge, producer = self.edge, self.edge.producer
-        if edge.is_block and edge.full:
-            producer.blocked = True
-        elif producer.blocked and not producer.still_blocked():
+        producer = self.edge.retuned()
+        if producer is not None:
             self.ex.unblocked(producer)
 
     # -- invariants -------------------------------------------------------------------------

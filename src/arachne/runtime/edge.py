@@ -189,6 +189,21 @@ class Edge:
             self.blocked_ns += time.perf_counter_ns() - self._blocked_since
             self._blocked_since = 0
 
+    def retuned(self) -> RunningNode | None:
+        """Settle backpressure after a capacity or policy change.
+
+        A ``block`` edge that is now full blocks its producer (and starts timing it); otherwise
+        any blocked spell ends. Returns the producer if it was blocked and may run again.
+        """
+        if self.is_block and self.full:
+            self.mark_full()
+            return None
+        if self._blocked_since:
+            self.blocked_ns += time.perf_counter_ns() - self._blocked_since
+            self._blocked_since = 0
+        producer = self.producer
+        return producer if producer.blocked and not producer.still_blocked() else None
+
     def set_capacity(self, capacity: int) -> None:
         """Change the bound; messages already queued stay, the new bound applies to pushes."""
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:

@@ -48,10 +48,8 @@ class ExecutionTuning(ExecutionControls):
         def change() -> None:
             self.graph = graph
             edge.set_capacity(capacity)
-            producer = edge.producer
-            if edge.is_block and edge.full:
-                producer.blocked = True
-            elif producer.blocked and not producer.still_blocked():
+            producer = edge.retuned()
+            if producer is not None:
                 self.unblocked(producer)
 
         self.apply(change)
@@ -80,10 +78,8 @@ class ExecutionTuning(ExecutionControls):
         def change() -> None:
             self.graph = graph
             edge.set_overflow(policy)
-            producer = edge.producer
-            if edge.is_block and edge.full:
-                producer.blocked = True
-            elif producer.blocked and not producer.still_blocked():
+            producer = edge.retuned()
+            if producer is not None:
                 self.unblocked(producer)
 
         self.apply(change)
