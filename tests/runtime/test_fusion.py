@@ -175,3 +175,31 @@ def test_a_fan_out_ends_a_chain() -> None:
     runtime.register(graph)
     runtime.run()
     assert left.payloads == right.payloads == [0, 2, 4, 6]
+
+
+@pytest.mark.parametrize("fusion", [True, False])
+def test_a_chain_may_end_in_a_function_sink(fusion: bool) -> None:
+    seen: list[int] = []
+
+    @node
+    def keep_even(x: int) -> int | None:
+        return x if x % 2 == 0 else None
+
+    @node
+    def record(x: int) -> None:
+        seen.append(x)
+
+    graph = Subgraph()
+    graph.add_node(IterSource(range(100), name="src", schema=int))
+    graph.add_node(keep_even())
+    graph.add_node(record())
+    graph.connect(("src", "out"), ("keep_even", "in"), capacity=8)
+    graph.connect(("keep_even", "out"), ("record", "in"), capacity=8)
+    runtime = Runtime(fusion=fusion)
+    runtime.register(graph)
+    runtime.run()
+    assert seen == list(range(0, 100, 2))
+    stats = runtime.stats()
+    assert stats.nodes["record"].received == 50
+    assert stats.nodes["record"].emitted == 0
+    assert stats.edges["keep_even.out->record.in"].dequeued == 50

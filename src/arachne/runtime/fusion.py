@@ -91,12 +91,14 @@ class FusedChain:
         tight loop; anything else goes item by item through :meth:`push`.
         """
         tail, stage_of = self.tail, self._stage_of
-        if len(tail) != 1 or type(tail[0]) is not Edge or not tail[0].is_block or stage_of is None:
+        out = tail[0] if len(tail) == 1 and type(tail[0]) is Edge and tail[0].is_block else None
+        if stage_of is None or (tail and out is None):
             for item in items:
                 self.push(item)
             return
-        out = tail[0]
-        append, fns, stopped = out.queue.append, self.fns, self._stopped
+        # With no tail (the last stage is a sink), results are only counted (as unrouted).
+        append = out.queue.append if out is not None else _discard
+        fns, stopped = self.fns, self._stopped
         entered = emitted = 0
         try:
             for item in items:
@@ -119,7 +121,7 @@ class FusedChain:
                     self._failed(stage_of[fn], value, EMPTY_HEADERS, exc)
         finally:
             self._entered += entered
-            if emitted:
+            if emitted and out is not None:
                 out.pushed(emitted)
 
     def push(self, item: Any) -> None:
@@ -164,6 +166,10 @@ class FusedChain:
             stage.emitted = passed
         if not self.tail:
             self.stages[-1].unrouted = passed
+
+
+def _discard(value: Any) -> None:
+    """Where a chain whose last stage has no outgoing edge puts its results."""
 
 
 def fusable(rn: RunningNode) -> bool:
