@@ -1,10 +1,14 @@
 """Arachne: a dataflow graph runtime with typed ports, bounded edges and backpressure.
 
 Everything a first graph needs is importable from here; the rest lives in ``arachne.model``,
-``arachne.runtime`` and ``arachne.observability``.
+``arachne.runtime`` and ``arachne.observability``. The runtime's names are loaded on first use,
+so ``import arachne`` (to build or check a graph, say) does not pay for asyncio.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from arachne.model import (
     ArachneError,
@@ -27,7 +31,9 @@ from arachne.model import (
     Subgraph,
     node,
 )
-from arachne.runtime import Execution, FakeClock, Runtime, Scheduler
+
+if TYPE_CHECKING:
+    from arachne.runtime import Execution, FakeClock, Runtime, Scheduler
 
 __all__ = [
     "ArachneError",
@@ -56,3 +62,13 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+_RUNTIME_NAMES = frozenset({"Execution", "FakeClock", "Runtime", "Scheduler"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RUNTIME_NAMES:
+        value = getattr(importlib.import_module("arachne.runtime"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'arachne' has no attribute {name!r}")
