@@ -203,3 +203,42 @@ def test_a_chain_may_end_in_a_function_sink(fusion: bool) -> None:
     assert stats.nodes["record"].received == 50
     assert stats.nodes["record"].emitted == 0
     assert stats.edges["keep_even.out->record.in"].dequeued == 50
+
+
+def adder(i: int) -> Any:
+    return lambda x: x + i
+
+
+def fan_graph(n: int, sink_fn: bool) -> tuple[Subgraph, list[int], Collect]:
+    seen: list[int] = []
+    graph = Subgraph()
+    graph.add_node(IterSource(range(n), name="src", schema=int))
+    for i in range(4):
+        graph.add_node(node(adder(i), name=f"b{i}", inputs={"in": int})())
+        graph.connect(("src", "out"), (f"b{i}", "in"), capacity=5)
+    collect = Collect()
+    if sink_fn:
+        graph.add_node(node(seen.append, name="sink", inputs={"in": int})())
+    else:
+        graph.add_node(collect, name="sink")
+    for i in range(4):
+        graph.connect((f"b{i}", "out"), ("sink", "in"), capacity=5)
+    return graph, seen, collect
+
+
+@pytest.mark.parametrize("sink_fn", [True, False])
+def test_fan_out_and_fan_in_fused_or_not_give_the_same_counts(sink_fn: bool) -> None:
+    results = []
+    for fusion in (True, False):
+        graph, seen, collect = fan_graph(300, sink_fn)
+        runtime = Runtime(fusion=fusion, quantum=7)
+        runtime.register(graph)
+        runtime.run()
+        stats = runtime.stats()
+        got = seen if sink_fn else collect.payloads
+        edges = {e: (s.enqueued, s.dequeued, s.depth) for e, s in stats.edges.items()}
+        nodes = {k: (s.received, s.emitted, s.unrouted) for k, s in stats.nodes.items()}
+        results.append((sorted(got), edges, nodes))
+        assert all(s.high_water <= 5 for s in stats.edges.values())
+    assert results[0] == results[1]
+    assert results[0][0] == sorted(x + i for x in range(300) for i in range(4))

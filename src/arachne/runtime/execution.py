@@ -208,6 +208,9 @@ class Execution(ExecutionTuning):
     def stats(self) -> ExecutionStats:
         """Return every node and edge counter now, as one frozen snapshot."""
         for chain in self.chains:
+            for stage in chain.stages:
+                stage.fused[:] = [0, 0, 0]
+        for chain in self.chains:
             chain.sync()
         return ExecutionStats(
             id=self.id,

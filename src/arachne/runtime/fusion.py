@@ -155,17 +155,22 @@ class FusedChain:
     # -- counters ------------------------------------------------------------------------------
 
     def sync(self) -> None:
-        """Write the counters the skipped edges and stages would have kept."""
+        """Add the counters the skipped edges and stages would have kept.
+
+        Stage counts go to ``RunningNode.fused`` (reset by the caller first), since a stage
+        shared by several chains (a fan-in) takes its counts from each of them.
+        """
         passed = self._entered
         for edge, stage, stopped in zip(self.edges, self.stages, self._stopped, strict=True):
             # A failed message counted in ``stopped`` was received, not emitted.
             edge.enqueued = edge.dequeued = passed
             edge.high_water = 1 if passed else 0
-            stage.received = passed
+            counts = stage.fused
+            counts[0] += passed
             passed -= stopped
-            stage.emitted = passed
+            counts[1] += passed
         if not self.tail:
-            self.stages[-1].unrouted = passed
+            self.stages[-1].fused[2] += passed
 
 
 def _discard(value: Any) -> None:
@@ -173,17 +178,22 @@ def _discard(value: Any) -> None:
 
 
 def fusable(rn: RunningNode) -> bool:
-    """Whether ``rn`` can run as a stage: a plain inline function fed by one data edge."""
+    """Whether ``rn`` can run as a stage: a plain inline function fed by ``block`` data edges.
+
+    Its inputs must share one priority. Several inputs make it a fan-in stage shared by several
+    chains; the order in which their messages interleave was never promised, only each edge's.
+    """
     node = rn.node
+    inputs = rn.inputs
     return (
         rn.fn is not None
         and isinstance(node, FunctionNode)
         and not isinstance(rn.error_policy, Retry)
         and rn.cadence is None
         and not rn.keep_alive
-        and len(rn.inputs) == 1
-        and rn.inputs[0].is_block
-        and not rn.inputs[0].control
+        and bool(inputs)
+        and all(edge.is_block and not edge.control for edge in inputs)
+        and len({edge.rank for edge in inputs}) == 1
     )
 
 
@@ -210,7 +220,7 @@ def _chain_from(
     edges: list[Edge] = []
     stages: list[RunningNode] = []
     current = edge
-    while isinstance(current, Edge) and fusable(current.target):
+    while isinstance(current, Edge) and fusable(current.target) and current.target is not head:
         stage = current.target
         edges.append(current)
         stages.append(stage)
@@ -222,6 +232,10 @@ def _chain_from(
         return edge
     for tail_edge in stages[-1].fn_outputs:
         if isinstance(tail_edge, Edge):
+            if tail_edge.producer is not tail_edge.source and tail_edge.producer is not head:
+                # Two chains share this tail (a fan-in stage): neither head alone can be held
+                # back by it, so it stays a real edge for backpressure's sake.
+                return edge
             tail_edge.producer = head
     absorbed.update(stage.id for stage in stages)
     chain = FusedChain(ex, edges, stages)

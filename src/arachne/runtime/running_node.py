@@ -48,6 +48,7 @@ class RunningNode:
         "finishing",
         "fn",
         "fn_outputs",
+        "fused",
         "id",
         "idle",
         "inline",
@@ -106,6 +107,8 @@ class RunningNode:
         fast = isinstance(node, FunctionNode) and self.inline and not node.many
         self.fn: Callable[[Any], Any] | None = node.fn if fast else None  # type: ignore[attr-defined]
         self.fn_outputs: tuple[Outlet, ...] = ()
+        # What fused chains did on this node's behalf: [received, emitted, unrouted].
+        self.fused = [0, 0, 0]
         self.cadence: float | None = spec.cadence
         self.tick_driven = self.puller is not None or overrides(node, "on_tick")
 
@@ -151,10 +154,10 @@ class RunningNode:
         return NodeStats(
             id=self.id,
             state=self.state,
-            received=self.received,
-            emitted=self.emitted,
+            received=self.received + self.fused[0],
+            emitted=self.emitted + self.fused[1],
             ticks=self.ticks,
-            unrouted=self.unrouted,
+            unrouted=self.unrouted + self.fused[2],
             errors=self.errors,
             retried=self.retried,
             skipped=self.skipped,

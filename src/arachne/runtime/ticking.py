@@ -43,9 +43,10 @@ def tick_source(ex: Execution, rn: RunningNode) -> None:
         items = puller.pull(room)
         rn.ticks += 1
         edges = rn.outputs[puller.port]
-        if len(edges) == 1 and edges[0].is_block and not ex.trace:
-            rn.emitted += len(items)  # room was counted, so one append of them all fits
-            edges[0].push_many(items)
+        if edges and not ex.trace and all(edge.is_block for edge in edges):
+            rn.emitted += len(items)  # room was counted, so the whole batch fits every outlet
+            for edge in edges:
+                edge.push_many(items)
         else:
             emit = rn.node.emit
             for item in items:
