@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -60,10 +61,4 @@ class IterSource(Node):
         iterator = self._iterator
         if iterator is None:
             iterator = self._iterator = iter(self._iterable)
-        items: list[Any] = []
-        append = items.append
-        for item in iterator:
-            append(item)
-            if len(items) >= limit:
-                break
-        return items
+        return list(itertools.islice(iterator, limit))

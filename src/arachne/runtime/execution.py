@@ -53,7 +53,7 @@ class Execution(ExecutionTuning):
         instances: Mapping[str, Node],
         *,
         execution_id: str | None = None,
-        quantum: int = 64,
+        quantum: int = 256,
         clock: Clock | None = None,
         hook: EventHook | None = None,
         idle_poll: float = 0.001,

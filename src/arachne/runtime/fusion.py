@@ -71,8 +71,11 @@ class FusedChain:
 
     @property
     def is_block(self) -> bool:
-        """Whether any tail edge applies backpressure."""
-        return any(edge.is_block for edge in self.tail)
+        """Whether every tail edge applies backpressure (a batch that fits may be pushed whole).
+
+        True of a chain with no tail, which never fills.
+        """
+        return all(edge.is_block for edge in self.tail)
 
     @property
     def full(self) -> bool:
@@ -96,10 +99,13 @@ class FusedChain:
             for item in items:
                 self.push(item)
             return
-        # With no tail (the last stage is a sink), results are only counted (as unrouted).
-        append = out.queue.append if out is not None else _discard
+        # With no tail (the last stage is a sink) results are only counted, as unrouted.
+        queue = out.queue if out is not None else None
+        append = queue.append if queue is not None else None
+        before = len(queue) if queue is not None else 0
         fns, stopped = self.fns, self._stopped
-        entered = emitted = 0
+        fn = fns[0]
+        entered = 0
         try:
             for item in items:
                 if type(item) is Message:
@@ -107,7 +113,6 @@ class FusedChain:
                     continue
                 entered += 1
                 value = item
-                fn = fns[0]
                 try:
                     for fn in fns:
                         value = fn(value)
@@ -115,14 +120,14 @@ class FusedChain:
                             stopped[stage_of[fn]] += 1
                             break
                     else:
-                        append(value)
-                        emitted += 1
+                        if append is not None:
+                            append(value)
                 except Exception as exc:
                     self._failed(stage_of[fn], value, EMPTY_HEADERS, exc)
         finally:
             self._entered += entered
-            if emitted and out is not None:
-                out.pushed(emitted)
+            if out is not None and queue is not None and len(queue) > before:
+                out.pushed(len(queue) - before)
 
     def push(self, item: Any) -> None:
         """Run ``item`` through every stage; queue the last stage's result on the tail."""
@@ -171,10 +176,6 @@ class FusedChain:
             counts[1] += passed
         if not self.tail:
             self.stages[-1].fused[2] += passed
-
-
-def _discard(value: Any) -> None:
-    """Where a chain whose last stage has no outgoing edge puts its results."""
 
 
 def fusable(rn: RunningNode) -> bool:

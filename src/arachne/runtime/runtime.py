@@ -42,7 +42,7 @@ class Runtime:
     def __init__(
         self,
         *,
-        quantum: int = 64,
+        quantum: int = 256,
         clock: Clock | None = None,
         hook: EventHook | None = None,
         seed: int | None = None,
