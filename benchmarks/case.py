@@ -10,7 +10,7 @@ import gc
 import json
 import resource
 import sys
-from time import perf_counter_ns
+from time import perf_counter_ns, process_time_ns
 from typing import Any
 
 from benchmarks.impls import IMPLS, load
@@ -56,9 +56,11 @@ def run_case(workload: str, impl: str, n: int) -> dict[str, Any]:
     fn = getattr(load(impl), spec.function)
     gc.collect()
     rss_start = _proc_status_kib("VmRSS")
+    cpu_start = process_time_ns()
     start = perf_counter_ns()
     tally = fn(n)
     elapsed_ns = perf_counter_ns() - start
+    cpu_ns = process_time_ns() - cpu_start
     rss_peak = _peak_kib()
     ru_maxrss = _maxrss_kib()
     expected = spec.expected(n)
@@ -73,6 +75,7 @@ def run_case(workload: str, impl: str, n: int) -> dict[str, Any]:
         "expected": list(expected),
         "got": list(got),
         "elapsed_s": elapsed_ns / 1e9,
+        "cpu_s": cpu_ns / 1e9,
         "msgs_per_s": n / (elapsed_ns / 1e9),
         "ns_per_hop": elapsed_ns / (n * spec.hops),
         "p50_us": None,
@@ -82,6 +85,9 @@ def run_case(workload: str, impl: str, n: int) -> dict[str, Any]:
         "ru_maxrss_kib": ru_maxrss,
         "note": tally.note,
     }
+    arachne = sys.modules.get("arachne")
+    if arachne is not None:
+        record["arachne_from"] = str(arachne.__file__)
     if spec.latency:
         if len(tally.latencies_ns) != tally.count:
             record["ok"] = False

@@ -56,6 +56,9 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         for metric in METRICS:
             values = [r[metric] for r in recs if r.get(metric) is not None]
             row[metric] = statistics.median(values) if values and row["ok"] else None
+        times = [r["elapsed_s"] for r in recs if r.get("elapsed_s")]
+        # How far apart the repetitions were: (slowest - fastest) / median elapsed time.
+        row["spread"] = (max(times) - min(times)) / statistics.median(times) if times else None
         notes = sorted({r["note"] for r in recs if r.get("note")})
         row["note"] = "; ".join(notes)
         rows.append(row)
@@ -84,13 +87,15 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     header = ["workload", "impl"]
     for title, _, _ in _COLUMNS:
         header += [title, "vs loop"]
-    header += ["ok", "note"]
+    header += ["spread", "ok", "note"]
     lines = [header]
     for row in rows:
         cells = [row["workload"], row["impl"]]
         for _, key, fmt in _COLUMNS:
             cells += [_cell(fmt, row[key]), _ratio(row[f"{key}_ratio"])]
-        cells += ["yes" if row["ok"] else "NO", row["note"]]
+        spread = row["spread"]
+        cells += ["-" if spread is None else f"{spread:.0%}", "yes" if row["ok"] else "NO"]
+        cells.append(row["note"])
         lines.append(cells)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     left = {0, 1, len(header) - 2, len(header) - 1}

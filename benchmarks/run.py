@@ -17,6 +17,7 @@ from typing import Any
 
 from benchmarks.impls import BASELINE, IMPLS
 from benchmarks.report import format_table, machine_line, summarize
+from benchmarks.snapshot import Snapshot, fingerprint, open_snapshot
 from benchmarks.workloads import WORKLOADS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,39 +63,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run_one(workload: str, impl: str, n: int, timeout: float) -> dict[str, Any]:
+def run_one(workload: str, impl: str, n: int, snap: Snapshot, timeout: float) -> dict[str, Any]:
     """Run one case in a fresh interpreter and return its JSON record (a failed one if it broke)."""
     cmd = [sys.executable, "-m", "benchmarks.case", workload, impl, str(n)]
     failed: dict[str, Any] = {"workload": workload, "impl": impl, "n": n, "ok": False}
     try:
         proc = subprocess.run(  # noqa: S603  # our own interpreter and module, no shell
-            cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+            cmd, cwd=ROOT, env=snap.env, capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired:
         return failed | {"note": f"timed out after {timeout:.0f} s"}
     lines = proc.stdout.strip().splitlines()
-    record: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+    try:
+        record: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+    except json.JSONDecodeError:
+        record = {}
     if proc.returncode != 0 or not record.get("ok"):
         tail = proc.stderr.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
         return failed | record | {"ok": False, "note": tail[0][:200]}
     return record
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    machine = machine_line()
-    print(machine, flush=True)
-    mode = "quick" if args.quick else "full"
-    print(f"mode: {mode}, repetitions: {args.repeat}, median reported", flush=True)
+def run_matrix(args: argparse.Namespace, snap: Snapshot) -> list[dict[str, Any]]:
+    """Run every case ``args.repeat`` times and return the records, reporting progress."""
     records: list[dict[str, Any]] = []
-    started = time.perf_counter()
     # Repetitions outermost, so drift over the run spreads over every case alike.
     for rep in range(args.repeat):
         for workload in args.workloads:
             spec = WORKLOADS[workload]
             n = spec.quick_size if args.quick else spec.size
             for impl in args.impls:
-                record = run_one(workload, impl, n, args.timeout)
+                record = run_one(workload, impl, n, snap, args.timeout)
                 record["repeat"] = rep
                 records.append(record)
                 status = "ok" if record["ok"] else f"FAILED: {record.get('note', '')}"
@@ -106,17 +105,31 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                     flush=True,
                 )
+    return records
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    machine = machine_line()
+    mode = "quick" if args.quick else "full"
+    started = time.perf_counter()
+    with open_snapshot(ROOT) as snap:
+        source = snap.describe()
+        print(machine, f"arachne: {source}", sep="\n")
+        print(f"mode: {mode}, repetitions: {args.repeat}, median reported", flush=True)
+        records = run_matrix(args, snap)
     rows = summarize(records)
     print()
     print(format_table(rows))
-    wall = time.perf_counter() - started
     print(
         f"\nratios: each figure divided by the '{BASELINE}' figure of the same workload, this run"
     )
-    print(f"total wall time: {wall:.1f} s")
+    print(f"total wall time: {time.perf_counter() - started:.1f} s")
+    if fingerprint(ROOT / "src") != snap.hash:
+        print(f"note: src/ changed during the run; every case imported the copy {snap.hash}")
     if args.json is not None:
-        payload = {"machine": machine, "mode": mode, "repeat": args.repeat, "runs": records}
-        payload["summary"] = rows
+        payload = {"machine": machine, "source": source, "mode": mode, "repeat": args.repeat}
+        payload |= {"runs": records, "summary": rows}
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"raw results: {args.json}")
     failures = [r for r in rows if not r["ok"]]

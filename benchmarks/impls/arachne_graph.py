@@ -1,8 +1,10 @@
-"""Arachne: every hop a bounded edge (capacity 1024), ``IterSource`` or a ``Node`` as source.
+"""Arachne: the workloads as graphs of bounded edges (capacity 1024) run by a ``Runtime``.
 
-Maps are ``@node`` functions, the filter and the sink are ``Node`` subclasses. After each run
-the edge counters are checked: every edge stayed within its capacity and the sink received
-exactly what it counted.
+Maps, the filter and the sink are ``@node`` functions (the filter returns ``None`` to drop; the
+sink is the tally's bound ``add``), the paced source is a ``Node`` subclass. ``fused=False`` asks for ``Runtime(fusion=False)`` so
+every hop is a real edge; ``fused=True`` for ``Runtime(fusion=True)``. A runtime without the
+option gets ``Runtime()`` (noted when fusion was asked for). After each run the counters are
+checked: no edge above its capacity, and the sink received exactly what it counted.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from itertools import pairwise
 from time import perf_counter_ns
 from typing import Any
 
-from arachne import Input, IterSource, Message, Node, Output, Runtime, Subgraph, node
+from arachne import IterSource, Node, Output, Runtime, Subgraph, node
 from benchmarks.workloads import (
     BRANCH_OFFSETS,
     CAPACITY,
@@ -26,34 +28,6 @@ from benchmarks.workloads import (
     keep,
     records,
 )
-
-
-class Filter(Node):
-    """Forward the messages whose payload satisfies ``pred``."""
-
-    inp = Input(name="in")
-    out = Output()
-
-    def __init__(self, pred: Callable[[Any], bool], *, name: str) -> None:
-        super().__init__(name=name)
-        self._pred = pred
-
-    def on_message(self, port: str, msg: Message) -> None:
-        if self._pred(msg.payload):
-            self.emit("out", msg)
-
-
-class Sink(Node):
-    """Hand every payload to ``add``."""
-
-    inp = Input(name="in")
-
-    def __init__(self, add: Callable[[Any], None]) -> None:
-        super().__init__(name="sink")
-        self._add = add
-
-    def on_message(self, port: str, msg: Message) -> None:
-        self._add(msg.payload)
 
 
 class PacedSource(Node):
@@ -84,6 +58,10 @@ class PacedSource(Node):
         self._i = i + 1
 
 
+def _keep_or_drop(x: int) -> int | None:
+    return x if keep(x) else None
+
+
 def _mapper(fn: Callable[[Any], Any], name: str) -> Node:
     node_class: type[Node] = node(fn, name=name)
     return node_class()
@@ -96,16 +74,24 @@ def _chain(g: Subgraph, *nodes: Node) -> None:
     g.add_node(nodes[-1])
 
 
-def _run(g: Subgraph, tally: Tally, fused: bool) -> Tally:
-    runtime = Runtime()
-    if fused:
-        options: dict[str, Any] = {"fusion": True}
-        try:
-            runtime = Runtime(**options)
-        except TypeError:
+def _runtime(fused: bool, tally: Tally) -> Runtime:
+    options: dict[str, Any] = {"fusion": fused}
+    try:
+        return Runtime(**options)
+    except TypeError:
+        if fused:
             tally.note = "fusion unavailable"
+        return Runtime()
+
+
+def _run(g: Subgraph, tally: Tally, fused: bool) -> Tally:
+    runtime = _runtime(fused, tally)
     runtime.register(g)
     runtime.run()
+    chains = getattr(runtime.execution, "chains", None)
+    if fused and chains:
+        stages = sum(len(chain.stages) for chain in chains)
+        tally.note = f"{len(chains)} fused chain(s), {stages} stages"
     stats = runtime.stats()
     over = [e.id for e in stats.edges.values() if e.high_water > e.capacity]
     if over:
@@ -127,9 +113,9 @@ def pipeline(n: int, fused: bool = False) -> Tally:
         g,
         _source(range(n)),
         _mapper(double, "double"),
-        Filter(keep, name="keep"),
+        _mapper(_keep_or_drop, "keep"),
         _mapper(inc, "inc"),
-        Sink(tally.add),
+        _mapper(tally.add, "sink"),
     )
     return _run(g, tally, fused)
 
@@ -138,7 +124,7 @@ def fanout(n: int, fused: bool = False) -> Tally:
     tally = Tally()
     g = Subgraph()
     g.add_node(_source(range(n)))
-    g.add_node(Sink(tally.add))
+    g.add_node(_mapper(tally.add, "sink"))
     for i in BRANCH_OFFSETS:
         name = f"branch{i}"
         g.add_node(_mapper(branch(i), name))
@@ -155,7 +141,7 @@ def latency(n: int, fused: bool = False) -> Tally:
         PacedSource(n),
         _mapper(double_stamped, "double"),
         _mapper(inc_stamped, "inc"),
-        Sink(tally.add_stamped),
+        _mapper(tally.add_stamped, "sink"),
     )
     return _run(g, tally, fused)
 
@@ -163,5 +149,5 @@ def latency(n: int, fused: bool = False) -> Tally:
 def backpressure(n: int, fused: bool = False) -> Tally:
     tally = Tally()
     g = Subgraph()
-    _chain(g, _source(records(n)), Sink(tally.add_record))
+    _chain(g, _source(records(n)), _mapper(tally.add_record, "sink"))
     return _run(g, tally, fused)

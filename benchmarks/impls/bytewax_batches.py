@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
-from bytewax.testing import TestingSource, run_main
+from bytewax.testing import TestingSource
 
-from benchmarks.impls.bytewax_sink import CallSink, each, summed
+from benchmarks.impls.bytewax_sink import CallSink, each, each_of, run, summed
 from benchmarks.workloads import (
     BRANCH_OFFSETS,
     Tally,
@@ -35,7 +35,7 @@ def pipeline(n: int) -> Tally:
     s = op.flat_map_batch("keep", s, lambda xs: [x for x in xs if keep(x)])
     s = op.flat_map_batch("inc", s, lambda xs: [inc(x) for x in xs])
     op.output("sink", s, CallSink(summed(tally)))
-    run_main(flow)
+    run(flow)
     return tally
 
 
@@ -43,12 +43,9 @@ def fanout(n: int) -> Tally:
     tally = Tally()
     flow = Dataflow("fanout")
     s = op.input("source", flow, TestingSource(range(n), batch_size=BATCH))
-    branches = []
-    for i in BRANCH_OFFSETS:
-        fn = branch(i)
-        branches.append(op.flat_map_batch(f"branch{i}", s, lambda xs, fn=fn: [fn(x) for x in xs]))
+    branches = [op.flat_map_batch(f"branch{i}", s, each_of(branch(i))) for i in BRANCH_OFFSETS]
     op.output("sink", op.merge("merge", *branches), CallSink(summed(tally)))
-    run_main(flow)
+    run(flow)
     return tally
 
 
@@ -59,7 +56,7 @@ def latency(n: int) -> Tally:
     s = op.flat_map_batch("double", s, lambda xs: [double_stamped(x) for x in xs])
     s = op.flat_map_batch("inc", s, lambda xs: [inc_stamped(x) for x in xs])
     op.output("sink", s, CallSink(each(tally.add_stamped)))
-    run_main(flow)
+    run(flow)
     return tally
 
 
@@ -68,5 +65,5 @@ def backpressure(n: int) -> Tally:
     flow = Dataflow("backpressure")
     s = op.input("source", flow, TestingSource(records(n), batch_size=BATCH))
     op.output("sink", s, CallSink(each(tally.add_record)))
-    run_main(flow)
+    run(flow)
     return tally

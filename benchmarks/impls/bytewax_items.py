@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
-from bytewax.testing import TestingSource, run_main
+from bytewax.testing import TestingSource
 
-from benchmarks.impls.bytewax_sink import CallSink, each
+from benchmarks.impls.bytewax_sink import CallSink, each, run
 from benchmarks.workloads import (
     BRANCH_OFFSETS,
     Tally,
@@ -31,7 +31,7 @@ def pipeline(n: int) -> Tally:
     s = op.filter("keep", s, keep)
     s = op.map("inc", s, inc)
     op.output("sink", s, CallSink(each(tally.add)))
-    run_main(flow)
+    run(flow)
     return tally
 
 
@@ -41,7 +41,7 @@ def fanout(n: int) -> Tally:
     s = op.input("source", flow, TestingSource(range(n), batch_size=BATCH))
     branches = [op.map(f"branch{i}", s, branch(i)) for i in BRANCH_OFFSETS]
     op.output("sink", op.merge("merge", *branches), CallSink(each(tally.add)))
-    run_main(flow)
+    run(flow)
     return tally
 
 
@@ -52,7 +52,7 @@ def latency(n: int) -> Tally:
     s = op.map("double", s, double_stamped)
     s = op.map("inc", s, inc_stamped)
     op.output("sink", s, CallSink(each(tally.add_stamped)))
-    run_main(flow)
+    run(flow)
     return tally
 
 
@@ -61,5 +61,5 @@ def backpressure(n: int) -> Tally:
     flow = Dataflow("backpressure")
     s = op.input("source", flow, TestingSource(records(n), batch_size=BATCH))
     op.output("sink", s, CallSink(each(tally.add_record)))
-    run_main(flow)
+    run(flow)
     return tally

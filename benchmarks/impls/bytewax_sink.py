@@ -1,11 +1,13 @@
-"""A bytewax sink handing each batch it receives to a Python callable (for both variants)."""
+"""bytewax helpers for both variants: a sink calling Python on each batch, a typed runner."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from bytewax.dataflow import Dataflow
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from bytewax.testing import run_main
 
 from benchmarks.workloads import Tally
 
@@ -48,3 +50,17 @@ def summed(tally: Tally) -> Write:
         tally.count += len(items)
 
     return write
+
+
+def each_of(fn: Callable[[Any], Any]) -> Callable[[list[Any]], list[Any]]:
+    """Return a ``flat_map_batch`` mapper applying ``fn`` to every item of a batch."""
+
+    def mapper(items: list[Any]) -> list[Any]:
+        return [fn(x) for x in items]
+
+    return mapper
+
+
+def run(flow: Dataflow) -> None:
+    """Run ``flow`` on one worker in this thread (``run_main``, typed)."""
+    run_main(flow)  # type: ignore[no-untyped-call]  # bytewax's stub leaves it untyped
