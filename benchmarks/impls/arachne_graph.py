@@ -1,10 +1,11 @@
 """Arachne: the workloads as graphs of bounded edges (capacity 1024) run by a ``Runtime``.
 
 Maps, the filter and the sink are ``@node`` functions (the filter returns ``None`` to drop; the
-sink is the tally's bound ``add``), the paced source is a ``Node`` subclass. ``fused=False`` asks for ``Runtime(fusion=False)`` so
-every hop is a real edge; ``fused=True`` for ``Runtime(fusion=True)``. A runtime without the
-option gets ``Runtime()`` (noted when fusion was asked for). After each run the counters are
-checked: no edge above its capacity, and the sink received exactly what it counted.
+sink is the tally's bound ``add``); the paced source is a ``Node`` subclass. ``fused=False``
+asks for ``Runtime(fusion=False)`` so every hop is a real edge; ``fused=True`` for
+``Runtime(fusion=True)``. A runtime without the option gets ``Runtime()`` (noted when fusion was
+asked for). After each run the counters are checked: no edge above its capacity, and the sink
+received exactly what it counted.
 """
 
 from __future__ import annotations

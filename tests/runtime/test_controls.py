@@ -135,7 +135,7 @@ def test_set_capacity_live_lets_a_blocked_producer_continue() -> None:
     runtime.stop()
     stats = runtime.stats().edges["forever.out->gate.in"]
     assert stats.capacity == 10
-    assert stats.high_water == 10
+    assert 2 < stats.high_water <= 10
     assert runtime.graph.links["forever.out->gate.in"].capacity == 10
     assert ex.state is ExecutionState.COMPLETED
     runtime.shutdown()
