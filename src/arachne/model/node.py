@@ -135,6 +135,15 @@ class Node:
     def on_message(self, port: str, msg: Message) -> None:
         """Handle one message that arrived on input ``port``."""
 
+    def on_batch(self, port: str, msgs: list[Message]) -> None:
+        """Handle several messages from input ``port`` at once (by default, one by one).
+
+        Override it to work on whole batches (up to a quantum of messages per call). Emits from
+        here carry no parent headers; use ``msg.derive(...)`` to keep a message's headers.
+        """
+        for msg in msgs:
+            self.on_message(port, msg)
+
     def on_tick(self) -> None:
         """Run on the node's cadence; sources produce here."""
 

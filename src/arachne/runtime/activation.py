@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from arachne.model.errors import ExecutionError
 from arachne.model.message import EMPTY_HEADERS, Message, as_message, new_message
+from arachne.runtime.batching import take_batch
 from arachne.runtime.completion import finish_node
 from arachne.runtime.concurrent import start_calls
 from arachne.runtime.edge import Edge
@@ -66,7 +67,7 @@ def consume(ex: Execution, rn: RunningNode, *, control_only: bool) -> None:
     if count > 1 and inputs[0].rank == inputs[-1].rank:
         start = rn.rotation = (rn.rotation + 1) % count
     budget = ex.quantum
-    take = _take_payloads if rn.fn is not None else _take_messages
+    take = _take_payloads if rn.fn is not None else take_batch if rn.batched else _take_messages
     for i in range(count):
         edge = inputs[(start + i) % count]
         if not edge.queue or (control_only and not edge.control):

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from arachne.runtime.execution import Execution
     from arachne.runtime.running_node import RunningNode
 
-__all__ = ["Decision", "decide"]
+__all__ = ["Decision", "decide", "decide_batch"]
 
 log = logging.getLogger("arachne.runtime")
 
@@ -70,6 +70,29 @@ def decide(
         level = logging.WARNING if rn.skipped <= LOGGED_SKIPS else logging.DEBUG
         log.log(level, "node %r skipped a message after %s: %s", rn.id, attempt, describe(exc))
     return GO_ON
+
+
+def decide_batch(
+    ex: Execution,
+    rn: RunningNode,
+    port: str,
+    msgs: list[Message],
+    exc: BaseException,
+    attempt: int,
+) -> Decision:
+    """Apply the error policy to a failed ``on_batch`` call: the batch is one unit.
+
+    One error is counted and one decision made; when the batch is given up, every message in
+    it is skipped or dead-lettered (so each can be replayed).
+    """
+    decision = decide(ex, rn, port, msgs[0], exc, attempt)
+    if decision.delay is None:
+        final = rn.error_policy.then if isinstance(rn.error_policy, Retry) else rn.error_policy
+        for msg in msgs[1:]:
+            _route(rn, port, msg, exc, attempt)
+            if final == "skip":
+                rn.skipped += 1
+    return decision
 
 
 def _route(

@@ -34,6 +34,7 @@ class RunningNode:
     """
 
     __slots__ = (
+        "batched",
         "blocked",
         "cadence",
         "concurrency",
@@ -107,6 +108,7 @@ class RunningNode:
         fast = isinstance(node, FunctionNode) and self.inline and not node.many
         self.fn: Callable[[Any], Any] | None = node.fn if fast else None  # type: ignore[attr-defined]
         self.fn_outputs: tuple[Outlet, ...] = ()
+        self.batched = self.inline and overrides(node, "on_batch")
         # What fused chains did on this node's behalf: [received, emitted, unrouted].
         self.fused = [0, 0, 0]
         self.cadence: float | None = spec.cadence
