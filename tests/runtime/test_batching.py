@@ -23,9 +23,9 @@ class Summer(Node):
 
     def on_batch(self, port: str, msgs: list[Message]) -> None:
         self.calls += 1
-        if self.fail_on is not None and any(m.payload == self.fail_on for m in msgs):
-            if self.calls < 3:
-                raise ValueError("bad batch")
+        failing = self.fail_on is not None and any(m.payload == self.fail_on for m in msgs)
+        if failing and self.calls < 3:
+            raise ValueError("bad batch")
         self.sizes.append(len(msgs))
         self.emit("out", sum(m.payload for m in msgs))
 
