@@ -33,7 +33,7 @@ __all__ = ["FusedChain", "fuse"]
 class FusedChain:
     """Stands in for the edge into the first stage; ``push`` runs every stage in turn."""
 
-    __slots__ = ("_entered", "_stage_of", "_stopped", "edges", "ex", "fns", "stages", "tail")
+    __slots__ = ("_entered", "_stopped", "edges", "ex", "fns", "stages", "tail")
 
     def __init__(self, ex: Execution, edges: list[Edge], stages: list[RunningNode]) -> None:
         self.ex = ex
@@ -43,10 +43,6 @@ class FusedChain:
         self.tail: tuple[Outlet, ...] = stages[-1].fn_outputs
         self._entered = 0
         self._stopped = [0] * len(stages)  # messages that went no further than stage i
-        # Which stage a function is, to count where a message stopped without counting every
-        # step; None when one function serves two stages (then every step is counted).
-        index = {fn: i for i, fn in enumerate(self.fns)}
-        self._stage_of = index if len(index) == len(self.fns) else None
 
     # -- what the producer sees: the edge protocol -----------------------------------------------
 
@@ -90,44 +86,41 @@ class FusedChain:
     def push_many(self, items: list[Any]) -> None:
         """Run a batch through the chain (the caller has checked the tail has room).
 
-        The common case (bare payloads, one ``block`` tail edge, distinct stages) runs in one
-        tight loop; anything else goes item by item through :meth:`push`.
+        Stage by stage: each stage takes the whole batch before the next one starts, as the
+        unfused graph would within a turn, and the survivors are queued on the tail in one
+        append (measured about 20% faster than item by item through all stages). A batch
+        holding ``Message``s, or a tail that is not one ``block`` edge, goes item by item.
         """
-        tail, stage_of = self.tail, self._stage_of
+        tail = self.tail
         out = tail[0] if len(tail) == 1 and type(tail[0]) is Edge and tail[0].is_block else None
-        if stage_of is None or (tail and out is None):
+        if (tail and out is None) or Message in map(type, items):
             for item in items:
                 self.push(item)
             return
+        self._entered += len(items)
+        stopped = self._stopped
+        values = items
+        for index, fn in enumerate(self.fns):
+            kept: list[Any] = []
+            keep = kept.append
+            earlier = stopped[index]
+            try:
+                for value in values:
+                    try:
+                        result = fn(value)
+                    except Exception as exc:
+                        self._failed(index, value, EMPTY_HEADERS, exc)
+                        continue
+                    if result is not None:
+                        keep(result)
+            finally:
+                # What went no further: dropped, failed, or (if the run fails here) not reached.
+                stopped[index] = earlier + len(values) - len(kept)
+            values = kept
         # With no tail (the last stage is a sink) results are only counted, as unrouted.
-        queue = out.queue if out is not None else None
-        append = queue.append if queue is not None else None
-        before = len(queue) if queue is not None else 0
-        fns, stopped = self.fns, self._stopped
-        fn = fns[0]
-        entered = 0
-        try:
-            for item in items:
-                if type(item) is Message:
-                    self.push(item)
-                    continue
-                entered += 1
-                value = item
-                try:
-                    for fn in fns:
-                        value = fn(value)
-                        if value is None:
-                            stopped[stage_of[fn]] += 1
-                            break
-                    else:
-                        if append is not None:
-                            append(value)
-                except Exception as exc:
-                    self._failed(stage_of[fn], value, EMPTY_HEADERS, exc)
-        finally:
-            self._entered += entered
-            if out is not None and queue is not None and len(queue) > before:
-                out.pushed(len(queue) - before)
+        if out is not None and values:
+            out.queue.extend(values)
+            out.pushed(len(values))
 
     def push(self, item: Any) -> None:
         """Run ``item`` through every stage; queue the last stage's result on the tail."""
