@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from arachne.model.errors import ExecutionError
 from arachne.model.message import EMPTY_HEADERS, Message, as_message, new_message
 from arachne.runtime.batching import take_batch
-from arachne.runtime.completion import finish_node
+from arachne.runtime.completion import finish_node, finish_refused
 from arachne.runtime.concurrent import start_calls
 from arachne.runtime.edge import Edge
 from arachne.runtime.failure import decide
@@ -39,10 +38,7 @@ def activate(ex: Execution, rn: RunningNode) -> None:
         else:
             start_calls(ex, rn)
         if rn.finish_requested:
-            raise ExecutionError(
-                f"node {rn.id!r} called finish() but it has inputs; finish() is for sources, "
-                "a node with inputs finishes when all of them have ended"
-            )
+            raise finish_refused(rn)
         after_turn(ex, rn)
         return
     if rn.finish_requested or not (rn.tick_driven or rn.keep_alive):

@@ -6,7 +6,7 @@ import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
-from arachne.model.errors import NodeFailed
+from arachne.model.errors import ExecutionError, NodeFailed
 from arachne.runtime.running_node import NO_INPUT_RANK
 from arachne.runtime.slot import CURRENT_SLOT, Slot, invoke
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from arachne.runtime.execution import Execution
     from arachne.runtime.running_node import RunningNode
 
-__all__ = ["close_outputs", "describe", "finish_node", "stop_nodes"]
+__all__ = ["close_outputs", "describe", "finish_node", "finish_refused", "stop_nodes"]
 
 log = logging.getLogger("arachne.runtime")
 
@@ -25,6 +25,14 @@ def describe(exc: BaseException) -> str:
     """Return ``Type: message`` for an exception, as error messages and events show it."""
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def finish_refused(rn: RunningNode) -> ExecutionError:
+    """Return the error for ``finish()`` called by a node that has inputs."""
+    return ExecutionError(
+        f"node {rn.id!r} called finish() but it has inputs; finish() is for sources, "
+        "a node with inputs finishes when all of them have ended"
+    )
 
 
 def finish_node(ex: Execution, rn: RunningNode) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Final
 
-from arachne.model.errors import ExecutionError
-from arachne.runtime.completion import finish_node
+from arachne.runtime.completion import finish_node, finish_refused
 from arachne.runtime.concurrent import start_tick
 from arachne.runtime.failure import decide
 from arachne.runtime.requeue import after_turn
@@ -109,9 +108,7 @@ def schedule_ticks(ex: Execution, rn: RunningNode, deadline: float) -> None:
                 start_tick(ex, rn)
             if rn.finish_requested and rn.inline:
                 if rn.inputs:
-                    raise ExecutionError(
-                        f"node {rn.id!r} called finish() but it has inputs; finish() is for sources"
-                    )
+                    raise finish_refused(rn)
                 finish_node(ex, rn)
                 return
         now = ex.clock.now()

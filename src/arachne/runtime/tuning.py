@@ -16,9 +16,10 @@ from arachne.runtime.edge import Edge
 from arachne.runtime.running_node import RunningNode
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from arachne.model.error_record import ErrorRecord
+    from arachne.model.graph import Graph
     from arachne.model.policies import Overflow
 
 __all__ = ["ExecutionTuning"]
@@ -44,15 +45,7 @@ class ExecutionTuning(ExecutionControls):
         """Change an edge's capacity, in the desired graph and, live, in the running edge."""
         edge = self.edge(edge_id)
         graph = self.graph.replace_link(edge_id, capacity=capacity)
-
-        def change() -> None:
-            self.graph = graph
-            edge.set_capacity(capacity)
-            producer = edge.retuned()
-            if producer is not None:
-                self.unblocked(producer)
-
-        self.apply(change)
+        self._retune(edge, graph, lambda: edge.set_capacity(capacity))
 
     def set_priority(self, edge_id: str, priority: int) -> None:
         """Change an edge's priority, in the desired graph and, live, in the running edge."""
@@ -74,10 +67,13 @@ class ExecutionTuning(ExecutionControls):
         edge = self.edge(edge_id)
         policy = check_overflow(overflow)
         graph = self.graph.replace_link(edge_id, overflow=policy)
+        self._retune(edge, graph, lambda: edge.set_overflow(policy))
 
+    def _retune(self, edge: Edge, graph: Graph, setter: Callable[[], None]) -> None:
+        # A new bound or policy may fill the edge or free its producer: settle that live.
         def change() -> None:
             self.graph = graph
-            edge.set_overflow(policy)
+            setter()
             producer = edge.retuned()
             if producer is not None:
                 self.unblocked(producer)
