@@ -8,7 +8,14 @@ from __future__ import annotations
 from arachne.model.context import NodeContext
 from arachne.model.dead_letters import DeadLetters
 from arachne.model.error_record import ERROR_PORT, ErrorRecord
-from arachne.model.errors import ArachneError, ExecutionError, GraphError, NodeFailed, SpecError
+from arachne.model.errors import (
+    ArachneError,
+    ExecutionError,
+    ExpressionError,
+    GraphError,
+    NodeFailed,
+    SpecError,
+)
 from arachne.model.function_node import FunctionNode, node
 from arachne.model.graph import Graph
 from arachne.model.message import Headers, Message
@@ -30,6 +37,7 @@ __all__ = [
     "ErrorPolicy",
     "ErrorRecord",
     "ExecutionError",
+    "ExpressionError",
     "FunctionNode",
     "Graph",
     "GraphError",

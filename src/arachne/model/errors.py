@@ -5,6 +5,7 @@ Leaves also inherit the builtin they resemble, so ``except ValueError`` keeps wo
     ArachneError
       GraphError(ArachneError, ValueError)        wiring, cycles, port types
         SpecError(GraphError)                     invalid graph document
+      ExpressionError(ArachneError, ValueError)   expression rejected, timed out or failed
       ExecutionError(ArachneError, RuntimeError)  illegal state change
         NodeFailed(ExecutionError)                node id kept, cause chained
         EdgeFull(ExecutionError)                  emit on a full edge whose overflow is "fail"
@@ -23,6 +24,7 @@ __all__ = [
     "ArachneError",
     "EdgeFull",
     "ExecutionError",
+    "ExpressionError",
     "GraphError",
     "NodeFailed",
     "SpecError",
@@ -53,6 +55,17 @@ class GraphError(ArachneError, ValueError):
 
 class SpecError(GraphError):
     """A graph document is invalid; the message names the field and the fix."""
+
+
+class ExpressionError(ArachneError, ValueError):
+    """A user expression was rejected, ran out of time or memory, or raised while running.
+
+    ``expression`` keeps the text (possibly shortened) so the message can show what failed.
+    """
+
+    def __init__(self, message: str, expression: str = "") -> None:
+        super().__init__(message)
+        self.expression = expression
 
 
 class ExecutionError(ArachneError, RuntimeError):

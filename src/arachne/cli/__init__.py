@@ -1,0 +1,1 @@
+"""The `arachne` command line."""

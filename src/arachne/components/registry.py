@@ -1,0 +1,178 @@
+"""The component registry: ids and aliases to definitions, config checked before building."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, Final
+
+from arachne.components.config import check_config
+from arachne.components.definition import ComponentDefinition
+from arachne.components.ports import port_docs
+from arachne.model.errors import SpecError
+from arachne.model.node import Node
+
+if TYPE_CHECKING:
+    from arachne.components.definition import Factory
+
+__all__ = ["ENTRY_POINT_GROUP", "Registry"]
+
+ENTRY_POINT_GROUP: Final = "arachne.components"
+"""Installed packages add components by naming an object in this entry-point group."""
+
+log = logging.getLogger("arachne.components")
+
+
+class Registry:
+    """Component definitions by id and alias.
+
+    :meth:`default` holds the built-ins plus every installed entry point; a new ``Registry()``
+    starts empty, which is what tests and embedding applications usually want.
+    """
+
+    def __init__(self, definitions: Iterable[ComponentDefinition] = ()) -> None:
+        self._by_id: dict[str, ComponentDefinition] = {}
+        self._names: dict[str, str] = {}
+        for definition in definitions:
+            self.register(definition)
+
+    @classmethod
+    def default(cls) -> Registry:
+        """Return a new registry with the built-ins and the installed entry points."""
+        from arachne.components.builtins import BUILTINS  # lazy: built-ins pull in httpx
+
+        registry = cls(BUILTINS)
+        registry.load_entry_points()
+        return registry
+
+    def register(self, definition: ComponentDefinition, *, replace: bool = False) -> None:
+        """Add ``definition``; an id or alias already taken raises unless ``replace``."""
+        if not isinstance(definition, ComponentDefinition):
+            raise TypeError(f"expected a ComponentDefinition, got {type(definition).__name__}")
+        names = (definition.id, *definition.aliases)
+        if not replace:
+            for name in names:
+                if name in self._names:
+                    raise ValueError(
+                        f"component id {name!r} is already registered (by "
+                        f"{self._names[name]!r}); pick another id or pass replace=True"
+                    )
+        elif definition.id in self._by_id:
+            self.unregister(definition.id)
+        self._by_id[definition.id] = definition
+        for name in names:
+            self._names[name] = definition.id
+
+    def register_node(
+        self,
+        cls: type[Node],
+        *,
+        id: str,
+        version: str = "1.0.0",
+        category: str = "custom",
+        description: str = "",
+        config_schema: Mapping[str, Any] | None = None,
+        aliases: tuple[str, ...] = (),
+    ) -> ComponentDefinition:
+        """Register a ``Node`` subclass as a component; its ports are read from the class."""
+        if not (isinstance(cls, type) and issubclass(cls, Node)):
+            raise TypeError(f"register_node expects a Node subclass, got {cls!r}")
+        probe = cls()
+        definition = ComponentDefinition(
+            id=id,
+            factory=_class_factory(cls),
+            name=cls.__name__,
+            version=version,
+            category=category,
+            description=description or _first_line(cls.__doc__),
+            inputs=port_docs(probe.input_specs()),
+            outputs=port_docs(probe.output_specs()),
+            config_schema=config_schema if config_schema is not None else {"type": "object"},
+            aliases=aliases,
+        )
+        self.register(definition)
+        return definition
+
+    def unregister(self, component_id: str) -> None:
+        """Remove a component and its aliases; unknown ids raise ``KeyError``."""
+        definition = self._by_id.pop(self.resolve(component_id).id)
+        for name in (definition.id, *definition.aliases):
+            self._names.pop(name, None)
+
+    def resolve(self, component_id: str, *, where: str = "component") -> ComponentDefinition:
+        """Return the definition for an id or alias, or raise ``SpecError`` naming ``where``."""
+        key = self._names.get(component_id) if isinstance(component_id, str) else None
+        if key is None:
+            hint = difflib.get_close_matches(str(component_id), list(self._names), n=3)
+            fix = (
+                f"did you mean {', '.join(map(repr, hint))}?"
+                if hint
+                else "see `arachne components`"
+            )
+            raise SpecError(f"{where}: unknown component {component_id!r}; {fix}")
+        return self._by_id[key]
+
+    def create(
+        self, component_id: str, config: Mapping[str, Any] | None = None, *, where: str = "node"
+    ) -> Node:
+        """Check ``config`` against the component's schema and build a node from it."""
+        definition = self.resolve(component_id, where=f"{where}.component")
+        checked = check_config(definition.config_schema, config or {}, where=f"{where}.config")
+        try:
+            return definition.factory(checked)
+        except (ValueError, TypeError) as exc:
+            if isinstance(exc, SpecError):
+                raise
+            raise SpecError(f"{where}.config: {exc}") from exc
+
+    def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> int:
+        """Register what installed packages name in ``group``; return how many were added.
+
+        An entry point names a ``ComponentDefinition``, an iterable of them, or a callable
+        that takes the registry. A broken entry point is logged and skipped, so one bad
+        package cannot take the built-ins down with it.
+        """
+        added = 0
+        for point in entry_points(group=group):
+            try:
+                added += self._add_loaded(point.load())
+            except Exception:
+                log.exception("component entry point %r could not be loaded; skipped", point.name)
+        return added
+
+    def _add_loaded(self, obj: object) -> int:
+        if isinstance(obj, ComponentDefinition):
+            self.register(obj)
+            return 1
+        if callable(obj):
+            before = len(self._by_id)
+            obj(self)
+            return len(self._by_id) - before
+        if isinstance(obj, Iterable):
+            items = list(obj)
+            for item in items:
+                self.register(item)
+            return len(items)
+        raise TypeError(f"entry point gave {type(obj).__name__}, not a ComponentDefinition")
+
+    def __contains__(self, component_id: object) -> bool:
+        return component_id in self._names
+
+    def __iter__(self) -> Iterator[ComponentDefinition]:
+        return iter(sorted(self._by_id.values(), key=lambda d: (d.category, d.id)))
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+def _class_factory(cls: type[Node]) -> Factory:
+    def build(config: Mapping[str, Any]) -> Node:
+        return cls(config=config)
+
+    return build
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().split("\n", 1)[0]

@@ -1,0 +1,1 @@
+"""Graph documents (JSON/YAML): parsing, checking, topology analysis and building."""
