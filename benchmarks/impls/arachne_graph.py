@@ -1,7 +1,7 @@
 """Arachne: the workloads as graphs of bounded edges (capacity 1024) run by a ``Runtime``.
 
-Maps, the filter and the sink are ``@node`` functions (the filter returns ``None`` to drop; the
-sink is the tally's bound ``add``); the paced source is a ``Node`` subclass. ``fused=False``
+Maps and the sink are ``@node`` functions (the sink is the tally's bound ``add``), the filter an
+``@node(filter=True)`` predicate; the paced source is a ``Node`` subclass. ``fused=False``
 asks for ``Runtime(fusion=False)`` so every hop is a real edge; ``fused=True`` for
 ``Runtime(fusion=True)``. A runtime without the option gets ``Runtime()`` (noted when fusion was
 asked for). After each run the counters are checked: no edge above its capacity, and the sink
@@ -59,10 +59,6 @@ class PacedSource(Node):
         self._i = i + 1
 
 
-def _keep_or_drop(x: int) -> int | None:
-    return x if keep(x) else None
-
-
 def _mapper(fn: Callable[[Any], Any], name: str) -> Node:
     node_class: type[Node] = node(fn, name=name)
     return node_class()
@@ -114,7 +110,7 @@ def pipeline(n: int, fused: bool = False) -> Tally:
         g,
         _source(range(n)),
         _mapper(double, "double"),
-        _mapper(_keep_or_drop, "keep"),
+        node(keep, name="keep", filter=True)(),
         _mapper(inc, "inc"),
         _mapper(tally.add, "sink"),
     )

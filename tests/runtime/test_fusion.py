@@ -26,6 +26,17 @@ def make_stage(kind: str, k: int, policy: str) -> Any:
             outputs={"out": int},
         )
 
+    if kind == "pred":
+        return node(lambda x: x % k, name=f"pred{k}", inputs={"in": int}, filter=True)
+    if kind == "fragile_pred":
+
+        def picky(x: int) -> bool:
+            if x % k == 1:
+                raise ValueError(f"{x} leaves 1 modulo {k}")
+            return x % 2 == 0
+
+        return node(picky, name=f"picky{k}", error_policy=policy, filter=True)
+
     def fragile(x: int) -> int:
         if x % k == 0:
             raise ValueError(f"{x} is a multiple of {k}")
@@ -42,7 +53,7 @@ def build(stages: list[tuple[str, int, str]], n: int, letters: bool) -> tuple[Su
         unit = make_stage(kind, k, policy)(name=f"s{index}")
         graph.add_node(unit)
         graph.connect((previous, "out"), (f"s{index}", "in"), capacity=4)
-        if kind == "fragile" and letters:
+        if kind.startswith("fragile") and letters:
             graph.add_node(DeadLetters(name=f"dead{index}"))
             graph.connect((f"s{index}", "error"), (f"dead{index}", "in"))
         previous = f"s{index}"
@@ -67,7 +78,7 @@ def observe(stages: list[tuple[str, int, str]], n: int, fusion: bool) -> tuple[A
 
 STAGES = st.lists(
     st.tuples(
-        st.sampled_from(["add", "keep", "fragile"]),
+        st.sampled_from(["add", "keep", "fragile", "pred", "fragile_pred"]),
         st.integers(2, 7),
         st.sampled_from(["skip", "dead_letter"]),
     ),
@@ -242,3 +253,73 @@ def test_fan_out_and_fan_in_fused_or_not_give_the_same_counts(sink_fn: bool) -> 
         assert all(s.high_water <= 5 for s in stats.edges.values())
     assert results[0] == results[1]
     assert results[0][0] == sorted(x + i for x in range(300) for i in range(4))
+
+
+def test_a_stage_that_raises_mid_batch_resumes_after_the_failed_value_exactly_once() -> None:
+    calls: list[int] = []
+
+    @node(error_policy="skip")
+    def shaky(x: int) -> int:
+        calls.append(x)
+        if x in (3, 4, 250):
+            raise ValueError("unlucky")
+        return x
+
+    @node(filter=True, error_policy="skip")
+    def odd(x: int) -> bool:
+        if x == 7:
+            raise ValueError("no sevens")
+        return x % 2 == 1
+
+    graph = Subgraph()
+    graph.add_node(IterSource(range(300), name="src", schema=int))
+    graph.add_node(shaky())
+    graph.add_node(odd())
+    sink = Collect()
+    graph.add_node(sink)
+    graph.connect(("src", "out"), ("shaky", "in"))
+    graph.connect(("shaky", "out"), ("odd", "in"))
+    graph.connect(("odd", "out"), ("collect", "in"))
+    runtime = Runtime()
+    runtime.register(graph)
+    runtime.run()
+    assert runtime.execution.chains
+    assert calls == list(range(300))
+    kept = [x for x in range(300) if x % 2 == 1 and x not in (3, 7)]
+    assert sink.payloads == kept
+    stats = runtime.stats().nodes
+    assert (stats["shaky"].errors, stats["shaky"].emitted) == (3, 297)
+    assert (stats["odd"].errors, stats["odd"].received, stats["odd"].emitted) == (1, 297, len(kept))
+
+
+def test_filter_nodes_pass_the_payload_itself_and_keep_the_input_schema() -> None:
+    @node(filter=True)
+    def big(x: int) -> bool:
+        return x > 2
+
+    unit = big()
+    assert unit.input_specs()["in"].schema is int
+    assert unit.output_specs()["out"].schema is int
+    graph = Subgraph()
+    graph.add_node(IterSource(range(6), name="src", schema=int))
+    graph.add_node(unit)
+    sink = Collect()
+    graph.add_node(sink)
+    graph.connect(("src", "out"), ("big", "in"))
+    graph.connect(("big", "out"), ("collect", "in"))
+    for fusion in (True, False):
+        runtime = Runtime(fusion=fusion)
+        runtime.register(graph)
+        sink.payloads.clear()
+        runtime.run()
+        assert sink.payloads == [3, 4, 5]
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [lambda: None, lambda a, b: a, lambda x: (yield x)],
+    ids=["no-parameter", "two-parameters", "generator"],
+)
+def test_a_filter_must_be_a_plain_one_parameter_function(fn: Any) -> None:
+    with pytest.raises(TypeError, match=r"filter=True|takes 2 parameters"):
+        node(fn, filter=True)

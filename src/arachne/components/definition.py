@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from arachne.model.node import Node
+    from arachne.model.subgraph import Subgraph
 
 __all__ = ["CATEGORIES", "ComponentDefinition", "Factory", "PortDoc"]
 
-Factory = Callable[[Mapping[str, Any]], "Node"]
-"""Builds a node from its validated config."""
+Factory = Callable[[Mapping[str, Any]], "Node | Subgraph"]
+"""Builds a node (or, for a composite component, a subgraph) from its validated config."""
 
 CATEGORIES: Final = ("core", "io", "data", "composite", "custom")
 """The categories ``arachne components`` groups by; ``custom`` is for third-party code."""

@@ -16,6 +16,7 @@ from arachne.model.node import Node
 
 if TYPE_CHECKING:
     from arachne.components.definition import Factory
+    from arachne.model.subgraph import Subgraph
 
 __all__ = ["ENTRY_POINT_GROUP", "Registry"]
 
@@ -116,7 +117,7 @@ class Registry:
 
     def create(
         self, component_id: str, config: Mapping[str, Any] | None = None, *, where: str = "node"
-    ) -> Node:
+    ) -> Node | Subgraph:
         """Check ``config`` against the component's schema and build a node from it."""
         definition = self.resolve(component_id, where=f"{where}.component")
         checked = check_config(definition.config_schema, config or {}, where=f"{where}.config")

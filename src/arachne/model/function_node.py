@@ -23,9 +23,13 @@ class FunctionNode(Node):
 
     The result is emitted on ``out`` unless it is ``None``; a generator function may yield any
     number of results per message. Made by :func:`node`; subclass it only through there.
+
+    A filter (``@node(filter=True)``) keeps ``predicate``, the user's function, and ``fn``
+    wraps it: the payload itself when the predicate holds, else ``None``.
     """
 
     fn: ClassVar[Callable[..., Any]]
+    predicate: ClassVar[Callable[[Any], object] | None] = None
     input_schemas: ClassVar[dict[str, Any]]
     output_schemas: ClassVar[dict[str, Any]]
     output_port: ClassVar[str]
@@ -100,6 +104,7 @@ def node(
     concurrency: int = 1,
     ordered: bool = True,
     error_policy: ErrorPolicy = "fail",
+    filter: bool = False,  # reads as the operator it is
 ) -> Any:
     """Turn a function into a node class; instantiate it to add it to a graph.
 
@@ -107,6 +112,8 @@ def node(
       are emitted on ``out``, pulled only while the output has room.
     - One parameter: a transform. Called with each payload arriving on ``in``; the return value
       is emitted on ``out`` (``None`` emits nothing), or every item if it is a generator.
+    - ``filter=True``: a predicate. The payload itself is emitted when the function returns
+      something truthy, else dropped. Fused chains run predicates without a wrapper call.
 
     ``outputs=`` may rename the one output port (``{"evens": int}``); ``inputs=`` likewise.
     ``mode``, ``concurrency``, ``ordered`` and ``error_policy`` set the class attributes of the
@@ -128,6 +135,7 @@ def node(
             concurrency=concurrency,
             ordered=ordered,
             error_policy=error_policy,
+            filter=filter,
         )
     params = [
         p
@@ -163,6 +171,8 @@ def node(
         "__qualname__": fn.__qualname__,
     }
     attrs["default_name"] = name or fn.__name__
+    if filter:
+        return _filter_class(fn, params, attrs, inputs, outputs, hints)
     if inspect.iscoroutinefunction(fn):
         if not params:
             raise TypeError(f"@node source {fn.__name__!r} cannot be async def yet; use a Node")
@@ -186,6 +196,43 @@ def node(
         attrs["many"] = generator
         cls = type(fn.__name__, (FunctionNode,), attrs)
     return cls
+
+
+def _filter_class(
+    fn: Callable[..., Any],
+    params: list[inspect.Parameter],
+    attrs: dict[str, Any],
+    inputs: Mapping[str, Any] | None,
+    outputs: Mapping[str, Any] | None,
+    hints: dict[str, Any],
+) -> type[FunctionNode]:
+    """Build the class for ``@node(filter=True)``: what passes keeps its input's schema."""
+    if len(params) != 1 or inspect.iscoroutinefunction(fn) or inspect.isgeneratorfunction(fn):
+        raise TypeError(
+            f"@node(filter=True) function {fn.__name__!r} must be a plain function of one "
+            "parameter returning true to keep the payload"
+        )
+    in_ports = (
+        dict(inputs)
+        if inputs is not None
+        else {"in": _or_none(hints.get(params[0].name, _NO_SCHEMA))}
+    )
+    out_ports = dict(outputs) if outputs is not None else {"out": next(iter(in_ports.values()))}
+    if len(in_ports) != 1 or len(out_ports) != 1:
+        raise TypeError(f"@node(filter=True) function {fn.__name__!r} has one input and one output")
+
+    def keeping(value: Any) -> Any:
+        return value if fn(value) else None
+
+    attrs.update(
+        fn=staticmethod(keeping),
+        predicate=staticmethod(fn),
+        input_schemas=in_ports,
+        output_schemas=out_ports,
+        output_port=next(iter(out_ports)),
+        many=False,
+    )
+    return type(fn.__name__, (FunctionNode,), attrs)
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:

@@ -61,6 +61,7 @@ class RunningNode:
         "ordered",
         "outputs",
         "pending",
+        "predicate",
         "puller",
         "ready_rank",
         "received",
@@ -108,6 +109,8 @@ class RunningNode:
         fast = isinstance(node, FunctionNode) and self.inline and not node.many
         self.fn: Callable[[Any], Any] | None = node.fn if fast else None  # type: ignore[attr-defined]
         self.fn_outputs: tuple[Outlet, ...] = ()
+        # A filter's own predicate, which fused chains call without the wrapper in ``fn``.
+        self.predicate: Callable[[Any], object] | None = node.predicate if fast else None  # type: ignore[attr-defined]
         self.batched = self.inline and overrides(node, "on_batch")
         # What fused chains did on this node's behalf: [received, emitted, unrouted].
         self.fused = [0, 0, 0]
