@@ -6,7 +6,7 @@ import inspect
 import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 from arachne.model.message import Message
 from arachne.model.node import Node
@@ -92,6 +92,36 @@ class _LazyIterable:
                 "a source made with @node must return an iterable or be a generator"
             )
         return iter(result)
+
+
+@overload
+def node(
+    fn: Callable[..., Any],
+    *,
+    name: str | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    outputs: Mapping[str, Any] | None = None,
+    mode: str = "inline",
+    concurrency: int = 1,
+    ordered: bool = True,
+    error_policy: ErrorPolicy = "fail",
+    filter: bool = False,
+) -> type[Node]: ...
+
+
+@overload
+def node(
+    fn: None = None,
+    *,
+    name: str | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    outputs: Mapping[str, Any] | None = None,
+    mode: str = "inline",
+    concurrency: int = 1,
+    ordered: bool = True,
+    error_policy: ErrorPolicy = "fail",
+    filter: bool = False,
+) -> Callable[[Callable[..., Any]], type[Node]]: ...
 
 
 def node(

@@ -1,0 +1,170 @@
+"""The ``arachne`` command: run, check and draw graph documents; list components; scaffold.
+
+Each command imports what it needs when it runs, so ``arachne --help`` starts quickly.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from arachne.model.errors import ArachneError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="arachne",
+    help="Run, check and draw Arachne graph documents (JSON or YAML).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+new_app = typer.Typer(
+    help="Write a new node or subgraph module and its test.", no_args_is_help=True
+)
+app.add_typer(new_app, name="new")
+
+err = Console(stderr=True)
+out = Console()
+
+FileArg = Annotated[Path, typer.Argument(help="A graph document (.json, .yaml or .yml).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+@app.command()
+def run(
+    file: FileArg,
+    input: Annotated[
+        list[str] | None,
+        typer.Option("--input", "-i", help="A JSON-lines file to feed in ('-' for stdin)."),
+    ] = None,
+    inject: Annotated[
+        list[str] | None, typer.Option(help="Feed one value: NODE:PORT=JSON (repeatable).")
+    ] = None,
+    to: Annotated[str | None, typer.Option(help="Where --input goes: NODE[:PORT].")] = None,
+    tag: Annotated[bool, typer.Option(help="Print {node, port, value} per output.")] = False,
+    progress: Annotated[
+        bool | None, typer.Option(help="Live display (default: on a terminal).")
+    ] = None,
+    timeout: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No display, no summary.")] = False,
+    log_level: Annotated[str, typer.Option(help="Level of node logs on stderr.")] = "INFO",
+) -> None:
+    """Run a graph document; print what leaves its output nodes as JSON lines."""
+    from arachne.cli.run import RunOptions, run_document
+
+    _logging(log_level)
+    options = RunOptions(input or [], inject or [], to, tag, progress, timeout, quiet)
+    raise typer.Exit(_guarded(lambda: run_document(file, options, err, sys.stdin)))
+
+
+@app.command()
+def validate(file: FileArg, as_json: JsonOpt = False) -> None:
+    """Check a graph document and print its topology (inputs, outputs, order)."""
+    from arachne.cli import info
+
+    raise typer.Exit(_guarded(lambda: info.validate(file, out, as_json=as_json)))
+
+
+@app.command()
+def dot(
+    file: FileArg,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
+) -> None:
+    """Print the graph in Graphviz DOT (render with: dot -Tsvg)."""
+
+    def write() -> int:
+        from arachne.cli import info
+
+        text = info.dot(file)
+        if output is None:
+            sys.stdout.write(text + "\n")
+        else:
+            output.write_text(text + "\n", encoding="utf-8")
+        return 0
+
+    raise typer.Exit(_guarded(write))
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the graph document format."""
+    from arachne.cli import info
+
+    sys.stdout.write(info.schema() + "\n")
+
+
+@app.command()
+def components(
+    as_json: JsonOpt = False,
+    category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
+) -> None:
+    """List the registered components: built-ins and installed packages'."""
+    from arachne.cli import info
+
+    raise typer.Exit(_guarded(lambda: info.components(out, as_json=as_json, category=category)))
+
+
+@app.command()
+def demo(
+    count: Annotated[int, typer.Option(min=1, max=1_000_000, help="Orders to generate.")] = 12,
+) -> None:
+    """Run the bundled demo graph over generated orders and show what it did."""
+    from arachne.cli.demo import run_demo
+
+    _logging("INFO")
+    raise typer.Exit(_guarded(lambda: run_demo(out, err, count)))
+
+
+@new_app.command("node")
+def new_node(
+    name: Annotated[str, typer.Argument(help="The node's name, e.g. OrderParser.")],
+    directory: Annotated[Path, typer.Option("--dir", help="Where to write.")] = Path(),
+    force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
+) -> None:
+    """Write NAME's module (a Node subclass) and a passing test for it."""
+    raise typer.Exit(_guarded(lambda: _new("node", name, directory, force)))
+
+
+@new_app.command("subgraph")
+def new_subgraph(
+    name: Annotated[str, typer.Argument(help="The subgraph's name, e.g. ingest.")],
+    directory: Annotated[Path, typer.Option("--dir", help="Where to write.")] = Path(),
+    force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
+) -> None:
+    """Write NAME's module (a Subgraph builder) and a passing test for it."""
+    raise typer.Exit(_guarded(lambda: _new("subgraph", name, directory, force)))
+
+
+def _new(kind: str, name: str, directory: Path, force: bool) -> int:
+    from arachne.cli.scaffold import scaffold
+
+    for path in scaffold(kind, name, directory, force=force):
+        out.print(f"wrote {path}", highlight=False)
+    return 0
+
+
+def _guarded(action: Callable[[], int | None]) -> int:
+    """Run ``action``; turn the errors a user can fix into a message and exit status 2."""
+    try:
+        return action() or 0
+    except (ArachneError, ValueError, OSError) as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        return 2
+
+
+def _logging(level: str) -> None:
+    handler = RichHandler(console=err, show_path=False, rich_tracebacks=False)
+    logging.basicConfig(level=level.upper(), format="%(name)s: %(message)s", handlers=[handler])
+
+
+def main() -> None:
+    """Entry point of the ``arachne`` script."""
+    app()

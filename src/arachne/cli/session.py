@@ -1,0 +1,111 @@
+"""A graph document made runnable: feeds attached to its inputs, printers to its outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from arachne.model.error_record import ERROR_PORT
+from arachne.model.node import Node
+from arachne.model.port import Input
+from arachne.model.sources import IterSource
+from arachne.model.subgraph import Subgraph
+
+if TYPE_CHECKING:
+    from arachne.cli.feeds import Feed
+    from arachne.model.message import Message
+    from arachne.spec import GraphDocument
+
+__all__ = ["Printer", "attach_feeds", "attach_printers", "default_target"]
+
+Sink = Callable[[str, str, Any], None]
+"""Receives ``(node, port, value)`` for every value that leaves the graph."""
+
+
+class Printer(Node):
+    """Hands every payload from one output endpoint to the command's writer."""
+
+    inp = Input(name="in")
+
+    def __init__(self, name: str, endpoint: tuple[str, str], sink: Sink) -> None:
+        super().__init__(name=name)
+        self._endpoint = endpoint
+        self._sink = sink
+
+    def on_message(self, port: str, msg: Message) -> None:
+        """Pass the payload on with the endpoint it came from."""
+        self._sink(self._endpoint[0], self._endpoint[1], msg.payload)
+
+
+def attach_feeds(sub: Subgraph, doc: GraphDocument, feeds: list[Feed]) -> None:
+    """Add a source per feed, linked to its node's input port (``ValueError`` names the fix)."""
+    members = _members(sub)
+    for index, feed in enumerate(feeds, start=1):
+        unit = members.get(feed.node)
+        if unit is None:
+            known = ", ".join(node.id for node in doc.nodes)
+            raise ValueError(
+                f"{feed.label}: no node {feed.node!r} in the graph; its nodes: {known}"
+            )
+        ports = list(_inputs(unit))
+        port = feed.port
+        if port is None:
+            if len(ports) != 1:
+                raise ValueError(
+                    f"{feed.label}: node {feed.node!r} has inputs {ports or 'none'}; "
+                    f"name one, as {feed.node}:{ports[0] if ports else 'in'}"
+                )
+            port = ports[0]
+        elif port not in ports:
+            raise ValueError(
+                f"{feed.label}: node {feed.node!r} has no input {port!r}; its inputs: "
+                f"{', '.join(ports) or 'none'}"
+            )
+        name = f"cli-input-{index}"
+        sub.add_node(IterSource(feed.values, name=name))
+        sub.connect((name, "out"), (feed.node, port))
+
+
+def default_target(sub: Subgraph, doc: GraphDocument, inputs: list[str]) -> str:
+    """Return the one input node that takes values, or raise naming the choice to make."""
+    members = _members(sub)
+    takers = [node for node in inputs if _inputs(members[node])]
+    if len(takers) != 1:
+        raise ValueError(
+            f"the graph has {len(takers)} input nodes that take values ({', '.join(takers)}); "
+            "choose one with --to NODE[:PORT]"
+        )
+    return takers[0]
+
+
+def attach_printers(
+    sub: Subgraph, doc: GraphDocument, outputs: list[str], sink: Sink
+) -> list[tuple[str, str]]:
+    """Link every unconnected output port of the output nodes to a ``Printer``.
+
+    Returns the ``(node, port)`` endpoints that will print, in node order.
+    """
+    members = _members(sub)
+    linked = {(edge.source.node, edge.source.port) for edge in doc.edges}
+    endpoints: list[tuple[str, str]] = []
+    for node in outputs:
+        for port in _outputs(members[node]):
+            if port != ERROR_PORT and (node, port) not in linked:
+                endpoints.append((node, port))
+    for index, endpoint in enumerate(endpoints, start=1):
+        name = f"cli-output-{index}"
+        sub.add_node(Printer(name, endpoint, sink))
+        sub.connect(endpoint, (name, "in"))
+    return endpoints
+
+
+def _members(sub: Subgraph) -> Mapping[str, Node | Subgraph]:
+    return {member.id: member.unit for member in sub.members}
+
+
+def _inputs(unit: Node | Subgraph) -> list[str]:
+    return list(unit.input_specs() if isinstance(unit, Node) else unit.inputs())
+
+
+def _outputs(unit: Node | Subgraph) -> list[str]:
+    return list(unit.output_specs() if isinstance(unit, Node) else unit.outputs())
