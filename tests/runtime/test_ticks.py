@@ -181,3 +181,38 @@ async def test_monotonic_clock_returns_when_woken() -> None:
     await clock.wait_until(before + 60, wake)
     assert clock.now() - before < 60
     await clock.wait_until(clock.now() - 1, asyncio.Event())
+
+
+class Hiccups(Node):
+    """Emits 1..6, but ticks 3 and 4 raise (after consuming their item) under ``skip``."""
+
+    out = Output(int)
+    error_policy = "skip"
+
+    def __init__(self, mode: str = "inline") -> None:
+        super().__init__(name="hiccups")
+        self.mode = mode  # type: ignore[misc]  # per-instance mode
+        self.items = iter(range(1, 7))
+
+    def on_tick(self) -> None:
+        item = next(self.items, None)
+        if item is None:
+            self.finish()
+        elif item in (3, 4):
+            raise ValueError(f"bad item {item}")
+        else:
+            self.emit("out", item)
+
+
+@pytest.mark.parametrize("mode", ["inline", "thread"])
+def test_ticks_that_fail_in_a_row_do_not_make_a_source_look_idle(mode: str) -> None:
+    graph = Subgraph()
+    sink = Collect()
+    graph.add_node(Hiccups(mode))
+    graph.add_node(sink)
+    graph.connect(("hiccups", "out"), ("collect", "in"))
+    runtime = Runtime()
+    runtime.register(graph)
+    runtime.run()
+    assert sink.payloads == [1, 2, 5, 6]
+    assert runtime.stats().nodes["hiccups"].skipped == 2

@@ -127,6 +127,7 @@ def _landed(ex: Execution, rn: RunningNode, slot: Slot, future: asyncio.Future[A
         ex.fail_soon(failure)
         return
     if decision.delay is None:
+        slot.failed = True
         _done(ex, rn, slot)
         return
     slot.attempt += 1
@@ -137,7 +138,7 @@ def _landed(ex: Execution, rn: RunningNode, slot: Slot, future: asyncio.Future[A
 def _done(ex: Execution, rn: RunningNode, slot: Slot) -> None:
     slot.done = True
     if slot.msg is None:
-        rn.idle = not slot.outputs
+        rn.idle = not slot.outputs and not slot.failed  # a failed tick may have consumed input
     if rn.ordered:
         while rn.slots and rn.slots[0].done:
             _send(rn, rn.slots.popleft())

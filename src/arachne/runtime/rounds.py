@@ -46,7 +46,8 @@ class Rounds:
         """Requeue idle sources if anything was emitted since they last went idle."""
         if not self.idle_sources:
             return False
-        total = sum(rn.emitted + rn.dead_lettered for rn in self.wiring.nodes.values())
+        # Errors count as activity: a skipped failure may have consumed input.
+        total = sum(rn.emitted + rn.dead_lettered + rn.errors for rn in self.wiring.nodes.values())
         if total == self._round_mark:
             return False
         self._round_mark = total

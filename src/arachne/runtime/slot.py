@@ -27,6 +27,7 @@ class Slot:
     attempt: int = 1
     outputs: list[tuple[str, Any]] = field(default_factory=list)
     done: bool = False
+    failed: bool = False
 
 
 CURRENT_SLOT: Final[ContextVar[Slot | None]] = ContextVar("arachne_current_slot", default=None)

@@ -66,7 +66,7 @@ def tick_source(ex: Execution, rn: RunningNode) -> None:
 
 def tick_inline(ex: Execution, rn: RunningNode, attempt: int = 1) -> bool:
     """Run ``on_tick`` once on the loop; False if it failed and will be retried."""
-    before = rn.emitted
+    before = rn.emitted + rn.errors
     rn.ticks += 1
     try:
         rn.node.on_tick()
@@ -76,7 +76,9 @@ def tick_inline(ex: Execution, rn: RunningNode, attempt: int = 1) -> bool:
             rn.suspended = True
             ex.timers.add(ex.clock.now() + decision.delay, lambda: _retry_tick(ex, rn, attempt))
             return False
-    rn.idle = rn.emitted == before
+    # A tick that raised (and was skipped or dead-lettered) did something, as one that emitted
+    # did: it may have consumed input, so the source is not idle.
+    rn.idle = rn.emitted + rn.errors == before
     return True
 
 
