@@ -1,13 +1,54 @@
-"""The built-in components, registered by :meth:`arachne.components.Registry.default`."""
+"""The built-in components, registered by :meth:`arachne.components.Registry.default`.
+
+Each is a ``Node`` subclass (usable directly from Python) plus a ``ComponentDefinition``
+naming it ``arachne.<category>.<name>``, with the Runtime Service's ``symbia.*`` id as an
+alias. ``docs/components.md`` describes every one.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from arachne.components.builtins.accumulator import ACCUMULATOR, Accumulator
+from arachne.components.builtins.delay import DELAY, Delay
+from arachne.components.builtins.filter import FILTER, Filter
+from arachne.components.builtins.http_request import HTTP_REQUEST, HttpRequest
+from arachne.components.builtins.json_transform import JSON_TRANSFORM, JsonTransform
+from arachne.components.builtins.jsonl_sink import JSONL_SINK, JsonlSink
+from arachne.components.builtins.jsonl_source import JSONL_SOURCE, JsonlSource
+from arachne.components.builtins.logger import LOGGER, Logger
+from arachne.components.builtins.map import MAP, Map
+from arachne.components.builtins.merge import MERGE, Merge
+from arachne.components.builtins.passthrough import PASSTHROUGH, Passthrough
+from arachne.components.builtins.split import SPLIT, Split
+from arachne.components.definition import ComponentDefinition
 
-if TYPE_CHECKING:
-    from arachne.components.definition import ComponentDefinition
+__all__ = [
+    "BUILTINS",
+    "Accumulator",
+    "Delay",
+    "Filter",
+    "HttpRequest",
+    "JsonTransform",
+    "JsonlSink",
+    "JsonlSource",
+    "Logger",
+    "Map",
+    "Merge",
+    "Passthrough",
+    "Split",
+]
 
-__all__ = ["BUILTINS"]
-
-BUILTINS: tuple[ComponentDefinition, ...] = ()
+BUILTINS: tuple[ComponentDefinition, ...] = (
+    PASSTHROUGH,
+    LOGGER,
+    DELAY,
+    FILTER,
+    MAP,
+    MERGE,
+    SPLIT,
+    ACCUMULATOR,
+    HTTP_REQUEST,
+    JSONL_SOURCE,
+    JSONL_SINK,
+    JSON_TRANSFORM,
+)
 """Every built-in definition, in the order ``arachne components`` lists them."""

@@ -1,0 +1,189 @@
+"""HTTP calls of the http-request component: the request a value asks for, sent with retries.
+
+httpx is imported by the functions that use it, so building other graphs never pays for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from arachne.components.builtins._http_body import clip, decode_body, too_large
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["METHODS", "RETRY_STATUSES", "Request", "Settings", "request_for", "send"]
+
+METHODS: Final = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+"""The HTTP methods a request may use."""
+
+RETRY_STATUSES: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
+"""Statuses that say "try again later": retried like timeouts and failed connections."""
+
+REQUEST_FIELDS: Final = ("url", "method", "headers", "params", "body")
+"""The keys an input object may set."""
+
+MAX_BACKOFF: Final = 30.0
+"""The longest wait between two attempts, in seconds."""
+
+_NO_BODY: Final = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """A node's configured request and limits (times in seconds)."""
+
+    url: str | None = None
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    body: Any = _NO_BODY
+    timeout: float = 10.0
+    retries: int = 2
+    backoff: float = 0.2
+    max_bytes: int = 10 * 1024 * 1024
+    raise_for_status: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One request to make: ``body`` is ``_NO_BODY``, text, bytes or JSON data."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    params: dict[str, Any]
+    body: Any = _NO_BODY
+
+    @property
+    def label(self) -> str:
+        """``METHOD url``, as error messages show the request."""
+        return f"{self.method} {self.url}"
+
+
+def request_for(value: object, settings: Settings) -> Request:
+    """Return the request an input value asks for, over the configured one.
+
+    A string is the URL; an object may set ``url``, ``method`` and ``body`` and add to
+    ``headers`` and ``params``; any other value (``null``, a number) just triggers the
+    configured request. Raises ``ValueError`` for an unknown key, a bad method or no URL.
+    """
+    fields: Mapping[str, Any] = {}
+    if isinstance(value, str):
+        fields = {"url": value}
+    elif isinstance(value, Mapping):
+        unknown = sorted(str(key) for key in value if key not in REQUEST_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"unknown request field(s) {', '.join(map(repr, unknown))}; an input object "
+                f"may set {', '.join(REQUEST_FIELDS)} (wrap data to send as {{'body': ...}})"
+            )
+        fields = value
+    url = fields.get("url", settings.url)
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ValueError(
+            f"no http(s) URL to request (got {url!r}); set config.url or send {{'url': ...}}"
+        )
+    method = str(fields.get("method", settings.method)).upper()
+    if method not in METHODS:
+        raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
+    return Request(
+        method=method,
+        url=url,
+        headers={**settings.headers, **_mapping(fields, "headers")},
+        params={**settings.params, **_mapping(fields, "params")},
+        body=fields.get("body", settings.body),
+    )
+
+
+async def send(client: httpx.AsyncClient, request: Request, settings: Settings) -> dict[str, Any]:
+    """Make ``request``; return ``{status, headers, body}``.
+
+    Timeouts, failed connections and the statuses in :data:`RETRY_STATUSES` are retried up to
+    ``settings.retries`` times, waiting ``backoff``, then twice that, and so on. The body is
+    read as it streams and the call fails once it passes ``max_bytes``. With
+    ``raise_for_status`` a final status of 400 or more raises ``httpx.HTTPStatusError``.
+    """
+    import httpx
+
+    attempts = settings.retries + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            response, content = await _attempt(client, request, settings)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            if attempt == attempts:
+                raise TimeoutError(
+                    f"{request.label}: no complete response within "
+                    f"{settings.timeout * 1000:g} ms{_tries(attempt)}; raise timeout_ms or "
+                    "check the server"
+                ) from exc
+        except httpx.TransportError as exc:
+            if attempt == attempts:
+                raise ConnectionError(f"{request.label}: {exc}{_tries(attempt)}") from exc
+        else:
+            if response.status_code not in RETRY_STATUSES or attempt == attempts:
+                break
+        await asyncio.sleep(min(MAX_BACKOFF, settings.backoff * 2 ** (attempt - 1)))
+    status = response.status_code
+    if settings.raise_for_status and status >= 400:
+        raise httpx.HTTPStatusError(
+            f"{request.label} answered {status} {response.reason_phrase}{_tries(attempt)}: "
+            f"{clip(content)}",
+            request=response.request,
+            response=response,
+        )
+    headers = {key.lower(): value for key, value in response.headers.items()}
+    return {
+        "status": status,
+        "headers": headers,
+        "body": decode_body(content, headers.get("content-type", ""), request.label),
+    }
+
+
+async def _attempt(
+    client: httpx.AsyncClient, request: Request, settings: Settings
+) -> tuple[httpx.Response, bytes]:
+    import httpx
+
+    url = httpx.URL(request.url)
+    if request.params:  # merged into the URL's own query (httpx's params= would replace it)
+        url = url.copy_merge_params(request.params)
+    kwargs: dict[str, Any] = {"headers": request.headers}
+    body = request.body
+    if isinstance(body, str):
+        kwargs["content"] = body.encode()
+    elif isinstance(body, bytes):
+        kwargs["content"] = body
+    elif body is not _NO_BODY:
+        kwargs["json"] = body
+    async with (
+        asyncio.timeout(settings.timeout),
+        client.stream(request.method, url, **kwargs) as response,
+    ):
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > settings.max_bytes:
+            raise too_large(request.label, settings.max_bytes, f"it declares {declared} bytes")
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in response.aiter_bytes():
+            total += len(chunk)
+            if total > settings.max_bytes:
+                raise too_large(
+                    request.label, settings.max_bytes, f"more than {total - len(chunk)} bytes read"
+                )
+            chunks.append(chunk)
+        return response, b"".join(chunks)
+
+
+def _mapping(fields: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = fields.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ValueError(f"request field {key!r} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _tries(attempt: int) -> str:
+    return f" (after {attempt} attempts)" if attempt > 1 else ""

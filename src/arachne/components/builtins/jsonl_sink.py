@@ -1,0 +1,132 @@
+"""``arachne.io.jsonl-sink``: write one JSON line per value to a file or stdout."""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, TYPE_CHECKING
+
+from arachne.components.builtins._defs import (
+    ANY_VALUE,
+    ERROR_OUTPUT,
+    keyword_factory,
+    strict_object,
+)
+from arachne.components.builtins._json import dumps
+from arachne.components.builtins.jsonl_source import check_encoding
+from arachne.components.definition import ComponentDefinition, PortDoc
+from arachne.model.node import Node
+from arachne.model.port import Input
+
+if TYPE_CHECKING:
+    from arachne.model.message import Message
+
+__all__ = ["JSONL_SINK", "JsonlSink"]
+
+
+class JsonlSink(Node):
+    """Write each value as one line of compact JSON to ``path`` (``-``: stdout).
+
+    The file is created (or, with ``append``, extended) at start and flushed at end of stream;
+    ``flush`` writes every line through at once, for readers that follow the file live. An
+    ``ErrorRecord`` (from some node's ``error`` port) is written as an object. A value JSON
+    cannot hold fails (``TypeError``; ``ValueError`` for NaN and infinities): under the
+    default ``skip`` policy it becomes an ``ErrorRecord`` on ``error`` (or a logged warning)
+    and writing goes on.
+    """
+
+    default_name = "jsonl_sink"
+    error_policy = "skip"
+    inp = Input(None, name="in", description="Any JSON value")
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        append: bool = False,
+        flush: bool = False,
+        encoding: str = "utf-8",
+        name: str | None = None,
+    ) -> None:
+        if not isinstance(path, str) or not path:
+            raise ValueError(f"path must be a file path or '-' for stdout, got {path!r}")
+        check_encoding(encoding)
+        super().__init__(
+            name=name,
+            config={"path": path, "append": append, "flush": flush, "encoding": encoding},
+        )
+        self.path = path
+        self.append = append
+        self.flush_each = flush
+        self.encoding = encoding
+        self.written = 0
+        self._file: IO[str] | None = None
+
+    def on_start(self) -> None:
+        """Open the file for writing (stdout is used as it is)."""
+        if self.path == "-":
+            self._file = sys.stdout
+        else:
+            mode = "a" if self.append else "w"
+            self._file = open(self.path, mode, encoding=self.encoding)  # noqa: SIM115  # on_stop
+
+    def on_message(self, port: str, msg: Message) -> None:
+        """Write the value as one line."""
+        file = self._file
+        if file is None:
+            return
+        file.write(dumps(msg.payload) + "\n")
+        self.written += 1
+        if self.flush_each:
+            file.flush()
+
+    def on_finish(self) -> None:
+        """Flush what was written."""
+        if self._file is not None:
+            self._file.flush()
+
+    def on_stop(self) -> None:
+        """Flush and close the file (stdout is only flushed)."""
+        file, self._file = self._file, None
+        if file is None:
+            return
+        file.flush()
+        if file is not sys.stdout:
+            file.close()
+
+
+JSONL_SINK = ComponentDefinition(
+    id="arachne.io.jsonl-sink",
+    factory=keyword_factory(JsonlSink),
+    name="JSON lines sink",
+    category="io",
+    description="Write one JSON line per value to a file or stdout",
+    inputs=(PortDoc("in", ANY_VALUE, "Any JSON value"),),
+    outputs=(ERROR_OUTPUT,),
+    config_schema=strict_object(
+        {
+            "path": {
+                "type": "string",
+                "minLength": 1,
+                "description": "File to write, or '-' for standard output",
+            },
+            "append": {
+                "type": "boolean",
+                "default": False,
+                "description": "Add to the end of the file instead of replacing it",
+            },
+            "flush": {
+                "type": "boolean",
+                "default": False,
+                "description": "Flush after every line, not only at end of stream",
+            },
+            "encoding": {
+                "type": "string",
+                "minLength": 1,
+                "default": "utf-8",
+                "description": "Text encoding of the file",
+            },
+        },
+        required=("path",),
+    ),
+)
+"""The JSON-lines sink component."""
