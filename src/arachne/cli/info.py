@@ -47,6 +47,12 @@ def components(console: Console, *, as_json: bool, category: str | None) -> None
     if as_json:
         console.print_json(json.dumps([d.to_dict() for d in found]))
         return
+    if not console.is_terminal:  # piped: one tab-separated line each, never wrapped
+        for d in found:
+            ports = f"{','.join(p.name for p in d.inputs)}->{','.join(p.name for p in d.outputs)}"
+            fields = (d.id, d.version, d.category, ports, ",".join(d.aliases))
+            console.out("\t".join(fields), highlight=False)
+        return
     table = Table(title=f"{len(found)} component(s)", title_justify="left")
     for column in ("id", "version", "category", "inputs", "outputs", "aliases"):
         table.add_column(column)

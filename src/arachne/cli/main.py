@@ -119,7 +119,7 @@ def demo(
     """Run the bundled demo graph over generated orders and show what it did."""
     from arachne.cli.demo import run_demo
 
-    _logging("INFO")
+    _logging("WARNING")  # the big orders print as JSON lines; only rejections are logged
     raise typer.Exit(_guarded(lambda: run_demo(out, err, count)))
 
 

@@ -17,13 +17,16 @@ from arachne.cli.feeds import Feed, parse_inject, read_json_lines
 from arachne.cli.progress import Rates, live_table, summary_table
 from arachne.cli.session import attach_feeds, attach_printers, default_target
 from arachne.components import Registry
+from arachne.model.error_record import ERROR_PORT
 from arachne.runtime import Runtime
 from arachne.spec import analyze, build, read_document
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
+    from arachne.model.subgraph import Subgraph
     from arachne.runtime.execution import Execution
+    from arachne.runtime.stats import ExecutionStats
     from arachne.spec import GraphDocument
 
 __all__ = ["RunOptions", "execute", "run_document"]
@@ -73,7 +76,7 @@ def execute(
     doc: GraphDocument,
     options: RunOptions,
     err: Console,
-    stdin: IO[str],
+    stdin: IO[str] | None,
     feeds: Iterable[Feed] = (),
 ) -> int:
     """Run ``doc`` with ``feeds`` plus what ``options`` ask for; return the exit status."""
@@ -107,11 +110,28 @@ def execute(
     if ex.error is not None:
         err.print(f"[red]error:[/] {ex.error}")
         return 1
+    lost = _lost(doc, ex.stats())
+    if lost:
+        err.print(
+            f"[red]error:[/] {lost:,} message(s) failed and went nowhere (see the warnings); "
+            "connect the nodes' 'error' ports to keep them"
+        )
+        return 1
     return 0 if ex.state.value == "completed" else 1
 
 
+def _lost(doc: GraphDocument, stats: ExecutionStats) -> int:
+    """Count messages skipped after a failure by nodes whose ``error`` port is not linked."""
+    routed = {edge.source.node for edge in doc.edges if edge.source.port == ERROR_PORT}
+    return sum(node.skipped for node_id, node in stats.nodes.items() if node_id not in routed)
+
+
 def _feeds(
-    options: RunOptions, inputs: list[str], graph: Any, doc: Any, stdin: IO[str]
+    options: RunOptions,
+    inputs: Sequence[str],
+    graph: Subgraph,
+    doc: GraphDocument,
+    stdin: IO[str] | None,
 ) -> list[Feed]:
     feeds: dict[tuple[str, str | None], list[Any]] = {}
     for option in options.injects:
@@ -119,24 +139,31 @@ def _feeds(
         feeds.setdefault((node, port), []).append(value)
     result = [Feed(n, p, values, f"--inject {n}") for (n, p), values in feeds.items()]
     sources = list(options.inputs)
-    implicit = not sources and not options.injects and not stdin.isatty()
+    implicit = not sources and not options.injects and stdin is not None and not stdin.isatty()
     if implicit and _one_target(graph, doc, inputs) is not None:
         sources = ["-"]
     for source in sources:
         node, port = _target(options.to, graph, doc, inputs)
-        values = read_json_lines(stdin, "stdin") if source == "-" else _lines_of(Path(source))
+        if source != "-":
+            values = _lines_of(Path(source))
+        elif stdin is not None:
+            values = read_json_lines(stdin, "stdin")
+        else:
+            raise ValueError("--input -: there is no stdin here; give a file")
         result.append(Feed(node, port, values, f"--input {source}"))
     return result
 
 
-def _one_target(graph: Any, doc: Any, inputs: list[str]) -> str | None:
+def _one_target(graph: Subgraph, doc: GraphDocument, inputs: Sequence[str]) -> str | None:
     try:
         return default_target(graph, doc, inputs)
     except ValueError:
         return None
 
 
-def _target(to: str | None, graph: Any, doc: Any, inputs: list[str]) -> tuple[str, str | None]:
+def _target(
+    to: str | None, graph: Subgraph, doc: GraphDocument, inputs: Sequence[str]
+) -> tuple[str, str | None]:
     if to:
         node, _, port = to.partition(":")
         return node, port or None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from arachne.model.error_record import ERROR_PORT
@@ -66,7 +66,7 @@ def attach_feeds(sub: Subgraph, doc: GraphDocument, feeds: list[Feed]) -> None:
         sub.connect((name, "out"), (feed.node, port))
 
 
-def default_target(sub: Subgraph, doc: GraphDocument, inputs: list[str]) -> str:
+def default_target(sub: Subgraph, doc: GraphDocument, inputs: Sequence[str]) -> str:
     """Return the one input node that takes values, or raise naming the choice to make."""
     members = _members(sub)
     takers = [node for node in inputs if _inputs(members[node])]
@@ -79,7 +79,7 @@ def default_target(sub: Subgraph, doc: GraphDocument, inputs: list[str]) -> str:
 
 
 def attach_printers(
-    sub: Subgraph, doc: GraphDocument, outputs: list[str], sink: Sink
+    sub: Subgraph, doc: GraphDocument, outputs: Sequence[str], sink: Sink
 ) -> list[tuple[str, str]]:
     """Link every unconnected output port of the output nodes to a ``Printer``.
 
