@@ -56,8 +56,8 @@ class Outlet(Protocol):
         """Offer one message or payload."""
         ...
 
-    def push_many(self, items: list[Any]) -> None:
-        """Offer several, known to fit."""
+    def push_many(self, items: list[Any], plain: bool | None = None) -> None:
+        """Offer several, known to fit; ``plain`` says none is a ``Message``, if known."""
         ...
 
 
@@ -138,7 +138,7 @@ class Edge:
         if target.ready_rank < self.rank:
             self.ready.add(target, self.rank)
 
-    def push_many(self, items: list[Any]) -> None:
+    def push_many(self, items: list[Any], plain: bool | None = None) -> None:
         """Append ``items`` in one go; the caller has checked there is room (``block`` only)."""
         self.queue.extend(items)
         self.pushed(len(items))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Final
 
+from arachne.model.message import Message
 from arachne.runtime.completion import finish_node, finish_refused
 from arachne.runtime.concurrent import start_tick
 from arachne.runtime.failure import decide
@@ -44,8 +45,10 @@ def tick_source(ex: Execution, rn: RunningNode) -> None:
         edges = rn.outputs[puller.port]
         if edges and not ex.trace and all(edge.is_block for edge in edges):
             rn.emitted += len(items)  # room was counted, so the whole batch fits every outlet
+            # Fanned out, the batch is checked for Messages once rather than by every chain.
+            plain = Message not in map(type, items) if len(edges) > 1 else None
             for edge in edges:
-                edge.push_many(items)
+                edge.push_many(items, plain)
         else:
             emit = rn.node.emit
             for item in items:

@@ -106,6 +106,15 @@ def _create(
             "component",
         )
         return None
+    if node.errors is not None:
+        if isinstance(unit, Subgraph):
+            problems.add(
+                f"{where}.errors",
+                f"component {node.component!r} is a composite graph; set errors on its nodes",
+                "component",
+            )
+            return None
+        unit.error_policy = node.errors  # type: ignore[misc]  # per instance, like mode
     return unit
 
 

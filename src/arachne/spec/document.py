@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias
 
-from arachne.model.policies import OverflowName
+from arachne.model.policies import ErrorPolicy, OverflowName, error_policy_to_data
 
 __all__ = [
     "DEFAULT_CAPACITY",
@@ -55,6 +55,9 @@ class PortRefDoc:
 class NodeDoc:
     """One node: its id, the component that builds it and the component's config.
 
+    ``errors`` overrides the component's error policy (``fail``, ``skip``, ``dead_letter`` or
+    a ``Retry``) when it is set.
+
     ``name``, ``description``, ``position`` and ``metadata`` are informational (editors and
     dashboards keep them); building ignores them.
     """
@@ -66,6 +69,7 @@ class NodeDoc:
     description: str | None = None
     position: Mapping[str, Any] | None = None
     metadata: Mapping[str, Any] | None = None
+    errors: ErrorPolicy | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
@@ -77,6 +81,8 @@ class NodeDoc:
         data: dict[str, Any] = {"id": self.id, "component": self.component}
         if self.config:
             data["config"] = _plain(self.config)
+        if self.errors is not None:
+            data["errors"] = error_policy_to_data(self.errors)
         for key in ("name", "description", "position", "metadata"):
             value = getattr(self, key)
             if value is not None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Final, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from arachne.model.errors import SpecError
+from arachne.model.policies import error_policy_from_data
 from arachne.spec._edges import parse_edges
 from arachne.spec._fields import Fields, unknown_node
 from arachne.spec._problems import Problems, describe_value
 from arachne.spec._values import plain_json
 from arachne.spec.document import DEFAULT_VERSION, Dialect, ExposedPortDoc, GraphDocument, NodeDoc
 from arachne.spec.limits import MAX_EDGES, MAX_NODES, SPEC_VERSIONS
+
+if TYPE_CHECKING:
+    from arachne.model.policies import ErrorPolicy
 
 __all__ = ["DOCUMENT_KEYS", "EXPOSED_KEYS", "NODE_KEYS", "parse_document"]
 
@@ -28,7 +32,16 @@ DOCUMENT_KEYS: Final = (
 )
 """Keys a document may have at the top level."""
 
-NODE_KEYS: Final = ("id", "component", "config", "name", "description", "position", "metadata")
+NODE_KEYS: Final = (
+    "id",
+    "component",
+    "config",
+    "errors",
+    "name",
+    "description",
+    "position",
+    "metadata",
+)
 """Keys a node may have; the last four are informational."""
 
 EXPOSED_KEYS: Final = ("name", "node", "port")
@@ -125,6 +138,7 @@ def _nodes(items: list[object], problems: Problems) -> tuple[list[NodeDoc], dict
         node_id = fields.name("id", required='an id: "parse"')
         component = fields.text("component", required='a component id: "arachne.core.map"')
         config = fields.mapping("config", null=True)
+        errors = _errors(item, where, problems)
         name = fields.text("name", empty=True)
         description = fields.text("description", empty=True)
         position = fields.mapping("position")
@@ -142,9 +156,25 @@ def _nodes(items: list[object], problems: Problems) -> tuple[list[NodeDoc], dict
         if node_id is None or component is None:
             continue
         nodes.append(
-            NodeDoc(node_id, component, config or {}, name, description, position, metadata)
+            NodeDoc(node_id, component, config or {}, name, description, position, metadata, errors)
         )
     return nodes, known
+
+
+def _errors(item: dict[str, object], where: str, problems: Problems) -> ErrorPolicy | None:
+    """Return the node's error policy, if it sets one (``errors``), or record why it is bad."""
+    if "errors" not in item:
+        return None
+    try:
+        return error_policy_from_data(item["errors"])
+    except (TypeError, ValueError) as exc:
+        problems.add(
+            f"{where}.errors",
+            f'{exc}; write "fail", "skip", "dead_letter" or '
+            '{"retry": {"max_attempts": 3, "backoff": 0.1, "then": "skip"}}',
+            "type",
+        )
+        return None
 
 
 def _exposed(

@@ -82,6 +82,18 @@ DOCUMENT_SCHEMA: Final[dict[str, Any]] = {
                     "description": "a registered component id or alias: arachne.core.map",
                 },
                 "config": {"type": ["object", "null"], "default": {}},
+                "errors": {
+                    "description": "error policy, overriding the component's",
+                    "oneOf": [
+                        {"enum": ["fail", "skip", "dead_letter"]},
+                        {
+                            "type": "object",
+                            "properties": {"retry": {"type": "object"}},
+                            "required": ["retry"],
+                            "additionalProperties": False,
+                        },
+                    ],
+                },
                 "name": _TEXT,
                 "description": _TEXT,
                 "position": _OBJECT,

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 
 class Handler(BaseHTTPRequestHandler):
-    """Routes: /echo, /text, /status/N, /flaky/KEY/N, /slow, /wait/MS, /big/N, /stream/N."""
+    """Routes: /echo, /data, /text, /status/N, /flaky/KEY/N, /slow, /wait/MS, /big/N, /stream/N."""
 
     server: LocalServer
 
@@ -65,6 +65,8 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             for _ in range(int(path[1]) // 100):
                 self.wfile.write(b"y" * 100)
+        elif path[0] == "data":  # the shape the Runtime Service's ETL example reads
+            self.send_json(200, {"data": {"items": [1, 2, 3]}})
         elif path[0] == "badjson":
             self.send_body(200, b"{not json", "application/json")
         else:

@@ -53,7 +53,14 @@ def test_http_request_document_with_errors_routed(tmp_path: Path, server: LocalS
     doc = document(
         [
             files.source(),
-            node("get", "symbia.io.http-request", retries=1, backoff_ms=0, timeout_ms=2000),
+            node(
+                "get",
+                "symbia.io.http-request",
+                retries=1,
+                backoff_ms=0,
+                timeout_ms=2000,
+                output="response",
+            ),
             node("status", "arachne.data.json-transform", expression="[status, body.query.q]"),
             files.sink("out"),
             files.sink("errors"),

@@ -26,7 +26,7 @@ def fetch(values: list[Any], node: HttpRequest) -> tuple[list[Any], list[ErrorRe
 
 
 def test_a_json_response_is_decoded(server: LocalServer) -> None:
-    [response], errors = fetch([None], HttpRequest(url=f"{server.url}/echo?x=1"))
+    [response], errors = fetch([None], HttpRequest(output="response", url=f"{server.url}/echo?x=1"))
     assert errors == []
     assert response["status"] == 200
     assert response["headers"]["content-type"] == "application/json"
@@ -36,13 +36,17 @@ def test_a_json_response_is_decoded(server: LocalServer) -> None:
 
 
 def test_a_text_response_is_decoded_by_its_charset(server: LocalServer) -> None:
-    [response], _ = fetch([1], HttpRequest(url=f"{server.url}/text"))
+    [response], _ = fetch([1], HttpRequest(output="response", url=f"{server.url}/text"))
     assert response["body"] == "café"
 
 
 def test_the_input_value_shapes_the_request(server: LocalServer) -> None:
     node = HttpRequest(
-        url=f"{server.url}/echo", headers={"x-base": "1"}, params={"a": "1"}, method="PUT"
+        output="response",
+        url=f"{server.url}/echo",
+        headers={"x-base": "1"},
+        params={"a": "1"},
+        method="PUT",
     )
     values = [
         f"{server.url}/echo?from=string",
@@ -75,7 +79,9 @@ def test_the_input_value_shapes_the_request(server: LocalServer) -> None:
     ],
 )
 def test_a_bad_request_value_goes_to_error(server: LocalServer, value: Any, match: str) -> None:
-    responses, [record] = fetch([value, None], HttpRequest(url=f"{server.url}/echo"))
+    responses, [record] = fetch(
+        [value, None], HttpRequest(output="response", url=f"{server.url}/echo")
+    )
     assert len(responses) == 1
     assert record.error_type == "ValueError"
     assert record.payload == value
@@ -83,7 +89,7 @@ def test_a_bad_request_value_goes_to_error(server: LocalServer, value: Any, matc
 
 
 def test_without_a_url_anywhere_the_message_fails() -> None:
-    responses, [record] = fetch([None], HttpRequest())
+    responses, [record] = fetch([None], HttpRequest(output="response"))
     assert responses == []
     assert "set config.url or send {'url': ...}" in record.error
 
@@ -91,7 +97,7 @@ def test_without_a_url_anywhere_the_message_fails() -> None:
 def test_responses_keep_input_order_with_requests_in_flight_at_once(server: LocalServer) -> None:
     waits = [30, 1, 20, 2, 10, 0, 5, 15]
     urls = [f"{server.url}/wait/{ms}" for ms in waits]
-    node = HttpRequest(concurrency=4)
+    node = HttpRequest(output="response", concurrency=4)
     assert node.mode == "async"
     assert node.concurrency == 4
     responses, errors = fetch(urls, node)
@@ -100,7 +106,9 @@ def test_responses_keep_input_order_with_requests_in_flight_at_once(server: Loca
 
 
 def test_a_non_2xx_status_fails_without_retrying(server: LocalServer) -> None:
-    responses, [record] = fetch([None], HttpRequest(url=f"{server.url}/status/404", retries=3))
+    responses, [record] = fetch(
+        [None], HttpRequest(output="response", url=f"{server.url}/status/404", retries=3)
+    )
     assert responses == []
     assert record.error_type == "HTTPStatusError"
     assert record.error == f"GET {server.url}/status/404 answered 404 Not Found: 'nope'"
@@ -108,21 +116,21 @@ def test_a_non_2xx_status_fails_without_retrying(server: LocalServer) -> None:
 
 
 def test_a_non_2xx_status_goes_out_when_raise_for_status_is_off(server: LocalServer) -> None:
-    node = HttpRequest(url=f"{server.url}/status/404", raise_for_status=False)
+    node = HttpRequest(output="response", url=f"{server.url}/status/404", raise_for_status=False)
     [response], errors = fetch([None], node)
     assert errors == []
     assert (response["status"], response["body"]) == (404, "nope")
 
 
 def test_retryable_statuses_are_retried_with_backoff(server: LocalServer) -> None:
-    node = HttpRequest(url=f"{server.url}/flaky/a/2", retries=2, backoff_ms=1)
+    node = HttpRequest(output="response", url=f"{server.url}/flaky/a/2", retries=2, backoff_ms=1)
     [response], errors = fetch([None], node)
     assert errors == []
     assert response["body"] == {"attempts": 3}
 
 
 def test_retries_run_out_with_a_clear_error(server: LocalServer) -> None:
-    node = HttpRequest(url=f"{server.url}/flaky/b/5", retries=1, backoff_ms=1)
+    node = HttpRequest(output="response", url=f"{server.url}/flaky/b/5", retries=1, backoff_ms=1)
     responses, [record] = fetch([None], node)
     assert responses == []
     assert record.error_type == "HTTPStatusError"
@@ -131,7 +139,9 @@ def test_retries_run_out_with_a_clear_error(server: LocalServer) -> None:
 
 
 def test_a_slow_server_times_out_after_each_attempt(server: LocalServer) -> None:
-    node = HttpRequest(url=f"{server.url}/slow", timeout_ms=50, retries=1, backoff_ms=1)
+    node = HttpRequest(
+        output="response", url=f"{server.url}/slow", timeout_ms=50, retries=1, backoff_ms=1
+    )
     responses, [record] = fetch([None], node)
     assert responses == []
     assert record.error_type == "TimeoutError"
@@ -144,7 +154,7 @@ def test_a_slow_server_times_out_after_each_attempt(server: LocalServer) -> None
 def test_a_refused_connection_is_retried_then_reported() -> None:
     with LocalServer() as gone:
         url = f"{gone.url}/echo"
-    node = HttpRequest(url=url, retries=1, backoff_ms=1)
+    node = HttpRequest(output="response", url=url, retries=1, backoff_ms=1)
     responses, [record] = fetch([None], node)
     assert responses == []
     assert record.error_type == "ConnectionError"
@@ -157,7 +167,9 @@ def test_a_refused_connection_is_retried_then_reported() -> None:
     [("/big/1000", "it declares 1000 bytes"), ("/stream/5000", "more than")],
 )
 def test_a_body_past_the_cap_fails_the_request(server: LocalServer, path: str, detail: str) -> None:
-    node = HttpRequest(url=f"{server.url}{path}", max_response_bytes=300, retries=2)
+    node = HttpRequest(
+        output="response", url=f"{server.url}{path}", max_response_bytes=300, retries=2
+    )
     responses, [record] = fetch([None], node)
     assert responses == []
     assert record.error_type == "ValueError"
@@ -167,13 +179,13 @@ def test_a_body_past_the_cap_fails_the_request(server: LocalServer, path: str, d
 
 
 def test_a_body_under_the_cap_is_read_whole(server: LocalServer) -> None:
-    node = HttpRequest(url=f"{server.url}/stream/5000", max_response_bytes=5000)
+    node = HttpRequest(output="response", url=f"{server.url}/stream/5000", max_response_bytes=5000)
     [response], _ = fetch([None], node)
     assert response["body"] == "y" * 5000
 
 
 def test_a_json_content_type_with_a_broken_body_fails(server: LocalServer) -> None:
-    responses, [record] = fetch([None], HttpRequest(url=f"{server.url}/badjson"))
+    responses, [record] = fetch([None], HttpRequest(output="response", url=f"{server.url}/badjson"))
     assert responses == []
     assert "content-type is application/json but the body is not JSON" in record.error
 
@@ -209,3 +221,9 @@ def test_bad_config_is_a_spec_error(config: dict[str, Any], match: str) -> None:
 def test_the_python_constructor_checks_its_arguments(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         HttpRequest(**kwargs)
+
+
+def test_the_body_alone_leaves_by_default(server: LocalServer) -> None:
+    [body], errors = fetch([None], HttpRequest(url=f"{server.url}/echo?x=1"))
+    assert errors == []
+    assert body["query"] == {"x": "1"}

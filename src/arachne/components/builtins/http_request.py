@@ -38,7 +38,10 @@ _UNSET: Final = object()
 
 
 class HttpRequest(Node):
-    """Make one HTTP request per input value and send ``{status, headers, body}`` on.
+    """Make one HTTP request per input value and send the response body on.
+
+    With ``output="response"`` the whole response leaves instead: ``{status, headers, body}``.
+    The body is decoded from JSON when the response says it is JSON, else it is text.
 
     The input value shapes the request (see :func:`~._http.request_for`): a string is the URL,
     an object may set ``url``, ``method``, ``headers``, ``params`` and ``body``, anything else
@@ -51,7 +54,7 @@ class HttpRequest(Node):
     mode = "async"
     error_policy = "skip"
     inp = Input(None, name="in", description="A URL, a request object, or a trigger")
-    out = Output(dict, description="The response: status, headers and body")
+    out = Output(None, description="The response body, or the response with output='response'")
 
     def __init__(
         self,
@@ -68,6 +71,7 @@ class HttpRequest(Node):
         concurrency: int = 4,
         raise_for_status: bool = True,
         follow_redirects: bool = True,
+        output: str = "body",
         name: str | None = None,
     ) -> None:
         config: dict[str, Any] = {
@@ -81,6 +85,7 @@ class HttpRequest(Node):
             "concurrency": concurrency,
             "raise_for_status": raise_for_status,
             "follow_redirects": follow_redirects,
+            "output": output,
         }
         if url is not None:
             config["url"] = url
@@ -89,6 +94,9 @@ class HttpRequest(Node):
         super().__init__(name=name, config=config)
         if timeout_ms <= 0 or retries < 0 or backoff_ms < 0 or max_response_bytes < 1:
             raise ValueError("timeout_ms and max_response_bytes must be > 0, retries >= 0")
+        if output not in ("body", "response"):
+            raise ValueError(f"output must be 'body' or 'response', got {output!r}")
+        self.whole = output == "response"
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
         extra = {} if body is _UNSET else {"body": body}
@@ -117,7 +125,8 @@ class HttpRequest(Node):
     async def on_message(self, port: str, msg: Message) -> None:  # type: ignore[override]
         """Make the request the value asks for and send the response."""
         request = request_for(msg.payload, self.settings)
-        self.emit("out", await send(self._open(), request, self.settings))
+        response = await send(self._open(), request, self.settings)
+        self.emit("out", response if self.whole else response["body"])
 
     async def on_stop(self) -> None:  # type: ignore[override]
         """Close the connection pool."""
@@ -146,7 +155,11 @@ HTTP_REQUEST = ComponentDefinition(
     description="Make an HTTP request per value and send the response on",
     inputs=(PortDoc("in", ANY_VALUE, "A URL, a request object, or any value as a trigger"),),
     outputs=(
-        PortDoc("out", RESPONSE_SCHEMA, "The response: status, headers and body"),
+        PortDoc(
+            "out",
+            {"anyOf": [{}, RESPONSE_SCHEMA]},
+            "The response body; with output 'response', {status, headers, body}",
+        ),
         ERROR_OUTPUT,
     ),
     config_schema=strict_object(
@@ -197,6 +210,12 @@ HTTP_REQUEST = ComponentDefinition(
                 "type": "boolean",
                 "default": True,
                 "description": "Follow 3xx redirects",
+            },
+            "output": {
+                "enum": ["body", "response"],
+                "default": "body",
+                "description": "Send the body (JSON decoded when it is JSON) or the whole "
+                "response as {status, headers, body}",
             },
         }
     ),
