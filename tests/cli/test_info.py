@@ -120,3 +120,11 @@ def test_the_installed_script_runs_the_quick_reference() -> None:
         timeout=60,
     )
     assert (done.returncode, done.stdout) == (0, "42\n"), done.stderr
+
+
+def test_names_that_would_shadow_a_module_are_refused(runner: CliRunner, tmp_path: Path) -> None:
+    for name in ("Json", "random", "Collect"):
+        result = runner.invoke(app, ["new", "node", name, "--dir", str(tmp_path)])
+        assert result.exit_code == 2, name
+        assert "shadow" in result.stderr
+    assert list(tmp_path.iterdir()) == []

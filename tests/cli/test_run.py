@@ -87,3 +87,31 @@ def test_a_failing_expression_fails_the_run_with_exit_1(runner: CliRunner, tmp_p
     result = runner.invoke(app, ["run", str(doc), "--inject", "a:in=1", "-q"])
     assert result.exit_code == 1
     assert "error" in result.stderr
+
+
+def test_a_value_with_no_json_form_fails_the_run(runner: CliRunner, tmp_path: Path) -> None:
+    doc = write_document(
+        tmp_path / "g.json",
+        [
+            {"id": "a", "component": "arachne.core.passthrough"},
+            {"id": "m", "component": "arachne.core.map", "config": {"expression": "value / 0"}},
+        ],
+        [edge("a:out", "m:in")],
+    )
+    result = runner.invoke(app, ["run", str(doc), "--inject", "a:in=1", "-q"])
+    assert result.exit_code == 1
+    assert "no JSON form" in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_document_node_named_like_a_cli_node_does_not_clash(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    doc = write_document(
+        tmp_path / "g.json",
+        [{"id": "cli-input-1", "component": "arachne.core.passthrough"}],
+        [],
+    )
+    result = runner.invoke(app, ["run", str(doc), "--inject", "cli-input-1:in=3", "-q"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "3\n"

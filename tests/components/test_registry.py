@@ -188,3 +188,18 @@ def test_installed_packages_add_components_and_a_broken_one_is_skipped(
     default = Registry.default()
     assert "plug.one" in default
     assert "arachne.core.map" in default
+
+
+class Needy(Node):
+    """Takes a required argument, as the built-ins do."""
+
+    inp = Input(int, name="in")
+
+    def __init__(self, *, factor: int, config: Mapping[str, Any] | None = None) -> None:
+        super().__init__(config=config)
+        self.factor = factor
+
+
+def test_node_classes_with_required_arguments_register_by_their_class_ports() -> None:
+    made = Registry().register_node(Needy, id="acme.needy")
+    assert [port.name for port in made.inputs] == ["in"]

@@ -43,7 +43,7 @@ def run_demo(out: Console, err: Console, count: int) -> int:
     for line in analyze(doc).describe():
         out.print(f"  {line}", highlight=False)
     out.print(f"Running {count} orders; each value leaving the graph is one JSON line:\n")
-    feed = Feed("orders", "in", orders(count), "demo orders")
+    feed = Feed("orders", "in", "demo orders", values=orders(count))
     options = RunOptions(tag=True, progress=False)
     status = execute(doc, options, err, None, feeds=[feed])
     out.print(

@@ -1,13 +1,18 @@
-"""Where ``arachne run`` gets its input: ``--inject`` values, JSON-lines files and stdin."""
+"""Where ``arachne run`` gets its input: ``--inject`` values, JSON-lines files and stdin.
+
+Files and stdin are read by the ``arachne.io.jsonl-source`` component (a thread per input, so
+a slow pipe never holds the graph up); injected values are already in memory.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from pathlib import Path
+from typing import Any
 
-__all__ = ["Feed", "InputError", "parse_inject", "read_json_lines"]
+__all__ = ["Feed", "InputError", "collect_feeds", "parse_inject"]
 
 
 class InputError(ValueError):
@@ -16,12 +21,16 @@ class InputError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Feed:
-    """Values for one input port: ``port`` is ``None`` to mean the node's only input."""
+    """Input for one port: ``values``, or the JSON-lines file at ``path`` (``-``: stdin).
+
+    ``port`` is ``None`` to mean the node's only input; ``label`` names the feed in errors.
+    """
 
     node: str
     port: str | None
-    values: Iterable[Any]
     label: str
+    values: Iterable[Any] | None = None
+    path: str | None = None
 
 
 def parse_inject(option: str) -> tuple[str, str | None, Any]:
@@ -44,14 +53,39 @@ def parse_inject(option: str) -> tuple[str, str | None, Any]:
     return node, port or None, value
 
 
-def read_json_lines(stream: IO[str], label: str) -> Iterator[Any]:
-    """Yield one decoded value per non-blank line of ``stream``; a bad line names its number."""
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"{label} line {number}: not JSON ({exc.msg}); each line must hold one JSON value"
-            ) from None
+def collect_feeds(
+    injects: Sequence[str],
+    inputs: Sequence[str],
+    to: str | None,
+    pick: Callable[[], str | None],
+    *,
+    stdin_piped: bool,
+) -> list[Feed]:
+    """Return the feeds the options ask for.
+
+    ``pick`` names the graph's one input node that takes values (``None`` if there is not
+    exactly one); it is where ``--input`` goes without ``--to``. With no options at all, a
+    piped stdin feeds that node.
+    """
+    grouped: dict[tuple[str, str | None], list[Any]] = {}
+    for option in injects:
+        node, port, value = parse_inject(option)
+        grouped.setdefault((node, port), []).append(value)
+    feeds = [Feed(n, p, f"--inject {n}", values=v) for (n, p), v in grouped.items()]
+    sources = list(inputs)
+    if not sources and not injects and stdin_piped and pick() is not None:
+        sources = ["-"]
+    for source in sources:
+        label = f"--input {source}"
+        if to:
+            node, _, port = to.partition(":")
+            target: tuple[str, str | None] = (node, port or None)
+        else:
+            chosen = pick()
+            if chosen is None:
+                raise InputError(f"{label}: the graph has no single input node; add --to NODE")
+            target = (chosen, None)
+        if source != "-" and not Path(source).is_file():
+            raise InputError(f"{label}: no such file; give a JSON-lines file or '-' for stdin")
+        feeds.append(Feed(*target, label, path=source))
+    return feeds

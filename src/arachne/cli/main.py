@@ -60,7 +60,12 @@ def run(
     """Run a graph document; print what leaves its output nodes as JSON lines."""
     from arachne.cli.run import RunOptions, run_document
 
-    _logging(log_level)
+    try:
+        _logging(log_level)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{log_level!r}; use DEBUG, INFO, WARNING or ERROR", param_hint="--log-level"
+        ) from None
     options = RunOptions(input or [], inject or [], to, tag, progress, timeout, quiet)
     raise typer.Exit(_guarded(lambda: run_document(file, options, err, sys.stdin)))
 
@@ -161,8 +166,20 @@ def _guarded(action: Callable[[], int | None]) -> int:
 
 
 def _logging(level: str) -> None:
+    """Send Arachne's logs (node logs, skipped failures) to stderr at ``level``.
+
+    Set on the ``arachne`` logger itself, replacing what an earlier call set, so the command
+    behaves the same when the root logger is already configured (inside tests, say).
+    """
+    logger = logging.getLogger("arachne")
+    for old in [h for h in logger.handlers if getattr(h, "arachne_cli", False)]:
+        logger.removeHandler(old)
     handler = RichHandler(console=err, show_path=False, rich_tracebacks=False)
-    logging.basicConfig(level=level.upper(), format="%(name)s: %(message)s", handlers=[handler])
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    handler.arachne_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    logger.propagate = False
 
 
 def main() -> None:

@@ -12,8 +12,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Rates", "live_table", "summary_table"]
 
-_HIDDEN = ("cli-input-", "cli-output-")
-
 
 class Rates:
     """Messages per second per node, from successive snapshots."""
@@ -40,8 +38,6 @@ def live_table(stats: ExecutionStats, rates: Rates, elapsed: float) -> Table:
     for column in ("node", "state", "in", "out", "errors", "msgs/s"):
         table.add_column(column, justify="left" if column in ("node", "state") else "right")
     for node_id, node in stats.nodes.items():
-        if node_id.startswith(_HIDDEN):
-            continue
         rate = rates.rates.get(node_id, 0.0)
         table.add_row(
             node_id,
@@ -69,8 +65,6 @@ def summary_table(stats: ExecutionStats, elapsed: float, printed: int) -> Table:
     for column in ("node", "in", "out", "errors", "skipped", "dead letters"):
         table.add_column(column, justify="left" if column == "node" else "right")
     for node_id, node in stats.nodes.items():
-        if node_id.startswith(_HIDDEN):
-            continue
         table.add_row(
             node_id,
             f"{node.received:,}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from arachne.cli.templates import NODE_MODULE, NODE_TEST, SUBGRAPH_MODULE, SUBGR
 __all__ = ["Names", "names_for", "scaffold"]
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_TAKEN = frozenset({"arachne", "collect", "test", "tests", "conftest", "pytest"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,11 @@ def names_for(name: str) -> Names:
     module = "_".join(w.lower() for w in words)
     if keyword.iskeyword(module):
         raise ValueError(f"name {name!r} gives the module name {module!r}, a Python keyword")
+    if module in sys.stdlib_module_names or module in _TAKEN:
+        raise ValueError(
+            f"name {name!r} gives the module name {module!r}, which would shadow a module or "
+            "a name the generated test uses; pick a more specific name"
+        )
     cls = "".join(w[:1].upper() + w[1:] for w in words)
     return Names(cls=cls, module=module, function=f"build_{module}", title=" ".join(words))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from arachne.components.builtins.jsonl_source import JsonlSource
 from arachne.model.error_record import ERROR_PORT
 from arachne.model.node import Node
 from arachne.model.port import Input
@@ -61,8 +62,11 @@ def attach_feeds(sub: Subgraph, doc: GraphDocument, feeds: list[Feed]) -> None:
                 f"{feed.label}: node {feed.node!r} has no input {port!r}; its inputs: "
                 f"{', '.join(ports) or 'none'}"
             )
-        name = f"cli-input-{index}"
-        sub.add_node(IterSource(feed.values, name=name))
+        name = _free(f"cli-input-{index}", doc)
+        if feed.path is not None:
+            sub.add_node(JsonlSource(path=feed.path, name=name))
+        else:
+            sub.add_node(IterSource(feed.values or (), name=name))
         sub.connect((name, "out"), (feed.node, port))
 
 
@@ -93,10 +97,18 @@ def attach_printers(
             if port != ERROR_PORT and (node, port) not in linked:
                 endpoints.append((node, port))
     for index, endpoint in enumerate(endpoints, start=1):
-        name = f"cli-output-{index}"
+        name = _free(f"cli-output-{index}", doc)
         sub.add_node(Printer(name, endpoint, sink))
         sub.connect(endpoint, (name, "in"))
     return endpoints
+
+
+def _free(name: str, doc: GraphDocument) -> str:
+    """Return ``name``, or a variant no node of ``doc`` uses."""
+    taken = {node.id for node in doc.nodes}
+    while name in taken:
+        name += "-cli"
+    return name
 
 
 def _members(sub: Subgraph) -> Mapping[str, Node | Subgraph]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,7 +39,7 @@ def check_config(schema: Mapping[str, Any], config: object, *, where: str) -> di
     filled = dict(config)
     for key, prop in (schema.get("properties") or {}).items():
         if key not in filled and isinstance(prop, Mapping) and "default" in prop:
-            filled[key] = prop["default"]
+            filled[key] = copy.deepcopy(prop["default"])  # a factory may change its config
     return filled
 
 

@@ -80,7 +80,10 @@ class Registry:
         """Register a ``Node`` subclass as a component; its ports are read from the class."""
         if not (isinstance(cls, type) and issubclass(cls, Node)):
             raise TypeError(f"register_node expects a Node subclass, got {cls!r}")
-        probe = cls()
+        try:
+            probe = cls()
+        except TypeError:  # an __init__ with required arguments: ports from the class alone
+            probe = cls.__new__(cls)
         definition = ComponentDefinition(
             id=id,
             factory=_class_factory(cls),

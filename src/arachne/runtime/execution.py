@@ -60,12 +60,15 @@ class Execution(ExecutionTuning):
         seed: int | None = None,
         trace: bool = False,
         fusion: bool = True,
+        batch: int = 1024,
     ) -> None:
-        if isinstance(quantum, bool) or not isinstance(quantum, int) or quantum < 1:
-            raise ValueError(f"quantum must be an int >= 1, got {quantum!r}")
+        for name, value in (("quantum", quantum), ("batch", batch)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         self.id = execution_id or f"exec-{secrets.token_hex(4)}"
         self.graph = graph
         self.quantum = quantum
+        self.batch = batch
         self.clock: Clock = clock or MonotonicClock()
         self.hook = hook
         self.idle_poll = idle_poll

@@ -110,7 +110,7 @@ class FusedChain:
             earlier = stopped[index]
             kept: list[Any] = []
             try:
-                self._stage(index, fn, values, kept)
+                kept = self._stage(index, fn, values)
             finally:
                 # What went no further: dropped, failed, or (if the run fails here) not reached.
                 stopped[index] = earlier + len(values) - len(kept)
@@ -120,10 +120,8 @@ class FusedChain:
             out.queue.extend(values)
             out.pushed(len(values))
 
-    def _stage(
-        self, index: int, fn: Callable[[Any], Any], values: list[Any], kept: list[Any]
-    ) -> None:
-        """Run stage ``index`` over ``values``, appending what it passes on to ``kept``.
+    def _stage(self, index: int, fn: Callable[[Any], Any], values: list[Any]) -> list[Any]:
+        """Run stage ``index`` over ``values``; return what it passes on.
 
         The loop runs inside ``map``/``filter`` (C), measured about a quarter faster than a
         Python loop per item. A call that raises stops it; the error policy handles that
@@ -132,20 +130,18 @@ class FusedChain:
         values with an unusual ``==`` (arrays) are never compared.
         """
         predicate = self.predicates[index]
-        results = kept if predicate is not None else []
+        results: list[Any] = []
         it = iter(values)
         while True:
             try:
-                if predicate is not None:
-                    results.extend(filter(predicate, it))
-                else:
-                    results.extend(map(fn, it))
+                results.extend(map(fn, it) if predicate is None else filter(predicate, it))
                 break
             except Exception as exc:
                 failed = len(values) - length_hint(it) - 1
                 self._failed(index, values[failed], EMPTY_HEADERS, exc)
         if predicate is None:
-            kept.extend([result for result in results if result is not None])
+            return [result for result in results if result is not None]
+        return results
 
     def push(self, item: Any) -> None:
         """Run ``item`` through every stage; queue the last stage's result on the tail."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 __all__ = ["Pools"]
 
@@ -32,6 +35,10 @@ class Pools:
     def processes(self) -> Executor:
         """Return the process pool (at most one worker per CPU)."""
         if self._processes is None:
+            # Imported here: multiprocessing costs about 0.6 MB of memory, paid only when used.
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
             self._processes = ProcessPoolExecutor(
                 self._process_workers, mp_context=multiprocessing.get_context("spawn")
             )

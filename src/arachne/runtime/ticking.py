@@ -27,14 +27,14 @@ at most about this long before the scheduler moves on (see benchmarks: the laten
 
 
 def tick_source(ex: Execution, rn: RunningNode) -> None:
-    """Let a source produce while its outputs have room, up to a quantum of ticks or items.
+    """Let a source produce while its outputs have room: a batch of items, or a quantum of ticks.
 
     An ``IterSource`` is pulled for as many items as there is room; any other source is ticked
     until a tick emits nothing (it is then idle), it fills an output, or it asks to finish.
     """
     puller = rn.puller
     if puller is not None:
-        room = ex.quantum
+        room = ex.batch
         for edge in rn.block_outputs:
             room = min(room, edge.room)
         if room <= 0:

@@ -91,7 +91,7 @@ def test_a_bad_request_value_goes_to_error(server: LocalServer, value: Any, matc
 def test_without_a_url_anywhere_the_message_fails() -> None:
     responses, [record] = fetch([None], HttpRequest(output="response"))
     assert responses == []
-    assert "set config.url or send {'url': ...}" in record.error
+    assert "set config.url or send {'url': 'https://host/path'}" in record.error
 
 
 def test_responses_keep_input_order_with_requests_in_flight_at_once(server: LocalServer) -> None:
@@ -227,3 +227,32 @@ def test_the_body_alone_leaves_by_default(server: LocalServer) -> None:
     [body], errors = fetch([None], HttpRequest(url=f"{server.url}/echo?x=1"))
     assert errors == []
     assert body["query"] == {"x": "1"}
+
+
+def test_configured_headers_go_only_to_the_configured_origin(server: LocalServer) -> None:
+    node = HttpRequest(
+        output="response",
+        url=f"{server.url}/echo",
+        headers={"authorization": "Bearer secret"},
+    )
+    with LocalServer() as other:  # another port: another origin
+        responses, errors = fetch([None, f"{other.url}/echo", f"{server.url}/echo?x=1"], node)
+    assert errors == []
+    sent = [r["body"]["headers"].get("authorization") for r in responses]
+    assert sent == ["Bearer secret", None, "Bearer secret"]
+
+
+def test_post_is_not_retried(server: LocalServer) -> None:
+    node = HttpRequest(
+        output="response", url=f"{server.url}/flaky/post/1", method="POST", retries=3
+    )
+    responses, [record] = fetch([None], node)
+    assert responses == []
+    assert "503" in record.error
+    assert server.hits["/flaky/post/1"] == 1
+
+
+@pytest.mark.parametrize("url", ["http://a b/", "http://[::1", "http://:80/x", "http://h:port/"])
+def test_malformed_urls_are_refused_when_the_graph_is_built(url: str) -> None:
+    with pytest.raises(SpecError, match="url|URL"):
+        Registry.default().create("arachne.io.http-request", {"url": url}, where="n")

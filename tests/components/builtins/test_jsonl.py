@@ -91,7 +91,7 @@ def test_source_reads_stdin_in_a_thread(monkeypatch: pytest.MonkeyPatch) -> None
     lines = "".join(f"{i}\n" for i in range(150)) + "nope\n" + '{"last": true}\n'
     monkeypatch.setattr(sys, "stdin", io.StringIO(lines))
     node = JsonlSource(path="-", name="src")
-    assert node.mode == "thread"
+    assert node.mode == "inline"  # the reading happens in the node's own thread
     graph, sink = line(node, errors="src")
     run(graph)
     assert sink.payloads == [*range(150), {"last": True}]
@@ -194,3 +194,49 @@ def test_many_bad_lines_in_a_row_make_one_bounded_error(tmp_path: Path) -> None:
     assert record.error.count("not JSON") == 5
     assert "line 5, column 1" in record.error
     assert record.error.endswith("; and 35 more; fix the line or remove it")
+
+
+def test_a_bad_byte_costs_one_line_not_the_rest_of_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"a":1}\n\xff\xfe\n{"b":2}\n')
+    graph, sink = line(JsonlSource(path=str(path), name="src"), errors="src")
+    run(graph)
+    assert sink.payloads == [{"a": 1}, {"b": 2}]
+    errors = next(m.unit for m in graph.members if m.id == "errors")
+    assert isinstance(errors, Collect)
+    [record] = errors.payloads
+    assert "line 2: not valid utf-8" in record.error
+
+
+def test_long_deep_and_huge_lines_are_reported_and_skipped(tmp_path: Path) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    text = f'1\n"{"x" * 10000}"\n2\n{deep}\n{"9" * 5000}\n3\n'
+    path = write(tmp_path / "in.jsonl", text)
+    graph, sink = line(JsonlSource(path=path, name="src", max_line_bytes=8192), errors="src")
+    run(graph)
+    assert sink.payloads == [1, 2, 3]
+    errors = next(m.unit for m in graph.members if m.id == "errors")
+    assert isinstance(errors, Collect)
+    reported = " ".join(record.error for record in errors.payloads)
+    assert "line 2: 10,002 bytes, over max_line_bytes (8,192)" in reported
+    assert "line 4: 200,000 bytes" in reported
+    assert "line 5: not readable JSON (ValueError)" in reported
+
+
+def test_deep_nesting_within_the_line_limit_is_reported(tmp_path: Path) -> None:
+    deep = "[" * 50_000 + "]" * 50_000
+    path = write(tmp_path / "in.jsonl", f"{deep}\n7\n")
+    graph, sink = line(JsonlSource(path=path, name="src"), errors="src")
+    run(graph)
+    assert sink.payloads == [7]
+    errors = next(m.unit for m in graph.members if m.id == "errors")
+    assert isinstance(errors, Collect)
+    assert "line 1: not readable JSON (RecursionError)" in errors.payloads[0].error
+
+
+@pytest.mark.parametrize("encoding", ["rot13", "base64", "nope"])
+def test_only_text_encodings_are_accepted(encoding: str) -> None:
+    with pytest.raises(SpecError, match="encoding"):
+        Registry.default().create(
+            "arachne.io.jsonl-source", {"path": "x", "encoding": encoding}, where="n"
+        )

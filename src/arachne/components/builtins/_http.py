@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
 
 from arachne.components.builtins._http_body import clip, decode_body, too_large
 
@@ -22,6 +23,9 @@ METHODS: Final = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 RETRY_STATUSES: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
 """Statuses that say "try again later": retried like timeouts and failed connections."""
+
+IDEMPOTENT: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+"""Methods that may be retried: repeating them has the effect of doing them once."""
 
 REQUEST_FIELDS: Final = ("url", "method", "headers", "params", "body")
 """The keys an input object may set."""
@@ -82,18 +86,17 @@ def request_for(value: object, settings: Settings) -> Request:
                 f"may set {', '.join(REQUEST_FIELDS)} (wrap data to send as {{'body': ...}})"
             )
         fields = value
-    url = fields.get("url", settings.url)
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise ValueError(
-            f"no http(s) URL to request (got {url!r}); set config.url or send {{'url': ...}}"
-        )
+    url = check_url(fields.get("url", settings.url))
     method = str(fields.get("method", settings.method)).upper()
     if method not in METHODS:
         raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
+    # Configured headers (credentials, say) go only where the configuration points: a URL
+    # taken from the data may name any host.
+    same = settings.url is None or _origin(url) == _origin(settings.url)
     return Request(
         method=method,
         url=url,
-        headers={**settings.headers, **_mapping(fields, "headers")},
+        headers={**(settings.headers if same else {}), **_mapping(fields, "headers")},
         params={**settings.params, **_mapping(fields, "params")},
         body=fields.get("body", settings.body),
     )
@@ -103,13 +106,14 @@ async def send(client: httpx.AsyncClient, request: Request, settings: Settings) 
     """Make ``request``; return ``{status, headers, body}``.
 
     Timeouts, failed connections and the statuses in :data:`RETRY_STATUSES` are retried up to
-    ``settings.retries`` times, waiting ``backoff``, then twice that, and so on. The body is
-    read as it streams and the call fails once it passes ``max_bytes``. With
-    ``raise_for_status`` a final status of 400 or more raises ``httpx.HTTPStatusError``.
+    ``settings.retries`` times, waiting ``backoff``, then twice that, and so on; only
+    idempotent methods are retried (POST and PATCH are tried once). The body is read as it
+    streams and the call fails once it passes ``max_bytes``. With ``raise_for_status`` a final
+    status of 400 or more raises ``httpx.HTTPStatusError``.
     """
     import httpx
 
-    attempts = settings.retries + 1
+    attempts = settings.retries + 1 if request.method in IDEMPOTENT else 1
     for attempt in range(1, attempts + 1):
         try:
             response, content = await _attempt(client, request, settings)
@@ -176,6 +180,26 @@ async def _attempt(
                 )
             chunks.append(chunk)
         return response, b"".join(chunks)
+
+
+def check_url(url: object) -> str:
+    """Return ``url`` if it is an absolute http(s) URL with a host; else raise ``ValueError``."""
+    fix = "set config.url or send {'url': 'https://host/path'}"
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ValueError(f"no http(s) URL to request (got {url!r}); {fix}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise ValueError(f"URL {url!r} is malformed ({exc}); {fix}") from None
+    if not parts.hostname or any(ch.isspace() for ch in url):
+        raise ValueError(f"URL {url!r} has no host or contains spaces; {fix}")
+    return url
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
 
 
 def _mapping(fields: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -19,17 +19,22 @@ MIN_STEP = 0.001
 MAX_STEP = 0.1
 """The coarsest default step, in seconds."""
 
+FLOOR = 0.0001
+"""The finest step of all (0.1 ms), whatever the config asks."""
+
 
 def resolution(span_ms: float, resolution_ms: float | None) -> float:
     """Return the tick step in seconds for timing spans of ``span_ms``.
 
     An explicit ``resolution_ms`` wins; otherwise a tenth of the span, kept between 1 and
-    100 ms (and never above the span itself).
+    100 ms (and never above the span itself). Never below :data:`FLOOR`: a tinier step would
+    tick the node without pause.
     """
     if resolution_ms is not None:
-        return resolution_ms / 1000
+        return max(resolution_ms / 1000, FLOOR)
     span = span_ms / 1000
-    return min(max(span / 10, MIN_STEP), MAX_STEP, span) if span > 0 else MIN_STEP
+    step = min(max(span / 10, MIN_STEP), MAX_STEP, span) if span > 0 else MIN_STEP
+    return max(step, FLOOR)
 
 
 class TickTime:

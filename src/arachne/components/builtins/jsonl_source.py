@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 import sys
 from typing import IO, Any, Final
 
@@ -13,14 +14,18 @@ from arachne.components.builtins._defs import (
     keyword_factory,
     strict_object,
 )
+from arachne.components.builtins._lines import END, LineReader, TooLong
 from arachne.components.definition import ComponentDefinition, PortDoc
 from arachne.model.node import Node
 from arachne.model.port import Output
 
-__all__ = ["JSONL_SOURCE", "JsonlSource", "check_encoding"]
+__all__ = ["JSONL_SOURCE", "MAX_LINE_BYTES", "JsonlSource", "check_encoding"]
 
-STDIN_LINES_PER_TICK: Final = 64
-"""Lines read per tick from stdin, where each tick is a hop to a worker thread."""
+LINES_PER_TICK: Final = 64
+"""Lines handled per tick at most; a tick takes only lines already read."""
+
+MAX_LINE_BYTES: Final = 1 << 20
+"""Default longest line (1 MiB); a longer one is reported and skipped."""
 
 MAX_REPORTED: Final = 5
 """Bad lines described in one error; the rest are counted."""
@@ -29,90 +34,108 @@ MAX_REPORTED: Final = 5
 class JsonlSource(Node):
     """Emit the JSON value on each line of ``path`` (``-``: stdin), then finish.
 
-    Blank lines are skipped. A line that is not JSON fails with an error naming the file and
-    line number (bad lines met in one tick share one error); under the default ``skip`` policy
-    it becomes an ``ErrorRecord`` on ``error`` (or a logged warning) and reading goes on. A
-    file that cannot be opened fails the run at start. Stdin is read in a worker thread, so a
-    slow pipe never stalls the event loop; a file is read on the loop, a line per tick, as the
-    output has room.
+    A daemon thread reads the lines (at most ``max_line_bytes`` each, a bounded number ahead),
+    so a slow pipe never stalls the loop and each value leaves as soon as its line is read; the
+    run stays open while input may still come. Blank lines are skipped. A line that is not
+    JSON, not valid in ``encoding`` or too long fails with an error naming the file and line
+    number (bad lines met in one tick share one error); under the default ``skip`` policy it
+    becomes an ``ErrorRecord`` on ``error`` (or a logged warning) and reading goes on. A file
+    that cannot be opened fails the run at start.
     """
 
     default_name = "jsonl_source"
     error_policy = "skip"
+    keep_alive = True  # waiting for a slow pipe is not the end of the run
     out = Output(None, description="One JSON value per non-blank line, in file order")
 
-    def __init__(self, *, path: str, encoding: str = "utf-8", name: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        path: str,
+        encoding: str = "utf-8",
+        max_line_bytes: int = MAX_LINE_BYTES,
+        name: str | None = None,
+    ) -> None:
         if not isinstance(path, str) or not path:
             raise ValueError(f"path must be a file path or '-' for stdin, got {path!r}")
         check_encoding(encoding)
-        super().__init__(name=name, config={"path": path, "encoding": encoding})
+        if isinstance(max_line_bytes, bool) or not isinstance(max_line_bytes, int):
+            raise ValueError(f"max_line_bytes must be an integer, got {max_line_bytes!r}")
+        if max_line_bytes < 1:
+            raise ValueError(f"max_line_bytes must be at least 1, got {max_line_bytes}")
+        config = {"path": path, "encoding": encoding, "max_line_bytes": max_line_bytes}
+        super().__init__(name=name, config=config)
         self.path = path
         self.encoding = encoding
-        self._per_tick = 1
-        if path == "-":
-            self.mode = "thread"  # type: ignore[misc]  # a blocking read belongs off the loop
-            self._per_tick = STDIN_LINES_PER_TICK
-        self._file: IO[str] | None = None
+        self.max_line_bytes = max_line_bytes
+        self._reader: LineReader | None = None
         self._line = 0
-        self._failure: ValueError | None = None
 
     def on_start(self) -> None:
-        """Open the file (stdin is used as it is)."""
-        if self.path == "-":
-            self._file = sys.stdin
+        """Open the file (or take stdin) and start reading it in a thread."""
+        source: int | IO[str]
+        if self.path != "-":
+            source = os.open(self.path, os.O_RDONLY)
         else:
-            self._file = open(self.path, encoding=self.encoding)  # noqa: SIM115  # closed in on_stop
+            try:
+                source = os.dup(sys.stdin.fileno())  # the reader's own, closed by it
+            except (AttributeError, OSError, ValueError):
+                source = sys.stdin  # a stand-in without a descriptor (a StringIO)
+        self._reader = LineReader(
+            source,
+            name=f"arachne-read-{self.name()}",
+            max_line=self.max_line_bytes,
+            encoding=self.encoding,
+        )
 
     def on_tick(self) -> None:
-        """Emit the next value (up to a few, from stdin), or finish at end of input.
-
-        Bad lines are reported after the next good value has gone out, in one error for the
-        tick: a tick that only failed would look idle to the scheduler, which may then end
-        the run before the rest of the file is read.
-        """
-        stashed = self._failure
-        if stashed is not None:
-            self._failure = None
-            raise stashed
-        file = self._file
-        if file is None:
+        """Emit the values of the lines read so far (up to a few dozen); finish at the end."""
+        reader = self._reader
+        if reader is None:
             return
         bad: list[str] = []
-        emitted = 0
-        at_end = False
-        while emitted < self._per_tick:  # blank and bad lines do not count
-            text = file.readline()
-            if not text:
-                at_end = True
-                break
-            self._line += 1
-            if not text.strip():
-                continue
-            try:
-                value: Any = json.loads(text.rstrip("\r\n"))
-            except json.JSONDecodeError as exc:
-                bad.append(
-                    f"line {self._line}, column {exc.colno}: not JSON ({exc.msg}): {_clip(text)}"
-                )
-                continue
-            self.emit("out", value)
-            emitted += 1
-        if bad:
-            error = self._bad_lines(bad)
-            if emitted and self.mode != "inline":
-                self._failure = error  # raising now would discard this tick's good values
-                return  # (and not finish yet: the next tick reports it)
-            if at_end:
+        for item in reader.take(LINES_PER_TICK):
+            if item is END:
                 self.finish()
-            raise error
-        if at_end:
-            self.finish()
+                break
+            if isinstance(item, BaseException):
+                bad.append(f"reading stopped: {type(item).__name__}: {item}")
+                continue
+            self._line += 1
+            value = self._decode(item, bad)
+            if value is not _SKIP:
+                self.emit("out", value)
+        if bad:
+            raise self._bad_lines(bad)
 
     def on_stop(self) -> None:
-        """Close the file."""
-        file, self._file = self._file, None
-        if file is not None and file is not sys.stdin:
-            file.close()
+        """Stop the reader (it closes what it reads)."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
+
+    def _decode(self, item: object, bad: list[str]) -> Any:
+        where = f"line {self._line}"
+        if isinstance(item, TooLong):
+            bad.append(
+                f"{where}: {item.size:,} bytes, over max_line_bytes ({self.max_line_bytes:,})"
+            )
+            return _SKIP
+        assert isinstance(item, bytes)  # noqa: S101  # the reader queues bytes, TooLong, errors
+        try:
+            text = item.decode(self.encoding)
+        except UnicodeDecodeError as exc:
+            bad.append(f"{where}: not valid {self.encoding} ({exc.reason} at byte {exc.start})")
+            return _SKIP
+        if not text.strip():
+            return _SKIP
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            bad.append(f"{where}, column {exc.colno}: not JSON ({exc.msg}): {_clip(text)}")
+        except (ValueError, RecursionError) as exc:  # huge integers, deep nesting
+            bad.append(f"{where}: not readable JSON ({type(exc).__name__}): {_clip(text)}")
+        return _SKIP
 
     def _bad_lines(self, bad: list[str]) -> ValueError:
         where = "stdin" if self.path == "-" else repr(self.path)
@@ -121,12 +144,17 @@ class JsonlSource(Node):
         return ValueError(f"{where} {shown}{more}; fix the line or remove it")
 
 
+_SKIP: Final = object()
+
+
 def check_encoding(encoding: str) -> None:
     """Raise ``ValueError`` unless Python knows the text encoding ``encoding``."""
     try:
-        codecs.lookup(encoding)
+        info = codecs.lookup(encoding)
     except LookupError:
         raise ValueError(f"unknown encoding {encoding!r}; try 'utf-8' or 'latin-1'") from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise ValueError(f"{encoding!r} is not a text encoding; try 'utf-8' or 'latin-1'")
 
 
 def _clip(text: str, limit: int = 80) -> str:
@@ -156,6 +184,13 @@ JSONL_SOURCE = ComponentDefinition(
                 "minLength": 1,
                 "default": "utf-8",
                 "description": "Text encoding of the file",
+            },
+            "max_line_bytes": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 1 << 30,
+                "default": MAX_LINE_BYTES,
+                "description": "Longest line read; a longer one is reported and skipped",
             },
         },
         required=("path",),

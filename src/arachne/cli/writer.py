@@ -1,0 +1,37 @@
+"""How ``arachne run`` prints what leaves the graph: one JSON line per value on stdout."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import IO, Any
+
+__all__ = ["Writer"]
+
+
+class Writer:
+    """Writes each value that leaves the graph as one JSON line.
+
+    The stream is looked up on each write, so the live display (which takes over stdout only
+    when stdout is the terminal it draws on) can put lines above itself. Values with no JSON
+    form (NaN, infinities, objects) raise ``ValueError``, failing the run with the reason,
+    rather than printing something a JSON reader would refuse.
+    """
+
+    def __init__(self, tag: bool, stream: IO[str] | None = None) -> None:
+        self.tag = tag
+        self.count = 0
+        self._stream = stream
+
+    def __call__(self, node: str, port: str, value: Any) -> None:
+        """Print ``value`` (with its node and port when tagging)."""
+        data = {"node": node, "port": port, "value": value} if self.tag else value
+        try:
+            text = json.dumps(data, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"a value from {node}:{port} has no JSON form ({exc}); emit JSON data "
+                "(objects, arrays, strings, finite numbers, true/false/null)"
+            ) from None
+        (self._stream or sys.stdout).write(text + "\n")
+        self.count += 1
