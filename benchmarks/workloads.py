@@ -115,6 +115,11 @@ class Tally:
         self.total += x
         self.count += 1
 
+    def add_all(self, xs: list[int]) -> None:
+        """Add a whole batch: the batched sinks (Bytewax's ``summed``, Arachne's batch node)."""
+        self.total += sum(xs)
+        self.count += len(xs)
+
     def add_stamped(self, item: tuple[int, int]) -> None:
         self.latencies_ns.append(perf_counter_ns() - item[1])
         self.total += item[0]

@@ -1,11 +1,12 @@
 """Arachne: the workloads as graphs of bounded edges (capacity 1024) run by a ``Runtime``.
 
-Maps and the sink are ``@node`` functions (the sink is the tally's bound ``add``), the filter an
-``@node(filter=True)`` predicate; the paced source is a ``Node`` subclass. ``fused=False``
-asks for ``Runtime(fusion=False)`` so every hop is a real edge; ``fused=True`` for
-``Runtime(fusion=True)``. A runtime without the option gets ``Runtime()`` (noted when fusion was
-asked for). After each run the counters are checked: no edge above its capacity, and the sink
-received exactly what it counted.
+Maps are ``@node`` functions and the filter an ``@node(filter=True)`` predicate; the summing
+sink of ``pipeline`` and ``fanout`` is an ``@node(batch=True)`` function adding a whole batch
+(``Tally.add_all``), as Bytewax's batched sink does (``summed``); the paced source is a
+``Node`` subclass. ``fused=False`` asks for ``Runtime(fusion=False)`` so every hop is a real
+edge; ``fused=True`` for ``Runtime(fusion=True)``. A runtime without the option gets
+``Runtime()`` (noted when fusion was asked for). After each run the counters are checked: no
+edge above its capacity, and the sink received exactly what it counted.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def pipeline(n: int, fused: bool = False) -> Tally:
         _mapper(double, "double"),
         node(keep, name="keep", filter=True)(),
         _mapper(inc, "inc"),
-        _mapper(tally.add, "sink"),
+        node(tally.add_all, name="sink", batch=True)(),
     )
     return _run(g, tally, fused)
 
@@ -121,7 +122,7 @@ def fanout(n: int, fused: bool = False) -> Tally:
     tally = Tally()
     g = Subgraph()
     g.add_node(_source(range(n)))
-    g.add_node(_mapper(tally.add, "sink"))
+    g.add_node(node(tally.add_all, name="sink", batch=True)())
     for i in BRANCH_OFFSETS:
         name = f"branch{i}"
         g.add_node(_mapper(branch(i), name))

@@ -5,7 +5,8 @@ from typing import Any
 
 import pytest
 
-from arachne.model.function_node import FunctionNode, node
+from arachne.model.decorator import node
+from arachne.model.function_node import FunctionNode
 from arachne.model.message import Message
 from arachne.model.node import Node
 from arachne.model.port import PortSpec

@@ -26,6 +26,14 @@ def make_stage(kind: str, k: int, policy: str) -> Any:
             outputs={"out": int},
         )
 
+    if kind == "batch":
+        return node(
+            lambda xs: [x + k for x in xs if x % k],
+            name=f"batch{k}",
+            inputs={"in": int},
+            outputs={"out": int},
+            batch=True,
+        )
     if kind == "pred":
         return node(lambda x: x % k, name=f"pred{k}", inputs={"in": int}, filter=True)
     if kind == "fragile_pred":
@@ -78,7 +86,7 @@ def observe(stages: list[tuple[str, int, str]], n: int, fusion: bool) -> tuple[A
 
 STAGES = st.lists(
     st.tuples(
-        st.sampled_from(["add", "keep", "fragile", "pred", "fragile_pred"]),
+        st.sampled_from(["add", "keep", "fragile", "pred", "fragile_pred", "batch"]),
         st.integers(2, 7),
         st.sampled_from(["skip", "dead_letter"]),
     ),
@@ -323,3 +331,49 @@ def test_filter_nodes_pass_the_payload_itself_and_keep_the_input_schema() -> Non
 def test_a_filter_must_be_a_plain_one_parameter_function(fn: Any) -> None:
     with pytest.raises(TypeError, match=r"filter=True|takes 2 parameters"):
         node(fn, filter=True)
+
+
+def batch_graph(policy: str, n: int) -> tuple[Subgraph, Collect, DeadLetters]:
+    @node(batch=True, error_policy=policy)
+    def tens(xs: list[int]) -> list[int]:
+        if 7 in xs:
+            raise ValueError("a seven in the batch")
+        return [x * 10 for x in xs]
+
+    graph = Subgraph()
+    graph.add_node(IterSource(range(n), name="src", schema=int))
+    graph.add_node(tens())
+    sink, letters = Collect(), DeadLetters(name="dead")
+    graph.add_node(sink)
+    graph.add_node(letters)
+    graph.connect(("src", "out"), ("tens", "in"))
+    graph.connect(("tens", "out"), ("collect", "in"))
+    graph.connect(("tens", "error"), ("dead", "in"))
+    return graph, sink, letters
+
+
+@pytest.mark.parametrize("fusion", [True, False])
+def test_a_batch_stage_gets_whole_batches_and_fails_as_one(fusion: bool) -> None:
+    graph, sink, letters = batch_graph("dead_letter", 20)
+    runtime = Runtime(fusion=fusion, quantum=8, batch=8)
+    runtime.register(graph)
+    runtime.run()
+    assert bool(runtime.execution.chains) == fusion
+    assert sink.payloads == [x * 10 for x in range(8, 20)]  # batches 0-7, 8-15, 16-19
+    assert [record.payload for record in letters.records] == list(range(8))
+    stats = runtime.stats().nodes["tens"]
+    assert (stats.received, stats.emitted, stats.errors, stats.dead_lettered) == (20, 12, 1, 8)
+
+
+def test_a_batch_node_types_its_ports_by_the_lists_items() -> None:
+    @node(batch=True)
+    def total(xs: list[int]) -> list[float]:
+        return [sum(xs) / 2]
+
+    unit = total()
+    assert unit.input_specs()["in"].schema is int
+    assert unit.output_specs()["out"].schema is float
+    with pytest.raises(TypeError, match="filter=True or batch=True"):
+        node(lambda xs: xs, filter=True, batch=True)
+    with pytest.raises(TypeError, match="batch=True"):
+        node(lambda: [1], batch=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from arachne.model.context import NodeContext
 from arachne.model.dead_letters import DeadLetters
+from arachne.model.decorator import node
 from arachne.model.error_record import ERROR_PORT, ErrorRecord
 from arachne.model.errors import (
     ArachneError,
@@ -16,7 +17,7 @@ from arachne.model.errors import (
     NodeFailed,
     SpecError,
 )
-from arachne.model.function_node import FunctionNode, node
+from arachne.model.function_node import FunctionNode
 from arachne.model.graph import Graph
 from arachne.model.message import Headers, Message
 from arachne.model.node import Node

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from arachne.model.message import as_message
+from arachne.model.message import Message, as_message
 from arachne.runtime.failure import decide_batch
 from arachne.runtime.requeue import after_turn, taken
 
 if TYPE_CHECKING:
-    from arachne.model.message import Message
     from arachne.runtime.edge import Edge
     from arachne.runtime.execution import Execution
     from arachne.runtime.running_node import RunningNode
@@ -25,6 +24,9 @@ def take_batch(ex: Execution, rn: RunningNode, edge: Edge, budget: int, control_
     """
     queue = edge.queue
     count = min(len(queue), budget)
+    if rn.batch_fn is not None:
+        _call_batch_fn(ex, rn, edge, [queue.popleft() for _ in range(count)])
+        return count
     batch = [as_message(queue.popleft()) for _ in range(count)]
     try:
         rn.node.on_batch(edge.port, batch)
@@ -33,6 +35,23 @@ def take_batch(ex: Execution, rn: RunningNode, edge: Edge, budget: int, control_
     finally:
         taken(ex, edge, count)
     return count
+
+
+def _call_batch_fn(ex: Execution, rn: RunningNode, edge: Edge, items: list[object]) -> None:
+    """Call an ``@node(batch=True)`` function on bare payloads: no ``Message`` per item."""
+    fn = rn.batch_fn
+    assert fn is not None  # noqa: S101  # chosen by take_batch only when set
+    try:
+        results = fn([item.payload if type(item) is Message else item for item in items])
+        if results is not None:
+            emit, port = rn.node.emit, rn.node.output_port  # type: ignore[attr-defined]
+            for result in results:
+                if result is not None:
+                    emit(port, result)
+    except Exception as exc:
+        _failed(ex, rn, edge.port, [as_message(item) for item in items], exc, 1)
+    finally:
+        taken(ex, edge, len(items))
 
 
 def _failed(

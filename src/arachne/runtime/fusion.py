@@ -20,7 +20,7 @@ from arachne.model.function_node import FunctionNode
 from arachne.model.message import EMPTY_HEADERS, Message, new_message
 from arachne.model.policies import Retry
 from arachne.runtime.edge import Edge
-from arachne.runtime.failure import decide
+from arachne.runtime.failure import decide, decide_batch
 
 if TYPE_CHECKING:
     from arachne.runtime.edge import Outlet
@@ -34,7 +34,18 @@ __all__ = ["FusedChain", "fuse"]
 class FusedChain:
     """Stands in for the edge into the first stage; ``push`` runs every stage in turn."""
 
-    __slots__ = ("_entered", "_stopped", "edges", "ex", "fns", "predicates", "stages", "tail")
+    __slots__ = (
+        "_entered",
+        "_stopped",
+        "batch_fns",
+        "batched",
+        "edges",
+        "ex",
+        "fns",
+        "predicates",
+        "stages",
+        "tail",
+    )
 
     def __init__(self, ex: Execution, edges: list[Edge], stages: list[RunningNode]) -> None:
         self.ex = ex
@@ -42,6 +53,8 @@ class FusedChain:
         self.stages = stages
         self.fns: tuple[Callable[[Any], Any], ...] = tuple(stage.fn for stage in stages)  # type: ignore[misc]
         self.predicates = tuple(stage.predicate for stage in stages)
+        self.batch_fns = tuple(stage.batch_fn for stage in stages)
+        self.batched = any(fn is not None for fn in self.batch_fns)
         self.tail: tuple[Outlet, ...] = stages[-1].fn_outputs
         self._entered = 0
         self._stopped = [0] * len(stages)  # messages that went no further than stage i
@@ -129,6 +142,9 @@ class FusedChain:
         runs bare; a map's ``None`` results (which emit nothing) are removed by identity, so
         values with an unusual ``==`` (arrays) are never compared.
         """
+        batch_fn = self.batch_fns[index]
+        if batch_fn is not None:
+            return self._batch_stage(index, batch_fn, values)
         predicate = self.predicates[index]
         results: list[Any] = []
         it = iter(values)
@@ -143,8 +159,28 @@ class FusedChain:
             return [result for result in results if result is not None]
         return results
 
+    def _batch_stage(
+        self, index: int, batch_fn: Callable[[Any], Any], values: list[Any]
+    ) -> list[Any]:
+        """Run a batch stage: one call for the whole list, its error policy on the whole list."""
+        if not values:
+            return []
+        try:
+            results = batch_fn(values)
+        except Exception as exc:
+            rn = self.stages[index]
+            msgs = [new_message(value, EMPTY_HEADERS) for value in values]
+            decide_batch(self.ex, rn, self.edges[index].port, msgs, exc, 1)
+            return []
+        if results is None:
+            return []
+        return [result for result in results if result is not None]
+
     def push(self, item: Any) -> None:
         """Run ``item`` through every stage; queue the last stage's result on the tail."""
+        if self.batched:
+            self._push_through_batches(item)
+            return
         self._entered += 1
         if type(item) is Message:
             value, headers = item.payload, item.headers
@@ -165,6 +201,25 @@ class FusedChain:
         out = value if headers is EMPTY_HEADERS else new_message(value, headers)
         for edge in self.tail:
             edge.push(out)
+
+    def _push_through_batches(self, item: Any) -> None:
+        """``push`` for a chain with a batch stage: a batch of one, stage by stage."""
+        if type(item) is Message:
+            values, headers = [item.payload], item.headers
+        else:
+            values, headers = [item], EMPTY_HEADERS
+        self._entered += 1
+        for index, fn in enumerate(self.fns):
+            kept: list[Any] = []
+            try:
+                kept = self._stage(index, fn, values)
+            finally:
+                self._stopped[index] += len(values) - len(kept)
+            values = kept
+        for value in values:
+            out = value if headers is EMPTY_HEADERS else new_message(value, headers)
+            for edge in self.tail:
+                edge.push(out)
 
     def _failed(self, stage: int, value: Any, headers: Any, exc: Exception) -> None:
         rn = self.stages[stage]
@@ -201,7 +256,7 @@ def fusable(rn: RunningNode) -> bool:
     node = rn.node
     inputs = rn.inputs
     return (
-        rn.fn is not None
+        (rn.fn is not None or rn.batch_fn is not None)
         and isinstance(node, FunctionNode)
         and not isinstance(rn.error_policy, Retry)
         and rn.cadence is None
@@ -224,7 +279,8 @@ def fuse(ex: Execution, wiring: Wiring) -> list[FusedChain]:
                 continue
             replaced = tuple(_chain_from(ex, edge, head, chains, absorbed) for edge in edges)
             head.outputs[port] = replaced
-            if head.fn is not None and port == getattr(head.node, "output_port", None):
+            functional = head.fn is not None or head.batch_fn is not None
+            if functional and port == getattr(head.node, "output_port", None):
                 head.fn_outputs = replaced
     return chains
 

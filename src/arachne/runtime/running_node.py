@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from arachne.model.function_node import FunctionNode
+from arachne.model.function_node import BatchFunctionNode, FunctionNode
 from arachne.model.node import overrides
 from arachne.model.sources import IterSource
 from arachne.runtime.ready_queue import NOT_QUEUED
@@ -34,6 +34,7 @@ class RunningNode:
     """
 
     __slots__ = (
+        "batch_fn",
         "batched",
         "blocked",
         "cadence",
@@ -106,9 +107,12 @@ class RunningNode:
         self.suspended = False  # waiting to retry a failed call; takes nothing meanwhile
         self.puller = node if isinstance(node, IterSource) and self.inline else None
         # An inline, one-result @node function is called directly on payloads (see consume).
-        fast = isinstance(node, FunctionNode) and self.inline and not node.many
+        batch = isinstance(node, BatchFunctionNode)
+        fast = isinstance(node, FunctionNode) and self.inline and not node.many and not batch
         self.fn: Callable[[Any], Any] | None = node.fn if fast else None  # type: ignore[attr-defined]
         self.fn_outputs: tuple[Outlet, ...] = ()
+        # A batch function (list in, list out), which fused chains call on a whole batch.
+        self.batch_fn: Callable[[Any], Any] | None = node.fn if batch and self.inline else None  # type: ignore[attr-defined]
         # A filter's own predicate, which fused chains call without the wrapper in ``fn``.
         self.predicate: Callable[[Any], object] | None = node.predicate if fast else None  # type: ignore[attr-defined]
         self.batched = self.inline and overrides(node, "on_batch")

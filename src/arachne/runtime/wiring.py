@@ -74,7 +74,7 @@ def wire(
         target.inputs_open += 1
         edges[link.id] = edge
     for rn in nodes.values():
-        if rn.fn is not None:
+        if rn.fn is not None or rn.batch_fn is not None:
             rn.fn_outputs = rn.outputs[type(rn.node).output_port]  # type: ignore[attr-defined]
         rn.inputs.sort(key=lambda edge: -edge.rank)
         _check_cadence(rn)
