@@ -18,9 +18,11 @@ WAIT = 30.0  # generous: a bound on a hang, not a timing claim
 
 
 def start(*args: str, stderr: int | None = subprocess.PIPE) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as users run it
     return subprocess.Popen(
         [ARACHNE, "run", str(QUICK_REFERENCE), *args],
         cwd=ROOT,
+        env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=stderr,

@@ -377,3 +377,85 @@ def test_a_batch_node_types_its_ports_by_the_lists_items() -> None:
         node(lambda xs: xs, filter=True, batch=True)
     with pytest.raises(TypeError, match="batch=True"):
         node(lambda: [1], batch=True)
+
+
+def observe_batch_chain(fusion: bool, trace: bool) -> tuple[Any, ...]:
+    @node(error_policy="skip")
+    def fragile(x: int) -> int:
+        if x % 3 == 0:
+            raise ValueError("a multiple of three")
+        return x
+
+    @node(batch=True)
+    def twice(xs: list[int]) -> list[int]:
+        return [y for x in xs for y in (x, x)]
+
+    graph = Subgraph()
+    graph.add_node(IterSource(range(10), name="src", schema=int))
+    graph.add_node(fragile())
+    graph.add_node(twice())
+    sink = Collect()
+    graph.add_node(sink)
+    graph.connect(("src", "out"), ("fragile", "in"))
+    graph.connect(("fragile", "out"), ("twice", "in"))
+    graph.connect(("twice", "out"), ("collect", "in"))
+    runtime = Runtime(fusion=fusion, trace=trace)
+    runtime.register(graph)
+    runtime.run()
+    stats = runtime.stats()
+    nodes = {n: tuple(getattr(s, c) for c in NODE_COUNTERS) for n, s in stats.nodes.items()}
+    edges = {e: (s.enqueued, s.dequeued) for e, s in stats.edges.items()}
+    return sorted(sink.payloads), nodes, edges
+
+
+@pytest.mark.parametrize("trace", [True, False])
+def test_a_chain_with_a_batch_stage_counts_like_the_unfused_graph(trace: bool) -> None:
+    fused = observe_batch_chain(True, trace)
+    assert fused == observe_batch_chain(False, trace)
+    assert fused[1]["fragile"][:3] == (10, 6, 4)  # received, emitted, errors
+    assert fused[1]["twice"][:2] == (6, 12)
+
+
+@pytest.mark.parametrize("fusion", [True, False])
+def test_a_batch_function_returning_garbage_is_handled_by_its_policy(fusion: bool) -> None:
+    @node(batch=True, error_policy="skip")
+    def broken(xs: list[int]) -> list[int]:
+        return 5  # type: ignore[return-value]
+
+    graph = Subgraph()
+    graph.add_node(IterSource(range(5), name="src", schema=int))
+    graph.add_node(broken())
+    graph.connect(("src", "out"), ("broken", "in"))
+    runtime = Runtime(fusion=fusion)
+    runtime.register(graph)
+    runtime.run()
+    assert runtime.stats().nodes["broken"].skipped == 5
+
+
+def test_a_batch_function_changing_its_list_changes_nothing_else() -> None:
+    @node(batch=True)
+    def greedy(xs: list[int]) -> list[int]:
+        kept = list(xs)
+        xs.clear()
+        return kept
+
+    graph = Subgraph()
+    graph.add_node(IterSource(range(3000), name="src", schema=int))
+    sinks = []
+    for name in ("a", "b"):
+        graph.add_node(greedy(name=f"greedy_{name}"))
+        sink = Collect(name=f"sink_{name}")
+        sinks.append(sink)
+        graph.add_node(sink)
+        graph.connect(("src", "out"), (f"greedy_{name}", "in"))
+        graph.connect((f"greedy_{name}", "out"), (f"sink_{name}", "in"))
+    runtime = Runtime()
+    runtime.register(graph)
+    runtime.run()
+    assert [len(sink.payloads) for sink in sinks] == [3000, 3000]
+
+
+def test_a_batch_function_cannot_run_in_a_process_or_async_mode() -> None:
+    for mode in ("process", "async"):
+        with pytest.raises(TypeError, match="inline or in a thread"):
+            node(lambda xs: xs, batch=True, mode=mode)

@@ -78,28 +78,29 @@ def execute(
     piped = stdin is not None and not stdin.isatty()
     asked = collect_feeds(options.injects, options.inputs, options.to, pick, stdin_piped=piped)
     attach_feeds(graph, doc, [*feeds, *asked])
-    writer = Writer(options.tag)
+    # Reading a pipe, each value is flushed as it leaves, so a consumer downstream sees it.
+    writer = Writer(options.tag, flush=any(feed.path == "-" for feed in asked))
     attach_printers(graph, doc, report.outputs, writer)
     runtime = Runtime()
     runtime.register(graph)
     ex = runtime.execution
     started = time.perf_counter()
     show = options.progress if options.progress is not None else err.is_terminal
-    try:
-        with _sigterm_interrupts():
+    with _sigterm_interrupts():  # kept through the drain: a second signal cancels
+        try:
             runtime.start()
             _watch(ex, err, started, options.timeout, show and not options.quiet)
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted: stopping (Ctrl-C again to cancel)[/]")
-        try:
-            ex.request_stop(drain=True)
-            ex.wait()
         except KeyboardInterrupt:
-            ex.request_stop(drain=False)
-            ex.wait()
-    finally:
-        runtime.shutdown()
-        sys.stdout.flush()
+            err.print("[yellow]interrupted: stopping (Ctrl-C again to cancel)[/]")
+            try:
+                ex.request_stop(drain=True)
+                ex.wait()
+            except KeyboardInterrupt:
+                ex.request_stop(drain=False)
+                ex.wait()
+        finally:
+            runtime.shutdown()
+            sys.stdout.flush()
     elapsed = time.perf_counter() - started
     if not options.quiet:
         err.print(summary_table(ex.stats(), elapsed, writer.count))

@@ -15,11 +15,13 @@ class Writer:
     The stream is looked up on each write, so the live display (which takes over stdout only
     when stdout is the terminal it draws on) can put lines above itself. Values with no JSON
     form (NaN, infinities, objects) raise ``ValueError``, failing the run with the reason,
-    rather than printing something a JSON reader would refuse.
+    rather than printing something a JSON reader would refuse. With ``flush`` each line is
+    flushed as written (output of a run fed from a pipe, read downstream as it comes).
     """
 
-    def __init__(self, tag: bool, stream: IO[str] | None = None) -> None:
+    def __init__(self, tag: bool, stream: IO[str] | None = None, *, flush: bool = False) -> None:
         self.tag = tag
+        self.flush = flush
         self.count = 0
         self._stream = stream
 
@@ -33,5 +35,8 @@ class Writer:
                 f"a value from {node}:{port} has no JSON form ({exc}); emit JSON data "
                 "(objects, arrays, strings, finite numbers, true/false/null)"
             ) from None
-        (self._stream or sys.stdout).write(text + "\n")
+        out = self._stream or sys.stdout
+        out.write(text + "\n")
+        if self.flush:
+            out.flush()
         self.count += 1

@@ -75,6 +75,11 @@ def batch_class(
             f"@node(batch=True) function {fn.__name__!r} must be a plain function of one "
             "parameter (a list of payloads) returning a list of results or None"
         )
+    if attrs.get("mode") not in ("inline", "thread"):
+        raise TypeError(
+            f"@node(batch=True) function {fn.__name__!r} runs inline or in a thread; "
+            f"mode {attrs.get('mode')!r} is not supported for batch functions"
+        )
     in_schema = item_type(hints.get(params[0].name, NO_SCHEMA))
     out_schema = item_type(without_none(hints.get("return", NO_SCHEMA)))
     in_ports = dict(inputs) if inputs is not None else {"in": or_none(in_schema)}

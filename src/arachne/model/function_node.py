@@ -64,11 +64,9 @@ class BatchFunctionNode(FunctionNode):
         self._emit_all(type(self).fn([msg.payload for msg in msgs]))
 
     def _emit_all(self, results: Iterable[Any] | None) -> None:
-        if results is None:
-            return
-        for result in results:
-            if result is not None:
-                self.emit(self.output_port, result)
+        kept = [] if results is None else [r for r in results if r is not None]
+        for result in kept:  # collected first: a failure half-way emits nothing
+            self.emit(self.output_port, result)
 
 
 class AsyncFunctionNode(FunctionNode):

@@ -42,14 +42,17 @@ def _call_batch_fn(ex: Execution, rn: RunningNode, edge: Edge, items: list[objec
     fn = rn.batch_fn
     assert fn is not None  # noqa: S101  # chosen by take_batch only when set
     try:
-        results = fn([item.payload if type(item) is Message else item for item in items])
-        if results is not None:
-            emit, port = rn.node.emit, rn.node.output_port  # type: ignore[attr-defined]
-            for result in results:
-                if result is not None:
-                    emit(port, result)
-    except Exception as exc:
-        _failed(ex, rn, edge.port, [as_message(item) for item in items], exc, 1)
+        try:
+            # Results are collected before any leaves, so a failure half-way emits nothing
+            # (and a retry cannot emit anything twice).
+            results = fn([item.payload if type(item) is Message else item for item in items])
+            results = [] if results is None else [r for r in results if r is not None]
+        except Exception as exc:
+            _failed(ex, rn, edge.port, [as_message(item) for item in items], exc, 1)
+            return
+        emit, port = rn.node.emit, rn.node.output_port  # type: ignore[attr-defined]
+        for result in results:
+            emit(port, result)
     finally:
         taken(ex, edge, len(items))
 

@@ -166,15 +166,14 @@ class FusedChain:
         if not values:
             return []
         try:
-            results = batch_fn(values)
+            # A copy: the list may be the producer's own, shared with sibling chains.
+            results = batch_fn(list(values))
+            return [] if results is None else [r for r in results if r is not None]
         except Exception as exc:
             rn = self.stages[index]
             msgs = [new_message(value, EMPTY_HEADERS) for value in values]
             decide_batch(self.ex, rn, self.edges[index].port, msgs, exc, 1)
             return []
-        if results is None:
-            return []
-        return [result for result in results if result is not None]
 
     def push(self, item: Any) -> None:
         """Run ``item`` through every stage; queue the last stage's result on the tail."""
@@ -210,11 +209,12 @@ class FusedChain:
             values, headers = [item], EMPTY_HEADERS
         self._entered += 1
         for index, fn in enumerate(self.fns):
+            earlier = self._stopped[index]
             kept: list[Any] = []
             try:
                 kept = self._stage(index, fn, values)
             finally:
-                self._stopped[index] += len(values) - len(kept)
+                self._stopped[index] = earlier + len(values) - len(kept)
             values = kept
         for value in values:
             out = value if headers is EMPTY_HEADERS else new_message(value, headers)

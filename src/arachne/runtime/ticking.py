@@ -41,10 +41,11 @@ def tick_source(ex: Execution, rn: RunningNode) -> None:
             rn.blocked = True
             return
         items = puller.pull(room)
+        pulled = len(items)  # counted first: what the items pass through must not change it
         rn.ticks += 1
         edges = rn.outputs[puller.port]
         if edges and not ex.trace and all(edge.is_block for edge in edges):
-            rn.emitted += len(items)  # room was counted, so the whole batch fits every outlet
+            rn.emitted += pulled  # room was counted, so the whole batch fits every outlet
             # Fanned out, the batch is checked for Messages once rather than by every chain.
             plain = Message not in map(type, items) if len(edges) > 1 else None
             for edge in edges:
@@ -53,7 +54,7 @@ def tick_source(ex: Execution, rn: RunningNode) -> None:
             emit = rn.node.emit
             for item in items:
                 emit(puller.port, item)
-        if len(items) < room:
+        if pulled < room:
             rn.finish_requested = True
         return
     if not rn.inline:

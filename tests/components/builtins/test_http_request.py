@@ -234,12 +234,14 @@ def test_configured_headers_go_only_to_the_configured_origin(server: LocalServer
         output="response",
         url=f"{server.url}/echo",
         headers={"authorization": "Bearer secret"},
+        params={"key": "k1"},
     )
     with LocalServer() as other:  # another port: another origin
         responses, errors = fetch([None, f"{other.url}/echo", f"{server.url}/echo?x=1"], node)
     assert errors == []
     sent = [r["body"]["headers"].get("authorization") for r in responses]
     assert sent == ["Bearer secret", None, "Bearer secret"]
+    assert [r["body"]["query"].get("key") for r in responses] == ["k1", None, "k1"]
 
 
 def test_post_is_not_retried(server: LocalServer) -> None:

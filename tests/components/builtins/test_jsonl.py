@@ -240,3 +240,19 @@ def test_only_text_encodings_are_accepted(encoding: str) -> None:
         Registry.default().create(
             "arachne.io.jsonl-source", {"path": "x", "encoding": encoding}, where="n"
         )
+
+
+def test_encodings_that_do_not_write_newline_as_one_byte_are_refused() -> None:
+    for encoding in ("utf-16", "utf-32"):
+        with pytest.raises(SpecError, match="convert the file to UTF-8"):
+            Registry.default().create(
+                "arachne.io.jsonl-source", {"path": "x", "encoding": encoding}, where="n"
+            )
+
+
+def test_a_line_across_read_chunks_is_one_line(tmp_path: Path) -> None:
+    long_value = "y" * 70_000  # longer than one os.read of 64 KiB
+    path = write(tmp_path / "in.jsonl", f'1\n"{long_value}"\r\n2')
+    graph, sink = line(JsonlSource(path=path))
+    run(graph)
+    assert sink.payloads == [1, long_value, 2]

@@ -90,14 +90,14 @@ def request_for(value: object, settings: Settings) -> Request:
     method = str(fields.get("method", settings.method)).upper()
     if method not in METHODS:
         raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
-    # Configured headers (credentials, say) go only where the configuration points: a URL
-    # taken from the data may name any host.
+    # Configured headers and params (credentials, say) go only where the configuration
+    # points: a URL taken from the data may name any host.
     same = settings.url is None or _origin(url) == _origin(settings.url)
     return Request(
         method=method,
         url=url,
         headers={**(settings.headers if same else {}), **_mapping(fields, "headers")},
-        params={**settings.params, **_mapping(fields, "params")},
+        params={**(settings.params if same else {}), **_mapping(fields, "params")},
         body=fields.get("body", settings.body),
     )
 
@@ -197,9 +197,11 @@ def check_url(url: object) -> str:
     return url
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
+def _origin(url: str) -> tuple[str, str, int]:
     parts = urlsplit(url)
-    return parts.scheme, (parts.hostname or "").lower(), parts.port
+    scheme = parts.scheme.lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    return scheme, (parts.hostname or "").lower(), port
 
 
 def _mapping(fields: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -6,6 +6,7 @@ The thread reads with ``os.read`` on a descriptor of its own, not through Python
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -82,8 +83,9 @@ class LineReader:
             self._put(exc)
         finally:
             if isinstance(self._source, int):
-                os.close(self._source)
-        self._put(END)
+                with contextlib.suppress(OSError):
+                    os.close(self._source)
+            self._put(END)
 
     def _chunks(self) -> Iterator[bytes]:
         source = self._source

@@ -155,6 +155,11 @@ def check_encoding(encoding: str) -> None:
         raise ValueError(f"unknown encoding {encoding!r}; try 'utf-8' or 'latin-1'") from None
     if not getattr(info, "_is_text_encoding", True):
         raise ValueError(f"{encoding!r} is not a text encoding; try 'utf-8' or 'latin-1'")
+    if "\n".encode(info.name) != b"\n":  # lines are split on the byte before decoding
+        raise ValueError(
+            f"{encoding!r} does not write a newline as one byte (UTF-16 and UTF-32 do not); "
+            "convert the file to UTF-8 first"
+        )
 
 
 def _clip(text: str, limit: int = 80) -> str:
