@@ -14,7 +14,7 @@ from arachne.model.errors import ExecutionError, NodeFailed
 from arachne.runtime.binding import bind, unbind
 from arachne.runtime.clock import Clock, MonotonicClock
 from arachne.runtime.completion import describe, stop_nodes
-from arachne.runtime.fusion import fuse
+from arachne.runtime.fusing import fuse, sync_counters
 from arachne.runtime.hook import Event, EventHook
 from arachne.runtime.pools import Pools
 from arachne.runtime.ready_queue import ReadyQueue
@@ -210,11 +210,7 @@ class Execution(ExecutionTuning):
 
     def stats(self) -> ExecutionStats:
         """Return every node and edge counter now, as one frozen snapshot."""
-        for chain in self.chains:
-            for stage in chain.stages:
-                stage.fused[:] = [0, 0, 0]
-        for chain in self.chains:
-            chain.sync()
+        sync_counters(self.chains)
         return ExecutionStats(
             id=self.id,
             state=self.state.value,

@@ -3,10 +3,10 @@
 ``src -> f -> g -> h -> sink``: when ``f``, ``g`` and ``h`` are plain inline functions, each fed
 by exactly one ``block`` data edge, what ``src`` emits towards ``f`` is handed through ``f``,
 ``g`` and ``h`` at once and only ``h``'s result is queued (for ``sink``). Observable behaviour
-is kept: counters of the skipped edges and nodes are derived exactly (see :meth:`sync`), order
-is unchanged, each stage's error policy applies to its own failures (``Retry`` stages are not
-fused, since a retry must park the message), and backpressure from the tail edges blocks the
-chain's head.
+is kept: counters of the skipped edges and nodes are derived exactly (see
+``fusing.sync_counters``), order is unchanged, each stage's error policy applies to its own
+failures (``Retry`` stages are not fused, since a retry must park the message), and
+backpressure from the tail edges blocks the chain's head. Finding chains is ``fusing``'s job.
 """
 
 from __future__ import annotations
@@ -15,35 +15,32 @@ from collections.abc import Callable
 from operator import length_hint
 from typing import TYPE_CHECKING, Any
 
-from arachne.model.error_record import ERROR_PORT
-from arachne.model.function_node import FunctionNode
 from arachne.model.message import EMPTY_HEADERS, Message, new_message
-from arachne.model.policies import Retry
 from arachne.runtime.edge import Edge
 from arachne.runtime.failure import decide, decide_batch
 
 if TYPE_CHECKING:
+    from arachne.model.message import Headers
     from arachne.runtime.edge import Outlet
     from arachne.runtime.execution import Execution
     from arachne.runtime.running_node import RunningNode
-    from arachne.runtime.wiring import Wiring
 
-__all__ = ["FusedChain", "fuse"]
+__all__ = ["FusedChain"]
 
 
 class FusedChain:
     """Stands in for the edge into the first stage; ``push`` runs every stage in turn."""
 
     __slots__ = (
-        "_entered",
-        "_stopped",
         "batch_fns",
         "batched",
         "edges",
+        "entered",
         "ex",
         "fns",
         "predicates",
         "stages",
+        "stopped",
         "tail",
     )
 
@@ -56,8 +53,10 @@ class FusedChain:
         self.batch_fns = tuple(stage.batch_fn for stage in stages)
         self.batched = any(fn is not None for fn in self.batch_fns)
         self.tail: tuple[Outlet, ...] = stages[-1].fn_outputs
-        self._entered = 0
-        self._stopped = [0] * len(stages)  # messages that went no further than stage i
+        # What the counters derive from (see ``fusing.sync_counters``): messages into the
+        # chain, and those that went no further than stage i.
+        self.entered = 0
+        self.stopped = [0] * len(stages)
 
     # -- what the producer sees: the edge protocol -----------------------------------------------
 
@@ -116,35 +115,41 @@ class FusedChain:
             for item in items:
                 self.push(item)
             return
-        self._entered += len(items)
-        stopped = self._stopped
-        values = items
-        for index, fn in enumerate(self.fns):
-            earlier = stopped[index]
-            kept: list[Any] = []
-            try:
-                kept = self._stage(index, fn, values)
-            finally:
-                # What went no further: dropped, failed, or (if the run fails here) not reached.
-                stopped[index] = earlier + len(values) - len(kept)
-            values = kept
+        self.entered += len(items)
+        values = self._run_stages(items, EMPTY_HEADERS)
         # With no tail (the last stage is a sink) results are only counted, as unrouted.
         if out is not None and values:
             out.queue.extend(values)
             out.pushed(len(values))
 
-    def _stage(self, index: int, fn: Callable[[Any], Any], values: list[Any]) -> list[Any]:
+    def _run_stages(self, values: list[Any], headers: Headers) -> list[Any]:
+        """Run ``values`` through every stage in turn; return what leaves the last one."""
+        stopped = self.stopped
+        for index, fn in enumerate(self.fns):
+            earlier = stopped[index]
+            kept: list[Any] = []
+            try:
+                kept = self._stage(index, fn, values, headers)
+            finally:
+                # What went no further: dropped, failed, or (if the run fails here) not reached.
+                stopped[index] = earlier + len(values) - len(kept)
+            values = kept
+        return values
+
+    def _stage(
+        self, index: int, fn: Callable[[Any], Any], values: list[Any], headers: Headers
+    ) -> list[Any]:
         """Run stage ``index`` over ``values``; return what it passes on.
 
         The loop runs inside ``map``/``filter`` (C), measured about a quarter faster than a
         Python loop per item. A call that raises stops it; the error policy handles that
-        value, found by the iterator's position, and the loop resumes after it. A predicate
-        runs bare; a map's ``None`` results (which emit nothing) are removed by identity, so
-        values with an unusual ``==`` (arrays) are never compared.
+        value (with ``headers``), found by the iterator's position, and the loop resumes after
+        it. A predicate runs bare; a map's ``None`` results (which emit nothing) are removed by
+        identity, so values with an unusual ``==`` (arrays) are never compared.
         """
         batch_fn = self.batch_fns[index]
         if batch_fn is not None:
-            return self._batch_stage(index, batch_fn, values)
+            return self._batch_stage(index, batch_fn, values, headers)
         predicate = self.predicates[index]
         results: list[Any] = []
         it = iter(values)
@@ -154,13 +159,13 @@ class FusedChain:
                 break
             except Exception as exc:
                 failed = len(values) - length_hint(it) - 1
-                self._failed(index, values[failed], EMPTY_HEADERS, exc)
+                self._failed(index, values[failed], headers, exc)
         if predicate is None:
             return [result for result in results if result is not None]
         return results
 
     def _batch_stage(
-        self, index: int, batch_fn: Callable[[Any], Any], values: list[Any]
+        self, index: int, batch_fn: Callable[[Any], Any], values: list[Any], headers: Headers
     ) -> list[Any]:
         """Run a batch stage: one call for the whole list, its error policy on the whole list."""
         if not values:
@@ -171,7 +176,7 @@ class FusedChain:
             return [] if results is None else [r for r in results if r is not None]
         except Exception as exc:
             rn = self.stages[index]
-            msgs = [new_message(value, EMPTY_HEADERS) for value in values]
+            msgs = [new_message(value, headers) for value in values]
             decide_batch(self.ex, rn, self.edges[index].port, msgs, exc, 1)
             return []
 
@@ -180,7 +185,7 @@ class FusedChain:
         if self.batched:
             self._push_through_batches(item)
             return
-        self._entered += 1
+        self.entered += 1
         if type(item) is Message:
             value, headers = item.payload, item.headers
         else:
@@ -190,7 +195,7 @@ class FusedChain:
             for fn in self.fns:
                 result = fn(value)
                 if result is None:
-                    self._stopped[stage] += 1
+                    self.stopped[stage] += 1
                     return
                 value = result
                 stage += 1
@@ -204,111 +209,16 @@ class FusedChain:
     def _push_through_batches(self, item: Any) -> None:
         """``push`` for a chain with a batch stage: a batch of one, stage by stage."""
         if type(item) is Message:
-            values, headers = [item.payload], item.headers
+            value, headers = item.payload, item.headers
         else:
-            values, headers = [item], EMPTY_HEADERS
-        self._entered += 1
-        for index, fn in enumerate(self.fns):
-            earlier = self._stopped[index]
-            kept: list[Any] = []
-            try:
-                kept = self._stage(index, fn, values)
-            finally:
-                self._stopped[index] = earlier + len(values) - len(kept)
-            values = kept
-        for value in values:
-            out = value if headers is EMPTY_HEADERS else new_message(value, headers)
+            value, headers = item, EMPTY_HEADERS
+        self.entered += 1
+        for result in self._run_stages([value], headers):
+            out = result if headers is EMPTY_HEADERS else new_message(result, headers)
             for edge in self.tail:
                 edge.push(out)
 
-    def _failed(self, stage: int, value: Any, headers: Any, exc: Exception) -> None:
+    def _failed(self, stage: int, value: Any, headers: Headers, exc: Exception) -> None:
         rn = self.stages[stage]
-        self._stopped[stage] += 1
+        self.stopped[stage] += 1
         decide(self.ex, rn, self.edges[stage].port, new_message(value, headers), exc, 1)
-
-    # -- counters ------------------------------------------------------------------------------
-
-    def sync(self) -> None:
-        """Add the counters the skipped edges and stages would have kept.
-
-        Stage counts go to ``RunningNode.fused`` (reset by the caller first), since a stage
-        shared by several chains (a fan-in) takes its counts from each of them.
-        """
-        passed = self._entered
-        for edge, stage, stopped in zip(self.edges, self.stages, self._stopped, strict=True):
-            # A failed message counted in ``stopped`` was received, not emitted.
-            edge.enqueued = edge.dequeued = passed
-            edge.high_water = 1 if passed else 0
-            counts = stage.fused
-            counts[0] += passed
-            passed -= stopped
-            counts[1] += passed
-        if not self.tail:
-            self.stages[-1].fused[2] += passed
-
-
-def fusable(rn: RunningNode) -> bool:
-    """Whether ``rn`` can run as a stage: a plain inline function fed by ``block`` data edges.
-
-    Its inputs must share one priority. Several inputs make it a fan-in stage shared by several
-    chains; the order in which their messages interleave was never promised, only each edge's.
-    """
-    node = rn.node
-    inputs = rn.inputs
-    return (
-        (rn.fn is not None or rn.batch_fn is not None)
-        and isinstance(node, FunctionNode)
-        and not isinstance(rn.error_policy, Retry)
-        and rn.cadence is None
-        and not rn.keep_alive
-        and bool(inputs)
-        and all(edge.is_block and not edge.control for edge in inputs)
-        and len({edge.rank for edge in inputs}) == 1
-    )
-
-
-def fuse(ex: Execution, wiring: Wiring) -> list[FusedChain]:
-    """Replace every edge that leads into a fusable chain by a ``FusedChain``; return them."""
-    chains: list[FusedChain] = []
-    absorbed: set[str] = set()
-    for head in wiring.nodes.values():  # topological order: a chain's head comes first
-        if head.id in absorbed:
-            continue
-        for port, edges in head.outputs.items():
-            if port == ERROR_PORT:
-                continue
-            replaced = tuple(_chain_from(ex, edge, head, chains, absorbed) for edge in edges)
-            head.outputs[port] = replaced
-            functional = head.fn is not None or head.batch_fn is not None
-            if functional and port == getattr(head.node, "output_port", None):
-                head.fn_outputs = replaced
-    return chains
-
-
-def _chain_from(
-    ex: Execution, edge: Outlet, head: RunningNode, chains: list[FusedChain], absorbed: set[str]
-) -> Outlet:
-    edges: list[Edge] = []
-    stages: list[RunningNode] = []
-    current = edge
-    while isinstance(current, Edge) and fusable(current.target) and current.target is not head:
-        stage = current.target
-        edges.append(current)
-        stages.append(stage)
-        following = stage.fn_outputs
-        if len(following) != 1:
-            break
-        current = following[0]
-    if not stages:
-        return edge
-    for tail_edge in stages[-1].fn_outputs:
-        if isinstance(tail_edge, Edge):
-            if tail_edge.producer is not tail_edge.source and tail_edge.producer is not head:
-                # Two chains share this tail (a fan-in stage): neither head alone can be held
-                # back by it, so it stays a real edge for backpressure's sake.
-                return edge
-            tail_edge.producer = head
-    absorbed.update(stage.id for stage in stages)
-    chain = FusedChain(ex, edges, stages)
-    chains.append(chain)
-    return chain
