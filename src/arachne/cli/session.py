@@ -11,6 +11,7 @@ from arachne.model.node import Node
 from arachne.model.port import Input
 from arachne.model.sources import IterSource
 from arachne.model.subgraph import Subgraph
+from arachne.spec.build import port_names
 
 if TYPE_CHECKING:
     from arachne.cli.feeds import Feed
@@ -48,7 +49,7 @@ def attach_feeds(sub: Subgraph, doc: GraphDocument, feeds: list[Feed]) -> None:
             raise ValueError(
                 f"{feed.label}: no node {feed.node!r} in the graph; its nodes: {known}"
             )
-        ports = list(_inputs(unit))
+        ports = list(port_names(unit, "input"))
         port = feed.port
         if port is None:
             if len(ports) != 1:
@@ -73,7 +74,7 @@ def attach_feeds(sub: Subgraph, doc: GraphDocument, feeds: list[Feed]) -> None:
 def default_target(sub: Subgraph, doc: GraphDocument, inputs: Sequence[str]) -> str:
     """Return the one input node that takes values, or raise naming the choice to make."""
     members = _members(sub)
-    takers = [node for node in inputs if _inputs(members[node])]
+    takers = [node for node in inputs if port_names(members[node], "input")]
     if len(takers) != 1:
         raise ValueError(
             f"the graph has {len(takers)} input nodes that take values ({', '.join(takers)}); "
@@ -93,7 +94,7 @@ def attach_printers(
     linked = {(edge.source.node, edge.source.port) for edge in doc.edges}
     endpoints: list[tuple[str, str]] = []
     for node in outputs:
-        for port in _outputs(members[node]):
+        for port in port_names(members[node], "output"):
             if port != ERROR_PORT and (node, port) not in linked:
                 endpoints.append((node, port))
     for index, endpoint in enumerate(endpoints, start=1):
@@ -113,11 +114,3 @@ def _free(name: str, doc: GraphDocument) -> str:
 
 def _members(sub: Subgraph) -> Mapping[str, Node | Subgraph]:
     return {member.id: member.unit for member in sub.members}
-
-
-def _inputs(unit: Node | Subgraph) -> list[str]:
-    return list(unit.input_specs() if isinstance(unit, Node) else unit.inputs())
-
-
-def _outputs(unit: Node | Subgraph) -> list[str]:
-    return list(unit.output_specs() if isinstance(unit, Node) else unit.outputs())

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Final
 from arachne.model.message import Message
 from arachne.runtime.completion import finish_node, finish_refused
 from arachne.runtime.concurrent import start_tick
+from arachne.runtime.edge import Edge
 from arachne.runtime.failure import decide
 from arachne.runtime.requeue import after_turn
 
@@ -46,8 +47,10 @@ def tick_source(ex: Execution, rn: RunningNode) -> None:
         edges = rn.outputs[puller.port]
         if edges and not ex.trace and all(edge.is_block for edge in edges):
             rn.emitted += pulled  # room was counted, so the whole batch fits every outlet
-            # Fanned out, the batch is checked for Messages once rather than by every chain.
-            plain = Message not in map(type, items) if len(edges) > 1 else None
+            # Fanned out to several fused chains, the batch is checked for Messages once
+            # rather than by every chain (plain edges never look).
+            chains = sum(type(edge) is not Edge for edge in edges)
+            plain = Message not in map(type, items) if chains > 1 else None
             for edge in edges:
                 edge.push_many(items, plain)
         else:

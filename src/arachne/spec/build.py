@@ -21,7 +21,7 @@ from arachne.spec.topology import cycle_problems
 if TYPE_CHECKING:
     from arachne.spec.document import ExposedPortDoc, NodeDoc, PortRefDoc
 
-__all__ = ["build", "load"]
+__all__ = ["build", "load", "port_names"]
 
 _Direction = Literal["input", "output"]
 
@@ -133,13 +133,9 @@ class _Ports:
         if key not in self.cache:
             unit = self.units[node]
             try:
-                if isinstance(unit, Node):
-                    found = list(
-                        unit.input_specs() if direction == "input" else unit.output_specs()
-                    )
-                    found += [ERROR_PORT] if direction == "output" else []
-                else:
-                    found = list(unit.inputs() if direction == "input" else unit.outputs())
+                found = port_names(unit, direction)
+                if isinstance(unit, Node) and direction == "output":
+                    found.append(ERROR_PORT)
             except (TypeError, ValueError) as exc:
                 self.problems.add(node, f"component {self.components[node]!r}: {exc}", "ports")
                 found = None
@@ -183,3 +179,10 @@ def _assemble(doc: GraphDocument, units: dict[str, Node | Subgraph]) -> Subgraph
     except (TypeError, ValueError) as exc:  # only a document built by hand gets here
         raise SpecError(f"graph {doc.name!r}: {exc}") from exc
     return sub
+
+
+def port_names(unit: Node | Subgraph, direction: _Direction) -> list[str]:
+    """Return the declared input or output port names of a node or subgraph (not ``error``)."""
+    if isinstance(unit, Node):
+        return list(unit.input_specs() if direction == "input" else unit.output_specs())
+    return list(unit.inputs() if direction == "input" else unit.outputs())
