@@ -22,6 +22,7 @@ IMPLS: Final[dict[str, str]] = {
     "bytewax_batched": "bytewax_batches",
     "arachne": "arachne_graph",
     "arachne_fused": "arachne_fused",
+    "arachne_classes": "arachne_classes",
 }
 """Implementation name -> module under ``benchmarks.impls``."""
 

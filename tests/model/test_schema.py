@@ -16,7 +16,6 @@ from arachne.model.schema import (
     TypeSchema,
     adapt,
     compatible,
-    describe,
 )
 
 
@@ -132,8 +131,8 @@ def test_builtin_type_names_adapt_to_the_type(name: str, cls: type) -> None:
 
 def test_class_adapts_to_type_schema_named_by_module_and_qualname() -> None:
     assert adapt(Point).name == f"{__name__}.Point"
-    assert describe(Point3) == f"{__name__}.Point3"
-    assert describe(int) == "int"
+    assert adapt(Point3).name == f"{__name__}.Point3"
+    assert adapt(int).name == "int"
 
 
 def test_int_validates_ints_and_bools_only() -> None:
@@ -427,7 +426,7 @@ def test_custom_adapter_passes_through() -> None:
 
     even = Even()
     assert adapt(even) is even
-    assert describe(even) == "even"
+    assert adapt(even).name == "even"
 
 
 def test_json_schema_dict_is_rejected_with_the_alternatives() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from arachne import Message, Node, NodeFailed, Output, Runtime, Subgraph
-from arachne.runtime import Event
+from arachne.runtime.events import Event, ExecutionStateChanged, NodeEvent
 from tests.runtime.nodes import Collect, Relay
 
 
@@ -95,25 +95,26 @@ def test_finish_from_a_node_with_inputs_is_refused() -> None:
         runtime.run()
 
 
-def test_hook_receives_lifecycle_events() -> None:
+def test_subscribers_receive_lifecycle_events_in_order() -> None:
     events: list[Event] = []
     graph = Subgraph()
     graph.add_node(Emitter([("out", 1)]))
     graph.add_node(Collect())
     graph.connect(("emitter", "out"), ("collect", "in"))
-    runtime = Runtime(hook=events.append)
+    runtime = Runtime()
+    runtime.subscribe(events.append)
     runtime.register(graph)
     runtime.run()
-    states = [e.detail["state"] for e in events if e.kind == "execution.state"]
+    states = [e.new for e in events if isinstance(e, ExecutionStateChanged)]
     assert states == ["initializing", "running", "completed"]
-    kinds = [(e.kind, e.node_id) for e in events if e.kind.startswith("node.")]
+    kinds = [(type(e).__name__, e.node_id) for e in events if isinstance(e, NodeEvent)]
     assert kinds == [
-        ("node.started", "emitter"),
-        ("node.started", "collect"),
-        ("node.finished", "emitter"),
-        ("node.finished", "collect"),
-        ("node.stopped", "collect"),
-        ("node.stopped", "emitter"),
+        ("NodeStarted", "emitter"),
+        ("NodeStarted", "collect"),
+        ("NodeFinished", "emitter"),
+        ("NodeFinished", "collect"),
+        ("NodeStopped", "collect"),
+        ("NodeStopped", "emitter"),
     ]
     assert all(e.execution_id == runtime.execution.id for e in events)
 

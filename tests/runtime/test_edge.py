@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from arachne import Coalesce, Message
@@ -7,32 +9,52 @@ from arachne.model.context import NodeContext
 from arachne.model.errors import EdgeFull
 from arachne.model.port import PortSpec
 from arachne.model.specs import LinkSpec, NodeSpec, PortRef
-from arachne.runtime.edge import CONTROL_RANK, Edge
-from arachne.runtime.ready_queue import NOT_QUEUED, ReadyQueue
+from arachne.runtime.clock import FakeClock
+from arachne.runtime.edge import COMPACT_AT, CONTROL_RANK, Edge
+from arachne.runtime.events import (
+    BackpressureBegan,
+    BackpressureEnded,
+    Event,
+    EventBus,
+    MessageCoalesced,
+    MessageDropped,
+    MessageRejected,
+)
+from arachne.runtime.ready_queue import NOT_QUEUED
+from arachne.runtime.run_context import RunContext
 from arachne.runtime.running_node import RunningNode
 from tests.runtime.nodes import Collect
 
 
 def running(node_id: str) -> RunningNode:
     spec = NodeSpec(node_id, "test", (PortSpec("in"),), (PortSpec("out"),))
-    return RunningNode(spec, Collect(node_id), NodeContext.create(node_id))
+    rn = RunningNode(spec, Collect(node_id), NodeContext.create(node_id))
+    rn.started = True
+    return rn
 
 
-def make_edge(capacity: int = 2, overflow: object = "block", **kw: object) -> Edge:
+def make_edge(capacity: int = 2, overflow: object = "block", **kw: Any) -> Edge:
     spec = LinkSpec(
-        "a.out->b.in",
-        PortRef("a", "out"),
-        PortRef("b", "in"),
-        capacity,
-        overflow,
-        **kw,  # type: ignore[arg-type]
+        "a.out->b.in", PortRef("a", "out"), PortRef("b", "in"), capacity, overflow, **kw
     )
-    return Edge(spec, running("a"), running("b"), ReadyQueue())
+    ctx = RunContext("exec-1", clock=FakeClock(), bus=EventBus())
+    source, target = running("a"), running("b")
+    edge = Edge(spec, source, target, ctx)
+    source.outputs = {"out": (edge,)}
+    target.inputs = [edge]
+    return edge
 
 
 def invariant(edge: Edge) -> None:
     s = edge.stats()
     assert s.offered == s.dequeued + s.dropped + s.coalesced + s.failed + s.depth
+    assert s.enqueued <= s.offered
+
+
+def listen(edge: Edge) -> list[Event]:
+    seen: list[Event] = []
+    edge._ctx.bus.subscribe(seen.append)
+    return seen
 
 
 def test_block_accepts_and_marks_the_producer_blocked_when_full() -> None:
@@ -43,7 +65,7 @@ def test_block_accepts_and_marks_the_producer_blocked_when_full() -> None:
     assert edge.source.blocked
     assert edge.full
     edge.push(Message(3))  # one hook call may overshoot; nothing is lost
-    assert [m.payload for m in edge.queue] == [1, 2, 3]
+    assert [m.payload for m in edge.peek()] == [1, 2, 3]
     assert edge.stats().high_water == 3
     invariant(edge)
 
@@ -58,54 +80,156 @@ def test_push_queues_the_consumer_once_at_the_edge_rank() -> None:
     assert edge.target.ready_rank == NOT_QUEUED
 
 
-def test_drop_rejects_the_newest() -> None:
+def test_drop_rejects_the_newest_and_says_so() -> None:
     edge = make_edge(2, "drop")
+    seen = listen(edge)
     for i in range(5):
         edge.push(Message(i))
-    assert [m.payload for m in edge.queue] == [0, 1]
+    assert [m.payload for m in edge.peek()] == [0, 1]
     assert edge.stats().dropped == 3
+    drops = [e for e in seen if isinstance(e, MessageDropped)]
+    assert [(e.edge_id, e.reason, e.count) for e in drops] == [("a.out->b.in", "drop", 1)] * 3
     invariant(edge)
 
 
 def test_latest_evicts_the_oldest() -> None:
     edge = make_edge(2, "latest")
+    seen = listen(edge)
     for i in range(5):
         edge.push(Message(i))
-    assert [m.payload for m in edge.queue] == [3, 4]
-    assert edge.stats().dropped == 3
+    assert [m.payload for m in edge.peek()] == [3, 4]
+    stats = edge.stats()
+    assert (stats.dropped, stats.enqueued, stats.offered) == (3, 5, 5)
+    assert [e.reason for e in seen if isinstance(e, MessageDropped)] == ["latest"] * 3
+    invariant(edge)
+
+
+def test_latest_keeps_order_across_many_evictions_and_compactions() -> None:
+    edge = make_edge(3, "latest")
+    for i in range(5 * COMPACT_AT):
+        edge.push(i)
+    assert edge.peek() == [5 * COMPACT_AT - 3, 5 * COMPACT_AT - 2, 5 * COMPACT_AT - 1]
+    assert len(edge._buf) < 2 * COMPACT_AT + 3  # compacted as it went
     invariant(edge)
 
 
 def test_coalesce_merges_into_the_tail_keeping_new_headers() -> None:
     edge = make_edge(1, Coalesce(lambda old, new: old + new))
+    seen = listen(edge)
     edge.push(Message(1, trace_id="a"))
     edge.push(Message(2, trace_id="b"))
     edge.push(Message(3, trace_id="c"))
-    assert [m.payload for m in edge.queue] == [6]
-    assert edge.queue[0].headers["trace_id"] == "c"
+    queued = edge.peek()
+    assert [m.payload for m in queued] == [6]
+    assert queued[0].headers["trace_id"] == "c"
     assert edge.stats().coalesced == 2
+    assert sum(isinstance(e, MessageCoalesced) for e in seen) == 2
     invariant(edge)
 
 
 def test_fail_raises_edge_full() -> None:
     edge = make_edge(1, "fail")
+    seen = listen(edge)
     edge.push(Message(1))
     with pytest.raises(EdgeFull, match="'a.out->b.in' is full") as info:
         edge.push(Message(2))
     assert info.value.edge_id == "a.out->b.in"
     assert edge.stats().failed == 1
+    assert [type(e) for e in seen] == [MessageRejected]
     invariant(edge)
 
 
-def test_blocked_time_is_measured_while_full() -> None:
+def test_blocked_time_is_measured_while_full_and_announced() -> None:
     edge = make_edge(1)
+    seen = listen(edge)
     edge.push(Message(1))
     assert edge.stats().blocked_seconds > 0
-    edge.queue.popleft()
-    edge.dequeued += 1
-    edge.drained()
+    assert [type(e) for e in seen] == [BackpressureBegan]
+    assert edge.take(1)[0].payload == 1
     frozen = edge.stats().blocked_seconds
     assert edge.stats().blocked_seconds == frozen
+    ended = seen[-1]
+    assert isinstance(ended, BackpressureEnded)
+    assert ended.producer_id == "a"
+    assert ended.blocked_seconds > 0
+    invariant(edge)
+
+
+def test_take_returns_the_oldest_in_order_and_counts_them() -> None:
+    edge = make_edge(100)
+    edge.push_many(list(range(10)))
+    assert edge.take(3) == [0, 1, 2]
+    assert edge.take(0) == []
+    assert edge.take(100) == list(range(3, 10))
+    assert edge.take(5) == []
+    stats = edge.stats()
+    assert (stats.dequeued, stats.enqueued, stats.depth, stats.high_water) == (10, 10, 0, 10)
+    assert edge.target.stats().received == 10
+
+
+def test_give_back_puts_the_rest_of_a_take_in_front_uncounted() -> None:
+    edge = make_edge(100)
+    edge.push_many(list(range(6)))
+    got = edge.take(4)
+    edge.give_back(got[1:])
+    assert edge.peek() == [1, 2, 3, 4, 5]
+    assert edge.stats().dequeued == 1
+    everything = edge.take(10)  # a take that empties the edge...
+    edge.push(99)
+    edge.give_back(everything[2:])  # ...and one more item arrived meanwhile
+    assert edge.peek() == [3, 4, 5, 99]
+    invariant(edge)
+
+
+def test_give_back_refills_a_block_edge_and_blocks_its_producer_again() -> None:
+    edge = make_edge(2)
+    edge.push_many([1, 2])
+    assert edge.source.blocked
+    got = edge.take(2)
+    assert not edge.source.blocked
+    edge.give_back(got)
+    assert edge.source.blocked
+    assert edge.peek() == [1, 2]
+
+
+def test_take_one_and_compaction_keep_every_item() -> None:
+    edge = make_edge(10 * COMPACT_AT)
+    edge.push_many(list(range(4 * COMPACT_AT)))
+    first = [edge.take_one() for _ in range(COMPACT_AT + 1)]
+    rest = edge.take(10 * COMPACT_AT)
+    assert first + rest == list(range(4 * COMPACT_AT))
+    with pytest.raises(IndexError):
+        edge.take_one()
+    invariant(edge)
+
+
+def test_emit_pushes_bare_values_and_hands_anything_else_to_the_binding() -> None:
+    edge = make_edge(4)
+    slow: list[tuple[Any, object]] = []
+    edge.source.emit_slow = lambda port, value: slow.append((port, value))
+    edge.emit("out", 1)
+    edge.emit("other", 2)  # another port
+    edge.emit("out", Message(3, trace_id="t"))  # has headers of its own
+    edge.source.current = Message(0, trace_id="p").headers  # handling a message with headers
+    edge.emit("out", 4)
+    assert edge.peek() == [1]
+    assert [port for port, _ in slow] == ["other", "out", "out"]
+    assert slow[0][1] == 2
+    assert slow[2][1] == 4
+    assert edge.source.counts.emitted == 1
+
+
+def test_discard_drops_everything_counted() -> None:
+    edge = make_edge(2)
+    seen = listen(edge)
+    edge.push_many([1, 2, 3])
+    assert edge.discard() == 3
+    assert len(edge) == 0
+    stats = edge.stats()
+    assert (stats.dropped, stats.high_water) == (3, 3)
+    assert [(e.reason, e.count) for e in seen if isinstance(e, MessageDropped)] == [
+        ("discarded", 3)
+    ]
     invariant(edge)
 
 
@@ -120,7 +244,7 @@ def test_control_edges_outrank_any_data_priority() -> None:
 def test_setters_validate() -> None:
     edge = make_edge()
     with pytest.raises(ValueError, match="capacity"):
-        edge.set_capacity(True)  # type: ignore[arg-type]
+        edge.set_capacity(True)
     with pytest.raises(ValueError, match="priority"):
         edge.set_priority("high")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown overflow policy"):
@@ -130,17 +254,10 @@ def test_setters_validate() -> None:
     assert edge.stats().overflow == "drop"
 
 
-def test_ready_queue_serves_higher_ranks_first_and_skips_stale_entries() -> None:
-    ready = ReadyQueue()
-    a, b, c = running("a"), running("b"), running("c")
-    ready.add(a, 0)
-    ready.add(b, 0)
-    ready.add(c, 5)
-    ready.add(a, 7)  # raised: its rank-0 entry goes stale
-    ready.add(a, 1)  # lower than its queued rank: ignored
-    assert len(ready) == 4
-    assert [ready.pop(), ready.pop(), ready.pop()] == [a, c, b]
-    assert ready.pop() is None
-    ready.add(b, 0)
-    ready.discard(b)
-    assert ready.pop() is None
+def test_stats_writes_nothing() -> None:
+    edge = make_edge(3)
+    edge.push_many([1, 2, 3, 4])
+    before = {name: getattr(edge, name) for name in Edge.__slots__}
+    edge.stats()
+    edge.stats()
+    assert {name: getattr(edge, name) for name in Edge.__slots__} == before

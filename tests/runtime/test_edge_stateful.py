@@ -2,7 +2,7 @@
 
 A ``RuleBasedStateMachine`` drives a standalone edge the way the runtime does (bursts of
 pushes from one producer hook call, messages with headers or bare payloads, the ``push_many``
-fast path, takes accounted for with ``requeue.taken``, live capacity and policy changes) and
+fast path, takes with the unprocessed rest given back, live capacity and policy changes) and
 checks it after every step against a plain-Python reference model: a list of
 ``(payload, trace_id or None)`` pairs and counters kept by the test itself, never read back
 from the edge.
@@ -32,11 +32,13 @@ from arachne.model.message import as_message
 from arachne.model.policies import Overflow
 from arachne.model.port import PortSpec
 from arachne.model.specs import LinkSpec, NodeSpec, PortRef
+from arachne.runtime.clock import FakeClock
 from arachne.runtime.edge import Edge
+from arachne.runtime.events import EventBus
 from arachne.runtime.ready_queue import NOT_QUEUED, ReadyQueue
-from arachne.runtime.requeue import taken
+from arachne.runtime.run_context import RunContext
 from arachne.runtime.running_node import RunningNode
-from tests.runtime.nodes import Collect
+from tests.runtime.nodes import Collect, Forever
 
 MAX_BURST = 4
 MAX_CAPACITY = 6
@@ -60,11 +62,19 @@ SETTINGS = settings(
 )
 
 
-class FakeExecution:
-    """The one thing ``taken`` asks of an execution: ``unblocked(rn)``."""
+class Wakes(ReadyQueue[RunningNode]):
+    """A ready queue that records the producer's wake-ups instead of queuing it."""
 
-    def __init__(self) -> None:
+    def __init__(self, producer_id: str) -> None:
+        super().__init__()
+        self.producer_id = producer_id
         self.unblocked_calls: list[RunningNode] = []
+
+    def add(self, node: RunningNode, rank: int) -> None:
+        if node.id == self.producer_id:
+            self.unblocked_calls.append(node)
+        else:
+            super().add(node, rank)
 
     def unblocked(self, rn: RunningNode) -> None:
         self.unblocked_calls.append(rn)
@@ -148,13 +158,22 @@ class Model:
         del self.queue[:count]
         self.dequeued += count
         if not self.full:
-            self.spell = False  # Edge.drained
+            self.spell = False  # Edge._eased
             self.raw_excuse = False
-            if self.blocked:  # requeue.taken: recompute, wake the producer
+            if self.blocked:  # recompute, wake the producer
                 self.blocked = False
                 self.unblocked += 1
         self.hold = min(self.hold, self.depth)
         return got
+
+    def give_back(self, items: list[Entry]) -> None:
+        """The consumer's turn ended early: the unprocessed end of its take goes back."""
+        self.queue[:0] = items
+        self.dequeued -= len(items)
+        self.hold = max(self.hold, self.depth)  # back to a depth the edge already held
+        if self.policy == "block" and self.full:
+            self.blocked = True
+            self.spell = True
 
     def changed(self, *, retune: bool) -> None:
         """After a capacity or policy change: bare setter, or as ``ExecutionTuning`` does."""
@@ -173,16 +192,24 @@ class Model:
             self.raw_excuse = True
 
 
-def running(node_id: str) -> RunningNode:
-    spec = NodeSpec(node_id, "test", (PortSpec("in"),), (PortSpec("out"),))
-    return RunningNode(spec, Collect(node_id), NodeContext.create(node_id))
+def running(node_id: str, *, source: bool = False) -> RunningNode:
+    if source:  # a source that ticks when it has room: woken when its output drains
+        spec = NodeSpec(node_id, "test", (), (PortSpec("out"),))
+        rn = RunningNode(spec, Forever(node_id), NodeContext.create(node_id))
+    else:
+        spec = NodeSpec(node_id, "test", (PortSpec("in"),), (PortSpec("out"),))
+        rn = RunningNode(spec, Collect(node_id), NodeContext.create(node_id))
+    rn.started = True
+    return rn
 
 
 def build_edge(capacity: int, policy: Overflow) -> Edge:
     spec = LinkSpec(
         "a.out->b.in", PortRef("a", "out"), PortRef("b", "in"), capacity, policy, PRIORITY
     )
-    edge = Edge(spec, running("a"), running("b"), ReadyQueue())
+    ctx = RunContext("x", clock=FakeClock(), bus=EventBus())
+    ctx.ready = Wakes("a")
+    edge = Edge(spec, running("a", source=True), running("b"), ctx)
     assert edge.producer is edge.source  # no fusion: the source is who blocks and is woken
     edge.source.outputs = {"out": (edge,)}  # so still_blocked() sees this edge
     edge.target.inputs = [edge]
@@ -198,7 +225,7 @@ def entry(item: Any) -> Entry:
 
 
 def payloads(edge: Edge) -> list[Entry]:
-    return [entry(item) for item in edge.queue]
+    return [entry(item) for item in edge.peek()]
 
 
 class EdgeMachine(RuleBasedStateMachine):
@@ -208,7 +235,7 @@ class EdgeMachine(RuleBasedStateMachine):
 
     edge: Edge
     model: Model
-    ex: FakeExecution
+    ex: Wakes
     last_blocked_seconds: float
 
     @initialize(data=st.data(), capacity=st.integers(1, MAX_CAPACITY))
@@ -216,7 +243,9 @@ class EdgeMachine(RuleBasedStateMachine):
         name = data.draw(st.sampled_from(self.START), label="policy")
         self.edge = build_edge(capacity, POLICIES[name])
         self.model = Model(capacity, name)
-        self.ex = FakeExecution()
+        wakes = self.edge.ready
+        assert isinstance(wakes, Wakes)
+        self.ex = wakes
         self.last_blocked_seconds = 0.0
 
     # -- rules ------------------------------------------------------------------------------
@@ -252,9 +281,9 @@ class EdgeMachine(RuleBasedStateMachine):
             if model.policy == "block":
                 assert edge.source.blocked == model.full
                 if start_depth < burst_capacity:
-                    assert len(edge.queue) <= burst_capacity + n - 1
+                    assert len(edge) <= burst_capacity + n - 1
                 else:
-                    assert len(edge.queue) <= start_depth + n
+                    assert len(edge) <= start_depth + n
 
     @precondition(
         lambda self: self.model.policy == "block" and not self.edge.source.blocked and self.room()
@@ -271,23 +300,29 @@ class EdgeMachine(RuleBasedStateMachine):
         self.edge.push_many([payload for payload, _ in items])
         assert payloads(self.edge) == self.model.queue
         assert self.edge.source.blocked == self.model.full
-        assert len(self.edge.queue) <= self.model.capacity
+        assert len(self.edge) <= self.model.capacity
         assert self.edge.target.ready_rank == self.edge.rank
 
     def room(self) -> int:
         return max(0, self.model.capacity - self.model.depth)
 
     @precondition(lambda self: bool(self.model.queue))
-    @rule(n=st.integers(1, MAX_BURST))
-    def take(self, n: int) -> None:
-        """The scheduler activates the consumer, which takes up to ``n`` messages."""
+    @rule(n=st.integers(1, MAX_BURST), data=st.data())
+    def take(self, n: int, data: Any) -> None:
+        """The scheduler activates the consumer, which takes up to ``n`` messages.
+
+        Its turn may end early (an output filled, a retry): the rest of the take goes back.
+        """
         edge, model = self.edge, self.model
         assert edge.ready.pop() is edge.target
         assert edge.ready.pop() is None
-        count = min(n, len(edge.queue))
-        got = [edge.queue.popleft() for _ in range(count)]
-        taken(self.ex, edge, count)  # type: ignore[arg-type]
+        count = min(n, len(edge))
+        got = edge.take(n)
         assert [entry(item) for item in got] == model.take(count)
+        back = data.draw(st.integers(0, count), label="given back")
+        if back:
+            edge.give_back(got[count - back :])
+            model.give_back([entry(item) for item in got[count - back :]])
         if edge.target.has_input():  # after_turn requeues a consumer with input left
             edge.ready.add(edge.target, edge.target.top_rank())
 
@@ -322,7 +357,7 @@ class EdgeMachine(RuleBasedStateMachine):
         assert s.high_water == m.high_water
         assert s.capacity == m.capacity
         assert s.overflow == m.policy
-        assert self.edge.target.received == m.dequeued
+        assert self.edge.target.stats().received == m.dequeued
 
     @invariant()
     def depth_bounded(self) -> None:

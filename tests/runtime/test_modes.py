@@ -47,7 +47,7 @@ class SlowAsync(Node):
     inp = Input(int, name="in")
     out = Output(int)
 
-    async def on_message(self, port: str, msg: Any) -> None:  # type: ignore[override]
+    async def on_message(self, port: str, msg: Any) -> None:
         await asyncio.sleep(0.001 * (5 - msg.payload % 5))
         self.emit("out", msg.payload)
 
@@ -86,7 +86,7 @@ def test_async_concurrency_is_bounded() -> None:
         concurrency = 3
         inp = Input(int, name="in")
 
-        async def on_message(self, port: str, msg: Any) -> None:  # type: ignore[override]
+        async def on_message(self, port: str, msg: Any) -> None:
             nonlocal in_flight, peak
             in_flight += 1
             peak = max(peak, in_flight)
@@ -139,11 +139,11 @@ def test_async_source_and_async_lifecycle_hooks() -> None:
         mode = "async"
         out = Output(int)
 
-        async def on_start(self) -> None:  # type: ignore[override]
+        async def on_start(self) -> None:
             self.left = 5
             log.append("start")
 
-        async def on_tick(self) -> None:  # type: ignore[override]
+        async def on_tick(self) -> None:
             await asyncio.sleep(0)
             if self.left:
                 self.emit("out", self.left)
@@ -151,11 +151,11 @@ def test_async_source_and_async_lifecycle_hooks() -> None:
             else:
                 self.finish()
 
-        async def on_finish(self) -> None:  # type: ignore[override]
+        async def on_finish(self) -> None:
             await asyncio.sleep(0)
             self.emit("out", 0)
 
-        async def on_stop(self) -> None:  # type: ignore[override]
+        async def on_stop(self) -> None:
             log.append("stop")
 
     graph = Subgraph()
@@ -216,7 +216,7 @@ def test_cancel_with_calls_in_flight_ends_cleanly() -> None:
         mode = "async"
         inp = Input(int, name="in")
 
-        async def on_message(self, port: str, msg: Any) -> None:  # type: ignore[override]
+        async def on_message(self, port: str, msg: Any) -> None:
             started.set()
             await asyncio.Event().wait()
 

@@ -220,9 +220,8 @@ def test_a_node_instance_cannot_run_twice_at_once() -> None:
     first = Runtime()
     first.register(pipeline(IterSource(range(3)), sink))
     ex = first.execution
-    from arachne.runtime.binding import bind
-
-    bind(ex.wiring.nodes["collect"], "x", lambda drain: None)
+    # The instance is bound elsewhere, as a second execution running it would have bound it.
+    sink.bind_runtime(ex.wiring.bindings["collect"], sink.context)
     with pytest.raises(ExecutionError, match="already part of a running execution"):
         first.run()
 

@@ -18,13 +18,14 @@ from arachne.model.errors import (
     SpecError,
 )
 from arachne.model.function_node import FunctionNode
+from arachne.model.function_stage import FunctionStage
 from arachne.model.graph import Graph
 from arachne.model.message import Headers, Message
-from arachne.model.node import Node
-from arachne.model.policies import Coalesce, ErrorPolicy, Overflow, Retry
+from arachne.model.node import AsyncNode, Node
+from arachne.model.policies import Coalesce, ErrorPolicy, Mode, Overflow, Retry
 from arachne.model.port import Input, Output, PortSpec
 from arachne.model.schema import SchemaAdapter, adapt
-from arachne.model.sources import IterSource
+from arachne.model.sources import IterSource, PullSource
 from arachne.model.specs import LinkSpec, NodeSpec, PortRef
 from arachne.model.subgraph import Subgraph
 from arachne.model.topology import Topology
@@ -33,6 +34,7 @@ from arachne.model.validation import Issue
 __all__ = [
     "ERROR_PORT",
     "ArachneError",
+    "AsyncNode",
     "Coalesce",
     "DeadLetters",
     "ErrorPolicy",
@@ -40,6 +42,7 @@ __all__ = [
     "ExecutionError",
     "ExpressionError",
     "FunctionNode",
+    "FunctionStage",
     "Graph",
     "GraphError",
     "Headers",
@@ -48,6 +51,7 @@ __all__ = [
     "IterSource",
     "LinkSpec",
     "Message",
+    "Mode",
     "Node",
     "NodeContext",
     "NodeFailed",
@@ -56,6 +60,7 @@ __all__ = [
     "Overflow",
     "PortRef",
     "PortSpec",
+    "PullSource",
     "Retry",
     "SchemaAdapter",
     "SpecError",

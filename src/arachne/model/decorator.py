@@ -16,8 +16,9 @@ from arachne.model.function_kinds import (
     without_none,
 )
 from arachne.model.function_node import AsyncFunctionNode, FunctionNode, FunctionSource
+from arachne.model.function_stage import FunctionStage
 from arachne.model.node import Node
-from arachne.model.policies import ErrorPolicy, check_error_policy, check_mode
+from arachne.model.policies import ErrorPolicy, Mode, check_error_policy, check_mode
 
 __all__ = ["node"]
 
@@ -29,7 +30,7 @@ def node(
     name: str | None = None,
     inputs: Mapping[str, Any] | None = None,
     outputs: Mapping[str, Any] | None = None,
-    mode: str = "inline",
+    mode: Mode = "inline",
     concurrency: int = 1,
     ordered: bool = True,
     error_policy: ErrorPolicy = "fail",
@@ -45,7 +46,7 @@ def node(
     name: str | None = None,
     inputs: Mapping[str, Any] | None = None,
     outputs: Mapping[str, Any] | None = None,
-    mode: str = "inline",
+    mode: Mode = "inline",
     concurrency: int = 1,
     ordered: bool = True,
     error_policy: ErrorPolicy = "fail",
@@ -60,7 +61,7 @@ def node(
     name: str | None = None,
     inputs: Mapping[str, Any] | None = None,
     outputs: Mapping[str, Any] | None = None,
-    mode: str = "inline",
+    mode: Mode = "inline",
     concurrency: int = 1,
     ordered: bool = True,
     error_policy: ErrorPolicy = "fail",
@@ -87,7 +88,7 @@ def node(
     Port schemas come from the annotations unless ``inputs=``/``outputs=`` are given.
     ``@node`` and ``@node(name=...)`` both work.
     """
-    check_mode(mode, concurrency)
+    mode = check_mode(mode, concurrency)
     check_error_policy(error_policy)
     if fn is None:
         return lambda f: node(
@@ -153,7 +154,6 @@ def node(
             if inputs is not None
             else {"in": or_none(hints.get(params[0].name, NO_SCHEMA))}
         )
-        attrs["many"] = False
         return type(fn.__name__, (AsyncFunctionNode,), attrs)
     if inspect.isasyncgenfunction(fn):
         raise TypeError(f"@node function {fn.__name__!r}: async generators are not supported")
@@ -162,6 +162,6 @@ def node(
     else:
         in_schema = hints.get(params[0].name, NO_SCHEMA)
         attrs["input_schemas"] = dict(inputs) if inputs is not None else {"in": or_none(in_schema)}
-        attrs["many"] = generator
+        attrs["stage"] = FunctionStage(fn, "many" if generator else "map", attrs["output_port"])
         cls = type(fn.__name__, (FunctionNode,), attrs)
     return cls

@@ -28,7 +28,14 @@ __all__ = [
     "GraphError",
     "NodeFailed",
     "SpecError",
+    "describe",
 ]
+
+
+def describe(exc: BaseException) -> str:
+    """Return ``Type: message`` for an exception, as error messages and events show it."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class ArachneError(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
+    from arachne.model.policies import Mode
     from arachne.model.subgraph import Subgraph
 
 ERROR_PORT_SPEC: Final = PortSpec(ERROR_PORT, ErrorRecord, "messages a hook failed on")
@@ -28,6 +30,7 @@ __all__ = [
     "flatten",
     "flow_pairs",
     "node_kind",
+    "node_spec",
     "port_of",
 ]
 
@@ -85,7 +88,7 @@ def _resolve(sub: Subgraph, prefix: str, tolerant: bool) -> _Resolved:
         path = prefix + member.id
         if isinstance(member.unit, Node):
             if not tolerant:
-                out.specs.append(_spec(path, member.unit, member.config))
+                out.specs.append(node_spec(path, member.unit, member.config))
             out.instances[path] = member.unit
             nodes.add(member.id)
         else:
@@ -176,7 +179,11 @@ def exposed_specs(sub: Subgraph, direction: Literal["input", "output"]) -> dict[
     return result
 
 
-def _spec(path: str, node: Node, overrides: Mapping[str, Any] | None) -> NodeSpec:
+def node_spec(path: str, node: Node, overrides: Mapping[str, Any] | None = None) -> NodeSpec:
+    """Return the spec of ``node`` under id ``path``: its ports, config and options.
+
+    ``overrides`` are config keys laid over the ones the node was built with.
+    """
     config = dict(node._arachne_config)  # the config given at construction
     config.update(overrides or {})
     return NodeSpec(
@@ -186,11 +193,20 @@ def _spec(path: str, node: Node, overrides: Mapping[str, Any] | None) -> NodeSpe
         outputs=(*node.output_specs().values(), ERROR_PORT_SPEC),
         config=config,
         cadence=node.cadence,
-        mode=node.mode,
+        mode=_mode(node),
         concurrency=node.concurrency,
         ordered=node.ordered,
         error_policy=node.error_policy,
     )
+
+
+def _mode(node: Node) -> Mode:
+    """Return the node's mode; ``async def`` hooks on a node left inline make it ``async``."""
+    if node.mode == "inline" and any(
+        inspect.iscoroutinefunction(getattr(type(node), hook)) for hook in ("on_message", "on_tick")
+    ):
+        return "async"
+    return node.mode
 
 
 def _unique(link_id: str, taken: set[str]) -> str:

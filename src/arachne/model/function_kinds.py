@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from arachne.model.function_node import BatchFunctionNode, FunctionNode
+from arachne.model.function_stage import FunctionStage
 
 __all__ = [
     "NO_SCHEMA",
@@ -47,16 +48,12 @@ def filter_class(
     if len(in_ports) != 1 or len(out_ports) != 1:
         raise TypeError(f"@node(filter=True) function {fn.__name__!r} has one input and one output")
 
-    def keeping(value: Any) -> Any:
-        return value if fn(value) else None
-
+    port = next(iter(out_ports))
     attrs.update(
-        fn=staticmethod(keeping),
-        predicate=staticmethod(fn),
+        stage=FunctionStage(fn, "filter", port),
         input_schemas=in_ports,
         output_schemas=out_ports,
-        output_port=next(iter(out_ports)),
-        many=False,
+        output_port=port,
     )
     return type(fn.__name__, (FunctionNode,), attrs)
 
@@ -86,11 +83,12 @@ def batch_class(
     out_ports = dict(outputs) if outputs is not None else {"out": or_none(out_schema)}
     if len(in_ports) != 1 or len(out_ports) != 1:
         raise TypeError(f"@node(batch=True) function {fn.__name__!r} has one input and one output")
+    port = next(iter(out_ports))
     attrs.update(
+        stage=FunctionStage(fn, "batch", port),
         input_schemas=in_ports,
         output_schemas=out_ports,
-        output_port=next(iter(out_ports)),
-        many=False,
+        output_port=port,
     )
     return type(fn.__name__, (BatchFunctionNode,), attrs)
 

@@ -3,31 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
+from arachne.model.function_stage import FunctionStage, call_stage, results_of
 from arachne.model.message import Message
-from arachne.model.node import Node
+from arachne.model.node import HookResult, Node
 from arachne.model.sources import IterSource
 
 __all__ = ["AsyncFunctionNode", "BatchFunctionNode", "FunctionNode", "FunctionSource"]
 
 
+def _reraise(index: int | None, exc: Exception) -> NoReturn:
+    raise exc
+
+
 class FunctionNode(Node):
-    """A node whose ``on_message`` calls one function with the payload.
+    """A node that is one function of the payload (see :class:`FunctionStage` for the kinds).
 
-    The result is emitted on ``out`` unless it is ``None``; a generator function may yield any
-    number of results per message. Made by :func:`node`; subclass it only through there.
-
-    A filter (``@node(filter=True)``) keeps ``predicate``, the user's function, and ``fn``
-    wraps it: the payload itself when the predicate holds, else ``None``.
+    Made by :func:`~arachne.model.decorator.node`; subclass it only through there. ``fn`` is
+    the user's function, ``stage`` how the runtime calls it. Inline, the runtime calls the
+    stage on whole batches and never ``on_message``; in other modes ``on_message`` runs.
     """
 
     fn: ClassVar[Callable[..., Any]]
-    predicate: ClassVar[Callable[[Any], object] | None] = None
+    stage: ClassVar[FunctionStage]
     input_schemas: ClassVar[dict[str, Any]]
     output_schemas: ClassVar[dict[str, Any]]
     output_port: ClassVar[str]
-    many: ClassVar[bool]
 
     def inputs(self) -> Mapping[str, Any]:
         """Return the decorator's input ports."""
@@ -37,14 +39,16 @@ class FunctionNode(Node):
         """Return the decorator's output ports."""
         return self.output_schemas
 
-    def on_message(self, port: str, msg: Message) -> None:
+    def as_function_stage(self) -> FunctionStage | None:
+        """Return the function as a stage."""
+        return self.stage
+
+    def on_message(self, port: str, msg: Message) -> HookResult:
         """Call the function with the payload and emit what it returns or yields."""
-        result = type(self).fn(msg.payload)
-        if self.many:
-            for item in result:
-                self.emit(self.output_port, item)
-        elif result is not None:
+        results, _ = call_stage(self.stage, [msg.payload], _reraise)
+        for result in results:  # collected first: a failure half-way emits nothing
             self.emit(self.output_port, result)
+        return None
 
 
 class BatchFunctionNode(FunctionNode):
@@ -55,27 +59,23 @@ class BatchFunctionNode(FunctionNode):
     function returning ``None`` emits nothing (a sink).
     """
 
-    def on_message(self, port: str, msg: Message) -> None:
-        """Call the function with a batch of one."""
-        self._emit_all(type(self).fn([msg.payload]))
-
     def on_batch(self, port: str, msgs: list[Message]) -> None:
         """Call the function once with every payload of the batch."""
-        self._emit_all(type(self).fn([msg.payload for msg in msgs]))
-
-    def _emit_all(self, results: Iterable[Any] | None) -> None:
-        kept = [] if results is None else [r for r in results if r is not None]
-        for result in kept:  # collected first: a failure half-way emits nothing
+        results, _ = call_stage(self.stage, [msg.payload for msg in msgs], _reraise)
+        for result in results:
             self.emit(self.output_port, result)
 
 
 class AsyncFunctionNode(FunctionNode):
     """A function node whose function is ``async def``; runs in mode ``"async"``."""
 
-    async def on_message(self, port: str, msg: Message) -> None:  # type: ignore[override]
+    def as_function_stage(self) -> None:
+        """Return ``None``: an async function is awaited by ``on_message``, never batched."""
+        return
+
+    async def on_message(self, port: str, msg: Message) -> None:
         """Await the function with the payload and emit what it returns."""
-        result = await type(self).fn(msg.payload)
-        if result is not None:
+        for result in results_of("map", await type(self).fn(msg.payload)):
             self.emit(self.output_port, result)
 
 

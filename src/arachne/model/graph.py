@@ -87,6 +87,40 @@ class Graph:
         links[link_id] = dataclasses.replace(links[link_id], **changes)
         return Graph(self._nodes.values(), links.values(), self.name)
 
+    def with_node(self, spec: NodeSpec) -> Graph:
+        """Return a graph with node ``spec`` added (``GraphError`` if its id is taken)."""
+        return Graph((*self._nodes.values(), spec), self._links.values(), self.name)
+
+    def without_node(self, node_id: str) -> Graph:
+        """Return a graph without node ``node_id``, which no link may touch any more."""
+        if node_id not in self._nodes:
+            known = ", ".join(self._nodes) or "none"
+            raise GraphError(f"unknown node {node_id!r}; known nodes: {known}")
+        touching = [
+            link.id
+            for link in self._links.values()
+            if node_id in (link.source.node, link.target.node)
+        ]
+        if touching:
+            linked = ", ".join(touching)
+            raise GraphError(
+                f"node {node_id!r} is still linked ({linked}); remove those links first"
+            )
+        nodes = [spec for spec in self._nodes.values() if spec.id != node_id]
+        return Graph(nodes, self._links.values(), self.name)
+
+    def with_link(self, link: LinkSpec) -> Graph:
+        """Return a graph with ``link`` added (``GraphError`` for a taken id or bad endpoints)."""
+        return Graph(self._nodes.values(), (*self._links.values(), link), self.name)
+
+    def without_link(self, link_id: str) -> Graph:
+        """Return a graph without link ``link_id``."""
+        if link_id not in self._links:
+            known = ", ".join(self._links) or "none"
+            raise GraphError(f"unknown link {link_id!r}; known links: {known}")
+        links = [link for link in self._links.values() if link.id != link_id]
+        return Graph(self._nodes.values(), links, self.name)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Graph):
             return NotImplemented

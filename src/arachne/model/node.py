@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias
 
 from arachne.model.context import NodeContext
 from arachne.model.error_record import ERROR_PORT
@@ -12,17 +12,29 @@ from arachne.model.errors import ExecutionError
 from arachne.model.port import Input, Output, PortDeclaration, PortSpec, normalize_ports
 
 if TYPE_CHECKING:
+    from arachne.model.function_stage import FunctionStage
     from arachne.model.message import Message
-    from arachne.model.policies import ErrorPolicy
+    from arachne.model.policies import ErrorPolicy, Mode
+    from arachne.model.sources import PullSource
 
-__all__ = ["Node", "NodeBinding", "overrides"]
+__all__ = ["AsyncNode", "Emitter", "HookResult", "Node", "NodeBinding", "overrides"]
+
+HookResult: TypeAlias = Awaitable[None] | None
+"""What a hook returns: nothing, or an awaitable when it is ``async def``.
+
+Typed this way so that ``async def on_message(...)`` is a valid override of the plain one;
+the runtime awaits the result of a hook that returns one.
+"""
+
+Emitter: TypeAlias = Callable[[Any, object], None]
+"""A node's ``emit`` as the runtime installs it: ``(port, value)``."""
 
 
 class NodeBinding(Protocol):
     """What a running execution gives a node: somewhere to emit, a way to finish."""
 
-    def emit(self, port: str, value: object) -> None:
-        """Send ``value`` (a bare value or a Message) out of ``port``."""
+    def emit(self, port: Any, value: object) -> None:
+        """Send ``value`` (a bare value or a Message) out of ``port`` (a name or PortSpec)."""
         ...
 
     def finish(self) -> None:
@@ -41,7 +53,8 @@ class Node:
     ``outputs()``; override the hooks you need. A subclass's ``__init__`` need not call
     ``super().__init__()``: everything the runtime needs is set up in ``__new__``.
 
-    Class attributes the scheduler reads:
+    Options the scheduler reads, set in the class body or per instance (``self.cadence = 2.0``
+    in ``__init__``, say) before the node runs:
 
     - ``cadence``: seconds between ``on_tick`` calls. ``None`` (default) means a source ticks
       whenever its outputs have room and any other node never ticks.
@@ -56,13 +69,13 @@ class Node:
       hook failed on leaves there as an ``ErrorRecord``.
     """
 
-    cadence: ClassVar[float | None] = None
-    keep_alive: ClassVar[bool] = False
+    cadence: float | None = None
+    keep_alive: bool = False
     default_name: ClassVar[str | None] = None
-    mode: ClassVar[str] = "inline"
-    concurrency: ClassVar[int] = 1
-    ordered: ClassVar[bool] = True
-    error_policy: ClassVar[ErrorPolicy] = "fail"
+    mode: Mode = "inline"
+    concurrency: int = 1
+    ordered: bool = True
+    error_policy: ErrorPolicy = "fail"
 
     _arachne_name: str | None
     _arachne_config: Mapping[str, Any]
@@ -127,31 +140,82 @@ class Node:
             self._arachne_context = ctx
         return ctx
 
+    def as_function_stage(self) -> FunctionStage | None:
+        """Return the node as one function the runtime may call on payloads, if it is one.
+
+        ``@node`` functions are; the runtime then calls the function directly (on whole
+        batches, or fused with its neighbours) instead of ``on_message``.
+        """
+        return None
+
+    def as_pull_source(self) -> PullSource | None:
+        """Return the node as a source the runtime pulls batches from, if it is one."""
+        return None
+
     # -- hooks ---------------------------------------------------------------------------------
+    # Each may be ``async def`` (see ``HookResult``): the runtime awaits what it returns.
 
-    def on_start(self) -> None:
+    def on_start(self) -> HookResult:
         """Run once before any message or tick."""
+        return None
 
-    def on_message(self, port: str, msg: Message) -> None:
+    def on_message(self, port: str, msg: Message) -> HookResult:
         """Handle one message that arrived on input ``port``."""
+        return None
 
     def on_batch(self, port: str, msgs: list[Message]) -> None:
         """Handle several messages from input ``port`` at once (by default, one by one).
 
         Override it to work on whole batches (up to a quantum of messages per call). Emits from
         here carry no parent headers; use ``msg.derive(...)`` to keep a message's headers.
+        Batches are handed to inline nodes only.
         """
         for msg in msgs:
             self.on_message(port, msg)
 
-    def on_tick(self) -> None:
+    def on_tick(self) -> HookResult:
         """Run on the node's cadence; sources produce here."""
+        return None
 
-    def on_finish(self) -> None:
+    def on_finish(self) -> HookResult:
         """Run once when every input has ended; flush buffered results here."""
+        return None
 
-    def on_stop(self) -> None:
+    def on_stop(self) -> HookResult:
         """Run once at shutdown, in reverse topological order; release resources here."""
+        return None
+
+    # -- the runtime's seam --------------------------------------------------------------------
+
+    def bind_runtime(self, binding: NodeBinding, context: NodeContext) -> None:
+        """Attach this instance to a running execution (called by the runtime, once per run).
+
+        Raises ``ExecutionError`` if the instance is already part of a running execution.
+        """
+        if self._arachne_binding is not None:
+            raise ExecutionError(
+                f"node instance {self.name()!r} is already part of a running execution; "
+                "create a new instance for each execution"
+            )
+        self._arachne_binding = binding
+        self._arachne_context = context
+        self.set_emitter(binding.emit)
+
+    def set_emitter(self, emitter: Emitter | None) -> None:
+        """Route ``self.emit`` straight to ``emitter`` (``None``: back through the binding).
+
+        The runtime installs the fastest path to this node's outputs here (one call per
+        emitted value instead of two) and replaces it when the outputs are rewired.
+        """
+        if emitter is None:
+            self.__dict__.pop("emit", None)
+        else:
+            self.__dict__["emit"] = emitter
+
+    def unbind_runtime(self) -> None:
+        """Detach from the execution so the instance can run again; its context stays readable."""
+        self._arachne_binding = None
+        self.__dict__.pop("emit", None)
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -184,9 +248,35 @@ class Node:
         binding.request_stop(drain)
 
 
+class AsyncNode(Node):
+    """A node whose hooks are ``async def``: they run as coroutines on the loop.
+
+    Its ``mode`` is ``"async"``: up to ``concurrency`` calls are in flight at once, and what
+    they emit leaves in input order (unless ``ordered = False``). Override the hooks you need
+    with ``async def``; ``on_start``, ``on_finish`` and ``on_stop`` may be either kind.
+    """
+
+    mode: Mode = "async"
+
+    async def on_message(self, port: str, msg: Message) -> None:
+        """Handle one message that arrived on input ``port``."""
+
+    async def on_tick(self) -> None:
+        """Run on the node's cadence; sources produce here."""
+
+
+_BASE_HOOKS: dict[str, frozenset[object]] = {
+    hook: frozenset({getattr(Node, hook), getattr(AsyncNode, hook)})
+    for hook in ("on_start", "on_message", "on_batch", "on_tick", "on_finish", "on_stop")
+}
+
+
 def overrides(node: Node, hook: str) -> bool:
-    """Return whether ``node``'s class overrides the base ``Node`` hook named ``hook``."""
-    return getattr(type(node), hook) is not getattr(Node, hook)
+    """Return whether ``node``'s class overrides the base hook named ``hook``.
+
+    The defaults of ``Node`` and ``AsyncNode`` (which do nothing) do not count.
+    """
+    return getattr(type(node), hook) not in _BASE_HOOKS[hook]
 
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")

@@ -13,6 +13,7 @@ __all__ = [
     "Coalesce",
     "ErrorPolicy",
     "ErrorPolicyName",
+    "Mode",
     "Overflow",
     "OverflowName",
     "Retry",
@@ -150,13 +151,17 @@ def error_policy_from_data(data: object) -> ErrorPolicy:
     return check_error_policy(data)
 
 
-MODES: Final = ("inline", "async", "thread", "process")
+Mode: TypeAlias = Literal["inline", "async", "thread", "process"]
 """Where a node's hooks run: on the loop, as coroutines, in a thread pool, in processes."""
 
+MODES: Final[tuple[Mode, ...]] = ("inline", "async", "thread", "process")
 
-def check_mode(mode: object, concurrency: object) -> None:
-    """Raise ``ValueError`` unless ``mode`` is one of :data:`MODES` and ``concurrency >= 1``."""
-    if mode not in MODES:
+
+def check_mode(mode: object, concurrency: object) -> Mode:
+    """Return ``mode`` as a :data:`Mode`; ``ValueError`` unless it is one (and concurrency >= 1)."""
+    found = next((known for known in MODES if mode == known), None)
+    if found is None:
         raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
+    return found

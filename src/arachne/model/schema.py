@@ -90,8 +90,3 @@ def compatible(producer: SchemaAdapter, consumer: SchemaAdapter) -> bool:
     if isinstance(producer, AnySchema) or isinstance(consumer, AnySchema):
         return True
     return consumer.accepts(producer)
-
-
-def describe(schema: object) -> str:
-    """Return the name of ``schema`` as its adapter reports it."""
-    return adapt(schema).name

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from arachne.model.node import Node
 
-__all__ = ["IterSource"]
+__all__ = ["IterSource", "PullSource"]
+
+
+class PullSource(Protocol):
+    """A source the runtime pulls from in batches, only as far as its outputs have room."""
+
+    @property
+    def port(self) -> str:
+        """The output port its items leave on."""
+        ...
+
+    def pull(self, limit: int) -> list[Any]:
+        """Return up to ``limit`` next items; fewer means it is exhausted."""
+        ...
 
 
 class IterSource(Node):
@@ -36,6 +49,10 @@ class IterSource(Node):
     def outputs(self) -> Mapping[str, Any]:
         """Return the single output port."""
         return {self.port: self._schema}
+
+    def as_pull_source(self) -> IterSource:
+        """Return itself: the runtime pulls batches with :meth:`pull` instead of ticking."""
+        return self
 
     def on_start(self) -> None:
         """Open the iterator."""

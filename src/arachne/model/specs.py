@@ -9,6 +9,7 @@ from typing import Any
 
 from arachne.model.policies import (
     ErrorPolicy,
+    Mode,
     Overflow,
     check_error_policy,
     check_mode,
@@ -45,7 +46,7 @@ class NodeSpec:
     outputs: tuple[PortSpec, ...] = ()
     config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     cadence: float | None = None
-    mode: str = "inline"
+    mode: Mode = "inline"
     concurrency: int = 1
     ordered: bool = True
     error_policy: ErrorPolicy = "fail"

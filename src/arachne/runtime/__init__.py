@@ -1,4 +1,4 @@
-"""The runtime layer: edges, scheduler, executions and the event hook. Owns concurrency."""
+"""The runtime layer: edges, scheduler, executions and the event bus. Owns concurrency."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import logging
 
 from arachne.runtime.clock import Clock, FakeClock, MonotonicClock
 from arachne.runtime.edge import Edge
+from arachne.runtime.event_relay import EventRelay, RelayClosed
+from arachne.runtime.events import Event, EventBus, Subscription
 from arachne.runtime.execution import Execution
-from arachne.runtime.hook import Event, EventHook
 from arachne.runtime.runtime import Runtime, Scheduler
 from arachne.runtime.state import ExecutionState
 from arachne.runtime.stats import EdgeStats, ExecutionStats, NodeStats
@@ -17,15 +18,18 @@ __all__ = [
     "Edge",
     "EdgeStats",
     "Event",
-    "EventHook",
+    "EventBus",
+    "EventRelay",
     "Execution",
     "ExecutionState",
     "ExecutionStats",
     "FakeClock",
     "MonotonicClock",
     "NodeStats",
+    "RelayClosed",
     "Runtime",
     "Scheduler",
+    "Subscription",
 ]
 
 # A library leaves output to the application: without this, Python's last-resort handler

@@ -1,229 +1,177 @@
-"""Activation: one turn of one node, up to a quantum of messages or ticks."""
+"""Activation: one turn of one node, up to a quantum of messages or a time slice.
+
+A turn takes its input in chunks (one slice of an edge each) and looks at the clock between
+them; the chunk size follows the time earlier chunks took (see ``RunContext.SLICE``). Three
+ways to hand a chunk over, by what the node is:
+
+- a function stage (``@node``, inline): :func:`call_stage` on the whole chunk of payloads,
+  its results pushed on at once;
+- a node overriding ``on_batch``: one call with the chunk;
+- any other node: ``on_message`` once per message, the ``Message`` objects built in C.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from functools import partial
+from itertools import repeat
+from operator import length_hint
+from typing import TYPE_CHECKING, Any, Final
 
+from arachne.model.function_stage import call_stage
 from arachne.model.message import EMPTY_HEADERS, Message, as_message, new_message
-from arachne.runtime.batching import take_batch
+from arachne.runtime.binding import deliver
 from arachne.runtime.completion import finish_node, finish_refused
 from arachne.runtime.concurrent import start_calls
-from arachne.runtime.edge import Edge
-from arachne.runtime.failure import decide
-from arachne.runtime.requeue import after_turn, taken
+from arachne.runtime.failure import decide, decide_batch, schedule_retry
+from arachne.runtime.requeue import after_turn
+from arachne.runtime.run_context import SLICE, next_chunk
 from arachne.runtime.ticking import tick_source
 
 if TYPE_CHECKING:
-    from arachne.runtime.execution import Execution
-    from arachne.runtime.running_node import RunningNode
+    from collections.abc import Callable
 
-__all__ = ["activate", "consume", "recovered", "retry_message"]
+    from arachne.model.message import Headers
+    from arachne.runtime.run_context import RunContext
+    from arachne.runtime.running_node import Inlet, RunningNode
+
+__all__ = ["StageCall", "activate", "consume"]
+
+_PAIRED: Final[Callable[[tuple[Any, Headers]], Message]] = partial(tuple.__new__, Message)
+"""Builds a ``Message`` from a ``(payload, headers)`` pair; mapped over a chunk, all in C."""
 
 
-def activate(ex: Execution, rn: RunningNode) -> None:
+def activate(ctx: RunContext, rn: RunningNode) -> None:
     """Give ``rn`` one turn: take input (or tick, for a source), then requeue or finish it.
 
     A blocked node only takes control messages (its outputs are full, so data must wait);
     it is queued again when its outputs drain. A node waiting to retry takes nothing.
     """
-    if rn.finished or rn.suspended:
+    if rn.finished or rn.suspended or not rn.started:
         return
     if rn.blocked:
-        if any(edge.control and edge.queue for edge in rn.inputs):
-            consume(ex, rn, control_only=True)
+        if any(edge.control and len(edge) for edge in rn.inputs):
+            consume(ctx, rn, control_only=True)
         return
     if rn.inputs:
         if rn.inline:
-            consume(ex, rn, control_only=False)
+            consume(ctx, rn, control_only=False)
         else:
-            start_calls(ex, rn)
+            start_calls(ctx, rn)
         if rn.finish_requested:
             raise finish_refused(rn)
-        after_turn(ex, rn)
+        after_turn(ctx, rn)
         return
     if rn.finish_requested or not (rn.tick_driven or rn.keep_alive):
         if not rn.busy:
-            finish_node(ex, rn)
+            finish_node(ctx, rn)
         return
     if rn.cadence or not rn.tick_driven:
         return  # timed ticks come from the timer heap; a passive source waits for stop()
-    tick_source(ex, rn)
-    after_turn(ex, rn)
+    tick_source(ctx, rn)
+    after_turn(ctx, rn)
 
 
-def consume(ex: Execution, rn: RunningNode, *, control_only: bool) -> None:
+def consume(ctx: RunContext, rn: RunningNode, *, control_only: bool) -> None:
     """Hand up to a quantum of queued messages to the node, highest rank first.
 
     Inputs of equal rank take turns leading, so none waits behind a flooded sibling. The turn
-    ends early when an output edge fills (the node is then blocked) or a call is to be retried.
+    ends early when an output fills (the node is then blocked), a call is to be retried, or
+    the time slice is used up.
     """
     inputs = rn.inputs
     count = len(inputs)
     start = 0
     if count > 1 and inputs[0].rank == inputs[-1].rank:
         start = rn.rotation = (rn.rotation + 1) % count
-    budget = ex.quantum
-    take = _take_payloads if rn.fn is not None else take_batch if rn.batched else _take_messages
+    hand = _hand_stage if rn.stage is not None else _hand_batch if rn.batched else _hand_messages
+    budget = ctx.quantum
+    now = ctx.clock.now
+    began = mark = now()
     for i in range(count):
         edge = inputs[(start + i) % count]
-        if not edge.queue or (control_only and not edge.control):
+        if control_only and not edge.control:
             continue
-        budget -= take(ex, rn, edge, budget, control_only)
-        if budget <= 0 or rn.suspended or (rn.blocked and not control_only):
-            return
+        while budget > 0:
+            taken = hand(ctx, rn, edge, min(budget, rn.chunk), control_only)
+            if not taken:
+                break
+            budget -= taken
+            moment = now()
+            if not rn.fixed_chunk:
+                rn.chunk = next_chunk(taken, moment - mark, ctx.batch)
+            mark = moment
+            if rn.suspended or (rn.blocked and not control_only) or moment - began >= SLICE:
+                return
 
 
-def _take_messages(
-    ex: Execution, rn: RunningNode, edge: Edge, budget: int, control_only: bool
+# -- class nodes: on_message per message ---------------------------------------------------
+
+
+def _hand_messages(
+    ctx: RunContext, rn: RunningNode, edge: Inlet, size: int, control_only: bool
 ) -> int:
-    """Call ``on_message`` for up to ``budget`` queued items; return how many were taken."""
-    queue, port, on_message = edge.queue, edge.port, rn.node.on_message
-    count = 0
+    """Call ``on_message`` for up to ``size`` queued messages; return how many were used."""
+    items = edge.take(size)
+    if not items:
+        return 0
+    port, on_message = edge.port, rn.node.on_message
+    it = iter(items)
+    if Message in map(type, items):
+        _messages_with_headers(ctx, rn, port, it, control_only)
+    else:
+        messages = map(_PAIRED, zip(it, repeat(EMPTY_HEADERS)))
+        while True:
+            try:
+                if control_only:
+                    for msg in messages:
+                        on_message(port, msg)
+                else:
+                    for msg in messages:
+                        on_message(port, msg)
+                        if rn.blocked:
+                            break
+                break
+            except Exception as exc:
+                failed = items[len(items) - length_hint(it) - 1]
+                if not _recovered(ctx, rn, port, new_message(failed, EMPTY_HEADERS), exc):
+                    break
+    rest = list(it)
+    if rest:
+        edge.give_back(rest)
+    return len(items) - len(rest)
+
+
+def _messages_with_headers(
+    ctx: RunContext, rn: RunningNode, port: str, it: Any, control_only: bool
+) -> None:
+    """``on_message`` per item where some carry headers: emits made meanwhile share them."""
+    on_message = rn.node.on_message
     try:
-        for _ in range(min(len(queue), budget)):
-            item = queue.popleft()
-            count += 1
-            if type(item) is Message:
-                msg = item
-                rn.current = None if item.headers is EMPTY_HEADERS else item.headers
-            else:
-                msg = new_message(item, EMPTY_HEADERS)
+        for item in it:
+            msg = as_message(item)
+            rn.current = None if msg.headers is EMPTY_HEADERS else msg.headers
             try:
                 on_message(port, msg)
             except Exception as exc:
-                if not recovered(ex, rn, port, msg, exc, 1):
-                    break
-            rn.current = None
+                if not _recovered(ctx, rn, port, msg, exc):
+                    return
             if rn.blocked and not control_only:
-                break
+                return
     finally:
         rn.current = None
-        taken(ex, edge, count)
-    return count
 
 
-def _take_payloads(
-    ex: Execution, rn: RunningNode, edge: Edge, budget: int, control_only: bool
-) -> int:
-    """Call an inline ``@node`` function directly on each payload: its fast path.
-
-    No ``on_message``, no ``emit``: the result goes straight to the output edges, wrapped
-    only if the input carried headers. Same semantics as ``FunctionNode.on_message``.
-    """
-    queue, fn, outputs = edge.queue, rn.fn, rn.fn_outputs
-    assert fn is not None  # noqa: S101  # chosen by consume() only when set
-    if len(outputs) == 1 and type(outputs[0]) is Edge and outputs[0].is_block and not control_only:
-        return _take_payloads_to_one(ex, rn, edge, budget, outputs[0])
-    count = emitted = 0
-    try:
-        while queue and count < budget:
-            item = queue.popleft()
-            count += 1
-            if type(item) is Message:
-                try:
-                    result = fn(item.payload)
-                except Exception as exc:
-                    if not recovered(ex, rn, edge.port, item, exc, 1):
-                        break
-                    continue
-                if result is None:
-                    continue
-                if item.headers is not EMPTY_HEADERS and type(result) is not Message:
-                    result = new_message(result, item.headers)
-            else:
-                try:
-                    result = fn(item)
-                except Exception as exc:
-                    if not recovered(ex, rn, edge.port, as_message(item), exc, 1):
-                        break
-                    continue
-                if result is None:
-                    continue
-            emitted += 1
-            for out in outputs:
-                out.push(result)
-            if rn.blocked and not control_only:
-                break
-    finally:
-        rn.emitted += emitted
-        if not outputs:
-            rn.unrouted += emitted
-        taken(ex, edge, count)
-    return count
-
-
-def _take_payloads_to_one(
-    ex: Execution, rn: RunningNode, edge: Edge, budget: int, out: Edge
-) -> int:
-    """``_take_payloads`` for the common shape, one ``block`` output edge, with its push inlined.
-
-    Measured: the call to ``Edge.push`` was a third of a hop's cost. Nothing else runs during
-    the turn, so the output only grows: its high-water mark and its consumer's place in the
-    ready queue are settled once at the end, and room is counted instead of measured. Counters
-    are written back when the turn ends (also on error), so they stay exact.
-    """
-    queue, fn = edge.queue, rn.fn
-    assert fn is not None  # noqa: S101  # chosen by consume() only when set
-    out_queue = out.queue
-    append = out_queue.append
-    room = out.capacity - len(out_queue)
-    if room <= 0:  # the capacity shrank under a queue that was not full
-        out.mark_full()
-        return 0
-    count = emitted = 0
-    try:
-        for _ in range(min(len(queue), budget)):
-            item = queue.popleft()
-            count += 1
-            try:
-                if type(item) is Message:
-                    result = fn(item.payload)
-                    if result is not None and item.headers is not EMPTY_HEADERS:
-                        result = new_message(result, item.headers)
-                else:
-                    result = fn(item)
-            except Exception as exc:
-                if not recovered(ex, rn, edge.port, as_message(item), exc, 1):
-                    break
-                continue
-            if result is None:
-                continue
-            append(result)
-            emitted += 1
-            if emitted >= room:
-                out.mark_full()
-                break
-    finally:
-        if emitted:
-            rn.emitted += emitted
-            out.enqueued += emitted
-            depth = len(out_queue)
-            if depth > out.high_water:
-                out.high_water = depth
-            target = out.target
-            if target.ready_rank < out.rank:
-                out.ready.add(target, out.rank)
-        taken(ex, edge, count)
-    return count
-
-
-def recovered(
-    ex: Execution, rn: RunningNode, port: str, msg: Message, exc: Exception, attempt: int
-) -> bool:
-    """Apply the error policy to a failed inline call; False if the node now waits to retry."""
+def _recovered(ctx: RunContext, rn: RunningNode, port: str, msg: Message, exc: Exception) -> bool:
+    """Apply the error policy to a failed ``on_message``; False if the node now waits to retry."""
     rn.current = None
-    decision = decide(ex, rn, port, msg, exc, attempt)
-    if decision.delay is None:
+    delay = decide(ctx, rn, port, msg, exc, 1)
+    if delay is None:
         return True
-    rn.suspended = True
-    ex.timers.add(
-        ex.clock.now() + decision.delay,
-        lambda: retry_message(ex, rn, port, msg, attempt + 1),
-    )
+    schedule_retry(ctx, rn, delay, lambda: _retry_message(ctx, rn, port, msg, 2))
     return False
 
 
-def retry_message(ex: Execution, rn: RunningNode, port: str, msg: Message, attempt: int) -> None:
+def _retry_message(ctx: RunContext, rn: RunningNode, port: str, msg: Message, attempt: int) -> None:
     """Call ``on_message`` again for a message whose earlier attempt failed."""
     if rn.finished:
         return
@@ -231,9 +179,166 @@ def retry_message(ex: Execution, rn: RunningNode, port: str, msg: Message, attem
     try:
         rn.node.on_message(port, msg)
     except Exception as exc:
-        if not recovered(ex, rn, port, msg, exc, attempt):
+        rn.current = None
+        delay = decide(ctx, rn, port, msg, exc, attempt)
+        if delay is not None:
+            schedule_retry(ctx, rn, delay, lambda: _retry_message(ctx, rn, port, msg, attempt + 1))
             return
     finally:
         rn.current = None
     rn.suspended = False
-    after_turn(ex, rn)
+    after_turn(ctx, rn)
+
+
+# -- class nodes with on_batch ---------------------------------------------------------------
+
+
+def _hand_batch(
+    ctx: RunContext, rn: RunningNode, edge: Inlet, size: int, control_only: bool
+) -> int:
+    """Hand up to ``size`` queued messages to ``on_batch`` in one call; the batch is one unit."""
+    items = edge.take(size)
+    if not items:
+        return 0
+    _call_batch(ctx, rn, edge.port, [as_message(item) for item in items], 1)
+    return len(items)
+
+
+def _call_batch(
+    ctx: RunContext, rn: RunningNode, port: str, msgs: list[Message], attempt: int
+) -> None:
+    try:
+        rn.node.on_batch(port, msgs)
+    except Exception as exc:
+        delay = decide_batch(ctx, rn, port, msgs, exc, attempt)
+        if delay is not None:
+            schedule_retry(ctx, rn, delay, lambda: _retry_batch(ctx, rn, port, msgs, attempt + 1))
+            return
+
+
+def _retry_batch(
+    ctx: RunContext, rn: RunningNode, port: str, msgs: list[Message], attempt: int
+) -> None:
+    if rn.finished:
+        return
+    rn.suspended = False
+    _call_batch(ctx, rn, port, msgs, attempt)
+    if not rn.suspended:
+        after_turn(ctx, rn)
+
+
+# -- function stages -------------------------------------------------------------------------
+
+
+def _hand_stage(
+    ctx: RunContext, rn: RunningNode, edge: Inlet, size: int, control_only: bool
+) -> int:
+    """Call the node's function stage on up to ``size`` queued payloads at once.
+
+    A map or filter gives at most one result per value, so it takes no more than its block
+    outputs have room for and never overfills them.
+    """
+    stage = rn.stage
+    assert stage is not None  # noqa: S101  # chosen by consume() only when set
+    outlets = rn.outputs[stage.output_port]
+    if stage.kind in ("map", "filter"):
+        for outlet in outlets:
+            if outlet.is_block:
+                room = outlet.room
+                if room <= 0:  # the capacity shrank under a queue that was not full
+                    rn.blocked = True
+                    return 0
+                size = min(size, room)
+    items = edge.take(size)
+    if not items:
+        return 0
+    if Message in map(type, items):
+        return _stage_with_headers(ctx, rn, edge, items)
+    call = StageCall(ctx, rn, edge.port, items, None, 1)
+    if call.run():
+        return len(items)
+    # Stopped at a value to retry (the call holds it): the ones after it go back.
+    rest = items[call.stopped + 1 :] if stage.kind != "batch" else []
+    edge.give_back(rest)
+    return len(items) - len(rest)
+
+
+def _stage_with_headers(ctx: RunContext, rn: RunningNode, edge: Inlet, items: list[Any]) -> int:
+    """Call the stage on one item at a time, each result carrying its own input's headers."""
+    for index, item in enumerate(items):
+        if type(item) is Message:
+            value, headers = item.payload, item.headers
+        else:
+            value, headers = item, EMPTY_HEADERS
+        if not StageCall(ctx, rn, edge.port, [value], headers, 1).run() or rn.blocked:
+            edge.give_back(items[index + 1 :])
+            return index + 1
+    return len(items)
+
+
+class StageCall:
+    """One call of a node's function stage on some values, with its error policy applied.
+
+    A failure is skipped or dead-lettered (the call goes on with the next value) or retried:
+    the call then stops at that value, holds the node, and runs again later on that value
+    (a whole batch, for a batch function) and the ones after it in the same call.
+    """
+
+    __slots__ = ("attempt", "ctx", "headers", "port", "rn", "stopped", "values")
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        rn: RunningNode,
+        port: str,
+        values: list[Any],
+        headers: Headers | None,
+        attempt: int,
+    ) -> None:
+        self.ctx, self.rn, self.port = ctx, rn, port
+        self.values, self.headers, self.attempt = values, headers, attempt
+        self.stopped = len(values)
+
+    def run(self) -> bool:
+        """Call the stage and send its results on; False if it stopped to retry a value."""
+        rn = self.rn
+        stage = rn.stage
+        assert stage is not None  # noqa: S101  # only made for stage nodes
+        results, end = call_stage(stage, self.values, self.failed)
+        if results:
+            counts = rn.counts
+            counts.emitted += len(results)
+            outlets = rn.outputs[stage.output_port]
+            if outlets:
+                deliver(outlets, results, self.headers)
+            else:
+                counts.unrouted += len(results)
+        self.stopped = end
+        return end == len(self.values)
+
+    def failed(self, index: int | None, exc: Exception) -> bool:
+        """Apply the policy to the call on ``values[index]`` (``None``: the whole batch)."""
+        ctx, rn = self.ctx, self.rn
+        headers = self.headers if self.headers is not None else EMPTY_HEADERS
+        if index is None:
+            msgs = [new_message(value, headers) for value in self.values]
+            delay = decide_batch(ctx, rn, self.port, msgs, exc, self.attempt)
+            retried = self.values
+        else:
+            value = self.values[index]
+            delay = decide(ctx, rn, self.port, new_message(value, headers), exc, self.attempt)
+            retried = [value]
+        if delay is None:
+            return True
+        again = StageCall(ctx, rn, self.port, retried, self.headers, self.attempt + 1)
+        schedule_retry(ctx, rn, delay, again.retry)
+        return False
+
+    def retry(self) -> None:
+        """Run again after a failure (from the timer); release the node when it got through."""
+        rn = self.rn
+        if rn.finished:
+            return
+        if self.run():
+            rn.suspended = False
+            after_turn(self.ctx, rn)

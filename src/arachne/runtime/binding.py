@@ -1,4 +1,8 @@
-"""Binding: connects a node instance to its running edges (``emit`` and ``finish``)."""
+"""Binding: a running node's way out to its outlets (``emit``), and ``finish``/``request_stop``.
+
+The node instance gets its ``emit`` from here (see :meth:`Binding.emitter`): the fastest path
+its outputs allow, which the wiring chooses again whenever the outputs change.
+"""
 
 from __future__ import annotations
 
@@ -6,40 +10,81 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from arachne.model.errors import ExecutionError
+from arachne.model.error_record import ERROR_PORT
 from arachne.model.message import EMPTY_HEADERS, Headers, Message, new_message
 from arachne.model.port import PortSpec
+from arachne.runtime.edge import Edge
 from arachne.runtime.slot import CURRENT_SLOT
 
 if TYPE_CHECKING:
-    from arachne.runtime.running_node import RunningNode
+    from arachne.model.node import Emitter
+    from arachne.model.schema import SchemaAdapter
+    from arachne.runtime.running_node import Outlet, RunningNode
 
-__all__ = ["Binding", "bind", "unbind"]
+__all__ = ["Binding", "deliver"]
+
+
+def deliver(outlets: tuple[Outlet, ...], results: list[Any], headers: Headers | None) -> None:
+    """Send a function's ``results`` to ``outlets``, carrying the input's ``headers`` if any.
+
+    The one routing step of every path that calls a function stage (from an edge, fused, in a
+    batch): a result that is a ``Message`` keeps its own headers, a bare one takes the input's.
+    """
+    if headers is not None and headers is not EMPTY_HEADERS:
+        results = [r if type(r) is Message else new_message(r, headers) for r in results]
+    for outlet in outlets:
+        outlet.push_many(results)
 
 
 class Binding:
-    """A running node's ``emit`` and ``finish``, installed on the node instance.
+    """A running node's ``emit``, ``finish`` and ``request_stop``.
 
     A bare value emitted while a message with headers is handled shares those headers. A value
     that starts here (from a tick) gets fresh headers (trace id, timestamp, sequence number)
     when ``stamp`` (tracing) is on; otherwise, with no headers to carry, the edge holds the bare
-    value and a ``Message`` is built only for a hook that takes one.
+    value and a ``Message`` is built only for a hook that takes one. With ``check_types`` every
+    value is checked against its port's schema first; a mismatch raises ``TypeError`` in the
+    hook, where the node's error policy handles it.
     """
 
-    __slots__ = ("_seq", "_stopper", "_trace_prefix", "rn", "stamp")
+    __slots__ = ("_adapters", "_seq", "_stopper", "_trace_prefix", "check_types", "rn", "stamp")
 
     def __init__(
         self,
         rn: RunningNode,
         trace_prefix: str,
         stopper: Callable[[bool], None],
+        *,
         stamp: bool = False,
+        check_types: bool = False,
     ) -> None:
         self.rn = rn
         self._trace_prefix = trace_prefix
         self._stopper = stopper
         self._seq = 0
         self.stamp = stamp
+        self.check_types = check_types
+        self._adapters: dict[str, SchemaAdapter] = {
+            port.name: port.adapter for port in rn.spec.outputs if port.name != ERROR_PORT
+        }
+
+    def emitter(self) -> Emitter:
+        """Return the ``emit`` to install on the node for its outputs as they are now.
+
+        Calls that run off the loop capture what they emit; an inline node whose one output
+        port has one plain edge emits straight into that edge; any other gets :meth:`emit`.
+        """
+        rn = self.rn
+        if not rn.inline:
+            return self.emit_captured
+        if self.stamp or self.check_types:
+            return self.emit
+        ports = [port for port in rn.outputs if port != ERROR_PORT]
+        if len(ports) == 1:
+            outlets = rn.outputs[ports[0]]
+            if len(outlets) == 1 and type(outlets[0]) is Edge:
+                return outlets[0].emit
+        return self.emit
 
     def fresh_headers(self) -> Headers:
         """Return headers for a message that starts here (no parent message)."""
@@ -49,11 +94,13 @@ class Binding:
         )
 
     def emit(self, port: Any, value: object) -> None:
-        """Send ``value`` to every edge on output ``port`` (a name or a ``PortSpec``)."""
+        """Send ``value`` to every outlet on output ``port`` (a name or a ``PortSpec``)."""
         rn = self.rn
-        edges = rn.outputs.get(port) if type(port) is str else None
-        if edges is None:
-            edges = self._edges_slow(port)
+        outlets = rn.outputs.get(port) if type(port) is str else None
+        if outlets is None:
+            port, outlets = self._outlets_slow(port)
+        if self.check_types:
+            value = self._checked(port, value)
         headers = rn.current
         if type(value) is Message:
             if value.headers is not EMPTY_HEADERS:
@@ -68,15 +115,35 @@ class Binding:
             item = new_message(value, self.fresh_headers())
         else:
             item = value  # no headers to carry: the edge holds the bare payload
-        rn.emitted += 1
-        if not edges:
-            rn.unrouted += 1
+        counts = rn.counts
+        counts.emitted += 1
+        if not outlets:
+            counts.unrouted += 1
             return
-        for edge in edges:
-            edge.push(item)
+        for outlet in outlets:
+            outlet.push(item)
 
     def _stamped(self, payload: Any) -> Any:
         return new_message(payload, self.fresh_headers()) if self.stamp else payload
+
+    def _checked(self, port: str, value: object) -> object:
+        adapter = self._adapters.get(port)
+        if adapter is None:
+            return value
+        message = type(value) is Message
+        payload = value.payload if isinstance(value, Message) else value
+        try:
+            checked = adapter.validate(payload)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"node {self.rn.id!r} emitted {type(payload).__name__} on port {port!r}, which "
+                f"expects {adapter.name} ({exc}); fix the value or the port's schema"
+            ) from None
+        if checked is payload:
+            return value
+        return (
+            Message(checked, value.headers) if message and isinstance(value, Message) else checked
+        )
 
     def emit_captured(self, port: Any, value: object) -> None:
         """``emit`` for nodes whose calls run in tasks or threads: hold it in the call's slot.
@@ -87,21 +154,19 @@ class Binding:
         if slot is None:
             self.emit(port, value)
             return
-        name = port.name if isinstance(port, PortSpec) else port
-        if name not in self.rn.outputs:
-            self._edges_slow(name)  # raises, naming the ports
+        name, _ = self._outlets_slow(port)
         slot.outputs.append((name, value))
 
-    def _edges_slow(self, port: Any) -> tuple[Any, ...]:
+    def _outlets_slow(self, port: Any) -> tuple[str, tuple[Outlet, ...]]:
         name = port.name if isinstance(port, PortSpec) else port
-        edges = self.rn.outputs.get(name) if isinstance(name, str) else None
-        if edges is None:
+        outlets = self.rn.outputs.get(name) if isinstance(name, str) else None
+        if outlets is None:
             known = ", ".join(sorted(self.rn.outputs)) or "none"
             raise ValueError(
                 f"node {self.rn.id!r} emitted on {name!r}, which is not one of its output "
                 f"ports ({known}); declare it in outputs() or fix the name"
             )
-        return edges
+        return name, outlets
 
     def finish(self) -> None:
         """Ask for the node to finish once its current hook returns."""
@@ -110,31 +175,3 @@ class Binding:
     def request_stop(self, drain: bool) -> None:
         """Ask the execution to stop (see ``Execution.request_stop``)."""
         self._stopper(drain)
-
-
-def bind(
-    rn: RunningNode,
-    trace_prefix: str,
-    stopper: Callable[[bool], None],
-    *,
-    stamp: bool = False,
-) -> None:
-    """Install ``rn``'s binding and context on its node instance (``stamp``: tracing on)."""
-    node = rn.node
-    if node.__dict__.get("_arachne_binding") is not None:
-        raise ExecutionError(
-            f"node instance {rn.id!r} is already part of a running execution; "
-            "create a new instance for each execution"
-        )
-    binding = Binding(rn, trace_prefix, stopper, stamp)
-    node.__dict__["_arachne_binding"] = binding
-    node.__dict__["_arachne_context"] = rn.context
-    # Shadow Node.emit with the bound method: one call instead of two per emitted message.
-    node.__dict__["emit"] = binding.emit if rn.inline else binding.emit_captured
-
-
-def unbind(rn: RunningNode) -> None:
-    """Detach ``rn``'s node instance so it can be used again; its context stays readable."""
-    node = rn.node
-    node.__dict__["_arachne_binding"] = None
-    node.__dict__.pop("emit", None)

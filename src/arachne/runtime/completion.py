@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import inspect
-import logging
 from typing import TYPE_CHECKING, Any
 
-from arachne.model.errors import ExecutionError, NodeFailed
+from arachne.model.errors import ExecutionError, describe
+from arachne.runtime import events
+from arachne.runtime.failure import node_failure
 from arachne.runtime.running_node import NO_INPUT_RANK
-from arachne.runtime.slot import CURRENT_SLOT, Slot, invoke
+from arachne.runtime.slot import CURRENT_SLOT, Slot
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
-    from arachne.runtime.execution import Execution
+    from arachne.runtime.run_context import RunContext
     from arachne.runtime.running_node import RunningNode
 
-__all__ = ["close_outputs", "describe", "finish_node", "finish_refused", "stop_nodes"]
-
-log = logging.getLogger("arachne.runtime")
-
-
-def describe(exc: BaseException) -> str:
-    """Return ``Type: message`` for an exception, as error messages and events show it."""
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+__all__ = ["close_outputs", "finish_node", "finish_refused"]
 
 
 def finish_refused(rn: RunningNode) -> ExecutionError:
@@ -35,7 +27,7 @@ def finish_refused(rn: RunningNode) -> ExecutionError:
     )
 
 
-def finish_node(ex: Execution, rn: RunningNode) -> None:
+def finish_node(ctx: RunContext, rn: RunningNode) -> None:
     """Run ``on_finish`` (which may still emit), then close the node's output edges.
 
     An ``async def on_finish`` runs as a task; the outputs close when it is done. A downstream
@@ -47,73 +39,41 @@ def finish_node(ex: Execution, rn: RunningNode) -> None:
     rn.finishing = True
     rn.current = None
     try:
-        result = invoke(rn.node.on_finish)
+        result = rn.node.on_finish()
     except Exception as exc:
-        rn.errors += 1
-        raise NodeFailed(rn.id, f"on_finish raised {describe(exc)}") from exc
-    if inspect.isawaitable(result):
-        ex.spawn(_finish_later(ex, rn, result))
+        raise node_failure(ctx, rn, "on_finish", exc, f"on_finish raised {describe(exc)}") from exc
+    if result is not None:
+        ctx.spawn(_finish_later(ctx, rn, result))
         return
-    close_outputs(ex, rn)
+    close_outputs(ctx, rn)
 
 
-async def _finish_later(ex: Execution, rn: RunningNode, pending: Awaitable[Any]) -> None:
+async def _finish_later(ctx: RunContext, rn: RunningNode, pending: Awaitable[Any]) -> None:
     slot = Slot(None, None)
     token = CURRENT_SLOT.set(slot)
     try:
         await pending
     except Exception as exc:
-        rn.errors += 1
-        failure = NodeFailed(rn.id, f"on_finish raised {describe(exc)}")
-        failure.__cause__ = exc
-        ex.fail_soon(failure)
+        ctx.fail_soon(node_failure(ctx, rn, "on_finish", exc, f"on_finish raised {describe(exc)}"))
         return
     finally:
         CURRENT_SLOT.reset(token)
-    binding = rn.node._arachne_binding  # bound while the execution runs
-    if binding is not None:
-        for port, value in slot.outputs:
-            binding.emit(port, value)
-    close_outputs(ex, rn)
-    ex.wake.set()
+    for port, value in slot.outputs:
+        rn.emit_slow(port, value)
+    close_outputs(ctx, rn)
+    ctx.gate.wake()
 
 
-def close_outputs(ex: Execution, rn: RunningNode) -> None:
+def close_outputs(ctx: RunContext, rn: RunningNode) -> None:
     """Mark ``rn`` finished and close its output edges, queuing nodes whose inputs all ended."""
     rn.finished = True
-    for edges in rn.outputs.values():
-        for edge in edges:
-            edge.closed = True
-            target = edge.target
+    for outlets in rn.outputs.values():
+        for outlet in outlets:
+            outlet.closed = True
+            target = outlet.target
             target.inputs_open -= 1
             if target.inputs_open == 0 and not target.finished:
-                ex.ready.add(target, NO_INPUT_RANK)
-    ex.notify("node.finished", rn.id)
-
-
-async def stop_nodes(ex: Execution) -> BaseException | None:
-    """Call ``on_stop`` on every started node in reverse topological order.
-
-    Every node gets its call even if an earlier one raises; the first error is returned as a
-    ``NodeFailed`` (with the cause chained) and the rest are logged. ``async def on_stop`` is
-    awaited.
-    """
-    first: BaseException | None = None
-    for rn in reversed(list(ex.wiring.nodes.values())):
-        if not rn.started or rn.stopped:
-            continue
-        rn.stopped = True
-        try:
-            result = invoke(rn.node.on_stop)
-            if inspect.isawaitable(result):
-                await result
-        except Exception as exc:
-            rn.errors += 1
-            if first is None:
-                failure = NodeFailed(rn.id, f"on_stop raised {describe(exc)}")
-                failure.__cause__ = exc
-                first = failure
-            else:
-                log.exception("node %r: on_stop raised", rn.id)
-        ex.notify("node.stopped", rn.id)
-    return first
+                ctx.ready.add(target, NO_INPUT_RANK)
+    bus = ctx.bus
+    if events.NodeFinished in bus.wanted:
+        bus.publish(events.NodeFinished(execution_id=ctx.execution_id, node_id=rn.id))

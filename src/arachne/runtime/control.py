@@ -1,69 +1,34 @@
-"""Controls of a running execution, safe to call from any thread."""
+"""Controls of a running execution: stop, cancel, pause and resume, safe from any thread."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from arachne.model.errors import ExecutionError
-from arachne.runtime.rounds import Rounds
 from arachne.runtime.state import ExecutionState, check_transition
 
 if TYPE_CHECKING:
-    from arachne.model.graph import Graph
-    from arachne.runtime.ready_queue import ReadyQueue
-    from arachne.runtime.wiring import Wiring
+    from arachne.runtime.gate import Gate
+    from arachne.runtime.state import StateCell
 
-__all__ = ["ExecutionControls"]
+__all__ = ["Controls"]
 
 
-class ExecutionControls(Rounds):
-    """Stop, pause and resume an execution.
+class Controls:
+    """What was asked of the execution; the scheduler reads these flags between activations.
 
     Each call checks its arguments in the caller's thread (so mistakes raise there), then
-    applies the change on the execution's loop and wakes the scheduler.
+    applies the change on the execution's loop through the gate, which wakes the scheduler.
     """
 
-    id: str
-    graph: Graph
-    state: ExecutionState
-    wiring: Wiring
-    ready: ReadyQueue
-    stop_requested: bool
-    cancel_requested: bool
-    paused: bool
-    interrupted: bool
-    _loop: asyncio.AbstractEventLoop | None
-    _wake: asyncio.Event | None
-    _resumed: asyncio.Event | None
+    __slots__ = ("cancel_requested", "gate", "paused", "state", "stop_requested")
 
-    def _set_state(self, state: ExecutionState) -> None:
-        raise NotImplementedError
-
-    def apply(self, change: Callable[[], None]) -> None:
-        """Run ``change`` on the execution's loop (now, if called there) and wake the scheduler."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            change()
-            return
-
-        def run_and_wake() -> None:
-            change()
-            self.interrupted = True
-            if self._wake is not None:
-                self._wake.set()
-            if self._resumed is not None and (self.stop_requested or self.cancel_requested):
-                self._resumed.set()
-
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            run_and_wake()
-        else:
-            loop.call_soon_threadsafe(run_and_wake)
+    def __init__(self, gate: Gate, state: StateCell) -> None:
+        self.gate = gate
+        self.state = state
+        self.stop_requested = False
+        self.cancel_requested = False
+        self.paused = False
 
     def request_stop(self, *, drain: bool = True) -> None:
         """Ask the execution to end.
@@ -79,29 +44,29 @@ class ExecutionControls(Rounds):
             else:
                 self.cancel_requested = True
 
-        self.apply(change)
+        self.gate.apply(change)
 
     def pause(self) -> None:
         """Stop activating nodes; messages stay queued until :meth:`resume`."""
-        check_transition(self.state, ExecutionState.PAUSED)
+        check_transition(self.state.value, ExecutionState.PAUSED)
 
         def change() -> None:
-            if self.state is ExecutionState.RUNNING:
+            if self.state.value is ExecutionState.RUNNING:
                 self.paused = True
-                self._set_state(ExecutionState.PAUSED)
+                self.state.move(ExecutionState.PAUSED)
 
-        self.apply(change)
+        self.gate.apply(change)
 
     def resume(self) -> None:
         """Continue after :meth:`pause`; queued messages drain first."""
-        if self.state is not ExecutionState.PAUSED:
-            raise ExecutionError(f"execution {self.id} is {self.state.value}, not paused")
+        if self.state.value is not ExecutionState.PAUSED:
+            raise ExecutionError(
+                f"execution {self.state.execution_id} is {self.state.value.value}, not paused"
+            )
 
         def change() -> None:
             if self.paused:
                 self.paused = False
-                self._set_state(ExecutionState.RUNNING)
-                if self._resumed is not None:
-                    self._resumed.set()
+                self.state.move(ExecutionState.RUNNING)
 
-        self.apply(change)
+        self.gate.apply(change)

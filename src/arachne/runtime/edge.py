@@ -1,64 +1,37 @@
-"""The running edge: a bounded deque with an overflow policy and plain counters."""
+"""The running edge: a bounded FIFO with an overflow policy, owning its queue and counters."""
 
 from __future__ import annotations
 
 import time
-from collections import deque
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from arachne.model.errors import EdgeFull
 from arachne.model.message import EMPTY_HEADERS, Message, as_message
 from arachne.model.policies import Coalesce, Overflow, check_overflow, overflow_name
+from arachne.runtime.events import (
+    BackpressureBegan,
+    BackpressureEnded,
+    MessageCoalesced,
+    MessageDropped,
+    MessageRejected,
+)
 from arachne.runtime.stats import EdgeStats
 
 if TYPE_CHECKING:
     from arachne.model.specs import LinkSpec
-    from arachne.runtime.ready_queue import ReadyQueue
-    from arachne.runtime.running_node import RunningNode
+    from arachne.runtime.run_context import RunContext
+    from arachne.runtime.running_node import RunningNode, StageRef
 
-__all__ = ["CONTROL_RANK", "Edge", "Outlet"]
+__all__ = ["CONTROL_RANK", "Edge", "EdgeKind"]
 
 CONTROL_RANK: Final = 1 << 40
 """Added to a control edge's priority so it outranks every data edge."""
 
+COMPACT_AT: Final = 1024
+"""Taken slots at the front of the buffer before it is compacted (when they are half of it)."""
 
-class Outlet(Protocol):
-    """What a producer pushes into: an ``Edge``, or a fused chain standing in for one."""
-
-    @property
-    def id(self) -> str:
-        """The edge's id."""
-        ...
-
-    @property
-    def target(self) -> RunningNode:
-        """The node the edge feeds."""
-        ...
-
-    closed: bool
-
-    @property
-    def is_block(self) -> bool:
-        """Whether a full outlet blocks its producer."""
-        ...
-
-    @property
-    def full(self) -> bool:
-        """Whether it is full (under ``block``, the producer must wait)."""
-        ...
-
-    @property
-    def room(self) -> int:
-        """How many more messages fit before it is full."""
-        ...
-
-    def push(self, msg: Any) -> None:
-        """Offer one message or payload."""
-        ...
-
-    def push_many(self, items: list[Any], plain: bool | None = None) -> None:
-        """Offer several, known to fit; ``plain`` says none is a ``Message``, if known."""
-        ...
+EdgeKind: TypeAlias = Literal["link", "inject"]
+"""``link``: an edge of the graph; ``inject``: made by the runtime to carry ``inject`` calls."""
 
 
 class Edge:
@@ -68,147 +41,315 @@ class Edge:
     once the edge is full, its producer is marked blocked so the scheduler stops activating it
     until the edge drains. An edge therefore holds at most ``capacity + k - 1`` messages, where
     ``k`` is the most messages its producer emits on it from one hook call.
+
+    Every change to the queue and every counter happens in these methods. The queue is a list
+    read from a moving head (a take is one slice, not a pop per message), compacted as it
+    goes. Counters the push path would otherwise write are derived when read: ``enqueued`` is
+    what was taken, is queued, or was evicted or discarded; the high-water mark is the depth
+    seen before each take, or now. While the edge is fused away (a chain calls its stages
+    directly), the chain's counts for this hop are added when read, never stored.
     """
 
     __slots__ = (
         "_blocked_since",
+        "_buf",
+        "_counts",
+        "_ctx",
+        "_head",
+        "_high_water",
+        "_limit",
         "blocked_ns",
         "capacity",
         "closed",
         "coalesced",
         "control",
         "dequeued",
-        "dropped",
-        "enqueued",
+        "discarded",
+        "evicted",
         "failed",
-        "high_water",
         "id",
         "is_block",
-        "not_enqueued",
+        "kind",
+        "link",
         "overflow",
+        "overlay",
         "port",
         "priority",
         "producer",
-        "queue",
         "rank",
         "ready",
+        "refused",
         "source",
+        "source_port",
         "target",
     )
 
     def __init__(
-        self, spec: LinkSpec, source: RunningNode, target: RunningNode, ready: ReadyQueue
+        self,
+        link: LinkSpec,
+        source: RunningNode,
+        target: RunningNode,
+        ctx: RunContext,
+        *,
+        kind: EdgeKind = "link",
     ) -> None:
-        self.id = spec.id
+        self.id = link.id
+        self.link = link
+        self.kind: EdgeKind = kind
         self.source = source
         # Who is blocked while this edge is full and woken when it drains: the source, or the
         # head of the fused chain the source belongs to.
         self.producer = source
         self.target = target
-        self.port = spec.target.port
-        self.ready = ready
-        self.queue: deque[Any] = deque()  # payloads, or Messages when there are headers
-        self.capacity = spec.capacity
-        self.overflow: Overflow = spec.overflow
-        self.is_block = spec.overflow == "block"
-        self.priority = spec.priority
-        self.control = spec.control
-        self.rank = spec.priority + (CONTROL_RANK if spec.control else 0)
+        self.source_port = link.source.port
+        self.port = link.target.port
+        self._ctx = ctx
+        self.ready = ctx.ready
+        self._counts = source.counts
+        self._buf: list[Any] = []  # payloads, or Messages when there are headers
+        self._head = 0  # index of the oldest queued item
+        self.capacity = link.capacity
+        self._limit = link.capacity  # len(_buf) at which the edge is full: head + capacity
+        self.overflow: Overflow = link.overflow
+        self.is_block = link.overflow == "block"
+        self.priority = link.priority
+        self.control = link.control
+        self.rank = link.priority + (CONTROL_RANK if link.control else 0)
         self.closed = False
-        self.enqueued = self.dequeued = self.dropped = self.coalesced = self.failed = 0
-        self.not_enqueued = 0
-        self.high_water = 0
+        self.overlay: tuple[StageRef, int] | None = None  # (fused chain, stage it feeds)
+        self.dequeued = self.coalesced = self.failed = 0
+        self.refused = self.evicted = self.discarded = 0  # dropped: arriving, oldest, all
+        self._high_water = 0
         self.blocked_ns = 0
         self._blocked_since = 0
 
-    def push(self, msg: Any) -> None:
-        """Offer ``msg`` (a ``Message``, or a bare payload); apply the policy if full."""
-        queue = self.queue
-        if not self.is_block and len(queue) >= self.capacity:
-            self._overflow(msg)
+    # -- producers ----------------------------------------------------------------------------
+
+    def push(self, item: Any) -> None:
+        """Offer ``item`` (a ``Message``, or a bare payload); apply the policy if full."""
+        buf = self._buf
+        if self.is_block:
+            buf.append(item)
+            if len(buf) >= self._limit:
+                self._fill()
+        elif len(buf) >= self._limit:
+            self._overflow(item)
             return
-        queue.append(msg)
-        self.enqueued += 1
-        depth = len(queue)
-        if depth > self.high_water:
-            self.high_water = depth
-        if depth >= self.capacity and self.is_block:
-            self.mark_full()
+        else:
+            buf.append(item)
         target = self.target
         if target.ready_rank < self.rank:
             self.ready.add(target, self.rank)
 
-    def push_many(self, items: list[Any], plain: bool | None = None) -> None:
-        """Append ``items`` in one go; the caller has checked there is room (``block`` only)."""
-        self.queue.extend(items)
-        self.pushed(len(items))
-
-    def pushed(self, count: int) -> None:
-        """Account for ``count`` messages just appended to the queue by a fast path."""
-        queue = self.queue
-        self.enqueued += count
-        depth = len(queue)
-        if depth > self.high_water:
-            self.high_water = depth
-        if depth >= self.capacity:
-            self.mark_full()
+    def push_many(self, items: list[Any]) -> None:
+        """Offer ``items`` in order; under ``block`` in one append (the caller checked room)."""
+        if not items:
+            return
+        if not self.is_block:
+            for item in items:
+                self.push(item)
+            return
+        buf = self._buf
+        buf.extend(items)
+        if len(buf) >= self._limit:
+            self._fill()
         target = self.target
         if target.ready_rank < self.rank:
             self.ready.add(target, self.rank)
 
-    def mark_full(self) -> None:
-        """Block the producer: the edge has reached its capacity (``block`` policy)."""
-        self.producer.blocked = True
+    def emit(self, port: Any, value: object) -> None:
+        """Emit for a producer whose one outlet this edge is: one call per value.
+
+        A value that needs headers (one with headers of its own, or one emitted while a message
+        with headers is handled) or another port goes the general way, through the binding.
+        """
+        source = self.source
+        if port != self.source_port or source.current is not None or type(value) is Message:
+            source.emit_slow(port, value)
+            return
+        self._counts.emitted += 1
+        if not self.is_block:
+            self.push(value)
+            return
+        buf = self._buf
+        buf.append(value)
+        if len(buf) >= self._limit:
+            self._fill()
+        target = self.target
+        if target.ready_rank < self.rank:
+            self.ready.add(target, self.rank)
+
+    def _fill(self) -> None:
+        """Hold the producer back: the edge has reached its capacity under ``block``."""
+        producer = self.producer
+        producer.blocked = True
         if not self._blocked_since:
             self._blocked_since = time.perf_counter_ns()
+            bus = self._ctx.bus
+            if BackpressureBegan in bus.wanted:
+                bus.publish(
+                    BackpressureBegan(
+                        execution_id=self._ctx.execution_id,
+                        edge_id=self.id,
+                        producer_id=producer.id,
+                    )
+                )
 
-    def _overflow(self, msg: Any) -> None:
+    def _overflow(self, item: Any) -> None:
         policy = self.overflow
-        self.not_enqueued += policy != "latest"
+        bus = self._ctx.bus
         if policy == "drop":
-            self.dropped += 1
+            self.refused += 1
+            if MessageDropped in bus.wanted:
+                bus.publish(self._dropped(1, "drop"))
         elif policy == "latest":
-            self.queue.popleft()
-            self.dropped += 1
-            self.queue.append(msg)
-            self.enqueued += 1
+            buf = self._buf
+            buf.append(item)
+            self._head += 1
+            self._limit += 1
+            self.evicted += 1
+            self._compact()
+            if MessageDropped in bus.wanted:
+                bus.publish(self._dropped(1, "latest"))
         elif isinstance(policy, Coalesce):
-            tail, new = as_message(self.queue[-1]), as_message(msg)
+            buf = self._buf
+            tail, new = as_message(buf[-1]), as_message(item)
             merged = policy.merge(tail.payload, new.payload)
-            self.queue[-1] = (
-                merged if new.headers is EMPTY_HEADERS else Message(merged, new.headers)
-            )
+            buf[-1] = merged if new.headers is EMPTY_HEADERS else Message(merged, new.headers)
             self.coalesced += 1
+            if MessageCoalesced in bus.wanted:
+                bus.publish(MessageCoalesced(execution_id=self._ctx.execution_id, edge_id=self.id))
         else:
             self.failed += 1
+            if MessageRejected in bus.wanted:
+                bus.publish(MessageRejected(execution_id=self._ctx.execution_id, edge_id=self.id))
             raise EdgeFull(self.id, self.capacity)
 
-    def drained(self) -> None:
-        """Note that the consumer took messages: end a blocked spell if there is room again."""
-        if self._blocked_since and len(self.queue) < self.capacity:
-            self.blocked_ns += time.perf_counter_ns() - self._blocked_since
-            self._blocked_since = 0
+    def _dropped(
+        self, count: int, reason: Literal["drop", "latest", "discarded"]
+    ) -> MessageDropped:
+        return MessageDropped(
+            execution_id=self._ctx.execution_id, edge_id=self.id, count=count, reason=reason
+        )
 
-    def retuned(self) -> RunningNode | None:
-        """Settle backpressure after a capacity or policy change.
+    # -- the consumer -------------------------------------------------------------------------
 
-        A ``block`` edge that is now full blocks its producer (and starts timing it); otherwise
-        any blocked spell ends. Returns the producer if it was blocked and may run again.
+    def take(self, n: int) -> list[Any]:
+        """Remove and return up to ``n`` queued items, oldest first (a new list)."""
+        buf, head = self._buf, self._head
+        depth = len(buf) - head
+        if depth <= 0:
+            return []
+        if depth > self._high_water:
+            self._high_water = depth
+        if n >= depth:
+            items = buf if head == 0 else buf[head:]
+            self._buf = []
+            self._head = 0
+            self._limit = self.capacity
+            self.dequeued += depth
+        else:
+            end = head + n
+            items = buf[head:end]
+            self._head = end
+            self._limit = end + self.capacity
+            self.dequeued += n
+            self._compact()
+        if self._blocked_since or self.producer.blocked:
+            self._eased()
+        return items
+
+    def take_one(self) -> Any:
+        """Remove and return the oldest queued item (``IndexError`` if there is none)."""
+        head = self._head
+        item = self._buf[head]
+        depth = len(self._buf) - head
+        if depth > self._high_water:
+            self._high_water = depth
+        self._head = head + 1
+        self._limit += 1
+        self.dequeued += 1
+        self._compact()
+        if self._blocked_since or self.producer.blocked:
+            self._eased()
+        return item
+
+    def give_back(self, items: list[Any]) -> None:
+        """Put back the unprocessed end of the last :meth:`take`, at the front, uncounted.
+
+        Only the items of the most recent take, with no other take in between: a consumer
+        whose turn ended early (an output filled, a call is to be retried) returns the rest.
         """
-        if self.is_block and self.full:
-            self.mark_full()
-            return None
+        count = len(items)
+        if not count:
+            return
+        if self._head >= count:  # still in the buffer, just before the head
+            self._head -= count
+        else:  # the take emptied or compacted the buffer
+            self._buf[self._head : self._head] = items
+        self._limit = self._head + self.capacity
+        self.dequeued -= count
+        if self.is_block and len(self._buf) >= self._limit:
+            self._fill()
+
+    def _compact(self) -> None:
+        head = self._head
+        if head >= COMPACT_AT and head * 2 >= len(self._buf):
+            del self._buf[:head]
+            self._limit -= head
+            self._head = 0
+
+    def _eased(self) -> None:
+        """Messages were taken: end a blocked spell and wake the producer if there is room."""
+        if len(self._buf) - self._head >= self.capacity:
+            return
+        producer = self.producer
+        if self._blocked_since:
+            spell = time.perf_counter_ns() - self._blocked_since
+            self.blocked_ns += spell
+            self._blocked_since = 0
+            bus = self._ctx.bus
+            if BackpressureEnded in bus.wanted:
+                bus.publish(
+                    BackpressureEnded(
+                        execution_id=self._ctx.execution_id,
+                        edge_id=self.id,
+                        producer_id=producer.id,
+                        blocked_seconds=spell / 1e9,
+                    )
+                )
+        if producer.blocked and not producer.still_blocked():
+            rank = producer.wake_rank()
+            if rank is not None:
+                self.ready.add(producer, rank)
+
+    def discard(self) -> int:
+        """Drop every queued item (counted as dropped, reason ``discarded``); return how many."""
+        count = len(self._buf) - self._head
+        if count <= 0:
+            return 0
+        if count > self._high_water:
+            self._high_water = count
+        self._buf = []
+        self._head = 0
+        self._limit = self.capacity
+        self.discarded += count
         if self._blocked_since:
             self.blocked_ns += time.perf_counter_ns() - self._blocked_since
             self._blocked_since = 0
-        producer = self.producer
-        return producer if producer.blocked and not producer.still_blocked() else None
+        bus = self._ctx.bus
+        if MessageDropped in bus.wanted:
+            bus.publish(self._dropped(count, "discarded"))
+        return count
+
+    # -- live tuning --------------------------------------------------------------------------
 
     def set_capacity(self, capacity: int) -> None:
         """Change the bound; messages already queued stay, the new bound applies to pushes."""
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"edge {self.id}: capacity must be an int >= 1, got {capacity!r}")
         self.capacity = capacity
+        self._limit = self._head + capacity
 
     def set_priority(self, priority: int) -> None:
         """Change the priority that orders the consumer's work."""
@@ -217,26 +358,75 @@ class Edge:
         self.priority = priority
         self.rank = priority + (CONTROL_RANK if self.control else 0)
 
-    def set_overflow(self, overflow: Any) -> None:
+    def set_overflow(self, overflow: object) -> None:
         """Change the overflow policy."""
         self.overflow = check_overflow(overflow)
         self.is_block = self.overflow == "block"
 
+    def retuned(self) -> RunningNode | None:
+        """Settle backpressure after a capacity or policy change.
+
+        A ``block`` edge that is now full blocks its producer (and starts timing it); otherwise
+        any blocked spell ends. Returns the producer if it was blocked and may run again.
+        """
+        if self.is_block and self.full:
+            self._fill()
+            return None
+        if self._blocked_since:
+            self.blocked_ns += time.perf_counter_ns() - self._blocked_since
+            self._blocked_since = 0
+        producer = self.producer
+        return producer if producer.blocked and not producer.still_blocked() else None
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Return how many messages are queued."""
+        return len(self._buf) - self._head
+
+    def peek(self) -> list[Any]:
+        """Return a copy of the queued items, oldest first."""
+        return self._buf[self._head :]
+
     @property
     def full(self) -> bool:
         """Whether the edge holds ``capacity`` messages or more."""
-        return len(self.queue) >= self.capacity
+        return len(self._buf) >= self._limit
 
     @property
     def room(self) -> int:
         """How many more messages fit before the edge is full (negative if over)."""
-        return self.capacity - len(self.queue)
+        return self._limit - len(self._buf)
+
+    def received(self) -> int:
+        """Return how many messages the consumer has taken, fused hops included."""
+        overlay = self.overlay
+        return self.dequeued + (overlay[0].passed(overlay[1]) if overlay is not None else 0)
+
+    def fold_overlay(self) -> None:
+        """Keep the fused chain's counts for this hop as the edge's own (before it is unfused)."""
+        overlay = self.overlay
+        if overlay is not None:
+            passed = overlay[0].passed(overlay[1])
+            self.dequeued += passed
+            if passed and not self._high_water:
+                self._high_water = 1
+            self.overlay = None
 
     def stats(self) -> EdgeStats:
-        """Return the counters now, as a frozen snapshot."""
+        """Return the counters now, as a frozen snapshot (consistent from any thread)."""
+        return self._ctx.gate.read(self._snapshot)
+
+    def _snapshot(self) -> EdgeStats:
+        depth = len(self._buf) - self._head
+        dequeued = self.received()
+        high_water = max(self._high_water, depth)
+        if self.overlay is not None and dequeued > self.dequeued:
+            high_water = max(high_water, 1)  # a fused hop hands each message on at once
         blocked = self.blocked_ns
         if self._blocked_since:
             blocked += time.perf_counter_ns() - self._blocked_since
+        enqueued = dequeued + depth + self.evicted + self.discarded
         return EdgeStats(
             id=self.id,
             source=self.source.id,
@@ -245,14 +435,16 @@ class Edge:
             overflow=overflow_name(self.overflow),
             priority=self.priority,
             control=self.control,
-            depth=len(self.queue),
-            offered=self.enqueued + self.not_enqueued,
-            enqueued=self.enqueued,
-            dequeued=self.dequeued,
-            dropped=self.dropped,
+            depth=depth,
+            offered=enqueued + self.refused + self.coalesced + self.failed,
+            enqueued=enqueued,
+            dequeued=dequeued,
+            dropped=self.refused + self.evicted + self.discarded,
             coalesced=self.coalesced,
             failed=self.failed,
-            high_water=self.high_water,
+            high_water=high_water,
             blocked_seconds=blocked / 1e9,
             closed=self.closed,
+            kind=self.kind,
+            fused=self.overlay is not None,
         )

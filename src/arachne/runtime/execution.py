@@ -1,50 +1,60 @@
-"""Execution: one running instance of a graph, with its state and its controls."""
+"""Execution: one running instance of a graph, assembled from its parts, with its controls.
+
+The parts: the running graph (:class:`Wiring`), the shared run context (ready queue, timers,
+clock, pools, event bus, gate), the controls, the rounds and the state. The scheduler gets
+the context, the controls and the rounds; nothing below takes the ``Execution`` itself.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
-import random
 import secrets
 import threading
-from typing import TYPE_CHECKING, Any
+import time
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from arachne.model.errors import ExecutionError, NodeFailed
-from arachne.runtime.binding import bind, unbind
+from arachne.model.errors import ExecutionError, GraphError, describe
+from arachne.model.flatten import node_spec
+from arachne.model.message import Headers, Message
+from arachne.model.policies import check_overflow
+from arachne.model.specs import LinkSpec, PortRef
 from arachne.runtime.clock import Clock, MonotonicClock
-from arachne.runtime.completion import describe, stop_nodes
-from arachne.runtime.fusing import fuse, sync_counters
-from arachne.runtime.hook import Event, EventHook
-from arachne.runtime.pools import Pools
-from arachne.runtime.ready_queue import ReadyQueue
-from arachne.runtime.running_node import NO_INPUT_RANK
+from arachne.runtime.control import Controls
+from arachne.runtime.events import Event, EventBus, Subscription
+from arachne.runtime.lifecycle import seed, start_node, stop_node, stop_nodes
+from arachne.runtime.rounds import Rounds
+from arachne.runtime.run_context import RunContext
 from arachne.runtime.scheduler import drive
-from arachne.runtime.slot import invoke
-from arachne.runtime.state import ExecutionState, check_transition
+from arachne.runtime.state import ExecutionState, StateCell
 from arachne.runtime.stats import ExecutionStats
-from arachne.runtime.ticking import schedule_ticks
-from arachne.runtime.timers import Timers
-from arachne.runtime.tuning import ExecutionTuning
-from arachne.runtime.wiring import wire
+from arachne.runtime.wiring import Wiring
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine, Mapping
+    from collections.abc import Callable, Iterable, Mapping
+    from concurrent.futures import Future
 
+    from arachne.model.error_record import ErrorRecord
     from arachne.model.graph import Graph
     from arachne.model.node import Node
-    from arachne.runtime.running_node import RunningNode
+    from arachne.model.policies import Overflow
+    from arachne.runtime.edge import Edge
+    from arachne.runtime.fusion import FusedChain
 
 __all__ = ["Execution"]
 
 log = logging.getLogger("arachne.runtime")
 
+T = TypeVar("T")
 
-class Execution(ExecutionTuning):
+
+class Execution:
     """One running instance of a graph: the desired ``graph`` and the running ``wiring``.
 
     Created by ``Runtime``; driven by :meth:`run` on the runtime's loop. Its controls
-    (``stop``, ``pause``, ``set_capacity``, ...) may be called from any thread.
+    (``request_stop``, ``pause``, ``set_capacity``, ``connect``, ...) may be called from any
+    thread; :meth:`stats` is a consistent read from anywhere. ``events`` is the bus its
+    lifecycle, drops, retries and backpressure are published on.
     """
 
     def __init__(
@@ -55,63 +65,57 @@ class Execution(ExecutionTuning):
         execution_id: str | None = None,
         quantum: int = 256,
         clock: Clock | None = None,
-        hook: EventHook | None = None,
+        events: EventBus | None = None,
         idle_poll: float = 0.001,
         seed: int | None = None,
         trace: bool = False,
         fusion: bool = True,
         batch: int = 1024,
+        check_types: bool = False,
     ) -> None:
-        for name, value in (("quantum", quantum), ("batch", batch)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         self.id = execution_id or f"exec-{secrets.token_hex(4)}"
         self.graph = graph
-        self.quantum = quantum
-        self.batch = batch
+        self.events = events if events is not None else EventBus()
         self.clock: Clock = clock or MonotonicClock()
-        self.hook = hook
-        self.idle_poll = idle_poll
-        self.trace = trace
-        self.state = ExecutionState.PENDING
-        self.ready = ReadyQueue()
-        self.wiring = wire(graph, instances, self.ready, execution_id=self.id)
-        self.chains = fuse(self, self.wiring) if fusion else []
-        self.timers = Timers()
-        self.idle_sources: list[RunningNode] = []
-        self.tasks: set[asyncio.Future[Any]] = set()
-        self.rng = random.Random(seed)  # noqa: S311  # retry jitter, not cryptography
-        self.pools = Pools(
-            threads=sum(rn.concurrency for rn in self.wiring.nodes.values() if rn.mode == "thread"),
-            processes=sum(
-                rn.concurrency for rn in self.wiring.nodes.values() if rn.mode == "process"
-            ),
-            name=self.id,
+        self._ctx = ctx = RunContext(
+            self.id,
+            clock=self.clock,
+            bus=self.events,
+            quantum=quantum,
+            batch=batch,
+            seed=seed,
+            trace=trace,
+            check_types=check_types,
+            idle_poll=idle_poll,
         )
-        self.activations = 0
-        self._injected = 0
-        self.failure: BaseException | None = None  # raised by the scheduler at its next look
+        self._state = StateCell(self.id, self.events)
+        self.controls = Controls(ctx.gate, self._state)
+        self.wiring = Wiring(
+            ctx, graph_name=graph.name, fusion=fusion, stopper=self._stop_from_node
+        )
+        self.wiring.build(graph, instances)
+        self._size_pools()
+        self.rounds = Rounds(ctx, self.wiring)
         self.error: BaseException | None = None
-        self.stop_requested = self.cancel_requested = self.paused = False
-        self.interrupted = False  # a control call landed: the scheduler looks at it next
-        self._round_mark = -1
+        self._injected = 0
         self._done = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
-        self._resumed: asyncio.Event | None = None
 
     # -- driving (on the loop) ----------------------------------------------------------------
 
     async def run(self) -> None:
         """Start every node, run until completion, stop every node; raise if a node failed."""
-        self._loop = asyncio.get_running_loop()
-        self._wake, self._resumed = asyncio.Event(), asyncio.Event()
+        ctx = self._ctx
+        ctx.gate.open()
         try:
-            self._set_state(ExecutionState.INITIALIZING)
-            await self._start_nodes()
-            self._set_state(ExecutionState.RUNNING)
-            self._seed()
-            await drive(self)
+            self._state.move(ExecutionState.INITIALIZING)
+            self.wiring.attach()
+            for rn in list(self.wiring.nodes.values()):
+                await start_node(ctx, rn)
+            self.wiring.overlay()
+            self._state.move(ExecutionState.RUNNING)
+            for rn in self.wiring.nodes.values():
+                seed(ctx, rn)
+            await drive(ctx, self.controls, self.rounds)
         except BaseException as exc:
             self.error = exc
         finally:
@@ -119,104 +123,313 @@ class Execution(ExecutionTuning):
         if self.error is not None:
             raise self.error
 
-    async def _start_nodes(self) -> None:
-        prefix = f"{self.id[-8:]}-"
-        stopper = self._stop_from_node
-        for index, rn in enumerate(self.wiring.nodes.values()):
-            bind(rn, f"{prefix}{index:x}.", stopper, stamp=self.trace)
-        for rn in self.wiring.nodes.values():
-            try:
-                result = invoke(rn.node.on_start)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception as exc:
-                rn.errors += 1
-                raise NodeFailed(rn.id, f"on_start raised {describe(exc)}") from exc
-            rn.started = True
-            self.notify("node.started", rn.id)
+    async def _finish(self) -> None:
+        ctx = self._ctx
+        try:
+            for task in list(ctx.tasks):
+                task.cancel()
+            if ctx.tasks:
+                await asyncio.gather(*ctx.tasks, return_exceptions=True)
+            order = reversed(list(self.wiring.nodes.values()))
+            stop_error = await stop_nodes(ctx, order)
+            ctx.pools.close()
+            self.wiring.detach()
+            if self.error is None and stop_error is not None:
+                self.error = stop_error
+            if self.error is not None:
+                final = ExecutionState.FAILED
+                log.error("execution %s failed: %s", self.id, describe(self.error))
+            elif self.controls.cancel_requested:
+                final = ExecutionState.CANCELLED
+            else:
+                final = ExecutionState.COMPLETED
+            if not self._state.value.is_final:
+                error = describe(self.error) if self.error is not None else None
+                self._state.move(final, error=error)
+        finally:
+            ctx.gate.close()
+            self._done.set()
 
     def _stop_from_node(self, drain: bool) -> None:
-        self.request_stop(drain=drain)
+        self.controls.request_stop(drain=drain)
 
-    def _seed(self) -> None:
-        now = self.clock.now()
-        for rn in self.wiring.nodes.values():
-            if rn.cadence:
-                schedule_ticks(self, rn, now)
-            elif rn.is_source:
-                self.ready.add(rn, NO_INPUT_RANK)
+    def _size_pools(self) -> None:
+        nodes = self.wiring.nodes.values()
+        self._ctx.pools.size(
+            threads=sum(rn.concurrency for rn in nodes if rn.mode == "thread"),
+            processes=sum(rn.concurrency for rn in nodes if rn.mode == "process"),
+        )
 
-    async def _finish(self) -> None:
-        for task in list(self.tasks):
-            task.cancel()
-        if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
-        stop_error = await stop_nodes(self)
-        self.pools.close()
-        for rn in self.wiring.nodes.values():
-            unbind(rn)
-        if self.error is None and stop_error is not None:
-            self.error = stop_error
-        if self.error is not None:
-            final = ExecutionState.FAILED
-            log.error("execution %s failed: %s", self.id, describe(self.error))
-        elif self.cancel_requested:
-            final = ExecutionState.CANCELLED
-        else:
-            final = ExecutionState.COMPLETED
-        if not self.state.is_final:
-            self._set_state(final)
-        self._done.set()
-
-    # -- used by the scheduler -----------------------------------------------------------------
+    # -- state and controls -------------------------------------------------------------------
 
     @property
-    def wake(self) -> asyncio.Event:
-        """Set to interrupt the scheduler's wait (a request arrived)."""
-        if self._wake is None:
-            raise ExecutionError(f"execution {self.id} is not running")
-        return self._wake
+    def state(self) -> ExecutionState:
+        """Where the execution is in its life."""
+        return self._state.value
 
-    def notify(self, kind: str, node_id: str = "", **detail: Any) -> None:
-        """Pass an event to the hook, if one is installed."""
-        hook = self.hook
-        if hook is not None:
-            hook(Event(kind, self.id, node_id, detail))
+    def request_stop(self, *, drain: bool = True) -> None:
+        """Ask the execution to end: gracefully with ``drain``, else cancel it."""
+        self.controls.request_stop(drain=drain)
 
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run ``coro`` as a task of this execution (cancelled if the execution is)."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+    def pause(self) -> None:
+        """Stop activating nodes; messages stay queued until :meth:`resume`."""
+        self.controls.pause()
 
-    def fail_soon(self, failure: BaseException) -> None:
-        """Fail the execution from a callback: the scheduler raises ``failure`` next."""
-        if self.failure is None:
-            self.failure = failure
-        self.wake.set()
+    def resume(self) -> None:
+        """Continue after :meth:`pause`; queued messages drain first."""
+        self.controls.resume()
 
-    async def wait_resumed(self) -> None:
-        """Wait until ``resume()`` (or a stop) is requested."""
-        assert self._resumed is not None  # noqa: S101  # set in run() before the loop starts
-        await self._resumed.wait()
-        self._resumed.clear()
+    def subscribe(self, callback: Callable[[Any], None], *kinds: type[Event]) -> Subscription:
+        """Call ``callback`` with each event of ``kinds`` (all if none) from this execution.
 
-    def _set_state(self, state: ExecutionState) -> None:
-        check_transition(self.state, state)
-        self.state = state
-        self.notify("execution.state", state=state.value)
+        Called on the loop thread; use an ``EventRelay`` to hand events to another thread.
+        """
+        return self.events.subscribe(callback, *kinds, execution_id=self.id)
 
-    # -- observation ---------------------------------------------------------------------------
+    # -- live tuning --------------------------------------------------------------------------
+
+    def edge(self, edge_id: str) -> Edge:
+        """Return the running edge ``edge_id``; ``GraphError`` naming the known ids if none."""
+        return self.wiring.edge(edge_id)
+
+    def set_capacity(self, edge_id: str, capacity: int) -> None:
+        """Change an edge's capacity, in the desired graph and, live, in the running edge."""
+        edge = self.edge(edge_id)
+        self.graph.replace_link(edge_id, capacity=capacity)  # checks it, in the caller's thread
+        self._retune(edge, lambda: edge.set_capacity(capacity), capacity=capacity)
+
+    def set_priority(self, edge_id: str, priority: int) -> None:
+        """Change an edge's priority, in the desired graph and, live, in the running edge."""
+        edge = self.edge(edge_id)
+        self.graph.replace_link(edge_id, priority=priority)
+
+        def change() -> None:
+            self.graph = self.graph.replace_link(edge_id, priority=priority)
+            edge.set_priority(priority)
+            target = edge.target
+            target.inputs.sort(key=lambda e: -e.rank)
+            if len(edge) and not target.blocked and not target.finished:
+                self._ctx.ready.add(target, edge.rank)
+
+        self._ctx.gate.apply(change)
+
+    def set_overflow(self, edge_id: str, overflow: Overflow) -> None:
+        """Change an edge's overflow policy, in the desired graph and live."""
+        edge = self.edge(edge_id)
+        policy = check_overflow(overflow)
+        self.graph.replace_link(edge_id, overflow=policy)
+        self._retune(edge, lambda: edge.set_overflow(policy), overflow=policy)
+
+    def _retune(self, edge: Edge, setter: Callable[[], None], **changes: Any) -> None:
+        # A new bound or policy may fill the edge or free its producer: settle that live.
+        def change() -> None:
+            if edge.kind == "link":
+                self.graph = self.graph.replace_link(edge.id, **changes)
+            setter()
+            producer = edge.retuned()
+            if producer is not None:
+                rank = producer.wake_rank()
+                if rank is not None:
+                    self._ctx.ready.add(producer, rank)
+
+        self._ctx.gate.apply(change)
+
+    # -- live change of the graph -------------------------------------------------------------
+
+    def add_node(self, node: Node, *, node_id: str | None = None) -> str:
+        """Add ``node`` (not yet linked) to the desired and the running graph; return its id.
+
+        While the execution runs, the node is started (``on_start``) and takes part from its
+        first edge on. ``GraphError`` if the id is taken.
+        """
+        spec = node_spec(node_id or node.name(), node)
+
+        def change() -> None:
+            graph = self.graph.with_node(spec)
+            rn = self.wiring.add_node(spec, node)
+            self.graph = graph
+            self._size_pools()
+            if self._ctx.gate.running:
+                self._ctx.spawn(self._start_live(rn.id))
+
+        self._change(change)
+        return spec.id
+
+    async def _start_live(self, node_id: str) -> None:
+        rn = self.wiring.nodes.get(node_id)
+        if rn is None:
+            return
+        try:
+            await start_node(self._ctx, rn)
+        except Exception as exc:
+            self._ctx.fail_soon(exc)
+            return
+        if not rn.removed:
+            seed(self._ctx, rn)
+            self._ctx.gate.wake()
+
+    def remove_node(self, node_id: str) -> None:
+        """Remove node ``node_id`` (its edges removed first) from both graphs; ``on_stop`` runs."""
+
+        def change() -> None:
+            graph = self.graph.without_node(node_id)
+            rn = self.wiring.remove_node(node_id)
+            self.graph = graph
+            if self._ctx.gate.running:
+                self._ctx.spawn(self._stop_live(rn))
+
+        self._change(change)
+
+    async def _stop_live(self, rn: Any) -> None:
+        error = await stop_node(self._ctx, rn)
+        if error is not None:
+            self._ctx.fail_soon(error)
+
+    def connect(
+        self,
+        source: tuple[str, str],
+        target: tuple[str, str],
+        *,
+        edge_id: str | None = None,
+        capacity: int = 1024,
+        overflow: Overflow = "block",
+        priority: int = 0,
+        control: bool = False,
+    ) -> str:
+        """Link output ``source`` (node, port) to input ``target`` in both graphs; return its id.
+
+        Live, messages flow from the source's next emit. ``GraphError`` for unknown nodes or
+        ports, a taken id or a cycle; ``ExecutionError`` if the target has finished.
+        """
+        link = LinkSpec(
+            edge_id or f"{source[0]}.{source[1]}->{target[0]}.{target[1]}",
+            PortRef(*source),
+            PortRef(*target),
+            capacity,
+            overflow,
+            priority,
+            control,
+        )
+
+        def change() -> None:
+            graph = self.graph.with_link(link)
+            if graph.topology.cycles:
+                cycle = " -> ".join(graph.topology.cycles[0])
+                raise GraphError(f"edge {link.id} would make a cycle {cycle}; a graph is acyclic")
+            self.wiring.add_edge(link)
+            self.graph = graph
+
+        self._change(change)
+        return link.id
+
+    def disconnect(self, edge_id: str) -> int:
+        """Remove edge ``edge_id`` from both graphs; return how many queued messages it dropped.
+
+        Those messages are counted (``dropped`` in the edge's last stats, kept in
+        ``wiring.retired_edges``) and announced as ``EdgeRemoved``. Called from inside a hook
+        the change waits for the end of the turn, and 0 is returned.
+        """
+
+        def change() -> int:
+            graph = self.graph.without_link(edge_id)
+            dropped = self.wiring.remove_edge(edge_id)
+            self.graph = graph
+            return dropped
+
+        return self._change(change) or 0
+
+    def _change(self, change: Callable[[], T]) -> T | None:
+        """Apply ``change`` on the loop; wait for it (raising its error) unless called there."""
+        gate = self._ctx.gate
+        future = gate.submit(change)
+        if gate.on_loop():
+            future.add_done_callback(_log_failed_change)
+            return future.result() if future.done() else None
+        return future.result()
+
+    def running_graph(self) -> Graph:
+        """Return the running graph as a ``Graph`` (equal to ``graph`` once changes applied)."""
+        return self._ctx.gate.read(self.wiring.running_graph)
+
+    # -- injection ----------------------------------------------------------------------------
+
+    def inject(self, node_id: str, port: str, value: Any) -> None:
+        """Offer ``value`` (a payload or a ``Message``) to input ``port`` of ``node_id``.
+
+        The payload is validated against the port's schema here, so a bad value raises in the
+        caller. Injected messages queue on an edge of their own (``kind == "inject"``),
+        unbounded and counted like any other, and never hold the run open by themselves.
+        """
+        rn = self.wiring.nodes.get(node_id)
+        if rn is None:
+            known = ", ".join(self.wiring.nodes) or "none"
+            raise GraphError(f"cannot inject into unknown node {node_id!r}; known: {known}")
+        spec = rn.spec.input(port)
+        if spec is None:
+            known = ", ".join(p.name for p in rn.spec.inputs) or "none"
+            raise GraphError(f"node {node_id!r} has no input port {port!r}; its inputs: {known}")
+        if rn.finished:
+            raise ExecutionError(f"node {node_id!r} has finished; it takes no more messages")
+        payload = value.payload if isinstance(value, Message) else value
+        try:
+            checked = spec.adapter.validate(payload)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"inject into {node_id}.{port}: {exc}") from None
+        headers = value.headers if isinstance(value, Message) else None
+        if not headers:
+            self._injected += 1
+            headers = Headers.trusted(
+                {
+                    "trace_id": f"{self.id}-inject-{self._injected:x}",
+                    "ts": time.time_ns(),
+                    "seq": self._injected,
+                }
+            )
+        msg = Message(checked, headers)
+
+        def change() -> None:
+            if not rn.finished:
+                self.wiring.inject_edge(node_id, port).push(msg)
+
+        self._ctx.gate.apply(change)
+
+    def replay(self, records: Iterable[ErrorRecord]) -> int:
+        """Inject each dead-letter record's payload, with its headers, where it failed.
+
+        Returns how many were replayed. Records of failed ticks (no port) are skipped.
+        """
+        count = 0
+        for record in records:
+            if record.port is None:
+                continue
+            self.inject(
+                record.node_id, record.port, Message(record.payload, Headers(record.headers))
+            )
+            count += 1
+        return count
+
+    # -- observation --------------------------------------------------------------------------
+
+    @property
+    def chains(self) -> list[FusedChain]:
+        """The fused chains running now (see docs/runtime.md, "Fusion")."""
+        return list(self.wiring.chains)
 
     def stats(self) -> ExecutionStats:
-        """Return every node and edge counter now, as one frozen snapshot."""
-        sync_counters(self.chains)
+        """Return every node and edge counter now, as one consistent, frozen snapshot.
+
+        A read only: from another thread it waits for the loop's next yield and reads there.
+        """
+        return self._ctx.gate.read(self._snapshot)
+
+    def _snapshot(self) -> ExecutionStats:
+        wiring = self.wiring
         return ExecutionStats(
             id=self.id,
             state=self.state.value,
-            nodes={rn.id: rn.stats() for rn in self.wiring.nodes.values()},
-            edges={edge.id: edge.stats() for edge in self.wiring.edges.values()},
-            activations=self.activations,
+            nodes={rn.id: rn.stats() for rn in wiring.nodes.values()},
+            edges={edge.id: edge.stats() for edge in wiring.edges.values()},
+            activations=self._ctx.activations,
         )
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -232,3 +445,9 @@ class Execution(ExecutionTuning):
     def done(self) -> bool:
         """Whether the execution has ended."""
         return self._done.is_set()
+
+
+def _log_failed_change(future: Future[Any]) -> None:
+    exc = future.exception()
+    if exc is not None:
+        log.error("a change requested from inside a hook failed: %s", describe(exc))

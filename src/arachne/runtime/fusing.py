@@ -1,6 +1,8 @@
-"""Finding fusable chains: which ``@node`` stages can run as one call, and wiring them in.
+"""Fusion as an overlay on the running graph: find the chains that can fuse, apply, undo.
 
-The chain itself, and what fusion promises, are in :mod:`arachne.runtime.fusion`.
+The chain itself, and what fusion promises, are in :mod:`arachne.runtime.fusion`. The wiring
+undoes the overlay before it changes the running graph and lays it again afterwards, so a
+change never meets a half-fused graph.
 """
 
 from __future__ import annotations
@@ -8,105 +10,121 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from arachne.model.error_record import ERROR_PORT
-from arachne.model.function_node import FunctionNode
 from arachne.model.policies import Retry
 from arachne.runtime.edge import Edge
 from arachne.runtime.fusion import FusedChain
 
 if TYPE_CHECKING:
-    from arachne.runtime.edge import Outlet
-    from arachne.runtime.execution import Execution
-    from arachne.runtime.running_node import RunningNode
-    from arachne.runtime.wiring import Wiring
+    from collections.abc import Iterable
 
-__all__ = ["fusable", "fuse", "sync_counters"]
+    from arachne.runtime.run_context import RunContext
+    from arachne.runtime.running_node import Outlet, RunningNode
+
+__all__ = ["fusable", "fuse", "unfuse"]
 
 
 def fusable(rn: RunningNode) -> bool:
-    """Whether ``rn`` can run as a stage: a plain inline function fed by ``block`` data edges.
+    """Whether ``rn`` can run as a stage: an inline function fed by ``block`` data edges.
 
     Its inputs must share one priority. Several inputs make it a fan-in stage shared by several
     chains; the order in which their messages interleave was never promised, only each edge's.
     """
-    node = rn.node
     inputs = rn.inputs
     return (
-        (rn.fn is not None or rn.batch_fn is not None)
-        and isinstance(node, FunctionNode)
+        rn.stage is not None
+        and rn.started
+        and not rn.finished
         and not isinstance(rn.error_policy, Retry)
         and rn.cadence is None
         and not rn.keep_alive
         and bool(inputs)
-        and all(edge.is_block and not edge.control for edge in inputs)
+        and all(isinstance(edge, Edge) and edge.is_block and not edge.control for edge in inputs)
         and len({edge.rank for edge in inputs}) == 1
     )
 
 
-def fuse(ex: Execution, wiring: Wiring) -> list[FusedChain]:
-    """Replace every edge that leads into a fusable chain by a ``FusedChain``; return them."""
+def fuse(ctx: RunContext, nodes: Iterable[RunningNode]) -> list[FusedChain]:
+    """Replace every edge that leads into a fusable chain by a ``FusedChain``; return them.
+
+    ``nodes`` in topological order, so a chain's head comes before its stages.
+    """
     chains: list[FusedChain] = []
     absorbed: set[str] = set()
-    for head in wiring.nodes.values():  # topological order: a chain's head comes first
-        if head.id in absorbed:
+    for head in nodes:
+        if head.id in absorbed or head.finished:
             continue
-        for port, edges in head.outputs.items():
+        for port, outlets in head.outputs.items():
             if port == ERROR_PORT:
                 continue
-            replaced = tuple(_chain_from(ex, edge, head, chains, absorbed) for edge in edges)
-            head.outputs[port] = replaced
-            functional = head.fn is not None or head.batch_fn is not None
-            if functional and port == getattr(head.node, "output_port", None):
-                head.fn_outputs = replaced
+            head.outputs[port] = tuple(
+                _chain_from(ctx, outlet, head, chains, absorbed) for outlet in outlets
+            )
     return chains
 
 
 def _chain_from(
-    ex: Execution, edge: Outlet, head: RunningNode, chains: list[FusedChain], absorbed: set[str]
+    ctx: RunContext,
+    outlet: Outlet,
+    head: RunningNode,
+    chains: list[FusedChain],
+    absorbed: set[str],
 ) -> Outlet:
     edges: list[Edge] = []
     stages: list[RunningNode] = []
-    current = edge
-    while isinstance(current, Edge) and fusable(current.target) and current.target is not head:
+    current = outlet
+    while isinstance(current, Edge) and current.target is not head and fusable(current.target):
         stage = current.target
+        if current.closed or len(current):
+            break  # messages already queued there must be taken from the edge first
         edges.append(current)
         stages.append(stage)
-        following = stage.fn_outputs
+        assert stage.stage is not None  # noqa: S101  # fusable() checked it
+        following = stage.outputs[stage.stage.output_port]
         if len(following) != 1:
             break
         current = following[0]
     if not stages:
-        return edge
-    for tail_edge in stages[-1].fn_outputs:
+        return outlet
+    last = stages[-1]
+    assert last.stage is not None  # noqa: S101  # fusable() checked it
+    for tail_edge in last.outputs[last.stage.output_port]:
+        # Two chains sharing a tail (a fan-in stage): neither head alone can be held back by
+        # it, so it stays a real edge for backpressure's sake.
+        if isinstance(tail_edge, Edge) and tail_edge.producer not in (tail_edge.source, head):
+            return outlet
+    for tail_edge in last.outputs[last.stage.output_port]:
         if isinstance(tail_edge, Edge):
-            if tail_edge.producer is not tail_edge.source and tail_edge.producer is not head:
-                # Two chains share this tail (a fan-in stage): neither head alone can be held
-                # back by it, so it stays a real edge for backpressure's sake.
-                return edge
             tail_edge.producer = head
     absorbed.update(stage.id for stage in stages)
-    chain = FusedChain(ex, edges, stages)
+    chain = FusedChain(ctx, edges, stages)
+    for index, (edge, stage) in enumerate(zip(edges, stages, strict=True)):
+        edge.overlay = (chain, index)
+        stage.chains.append((chain, index))
     chains.append(chain)
     return chain
 
 
-def sync_counters(chains: list[FusedChain]) -> None:
-    """Write the counters the fused-away edges and stages would have kept.
+def unfuse(chains: Iterable[FusedChain], nodes: Iterable[RunningNode]) -> None:
+    """Undo ``chains``: real edges again, with the chains' counts kept as their own.
 
-    Stage counts go to ``RunningNode.fused`` (reset here first), since a stage shared by
-    several chains (a fan-in) takes its counts from each of them.
+    Nothing is in flight inside a chain (a push runs it to the end), so no message moves.
     """
     for chain in chains:
-        for stage in chain.stages:
-            stage.fused[:] = [0, 0, 0]
-    for chain in chains:
-        passed = chain.entered
-        for edge, stage, stopped in zip(chain.edges, chain.stages, chain.stopped, strict=True):
-            # A failed message counted in ``stopped`` was received, not emitted.
-            edge.enqueued = edge.dequeued = passed
-            edge.high_water = 1 if passed else 0
-            counts = stage.fused
-            counts[0] += passed
-            passed -= stopped
-            counts[1] += passed
-        if not chain.tail:
-            chain.stages[-1].fused[2] += passed
+        for index, (edge, stage) in enumerate(zip(chain.edges, chain.stages, strict=True)):
+            edge.fold_overlay()
+            # What the stage emitted through this chain becomes its own count.
+            out = chain.passed(index + 1)
+            stage.counts.emitted += out
+            if not chain.has_tail and index == chain.length - 1:
+                stage.counts.unrouted += out
+            stage.chains.remove((chain, index))
+        for tail_edge in chain.tail:
+            if isinstance(tail_edge, Edge):
+                tail_edge.producer = tail_edge.source
+    for rn in nodes:
+        for port, outlets in rn.outputs.items():
+            if any(isinstance(outlet, FusedChain) for outlet in outlets):
+                rn.outputs[port] = tuple(
+                    outlet.edges[0] if isinstance(outlet, FusedChain) else outlet
+                    for outlet in outlets
+                )

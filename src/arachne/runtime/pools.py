@@ -19,12 +19,31 @@ class Pools:
     worker imports the node's module by name, so process-mode functions live at module level.
     """
 
-    def __init__(self, threads: int, processes: int, name: str) -> None:
-        self._thread_workers = max(1, threads)
-        self._process_workers = max(1, min(processes, os.cpu_count() or 1))
+    def __init__(self, name: str, threads: int = 1, processes: int = 1) -> None:
         self._name = name
+        self._thread_workers = 1
+        self._process_workers = 1
         self._threads: ThreadPoolExecutor | None = None
         self._processes: ProcessPoolExecutor | None = None
+        self._retired: list[Executor] = []
+        self.size(threads, processes)
+
+    def size(self, threads: int, processes: int) -> None:
+        """Set the workers wanted: one per unit of thread-mode concurrency, processes per CPU.
+
+        A pool already started that is now too small is replaced for new calls; the old one
+        finishes the calls it has and is shut down with the rest.
+        """
+        threads = max(1, threads)
+        processes = max(1, min(processes, os.cpu_count() or 1))
+        if self._threads is not None and threads > self._thread_workers:
+            self._retired.append(self._threads)
+            self._threads = None
+        if self._processes is not None and processes > self._process_workers:
+            self._retired.append(self._processes)
+            self._processes = None
+        self._thread_workers = max(threads, self._thread_workers if self._threads else 0)
+        self._process_workers = max(processes, self._process_workers if self._processes else 0)
 
     def threads(self) -> Executor:
         """Return the thread pool (one worker per unit of thread-mode concurrency)."""
@@ -45,8 +64,8 @@ class Pools:
         return self._processes
 
     def close(self) -> None:
-        """Shut both pools down, dropping calls not yet started and waiting for running ones."""
-        if self._threads is not None:
-            self._threads.shutdown(wait=True, cancel_futures=True)
-        if self._processes is not None:
-            self._processes.shutdown(wait=True, cancel_futures=True)
+        """Shut every pool down, dropping calls not yet started and waiting for running ones."""
+        for pool in (*self._retired, self._threads, self._processes):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        self._retired.clear()

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from typing import TYPE_CHECKING, Final
+from typing import Final, Generic, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from arachne.runtime.running_node import RunningNode
-
-__all__ = ["NOT_QUEUED", "ReadyQueue"]
+__all__ = ["NOT_QUEUED", "Queueable", "ReadyQueue"]
 
 NOT_QUEUED: Final = -(1 << 62)
 """The ``ready_rank`` of a node that is not in the queue."""
 
 
-class ReadyQueue:
+class Queueable(Protocol):
+    """What the queue needs of a node: the rank it is queued at (``NOT_QUEUED``: not queued)."""
+
+    ready_rank: int
+
+
+Q = TypeVar("Q", bound=Queueable)
+
+
+class ReadyQueue(Generic[Q]):
     """Buckets of nodes by rank (an edge's priority, control edges far above the rest).
 
     A node is queued at most once per rank it was raised to; a node re-queued at a higher rank
@@ -26,10 +32,10 @@ class ReadyQueue:
     __slots__ = ("_buckets", "_ranks")
 
     def __init__(self) -> None:
-        self._buckets: dict[int, deque[RunningNode]] = {}
+        self._buckets: dict[int, deque[Q]] = {}
         self._ranks: list[int] = []  # ascending; popped from the end
 
-    def add(self, node: RunningNode, rank: int) -> None:
+    def add(self, node: Q, rank: int) -> None:
         """Queue ``node`` at ``rank`` unless it is already queued at that rank or higher."""
         if node.ready_rank >= rank:
             return
@@ -40,7 +46,7 @@ class ReadyQueue:
             bisect.insort(self._ranks, rank)
         bucket.append(node)
 
-    def pop(self) -> RunningNode | None:
+    def pop(self) -> Q | None:
         """Remove and return the next node to activate, or ``None`` if none is ready."""
         for rank in reversed(self._ranks):
             bucket = self._buckets[rank]
@@ -50,10 +56,6 @@ class ReadyQueue:
                     node.ready_rank = NOT_QUEUED
                     return node
         return None
-
-    def discard(self, node: RunningNode) -> None:
-        """Forget ``node``: its entries become stale and are skipped."""
-        node.ready_rank = NOT_QUEUED
 
     def __len__(self) -> int:
         """Return the number of entries, stale ones included (an upper bound)."""

@@ -1,56 +1,173 @@
-"""A node as it runs: its edges, its flags and its counters."""
+"""A node as it runs: its edges, its scheduling state and, apart, its counters."""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from arachne.model.function_node import BatchFunctionNode, FunctionNode
 from arachne.model.node import overrides
-from arachne.model.sources import IterSource
 from arachne.runtime.ready_queue import NOT_QUEUED
 from arachne.runtime.stats import NodeStats
 
 if TYPE_CHECKING:
     from arachne.model.context import NodeContext
+    from arachne.model.function_stage import FunctionStage
     from arachne.model.message import Headers
-    from arachne.model.node import Node
+    from arachne.model.node import Emitter, Node
+    from arachne.model.policies import ErrorPolicy, Mode
+    from arachne.model.sources import PullSource
     from arachne.model.specs import NodeSpec
-    from arachne.runtime.edge import Edge, Outlet
     from arachne.runtime.slot import Slot
 
-__all__ = ["RunningNode"]
+__all__ = ["NO_INPUT_RANK", "Inlet", "NodeCounters", "Outlet", "RunningNode", "StageRef"]
 
 NO_INPUT_RANK: Final = 0
 """The rank at which sources and finishing nodes are queued."""
+
+
+class Inlet(Protocol):
+    """What a node takes its messages from: an input edge."""
+
+    @property
+    def id(self) -> str:
+        """The edge's id."""
+        ...
+
+    @property
+    def port(self) -> str:
+        """The input port it feeds."""
+        ...
+
+    @property
+    def rank(self) -> int:
+        """Its priority (control edges far above the rest)."""
+        ...
+
+    @property
+    def control(self) -> bool:
+        """Whether it is a control edge."""
+        ...
+
+    def __len__(self) -> int:
+        """How many messages wait on it."""
+        ...
+
+    def take(self, n: int) -> list[Any]:
+        """Remove and return up to ``n`` messages from the front."""
+        ...
+
+    def give_back(self, items: list[Any]) -> None:
+        """Put the unprocessed rest of the last take back at the front."""
+        ...
+
+    def received(self) -> int:
+        """How many messages the consumer has taken from it, fused hops included."""
+        ...
+
+
+class Outlet(Protocol):
+    """What a producer pushes into: an edge, or a fused chain standing in for one."""
+
+    @property
+    def id(self) -> str:
+        """The id of the edge."""
+        ...
+
+    @property
+    def target(self) -> RunningNode:
+        """The node it feeds."""
+        ...
+
+    closed: bool
+
+    @property
+    def is_block(self) -> bool:
+        """Whether a full outlet blocks its producer (so a batch that fits may be pushed)."""
+        ...
+
+    @property
+    def full(self) -> bool:
+        """Whether it is full (under ``block``, the producer must wait)."""
+        ...
+
+    @property
+    def room(self) -> int:
+        """How many more messages fit before it is full."""
+        ...
+
+    def push(self, item: Any) -> None:
+        """Offer one message or payload."""
+        ...
+
+    def push_many(self, items: list[Any]) -> None:
+        """Offer several at once (under ``block``, the caller has checked they fit)."""
+        ...
+
+
+class StageRef(Protocol):
+    """A fused chain as a stage node sees it: how many messages passed each of its hops."""
+
+    def passed(self, index: int) -> int:
+        """Messages that entered stage ``index`` (``len(stages)``: left the last stage)."""
+        ...
+
+    @property
+    def has_tail(self) -> bool:
+        """Whether the last stage's results go on to edges (else they are unrouted)."""
+        ...
+
+    @property
+    def length(self) -> int:
+        """How many stages it runs."""
+        ...
+
+
+class NodeCounters:
+    """What a node did, as plain ints written on the hot path and read by ``stats()``.
+
+    ``received`` is not here: it is the sum of what the node's input edges handed over.
+    """
+
+    __slots__ = (
+        "dead_lettered",
+        "emitted",
+        "errors",
+        "received_retired",
+        "retried",
+        "skipped",
+        "ticks",
+        "unrouted",
+    )
+
+    def __init__(self) -> None:
+        self.emitted = self.ticks = self.unrouted = self.errors = 0
+        self.retried = self.skipped = self.dead_lettered = 0
+        self.received_retired = 0  # taken from input edges since removed
 
 
 class RunningNode:
     """The running counterpart of one ``NodeSpec``: the instance, its edges and its state.
 
     ``inputs`` are ordered by rank, highest first; ``outputs`` maps every declared output port
-    to its edges (an empty tuple is a plug: what it receives is counted and dropped).
+    to its outlets (an empty tuple is a plug: what it receives is counted and dropped).
     """
 
     __slots__ = (
-        "batch_fn",
         "batched",
         "blocked",
         "cadence",
+        "chains",
+        "chunk",
         "concurrency",
         "context",
+        "counts",
         "current",
-        "dead_lettered",
-        "emitted",
+        "emit_slow",
         "error_policy",
-        "errors",
         "finish_requested",
         "finished",
         "finishing",
-        "fn",
-        "fn_outputs",
-        "fused",
+        "fixed_chunk",
         "id",
         "idle",
         "inline",
@@ -62,21 +179,17 @@ class RunningNode:
         "ordered",
         "outputs",
         "pending",
-        "predicate",
         "puller",
         "ready_rank",
-        "received",
-        "retried",
+        "removed",
         "rotation",
-        "skipped",
         "slots",
         "spec",
+        "stage",
         "started",
         "stopped",
         "suspended",
         "tick_driven",
-        "ticks",
-        "unrouted",
     )
 
     def __init__(self, spec: NodeSpec, node: Node, context: NodeContext) -> None:
@@ -84,65 +197,72 @@ class RunningNode:
         self.spec = spec
         self.node = node
         self.context = context
-        self.inputs: list[Edge] = []
+        self.counts = NodeCounters()
+        self.inputs: list[Inlet] = []
         self.outputs: dict[str, tuple[Outlet, ...]] = {p.name: () for p in spec.outputs}
         self.inputs_open = 0
         self.ready_rank = NOT_QUEUED
         self.blocked = False
-        self.current: Headers | None = None
+        self.current: Headers | None = None  # headers of the message being handled, if any
         self.started = self.finished = self.stopped = self.finish_requested = False
-        self.finishing = False
-        self.idle = False
+        self.finishing = self.idle = self.removed = False
         self.rotation = 0
-        self.received = self.emitted = self.ticks = self.unrouted = self.errors = 0
-        self.skipped = self.dead_lettered = self.retried = 0
+        # Messages per take, grown or shrunk to keep a take within SLICE (see consume); the
+        # wiring sets where it starts.
+        self.chunk = 1
         self.keep_alive = bool(node.keep_alive)
-        self.mode = spec.mode
+        self.mode: Mode = spec.mode
         self.inline = spec.mode == "inline"
         self.concurrency = spec.concurrency
         self.ordered = spec.ordered
-        self.error_policy = spec.error_policy
-        self.pending = 0  # invocations in flight (async, thread, process modes)
+        self.error_policy: ErrorPolicy = spec.error_policy
+        self.cadence: float | None = spec.cadence
+        self.pending = 0  # calls in flight (async, thread, process modes)
         self.slots: deque[Slot] = deque()  # in flight, in input order, when ordered
         self.suspended = False  # waiting to retry a failed call; takes nothing meanwhile
-        self.puller = node if isinstance(node, IterSource) and self.inline else None
-        # An inline, one-result @node function is called directly on payloads (see consume).
-        batch = isinstance(node, BatchFunctionNode)
-        fast = isinstance(node, FunctionNode) and self.inline and not node.many and not batch
-        self.fn: Callable[[Any], Any] | None = node.fn if fast else None  # type: ignore[attr-defined]
-        self.fn_outputs: tuple[Outlet, ...] = ()
-        # A batch function (list in, list out), which fused chains call on a whole batch.
-        self.batch_fn: Callable[[Any], Any] | None = node.fn if batch and self.inline else None  # type: ignore[attr-defined]
-        # A filter's own predicate, which fused chains call without the wrapper in ``fn``.
-        self.predicate: Callable[[Any], object] | None = node.predicate if fast else None  # type: ignore[attr-defined]
-        self.batched = self.inline and overrides(node, "on_batch")
-        # What fused chains did on this node's behalf: [received, emitted, unrouted].
-        self.fused = [0, 0, 0]
-        self.cadence: float | None = spec.cadence
+        self.puller: PullSource | None = node.as_pull_source() if self.inline else None
+        # Inline function nodes are called on whole batches of payloads, never on_message.
+        self.stage: FunctionStage | None = node.as_function_stage() if self.inline else None
+        self.batched = self.inline and self.stage is None and overrides(node, "on_batch")
+        # A node that sees its batches (on_batch, a batch function) gets whole quanta.
+        self.fixed_chunk = self.batched or (self.stage is not None and self.stage.kind == "batch")
         self.tick_driven = self.puller is not None or overrides(node, "on_tick")
+        self.chains: list[tuple[StageRef, int]] = []  # fused chains running this node
+        self.emit_slow: Emitter = _unbound
 
     @property
     def is_source(self) -> bool:
         """Whether no edge feeds this node."""
         return not self.inputs
 
-    @property
     def block_outputs(self) -> list[Outlet]:
-        """The output edges whose policy is ``block``."""
+        """Return the outlets whose policy is ``block``."""
         return [edge for edges in self.outputs.values() for edge in edges if edge.is_block]
 
     def still_blocked(self) -> bool:
         """Recompute ``blocked``: whether any ``block`` output is still full."""
-        self.blocked = any(edge.full for edge in self.block_outputs)
+        self.blocked = any(edge.full for edge in self.block_outputs())
         return self.blocked
 
     def has_input(self) -> bool:
         """Whether any input edge holds a message."""
-        return any(edge.queue for edge in self.inputs)
+        return any(len(edge) for edge in self.inputs)
 
     def top_rank(self) -> int:
         """Return the highest rank among non-empty inputs (``NO_INPUT_RANK`` if none)."""
-        return max((edge.rank for edge in self.inputs if edge.queue), default=NO_INPUT_RANK)
+        return max((edge.rank for edge in self.inputs if len(edge)), default=NO_INPUT_RANK)
+
+    def wake_rank(self) -> int | None:
+        """Return the rank to queue this node at now that its outputs have room, if any."""
+        if self.finished or not self.started:
+            return None
+        if self.inputs:
+            if self.has_input():
+                return self.top_rank()
+            return NO_INPUT_RANK if self.inputs_open == 0 else None
+        if self.finish_requested or (self.tick_driven and not self.cadence and not self.idle):
+            return NO_INPUT_RANK
+        return None
 
     @property
     def busy(self) -> bool:
@@ -159,17 +279,28 @@ class RunningNode:
         return "running" if self.started else "pending"
 
     def stats(self) -> NodeStats:
-        """Return the counters now, as a frozen snapshot."""
+        """Return the counters now, as a frozen snapshot (fused work included)."""
+        counts = self.counts
+        emitted, unrouted = counts.emitted, counts.unrouted
+        for chain, index in self.chains:
+            out = chain.passed(index + 1)
+            emitted += out
+            if not chain.has_tail and index == chain.length - 1:
+                unrouted += out
         return NodeStats(
             id=self.id,
             state=self.state,
-            received=self.received + self.fused[0],
-            emitted=self.emitted + self.fused[1],
-            ticks=self.ticks,
-            unrouted=self.unrouted + self.fused[2],
-            errors=self.errors,
-            retried=self.retried,
-            skipped=self.skipped,
-            dead_lettered=self.dead_lettered,
+            received=counts.received_retired + sum(edge.received() for edge in self.inputs),
+            emitted=emitted,
+            ticks=counts.ticks,
+            unrouted=unrouted,
+            errors=counts.errors,
+            retried=counts.retried,
+            skipped=counts.skipped,
+            dead_lettered=counts.dead_lettered,
             in_flight=self.pending,
         )
+
+
+def _unbound(port: Any, value: object) -> None:
+    raise RuntimeError("emit before the node was bound to its execution")

@@ -10,15 +10,19 @@ from typing import TYPE_CHECKING
 from arachne.model.errors import ExecutionError
 from arachne.model.node import Node
 from arachne.model.subgraph import Subgraph
+from arachne.runtime.events import EventBus
 from arachne.runtime.execution import Execution
 from arachne.runtime.loop_thread import LoopThread
 from arachne.runtime.signals import graceful_signals
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from arachne.model.graph import Graph
     from arachne.model.policies import Overflow
     from arachne.runtime.clock import Clock
-    from arachne.runtime.hook import EventHook
+    from arachne.runtime.events import Event, Subscription
     from arachne.runtime.stats import ExecutionStats
 
 __all__ = ["Runtime", "Scheduler"]
@@ -31,15 +35,18 @@ class Runtime:
     can be opened with :meth:`open_execution`; they all share this runtime's loop.
 
     ``quantum`` bounds the messages (or source ticks) one activation handles before the
-    scheduler moves on; ``clock`` replaces real time (tests pass a ``FakeClock``); ``hook``
-    receives lifecycle events; ``seed`` makes retry jitter repeatable; ``trace`` stamps every
+    scheduler moves on; ``clock`` replaces real time (tests pass a ``FakeClock``); ``events``
+    is the bus every execution publishes on (see :meth:`subscribe`); ``seed`` makes retry
+    jitter repeatable; ``trace`` stamps every
     message that starts at a source with ``trace_id``, ``ts`` and ``seq`` headers (messages
     derived from it keep them). Tracing is off by default: it costs about 0.3 µs per message.
     ``fusion`` (on by default) runs chains of inline ``@node`` functions as one call; set it to
     False to give every hop a real edge. ``batch`` bounds the items a pulled source
     (``IterSource``) hands on in one turn, as room allows: pulling costs a fixed amount per
     turn, so it takes more than a quantum at a time (measured: 1024 instead of 256 made a
-    fused pipeline about 12% faster).
+    fused pipeline about 12% faster). ``check_types`` checks every emitted value against its
+    port's schema (values from outside, such as ``inject``, are always checked); it turns
+    fusion off, see docs/performance.md for its cost.
     """
 
     def __init__(
@@ -47,22 +54,24 @@ class Runtime:
         *,
         quantum: int = 256,
         clock: Clock | None = None,
-        hook: EventHook | None = None,
+        events: EventBus | None = None,
         seed: int | None = None,
         trace: bool = False,
         fusion: bool = True,
         batch: int = 1024,
+        check_types: bool = False,
     ) -> None:
         self.quantum = quantum
         self.batch = batch
         self.trace = trace
         self.fusion = fusion
+        self.check_types = check_types
         self.clock = clock
-        self.hook = hook
+        self.events = events if events is not None else EventBus()
         self.seed = seed
         self._root = Subgraph()
         self._default: Execution | None = None
-        self._executions: list[Execution] = []
+        self.executions: dict[str, Execution] = {}
         self._thread: LoopThread | None = None
         self._lock = threading.Lock()
 
@@ -109,6 +118,8 @@ class Runtime:
         return self._open(sub, execution_id)
 
     def _open(self, sub: Subgraph, execution_id: str | None = None) -> Execution:
+        if execution_id is not None and execution_id in self.executions:
+            raise ExecutionError(f"an execution {execution_id!r} exists already; choose another id")
         ex = Execution(
             sub.to_graph(),
             sub.instances(),
@@ -116,13 +127,22 @@ class Runtime:
             quantum=self.quantum,
             batch=self.batch,
             clock=self.clock,
-            hook=self.hook,
+            events=self.events,
             seed=self.seed,
             trace=self.trace,
             fusion=self.fusion,
+            check_types=self.check_types,
         )
-        self._executions.append(ex)
+        self.executions[ex.id] = ex
         return ex
+
+    def subscribe(self, callback: Callable[[Any], None], *kinds: type[Event]) -> Subscription:
+        """Call ``callback`` with each event of ``kinds`` (all if none) from every execution.
+
+        Delivered on the loop thread; a subscriber that raises is logged and removed. Use an
+        ``EventRelay`` to hand events to another thread or event loop.
+        """
+        return self.events.subscribe(callback, *kinds)
 
     # -- running -------------------------------------------------------------------------------
 
@@ -172,10 +192,10 @@ class Runtime:
 
     def stop(self, *, drain: bool = True, timeout: float | None = None) -> None:
         """Stop every execution (gracefully unless ``drain=False``) and wait for them."""
-        for ex in self._executions:
+        for ex in self.executions.values():
             if not ex.done and ex.state.value != "pending":
                 ex.request_stop(drain=drain)
-        for ex in self._executions:
+        for ex in self.executions.values():
             if ex.state.value != "pending":
                 ex.wait(timeout)
 
@@ -202,8 +222,6 @@ class Runtime:
     def stats(self) -> ExecutionStats:
         """Return every counter of the default execution as one frozen snapshot."""
         return self.execution.stats()
-
-    query = stats
 
 
 Scheduler = Runtime

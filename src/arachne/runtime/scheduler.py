@@ -1,4 +1,4 @@
-"""The scheduler loop: activate ready nodes, fire timers, detect quiescence, wait."""
+"""The scheduler loop: activate ready nodes, serve due timers, detect quiescence, wait."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ import sys
 import time
 from typing import TYPE_CHECKING, Final
 
-from arachne.model.errors import ExecutionError, NodeFailed
+from arachne.model.errors import ExecutionError, NodeFailed, describe
 from arachne.runtime.activation import activate
-from arachne.runtime.completion import describe
+from arachne.runtime.failure import node_failure
 
 if TYPE_CHECKING:
-    from arachne.runtime.execution import Execution
+    from arachne.runtime.control import Controls
+    from arachne.runtime.rounds import Rounds
+    from arachne.runtime.run_context import RunContext
 
 __all__ = ["drive"]
 
-YIELD_CHECK: Final = 64
+YIELD_CHECK: Final = 8
 """Activations between looks at the clock to decide whether to yield to the event loop."""
 
 YIELD_AFTER: Final = 2 * sys.getswitchinterval()
@@ -29,65 +31,71 @@ the main thread took 10 s while a graph ran on the loop thread and yielded every
 """
 
 
-async def drive(ex: Execution) -> None:
-    """Run ``ex`` until every node has finished or it is cancelled.
+async def drive(ctx: RunContext, controls: Controls, rounds: Rounds) -> None:
+    """Run until every node has finished or the execution is cancelled.
 
-    Raises ``NodeFailed`` (cause chained) when a hook raises.
+    Between two activations: changes from the gate's inbox are applied and due timers fire,
+    so a timer-driven node waits at most one activation (itself bounded by a time slice).
+    Raises ``NodeFailed`` (cause chained) when a hook raises and its policy says fail.
     """
-    ready = ex.ready
-    clock = time.perf_counter
+    ready, gate, timers = ctx.ready, ctx.gate, ctx.timers
+    now = ctx.clock.now
+    perf = time.perf_counter
     while True:
-        if ex.failure is not None:
-            raise ex.failure
-        if ex.cancel_requested:
-            ex.discard_all()
+        if gate.pending:
+            gate.run_inbox()
+        if ctx.failure is not None:
+            raise ctx.failure
+        if controls.cancel_requested:
+            rounds.discard_all()
             return
-        if ex.stop_requested:
-            ex.end_of_stream(include_keep_alive=True)
-        if ex.paused:
-            await ex.wait_resumed()
+        if controls.stop_requested:
+            controls.stop_requested = False
+            rounds.end_of_stream(include_keep_alive=True)
+        if controls.paused:
+            await gate.wait(ctx.clock, None, busy=True)
             continue
         activations = 0
-        started = clock()
+        started = perf()
         rn = ready.pop()
         while rn is not None:
             try:
-                activate(ex, rn)
+                activate(ctx, rn)
+                timers.fire_due(now)
             except NodeFailed:
                 raise
             except Exception as exc:
-                rn.errors += 1
-                raise NodeFailed(rn.id, describe(exc)) from exc
+                raise node_failure(ctx, rn, "activation", exc, describe(exc)) from exc
             activations += 1
             if (
-                ex.interrupted
-                or ex.failure is not None
-                or (activations % YIELD_CHECK == 0 and clock() - started >= YIELD_AFTER)
+                gate.pending
+                or ctx.failure is not None
+                or (activations % YIELD_CHECK == 0 and perf() - started >= YIELD_AFTER)
             ):
                 break
             rn = ready.pop()
-        ex.activations += activations
-        if ex.interrupted:
-            ex.interrupted = False
+        ctx.activations += activations
+        if gate.pending:
             continue
         if rn is not None:
             await asyncio.sleep(0)
             continue
-        if ex.all_finished():
+        if rounds.all_finished():
             return
-        if ex.timers.fire(ex.clock.now()) or ex.next_round():
+        if timers.fire(now()) or rounds.next_round():
             continue
-        if ex.quiescent():
-            if ex.end_of_stream(include_keep_alive=False):
+        if rounds.quiescent():
+            if rounds.end_of_stream(include_keep_alive=False):
                 continue
             # Nothing runs, nothing is queued, every source was told to finish, yet some node
             # has not: no event can ever change that, so say so instead of hanging.
-            stuck = ", ".join(rn.id for rn in ex.wiring.nodes.values() if not rn.finished)
-            raise ExecutionError(f"execution {ex.id} stalled with unfinished nodes: {stuck}")
-        deadline = ex.timers.next_deadline()
-        if ex.idle_sources:
-            poll = ex.clock.now() + ex.idle_poll
+            stuck = ", ".join(rn.id for rn in rounds.wiring.nodes.values() if not rn.finished)
+            raise ExecutionError(
+                f"execution {ctx.execution_id} stalled with unfinished nodes: {stuck}"
+            )
+        deadline = timers.next_deadline()
+        if ctx.idle_sources:
+            poll = now() + ctx.idle_poll
             deadline = poll if deadline is None else min(deadline, poll)
-        await ex.clock.wait_until(deadline, ex.wake, busy=ex.busy)
-        ex.wake.clear()
-        ex.requeue_idle()
+        await gate.wait(ctx.clock, deadline, busy=ctx.busy)
+        rounds.requeue_idle()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from arachne.model.message import Message
 
-__all__ = ["CURRENT_SLOT", "Slot", "invoke"]
+__all__ = ["CURRENT_SLOT", "Slot"]
 
 
 @dataclass(slots=True)
@@ -32,12 +31,3 @@ class Slot:
 
 CURRENT_SLOT: Final[ContextVar[Slot | None]] = ContextVar("arachne_current_slot", default=None)
 """The call in progress in this task or thread, if any: where ``emit`` puts what it sends."""
-
-
-def invoke(hook: Callable[..., object], *args: Any) -> object:
-    """Call a node hook and return what it returned: ``None``, or an awaitable if it is async.
-
-    Hooks are typed ``-> None`` on ``Node``; this says plainly that an ``async def`` override
-    hands back a coroutine the runtime must await.
-    """
-    return hook(*args)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import enum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from arachne.model.errors import ExecutionError
+from arachne.runtime.events import ExecutionStateChanged
 
-__all__ = ["ExecutionState", "check_transition"]
+if TYPE_CHECKING:
+    from arachne.runtime.events import EventBus
+
+__all__ = ["ExecutionState", "StateCell", "check_transition"]
 
 
 class ExecutionState(enum.Enum):
@@ -59,3 +63,27 @@ def check_transition(current: ExecutionState, target: ExecutionState) -> None:
             f"an execution cannot go from {current.value} to {target.value}"
             + ("; it has already ended" if current.is_final else "")
         )
+
+
+class StateCell:
+    """An execution's current state: only allowed changes, each announced on the bus."""
+
+    __slots__ = ("bus", "execution_id", "value")
+
+    def __init__(self, execution_id: str, bus: EventBus) -> None:
+        self.execution_id = execution_id
+        self.bus = bus
+        self.value = ExecutionState.PENDING
+
+    def move(self, new: ExecutionState, *, error: str | None = None) -> None:
+        """Change to ``new`` (``ExecutionError`` if not allowed) and publish the change."""
+        old = self.value
+        check_transition(old, new)
+        self.value = new
+        bus = self.bus
+        if ExecutionStateChanged in bus.wanted:
+            bus.publish(
+                ExecutionStateChanged(
+                    execution_id=self.execution_id, old=old.value, new=new.value, error=error
+                )
+            )

@@ -14,6 +14,8 @@ class EdgeStats:
 
     Frozen so an exporter on another thread can hold it while the edge keeps counting.
     ``offered == dequeued + dropped + coalesced + failed + depth`` always holds.
+    ``kind`` is ``link`` for an edge of the graph, ``inject`` for one the runtime made to
+    carry ``inject`` calls; ``fused`` says a fused chain runs through it (see runtime docs).
     """
 
     id: str
@@ -33,6 +35,8 @@ class EdgeStats:
     high_water: int
     blocked_seconds: float
     closed: bool
+    kind: str = "link"
+    fused: bool = False
 
 
 @dataclass(frozen=True, slots=True)

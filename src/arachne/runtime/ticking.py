@@ -5,18 +5,21 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Final
 
-from arachne.model.message import Message
+from arachne.model.message import as_message
+from arachne.model.policies import Retry
+from arachne.runtime import events
 from arachne.runtime.completion import finish_node, finish_refused
 from arachne.runtime.concurrent import start_tick
-from arachne.runtime.edge import Edge
-from arachne.runtime.failure import decide
+from arachne.runtime.failure import decide, schedule_retry
 from arachne.runtime.requeue import after_turn
+from arachne.runtime.run_context import next_chunk
 
 if TYPE_CHECKING:
-    from arachne.runtime.execution import Execution
+    from arachne.model.sources import PullSource
+    from arachne.runtime.run_context import RunContext
     from arachne.runtime.running_node import RunningNode
 
-__all__ = ["TICK_BUDGET", "schedule_ticks", "tick_source"]
+__all__ = ["TICK_BUDGET", "schedule_ticks", "tick_inline", "tick_source"]
 
 TICK_BUDGET: Final = 20e-6
 """Seconds of ticking after which a source's turn ends even before its quantum is used up.
@@ -27,102 +30,136 @@ at most about this long before the scheduler moves on (see benchmarks: the laten
 """
 
 
-def tick_source(ex: Execution, rn: RunningNode) -> None:
+def tick_source(ctx: RunContext, rn: RunningNode) -> None:
     """Let a source produce while its outputs have room: a batch of items, or a quantum of ticks.
 
-    An ``IterSource`` is pulled for as many items as there is room; any other source is ticked
+    A pulled source is asked for as many items as there is room; any other source is ticked
     until a tick emits nothing (it is then idle), it fills an output, or it asks to finish.
     """
     puller = rn.puller
     if puller is not None:
-        room = ex.batch
-        for edge in rn.block_outputs:
-            room = min(room, edge.room)
-        if room <= 0:
-            rn.blocked = True
-            return
-        items = puller.pull(room)
-        pulled = len(items)  # counted first: what the items pass through must not change it
-        rn.ticks += 1
-        edges = rn.outputs[puller.port]
-        if edges and not ex.trace and all(edge.is_block for edge in edges):
-            rn.emitted += pulled  # room was counted, so the whole batch fits every outlet
-            # Fanned out to several fused chains, the batch is checked for Messages once
-            # rather than by every chain (plain edges never look).
-            chains = sum(type(edge) is not Edge for edge in edges)
-            plain = Message not in map(type, items) if chains > 1 else None
-            for edge in edges:
-                edge.push_many(items, plain)
-        else:
-            emit = rn.node.emit
-            for item in items:
-                emit(puller.port, item)
-        if pulled < room:
-            rn.finish_requested = True
+        _pull(ctx, rn, puller)
         return
     if not rn.inline:
-        start_tick(ex, rn)
+        start_tick(ctx, rn)
         return
     deadline = time.perf_counter() + TICK_BUDGET
-    for _ in range(ex.quantum):
-        if not tick_inline(ex, rn) or rn.idle or rn.blocked or rn.finish_requested:
+    for _ in range(ctx.quantum):
+        if not tick_inline(ctx, rn) or rn.idle or rn.blocked or rn.finish_requested:
             return
         if time.perf_counter() >= deadline:
             return
 
 
-def tick_inline(ex: Execution, rn: RunningNode, attempt: int = 1) -> bool:
+def _pull(ctx: RunContext, rn: RunningNode, puller: PullSource) -> None:
+    """Pull up to a chunk of items (as room allows) and push them on as one batch."""
+    room = min(ctx.batch, rn.chunk)
+    outlets = rn.outputs[puller.port]
+    for outlet in outlets:
+        if outlet.is_block:
+            room = min(room, outlet.room)
+    if room <= 0:
+        rn.blocked = True
+        return
+    now = ctx.clock.now
+    began = now()
+    items = puller.pull(room)
+    pulled = len(items)  # counted first: what the items pass through must not change it
+    rn.counts.ticks += 1
+    if outlets and not (ctx.trace or ctx.check_types) and all(o.is_block for o in outlets):
+        rn.counts.emitted += pulled  # room was counted, so the whole batch fits every outlet
+        for outlet in outlets:
+            outlet.push_many(items)
+    else:
+        _emit_each(ctx, rn, puller.port, items)
+    if pulled < room:
+        rn.finish_requested = True
+    rn.chunk = next_chunk(max(pulled, 1), now() - began, ctx.batch)
+
+
+def _emit_each(ctx: RunContext, rn: RunningNode, port: str, items: list[object]) -> None:
+    """Emit pulled items one by one (tracing, type checks or non-block outputs need it).
+
+    A value that fails its port's type check is given up under the source's error policy
+    (a retry would only offer the same value again).
+    """
+    emit = rn.emit_slow
+    for item in items:
+        try:
+            emit(port, item)
+        except TypeError as exc:
+            policy = rn.error_policy
+            attempt = policy.max_attempts if isinstance(policy, Retry) else 1
+            decide(ctx, rn, None, as_message(item), exc, attempt)
+
+
+def tick_inline(ctx: RunContext, rn: RunningNode, attempt: int = 1) -> bool:
     """Run ``on_tick`` once on the loop; False if it failed and will be retried."""
-    before = rn.emitted + rn.errors
-    rn.ticks += 1
+    counts = rn.counts
+    before = counts.emitted + counts.errors
+    counts.ticks += 1
     try:
         rn.node.on_tick()
     except Exception as exc:
-        decision = decide(ex, rn, None, None, exc, attempt)
-        if decision.delay is not None:
-            rn.suspended = True
-            ex.timers.add(ex.clock.now() + decision.delay, lambda: _retry_tick(ex, rn, attempt))
+        delay = decide(ctx, rn, None, None, exc, attempt)
+        if delay is not None:
+            schedule_retry(ctx, rn, delay, lambda: _retry_tick(ctx, rn, attempt))
             return False
     # A tick that raised (and was skipped or dead-lettered) did something, as one that emitted
     # did: it may have consumed input, so the source is not idle.
-    rn.idle = rn.emitted + rn.errors == before
+    rn.idle = counts.emitted + counts.errors == before
     return True
 
 
-def _retry_tick(ex: Execution, rn: RunningNode, attempt: int) -> None:
+def _retry_tick(ctx: RunContext, rn: RunningNode, attempt: int) -> None:
     if rn.finished:
         return
     rn.suspended = False
-    if tick_inline(ex, rn, attempt + 1):
+    if tick_inline(ctx, rn, attempt + 1):
         if rn.finish_requested and not rn.cadence:
-            finish_node(ex, rn)
+            finish_node(ctx, rn)
         elif not rn.cadence:
-            after_turn(ex, rn)
+            after_turn(ctx, rn)
 
 
-def schedule_ticks(ex: Execution, rn: RunningNode, deadline: float) -> None:
+def schedule_ticks(ctx: RunContext, rn: RunningNode, deadline: float) -> None:
     """Tick ``rn`` at ``deadline`` and every ``cadence`` after (a fixed rate).
 
     A blocked or busy node skips the tick; ticks missed by more than one period are skipped
-    rather than bunched.
+    rather than bunched (and announced as ``TickOverran``).
     """
 
     def fire() -> None:
-        if rn.finished:
+        if rn.finished or rn.removed:
             return
         if not (rn.blocked or rn.busy):
             if rn.inline:
-                tick_inline(ex, rn)
+                tick_inline(ctx, rn)
             else:
-                start_tick(ex, rn)
+                start_tick(ctx, rn)
             if rn.finish_requested and rn.inline:
                 if rn.inputs:
                     raise finish_refused(rn)
-                finish_node(ex, rn)
+                finish_node(ctx, rn)
                 return
-        now = ex.clock.now()
+        now = ctx.clock.now()
         cadence = rn.cadence or 0.0
         following = deadline + cadence
-        schedule_ticks(ex, rn, following if following > now else now + cadence)
+        if following > now or cadence <= 0:
+            schedule_ticks(ctx, rn, following if following > now else now + cadence)
+            return
+        skipped = int((now - following) // cadence) + 1
+        bus = ctx.bus
+        if events.TickOverran in bus.wanted:
+            bus.publish(
+                events.TickOverran(
+                    execution_id=ctx.execution_id,
+                    node_id=rn.id,
+                    cadence=cadence,
+                    late_by=now - following,
+                    skipped=skipped,
+                )
+            )
+        schedule_ticks(ctx, rn, now + cadence)
 
-    ex.timers.add(deadline, fire)
+    ctx.timers.add(deadline, fire)

@@ -12,6 +12,8 @@ __all__ = ["Timers"]
 class Timers:
     """A heap of ``(deadline, callback)``; :meth:`fire` runs the ones that are due."""
 
+    __slots__ = ("_heap", "_seq")
+
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
@@ -24,14 +26,32 @@ class Timers:
         """Return the earliest deadline, if any."""
         return self._heap[0][0] if self._heap else None
 
+    def fire_due(self, now: Callable[[], float]) -> bool:
+        """Run the callbacks due by the clock ``now``; read it only if a callback waits.
+
+        The scheduler calls this after every activation, so a timer-driven node is served
+        between turns of busy ones; with no timer it costs one look at the heap.
+        """
+        heap = self._heap
+        if heap:
+            moment = now()
+            if heap[0][0] <= moment:
+                return self.fire(moment)
+        return False
+
     def fire(self, now: float) -> bool:
-        """Run every callback due at ``now``; return whether any ran."""
-        fired = False
-        while self._heap and self._heap[0][0] <= now:
-            _, _, callback = heapq.heappop(self._heap)
+        """Run every callback due at ``now``; return whether any ran.
+
+        Callbacks added while firing wait for the next call, even if already due, so a timer
+        that re-arms itself at once cannot keep this call going.
+        """
+        heap = self._heap
+        due = []
+        while heap and heap[0][0] <= now:
+            due.append(heapq.heappop(heap)[2])
+        for callback in due:
             callback()
-            fired = True
-        return fired
+        return bool(due)
 
     def __len__(self) -> int:
         """Return how many callbacks are waiting."""

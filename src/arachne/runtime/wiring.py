@@ -1,98 +1,427 @@
-"""Wiring: turn a desired ``Graph`` and its node instances into running nodes and edges."""
+"""Wiring: the running graph of one execution, built from the desired ``Graph`` and changeable.
+
+Nodes and edges can be added and removed while the execution runs (on its loop, between two
+activations: the ``Execution`` sends every change through its gate). Fusion is an overlay on
+this graph: undone before a change and laid again after it, so a change never meets a
+half-fused graph and no message on a kept edge moves. Edges the runtime makes for ``inject``
+are marked (``kind == "inject"``), so :meth:`Wiring.running_graph` compares with the desired
+graph.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from arachne.model.context import NodeContext
 from arachne.model.error_record import ERROR_PORT
-from arachne.model.errors import GraphError
-from arachne.model.function_node import FunctionNode
+from arachne.model.errors import ExecutionError, GraphError
+from arachne.model.graph import Graph
+from arachne.model.node import Node, overrides
 from arachne.model.policies import Retry
+from arachne.model.specs import LinkSpec, NodeSpec, PortRef
+from arachne.runtime import events
+from arachne.runtime.binding import Binding
 from arachne.runtime.edge import Edge
-from arachne.runtime.running_node import RunningNode
+from arachne.runtime.fusing import fuse, unfuse
+from arachne.runtime.running_node import NO_INPUT_RANK, RunningNode
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from arachne.model.graph import Graph
-    from arachne.model.node import Node
-    from arachne.runtime.ready_queue import ReadyQueue
+    from arachne.runtime.fusion import FusedChain
+    from arachne.runtime.run_context import RunContext
+    from arachne.runtime.stats import EdgeStats, NodeStats
 
-__all__ = ["Wiring", "wire"]
+__all__ = ["Wiring"]
+
+INJECT: PortRef = PortRef("inject", "out")
+"""Where edges made for ``inject`` come from."""
 
 
-@dataclass(slots=True)
 class Wiring:
-    """The running structures of one execution, kept apart from the desired graph.
+    """Running nodes and edges of one execution, kept apart from the desired graph.
 
     ``nodes`` is in topological order, which is the order of ``on_start`` (and the reverse of
-    ``on_stop``).
+    ``on_stop``). ``retired_nodes`` and ``retired_edges`` keep the last counters of what was
+    removed, so nothing that passed through is lost from the books.
     """
 
-    nodes: dict[str, RunningNode]
-    edges: dict[str, Edge]
+    def __init__(
+        self,
+        ctx: RunContext,
+        *,
+        graph_name: str = "",
+        fusion: bool = True,
+        stopper: Callable[[bool], None],
+    ) -> None:
+        self.ctx = ctx
+        self.graph_name = graph_name
+        self.fusion = fusion and not ctx.check_types
+        self.nodes: dict[str, RunningNode] = {}
+        self.edges: dict[str, Edge] = {}
+        self.chains: list[FusedChain] = []
+        self.retired_nodes: dict[str, NodeStats] = {}
+        self.retired_edges: dict[str, EdgeStats] = {}
+        self.bindings: dict[str, Binding] = {}
+        self.attached = False
+        self._stopper = stopper
+        self._made = 0  # nodes made so far: names their trace ids
 
+    # -- building -----------------------------------------------------------------------------
 
-def wire(
-    graph: Graph,
-    instances: Mapping[str, Node],
-    ready: ReadyQueue,
-    *,
-    execution_id: str,
-) -> Wiring:
-    """Return running nodes and edges for ``graph``; raise ``GraphError`` if it cannot run."""
-    topology = graph.topology
-    if topology.cycles:
-        cycle = " -> ".join(topology.cycles[0])
-        raise GraphError(f"cycle {cycle}; remove one of these links (a graph must be acyclic)")
-    nodes: dict[str, RunningNode] = {}
-    for node_id in topology.order:
-        spec = graph.nodes[node_id]
-        node = instances.get(node_id)
-        if node is None:
-            raise GraphError(
-                f"node {node_id!r} ({spec.kind}) has no instance to run; build the graph "
-                "from a Subgraph of node instances"
-            )
-        detached = node._arachne_context  # keep state set before the run
+    def build(self, graph: Graph, instances: Mapping[str, Node]) -> None:
+        """Make the running nodes and edges of ``graph``; ``GraphError`` if it cannot run."""
+        topology = graph.topology
+        if topology.cycles:
+            cycle = " -> ".join(topology.cycles[0])
+            raise GraphError(f"cycle {cycle}; remove one of these links (a graph must be acyclic)")
+        for node_id in topology.order:
+            spec = graph.nodes[node_id]
+            node = instances.get(node_id)
+            if node is None:
+                raise GraphError(
+                    f"node {node_id!r} ({spec.kind}) has no instance to run; build the graph "
+                    "from a Subgraph of node instances"
+                )
+            self._make_node(spec, node)
+        for link in graph.links.values():
+            self._make_edge(link)
+        for rn in self.nodes.values():
+            _check_node(rn)
+
+    def _make_node(self, spec: NodeSpec, node: Node) -> RunningNode:
+        ctx = self.ctx
         context = NodeContext.create(
-            node_id,
+            spec.id,
             config=spec.config,
-            execution_id=execution_id,
-            graph_name=graph.name,
-            state=detached.state if detached is not None else None,
+            execution_id=ctx.execution_id,
+            graph_name=self.graph_name,
+            state=node.context.state,  # keep state set before the run
         )
-        nodes[node_id] = RunningNode(spec, node, context)
-    edges: dict[str, Edge] = {}
-    for link in graph.links.values():
-        source, target = nodes[link.source.node], nodes[link.target.node]
-        edge = Edge(link, source, target, ready)
+        rn = RunningNode(spec, node, context)
+        if ctx.check_types:  # every value goes through emit, where it is checked
+            rn.stage = None
+            rn.batched = rn.fixed_chunk = rn.inline and overrides(node, "on_batch")
+        # Pulled sources and batch-seeing nodes start with whole batches; a node taking one
+        # message at a time starts with one, to learn how long a message takes.
+        rn.chunk = ctx.batch if rn.fixed_chunk or rn.puller is not None else 1
+        prefix = f"{ctx.execution_id[-8:]}-{self._made:x}."
+        self._made += 1
+        binding = Binding(rn, prefix, self._stopper, stamp=ctx.trace, check_types=ctx.check_types)
+        rn.emit_slow = binding.emit
+        self.bindings[rn.id] = binding
+        self.nodes[rn.id] = rn
+        return rn
+
+    def _make_edge(self, link: LinkSpec) -> Edge:
+        source, target = self.nodes[link.source.node], self.nodes[link.target.node]
+        edge = Edge(link, source, target, self.ctx)
         source.outputs[link.source.port] = (*source.outputs[link.source.port], edge)
         target.inputs.append(edge)
-        target.inputs_open += 1
-        edges[link.id] = edge
-    for rn in nodes.values():
-        if rn.fn is not None or rn.batch_fn is not None:
-            rn.fn_outputs = rn.outputs[type(rn.node).output_port]  # type: ignore[attr-defined]
-        rn.inputs.sort(key=lambda edge: -edge.rank)
+        target.inputs.sort(key=lambda e: -e.rank)
+        if source.finished:
+            edge.closed = True
+        else:
+            target.inputs_open += 1
+        self.edges[link.id] = edge
+        return edge
+
+    # -- running ------------------------------------------------------------------------------
+
+    def attach(self) -> None:
+        """Bind every node instance to its running edges (when the execution starts)."""
+        for rn in self.nodes.values():
+            rn.node.bind_runtime(self.bindings[rn.id], rn.context)
+        self.attached = True
+        self._install_emitters()
+
+    def detach(self) -> None:
+        """Unbind every node instance so it can run again (when the execution ends)."""
+        for rn in self.nodes.values():
+            rn.node.unbind_runtime()
+        self.attached = False
+
+    def overlay(self) -> None:
+        """Lay the fusion overlay (once every node has started), then settle the graph."""
+        self._refuse()
+
+    # -- changing the running graph (on the loop, between activations) -----------------------
+
+    def add_node(self, spec: NodeSpec, node: Node) -> RunningNode:
+        """Add a node with no edges yet; bound at once if the execution runs.
+
+        The caller starts it (``on_start``) and seeds it; until then it takes no turn.
+        """
+        if spec.id in self.nodes:
+            raise GraphError(f"node {spec.id!r} already runs; give the new node another id")
+        self._unfuse()
+        rn = self._make_node(spec, node)
         _check_cadence(rn)
         _check_mode(rn)
-        final = rn.error_policy.then if isinstance(rn.error_policy, Retry) else rn.error_policy
-        if final == "dead_letter" and not rn.outputs.get(ERROR_PORT):
+        if self.attached:
+            node.bind_runtime(self.bindings[rn.id], rn.context)
+        self._refuse()
+        self._publish(events.NodeAdded(execution_id=self.ctx.execution_id, node_id=rn.id))
+        return rn
+
+    def remove_node(self, node_id: str) -> RunningNode:
+        """Remove a node that no edge touches any more; return it (its ``on_stop`` is the caller's).
+
+        Calls it has in flight are abandoned and its pending ticks and retries do nothing.
+        """
+        rn = self.node(node_id)
+        linked = [e.id for e in self.edges.values() if node_id in (e.source.id, e.target.id)]
+        if linked:
             raise GraphError(
-                f"node {rn.id!r} dead-letters failed messages but its {ERROR_PORT!r} port "
-                "is not connected; connect it (to a DeadLetters node, say) or use 'skip'"
+                f"node {node_id!r} is still linked ({', '.join(linked)}); remove those edges first"
             )
-    return Wiring(nodes, edges)
+        self._unfuse()
+        del self.nodes[node_id]
+        self.bindings.pop(node_id, None)
+        rn.removed = rn.finished = True
+        rn.pending = 0
+        rn.slots.clear()
+        self.retired_nodes[node_id] = rn.stats()
+        if self.attached:
+            rn.node.unbind_runtime()
+        self._refuse()
+        self._publish(events.NodeRemoved(execution_id=self.ctx.execution_id, node_id=node_id))
+        return rn
+
+    def add_edge(self, link: LinkSpec) -> Edge:
+        """Add the edge ``link``; it carries messages from the source's next emit."""
+        if link.id in self.edges:
+            raise GraphError(f"edge {link.id!r} already runs; give the new edge another id")
+        source, target = self.node(link.source.node), self.node(link.target.node)
+        _check_port(source, "output", link.source.port)
+        _check_port(target, "input", link.target.port)
+        if target.finished:
+            raise ExecutionError(
+                f"node {target.id!r} has finished; it takes no more input (connect a new node)"
+            )
+        if target.cadence == 0:
+            raise GraphError(
+                f"node {target.id!r} ticks whenever it has room (cadence 0), which only a "
+                "source can; give it a positive cadence or None first"
+            )
+        if self._would_cycle(link):
+            raise GraphError(
+                f"edge {link.id} would close a cycle through {link.source.node!r}; "
+                "a graph must be acyclic"
+            )
+        self._unfuse()
+        edge = self._make_edge(link)
+        self._reorder()
+        self._refuse()
+        self._publish(events.EdgeAdded(execution_id=self.ctx.execution_id, edge_id=edge.id))
+        return edge
+
+    def remove_edge(self, edge_id: str) -> int:
+        """Remove an edge; its queued messages are dropped and counted. Return how many.
+
+        If every input its consumer has left has ended, the consumer finishes in turn; a
+        consumer left with no input at all waits (for a new edge, or the end of the run).
+        """
+        edge = self.edge(edge_id)
+        source, target = edge.source, edge.target
+        if edge.source_port == ERROR_PORT and len(source.outputs[ERROR_PORT]) == 1:
+            policy = source.error_policy
+            final = policy.then if isinstance(policy, Retry) else policy
+            if final == "dead_letter":
+                raise GraphError(
+                    f"edge {edge_id} is the only way out of {source.id!r}'s error port and the "
+                    "node dead-letters failed messages; connect another first or change its policy"
+                )
+        self._unfuse()
+        dropped = edge.discard()
+        if edge.kind == "link":
+            source.outputs[edge.source_port] = tuple(
+                outlet for outlet in source.outputs[edge.source_port] if outlet is not edge
+            )
+        target.inputs.remove(edge)
+        target.counts.received_retired += edge.received()
+        if not edge.closed:
+            edge.closed = True
+            target.inputs_open -= 1
+            if target.inputs and target.inputs_open == 0 and not target.finished:
+                self.ctx.ready.add(target, NO_INPUT_RANK)
+        del self.edges[edge_id]
+        self.retired_edges[edge_id] = edge.stats()
+        self._refuse()
+        self._publish(
+            events.EdgeRemoved(execution_id=self.ctx.execution_id, edge_id=edge_id, dropped=dropped)
+        )
+        return dropped
+
+    def inject_edge(self, node_id: str, port: str) -> Edge:
+        """Return the edge that carries ``inject`` calls into ``node_id.port`` (made once).
+
+        Unbounded and counted like any other, it never holds the run open by itself.
+        """
+        edge_id = f"inject->{node_id}.{port}"
+        edge = self.edges.get(edge_id)
+        if edge is not None:
+            return edge
+        rn = self.node(node_id)
+        self._unfuse()
+        link = LinkSpec(edge_id, INJECT, PortRef(node_id, port), 1 << 62)
+        source = RunningNode(NodeSpec(INJECT.node, "arachne:inject"), Node(), rn.context)
+        edge = Edge(link, source, rn, self.ctx, kind="inject")
+        edge.closed = True  # never counted as an open input
+        self.edges[edge_id] = edge
+        rn.inputs.append(edge)
+        rn.inputs.sort(key=lambda e: -e.rank)
+        self._refuse()
+        return edge
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def node(self, node_id: str) -> RunningNode:
+        """Return the running node ``node_id``; ``GraphError`` naming the known ids if none."""
+        rn = self.nodes.get(node_id)
+        if rn is None:
+            known = ", ".join(self.nodes) or "none"
+            raise GraphError(f"unknown node {node_id!r}; known nodes: {known}")
+        return rn
+
+    def edge(self, edge_id: str) -> Edge:
+        """Return the running edge ``edge_id``; ``GraphError`` naming the known ids if none."""
+        edge = self.edges.get(edge_id)
+        if edge is None:
+            known = ", ".join(self.edges) or "none"
+            raise GraphError(f"unknown edge {edge_id!r}; known edges: {known}")
+        return edge
+
+    def running_graph(self) -> Graph:
+        """Return the running graph as a ``Graph`` (edges made for ``inject`` left out).
+
+        Equal to the desired graph when every change has been applied.
+        """
+        links = [
+            LinkSpec(
+                edge.id,
+                edge.link.source,
+                edge.link.target,
+                edge.capacity,
+                edge.overflow,
+                edge.priority,
+                edge.control,
+            )
+            for edge in self.edges.values()
+            if edge.kind == "link"
+        ]
+        return Graph((rn.spec for rn in self.nodes.values()), links, self.graph_name)
+
+    # -- the fusion overlay --------------------------------------------------------------------
+
+    def _unfuse(self) -> None:
+        if self.chains:
+            unfuse(self.chains, self.nodes.values())
+            self.chains = []
+
+    def _refuse(self) -> None:
+        """Lay fusion again (if on and running), then settle blocking and emitters."""
+        self._unfuse()
+        if self.fusion and self.attached:
+            self.chains = fuse(self.ctx, self.nodes.values())
+        ready = self.ctx.ready
+        for rn in self.nodes.values():
+            # A chain laid or undone moves who waits on a full tail edge: recompute for all.
+            was_blocked = rn.blocked
+            if was_blocked and not rn.still_blocked():
+                rank = rn.wake_rank()
+                if rank is not None:
+                    ready.add(rn, rank)
+            elif not was_blocked:
+                rn.still_blocked()
+        if self.attached:
+            self._install_emitters()
+
+    def _install_emitters(self) -> None:
+        for rn in self.nodes.values():
+            rn.node.set_emitter(self.bindings[rn.id].emitter())
+
+    def _would_cycle(self, link: LinkSpec) -> bool:
+        """Whether ``link`` would let its target reach its source."""
+        start, goal = link.target.node, link.source.node
+        seen: set[str] = set()
+        stack = [start]
+        while stack:
+            node_id = stack.pop()
+            if node_id == goal:
+                return True
+            if node_id in seen:
+                continue
+            seen.add(node_id)
+            rn = self.nodes.get(node_id)
+            if rn is not None:
+                stack.extend(o.target.id for outs in rn.outputs.values() for o in outs)
+        return False
+
+    def _reorder(self) -> None:
+        """Put ``nodes`` back in topological order (Kahn, ties in their current order)."""
+        indegree = dict.fromkeys(self.nodes, 0)
+        for edge in self.edges.values():
+            if edge.kind == "link":
+                indegree[edge.target.id] += 1
+        order: list[str] = []
+        ready = [node_id for node_id, degree in indegree.items() if degree == 0]
+        while ready:
+            node_id = ready.pop(0)
+            order.append(node_id)
+            for outlets in self.nodes[node_id].outputs.values():
+                for outlet in outlets:
+                    for edge in _edges_of(outlet):
+                        target = edge.target.id
+                        indegree[target] -= 1
+                        if indegree[target] == 0:
+                            ready.append(target)
+        self.nodes = {node_id: self.nodes[node_id] for node_id in order}
+
+    def _publish(self, event: events.Event) -> None:
+        bus = self.ctx.bus
+        if type(event) in bus.wanted:
+            bus.publish(event)
+
+
+def _edges_of(outlet: object) -> list[Edge]:
+    return [outlet] if isinstance(outlet, Edge) else []
+
+
+def _check_port(rn: RunningNode, direction: str, port: str) -> None:
+    ports = rn.spec.outputs if direction == "output" else rn.spec.inputs
+    if all(p.name != port for p in ports):
+        known = ", ".join(p.name for p in ports) or "none"
+        raise GraphError(f"node {rn.id!r} has no {direction} {port!r}; its {direction}s: {known}")
+
+
+def _check_node(rn: RunningNode) -> None:
+    """Raise ``GraphError`` if ``rn`` cannot run as wired (cadence, mode, dead letters)."""
+    _check_cadence(rn)
+    _check_mode(rn)
+    policy = rn.error_policy
+    final = policy.then if isinstance(policy, Retry) else policy
+    if final == "dead_letter" and not rn.outputs.get(ERROR_PORT):
+        raise GraphError(
+            f"node {rn.id!r} dead-letters failed messages but its {ERROR_PORT!r} port "
+            "is not connected; connect it (to a DeadLetters node, say) or use 'skip'"
+        )
 
 
 def _check_mode(rn: RunningNode) -> None:
+    node = rn.node
+    if rn.mode in ("thread", "process"):
+        for hook in ("on_message", "on_tick"):
+            if inspect.iscoroutinefunction(getattr(type(node), hook)):
+                raise GraphError(
+                    f"node {rn.id!r}: {hook} is async def, so it runs in mode 'async', "
+                    f"not {rn.mode!r}"
+                )
     if rn.mode != "process":
         return
-    node = rn.node
-    if not isinstance(node, FunctionNode):
+    if node.as_function_stage() is None:
         raise GraphError(
             f"node {rn.id!r}: mode 'process' runs pure functions; make the node with "
             "@node(mode='process') from a function defined at module level"

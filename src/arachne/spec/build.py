@@ -114,7 +114,7 @@ def _create(
                 "component",
             )
             return None
-        unit.error_policy = node.errors  # type: ignore[misc]  # per instance, like mode
+        unit.error_policy = node.errors
     return unit
 
 

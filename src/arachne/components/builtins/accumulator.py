@@ -61,7 +61,7 @@ class Accumulator(Node):
         self.interval = None if interval_ms is None else interval_ms / 1000
         step = resolution(interval_ms or 0, resolution_ms)
         if self.interval is not None:
-            self.cadence = step  # type: ignore[misc]  # per-instance, from the config
+            self.cadence = step
         self._time = TickTime(step)
         self._batch: list[Any] = []
         self._due = 0

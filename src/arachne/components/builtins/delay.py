@@ -45,7 +45,7 @@ class Delay(Node):
         self.seconds = ms / 1000
         step = resolution(ms, resolution_ms)
         if self.seconds > 0:
-            self.cadence = step  # type: ignore[misc]  # per-instance, from the config
+            self.cadence = step
         self._time = TickTime(step)
         self._waiting: deque[tuple[int, Message]] = deque()
 
@@ -63,7 +63,7 @@ class Delay(Node):
         while waiting and waiting[0][0] <= now:
             self.emit("out", waiting.popleft()[1])
 
-    def on_finish(self) -> Coroutine[Any, Any, None] | None:  # type: ignore[override]
+    def on_finish(self) -> Coroutine[Any, Any, None] | None:
         """Release what still waits once it is due; nothing to wait for returns ``None``."""
         if not self._waiting:
             return None

@@ -114,7 +114,7 @@ class HttpRequest(Node):
         )
         if url is not None:
             request_for(None, self.settings)  # a bad URL or method is a build-time error
-        self.concurrency = concurrency  # type: ignore[misc]  # per-instance, from the config
+        self.concurrency = concurrency
         self.follow_redirects = follow_redirects
         self._client: httpx.AsyncClient | None = None
 
@@ -122,13 +122,13 @@ class HttpRequest(Node):
         """Open the connection pool."""
         self._open()
 
-    async def on_message(self, port: str, msg: Message) -> None:  # type: ignore[override]
+    async def on_message(self, port: str, msg: Message) -> None:
         """Make the request the value asks for and send the response."""
         request = request_for(msg.payload, self.settings)
         response = await send(self._open(), request, self.settings)
         self.emit("out", response if self.whole else response["body"])
 
-    async def on_stop(self) -> None:  # type: ignore[override]
+    async def on_stop(self) -> None:
         """Close the connection pool."""
         client, self._client = self._client, None
         if client is not None:

@@ -1,0 +1,162 @@
+"""The gate to an execution's loop: changes run on it, snapshots are read from it, it is woken.
+
+Everything that changes a running execution (controls, live rewiring, injection) runs on the
+execution's loop between two activations, and everything that reads many counters at once
+(``stats()``) runs there too, so neither ever meets a turn half done. The hot path takes no
+lock for this: the loop thread is the only writer, and a reader from another thread waits for
+the loop's next yield (at most about ten milliseconds while it is busy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final, TypeVar
+
+if TYPE_CHECKING:
+    from arachne.runtime.clock import Clock
+
+__all__ = ["Gate"]
+
+T = TypeVar("T")
+
+READ_POLL: Final = 0.05
+"""Seconds between looks, while a read waits for the loop, at whether the loop has gone."""
+
+
+class Gate:
+    """Where an execution runs, and the safe ways in from any thread.
+
+    Before the execution starts and after it ends there is no loop: a change or a read runs at
+    once in the caller's thread (under a lock, so a start cannot overtake it). While it runs,
+    a change queues in :attr:`inbox` for the scheduler, which runs it after the current
+    activation; a read from another thread runs as a callback on the loop.
+    """
+
+    __slots__ = ("_lock", "_loop", "_thread", "_wake", "inbox", "pending")
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: int | None = None
+        self._wake: asyncio.Event | None = None
+        self.inbox: deque[Callable[[], None]] = deque()
+        # Set with every queued change; the scheduler looks at it after each activation.
+        self.pending = False
+
+    # -- the loop's side ---------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Bind to the running loop (called on it when the execution starts)."""
+        with self._lock:
+            self._loop = asyncio.get_running_loop()
+            self._thread = threading.get_ident()
+            self._wake = asyncio.Event()
+
+    def close(self) -> None:
+        """Unbind (called on the loop when the execution has ended); run changes still queued."""
+        with self._lock:
+            self._loop = None
+            self._thread = None
+            self.run_inbox()
+
+    def run_inbox(self) -> None:
+        """Run every queued change, in order (the scheduler calls this between activations)."""
+        self.pending = False
+        inbox = self.inbox
+        while inbox:
+            inbox.popleft()()
+
+    @property
+    def running(self) -> bool:
+        """Whether an execution loop is bound."""
+        return self._loop is not None
+
+    def on_loop(self) -> bool:
+        """Whether the caller runs on the bound loop's thread."""
+        return self._thread is not None and threading.get_ident() == self._thread
+
+    def wake(self) -> None:
+        """Interrupt the scheduler's wait; safe from any thread."""
+        loop, event = self._loop, self._wake
+        if loop is None or event is None:
+            return
+        if threading.get_ident() == self._thread:
+            event.set()
+        else:
+            # The loop may have closed meanwhile; then nobody waits any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(event.set)
+
+    async def wait(self, clock: Clock, deadline: float | None, *, busy: bool) -> None:
+        """Wait on ``clock`` until ``deadline`` (``None``: no deadline) or until woken."""
+        event = self._wake
+        if event is None:
+            raise RuntimeError("the gate is not open: the execution is not running")
+        await clock.wait_until(deadline, event, busy=busy)
+        event.clear()
+
+    # -- any thread's side -------------------------------------------------------------------
+
+    def apply(self, change: Callable[[], None]) -> None:
+        """Run ``change`` on the execution's loop between activations (now if there is none)."""
+        with self._lock:
+            loop = self._loop
+            if loop is None:
+                change()
+                return
+            self.inbox.append(change)
+            self.pending = True
+        if threading.get_ident() != self._thread:
+            self.wake()
+
+    def submit(self, change: Callable[[], T]) -> concurrent.futures.Future[T]:
+        """Like :meth:`apply`, with a future for what ``change`` returns or raises."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(change())
+            except Exception as exc:
+                future.set_exception(exc)
+
+        self.apply(run)
+        return future
+
+    def read(self, reader: Callable[[], T]) -> T:
+        """Return ``reader()`` run where nothing can change under it: on the loop if one runs.
+
+        From another thread this waits for the loop's next yield; if the execution ends
+        meanwhile, the reader runs in the caller's thread once the loop has let go.
+        """
+        with self._lock:
+            loop = self._loop
+            if loop is None or threading.get_ident() == self._thread:
+                return reader()
+            future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+            def run() -> None:
+                if not future.set_running_or_notify_cancel():
+                    return
+                try:
+                    future.set_result(reader())
+                except BaseException as exc:
+                    future.set_exception(exc)
+
+            try:
+                loop.call_soon_threadsafe(run)
+            except RuntimeError:  # closed between our look and the call
+                return reader()
+        while True:
+            try:
+                return future.result(READ_POLL)
+            except concurrent.futures.TimeoutError:
+                with self._lock:
+                    if self._loop is None and future.cancel():
+                        return reader()

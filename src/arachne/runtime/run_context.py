@@ -1,0 +1,129 @@
+"""What the parts of one running execution share: queues of work, time, events and limits.
+
+The scheduler and the turn functions (activation, ticks, calls off the loop, completion,
+error policies) take a :class:`RunContext` and a node, never the ``Execution``: this is the
+narrow interface between the engine and the object users hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import TYPE_CHECKING, Any, Final
+
+from arachne.runtime.gate import Gate
+from arachne.runtime.pools import Pools
+from arachne.runtime.ready_queue import ReadyQueue
+from arachne.runtime.timers import Timers
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+    from arachne.runtime.clock import Clock
+    from arachne.runtime.events import EventBus
+    from arachne.runtime.running_node import RunningNode
+
+__all__ = ["SLICE", "RunContext", "next_chunk"]
+
+SLICE: Final = 0.002
+"""Seconds one activation may run before due timers and other nodes get their turn.
+
+The activation takes its messages in chunks sized from how long earlier ones took, and looks
+at the clock between chunks, so a node taking 2 ms per message yields after one message while
+a fast one takes its whole quantum in one chunk (one clock read per quantum).
+"""
+
+
+def next_chunk(taken: int, elapsed: float, cap: int) -> int:
+    """Return how many messages to take next, given that ``taken`` took ``elapsed`` seconds.
+
+    Aims a chunk at half the slice: a node taking 2 ms per message gets one at a time, one
+    taking 200 ns gets a whole quantum (the clock is then read once per quantum).
+    """
+    if elapsed <= 0:
+        return cap
+    return max(1, min(cap, int(SLICE / 2 * taken / elapsed)))
+
+
+class RunContext:
+    """The shared state of one running execution, below the ``Execution`` object itself.
+
+    ``quantum`` bounds the messages of one activation, ``batch`` the items a pulled source
+    hands on per turn; ``trace`` stamps headers on messages that start at a source;
+    ``check_types`` checks every emitted value against its port's schema.
+    """
+
+    __slots__ = (
+        "activations",
+        "batch",
+        "bus",
+        "check_types",
+        "clock",
+        "execution_id",
+        "failure",
+        "gate",
+        "idle_poll",
+        "idle_sources",
+        "pools",
+        "quantum",
+        "ready",
+        "rng",
+        "tasks",
+        "timers",
+        "trace",
+    )
+
+    def __init__(
+        self,
+        execution_id: str,
+        *,
+        clock: Clock,
+        bus: EventBus,
+        quantum: int = 256,
+        batch: int = 1024,
+        seed: int | None = None,
+        trace: bool = False,
+        check_types: bool = False,
+        idle_poll: float = 0.001,
+    ) -> None:
+        for name, value in (("quantum", quantum), ("batch", batch)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        self.execution_id = execution_id
+        self.clock = clock
+        self.bus = bus
+        self.quantum = quantum
+        self.batch = batch
+        self.trace = trace
+        self.check_types = check_types
+        self.idle_poll = idle_poll
+        self.ready: ReadyQueue[RunningNode] = ReadyQueue()
+        self.timers = Timers()
+        self.gate = Gate()
+        self.pools = Pools(execution_id)
+        self.rng = random.Random(seed)  # noqa: S311  # retry jitter, not cryptography
+        self.tasks: set[asyncio.Future[Any]] = set()
+        self.idle_sources: list[RunningNode] = []
+        self.failure: BaseException | None = None  # raised by the scheduler at its next look
+        self.activations = 0
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task of this execution (cancelled if the execution is)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.track(task)
+
+    def track(self, future: asyncio.Future[Any]) -> None:
+        """Count ``future`` as work in flight until it is done."""
+        self.tasks.add(future)
+        future.add_done_callback(self.tasks.discard)
+
+    def fail_soon(self, failure: BaseException) -> None:
+        """Fail the execution from a callback: the scheduler raises ``failure`` next."""
+        if self.failure is None:
+            self.failure = failure
+        self.gate.wake()
+
+    @property
+    def busy(self) -> bool:
+        """Whether calls are running off the loop's turn (tasks, threads, processes)."""
+        return bool(self.tasks)
