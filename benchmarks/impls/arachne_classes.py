@@ -1,8 +1,10 @@
 """Arachne in the blueprint's class style: every operator and the sink a ``Node`` subclass.
 
-This is how most users write a graph, so it measures what they get: ports declared as class
-attributes (``inp = Input(name="in")``, ``out = Output()``), and an ``on_message`` that reads
-``msg.payload``, calls the stage function and sends the result with ``self.emit("out", ...)``;
+This is how most users write a graph, so it measures what they get: one class per operator,
+ports declared as class attributes (``inp = Input(name="in")``, ``out = Output()``), and an
+``on_message`` that reads ``msg.payload``, calls the stage function and sends the result with
+``self.emit("out", ...)`` (operators made from a parameter, the fan-out branches, hold their
+function);
 the sinks add item by item (``Tally.add``, not ``add_all``). The graphs, sources (``IterSource``,
 the paced ``PacedSource``) and checks are ``arachne_graph``'s; every hop is a ``block`` edge of
 capacity 1024 under ``Runtime()``'s default options. Fusion only joins ``@node`` functions, so
@@ -30,8 +32,40 @@ from benchmarks.workloads import (
 )
 
 
+class Double(Node):
+    """Emits ``double(payload)``: one class per operator, as the blueprint writes them."""
+
+    inp = Input(name="in")
+    out = Output()
+
+    def on_message(self, port: str, msg: Message) -> None:
+        self.emit("out", double(msg.payload))
+
+
+class Keep(Node):
+    """Emits the payload when ``keep(payload)`` holds."""
+
+    inp = Input(name="in")
+    out = Output()
+
+    def on_message(self, port: str, msg: Message) -> None:
+        x = msg.payload
+        if keep(x):
+            self.emit("out", x)
+
+
+class Inc(Node):
+    """Emits ``inc(payload)``."""
+
+    inp = Input(name="in")
+    out = Output()
+
+    def on_message(self, port: str, msg: Message) -> None:
+        self.emit("out", inc(msg.payload))
+
+
 class Map(Node):
-    """Emits ``fn(payload)`` for each message."""
+    """Emits ``fn(payload)`` for each message (operators made from a parameter)."""
 
     inp = Input(name="in")
     out = Output()
@@ -42,22 +76,6 @@ class Map(Node):
 
     def on_message(self, port: str, msg: Message) -> None:
         self.emit("out", self._fn(msg.payload))
-
-
-class Filter(Node):
-    """Emits the payload only when ``pred(payload)`` is true."""
-
-    inp = Input(name="in")
-    out = Output()
-
-    def __init__(self, pred: Callable[[Any], bool], name: str) -> None:
-        super().__init__(name=name)
-        self._pred = pred
-
-    def on_message(self, port: str, msg: Message) -> None:
-        x = msg.payload
-        if self._pred(x):
-            self.emit("out", x)
 
 
 class Sink(Node):
@@ -84,9 +102,9 @@ def pipeline(n: int) -> Tally:
     _chain(
         g,
         _source(range(n)),
-        Map(double, "double"),
-        Filter(keep, "keep"),
-        Map(inc, "inc"),
+        Double(name="double"),
+        Keep(name="keep"),
+        Inc(name="inc"),
         Sink(tally.add),
     )
     return _run_default(g, tally)

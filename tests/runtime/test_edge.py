@@ -207,11 +207,12 @@ def test_emit_pushes_bare_values_and_hands_anything_else_to_the_binding() -> Non
     edge = make_edge(4)
     slow: list[tuple[Any, object]] = []
     edge.source.emit_slow = lambda port, value: slow.append((port, value))
-    edge.emit("out", 1)
-    edge.emit("other", 2)  # another port
-    edge.emit("out", Message(3, trace_id="t"))  # has headers of its own
+    emit = edge.emitter()
+    emit("out", 1)
+    emit("other", 2)  # another port
+    emit("out", Message(3, trace_id="t"))  # has headers of its own
     edge.source.current = Message(0, trace_id="p").headers  # handling a message with headers
-    edge.emit("out", 4)
+    emit("out", 4)
     assert edge.peek() == [1]
     assert [port for port, _ in slow] == ["other", "out", "out"]
     assert slow[0][1] == 2

@@ -5,30 +5,30 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from arachne.model.error_record import ERROR_PORT
-from arachne.model.flatten import ERROR_PORT_SPEC, flow_pairs
+from arachne.model.flatten import ERROR_PORT_SPEC, exposed_specs, flow_pairs
 from arachne.model.node import Node
 from arachne.model.schema import compatible
 from arachne.model.topology import find_cycles
 from arachne.model.validation import Issue
 
 if TYPE_CHECKING:
+    from arachne.model.composition import Endpoint, SubgraphView
     from arachne.model.port import PortSpec
-    from arachne.model.subgraph import Endpoint, Subgraph
 
 __all__ = ["check_subgraph"]
 
 
-def check_subgraph(sub: Subgraph) -> list[Issue]:
+def check_subgraph(sub: SubgraphView) -> list[Issue]:
     """Return the issues of ``sub`` and everything nested in it, errors first."""
     issues = _check(sub, "")
     issues.extend(_cycles(sub))
     return sorted(issues, key=lambda issue: issue.severity != "error")
 
 
-def _check(sub: Subgraph, prefix: str) -> list[Issue]:
+def _check(sub: SubgraphView, prefix: str) -> list[Issue]:
     issues: list[Issue] = []
     seen: set[str] = set()
-    units: dict[str, Node | Subgraph] = {}
+    units: dict[str, Node | SubgraphView] = {}
     for member in sub.members:
         if member.id in seen:
             issues.append(
@@ -80,7 +80,9 @@ def _check(sub: Subgraph, prefix: str) -> list[Issue]:
 class _Ports:
     """Looks up ports of a subgraph's members, recording what it cannot find."""
 
-    def __init__(self, units: dict[str, Node | Subgraph], prefix: str, issues: list[Issue]) -> None:
+    def __init__(
+        self, units: dict[str, Node | SubgraphView], prefix: str, issues: list[Issue]
+    ) -> None:
         self.units, self.prefix, self.issues = units, prefix, issues
         self.specs: dict[tuple[str, str], dict[str, PortSpec] | None] = {}
 
@@ -96,7 +98,7 @@ class _Ports:
                         else {**unit.output_specs(), ERROR_PORT: ERROR_PORT_SPEC}
                     )
                 else:
-                    specs = unit.inputs() if direction == "input" else unit.outputs()
+                    specs = exposed_specs(unit, direction)
             except (TypeError, ValueError) as exc:
                 self.issues.append(
                     Issue("error", "bad-ports", f"node {self.prefix + name!r}: {exc}", name)
@@ -140,11 +142,15 @@ class _Ports:
 
     def unconnected(self, used_in: set[Endpoint], used_out: set[Endpoint]) -> list[Issue]:
         issues: list[Issue] = []
+        sides: tuple[tuple[Literal["input", "output"], set[Endpoint]], ...] = (
+            ("input", used_in),
+            ("output", used_out),
+        )
         for name, unit in self.units.items():
             if not isinstance(unit, Node):
                 continue
-            for direction, used in (("input", used_in), ("output", used_out)):
-                for port in self.all(name, direction) or {}:  # type: ignore[arg-type]
+            for direction, used in sides:
+                for port in self.all(name, direction) or {}:
                     if (name, port) not in used and not (
                         direction == "output" and port == ERROR_PORT
                     ):
@@ -165,7 +171,7 @@ class _Ports:
         return issues
 
 
-def _cycles(sub: Subgraph) -> list[Issue]:
+def _cycles(sub: SubgraphView) -> list[Issue]:
     upstream: dict[str, set[str]] = {}
     for source, target in flow_pairs(sub):
         upstream.setdefault(source, set())

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 from arachne.model.policies import overflow_name
 
 if TYPE_CHECKING:
-    from arachne.model.graph import Graph
+    from arachne.model.specs import GraphView
 
 __all__ = ["graph_to_dot"]
 
 
-def graph_to_dot(graph: Graph) -> str:
+def graph_to_dot(graph: GraphView) -> str:
     """Return ``graph`` as a DOT digraph: control links dashed red, each link labelled."""
     lines = [
         f"digraph {_quote(graph.name or 'arachne')} {{",

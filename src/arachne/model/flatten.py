@@ -14,11 +14,11 @@ from arachne.model.port import PortSpec
 from arachne.model.specs import LinkSpec, NodeSpec, PortRef
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
+    from arachne.model.composition import Endpoint, SubgraphView
     from arachne.model.policies import Mode
-    from arachne.model.subgraph import Subgraph
 
 ERROR_PORT_SPEC: Final = PortSpec(ERROR_PORT, ErrorRecord, "messages a hook failed on")
 """The implicit output every node has for failed messages."""
@@ -51,7 +51,7 @@ def node_kind(node: Node) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def flatten(sub: Subgraph, prefix: str = "") -> Flat:
+def flatten(sub: SubgraphView, prefix: str = "") -> Flat:
     """Return ``sub`` flattened, node ids prefixed with ``prefix``; assumes it validates.
 
     A link keeps the id ``connect`` returned, prefixed with the subgraph's path; when an
@@ -62,7 +62,7 @@ def flatten(sub: Subgraph, prefix: str = "") -> Flat:
     return Flat(graph, resolved.instances, resolved.inputs, resolved.outputs)
 
 
-def flow_pairs(sub: Subgraph) -> list[tuple[str, str]]:
+def flow_pairs(sub: SubgraphView) -> list[tuple[str, str]]:
     """Return ``(upstream, downstream)`` node-id pairs of every link that can be resolved.
 
     Tolerates unknown nodes and ports (skipping those links), so cycles can be reported next
@@ -80,7 +80,7 @@ class _Resolved:
     outputs: dict[str, PortRef] = field(default_factory=dict)
 
 
-def _resolve(sub: Subgraph, prefix: str, tolerant: bool) -> _Resolved:
+def _resolve(sub: SubgraphView, prefix: str, tolerant: bool) -> _Resolved:
     out = _Resolved()
     nested: dict[str, _Resolved] = {}
     nodes: set[str] = set()
@@ -143,7 +143,9 @@ def _missing(tolerant: bool, name: str, port: str) -> list[PortRef]:
     raise GraphError(f"cannot resolve {name}.{port}; run validate() for the full report")
 
 
-def port_of(unit: Node | Subgraph, direction: Literal["input", "output"], port: str) -> PortSpec:
+def port_of(
+    unit: Node | SubgraphView, direction: Literal["input", "output"], port: str
+) -> PortSpec:
     """Return the spec of ``port`` on a node or subgraph; ``KeyError`` if it has none."""
     if isinstance(unit, Node):
         if direction == "output" and port == ERROR_PORT:
@@ -154,14 +156,14 @@ def port_of(unit: Node | Subgraph, direction: Literal["input", "output"], port: 
     return specs[port]
 
 
-def exposed_specs(sub: Subgraph, direction: Literal["input", "output"]) -> dict[str, PortSpec]:
+def exposed_specs(sub: SubgraphView, direction: Literal["input", "output"]) -> dict[str, PortSpec]:
     """Return the exposed ports of ``sub`` named as exposed, typed as the inner ports.
 
     Exposures that point at unknown nodes or ports are left out (``validate`` reports them).
     """
     members = {m.id: m.unit for m in sub.members}
     result: dict[str, PortSpec] = {}
-    exposures: dict[str, list[tuple[str, str]]] = (
+    exposures: Mapping[str, Sequence[Endpoint]] = (
         sub.exposed_inputs
         if direction == "input"
         else {k: [v] for k, v in sub.exposed_outputs.items()}

@@ -68,10 +68,10 @@ def call_stage(
         try:
             # A copy: the list may be the producer's own, shared with sibling stages.
             returned = fn(list(values))
-            results = [] if returned is None else [r for r in returned if r is not None]
+            kept = [] if returned is None else [r for r in returned if r is not None]
         except Exception as exc:
             return [], len(values) if failed(None, exc) else 0
-        return results, len(values)
+        return kept, len(values)
     results: list[Any] = []
     it = iter(values)
     end = len(values)

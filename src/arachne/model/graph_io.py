@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from arachne.model.errors import GraphError
 from arachne.model.policies import (
@@ -15,17 +15,14 @@ from arachne.model.policies import (
     overflow_name,
 )
 from arachne.model.port import PortSpec
-from arachne.model.specs import LinkSpec, NodeSpec, PortRef
-
-if TYPE_CHECKING:
-    from arachne.model.graph import Graph
+from arachne.model.specs import GraphView, LinkSpec, NodeSpec, PortRef
 
 __all__ = ["FORMAT_VERSION", "graph_checksum", "graph_parts", "graph_to_dict"]
 
 FORMAT_VERSION: Final = "1.0"
 
 
-def graph_to_dict(graph: Graph) -> dict[str, Any]:
+def graph_to_dict(graph: GraphView) -> dict[str, Any]:
     """Return ``graph`` as JSON-ready data, nodes and links in insertion order."""
     return {
         "arachne": FORMAT_VERSION,
@@ -35,7 +32,7 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
     }
 
 
-def graph_checksum(graph: Graph) -> str:
+def graph_checksum(graph: GraphView) -> str:
     """Return the SHA-256 hex digest of the graph's canonical JSON."""
     canonical = json.dumps(graph_to_dict(graph), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

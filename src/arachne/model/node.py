@@ -15,9 +15,16 @@ if TYPE_CHECKING:
     from arachne.model.function_stage import FunctionStage
     from arachne.model.message import Message
     from arachne.model.policies import ErrorPolicy, Mode
-    from arachne.model.sources import PullSource
 
-__all__ = ["AsyncNode", "Emitter", "HookResult", "Node", "NodeBinding", "overrides"]
+__all__ = [
+    "AsyncNode",
+    "Emitter",
+    "HookResult",
+    "Node",
+    "NodeBinding",
+    "PullSource",
+    "overrides",
+]
 
 HookResult: TypeAlias = Awaitable[None] | None
 """What a hook returns: nothing, or an awaitable when it is ``async def``.
@@ -43,6 +50,19 @@ class NodeBinding(Protocol):
 
     def request_stop(self, drain: bool) -> None:
         """Ask the execution to stop: gracefully (``drain``) or at once."""
+        ...
+
+
+class PullSource(Protocol):
+    """A source the runtime pulls from in batches, only as far as its outputs have room."""
+
+    @property
+    def port(self) -> str:
+        """The output port its items leave on."""
+        ...
+
+    def pull(self, limit: int) -> list[Any]:
+        """Return up to ``limit`` next items; fewer means it is exhausted."""
         ...
 
 

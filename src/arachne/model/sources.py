@@ -4,24 +4,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any
 
-from arachne.model.node import Node
+# PullSource is part of Node's seam (``Node.as_pull_source``), so node.py defines it.
+from arachne.model.node import Node, PullSource
 
 __all__ = ["IterSource", "PullSource"]
-
-
-class PullSource(Protocol):
-    """A source the runtime pulls from in batches, only as far as its outputs have room."""
-
-    @property
-    def port(self) -> str:
-        """The output port its items leave on."""
-        ...
-
-    def pull(self, limit: int) -> list[Any]:
-        """Return up to ``limit`` next items; fewer means it is exhausted."""
-        ...
 
 
 class IterSource(Node):

@@ -1,11 +1,11 @@
-"""Specs: a node, a link and a port reference as plain, immutable data."""
+"""Specs: a node, a link and a port reference as plain, immutable data, and a graph of them."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from arachne.model.policies import (
     ErrorPolicy,
@@ -17,7 +17,7 @@ from arachne.model.policies import (
 )
 from arachne.model.port import PortSpec
 
-__all__ = ["LinkSpec", "NodeSpec", "PortRef", "check_link_options"]
+__all__ = ["GraphView", "LinkSpec", "NodeSpec", "PortRef", "check_link_options"]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -101,6 +101,29 @@ class LinkSpec:
 
     def __post_init__(self) -> None:
         check_link_options(self.capacity, self.overflow, self.priority, where=self.id)
+
+
+class GraphView(Protocol):
+    """What a reader of a graph sees: its name and its node and link specs by id.
+
+    ``Graph`` is one; its export, checksum and topology helpers take this, so they can sit
+    below it and ``Graph`` can import them.
+    """
+
+    @property
+    def name(self) -> str:
+        """The graph's name (may be empty)."""
+        ...
+
+    @property
+    def nodes(self) -> Mapping[str, NodeSpec]:
+        """Nodes by id, in insertion order."""
+        ...
+
+    @property
+    def links(self) -> Mapping[str, LinkSpec]:
+        """Links by id, in insertion order."""
+        ...
 
 
 def check_link_options(capacity: object, overflow: object, priority: object, *, where: str) -> None:

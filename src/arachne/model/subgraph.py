@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 from arachne.model.checks import check_subgraph
+from arachne.model.composition import Connection, Endpoint
 from arachne.model.errors import GraphError
 from arachne.model.flatten import exposed_specs, flatten
 from arachne.model.node import Node
@@ -21,30 +22,18 @@ if TYPE_CHECKING:
 
 __all__ = ["Endpoint", "Subgraph"]
 
-Endpoint: TypeAlias = tuple[str, str]
-"""A ``(node name, port name)`` pair as passed to ``connect`` and ``expose_*``."""
-
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """A node or nested subgraph added under a name, with config overrides."""
+    """A node or nested subgraph added under a name, with config overrides.
+
+    Defined here, not in ``composition``, because ``unit`` is typed with ``Subgraph``;
+    validation and flattening read it as a ``MemberView``.
+    """
 
     id: str
     unit: Node | Subgraph
     config: Mapping[str, Any] | None
-
-
-@dataclass(frozen=True, slots=True)
-class Connection:
-    """A ``connect`` call as recorded, before names are resolved."""
-
-    source: Endpoint
-    target: Endpoint
-    capacity: int
-    overflow: Overflow
-    priority: int
-    control: bool
-    id: str | None
 
 
 class Subgraph:

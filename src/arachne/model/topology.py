@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from arachne.model.graph import Graph
+    from arachne.model.specs import GraphView
 
 __all__ = ["Topology", "find_cycles"]
 
@@ -28,7 +28,7 @@ class Topology:
     cycles: tuple[tuple[str, ...], ...]
 
     @classmethod
-    def of(cls, graph: Graph) -> Topology:
+    def of(cls, graph: GraphView) -> Topology:
         """Compute the topology of ``graph``."""
         upstream: dict[str, set[str]] = {node_id: set() for node_id in graph.nodes}
         downstream: dict[str, set[str]] = {node_id: set() for node_id in graph.nodes}

@@ -7,18 +7,18 @@ ways to hand a chunk over, by what the node is:
 - a function stage (``@node``, inline): :func:`call_stage` on the whole chunk of payloads,
   its results pushed on at once;
 - a node overriding ``on_batch``: one call with the chunk;
-- any other node: ``on_message`` once per message, the ``Message`` objects built in C.
+- any other node: ``on_message`` once per message, one ``Message`` object refilled while no
+  hook keeps it.
 """
 
 from __future__ import annotations
 
-from functools import partial
-from itertools import repeat
+import sys
 from operator import length_hint
 from typing import TYPE_CHECKING, Any, Final
 
 from arachne.model.function_stage import call_stage
-from arachne.model.message import EMPTY_HEADERS, Message, as_message, new_message
+from arachne.model.message import EMPTY_HEADERS, Message, as_message, new_message, refill
 from arachne.runtime.binding import deliver
 from arachne.runtime.completion import finish_node, finish_refused
 from arachne.runtime.concurrent import start_calls
@@ -28,16 +28,14 @@ from arachne.runtime.run_context import SLICE, next_chunk
 from arachne.runtime.ticking import tick_source
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from arachne.model.message import Headers
     from arachne.runtime.run_context import RunContext
-    from arachne.runtime.running_node import Inlet, RunningNode
+    from arachne.runtime.running_node import Inlet, LeanOpener, RunningNode
 
 __all__ = ["StageCall", "activate", "consume"]
 
-_PAIRED: Final[Callable[[tuple[Any, Headers]], Message]] = partial(tuple.__new__, Message)
-"""Builds a ``Message`` from a ``(payload, headers)`` pair; mapped over a chunk, all in C."""
+_UNSHARED: Final = 2
+"""References to the runtime's own message after a hook returned: its variable and the count's."""
 
 
 def activate(ctx: RunContext, rn: RunningNode) -> None:
@@ -111,41 +109,99 @@ def _hand_messages(
     ctx: RunContext, rn: RunningNode, edge: Inlet, size: int, control_only: bool
 ) -> int:
     """Call ``on_message`` for up to ``size`` queued messages; return how many were used."""
+    headed = edge.headed  # before the take, which clears it when it empties the edge
     items = edge.take(size)
     if not items:
         return 0
-    port, on_message = edge.port, rn.node.on_message
-    it = iter(items)
-    if Message in map(type, items):
-        _messages_with_headers(ctx, rn, port, it, control_only)
+    if headed and Message in map(type, items):
+        used = _messages_with_headers(ctx, rn, edge.port, items, control_only)
+    elif rn.lean is not None and not control_only:
+        used = _lean_messages(ctx, rn, edge.port, items, rn.lean)
     else:
-        messages = map(_PAIRED, zip(it, repeat(EMPTY_HEADERS)))
-        while True:
+        used = _bare_messages(ctx, rn, edge.port, items, control_only)
+    if used < len(items):
+        edge.give_back(items[used:])
+    return used
+
+
+def _bare_messages(
+    ctx: RunContext, rn: RunningNode, port: str, items: list[Any], control_only: bool
+) -> int:
+    """``on_message`` per bare payload, all in one message object while no hook keeps it.
+
+    After each call the object's reference count tells whether the hook kept it (in a list,
+    a closure, a traceback): then the next payload gets a new object and the kept one never
+    changes. Returns how many payloads were used.
+    """
+    on_message, put, refcount = rn.node.on_message, refill, sys.getrefcount
+    # A node with no block output (a sink) can only be blocked by its error port's edge,
+    # looked at after a failure; the others are looked at after every call.
+    watch = not control_only and bool(rn.block_outputs())
+    msg = new_message(None, EMPTY_HEADERS)
+    it = iter(items)
+    for payload in it:
+        put(msg, payload)
+        try:
+            on_message(port, msg)
+        except Exception as exc:
+            if not _recovered(ctx, rn, port, new_message(payload, EMPTY_HEADERS), exc):
+                return len(items) - length_hint(it)
+            msg = new_message(None, EMPTY_HEADERS)
+            if rn.blocked and not control_only:
+                return len(items) - length_hint(it)
+            continue
+        if refcount(msg) > _UNSHARED:
+            msg = new_message(None, EMPTY_HEADERS)
+        if watch and rn.blocked:
+            return len(items) - length_hint(it)
+    return len(items)
+
+
+def _lean_messages(
+    ctx: RunContext, rn: RunningNode, port: str, items: list[Any], output: LeanOpener
+) -> int:
+    """``_bare_messages`` for a node whose one output is one ``block`` edge: its hot loop.
+
+    The node's ``emit`` only appends for the length of the chunk; this loop checks after
+    each call whether the edge filled (with locals), and the edge settles counts and its
+    consumer's turn when the chunk ends.
+    """
+    node, on_message = rn.node, rn.node.on_message
+    put, refcount = refill, sys.getrefcount
+    lean = output.open_lean()
+    buf, limit = lean.buf, lean.limit
+    node.set_emitter(lean.emit)
+    msg = new_message(None, EMPTY_HEADERS)
+    it = iter(items)
+    try:
+        for payload in it:
+            put(msg, payload)
             try:
-                if control_only:
-                    for msg in messages:
-                        on_message(port, msg)
-                else:
-                    for msg in messages:
-                        on_message(port, msg)
-                        if rn.blocked:
-                            break
-                break
+                on_message(port, msg)
             except Exception as exc:
-                failed = items[len(items) - length_hint(it) - 1]
-                if not _recovered(ctx, rn, port, new_message(failed, EMPTY_HEADERS), exc):
-                    break
-    rest = list(it)
-    if rest:
-        edge.give_back(rest)
-    return len(items) - len(rest)
+                if not _recovered(ctx, rn, port, new_message(payload, EMPTY_HEADERS), exc):
+                    return len(items) - length_hint(it)
+                msg = new_message(None, EMPTY_HEADERS)
+                if rn.blocked:  # its error port's edge may have filled
+                    return len(items) - length_hint(it)
+                continue
+            if refcount(msg) > _UNSHARED:
+                msg = new_message(None, EMPTY_HEADERS)
+            if len(buf) >= limit:
+                lean.fill()
+                return len(items) - length_hint(it)
+        return len(items)
+    finally:
+        node.set_emitter(rn.emitter)
+        lean.close()
 
 
 def _messages_with_headers(
-    ctx: RunContext, rn: RunningNode, port: str, it: Any, control_only: bool
-) -> None:
+    ctx: RunContext, rn: RunningNode, port: str, items: list[Any], control_only: bool
+) -> int:
     """``on_message`` per item where some carry headers: emits made meanwhile share them."""
     on_message = rn.node.on_message
+    it = iter(items)
     try:
         for item in it:
             msg = as_message(item)
@@ -154,11 +210,14 @@ def _messages_with_headers(
                 on_message(port, msg)
             except Exception as exc:
                 if not _recovered(ctx, rn, port, msg, exc):
-                    return
+                    break
             if rn.blocked and not control_only:
-                return
+                break
+        else:
+            return len(items)
     finally:
         rn.current = None
+    return len(items) - length_hint(it)
 
 
 def _recovered(ctx: RunContext, rn: RunningNode, port: str, msg: Message, exc: Exception) -> bool:

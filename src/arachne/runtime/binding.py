@@ -77,14 +77,20 @@ class Binding:
         rn = self.rn
         if not rn.inline:
             return self.emit_captured
-        if self.stamp or self.check_types:
-            return self.emit
+        edge = self.only_edge()
+        return edge.emitter() if edge is not None else self.emit
+
+    def only_edge(self) -> Edge | None:
+        """Return the node's one outlet if it is a plain edge it may emit straight into."""
+        rn = self.rn
+        if not rn.inline or self.stamp or self.check_types:
+            return None
         ports = [port for port in rn.outputs if port != ERROR_PORT]
         if len(ports) == 1:
             outlets = rn.outputs[ports[0]]
             if len(outlets) == 1 and type(outlets[0]) is Edge:
-                return outlets[0].emit
-        return self.emit
+                return outlets[0]
+        return None
 
     def fresh_headers(self) -> Headers:
         """Return headers for a message that starts here (no parent message)."""

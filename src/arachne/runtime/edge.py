@@ -18,11 +18,12 @@ from arachne.runtime.events import (
 from arachne.runtime.stats import EdgeStats
 
 if TYPE_CHECKING:
+    from arachne.model.node import Emitter
     from arachne.model.specs import LinkSpec
     from arachne.runtime.run_context import RunContext
     from arachne.runtime.running_node import RunningNode, StageRef
 
-__all__ = ["CONTROL_RANK", "Edge", "EdgeKind"]
+__all__ = ["CONTROL_RANK", "Edge", "EdgeKind", "LeanOutput"]
 
 CONTROL_RANK: Final = 1 << 40
 """Added to a control edge's priority so it outranks every data edge."""
@@ -32,6 +33,61 @@ COMPACT_AT: Final = 1024
 
 EdgeKind: TypeAlias = Literal["link", "inject"]
 """``link``: an edge of the graph; ``inject``: made by the runtime to carry ``inject`` calls."""
+
+
+class LeanOutput:
+    """One chunk of a class node's messages, emitting into its one ``block`` edge.
+
+    For the length of the chunk the node's ``emit`` is :attr:`emit`, which only appends (a
+    value needing headers, another port, goes through the binding as always); the message
+    loop checks ``len(buf) >= limit`` after each call, with locals, and calls :meth:`fill`
+    when it holds; :meth:`close` counts what was emitted and queues the consumer. Measured:
+    about a third of the cost of a full ``emit`` per value. ``buf`` is the edge's own list,
+    for its length only.
+    """
+
+    __slots__ = ("_edge", "_slow", "_start", "buf", "emit", "limit")
+
+    def __init__(self, edge: Edge) -> None:
+        self._edge = edge
+        self.buf = buf = edge._buf
+        self.limit = edge._limit  # nobody takes from the edge during the chunk
+        self._start = len(buf)
+        self._slow = 0  # values that went through the binding onto this edge
+        source_port, slow, append = edge.source_port, self._through_binding, buf.append
+
+        def emit(port: Any, value: Any) -> None:
+            if port is not source_port and port != source_port:
+                slow(port, value)
+                return
+            if type(value) is Message:
+                if value.headers is not EMPTY_HEADERS:
+                    slow(port, value)
+                    return
+                value = value.payload
+            append(value)
+
+        self.emit: Emitter = emit
+
+    def _through_binding(self, port: Any, value: object) -> None:
+        edge = self._edge
+        if getattr(port, "name", port) == edge.source_port:
+            self._slow += 1
+        edge.source.emit_slow(port, value)
+
+    def fill(self) -> None:
+        """Hold the producer back: the loop found the edge full."""
+        self._edge._fill()
+
+    def close(self) -> None:
+        """Count the chunk's emits and queue the consumer if anything arrived."""
+        edge = self._edge
+        grown = len(self.buf) - self._start
+        if grown:
+            edge._counts.emitted += grown - self._slow
+            target = edge.target
+            if target.ready_rank < edge.rank:
+                edge.ready.add(target, edge.rank)
 
 
 class Edge:
@@ -67,6 +123,7 @@ class Edge:
         "discarded",
         "evicted",
         "failed",
+        "headed",
         "id",
         "is_block",
         "kind",
@@ -116,6 +173,7 @@ class Edge:
         self.control = link.control
         self.rank = link.priority + (CONTROL_RANK if link.control else 0)
         self.closed = False
+        self.headed = False  # a queued item may be a Message (else all are bare payloads)
         self.overlay: tuple[StageRef, int] | None = None  # (fused chain, stage it feeds)
         self.dequeued = self.coalesced = self.failed = 0
         self.refused = self.evicted = self.discarded = 0  # dropped: arriving, oldest, all
@@ -127,6 +185,8 @@ class Edge:
 
     def push(self, item: Any) -> None:
         """Offer ``item`` (a ``Message``, or a bare payload); apply the policy if full."""
+        if type(item) is Message:
+            self.headed = True
         buf = self._buf
         if self.is_block:
             buf.append(item)
@@ -149,6 +209,8 @@ class Edge:
             for item in items:
                 self.push(item)
             return
+        if not self.headed and Message in map(type, items):
+            self.headed = True
         buf = self._buf
         buf.extend(items)
         if len(buf) >= self._limit:
@@ -157,27 +219,63 @@ class Edge:
         if target.ready_rank < self.rank:
             self.ready.add(target, self.rank)
 
-    def emit(self, port: Any, value: object) -> None:
-        """Emit for a producer whose one outlet this edge is: one call per value.
+    def emitter(self) -> Emitter:
+        """Return an ``emit`` for the producer whose one outlet this edge is.
 
-        A value that needs headers (one with headers of its own, or one emitted while a message
-        with headers is handled) or another port goes the general way, through the binding.
+        One call per value, the push done in place: measured about half the cost of ``emit``
+        through the binding and ``push``. A ``Message`` without headers (the blueprint's
+        ``emit("out", Message(payload=x))``) goes as its payload, as through the binding. A
+        value that needs headers (its own, or those of a message being handled) or another
+        port goes the general way, through the binding. Made again whenever the edge's
+        priority, policy or its producer's outputs change (the wiring sees to it).
         """
-        source = self.source
-        if port != self.source_port or source.current is not None or type(value) is Message:
-            source.emit_slow(port, value)
-            return
-        self._counts.emitted += 1
+        source, source_port, counts = self.source, self.source_port, self._counts
+        slow = source.emit_slow
         if not self.is_block:
-            self.push(value)
-            return
-        buf = self._buf
-        buf.append(value)
-        if len(buf) >= self._limit:
-            self._fill()
-        target = self.target
-        if target.ready_rank < self.rank:
-            self.ready.add(target, self.rank)
+            push = self.push
+
+            def emit_with_policy(port: Any, value: Any) -> None:
+                if (port is not source_port and port != source_port) or source.current is not None:
+                    slow(port, value)
+                    return
+                if type(value) is Message:
+                    if value.headers is not EMPTY_HEADERS:
+                        slow(port, value)
+                        return
+                    value = value.payload
+                counts.emitted += 1
+                push(value)
+
+            return emit_with_policy
+        buf, target, rank, add, fill = self._buf, self.target, self.rank, self.ready.add, self._fill
+        append = buf.append
+        edge = self
+
+        def emit(port: Any, value: Any) -> None:
+            if (port is not source_port and port != source_port) or source.current is not None:
+                slow(port, value)
+                return
+            if type(value) is Message:
+                if value.headers is not EMPTY_HEADERS:
+                    slow(port, value)
+                    return
+                value = value.payload
+            counts.emitted += 1
+            append(value)
+            if len(buf) >= edge._limit:
+                fill()
+            if target.ready_rank < rank:
+                add(target, rank)
+
+        return emit
+
+    def open_lean(self) -> LeanOutput:
+        """Start a chunk of a ``block`` edge's producer's messages with the lean emitter.
+
+        See :class:`LeanOutput`: the producer's message loop emits through it and checks the
+        edge's fullness itself; counts and readiness are settled when it is closed.
+        """
+        return LeanOutput(self)
 
     def _fill(self) -> None:
         """Hold the producer back: the edge has reached its capacity under ``block``."""
@@ -243,11 +341,13 @@ class Edge:
         if depth > self._high_water:
             self._high_water = depth
         if n >= depth:
-            items = buf if head == 0 else buf[head:]
-            self._buf = []
+            # A copy, then emptied: the list stays the edge's (an emitter holds it).
+            items = buf[head:]
+            buf.clear()
             self._head = 0
             self._limit = self.capacity
             self.dequeued += depth
+            self.headed = False
         else:
             end = head + n
             items = buf[head:end]
@@ -287,6 +387,8 @@ class Edge:
             self._head -= count
         else:  # the take emptied or compacted the buffer
             self._buf[self._head : self._head] = items
+            if not self.headed and Message in map(type, items):
+                self.headed = True
         self._limit = self._head + self.capacity
         self.dequeued -= count
         if self.is_block and len(self._buf) >= self._limit:
@@ -330,9 +432,10 @@ class Edge:
             return 0
         if count > self._high_water:
             self._high_water = count
-        self._buf = []
+        self._buf.clear()
         self._head = 0
         self._limit = self.capacity
+        self.headed = False
         self.discarded += count
         if self._blocked_since:
             self.blocked_ns += time.perf_counter_ns() - self._blocked_since

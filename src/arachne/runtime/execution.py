@@ -206,6 +206,7 @@ class Execution:
         def change() -> None:
             self.graph = self.graph.replace_link(edge_id, priority=priority)
             edge.set_priority(priority)
+            self.wiring.refresh_emitters()
             target = edge.target
             target.inputs.sort(key=lambda e: -e.rank)
             if len(edge) and not target.blocked and not target.finished:
@@ -226,6 +227,7 @@ class Execution:
             if edge.kind == "link":
                 self.graph = self.graph.replace_link(edge.id, **changes)
             setter()
+            self.wiring.refresh_emitters()
             producer = edge.retuned()
             if producer is not None:
                 rank = producer.wake_rank()

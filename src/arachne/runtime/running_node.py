@@ -19,7 +19,16 @@ if TYPE_CHECKING:
     from arachne.model.specs import NodeSpec
     from arachne.runtime.slot import Slot
 
-__all__ = ["NO_INPUT_RANK", "Inlet", "NodeCounters", "Outlet", "RunningNode", "StageRef"]
+__all__ = [
+    "NO_INPUT_RANK",
+    "Inlet",
+    "LeanOpener",
+    "LeanSession",
+    "NodeCounters",
+    "Outlet",
+    "RunningNode",
+    "StageRef",
+]
 
 NO_INPUT_RANK: Final = 0
 """The rank at which sources and finishing nodes are queued."""
@@ -64,6 +73,11 @@ class Inlet(Protocol):
         """How many messages the consumer has taken from it, fused hops included."""
         ...
 
+    @property
+    def headed(self) -> bool:
+        """Whether a queued item may be a ``Message`` (else all are bare payloads)."""
+        ...
+
 
 class Outlet(Protocol):
     """What a producer pushes into: an edge, or a fused chain standing in for one."""
@@ -101,6 +115,30 @@ class Outlet(Protocol):
 
     def push_many(self, items: list[Any]) -> None:
         """Offer several at once (under ``block``, the caller has checked they fit)."""
+        ...
+
+
+class LeanSession(Protocol):
+    """One chunk of a node's messages emitting straight into its one edge (see ``Edge``)."""
+
+    buf: list[Any]
+    limit: int
+    emit: Emitter
+
+    def fill(self) -> None:
+        """Hold the producer back: the edge is full."""
+        ...
+
+    def close(self) -> None:
+        """Count what the chunk emitted and queue the consumer."""
+        ...
+
+
+class LeanOpener(Protocol):
+    """An outlet that can take a chunk of emits the lean way."""
+
+    def open_lean(self) -> LeanSession:
+        """Start a chunk."""
         ...
 
 
@@ -163,6 +201,7 @@ class RunningNode:
         "counts",
         "current",
         "emit_slow",
+        "emitter",
         "error_policy",
         "finish_requested",
         "finished",
@@ -174,6 +213,7 @@ class RunningNode:
         "inputs",
         "inputs_open",
         "keep_alive",
+        "lean",
         "mode",
         "node",
         "ordered",
@@ -228,7 +268,9 @@ class RunningNode:
         self.fixed_chunk = self.batched or (self.stage is not None and self.stage.kind == "batch")
         self.tick_driven = self.puller is not None or overrides(node, "on_tick")
         self.chains: list[tuple[StageRef, int]] = []  # fused chains running this node
-        self.emit_slow: Emitter = _unbound
+        self.emit_slow: Emitter = _unbound  # the binding's emit: every case, headers included
+        self.emitter: Emitter = _unbound  # what the node's emit is now (see Binding.emitter)
+        self.lean: LeanOpener | None = None  # its one block edge, when it has only that
 
     @property
     def is_source(self) -> bool:

@@ -135,7 +135,7 @@ class Wiring:
         for rn in self.nodes.values():
             rn.node.bind_runtime(self.bindings[rn.id], rn.context)
         self.attached = True
-        self._install_emitters()
+        self.refresh_emitters()
 
     def detach(self) -> None:
         """Unbind every node instance so it can run again (when the execution ends)."""
@@ -337,11 +337,18 @@ class Wiring:
             elif not was_blocked:
                 rn.still_blocked()
         if self.attached:
-            self._install_emitters()
+            self.refresh_emitters()
 
-    def _install_emitters(self) -> None:
+    def refresh_emitters(self) -> None:
+        """Give every node the fastest ``emit`` its outputs allow now (after any change)."""
+        if not self.attached:
+            return
         for rn in self.nodes.values():
-            rn.node.set_emitter(self.bindings[rn.id].emitter())
+            binding = self.bindings[rn.id]
+            rn.emitter = binding.emitter()
+            rn.node.set_emitter(rn.emitter)
+            edge = binding.only_edge()
+            rn.lean = edge if edge is not None and edge.is_block else None
 
     def _would_cycle(self, link: LinkSpec) -> bool:
         """Whether ``link`` would let its target reach its source."""
