@@ -69,7 +69,7 @@ def run_one(workload: str, impl: str, n: int, snap: Snapshot, timeout: float) ->
     failed: dict[str, Any] = {"workload": workload, "impl": impl, "n": n, "ok": False}
     try:
         proc = subprocess.run(  # noqa: S603  # our own interpreter and module, no shell
-            cmd, cwd=ROOT, env=snap.env, capture_output=True, text=True, timeout=timeout
+            cmd, cwd=ROOT, env=snap.env_for(impl), capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired:
         return failed | {"note": f"timed out after {timeout:.0f} s"}

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.nobus import strip_event_sites
+
 
 def fingerprint(src: Path) -> str:
     """Return a short hash of every ``.py`` file under ``src`` (paths and contents)."""
@@ -41,17 +43,34 @@ def git_head(root: Path) -> str:
         return "unknown"
 
 
+NO_BUS_SUFFIX = "_nobus"
+"""Implementations whose name ends so import the copy with the event sites cut out."""
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Where the copy lives, the environment that imports it, and which version it is."""
+    """Where the copy lives, the environments that import it, and which version it is.
+
+    ``nobus_env`` imports a second copy with every event-firing site removed (see
+    ``benchmarks/nobus.py``); ``event_sites`` says how many were.
+    """
 
     path: Path
     env: dict[str, str]
     commit: str
     hash: str
+    nobus_env: dict[str, str]
+    event_sites: int
 
     def describe(self) -> str:
-        return f"commit {self.commit}, src {self.hash} (frozen copy at start)"
+        return (
+            f"commit {self.commit}, src {self.hash} (frozen copy at start); "
+            f"*{NO_BUS_SUFFIX}: the same with {self.event_sites} event sites cut out"
+        )
+
+    def env_for(self, impl: str) -> dict[str, str]:
+        """Return the environment an implementation's child process imports Arachne with."""
+        return self.nobus_env if impl.endswith(NO_BUS_SUFFIX) else self.env
 
 
 @contextmanager
@@ -61,6 +80,13 @@ def open_snapshot(root: Path) -> Iterator[Snapshot]:
         commit = git_head(root)
         copy = Path(tmp) / "src"
         shutil.copytree(root / "src", copy, ignore=shutil.ignore_patterns("__pycache__"))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(copy), env.get("PYTHONPATH")) if p)
-        yield Snapshot(copy, env, commit, fingerprint(copy))
+        nobus = Path(tmp) / "src-nobus"
+        shutil.copytree(copy, nobus)
+        sites = strip_event_sites(nobus / "arachne" / "runtime")
+        yield Snapshot(copy, _env(copy), commit, fingerprint(copy), _env(nobus), sites)
+
+
+def _env(src: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), env.get("PYTHONPATH")) if p)
+    return env

@@ -21,8 +21,10 @@ IMPLS: Final[dict[str, str]] = {
     "bytewax": "bytewax_items",
     "bytewax_batched": "bytewax_batches",
     "arachne": "arachne_graph",
+    "arachne_nobus": "arachne_nobus",
     "arachne_fused": "arachne_fused",
     "arachne_classes": "arachne_classes",
+    "arachne_classes_nobus": "arachne_classes_nobus",
 }
 """Implementation name -> module under ``benchmarks.impls``."""
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from arachne.model import (
     ArachneError,
+    AsyncNode,
     Coalesce,
     DeadLetters,
     ErrorRecord,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArachneError",
+    "AsyncNode",
     "Coalesce",
     "DeadLetters",
     "ErrorRecord",

@@ -56,6 +56,9 @@ def run(
     timeout: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No display, no summary.")] = False,
     log_level: Annotated[str, typer.Option(help="Level of node logs on stderr.")] = "INFO",
+    check_types: Annotated[
+        bool, typer.Option(help="Check every value a node emits against its port's schema.")
+    ] = False,
 ) -> None:
     """Run a graph document; print what leaves its output nodes as JSON lines."""
     from arachne.cli.run import RunOptions, run_document
@@ -66,7 +69,9 @@ def run(
         raise typer.BadParameter(
             f"{log_level!r}; use DEBUG, INFO, WARNING or ERROR", param_hint="--log-level"
         ) from None
-    options = RunOptions(input or [], inject or [], to, tag, progress, timeout, quiet)
+    options = RunOptions(
+        input or [], inject or [], to, tag, progress, timeout, quiet, check_types=check_types
+    )
     raise typer.Exit(_guarded(lambda: run_document(file, options, err, sys.stdin)))
 
 

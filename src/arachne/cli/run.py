@@ -47,6 +47,7 @@ class RunOptions:
     progress: bool | None = None
     timeout: float | None = None
     quiet: bool = False
+    check_types: bool = False
 
 
 def run_document(path: Path, options: RunOptions, err: Console, stdin: IO[str]) -> int:
@@ -81,7 +82,7 @@ def execute(
     # Reading a pipe, each value is flushed as it leaves, so a consumer downstream sees it.
     writer = Writer(options.tag, flush=any(feed.path == "-" for feed in asked))
     attach_printers(graph, doc, report.outputs, writer)
-    runtime = Runtime()
+    runtime = Runtime(check_types=options.check_types)
     runtime.register(graph)
     ex = runtime.execution
     started = time.perf_counter()

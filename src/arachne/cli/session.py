@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from arachne.components.builtins.jsonl_source import JsonlSource
 from arachne.model.error_record import ERROR_PORT
+from arachne.model.flatten import port_of
 from arachne.model.node import Node
-from arachne.model.port import Input
+from arachne.model.port import Input, Output
 from arachne.model.sources import IterSource
 from arachne.model.subgraph import Subgraph
 from arachne.spec.build import port_names
@@ -16,9 +17,10 @@ from arachne.spec.build import port_names
 if TYPE_CHECKING:
     from arachne.cli.feeds import Feed
     from arachne.model.message import Message
+    from arachne.model.port import PortSpec
     from arachne.spec import GraphDocument
 
-__all__ = ["Printer", "attach_feeds", "attach_printers", "default_target"]
+__all__ = ["Checked", "Printer", "attach_feeds", "attach_printers", "default_target"]
 
 Sink = Callable[[str, str, Any], None]
 """Receives ``(node, port, value)`` for every value that leaves the graph."""
@@ -63,12 +65,55 @@ def attach_feeds(sub: Subgraph, doc: GraphDocument, feeds: list[Feed]) -> None:
                 f"{feed.label}: node {feed.node!r} has no input {port!r}; its inputs: "
                 f"{', '.join(ports) or 'none'}"
             )
+        spec = port_of(unit, "input", port)
         name = _free(f"cli-input-{index}", doc)
         if feed.path is not None:
+            # Lines arrive while the graph runs: each is checked on its way in.
+            checker = _free(f"cli-check-{index}", doc)
             sub.add_node(JsonlSource(path=feed.path, name=name))
+            sub.add_node(Checked(checker, feed.label, f"{feed.node}.{port}", spec))
+            sub.connect((name, "out"), (checker, "in"))
+            sub.connect((checker, "out"), (feed.node, port))
         else:
-            sub.add_node(IterSource(feed.values or (), name=name))
-        sub.connect((name, "out"), (feed.node, port))
+            values = [_fits(feed.label, f"{feed.node}.{port}", spec, v) for v in feed.values or ()]
+            sub.add_node(IterSource(values, name=name))
+            sub.connect((name, "out"), (feed.node, port))
+
+
+class Checked(Node):
+    """Hands on each value that fits the port it feeds; any other fails (and is skipped).
+
+    What comes from outside is always checked against the port it enters: a value that does
+    not fit is logged, counted as skipped (the run then exits 1, as for any failed message
+    that went nowhere) and the rest go on.
+    """
+
+    inp = Input(name="in")
+    out = Output()
+    error_policy = "skip"
+
+    def __init__(self, name: str, label: str, where: str, spec: PortSpec) -> None:
+        super().__init__(name=name)
+        self._label = label
+        self._where = where
+        self._spec = spec
+
+    def on_message(self, port: str, msg: Message) -> None:
+        """Check the value against the port's schema and pass it on."""
+        self.emit("out", _fits(self._label, self._where, self._spec, msg.payload))
+
+
+def _fits(label: str, where: str, spec: PortSpec, value: Any) -> Any:
+    """Return ``value`` checked against ``spec`` (maybe converted); ``ValueError`` naming it."""
+    try:
+        return spec.adapter.validate(value)
+    except (TypeError, ValueError) as exc:
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise ValueError(
+            f"{label}: {shown} does not fit {where}, which takes {spec.schema_name} ({exc}); "
+            "give a value of that type"
+        ) from None
 
 
 def default_target(sub: Subgraph, doc: GraphDocument, inputs: Sequence[str]) -> str:
