@@ -308,10 +308,11 @@ def _hand_stage(
                     rn.blocked = True
                     return 0
                 size = min(size, room)
+    headed = edge.headed  # before the take, which clears it when it empties the edge
     items = edge.take(size)
     if not items:
         return 0
-    if Message in map(type, items):
+    if headed and Message in map(type, items):
         return _stage_with_headers(ctx, rn, edge, items)
     call = StageCall(ctx, rn, edge.port, items, None, 1)
     if call.run():

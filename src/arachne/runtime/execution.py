@@ -104,6 +104,10 @@ class Execution:
 
     async def run(self) -> None:
         """Start every node, run until completion, stop every node; raise if a node failed."""
+        if self._state.value is not ExecutionState.PENDING:
+            raise ExecutionError(
+                f"execution {self.id} is {self._state.value.value}; it can run only once"
+            )
         ctx = self._ctx
         ctx.gate.open()
         try:

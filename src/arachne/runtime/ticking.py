@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Final
 
 from arachne.model.message import as_message
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["TICK_BUDGET", "schedule_ticks", "tick_inline", "tick_source"]
 
 TICK_BUDGET: Final = 20e-6
-"""Seconds of ticking after which a source's turn ends even before its quantum is used up.
+"""Seconds (on the execution's clock) of ticking after which a source's turn ends early.
 
 A source that takes a while per tick (a paced feed, a poll) would otherwise hold what it
 emitted back from its consumers for a whole quantum of ticks; with this bound a message waits
@@ -43,11 +42,12 @@ def tick_source(ctx: RunContext, rn: RunningNode) -> None:
     if not rn.inline:
         start_tick(ctx, rn)
         return
-    deadline = time.perf_counter() + TICK_BUDGET
+    now = ctx.clock.now
+    deadline = now() + TICK_BUDGET
     for _ in range(ctx.quantum):
         if not tick_inline(ctx, rn) or rn.idle or rn.blocked or rn.finish_requested:
             return
-        if time.perf_counter() >= deadline:
+        if now() >= deadline:
             return
 
 
