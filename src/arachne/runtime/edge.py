@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from arachne.model.errors import EdgeFull
@@ -35,6 +36,10 @@ EdgeKind: TypeAlias = Literal["link", "inject"]
 """``link``: an edge of the graph; ``inject``: made by the runtime to carry ``inject`` calls."""
 
 
+def _nothing() -> None:
+    """Retire no emitter: none was handed out yet."""
+
+
 class LeanOutput:
     """One chunk of a class node's messages, emitting into its one ``block`` edge.
 
@@ -46,7 +51,7 @@ class LeanOutput:
     for its length only.
     """
 
-    __slots__ = ("_edge", "_slow", "_start", "buf", "emit", "limit")
+    __slots__ = ("_edge", "_retire", "_slow", "_start", "buf", "emit", "limit")
 
     def __init__(self, edge: Edge) -> None:
         self._edge = edge
@@ -55,8 +60,19 @@ class LeanOutput:
         self._start = len(buf)
         self._slow = 0  # values that went through the binding onto this edge
         source_port, slow, append = edge.source_port, self._through_binding, buf.append
+        general = edge.source.emit_slow
+        live = True
+
+        def retire() -> None:
+            nonlocal live
+            live = False
+
+        self._retire = retire
 
         def emit(port: Any, value: Any) -> None:
+            if not live:  # kept past its chunk: the general way, counted and woken
+                general(port, value)
+                return
             if port is not source_port and port != source_port:
                 slow(port, value)
                 return
@@ -81,6 +97,7 @@ class LeanOutput:
 
     def close(self) -> None:
         """Count the chunk's emits and queue the consumer if anything arrived."""
+        self._retire()
         edge = self._edge
         grown = len(self.buf) - self._start
         if grown:
@@ -114,6 +131,7 @@ class Edge:
         "_head",
         "_high_water",
         "_limit",
+        "_retire",
         "blocked_ns",
         "capacity",
         "closed",
@@ -180,6 +198,7 @@ class Edge:
         self._high_water = 0
         self.blocked_ns = 0
         self._blocked_since = 0
+        self._retire: Callable[[], None] = _nothing  # retires the last emitter handed out
 
     # -- producers ----------------------------------------------------------------------------
 
@@ -229,13 +248,25 @@ class Edge:
         port goes the general way, through the binding. Made again whenever the edge's
         priority, policy or its producer's outputs change (the wiring sees to it).
         """
+        self.retire_emitter()
         source, source_port, counts = self.source, self.source_port, self._counts
         slow = source.emit_slow
+        live = True
+
+        def retire() -> None:
+            nonlocal live
+            live = False
+
+        self._retire = retire
         if not self.is_block:
             push = self.push
 
             def emit_with_policy(port: Any, value: Any) -> None:
-                if (port is not source_port and port != source_port) or source.current is not None:
+                if (
+                    (port is not source_port and port != source_port)
+                    or source.current is not None
+                    or not live
+                ):
                     slow(port, value)
                     return
                 if type(value) is Message:
@@ -252,7 +283,11 @@ class Edge:
         edge = self
 
         def emit(port: Any, value: Any) -> None:
-            if (port is not source_port and port != source_port) or source.current is not None:
+            if (
+                (port is not source_port and port != source_port)
+                or source.current is not None
+                or not live
+            ):
                 slow(port, value)
                 return
             if type(value) is Message:
@@ -268,6 +303,16 @@ class Edge:
                 add(target, rank)
 
         return emit
+
+    def retire_emitter(self) -> None:
+        """Make the last emitter handed out go the general way from now on.
+
+        A node may keep its ``emit`` (``send = self.emit``) and call it after its outputs were
+        rewired, or after the chunk it was taken in: such a call then goes through the binding,
+        which routes, counts and wakes as the outputs are now.
+        """
+        self._retire()
+        self._retire = _nothing
 
     def open_lean(self) -> LeanOutput:
         """Start a chunk of a ``block`` edge's producer's messages with the lean emitter.
@@ -407,19 +452,7 @@ class Edge:
             return
         producer = self.producer
         if self._blocked_since:
-            spell = time.perf_counter_ns() - self._blocked_since
-            self.blocked_ns += spell
-            self._blocked_since = 0
-            bus = self._ctx.bus
-            if BackpressureEnded in bus.wanted:
-                bus.publish(
-                    BackpressureEnded(
-                        execution_id=self._ctx.execution_id,
-                        edge_id=self.id,
-                        producer_id=producer.id,
-                        blocked_seconds=spell / 1e9,
-                    )
-                )
+            self._end_spell()
         if producer.blocked and not producer.still_blocked():
             rank = producer.wake_rank()
             if rank is not None:
@@ -438,8 +471,7 @@ class Edge:
         self.headed = False
         self.discarded += count
         if self._blocked_since:
-            self.blocked_ns += time.perf_counter_ns() - self._blocked_since
-            self._blocked_since = 0
+            self._end_spell()
         bus = self._ctx.bus
         if MessageDropped in bus.wanted:
             bus.publish(self._dropped(count, "discarded"))
@@ -476,10 +508,25 @@ class Edge:
             self._fill()
             return None
         if self._blocked_since:
-            self.blocked_ns += time.perf_counter_ns() - self._blocked_since
-            self._blocked_since = 0
+            self._end_spell()
         producer = self.producer
         return producer if producer.blocked and not producer.still_blocked() else None
+
+    def _end_spell(self) -> None:
+        """End a blocked spell: add it to the blocked time and announce it."""
+        spell = time.perf_counter_ns() - self._blocked_since
+        self.blocked_ns += spell
+        self._blocked_since = 0
+        bus = self._ctx.bus
+        if BackpressureEnded in bus.wanted:
+            bus.publish(
+                BackpressureEnded(
+                    execution_id=self._ctx.execution_id,
+                    edge_id=self.id,
+                    producer_id=self.producer.id,
+                    blocked_seconds=spell / 1e9,
+                )
+            )
 
     # -- reading ------------------------------------------------------------------------------
 

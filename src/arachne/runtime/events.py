@@ -152,7 +152,11 @@ class MessageSkipped(NodeEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeadLettered(NodeEvent):
-    """Fires when the dead-letter error policy sets a message aside after ``attempts`` tries."""
+    """Fires when a failed message leaves by its node's ``error`` port as an ``ErrorRecord``.
+
+    Under ``dead_letter``, and under ``skip`` when the port is connected (a skip then fires
+    ``MessageSkipped`` too).
+    """
 
     port: str | None
     attempts: int

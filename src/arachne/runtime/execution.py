@@ -271,7 +271,7 @@ class Execution:
             self._ctx.fail_soon(exc)
             return
         if not rn.removed:
-            seed(self._ctx, rn)
+            seed(self._ctx, rn, live=True)
             self._ctx.gate.wake()
 
     def remove_node(self, node_id: str) -> None:

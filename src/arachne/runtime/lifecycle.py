@@ -36,12 +36,17 @@ async def start_node(ctx: RunContext, rn: RunningNode) -> None:
         bus.publish(events.NodeStarted(execution_id=ctx.execution_id, node_id=rn.id))
 
 
-def seed(ctx: RunContext, rn: RunningNode) -> None:
-    """Give a started node its first work: its timed ticks, or a turn if it is a source."""
+def seed(ctx: RunContext, rn: RunningNode, *, live: bool = False) -> None:
+    """Give a started node its first work: its timed ticks, or a turn if it is a source.
+
+    A node added ``live`` with no input edge yet and nothing to tick waits for its first edge
+    (at the start of a run such a node has no input ever, and finishes at once).
+    """
     if rn.cadence:
         schedule_ticks(ctx, rn, ctx.clock.now())
     elif rn.is_source:
-        ctx.ready.add(rn, NO_INPUT_RANK)
+        if not live or rn.tick_driven or rn.keep_alive:
+            ctx.ready.add(rn, NO_INPUT_RANK)
     else:
         rank = rn.wake_rank()
         if rank is not None:

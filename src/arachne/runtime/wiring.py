@@ -255,6 +255,7 @@ class Wiring:
                     "node dead-letters failed messages; connect another first or change its policy"
                 )
         self._unfuse()
+        edge.retire_emitter()
         dropped = edge.discard()
         if edge.kind == "link":
             source.outputs[edge.source_port] = tuple(
@@ -363,12 +364,16 @@ class Wiring:
         """Give every node the fastest ``emit`` its outputs allow now (after any change)."""
         if not self.attached:
             return
+        # A node may have kept its old emit: that goes the general way from now on, routed by
+        # the outputs as they are now.
+        for edge in self.edges.values():
+            edge.retire_emitter()
         for rn in self.nodes.values():
             binding = self.bindings[rn.id]
             rn.emitter = binding.emitter()
             rn.node.set_emitter(rn.emitter)
-            edge = binding.only_edge()
-            rn.lean = edge if edge is not None and edge.is_block else None
+            only = binding.only_edge()
+            rn.lean = only if only is not None and only.is_block else None
 
     def _would_cycle(self, link: LinkSpec) -> bool:
         """Whether ``link`` would let its target reach its source."""
