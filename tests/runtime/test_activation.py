@@ -216,7 +216,7 @@ class Raiser(Node):
     out = Output(None)
 
     def __init__(self, policy: str) -> None:
-        self.error_policy = policy  # type: ignore[misc]  # per-instance policy
+        self.error_policy = policy  # per instance
         self.failures: list[ValueError] = []
 
     def on_message(self, port: str, msg: Message) -> None:
@@ -453,7 +453,7 @@ def test_what_a_failed_call_emitted_has_left_and_is_counted_on_every_path() -> N
 
     for shape in SHAPES:
         graph, sender, sinks = build(shape, how)
-        sender.error_policy = "skip"  # type: ignore[misc]  # per-instance policy
+        sender.error_policy = "skip"  # per instance
         runtime = run(graph)
         check_path(shape, sender)
         for sink in sinks:

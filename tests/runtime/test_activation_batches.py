@@ -15,7 +15,7 @@ class Summer(Node):
     def __init__(self, fail_on: int | None = None, policy: Any = "fail") -> None:
         self.sizes: list[int] = []
         self.fail_on = fail_on
-        self.error_policy = policy  # type: ignore[misc]
+        self.error_policy = policy
         self.calls = 0
 
     def inputs(self) -> dict[str, Any]:

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from arachne import GraphError, Node, Output, Runtime, Subgraph
-from arachne.runtime import FakeClock, MonotonicClock
+from arachne.model.policies import Mode
+from arachne.runtime import FakeClock
 from tests.runtime.nodes import Collect
 
 
@@ -153,45 +152,15 @@ def test_keep_alive_source_waits_for_stop() -> None:
     assert gaps == pytest.approx([0.001] * 48)
 
 
-def test_fake_clock_moves_only_forward() -> None:
-    clock = FakeClock(5.0, autojump=False)
-    clock.advance(1.5)
-    assert clock.now() == 6.5
-    with pytest.raises(ValueError, match="backwards"):
-        clock.advance(-1)
-
-
-async def test_fake_clock_without_autojump_waits_for_wake() -> None:
-    clock = FakeClock(autojump=False)
-    wake = asyncio.Event()
-    waiter = asyncio.create_task(clock.wait_until(100.0, wake))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-    assert not waiter.done()
-    wake.set()
-    await waiter
-    assert clock.now() == 0.0
-
-
-async def test_monotonic_clock_returns_when_woken() -> None:
-    clock = MonotonicClock()
-    wake = asyncio.Event()
-    wake.set()
-    before = clock.now()
-    await clock.wait_until(before + 60, wake)
-    assert clock.now() - before < 60
-    await clock.wait_until(clock.now() - 1, asyncio.Event())
-
-
 class Hiccups(Node):
     """Emits 1..6, but ticks 3 and 4 raise (after consuming their item) under ``skip``."""
 
     out = Output(int)
     error_policy = "skip"
 
-    def __init__(self, mode: str = "inline") -> None:
+    def __init__(self, mode: Mode = "inline") -> None:
         super().__init__(name="hiccups")
-        self.mode = mode  # type: ignore[misc]  # per-instance mode
+        self.mode = mode  # per instance
         self.items = iter(range(1, 7))
 
     def on_tick(self) -> None:
