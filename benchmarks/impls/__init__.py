@@ -23,6 +23,7 @@ IMPLS: Final[dict[str, str]] = {
     "arachne": "arachne_graph",
     "arachne_nobus": "arachne_nobus",
     "arachne_fused": "arachne_fused",
+    "arachne_checked": "arachne_checked",
     "arachne_classes": "arachne_classes",
     "arachne_classes_nobus": "arachne_classes_nobus",
 }

@@ -5,8 +5,10 @@ sink of ``pipeline`` and ``fanout`` is an ``@node(batch=True)`` function adding 
 (``Tally.add_all``), as Bytewax's batched sink does (``summed``); the paced source is a
 ``Node`` subclass. ``fused=False`` asks for ``Runtime(fusion=False)`` so every hop is a real
 edge; ``fused=True`` for ``Runtime(fusion=True)``. A runtime without the option gets
-``Runtime()`` (noted when fusion was asked for). After each run the counters are checked: no
-edge above its capacity, and the sink received exactly what it counted.
+``Runtime()`` (noted when fusion was asked for). ``checked=True`` adds ``check_types=True``
+(every emitted value checked against its port's schema: ``int`` here, from the annotations).
+After each run the counters are checked: no edge above its capacity, and the sink received
+exactly what it counted.
 """
 
 from __future__ import annotations
@@ -72,8 +74,10 @@ def _chain(g: Subgraph, *nodes: Node) -> None:
     g.add_node(nodes[-1])
 
 
-def _runtime(fused: bool, tally: Tally) -> Runtime:
+def _runtime(fused: bool, tally: Tally, checked: bool = False) -> Runtime:
     options: dict[str, Any] = {"fusion": fused}
+    if checked:
+        options["check_types"] = True
     try:
         return Runtime(**options)
     except TypeError:
@@ -82,8 +86,8 @@ def _runtime(fused: bool, tally: Tally) -> Runtime:
         return Runtime()
 
 
-def _run(g: Subgraph, tally: Tally, fused: bool) -> Tally:
-    runtime = _runtime(fused, tally)
+def _run(g: Subgraph, tally: Tally, fused: bool, checked: bool = False) -> Tally:
+    runtime = _runtime(fused, tally, checked)
     runtime.register(g)
     runtime.run()
     chains = getattr(runtime.execution, "chains", None)
@@ -104,7 +108,7 @@ def _source(items: Iterable[Any]) -> IterSource:
     return IterSource(items, name="source")
 
 
-def pipeline(n: int, fused: bool = False) -> Tally:
+def pipeline(n: int, fused: bool = False, checked: bool = False) -> Tally:
     tally = Tally()
     g = Subgraph()
     _chain(
@@ -115,10 +119,10 @@ def pipeline(n: int, fused: bool = False) -> Tally:
         _mapper(inc, "inc"),
         node(tally.add_all, name="sink", batch=True)(),
     )
-    return _run(g, tally, fused)
+    return _run(g, tally, fused, checked)
 
 
-def fanout(n: int, fused: bool = False) -> Tally:
+def fanout(n: int, fused: bool = False, checked: bool = False) -> Tally:
     tally = Tally()
     g = Subgraph()
     g.add_node(_source(range(n)))
@@ -128,10 +132,10 @@ def fanout(n: int, fused: bool = False) -> Tally:
         g.add_node(_mapper(branch(i), name))
         g.connect(("source", "out"), (name, "in"), capacity=CAPACITY)
         g.connect((name, "out"), ("sink", "in"), capacity=CAPACITY)
-    return _run(g, tally, fused)
+    return _run(g, tally, fused, checked)
 
 
-def latency(n: int, fused: bool = False) -> Tally:
+def latency(n: int, fused: bool = False, checked: bool = False) -> Tally:
     tally = Tally()
     g = Subgraph()
     _chain(
@@ -141,11 +145,11 @@ def latency(n: int, fused: bool = False) -> Tally:
         _mapper(inc_stamped, "inc"),
         _mapper(tally.add_stamped, "sink"),
     )
-    return _run(g, tally, fused)
+    return _run(g, tally, fused, checked)
 
 
-def backpressure(n: int, fused: bool = False) -> Tally:
+def backpressure(n: int, fused: bool = False, checked: bool = False) -> Tally:
     tally = Tally()
     g = Subgraph()
     _chain(g, _source(records(n)), _mapper(tally.add_record, "sink"))
-    return _run(g, tally, fused)
+    return _run(g, tally, fused, checked)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from arachne.model.error_record import ERROR_PORT
+from arachne.model.function_stage import FunctionStage
 from arachne.model.message import EMPTY_HEADERS, Headers, Message, new_message
 from arachne.model.port import PortSpec
 from arachne.runtime.edge import Edge
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from arachne.model.schema import SchemaAdapter
     from arachne.runtime.running_node import Outlet, RunningNode
 
-__all__ = ["Binding", "deliver"]
+__all__ = ["Binding", "check_value", "checked_stage", "deliver"]
 
 
 def deliver(outlets: tuple[Outlet, ...], results: list[Any], headers: Headers | None) -> None:
@@ -34,6 +35,51 @@ def deliver(outlets: tuple[Outlet, ...], results: list[Any], headers: Headers | 
         results = [r if type(r) is Message else new_message(r, headers) for r in results]
     for outlet in outlets:
         outlet.push_many(results)
+
+
+def check_value(node_id: str, port: str, adapter: SchemaAdapter, value: object) -> object:
+    """Return ``value`` checked against output ``port``'s schema (maybe converted).
+
+    ``TypeError`` naming the node, the port, what it expects and what it got otherwise.
+    """
+    try:
+        return adapter.validate(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"node {node_id!r} emitted {type(value).__name__} on port {port!r}, which "
+            f"expects {adapter.name} ({exc}); fix the value or the port's schema"
+        ) from None
+
+
+def checked_stage(node_id: str, stage: FunctionStage, adapter: SchemaAdapter) -> FunctionStage:
+    """Return ``stage`` with every result checked against its output port, inside the call.
+
+    A result that does not fit makes the call raise, so the node's error policy handles the
+    value (or batch) that produced it, on every path the stage runs on, fused ones included.
+    """
+    fn, port = stage.fn, stage.output_port
+
+    def check(value: object) -> object:
+        return value if value is None else check_value(node_id, port, adapter, value)
+
+    def mapped(value: Any) -> Any:
+        return check(fn(value))
+
+    def kept(value: Any) -> bool:
+        if not fn(value):
+            return False
+        check(value)
+        return True
+
+    def many(value: Any) -> list[Any]:
+        return [check(result) for result in fn(value)]
+
+    def batch(values: list[Any]) -> list[Any] | None:
+        returned = fn(values)
+        return None if returned is None else [check(result) for result in returned]
+
+    wrapped = {"map": mapped, "filter": kept, "many": many, "batch": batch}[stage.kind]
+    return FunctionStage(wrapped, stage.kind, port)
 
 
 class Binding:
@@ -136,20 +182,11 @@ class Binding:
         adapter = self._adapters.get(port)
         if adapter is None:
             return value
-        message = type(value) is Message
         payload = value.payload if isinstance(value, Message) else value
-        try:
-            checked = adapter.validate(payload)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"node {self.rn.id!r} emitted {type(payload).__name__} on port {port!r}, which "
-                f"expects {adapter.name} ({exc}); fix the value or the port's schema"
-            ) from None
+        checked = check_value(self.rn.id, port, adapter, payload)
         if checked is payload:
             return value
-        return (
-            Message(checked, value.headers) if message and isinstance(value, Message) else checked
-        )
+        return Message(checked, value.headers) if isinstance(value, Message) else checked
 
     def emit_captured(self, port: Any, value: object) -> None:
         """``emit`` for nodes whose calls run in tasks or threads: hold it in the call's slot.

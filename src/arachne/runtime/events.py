@@ -152,11 +152,7 @@ class MessageSkipped(NodeEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeadLettered(NodeEvent):
-    """Fires when a failed message leaves by its node's ``error`` port as an ``ErrorRecord``.
-
-    Under ``dead_letter``, and under ``skip`` when the port is connected (a skip then fires
-    ``MessageSkipped`` too).
-    """
+    """Fires when a failed message leaves by the ``error`` port (dead_letter, or skip if linked)."""
 
     port: str | None
     attempts: int

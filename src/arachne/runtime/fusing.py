@@ -46,8 +46,28 @@ def fusable(rn: RunningNode) -> bool:
 def fuse(ctx: RunContext, nodes: Iterable[RunningNode]) -> list[FusedChain]:
     """Replace every edge that leads into a fusable chain by a ``FusedChain``; return them.
 
-    ``nodes`` in topological order, so a chain's head comes before its stages.
+    ``nodes`` in topological order, so a chain's head comes before its stages. A stage runs
+    fused only if every one of its inputs is fused with it: a stage also fed by a plain edge
+    would find its output held by a chain's head and could never be woken, so such a stage
+    is left out and the chains are laid again without it.
     """
+    order = list(nodes)
+    excluded: set[str] = set()
+    while True:
+        chains = _lay(ctx, order, excluded)
+        mixed = {
+            stage.id
+            for chain in chains
+            for stage in chain.stages
+            if any(not isinstance(edge, Edge) or edge.overlay is None for edge in stage.inputs)
+        }
+        if not mixed:
+            return chains
+        unfuse(chains, order)
+        excluded |= mixed
+
+
+def _lay(ctx: RunContext, nodes: list[RunningNode], excluded: set[str]) -> list[FusedChain]:
     chains: list[FusedChain] = []
     absorbed: set[str] = set()
     for head in nodes:
@@ -57,7 +77,7 @@ def fuse(ctx: RunContext, nodes: Iterable[RunningNode]) -> list[FusedChain]:
             if port == ERROR_PORT:
                 continue
             head.outputs[port] = tuple(
-                _chain_from(ctx, outlet, head, chains, absorbed) for outlet in outlets
+                _chain_from(ctx, outlet, head, chains, absorbed, excluded) for outlet in outlets
             )
     return chains
 
@@ -68,11 +88,17 @@ def _chain_from(
     head: RunningNode,
     chains: list[FusedChain],
     absorbed: set[str],
+    excluded: set[str],
 ) -> Outlet:
     edges: list[Edge] = []
     stages: list[RunningNode] = []
     current = outlet
-    while isinstance(current, Edge) and current.target is not head and fusable(current.target):
+    while (
+        isinstance(current, Edge)
+        and current.target is not head
+        and current.target.id not in excluded
+        and fusable(current.target)
+    ):
         stage = current.target
         if current.closed or len(current):
             break  # messages already queued there must be taken from the edge first
@@ -96,7 +122,7 @@ def _chain_from(
         if isinstance(tail_edge, Edge):
             tail_edge.producer = head
     absorbed.update(stage.id for stage in stages)
-    chain = FusedChain(ctx, edges, stages)
+    chain = FusedChain(ctx, head, edges, stages)
     for index, (edge, stage) in enumerate(zip(edges, stages, strict=True)):
         edge.overlay = (chain, index)
         stage.chains.append((chain, index))

@@ -35,10 +35,13 @@ class FusedChain:
     left the last one); the fused edges' and stages' counters are read from it.
     """
 
-    __slots__ = ("ctx", "edges", "stage_fns", "stages", "tail", "through")
+    __slots__ = ("ctx", "edges", "head", "stage_fns", "stages", "tail", "through")
 
-    def __init__(self, ctx: RunContext, edges: list[Edge], stages: list[RunningNode]) -> None:
+    def __init__(
+        self, ctx: RunContext, head: RunningNode, edges: list[Edge], stages: list[RunningNode]
+    ) -> None:
         self.ctx = ctx
+        self.head = head  # what pushes into the chain: held back when a tail edge is full
         self.edges = edges  # edges[i] feeds stages[i]
         self.stages = stages
         fns: list[FunctionStage] = []
@@ -76,6 +79,11 @@ class FusedChain:
     def target(self) -> RunningNode:
         """The first stage."""
         return self.stages[0]
+
+    @property
+    def producer(self) -> RunningNode:
+        """The chain's head, held back while a tail edge is full."""
+        return self.head
 
     @property
     def closed(self) -> bool:

@@ -92,6 +92,11 @@ class Outlet(Protocol):
         """The node it feeds."""
         ...
 
+    @property
+    def producer(self) -> RunningNode:
+        """Who is held back while it is full: its source, or the head of a fused chain."""
+        ...
+
     closed: bool
 
     @property
@@ -278,8 +283,16 @@ class RunningNode:
         return not self.inputs
 
     def block_outputs(self) -> list[Outlet]:
-        """Return the outlets whose policy is ``block``."""
-        return [edge for edges in self.outputs.values() for edge in edges if edge.is_block]
+        """Return the ``block`` outlets this node is held back by.
+
+        A stage of a fused chain is not: the chain's head is, for the edges after it.
+        """
+        return [
+            outlet
+            for outlets in self.outputs.values()
+            for outlet in outlets
+            if outlet.is_block and outlet.producer is self
+        ]
 
     def still_blocked(self) -> bool:
         """Recompute ``blocked``: whether any ``block`` output is still full."""

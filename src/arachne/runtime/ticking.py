@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from arachne.model.message import as_message
+from arachne.model.message import Message, as_message
 from arachne.model.policies import Retry
 from arachne.runtime import events
+from arachne.runtime.binding import check_value
 from arachne.runtime.completion import finish_node, finish_refused
 from arachne.runtime.concurrent import start_tick
 from arachne.runtime.failure import decide, schedule_retry
@@ -66,8 +67,10 @@ def _pull(ctx: RunContext, rn: RunningNode, puller: PullSource) -> None:
     items = puller.pull(room)
     pulled = len(items)  # counted first: what the items pass through must not change it
     rn.counts.ticks += 1
-    if outlets and not (ctx.trace or ctx.check_types) and all(o.is_block for o in outlets):
-        rn.counts.emitted += pulled  # room was counted, so the whole batch fits every outlet
+    if outlets and not ctx.trace and all(o.is_block for o in outlets):
+        if ctx.check_types:
+            items = _checked(ctx, rn, puller.port, items)
+        rn.counts.emitted += len(items)  # room was counted, so the batch fits every outlet
         for outlet in outlets:
             outlet.push_many(items)
     else:
@@ -77,20 +80,44 @@ def _pull(ctx: RunContext, rn: RunningNode, puller: PullSource) -> None:
     rn.chunk = next_chunk(max(pulled, 1), now() - began, ctx.batch)
 
 
-def _emit_each(ctx: RunContext, rn: RunningNode, port: str, items: list[object]) -> None:
-    """Emit pulled items one by one (tracing, type checks or non-block outputs need it).
+def _emit_each(ctx: RunContext, rn: RunningNode, port: str, items: list[Any]) -> None:
+    """Emit pulled items one by one (tracing or non-block outputs need it).
 
-    A value that fails its port's type check is given up under the source's error policy
-    (a retry would only offer the same value again).
+    A value that fails its port's type check is given up under the source's error policy.
     """
     emit = rn.emit_slow
     for item in items:
         try:
             emit(port, item)
         except TypeError as exc:
-            policy = rn.error_policy
-            attempt = policy.max_attempts if isinstance(policy, Retry) else 1
-            decide(ctx, rn, None, as_message(item), exc, attempt)
+            _given_up(ctx, rn, item, exc)
+
+
+def _checked(ctx: RunContext, rn: RunningNode, port: str, items: list[Any]) -> list[Any]:
+    """Return the pulled items that fit the port (maybe converted); give up the others."""
+    spec = rn.spec.output(port)
+    if spec is None:
+        return items
+    adapter, kept = spec.adapter, []
+    for item in items:
+        value = item.payload if type(item) is Message else item
+        try:
+            checked = check_value(rn.id, port, adapter, value)
+        except TypeError as exc:
+            _given_up(ctx, rn, item, exc)
+            continue
+        kept.append(item if checked is value else checked)
+    return kept
+
+
+def _given_up(ctx: RunContext, rn: RunningNode, item: Any, exc: Exception) -> None:
+    """Apply the source's policy to a value that failed its check.
+
+    A retry would only offer the same value again, so a ``Retry`` goes straight to its ``then``.
+    """
+    policy = rn.error_policy
+    attempt = policy.max_attempts if isinstance(policy, Retry) else 1
+    decide(ctx, rn, None, as_message(item), exc, attempt)
 
 
 def tick_inline(ctx: RunContext, rn: RunningNode, attempt: int = 1) -> bool:

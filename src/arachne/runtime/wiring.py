@@ -18,11 +18,11 @@ from arachne.model.context import NodeContext
 from arachne.model.error_record import ERROR_PORT
 from arachne.model.errors import ExecutionError, GraphError
 from arachne.model.graph import Graph
-from arachne.model.node import Node, overrides
+from arachne.model.node import Node
 from arachne.model.policies import Retry
 from arachne.model.specs import LinkSpec, NodeSpec, PortRef
 from arachne.runtime import events
-from arachne.runtime.binding import Binding
+from arachne.runtime.binding import Binding, checked_stage
 from arachne.runtime.edge import Edge
 from arachne.runtime.fusing import fuse, unfuse
 from arachne.runtime.running_node import NO_INPUT_RANK, RunningNode
@@ -61,7 +61,7 @@ class Wiring:
     ) -> None:
         self.ctx = ctx
         self.graph_name = graph_name
-        self.fusion = fusion and not ctx.check_types
+        self.fusion = fusion
         self.nodes: dict[str, RunningNode] = {}
         self.edges: dict[str, Edge] = {}
         self.chains: list[FusedChain] = []
@@ -104,9 +104,10 @@ class Wiring:
             state=node.context.state,  # keep state set before the run
         )
         rn = RunningNode(spec, node, context)
-        if ctx.check_types:  # every value goes through emit, where it is checked
-            rn.stage = None
-            rn.batched = rn.fixed_chunk = rn.inline and overrides(node, "on_batch")
+        if ctx.check_types and rn.stage is not None:  # results checked inside the call
+            port = spec.output(rn.stage.output_port)
+            if port is not None:
+                rn.stage = checked_stage(rn.id, rn.stage, port.adapter)
         # A node that sees its batches always gets whole ones; the others learn how long an
         # item takes from a first small chunk (a pulled source's feeds every stage fused
         # behind it, which may be slow: 64 items of 2 ms hold a timer back 0.13 s, not 2 s).
@@ -187,17 +188,27 @@ class Wiring:
         return rn
 
     def remove_node(self, node_id: str) -> RunningNode:
-        """Remove a node that no edge touches any more; return it (its ``on_stop`` is the caller's).
+        """Remove a node that no link touches any more; return it (its ``on_stop`` is the caller's).
 
-        Calls it has in flight are abandoned and its pending ticks and retries do nothing.
+        Calls it has in flight are abandoned and its pending ticks and retries do nothing; the
+        edges made for its ``inject`` calls go with it, what they held counted as dropped.
         """
         rn = self.node(node_id)
-        linked = [e.id for e in self.edges.values() if node_id in (e.source.id, e.target.id)]
+        linked = [
+            edge.id
+            for edge in self.edges.values()
+            if edge.kind == "link" and node_id in (edge.source.id, edge.target.id)
+        ]
         if linked:
             raise GraphError(
                 f"node {node_id!r} is still linked ({', '.join(linked)}); remove those edges first"
             )
         self._unfuse()
+        for edge in [e for e in self.edges.values() if e.kind == "inject" and e.target is rn]:
+            # Made for inject calls, not links of the graph: they go with their node.
+            edge.discard()
+            del self.edges[edge.id]
+            self.retired_edges[edge.id] = edge.stats()
         del self.nodes[node_id]
         self.bindings.pop(node_id, None)
         rn.removed = rn.finished = True
