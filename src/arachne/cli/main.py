@@ -170,6 +170,10 @@ def _guarded(action: Callable[[], int | None]) -> int:
         return 2
 
 
+class _CliHandler(RichHandler):
+    """The handler the command puts on the ``arachne`` logger (so it can find and replace it)."""
+
+
 def _logging(level: str) -> None:
     """Send Arachne's logs (node logs, skipped failures) to stderr at ``level``.
 
@@ -177,11 +181,10 @@ def _logging(level: str) -> None:
     behaves the same when the root logger is already configured (inside tests, say).
     """
     logger = logging.getLogger("arachne")
-    for old in [h for h in logger.handlers if getattr(h, "arachne_cli", False)]:
+    for old in [h for h in logger.handlers if isinstance(h, _CliHandler)]:
         logger.removeHandler(old)
-    handler = RichHandler(console=err, show_path=False, rich_tracebacks=False)
+    handler = _CliHandler(console=err, show_path=False, rich_tracebacks=False)
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-    handler.arachne_cli = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(level.upper())
     logger.propagate = False

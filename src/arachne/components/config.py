@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -43,10 +43,10 @@ def check_config(schema: Mapping[str, Any], config: object, *, where: str) -> di
     return filled
 
 
-def json_path(prefix: str, parts: object) -> str:
+def json_path(prefix: str, parts: Iterable[object]) -> str:
     """Return ``prefix`` extended by ``parts`` as ``a.b[2].c``."""
     path = prefix
-    for part in parts if isinstance(parts, list | tuple) else list(parts):  # type: ignore[call-overload]
+    for part in parts:
         path += f"[{part}]" if isinstance(part, int) else f".{part}"
     return path
 

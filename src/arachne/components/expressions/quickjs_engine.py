@@ -48,6 +48,7 @@ class QuickJSEngine:
         characters, that parses without running any of it; see ``docs/expressions.md``.
         """
         if not isinstance(expression, str):  # a graph document can put any value here
+            # Unreachable for the type checker, not for a document: it is checked all the same.
             msg = f"an expression must be a str, got {type(expression).__name__}"  # type: ignore[unreachable]
             raise ExpressionError(msg)
         diagnosis = Diagnosis(expression, limits)
