@@ -94,9 +94,7 @@ def test_check_types_catches_a_node_emitting_the_wrong_type(
     unchecked = runner.invoke(app, ["run", str(path), "--inject", "work:in=1", "-q"])
     assert unchecked.exit_code == 0, unchecked.output
     assert unchecked.stdout == '"#1"\n'
-    checked = runner.invoke(
-        app, ["run", str(path), "--inject", "work:in=1", "-q", "--check-types"]
-    )
+    checked = runner.invoke(app, ["run", str(path), "--inject", "work:in=1", "-q", "--check-types"])
     assert checked.exit_code == 1
     assert "node 'work' emitted str on port 'out', which expects int" in flat(checked.stderr)
     assert checked.stdout == ""

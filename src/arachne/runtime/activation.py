@@ -44,7 +44,7 @@ def activate(ctx: RunContext, rn: RunningNode) -> None:
     A blocked node only takes control messages (its outputs are full, so data must wait);
     it is queued again when its outputs drain. A node waiting to retry takes nothing.
     """
-    if rn.finished or rn.suspended or not rn.started:
+    if rn.finished or rn.suspended or not rn.started or rn.waits_for_input:
         return
     if rn.blocked:
         if any(edge.control and len(edge) for edge in rn.inputs):

@@ -147,7 +147,7 @@ class Edge:
         "kind",
         "link",
         "overflow",
-        "overlay",
+        "overlays",
         "port",
         "priority",
         "producer",
@@ -192,7 +192,9 @@ class Edge:
         self.rank = link.priority + (CONTROL_RANK if link.control else 0)
         self.closed = False
         self.headed = False  # a queued item may be a Message (else all are bare payloads)
-        self.overlay: tuple[StageRef, int] | None = None  # (fused chain, stage it feeds)
+        # (fused chain, stage it feeds) for every chain running through it (a fused edge into
+        # a fan-in stage may be part of several).
+        self.overlays: list[tuple[StageRef, int]] = []
         self.dequeued = self.coalesced = self.failed = 0
         self.refused = self.evicted = self.discarded = 0  # dropped: arriving, oldest, all
         self._high_water = 0
@@ -550,18 +552,15 @@ class Edge:
 
     def received(self) -> int:
         """Return how many messages the consumer has taken, fused hops included."""
-        overlay = self.overlay
-        return self.dequeued + (overlay[0].passed(overlay[1]) if overlay is not None else 0)
+        return self.dequeued + sum(chain.passed(index) for chain, index in self.overlays)
 
     def fold_overlay(self) -> None:
-        """Keep the fused chain's counts for this hop as the edge's own (before it is unfused)."""
-        overlay = self.overlay
-        if overlay is not None:
-            passed = overlay[0].passed(overlay[1])
-            self.dequeued += passed
-            if passed and not self._high_water:
-                self._high_water = 1
-            self.overlay = None
+        """Keep the fused chains' counts for this hop as the edge's own (before unfusing)."""
+        passed = sum(chain.passed(index) for chain, index in self.overlays)
+        self.dequeued += passed
+        if passed and not self._high_water:
+            self._high_water = 1
+        self.overlays.clear()
 
     def stats(self) -> EdgeStats:
         """Return the counters now, as a frozen snapshot (consistent from any thread)."""
@@ -571,7 +570,7 @@ class Edge:
         depth = len(self._buf) - self._head
         dequeued = self.received()
         high_water = max(self._high_water, depth)
-        if self.overlay is not None and dequeued > self.dequeued:
+        if self.overlays and dequeued > self.dequeued:
             high_water = max(high_water, 1)  # a fused hop hands each message on at once
         blocked = self.blocked_ns
         if self._blocked_since:
@@ -596,5 +595,5 @@ class Edge:
             blocked_seconds=blocked / 1e9,
             closed=self.closed,
             kind=self.kind,
-            fused=self.overlay is not None,
+            fused=bool(self.overlays),
         )

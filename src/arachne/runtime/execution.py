@@ -275,7 +275,7 @@ class Execution:
             self._ctx.gate.wake()
 
     def remove_node(self, node_id: str) -> None:
-        """Remove node ``node_id`` (its edges removed first) from both graphs; ``on_stop`` runs."""
+        """Remove node ``node_id`` from both graphs (its links must be gone); ``on_stop`` runs."""
 
         def change() -> None:
             graph = self.graph.without_node(node_id)
@@ -318,6 +318,7 @@ class Execution:
         )
 
         def change() -> None:
+            self.wiring.check_link(link)  # names the known nodes and ports
             graph = self.graph.with_link(link)
             if graph.topology.cycles:
                 cycle = " -> ".join(graph.topology.cycles[0])

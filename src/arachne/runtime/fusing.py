@@ -59,7 +59,7 @@ def fuse(ctx: RunContext, nodes: Iterable[RunningNode]) -> list[FusedChain]:
             stage.id
             for chain in chains
             for stage in chain.stages
-            if any(not isinstance(edge, Edge) or edge.overlay is None for edge in stage.inputs)
+            if any(not isinstance(edge, Edge) or not edge.overlays for edge in stage.inputs)
         }
         if not mixed:
             return chains
@@ -124,7 +124,7 @@ def _chain_from(
     absorbed.update(stage.id for stage in stages)
     chain = FusedChain(ctx, head, edges, stages)
     for index, (edge, stage) in enumerate(zip(edges, stages, strict=True)):
-        edge.overlay = (chain, index)
+        edge.overlays.append((chain, index))
         stage.chains.append((chain, index))
     chains.append(chain)
     return chain

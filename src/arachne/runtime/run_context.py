@@ -113,9 +113,17 @@ class RunContext:
         self.track(task)
 
     def track(self, future: asyncio.Future[Any]) -> None:
-        """Count ``future`` as work in flight until it is done."""
+        """Count ``future`` as work in flight until it is done; wake the scheduler then.
+
+        The wake matters on a fake clock, which does not jump ahead while work is in flight:
+        once the last of it ends, the scheduler must look again.
+        """
         self.tasks.add(future)
-        future.add_done_callback(self.tasks.discard)
+        future.add_done_callback(self._landed)
+
+    def _landed(self, future: asyncio.Future[Any]) -> None:
+        self.tasks.discard(future)
+        self.gate.wake()
 
     def fail_soon(self, failure: BaseException) -> None:
         """Fail the execution from a callback: the scheduler raises ``failure`` next."""

@@ -196,6 +196,7 @@ class RunningNode:
     """
 
     __slots__ = (
+        "awaits_input",
         "batched",
         "blocked",
         "cadence",
@@ -251,6 +252,9 @@ class RunningNode:
         self.current: Headers | None = None  # headers of the message being handled, if any
         self.started = self.finished = self.stopped = self.finish_requested = False
         self.finishing = self.idle = self.removed = False
+        # Left with no input edge by a live change (or added live with none): it waits for one
+        # instead of ending as a source with nothing to do would.
+        self.awaits_input = False
         self.rotation = 0
         # Messages per take, grown or shrunk to keep a take within SLICE (see consume); the
         # wiring sets where it starts.
@@ -318,6 +322,17 @@ class RunningNode:
         if self.finish_requested or (self.tick_driven and not self.cadence and not self.idle):
             return NO_INPUT_RANK
         return None
+
+    @property
+    def waits_for_input(self) -> bool:
+        """Whether it has no input edge now but waits for one (and has nothing else to do)."""
+        return (
+            self.awaits_input
+            and not self.inputs
+            and not self.finish_requested
+            and not self.tick_driven
+            and not self.keep_alive
+        )
 
     @property
     def busy(self) -> bool:

@@ -68,6 +68,7 @@ class Wiring:
         self.retired_nodes: dict[str, NodeStats] = {}
         self.retired_edges: dict[str, EdgeStats] = {}
         self.bindings: dict[str, Binding] = {}
+        self.added: list[str] = []  # node ids in the order they were added, as the graph has them
         self.attached = False
         self._stopper = stopper
         self._made = 0  # nodes made so far: names their trace ids
@@ -91,6 +92,7 @@ class Wiring:
             self._make_node(spec, node)
         for link in graph.links.values():
             self._make_edge(link)
+        self.added = list(graph.nodes)
         for rn in self.nodes.values():
             _check_node(rn)
 
@@ -183,6 +185,8 @@ class Wiring:
         _check_mode(rn)
         if self.attached:
             node.bind_runtime(self.bindings[rn.id], rn.context)
+        rn.awaits_input = True  # no edge yet: it waits for one rather than ending at once
+        self.added.append(rn.id)
         self._refuse()
         self._publish(events.NodeAdded(execution_id=self.ctx.execution_id, node_id=rn.id))
         return rn
@@ -210,6 +214,7 @@ class Wiring:
             del self.edges[edge.id]
             self.retired_edges[edge.id] = edge.stats()
         del self.nodes[node_id]
+        self.added.remove(node_id)
         self.bindings.pop(node_id, None)
         rn.removed = rn.finished = True
         rn.pending = 0
@@ -223,31 +228,45 @@ class Wiring:
 
     def add_edge(self, link: LinkSpec) -> Edge:
         """Add the edge ``link``; it carries messages from the source's next emit."""
+        self.check_link(link)
+        target = self.nodes[link.target.node]
+        self._unfuse()
+        edge = self._make_edge(link)
+        target.awaits_input = False
+        if target.inputs_open == 0 and not target.finished:
+            # Every input it has has ended (this one too, from a finished source): it
+            # finishes once it has taken what they hold.
+            self.ctx.ready.add(target, NO_INPUT_RANK)
+        self._reorder()
+        self._refuse()
+        self._publish(events.EdgeAdded(execution_id=self.ctx.execution_id, edge_id=edge.id))
+        return edge
+
+    def check_link(self, link: LinkSpec) -> None:
+        """Raise naming the fix if ``link`` cannot be added now.
+
+        ``GraphError`` for unknown nodes or ports (naming the known ones), a taken id or a
+        cycle; ``ExecutionError`` for a finished target.
+        """
         if link.id in self.edges:
             raise GraphError(f"edge {link.id!r} already runs; give the new edge another id")
         source, target = self.node(link.source.node), self.node(link.target.node)
         _check_port(source, "output", link.source.port)
         _check_port(target, "input", link.target.port)
-        if target.finished:
-            raise ExecutionError(
-                f"node {target.id!r} has finished; it takes no more input (connect a new node)"
+        if self._would_cycle(link):
+            raise GraphError(
+                f"edge {link.id} would close a cycle through {link.source.node!r}; "
+                "a graph must be acyclic"
             )
         if target.cadence == 0:
             raise GraphError(
                 f"node {target.id!r} ticks whenever it has room (cadence 0), which only a "
                 "source can; give it a positive cadence or None first"
             )
-        if self._would_cycle(link):
-            raise GraphError(
-                f"edge {link.id} would close a cycle through {link.source.node!r}; "
-                "a graph must be acyclic"
+        if target.finished:
+            raise ExecutionError(
+                f"node {target.id!r} has finished; it takes no more input (connect a new node)"
             )
-        self._unfuse()
-        edge = self._make_edge(link)
-        self._reorder()
-        self._refuse()
-        self._publish(events.EdgeAdded(execution_id=self.ctx.execution_id, edge_id=edge.id))
-        return edge
 
     def remove_edge(self, edge_id: str) -> int:
         """Remove an edge; its queued messages are dropped and counted. Return how many.
@@ -277,8 +296,10 @@ class Wiring:
         if not edge.closed:
             edge.closed = True
             target.inputs_open -= 1
-            if target.inputs and target.inputs_open == 0 and not target.finished:
-                self.ctx.ready.add(target, NO_INPUT_RANK)
+        if not target.inputs:
+            target.awaits_input = True  # an input may be connected again
+        elif target.inputs_open == 0 and not target.finished:
+            self.ctx.ready.add(target, NO_INPUT_RANK)
         del self.edges[edge_id]
         self.retired_edges[edge_id] = edge.stats()
         self._refuse()
@@ -344,7 +365,8 @@ class Wiring:
             for edge in self.edges.values()
             if edge.kind == "link"
         ]
-        return Graph((rn.spec for rn in self.nodes.values()), links, self.graph_name)
+        specs = (self.nodes[node_id].spec for node_id in self.added)
+        return Graph(specs, links, self.graph_name)
 
     # -- the fusion overlay --------------------------------------------------------------------
 
