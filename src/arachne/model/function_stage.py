@@ -72,6 +72,16 @@ def call_stage(
         except Exception as exc:
             return [], len(values) if failed(None, exc) else 0
         return kept, len(values)
+    if len(values) == 1 and kind != "many":
+        # One value (a message pushed alone: tracing, a paced source): no iterator to set up.
+        value = values[0]
+        try:
+            returned = fn(value)
+        except Exception as exc:
+            return [], 1 if failed(0, exc) else 0
+        if kind == "map":
+            return ([] if returned is None else [returned]), 1
+        return ([value] if returned else []), 1
     results: list[Any] = []
     it = iter(values)
     end = len(values)

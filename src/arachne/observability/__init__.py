@@ -1,7 +1,8 @@
 """The observability layer: reads the runtime's counters and events from the side.
 
-The runtime keeps plain counters (``Execution.stats()``), logs through ``logging`` and calls one
-event hook; what is here formats and exports them, and the runtime never imports it.
+The runtime keeps plain counters (``Execution.stats()``), logs through ``logging`` and publishes
+typed events on its bus (``arachne.runtime.events``); what is here formats and exports them,
+and the runtime never imports it.
 """
 
 from __future__ import annotations

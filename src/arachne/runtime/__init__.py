@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
 from arachne.runtime.clock import Clock, FakeClock, MonotonicClock
 from arachne.runtime.edge import Edge
-from arachne.runtime.event_relay import EventRelay, RelayClosed
 from arachne.runtime.events import Event, EventBus, Subscription
 from arachne.runtime.execution import Execution
 from arachne.runtime.runtime import Runtime, Scheduler
 from arachne.runtime.state import ExecutionState
 from arachne.runtime.stats import EdgeStats, ExecutionStats, NodeStats
+
+if TYPE_CHECKING:
+    from arachne.runtime.event_relay import EventRelay, RelayClosed
 
 __all__ = [
     "Clock",
@@ -35,3 +39,16 @@ __all__ = [
 # A library leaves output to the application: without this, Python's last-resort handler
 # would print the runtime's warnings to stderr of programs that never configured logging.
 logging.getLogger("arachne").addHandler(logging.NullHandler())
+
+
+_LAZY = {"EventRelay": "arachne.runtime.event_relay", "RelayClosed": "arachne.runtime.event_relay"}
+"""Loaded on first use: only consumers of events on another thread or loop need them."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'arachne.runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -35,7 +35,7 @@ class FusedChain:
     left the last one); the fused edges' and stages' counters are read from it.
     """
 
-    __slots__ = ("ctx", "edges", "head", "stage_fns", "stages", "tail", "through")
+    __slots__ = ("ctx", "edges", "failure", "head", "stage_fns", "stages", "tail", "through")
 
     def __init__(
         self, ctx: RunContext, head: RunningNode, edges: list[Edge], stages: list[RunningNode]
@@ -51,6 +51,7 @@ class FusedChain:
         self.stage_fns = fns
         self.tail: tuple[Outlet, ...] = stages[-1].outputs[fns[-1].output_port]
         self.through = [0] * (len(stages) + 1)
+        self.failure = _Failure(self)
 
     # -- what the stages and fused edges read (StageRef) ------------------------------------
 
@@ -140,24 +141,32 @@ class FusedChain:
 
     def _run(self, values: list[Any], headers: Headers) -> list[Any]:
         """Run ``values`` through every stage in turn; return what leaves the last one."""
-        through = self.through
+        through, failure = self.through, self.failure
         through[0] += len(values)
+        failure.headers = headers
         for index, stage in enumerate(self.stage_fns):
             if not values:
                 break
-            failed = _Failure(self, index, values, headers)
-            values, _ = call_stage(stage, values, failed)
+            failure.index, failure.values = index, values
+            values, _ = call_stage(stage, values, failure)
             through[index + 1] += len(values)
         return values
 
 
 class _Failure:
-    """What a fused stage does with a failed value: its own node's policy (never a retry)."""
+    """What a fused stage does with a failed value: its own node's policy (never a retry).
+
+    One per chain, told before each stage which stage and values it is about (a chain's run
+    never nests, so one is enough and a push builds nothing for it).
+    """
 
     __slots__ = ("chain", "headers", "index", "values")
 
-    def __init__(self, chain: FusedChain, index: int, values: list[Any], headers: Headers) -> None:
-        self.chain, self.index, self.values, self.headers = chain, index, values, headers
+    def __init__(self, chain: FusedChain) -> None:
+        self.chain = chain
+        self.index = 0
+        self.values: list[Any] = []
+        self.headers: Headers = EMPTY_HEADERS
 
     def __call__(self, at: int | None, exc: Exception) -> bool:
         chain = self.chain
