@@ -13,6 +13,7 @@ exactly what it counted.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from itertools import pairwise
 from time import perf_counter_ns
@@ -62,6 +63,10 @@ class PacedSource(Node):
         self._i = i + 1
 
 
+FAKE_CLOCK_ENV = "ARACHNE_BENCH_FAKE_CLOCK"
+"""Set to 1 to run on a fake clock (chunk sizes then never follow the host's speed)."""
+
+
 def _mapper(fn: Callable[[Any], Any], name: str) -> Node:
     node_class: type[Node] = node(fn, name=name)
     return node_class()
@@ -78,6 +83,10 @@ def _runtime(fused: bool, tally: Tally, checked: bool = False) -> Runtime:
     options: dict[str, Any] = {"fusion": fused}
     if checked:
         options["check_types"] = True
+    if os.environ.get(FAKE_CLOCK_ENV) == "1":  # instruction counts: see benchmarks/instructions.py
+        from arachne.runtime import FakeClock
+
+        options["clock"] = FakeClock()
     try:
         return Runtime(**options)
     except TypeError:
