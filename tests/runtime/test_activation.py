@@ -75,12 +75,19 @@ SHAPES: dict[str, tuple[type[Sender], list[dict[str, Any]], str]] = {
 
 
 def build(
-    shape: str, how: Callable[[Sender, Message], None], items: Any = None, *, capacity: int = 64
+    shape: str,
+    how: Callable[[Sender, Message], None],
+    items: Any = None,
+    *,
+    capacity: int = 64,
+    sender: Sender | None = None,
 ) -> tuple[Subgraph, Sender, list[Collect]]:
+    """Wire ``src -> sender -> collect(s)`` as ``shape`` says (``sender`` made if not given)."""
     cls, links, _ = SHAPES[shape]
     graph = Subgraph()
     graph.add_node(IterSource(range(N) if items is None else items, name="src"))
-    sender = cls(how)
+    if sender is None:
+        sender = cls(how)
     graph.add_node(sender)
     graph.connect(("src", "out"), ("sender", "in"))
     sinks = []
@@ -702,18 +709,8 @@ class TwoHoarder(Hoarder):
     ],
 )
 def test_an_emit_kept_from_on_message_counts_when_called_later(shape: str) -> None:
-    cls, links, _ = SHAPES[shape]
-    graph = Subgraph()
-    graph.add_node(IterSource(range(10), name="src"))
-    hoarder = Hoarder() if cls is Sender else TwoHoarder()
-    graph.add_node(hoarder)
-    graph.connect(("src", "out"), ("sender", "in"))
-    sinks = []
-    for index, link in enumerate(links):
-        sink = Collect(name=f"collect{index}")
-        graph.add_node(sink)
-        graph.connect(("sender", "out"), (sink.name(), "in"), **link)
-        sinks.append(sink)
+    hoarder = Hoarder() if SHAPES[shape][0] is Sender else TwoHoarder()
+    graph, _, sinks = build(shape, hoarder.how, items=range(10), capacity=1024, sender=hoarder)
     runtime = run(graph)
     check_path(shape, hoarder)
     for sink in sinks:
@@ -781,3 +778,121 @@ def test_an_emit_kept_from_on_message_wakes_the_consumer_when_called_from_a_tick
     # Flushed by the ticks at 1, 11 and 21 s, each taken by the consumer at once.
     assert arrivals == [(0, 1.0), (1, 11.0), (2, 21.0)]
     assert runtime.stats().nodes["flusher"].emitted == 3
+
+
+class Keeps(Sender):
+    """Sends every payload with the ``emit`` it kept in ``on_start`` or from its first message."""
+
+    def __init__(self, kept_in: str) -> None:
+        super().__init__(lambda sender, msg: None, name="sender")
+        self.kept_in = kept_in
+        self.send: Callable[[Any, Any], None] | None = None
+
+    def on_start(self) -> None:
+        if self.kept_in == "on_start":
+            self.send = self.emit
+
+    def on_message(self, port: str, msg: Message) -> None:
+        super().on_message(port, msg)
+        if self.send is None:
+            self.send = self.emit
+        self.send("out", msg.payload)
+
+
+class TwoKeeps(Keeps):
+    """A Keeps with a second output port, ``side``."""
+
+    side = Output(None)
+
+
+@pytest.mark.parametrize("kept_in", ["on_start", "first-message"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_an_emit_kept_and_used_in_later_chunks_counts_each_value_once(
+    shape: str, kept_in: str
+) -> None:
+    keeper = Keeps(kept_in) if SHAPES[shape][0] is Sender else TwoKeeps(kept_in)
+    graph, _, sinks = build(shape, keeper.how, capacity=16, sender=keeper)
+    runtime = run(graph)
+    stats = runtime.stats()
+    assert (stats.nodes["sender"].received, stats.nodes["sender"].emitted) == (N, N)
+    for sink in sinks:
+        assert sink.payloads == list(range(N))
+        edge = stats.edges[f"sender.out->{sink.name()}.in"]
+        assert (edge.offered, edge.enqueued, edge.dropped) == (N, N, 0)
+
+
+# -- failures part-way through a chunk ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("capacity", [1, 4, 16])
+@pytest.mark.parametrize("shape", ["lean", "two-ports"])
+def test_an_emit_before_a_skipped_failure_still_holds_the_producer_back(
+    shape: str, capacity: int
+) -> None:
+    # The bound (docs/runtime.md) holds when the hook emits and then raises: k = 1.
+    def how(sender: Sender, msg: Message) -> None:
+        sender.emit("out", msg.payload)
+        raise ValueError("after emitting")
+
+    graph, sender, [sink] = build(shape, how, items=range(300), capacity=capacity)
+    sender.error_policy = "skip"
+    runtime = run(graph, clock=FakeClock())
+    check_path(shape, sender)
+    assert sink.payloads == list(range(300))
+    edge = runtime.stats().edges["sender.out->collect0.in"]
+    assert edge.high_water == capacity
+
+
+class FailsAt(Node):
+    """Raises (policy ``fail``) on payload ``at``; counts what it saw."""
+
+    inp = Input(None, name="in")
+    out = Output(None)
+
+    def __init__(self, at: int) -> None:
+        super().__init__(name="fails")
+        self.at = at
+        self.seen: list[Any] = []
+
+    def on_message(self, port: str, msg: Message) -> None:
+        self.seen.append(msg.payload)
+        if msg.payload == self.at:
+            raise ValueError("boom")
+        self.emit("out", msg.payload)
+
+
+@node(name="fails_at_2")
+def fails_at_2(x: int) -> int:
+    if x == 2:
+        raise ValueError("boom")
+    return x
+
+
+@pytest.mark.parametrize("shape", ["lean", "bare", "traced", "stage", "stage-traced"])
+def test_a_failure_that_ends_the_run_leaves_the_rest_of_its_chunk_queued(shape: str) -> None:
+    # The node took a chunk and failed at its third message: the rest it never saw stays on
+    # the edge (its depth), not counted as taken.
+    graph = Subgraph()
+    graph.add_node(IterSource(range(100), name="src"))
+    if shape.startswith("stage"):
+        graph.add_node(fails_at_2())
+        target = "fails_at_2"
+    else:
+        failing = FailsAt(2)
+        graph.add_node(failing)
+        target = "fails"
+    graph.connect(("src", "out"), (target, "in"), capacity=1024)
+    if shape != "bare":
+        graph.add_node(Collect())
+        graph.connect((target, "out"), ("collect", "in"), capacity=1024)
+    runtime = Runtime(clock=FakeClock(), trace=shape.endswith("traced"), fusion=False)
+    runtime.register(graph)
+    with pytest.raises(NodeFailed):
+        runtime.run()
+    stats = runtime.stats()
+    edge = stats.edges[f"src.out->{target}.in"]
+    assert edge.offered > 3
+    assert (edge.dequeued, edge.depth, edge.dropped) == (3, edge.offered - 3, 0)
+    assert stats.nodes[target].received == 3
+    if not shape.startswith("stage"):
+        assert failing.seen == [0, 1, 2]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from arachne import ExecutionError, GraphError, IterSource, Node, Runtime, Subgraph
-from arachne.runtime import ExecutionState
+from arachne.runtime import Execution, ExecutionState
 from tests.runtime.nodes import Collect, Forever
 
 
@@ -98,7 +98,8 @@ def test_hard_stop_cancels_and_counts_what_it_discards() -> None:
     assert "stop sink" in sink.log
 
 
-def test_pause_holds_messages_and_resume_drains_them() -> None:
+def paused_run() -> tuple[Runtime, Forever, Gate, Execution]:
+    """Start ``forever -> gate``, pause it while the gate holds a message, then let go."""
     gate = Gate()
     runtime, source = forever_into(gate, capacity=4)
     ex = runtime.start()
@@ -106,6 +107,11 @@ def test_pause_holds_messages_and_resume_drains_them() -> None:
     ex.pause()
     gate.open.set()
     assert eventually(lambda: ex.state is ExecutionState.PAUSED)
+    return runtime, source, gate, ex
+
+
+def test_pause_holds_messages_and_resume_drains_them() -> None:
+    runtime, source, gate, ex = paused_run()
     seen, produced = len(gate.payloads), source.i
     held = runtime.stats().edges["forever.out->gate.in"].depth
     threading.Event().wait(0.05)
@@ -215,3 +221,32 @@ def test_run_after_start_waits_for_the_execution() -> None:
     assert runtime.wait(1)
     assert sink.payloads == list(range(10))
     runtime.shutdown()
+
+
+def test_a_graceful_stop_of_a_paused_execution_resumes_it_to_drain() -> None:
+    runtime, source, gate, ex = paused_run()
+    ex.request_stop()
+    assert ex.wait(10)
+    assert ex.state is ExecutionState.COMPLETED
+    assert gate.payloads == list(range(source.i))
+    runtime.shutdown()
+
+
+def test_stop_right_after_start_stops_an_execution_the_loop_has_not_begun() -> None:
+    runtime, _ = forever_into(Collect())
+    ex = runtime.start()  # the loop thread may not have taken it up yet
+    runtime.stop(timeout=10)
+    assert ex.done
+    assert ex.state in (ExecutionState.COMPLETED, ExecutionState.CANCELLED)
+    runtime.shutdown()
+
+
+def test_an_execution_launched_twice_says_so() -> None:
+    runtime, _ = forever_into(Collect())
+    ex = runtime.start()
+    try:
+        with pytest.raises(ExecutionError, match="launched already"):
+            runtime.launch(ex)
+    finally:
+        runtime.stop(timeout=10)
+        runtime.shutdown()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import threading
 
 import pytest
@@ -332,3 +333,60 @@ def test_changes_before_start_and_after_the_end_apply_at_once() -> None:
     ex.set_capacity(edge_id, 5)
     assert ex.stats().edges[edge_id].capacity == 5
     assert ex.graph.links[edge_id].capacity == 5
+
+
+async def test_a_change_that_raises_when_its_turn_comes_is_logged_and_the_rest_still_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gate = Gate()
+    gate.open()
+    ran: list[str] = []
+
+    def broken() -> None:
+        raise GraphError("the edge went away meanwhile")
+
+    gate.apply(broken)
+    gate.apply(lambda: ran.append("after"))
+    with caplog.at_level(logging.ERROR, logger="arachne.runtime"):
+        gate.run_inbox()
+    assert ran == ["after"]
+    assert "a change to a running execution failed and was dropped" in caplog.text
+    assert "the edge went away meanwhile" in caplog.text
+    gate.close()
+
+
+async def test_a_change_applied_on_the_loop_wakes_a_waiting_scheduler() -> None:
+    # A signal handler or a coroutine beside the run changes it while the scheduler waits.
+    gate = Gate()
+    gate.open()
+    waiting = asyncio.ensure_future(gate.wait(FakeClock(), None, busy=False))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    gate.apply(lambda: None)
+    await asyncio.wait_for(waiting, 10)
+    gate.close()
+
+
+class Poller(Node):
+    """Polls once an hour: the scheduler spends the run waiting for its timer."""
+
+    cadence = 3600.0
+    out = Output(int)
+
+    def on_tick(self) -> None:
+        self.emit("out", 1)
+
+
+async def test_a_stop_asked_for_on_the_loop_thread_ends_a_waiting_run() -> None:
+    runtime = Runtime()
+    runtime.register(Poller())
+    ex = runtime.execution
+    running = asyncio.Event()
+    ex.subscribe(
+        lambda event: running.set() if event.new == "running" else None, ExecutionStateChanged
+    )
+    run = asyncio.ensure_future(runtime.run_async())
+    await asyncio.wait_for(running.wait(), 10)
+    ex.request_stop()  # from the loop's own thread, as an aiohttp handler would
+    await asyncio.wait_for(run, 10)
+    assert ex.state.value == "completed"

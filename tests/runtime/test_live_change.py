@@ -381,3 +381,94 @@ def test_a_bad_change_raises_in_the_caller_names_the_fix_and_changes_nothing(
     assert ex.running_graph() == running
     assert ex.state is ExecutionState.RUNNING
     assert stopped(rt).state is ExecutionState.COMPLETED
+
+
+# -- nodes with an input but no edge ----------------------------------------------------------
+
+
+def test_a_node_with_an_unlinked_input_waits_for_a_link_made_while_running() -> None:
+    log: list[str] = []
+    late = Collect("late", log)
+    rt = run_of(Ints("src", allowance=5), Quiet(name="q"), late, links=[])
+    ex = rt.start()
+    assert eventually(ex, lambda: ex.state is ExecutionState.RUNNING)
+    assert eventually(ex, lambda: rt.execution.wiring.nodes["src"].counts.unrouted == 5)
+    assert "finish late" not in log  # it waits: no input has ended
+    ex.connect(("q", "out"), ("late", "in"))
+    ex.connect(("src", "out"), ("late", "in"))
+    ex.inject("late", "in", -1)
+    assert eventually(ex, lambda: late.payloads == [-1])
+    assert stopped(rt).state is ExecutionState.COMPLETED
+    assert log == ["start late", "finish late", "stop late"]
+
+
+def test_a_node_with_an_unlinked_input_finishes_at_the_end_of_a_run() -> None:
+    log: list[str] = []
+    rt = run_of(
+        Count(3, name="src"),
+        Collect("sink", log),
+        Collect("alone", log),
+        links=[("src", "out", "sink", "in", 4)],
+    )
+    rt.run()
+    assert rt.execution.state is ExecutionState.COMPLETED
+    assert sorted(log) == [
+        "finish alone",
+        "finish sink",
+        "start alone",
+        "start sink",
+        "stop alone",
+        "stop sink",
+    ]
+
+
+# -- changes that can no longer apply when their turn comes ---------------------------------------
+
+
+class OnFirst(Collect):
+    """Calls ``then`` from its first message's hook (the changes it asks for queue)."""
+
+    then: Any = None
+
+    def on_message(self, port: str, msg: Message) -> None:
+        super().on_message(port, msg)
+        if len(self.payloads) == 1 and self.then is not None:
+            self.then()
+
+
+def test_a_retune_of_an_edge_removed_first_is_logged_and_the_run_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink = OnFirst("sink")
+    rt = run_of(Count(5, name="src"), sink, links=[("src", "out", "sink", "in", 4)])
+    ex = rt.execution
+
+    def then() -> None:
+        ex.disconnect("src.out->sink.in")  # applied after the turn
+        ex.set_capacity("src.out->sink.in", 8)  # checked now, while the edge is there
+
+    sink.then = then
+    with caplog.at_level(logging.WARNING, logger="arachne.runtime"):
+        rt.run()
+    assert ex.state is ExecutionState.COMPLETED
+    assert "edge 'src.out->sink.in' was removed before its change could apply" in caplog.text
+    assert "src.out->sink.in" not in ex.graph.links
+
+
+def test_an_injection_into_a_node_removed_first_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    sink = OnFirst("sink")
+    rt = run_of(
+        Count(3, name="src"), sink, Collect("gone"), links=[("src", "out", "sink", "in", 4)]
+    )
+    ex = rt.execution
+
+    def then() -> None:
+        ex.remove_node("gone")  # applied after the turn
+        ex.inject("gone", "in", 1)  # checked now, while the node is there
+
+    sink.then = then
+    with caplog.at_level(logging.WARNING, logger="arachne.runtime"):
+        rt.run()
+    assert ex.state is ExecutionState.COMPLETED
+    assert "node 'gone' was removed before a message injected into it arrived" in caplog.text
+    assert sink.payloads == [0, 1, 2]

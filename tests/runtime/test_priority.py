@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from arachne import Input, IterSource, Node, Output, Runtime, Subgraph
+from arachne import Input, IterSource, Node, Output, Runtime, Subgraph, node
 from arachne.runtime import ExecutionState
 from tests.runtime.nodes import Forever
 
@@ -153,3 +153,39 @@ def test_a_flooded_pipeline_does_not_starve_its_neighbour() -> None:
     # Round-robin among equal ranks: the small pipeline is done within a few rounds, each of
     # which gives the big sink at most one quantum.
     assert last_small < 20 + 4 * quantum
+
+
+def test_a_function_stage_with_a_full_output_still_takes_its_control_messages() -> None:
+    seen_kill = threading.Event()
+
+    @node(name="stage")
+    def stage(x: Any) -> Any:
+        if x == "kill":
+            seen_kill.set()
+        return x
+
+    switch, sink = Switch([]), Stalled()
+    graph = Subgraph()
+    for unit in (Forever(), switch, stage(), sink):
+        graph.add_node(unit)
+    graph.connect(("forever", "out"), ("stage", "in"), capacity=8, id="data-in")
+    graph.connect(("stage", "out"), ("stalled", "in"), capacity=8, id="data-out")
+    graph.connect(("switch", "out"), ("stage", "in"), capacity=1, control=True, id="kill")
+    runtime = Runtime(quantum=16)
+    switch.runtime_ref.append(runtime)
+    runtime.register(graph)
+    ex = runtime.start()
+    try:
+        assert sink.started.wait(10)
+        deadline = time.monotonic() + 10
+        while not all(runtime.stats().edges[e].depth >= 8 for e in ("data-in", "data-out")):
+            assert time.monotonic() < deadline
+            ex.wait(0.001)
+        switch.armed.set()
+        # The stage is held back by its full output, yet the control message goes through.
+        assert seen_kill.wait(10)
+        assert runtime.stats().edges["kill"].dequeued == 1
+    finally:
+        ex.request_stop(drain=False)
+        assert ex.wait(10)
+        runtime.shutdown()

@@ -14,7 +14,7 @@ ways to hand a chunk over, by what the node is:
 from __future__ import annotations
 
 import sys
-from operator import length_hint
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from arachne.model.function_stage import call_stage
@@ -34,8 +34,41 @@ if TYPE_CHECKING:
 
 __all__ = ["StageCall", "activate", "consume"]
 
-_UNSHARED: Final = 2
-"""References to the runtime's own message after a hook returned: its variable and the count's."""
+
+def _unshared_count() -> int:
+    """Return the reference count of the loops' message after a hook that kept nothing.
+
+    Measured here, in a loop of the same shape as theirs, as interpreters differ (a borrowed
+    local reads one less). A hook that keeps the message must read higher; where it does not,
+    or off CPython, -1: every message is then a new object.
+    """
+    if sys.implementation.name != "cpython":
+        return -1
+    kept: list[Message] = []
+
+    def ignore(_port: str, _msg: Message) -> None:
+        return None
+
+    def keep(_port: str, msg: Message) -> None:
+        kept.append(msg)
+
+    def counts(hook: Callable[[str, Message], None]) -> list[int]:
+        put, refcount = refill, sys.getrefcount
+        seen = []
+        msg = new_message(None, EMPTY_HEADERS)
+        for payload in range(64):
+            put(msg, payload)
+            hook("in", msg)
+            seen.append(refcount(msg))
+            msg = new_message(None, EMPTY_HEADERS)
+        return seen
+
+    alone, held = counts(ignore), counts(keep)
+    return max(alone) if max(alone) < min(held) else -1
+
+
+_UNSHARED: Final = _unshared_count()
+"""The loops' message's reference count after a hook that kept nothing (-1: never reuse)."""
 
 
 def activate(ctx: RunContext, rn: RunningNode) -> None:
@@ -44,7 +77,7 @@ def activate(ctx: RunContext, rn: RunningNode) -> None:
     A blocked node only takes control messages (its outputs are full, so data must wait);
     it is queued again when its outputs drain. A node waiting to retry takes nothing.
     """
-    if rn.finished or rn.suspended or not rn.started or rn.waits_for_input:
+    if rn.finished or rn.suspended or not rn.started:
         return
     if rn.blocked:
         if any(edge.control and len(edge) for edge in rn.inputs):
@@ -58,6 +91,8 @@ def activate(ctx: RunContext, rn: RunningNode) -> None:
         if rn.finish_requested:
             raise finish_refused(rn)
         after_turn(ctx, rn)
+        return
+    if rn.waits_for_input:
         return
     if rn.finish_requested or not (rn.tick_driven or rn.keep_alive):
         if not rn.busy:
@@ -113,53 +148,57 @@ def _hand_messages(
     items = edge.take(size)
     if not items:
         return 0
-    if headed and Message in map(type, items):
-        used = _messages_with_headers(ctx, rn, edge.port, items, control_only)
-    elif rn.lean is not None and not control_only:
-        used = _lean_messages(ctx, rn, edge.port, items, rn.lean)
-    else:
-        used = _bare_messages(ctx, rn, edge.port, items, control_only)
-    if used < len(items):
-        edge.give_back(items[used:])
-    return used
+    # The loops below take from one iterator and stop early by returning; what they left
+    # goes back to the edge, also when an error ends the run (the edge then still shows it).
+    it = iter(items)
+    try:
+        if headed and Message in map(type, items):
+            _messages_with_headers(ctx, rn, edge.port, it, control_only)
+        elif rn.lean is not None and not control_only:
+            _lean_messages(ctx, rn, edge.port, it, rn.lean)
+        else:
+            _bare_messages(ctx, rn, edge.port, it, control_only)
+    finally:
+        rest = list(it)
+        if rest:
+            edge.give_back(rest)
+    return len(items) - len(rest)
 
 
 def _bare_messages(
-    ctx: RunContext, rn: RunningNode, port: str, items: list[Any], control_only: bool
-) -> int:
+    ctx: RunContext, rn: RunningNode, port: str, it: Iterator[Any], control_only: bool
+) -> None:
     """``on_message`` per bare payload, all in one message object while no hook keeps it.
 
     After each call the object's reference count tells whether the hook kept it (in a list,
     a closure, a traceback): then the next payload gets a new object and the kept one never
-    changes. Returns how many payloads were used.
+    changes. Returns early (leaving the rest in ``it``) when the node must stop.
     """
     on_message, put, refcount = rn.node.on_message, refill, sys.getrefcount
     # A node with no block output (a sink) can only be blocked by its error port's edge,
     # looked at after a failure; the others are looked at after every call.
     watch = not control_only and bool(rn.block_outputs())
     msg = new_message(None, EMPTY_HEADERS)
-    it = iter(items)
     for payload in it:
         put(msg, payload)
         try:
             on_message(port, msg)
         except Exception as exc:
             if not _recovered(ctx, rn, port, new_message(payload, EMPTY_HEADERS), exc):
-                return len(items) - length_hint(it)
+                return
             msg = new_message(None, EMPTY_HEADERS)
             if rn.blocked and not control_only:
-                return len(items) - length_hint(it)
+                return
             continue
         if refcount(msg) > _UNSHARED:
             msg = new_message(None, EMPTY_HEADERS)
         if watch and rn.blocked:
-            return len(items) - length_hint(it)
-    return len(items)
+            return
 
 
 def _lean_messages(
-    ctx: RunContext, rn: RunningNode, port: str, items: list[Any], output: LeanOpener
-) -> int:
+    ctx: RunContext, rn: RunningNode, port: str, it: Iterator[Any], output: LeanOpener
+) -> None:
     """``_bare_messages`` for a node whose one output is one ``block`` edge: its hot loop.
 
     The node's ``emit`` only appends for the length of the chunk; this loop checks after
@@ -172,7 +211,6 @@ def _lean_messages(
     buf, limit = lean.buf, lean.limit
     node.set_emitter(lean.emit)
     msg = new_message(None, EMPTY_HEADERS)
-    it = iter(items)
     try:
         for payload in it:
             put(msg, payload)
@@ -180,28 +218,29 @@ def _lean_messages(
                 on_message(port, msg)
             except Exception as exc:
                 if not _recovered(ctx, rn, port, new_message(payload, EMPTY_HEADERS), exc):
-                    return len(items) - length_hint(it)
+                    return
                 msg = new_message(None, EMPTY_HEADERS)
+                if len(buf) >= limit:  # what it emitted before raising may have filled it
+                    lean.fill()
+                    return
                 if rn.blocked:  # its error port's edge may have filled
-                    return len(items) - length_hint(it)
+                    return
                 continue
             if refcount(msg) > _UNSHARED:
                 msg = new_message(None, EMPTY_HEADERS)
             if len(buf) >= limit:
                 lean.fill()
-                return len(items) - length_hint(it)
-        return len(items)
+                return
     finally:
         node.set_emitter(rn.emitter)
         lean.close()
 
 
 def _messages_with_headers(
-    ctx: RunContext, rn: RunningNode, port: str, items: list[Any], control_only: bool
-) -> int:
+    ctx: RunContext, rn: RunningNode, port: str, it: Iterator[Any], control_only: bool
+) -> None:
     """``on_message`` per item where some carry headers: emits made meanwhile share them."""
     on_message = rn.node.on_message
-    it = iter(items)
     try:
         for item in it:
             msg = as_message(item)
@@ -210,14 +249,11 @@ def _messages_with_headers(
                 on_message(port, msg)
             except Exception as exc:
                 if not _recovered(ctx, rn, port, msg, exc):
-                    break
+                    return
             if rn.blocked and not control_only:
-                break
-        else:
-            return len(items)
+                return
     finally:
         rn.current = None
-    return len(items) - length_hint(it)
 
 
 def _recovered(ctx: RunContext, rn: RunningNode, port: str, msg: Message, exc: Exception) -> bool:
@@ -300,7 +336,8 @@ def _hand_stage(
     stage = rn.stage
     assert stage is not None  # noqa: S101  # chosen by consume() only when set
     outlets = rn.outputs[stage.output_port]
-    if stage.kind in ("map", "filter"):
+    if stage.kind in ("map", "filter") and not control_only:
+        # (Control messages go through a full output, as they do for class nodes.)
         for outlet in outlets:
             if outlet.is_block:
                 room = outlet.room
@@ -315,7 +352,14 @@ def _hand_stage(
     if headed and Message in map(type, items):
         return _stage_with_headers(ctx, rn, edge, items)
     call = StageCall(ctx, rn, edge.port, items, None, 1)
-    if call.run():
+    try:
+        done = call.run()
+    except BaseException:
+        # The policy ended the run at a value: the ones after it go back (see below).
+        if stage.kind != "batch":
+            edge.give_back(items[call.stopped + 1 :])
+        raise
+    if done:
         return len(items)
     # Stopped at a value to retry (the call holds it): the ones after it go back.
     rest = items[call.stopped + 1 :] if stage.kind != "batch" else []
@@ -330,7 +374,12 @@ def _stage_with_headers(ctx: RunContext, rn: RunningNode, edge: Inlet, items: li
             value, headers = item.payload, item.headers
         else:
             value, headers = item, EMPTY_HEADERS
-        if not StageCall(ctx, rn, edge.port, [value], headers, 1).run() or rn.blocked:
+        try:
+            done = StageCall(ctx, rn, edge.port, [value], headers, 1).run()
+        except BaseException:
+            edge.give_back(items[index + 1 :])
+            raise
+        if not done or rn.blocked:
             edge.give_back(items[index + 1 :])
             return index + 1
     return len(items)
@@ -379,6 +428,8 @@ class StageCall:
     def failed(self, index: int | None, exc: Exception) -> bool:
         """Apply the policy to the call on ``values[index]`` (``None``: the whole batch)."""
         ctx, rn = self.ctx, self.rn
+        # Where the call stopped, should the policy end the run from here.
+        self.stopped = index if index is not None else len(self.values)
         headers = self.headers if self.headers is not None else EMPTY_HEADERS
         if index is None:
             msgs = [new_message(value, headers) for value in self.values]
@@ -389,6 +440,7 @@ class StageCall:
             delay = decide(ctx, rn, self.port, new_message(value, headers), exc, self.attempt)
             retried = [value]
         if delay is None:
+            self.stopped = len(self.values)
             return True
         again = StageCall(ctx, rn, self.port, retried, self.headers, self.attempt + 1)
         schedule_retry(ctx, rn, delay, again.retry)

@@ -31,7 +31,7 @@ def start_calls(ctx: RunContext, rn: RunningNode) -> None:
         edge = _next_input(rn)
         if edge is None:
             return
-        msg = as_message(edge.take(1)[0])
+        msg = as_message(edge.take_one())
         _begin(ctx, rn, Slot(edge.port, msg))
 
 

@@ -36,10 +36,15 @@ class Controls:
         With ``drain`` (graceful): sources stop, everything in flight is processed, end of
         stream reaches every node, then ``on_stop`` runs; the execution completes. Without it:
         queued messages are dropped (and counted), then ``on_stop`` runs; it is cancelled.
+        A paused execution resumes to drain (or is cancelled as it is); one not started yet
+        stops as soon as it has.
         """
 
         def change() -> None:
             if drain:
+                if self.paused:  # it must run again to drain
+                    self.paused = False
+                    self.state.move(ExecutionState.RUNNING)
                 self.stop_requested = True
             else:
                 self.cancel_requested = True

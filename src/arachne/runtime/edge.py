@@ -36,8 +36,8 @@ EdgeKind: TypeAlias = Literal["link", "inject"]
 """``link``: an edge of the graph; ``inject``: made by the runtime to carry ``inject`` calls."""
 
 
-def _nothing() -> None:
-    """Retire no emitter: none was handed out yet."""
+def _nothing(_on: bool) -> None:
+    """Switch no emitter: none was handed out yet (or the last was retired)."""
 
 
 class LeanOutput:
@@ -49,59 +49,60 @@ class LeanOutput:
     when it holds; :meth:`close` counts what was emitted and queues the consumer. Measured:
     about a third of the cost of a full ``emit`` per value. ``buf`` is the edge's own list,
     for its length only.
+
+    The edge's full emitter is paused for the chunk (a node that kept it goes through the
+    binding meanwhile), so everything else that lands on the edge comes through
+    :meth:`Edge.push`, which counts: what the chunk appended itself is the growth less those.
     """
 
-    __slots__ = ("_edge", "_retire", "_slow", "_start", "buf", "emit", "limit")
+    __slots__ = ("_edge", "_end", "_pushes", "_resume", "_start", "buf", "emit", "limit")
 
     def __init__(self, edge: Edge) -> None:
         self._edge = edge
         self.buf = buf = edge._buf
         self.limit = edge._limit  # nobody takes from the edge during the chunk
         self._start = len(buf)
-        self._slow = 0  # values that went through the binding onto this edge
-        source_port, slow, append = edge.source_port, self._through_binding, buf.append
+        self._pushes = edge.pushes
+        self._resume = switch = edge._switch
+        switch(False)
+        source_port, append = edge.source_port, buf.append
         general = edge.source.emit_slow
         live = True
-
-        def retire() -> None:
-            nonlocal live
-            live = False
-
-        self._retire = retire
 
         def emit(port: Any, value: Any) -> None:
             if not live:  # kept past its chunk: the general way, counted and woken
                 general(port, value)
                 return
             if port is not source_port and port != source_port:
-                slow(port, value)
+                general(port, value)
                 return
             if type(value) is Message:
                 if value.headers is not EMPTY_HEADERS:
-                    slow(port, value)
+                    general(port, value)
                     return
                 value = value.payload
             append(value)
 
-        self.emit: Emitter = emit
+        def end() -> None:
+            nonlocal live
+            live = False
 
-    def _through_binding(self, port: Any, value: object) -> None:
-        edge = self._edge
-        if getattr(port, "name", port) == edge.source_port:
-            self._slow += 1
-        edge.source.emit_slow(port, value)
+        self._end = end
+        self.emit: Emitter = emit
 
     def fill(self) -> None:
         """Hold the producer back: the loop found the edge full."""
         self._edge._fill()
 
     def close(self) -> None:
-        """Count the chunk's emits and queue the consumer if anything arrived."""
-        self._retire()
+        """Count the chunk's emits, queue the consumer if anything arrived, resume the emitter."""
+        self._end()
         edge = self._edge
+        if edge._switch is self._resume:  # not replaced meanwhile (a replaced one stays off)
+            self._resume(True)
         grown = len(self.buf) - self._start
         if grown:
-            edge._counts.emitted += grown - self._slow
+            edge._counts.emitted += grown - (edge.pushes - self._pushes)
             target = edge.target
             if target.ready_rank < edge.rank:
                 edge.ready.add(target, edge.rank)
@@ -131,7 +132,7 @@ class Edge:
         "_head",
         "_high_water",
         "_limit",
-        "_retire",
+        "_switch",
         "blocked_ns",
         "capacity",
         "closed",
@@ -151,6 +152,7 @@ class Edge:
         "port",
         "priority",
         "producer",
+        "pushes",
         "rank",
         "ready",
         "refused",
@@ -200,12 +202,15 @@ class Edge:
         self._high_water = 0
         self.blocked_ns = 0
         self._blocked_since = 0
-        self._retire: Callable[[], None] = _nothing  # retires the last emitter handed out
+        self.pushes = 0  # calls to push, and items through push_many (see LeanOutput)
+        # Turns the last emitter handed out off (False) or on again (True).
+        self._switch: Callable[[bool], None] = _nothing
 
     # -- producers ----------------------------------------------------------------------------
 
     def push(self, item: Any) -> None:
         """Offer ``item`` (a ``Message``, or a bare payload); apply the policy if full."""
+        self.pushes += 1
         if type(item) is Message:
             self.headed = True
         buf = self._buf
@@ -230,6 +235,7 @@ class Edge:
             for item in items:
                 self.push(item)
             return
+        self.pushes += len(items)
         if not self.headed and Message in map(type, items):
             self.headed = True
         buf = self._buf
@@ -255,11 +261,11 @@ class Edge:
         slow = source.emit_slow
         live = True
 
-        def retire() -> None:
+        def switch(on: bool) -> None:
             nonlocal live
-            live = False
+            live = on
 
-        self._retire = retire
+        self._switch = switch
         if not self.is_block:
             push = self.push
 
@@ -313,8 +319,8 @@ class Edge:
         rewired, or after the chunk it was taken in: such a call then goes through the binding,
         which routes, counts and wakes as the outputs are now.
         """
-        self._retire()
-        self._retire = _nothing
+        self._switch(False)
+        self._switch = _nothing
 
     def open_lean(self) -> LeanOutput:
         """Start a chunk of a ``block`` edge's producer's messages with the lean emitter.

@@ -40,12 +40,14 @@ if TYPE_CHECKING:
     from arachne.model.policies import Overflow
     from arachne.runtime.edge import Edge
     from arachne.runtime.fusion import FusedChain
+    from arachne.runtime.running_node import RunningNode
 
 __all__ = ["Execution"]
 
 log = logging.getLogger("arachne.runtime")
 
 T = TypeVar("T")
+_E = TypeVar("_E", bound=Event)
 
 
 class Execution:
@@ -136,7 +138,10 @@ class Execution:
                 await asyncio.gather(*ctx.tasks, return_exceptions=True)
             order = reversed(list(self.wiring.nodes.values()))
             stop_error = await stop_nodes(ctx, order)
-            ctx.pools.close()
+            if ctx.pools.started:
+                # Off the loop: a worker still finishing a call may read stats() or ask for a
+                # change, which the loop must be free to serve (else both wait for ever).
+                await asyncio.get_running_loop().run_in_executor(None, ctx.pools.close)
             self.wiring.detach()
             if self.error is None and stop_error is not None:
                 self.error = stop_error
@@ -151,8 +156,10 @@ class Execution:
                 error = describe(self.error) if self.error is not None else None
                 self._state.move(final, error=error)
         finally:
-            ctx.gate.close()
-            self._done.set()
+            try:
+                ctx.gate.close()
+            finally:
+                self._done.set()
 
     def _stop_from_node(self, drain: bool) -> None:
         self.controls.request_stop(drain=drain)
@@ -183,7 +190,7 @@ class Execution:
         """Continue after :meth:`pause`; queued messages drain first."""
         self.controls.resume()
 
-    def subscribe(self, callback: Callable[[Any], None], *kinds: type[Event]) -> Subscription:
+    def subscribe(self, callback: Callable[[_E], None], *kinds: type[_E]) -> Subscription:
         """Call ``callback`` with each event of ``kinds`` (all if none) from this execution.
 
         Called on the loop thread; use an ``EventRelay`` to hand events to another thread.
@@ -206,17 +213,7 @@ class Execution:
         """Change an edge's priority, in the desired graph and, live, in the running edge."""
         edge = self.edge(edge_id)
         self.graph.replace_link(edge_id, priority=priority)
-
-        def change() -> None:
-            self.graph = self.graph.replace_link(edge_id, priority=priority)
-            edge.set_priority(priority)
-            self.wiring.refresh_emitters()
-            target = edge.target
-            target.inputs.sort(key=lambda e: -e.rank)
-            if len(edge) and not target.blocked and not target.finished:
-                self._ctx.ready.add(target, edge.rank)
-
-        self._ctx.gate.apply(change)
+        self._retune(edge, lambda: edge.set_priority(priority), priority=priority)
 
     def set_overflow(self, edge_id: str, overflow: Overflow) -> None:
         """Change an edge's overflow policy, in the desired graph and live."""
@@ -226,17 +223,16 @@ class Execution:
         self._retune(edge, lambda: edge.set_overflow(policy), overflow=policy)
 
     def _retune(self, edge: Edge, setter: Callable[[], None], **changes: Any) -> None:
-        # A new bound or policy may fill the edge or free its producer: settle that live.
+        """Apply a checked change to ``edge`` on the loop, in both graphs, and settle it there."""
+
         def change() -> None:
+            if self.wiring.edges.get(edge.id) is not edge:
+                log.warning("edge %r was removed before its change could apply", edge.id)
+                return
             if edge.kind == "link":
                 self.graph = self.graph.replace_link(edge.id, **changes)
             setter()
-            self.wiring.refresh_emitters()
-            producer = edge.retuned()
-            if producer is not None:
-                rank = producer.wake_rank()
-                if rank is not None:
-                    self._ctx.ready.add(producer, rank)
+            self.wiring.retuned(edge)
 
         self._ctx.gate.apply(change)
 
@@ -286,7 +282,7 @@ class Execution:
 
         self._change(change)
 
-    async def _stop_live(self, rn: Any) -> None:
+    async def _stop_live(self, rn: RunningNode) -> None:
         error = await stop_node(self._ctx, rn)
         if error is not None:
             self._ctx.fail_soon(error)
@@ -346,12 +342,17 @@ class Execution:
         return self._change(change) or 0
 
     def _change(self, change: Callable[[], T]) -> T | None:
-        """Apply ``change`` on the loop; wait for it (raising its error) unless called there."""
+        """Apply ``change`` on the loop; wait for it (raising its error) unless called there.
+
+        Called on the loop (from a hook, say), it cannot wait for a turn that comes after the
+        caller's: it returns ``None`` at once, the change applies after the current turn, and
+        an error it raises then is logged, as nobody is left to receive it.
+        """
         gate = self._ctx.gate
         future = gate.submit(change)
         if gate.on_loop():
             future.add_done_callback(_log_failed_change)
-            return future.result() if future.done() else None
+            return None
         return future.result()
 
     def running_graph(self) -> Graph:
@@ -395,8 +396,11 @@ class Execution:
         msg = Message(checked, headers)
 
         def change() -> None:
-            if not rn.finished:
-                self.wiring.inject_edge(node_id, port).push(msg)
+            if self.wiring.nodes.get(node_id) is not rn or rn.finished:
+                what = "was removed" if self.wiring.nodes.get(node_id) is not rn else "finished"
+                log.warning("node %r %s before a message injected into it arrived", node_id, what)
+                return
+            self.wiring.inject_edge(node_id, port).push(msg)
 
         self._ctx.gate.apply(change)
 

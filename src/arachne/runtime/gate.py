@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from arachne.runtime.clock import Clock
 
 __all__ = ["Gate"]
+
+log = logging.getLogger("arachne.runtime")
 
 T = TypeVar("T")
 
@@ -65,11 +68,19 @@ class Gate:
             self.run_inbox()
 
     def run_inbox(self) -> None:
-        """Run every queued change, in order (the scheduler calls this between activations)."""
+        """Run every queued change, in order (the scheduler calls this between activations).
+
+        A change that raises is logged and the rest still run: it was checked when asked for,
+        and what made it fail since (an edge removed meanwhile, say) must not end the run.
+        """
         self.pending = False
         inbox = self.inbox
         while inbox:
-            inbox.popleft()()
+            change = inbox.popleft()
+            try:
+                change()
+            except Exception:
+                log.exception("a change to a running execution failed and was dropped")
 
     @property
     def running(self) -> bool:
@@ -111,8 +122,9 @@ class Gate:
                 return
             self.inbox.append(change)
             self.pending = True
-        if threading.get_ident() != self._thread:
-            self.wake()
+        # From the loop's own thread too: a signal handler or a coroutine beside the run
+        # changes it between two turns of the scheduler, which may be waiting.
+        self.wake()
 
     def submit(self, change: Callable[[], T]) -> concurrent.futures.Future[T]:
         """Like :meth:`apply`, with a future for what ``change`` returns or raises."""

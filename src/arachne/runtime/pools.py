@@ -63,6 +63,11 @@ class Pools:
             )
         return self._processes
 
+    @property
+    def started(self) -> bool:
+        """Whether any pool was started (and so has workers to wait for)."""
+        return bool(self._retired) or self._threads is not None or self._processes is not None
+
     def close(self) -> None:
         """Shut every pool down, dropping calls not yet started and waiting for running ones."""
         for pool in (*self._retired, self._threads, self._processes):

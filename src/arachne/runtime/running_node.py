@@ -65,6 +65,10 @@ class Inlet(Protocol):
         """Remove and return up to ``n`` messages from the front."""
         ...
 
+    def take_one(self) -> Any:
+        """Remove and return the oldest message (``IndexError`` if there is none)."""
+        ...
+
     def give_back(self, items: list[Any]) -> None:
         """Put the unprocessed rest of the last take back at the front."""
         ...

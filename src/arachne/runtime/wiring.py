@@ -106,6 +106,8 @@ class Wiring:
             state=node.context.state,  # keep state set before the run
         )
         rn = RunningNode(spec, node, context)
+        # A node with inputs but no edge waits for one (a live connect) until end of stream.
+        rn.awaits_input = bool(spec.inputs)
         if ctx.check_types and rn.stage is not None:  # results checked inside the call
             port = spec.output(rn.stage.output_port)
             if port is not None:
@@ -241,6 +243,25 @@ class Wiring:
         self._refuse()
         self._publish(events.EdgeAdded(execution_id=self.ctx.execution_id, edge_id=edge.id))
         return edge
+
+    def retuned(self, edge: Edge) -> None:
+        """Settle the running graph after ``edge``'s capacity, priority or policy changed.
+
+        Its consumer's inputs are ordered again, fusion is laid again (an edge that is no
+        longer ``block``, say, leaves its chain), a producer the change freed is woken and a
+        consumer the new rank outranks is queued at it.
+        """
+        target = edge.target
+        target.inputs.sort(key=lambda e: -e.rank)
+        self._refuse()
+        producer = edge.retuned()
+        ready = self.ctx.ready
+        if producer is not None:
+            rank = producer.wake_rank()
+            if rank is not None:
+                ready.add(producer, rank)
+        if len(edge) and not target.blocked and not target.finished:
+            ready.add(target, edge.rank)
 
     def check_link(self, link: LinkSpec) -> None:
         """Raise naming the fix if ``link`` cannot be added now.
@@ -438,8 +459,8 @@ class Wiring:
             order.append(node_id)
             for outlets in self.nodes[node_id].outputs.values():
                 for outlet in outlets:
-                    for edge in _edges_of(outlet):
-                        target = edge.target.id
+                    if isinstance(outlet, Edge):  # a fused hop is no edge of its own
+                        target = outlet.target.id
                         indegree[target] -= 1
                         if indegree[target] == 0:
                             ready.append(target)
@@ -449,10 +470,6 @@ class Wiring:
         bus = self.ctx.bus
         if type(event) in bus.wanted:
             bus.publish(event)
-
-
-def _edges_of(outlet: object) -> list[Edge]:
-    return [outlet] if isinstance(outlet, Edge) else []
 
 
 def _check_port(rn: RunningNode, direction: str, port: str) -> None:
