@@ -250,3 +250,29 @@ def test_an_execution_launched_twice_says_so() -> None:
     finally:
         runtime.stop(timeout=10)
         runtime.shutdown()
+
+
+def test_a_stop_after_a_paused_execution_was_cancelled_does_nothing() -> None:
+    runtime, _, _, ex = paused_run()
+    ex.request_stop(drain=False)
+    assert ex.wait(10)
+    assert ex.state is ExecutionState.CANCELLED
+    ex.request_stop()  # it has ended: nothing to do
+    assert ex.state is ExecutionState.CANCELLED
+    runtime.shutdown()
+
+
+def test_a_pause_after_a_graceful_stop_does_not_hold_up_the_drain() -> None:
+    gate = Gate()
+    runtime, source = forever_into(gate, capacity=4)
+    ex = runtime.start()
+    assert gate.arrived.wait(10)  # the loop is inside the gate's hook: both calls queue
+    ex.request_stop()
+    ex.pause()  # still running when asked, so accepted here; dropped when its turn comes
+    gate.open.set()
+    assert ex.wait(10)
+    assert ex.state is ExecutionState.COMPLETED
+    assert gate.payloads == list(range(source.i))
+    with pytest.raises(ExecutionError, match="completed"):
+        ex.pause()
+    runtime.shutdown()

@@ -6,12 +6,13 @@ import asyncio
 import itertools
 import logging
 import threading
+from typing import Any
 
 import pytest
 
 from arachne import GraphError, Input, IterSource, Message, Node, Output, Runtime, Subgraph, node
 from arachne.runtime import ExecutionStats, FakeClock
-from arachne.runtime.events import ExecutionStateChanged
+from arachne.runtime.events import ExecutionStateChanged, NodeStopped
 from arachne.runtime.gate import Gate
 
 # -- stats() from another thread during a long run (the issue's acceptance test) --------------
@@ -390,3 +391,52 @@ async def test_a_stop_asked_for_on_the_loop_thread_ends_a_waiting_run() -> None:
     ex.request_stop()  # from the loop's own thread, as an aiohttp handler would
     await asyncio.wait_for(run, 10)
     assert ex.state.value == "completed"
+
+
+class LateAsker(Node):
+    """A thread-mode node whose first call, once released, reads stats and adds a node."""
+
+    mode = "thread"
+    inp = Input(int, name="in")
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.ex: Any = None
+        self.log: list[str] = []
+
+    def on_message(self, port: str, msg: Message) -> None:
+        if msg.payload != 0:
+            return
+        self.entered.set()
+        assert self.release.wait(30)
+        self.log.append(f"stats {len(self.ex.stats().nodes)}")
+        self.log.append(f"added {self.ex.add_node(Sum(), node_id='extra')}")
+
+
+def test_a_worker_finishing_its_call_at_the_end_of_a_run_is_served() -> None:
+    # The run is cancelled while a thread call is in flight; the pools are closed while that
+    # call reads stats() and asks for a change, which must both be served (else: a hang).
+    asker = LateAsker()
+    graph = Subgraph()
+    graph.add_node(IterSource(range(10), name="src"))
+    graph.add_node(asker)
+    graph.connect(("src", "out"), ("late_asker", "in"), capacity=4)
+    runtime = Runtime()
+    runtime.register(graph)
+    asker.ex = ex = runtime.execution
+    stopped = threading.Event()
+    ex.subscribe(lambda event: stopped.set(), NodeStopped)
+    runtime.start()
+    try:
+        assert asker.entered.wait(30)
+        ex.request_stop(drain=False)
+        assert stopped.wait(30)  # on_stop ran: the loop now waits for the pools to close
+        asker.release.set()
+        assert ex.wait(30)
+    finally:
+        asker.release.set()
+        runtime.shutdown(10)
+    assert ex.state.value == "cancelled"
+    assert asker.log == ["stats 2", "added extra"]
+    assert "extra" in ex.graph.nodes

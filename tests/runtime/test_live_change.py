@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from arachne import ExecutionError, GraphError, Input, Message, Node
+from arachne import ExecutionError, GraphError, Input, Message, Node, Output
 from arachne.runtime import Execution, ExecutionState
 from arachne.runtime.events import (
     EdgeAdded,
@@ -472,3 +472,79 @@ def test_an_injection_into_a_node_removed_first_is_logged(caplog: pytest.LogCapt
     assert ex.state is ExecutionState.COMPLETED
     assert "node 'gone' was removed before a message injected into it arrived" in caplog.text
     assert sink.payloads == [0, 1, 2]
+
+
+class Optional(Node):
+    """An input never linked here; flushes -1 when it finishes."""
+
+    inp = Input(int, name="in")
+    out = Output(int)
+
+    def on_finish(self) -> None:
+        self.emit("out", -1)
+
+
+class Reporter(Node):
+    """Counts what arrives; emits the count on every tick (it is never idle)."""
+
+    cadence = 0.01
+    inp = Input(int, name="in")
+    out = Output(int)
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def on_message(self, port: str, msg: Message) -> None:
+        self.seen.append(msg.payload)
+
+    def on_tick(self) -> None:
+        self.emit("out", len(self.seen))
+
+
+def test_a_node_with_an_unlinked_input_finishes_once_the_sources_have_beside_a_ticker() -> None:
+    # The ticker is never idle, so the run never goes quiet: the wait ends with the sources.
+    reporter = Reporter()
+    rt = run_of(
+        Count(3, name="src"),
+        Optional(name="optional"),
+        reporter,
+        Collect("sink"),
+        links=[
+            ("src", "out", "reporter", "in", 4),
+            ("optional", "out", "reporter", "in", 4),
+            ("reporter", "out", "sink", "in", 4),
+        ],
+    )
+    rt.run()
+    assert rt.execution.state is ExecutionState.COMPLETED
+    assert sorted(reporter.seen) == [-1, 0, 1, 2]
+
+
+def test_an_injection_into_a_waiting_node_leaves_it_waiting_for_a_link() -> None:
+    late = Collect("late")
+    rt = run_of(Quiet(name="q"), late, links=[])
+    ex = rt.start()
+    ex.inject("late", "in", 1)
+    assert eventually(ex, lambda: late.payloads == [1])
+    assert ex.stats().nodes["late"].state == "running"
+    ex.connect(("q", "out"), ("late", "in"))
+    ex.inject("late", "in", 2)
+    assert eventually(ex, lambda: late.payloads == [1, 2])
+    assert stopped(rt).state is ExecutionState.COMPLETED
+
+
+class Manual(Collect):
+    """docs/runtime.md's keep-alive node fed only by ``inject``."""
+
+    keep_alive = True
+
+
+def test_a_keep_alive_node_fed_only_by_inject_takes_every_injection() -> None:
+    manual = Manual("manual")
+    rt = run_of(manual, links=[])
+    ex = rt.start()
+    for value in range(3):
+        ex.inject("manual", "in", value)
+        assert eventually(ex, lambda n=value: manual.payloads == list(range(n + 1)))
+    assert ex.stats().nodes["manual"].state == "running"
+    assert stopped(rt).state is ExecutionState.COMPLETED

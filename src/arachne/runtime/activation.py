@@ -78,17 +78,20 @@ def activate(ctx: RunContext, rn: RunningNode) -> None:
     it is queued again when its outputs drain. A node waiting to retry takes nothing.
     """
     if rn.finished or rn.suspended or not rn.started:
+        if rn.deferred is not None and not (rn.finished or rn.blocked):
+            retry, rn.deferred = rn.deferred, None
+            retry()  # a retry that came due while the outputs were full
         return
     if rn.blocked:
         if any(edge.control and len(edge) for edge in rn.inputs):
             consume(ctx, rn, control_only=True)
         return
-    if rn.inputs:
+    if rn.inputs and (rn.links_in or rn.has_input()):  # (inject edges alone: when they hold)
         if rn.inline:
             consume(ctx, rn, control_only=False)
         else:
             start_calls(ctx, rn)
-        if rn.finish_requested:
+        if rn.finish_requested and rn.links_in:
             raise finish_refused(rn)
         after_turn(ctx, rn)
         return
@@ -217,14 +220,13 @@ def _lean_messages(
             try:
                 on_message(port, msg)
             except Exception as exc:
-                if not _recovered(ctx, rn, port, new_message(payload, EMPTY_HEADERS), exc):
-                    return
-                msg = new_message(None, EMPTY_HEADERS)
+                recovered = _recovered(ctx, rn, port, new_message(payload, EMPTY_HEADERS), exc)
                 if len(buf) >= limit:  # what it emitted before raising may have filled it
                     lean.fill()
                     return
-                if rn.blocked:  # its error port's edge may have filled
+                if not recovered or rn.blocked:  # a retry to wait for; a full error edge
                     return
+                msg = new_message(None, EMPTY_HEADERS)
                 continue
             if refcount(msg) > _UNSHARED:
                 msg = new_message(None, EMPTY_HEADERS)

@@ -21,7 +21,7 @@ class Controls:
     applies the change on the execution's loop through the gate, which wakes the scheduler.
     """
 
-    __slots__ = ("cancel_requested", "gate", "paused", "state", "stop_requested")
+    __slots__ = ("cancel_requested", "gate", "paused", "state", "stop_requested", "stopping")
 
     def __init__(self, gate: Gate, state: StateCell) -> None:
         self.gate = gate
@@ -29,6 +29,7 @@ class Controls:
         self.stop_requested = False
         self.cancel_requested = False
         self.paused = False
+        self.stopping = False  # a graceful stop was asked for: it drains to the end
 
     def request_stop(self, *, drain: bool = True) -> None:
         """Ask the execution to end.
@@ -42,21 +43,29 @@ class Controls:
 
         def change() -> None:
             if drain:
-                if self.paused:  # it must run again to drain
-                    self.paused = False
+                if self.paused and self.state.value is ExecutionState.PAUSED:
+                    self.paused = False  # it must run again to drain
                     self.state.move(ExecutionState.RUNNING)
-                self.stop_requested = True
+                self.stopping = self.stop_requested = True
             else:
                 self.cancel_requested = True
 
         self.gate.apply(change)
 
     def pause(self) -> None:
-        """Stop activating nodes; messages stay queued until :meth:`resume`."""
+        """Stop activating nodes; messages stay queued until :meth:`resume`.
+
+        Not once a graceful stop was asked for: that drains to the end, which a pause would
+        hold up for good.
+        """
         check_transition(self.state.value, ExecutionState.PAUSED)
+        if self.stopping:
+            raise ExecutionError(
+                f"execution {self.state.execution_id} is stopping; it cannot be paused"
+            )
 
         def change() -> None:
-            if self.state.value is ExecutionState.RUNNING:
+            if self.state.value is ExecutionState.RUNNING and not self.stopping:
                 self.paused = True
                 self.state.move(ExecutionState.PAUSED)
 

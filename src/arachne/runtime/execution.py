@@ -12,7 +12,7 @@ import logging
 import secrets
 import threading
 import time
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from arachne.model.errors import ExecutionError, GraphError, describe
 from arachne.model.flatten import node_spec
@@ -47,6 +47,9 @@ __all__ = ["Execution"]
 log = logging.getLogger("arachne.runtime")
 
 T = TypeVar("T")
+
+CLOSE_POLL: Final = 0.01
+"""Seconds between looks at the change inbox while the pools close at the end of a run."""
 _E = TypeVar("_E", bound=Event)
 
 
@@ -100,6 +103,7 @@ class Execution:
         self.rounds = Rounds(ctx, self.wiring)
         self.error: BaseException | None = None
         self._injected = 0
+        self._ending = False
         self._done = threading.Event()
 
     # -- driving (on the loop) ----------------------------------------------------------------
@@ -131,6 +135,7 @@ class Execution:
 
     async def _finish(self) -> None:
         ctx = self._ctx
+        self._ending = True  # nodes added from now on join the graphs, not the run
         try:
             for task in list(ctx.tasks):
                 task.cancel()
@@ -139,9 +144,12 @@ class Execution:
             order = reversed(list(self.wiring.nodes.values()))
             stop_error = await stop_nodes(ctx, order)
             if ctx.pools.started:
-                # Off the loop: a worker still finishing a call may read stats() or ask for a
-                # change, which the loop must be free to serve (else both wait for ever).
-                await asyncio.get_running_loop().run_in_executor(None, ctx.pools.close)
+                # Off the loop, serving what a worker still finishing a call may ask of it
+                # meanwhile (a stats() read, a change), else both would wait for ever.
+                closing = asyncio.get_running_loop().run_in_executor(None, ctx.pools.close)
+                while not closing.done():
+                    ctx.gate.run_inbox()
+                    await asyncio.wait([closing], timeout=CLOSE_POLL)
             self.wiring.detach()
             if self.error is None and stop_error is not None:
                 self.error = stop_error
@@ -251,7 +259,7 @@ class Execution:
             rn = self.wiring.add_node(spec, node)
             self.graph = graph
             self._size_pools()
-            if self._ctx.gate.running:
+            if self._ctx.gate.running and not self._ending:
                 self._ctx.spawn(self._start_live(rn.id))
 
         self._change(change)

@@ -131,12 +131,25 @@ def schedule_retry(
     """Run ``retry`` after ``delay`` seconds on the execution's clock.
 
     With ``hold`` the node takes nothing else meanwhile (so its order is kept); ``retry`` must
-    release it. Calls off the loop retry their own slot and leave the node running.
+    release it, and waits, if its outputs are full when it comes due, until they have room
+    (the bound on a ``block`` edge holds through retries). Calls off the loop retry their own
+    slot and leave the node running.
     """
+    at = ctx.clock.now() + delay
     if hold:
         rn.suspended = True
-    ctx.timers.add(ctx.clock.now() + delay, retry)
+        ctx.timers.add(at, lambda: _when_room(rn, retry))
+    else:
+        ctx.timers.add(at, retry)
     ctx.gate.wake()
+
+
+def _when_room(rn: RunningNode, retry: Callable[[], None]) -> None:
+    """Run a held node's due retry now, or once its full outputs have room (see activate)."""
+    if rn.blocked:
+        rn.deferred = retry
+        return
+    retry()
 
 
 def _final(rn: RunningNode) -> ErrorPolicyName:

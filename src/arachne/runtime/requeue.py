@@ -22,13 +22,16 @@ def after_turn(ctx: RunContext, rn: RunningNode) -> None:
         if rn.has_input():
             if rn.inline or rn.pending < rn.concurrency:
                 ctx.ready.add(rn, rn.top_rank())
-        elif rn.inputs_open == 0 and not rn.pending:
-            finish_node(ctx, rn)
-        return
+            return
+        if rn.links_in:
+            if rn.inputs_open == 0 and not rn.pending:
+                finish_node(ctx, rn)
+            return
+        # Fed only by inject calls, and they are taken: on as the source it otherwise is.
     if rn.finish_requested:
         if not rn.pending:
             finish_node(ctx, rn)
     elif rn.idle:
         ctx.idle_sources.append(rn)
-    elif not rn.pending and not rn.cadence:
+    elif rn.tick_driven and not rn.pending and not rn.cadence:
         ctx.ready.add(rn, NO_INPUT_RANK)

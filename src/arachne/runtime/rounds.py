@@ -70,6 +70,26 @@ class Rounds:
                 return False
         return not any(len(edge) for edge in self.wiring.edges.values())
 
+    def release_waiting(self) -> bool:
+        """End the wait of nodes waiting for a link once no other source runs; True if any.
+
+        A node with inputs but no link waits for a ``connect`` while the graph runs; once
+        every source that is not such a node has finished, no link can bring it anything the
+        run would wait for, so it finishes as a source would.
+        """
+        waiting = []
+        for rn in self.wiring.nodes.values():
+            if rn.finished or not rn.is_source:
+                continue
+            if not rn.waits_for_input:
+                return False  # a source still runs
+            waiting.append(rn)
+        ready = self.ctx.ready
+        for rn in waiting:
+            rn.finish_requested = True
+            ready.add(rn, NO_INPUT_RANK)
+        return bool(waiting)
+
     def end_of_stream(self, *, include_keep_alive: bool) -> bool:
         """Finish every source (keep-alive ones only if asked), so end of stream flows down.
 

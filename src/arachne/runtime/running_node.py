@@ -10,6 +10,8 @@ from arachne.runtime.ready_queue import NOT_QUEUED
 from arachne.runtime.stats import NodeStats
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from arachne.model.context import NodeContext
     from arachne.model.function_stage import FunctionStage
     from arachne.model.message import Headers
@@ -210,6 +212,7 @@ class RunningNode:
         "context",
         "counts",
         "current",
+        "deferred",
         "emit_slow",
         "emitter",
         "error_policy",
@@ -224,6 +227,7 @@ class RunningNode:
         "inputs_open",
         "keep_alive",
         "lean",
+        "links_in",
         "mode",
         "node",
         "ordered",
@@ -251,14 +255,18 @@ class RunningNode:
         self.inputs: list[Inlet] = []
         self.outputs: dict[str, tuple[Outlet, ...]] = {p.name: () for p in spec.outputs}
         self.inputs_open = 0
+        self.links_in = 0  # input edges that are links (not inject edges)
         self.ready_rank = NOT_QUEUED
         self.blocked = False
         self.current: Headers | None = None  # headers of the message being handled, if any
         self.started = self.finished = self.stopped = self.finish_requested = False
         self.finishing = self.idle = self.removed = False
-        # Left with no input edge by a live change (or added live with none): it waits for one
-        # instead of ending as a source with nothing to do would.
+        # Has input ports but no link into them (from the start, or left so by a live change):
+        # it waits for one while any source runs, instead of ending as a source with nothing
+        # to do would (Rounds.release_waiting ends the wait).
         self.awaits_input = False
+        # A retry that came due while the node's outputs were full: run when they have room.
+        self.deferred: Callable[[], None] | None = None
         self.rotation = 0
         # Messages per take, grown or shrunk to keep a take within SLICE (see consume); the
         # wiring sets where it starts.
@@ -287,8 +295,8 @@ class RunningNode:
 
     @property
     def is_source(self) -> bool:
-        """Whether no edge feeds this node."""
-        return not self.inputs
+        """Whether no link feeds this node (an edge made for ``inject`` does not count)."""
+        return not self.links_in
 
     def block_outputs(self) -> list[Outlet]:
         """Return the ``block`` outlets this node is held back by.
@@ -319,20 +327,23 @@ class RunningNode:
         """Return the rank to queue this node at now that its outputs have room, if any."""
         if self.finished or not self.started:
             return None
+        if self.deferred is not None:
+            return NO_INPUT_RANK
         if self.inputs:
             if self.has_input():
                 return self.top_rank()
-            return NO_INPUT_RANK if self.inputs_open == 0 else None
+            if self.links_in:
+                return NO_INPUT_RANK if self.inputs_open == 0 else None
         if self.finish_requested or (self.tick_driven and not self.cadence and not self.idle):
             return NO_INPUT_RANK
         return None
 
     @property
     def waits_for_input(self) -> bool:
-        """Whether it has no input edge now but waits for one (and has nothing else to do)."""
+        """Whether it has no link in now but waits for one (and has nothing else to do)."""
         return (
             self.awaits_input
-            and not self.inputs
+            and not self.links_in
             and not self.finish_requested
             and not self.tick_driven
             and not self.keep_alive

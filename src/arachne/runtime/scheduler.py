@@ -82,7 +82,7 @@ async def drive(ctx: RunContext, controls: Controls, rounds: Rounds) -> None:
             continue
         if rounds.all_finished():
             return
-        if timers.fire(now()) or rounds.next_round():
+        if timers.fire(now()) or rounds.next_round() or rounds.release_waiting():
             continue
         if rounds.quiescent():
             if rounds.end_of_stream(include_keep_alive=False):

@@ -165,7 +165,7 @@ def schedule_ticks(ctx: RunContext, rn: RunningNode, deadline: float) -> None:
             else:
                 start_tick(ctx, rn)
             if rn.finish_requested and rn.inline:
-                if rn.inputs:
+                if rn.links_in:
                     raise finish_refused(rn)
                 finish_node(ctx, rn)
                 return

@@ -133,6 +133,7 @@ class Wiring:
         source.outputs[link.source.port] = (*source.outputs[link.source.port], edge)
         target.inputs.append(edge)
         target.inputs.sort(key=lambda e: -e.rank)
+        target.links_in += 1
         if source.finished:
             edge.closed = True
         else:
@@ -313,11 +314,13 @@ class Wiring:
                 outlet for outlet in source.outputs[edge.source_port] if outlet is not edge
             )
         target.inputs.remove(edge)
+        if edge.kind == "link":
+            target.links_in -= 1
         target.counts.received_retired += edge.received()
         if not edge.closed:
             edge.closed = True
             target.inputs_open -= 1
-        if not target.inputs:
+        if not target.links_in:
             target.awaits_input = True  # an input may be connected again
         elif target.inputs_open == 0 and not target.finished:
             self.ctx.ready.add(target, NO_INPUT_RANK)
