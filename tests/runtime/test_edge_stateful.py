@@ -336,9 +336,10 @@ class EdgeMachine(RuleBasedStateMachine):
         self.model.changed(retune=retune)
 
     def retune(self) -> None:
-        """What ``ExecutionTuning.set_capacity``/``set_overflow`` do after the bare setter."""
-        producer = self.edge.retuned()
-        if producer is not None:
+        """What ``Wiring.retuned`` does after the bare setter: settle, then wake if freed."""
+        self.edge.retuned()
+        producer = self.edge.producer
+        if producer.blocked and not producer.still_blocked():
             self.ex.unblocked(producer)
 
     # -- invariants -------------------------------------------------------------------------

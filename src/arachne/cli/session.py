@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from arachne.components.builtins.jsonl_source import JsonlSource
 from arachne.model.error_record import ERROR_PORT
+from arachne.model.errors import shown
 from arachne.model.flatten import port_of
 from arachne.model.node import Node
 from arachne.model.port import Input, Output
@@ -108,11 +109,9 @@ def _fits(label: str, where: str, spec: PortSpec, value: Any) -> Any:
     try:
         return spec.adapter.validate(value)
     except (TypeError, ValueError) as exc:
-        shown = repr(value)
-        shown = shown if len(shown) <= 60 else shown[:57] + "..."
         raise ValueError(
-            f"{label}: {shown} does not fit {where}, which takes {spec.schema_name} ({exc}); "
-            "give a value of that type"
+            f"{label}: {shown(value)} does not fit {where}, which takes {spec.schema_name} "
+            f"({exc}); give a value of that type"
         ) from None
 
 

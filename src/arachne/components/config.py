@@ -9,7 +9,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from arachne.model.errors import SpecError
+from arachne.model.errors import SpecError, shown
 
 __all__ = ["check_config", "json_path"]
 
@@ -53,7 +53,7 @@ def json_path(prefix: str, parts: Iterable[object]) -> str:
 
 def _explain(error: Any) -> str:
     keyword = error.validator
-    found = _short(error.instance)
+    found = shown(error.instance)
     if keyword == "required":
         return f"{error.message}; add it"
     if keyword == "additionalProperties":
@@ -65,8 +65,3 @@ def _explain(error: Any) -> str:
         options = ", ".join(map(repr, error.validator_value))
         return f"found {found}, expected one of {options}"
     return f"found {found}: {error.message}"
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

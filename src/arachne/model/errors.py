@@ -29,6 +29,7 @@ __all__ = [
     "NodeFailed",
     "SpecError",
     "describe",
+    "shown",
 ]
 
 
@@ -36,6 +37,12 @@ def describe(exc: BaseException) -> str:
     """Return ``Type: message`` for an exception, as error messages and events show it."""
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def shown(value: object) -> str:
+    """Return ``repr(value)``, cut to 60 characters, as error messages quote a bad value."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class ArachneError(Exception):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
 
 from arachne.model.error_record import ERROR_PORT, ErrorRecord
 from arachne.model.errors import GraphError
 from arachne.model.graph import Graph
-from arachne.model.node import Node
+from arachne.model.node import Node, async_hooks
 from arachne.model.port import PortSpec
 from arachne.model.specs import LinkSpec, NodeSpec, PortRef
 
@@ -204,9 +203,7 @@ def node_spec(path: str, node: Node, overrides: Mapping[str, Any] | None = None)
 
 def _mode(node: Node) -> Mode:
     """Return the node's mode; ``async def`` hooks on a node left inline make it ``async``."""
-    if node.mode == "inline" and any(
-        inspect.iscoroutinefunction(getattr(type(node), hook)) for hook in ("on_message", "on_tick")
-    ):
+    if node.mode == "inline" and async_hooks(node):
         return "async"
     return node.mode
 

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar
 
-from arachne.model.function_stage import FunctionStage, call_stage, results_of
+from arachne.model.function_stage import FunctionStage, call_stage, reraise
 from arachne.model.message import Message
 from arachne.model.node import HookResult, Node
 from arachne.model.sources import IterSource
 
 __all__ = ["AsyncFunctionNode", "BatchFunctionNode", "FunctionNode", "FunctionSource"]
-
-
-def _reraise(index: int | None, exc: Exception) -> NoReturn:
-    raise exc
 
 
 class FunctionNode(Node):
@@ -45,7 +41,7 @@ class FunctionNode(Node):
 
     def on_message(self, port: str, msg: Message) -> HookResult:
         """Call the function with the payload and emit what it returns or yields."""
-        results, _ = call_stage(self.stage, [msg.payload], _reraise)
+        results, _ = call_stage(self.stage, [msg.payload], reraise)
         for result in results:  # collected first: a failure half-way emits nothing
             self.emit(self.output_port, result)
         return None
@@ -61,7 +57,7 @@ class BatchFunctionNode(FunctionNode):
 
     def on_batch(self, port: str, msgs: list[Message]) -> None:
         """Call the function once with every payload of the batch."""
-        results, _ = call_stage(self.stage, [msg.payload for msg in msgs], _reraise)
+        results, _ = call_stage(self.stage, [msg.payload for msg in msgs], reraise)
         for result in results:
             self.emit(self.output_port, result)
 
@@ -75,7 +71,8 @@ class AsyncFunctionNode(FunctionNode):
 
     async def on_message(self, port: str, msg: Message) -> None:
         """Await the function with the payload and emit what it returns."""
-        for result in results_of("map", await type(self).fn(msg.payload)):
+        result = await type(self).fn(msg.payload)
+        if result is not None:
             self.emit(self.output_port, result)
 
 

@@ -9,13 +9,13 @@ each failure to the caller's error policy, value by value.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain
 from operator import length_hint
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, NoReturn, TypeAlias
 
-__all__ = ["FunctionStage", "StageFailure", "StageKind", "call_stage", "results_of"]
+__all__ = ["FunctionStage", "StageFailure", "StageKind", "call_stage", "reraise"]
 
 StageKind: TypeAlias = Literal["map", "filter", "many", "batch"]
 
@@ -104,17 +104,6 @@ def call_stage(
     return results, end
 
 
-def results_of(kind: Literal["map", "many", "batch"], returned: object) -> list[Any]:
-    """Return what one call's ``returned`` value emits, for a stage of ``kind``.
-
-    For callers that make the call themselves (an ``async def`` function awaited by its node).
-    """
-    if returned is None:
-        return []
-    if kind == "map":
-        return [returned]
-    if not isinstance(returned, Iterable):
-        raise TypeError(f"a {kind} function must return an iterable, got {type(returned).__name__}")
-    if kind == "many":
-        return list(returned)
-    return [result for result in returned if result is not None]
+def reraise(index: int | None, exc: Exception) -> NoReturn:
+    """Raise ``exc``: the ``StageFailure`` of callers with no policy to apply."""
+    raise exc

@@ -80,9 +80,7 @@ class Graph:
 
     def replace_link(self, link_id: str, **changes: Any) -> Graph:
         """Return a graph where link ``link_id`` has ``changes`` (capacity, priority, ...)."""
-        if link_id not in self._links:
-            known = ", ".join(self._links) or "none"
-            raise GraphError(f"unknown link {link_id!r}; known links: {known}")
+        self._check_link_id(link_id)
         links = dict(self._links)
         links[link_id] = dataclasses.replace(links[link_id], **changes)
         return Graph(self._nodes.values(), links.values(), self.name)
@@ -115,11 +113,15 @@ class Graph:
 
     def without_link(self, link_id: str) -> Graph:
         """Return a graph without link ``link_id``."""
+        self._check_link_id(link_id)
+        links = [link for link in self._links.values() if link.id != link_id]
+        return Graph(self._nodes.values(), links, self.name)
+
+    def _check_link_id(self, link_id: str) -> None:
+        """Raise ``GraphError`` naming the known links if ``link_id`` is not one of them."""
         if link_id not in self._links:
             known = ", ".join(self._links) or "none"
             raise GraphError(f"unknown link {link_id!r}; known links: {known}")
-        links = [link for link in self._links.values() if link.id != link_id]
-        return Graph(self._nodes.values(), links, self.name)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Graph):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias
@@ -23,6 +24,7 @@ __all__ = [
     "Node",
     "NodeBinding",
     "PullSource",
+    "async_hooks",
     "overrides",
 ]
 
@@ -235,7 +237,7 @@ class Node:
     def unbind_runtime(self) -> None:
         """Detach from the execution so the instance can run again; its context stays readable."""
         self._arachne_binding = None
-        self.__dict__.pop("emit", None)
+        self.set_emitter(None)
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -297,6 +299,12 @@ def overrides(node: Node, hook: str) -> bool:
     The defaults of ``Node`` and ``AsyncNode`` (which do nothing) do not count.
     """
     return getattr(type(node), hook) not in _BASE_HOOKS[hook]
+
+
+def async_hooks(node: Node) -> list[str]:
+    """Return which of ``on_message`` and ``on_tick`` ``node``'s class defines ``async def``."""
+    cls = type(node)
+    return [h for h in ("on_message", "on_tick") if inspect.iscoroutinefunction(getattr(cls, h))]
 
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")

@@ -8,10 +8,10 @@ in input order when the node is ``ordered``. So no edge is ever touched off the 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from arachne.model.errors import NodeFailed
-from arachne.model.function_stage import call_stage
+from arachne.model.function_stage import FunctionStage, call_stage, reraise
 from arachne.model.message import EMPTY_HEADERS, as_message
 from arachne.runtime.failure import decide, schedule_retry
 from arachne.runtime.requeue import after_turn
@@ -96,16 +96,27 @@ def _call_sync(node: Node, slot: Slot) -> None:
         CURRENT_SLOT.reset(token)
 
 
-def _reraise(index: int | None, exc: Exception) -> NoReturn:
-    raise exc
+_STAGES: dict[type[Node], FunctionStage] = {}
+"""In a worker process: the stage of each ``@node`` function class it has run, made once."""
+
+
+def _stage_of(cls: type[Node]) -> FunctionStage:
+    """Return the stage of an ``@node`` function class (made on its first call here)."""
+    stage = _STAGES.get(cls)
+    if stage is None:
+        stage = cls().as_function_stage()
+        if stage is None:
+            raise TypeError(
+                f"{cls.__qualname__} is not a function node; it cannot run in a process"
+            )
+        _STAGES[cls] = stage
+    return stage
 
 
 def call_function(cls: type[Node], payload: Any) -> list[tuple[str, Any]]:
     """Run an ``@node`` function in a worker process; return what it emits as (port, value)."""
-    stage = cls().as_function_stage()
-    if stage is None:
-        raise TypeError(f"{cls.__qualname__} is not a function node; it cannot run in a process")
-    results, _ = call_stage(stage, [payload], _reraise)
+    stage = _stage_of(cls)
+    results, _ = call_stage(stage, [payload], reraise)
     return [(stage.output_port, result) for result in results]
 
 

@@ -414,18 +414,10 @@ class Edge:
 
     def take_one(self) -> Any:
         """Remove and return the oldest queued item (``IndexError`` if there is none)."""
-        head = self._head
-        item = self._buf[head]
-        depth = len(self._buf) - head
-        if depth > self._high_water:
-            self._high_water = depth
-        self._head = head + 1
-        self._limit += 1
-        self.dequeued += 1
-        self._compact()
-        if self._blocked_since or self.producer.blocked:
-            self._eased()
-        return item
+        items = self.take(1)
+        if not items:
+            raise IndexError(f"edge {self.id} is empty")
+        return items[0]
 
     def give_back(self, items: list[Any]) -> None:
         """Put back the unprocessed end of the last :meth:`take`, at the front, uncounted.
@@ -506,19 +498,16 @@ class Edge:
         self.overflow = check_overflow(overflow)
         self.is_block = self.overflow == "block"
 
-    def retuned(self) -> RunningNode | None:
+    def retuned(self) -> None:
         """Settle backpressure after a capacity or policy change.
 
         A ``block`` edge that is now full blocks its producer (and starts timing it); otherwise
-        any blocked spell ends. Returns the producer if it was blocked and may run again.
+        any blocked spell ends (the wiring then wakes a producer that may run again).
         """
         if self.is_block and self.full:
             self._fill()
-            return None
-        if self._blocked_since:
+        elif self._blocked_since:
             self._end_spell()
-        producer = self.producer
-        return producer if producer.blocked and not producer.still_blocked() else None
 
     def _end_spell(self) -> None:
         """End a blocked spell: add it to the blocked time and announce it."""

@@ -172,17 +172,7 @@ def _give_up(
     # Skipped; also a dead letter with nowhere to go (its error edge was removed while the
     # run went on): counted and logged rather than lost without a trace.
     rn.counts.skipped += 1
-    bus = ctx.bus
-    if events.MessageSkipped in bus.wanted:
-        bus.publish(
-            events.MessageSkipped(
-                execution_id=ctx.execution_id,
-                node_id=rn.id,
-                port=port,
-                attempts=attempt,
-                error=describe(exc),
-            )
-        )
+    _announce(ctx, events.MessageSkipped, rn, port, exc, attempt)
     if not routed:  # nothing else keeps a trace of it
         level = logging.WARNING if rn.counts.skipped <= LOGGED_SKIPS else logging.DEBUG
         log.log(level, "node %r skipped a message after %s: %s", rn.id, attempt, describe(exc))
@@ -214,10 +204,23 @@ def _route(
     rn.counts.dead_lettered += 1
     for outlet in outlets:
         outlet.push(out)
+    _announce(ctx, events.DeadLettered, rn, port, exc, attempt)
+    return True
+
+
+def _announce(
+    ctx: RunContext,
+    kind: type[events.MessageSkipped | events.DeadLettered],
+    rn: RunningNode,
+    port: str | None,
+    exc: BaseException,
+    attempt: int,
+) -> None:
+    """Publish that ``rn`` gave a message up (``kind`` says how), if anyone listens."""
     bus = ctx.bus
-    if events.DeadLettered in bus.wanted:
+    if kind in bus.wanted:
         bus.publish(
-            events.DeadLettered(
+            kind(
                 execution_id=ctx.execution_id,
                 node_id=rn.id,
                 port=port,
@@ -225,4 +228,3 @@ def _route(
                 error=describe(exc),
             )
         )
-    return True

@@ -13,6 +13,7 @@ from arachne.model.error_record import ERROR_PORT
 from arachne.model.policies import Retry
 from arachne.runtime.edge import Edge
 from arachne.runtime.fusion import FusedChain
+from arachne.runtime.running_node import fused_output
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -139,10 +140,9 @@ def unfuse(chains: Iterable[FusedChain], nodes: Iterable[RunningNode]) -> None:
         for index, (edge, stage) in enumerate(zip(chain.edges, chain.stages, strict=True)):
             edge.fold_overlay()
             # What the stage emitted through this chain becomes its own count.
-            out = chain.passed(index + 1)
+            out, lost = fused_output(chain, index)
             stage.counts.emitted += out
-            if not chain.has_tail and index == chain.length - 1:
-                stage.counts.unrouted += out
+            stage.counts.unrouted += lost
             stage.chains.remove((chain, index))
         for tail_edge in chain.tail:
             if isinstance(tail_edge, Edge):

@@ -30,6 +30,7 @@ __all__ = [
     "Outlet",
     "RunningNode",
     "StageRef",
+    "fused_output",
 ]
 
 NO_INPUT_RANK: Final = 0
@@ -169,6 +170,15 @@ class StageRef(Protocol):
     def length(self) -> int:
         """How many stages it runs."""
         ...
+
+
+def fused_output(chain: StageRef, index: int) -> tuple[int, int]:
+    """Return what stage ``index`` of ``chain`` emitted through it: (emitted, unrouted).
+
+    The last stage of a chain with no tail edge sends its results nowhere: all unrouted.
+    """
+    out = chain.passed(index + 1)
+    return out, (out if not chain.has_tail and index == chain.length - 1 else 0)
 
 
 class NodeCounters:
@@ -368,10 +378,9 @@ class RunningNode:
         counts = self.counts
         emitted, unrouted = counts.emitted, counts.unrouted
         for chain, index in self.chains:
-            out = chain.passed(index + 1)
+            out, lost = fused_output(chain, index)
             emitted += out
-            if not chain.has_tail and index == chain.length - 1:
-                unrouted += out
+            unrouted += lost
         return NodeStats(
             id=self.id,
             state=self.state,

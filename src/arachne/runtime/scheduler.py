@@ -61,11 +61,11 @@ async def drive(ctx: RunContext, controls: Controls, rounds: Rounds) -> None:
         while rn is not None:
             try:
                 activate(ctx, rn)
-                timers.fire_due(now)
             except NodeFailed:
                 raise
             except Exception as exc:
                 raise node_failure(ctx, rn, "activation", exc, describe(exc)) from exc
+            timers.fire_due(now)  # its callbacks answer for themselves (not rn's failure)
             activations += 1
             if (
                 gate.pending

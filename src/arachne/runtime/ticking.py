@@ -106,7 +106,9 @@ def _checked(ctx: RunContext, rn: RunningNode, port: str, items: list[Any]) -> l
         except TypeError as exc:
             _given_up(ctx, rn, item, exc)
             continue
-        kept.append(item if checked is value else checked)
+        if checked is not value:  # converted: a message keeps its headers
+            item = Message(checked, item.headers) if type(item) is Message else checked
+        kept.append(item)
     return kept
 
 

@@ -10,7 +10,6 @@ graph.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
@@ -18,7 +17,7 @@ from arachne.model.context import NodeContext
 from arachne.model.error_record import ERROR_PORT
 from arachne.model.errors import ExecutionError, GraphError
 from arachne.model.graph import Graph
-from arachne.model.node import Node
+from arachne.model.node import Node, async_hooks
 from arachne.model.policies import Retry
 from arachne.model.specs import LinkSpec, NodeSpec, PortRef
 from arachne.runtime import events
@@ -248,21 +247,16 @@ class Wiring:
     def retuned(self, edge: Edge) -> None:
         """Settle the running graph after ``edge``'s capacity, priority or policy changed.
 
-        Its consumer's inputs are ordered again, fusion is laid again (an edge that is no
-        longer ``block``, say, leaves its chain), a producer the change freed is woken and a
-        consumer the new rank outranks is queued at it.
+        The edge settles its own backpressure; its consumer's inputs are ordered again; fusion
+        is laid again (an edge that is no longer ``block``, say, leaves its chain), which also
+        wakes a producer the change freed; a consumer the new rank outranks is queued at it.
         """
+        edge.retuned()
         target = edge.target
         target.inputs.sort(key=lambda e: -e.rank)
         self._refuse()
-        producer = edge.retuned()
-        ready = self.ctx.ready
-        if producer is not None:
-            rank = producer.wake_rank()
-            if rank is not None:
-                ready.add(producer, rank)
         if len(edge) and not target.blocked and not target.finished:
-            ready.add(target, edge.rank)
+            self.ctx.ready.add(target, edge.rank)
 
     def check_link(self, link: LinkSpec) -> None:
         """Raise naming the fix if ``link`` cannot be added now.
@@ -461,12 +455,11 @@ class Wiring:
             node_id = ready.pop(0)
             order.append(node_id)
             for outlets in self.nodes[node_id].outputs.values():
-                for outlet in outlets:
-                    if isinstance(outlet, Edge):  # a fused hop is no edge of its own
-                        target = outlet.target.id
-                        indegree[target] -= 1
-                        if indegree[target] == 0:
-                            ready.append(target)
+                for outlet in outlets:  # edges only: the caller undid fusion first
+                    target = outlet.target.id
+                    indegree[target] -= 1
+                    if indegree[target] == 0:
+                        ready.append(target)
         self.nodes = {node_id: self.nodes[node_id] for node_id in order}
 
     def _publish(self, event: events.Event) -> None:
@@ -497,13 +490,11 @@ def _check_node(rn: RunningNode) -> None:
 
 def _check_mode(rn: RunningNode) -> None:
     node = rn.node
-    if rn.mode in ("thread", "process"):
-        for hook in ("on_message", "on_tick"):
-            if inspect.iscoroutinefunction(getattr(type(node), hook)):
-                raise GraphError(
-                    f"node {rn.id!r}: {hook} is async def, so it runs in mode 'async', "
-                    f"not {rn.mode!r}"
-                )
+    hooks = async_hooks(node) if rn.mode in ("thread", "process") else []
+    if hooks:
+        raise GraphError(
+            f"node {rn.id!r}: {hooks[0]} is async def, so it runs in mode 'async', not {rn.mode!r}"
+        )
     if rn.mode != "process":
         return
     if node.as_function_stage() is None:
