@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from arachne import node
@@ -43,3 +44,10 @@ def square_in(mode: str) -> Any:
         "thread": square_thread,
         "process": square_process,
     }[mode]
+
+
+@node(name="hang", mode="process")
+def hang_process(x: int) -> int:
+    """Block for an hour: a call that only a cancel ends."""
+    time.sleep(3600)
+    return x

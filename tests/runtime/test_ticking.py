@@ -40,7 +40,7 @@ def run_timed(source: Node, clock: FakeClock) -> Collect:
 
 def test_ticks_follow_the_cadence_on_the_fake_clock() -> None:
     clock = FakeClock()
-    sink = run_timed(Timed(clock, 4, cadence=0.25), clock)
+    sink = run_timed(Timed(clock, 4, cadence=0.25, finish=True), clock)
     assert sink.payloads == [0.0, 0.25, 0.5, 0.75]
 
 
@@ -81,7 +81,7 @@ def test_housekeeping_ticks_on_a_node_with_inputs() -> None:
             if self.pending:
                 self.emit("out", self.pending)
 
-    source = Timed(clock, 5, cadence=0.2)
+    source = Timed(clock, 5, cadence=0.2, finish=True)
     flusher = Flusher()
     graph = Subgraph()
     graph.add_node(source)

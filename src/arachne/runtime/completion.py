@@ -52,14 +52,15 @@ async def _finish_later(ctx: RunContext, rn: RunningNode, pending: Awaitable[Any
     slot = Slot(None, None)
     token = CURRENT_SLOT.set(slot)
     try:
-        await pending
+        try:
+            await pending
+        finally:
+            CURRENT_SLOT.reset(token)
+        for port, value in slot.outputs:  # what it emitted; a full "fail" edge raises here
+            rn.emit_slow(port, value)
     except Exception as exc:
         ctx.fail_soon(node_failure(ctx, rn, "on_finish", exc, f"on_finish raised {describe(exc)}"))
         return
-    finally:
-        CURRENT_SLOT.reset(token)
-    for port, value in slot.outputs:
-        rn.emit_slow(port, value)
     close_outputs(ctx, rn)
     ctx.gate.wake()
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from arachne.model.errors import NodeFailed
+from arachne.model.errors import NodeFailed, describe
 from arachne.model.function_stage import FunctionStage, call_stage, reraise
 from arachne.model.message import EMPTY_HEADERS, as_message
-from arachne.runtime.failure import decide, schedule_retry
+from arachne.runtime.failure import decide, node_failure, schedule_retry
 from arachne.runtime.requeue import after_turn
 from arachne.runtime.slot import CURRENT_SLOT, Slot
 
@@ -121,6 +121,21 @@ def call_function(cls: type[Node], payload: Any) -> list[tuple[str, Any]]:
 
 
 def _landed(ctx: RunContext, rn: RunningNode, slot: Slot, future: asyncio.Future[Any]) -> None:
+    """Take a landed call's result: a loop callback, so whatever it raises fails the run.
+
+    Sending the results may finish the node (``on_finish`` runs) or fill an edge whose policy
+    is ``"fail"``; raised here, that would only reach asyncio's exception handler and the run
+    would wait for ever.
+    """
+    try:
+        _land(ctx, rn, slot, future)
+    except NodeFailed as failure:
+        ctx.fail_soon(failure)
+    except Exception as exc:
+        ctx.fail_soon(node_failure(ctx, rn, "on_message", exc, describe(exc)))
+
+
+def _land(ctx: RunContext, rn: RunningNode, slot: Slot, future: asyncio.Future[Any]) -> None:
     if future.cancelled() or rn.finished or rn.removed:
         return
     exc = future.exception()

@@ -8,6 +8,7 @@ the context, the controls and the rounds; nothing below takes the ``Execution`` 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 import threading
@@ -146,7 +147,10 @@ class Execution:
             if ctx.pools.started:
                 # Off the loop, serving what a worker still finishing a call may ask of it
                 # meanwhile (a stats() read, a change), else both would wait for ever.
-                closing = asyncio.get_running_loop().run_in_executor(None, ctx.pools.close)
+                abandon = self.error is not None or self.controls.cancel_requested
+                closing = asyncio.get_running_loop().run_in_executor(
+                    None, functools.partial(ctx.pools.close, abandon=abandon)
+                )
                 while not closing.done():
                     ctx.gate.run_inbox()
                     await asyncio.wait([closing], timeout=CLOSE_POLL)

@@ -3,13 +3,92 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import TYPE_CHECKING
+import queue
+import threading
+from concurrent.futures import Executor, Future
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from concurrent.futures import ProcessPoolExecutor
 
-__all__ = ["Pools"]
+__all__ = ["DaemonThreadPool", "Pools"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_Work = tuple["Future[Any]", "Callable[..., Any]", tuple[Any, ...], dict[str, Any]]
+
+
+class DaemonThreadPool(Executor):
+    """A thread pool whose workers never hold the interpreter open.
+
+    ``ThreadPoolExecutor`` joins its workers when the interpreter exits, so one call blocked
+    for ever (a read with no timeout, a lock never released) keeps the process alive after
+    its execution was cancelled. These workers are daemon threads: a call abandoned by a
+    cancel or a timeout goes on in the background until it returns, holding nothing up.
+    Workers start as calls arrive, up to ``workers``, and are reused while idle.
+    """
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._workers = workers
+        self._name = name
+        self._work: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._idle = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        """Queue ``fn(*args, **kwargs)``; start a worker if none is idle and there is room."""
+        future: Future[T] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"the thread pool {self._name} is shut down")
+            self._work.put((future, fn, args, kwargs))
+            if not self._idle.acquire(blocking=False) and len(self._threads) < self._workers:
+                thread = threading.Thread(
+                    target=self._serve,
+                    name=f"{self._name}_{len(self._threads)}",
+                    daemon=True,
+                )
+                self._threads.append(thread)
+                thread.start()
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            work = self._work.get()
+            if work is None:
+                self._work.put(None)  # the others stop too
+                return
+            future, fn, args, kwargs = work
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as exc:  # the caller's to see, whatever it is
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+                del future, fn, args, kwargs, work
+            self._idle.release()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop taking calls; drop queued ones if asked; wait for running ones if asked."""
+        with self._lock:
+            self._closed = True
+            if cancel_futures:
+                while True:
+                    try:
+                        work = self._work.get_nowait()
+                    except queue.Empty:
+                        break
+                    if work is not None:
+                        work[0].cancel()
+            self._work.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
 
 
 class Pools:
@@ -23,7 +102,7 @@ class Pools:
         self._name = name
         self._thread_workers = 1
         self._process_workers = 1
-        self._threads: ThreadPoolExecutor | None = None
+        self._threads: DaemonThreadPool | None = None
         self._processes: ProcessPoolExecutor | None = None
         self._retired: list[Executor] = []
         self.size(threads, processes)
@@ -48,7 +127,7 @@ class Pools:
     def threads(self) -> Executor:
         """Return the thread pool (one worker per unit of thread-mode concurrency)."""
         if self._threads is None:
-            self._threads = ThreadPoolExecutor(self._thread_workers, f"{self._name}-worker")
+            self._threads = DaemonThreadPool(self._thread_workers, f"{self._name}-worker")
         return self._threads
 
     def processes(self) -> Executor:
@@ -68,9 +147,21 @@ class Pools:
         """Whether any pool was started (and so has workers to wait for)."""
         return bool(self._retired) or self._threads is not None or self._processes is not None
 
-    def close(self) -> None:
-        """Shut every pool down, dropping calls not yet started and waiting for running ones."""
+    def close(self, *, abandon: bool = False) -> None:
+        """Shut every pool down, dropping calls not yet started.
+
+        Running calls are waited for, unless ``abandon`` (a cancel, a failure, a call that
+        timed out): then thread workers are left to end by themselves (they are daemons) and
+        process workers are terminated, so a call blocked for ever holds nothing up.
+        """
         for pool in (*self._retired, self._threads, self._processes):
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            if pool is None:
+                continue
+            # The process pool has no public way to stop a busy worker (3.14 adds
+            # terminate_workers); its table of processes, read before shutdown clears it, is.
+            workers = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=not abandon, cancel_futures=True)
+            if abandon:
+                for process in workers:
+                    process.terminate()
         self._retired.clear()

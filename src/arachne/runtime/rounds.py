@@ -66,7 +66,7 @@ class Rounds:
         for rn in self.wiring.nodes.values():
             if rn.finished:
                 continue
-            if rn.keep_alive or rn.busy or not rn.started or (rn.tick_driven and not rn.idle):
+            if rn.holds_run or rn.busy or not rn.started or (rn.tick_driven and not rn.idle):
                 return False
         return not any(len(edge) for edge in self.wiring.edges.values())
 
@@ -98,7 +98,7 @@ class Rounds:
         asked = False
         ready = self.ctx.ready
         for rn in self.wiring.nodes.values():
-            if rn.is_source and not rn.finished and (include_keep_alive or not rn.keep_alive):
+            if rn.is_source and not rn.finished and (include_keep_alive or not rn.holds_run):
                 if not rn.finish_requested:
                     asked = True
                 rn.finish_requested = True

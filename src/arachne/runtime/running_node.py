@@ -349,6 +349,15 @@ class RunningNode:
         return None
 
     @property
+    def holds_run(self) -> bool:
+        """Whether it keeps the run open while idle, ending only at ``finish()`` or a stop.
+
+        A ``keep_alive`` node does, and so does a source with a cadence: it polls, and a
+        tick that found nothing says "nothing yet", not "done".
+        """
+        return self.keep_alive or (self.cadence is not None and self.tick_driven and self.is_source)
+
+    @property
     def waits_for_input(self) -> bool:
         """Whether it has no link in now but waits for one (and has nothing else to do)."""
         return (
