@@ -191,6 +191,7 @@ def test_to_dict_shape() -> None:
                 "concurrency": 1,
                 "ordered": True,
                 "error_policy": "fail",
+                "timeout": None,
             },
             {
                 "id": "sink",
@@ -203,6 +204,7 @@ def test_to_dict_shape() -> None:
                 "concurrency": 1,
                 "ordered": True,
                 "error_policy": "fail",
+                "timeout": None,
             },
         ],
         "edges": [

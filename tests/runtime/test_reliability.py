@@ -7,6 +7,7 @@ events with timeouts, never on sleeps.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -17,14 +18,17 @@ from pathlib import Path
 import pytest
 
 from arachne import (
+    DeadLetters,
     Input,
     IterSource,
     Message,
     Node,
     NodeFailed,
     Output,
+    Retry,
     Runtime,
     Subgraph,
+    node,
 )
 from arachne.runtime import ExecutionState, FakeClock
 from tests.runtime.nodes import Collect
@@ -241,3 +245,123 @@ def test_on_finish_raising_in_async_or_thread_mode_fails_the_run(mode: str) -> N
     with pytest.raises(NodeFailed, match="cannot flush") as caught:
         execution.raise_if_failed()
     assert caught.value.node_id == "fails"
+
+
+# -- 3. a control call is applied after the current activation, whatever else runs ------------
+
+
+def test_a_change_for_one_execution_waits_for_one_activation_of_a_busy_neighbour() -> None:
+    """A busy execution makes way once something is asked of another on the same loop."""
+    runtime = Runtime()
+    quiet = Subgraph()
+    quiet.add_node(Silent(0), name="silent")
+    quiet.add_node(Collect(), name="sink")
+    quiet.connect(("silent", "out"), ("sink", "in"))
+    target = runtime.open_execution(quiet)
+    after: list[int] = []
+
+    class Asker(Node):
+        inp = Input(int, name="in")
+
+        def __init__(self) -> None:
+            self.n = 0
+
+        def on_message(self, port: str, msg: Message) -> None:
+            self.n += 1
+            if self.n == 10:
+                target.pause()  # from this loop's thread: queued for the other execution
+            elif self.n > 10 and target.state is ExecutionState.PAUSED and not after:
+                after.append(self.n - 10)
+                self.request_stop(drain=False)
+
+    busy = Subgraph()
+    busy.add_node(IterSource(iter(int, 1), schema=int, name="source"))  # endless zeros
+    busy.add_node(Asker(), name="asker")
+    busy.connect(("source", "out"), ("asker", "in"))
+    runtime.launch(target)
+    asking = runtime.launch(runtime.open_execution(busy))
+    assert asking.wait(WAIT)
+    runtime.stop(drain=False, timeout=WAIT)
+    assert after, "the pause was never applied"
+    assert after[0] <= 256  # the rest of the asker's activation at most (its quantum)
+
+
+# -- 14. a call that hangs is noticed: the node's timeout ------------------------------------
+
+
+def timeout_graph(hang: Node, n: int = 4) -> tuple[Subgraph, Collect, DeadLetters]:
+    graph = Subgraph()
+    graph.add_node(IterSource(range(n), schema=int, name="source"))
+    graph.add_node(hang, name="hang")
+    sink, letters = Collect(), DeadLetters()
+    graph.add_node(sink, name="sink")
+    graph.add_node(letters, name="letters")
+    graph.connect(("source", "out"), ("hang", "in"))
+    graph.connect(("hang", "out"), ("sink", "in"))
+    graph.connect(("hang", "error"), ("letters", "in"))
+    return graph, sink, letters
+
+
+def test_a_thread_call_past_its_timeout_goes_to_the_error_policy() -> None:
+    release = threading.Event()
+
+    class Hang(Node):
+        inp = Input(int, name="in")
+        out = Output(int)
+        mode = "thread"
+        timeout = 0.05
+        error_policy = "dead_letter"
+
+        def on_message(self, port: str, msg: Message) -> None:
+            if msg.payload == 1:
+                self.emit("out", -1)  # emitted by a call that is then abandoned: never sent
+                release.wait(WAIT)  # hangs until the test ends
+            self.emit("out", msg.payload)
+
+    graph, sink, letters = timeout_graph(Hang())
+    try:
+        runtime = run_graph(graph)
+    finally:
+        release.set()
+    assert sink.payloads == [0, 2, 3]
+    [record] = letters.records
+    assert (record.payload, record.error_type) == (1, "TimeoutError")
+    assert "timeout (0.05 s)" in record.error
+    assert runtime.execution.state is ExecutionState.COMPLETED
+
+
+def test_an_async_call_past_its_timeout_is_cancelled_and_retried() -> None:
+    calls: list[int] = []
+
+    @node(timeout=0.05, error_policy=Retry(max_attempts=2, backoff=0.0))
+    async def slow_once(x: int) -> int:
+        calls.append(x)
+        if calls.count(x) == 1 and x == 2:
+            await asyncio.sleep(3600)  # cancelled at the timeout
+        return x * 10
+
+    graph = Subgraph()
+    graph.add_node(IterSource(range(4), schema=int, name="source"))
+    graph.add_node(slow_once(), name="slow")
+    sink = Collect()
+    graph.add_node(sink, name="sink")
+    graph.connect(("source", "out"), ("slow", "in"))
+    graph.connect(("slow", "out"), ("sink", "in"))
+    run_graph(graph)
+    assert sink.payloads == [0, 10, 20, 30]
+    assert calls == [0, 1, 2, 2, 3]
+
+
+def test_a_timeout_on_an_inline_node_is_refused_with_the_fix() -> None:
+    class Inline(Node):
+        inp = Input(int, name="in")
+        timeout = 1.0
+
+    graph = Subgraph()
+    graph.add_node(IterSource(range(1), schema=int, name="source"))
+    graph.add_node(Inline(), name="inline")
+    graph.connect(("source", "out"), ("inline", "in"))
+    with pytest.raises(ValueError, match="needs mode 'async', 'thread' or 'process'"):
+        graph.to_graph()
+    with pytest.raises(ValueError, match="number of seconds > 0"):
+        node(timeout=0)(lambda x: x)

@@ -19,6 +19,7 @@ from arachne.model.function_node import AsyncFunctionNode, FunctionNode, Functio
 from arachne.model.function_stage import FunctionStage
 from arachne.model.node import Node
 from arachne.model.policies import ErrorPolicy, Mode, check_error_policy, check_mode
+from arachne.model.specs import check_timeout
 
 __all__ = ["node"]
 
@@ -34,6 +35,7 @@ def node(
     concurrency: int = 1,
     ordered: bool = True,
     error_policy: ErrorPolicy = "fail",
+    timeout: float | None = None,
     filter: bool = False,
     batch: bool = False,
 ) -> type[Node]: ...
@@ -50,6 +52,7 @@ def node(
     concurrency: int = 1,
     ordered: bool = True,
     error_policy: ErrorPolicy = "fail",
+    timeout: float | None = None,
     filter: bool = False,
     batch: bool = False,
 ) -> Callable[[Callable[..., Any]], type[Node]]: ...
@@ -65,6 +68,7 @@ def node(
     concurrency: int = 1,
     ordered: bool = True,
     error_policy: ErrorPolicy = "fail",
+    timeout: float | None = None,
     filter: bool = False,  # reads as the operator it is
     batch: bool = False,
 ) -> Any:
@@ -81,8 +85,8 @@ def node(
       to emit nothing (a sink summing a batch, say). Its error policy treats the batch as one.
 
     ``outputs=`` may rename the one output port (``{"evens": int}``); ``inputs=`` likewise.
-    ``mode``, ``concurrency``, ``ordered`` and ``error_policy`` set the class attributes of the
-    same names (see :class:`~arachne.model.node.Node`); ``mode="async"`` takes an
+    ``mode``, ``concurrency``, ``ordered``, ``error_policy`` and ``timeout`` set the class
+    attributes of the same names (see :class:`~arachne.model.node.Node`); ``mode="async"`` takes an
     ``async def`` function, and ``mode="process"`` needs a function defined at module level.
 
     Port schemas come from the annotations unless ``inputs=``/``outputs=`` are given.
@@ -100,6 +104,7 @@ def node(
             concurrency=concurrency,
             ordered=ordered,
             error_policy=error_policy,
+            timeout=timeout,
             filter=filter,
             batch=batch,
         )
@@ -132,6 +137,7 @@ def node(
         "concurrency": concurrency,
         "ordered": ordered,
         "error_policy": error_policy,
+        "timeout": check_timeout(timeout, None),  # the mode is checked with the graph
         "__doc__": fn.__doc__ or f"Node made from {fn.__qualname__}.",
         "__module__": fn.__module__,
         "__qualname__": fn.__qualname__,

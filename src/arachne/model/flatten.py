@@ -198,6 +198,7 @@ def node_spec(path: str, node: Node, overrides: Mapping[str, Any] | None = None)
         concurrency=node.concurrency,
         ordered=node.ordered,
         error_policy=node.error_policy,
+        timeout=node.timeout,
     )
 
 

@@ -62,6 +62,7 @@ def _node_to_dict(spec: NodeSpec) -> dict[str, Any]:
         "concurrency": spec.concurrency,
         "ordered": spec.ordered,
         "error_policy": error_policy_to_data(spec.error_policy),
+        "timeout": spec.timeout,
     }
 
 
@@ -96,6 +97,7 @@ def _node_from_dict(item: Any, path: str) -> NodeSpec:
             concurrency=item.get("concurrency", 1),
             ordered=_bool(item, "ordered", path, default=True),
             error_policy=error_policy_from_data(item.get("error_policy", "fail")),
+            timeout=item.get("timeout"),
         )
     except (TypeError, ValueError) as exc:
         if isinstance(exc, GraphError):

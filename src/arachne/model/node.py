@@ -87,6 +87,9 @@ class Node:
       ``"process"`` (``@node`` functions only, for CPU-bound work); ``concurrency`` messages
       may be in flight at once and, if ``ordered``, results leave in input order.
     - ``error_policy``: ``"fail"`` (default), ``"skip"``, ``"dead_letter"`` or ``Retry(...)``.
+    - ``timeout``: seconds a call (``on_message``, ``on_tick``) of an ``async``, ``thread`` or
+      ``process`` node may take; a call that takes longer is abandoned (its emits dropped)
+      and goes to the error policy as a ``TimeoutError``. ``None`` (default): no limit.
       Every node also has an implicit ``error`` output: when it is connected, every message a
       hook failed on leaves there as an ``ErrorRecord``.
     """
@@ -98,6 +101,7 @@ class Node:
     concurrency: int = 1
     ordered: bool = True
     error_policy: ErrorPolicy = "fail"
+    timeout: float | None = None
 
     _arachne_name: str | None
     _arachne_config: Mapping[str, Any]

@@ -37,7 +37,7 @@ class NodeSpec:
 
     ``mode`` is where its hooks run (see :data:`~arachne.model.policies.MODES`), with at most
     ``concurrency`` messages in flight, results kept in input order if ``ordered``;
-    ``error_policy`` says what a failing hook leads to.
+    ``error_policy`` says what a failing hook leads to; ``timeout`` bounds each call.
     """
 
     id: str
@@ -50,11 +50,13 @@ class NodeSpec:
     concurrency: int = 1
     ordered: bool = True
     error_policy: ErrorPolicy = "fail"
+    timeout: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
         check_mode(self.mode, self.concurrency)
         check_error_policy(self.error_policy)
+        check_timeout(self.timeout, self.mode, self.id)
 
     def _key(self) -> tuple[Any, ...]:
         return (
@@ -68,6 +70,7 @@ class NodeSpec:
             self.concurrency,
             self.ordered,
             self.error_policy,
+            self.timeout,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -136,3 +139,22 @@ def check_link_options(capacity: object, overflow: object, priority: object, *, 
         check_overflow(overflow)
     except ValueError as exc:
         raise ValueError(f"link {where}: {exc}") from None
+
+
+def check_timeout(timeout: object, mode: str | None, node_id: str = "") -> float | None:
+    """Return ``timeout`` (seconds per call, or ``None``); ``ValueError`` naming the fix.
+
+    Only a call off the loop can be abandoned, so with a ``mode`` given an inline node's
+    timeout is refused (an inline call cannot be interrupted).
+    """
+    if timeout is None:
+        return None
+    where = f"node {node_id!r}: " if node_id else ""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ValueError(f"{where}timeout must be a number of seconds > 0 or None, got {timeout!r}")
+    if mode == "inline":
+        raise ValueError(
+            f"{where}timeout={timeout} needs mode 'async', 'thread' or 'process': an inline "
+            "call runs on the scheduler's loop and cannot be interrupted"
+        )
+    return float(timeout)

@@ -60,19 +60,49 @@ def _begin(ctx: RunContext, rn: RunningNode, slot: Slot) -> None:
 
 
 def _run(ctx: RunContext, rn: RunningNode, slot: Slot) -> None:
+    """Start one attempt of ``slot``'s call.
+
+    The call emits into an attempt of its own (``call``), taken into the slot when it lands:
+    an attempt abandoned at its timeout may still run, and what it emits then goes nowhere.
+    """
     loop = asyncio.get_running_loop()
+    call = Slot(slot.port, slot.msg, slot.attempt)
+    slot.expired = False
     future: asyncio.Future[Any]
     if rn.mode == "async":
-        future = loop.create_task(_call_async(rn.node, slot))
+        future = loop.create_task(_call_async(rn.node, call))
     elif rn.mode == "thread":
-        future = loop.run_in_executor(ctx.pools.threads(), _call_sync, rn.node, slot)
+        future = loop.run_in_executor(ctx.pools.threads(), _call_sync, rn.node, call)
     else:
         assert slot.msg is not None  # noqa: S101  # process mode has no ticks (checked when wired)
         future = loop.run_in_executor(
             ctx.pools.processes(), call_function, type(rn.node), slot.msg.payload
         )
     ctx.track(future)
-    future.add_done_callback(lambda done: _landed(ctx, rn, slot, done))
+    if rn.timeout is not None:
+        _expire_after(ctx, rn, slot, future, rn.timeout)
+    future.add_done_callback(lambda done: _landed(ctx, rn, slot, call, done))
+
+
+def _expire_after(
+    ctx: RunContext, rn: RunningNode, slot: Slot, future: asyncio.Future[Any], timeout: float
+) -> None:
+    """Abandon the call if it has not landed ``timeout`` seconds (the execution's clock) on.
+
+    A coroutine is cancelled; a thread or process cannot be interrupted, so its call runs on
+    unseen (the pools are then not waited for at the end). Either way the call lands at once
+    as failed with a ``TimeoutError``, for the node's error policy.
+    """
+
+    def expire() -> None:
+        if future.done():
+            return
+        slot.expired = True
+        if rn.mode != "async":
+            ctx.pools.write_off(rn.mode)
+        future.cancel()
+
+    ctx.timers.add(ctx.clock.now() + timeout, expire)
 
 
 async def _call_async(node: Node, slot: Slot) -> None:
@@ -120,7 +150,9 @@ def call_function(cls: type[Node], payload: Any) -> list[tuple[str, Any]]:
     return [(stage.output_port, result) for result in results]
 
 
-def _landed(ctx: RunContext, rn: RunningNode, slot: Slot, future: asyncio.Future[Any]) -> None:
+def _landed(
+    ctx: RunContext, rn: RunningNode, slot: Slot, call: Slot, future: asyncio.Future[Any]
+) -> None:
     """Take a landed call's result: a loop callback, so whatever it raises fails the run.
 
     Sending the results may finish the node (``on_finish`` runs) or fill an edge whose policy
@@ -128,20 +160,26 @@ def _landed(ctx: RunContext, rn: RunningNode, slot: Slot, future: asyncio.Future
     would wait for ever.
     """
     try:
-        _land(ctx, rn, slot, future)
+        _land(ctx, rn, slot, call, future)
     except NodeFailed as failure:
         ctx.fail_soon(failure)
     except Exception as exc:
         ctx.fail_soon(node_failure(ctx, rn, "on_message", exc, describe(exc)))
 
 
-def _land(ctx: RunContext, rn: RunningNode, slot: Slot, future: asyncio.Future[Any]) -> None:
-    if future.cancelled() or rn.finished or rn.removed:
+def _land(
+    ctx: RunContext, rn: RunningNode, slot: Slot, call: Slot, future: asyncio.Future[Any]
+) -> None:
+    if rn.finished or rn.removed or (future.cancelled() and not slot.expired):
         return
-    exc = future.exception()
+    if slot.expired:
+        exc: BaseException | None = TimeoutError(
+            f"the call took longer than the node's timeout ({rn.timeout} s) and was abandoned"
+        )
+    else:
+        exc = future.exception()
     if exc is None:
-        if rn.mode == "process":
-            slot.outputs = future.result()
+        slot.outputs = future.result() if rn.mode == "process" else call.outputs
         _done(ctx, rn, slot)
         return
     slot.outputs.clear()

@@ -147,7 +147,9 @@ class Execution:
             if ctx.pools.started:
                 # Off the loop, serving what a worker still finishing a call may ask of it
                 # meanwhile (a stats() read, a change), else both would wait for ever.
-                abandon = self.error is not None or self.controls.cancel_requested
+                abandon = (
+                    self.error is not None or self.controls.cancel_requested or ctx.pools.abandoned
+                )
                 closing = asyncio.get_running_loop().run_in_executor(
                     None, functools.partial(ctx.pools.close, abandon=abandon)
                 )

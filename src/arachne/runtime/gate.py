@@ -14,6 +14,7 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, TypeVar
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 if TYPE_CHECKING:
     from arachne.runtime.clock import Clock
 
-__all__ = ["Gate"]
+__all__ = ["HOLD", "Attention", "Gate", "attention_of"]
 
 log = logging.getLogger("arachne.runtime")
 
@@ -29,6 +30,62 @@ T = TypeVar("T")
 
 READ_POLL: Final = 0.05
 """Seconds between looks, while a read waits for the loop, at whether the loop has gone."""
+
+
+class Attention:
+    """What is asked of executions from outside their turn: schedulers make way for it.
+
+    Executions sharing a loop take turns, each working up to a time slice before it yields,
+    so a change for one of them would wait behind a slice of every other (a paused one, woken
+    through the loop's queue, behind another round of them). So every scheduler looks here
+    after each activation. When ``asks`` moved (a change or a read was asked of some
+    execution) it yields; while changes are ``waiting`` it keeps yielding, for at most
+    ``HOLD`` seconds from when it first saw them (a ``period`` starts whenever changes begin
+    to wait), so the execution they are for runs next. With a hundred busy executions a
+    ``pause()`` is applied after about one activation, not a hundred slices; an execution
+    slow to serve its changes holds each other one up once, for ``HOLD`` at most.
+    """
+
+    __slots__ = ("_lock", "asks", "period", "waiting")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.asks = 0  # moves on every ask: readers only compare it
+        self.waiting = 0  # gates with changes queued and not yet run
+        self.period = 0  # moves whenever ``waiting`` leaves zero
+
+    def asked(self, *, change: bool) -> None:
+        """Note one more ask; ``change``: a gate now has changes waiting."""
+        with self._lock:
+            self.asks += 1
+            if change:
+                if not self.waiting:
+                    self.period += 1
+                self.waiting += 1
+
+    def served(self) -> None:
+        """Note that a gate has run its waiting changes."""
+        with self._lock:
+            self.waiting -= 1
+
+
+_ATTENTION: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Attention] = (
+    weakref.WeakKeyDictionary()
+)
+_ATTENTION_LOCK: Final = threading.Lock()
+
+
+def attention_of(loop: asyncio.AbstractEventLoop) -> Attention:
+    """Return the :class:`Attention` shared by the executions on ``loop``."""
+    with _ATTENTION_LOCK:
+        attention = _ATTENTION.get(loop)
+        if attention is None:
+            attention = _ATTENTION[loop] = Attention()
+        return attention
+
+
+HOLD: Final = 0.02
+"""Seconds a scheduler makes way, at most, for changes waiting for another execution."""
 
 
 class Gate:
@@ -40,13 +97,14 @@ class Gate:
     activation; a read from another thread runs as a callback on the loop.
     """
 
-    __slots__ = ("_lock", "_loop", "_thread", "_wake", "inbox", "pending")
+    __slots__ = ("_lock", "_loop", "_thread", "_wake", "attention", "inbox", "pending")
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
         self._wake: asyncio.Event | None = None
+        self.attention = Attention()  # the loop's, once bound to one
         self.inbox: deque[Callable[[], None]] = deque()
         # Set with every queued change; the scheduler looks at it after each activation.
         self.pending = False
@@ -57,6 +115,7 @@ class Gate:
         """Bind to the running loop (called on it when the execution starts)."""
         with self._lock:
             self._loop = asyncio.get_running_loop()
+            self.attention = attention_of(self._loop)
             self._thread = threading.get_ident()
             self._wake = asyncio.Event()
 
@@ -73,7 +132,10 @@ class Gate:
         A change that raises is logged and the rest still run: it was checked when asked for,
         and what made it fail since (an edge removed meanwhile, say) must not end the run.
         """
-        self.pending = False
+        with self._lock:
+            if self.pending:
+                self.pending = False
+                self.attention.served()
         inbox = self.inbox
         while inbox:
             change = inbox.popleft()
@@ -121,6 +183,7 @@ class Gate:
                 change()
                 return
             self.inbox.append(change)
+            self.attention.asked(change=not self.pending)
             self.pending = True
         # From the loop's own thread too: a signal handler or a coroutine beside the run
         # changes it between two turns of the scheduler, which may be waiting.
@@ -165,6 +228,7 @@ class Gate:
                 loop.call_soon_threadsafe(run)
             except RuntimeError:  # closed between our look and the call
                 return reader()
+            self.attention.asked(change=False)
         while True:
             try:
                 return future.result(READ_POLL)

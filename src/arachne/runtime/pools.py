@@ -32,6 +32,7 @@ class DaemonThreadPool(Executor):
 
     def __init__(self, workers: int, name: str) -> None:
         self._workers = workers
+        self._spares = workers  # workers that may still be added in place of lost ones
         self._name = name
         self._work: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -55,6 +56,17 @@ class DaemonThreadPool(Executor):
                 self._threads.append(thread)
                 thread.start()
         return future
+
+    def write_off(self) -> None:
+        """One worker runs a call given up for good: allow another in its place.
+
+        At most as many as the pool started with, so calls that all hang cost a bounded
+        number of threads; past that, new calls wait (and time out) behind the hung ones.
+        """
+        with self._lock:
+            if self._spares:
+                self._spares -= 1
+                self._workers += 1
 
     def _serve(self) -> None:
         while True:
@@ -105,6 +117,8 @@ class Pools:
         self._threads: DaemonThreadPool | None = None
         self._processes: ProcessPoolExecutor | None = None
         self._retired: list[Executor] = []
+        self.abandoned = False  # a call was given up (timed out) while it still ran
+        self._process_spares = 1  # process pools that may be replaced after a hung call
         self.size(threads, processes)
 
     def size(self, threads: int, processes: int) -> None:
@@ -141,6 +155,21 @@ class Pools:
                 self._process_workers, mp_context=multiprocessing.get_context("spawn")
             )
         return self._processes
+
+    def write_off(self, mode: str) -> None:
+        """Keep the worker of a call given up while it runs (in ``mode``) out of the way.
+
+        A thread pool gets a worker in its place; a process pool is retired (its calls still
+        land; its workers are terminated at the end) and the next call starts a fresh one,
+        once: a second hung process call waits behind the first.
+        """
+        self.abandoned = True
+        if mode == "thread" and self._threads is not None:
+            self._threads.write_off()
+        elif mode == "process" and self._processes is not None and self._process_spares:
+            self._process_spares -= 1
+            self._retired.append(self._processes)
+            self._processes = None
 
     @property
     def started(self) -> bool:

@@ -254,6 +254,7 @@ class RunningNode:
         "stopped",
         "suspended",
         "tick_driven",
+        "timeout",
     )
 
     def __init__(self, spec: NodeSpec, node: Node, context: NodeContext) -> None:
@@ -287,6 +288,7 @@ class RunningNode:
         self.concurrency = spec.concurrency
         self.ordered = spec.ordered
         self.error_policy: ErrorPolicy = spec.error_policy
+        self.timeout = spec.timeout
         self.cadence: float | None = spec.cadence
         self.pending = 0  # calls in flight (async, thread, process modes)
         self.slots: deque[Slot] = deque()  # in flight, in input order, when ordered

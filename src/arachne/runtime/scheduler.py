@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Final
 from arachne.model.errors import ExecutionError, NodeFailed, describe
 from arachne.runtime.activation import activate
 from arachne.runtime.failure import node_failure
+from arachne.runtime.gate import HOLD
 
 if TYPE_CHECKING:
     from arachne.runtime.control import Controls
@@ -41,9 +42,23 @@ async def drive(ctx: RunContext, controls: Controls, rounds: Rounds) -> None:
     ready, gate, timers = ctx.ready, ctx.gate, ctx.timers
     now = ctx.clock.now
     perf = time.perf_counter
+    attention = gate.attention
+    seen = attention.asks
+    period, held = -1, 0.0  # the last period of waiting changes seen, and since when
     while True:
         if gate.pending:
             gate.run_inbox()
+        if attention.asks != seen:
+            # Something was asked of some execution: let the loop reach it before working
+            # on; while changes wait, for up to HOLD (see Attention).
+            seen = attention.asks
+            if attention.waiting and attention.period != period:
+                period, held = attention.period, perf()
+            await asyncio.sleep(0)
+            continue
+        if attention.waiting and not gate.pending and perf() - held < HOLD:
+            await asyncio.sleep(0)
+            continue
         if ctx.failure is not None:
             raise ctx.failure
         if controls.cancel_requested:
@@ -68,14 +83,14 @@ async def drive(ctx: RunContext, controls: Controls, rounds: Rounds) -> None:
             timers.fire_due(now)  # its callbacks answer for themselves (not rn's failure)
             activations += 1
             if (
-                gate.pending
+                attention.asks != seen
                 or ctx.failure is not None
                 or (activations % YIELD_CHECK == 0 and perf() - started >= YIELD_AFTER)
             ):
                 break
             rn = ready.pop()
         ctx.activations += activations
-        if gate.pending:
+        if attention.asks != seen:
             continue
         if rn is not None:
             await asyncio.sleep(0)

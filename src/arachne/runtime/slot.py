@@ -27,6 +27,7 @@ class Slot:
     outputs: list[tuple[str, Any]] = field(default_factory=list)
     done: bool = False
     failed: bool = False
+    expired: bool = False  # the call outlived the node's timeout and was abandoned
 
 
 CURRENT_SLOT: Final[ContextVar[Slot | None]] = ContextVar("arachne_current_slot", default=None)
