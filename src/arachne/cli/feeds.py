@@ -1,7 +1,8 @@
 """Where ``arachne run`` gets its input: ``--inject`` values, JSON-lines files and stdin.
 
 Files and stdin are read by the ``arachne.io.jsonl-source`` component (a thread per input, so
-a slow pipe never holds the graph up); injected values are already in memory.
+a slow pipe never holds the graph up); injected values are already in memory. Every line must
+end with a newline: a last line without one is input cut off, reported, and the run exits 1.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def collect_feeds(
             if chosen is None:
                 raise InputError(f"{label}: the graph has no single input node; add --to NODE")
             target = (chosen, None)
-        if source != "-" and not Path(source).is_file():
+        # A named pipe (or /dev/fd/N from a shell's <(...)) is read as it is written.
+        if source != "-" and (not Path(source).exists() or Path(source).is_dir()):
             raise InputError(f"{label}: no such file; give a JSON-lines file or '-' for stdin")
         feeds.append(Feed(*target, label, path=source))
     return feeds

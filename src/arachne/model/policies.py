@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias
 
 __all__ = [
     "ERROR_POLICY_NAMES",
+    "LONGEST_DELAY",
     "MODES",
     "OVERFLOW_NAMES",
     "Coalesce",
@@ -66,6 +68,10 @@ def overflow_name(policy: Overflow) -> str:
 ErrorPolicyName: TypeAlias = Literal["fail", "skip", "dead_letter"]
 ERROR_POLICY_NAMES: Final[tuple[ErrorPolicyName, ...]] = ("fail", "skip", "dead_letter")
 
+LONGEST_DELAY: Final = 86_400.0
+"""The longest wait between two attempts of a :class:`Retry`, in seconds (a day), whatever
+``max_backoff`` says: past it the growing delay saturates instead of overflowing."""
+
 
 @dataclass(frozen=True, slots=True)
 class Retry:
@@ -74,12 +80,14 @@ class Retry:
     Attempt ``n + 1`` starts ``min(max_backoff, backoff * factor ** (n - 1))`` seconds after
     attempt ``n`` failed, scaled by a random factor in ``[1 - jitter, 1 + jitter]``. With the
     defaults ``backoff=0.1, factor=2`` and no jitter, four attempts start at 0, 0.1, 0.3 and
-    0.7 s. The node takes no other message while it waits, so order is kept.
+    0.7 s. The node takes no other message while it waits, so order is kept. ``max_backoff``
+    ``None`` (or infinity) sets no cap of its own; the wait still stops growing at
+    :data:`LONGEST_DELAY`, so a retry that runs for days never overflows.
     """
 
     max_attempts: int = 3
     backoff: float = 0.1
-    max_backoff: float = 30.0
+    max_backoff: float | None = 30.0
     jitter: float = 0.0
     factor: float = 2.0
     then: ErrorPolicyName = "fail"
@@ -91,7 +99,9 @@ class Retry:
             raise ValueError(f"Retry.max_attempts must be >= 1, got {self.max_attempts}")
         for field_name in ("backoff", "max_backoff", "jitter", "factor"):
             value = getattr(self, field_name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            if value is None and field_name == "max_backoff":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
                 raise ValueError(f"Retry.{field_name} must be a number >= 0, got {value!r}")
         if self.jitter > 1:
             raise ValueError(f"Retry.jitter is a fraction in [0, 1], got {self.jitter}")
@@ -107,8 +117,16 @@ class Retry:
         """Return the wait after failed attempt ``attempt`` (1-based).
 
         ``spread`` in ``[-1, 1]`` picks the point within the jitter band (random in the runtime).
+        Always a finite number, at most ``max_backoff`` (or :data:`LONGEST_DELAY`) before jitter.
         """
-        base = min(self.max_backoff, self.backoff * self.factor ** (attempt - 1))
+        cap = LONGEST_DELAY if self.max_backoff is None else min(self.max_backoff, LONGEST_DELAY)
+        if self.backoff == 0:
+            return 0.0
+        try:  # a float power: an int one would build a huge exact number first
+            grown = self.backoff * math.pow(self.factor, attempt - 1)
+        except OverflowError:  # past about 1,024 doublings; the cap was passed long before
+            grown = math.inf
+        base = min(cap, grown)
         return max(0.0, base * (1 + self.jitter * spread))
 
 

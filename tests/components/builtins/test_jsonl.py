@@ -24,7 +24,7 @@ def write(path: Path, text: str) -> str:
 
 
 def test_source_emits_one_value_per_line_skipping_blank_lines(tmp_path: Path) -> None:
-    path = write(tmp_path / "in.jsonl", '{"a": 1}\n\n  \n[1, 2]\n"text"\n3.5\nnull\ntrue')
+    path = write(tmp_path / "in.jsonl", '{"a": 1}\n\n  \n[1, 2]\n"text"\n3.5\nnull\ntrue\n')
     graph, sink = line(JsonlSource(path=path))
     runtime = run(graph)
     assert sink.payloads == [{"a": 1}, [1, 2], "text", 3.5, None, True]
@@ -56,7 +56,7 @@ def test_a_bad_line_goes_to_error_naming_the_line_and_reading_goes_on(tmp_path: 
 
 @pytest.mark.parametrize(
     ("text", "good", "bad"),
-    [("oops\n1\n", [1], [1]), ("1\n2\noops\n\nx\n3\n", [1, 2, 3], [3, 5]), ("{", [], [1])],
+    [("oops\n1\n", [1], [1]), ("1\n2\noops\n\nx\n3\n", [1, 2, 3], [3, 5]), ("{\n", [], [1])],
 )
 def test_bad_lines_without_an_error_edge_are_logged_and_skipped(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, text: str, good: list[int], bad: list[int]
@@ -252,7 +252,7 @@ def test_encodings_that_do_not_write_newline_as_one_byte_are_refused() -> None:
 
 def test_a_line_across_read_chunks_is_one_line(tmp_path: Path) -> None:
     long_value = "y" * 70_000  # longer than one os.read of 64 KiB
-    path = write(tmp_path / "in.jsonl", f'1\n"{long_value}"\r\n2')
+    path = write(tmp_path / "in.jsonl", f'1\n"{long_value}"\r\n2\n')
     graph, sink = line(JsonlSource(path=path))
     run(graph)
     assert sink.payloads == [1, long_value, 2]

@@ -6,6 +6,7 @@ httpx is imported by the functions that use it, so building other graphs never p
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -16,7 +17,7 @@ from arachne.components.builtins._http_body import clip, decode_body, too_large
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["METHODS", "RETRY_STATUSES", "Request", "Settings", "request_for", "send"]
+__all__ = ["METHODS", "RETRY_STATUSES", "Request", "Settings", "redact", "request_for", "send"]
 
 METHODS: Final = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 """The HTTP methods a request may use."""
@@ -32,6 +33,10 @@ REQUEST_FIELDS: Final = ("url", "method", "headers", "params", "body")
 
 MAX_BACKOFF: Final = 30.0
 """The longest wait between two attempts, in seconds."""
+
+ENCODINGS: Final = "gzip, deflate"
+"""The content codings asked for (unless a request sets ``accept-encoding``): the ones
+:class:`_Body` decodes itself, so the size cap bounds the decoded bytes as they are made."""
 
 _NO_BODY: Final = object()
 
@@ -64,8 +69,12 @@ class Request:
 
     @property
     def label(self) -> str:
-        """``METHOD url``, as error messages show the request."""
-        return f"{self.method} {self.url}"
+        """``METHOD url``, as error messages show the request (a password in it hidden)."""
+        return f"{self.method} {redact(self.url)}"
+
+    def hide(self, text: str) -> str:
+        """Return ``text`` with the password of this request's URL hidden wherever it shows."""
+        return text.replace(self.url, redact(self.url))
 
 
 def request_for(value: object, settings: Settings) -> Request:
@@ -126,7 +135,9 @@ async def send(client: httpx.AsyncClient, request: Request, settings: Settings) 
                 ) from exc
         except httpx.TransportError as exc:
             if attempt == attempts:
-                raise ConnectionError(f"{request.label}: {exc}{_tries(attempt)}") from exc
+                detail = request.hide(str(exc))
+                cause = exc if detail == str(exc) else None  # its text would show the password
+                raise ConnectionError(f"{request.label}: {detail}{_tries(attempt)}") from cause
         else:
             if response.status_code not in RETRY_STATUSES or attempt == attempts:
                 break
@@ -152,10 +163,17 @@ async def _attempt(
 ) -> tuple[httpx.Response, bytes]:
     import httpx
 
+    headers = request.headers
+    if all(key.lower() != "accept-encoding" for key in headers):
+        headers = {**headers, "accept-encoding": ENCODINGS}
+    kwargs: dict[str, Any] = {"headers": headers}
     url = httpx.URL(request.url)
+    if url.userinfo:
+        # Sent as a header, not in the URL, which httpx would log with the password in it.
+        kwargs["auth"] = httpx.BasicAuth(url.username, url.password)
+        url = url.copy_with(userinfo=b"")
     if request.params:  # merged into the URL's own query (httpx's params= would replace it)
         url = url.copy_merge_params(request.params)
-    kwargs: dict[str, Any] = {"headers": request.headers}
     body = request.body
     if isinstance(body, str):
         kwargs["content"] = body.encode()
@@ -170,31 +188,121 @@ async def _attempt(
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > settings.max_bytes:
             raise too_large(request.label, settings.max_bytes, f"it declares {declared} bytes")
-        chunks: list[bytes] = []
-        total = 0
-        async for chunk in response.aiter_bytes():
-            total += len(chunk)
-            if total > settings.max_bytes:
-                raise too_large(
-                    request.label, settings.max_bytes, f"more than {total - len(chunk)} bytes read"
-                )
-            chunks.append(chunk)
-        return response, b"".join(chunks)
+        content = _Body(response.headers.get("content-encoding", ""), request, settings.max_bytes)
+        async for chunk in response.aiter_raw():
+            content.add(chunk)
+        return response, content.end()
+
+
+class _Body:
+    """A response body decoded as its raw bytes arrive, never more than ``max_bytes`` of it.
+
+    httpx decodes each raw chunk whole, so 64 KiB of gzip read at once can turn into 64 MiB
+    before any cap is checked; here zlib is asked for at most the room left (plus one byte,
+    to see that the cap is passed), so a compression bomb costs no more than the cap.
+    """
+
+    __slots__ = ("_fed", "_inflater", "_parts", "_request", "_retry_raw", "_size", "max_bytes")
+
+    def __init__(self, encoding: str, request: Request, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._request = request
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._fed = False  # the inflater has accepted some input
+        coding = encoding.strip().lower()
+        self._retry_raw = coding == "deflate"  # as a bare stream, if the zlib header is wrong
+        self._inflater: Any = None
+        if coding in ("gzip", "x-gzip"):
+            self._inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif coding == "deflate":
+            self._inflater = zlib.decompressobj(zlib.MAX_WBITS)
+        elif coding not in ("", "identity"):
+            raise ValueError(
+                f"{request.label}: content-encoding {encoding!r} is not decoded here; "
+                f"ask for {ENCODINGS} (leave out the accept-encoding header)"
+            )
+
+    def add(self, raw: bytes) -> None:
+        """Decode ``raw`` and keep the result; ``ValueError`` once the body passes the cap."""
+        inflater = self._inflater
+        if inflater is None:
+            self._keep(raw)
+            return
+        data = raw
+        while data and not inflater.eof:
+            try:
+                out = inflater.decompress(data, self.max_bytes - self._size + 1)
+            except zlib.error as exc:
+                if self._fed or not self._retry_raw:
+                    raise self._corrupt(exc) from None
+                # Some servers send "deflate" as a bare stream; httpx accepts both, as here.
+                self._retry_raw = False
+                inflater = self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                continue
+            self._fed = True
+            self._keep(out)
+            data = inflater.unconsumed_tail
+
+    def end(self) -> bytes:
+        """Return the whole decoded body."""
+        if self._inflater is not None:
+            try:
+                self._keep(self._inflater.flush())
+            except zlib.error as exc:
+                raise self._corrupt(exc) from None
+        return b"".join(self._parts)
+
+    def _keep(self, data: bytes) -> None:
+        if self._size + len(data) > self.max_bytes:
+            raise too_large(
+                self._request.label, self.max_bytes, f"more than {self._size} bytes read"
+            )
+        self._size += len(data)
+        self._parts.append(data)
+
+    def _corrupt(self, exc: zlib.error) -> ValueError:
+        return ValueError(
+            f"{self._request.label}: the compressed body is corrupt ({exc}); check the server"
+        )
 
 
 def check_url(url: object) -> str:
-    """Return ``url`` if it is an absolute http(s) URL with a host; else raise ``ValueError``."""
+    """Return ``url`` if it is an absolute http(s) URL with a host; else raise ``ValueError``.
+
+    The message shows the URL with its password hidden (see :func:`redact`).
+    """
     fix = "set config.url or send {'url': 'https://host/path'}"
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise ValueError(f"no http(s) URL to request (got {url!r}); {fix}")
+        shown = redact(url) if isinstance(url, str) else url
+        raise ValueError(f"no http(s) URL to request (got {shown!r}); {fix}")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  # raises ValueError for a port that is not a number
     except ValueError as exc:
-        raise ValueError(f"URL {url!r} is malformed ({exc}); {fix}") from None
+        detail = str(exc).replace(url, redact(url))
+        raise ValueError(f"URL {redact(url)!r} is malformed ({detail}); {fix}") from None
     if not parts.hostname or any(ch.isspace() for ch in url):
-        raise ValueError(f"URL {url!r} has no host or contains spaces; {fix}")
+        raise ValueError(f"URL {redact(url)!r} has no host or contains spaces; {fix}")
     return url
+
+
+def redact(url: str) -> str:
+    """Return ``url`` with the password of its user info shown as ``***``.
+
+    ``http://user:secret@host/x`` becomes ``http://user:***@host/x``; a URL without a
+    password comes back as it is. Works on malformed URLs too: it only looks for the
+    authority, between ``//`` and the next ``/``, ``?`` or ``#``.
+    """
+    scheme, sep, rest = url.partition("//")
+    if not sep:
+        return url
+    end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+    userinfo, at, host = rest[:end].rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    if not at or not colon:
+        return url
+    return f"{scheme}//{user}:***@{host}{rest[end:]}"
 
 
 def _origin(url: str) -> tuple[str, str, int]:

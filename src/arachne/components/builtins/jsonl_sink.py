@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import threading
 from typing import IO, TYPE_CHECKING
 
 from arachne.components.builtins._defs import (
@@ -12,6 +15,7 @@ from arachne.components.builtins._defs import (
     strict_object,
 )
 from arachne.components.builtins._json import dumps
+from arachne.components.builtins._lines import is_fifo, wait_for_reader, write_all
 from arachne.components.builtins.jsonl_source import check_encoding
 from arachne.components.definition import ComponentDefinition, PortDoc
 from arachne.model.node import Node
@@ -32,6 +36,11 @@ class JsonlSink(Node):
     cannot hold fails (``TypeError``; ``ValueError`` for NaN and infinities): under the
     default ``skip`` policy it becomes an ``ErrorRecord`` on ``error`` (or a logged warning)
     and writing goes on.
+
+    A path that is a named pipe (FIFO) when the node is made runs the node in mode
+    ``"thread"``: the pipe is opened at the first value, once it has a reader, and each line
+    waits for room there, off the loop; stopping the run ends both waits within a tenth of a
+    second.
     """
 
     default_name = "jsonl_sink"
@@ -60,17 +69,28 @@ class JsonlSink(Node):
         self.encoding = encoding
         self.written = 0
         self._file: IO[str] | None = None
+        self.fifo = path != "-" and is_fifo(path)
+        if self.fifo:
+            self.mode = "thread"  # per instance: its writes may wait
+        self._pipe: int | None = None
+        self._lock = threading.Lock()  # the pipe's descriptor, between a write and on_stop
+        self._closed = threading.Event()
 
     def on_start(self) -> None:
-        """Open the file for writing (stdout is used as it is)."""
+        """Open the file for writing (stdout is used as it is; a FIFO at the first value)."""
         if self.path == "-":
             self._file = sys.stdout
+        elif self.fifo:
+            self._closed.clear()
         else:
             mode = "a" if self.append else "w"
             self._file = open(self.path, mode, encoding=self.encoding)  # noqa: SIM115  # on_stop
 
     def on_message(self, port: str, msg: Message) -> None:
         """Write the value as one line."""
+        if self.fifo:
+            self._write_pipe((dumps(msg.payload) + "\n").encode(self.encoding))
+            return
         file = self._file
         if file is None:
             return
@@ -83,15 +103,31 @@ class JsonlSink(Node):
         """Flush what was written."""
         if self._file is not None:
             self._file.flush()
+        if self.fifo and self._pipe is None and not self._closed.is_set():
+            # Nothing was written: a reader waiting now still gets its end of file.
+            with contextlib.suppress(OSError):
+                os.close(os.open(self.path, os.O_WRONLY | os.O_NONBLOCK))
 
     def on_stop(self) -> None:
         """Flush and close the file (stdout is only flushed)."""
+        self._closed.set()  # a write waiting for a reader or for room gives up within POLL
+        with self._lock:
+            pipe, self._pipe = self._pipe, None
+        if pipe is not None:
+            os.close(pipe)
         file, self._file = self._file, None
         if file is None:
             return
         file.flush()
         if file is not sys.stdout:
             file.close()
+
+    def _write_pipe(self, line: bytes) -> None:
+        with self._lock:
+            if self._pipe is None:
+                self._pipe = wait_for_reader(self.path, self._closed)
+            if self._pipe is not None and write_all(self._pipe, line, self._closed):
+                self.written += 1
 
 
 JSONL_SINK = ComponentDefinition(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import codecs
+import errno
 import json
 import os
+import stat
 import sys
 from typing import IO, Any, Final
 
@@ -14,7 +16,7 @@ from arachne.components.builtins._defs import (
     keyword_factory,
     strict_object,
 )
-from arachne.components.builtins._lines import END, LineReader, TooLong
+from arachne.components.builtins._lines import END, LineReader, TooLong, Truncated
 from arachne.components.definition import ComponentDefinition, PortDoc
 from arachne.model.node import Node
 from arachne.model.port import Output
@@ -39,8 +41,11 @@ class JsonlSource(Node):
     run stays open while input may still come. Blank lines are skipped. A line that is not
     JSON, not valid in ``encoding`` or too long fails with an error naming the file and line
     number (bad lines met in one tick share one error); under the default ``skip`` policy it
-    becomes an ``ErrorRecord`` on ``error`` (or a logged warning) and reading goes on. A file
-    that cannot be opened fails the run at start.
+    becomes an ``ErrorRecord`` on ``error`` (or a logged warning) and reading goes on. Every
+    line must end with a newline: a last line without one is taken for input cut off (``100``
+    of ``10029128``), so it fails the same way instead of passing on a value never written.
+    A file that cannot be opened fails the run at start; a named pipe (FIFO) is opened by the
+    reading thread, which waits there for a writer while the run can still be stopped.
     """
 
     default_name = "jsonl_source"
@@ -73,9 +78,9 @@ class JsonlSource(Node):
 
     def on_start(self) -> None:
         """Open the file (or take stdin) and start reading it in a thread."""
-        source: int | IO[str]
+        source: int | str | IO[str]
         if self.path != "-":
-            source = os.open(self.path, os.O_RDONLY)
+            source = _open(self.path)
         else:
             try:
                 source = os.dup(sys.stdin.fileno())  # the reader's own, closed by it
@@ -121,6 +126,12 @@ class JsonlSource(Node):
                 f"{where}: {item.size:,} bytes, over max_line_bytes ({self.max_line_bytes:,})"
             )
             return _SKIP
+        if isinstance(item, Truncated):
+            bad.append(
+                f"{where}: the last line has no newline ({item.size:,} bytes): the input was "
+                "cut off, so the line was not used; end every line with a newline"
+            )
+            return _SKIP
         assert isinstance(item, bytes)  # noqa: S101  # the reader queues bytes, TooLong, errors
         try:
             text = item.decode(self.encoding)
@@ -145,6 +156,19 @@ class JsonlSource(Node):
 
 
 _SKIP: Final = object()
+
+
+def _open(path: str) -> int | str:
+    """Return a descriptor of the file at ``path``, or ``path`` itself if it is a FIFO.
+
+    Opening a FIFO waits for a writer, so the reading thread does it; whether it may is
+    checked here, so a missing or unreadable file still fails the run at start.
+    """
+    if not stat.S_ISFIFO(os.stat(path).st_mode):
+        return os.open(path, os.O_RDONLY)
+    if not os.access(path, os.R_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+    return path
 
 
 def check_encoding(encoding: str) -> None:
