@@ -19,6 +19,8 @@ import pytest
 
 from arachne import (
     DeadLetters,
+    ErrorRecord,
+    GraphError,
     Input,
     IterSource,
     Message,
@@ -31,6 +33,7 @@ from arachne import (
     node,
 )
 from arachne.runtime import ExecutionState, FakeClock
+from arachne.runtime.events import ExecutionStateChanged
 from tests.runtime.nodes import Collect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -365,3 +368,60 @@ def test_a_timeout_on_an_inline_node_is_refused_with_the_fix() -> None:
         graph.to_graph()
     with pytest.raises(ValueError, match="number of seconds > 0"):
         node(timeout=0)(lambda x: x)
+
+
+# -- 11. replay is all or nothing -------------------------------------------------------------
+
+
+def test_replay_with_one_foreign_record_replays_none_and_says_which() -> None:
+    graph = Subgraph()
+    graph.add_node(Silent(0), name="silent")
+    sink = Collect()
+    graph.add_node(sink, name="sink")
+    graph.connect(("silent", "out"), ("sink", "in"))
+    runtime = Runtime()
+    runtime.register(graph)
+    execution = runtime.execution
+    good = ErrorRecord("sink", "in", "ValueError", "bad", 1, 1)
+    foreign = ErrorRecord("elsewhere", "in", "ValueError", "bad", 1, 2)
+    with pytest.raises(GraphError, match="record 1 cannot be replayed, so none was"):
+        execution.replay([good, foreign, good])
+    assert execution.replay([good, good]) == 2
+    runtime.start()
+    runtime.stop(timeout=WAIT)
+    assert sink.payloads == [1, 1]  # the two of the second call; none of the first
+
+
+# -- beyond: injecting into a paused execution is held back, not queued without end ----------
+
+
+def test_inject_into_a_paused_execution_waits_for_room_then_times_out() -> None:
+    from arachne.runtime.execution import INJECT_LIMIT, INJECT_LOOK
+
+    graph = Subgraph()
+    graph.add_node(Silent(0), name="silent")
+    sink = Collect()
+    graph.add_node(sink, name="sink")
+    graph.connect(("silent", "out"), ("sink", "in"))
+    runtime = Runtime()
+    runtime.register(graph)
+    running = threading.Event()
+    runtime.subscribe(lambda event: event.new == "running" and running.set(), ExecutionStateChanged)
+    execution = runtime.start()
+    assert running.wait(WAIT)
+    execution.pause()
+
+    def inject_all() -> int:
+        for i in range(3 * INJECT_LIMIT):
+            try:
+                execution.inject("sink", "in", i, timeout=0.05)
+            except TimeoutError as exc:
+                assert "still wait to be taken" in str(exc)  # noqa: PT017
+                return i
+        return 3 * INJECT_LIMIT
+
+    sent = inject_all()
+    assert INJECT_LIMIT <= sent <= INJECT_LIMIT + INJECT_LOOK
+    execution.resume()
+    runtime.stop(timeout=WAIT)
+    assert sink.payloads == list(range(sent))  # what was accepted is delivered, in order

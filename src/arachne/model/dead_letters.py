@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from arachne.model.error_record import ErrorRecord
 from arachne.model.node import Node
@@ -11,19 +11,24 @@ from arachne.model.port import Input
 if TYPE_CHECKING:
     from arachne.model.message import Message
 
-__all__ = ["DeadLetters"]
+__all__ = ["DEFAULT_LIMIT", "DeadLetters"]
+
+
+DEFAULT_LIMIT: Final = 10_000
+"""Records a ``DeadLetters`` keeps by default (the oldest go first past it)."""
 
 
 class DeadLetters(Node):
     """Connect a node's ``error`` port here; every failed message's record is kept in order.
 
-    ``limit`` bounds how many are kept (the oldest are dropped and counted in ``overflowed``);
-    ``drain()`` hands them over for ``Execution.replay``.
+    ``limit`` bounds how many are kept (the oldest are dropped and counted in ``overflowed``;
+    default ``DEFAULT_LIMIT``, ``None`` keeps every one); ``drain()`` hands them over for
+    ``Execution.replay``.
     """
 
     inp = Input(ErrorRecord, name="in")
 
-    def __init__(self, *, limit: int | None = None, name: str | None = None) -> None:
+    def __init__(self, *, limit: int | None = DEFAULT_LIMIT, name: str | None = None) -> None:
         super().__init__(name=name)
         if limit is not None and limit < 1:
             raise ValueError(f"limit must be >= 1 or None, got {limit}")

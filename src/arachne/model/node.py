@@ -54,6 +54,10 @@ class NodeBinding(Protocol):
         """Ask the execution to stop: gracefully (``drain``) or at once."""
         ...
 
+    def hold_input(self, held: bool) -> None:
+        """Stop (``held``) or resume taking messages; ticks go on either way."""
+        ...
+
 
 class PullSource(Protocol):
     """A source the runtime pulls from in batches, only as far as its outputs have room."""
@@ -261,6 +265,19 @@ class Node:
         if binding is None:
             raise ExecutionError(f"node {self.name()!r} called finish() while not running")
         binding.finish()
+
+    def hold_input(self, held: bool = True) -> None:
+        """Take no more messages until ``hold_input(False)``; ticks go on meanwhile.
+
+        For a node that keeps what it receives (a delay, a window): call it when its buffer
+        is full and release from ``on_tick`` once it has room, and its input edges fill and
+        hold their producers back, as a full output would. It takes effect after the
+        message in hand (within one chunk of the current activation).
+        """
+        binding = self._arachne_binding
+        if binding is None:
+            raise ExecutionError(f"node {self.name()!r} called hold_input() while not running")
+        binding.hold_input(held)
 
     def request_stop(self, *, drain: bool = True) -> None:
         """Stop the whole execution: a kill switch.

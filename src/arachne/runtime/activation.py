@@ -82,7 +82,7 @@ def activate(ctx: RunContext, rn: RunningNode) -> None:
             retry, rn.deferred = rn.deferred, None
             retry()  # a retry that came due while the outputs were full
         return
-    if rn.blocked:
+    if rn.blocked or rn.held:
         if any(edge.control and len(edge) for edge in rn.inputs):
             consume(ctx, rn, control_only=True)
         return
@@ -136,7 +136,11 @@ def consume(ctx: RunContext, rn: RunningNode, *, control_only: bool) -> None:
             if not rn.fixed_chunk:
                 rn.chunk = next_chunk(taken, moment - mark, ctx.batch)
             mark = moment
-            if rn.suspended or (rn.blocked and not control_only) or moment - began >= SLICE:
+            if (
+                rn.suspended
+                or ((rn.blocked or rn.held) and not control_only)
+                or moment - began >= SLICE
+            ):
                 return
 
 

@@ -20,6 +20,7 @@ from arachne.runtime.slot import CURRENT_SLOT
 if TYPE_CHECKING:
     from arachne.model.node import Emitter
     from arachne.model.schema import SchemaAdapter
+    from arachne.runtime.ready_queue import ReadyQueue
     from arachne.runtime.running_node import Outlet, RunningNode
 
 __all__ = ["Binding", "check_value", "checked_stage", "deliver"]
@@ -93,13 +94,23 @@ class Binding:
     hook, where the node's error policy handles it.
     """
 
-    __slots__ = ("_adapters", "_seq", "_stopper", "_trace_prefix", "check_types", "rn", "stamp")
+    __slots__ = (
+        "_adapters",
+        "_ready",
+        "_seq",
+        "_stopper",
+        "_trace_prefix",
+        "check_types",
+        "rn",
+        "stamp",
+    )
 
     def __init__(
         self,
         rn: RunningNode,
         trace_prefix: str,
         stopper: Callable[[bool], None],
+        ready: ReadyQueue[RunningNode],
         *,
         stamp: bool = False,
         check_types: bool = False,
@@ -107,6 +118,7 @@ class Binding:
         self.rn = rn
         self._trace_prefix = trace_prefix
         self._stopper = stopper
+        self._ready = ready
         self._seq = 0
         self.stamp = stamp
         self.check_types = check_types
@@ -218,3 +230,12 @@ class Binding:
     def request_stop(self, drain: bool) -> None:
         """Ask the execution to stop (see ``Execution.request_stop``)."""
         self._stopper(drain)
+
+    def hold_input(self, held: bool) -> None:
+        """Hold the node's input (see ``Node.hold_input``); a release queues it if it can go."""
+        rn = self.rn
+        rn.held = held
+        if not held:
+            rank = rn.wake_rank()
+            if rank is not None and not rn.blocked:
+                self._ready.add(rn, rank)

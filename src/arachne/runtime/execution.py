@@ -15,7 +15,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from arachne.model.errors import ExecutionError, GraphError, describe
+from arachne.model.errors import ArachneError, ExecutionError, GraphError, describe
 from arachne.model.flatten import node_spec
 from arachne.model.message import Headers, Message
 from arachne.model.policies import check_overflow
@@ -52,6 +52,16 @@ T = TypeVar("T")
 CLOSE_POLL: Final = 0.01
 """Seconds between looks at the change inbox while the pools close at the end of a run."""
 _E = TypeVar("_E", bound=Event)
+
+
+INJECT_LIMIT: Final = 10_000
+"""Injected messages not yet taken past which ``inject`` waits for room (backpressure)."""
+
+INJECT_LOOK: Final = 256
+"""Injections between two looks at the backlog (a look is a read on the execution's loop)."""
+
+INJECT_POLL: Final = 0.001
+"""Seconds between looks while an injecting thread waits for room."""
 
 
 class Execution:
@@ -104,6 +114,7 @@ class Execution:
         self.rounds = Rounds(ctx, self.wiring)
         self.error: BaseException | None = None
         self._injected = 0
+        self._since_look = 0  # injections since the backlog was last looked at
         self._ending = False
         self._done = threading.Event()
 
@@ -374,13 +385,45 @@ class Execution:
 
     # -- injection ----------------------------------------------------------------------------
 
-    def inject(self, node_id: str, port: str, value: Any) -> None:
+    def inject(self, node_id: str, port: str, value: Any, *, timeout: float | None = None) -> None:
         """Offer ``value`` (a payload or a ``Message``) to input ``port`` of ``node_id``.
 
         The payload is validated against the port's schema here, so a bad value raises in the
         caller. Injected messages queue on an edge of their own (``kind == "inject"``),
-        unbounded and counted like any other, and never hold the run open by themselves.
+        counted like any other, and never hold the run open by themselves. Past
+        ``INJECT_LIMIT`` injected messages not yet taken (a paused run, a slow node) the caller
+        waits for room, as a producer on a full edge would: up to ``timeout`` seconds, then
+        ``TimeoutError``. From a hook on the execution's own loop, which cannot wait, it
+        raises ``ExecutionError`` instead.
         """
+        self._deliver([self._injection(node_id, port, value)], timeout)
+
+    def replay(self, records: Iterable[ErrorRecord], *, timeout: float | None = None) -> int:
+        """Inject each dead-letter record's payload, with its headers, where it failed.
+
+        All or nothing: every record is checked first (its node, port and payload), and if
+        one cannot be replayed nothing is, so a retry after fixing it duplicates nothing.
+        Returns how many were replayed. Records of failed ticks (no port) are skipped.
+        """
+        injections = []
+        for index, record in enumerate(records):
+            if record.port is None:
+                continue
+            try:
+                injections.append(
+                    self._injection(
+                        record.node_id,
+                        record.port,
+                        Message(record.payload, Headers(record.headers)),
+                    )
+                )
+            except (ArachneError, ValueError) as exc:
+                raise type(exc)(f"record {index} cannot be replayed, so none was: {exc}") from exc
+        self._deliver(injections, timeout)
+        return len(injections)
+
+    def _injection(self, node_id: str, port: str, value: Any) -> tuple[RunningNode, str, Message]:
+        """Check ``value`` for ``node_id``'s ``port``; return the message to queue there."""
         rn = self.wiring.nodes.get(node_id)
         if rn is None:
             known = ", ".join(self.wiring.nodes) or "none"
@@ -406,31 +449,52 @@ class Execution:
                     "seq": self._injected,
                 }
             )
-        msg = Message(checked, headers)
+        return rn, port, Message(checked, headers)
+
+    def _deliver(
+        self, injections: list[tuple[RunningNode, str, Message]], timeout: float | None
+    ) -> None:
+        """Queue checked injections, all in one change of the running graph."""
+        if not injections:
+            return
+        self._since_look += len(injections)
+        if self._since_look >= INJECT_LOOK and self._ctx.gate.running:
+            self._since_look = 0
+            self._wait_for_room(timeout)
 
         def change() -> None:
-            if self.wiring.nodes.get(node_id) is not rn or rn.finished:
-                what = "was removed" if self.wiring.nodes.get(node_id) is not rn else "finished"
-                log.warning("node %r %s before a message injected into it arrived", node_id, what)
-                return
-            self.wiring.inject_edge(node_id, port).push(msg)
+            for rn, port, msg in injections:
+                if self.wiring.nodes.get(rn.id) is not rn or rn.finished:
+                    what = "was removed" if self.wiring.nodes.get(rn.id) is not rn else "finished"
+                    log.warning("node %r %s before a message injected into it arrived", rn.id, what)
+                    continue
+                self.wiring.inject_edge(rn.id, port).push(msg)
 
         self._ctx.gate.apply(change)
 
-    def replay(self, records: Iterable[ErrorRecord]) -> int:
-        """Inject each dead-letter record's payload, with its headers, where it failed.
+    def _wait_for_room(self, timeout: float | None) -> None:
+        """Return once fewer than ``INJECT_LIMIT`` injected messages wait to be taken."""
+        gate = self._ctx.gate
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            backlog = gate.read(self._inject_backlog)
+            if backlog < INJECT_LIMIT:
+                return
+            if gate.on_loop():
+                raise ExecutionError(
+                    f"execution {self.id}: {backlog} injected messages wait to be taken; a hook "
+                    "cannot wait for room on its own loop: inject from another thread (it then "
+                    "waits) or emit through an edge"
+                )
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"execution {self.id}: {backlog} injected messages still wait to be taken "
+                    f"after {timeout} s (is it paused?); nothing was injected"
+                )
+            time.sleep(INJECT_POLL)
 
-        Returns how many were replayed. Records of failed ticks (no port) are skipped.
-        """
-        count = 0
-        for record in records:
-            if record.port is None:
-                continue
-            self.inject(
-                record.node_id, record.port, Message(record.payload, Headers(record.headers))
-            )
-            count += 1
-        return count
+    def _inject_backlog(self) -> int:
+        return sum(len(edge) for edge in self.wiring.edges.values() if edge.kind == "inject")
 
     # -- observation --------------------------------------------------------------------------
 

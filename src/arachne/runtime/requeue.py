@@ -20,7 +20,7 @@ def after_turn(ctx: RunContext, rn: RunningNode) -> None:
         return
     if rn.inputs:
         if rn.has_input():
-            if rn.inline or rn.pending < rn.concurrency:
+            if not rn.held and (rn.inline or rn.pending < rn.concurrency):
                 ctx.ready.add(rn, rn.top_rank())
             return
         if rn.links_in:

@@ -230,6 +230,7 @@ class RunningNode:
         "finished",
         "finishing",
         "fixed_chunk",
+        "held",
         "id",
         "idle",
         "inline",
@@ -272,6 +273,7 @@ class RunningNode:
         self.current: Headers | None = None  # headers of the message being handled, if any
         self.started = self.finished = self.stopped = self.finish_requested = False
         self.finishing = self.idle = self.removed = False
+        self.held = False  # takes no messages (Node.hold_input); ticks go on
         # Has input ports but no link into them (from the start, or left so by a live change):
         # it waits for one while any source runs, instead of ending as a source with nothing
         # to do would (Rounds.release_waiting ends the wait).
@@ -343,7 +345,7 @@ class RunningNode:
             return NO_INPUT_RANK
         if self.inputs:
             if self.has_input():
-                return self.top_rank()
+                return None if self.held else self.top_rank()
             if self.links_in:
                 return NO_INPUT_RANK if self.inputs_open == 0 else None
         if self.finish_requested or (self.tick_driven and not self.cadence and not self.idle):

@@ -120,7 +120,9 @@ class Wiring:
             rn.chunk = min(ctx.batch, PROBE) if rn.puller is not None else 1
         prefix = f"{ctx.execution_id[-8:]}-{self._made:x}."
         self._made += 1
-        binding = Binding(rn, prefix, self._stopper, stamp=ctx.trace, check_types=ctx.check_types)
+        binding = Binding(
+            rn, prefix, self._stopper, ctx.ready, stamp=ctx.trace, check_types=ctx.check_types
+        )
         rn.emit_slow = binding.emit
         self.bindings[rn.id] = binding
         self.nodes[rn.id] = rn
@@ -329,7 +331,8 @@ class Wiring:
     def inject_edge(self, node_id: str, port: str) -> Edge:
         """Return the edge that carries ``inject`` calls into ``node_id.port`` (made once).
 
-        Unbounded and counted like any other, it never holds the run open by itself.
+        Counted like any other, it never holds the run open by itself; ``Execution.inject``
+        keeps its backlog bounded (``INJECT_LIMIT``).
         """
         edge_id = f"inject->{node_id}.{port}"
         edge = self.edges.get(edge_id)

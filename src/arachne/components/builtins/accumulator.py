@@ -13,20 +13,24 @@ from arachne.model.port import Input, Output
 if TYPE_CHECKING:
     from arachne.model.message import Message
 
-__all__ = ["ACCUMULATOR", "DEFAULT_COUNT", "Accumulator"]
+__all__ = ["ACCUMULATOR", "DEFAULT_COUNT", "MAX_BATCH", "Accumulator"]
 
 DEFAULT_COUNT: Final = 10
 """The batch size when neither ``count`` nor ``interval_ms`` is given."""
+
+MAX_BATCH: Final = 10_000
+"""Most values one batch holds when only ``interval_ms`` is given: it then closes early."""
 
 
 class Accumulator(Node):
     """Collect values into arrays: full at ``count`` values, or ``interval_ms`` after the first.
 
     With both set, whichever comes first closes the batch; with neither, batches hold
-    ``DEFAULT_COUNT`` values. The interval is measured on the node's ticks (every
-    ``resolution_ms`` on the runtime's clock), so a batch closes at least ``interval_ms`` and
-    at most about ``interval_ms + 2 * resolution_ms`` after its first value arrived. At end of
-    stream what is left goes out as a last, shorter batch.
+    ``DEFAULT_COUNT`` values; with only ``interval_ms``, a batch also closes at ``MAX_BATCH``
+    values, so a flood cannot grow one without bound. The interval is measured on the node's
+    ticks (every ``resolution_ms`` on the runtime's clock), so a batch closes at least
+    ``interval_ms`` and at most about ``interval_ms + 2 * resolution_ms`` after its first value
+    arrived. At end of stream what is left goes out as a last, shorter batch.
     """
 
     default_name = "accumulator"
@@ -72,7 +76,7 @@ class Accumulator(Node):
         batch.append(msg.payload)
         if len(batch) == 1 and self.interval is not None:
             self._due = self._time.due_after(self.interval)
-        if self.count is not None and len(batch) >= self.count:
+        if len(batch) >= (self.count or MAX_BATCH):
             self._flush()
 
     def on_tick(self) -> None:
@@ -109,7 +113,10 @@ ACCUMULATOR = ComponentDefinition(
             "interval_ms": {
                 "type": "number",
                 "exclusiveMinimum": 0,
-                "description": "Longest time a batch stays open after its first value",
+                "description": (
+                    "Longest time a batch stays open after its first value "
+                    "(without count, a batch also closes at 10000 values)"
+                ),
             },
             "resolution_ms": {
                 "type": "number",
