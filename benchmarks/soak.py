@@ -167,8 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         stats = execution.stats()
         retried = stats.nodes["flaky"].retried
         print(
-            f"{t:7.0f} {rss:10d} {feed.sent:11d} {sink.count:11d} {retried:8d} "
-            f"{ticks.latest:7d}",
+            f"{t:7.0f} {rss:10d} {feed.sent:11d} {sink.count:11d} {retried:8d} {ticks.latest:7d}",
             flush=True,
         )
         if time.monotonic() >= end:
