@@ -32,6 +32,7 @@ from arachne import (
     Subgraph,
     node,
 )
+from arachne.components.builtins import Delay
 from arachne.runtime import ExecutionState, FakeClock
 from arachne.runtime.events import ExecutionStateChanged
 from tests.runtime.nodes import Collect
@@ -425,3 +426,132 @@ def test_inject_into_a_paused_execution_waits_for_room_then_times_out() -> None:
     execution.resume()
     runtime.stop(timeout=WAIT)
     assert sink.payloads == list(range(sent))  # what was accepted is delivered, in order
+
+
+# -- 2. timers fire while other nodes stay ready ------------------------------------------------
+
+
+class Work(Node):
+    """Always ready: each message costs ``cost`` seconds of the fake clock."""
+
+    inp = Input(int, name="in")
+
+    def __init__(self, clock: FakeClock, cost: float = 0.002) -> None:
+        self.clock, self.cost = clock, cost
+
+    def on_message(self, port: str, msg: Message) -> None:
+        if self.clock.now() > 60:
+            raise RuntimeError("still busy after 60 fake seconds: the timer never fired")
+        self.clock.advance(self.cost)
+
+
+def with_steady_load(graph: Subgraph, clock: FakeClock) -> None:
+    """Add an endless source feeding ``Work``: the ready queue is never empty."""
+    graph.add_node(IterSource(iter(int, 1), schema=int, name="load"))
+    graph.add_node(Work(clock), name="work")
+    graph.connect(("load", "out"), ("work", "in"))
+
+
+def test_a_retry_backoff_is_kept_under_steady_load() -> None:
+    clock = FakeClock()
+    attempts: list[float] = []
+
+    class FailsOnce(Node):
+        inp = Input(int, name="in")
+        error_policy = Retry(max_attempts=2, backoff=0.05)
+
+        def on_message(self, port: str, msg: Message) -> None:
+            attempts.append(clock.now())
+            if len(attempts) == 1:
+                raise ValueError("transient")
+            self.request_stop(drain=False)
+
+    graph = Subgraph()
+    with_steady_load(graph, clock)
+    graph.add_node(IterSource([1], schema=int, name="one"))
+    graph.add_node(FailsOnce(), name="flaky")
+    graph.connect(("one", "out"), ("flaky", "in"))
+    run_graph(graph, clock)
+    assert len(attempts) == 2
+    assert 0.05 <= attempts[1] - attempts[0] <= 0.05 + 0.0025  # one busy activation at most
+
+
+def test_a_delay_releases_on_time_under_steady_input() -> None:
+    clock = FakeClock()
+    lateness: list[float] = []
+
+    class Stamped(Node):
+        out = Output(float)
+
+        def on_tick(self) -> None:
+            clock.advance(0.0001)  # a value every 0.1 ms, for ever
+            self.emit("out", clock.now())
+
+    class Late(Node):
+        inp = Input(float, name="in")
+
+        def on_message(self, port: str, msg: Message) -> None:
+            lateness.append(clock.now() - msg.payload)
+            if len(lateness) == 2_000:
+                self.request_stop(drain=False)
+
+    graph = Subgraph()
+    graph.add_node(Stamped(), name="stamped")
+    delay = Delay(ms=10)
+    graph.add_node(delay, name="delay")
+    graph.add_node(Late(), name="late")
+    graph.connect(("stamped", "out"), ("delay", "in"))
+    graph.connect(("delay", "out"), ("late", "in"))
+    run_graph(graph, clock)
+    assert len(lateness) == 2_000
+    assert min(lateness) >= 0.010
+    assert max(lateness) <= 0.010 + 2 * 0.001 + 0.001  # ms + two tick steps + a slice
+
+
+def test_a_raising_on_tick_surfaces_under_steady_load() -> None:
+    clock = FakeClock()
+
+    class Broken(Node):
+        out = Output(int)
+        cadence = 0.01
+
+        def on_tick(self) -> None:
+            raise RuntimeError("tick failed")
+
+    graph = Subgraph()
+    with_steady_load(graph, clock)
+    graph.add_node(Broken(), name="broken")
+    with pytest.raises(NodeFailed, match="tick failed") as caught:
+        run_graph(graph, clock)
+    assert caught.value.node_id == "broken"
+    assert clock.now() <= 0.01 + 0.0025
+
+
+# -- 6. shutdown with a timeout ends even what cannot drain ------------------------------------
+
+
+def test_shutdown_cancels_what_does_not_drain_within_its_timeout() -> None:
+    release = threading.Event()
+    entered = threading.Event()
+
+    class Stuck(Node):
+        inp = Input(int, name="in")
+        mode = "thread"
+
+        def on_message(self, port: str, msg: Message) -> None:
+            entered.set()
+            release.wait(WAIT)
+
+    graph = Subgraph()
+    graph.add_node(IterSource(range(3), schema=int, name="source"))
+    graph.add_node(Stuck(), name="stuck")
+    graph.connect(("source", "out"), ("stuck", "in"))
+    runtime = Runtime()
+    runtime.register(graph)
+    execution = runtime.start()
+    try:
+        assert entered.wait(WAIT)
+        assert runtime.shutdown(timeout=0.2)  # the drain waits on the stuck call: cancelled
+        assert execution.state is ExecutionState.CANCELLED
+    finally:
+        release.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -34,6 +35,9 @@ __all__ = ["RunOptions", "execute", "run_document"]
 
 REFRESH = 0.25
 """Seconds between redraws of the live display."""
+
+CANCEL_GRACE = 1.0
+"""Seconds a cancel (a second Ctrl-C, ``--timeout``) may take before the process just exits."""
 
 
 @dataclass(slots=True)
@@ -97,10 +101,10 @@ def execute(
                 ex.request_stop(drain=True)
                 ex.wait()
             except KeyboardInterrupt:
-                ex.request_stop(drain=False)
-                ex.wait()
+                err.print("[yellow]interrupted again: cancelling[/]")
+                cancel_or_exit(ex, err)
         finally:
-            runtime.shutdown()
+            runtime.shutdown(timeout=CANCEL_GRACE)
             sys.stdout.flush()
     elapsed = time.perf_counter() - started
     if not options.quiet:
@@ -116,6 +120,25 @@ def execute(
         )
         return 1
     return 0 if ex.state.value == "completed" else 1
+
+
+def cancel_or_exit(ex: Execution, err: Console) -> None:
+    """Cancel the run; if it has not ended ``CANCEL_GRACE`` seconds later, end the process.
+
+    A cancel takes effect between two calls of the nodes' hooks, so an inline call blocked
+    in I/O (or a C extension) would hold it, and the process, for as long as it blocks; the
+    user asked twice, so the process ends at once instead (exit status 130).
+    """
+    ex.request_stop(drain=False)
+    if ex.wait(CANCEL_GRACE):
+        return
+    err.print(
+        f"[red]the run did not end within {CANCEL_GRACE:g} s of the cancel (a node is blocked "
+        "in a call): exiting now[/]"
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def _lost(ex: Execution) -> int:
@@ -161,6 +184,5 @@ def _watch(ex: Execution, err: Console, started: float, timeout: float | None, s
                 live.update(live_table(stats, rates, time.perf_counter() - started), refresh=True)
             if deadline is not None and time.perf_counter() >= deadline:
                 err.print(f"[yellow]--timeout {timeout} s reached: stopping[/]")
-                ex.request_stop(drain=False)
-                ex.wait()
+                cancel_or_exit(ex, err)
                 return

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
+import time
 from typing import TYPE_CHECKING, TypeVar
 
 from arachne.model.errors import ExecutionError
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from arachne.runtime.stats import ExecutionStats
 
 __all__ = ["Runtime", "Scheduler"]
+
+log = logging.getLogger("arachne.runtime")
 
 _E = TypeVar("_E", bound=Event)
 
@@ -197,8 +201,11 @@ class Runtime:
         """Block until the default execution ends; False if ``timeout`` passed first."""
         return self.execution.wait(timeout)
 
-    def stop(self, *, drain: bool = True, timeout: float | None = None) -> None:
-        """Stop every execution (gracefully unless ``drain=False``) and wait for them."""
+    def stop(self, *, drain: bool = True, timeout: float | None = None) -> bool:
+        """Stop every execution (gracefully unless ``drain=False``) and wait for them.
+
+        ``timeout`` is one deadline for all of them; returns whether every one has ended.
+        """
         with self._lock:
             # Launched ones, also those the loop thread has not begun yet (they stop on start).
             running = [
@@ -209,14 +216,27 @@ class Runtime:
         for ex in running:
             if not ex.done:
                 ex.request_stop(drain=drain)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        ended = True
         for ex in running:
-            ex.wait(timeout)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ended = ex.wait(left) and ended
+        return ended
 
-    def shutdown(self, timeout: float | None = None) -> None:
-        """Stop everything gracefully, then close the loop thread. The runtime is then spent."""
-        self.stop(timeout=timeout)
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Stop everything gracefully, then close the loop thread. The runtime is then spent.
+
+        With a ``timeout``, executions still draining when it has passed are cancelled and
+        given ``timeout`` again (a cancel abandons calls in flight, so only an inline hook
+        blocked in a call can outlast it). Returns whether every execution has ended.
+        """
+        ended = self.stop(timeout=timeout)
+        if not ended:
+            log.warning("executions still running after %s s: cancelling them", timeout)
+            ended = self.stop(drain=False, timeout=timeout)
         if self._thread is not None:
             self._thread.close(timeout)
+        return ended
 
     # -- tuning and observation ----------------------------------------------------------------
 
