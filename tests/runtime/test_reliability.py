@@ -555,3 +555,52 @@ def test_shutdown_cancels_what_does_not_drain_within_its_timeout() -> None:
         assert execution.state is ExecutionState.CANCELLED
     finally:
         release.set()
+
+
+def test_the_documented_window_keeps_at_most_its_limit_under_a_flood() -> None:
+    """docs/runtime.md, "Nodes that keep values": hold_input bounds what a node keeps."""
+    clock = FakeClock()
+    most = 0
+
+    class Window(Node):
+        cadence = 0.1
+        inp = Input(int, name="in")
+        out = Output(list)
+
+        def __init__(self, limit: int = 1_000) -> None:
+            self.limit, self.kept = limit, []
+
+        def on_message(self, port: str, msg: Message) -> None:
+            nonlocal most
+            self.kept.append(msg.payload)
+            most = max(most, len(self.kept))
+            if len(self.kept) >= self.limit:
+                self.hold_input()
+
+        def on_tick(self) -> None:
+            if self.kept:
+                self.emit("out", self.kept)
+                self.kept = []
+            self.hold_input(False)
+
+    class Batches(Node):
+        inp = Input(list, name="in")
+
+        def __init__(self) -> None:
+            self.values = 0
+
+        def on_message(self, port: str, msg: Message) -> None:
+            self.values += len(msg.payload)
+            if self.values >= 20_000:
+                self.request_stop(drain=False)
+
+    graph = Subgraph()
+    graph.add_node(IterSource(iter(int, 1), schema=int, name="flood"))
+    graph.add_node(Window(), name="window")
+    batches = Batches()
+    graph.add_node(batches, name="batches")
+    graph.connect(("flood", "out"), ("window", "in"))
+    graph.connect(("window", "out"), ("batches", "in"))
+    run_graph(graph, clock)
+    assert batches.values >= 20_000
+    assert 1_000 <= most <= 1_000 + 256
