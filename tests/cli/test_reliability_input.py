@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from arachne.cli.main import app
 from tests.cli.conftest import QUICK_REFERENCE, ROOT, edge, write_document
+from tests.components.builtins.helpers import fifo
 
 ARACHNE = str(Path(sys.executable).parent / "arachne")
 BOUND = 10.0  # seconds: a bound on a hang, not a timing claim
@@ -66,19 +67,6 @@ def test_a_cut_off_last_line_on_stdin_fails_the_run(runner: CliRunner, logged: L
     assert result.stdout == "42\n"
     assert result.exit_code == 1
     assert "stdin line 2: the last line has no newline" in logged.text
-
-
-@contextlib.contextmanager
-def fifo(tmp_path: Path) -> Iterator[Path]:
-    """A named pipe; afterwards its ends are opened once, so nothing stays blocked on it."""
-    path = tmp_path / "pipe"
-    os.mkfifo(path)
-    try:
-        yield path
-    finally:
-        for flags in (os.O_RDONLY, os.O_WRONLY):
-            with contextlib.suppress(OSError):
-                os.close(os.open(path, flags | os.O_NONBLOCK))
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")

@@ -115,6 +115,18 @@ class Silent(Node):
             self.sent += 1
 
 
+def waiting_sink() -> tuple[Runtime, Collect]:
+    """A runtime whose graph waits (a silent timed source) with a sink fed only by inject."""
+    graph = Subgraph()
+    graph.add_node(Silent(0), name="silent")
+    sink = Collect()
+    graph.add_node(sink, name="sink")
+    graph.connect(("silent", "out"), ("sink", "in"))
+    runtime = Runtime()
+    runtime.register(graph)
+    return runtime, sink
+
+
 def test_a_silent_timed_source_runs_until_stopped_and_then_completes() -> None:
     seen = threading.Event()
 
@@ -375,13 +387,7 @@ def test_a_timeout_on_an_inline_node_is_refused_with_the_fix() -> None:
 
 
 def test_replay_with_one_foreign_record_replays_none_and_says_which() -> None:
-    graph = Subgraph()
-    graph.add_node(Silent(0), name="silent")
-    sink = Collect()
-    graph.add_node(sink, name="sink")
-    graph.connect(("silent", "out"), ("sink", "in"))
-    runtime = Runtime()
-    runtime.register(graph)
+    runtime, sink = waiting_sink()
     execution = runtime.execution
     good = ErrorRecord("sink", "in", "ValueError", "bad", 1, 1)
     foreign = ErrorRecord("elsewhere", "in", "ValueError", "bad", 1, 2)
@@ -399,13 +405,7 @@ def test_replay_with_one_foreign_record_replays_none_and_says_which() -> None:
 def test_inject_into_a_paused_execution_waits_for_room_then_times_out() -> None:
     from arachne.runtime.execution import INJECT_LIMIT, INJECT_LOOK
 
-    graph = Subgraph()
-    graph.add_node(Silent(0), name="silent")
-    sink = Collect()
-    graph.add_node(sink, name="sink")
-    graph.connect(("silent", "out"), ("sink", "in"))
-    runtime = Runtime()
-    runtime.register(graph)
+    runtime, sink = waiting_sink()
     running = threading.Event()
     runtime.subscribe(lambda event: event.new == "running" and running.set(), ExecutionStateChanged)
     execution = runtime.start()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from arachne import Input, IterSource, Message, Node, Output, Runtime, Subgraph
@@ -100,3 +103,16 @@ def collected(graph: Subgraph, name: str) -> Collect:
         if member.id == name and isinstance(member.unit, Collect):
             return member.unit
     raise KeyError(name)
+
+
+@contextlib.contextmanager
+def fifo(tmp_path: Path) -> Iterator[Path]:
+    """A named pipe; afterwards both ends are opened once, so nothing stays blocked on it."""
+    path = tmp_path / "pipe"
+    os.mkfifo(path)
+    try:
+        yield path
+    finally:
+        for flags in (os.O_RDONLY, os.O_WRONLY):
+            with contextlib.suppress(OSError):
+                os.close(os.open(path, flags | os.O_NONBLOCK))

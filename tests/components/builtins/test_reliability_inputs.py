@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,24 +13,11 @@ import pytest
 from arachne import ErrorRecord, Message, Runtime, Subgraph
 from arachne.components.builtins import JsonlSink, JsonlSource
 from arachne.runtime.execution import Execution
-from tests.components.builtins.helpers import Collect, line, run, source
+from tests.components.builtins.helpers import Collect, fifo, line, run, source
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
 
 BOUND = 10.0  # seconds: a bound on a hang, not a timing claim
-
-
-@contextlib.contextmanager
-def fifo(tmp_path: Path) -> Iterator[Path]:
-    """A named pipe; afterwards both ends are opened once, so nothing stays blocked on it."""
-    path = tmp_path / "pipe"
-    os.mkfifo(path)
-    try:
-        yield path
-    finally:
-        for flags in (os.O_RDONLY, os.O_WRONLY):
-            with contextlib.suppress(OSError):
-                os.close(os.open(path, flags | os.O_NONBLOCK))
 
 
 def started(graph: Subgraph) -> tuple[Runtime, Execution]:
