@@ -14,12 +14,14 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from arachne import (
     DeadLetters,
     ErrorRecord,
+    ExecutionError,
     GraphError,
     Input,
     IterSource,
@@ -32,7 +34,7 @@ from arachne import (
     Subgraph,
     node,
 )
-from arachne.components.builtins import Delay
+from arachne.components.builtins import Accumulator, Delay
 from arachne.runtime import ExecutionState, FakeClock
 from arachne.runtime.events import ExecutionStateChanged
 from tests.runtime.nodes import Collect
@@ -604,3 +606,101 @@ def test_the_documented_window_keeps_at_most_its_limit_under_a_flood() -> None:
     run_graph(graph, clock)
     assert batches.values >= 20_000
     assert 1_000 <= most <= 1_000 + 256
+
+
+# -- review findings -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [lambda: Delay(ms=10), lambda: Accumulator(interval_ms=10)])
+def test_a_timed_node_fed_only_by_inject_completes(make: Any) -> None:
+    """A node with input ports and a cadence is not a polling source, linked or not."""
+    graph = Subgraph()
+    graph.add_node(make(), name="timed")
+    sink = Collect()
+    graph.add_node(sink, name="sink")
+    graph.connect(("timed", "out"), ("sink", "in"))
+    runtime = Runtime(clock=FakeClock())
+    runtime.register(graph)
+    for i in range(3):
+        runtime.execution.inject("timed", "in", i)
+    runtime.run()
+    assert runtime.execution.state is ExecutionState.COMPLETED
+    assert sink.payloads in ([0, 1, 2], [[0, 1, 2]])
+
+
+def test_inject_into_an_ended_execution_raises_instead_of_queuing_for_nobody() -> None:
+    class Fails(Node):
+        inp = Input(int, name="in")
+
+        def on_message(self, port: str, msg: Message) -> None:
+            raise ValueError("no")
+
+    graph = Subgraph()
+    graph.add_node(Silent(0), name="silent")
+    graph.add_node(Fails(), name="fails")
+    graph.connect(("silent", "out"), ("fails", "in"))
+    runtime = Runtime()
+    runtime.register(graph)
+    execution = runtime.execution
+    execution.inject("fails", "in", 1)
+    runtime.start()
+    assert execution.wait(WAIT)
+    assert execution.state is ExecutionState.FAILED  # its nodes never finished
+    with pytest.raises(ExecutionError, match="has ended \\(failed\\)"):
+        execution.inject("fails", "in", 2)
+
+
+def test_an_async_call_that_ignores_its_cancel_still_lands_at_its_timeout() -> None:
+    class Stubborn(Node):
+        inp = Input(int, name="in")
+        out = Output(int)
+        concurrency = 3
+        timeout = 0.05
+        error_policy = "dead_letter"
+
+        async def on_message(self, port: str, msg: Message) -> None:
+            if msg.payload == 4:
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    await asyncio.sleep(0.2)  # ignores the cancel for a while
+                    self.emit("out", -1)  # too late: goes nowhere
+                    return
+            self.emit("out", msg.payload)
+
+    graph, sink, letters = timeout_graph(Stubborn(), n=8)
+    run_graph(graph)
+    assert sink.payloads == [0, 1, 2, 3, 5, 6, 7]  # in order, the late one left out
+    assert [(r.payload, r.error_type) for r in letters.records] == [(4, "TimeoutError")]
+
+
+def test_a_node_holding_its_input_with_nothing_to_release_it_is_a_stall_not_a_hang() -> None:
+    class HoldsForEver(Node):
+        inp = Input(int, name="in")
+
+        def on_message(self, port: str, msg: Message) -> None:
+            self.hold_input()  # and no ticks to let go
+
+    graph = Subgraph()
+    graph.add_node(IterSource(range(5), schema=int, name="source"))
+    graph.add_node(HoldsForEver(), name="holds")
+    graph.connect(("source", "out"), ("holds", "in"))
+    with pytest.raises(ExecutionError, match="stalled with unfinished nodes: holds"):
+        run_graph(graph, FakeClock())
+
+
+def test_a_written_off_thread_worker_is_replaced_for_calls_queued_behind_it() -> None:
+    from arachne.runtime.pools import DaemonThreadPool
+
+    pool = DaemonThreadPool(1, "test")
+    release = threading.Event()
+    try:
+        hung = pool.submit(release.wait, WAIT)
+        queued = pool.submit(lambda: "served")
+        assert not queued.done()
+        pool.write_off()  # the hung call is given up: its worker no longer counts
+        assert queued.result(WAIT) == "served"
+    finally:
+        release.set()
+        pool.shutdown(wait=True)
+    assert hung.result(WAIT) is True

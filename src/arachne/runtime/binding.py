@@ -20,6 +20,7 @@ from arachne.runtime.slot import CURRENT_SLOT
 if TYPE_CHECKING:
     from arachne.model.node import Emitter
     from arachne.model.schema import SchemaAdapter
+    from arachne.runtime.gate import Gate
     from arachne.runtime.ready_queue import ReadyQueue
     from arachne.runtime.running_node import Outlet, RunningNode
 
@@ -96,6 +97,7 @@ class Binding:
 
     __slots__ = (
         "_adapters",
+        "_gate",
         "_ready",
         "_seq",
         "_stopper",
@@ -111,6 +113,7 @@ class Binding:
         trace_prefix: str,
         stopper: Callable[[bool], None],
         ready: ReadyQueue[RunningNode],
+        gate: Gate,
         *,
         stamp: bool = False,
         check_types: bool = False,
@@ -119,6 +122,7 @@ class Binding:
         self._trace_prefix = trace_prefix
         self._stopper = stopper
         self._ready = ready
+        self._gate = gate
         self._seq = 0
         self.stamp = stamp
         self.check_types = check_types
@@ -232,10 +236,20 @@ class Binding:
         self._stopper(drain)
 
     def hold_input(self, held: bool) -> None:
-        """Hold the node's input (see ``Node.hold_input``); a release queues it if it can go."""
+        """Hold the node's input (see ``Node.hold_input``); a release queues it if it can go.
+
+        From a hook running off the loop (thread mode), the change is made on the loop.
+        """
         rn = self.rn
-        rn.held = held
-        if not held:
-            rank = rn.wake_rank()
-            if rank is not None and not rn.blocked:
-                self._ready.add(rn, rank)
+
+        def change() -> None:
+            rn.held = held
+            if not held:
+                rank = rn.wake_rank()
+                if rank is not None and not rn.blocked:
+                    self._ready.add(rn, rank)
+
+        if self._gate.on_loop() or not self._gate.running:
+            change()
+        else:
+            self._gate.apply(change)

@@ -8,6 +8,7 @@ in input order when the node is ``ordered``. So no edge is ever touched off the 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from typing import TYPE_CHECKING, Any
 
 from arachne.model.errors import NodeFailed, describe
@@ -69,38 +70,49 @@ def _run(ctx: RunContext, rn: RunningNode, slot: Slot) -> None:
     call = Slot(slot.port, slot.msg, slot.attempt)
     slot.expired = False
     future: asyncio.Future[Any]
+    work: concurrent.futures.Future[Any] | None = None
     if rn.mode == "async":
         future = loop.create_task(_call_async(rn.node, call))
-    elif rn.mode == "thread":
-        future = loop.run_in_executor(ctx.pools.threads(), _call_sync, rn.node, call)
     else:
-        assert slot.msg is not None  # noqa: S101  # process mode has no ticks (checked when wired)
-        future = loop.run_in_executor(
-            ctx.pools.processes(), call_function, type(rn.node), slot.msg.payload
-        )
+        if rn.mode == "thread":
+            work = ctx.pools.threads().submit(_call_sync, rn.node, call)
+        else:
+            assert slot.msg is not None  # noqa: S101  # process mode has no ticks (wiring checks)
+            work = ctx.pools.processes().submit(call_function, type(rn.node), slot.msg.payload)
+        future = asyncio.wrap_future(work, loop=loop)
     ctx.track(future)
     if rn.timeout is not None:
-        _expire_after(ctx, rn, slot, future, rn.timeout)
+        _expire_after(ctx, rn, slot, call, future, work, rn.timeout)
     future.add_done_callback(lambda done: _landed(ctx, rn, slot, call, done))
 
 
 def _expire_after(
-    ctx: RunContext, rn: RunningNode, slot: Slot, future: asyncio.Future[Any], timeout: float
+    ctx: RunContext,
+    rn: RunningNode,
+    slot: Slot,
+    call: Slot,
+    future: asyncio.Future[Any],
+    work: concurrent.futures.Future[Any] | None,
+    timeout: float,
 ) -> None:
     """Abandon the call if it has not landed ``timeout`` seconds (the execution's clock) on.
 
-    A coroutine is cancelled; a thread or process cannot be interrupted, so its call runs on
-    unseen (the pools are then not waited for at the end). Either way the call lands at once
-    as failed with a ``TimeoutError``, for the node's error policy.
+    It lands at once, failed with a ``TimeoutError``, for the node's error policy; whatever
+    the call does later is not waited for and goes nowhere. A coroutine is cancelled (one
+    that ignores the cancel runs on unseen). A call still queued for a worker is dropped; one
+    a thread or process is running cannot be interrupted, so its worker is written off (see
+    ``Pools.write_off``) and the pools are not waited for at the end.
     """
 
     def expire() -> None:
-        if future.done():
-            return
+        if future.done() or call.done or (work is not None and work.done()):
+            return  # landed (or about to: its callback is queued)
         slot.expired = True
-        if rn.mode != "async":
+        if work is not None and not work.cancel():
             ctx.pools.write_off(rn.mode)
+        ctx.tasks.discard(future)  # nothing waits for it any more, not even the end of the run
         future.cancel()
+        _landed(ctx, rn, slot, call, future)
 
     ctx.timers.add(ctx.clock.now() + timeout, expire)
 
@@ -170,6 +182,9 @@ def _landed(
 def _land(
     ctx: RunContext, rn: RunningNode, slot: Slot, call: Slot, future: asyncio.Future[Any]
 ) -> None:
+    if call.done:
+        return  # already landed, at its timeout
+    call.done = True
     if rn.finished or rn.removed or (future.cancelled() and not slot.expired):
         return
     if slot.expired:

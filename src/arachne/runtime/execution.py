@@ -390,11 +390,12 @@ class Execution:
 
         The payload is validated against the port's schema here, so a bad value raises in the
         caller. Injected messages queue on an edge of their own (``kind == "inject"``),
-        counted like any other, and never hold the run open by themselves. Past
-        ``INJECT_LIMIT`` injected messages not yet taken (a paused run, a slow node) the caller
-        waits for room, as a producer on a full edge would: up to ``timeout`` seconds, then
-        ``TimeoutError``. From a hook on the execution's own loop, which cannot wait, it
-        raises ``ExecutionError`` instead.
+        counted like any other, and never hold the run open by themselves. Past about
+        ``INJECT_LIMIT`` injected messages not yet taken (a paused run, a slow node; each
+        caller looks every ``INJECT_LOOK`` injections) the caller waits for room, as a
+        producer on a full edge would: up to ``timeout`` seconds, then ``TimeoutError``. From
+        a hook on the execution's own loop, which cannot wait, it raises ``ExecutionError``
+        instead; once the execution has ended, too.
         """
         self._deliver([self._injection(node_id, port, value)], timeout)
 
@@ -457,6 +458,10 @@ class Execution:
         """Queue checked injections, all in one change of the running graph."""
         if not injections:
             return
+        if self._done.is_set():
+            raise ExecutionError(
+                f"execution {self.id} has ended ({self.state.value}); it takes no more messages"
+            )
         self._since_look += len(injections)
         if self._since_look >= INJECT_LOOK and self._ctx.gate.running:
             self._since_look = 0
@@ -477,6 +482,10 @@ class Execution:
         gate = self._ctx.gate
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            if self._done.is_set():
+                raise ExecutionError(
+                    f"execution {self.id} has ended ({self.state.value}); it takes no more messages"
+                )
             backlog = gate.read(self._inject_backlog)
             if backlog < INJECT_LIMIT:
                 return

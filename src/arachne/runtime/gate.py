@@ -14,6 +14,7 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -39,35 +40,39 @@ class Attention:
     so a change for one of them would wait behind a slice of every other (a paused one, woken
     through the loop's queue, behind another round of them). So every scheduler looks here
     after each activation. When ``asks`` moved (a change or a read was asked of some
-    execution) it yields; while changes are ``waiting`` it keeps yielding, for at most
-    ``HOLD`` seconds from when it first saw them (a ``period`` starts whenever changes begin
-    to wait), so the execution they are for runs next. With a hundred busy executions a
-    ``pause()`` is applied after about one activation, not a hundred slices; an execution
-    slow to serve its changes holds each other one up once, for ``HOLD`` at most.
+    execution) it yields; and until ``hold_until`` it keeps yielding, so the execution a
+    change waits for runs next. Each gate's waiting changes hold the others for ``HOLD`` at
+    most from when they were asked, and no longer once served: with a hundred busy executions
+    a ``pause()`` is applied after about one activation, not a hundred slices, and an
+    execution slow to serve its changes holds the others up once, for ``HOLD`` at most.
     """
 
-    __slots__ = ("_lock", "asks", "period", "waiting")
+    __slots__ = ("_lock", "_since", "asks", "hold_until")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._since: dict[int, float] = {}  # a gate with changes waiting -> when first asked
         self.asks = 0  # moves on every ask: readers only compare it
-        self.waiting = 0  # gates with changes queued and not yet run
-        self.period = 0  # moves whenever ``waiting`` leaves zero
+        self.hold_until = 0.0  # perf_counter time until which schedulers make way
 
-    def asked(self, *, change: bool) -> None:
-        """Note one more ask; ``change``: a gate now has changes waiting."""
+    def asked(self, gate: object | None = None) -> None:
+        """Note one more ask; ``gate``: the gate that now has changes waiting (not a read)."""
         with self._lock:
             self.asks += 1
-            if change:
-                if not self.waiting:
-                    self.period += 1
-                self.waiting += 1
+            if gate is not None and id(gate) not in self._since:
+                now = time.perf_counter()
+                self._since[id(gate)] = now
+                self.hold_until = max(self.hold_until, now + HOLD)
 
-    def served(self) -> None:
-        """Note that a gate has run its waiting changes."""
+    def served(self, gate: object) -> None:
+        """Note that ``gate`` has run its waiting changes."""
         with self._lock:
-            self.waiting -= 1
+            self._since.pop(id(gate), None)
+            self.hold_until = max((since + HOLD for since in self._since.values()), default=0.0)
 
+
+HOLD: Final = 0.02
+"""Seconds a scheduler makes way, at most, for changes waiting for another execution."""
 
 _ATTENTION: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Attention] = (
     weakref.WeakKeyDictionary()
@@ -82,10 +87,6 @@ def attention_of(loop: asyncio.AbstractEventLoop) -> Attention:
         if attention is None:
             attention = _ATTENTION[loop] = Attention()
         return attention
-
-
-HOLD: Final = 0.02
-"""Seconds a scheduler makes way, at most, for changes waiting for another execution."""
 
 
 class Gate:
@@ -135,7 +136,7 @@ class Gate:
         with self._lock:
             if self.pending:
                 self.pending = False
-                self.attention.served()
+                self.attention.served(self)
         inbox = self.inbox
         while inbox:
             change = inbox.popleft()
@@ -183,7 +184,10 @@ class Gate:
                 change()
                 return
             self.inbox.append(change)
-            self.attention.asked(change=not self.pending)
+            if not self.pending:
+                self.attention.asked(self)
+            else:
+                self.attention.asked()
             self.pending = True
         # From the loop's own thread too: a signal handler or a coroutine beside the run
         # changes it between two turns of the scheduler, which may be waiting.
@@ -228,7 +232,7 @@ class Gate:
                 loop.call_soon_threadsafe(run)
             except RuntimeError:  # closed between our look and the call
                 return reader()
-            self.attention.asked(change=False)
+            self.attention.asked()
         while True:
             try:
                 return future.result(READ_POLL)

@@ -36,7 +36,8 @@ class DaemonThreadPool(Executor):
         self._name = name
         self._work: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
-        self._idle = threading.Semaphore(0)
+        self._idle = 0  # workers waiting for a call
+        self._queued = 0  # calls not yet taken by a worker
         self._lock = threading.Lock()
         self._closed = False
 
@@ -47,14 +48,8 @@ class DaemonThreadPool(Executor):
             if self._closed:
                 raise RuntimeError(f"the thread pool {self._name} is shut down")
             self._work.put((future, fn, args, kwargs))
-            if not self._idle.acquire(blocking=False) and len(self._threads) < self._workers:
-                thread = threading.Thread(
-                    target=self._serve,
-                    name=f"{self._name}_{len(self._threads)}",
-                    daemon=True,
-                )
-                self._threads.append(thread)
-                thread.start()
+            self._queued += 1
+            self._grow()
         return future
 
     def write_off(self) -> None:
@@ -67,10 +62,26 @@ class DaemonThreadPool(Executor):
             if self._spares:
                 self._spares -= 1
                 self._workers += 1
+                self._grow()
+
+    def _grow(self) -> None:
+        """Start a worker if calls wait that no idle worker will take (under the lock)."""
+        if self._queued > self._idle and len(self._threads) < self._workers:
+            thread = threading.Thread(
+                target=self._serve, name=f"{self._name}_{len(self._threads)}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
 
     def _serve(self) -> None:
+        with self._lock:
+            self._idle += 1
         while True:
             work = self._work.get()
+            with self._lock:
+                self._idle -= 1
+                if work is not None:
+                    self._queued -= 1
             if work is None:
                 self._work.put(None)  # the others stop too
                 return
@@ -83,7 +94,8 @@ class DaemonThreadPool(Executor):
                 else:
                     future.set_result(result)
                 del future, fn, args, kwargs, work
-            self._idle.release()
+            with self._lock:
+                self._idle += 1
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop taking calls; drop queued ones if asked; wait for running ones if asked."""
@@ -96,6 +108,7 @@ class DaemonThreadPool(Executor):
                     except queue.Empty:
                         break
                     if work is not None:
+                        self._queued -= 1
                         work[0].cancel()
             self._work.put(None)
         if wait:

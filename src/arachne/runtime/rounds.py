@@ -59,7 +59,8 @@ class Rounds:
         """Whether the execution has nothing left to do unless a source produces again.
 
         Nothing is in flight or waiting to retry, and every tick-driven node's last tick
-        emitted nothing.
+        emitted nothing. Messages queued for a node that holds its input and has no ticks do
+        not count: nothing can ever release it, so waiting for them would hang.
         """
         if self.ctx.tasks:
             return False
@@ -68,7 +69,10 @@ class Rounds:
                 continue
             if rn.holds_run or rn.busy or not rn.started or (rn.tick_driven and not rn.idle):
                 return False
-        return not any(len(edge) for edge in self.wiring.edges.values())
+        return not any(
+            len(edge) and not (edge.target.held and edge.target.cadence is None)
+            for edge in self.wiring.edges.values()
+        )
 
     def release_waiting(self) -> bool:
         """End the wait of nodes waiting for a link once no other source runs; True if any.

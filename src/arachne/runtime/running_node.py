@@ -357,9 +357,13 @@ class RunningNode:
         """Whether it keeps the run open while idle, ending only at ``finish()`` or a stop.
 
         A ``keep_alive`` node does, and so does a source with a cadence: it polls, and a
-        tick that found nothing says "nothing yet", not "done".
+        tick that found nothing says "nothing yet", not "done". A source here has no input
+        ports at all: a node whose inputs are merely unlinked (or fed by ``inject``) ends as
+        nodes with inputs do.
         """
-        return self.keep_alive or (self.cadence is not None and self.tick_driven and self.is_source)
+        return self.keep_alive or (
+            self.cadence is not None and self.tick_driven and not self.spec.inputs
+        )
 
     @property
     def waits_for_input(self) -> bool:

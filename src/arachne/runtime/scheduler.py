@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Final
 from arachne.model.errors import ExecutionError, NodeFailed, describe
 from arachne.runtime.activation import activate
 from arachne.runtime.failure import node_failure
-from arachne.runtime.gate import HOLD
 
 if TYPE_CHECKING:
     from arachne.runtime.control import Controls
@@ -44,19 +43,16 @@ async def drive(ctx: RunContext, controls: Controls, rounds: Rounds) -> None:
     perf = time.perf_counter
     attention = gate.attention
     seen = attention.asks
-    period, held = -1, 0.0  # the last period of waiting changes seen, and since when
     while True:
         if gate.pending:
             gate.run_inbox()
         if attention.asks != seen:
             # Something was asked of some execution: let the loop reach it before working
-            # on; while changes wait, for up to HOLD (see Attention).
+            # on, and while changes wait for another execution, keep making way (Attention).
             seen = attention.asks
-            if attention.waiting and attention.period != period:
-                period, held = attention.period, perf()
             await asyncio.sleep(0)
             continue
-        if attention.waiting and not gate.pending and perf() - held < HOLD:
+        if attention.hold_until and not gate.pending and perf() < attention.hold_until:
             await asyncio.sleep(0)
             continue
         if ctx.failure is not None:

@@ -121,7 +121,13 @@ class Wiring:
         prefix = f"{ctx.execution_id[-8:]}-{self._made:x}."
         self._made += 1
         binding = Binding(
-            rn, prefix, self._stopper, ctx.ready, stamp=ctx.trace, check_types=ctx.check_types
+            rn,
+            prefix,
+            self._stopper,
+            ctx.ready,
+            ctx.gate,
+            stamp=ctx.trace,
+            check_types=ctx.check_types,
         )
         rn.emit_slow = binding.emit
         self.bindings[rn.id] = binding

@@ -103,11 +103,12 @@ def test_a_body_just_under_the_cap_after_decoding_is_read_whole(encoded: LocalSe
 # -- passwords in URLs -----------------------------------------------------------------------
 
 
-def test_redact_hides_only_the_password() -> None:
+def test_redact_hides_the_password_or_a_lone_token() -> None:
     from arachne.components.builtins._http import redact
 
     assert redact("http://user:secret@host:8/p?q=1#f") == "http://user:***@host:8/p?q=1#f"
-    assert redact("https://user@host/") == "https://user@host/"
+    assert redact("https://TOKEN@host/") == "https://***@host/"  # a token as the user
+    assert redact("https://host/") == "https://host/"
     assert redact("http://host/a:b@c") == "http://host/a:b@c"
     assert redact("http://u:p@ss@host/") == "http://u:***@host/"
     assert redact("http://u:secret@host:port x/") == "http://u:***@host:port x/"

@@ -288,11 +288,12 @@ def check_url(url: object) -> str:
 
 
 def redact(url: str) -> str:
-    """Return ``url`` with the password of its user info shown as ``***``.
+    """Return ``url`` with the secret of its user info shown as ``***``.
 
-    ``http://user:secret@host/x`` becomes ``http://user:***@host/x``; a URL without a
-    password comes back as it is. Works on malformed URLs too: it only looks for the
-    authority, between ``//`` and the next ``/``, ``?`` or ``#``.
+    ``http://user:secret@host/x`` becomes ``http://user:***@host/x``; a user info with no
+    password is often a token alone (``https://TOKEN@host/``), so it becomes ``***@``. A URL
+    without user info comes back as it is. Works on malformed URLs too: it only looks for
+    the authority, between ``//`` and the next ``/``, ``?`` or ``#``.
     """
     scheme, sep, rest = url.partition("//")
     if not sep:
@@ -300,9 +301,10 @@ def redact(url: str) -> str:
     end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
     userinfo, at, host = rest[:end].rpartition("@")
     user, colon, _ = userinfo.partition(":")
-    if not at or not colon:
+    if not at:
         return url
-    return f"{scheme}//{user}:***@{host}{rest[end:]}"
+    shown = f"{user}:***" if colon else "***"
+    return f"{scheme}//{shown}@{host}{rest[end:]}"
 
 
 def _origin(url: str) -> tuple[str, str, int]:
