@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Protocol
 
@@ -36,10 +35,24 @@ class MonotonicClock:
     async def wait_until(
         self, deadline: float | None, wake: asyncio.Event, *, busy: bool = False
     ) -> None:
-        """Sleep until ``deadline`` unless woken first."""
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout)
+        """Sleep until ``deadline`` unless woken first.
+
+        The deadline sets ``wake`` from a loop timer rather than timing out a wait: the waiting
+        task then resumes in one turn of the loop, where ``wait_for`` takes several (a task to
+        cancel and wait for), and each turn waits behind every other busy execution's slice:
+        a 10 ms ticker beside a busy execution ticked every 100 ms that way.
+        """
+        if deadline is None:
+            await wake.wait()
+            return
+        delay = deadline - time.monotonic()
+        if delay <= 0:
+            return
+        timer = asyncio.get_running_loop().call_later(delay, wake.set)
+        try:
+            await wake.wait()
+        finally:
+            timer.cancel()
 
 
 class FakeClock:
