@@ -8,6 +8,7 @@ events with timeouts, never on sleeps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -704,3 +705,52 @@ def test_a_written_off_thread_worker_is_replaced_for_calls_queued_behind_it() ->
         release.set()
         pool.shutdown(wait=True)
     assert hung.result(WAIT) is True
+
+
+def test_a_cancel_ends_the_execution_though_a_coroutine_ignores_it() -> None:
+    from arachne.runtime.execution import TASK_GRACE
+
+    entered = threading.Event()
+
+    class Stubborn(Node):
+        inp = Input(int, name="in")
+
+        async def on_message(self, port: str, msg: Message) -> None:
+            entered.set()
+            while True:  # swallows every cancel
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.sleep(3600)
+
+    graph = Subgraph()
+    graph.add_node(IterSource(range(2), schema=int, name="source"))
+    graph.add_node(Stubborn(), name="stubborn")
+    graph.connect(("source", "out"), ("stubborn", "in"))
+    runtime = Runtime()
+    runtime.register(graph)
+    execution = runtime.start()
+    assert entered.wait(WAIT)
+    execution.request_stop(drain=False)
+    assert execution.wait(TASK_GRACE + WAIT)
+    assert execution.state is ExecutionState.CANCELLED
+    assert runtime.shutdown(timeout=WAIT)
+
+
+def test_a_cadence_zero_node_holding_its_injected_input_is_a_stall_not_a_hang() -> None:
+    class Holds(Node):
+        inp = Input(int, name="in")
+        cadence = 0
+
+        def on_message(self, port: str, msg: Message) -> None:
+            self.hold_input()
+
+        def on_tick(self) -> None:
+            self.hold_input(False)
+
+    graph = Subgraph()
+    graph.add_node(Holds(), name="holds")
+    runtime = Runtime(clock=FakeClock())
+    runtime.register(graph)
+    for i in range(3):
+        runtime.execution.inject("holds", "in", i)
+    with pytest.raises(ExecutionError, match="stalled with unfinished nodes: holds"):
+        runtime.run()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from arachne.model.errors import NodeFailed, describe
@@ -108,7 +109,7 @@ def _expire_after(
         if future.done() or call.done or (work is not None and work.done()):
             return  # landed (or about to: its callback is queued)
         slot.expired = True
-        if work is not None and not work.cancel():
+        if work is not None and not work.cancel() and not work.done():
             ctx.pools.write_off(rn.mode)
         ctx.tasks.discard(future)  # nothing waits for it any more, not even the end of the run
         future.cancel()
@@ -124,7 +125,9 @@ async def _call_async(node: Node, slot: Slot) -> None:
         if result is not None:
             await result
     finally:
-        CURRENT_SLOT.reset(token)
+        # A coroutine that outlived its run may be closed by the collector, elsewhere.
+        with contextlib.suppress(ValueError):
+            CURRENT_SLOT.reset(token)
 
 
 def _call_sync(node: Node, slot: Slot) -> None:
@@ -182,8 +185,10 @@ def _landed(
 def _land(
     ctx: RunContext, rn: RunningNode, slot: Slot, call: Slot, future: asyncio.Future[Any]
 ) -> None:
-    if call.done:
-        return  # already landed, at its timeout
+    if call.done:  # already landed, at its timeout: what it did since goes nowhere
+        if future.done() and not future.cancelled():
+            future.exception()  # retrieved, so asyncio does not report it as lost
+        return
     call.done = True
     if rn.finished or rn.removed or (future.cancelled() and not slot.expired):
         return

@@ -49,6 +49,9 @@ log = logging.getLogger("arachne.runtime")
 
 T = TypeVar("T")
 
+TASK_GRACE: Final = 1.0
+"""Seconds calls still in flight at the end of a run get to end after their cancel."""
+
 CLOSE_POLL: Final = 0.01
 """Seconds between looks at the change inbox while the pools close at the end of a run."""
 _E = TypeVar("_E", bound=Event)
@@ -152,7 +155,18 @@ class Execution:
             for task in list(ctx.tasks):
                 task.cancel()
             if ctx.tasks:
-                await asyncio.gather(*ctx.tasks, return_exceptions=True)
+                # A coroutine may ignore its cancel; it gets TASK_GRACE, then runs on unseen.
+                done, left = await asyncio.wait(set(ctx.tasks), timeout=TASK_GRACE)
+                for task in done:
+                    if not task.cancelled():
+                        task.exception()  # retrieved: it ended with the run, nothing to say
+                if left:
+                    log.warning(
+                        "execution %s: %d call(s) ignored their cancel for %s s; left running",
+                        self.id,
+                        len(left),
+                        TASK_GRACE,
+                    )
             order = reversed(list(self.wiring.nodes.values()))
             stop_error = await stop_nodes(ctx, order)
             if ctx.pools.started:
@@ -468,6 +482,10 @@ class Execution:
             self._wait_for_room(timeout)
 
         def change() -> None:
+            if self._ending:
+                raise ExecutionError(
+                    f"execution {self.id} has ended ({self.state.value}); it takes no more messages"
+                )
             for rn, port, msg in injections:
                 if self.wiring.nodes.get(rn.id) is not rn or rn.finished:
                     what = "was removed" if self.wiring.nodes.get(rn.id) is not rn else "finished"

@@ -59,18 +59,21 @@ class Rounds:
         """Whether the execution has nothing left to do unless a source produces again.
 
         Nothing is in flight or waiting to retry, and every tick-driven node's last tick
-        emitted nothing. Messages queued for a node that holds its input and has no ticks do
-        not count: nothing can ever release it, so waiting for them would hang.
+        emitted nothing. Messages queued for a node that holds its input and has no timed
+        ticks do not count: nothing can ever release it, so waiting for them would hang.
         """
         if self.ctx.tasks:
             return False
         for rn in self.wiring.nodes.values():
             if rn.finished:
                 continue
-            if rn.holds_run or rn.busy or not rn.started or (rn.tick_driven and not rn.idle):
+            if rn.busy or not rn.started:
+                return False
+            stuck = rn.held and not rn.cadence  # holds its input, and no timer will tick it
+            if (rn.holds_run or (rn.tick_driven and not rn.idle)) and not stuck:
                 return False
         return not any(
-            len(edge) and not (edge.target.held and edge.target.cadence is None)
+            len(edge) and not (edge.target.held and not edge.target.cadence)
             for edge in self.wiring.edges.values()
         )
 
