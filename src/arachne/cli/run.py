@@ -112,12 +112,18 @@ def execute(
     if ex.error is not None:
         err.print(f"[red]error:[/] {ex.error}")
         return 1
-    lost = _lost(ex)
+    lost = _lost(ex) - writer.refused
+    if writer.refused:
+        err.print(
+            f"[red]error:[/] {writer.refused:,} output value(s) had no JSON form and were not "
+            "printed (see the warnings); emit JSON data from output nodes"
+        )
     if lost:
         err.print(
             f"[red]error:[/] {lost:,} message(s) failed and went nowhere (see the warnings); "
             "connect the nodes' 'error' ports to keep them"
         )
+    if lost or writer.refused:
         return 1
     return 0 if ex.state.value == "completed" else 1
 

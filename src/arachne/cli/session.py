@@ -28,9 +28,14 @@ Sink = Callable[[str, str, Any], None]
 
 
 class Printer(Node):
-    """Hands every payload from one output endpoint to the command's writer."""
+    """Hands every payload from one output endpoint to the command's writer.
+
+    A value the writer refuses (no JSON form) is skipped: counted, logged, and the run goes
+    on; the command then exits 1, since that value was lost.
+    """
 
     inp = Input(name="in")
+    error_policy = "skip"
 
     def __init__(self, name: str, endpoint: tuple[str, str], sink: Sink) -> None:
         super().__init__(name=name)

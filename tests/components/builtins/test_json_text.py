@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from arachne import ErrorRecord
-from arachne.components.builtins._json import dumps, render
+from arachne.components.json_text import dumps, render
 
 
 @dataclass

@@ -14,10 +14,10 @@ from arachne.components.builtins._defs import (
     keyword_factory,
     strict_object,
 )
-from arachne.components.builtins._json import dumps
 from arachne.components.builtins._lines import is_fifo, wait_for_reader, write_all
 from arachne.components.builtins.jsonl_source import check_encoding
 from arachne.components.definition import ComponentDefinition, PortDoc
+from arachne.components.json_text import dumps
 from arachne.model.node import Node
 from arachne.model.port import Input
 

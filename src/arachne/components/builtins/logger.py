@@ -6,8 +6,8 @@ import logging
 from typing import TYPE_CHECKING, Final
 
 from arachne.components.builtins._defs import ANY_VALUE, keyword_factory, strict_object
-from arachne.components.builtins._json import render
 from arachne.components.definition import ComponentDefinition, PortDoc
+from arachne.components.json_text import render
 from arachne.model.node import Node
 from arachne.model.port import Input, Output
 

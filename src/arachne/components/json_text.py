@@ -1,4 +1,4 @@
-"""JSON text for values leaving a graph: the logger's lines and the JSON-lines sink."""
+"""JSON text for values leaving a graph: the logger's lines, the JSON-lines sink, the CLI."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
-__all__ = ["dumps", "render"]
+__all__ = ["dumps", "plain", "render"]
 
 
 def dumps(value: object, *, strict: bool = True) -> str:
@@ -18,7 +18,7 @@ def dumps(value: object, *, strict: bool = True) -> str:
     """
     try:
         return json.dumps(
-            value, ensure_ascii=False, separators=(",", ":"), default=_plain, allow_nan=not strict
+            value, ensure_ascii=False, separators=(",", ":"), default=plain, allow_nan=not strict
         )
     except ValueError as exc:
         raise ValueError(f"cannot write the value as JSON: {exc}") from None
@@ -32,7 +32,12 @@ def render(value: object) -> str:
         return repr(value)
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """Return JSON data for a value ``json`` cannot write (``default=`` of ``json.dumps``).
+
+    ``to_dict()`` objects and dataclasses become objects, sets and tuples arrays; anything
+    else raises ``TypeError`` naming its type and the fix.
+    """
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict):
         return to_dict()

@@ -1,0 +1,62 @@
+"""What a new user meets first in `arachne run` (issue 11): each case once went wrong."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from arachne.cli.main import app
+from tests.cli.conftest import QUICK_REFERENCE, edge, write_document
+
+
+def test_a_value_with_no_json_form_is_reported_and_the_run_goes_on(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["run", str(QUICK_REFERENCE), "-q"], input='"str"\n5\n6\n')
+    assert result.stdout.splitlines() == ["10", "12"]  # what follows the bad value is kept
+    assert result.exit_code == 1
+    assert "1 output value(s) had no JSON form" in result.stderr
+    assert "cli-output-1" in result.stderr  # the skip is logged, naming where it happened
+
+
+def test_an_error_port_linked_to_an_output_node_prints_its_records(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    doc = write_document(
+        tmp_path / "g.json",
+        [
+            {"id": "m", "component": "arachne.core.map", "config": {"expression": "value.x.y"}},
+            {"id": "ok", "component": "arachne.core.passthrough"},
+            {"id": "bad", "component": "arachne.core.passthrough"},
+        ],
+        [edge("m:out", "ok:in"), edge("m:error", "bad:in")],
+    )
+    result = runner.invoke(app, ["run", str(doc), "--to", "m", "-q"], input='{"x":{"y":1}}\n5\n')
+    assert result.exit_code == 0, result.output
+    first, record = result.stdout.splitlines()
+    assert first == "1"
+    fields = json.loads(record)
+    assert (fields["node_id"], fields["payload"], fields["error_type"]) == (
+        "m",
+        5,
+        "ExpressionError",
+    )
+    assert "skipped a message" not in result.stderr  # the record is its trace
+
+
+def test_quiet_silences_node_logs_and_logs_in_a_pipe_are_one_line_each(
+    runner: CliRunner,
+) -> None:
+    quiet = runner.invoke(app, ["run", str(QUICK_REFERENCE), "-q"], input="1\n2\n")
+    assert quiet.exit_code == 0
+    assert quiet.stderr == ""  # the logger's INFO lines are not shown under -q
+    loud = runner.invoke(app, ["run", str(QUICK_REFERENCE), "-q"], input='"a long string"\n')
+    [warning] = [line for line in loud.stderr.splitlines() if "skipped a message" in line]
+    assert "emit JSON data (objects, arrays, strings, finite numbers, true/false/null)" in warning
+    logged = runner.invoke(
+        app, ["run", str(QUICK_REFERENCE), "-q", "--log-level", "INFO"], input="1\n2\n"
+    )
+    assert logged.stderr.splitlines() == [
+        "INFO arachne.node.output: 2",
+        "INFO arachne.node.output: 4",
+    ]
