@@ -91,11 +91,14 @@ def execute(
     ex = runtime.execution
     started = time.perf_counter()
     show = options.progress if options.progress is not None else err.is_terminal
-    with _sigterm_interrupts():  # kept through the drain: a second signal cancels
+    signals: list[int] = []  # what interrupted the run, if anything
+    with _sigterm_interrupts(signals):  # kept through the drain: a second signal cancels
         try:
             runtime.start()
             _watch(ex, err, started, options.timeout, show and not options.quiet)
         except KeyboardInterrupt:
+            if not signals:
+                signals.append(signal.SIGINT)
             err.print("[yellow]interrupted: stopping (Ctrl-C again to cancel)[/]")
             try:
                 ex.request_stop(drain=True)
@@ -123,6 +126,12 @@ def execute(
             f"[red]error:[/] {lost:,} message(s) failed and went nowhere (see the warnings); "
             "connect the nodes' 'error' ports to keep them"
         )
+    if signals:
+        # The conventional status of a process ended by a signal: a script can tell an
+        # interrupted run (its output drained, but not all of its input) from a finished one.
+        name = signal.Signals(signals[0]).name
+        err.print(f"[yellow]interrupted by {name}: the run {ex.state.value} early[/]")
+        return 128 + signals[0]
     if lost or writer.refused:
         return 1
     return 0 if ex.state.value == "completed" else 1
@@ -156,13 +165,19 @@ def _lost(ex: Execution) -> int:
 
 
 @contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C while the run lasts: a graceful stop, outputs flushed."""
+def _sigterm_interrupts(signals: list[int]) -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while the run lasts: a graceful stop, outputs flushed.
+
+    The first signal received is noted in ``signals`` (SIGINT is noted where its
+    ``KeyboardInterrupt`` is caught).
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def interrupt(signum: int, frame: object) -> None:
+        if not signals:
+            signals.append(signum)
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
