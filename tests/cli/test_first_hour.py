@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from arachne.cli.main import app
@@ -60,3 +61,23 @@ def test_quiet_silences_node_logs_and_logs_in_a_pipe_are_one_line_each(
         "INFO arachne.node.output: 2",
         "INFO arachne.node.output: 4",
     ]
+
+
+def test_execution_stop_as_documented_ends_the_run_and_waits() -> None:
+    from arachne import ExecutionError, Runtime, Subgraph
+    from arachne.runtime import ExecutionState
+    from tests.runtime.nodes import Collect, Forever
+
+    graph = Subgraph()
+    graph.add_node(Forever(), name="forever")
+    graph.add_node(Collect(), name="sink")
+    graph.connect(("forever", "out"), ("sink", "in"))
+    runtime = Runtime()
+    runtime.register(graph)
+    execution = runtime.execution
+    with pytest.raises(ExecutionError, match="was never started"):
+        execution.stop()
+    runtime.start()
+    assert execution.stop(timeout=10)
+    assert execution.state is ExecutionState.COMPLETED
+    assert execution.stop(timeout=10)  # again: already ended, nothing to do

@@ -119,6 +119,7 @@ class Execution:
         self._injected = 0
         self._since_look = 0  # injections since the backlog was last looked at
         self._ending = False
+        self.launched = False  # handed to a loop (Runtime.launch) or run: stop() may wait
         self._done = threading.Event()
 
     # -- driving (on the loop) ----------------------------------------------------------------
@@ -130,6 +131,7 @@ class Execution:
                 f"execution {self.id} is {self._state.value.value}; it can run only once"
             )
         ctx = self._ctx
+        self.launched = True
         ctx.gate.open()
         try:
             self._state.move(ExecutionState.INITIALIZING)
@@ -220,6 +222,21 @@ class Execution:
     def request_stop(self, *, drain: bool = True) -> None:
         """Ask the execution to end: gracefully with ``drain``, else cancel it."""
         self.controls.request_stop(drain=drain)
+
+    def stop(self, *, drain: bool = True, timeout: float | None = None) -> bool:
+        """End the execution (gracefully with ``drain``, else cancel it) and wait for it.
+
+        Returns whether it has ended within ``timeout`` (``None``: wait as long as it takes).
+        An execution that was never started has nothing to wait for: ``ExecutionError``.
+        """
+        if not self.launched:
+            raise ExecutionError(
+                f"execution {self.id} was never started; start it (runtime.start(), "
+                "runtime.launch(execution), await execution.run()) before stopping it"
+            )
+        if not self.done:
+            self.request_stop(drain=drain)
+        return self.wait(timeout)
 
     def pause(self) -> None:
         """Stop activating nodes; messages stay queued until :meth:`resume`."""

@@ -194,6 +194,7 @@ class Runtime:
             if ex.state.value != "pending":
                 raise ExecutionError(f"execution {ex.id} is {ex.state.value}; it can run only once")
             self._launched.add(ex.id)
+            ex.launched = True
         self._thread.submit(_quietly(ex))
         return ex
 
