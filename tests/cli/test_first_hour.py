@@ -81,3 +81,37 @@ def test_execution_stop_as_documented_ends_the_run_and_waits() -> None:
     assert execution.stop(timeout=10)
     assert execution.state is ExecutionState.COMPLETED
     assert execution.stop(timeout=10)  # again: already ended, nothing to do
+
+
+def test_components_keep_ids_whole_at_80_columns_and_show_one() -> None:
+    import io
+
+    from rich.console import Console
+
+    from arachne.cli import info
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=80, force_terminal=True, color_system=None)
+    info.components(console, as_json=False, category=None)
+    table = buf.getvalue()
+    for component in ("arachne.core.accumulator", "arachne.data.json-transform"):
+        assert component in table  # whole, never cut to "arachne.core…"
+    assert "…" not in table
+    buf.truncate(0)
+    buf.seek(0)
+    info.components(console, as_json=False, category=None, component="symbia.core.delay")
+    shown = buf.getvalue()
+    assert "arachne.core.delay" in shown
+    assert "max_waiting (integer, default 10000)" in shown
+    assert "in (any)" in shown
+
+
+def test_components_with_an_unknown_category_or_id_exits_2_naming_the_choices(
+    runner: CliRunner,
+) -> None:
+    result = runner.invoke(app, ["components", "--category", "nope"])
+    assert result.exit_code == 2
+    assert "the categories: core, data, io" in result.stderr
+    result = runner.invoke(app, ["components", "arachne.core.nope"])
+    assert result.exit_code == 2
+    assert "unknown component 'arachne.core.nope'" in result.stderr

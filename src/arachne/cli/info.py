@@ -11,9 +11,13 @@ from arachne.components import Registry
 from arachne.spec import DOCUMENT_SCHEMA, analyze, build, read_document
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
+    from typing import Any
 
     from rich.console import Console
+
+    from arachne.components import ComponentDefinition
 
 __all__ = ["components", "dot", "schema", "validate"]
 
@@ -41,9 +45,26 @@ def schema() -> str:
     return json.dumps(DOCUMENT_SCHEMA, indent=2)
 
 
-def components(console: Console, *, as_json: bool, category: str | None) -> None:
-    """List the registered components (built-ins and installed entry points)."""
-    found = [d for d in Registry.default() if category is None or d.category == category]
+def components(
+    console: Console, *, as_json: bool, category: str | None, component: str | None = None
+) -> None:
+    """List the registered components (built-ins and installed entry points), or show one.
+
+    ``ValueError`` (exit 2) for a category no component has, or an unknown id, naming the
+    ones there are.
+    """
+    registry = Registry.default()
+    if component is not None:
+        definition = registry.resolve(component)
+        if as_json:
+            console.print_json(json.dumps(definition.to_dict()))
+        else:
+            _show(console, definition)
+        return
+    found = [d for d in registry if category is None or d.category == category]
+    if not found:
+        known = ", ".join(sorted({d.category for d in registry}))
+        raise ValueError(f"no component has category {category!r}; the categories: {known}")
     if as_json:
         console.print_json(json.dumps([d.to_dict() for d in found]))
         return
@@ -53,16 +74,59 @@ def components(console: Console, *, as_json: bool, category: str | None) -> None
             fields = (d.id, d.version, d.category, ports, ",".join(d.aliases))
             console.out("\t".join(fields), highlight=False)
         return
+    # Ids are what a user copies into a document: never cut. Version and aliases only when
+    # the terminal is wide enough to keep every id whole beside them.
+    wide = console.width >= 110
     table = Table(title=f"{len(found)} component(s)", title_justify="left")
-    for column in ("id", "version", "category", "inputs", "outputs", "aliases"):
-        table.add_column(column)
+    table.add_column("id", no_wrap=True)
+    table.add_column("ports")
+    if wide:
+        table.add_column("version", no_wrap=True)
+        table.add_column("aliases")
     for d in found:
-        table.add_row(
-            d.id,
-            d.version,
-            d.category,
-            ", ".join(p.name for p in d.inputs),
-            ", ".join(p.name for p in d.outputs),
-            ", ".join(d.aliases),
+        ports = f"{', '.join(p.name for p in d.inputs) or '-'} -> " + ", ".join(
+            p.name for p in d.outputs
         )
+        row = [d.id, ports] + ([d.version, ", ".join(d.aliases)] if wide else [])
+        table.add_row(*row)
     console.print(table)
+    console.print("[dim]arachne components ID shows one: its ports and config options[/]")
+
+
+def _show(console: Console, d: ComponentDefinition) -> None:
+    """Print one component: what it does, its ports and its config options."""
+    console.print(f"[bold]{d.id}[/] {d.version} ({d.category})", highlight=False)
+    if d.name or d.description:
+        console.print(" - ".join(part for part in (d.name, d.description) if part))
+    if d.aliases:
+        console.print(f"aliases: {', '.join(d.aliases)}", highlight=False)
+    for title, ports in (("inputs", d.inputs), ("outputs", d.outputs)):
+        console.print(f"\n[bold]{title}[/]")
+        if not ports:
+            console.print("  (none)")
+        for port in ports:
+            kind = _schema_type(port.schema)
+            console.print(f"  {port.name} ({kind}): {port.description}", highlight=False)
+    console.print("\n[bold]config[/]")
+    properties = d.config_schema.get("properties", {})
+    required = set(d.config_schema.get("required", ()))
+    if not properties:
+        console.print("  (none)")
+    for key, spec in properties.items():
+        notes = [_schema_type(spec)]
+        if key in required:
+            notes.append("required")
+        if "default" in spec:
+            notes.append(f"default {json.dumps(spec['default'])}")
+        text = spec.get("description", "")
+        console.print(f"  {key} ({', '.join(notes)}): {text}", highlight=False)
+
+
+def _schema_type(schema: Mapping[str, Any]) -> str:
+    """Return a short name for a JSON Schema's type ("any" when it says nothing)."""
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return " or ".join(str(k) for k in kind)
+    if kind is None and "enum" in schema:
+        return " | ".join(json.dumps(v) for v in schema["enum"])
+    return str(kind) if kind is not None else "any"

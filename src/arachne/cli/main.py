@@ -120,13 +120,22 @@ def schema() -> None:
 
 @app.command()
 def components(
+    component: Annotated[
+        str | None, typer.Argument(help="Show this one: ports, config options, defaults.")
+    ] = None,
     as_json: JsonOpt = False,
     category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
 ) -> None:
-    """List the registered components: built-ins and installed packages'."""
+    """List the registered components (built-ins and installed packages'), or show one."""
     from arachne.cli import info
 
-    raise typer.Exit(_guarded(lambda: info.components(out, as_json=as_json, category=category)))
+    raise typer.Exit(
+        _guarded(
+            lambda: info.components(
+                out, as_json=as_json, category=category, component=component
+            )
+        )
+    )
 
 
 @app.command()
