@@ -115,3 +115,39 @@ def test_components_with_an_unknown_category_or_id_exits_2_naming_the_choices(
     result = runner.invoke(app, ["components", "arachne.core.nope"])
     assert result.exit_code == 2
     assert "unknown component 'arachne.core.nope'" in result.stderr
+
+
+def test_a_node_class_of_your_own_runs_from_a_document(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "shop_nodes.py").write_text(
+        "from arachne import Input, Message, Node, Output\n\n"
+        "class Doubler(Node):\n"
+        '    """Doubles each value by a factor."""\n\n'
+        '    inp = Input(int, name="in")\n'
+        "    out = Output(int)\n\n"
+        "    def __init__(self, factor: int = 2) -> None:\n"
+        "        self.factor = factor\n\n"
+        "    def on_message(self, port: str, msg: Message) -> None:\n"
+        '        self.emit("out", msg.payload * self.factor)\n'
+    )
+    doc = write_document(
+        tmp_path / "g.json",
+        [{"id": "d", "component": "shop_nodes:Doubler", "config": {"factor": 3}}],
+        [],
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(__import__("sys").modules, "shop_nodes", raising=False)
+    unknown = runner.invoke(app, ["run", str(doc), "-q"], input="1\n")
+    assert unknown.exit_code == 2
+    assert "--components" in unknown.stderr  # the hint says how
+    result = runner.invoke(
+        app, ["run", str(doc), "-q", "--components", "shop_nodes"], input="1\n2\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["3", "6"]
+    shown = runner.invoke(app, ["components", "shop_nodes:Doubler", "-c", "shop_nodes"])
+    assert "Doubles each value by a factor" in shown.stdout
+    missing = runner.invoke(app, ["validate", str(doc), "-c", "no_such_module"])
+    assert missing.exit_code == 2
+    assert "cannot import it" in missing.stderr

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from rich.table import Table
@@ -19,14 +22,28 @@ if TYPE_CHECKING:
 
     from arachne.components import ComponentDefinition
 
-__all__ = ["components", "dot", "schema", "validate"]
+__all__ = ["components", "dot", "load_registry", "schema", "validate"]
 
 
-def validate(path: Path, console: Console, *, as_json: bool) -> None:
+def load_registry(modules: Sequence[str] = ()) -> Registry:
+    """Return the default registry plus the node classes of ``modules`` (``--components``).
+
+    The working directory goes on ``sys.path`` first, as ``python -m`` would put it, so a
+    module beside the document is found.
+    """
+    registry = Registry.default()
+    if modules and "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for module in modules:
+        registry.load_module(module)
+    return registry
+
+
+def validate(path: Path, console: Console, *, as_json: bool, modules: Sequence[str] = ()) -> None:
     """Check the document fully (format, components, config, ports) and print its topology."""
     doc = read_document(path)
     report = analyze(doc)
-    build(doc, Registry.default())
+    build(doc, load_registry(modules))
     if as_json:
         console.print_json(json.dumps({"valid": True, "name": doc.name, **report.to_dict()}))
         return
@@ -35,9 +52,9 @@ def validate(path: Path, console: Console, *, as_json: bool) -> None:
         console.print(line, highlight=False)
 
 
-def dot(path: Path) -> str:
+def dot(path: Path, modules: Sequence[str] = ()) -> str:
     """Return the document's graph in Graphviz DOT."""
-    return build(read_document(path), Registry.default()).to_graph().to_dot()
+    return build(read_document(path), load_registry(modules)).to_graph().to_dot()
 
 
 def schema() -> str:
@@ -46,14 +63,19 @@ def schema() -> str:
 
 
 def components(
-    console: Console, *, as_json: bool, category: str | None, component: str | None = None
+    console: Console,
+    *,
+    as_json: bool,
+    category: str | None,
+    component: str | None = None,
+    modules: Sequence[str] = (),
 ) -> None:
     """List the registered components (built-ins and installed entry points), or show one.
 
     ``ValueError`` (exit 2) for a category no component has, or an unknown id, naming the
     ones there are.
     """
-    registry = Registry.default()
+    registry = load_registry(modules)
     if component is not None:
         definition = registry.resolve(component)
         if as_json:

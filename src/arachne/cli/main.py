@@ -5,9 +5,10 @@ Each command imports what it needs when it runs, so ``arachne --help`` starts qu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -36,6 +37,14 @@ out = Console()
 
 FileArg = Annotated[Path, typer.Argument(help="A graph document (.json, .yaml or .yml).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+ComponentsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--components",
+        "-c",
+        help="Load a module's Node classes as components MODULE:Class (repeatable).",
+    ),
+]
 
 
 @app.command()
@@ -64,43 +73,55 @@ def run(
     check_types: Annotated[
         bool, typer.Option(help="Check every value a node emits against its port's schema.")
     ] = False,
+    components: ComponentsOpt = None,
 ) -> None:
     """Run a graph document; print what leaves its output nodes as JSON lines."""
     from arachne.cli.run import RunOptions, run_document
 
     if log_level is None:
         log_level = "WARNING" if quiet else "INFO"
-    try:
-        _logging(log_level)
-    except ValueError:
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise typer.BadParameter(
             f"{log_level!r}; use DEBUG, INFO, WARNING or ERROR", param_hint="--log-level"
-        ) from None
+        )
     options = RunOptions(
-        input or [], inject or [], to, tag, progress, timeout, quiet, check_types=check_types
+        input or [],
+        inject or [],
+        to,
+        tag,
+        progress,
+        timeout,
+        quiet,
+        check_types=check_types,
+        components=components or [],
     )
-    raise typer.Exit(_guarded(lambda: run_document(file, options, err, sys.stdin)))
+    with _logging(log_level):
+        status = _guarded(lambda: run_document(file, options, err, sys.stdin))
+    raise typer.Exit(status)
 
 
 @app.command()
-def validate(file: FileArg, as_json: JsonOpt = False) -> None:
+def validate(file: FileArg, as_json: JsonOpt = False, components: ComponentsOpt = None) -> None:
     """Check a graph document and print its topology (inputs, outputs, order)."""
     from arachne.cli import info
 
-    raise typer.Exit(_guarded(lambda: info.validate(file, out, as_json=as_json)))
+    raise typer.Exit(
+        _guarded(lambda: info.validate(file, out, as_json=as_json, modules=components or ()))
+    )
 
 
 @app.command()
 def dot(
     file: FileArg,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
+    components: ComponentsOpt = None,
 ) -> None:
     """Print the graph in Graphviz DOT (render with: dot -Tsvg)."""
 
     def write() -> int:
         from arachne.cli import info
 
-        text = info.dot(file)
+        text = info.dot(file, components or ())
         if output is None:
             sys.stdout.write(text + "\n")
         else:
@@ -125,6 +146,7 @@ def components(
     ] = None,
     as_json: JsonOpt = False,
     category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
+    modules: ComponentsOpt = None,
 ) -> None:
     """List the registered components (built-ins and installed packages'), or show one."""
     from arachne.cli import info
@@ -132,7 +154,11 @@ def components(
     raise typer.Exit(
         _guarded(
             lambda: info.components(
-                out, as_json=as_json, category=category, component=component
+                out,
+                as_json=as_json,
+                category=category,
+                component=component,
+                modules=modules or (),
             )
         )
     )
@@ -145,8 +171,9 @@ def demo(
     """Run the bundled demo graph over generated orders and show what it did."""
     from arachne.cli.demo import run_demo
 
-    _logging("WARNING")  # the big orders print as JSON lines; only rejections are logged
-    raise typer.Exit(_guarded(lambda: run_demo(out, err, count)))
+    with _logging("WARNING"):  # the big orders print as JSON lines; only rejections logged
+        status = _guarded(lambda: run_demo(out, err, count))
+    raise typer.Exit(status)
 
 
 @new_app.command("node")
@@ -194,15 +221,17 @@ class _PlainCliHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The same, for a stderr that is not a terminal: one unwrapped line per record."""
 
 
-def _logging(level: str) -> None:
-    """Send Arachne's logs (node logs, skipped failures) to stderr at ``level``.
+@contextlib.contextmanager
+def _logging(level: str) -> Iterator[None]:
+    """Send Arachne's logs (node logs, skipped failures) to stderr at ``level`` meanwhile.
 
-    Set on the ``arachne`` logger itself, replacing what an earlier call set, so the command
-    behaves the same when the root logger is already configured (inside tests, say). On a
-    terminal the lines are laid out by rich; into a pipe or a file each record is one plain
-    line, never wrapped (and about ten times cheaper to write).
+    Set on the ``arachne`` logger itself, so the command behaves the same when the root
+    logger is already configured (inside tests, say), and put back as it was afterwards. On
+    a terminal the lines are laid out by rich; into a pipe or a file each record is one
+    plain line, never wrapped (and about ten times cheaper to write).
     """
     logger = logging.getLogger("arachne")
+    before = (logger.level, logger.propagate, list(logger.handlers))
     for old in [h for h in logger.handlers if isinstance(h, _CliHandler | _PlainCliHandler)]:
         logger.removeHandler(old)
     handler: logging.Handler
@@ -215,6 +244,15 @@ def _logging(level: str) -> None:
     logger.addHandler(handler)
     logger.setLevel(level.upper())
     logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before[0])
+        logger.propagate = before[1]
+        for kept in before[2]:
+            if kept not in logger.handlers:
+                logger.addHandler(kept)
 
 
 def main() -> None:

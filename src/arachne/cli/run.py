@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.live import Live
 
 from arachne.cli.feeds import Feed, collect_feeds
+from arachne.cli.info import load_registry
 from arachne.cli.progress import Rates, live_table, summary_table
 from arachne.cli.session import attach_feeds, attach_printers, default_target
 from arachne.cli.writer import Writer
-from arachne.components import Registry
 from arachne.model.error_record import ERROR_PORT
 from arachne.runtime import Runtime
 from arachne.spec import analyze, build, read_document
@@ -52,6 +52,7 @@ class RunOptions:
     timeout: float | None = None
     quiet: bool = False
     check_types: bool = False
+    components: list[str] = field(default_factory=list)
 
 
 def run_document(path: Path, options: RunOptions, err: Console, stdin: IO[str]) -> int:
@@ -72,7 +73,7 @@ def execute(
 ) -> int:
     """Run ``doc`` with ``feeds`` plus what ``options`` ask for; return the exit status."""
     report = analyze(doc)
-    graph = build(doc, Registry.default())
+    graph = build(doc, load_registry(options.components))
 
     def pick() -> str | None:
         try:

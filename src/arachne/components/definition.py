@@ -83,11 +83,17 @@ class ComponentDefinition:
 
 
 def _check_id(value: str) -> None:
+    if isinstance(value, str) and value.count(":") == 1:
+        # A class loaded from a module (Registry.load_module): "pkg.module:Class".
+        module, cls = value.split(":")
+        if cls.isidentifier() and all(part.isidentifier() for part in module.split(".")):
+            return
     parts = value.split(".") if isinstance(value, str) else []
     if len(parts) < 2 or not all(part and _plain(part) for part in parts):
         raise ValueError(
             f"component id {value!r} must be namespaced, dot-separated words "
-            "(letters, digits, '-' or '_'), e.g. 'acme.io.kafka-source'"
+            "(letters, digits, '-' or '_'), e.g. 'acme.io.kafka-source', or a class of a "
+            "loaded module, 'my_nodes:Parser'"
         )
 
 

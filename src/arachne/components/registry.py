@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import importlib
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from importlib.metadata import entry_points
@@ -76,8 +77,12 @@ class Registry:
         description: str = "",
         config_schema: Mapping[str, Any] | None = None,
         aliases: tuple[str, ...] = (),
+        keywords: bool = False,
     ) -> ComponentDefinition:
-        """Register a ``Node`` subclass as a component; its ports are read from the class."""
+        """Register a ``Node`` subclass as a component; its ports are read from the class.
+
+        The node is built as ``cls(config=config)``, or with ``keywords`` as ``cls(**config)``.
+        """
         if not (isinstance(cls, type) and issubclass(cls, Node)):
             raise TypeError(f"register_node expects a Node subclass, got {cls!r}")
         try:
@@ -86,7 +91,7 @@ class Registry:
             probe = cls.__new__(cls)
         definition = ComponentDefinition(
             id=id,
-            factory=_class_factory(cls),
+            factory=_keyword_factory(cls) if keywords else _class_factory(cls),
             name=cls.__name__,
             version=version,
             category=category,
@@ -113,7 +118,8 @@ class Registry:
             fix = (
                 f"did you mean {', '.join(map(repr, hint))}?"
                 if hint
-                else "see `arachne components`"
+                else "see `arachne components`; a Node class of your own in module M is "
+                "component 'M:Class' once M is loaded (`arachne run --components M`)"
             )
             raise SpecError(f"{where}: unknown component {component_id!r}; {fix}")
         return self._by_id[key]
@@ -146,6 +152,46 @@ class Registry:
                 log.exception("component entry point %r could not be loaded; skipped", point.name)
         return added
 
+    def load_module(self, name: str) -> list[str]:
+        """Import module ``name`` and register the node classes it defines; return their ids.
+
+        Each public ``Node`` subclass defined in the module (``@node`` functions included)
+        becomes the component ``name:Class``, built with its config as keyword arguments; a
+        module that holds ``COMPONENTS`` (definitions, as for an entry point) registers those
+        instead. The module is found on ``sys.path`` (the command line puts the working
+        directory there). Importing a module runs its code: load only modules you trust.
+        """
+        if not name or not all(part.isidentifier() for part in name.split(".")):
+            raise SpecError(
+                f"--components {name!r}: expected a module name such as my_nodes or pkg.nodes"
+            )
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise SpecError(
+                f"--components {name!r}: cannot import it ({exc}); run from the folder that "
+                "holds it, or put that folder on PYTHONPATH"
+            ) from exc
+        listed = getattr(module, "COMPONENTS", None)
+        if listed is not None:
+            before = set(self._by_id)
+            self._add_loaded(listed)
+            return sorted(set(self._by_id) - before)
+        ids = []
+        for attr, cls in vars(module).items():
+            if (
+                isinstance(cls, type)
+                and issubclass(cls, Node)
+                and cls.__module__ == module.__name__
+                and not attr.startswith("_")
+            ):
+                ids.append(self.register_node(cls, id=f"{name}:{attr}", keywords=True).id)
+        if not ids:
+            raise SpecError(
+                f"--components {name!r}: the module defines no Node class (nor COMPONENTS)"
+            )
+        return ids
+
     def _add_loaded(self, obj: object) -> int:
         if isinstance(obj, ComponentDefinition):
             self.register(obj)
@@ -174,6 +220,13 @@ class Registry:
 def _class_factory(cls: type[Node]) -> Factory:
     def build(config: Mapping[str, Any]) -> Node:
         return cls(config=config)
+
+    return build
+
+
+def _keyword_factory(cls: type[Node]) -> Factory:
+    def build(config: Mapping[str, Any]) -> Node:
+        return cls(**config)
 
     return build
 
