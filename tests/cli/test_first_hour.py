@@ -151,3 +151,25 @@ def test_a_node_class_of_your_own_runs_from_a_document(
     missing = runner.invoke(app, ["validate", str(doc), "-c", "no_such_module"])
     assert missing.exit_code == 2
     assert "cannot import it" in missing.stderr
+
+
+def test_new_node_at_the_root_of_this_repository_passes_its_own_ruff(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """The README's `uv run arachne new node OrderParser`, at Arachne's own root."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    shutil.copy(root / "pyproject.toml", tmp_path)
+    shutil.copytree(root / "src" / "arachne", tmp_path / "src" / "arachne")
+    result = runner.invoke(app, ["new", "node", "OrderParser", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    ruff = str(Path(sys.executable).parent / "ruff")
+    for command in (
+        [ruff, "check", "order_parser.py", "test_order_parser.py"],
+        [ruff, "format", "--check", "order_parser.py", "test_order_parser.py"],
+    ):
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, (command, done.stdout, done.stderr)

@@ -49,6 +49,11 @@ def names_for(name: str) -> Names:
     return Names(cls=cls, module=module, function=f"build_{module}", title=" ".join(words))
 
 
+def _arachne_root(directory: Path) -> bool:
+    """Whether ``directory`` is the root of a project whose own package is ``arachne``."""
+    return (directory / "pyproject.toml").is_file() and (directory / "src" / "arachne").is_dir()
+
+
 def scaffold(kind: str, name: str, directory: Path, *, force: bool = False) -> list[Path]:
     """Write ``<module>.py`` and ``test_<module>.py`` for a ``node`` or ``subgraph``.
 
@@ -64,6 +69,9 @@ def scaffold(kind: str, name: str, directory: Path, *, force: bool = False) -> l
         "module": names.module,
         "function": names.function,
         "title": names.title,
+        # isort puts a first-party import in a group of its own, after third-party ones;
+        # at the root of Arachne's own repository, arachne is first-party too: one group.
+        "gap": "" if _arachne_root(directory) else "\n",
     }
     files = {
         directory / f"{names.module}.py": module.substitute(values),

@@ -31,8 +31,7 @@ NODE_TEST: Final = Template('''\
 
 from __future__ import annotations
 
-from arachne import Input, IterSource, Message, Node, Runtime, Subgraph
-
+from arachne import Input, IterSource, Message, Node, Runtime, Subgraph$gap
 from $module import $cls
 
 
@@ -103,8 +102,7 @@ SUBGRAPH_TEST: Final = Template('''\
 
 from __future__ import annotations
 
-from arachne import Input, IterSource, Message, Node, Runtime, Subgraph
-
+from arachne import Input, IterSource, Message, Node, Runtime, Subgraph$gap
 from $module import $function
 
 
