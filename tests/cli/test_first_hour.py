@@ -173,3 +173,56 @@ def test_new_node_at_the_root_of_this_repository_passes_its_own_ruff(
     ):
         done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
         assert done.returncode == 0, (command, done.stdout, done.stderr)
+
+
+def test_a_run_with_nothing_to_feed_its_input_says_how_to_feed_it() -> None:
+    import io
+
+    from rich.console import Console
+
+    from arachne.cli.run import RunOptions, run_document
+
+    err = io.StringIO()
+    status = run_document(
+        QUICK_REFERENCE, RunOptions(quiet=True), Console(file=err, width=200), None
+    )
+    assert status == 0
+    assert "nothing feeds input node 'input'" in err.getvalue()
+    assert "--inject input:in=JSON" in err.getvalue()
+
+
+def test_version_and_short_help(runner: CliRunner) -> None:
+    from arachne import __version__
+
+    assert runner.invoke(app, ["--version"]).stdout == f"arachne {__version__}\n"
+    short = runner.invoke(app, ["run", "-h"])
+    assert short.exit_code == 0
+    assert "--inject" in short.stdout
+
+
+def test_a_document_may_name_its_json_schema(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "g.json"
+    path.write_text(
+        json.dumps(
+            {
+                "$schema": "./arachne.schema.json",
+                "arachne": "1.0",
+                "name": "t",
+                "nodes": [{"id": "p", "component": "arachne.core.passthrough"}],
+            }
+        )
+    )
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+
+
+def test_dot_labels_name_components_and_the_demo_summary_hides_cli_nodes(
+    runner: CliRunner,
+) -> None:
+    dot = runner.invoke(app, ["dot", str(QUICK_REFERENCE)])
+    assert '"double" [label="double\\n(arachne.core.map)"]' in dot.stdout
+    assert "builtins" not in dot.stdout
+    demo = runner.invoke(app, ["demo", "--count", "3"])
+    assert demo.exit_code == 0, demo.output
+    assert "cli-input" not in demo.stderr
+    assert "orders" in demo.stderr

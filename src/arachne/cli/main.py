@@ -20,17 +20,43 @@ from arachne.model.errors import ArachneError
 
 __all__ = ["app", "main"]
 
+_HELP = {"help_option_names": ["-h", "--help"]}
+
 app = typer.Typer(
     name="arachne",
     help="Run, check and draw Arachne graph documents (JSON or YAML).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings=_HELP,
 )
 new_app = typer.Typer(
-    help="Write a new node or subgraph module and its test.", no_args_is_help=True
+    help="Write a new node or subgraph module and its test.",
+    no_args_is_help=True,
+    context_settings=_HELP,
 )
 app.add_typer(new_app, name="new")
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        from arachne import __version__
+
+        typer.echo(f"arachne {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Run, check and draw Arachne graph documents (JSON or YAML)."""
+
 
 err = Console(stderr=True)
 out = Console()

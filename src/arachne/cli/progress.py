@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from arachne.runtime.stats import ExecutionStats
 
 __all__ = ["Rates", "live_table", "summary_table"]
@@ -53,8 +55,14 @@ def live_table(stats: ExecutionStats, rates: Rates, elapsed: float) -> Table:
     return table
 
 
-def summary_table(stats: ExecutionStats, elapsed: float, printed: int) -> Table:
-    """Return the end-of-run summary: state, time, outputs and each node's counters."""
+def summary_table(
+    stats: ExecutionStats, elapsed: float, printed: int, shown: Collection[str] | None = None
+) -> Table:
+    """Return the end-of-run summary: state, time, outputs and each node's counters.
+
+    With ``shown`` (the document's nodes), the nodes the command added to feed and print
+    (``cli-input-1``, ...) appear only if something failed there.
+    """
     table = Table(
         title=(
             f"{stats.state} in {elapsed:.3f} s · {printed:,} value(s) out · "
@@ -65,6 +73,8 @@ def summary_table(stats: ExecutionStats, elapsed: float, printed: int) -> Table:
     for column in ("node", "in", "out", "errors", "skipped", "dead letters"):
         table.add_column(column, justify="left" if column == "node" else "right")
     for node_id, node in stats.nodes.items():
+        if shown is not None and node_id not in shown and not (node.errors or node.skipped):
+            continue
         table.add_row(
             node_id,
             f"{node.received:,}",

@@ -24,10 +24,12 @@ from arachne.cli.writer import Writer
 from arachne.model.error_record import ERROR_PORT
 from arachne.runtime import Runtime
 from arachne.spec import analyze, build, read_document
+from arachne.spec.build import port_names
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
+    from arachne.model.subgraph import Subgraph
     from arachne.runtime.execution import Execution
     from arachne.spec import GraphDocument
 
@@ -83,7 +85,9 @@ def execute(
 
     piped = stdin is not None and not stdin.isatty()
     asked = collect_feeds(options.injects, options.inputs, options.to, pick, stdin_piped=piped)
-    attach_feeds(graph, doc, [*feeds, *asked])
+    feeds = [*feeds, *asked]
+    attach_feeds(graph, doc, feeds)
+    _hint_unfed(graph, doc, report.inputs, feeds, err)
     # Reading a pipe, each value is flushed as it leaves, so a consumer downstream sees it.
     writer = Writer(options.tag, flush=any(feed.path == "-" for feed in asked))
     attach_printers(graph, doc, report.outputs, writer)
@@ -112,7 +116,8 @@ def execute(
             sys.stdout.flush()
     elapsed = time.perf_counter() - started
     if not options.quiet:
-        err.print(summary_table(ex.stats(), elapsed, writer.count))
+        shown = {node.id for node in doc.nodes}
+        err.print(summary_table(ex.stats(), elapsed, writer.count, shown))
     if ex.error is not None:
         err.print(f"[red]error:[/] {ex.error}")
         return 1
@@ -136,6 +141,24 @@ def execute(
     if lost or writer.refused:
         return 1
     return 0 if ex.state.value == "completed" else 1
+
+
+def _hint_unfed(
+    graph: Subgraph, doc: GraphDocument, inputs: Sequence[str], feeds: list[Feed], err: Console
+) -> None:
+    """Say how to feed input nodes that take values but get none (the run ends at once)."""
+    fed = {feed.node for feed in feeds}
+    members = {member.id: member.unit for member in graph.members}
+    for node in inputs:
+        ports = [p for p in port_names(members[node], "input") if p != ERROR_PORT]
+        if ports and node not in fed:
+            port = f"{node}:{ports[0]}"
+            err.print(
+                f"[yellow]note:[/] nothing feeds input node {node!r}; give it values with "
+                f"--inject {port}=JSON, --input FILE (--to {port}) or a pipe: "
+                f"echo 21 | arachne run ...",
+                highlight=False,
+            )
 
 
 def cancel_or_exit(ex: Execution, err: Console) -> None:

@@ -45,7 +45,13 @@ class Flat:
 
 
 def node_kind(node: Node) -> str:
-    """Return ``module:QualName`` of a node's class, the ``kind`` its spec records."""
+    """Return the ``kind`` a node's spec records.
+
+    That is the component id it was built from (by a registry, from a document), else
+    ``module:QualName`` of its class.
+    """
+    if node._arachne_kind is not None:
+        return node._arachne_kind
     cls = type(node)
     return f"{cls.__module__}:{cls.__qualname__}"
 

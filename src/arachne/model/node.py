@@ -109,6 +109,7 @@ class Node:
 
     _arachne_name: str | None
     _arachne_config: Mapping[str, Any]
+    _arachne_kind: str | None  # the component id it was built from, if a registry built it
     _arachne_binding: NodeBinding | None
     _arachne_context: NodeContext | None
 
@@ -118,6 +119,7 @@ class Node:
         self.__dict__.update(
             _arachne_name=None,
             _arachne_config={},
+            _arachne_kind=None,
             _arachne_binding=None,
             _arachne_context=None,
         )

@@ -87,6 +87,8 @@ def _create(
     where = f"nodes[{index}]"
     try:
         unit: object = registry.create(node.component, node.config, where=where)
+        if isinstance(unit, Node):
+            unit._arachne_kind = registry.resolve(node.component).id
     except SpecError as exc:
         text = str(exc)
         problems.add("" if text.startswith(where) else where, text, "component")

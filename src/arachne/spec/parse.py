@@ -29,8 +29,9 @@ DOCUMENT_KEYS: Final = (
     "inputs",
     "outputs",
     "metadata",
+    "$schema",
 )
-"""Keys a document may have at the top level."""
+"""Keys a document may have at the top level (``$schema``, for editors, is not read)."""
 
 NODE_KEYS: Final = (
     "id",

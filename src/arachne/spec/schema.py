@@ -52,6 +52,10 @@ DOCUMENT_SCHEMA: Final[dict[str, Any]] = {
     ),
     **_closed(
         {
+            "$schema": {
+                "type": "string",
+                "description": "the schema an editor checks the document against (not read)",
+            },
             "arachne": {"enum": list(SPEC_VERSIONS), "description": "format version"},
             "symbia": {"enum": list(SPEC_VERSIONS), "description": "Runtime Service spelling"},
             "name": {**_TEXT, "minLength": 1},
