@@ -276,3 +276,13 @@ def test_a_pause_after_a_graceful_stop_does_not_hold_up_the_drain() -> None:
     with pytest.raises(ExecutionError, match="completed"):
         ex.pause()
     runtime.shutdown()
+
+
+def test_resume_right_after_pause_applies_both_in_order() -> None:
+    runtime, _source, _gate, ex = paused_run()
+    ex.resume()
+    ex.pause()
+    ex.resume()  # before the pause has taken effect: no "not paused" error
+    assert ex.stop(timeout=10)
+    assert ex.state is ExecutionState.COMPLETED
+    runtime.shutdown()

@@ -21,7 +21,15 @@ class Controls:
     applies the change on the execution's loop through the gate, which wakes the scheduler.
     """
 
-    __slots__ = ("cancel_requested", "gate", "paused", "state", "stop_requested", "stopping")
+    __slots__ = (
+        "cancel_requested",
+        "gate",
+        "pause_asked",
+        "paused",
+        "state",
+        "stop_requested",
+        "stopping",
+    )
 
     def __init__(self, gate: Gate, state: StateCell) -> None:
         self.gate = gate
@@ -29,6 +37,7 @@ class Controls:
         self.stop_requested = False
         self.cancel_requested = False
         self.paused = False
+        self.pause_asked = False  # pause() was called; its change may not have run yet
         self.stopping = False  # a graceful stop was asked for: it drains to the end
 
     def request_stop(self, *, drain: bool = True) -> None:
@@ -69,14 +78,21 @@ class Controls:
                 self.paused = True
                 self.state.move(ExecutionState.PAUSED)
 
+        self.pause_asked = True
         self.gate.apply(change)
 
     def resume(self) -> None:
-        """Continue after :meth:`pause`; queued messages drain first."""
-        if self.state.value is not ExecutionState.PAUSED:
+        """Continue after :meth:`pause`; queued messages drain first.
+
+        Right after ``pause()`` too, before the pause has taken effect: the two apply in order.
+        """
+        if self.state.value is not ExecutionState.PAUSED and not (
+            self.pause_asked and self.state.value is ExecutionState.RUNNING
+        ):
             raise ExecutionError(
                 f"execution {self.state.execution_id} is {self.state.value.value}, not paused"
             )
+        self.pause_asked = False
 
         def change() -> None:
             if self.paused:
