@@ -37,7 +37,7 @@ class Controls:
         self.stop_requested = False
         self.cancel_requested = False
         self.paused = False
-        self.pause_asked = False  # pause() was called; its change may not have run yet
+        self.pause_asked = False  # the last of pause() and resume() asked was pause()
         self.stopping = False  # a graceful stop was asked for: it drains to the end
 
     def request_stop(self, *, drain: bool = True) -> None:
@@ -53,7 +53,7 @@ class Controls:
         def change() -> None:
             if drain:
                 if self.paused and self.state.value is ExecutionState.PAUSED:
-                    self.paused = False  # it must run again to drain
+                    self.paused = self.pause_asked = False  # it must run again to drain
                     self.state.move(ExecutionState.RUNNING)
                 self.stopping = self.stop_requested = True
             else:
@@ -65,13 +65,19 @@ class Controls:
         """Stop activating nodes; messages stay queued until :meth:`resume`.
 
         Not once a graceful stop was asked for: that drains to the end, which a pause would
-        hold up for good.
+        hold up for good. ``pause()`` and ``resume()`` are checked against what was last
+        asked, not only the state now, so either may follow the other at once: each takes
+        effect on the loop, in the order asked.
         """
-        check_transition(self.state.value, ExecutionState.PAUSED)
+        state = self.state.value
+        if state not in (ExecutionState.RUNNING, ExecutionState.PAUSED):
+            check_transition(state, ExecutionState.PAUSED)  # raises, naming the state
         if self.stopping:
             raise ExecutionError(
                 f"execution {self.state.execution_id} is stopping; it cannot be paused"
             )
+        if self.pause_asked:
+            raise ExecutionError(f"execution {self.state.execution_id} is paused already")
 
         def change() -> None:
             if self.state.value is ExecutionState.RUNNING and not self.stopping:
@@ -82,13 +88,8 @@ class Controls:
         self.gate.apply(change)
 
     def resume(self) -> None:
-        """Continue after :meth:`pause`; queued messages drain first.
-
-        Right after ``pause()`` too, before the pause has taken effect: the two apply in order.
-        """
-        if self.state.value is not ExecutionState.PAUSED and not (
-            self.pause_asked and self.state.value is ExecutionState.RUNNING
-        ):
+        """Continue after :meth:`pause`; queued messages drain first."""
+        if not self.pause_asked:
             raise ExecutionError(
                 f"execution {self.state.execution_id} is {self.state.value.value}, not paused"
             )
