@@ -250,3 +250,27 @@ def test_an_injected_value_that_does_not_fit_a_python_nodes_port_is_refused(
     assert "does not fit parse.in, which takes int" in refused.stderr
     taken = runner.invoke(app, [*args, "parse:in=7"])
     assert taken.stdout == "7\n"
+
+
+def test_under_the_live_display_values_and_logs_wait_for_its_redraw() -> None:
+    """A redraw per printed line made 2,000 values take 20 s on a terminal; now lines batch."""
+    import io
+    import logging
+
+    from arachne.cli.run import _holding
+    from arachne.cli.writer import Held, Writer
+
+    stream = io.StringIO()
+    writer = Writer(tag=False, stream=stream)
+    held = Held()
+    logger = logging.getLogger("arachne")
+    before = list(logger.handlers)
+    with _holding(held, writer, on=True):
+        writer("n", "out", 1)
+        logging.getLogger("arachne.node.n").warning("careful")
+        writer("n", "out", 2)
+        assert stream.getvalue() == ""  # nothing printed line by line
+    assert held.drain() == ["1", "WARNING arachne.node.n: careful", "2"]
+    assert logger.handlers == before  # put back
+    writer("n", "out", 3)
+    assert stream.getvalue() == "3\n"

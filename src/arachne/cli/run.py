@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from rich.console import Console
 from rich.live import Live
+from rich.text import Text
 
 from arachne.cli.feeds import Feed, collect_feeds
 from arachne.cli.info import load_registry
 from arachne.cli.progress import Rates, live_table, summary_table
 from arachne.cli.session import attach_feeds, attach_printers, default_target
-from arachne.cli.writer import Writer
+from arachne.cli.writer import Held, HeldLogs, Writer
 from arachne.model.error_record import ERROR_PORT
 from arachne.runtime import Runtime
 from arachne.spec import analyze, build, read_document
@@ -100,7 +102,7 @@ def execute(
     with _sigterm_interrupts(signals):  # kept through the drain: a second signal cancels
         try:
             runtime.start()
-            _watch(ex, err, started, options.timeout, show and not options.quiet)
+            _watch(ex, err, started, options.timeout, show and not options.quiet, writer)
         except KeyboardInterrupt:
             if not signals:
                 signals.append(signal.SIGINT)
@@ -211,7 +213,14 @@ def _sigterm_interrupts(signals: list[int]) -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _watch(ex: Execution, err: Console, started: float, timeout: float | None, show: bool) -> None:
+def _watch(
+    ex: Execution,
+    err: Console,
+    started: float,
+    timeout: float | None,
+    show: bool,
+    writer: Writer | None = None,
+) -> None:
     deadline = None if timeout is None else started + timeout
     rates = Rates()
     # Values go to stdout; the display takes it over only when it is the same terminal.
@@ -221,13 +230,57 @@ def _watch(ex: Execution, err: Console, started: float, timeout: float | None, s
         if show
         else None
     )
+    held = Held()
+
+    def print_held() -> None:
+        lines = held.drain()
+        if lines and live is not None:
+            live.console.print(Text("\n".join(lines)), soft_wrap=True)
+
     with live if live is not None else contextlib.nullcontext():
-        while not ex.wait(REFRESH):
-            if live is not None:
-                stats = ex.stats()
-                rates.update(stats)
-                live.update(live_table(stats, rates, time.perf_counter() - started), refresh=True)
-            if deadline is not None and time.perf_counter() >= deadline:
-                err.print(f"[yellow]--timeout {timeout} s reached: stopping[/]")
-                cancel_or_exit(ex, err)
-                return
+        try:
+            with _holding(held, writer if over_stdout else None, on=live is not None):
+                _refresh_until_done(ex, err, live, rates, started, deadline, print_held)
+        finally:
+            print_held()  # what came after the last redraw (nothing is held any more)
+
+
+def _refresh_until_done(
+    ex: Execution,
+    err: Console,
+    live: Live | None,
+    rates: Rates,
+    started: float,
+    deadline: float | None,
+    print_held: Callable[[], None],
+) -> None:
+    """Redraw the display (printing held lines above it) until the run ends or times out."""
+    while not ex.wait(REFRESH):
+        if live is not None:
+            print_held()
+            stats = ex.stats()
+            rates.update(stats)
+            live.update(live_table(stats, rates, time.perf_counter() - started), refresh=True)
+        if deadline is not None and time.perf_counter() >= deadline:
+            err.print(f"[yellow]--timeout {deadline - started:g} s reached: stopping[/]")
+            cancel_or_exit(ex, err)
+            return
+
+
+@contextlib.contextmanager
+def _holding(held: Held, writer: Writer | None, *, on: bool) -> Iterator[None]:
+    """While a live display runs, keep values and node logs for its next redraw."""
+    if not on:
+        yield
+        return
+    logger = logging.getLogger("arachne")
+    handlers = list(logger.handlers)
+    logger.handlers = [HeldLogs(held)]
+    if writer is not None:
+        writer.held = held
+    try:
+        yield
+    finally:
+        if writer is not None:
+            writer.held = None
+        logger.handlers = handlers
