@@ -274,3 +274,86 @@ def test_under_the_live_display_values_and_logs_wait_for_its_redraw() -> None:
     assert logger.handlers == before  # put back
     writer("n", "out", 3)
     assert stream.getvalue() == "3\n"
+
+
+SHOP = (
+    "from arachne import Input, Message, Node, Output\n\n"
+    "class Base(Node):\n"
+    '    """Shared code, no ports: not a component."""\n\n'
+    "class Scale(Base):\n"
+    '    """Multiplies each value by a factor."""\n\n'
+    '    inp = Input(int, name="in")\n'
+    "    out = Output(int)\n\n"
+    "    def __init__(self, factor: int = 2, label: str | None = None) -> None:\n"
+    "        self.factor = factor\n\n"
+    "    def on_message(self, port: str, msg: Message) -> None:\n"
+    '        self.emit("out", msg.payload * self.factor)\n'
+)
+
+
+def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: dict[str, object]) -> Path:
+    (tmp_path / "shop_scale.py").write_text(SHOP)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(__import__("sys").modules, "shop_scale", raising=False)
+    return write_document(
+        tmp_path / "g.json",
+        [{"id": "s", "component": "shop_scale:Scale", "config": config}],
+        [],
+    )
+
+
+def test_your_own_nodes_config_is_checked_against_its_init(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    misspelt = shop(tmp_path, monkeypatch, {"factr": 3})
+    result = runner.invoke(app, ["validate", str(misspelt), "-c", "shop_scale"])
+    assert result.exit_code == 2
+    assert "factr" in result.stderr
+    assert "factor" in result.stderr  # the keys there are
+    wrong = shop(tmp_path, monkeypatch, {"factor": "three"})
+    result = runner.invoke(app, ["validate", str(wrong), "-c", "shop_scale"])
+    assert result.exit_code == 2
+    assert "factor" in result.stderr
+    shown = runner.invoke(app, ["components", "shop_scale:Scale", "-c", "shop_scale"])
+    assert "factor (integer, default 2)" in shown.stdout
+    assert "label (string or null, default null)" in shown.stdout
+    listed = runner.invoke(app, ["components", "--json", "-c", "shop_scale"])
+    ids = {entry["id"] for entry in json.loads(listed.stdout)}
+    assert "shop_scale:Scale" in ids
+    assert "shop_scale:Base" not in ids  # no ports: not a component
+
+
+def test_component_errors_point_to_the_fix(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = shop(tmp_path, monkeypatch, {})
+    unloaded = runner.invoke(app, ["validate", str(doc)])
+    assert "load it with `--components shop_scale`" in unloaded.stderr
+    (tmp_path / "needs_more.py").write_text("import no_such_dependency_zz\n")
+    broken = runner.invoke(app, ["validate", str(doc), "-c", "needs_more"])
+    assert broken.exit_code == 2
+    assert "the module was found but importing it failed" in broken.stderr
+    short = write_document(tmp_path / "short.json", [{"id": "m", "component": "map"}], [])
+    assert "did you mean 'arachne.core.map'" in runner.invoke(app, ["validate", str(short)]).stderr
+
+
+def test_an_input_line_that_does_not_fit_and_an_unread_stdin_are_explained(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = shop(tmp_path, monkeypatch, {})
+    result = runner.invoke(app, ["run", str(doc), "-q", "-c", "shop_scale"], input='"x"\n4\n')
+    assert result.stdout == "8\n"
+    assert result.exit_code == 1
+    assert "1 input value(s) did not fit the port they feed" in result.stderr
+    assert "connect the nodes' 'error' ports" not in result.stderr  # not the user's to connect
+    piped = tmp_path / "in.jsonl"
+    piped.write_text("5\n")
+    with piped.open() as stdin:
+        from rich.console import Console
+
+        from arachne.cli.run import RunOptions, run_document
+
+        err = __import__("io").StringIO()
+        options = RunOptions(injects=["s:in=1"], quiet=True, components=["shop_scale"])
+        assert run_document(doc, options, Console(file=err, width=300), stdin) == 0
+    assert "standard input is not read" in err.getvalue()

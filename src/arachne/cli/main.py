@@ -58,8 +58,10 @@ def _main(
     """Run, check and draw Arachne graph documents (JSON or YAML)."""
 
 
-err = Console(stderr=True)
-out = Console()
+# Into a pipe or a file, messages are never wrapped: a line break inside a quoted value or a
+# path would change what it says.
+err = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
+out = Console(soft_wrap=not sys.stdout.isatty())
 
 FileArg = Annotated[Path, typer.Argument(help="A graph document (.json, .yaml or .yml).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]

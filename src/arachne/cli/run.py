@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import signal
+import stat
 import sys
 import threading
 import time
@@ -21,7 +23,7 @@ from rich.text import Text
 from arachne.cli.feeds import Feed, collect_feeds
 from arachne.cli.info import load_registry
 from arachne.cli.progress import Rates, live_table, summary_table
-from arachne.cli.session import attach_feeds, attach_printers, default_target
+from arachne.cli.session import CHECKER, attach_feeds, attach_printers, default_target
 from arachne.cli.writer import Held, HeldLogs, Writer
 from arachne.model.error_record import ERROR_PORT
 from arachne.runtime import Runtime
@@ -89,6 +91,13 @@ def execute(
     asked = collect_feeds(options.injects, options.inputs, options.to, pick, stdin_piped=piped)
     feeds = [*feeds, *asked]
     attach_feeds(graph, doc, feeds)
+    if piped and not any(feed.path == "-" for feed in feeds) and _has_data(stdin):
+        reason = (
+            "values come from --inject or --input; add --input - to read it as well"
+            if options.injects or options.inputs
+            else "the graph has no single input node; add --input - --to NODE"
+        )
+        err.print(f"[yellow]note:[/] standard input is not read: {reason}")
     _hint_unfed(graph, doc, report.inputs, feeds, err)
     # Reading a pipe, each value is flushed as it leaves, so a consumer downstream sees it.
     writer = Writer(options.tag, flush=any(feed.path == "-" for feed in asked))
@@ -123,7 +132,13 @@ def execute(
     if ex.error is not None:
         err.print(f"[red]error:[/] {ex.error}")
         return 1
-    lost = _lost(ex) - writer.refused
+    unfit = _unfit(ex)
+    lost = _lost(ex) - writer.refused - unfit
+    if unfit:
+        err.print(
+            f"[red]error:[/] {unfit:,} input value(s) did not fit the port they feed and were "
+            "left out (see the warnings)"
+        )
     if writer.refused:
         err.print(
             f"[red]error:[/] {writer.refused:,} output value(s) had no JSON form and were not "
@@ -140,9 +155,20 @@ def execute(
         name = signal.Signals(signals[0]).name
         err.print(f"[yellow]interrupted by {name}: the run {ex.state.value} early[/]")
         return 128 + signals[0]
-    if lost or writer.refused:
+    if lost or writer.refused or unfit:
         return 1
     return 0 if ex.state.value == "completed" else 1
+
+
+def _has_data(stdin: IO[str] | None) -> bool:
+    """Whether ``stdin`` is a pipe or a non-empty file (``/dev/null`` and terminals are not)."""
+    try:
+        info = os.fstat(stdin.fileno()) if stdin is not None else None
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
+    if info is None:
+        return False
+    return stat.S_ISFIFO(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_size > 0)
 
 
 def _hint_unfed(
@@ -180,6 +206,12 @@ def cancel_or_exit(ex: Execution, err: Console) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(130)
+
+
+def _unfit(ex: Execution) -> int:
+    """Count input lines (``--input``, stdin) the command's checks left out."""
+    nodes = ex.stats().nodes
+    return sum(node.skipped for node_id, node in nodes.items() if node_id.startswith(CHECKER))
 
 
 def _lost(ex: Execution) -> int:

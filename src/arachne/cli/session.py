@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from arachne.components.builtins.jsonl_source import JsonlSource
 from arachne.model.error_record import ERROR_PORT
@@ -21,7 +21,10 @@ if TYPE_CHECKING:
     from arachne.model.port import PortSpec
     from arachne.spec import GraphDocument
 
-__all__ = ["Checked", "Printer", "attach_feeds", "attach_printers", "default_target"]
+__all__ = ["CHECKER", "Checked", "Printer", "attach_feeds", "attach_printers", "default_target"]
+
+CHECKER: Final = "cli-check-"
+"""How the ids of the nodes that check input lines begin."""
 
 Sink = Callable[[str, str, Any], None]
 """Receives ``(node, port, value)`` for every value that leaves the graph."""
@@ -75,7 +78,7 @@ def attach_feeds(sub: Subgraph, doc: GraphDocument, feeds: list[Feed]) -> None:
         name = _free(f"cli-input-{index}", doc)
         if feed.path is not None:
             # Lines arrive while the graph runs: each is checked on its way in.
-            checker = _free(f"cli-check-{index}", doc)
+            checker = _free(f"{CHECKER}{index}", doc)
             sub.add_node(JsonlSource(path=feed.path, name=name))
             sub.add_node(Checked(checker, feed.label, f"{feed.node}.{port}", spec))
             sub.connect((name, "out"), (checker, "in"))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import logging
+import typing
 from collections.abc import Iterable, Iterator, Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Final
@@ -114,13 +116,23 @@ class Registry:
         """Return the definition for an id or alias, or raise ``SpecError`` naming ``where``."""
         key = self._names.get(component_id) if isinstance(component_id, str) else None
         if key is None:
-            hint = difflib.get_close_matches(str(component_id), list(self._names), n=3)
-            fix = (
-                f"did you mean {', '.join(map(repr, hint))}?"
-                if hint
-                else "see `arachne components`; a Node class of your own in module M is "
-                "component 'M:Class' once M is loaded (`arachne run --components M`)"
-            )
+            text = str(component_id)
+            hint = difflib.get_close_matches(text, list(self._names), n=3) or [
+                name for name in self._by_id if name.rsplit(".", 1)[-1] == text
+            ]
+            module, colon, _ = text.partition(":")
+            if hint:
+                fix = f"did you mean {', '.join(map(repr, hint))}?"
+            elif colon and module:
+                fix = (
+                    f"a class of module {module!r}: load it with `--components {module}` "
+                    "(Registry.load_module from Python)"
+                )
+            else:
+                fix = (
+                    "see `arachne components`; a Node class of your own in module M is "
+                    "component 'M:Class' once M is loaded (`arachne run --components M`)"
+                )
             raise SpecError(f"{where}: unknown component {component_id!r}; {fix}")
         return self._by_id[key]
 
@@ -168,6 +180,12 @@ class Registry:
         try:
             module = importlib.import_module(name)
         except ImportError as exc:
+            missing = getattr(exc, "name", None)
+            if missing is not None and name != missing and not name.startswith(f"{missing}."):
+                raise SpecError(
+                    f"--components {name!r}: the module was found but importing it failed: "
+                    f"{exc}; install what it needs"
+                ) from exc
             raise SpecError(
                 f"--components {name!r}: cannot import it ({exc}); run from the folder that "
                 "holds it, or put that folder on PYTHONPATH"
@@ -184,8 +202,16 @@ class Registry:
                 and issubclass(cls, Node)
                 and cls.__module__ == module.__name__
                 and not attr.startswith("_")
+                and _has_ports(cls)  # a base class with no ports is no component
             ):
-                ids.append(self.register_node(cls, id=f"{name}:{attr}", keywords=True).id)
+                ids.append(
+                    self.register_node(
+                        cls,
+                        id=f"{name}:{attr}",
+                        keywords=True,
+                        config_schema=signature_schema(cls),
+                    ).id
+                )
         if not ids:
             raise SpecError(
                 f"--components {name!r}: the module defines no Node class (nor COMPONENTS)"
@@ -222,6 +248,77 @@ def _class_factory(cls: type[Node]) -> Factory:
         return cls(config=config)
 
     return build
+
+
+_JSON_TYPES: Final[dict[object, str]] = {
+    int: "integer",
+    float: "number",
+    str: "string",
+    bool: "boolean",
+    list: "array",
+    dict: "object",
+}
+
+
+def signature_schema(cls: type[Node]) -> dict[str, Any]:
+    """Return a config schema from ``cls.__init__``'s keyword parameters.
+
+    Each parameter is a config key (required if it has no default); a plain annotation
+    (``int``, ``float``, ``str``, ``bool``, ``list``, ``dict``, or one of them ``| None``)
+    gives the key's JSON type. Unknown keys are refused, so a misspelt one is named, with
+    the keys there are, before the node is built. A ``**kwargs`` parameter allows any key.
+    """
+    try:
+        signature = inspect.signature(cls.__init__)
+        hints = typing.get_type_hints(cls.__init__)
+    except (TypeError, ValueError, NameError):
+        return {"type": "object"}
+    properties: dict[str, Any] = {}
+    required = []
+    closed = True
+    for param in list(signature.parameters.values())[1:]:  # past self
+        if param.kind is param.VAR_KEYWORD:
+            closed = False
+            continue
+        if param.kind not in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+            continue
+        spec: dict[str, Any] = {}
+        kind = _json_type(hints.get(param.name))
+        if kind is not None:
+            spec["type"] = kind
+        if param.default is param.empty:
+            required.append(param.name)
+        elif param.default is None or isinstance(param.default, int | float | str | bool):
+            spec["default"] = param.default
+        properties[param.name] = spec
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _json_type(hint: object) -> str | list[str] | None:
+    if hint in _JSON_TYPES:
+        return _JSON_TYPES[hint]
+    args = typing.get_args(hint)
+    if len(args) == 2 and type(None) in args:
+        other = next(arg for arg in args if arg is not type(None))
+        if other in _JSON_TYPES:
+            return [_JSON_TYPES[other], "null"]
+    return None
+
+
+def _has_ports(cls: type[Node]) -> bool:
+    try:
+        probe = cls()
+    except TypeError:
+        probe = cls.__new__(cls)
+    try:
+        return bool(probe.input_specs() or probe.output_specs())
+    except Exception:  # ports that cannot be read: let register_node say why
+        return True
 
 
 def _keyword_factory(cls: type[Node]) -> Factory:
