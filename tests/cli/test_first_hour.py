@@ -231,24 +231,12 @@ def test_dot_labels_name_components_and_the_demo_summary_hides_cli_nodes(
 def test_an_injected_value_that_does_not_fit_a_python_nodes_port_is_refused(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "parse_nodes.py").write_text(
-        "from arachne import Input, Message, Node, Output\n\n"
-        "class Parse(Node):\n"
-        '    inp = Input(int, name="in")\n'
-        "    out = Output(int)\n\n"
-        "    def on_message(self, port: str, msg: Message) -> None:\n"
-        '        self.emit("out", msg.payload)\n'
-    )
-    doc = write_document(
-        tmp_path / "g.json", [{"id": "parse", "component": "parse_nodes:Parse"}], []
-    )
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delitem(__import__("sys").modules, "parse_nodes", raising=False)
-    args = ["run", str(doc), "-c", "parse_nodes", "-q", "--inject"]
-    refused = runner.invoke(app, [*args, 'parse:in="x"'])
+    doc = shop(tmp_path, monkeypatch, {"factor": 1})
+    args = ["run", str(doc), "-c", "shop_scale", "-q", "--inject"]
+    refused = runner.invoke(app, [*args, 's:in="x"'])
     assert refused.exit_code == 2
-    assert "does not fit parse.in, which takes int" in refused.stderr
-    taken = runner.invoke(app, [*args, "parse:in=7"])
+    assert "does not fit s.in, which takes int" in refused.stderr
+    taken = runner.invoke(app, [*args, "s:in=7"])
     assert taken.stdout == "7\n"
 
 
