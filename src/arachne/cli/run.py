@@ -59,6 +59,7 @@ class RunOptions:
     quiet: bool = False
     check_types: bool = False
     components: list[str] = field(default_factory=list)
+    trace: bool = False
 
 
 def run_document(path: Path, options: RunOptions, err: Console, stdin: IO[str]) -> int:
@@ -102,7 +103,7 @@ def execute(
     # Reading a pipe, each value is flushed as it leaves, so a consumer downstream sees it.
     writer = Writer(options.tag, flush=any(feed.path == "-" for feed in asked))
     attach_printers(graph, doc, report.outputs, writer)
-    runtime = Runtime(check_types=options.check_types)
+    runtime = Runtime(check_types=options.check_types, trace=options.trace)
     runtime.register(graph)
     ex = runtime.execution
     started = time.perf_counter()

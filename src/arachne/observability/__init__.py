@@ -7,6 +7,7 @@ and the runtime never imports it.
 
 from __future__ import annotations
 
+from arachne.observability.logs import JsonLogFormatter, Redactor
 from arachne.observability.report import format_stats
 
-__all__ = ["format_stats"]
+__all__ = ["JsonLogFormatter", "Redactor", "format_stats"]

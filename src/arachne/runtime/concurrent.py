@@ -16,6 +16,7 @@ from arachne.model.errors import NodeFailed, describe
 from arachne.model.function_stage import FunctionStage, call_stage, reraise
 from arachne.model.message import EMPTY_HEADERS, as_message
 from arachne.runtime.failure import decide, node_failure, schedule_retry
+from arachne.runtime.log_context import CURRENT_NODE
 from arachne.runtime.requeue import after_turn
 from arachne.runtime.slot import CURRENT_SLOT, Slot
 
@@ -73,10 +74,10 @@ def _run(ctx: RunContext, rn: RunningNode, slot: Slot) -> None:
     future: asyncio.Future[Any]
     work: concurrent.futures.Future[Any] | None = None
     if rn.mode == "async":
-        future = loop.create_task(_call_async(rn.node, call))
+        future = loop.create_task(_call_async(rn, call))
     else:
         if rn.mode == "thread":
-            work = ctx.pools.threads().submit(_call_sync, rn.node, call)
+            work = ctx.pools.threads().submit(_call_sync, rn, call)
         else:
             assert slot.msg is not None  # noqa: S101  # process mode has no ticks (wiring checks)
             work = ctx.pools.processes().submit(call_function, type(rn.node), slot.msg.payload)
@@ -118,7 +119,9 @@ def _expire_after(
     ctx.timers.add(ctx.clock.now() + timeout, expire)
 
 
-async def _call_async(node: Node, slot: Slot) -> None:
+async def _call_async(rn: RunningNode, slot: Slot) -> None:
+    node = rn.node
+    CURRENT_NODE.set(rn)  # the task's own context: for log records made during the call
     token = CURRENT_SLOT.set(slot)
     try:
         result = node.on_tick() if slot.msg is None else node.on_message(str(slot.port), slot.msg)
@@ -130,7 +133,9 @@ async def _call_async(node: Node, slot: Slot) -> None:
             CURRENT_SLOT.reset(token)
 
 
-def _call_sync(node: Node, slot: Slot) -> None:
+def _call_sync(rn: RunningNode, slot: Slot) -> None:
+    node = rn.node
+    node_token = CURRENT_NODE.set(rn)  # a pool thread: for log records made during the call
     token = CURRENT_SLOT.set(slot)
     try:
         if slot.msg is None:
@@ -139,6 +144,7 @@ def _call_sync(node: Node, slot: Slot) -> None:
             node.on_message(str(slot.port), slot.msg)
     finally:
         CURRENT_SLOT.reset(token)
+        CURRENT_NODE.reset(node_token)
 
 
 _STAGES: dict[type[Node], FunctionStage] = {}

@@ -24,6 +24,7 @@ from arachne.runtime.clock import Clock, MonotonicClock
 from arachne.runtime.control import Controls
 from arachne.runtime.events import Event, EventBus, Subscription
 from arachne.runtime.lifecycle import seed, start_node, stop_node, stop_nodes
+from arachne.runtime.log_context import CURRENT_EXECUTION
 from arachne.runtime.rounds import Rounds
 from arachne.runtime.run_context import RunContext
 from arachne.runtime.scheduler import drive
@@ -132,6 +133,7 @@ class Execution:
             )
         ctx = self._ctx
         self.launched = True
+        CURRENT_EXECUTION.set(self.id)  # this task's context: log records made while it runs
         ctx.gate.open()
         try:
             self._state.move(ExecutionState.INITIALIZING)
@@ -188,7 +190,14 @@ class Execution:
                 self.error = stop_error
             if self.error is not None:
                 final = ExecutionState.FAILED
-                log.error("execution %s failed: %s", self.id, describe(self.error))
+                failed = getattr(self.error, "node_id", None)
+                log.error(
+                    "execution %s failed: %s",
+                    self.id,
+                    describe(self.error),
+                    extra={"execution_id": self.id}
+                    | ({"node_id": failed} if failed is not None else {}),
+                )
             elif self.controls.cancel_requested:
                 final = ExecutionState.CANCELLED
             else:

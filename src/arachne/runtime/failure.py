@@ -175,7 +175,18 @@ def _give_up(
     _announce(ctx, events.MessageSkipped, rn, port, exc, attempt)
     if not routed:  # nothing else keeps a trace of it
         level = logging.WARNING if rn.counts.skipped <= LOGGED_SKIPS else logging.DEBUG
-        log.log(level, "node %r skipped a message after %s: %s", rn.id, attempt, describe(exc))
+        trace = msg.headers.get("trace_id") if msg is not None and msg.headers else None
+        extra = {"node_id": rn.id, "error_type": type(exc).__name__}
+        if trace is not None:
+            extra["trace_id"] = str(trace)
+        log.log(
+            level,
+            "node %r skipped a message after %s: %s",
+            rn.id,
+            attempt,
+            describe(exc),
+            extra=extra,
+        )
 
 
 def _route(

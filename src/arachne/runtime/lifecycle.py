@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from arachne.model.errors import describe
 from arachne.runtime import events
 from arachne.runtime.failure import node_failure
+from arachne.runtime.log_context import CURRENT_NODE
 from arachne.runtime.running_node import NO_INPUT_RANK
 from arachne.runtime.ticking import schedule_ticks
 
@@ -24,12 +25,15 @@ log = logging.getLogger("arachne.runtime")
 
 async def start_node(ctx: RunContext, rn: RunningNode) -> None:
     """Run ``on_start`` (awaited if ``async def``); raise ``NodeFailed`` if it raises."""
+    token = CURRENT_NODE.set(rn)  # for log records made by the hook
     try:
         result = rn.node.on_start()
         if result is not None:
             await result
     except Exception as exc:
         raise node_failure(ctx, rn, "on_start", exc, f"on_start raised {describe(exc)}") from exc
+    finally:
+        CURRENT_NODE.reset(token)
     rn.started = True
     bus = ctx.bus
     if events.NodeStarted in bus.wanted:
@@ -77,12 +81,15 @@ async def stop_node(ctx: RunContext, rn: RunningNode) -> BaseException | None:
         return None
     rn.stopped = True
     error: BaseException | None = None
+    token = CURRENT_NODE.set(rn)  # for log records made by the hook
     try:
         result = rn.node.on_stop()
         if result is not None:
             await result
     except Exception as exc:
         error = node_failure(ctx, rn, "on_stop", exc, f"on_stop raised {describe(exc)}")
+    finally:
+        CURRENT_NODE.reset(token)
     bus = ctx.bus
     if events.NodeStopped in bus.wanted:
         bus.publish(events.NodeStopped(execution_id=ctx.execution_id, node_id=rn.id))

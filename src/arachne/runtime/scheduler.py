@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Final
 from arachne.model.errors import ExecutionError, NodeFailed, describe
 from arachne.runtime.activation import activate
 from arachne.runtime.failure import node_failure
+from arachne.runtime.log_context import CURRENT_NODE
 
 if TYPE_CHECKING:
     from arachne.runtime.control import Controls
@@ -39,6 +40,7 @@ async def drive(ctx: RunContext, controls: Controls, rounds: Rounds) -> None:
     Raises ``NodeFailed`` (cause chained) when a hook raises and its policy says fail.
     """
     ready, gate, timers = ctx.ready, ctx.gate, ctx.timers
+    current_node = CURRENT_NODE
     now = ctx.clock.now
     perf = time.perf_counter
     attention = gate.attention
@@ -70,12 +72,14 @@ async def drive(ctx: RunContext, controls: Controls, rounds: Rounds) -> None:
         started = perf()
         rn = ready.pop()
         while rn is not None:
+            current_node.set(rn)  # for log records made meanwhile (log_context)
             try:
                 activate(ctx, rn)
             except NodeFailed:
                 raise
             except Exception as exc:
                 raise node_failure(ctx, rn, "activation", exc, describe(exc)) from exc
+            current_node.set(None)
             timers.fire_due(now)  # its callbacks answer for themselves (not rn's failure)
             activations += 1
             if (

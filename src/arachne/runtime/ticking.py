@@ -11,6 +11,7 @@ from arachne.runtime.binding import check_value
 from arachne.runtime.completion import finish_node, finish_refused
 from arachne.runtime.concurrent import start_tick
 from arachne.runtime.failure import decide, schedule_retry
+from arachne.runtime.log_context import CURRENT_NODE
 from arachne.runtime.requeue import after_turn
 from arachne.runtime.run_context import next_chunk
 
@@ -163,7 +164,11 @@ def schedule_ticks(ctx: RunContext, rn: RunningNode, deadline: float) -> None:
             return
         if not (rn.blocked or rn.busy):
             if rn.inline:
-                tick_inline(ctx, rn)
+                token = CURRENT_NODE.set(rn)
+                try:
+                    tick_inline(ctx, rn)
+                finally:
+                    CURRENT_NODE.reset(token)
             else:
                 start_tick(ctx, rn)
             if rn.finish_requested and rn.inline:
