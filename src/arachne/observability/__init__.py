@@ -7,7 +7,8 @@ and the runtime never imports it.
 
 from __future__ import annotations
 
+from arachne.observability.backpressure import Backpressure, backpressure
 from arachne.observability.logs import JsonLogFormatter, Redactor
 from arachne.observability.report import format_stats
 
-__all__ = ["JsonLogFormatter", "Redactor", "format_stats"]
+__all__ = ["Backpressure", "JsonLogFormatter", "Redactor", "backpressure", "format_stats"]
