@@ -109,6 +109,12 @@ def run(
     trace: Annotated[
         bool, typer.Option(help="Give every value a trace id (in headers and log records).")
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=65535, help="Serve Prometheus metrics on 127.0.0.1:PORT (0: any free)."
+        ),
+    ] = None,
 ) -> None:
     """Run a graph document; print what leaves its output nodes as JSON lines."""
     from arachne.cli.run import RunOptions, run_document
@@ -132,6 +138,7 @@ def run(
         check_types=check_types,
         components=components or [],
         trace=trace,
+        metrics_port=metrics_port,
     )
     with _logging(log_level, json_lines=log_format == "json"):
         status = _guarded(lambda: run_document(file, options, err, sys.stdin))

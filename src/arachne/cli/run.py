@@ -32,6 +32,7 @@ from arachne.spec.build import port_names
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+    from wsgiref.simple_server import WSGIServer
 
     from arachne.model.subgraph import Subgraph
     from arachne.runtime.execution import Execution
@@ -60,6 +61,7 @@ class RunOptions:
     check_types: bool = False
     components: list[str] = field(default_factory=list)
     trace: bool = False
+    metrics_port: int | None = None
 
 
 def run_document(path: Path, options: RunOptions, err: Console, stdin: IO[str]) -> int:
@@ -105,6 +107,7 @@ def execute(
     attach_printers(graph, doc, report.outputs, writer)
     runtime = Runtime(check_types=options.check_types, trace=options.trace)
     runtime.register(graph)
+    metrics = _serve_metrics(runtime, options.metrics_port, err)
     ex = runtime.execution
     started = time.perf_counter()
     show = options.progress if options.progress is not None else err.is_terminal
@@ -125,6 +128,9 @@ def execute(
                 cancel_or_exit(ex, err)
         finally:
             runtime.shutdown(timeout=CANCEL_GRACE)
+            if metrics is not None:
+                metrics.shutdown()
+                metrics.server_close()
             sys.stdout.flush()
     elapsed = time.perf_counter() - started
     if not options.quiet:
@@ -159,6 +165,17 @@ def execute(
     if lost or writer.refused or unfit:
         return 1
     return 0 if ex.state.value == "completed" else 1
+
+
+def _serve_metrics(runtime: Runtime, port: int | None, err: Console) -> WSGIServer | None:
+    """Serve Prometheus metrics on 127.0.0.1:``port`` for the run, if asked."""
+    if port is None:
+        return None
+    from arachne.observability.prometheus import serve_metrics
+
+    server, _ = serve_metrics(runtime, port)
+    err.print(f"metrics at http://127.0.0.1:{server.server_port}/metrics", highlight=False)
+    return server
 
 
 def _has_data(stdin: IO[str] | None) -> bool:
