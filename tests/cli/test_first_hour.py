@@ -345,3 +345,27 @@ def test_an_input_line_that_does_not_fit_and_an_unread_stdin_are_explained(
         options = RunOptions(injects=["s:in=1"], quiet=True, components=["shop_scale"])
         assert run_document(doc, options, Console(file=err, width=300), stdin) == 0
     assert "standard input is not read" in err.getvalue()
+
+
+def test_loading_a_module_whose_classes_change_it_or_break_names_the_class(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "odd_nodes.py").write_text(
+        "from arachne import Input, Message, Node\n\n"
+        "class Noisy(Node):\n"
+        '    inp = Input(int, name="in")\n\n'
+        "    def __init__(self) -> None:\n"
+        "        global MADE  # adds to the module while it is being read\n"
+        "        MADE = True\n\n"
+        "    def on_message(self, port: str, msg: Message) -> None:\n"
+        "        pass\n\n"
+        "class Broken(Node):\n"
+        '    inp = Input(int, name="in")\n\n'
+        "    def __init__(self) -> None:\n"
+        '        raise KeyError("no")\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(__import__("sys").modules, "odd_nodes", raising=False)
+    result = runner.invoke(app, ["components", "-c", "odd_nodes"])
+    assert result.exit_code == 2
+    assert "class Broken could not be loaded: KeyError" in result.stderr

@@ -115,3 +115,72 @@ def test_the_redaction_hook_sees_every_record_before_it_is_written() -> None:
     [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
     assert line["card"] == "****"
     assert "4111" not in stream.getvalue()
+
+
+def test_fused_stages_and_retries_log_as_their_own_nodes(json_lines: io.StringIO) -> None:
+    from arachne import Retry, node
+
+    log = logging.getLogger("arachne.test.stages")
+    tries: list[int] = []
+
+    @node
+    def first(x: int) -> int:
+        log.info("first %s", x)
+        return x
+
+    @node
+    def second(x: int) -> int:
+        log.info("second %s", x)
+        return x
+
+    @node(error_policy=Retry(max_attempts=2, backoff=0.0))
+    def flaky(x: int) -> int:
+        tries.append(x)
+        if len(tries) == 1:
+            raise ValueError("once")
+        log.info("flaky %s", x)
+        return x
+
+    graph = Subgraph()
+    graph.add_node(IterSource([1], schema=int, name="source"))
+    for unit in (first(), second(), flaky()):
+        graph.add_node(unit)
+    graph.connect(("source", "out"), ("first", "in"))
+    graph.connect(("first", "out"), ("second", "in"))
+    graph.connect(("second", "out"), ("flaky", "in"))
+    runtime = Runtime()  # first and second are fused: they run in the source's turn
+    runtime.register(graph)
+    runtime.run()
+    assert runtime.execution.chains  # the case this test is about
+    by_message = {r["message"]: r.get("node_id") for r in records(json_lines)}
+    assert by_message["first 1"] == "first"
+    assert by_message["second 1"] == "second"
+    assert by_message["flaky 1"] == "flaky"  # from the retry's timer
+
+
+def test_json_logs_stay_json_under_the_live_display() -> None:
+    from arachne.cli.run import _holding
+    from arachne.cli.writer import Held
+    from arachne.observability import LogContextFilter
+
+    class Plain(logging.StreamHandler):  # type: ignore[type-arg]
+        arachne_cli = "plain"
+
+    logger = logging.getLogger("arachne")
+    cli = Plain(io.StringIO())
+    cli.setFormatter(JsonLogFormatter())
+    cli.addFilter(LogContextFilter())
+    mine = logging.StreamHandler(io.StringIO())  # an application's own: left alone
+    logger.addHandler(cli)
+    logger.addHandler(mine)
+    held = Held()
+    try:
+        with _holding(held, None, on=True):
+            assert mine in logger.handlers
+            assert cli not in logger.handlers
+            logging.getLogger("arachne.node.x").warning("careful")
+    finally:
+        logger.removeHandler(cli)
+        logger.removeHandler(mine)
+    [line] = held.drain()
+    assert json.loads(line)["message"] == "careful"

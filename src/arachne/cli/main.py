@@ -261,9 +261,13 @@ def _guarded(action: Callable[[], int | None]) -> int:
 class _CliHandler(RichHandler):
     """The handler the command puts on the ``arachne`` logger (so it can find and replace it)."""
 
+    arachne_cli = "rich"  # how the live display finds it (cli.run._holding)
+
 
 class _PlainCliHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The same, for a stderr that is not a terminal: one unwrapped line per record."""
+
+    arachne_cli = "plain"
 
 
 @contextlib.contextmanager
@@ -282,10 +286,11 @@ def _logging(level: str, *, json_lines: bool = False) -> Iterator[None]:
         logger.removeHandler(old)
     handler: logging.Handler
     if json_lines:
-        from arachne.observability.logs import JsonLogFormatter
+        from arachne.observability.logs import JsonLogFormatter, LogContextFilter
 
         handler = _PlainCliHandler(sys.stderr)
         handler.setFormatter(JsonLogFormatter())
+        handler.addFilter(LogContextFilter())
     elif err.is_terminal:
         handler = _CliHandler(console=err, show_path=False, rich_tracebacks=False)
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))

@@ -289,7 +289,9 @@ def _watch(
 
     with live if live is not None else contextlib.nullcontext():
         try:
-            with _holding(held, writer if over_stdout else None, on=live is not None):
+            # Values are held only when stdout and the display share the terminal.
+            shared = over_stdout and sys.stderr.isatty()
+            with _holding(held, writer if shared else None, on=live is not None):
                 _refresh_until_done(ex, err, live, rates, started, deadline, print_held)
         finally:
             print_held()  # what came after the last redraw (nothing is held any more)
@@ -312,6 +314,7 @@ def _refresh_until_done(
             rates.update(stats)
             live.update(live_table(stats, rates, time.perf_counter() - started), refresh=True)
         if deadline is not None and time.perf_counter() >= deadline:
+            print_held()  # before a cancel that may end the process at once
             err.print(f"[yellow]--timeout {deadline - started:g} s reached: stopping[/]")
             cancel_or_exit(ex, err)
             return
@@ -325,7 +328,14 @@ def _holding(held: Held, writer: Writer | None, *, on: bool) -> Iterator[None]:
         return
     logger = logging.getLogger("arachne")
     handlers = list(logger.handlers)
-    logger.handlers = [HeldLogs(held)]
+    # Only the command's own handler is held; one an application added keeps its way.
+    cli = [handler for handler in handlers if getattr(handler, "arachne_cli", None)]
+    plain = [handler for handler in cli if getattr(handler, "arachne_cli", None) == "plain"]
+    held_logs = HeldLogs(held, plain[0].formatter if plain else None)  # JSON stays JSON
+    for handler in cli:
+        for log_filter in handler.filters:
+            held_logs.addFilter(log_filter)
+    logger.handlers = [handler for handler in handlers if handler not in cli] + [held_logs]
     if writer is not None:
         writer.held = held
     try:

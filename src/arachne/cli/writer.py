@@ -40,10 +40,10 @@ class Held:
 class HeldLogs(logging.Handler):
     """A log handler that keeps each record as one plain line in a :class:`Held`."""
 
-    def __init__(self, held: Held) -> None:
+    def __init__(self, held: Held, formatter: logging.Formatter | None = None) -> None:
         super().__init__()
         self.held = held
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        self.setFormatter(formatter or logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
         """Keep the formatted record."""

@@ -196,22 +196,29 @@ class Registry:
             self._add_loaded(listed)
             return sorted(set(self._by_id) - before)
         ids = []
-        for attr, cls in vars(module).items():
-            if (
+        # A copy: building a class may add to the module (a warning registry, a global).
+        for attr, cls in list(vars(module).items()):
+            if not (
                 isinstance(cls, type)
                 and issubclass(cls, Node)
                 and cls.__module__ == module.__name__
                 and not attr.startswith("_")
-                and _has_ports(cls)  # a base class with no ports is no component
             ):
-                ids.append(
-                    self.register_node(
-                        cls,
-                        id=f"{name}:{attr}",
-                        keywords=True,
-                        config_schema=signature_schema(cls),
-                    ).id
+                continue
+            try:
+                if not _has_ports(cls):  # a base class with no ports is no component
+                    continue
+                definition = self.register_node(
+                    cls, id=f"{name}:{attr}", keywords=True, config_schema=signature_schema(cls)
                 )
+            except SpecError:
+                raise
+            except Exception as exc:
+                raise SpecError(
+                    f"--components {name!r}: class {attr} could not be loaded: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            ids.append(definition.id)
         if not ids:
             raise SpecError(
                 f"--components {name!r}: the module defines no Node class (nor COMPONENTS)"
@@ -270,9 +277,12 @@ def signature_schema(cls: type[Node]) -> dict[str, Any]:
     """
     try:
         signature = inspect.signature(cls.__init__)
-        hints = typing.get_type_hints(cls.__init__)
-    except (TypeError, ValueError, NameError):
+    except (TypeError, ValueError):
         return {"type": "object"}
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation that does not resolve: keys without types
+        hints = {}
     properties: dict[str, Any] = {}
     required = []
     closed = True

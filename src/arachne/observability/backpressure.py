@@ -32,14 +32,18 @@ class Backpressure:
 
 
 def backpressure(stats: ExecutionStats) -> list[Backpressure]:
-    """Return every full ``block`` edge of ``stats`` with the node causing it, by edge id."""
+    """Return every full ``block`` edge of ``stats`` with the node causing it, by edge id.
+
+    A node held back by several full outputs is followed along the first of them by edge id,
+    so the answer does not depend on the order edges were made in.
+    """
     full = [
         edge
         for edge in stats.edges.values()
         if edge.kind == "link" and edge.overflow == "block" and edge.depth >= edge.capacity
     ]
-    held: dict[str, list[EdgeStats]] = {}  # node -> its full outputs
-    for edge in full:
+    held: dict[str, list[EdgeStats]] = {}  # node -> its full outputs, by edge id
+    for edge in sorted(full, key=lambda e: e.id):
         held.setdefault(edge.source, []).append(edge)
     found = []
     for edge in sorted(full, key=lambda e: e.id):

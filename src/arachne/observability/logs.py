@@ -10,9 +10,11 @@ Arachne logs through the standard ``logging`` module and never configures it; an
 Every line is one JSON object: ``timestamp``, ``level``, ``logger``, ``message``, the ids the
 runtime knew when the record was made (``execution_id``, ``node_id``, ``trace_id``: see
 ``arachne.runtime.log_context``), an ``exception`` with its traceback when there is one, and
-whatever ``extra=`` fields the call gave. The ids are looked up when a record is formatted,
-so a record below the logger's level costs nothing. A ``redact`` hook sees each object before
-it is written and returns what may be written: drop or mask payload fields there.
+whatever ``extra=`` fields the call gave. The ids are looked up when a record is handled (a
+:class:`LogContextFilter` on the handler captures them as it is made, for handlers that
+format later on another thread), so a record below the logger's level costs nothing. A
+``redact`` hook sees each object before it is written and returns what may be written: drop
+or mask payload fields there.
 """
 
 from __future__ import annotations
@@ -25,10 +27,26 @@ from pythonjsonlogger.json import JsonFormatter
 
 from arachne.runtime.log_context import log_fields
 
-__all__ = ["JsonLogFormatter", "Redactor"]
+__all__ = ["JsonLogFormatter", "LogContextFilter", "Redactor"]
 
 Redactor = Callable[[dict[str, Any]], dict[str, Any]]
 """Takes a record's JSON object and returns the one to write (a copy or the same, edited)."""
+
+
+class LogContextFilter(logging.Filter):
+    """Copies the execution, node and trace ids onto each record when it is made.
+
+    Put it on the handler that first sees a record (a ``QueueHandler``, when records are
+    formatted later on another thread): without it the formatter looks the ids up when it
+    formats, which is the same moment for an ordinary handler.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Add the ids the runtime knows now (ids given with ``extra=`` win); keep the record."""
+        for key, value in log_fields().items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
 
 
 class JsonLogFormatter(JsonFormatter):
@@ -46,7 +64,10 @@ class JsonLogFormatter(JsonFormatter):
     def add_fields(
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
     ) -> None:
-        """Add the ids of the record's origin (ids given with ``extra=`` win)."""
+        """Add the ids of the record's origin.
+
+        Ids already on the record (from ``extra=`` or a :class:`LogContextFilter`) win.
+        """
         super().add_fields(log_data, record, message_dict)
         for key, value in log_fields().items():
             log_data.setdefault(key, value)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from arachne.model.errors import ExecutionError, describe
 from arachne.runtime import events
 from arachne.runtime.failure import node_failure
+from arachne.runtime.log_context import CURRENT_NODE
 from arachne.runtime.running_node import NO_INPUT_RANK
 from arachne.runtime.slot import CURRENT_SLOT, Slot
 
@@ -38,10 +39,13 @@ def finish_node(ctx: RunContext, rn: RunningNode) -> None:
         return
     rn.finishing = True
     rn.current = None
+    token = CURRENT_NODE.set(rn)  # on_finish logs as its node, whoever finishes it
     try:
         result = rn.node.on_finish()
     except Exception as exc:
         raise node_failure(ctx, rn, "on_finish", exc, f"on_finish raised {describe(exc)}") from exc
+    finally:
+        CURRENT_NODE.reset(token)
     if result is not None:
         ctx.spawn(_finish_later(ctx, rn, result))
         return

@@ -133,7 +133,7 @@ class Execution:
             )
         ctx = self._ctx
         self.launched = True
-        CURRENT_EXECUTION.set(self.id)  # this task's context: log records made while it runs
+        running = CURRENT_EXECUTION.set(self.id)  # for log records made while it runs
         ctx.gate.open()
         try:
             self._state.move(ExecutionState.INITIALIZING)
@@ -149,6 +149,7 @@ class Execution:
             self.error = exc
         finally:
             await self._finish()
+            CURRENT_EXECUTION.reset(running)
         if self.error is not None:
             raise self.error
 

@@ -16,6 +16,7 @@ from arachne.model.errors import NodeFailed, describe
 from arachne.model.message import EMPTY_HEADERS, new_message
 from arachne.model.policies import Retry
 from arachne.runtime import events
+from arachne.runtime.log_context import CURRENT_NODE
 
 if TYPE_CHECKING:
     from arachne.model.message import Message
@@ -136,11 +137,20 @@ def schedule_retry(
     slot and leave the node running.
     """
     at = ctx.clock.now() + delay
+
+    def due() -> None:
+        token = CURRENT_NODE.set(rn)  # the retry logs as its node
+        try:
+            if hold:
+                _when_room(rn, retry)
+            else:
+                retry()
+        finally:
+            CURRENT_NODE.reset(token)
+
     if hold:
         rn.suspended = True
-        ctx.timers.add(at, lambda: _when_room(rn, retry))
-    else:
-        ctx.timers.add(at, retry)
+    ctx.timers.add(at, due)
     ctx.gate.wake()
 
 

@@ -18,6 +18,7 @@ from arachne.model.function_stage import FunctionStage, call_stage
 from arachne.model.message import EMPTY_HEADERS, Message, new_message
 from arachne.runtime.binding import deliver
 from arachne.runtime.failure import decide, decide_batch
+from arachne.runtime.log_context import CURRENT_NODE
 
 if TYPE_CHECKING:
     from arachne.model.message import Headers
@@ -141,15 +142,20 @@ class FusedChain:
 
     def _run(self, values: list[Any], headers: Headers) -> list[Any]:
         """Run ``values`` through every stage in turn; return what leaves the last one."""
-        through, failure = self.through, self.failure
+        through, failure, stages = self.through, self.failure, self.stages
         through[0] += len(values)
         failure.headers = headers
-        for index, stage in enumerate(self.stage_fns):
-            if not values:
-                break
-            failure.index, failure.values = index, values
-            values, _ = call_stage(stage, values, failure)
-            through[index + 1] += len(values)
+        token = CURRENT_NODE.set(None)
+        try:
+            for index, stage in enumerate(self.stage_fns):
+                if not values:
+                    break
+                CURRENT_NODE.set(stages[index])  # each stage logs as its own node
+                failure.index, failure.values = index, values
+                values, _ = call_stage(stage, values, failure)
+                through[index + 1] += len(values)
+        finally:
+            CURRENT_NODE.reset(token)
         return values
 
 

@@ -79,7 +79,8 @@ async def drive(ctx: RunContext, controls: Controls, rounds: Rounds) -> None:
                 raise
             except Exception as exc:
                 raise node_failure(ctx, rn, "activation", exc, describe(exc)) from exc
-            current_node.set(None)
+            finally:
+                current_node.set(None)
             timers.fire_due(now)  # its callbacks answer for themselves (not rn's failure)
             activations += 1
             if (

@@ -163,19 +163,19 @@ def schedule_ticks(ctx: RunContext, rn: RunningNode, deadline: float) -> None:
         if rn.finished or rn.removed:
             return
         if not (rn.blocked or rn.busy):
-            if rn.inline:
-                token = CURRENT_NODE.set(rn)
-                try:
+            token = CURRENT_NODE.set(rn)  # the tick (and a finish it asks for) logs as its node
+            try:
+                if rn.inline:
                     tick_inline(ctx, rn)
-                finally:
-                    CURRENT_NODE.reset(token)
-            else:
-                start_tick(ctx, rn)
-            if rn.finish_requested and rn.inline:
-                if rn.links_in:
-                    raise finish_refused(rn)
-                finish_node(ctx, rn)
-                return
+                else:
+                    start_tick(ctx, rn)
+                if rn.finish_requested and rn.inline:
+                    if rn.links_in:
+                        raise finish_refused(rn)
+                    finish_node(ctx, rn)
+                    return
+            finally:
+                CURRENT_NODE.reset(token)
         now = ctx.clock.now()
         cadence = rn.cadence or 0.0
         following = deadline + cadence
