@@ -119,6 +119,10 @@ class Execution:
         self.error: BaseException | None = None
         self._injected = 0
         self._since_look = 0  # injections since the backlog was last looked at
+        # Injections asked for whose change has not run yet: a look at the backlog counts
+        # them, or a read served before the inbox would miss up to a look's worth.
+        self._unapplied = 0
+        self._unapplied_lock = threading.Lock()
         self._ending = False
         self.launched = False  # handed to a loop (Runtime.launch) or run: stop() may wait
         self._done = threading.Event()
@@ -507,8 +511,13 @@ class Execution:
         if self._since_look >= INJECT_LOOK and self._ctx.gate.running:
             self._since_look = 0
             self._wait_for_room(timeout)
+        count = len(injections)
+        with self._unapplied_lock:
+            self._unapplied += count
 
         def change() -> None:
+            with self._unapplied_lock:
+                self._unapplied -= count
             if self._ending:
                 raise ExecutionError(
                     f"execution {self.id} has ended ({self.state.value}); it takes no more messages"
@@ -548,7 +557,8 @@ class Execution:
             time.sleep(INJECT_POLL)
 
     def _inject_backlog(self) -> int:
-        return sum(len(edge) for edge in self.wiring.edges.values() if edge.kind == "inject")
+        queued = sum(len(edge) for edge in self.wiring.edges.values() if edge.kind == "inject")
+        return queued + self._unapplied
 
     # -- observation --------------------------------------------------------------------------
 
