@@ -44,6 +44,17 @@ ROOT = Path(__file__).resolve().parents[2]
 WAIT = 10.0  # real seconds a test waits for something that should take milliseconds
 
 
+def source_into(unit: Node, name: str, n: int) -> Runtime:
+    """A runtime whose graph feeds 0..n-1 from ``source`` into ``unit``'s ``in`` port."""
+    graph = Subgraph()
+    graph.add_node(IterSource(range(n), schema=int, name="source"))
+    graph.add_node(unit, name=name)
+    graph.connect(("source", "out"), (name, "in"))
+    runtime = Runtime()
+    runtime.register(graph)
+    return runtime
+
+
 def run_graph(graph: Subgraph, clock: FakeClock | None = None) -> Runtime:
     runtime = Runtime(clock=clock) if clock is not None else Runtime()
     runtime.register(graph)
@@ -252,12 +263,7 @@ def test_on_finish_raising_in_async_or_thread_mode_fails_the_run(mode: str) -> N
             raise ValueError("cannot flush")
 
     Fails.mode = mode  # type: ignore[assignment]
-    graph = Subgraph()
-    graph.add_node(IterSource(range(5), schema=int, name="source"))
-    graph.add_node(Fails(), name="fails")
-    graph.connect(("source", "out"), ("fails", "in"))
-    runtime = Runtime()
-    runtime.register(graph)
+    runtime = source_into(Fails(), "fails", 5)
     execution = runtime.start()
     assert execution.wait(WAIT)
     assert execution.state is ExecutionState.FAILED
@@ -545,12 +551,7 @@ def test_shutdown_cancels_what_does_not_drain_within_its_timeout() -> None:
             entered.set()
             release.wait(WAIT)
 
-    graph = Subgraph()
-    graph.add_node(IterSource(range(3), schema=int, name="source"))
-    graph.add_node(Stuck(), name="stuck")
-    graph.connect(("source", "out"), ("stuck", "in"))
-    runtime = Runtime()
-    runtime.register(graph)
+    runtime = source_into(Stuck(), "stuck", 3)
     execution = runtime.start()
     try:
         assert entered.wait(WAIT)
@@ -721,12 +722,7 @@ def test_a_cancel_ends_the_execution_though_a_coroutine_ignores_it() -> None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.sleep(3600)
 
-    graph = Subgraph()
-    graph.add_node(IterSource(range(2), schema=int, name="source"))
-    graph.add_node(Stubborn(), name="stubborn")
-    graph.connect(("source", "out"), ("stubborn", "in"))
-    runtime = Runtime()
-    runtime.register(graph)
+    runtime = source_into(Stubborn(), "stubborn", 2)
     execution = runtime.start()
     assert entered.wait(WAIT)
     execution.request_stop(drain=False)

@@ -23,18 +23,22 @@ from rich.text import Text
 from arachne.cli.feeds import Feed, collect_feeds
 from arachne.cli.info import load_registry
 from arachne.cli.progress import Rates, live_table, summary_table
-from arachne.cli.session import CHECKER, attach_feeds, attach_printers, default_target
+from arachne.cli.session import (
+    CHECKER,
+    attach_feeds,
+    attach_printers,
+    default_target,
+    unfed_inputs,
+)
 from arachne.cli.writer import Held, HeldLogs, Writer
 from arachne.model.error_record import ERROR_PORT
 from arachne.runtime import Runtime
 from arachne.spec import analyze, build, read_document
-from arachne.spec.build import port_names
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable
     from wsgiref.simple_server import WSGIServer
 
-    from arachne.model.subgraph import Subgraph
     from arachne.runtime.execution import Execution
     from arachne.spec import GraphDocument
 
@@ -101,7 +105,13 @@ def execute(
             else "the graph has no single input node; add --input - --to NODE"
         )
         err.print(f"[yellow]note:[/] standard input is not read: {reason}")
-    _hint_unfed(graph, doc, report.inputs, feeds, err)
+    for port in unfed_inputs(graph, report.inputs, feeds):  # the run would end at once
+        err.print(
+            f"[yellow]note:[/] nothing feeds input node {port.split(':')[0]!r}; give it values "
+            f"with --inject {port}=JSON, --input FILE (--to {port}) or a pipe: "
+            "echo 21 | arachne run ...",
+            highlight=False,
+        )
     # Reading a pipe, each value is flushed as it leaves, so a consumer downstream sees it.
     writer = Writer(options.tag, flush=any(feed.path == "-" for feed in asked))
     attach_printers(graph, doc, report.outputs, writer)
@@ -187,24 +197,6 @@ def _has_data(stdin: IO[str] | None) -> bool:
     if info is None:
         return False
     return stat.S_ISFIFO(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_size > 0)
-
-
-def _hint_unfed(
-    graph: Subgraph, doc: GraphDocument, inputs: Sequence[str], feeds: list[Feed], err: Console
-) -> None:
-    """Say how to feed input nodes that take values but get none (the run ends at once)."""
-    fed = {feed.node for feed in feeds}
-    members = {member.id: member.unit for member in graph.members}
-    for node in inputs:
-        ports = [p for p in port_names(members[node], "input") if p != ERROR_PORT]
-        if ports and node not in fed:
-            port = f"{node}:{ports[0]}"
-            err.print(
-                f"[yellow]note:[/] nothing feeds input node {node!r}; give it values with "
-                f"--inject {port}=JSON, --input FILE (--to {port}) or a pipe: "
-                f"echo 21 | arachne run ...",
-                highlight=False,
-            )
 
 
 def cancel_or_exit(ex: Execution, err: Console) -> None:

@@ -21,7 +21,15 @@ if TYPE_CHECKING:
     from arachne.model.port import PortSpec
     from arachne.spec import GraphDocument
 
-__all__ = ["CHECKER", "Checked", "Printer", "attach_feeds", "attach_printers", "default_target"]
+__all__ = [
+    "CHECKER",
+    "Checked",
+    "Printer",
+    "attach_feeds",
+    "attach_printers",
+    "default_target",
+    "unfed_inputs",
+]
 
 CHECKER: Final = "cli-check-"
 """How the ids of the nodes that check input lines begin."""
@@ -162,6 +170,18 @@ def _free(name: str, doc: GraphDocument) -> str:
     while name in taken:
         name += "-cli"
     return name
+
+
+def unfed_inputs(sub: Subgraph, inputs: Sequence[str], feeds: Sequence[Feed]) -> list[str]:
+    """Return ``node:port`` of each input node that takes values but no feed reaches."""
+    fed = {feed.node for feed in feeds}
+    members = _members(sub)
+    unfed = []
+    for node in inputs:
+        ports = [port for port in port_names(members[node], "input") if port != ERROR_PORT]
+        if ports and node not in fed:
+            unfed.append(f"{node}:{ports[0]}")
+    return unfed
 
 
 def _members(sub: Subgraph) -> Mapping[str, Node | Subgraph]:

@@ -206,8 +206,6 @@ class Registry:
             ):
                 continue
             try:
-                if not _has_ports(cls):  # a base class with no ports is no component
-                    continue
                 definition = self.register_node(
                     cls, id=f"{name}:{attr}", keywords=True, config_schema=signature_schema(cls)
                 )
@@ -218,6 +216,9 @@ class Registry:
                     f"--components {name!r}: class {attr} could not be loaded: "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
+            if not (definition.inputs or definition.outputs):  # a shared base: no component
+                self.unregister(definition.id)
+                continue
             ids.append(definition.id)
         if not ids:
             raise SpecError(
@@ -318,17 +319,6 @@ def _json_type(hint: object) -> str | list[str] | None:
         if other in _JSON_TYPES:
             return [_JSON_TYPES[other], "null"]
     return None
-
-
-def _has_ports(cls: type[Node]) -> bool:
-    try:
-        probe = cls()
-    except TypeError:
-        probe = cls.__new__(cls)
-    try:
-        return bool(probe.input_specs() or probe.output_specs())
-    except Exception:  # ports that cannot be read: let register_node say why
-        return True
 
 
 def _keyword_factory(cls: type[Node]) -> Factory:

@@ -18,8 +18,13 @@ from arachne.model.function_kinds import (
 from arachne.model.function_node import AsyncFunctionNode, FunctionNode, FunctionSource
 from arachne.model.function_stage import FunctionStage
 from arachne.model.node import Node
-from arachne.model.policies import ErrorPolicy, Mode, check_error_policy, check_mode
-from arachne.model.specs import check_timeout
+from arachne.model.policies import (
+    ErrorPolicy,
+    Mode,
+    check_error_policy,
+    check_mode,
+    check_timeout,
+)
 
 __all__ = ["node"]
 

@@ -22,6 +22,7 @@ __all__ = [
     "check_error_policy",
     "check_mode",
     "check_overflow",
+    "check_timeout",
     "error_policy_from_data",
     "error_policy_to_data",
     "overflow_name",
@@ -183,3 +184,22 @@ def check_mode(mode: object, concurrency: object) -> Mode:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
     return found
+
+
+def check_timeout(timeout: object, mode: str | None, node_id: str = "") -> float | None:
+    """Return ``timeout`` (seconds per call, or ``None``); ``ValueError`` naming the fix.
+
+    Only a call off the loop can be abandoned, so with a ``mode`` given an inline node's
+    timeout is refused (an inline call cannot be interrupted).
+    """
+    if timeout is None:
+        return None
+    where = f"node {node_id!r}: " if node_id else ""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ValueError(f"{where}timeout must be a number of seconds > 0 or None, got {timeout!r}")
+    if mode == "inline":
+        raise ValueError(
+            f"{where}timeout={timeout} needs mode 'async', 'thread' or 'process': an inline "
+            "call runs on the scheduler's loop and cannot be interrupted"
+        )
+    return float(timeout)

@@ -14,6 +14,7 @@ from arachne.model.policies import (
     check_error_policy,
     check_mode,
     check_overflow,
+    check_timeout,
 )
 from arachne.model.port import PortSpec
 
@@ -139,22 +140,3 @@ def check_link_options(capacity: object, overflow: object, priority: object, *, 
         check_overflow(overflow)
     except ValueError as exc:
         raise ValueError(f"link {where}: {exc}") from None
-
-
-def check_timeout(timeout: object, mode: str | None, node_id: str = "") -> float | None:
-    """Return ``timeout`` (seconds per call, or ``None``); ``ValueError`` naming the fix.
-
-    Only a call off the loop can be abandoned, so with a ``mode`` given an inline node's
-    timeout is refused (an inline call cannot be interrupted).
-    """
-    if timeout is None:
-        return None
-    where = f"node {node_id!r}: " if node_id else ""
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-        raise ValueError(f"{where}timeout must be a number of seconds > 0 or None, got {timeout!r}")
-    if mode == "inline":
-        raise ValueError(
-            f"{where}timeout={timeout} needs mode 'async', 'thread' or 'process': an inline "
-            "call runs on the scheduler's loop and cannot be interrupted"
-        )
-    return float(timeout)
