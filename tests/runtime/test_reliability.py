@@ -412,7 +412,7 @@ def test_replay_with_one_foreign_record_replays_none_and_says_which() -> None:
 
 
 def test_inject_into_a_paused_execution_waits_for_room_then_times_out() -> None:
-    from arachne.runtime.execution import INJECT_LIMIT, INJECT_LOOK
+    from arachne.runtime.injection import INJECT_LIMIT, INJECT_LOOK
 
     runtime, sink = waiting_sink()
     running = threading.Event()

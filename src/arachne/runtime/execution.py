@@ -12,10 +12,9 @@ import functools
 import logging
 import secrets
 import threading
-import time
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from arachne.model.errors import ArachneError, ExecutionError, GraphError, describe
+from arachne.model.errors import ArachneError, ExecutionError, describe
 from arachne.model.flatten import node_spec
 from arachne.model.message import Headers, Message
 from arachne.model.policies import check_overflow
@@ -23,6 +22,7 @@ from arachne.model.specs import LinkSpec, PortRef
 from arachne.runtime.clock import Clock, MonotonicClock
 from arachne.runtime.control import Controls
 from arachne.runtime.events import Event, EventBus, Subscription
+from arachne.runtime.injection import Injector
 from arachne.runtime.lifecycle import seed, start_node, stop_node, stop_nodes
 from arachne.runtime.log_context import CURRENT_EXECUTION
 from arachne.runtime.rounds import Rounds
@@ -56,16 +56,6 @@ TASK_GRACE: Final = 1.0
 CLOSE_POLL: Final = 0.01
 """Seconds between looks at the change inbox while the pools close at the end of a run."""
 _E = TypeVar("_E", bound=Event)
-
-
-INJECT_LIMIT: Final = 10_000
-"""Injected messages not yet taken past which ``inject`` waits for room (backpressure)."""
-
-INJECT_LOOK: Final = 256
-"""Injections between two looks at the backlog (a look is a read on the execution's loop)."""
-
-INJECT_POLL: Final = 0.001
-"""Seconds between looks while an injecting thread waits for room."""
 
 
 class Execution:
@@ -117,12 +107,9 @@ class Execution:
         self._size_pools()
         self.rounds = Rounds(ctx, self.wiring)
         self.error: BaseException | None = None
-        self._injected = 0
-        self._since_look = 0  # injections since the backlog was last looked at
-        # Injections asked for whose change has not run yet: a look at the backlog counts
-        # them, or a read served before the inbox would miss up to a look's worth.
-        self._unapplied = 0
-        self._unapplied_lock = threading.Lock()
+        self._injector = Injector(
+            self.id, self.wiring, ctx.gate, ended=self._ended, ending=lambda: self._ending
+        )
         self._ending = False
         self.launched = False  # handed to a loop (Runtime.launch) or run: stop() may wait
         self._done = threading.Event()
@@ -215,6 +202,10 @@ class Execution:
                 ctx.gate.close()
             finally:
                 self._done.set()
+
+    def _ended(self) -> str | None:
+        """Return the final state's name once the execution has ended, else ``None``."""
+        return self.state.value if self._done.is_set() else None
 
     def _stop_from_node(self, drain: bool) -> None:
         self.controls.request_stop(drain=drain)
@@ -442,7 +433,7 @@ class Execution:
         a hook on the execution's own loop, which cannot wait, it raises ``ExecutionError``
         instead; once the execution has ended, too.
         """
-        self._deliver([self._injection(node_id, port, value)], timeout)
+        self._injector.deliver([self._injector.check(node_id, port, value)], timeout)
 
     def replay(self, records: Iterable[ErrorRecord], *, timeout: float | None = None) -> int:
         """Inject each dead-letter record's payload, with its headers, where it failed.
@@ -457,7 +448,7 @@ class Execution:
                 continue
             try:
                 injections.append(
-                    self._injection(
+                    self._injector.check(
                         record.node_id,
                         record.port,
                         Message(record.payload, Headers(record.headers)),
@@ -465,100 +456,8 @@ class Execution:
                 )
             except (ArachneError, ValueError) as exc:
                 raise type(exc)(f"record {index} cannot be replayed, so none was: {exc}") from exc
-        self._deliver(injections, timeout)
+        self._injector.deliver(injections, timeout)
         return len(injections)
-
-    def _injection(self, node_id: str, port: str, value: Any) -> tuple[RunningNode, str, Message]:
-        """Check ``value`` for ``node_id``'s ``port``; return the message to queue there."""
-        rn = self.wiring.nodes.get(node_id)
-        if rn is None:
-            known = ", ".join(self.wiring.nodes) or "none"
-            raise GraphError(f"cannot inject into unknown node {node_id!r}; known: {known}")
-        spec = rn.spec.input(port)
-        if spec is None:
-            known = ", ".join(p.name for p in rn.spec.inputs) or "none"
-            raise GraphError(f"node {node_id!r} has no input port {port!r}; its inputs: {known}")
-        if rn.finished:
-            raise ExecutionError(f"node {node_id!r} has finished; it takes no more messages")
-        payload = value.payload if isinstance(value, Message) else value
-        try:
-            checked = spec.adapter.validate(payload)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"inject into {node_id}.{port}: {exc}") from None
-        headers = value.headers if isinstance(value, Message) else None
-        if not headers:
-            self._injected += 1
-            headers = Headers.trusted(
-                {
-                    "trace_id": f"{self.id}-inject-{self._injected:x}",
-                    "ts": time.time_ns(),
-                    "seq": self._injected,
-                }
-            )
-        return rn, port, Message(checked, headers)
-
-    def _deliver(
-        self, injections: list[tuple[RunningNode, str, Message]], timeout: float | None
-    ) -> None:
-        """Queue checked injections, all in one change of the running graph."""
-        if not injections:
-            return
-        if self._done.is_set():
-            raise ExecutionError(
-                f"execution {self.id} has ended ({self.state.value}); it takes no more messages"
-            )
-        self._since_look += len(injections)
-        if self._since_look >= INJECT_LOOK and self._ctx.gate.running:
-            self._since_look = 0
-            self._wait_for_room(timeout)
-        count = len(injections)
-        with self._unapplied_lock:
-            self._unapplied += count
-
-        def change() -> None:
-            with self._unapplied_lock:
-                self._unapplied -= count
-            if self._ending:
-                raise ExecutionError(
-                    f"execution {self.id} has ended ({self.state.value}); it takes no more messages"
-                )
-            for rn, port, msg in injections:
-                if self.wiring.nodes.get(rn.id) is not rn or rn.finished:
-                    what = "was removed" if self.wiring.nodes.get(rn.id) is not rn else "finished"
-                    log.warning("node %r %s before a message injected into it arrived", rn.id, what)
-                    continue
-                self.wiring.inject_edge(rn.id, port).push(msg)
-
-        self._ctx.gate.apply(change)
-
-    def _wait_for_room(self, timeout: float | None) -> None:
-        """Return once fewer than ``INJECT_LIMIT`` injected messages wait to be taken."""
-        gate = self._ctx.gate
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            if self._done.is_set():
-                raise ExecutionError(
-                    f"execution {self.id} has ended ({self.state.value}); it takes no more messages"
-                )
-            backlog = gate.read(self._inject_backlog)
-            if backlog < INJECT_LIMIT:
-                return
-            if gate.on_loop():
-                raise ExecutionError(
-                    f"execution {self.id}: {backlog} injected messages wait to be taken; a hook "
-                    "cannot wait for room on its own loop: inject from another thread (it then "
-                    "waits) or emit through an edge"
-                )
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"execution {self.id}: {backlog} injected messages still wait to be taken "
-                    f"after {timeout} s (is it paused?); nothing was injected"
-                )
-            time.sleep(INJECT_POLL)
-
-    def _inject_backlog(self) -> int:
-        queued = sum(len(edge) for edge in self.wiring.edges.values() if edge.kind == "inject")
-        return queued + self._unapplied
 
     # -- observation --------------------------------------------------------------------------
 

@@ -1,0 +1,154 @@
+"""Values offered from outside a running graph: checked, queued in order, held back when full.
+
+``Execution.inject`` and ``replay`` come here. A value is checked against its port's schema in
+the caller's thread (so a bad one raises there), given headers if it has none, and queued on
+the node's inject edge as one change of the running graph. Past about ``INJECT_LIMIT``
+messages injected and not yet taken, callers wait for room as a producer on a full edge
+would; from a hook on the loop, which cannot wait, that is an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from arachne.model.errors import ExecutionError, GraphError
+from arachne.model.message import Headers, Message
+
+if TYPE_CHECKING:
+    from arachne.runtime.gate import Gate
+    from arachne.runtime.running_node import RunningNode
+    from arachne.runtime.wiring import Wiring
+
+__all__ = ["INJECT_LIMIT", "INJECT_LOOK", "INJECT_POLL", "Injection", "Injector"]
+
+log = logging.getLogger("arachne.runtime")
+
+INJECT_LIMIT: Final = 10_000
+"""Injected messages not yet taken past which ``inject`` waits for room (backpressure)."""
+
+INJECT_LOOK: Final = 256
+"""Injections between two looks at the backlog (a look is a read on the execution's loop)."""
+
+INJECT_POLL: Final = 0.001
+"""Seconds between looks while an injecting thread waits for room."""
+
+Injection = tuple["RunningNode", str, Message]
+"""A checked value: the node, its input port and the message to queue there."""
+
+
+class Injector:
+    """One execution's injections: the checks, the headers, the queueing and its bound."""
+
+    def __init__(
+        self,
+        execution_id: str,
+        wiring: Wiring,
+        gate: Gate,
+        *,
+        ended: Callable[[], str | None],
+        ending: Callable[[], bool],
+    ) -> None:
+        self.id = execution_id
+        self.wiring = wiring
+        self.gate = gate
+        self._ended = ended  # the final state's name once the execution has ended
+        self._ending = ending  # whether it is ending (nodes stopping): changes are refused
+        self._injected = 0
+        self._since_look = 0  # injections since the backlog was last looked at
+        # Injections asked for whose change has not run yet: a look at the backlog counts
+        # them, or a read served before the inbox would miss up to a look's worth.
+        self._unapplied = 0
+        self._unapplied_lock = threading.Lock()
+
+    def check(self, node_id: str, port: str, value: Any) -> Injection:
+        """Check ``value`` for ``node_id``'s ``port``; return the message to queue there."""
+        rn = self.wiring.nodes.get(node_id)
+        if rn is None:
+            known = ", ".join(self.wiring.nodes) or "none"
+            raise GraphError(f"cannot inject into unknown node {node_id!r}; known: {known}")
+        spec = rn.spec.input(port)
+        if spec is None:
+            known = ", ".join(p.name for p in rn.spec.inputs) or "none"
+            raise GraphError(f"node {node_id!r} has no input port {port!r}; its inputs: {known}")
+        if rn.finished:
+            raise ExecutionError(f"node {node_id!r} has finished; it takes no more messages")
+        payload = value.payload if isinstance(value, Message) else value
+        try:
+            checked = spec.adapter.validate(payload)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"inject into {node_id}.{port}: {exc}") from None
+        headers = value.headers if isinstance(value, Message) else None
+        if not headers:
+            self._injected += 1
+            headers = Headers.trusted(
+                {
+                    "trace_id": f"{self.id}-inject-{self._injected:x}",
+                    "ts": time.time_ns(),
+                    "seq": self._injected,
+                }
+            )
+        return rn, port, Message(checked, headers)
+
+    def deliver(self, injections: list[Injection], timeout: float | None) -> None:
+        """Queue checked injections, all in one change of the running graph."""
+        if not injections:
+            return
+        self._refuse_if_ended()
+        self._since_look += len(injections)
+        if self._since_look >= INJECT_LOOK and self.gate.running:
+            self._since_look = 0
+            self._wait_for_room(timeout)
+        count = len(injections)
+        with self._unapplied_lock:
+            self._unapplied += count
+
+        def change() -> None:
+            with self._unapplied_lock:
+                self._unapplied -= count
+            if self._ending():
+                raise ExecutionError(f"execution {self.id} has ended; it takes no more messages")
+            for rn, port, msg in injections:
+                if self.wiring.nodes.get(rn.id) is not rn or rn.finished:
+                    what = "was removed" if self.wiring.nodes.get(rn.id) is not rn else "finished"
+                    log.warning("node %r %s before a message injected into it arrived", rn.id, what)
+                    continue
+                self.wiring.inject_edge(rn.id, port).push(msg)
+
+        self.gate.apply(change)
+
+    def _wait_for_room(self, timeout: float | None) -> None:
+        """Return once fewer than ``INJECT_LIMIT`` injected messages wait to be taken."""
+        gate = self.gate
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._refuse_if_ended()
+            backlog = gate.read(self._inject_backlog)
+            if backlog < INJECT_LIMIT:
+                return
+            if gate.on_loop():
+                raise ExecutionError(
+                    f"execution {self.id}: {backlog} injected messages wait to be taken; a hook "
+                    "cannot wait for room on its own loop: inject from another thread (it then "
+                    "waits) or emit through an edge"
+                )
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"execution {self.id}: {backlog} injected messages still wait to be taken "
+                    f"after {timeout} s (is it paused?); nothing was injected"
+                )
+            time.sleep(INJECT_POLL)
+
+    def _refuse_if_ended(self) -> None:
+        state = self._ended()
+        if state is not None:
+            raise ExecutionError(
+                f"execution {self.id} has ended ({state}); it takes no more messages"
+            )
+
+    def _inject_backlog(self) -> int:
+        queued = sum(len(edge) for edge in self.wiring.edges.values() if edge.kind == "inject")
+        return queued + self._unapplied
