@@ -64,7 +64,31 @@ def test_every_family_reads_the_runs_counters() -> None:
     assert value(found, "arachne_edge_capacity", edge=bottom) == 4
     assert value(found, "arachne_edge_depth", edge=bottom) == 0
     assert value(found, "arachne_execution_waiting_messages", execution=ex) == 0
-    assert value(found, "arachne_execution_activations_total", execution=ex) > 0
+    stats = runtime.execution.stats()
+    assert value(found, "arachne_scheduler_activations_total", execution=ex) == stats.activations
+    assert stats.activations > 0
+    assert value(found, "arachne_scheduler_ready_nodes", execution=ex) == 0
+    assert value(found, "arachne_scheduler_control_messages_total", execution=ex) == 0
+    assert value(found, "arachne_scheduler_loop_lag_seconds", execution=ex) >= 0
+    assert value(found, "arachne_node_invocations_total", node="even") == 10
+    # The source fills the 4-slot edge twice (4, 4, then 2 of the 10); the filter never can.
+    assert value(found, "arachne_edge_blocked_spells_total", edge=top) == 2
+    assert value(found, "arachne_edge_blocked_spells_total", edge=bottom) == 0
+    for name in ("busy", "backpressured", "idle"):
+        assert value(found, f"arachne_node_{name}_seconds_total", node="sink") >= 0
+    # Latency histograms: each carries as many samples as stats() says, all in +Inf, and
+    # its buckets never decrease.
+    for family, labels, latency in (
+        ("arachne_node_latency_seconds", {"node": "sink"}, stats.nodes["sink"].latency),
+        ("arachne_execution_latency_seconds", {"execution": ex}, stats.latency),
+    ):
+        assert latency.count >= 1
+        assert value(found, f"{family}_count", **labels) == latency.count
+        assert value(found, f"{family}_bucket", le="+Inf", **labels) == latency.count
+        counts = [
+            value(found, f"{family}_bucket", le=repr(b), **labels) for b, _ in latency.buckets
+        ]
+        assert counts == sorted(counts) and counts[-1] <= latency.count
     assert not [n for n, _ in found if n == "arachne_edge_backpressured"]  # nothing is full
     graphs = {dict(ls).get("graph") for _, ls in found}
     assert graphs == {runtime.execution.graph.name}

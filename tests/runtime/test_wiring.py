@@ -66,6 +66,7 @@ from arachne.runtime import (
     ExecutionState,
     ExecutionStats,
     FakeClock,
+    LatencyStats,
     NodeStats,
 )
 from arachne.runtime.events import (
@@ -760,8 +761,19 @@ def same_graph(desired: Any, running: Any) -> bool:
 
 
 def counts(stats: ExecutionStats, nodes: Iterable[str]) -> dict[str, NodeStats]:
-    """Node counters of ``nodes``, ticks left out (an idle source keeps ticking)."""
-    return {n: dataclasses.replace(stats.nodes[n], ticks=0) for n in nodes}
+    """Node counters of ``nodes``: ticks (an idle source keeps ticking) and times left out."""
+    return {
+        n: dataclasses.replace(
+            stats.nodes[n],
+            ticks=0,
+            invocations=0,
+            busy_seconds=0,
+            backpressured_seconds=0,
+            idle_seconds=0,
+            latency=LatencyStats(),
+        )
+        for n in nodes
+    }
 
 
 def stopped(rt: Runtime) -> Execution:

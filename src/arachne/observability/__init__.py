@@ -7,15 +7,12 @@ and the runtime never imports it.
 
 from __future__ import annotations
 
-from arachne.observability.backpressure import Backpressure, backpressure
 from arachne.observability.logs import JsonLogFormatter, LogContextFilter, Redactor
 from arachne.observability.report import format_stats
 
 __all__ = [
-    "Backpressure",
     "JsonLogFormatter",
     "LogContextFilter",
     "Redactor",
-    "backpressure",
     "format_stats",
 ]

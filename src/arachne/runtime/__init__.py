@@ -12,12 +12,20 @@ from arachne.runtime.events import Event, EventBus, Subscription
 from arachne.runtime.execution import Execution
 from arachne.runtime.runtime import Runtime, Scheduler
 from arachne.runtime.state import ExecutionState
-from arachne.runtime.stats import EdgeStats, ExecutionStats, NodeStats
+from arachne.runtime.stats import (
+    Backpressure,
+    EdgeStats,
+    ExecutionStats,
+    LatencyStats,
+    NodeStats,
+    ServiceMetrics,
+)
 
 if TYPE_CHECKING:
     from arachne.runtime.event_relay import EventRelay, RelayClosed
 
 __all__ = [
+    "Backpressure",
     "Clock",
     "Edge",
     "EdgeStats",
@@ -28,11 +36,13 @@ __all__ = [
     "ExecutionState",
     "ExecutionStats",
     "FakeClock",
+    "LatencyStats",
     "MonotonicClock",
     "NodeStats",
     "RelayClosed",
     "Runtime",
     "Scheduler",
+    "ServiceMetrics",
     "Subscription",
 ]
 

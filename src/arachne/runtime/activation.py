@@ -26,6 +26,7 @@ from arachne.runtime.failure import decide, decide_batch, schedule_retry
 from arachne.runtime.requeue import after_turn
 from arachne.runtime.run_context import SLICE, next_chunk
 from arachne.runtime.ticking import tick_source
+from arachne.runtime.timing import probe_landed
 
 if TYPE_CHECKING:
     from arachne.model.message import Headers
@@ -122,6 +123,7 @@ def consume(ctx: RunContext, rn: RunningNode, *, control_only: bool) -> None:
     hand = _hand_stage if rn.stage is not None else _hand_batch if rn.batched else _hand_messages
     budget = ctx.quantum
     now = ctx.clock.now
+    metrics = ctx.metrics
     began = mark = now()
     for i in range(count):
         edge = inputs[(start + i) % count]
@@ -133,6 +135,9 @@ def consume(ctx: RunContext, rn: RunningNode, *, control_only: bool) -> None:
                 break
             budget -= taken
             moment = now()
+            if metrics and edge.probe_seq and edge.dequeued >= edge.probe_seq:
+                edge.probe_seq = 0
+                probe_landed(ctx, rn, edge.probe_at, edge.probe_origin, moment)
             if not rn.fixed_chunk:
                 rn.chunk = next_chunk(taken, moment - mark, ctx.batch)
             mark = moment
@@ -308,6 +313,8 @@ def _hand_batch(
 def _call_batch(
     ctx: RunContext, rn: RunningNode, port: str, msgs: list[Message], attempt: int
 ) -> None:
+    if attempt == 1:
+        rn.counts.batches += 1
     try:
         rn.node.on_batch(port, msgs)
     except Exception as exc:
@@ -348,7 +355,7 @@ def _hand_stage(
             if outlet.is_block:
                 room = outlet.room
                 if room <= 0:  # the capacity shrank under a queue that was not full
-                    rn.blocked = True
+                    rn.hold()
                     return 0
                 size = min(size, room)
     headed = edge.headed  # before the take, which clears it when it empties the edge
@@ -419,6 +426,8 @@ class StageCall:
         rn = self.rn
         stage = rn.stage
         assert stage is not None  # noqa: S101  # only made for stage nodes
+        if stage.kind == "batch" and self.attempt == 1:
+            rn.counts.batches += 1
         results, end = call_stage(stage, self.values, self.failed)
         if results:
             counts = rn.counts

@@ -72,6 +72,7 @@ async def _finish_later(ctx: RunContext, rn: RunningNode, pending: Awaitable[Any
 def close_outputs(ctx: RunContext, rn: RunningNode) -> None:
     """Mark ``rn`` finished and close its output edges, queuing nodes whose inputs all ended."""
     rn.finished = True
+    rn.timing.ended = ctx.clock.now()
     for outlets in rn.outputs.values():
         for outlet in outlets:
             outlet.closed = True

@@ -19,6 +19,7 @@ from arachne.runtime.failure import decide, node_failure, schedule_retry
 from arachne.runtime.log_context import CURRENT_NODE
 from arachne.runtime.requeue import after_turn
 from arachne.runtime.slot import CURRENT_SLOT, Slot
+from arachne.runtime.timing import probe_landed, probe_outputs
 
 if TYPE_CHECKING:
     from arachne.model.node import Node
@@ -35,7 +36,11 @@ def start_calls(ctx: RunContext, rn: RunningNode) -> None:
         if edge is None:
             return
         msg = as_message(edge.take_one())
-        _begin(ctx, rn, Slot(edge.port, msg))
+        slot = Slot(edge.port, msg)
+        if edge.probe_seq and edge.dequeued >= edge.probe_seq:
+            edge.probe_seq = 0
+            slot.probe = (edge.probe_at, edge.probe_origin)
+        _begin(ctx, rn, slot)
 
 
 def start_tick(ctx: RunContext, rn: RunningNode) -> None:
@@ -56,6 +61,8 @@ def _next_input(rn: RunningNode) -> Inlet | None:
 
 
 def _begin(ctx: RunContext, rn: RunningNode, slot: Slot) -> None:
+    if ctx.metrics:
+        rn.timing.call_began(ctx.clock.now())
     rn.pending += 1
     if rn.ordered:
         rn.slots.append(slot)
@@ -228,15 +235,22 @@ def _done(ctx: RunContext, rn: RunningNode, slot: Slot) -> None:
         rn.idle = not slot.outputs and not slot.failed  # a failed tick may have consumed input
     if rn.ordered:
         while rn.slots and rn.slots[0].done:
-            _send(rn, rn.slots.popleft())
+            _send(ctx, rn, rn.slots.popleft())
     else:
-        _send(rn, slot)
+        _send(ctx, rn, slot)
+    if ctx.metrics:
+        now = ctx.clock.now()
+        if not rn.pending:
+            rn.timing.calls_ended(now)
+        probe_outputs(ctx, rn, now)
     after_turn(ctx, rn)
     ctx.gate.wake()
 
 
-def _send(rn: RunningNode, slot: Slot) -> None:
+def _send(ctx: RunContext, rn: RunningNode, slot: Slot) -> None:
     rn.pending -= 1
+    if slot.probe is not None and ctx.metrics:
+        probe_landed(ctx, rn, *slot.probe, ctx.clock.now())
     msg = slot.msg
     rn.current = None if msg is None or msg.headers is EMPTY_HEADERS else msg.headers
     try:

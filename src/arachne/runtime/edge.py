@@ -134,6 +134,7 @@ class Edge:
         "_limit",
         "_switch",
         "blocked_ns",
+        "blocked_spells",
         "capacity",
         "closed",
         "coalesced",
@@ -151,6 +152,9 @@ class Edge:
         "overlays",
         "port",
         "priority",
+        "probe_at",
+        "probe_origin",
+        "probe_seq",
         "producer",
         "pushes",
         "rank",
@@ -201,8 +205,13 @@ class Edge:
         self.refused = self.evicted = self.discarded = 0  # dropped: arriving, oldest, all
         self._high_water = 0
         self.blocked_ns = 0
+        self.blocked_spells = 0
         self._blocked_since = 0
         self.pushes = 0  # calls to push, and items through push_many (see LeanOutput)
+        # The latency probe (see runtime.timing): taken once ``dequeued`` reaches probe_seq
+        # (0: none set); stamped at probe_at, carrying the start at a source (-1: unknown).
+        self.probe_seq = 0
+        self.probe_at, self.probe_origin = 0.0, -1.0
         # Turns the last emitter handed out off (False) or on again (True).
         self._switch: Callable[[bool], None] = _nothing
 
@@ -333,9 +342,10 @@ class Edge:
     def _fill(self) -> None:
         """Hold the producer back: the edge has reached its capacity under ``block``."""
         producer = self.producer
-        producer.blocked = True
+        producer.hold()
         if not self._blocked_since:
             self._blocked_since = time.perf_counter_ns()
+            self.blocked_spells += 1
             bus = self._ctx.bus
             if BackpressureBegan in bus.wanted:
                 bus.publish(
@@ -359,6 +369,8 @@ class Edge:
             self._head += 1
             self._limit += 1
             self.evicted += 1
+            if self.probe_seq:
+                self.probe_seq -= 1  # the queue moved up by one without a take
             self._compact()
             if MessageDropped in bus.wanted:
                 bus.publish(self._dropped(1, "latest"))
@@ -439,6 +451,15 @@ class Edge:
         if self.is_block and len(self._buf) >= self._limit:
             self._fill()
 
+    def probe(self, now: float, origin: float) -> None:
+        """Set the latency probe on the newest queued message, stamped ``now``, if none is set."""
+        if self.probe_seq:
+            return
+        depth = len(self._buf) - self._head
+        if depth > 0:
+            self.probe_seq = self.dequeued + depth
+            self.probe_at, self.probe_origin = now, origin
+
     def _compact(self) -> None:
         head = self._head
         if head >= COMPACT_AT and head * 2 >= len(self._buf):
@@ -470,6 +491,7 @@ class Edge:
         self._limit = self.capacity
         self.headed = False
         self.discarded += count
+        self.probe_seq = 0
         if self._blocked_since:
             self._end_spell()
         bus = self._ctx.bus
@@ -591,4 +613,5 @@ class Edge:
             closed=self.closed,
             kind=self.kind,
             fused=bool(self.overlays),
+            blocked_spells=self.blocked_spells,
         )

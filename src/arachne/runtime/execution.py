@@ -82,6 +82,7 @@ class Execution:
         fusion: bool = True,
         batch: int = 1024,
         check_types: bool = False,
+        metrics: bool = True,
     ) -> None:
         self.id = execution_id or f"exec-{secrets.token_hex(4)}"
         self.graph = graph
@@ -97,7 +98,9 @@ class Execution:
             trace=trace,
             check_types=check_types,
             idle_poll=idle_poll,
+            metrics=metrics,
         )
+        self._began = self._finished = -1.0  # on the execution's clock (-1: not yet)
         self._state = StateCell(self.id, self.events)
         self.controls = Controls(ctx.gate, self._state)
         self.wiring = Wiring(
@@ -128,6 +131,7 @@ class Execution:
         ctx.gate.open()
         try:
             self._state.move(ExecutionState.INITIALIZING)
+            self._began = ctx.clock.now()
             self.wiring.attach()
             for rn in list(self.wiring.nodes.values()):
                 await start_node(ctx, rn)
@@ -146,6 +150,7 @@ class Execution:
 
     async def _finish(self) -> None:
         ctx = self._ctx
+        self._finished = ctx.clock.now()
         self._ending = True  # nodes added from now on join the graphs, not the run
         try:
             for task in list(ctx.tasks):
@@ -474,13 +479,19 @@ class Execution:
         return self._ctx.gate.read(self._snapshot)
 
     def _snapshot(self) -> ExecutionStats:
-        wiring = self.wiring
+        wiring, ctx = self.wiring, self._ctx
+        now = ctx.clock.now()
+        end = self._finished if self._finished >= 0 else now
         return ExecutionStats(
             id=self.id,
             state=self.state.value,
-            nodes={rn.id: rn.stats() for rn in wiring.nodes.values()},
+            nodes={rn.id: rn.stats(now) for rn in wiring.nodes.values()},
             edges={edge.id: edge.stats() for edge in wiring.edges.values()},
-            activations=self._ctx.activations,
+            activations=ctx.activations,
+            ready=len(ctx.ready),
+            loop_lag=ctx.timers.lag,
+            elapsed=end - self._began if self._began >= 0 else 0.0,
+            latency=ctx.end_to_end.stats(),
         )
 
     def wait(self, timeout: float | None = None) -> bool:

@@ -114,6 +114,11 @@ class FusedChain:
         """Room left on the fullest ``block`` tail edge."""
         return min((edge.room for edge in self.tail if edge.is_block), default=1 << 30)
 
+    def probe(self, now: float, origin: float) -> None:
+        """Set a latency probe on each tail edge (the chain counts as one hop)."""
+        for edge in self.tail:
+            edge.probe(now, origin)
+
     def push_many(self, items: list[Any]) -> None:
         """Run a batch through the chain (the caller has checked the tail has room).
 

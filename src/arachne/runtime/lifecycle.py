@@ -35,6 +35,7 @@ async def start_node(ctx: RunContext, rn: RunningNode) -> None:
     finally:
         CURRENT_NODE.reset(token)
     rn.started = True
+    rn.timing.started = ctx.clock.now()
     bus = ctx.bus
     if events.NodeStarted in bus.wanted:
         bus.publish(events.NodeStarted(execution_id=ctx.execution_id, node_id=rn.id))

@@ -120,5 +120,8 @@ class Rounds:
             edge.closed = True
         for task in list(self.ctx.tasks):
             task.cancel()
+        now = self.ctx.clock.now()
         for rn in self.wiring.nodes.values():
+            if not rn.finished:
+                rn.timing.ended = now
             rn.finished = True

@@ -15,6 +15,7 @@ from arachne.runtime.gate import Gate
 from arachne.runtime.pools import Pools
 from arachne.runtime.ready_queue import ReadyQueue
 from arachne.runtime.timers import Timers
+from arachne.runtime.timing import Latency
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -50,7 +51,8 @@ class RunContext:
 
     ``quantum`` bounds the messages of one activation, ``batch`` the items a pulled source
     hands on per turn; ``trace`` stamps headers on messages that start at a source;
-    ``check_types`` checks every emitted value against its port's schema.
+    ``check_types`` checks every emitted value against its port's schema; ``metrics`` times
+    nodes and samples latency (``runtime.timing``) into their histograms and ``end_to_end``.
     """
 
     __slots__ = (
@@ -59,11 +61,13 @@ class RunContext:
         "bus",
         "check_types",
         "clock",
+        "end_to_end",
         "execution_id",
         "failure",
         "gate",
         "idle_poll",
         "idle_sources",
+        "metrics",
         "pools",
         "quantum",
         "ready",
@@ -85,6 +89,7 @@ class RunContext:
         trace: bool = False,
         check_types: bool = False,
         idle_poll: float = 0.001,
+        metrics: bool = True,
     ) -> None:
         for name, value in (("quantum", quantum), ("batch", batch)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -96,6 +101,8 @@ class RunContext:
         self.batch = batch
         self.trace = trace
         self.check_types = check_types
+        self.metrics = metrics
+        self.end_to_end = Latency()
         self.idle_poll = idle_poll
         self.ready: ReadyQueue[RunningNode] = ReadyQueue()
         self.timers = Timers()

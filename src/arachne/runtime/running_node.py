@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from arachne.model.node import overrides
 from arachne.runtime.ready_queue import NOT_QUEUED
 from arachne.runtime.stats import NodeStats
+from arachne.runtime.timing import NodeTiming
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -85,6 +86,11 @@ class Inlet(Protocol):
         """Whether a queued item may be a ``Message`` (else all are bare payloads)."""
         ...
 
+    probe_seq: int  # the latency probe (see runtime.timing): 0, or the take that lands it
+    probe_at: float
+    probe_origin: float
+    dequeued: int
+
 
 class Outlet(Protocol):
     """What a producer pushes into: an edge, or a fused chain standing in for one."""
@@ -127,6 +133,10 @@ class Outlet(Protocol):
 
     def push_many(self, items: list[Any]) -> None:
         """Offer several at once (under ``block``, the caller has checked they fit)."""
+        ...
+
+    def probe(self, now: float, origin: float) -> None:
+        """Set a latency probe on the newest queued message, if none is set."""
         ...
 
 
@@ -188,6 +198,7 @@ class NodeCounters:
     """
 
     __slots__ = (
+        "batches",
         "dead_lettered",
         "emitted",
         "errors",
@@ -202,6 +213,7 @@ class NodeCounters:
         self.emitted = self.ticks = self.unrouted = self.errors = 0
         self.retried = self.skipped = self.dead_lettered = 0
         self.received_retired = 0  # taken from input edges since removed
+        self.batches = 0  # calls of on_batch, or of a batch function
 
 
 class RunningNode:
@@ -256,6 +268,7 @@ class RunningNode:
         "suspended",
         "tick_driven",
         "timeout",
+        "timing",
     )
 
     def __init__(self, spec: NodeSpec, node: Node, context: NodeContext) -> None:
@@ -264,6 +277,7 @@ class RunningNode:
         self.node = node
         self.context = context
         self.counts = NodeCounters()
+        self.timing = NodeTiming()
         self.inputs: list[Inlet] = []
         self.outputs: dict[str, tuple[Outlet, ...]] = {p.name: () for p in spec.outputs}
         self.inputs_open = 0
@@ -324,10 +338,22 @@ class RunningNode:
             if outlet.is_block and outlet.producer is self
         ]
 
+    def hold(self) -> None:
+        """Hold the node back: a full ``block`` output (timed as backpressured)."""
+        if not self.blocked:
+            self.blocked = True
+            self.timing.held()
+
     def still_blocked(self) -> bool:
         """Recompute ``blocked``: whether any ``block`` output is still full."""
-        self.blocked = any(edge.full for edge in self.block_outputs())
-        return self.blocked
+        blocked = any(edge.full for edge in self.block_outputs())
+        if blocked != self.blocked:
+            if blocked:
+                self.timing.held()
+            else:
+                self.timing.released()
+            self.blocked = blocked
+        return blocked
 
     def has_input(self) -> bool:
         """Whether any input edge holds a message."""
@@ -390,18 +416,23 @@ class RunningNode:
             return "finished"
         return "running" if self.started else "pending"
 
-    def stats(self) -> NodeStats:
-        """Return the counters now, as a frozen snapshot (fused work included)."""
+    def stats(self, now: float | None = None) -> NodeStats:
+        """Return the counters at ``now`` (the execution's clock), frozen (fused work included)."""
+        if now is None:
+            now = self.timing.now() if self.timing.now is not None else 0.0
         counts = self.counts
         emitted, unrouted = counts.emitted, counts.unrouted
         for chain, index in self.chains:
             out, lost = fused_output(chain, index)
             emitted += out
             unrouted += lost
+        received = counts.received_retired + sum(edge.received() for edge in self.inputs)
+        per_call = counts.batches if self.fixed_chunk else received
+        busy, backpressured, idle = self.timing.seconds(now)
         return NodeStats(
             id=self.id,
             state=self.state,
-            received=counts.received_retired + sum(edge.received() for edge in self.inputs),
+            received=received,
             emitted=emitted,
             ticks=counts.ticks,
             unrouted=unrouted,
@@ -410,6 +441,11 @@ class RunningNode:
             skipped=counts.skipped,
             dead_lettered=counts.dead_lettered,
             in_flight=self.pending,
+            invocations=per_call + counts.ticks + counts.retried,
+            busy_seconds=busy,
+            backpressured_seconds=backpressured,
+            idle_seconds=idle,
+            latency=self.timing.latency.stats(),
         )
 
 

@@ -11,6 +11,7 @@ from arachne.model.errors import ExecutionError, NodeFailed, describe
 from arachne.runtime.activation import activate
 from arachne.runtime.failure import node_failure
 from arachne.runtime.log_context import CURRENT_NODE
+from arachne.runtime.timing import probe_outputs
 
 if TYPE_CHECKING:
     from arachne.runtime.control import Controls
@@ -45,6 +46,7 @@ async def drive(ctx: RunContext, controls: Controls, rounds: Rounds) -> None:
     perf = time.perf_counter
     attention = gate.attention
     seen = attention.asks
+    metrics = ctx.metrics
     while True:
         if gate.pending:
             gate.run_inbox()
@@ -73,6 +75,8 @@ async def drive(ctx: RunContext, controls: Controls, rounds: Rounds) -> None:
         rn = ready.pop()
         while rn is not None:
             current_node.set(rn)  # for log records made meanwhile (log_context)
+            if metrics:
+                began = now()
             try:
                 activate(ctx, rn)
             except NodeFailed:
@@ -81,6 +85,13 @@ async def drive(ctx: RunContext, controls: Controls, rounds: Rounds) -> None:
                 raise node_failure(ctx, rn, "activation", exc, describe(exc)) from exc
             finally:
                 current_node.set(None)
+            if metrics:
+                ended = now()
+                timing = rn.timing
+                if rn.inline:
+                    timing.busy += ended - began
+                if ended >= timing.next_probe:
+                    probe_outputs(ctx, rn, ended)
             timers.fire_due(now)  # its callbacks answer for themselves (not rn's failure)
             activations += 1
             if (

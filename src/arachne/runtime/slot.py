@@ -28,6 +28,7 @@ class Slot:
     done: bool = False
     failed: bool = False
     expired: bool = False  # the call outlived the node's timeout and was abandoned
+    probe: tuple[float, float] | None = None  # its message's latency probe: (stamped, origin)
 
 
 CURRENT_SLOT: Final[ContextVar[Slot | None]] = ContextVar("arachne_current_slot", default=None)

@@ -61,7 +61,7 @@ def _pull(ctx: RunContext, rn: RunningNode, puller: PullSource) -> None:
         if outlet.is_block:
             room = min(room, outlet.room)
     if room <= 0:
-        rn.blocked = True
+        rn.hold()
         return
     now = ctx.clock.now
     began = now()

@@ -10,13 +10,17 @@ __all__ = ["Timers"]
 
 
 class Timers:
-    """A heap of ``(deadline, callback)``; :meth:`fire` runs the ones that are due."""
+    """A heap of ``(deadline, callback)``; :meth:`fire` runs the ones that are due.
 
-    __slots__ = ("_heap", "_seq")
+    ``lag`` is how late (seconds) the last firing was past its earliest deadline: the loop lag.
+    """
+
+    __slots__ = ("_heap", "_seq", "lag")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
+        self.lag = 0.0
 
     def add(self, deadline: float, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the clock reaches ``deadline`` (ties run in order added)."""
@@ -47,6 +51,8 @@ class Timers:
         """
         heap = self._heap
         due = []
+        if heap and heap[0][0] <= now:
+            self.lag = now - heap[0][0]
         while heap and heap[0][0] <= now:
             due.append(heapq.heappop(heap)[2])
         for callback in due:

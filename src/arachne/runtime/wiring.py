@@ -105,6 +105,8 @@ class Wiring:
             state=node.context.state,  # keep state set before the run
         )
         rn = RunningNode(spec, node, context)
+        if ctx.metrics:
+            rn.timing.now = ctx.clock.now
         # A node with inputs but no edge waits for one (a live connect) until end of stream.
         rn.awaits_input = bool(spec.inputs)
         if ctx.check_types and rn.stage is not None:  # results checked inside the call
@@ -229,7 +231,7 @@ class Wiring:
         rn.removed = rn.finished = True
         rn.pending = 0
         rn.slots.clear()
-        self.retired_nodes[node_id] = rn.stats()
+        self.retired_nodes[node_id] = rn.stats(self.ctx.clock.now())
         if self.attached:
             rn.node.unbind_runtime()
         self._refuse()

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import pytest
 
 from arachne import Input, Message, Node, Output, Runtime, Subgraph
-from arachne.observability import backpressure
 from arachne.runtime import Execution
 from tests.runtime.nodes import Forever
 
@@ -63,7 +62,7 @@ def settled(execution: Execution, edges: set[str]) -> dict[str, str]:
     """Wait until exactly ``edges`` are full; return each one's cause."""
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
-        found = {bp.edge: bp.cause for bp in backpressure(execution.stats())}
+        found = {bp.edge: bp.cause for bp in execution.stats().backpressure}
         if set(found) == edges:
             return found
         time.sleep(0.01)
@@ -78,7 +77,7 @@ def test_a_stalled_sink_is_the_cause_of_every_edge_above_it(release: threading.E
             {"source.out->a.in", "a.out->m.in", "m.out->b.in", "b.out->sink.in"},
         )
         assert set(causes.values()) == {"sink"}
-        [top] = [bp for bp in backpressure(execution.stats()) if bp.edge == "source.out->a.in"]
+        [top] = [bp for bp in execution.stats().backpressure if bp.edge == "source.out->a.in"]
         assert top.path == ("a", "m", "b", "sink")
     finally:
         release.set()
@@ -90,6 +89,31 @@ def test_a_slow_middle_node_is_named_above_it_and_not_below(release: threading.E
     try:
         causes = settled(execution, {"source.out->a.in", "a.out->m.in"})
         assert causes == {"source.out->a.in": "m", "a.out->m.in": "m"}  # below m: drained
+    finally:
+        release.set()
+        runtime.stop(drain=False, timeout=WAIT)
+
+
+def test_the_stalled_sink_is_busy_and_the_nodes_above_it_backpressured(
+    release: threading.Event,
+) -> None:
+    """Per node time fractions say the same as the causes: where the time goes, at a glance."""
+    runtime, execution = chain("sink", release)
+    try:
+        settled(execution, {"source.out->a.in", "a.out->m.in", "m.out->b.in", "b.out->sink.in"})
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            nodes = execution.stats().nodes
+            if nodes["sink"].busy_fraction > 0.5 and all(
+                nodes[name].backpressured_fraction > 0.5 for name in ("a", "m", "b")
+            ):
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError(f"fractions never showed the stall: {nodes}")
+        for node in nodes.values():
+            total = node.busy_fraction + node.backpressured_fraction + node.idle_fraction
+            assert total == pytest.approx(1.0)
     finally:
         release.set()
         runtime.stop(drain=False, timeout=WAIT)

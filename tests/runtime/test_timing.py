@@ -1,0 +1,148 @@
+"""Where time goes (issue 12): busy, backpressured and idle seconds, sampled latency, and
+the Runtime Service's metric names, on a fake clock that the nodes themselves move."""
+
+from __future__ import annotations
+
+import pytest
+
+from arachne import Input, IterSource, Message, Node, Output, Runtime, Subgraph
+from arachne.runtime import ExecutionStats, FakeClock
+from tests.runtime.nodes import Collect
+
+STEP = 0.002  # virtual seconds each call of Slow takes
+
+
+class Slow(Node):
+    """Doubles its input; each call moves the fake clock on by STEP, as a slow call would."""
+
+    inp = Input(int, name="in")
+    out = Output(int)
+    error_policy = "skip"
+
+    def __init__(self, clock: FakeClock, fail_on: int | None = None) -> None:
+        self.clock = clock
+        self.fail_on = fail_on
+
+    def on_message(self, port: str, msg: Message) -> None:
+        self.clock.advance(STEP)
+        if msg.payload == self.fail_on:
+            raise ValueError(f"no {msg.payload}")
+        self.emit("out", msg.payload * 2)
+
+
+def run(
+    count: int,
+    *,
+    capacity: int = 100,
+    overflow: str = "block",
+    fail_on: int | None = None,
+    metrics: bool = True,
+) -> ExecutionStats:
+    clock = FakeClock()
+    graph = Subgraph()
+    graph.add_node(IterSource(range(count), schema=int, name="numbers"))
+    graph.add_node(Slow(clock, fail_on), name="slow")
+    graph.add_node(Collect(), name="sink")
+    graph.connect(("numbers", "out"), ("slow", "in"), capacity=capacity, overflow=overflow)
+    graph.connect(("slow", "out"), ("sink", "in"))
+    runtime = Runtime(clock=clock, metrics=metrics)
+    runtime.register(graph)
+    runtime.run()
+    return runtime.execution.stats()
+
+
+def test_a_nodes_busy_time_is_the_time_its_calls_took() -> None:
+    stats = run(10)
+    slow, sink = stats.nodes["slow"], stats.nodes["sink"]
+    assert slow.busy_seconds == pytest.approx(10 * STEP)
+    assert stats.elapsed == pytest.approx(10 * STEP)
+    # The sink lives the whole run, waiting while slow works: its whole life is idle.
+    assert sink.busy_seconds == pytest.approx(0.0)
+    assert sink.idle_seconds == pytest.approx(stats.elapsed)
+    for node in (slow, sink):
+        parts = node.busy_seconds + node.backpressured_seconds + node.idle_seconds
+        assert parts == pytest.approx(stats.elapsed)
+    assert slow.busy_fraction == pytest.approx(1.0)
+
+
+class HeldSink(Node):
+    """Takes nothing until its second tick, one cadence (virtual seconds) in."""
+
+    inp = Input(int, name="in")
+    cadence = 0.05
+
+    def on_start(self) -> None:
+        self.ticks = 0
+        self.hold_input(True)
+
+    def on_tick(self) -> None:
+        self.ticks += 1
+        if self.ticks == 2:
+            self.hold_input(False)
+
+    def on_message(self, port: str, msg: Message) -> None:
+        pass
+
+
+def test_a_producer_held_by_a_full_edge_counts_that_time_as_backpressured() -> None:
+    graph = Subgraph()
+    graph.add_node(IterSource(range(10), schema=int, name="numbers"))
+    graph.add_node(HeldSink(), name="sink")
+    graph.connect(("numbers", "out"), ("sink", "in"), capacity=4)
+    runtime = Runtime(clock=FakeClock())
+    runtime.register(graph)
+    runtime.run()
+    stats = runtime.execution.stats()
+    # The source fills the 4 slots at once and waits until the sink's first tick.
+    numbers = stats.nodes["numbers"]
+    assert numbers.backpressured_seconds == pytest.approx(HeldSink.cadence)
+    assert numbers.busy_seconds == pytest.approx(0.0)
+    assert stats.edges["numbers.out->sink.in"].blocked_spells >= 1
+
+
+def test_latency_is_sampled_per_node_and_from_source_to_sink() -> None:
+    stats = run(10)
+    slow, sink = stats.nodes["slow"].latency, stats.nodes["sink"].latency
+    assert slow.count >= 1 and sink.count >= 1
+    # A message slow handles waits for the ones before it in its chunk and its own call.
+    assert STEP <= slow.max <= 10 * STEP + 1e-9
+    assert slow.p50 <= slow.p99 <= slow.max
+    assert stats.latency.count >= 1
+    assert STEP <= stats.latency.max <= 10 * STEP + 1e-9
+    assert stats.latency.buckets[-1][1] <= stats.latency.count
+
+
+def test_without_metrics_nothing_is_timed_and_the_counters_stay() -> None:
+    stats = run(10, metrics=False)
+    slow = stats.nodes["slow"]
+    assert (slow.received, slow.emitted) == (10, 10)
+    assert (slow.busy_seconds, slow.backpressured_seconds, slow.idle_seconds) == (0, 0, 0)
+    assert slow.latency.count == 0 and stats.latency.count == 0
+
+
+def test_the_runtime_services_metrics_match_a_hand_computed_run() -> None:
+    # Ten numbers pulled at once into a 4-slot "drop" edge: 0 to 3 are kept, 4 to 9 dropped.
+    # slow fails on 3 (skipped) and passes 0, 2 and 4 on to the sink.
+    stats = run(10, capacity=4, overflow="drop", fail_on=3)
+    metrics = stats.service_metrics().to_dict()
+    assert list(metrics) == [
+        "messagesProcessed",
+        "messagesEmitted",
+        "componentInvocations",
+        "avgLatencyMs",
+        "maxLatencyMs",
+        "errorCount",
+        "backpressureEvents",
+    ]
+    assert metrics["messagesProcessed"] == 4 + 3  # slow's 4, the sink's 3
+    assert metrics["messagesEmitted"] == 10 + 3  # the source's 10 (6 then dropped), slow's 3
+    assert stats.nodes["numbers"].ticks == 1  # one pull
+    assert metrics["componentInvocations"] == 1 + 4 + 3
+    assert metrics["errorCount"] == 1
+    assert metrics["backpressureEvents"] == 6  # the drops; nothing blocked
+    samples = [node.latency for node in stats.nodes.values()]
+    assert metrics["maxLatencyMs"] == pytest.approx(max(s.max for s in samples) * 1000)
+    mean = sum(s.sum for s in samples) / sum(s.count for s in samples) * 1000
+    assert metrics["avgLatencyMs"] == pytest.approx(mean)
+    # A probed message into slow waits at least for its own call.
+    assert metrics["maxLatencyMs"] >= STEP * 1000
