@@ -87,7 +87,14 @@ def test_headers_pickle_round_trip() -> None:
 
 def test_empty_headers_and_well_known_keys() -> None:
     assert len(EMPTY_HEADERS) == 0
-    assert well_known_header_keys() == ("trace_id", "ts", "seq", "schema_version", "content_type")
+    assert well_known_header_keys() == (
+        "trace_id",
+        "ts",
+        "seq",
+        "schema_version",
+        "content_type",
+        "traceparent",
+    )
 
 
 # -- Message ---------------------------------------------------------------------------------

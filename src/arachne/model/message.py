@@ -7,14 +7,15 @@ from typing import Any, Final
 
 __all__ = ["EMPTY_HEADERS", "Headers", "Message", "as_message", "new_message", "refill"]
 
-_HEADER_KEYS: Final = ("trace_id", "ts", "seq", "schema_version", "content_type")
+_HEADER_KEYS: Final = ("trace_id", "ts", "seq", "schema_version", "content_type", "traceparent")
 
 
 class Headers(Mapping[str, Any]):
     """A read-only mapping of message headers.
 
-    Well-known keys are ``trace_id``, ``ts`` (nanoseconds), ``seq``, ``schema_version`` and
-    ``content_type``; any other string key is allowed. Immutable, so derived messages can
+    Well-known keys are ``trace_id``, ``ts`` (nanoseconds), ``seq``, ``schema_version``,
+    ``content_type`` and ``traceparent`` (the W3C trace context, with a tracer); any other
+    string key is allowed. Immutable, so derived messages can
     share one instance without copying it.
     """
 

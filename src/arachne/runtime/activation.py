@@ -27,6 +27,7 @@ from arachne.runtime.requeue import after_turn
 from arachne.runtime.run_context import SLICE, next_chunk
 from arachne.runtime.ticking import tick_source
 from arachne.runtime.timing import probe_landed
+from arachne.runtime.tracing import open_span
 
 if TYPE_CHECKING:
     from arachne.model.message import Headers
@@ -250,17 +251,27 @@ def _lean_messages(
 def _messages_with_headers(
     ctx: RunContext, rn: RunningNode, port: str, it: Iterator[Any], control_only: bool
 ) -> None:
-    """``on_message`` per item where some carry headers: emits made meanwhile share them."""
-    on_message = rn.node.on_message
+    """``on_message`` per item where some carry headers: emits made meanwhile share them.
+
+    A message with a trace context is handled inside a span of this node (with a tracer),
+    and what is emitted meanwhile carries the span on.
+    """
+    on_message, tracer = rn.node.on_message, ctx.tracer
     try:
         for item in it:
             msg = as_message(item)
-            rn.current = None if msg.headers is EMPTY_HEADERS else msg.headers
+            close, headers = open_span(tracer, ctx.execution_id, rn.id, msg.headers)
+            rn.current = None if headers is EMPTY_HEADERS else headers
             try:
                 on_message(port, msg)
             except Exception as exc:
+                if close is not None:
+                    close(exc)
                 if not _recovered(ctx, rn, port, msg, exc):
                     return
+            else:
+                if close is not None:
+                    close(None)
             if rn.blocked and not control_only:
                 return
     finally:
@@ -381,17 +392,26 @@ def _hand_stage(
 
 
 def _stage_with_headers(ctx: RunContext, rn: RunningNode, edge: Inlet, items: list[Any]) -> int:
-    """Call the stage on one item at a time, each result carrying its own input's headers."""
+    """Call the stage on one item at a time, each result carrying its own input's headers.
+
+    With a tracer, an item with a trace context is handled inside a span of this node.
+    """
+    tracer = ctx.tracer
     for index, item in enumerate(items):
         if type(item) is Message:
             value, headers = item.payload, item.headers
         else:
             value, headers = item, EMPTY_HEADERS
+        close, headers = open_span(tracer, ctx.execution_id, rn.id, headers)
         try:
             done = StageCall(ctx, rn, edge.port, [value], headers, 1).run()
-        except BaseException:
+        except BaseException as exc:
+            if close is not None:
+                close(exc)
             edge.give_back(items[index + 1 :])
             raise
+        if close is not None:
+            close(None)
         if not done or rn.blocked:
             edge.give_back(items[index + 1 :])
             return index + 1

@@ -16,6 +16,7 @@ from arachne.model.message import EMPTY_HEADERS, Headers, Message, new_message
 from arachne.model.port import PortSpec
 from arachne.runtime.edge import Edge
 from arachne.runtime.slot import CURRENT_SLOT
+from arachne.runtime.tracing import TRACEPARENT
 
 if TYPE_CHECKING:
     from arachne.model.node import Emitter
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from arachne.runtime.gate import Gate
     from arachne.runtime.ready_queue import ReadyQueue
     from arachne.runtime.running_node import Outlet, RunningNode
+    from arachne.runtime.tracing import Tracer
 
 __all__ = ["Binding", "check_value", "checked_stage", "deliver"]
 
@@ -101,10 +103,12 @@ class Binding:
         "_ready",
         "_seq",
         "_stopper",
+        "_trace_ids",
         "_trace_prefix",
         "check_types",
         "rn",
         "stamp",
+        "tracer",
     )
 
     def __init__(
@@ -117,8 +121,12 @@ class Binding:
         *,
         stamp: bool = False,
         check_types: bool = False,
+        trace_ids: bool = False,
+        tracer: Tracer | None = None,
     ) -> None:
         self.rn = rn
+        self.tracer = tracer
+        self._trace_ids = trace_ids or tracer is None  # stamped without a tracer: ids asked
         self._trace_prefix = trace_prefix
         self._stopper = stopper
         self._ready = ready
@@ -154,12 +162,26 @@ class Binding:
                 return outlets[0]
         return None
 
-    def fresh_headers(self) -> Headers:
-        """Return headers for a message that starts here (no parent message)."""
+    def fresh_headers(self) -> Headers | None:
+        """Return headers for a message that starts here (no parent message).
+
+        With a tracer, a source's message starts a trace: its trace id is the root span's and
+        ``traceparent`` is set. ``None`` when no trace starts (not sampled, or a node with
+        inputs emitting while it handles no traced message) and no trace ids are asked for.
+        """
         self._seq = seq = self._seq + 1
-        return Headers.trusted(
-            {"trace_id": f"{self._trace_prefix}{seq:x}", "ts": time.time_ns(), "seq": seq}
-        )
+        fields: dict[str, object] = {"ts": time.time_ns(), "seq": seq}
+        tracer, rn = self.tracer, self.rn
+        root = None
+        if tracer is not None and not rn.spec.inputs:
+            root = tracer.root(rn.context.execution_id, rn.id)
+        if root is None and not self._trace_ids:
+            return None
+        if root is not None:
+            fields["trace_id"], fields[TRACEPARENT] = root
+        else:
+            fields["trace_id"] = f"{self._trace_prefix}{seq:x}"
+        return Headers.trusted(fields)
 
     def emit(self, port: Any, value: object) -> None:
         """Send ``value`` to every outlet on output ``port`` (a name or a ``PortSpec``)."""
@@ -180,7 +202,8 @@ class Binding:
         elif headers is not None:
             item = new_message(value, headers)
         elif self.stamp:
-            item = new_message(value, self.fresh_headers())
+            fresh = self.fresh_headers()
+            item = value if fresh is None else new_message(value, fresh)
         else:
             item = value  # no headers to carry: the edge holds the bare payload
         counts = rn.counts
@@ -192,7 +215,8 @@ class Binding:
             outlet.push(item)
 
     def _stamped(self, payload: Any) -> Any:
-        return new_message(payload, self.fresh_headers()) if self.stamp else payload
+        fresh = self.fresh_headers() if self.stamp else None
+        return payload if fresh is None else new_message(payload, fresh)
 
     def _checked(self, port: str, value: object) -> object:
         adapter = self._adapters.get(port)

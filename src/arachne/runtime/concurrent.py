@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from arachne.model.errors import NodeFailed, describe
 from arachne.model.function_stage import FunctionStage, call_stage, reraise
-from arachne.model.message import EMPTY_HEADERS, as_message
+from arachne.model.message import EMPTY_HEADERS, as_message, new_message
 from arachne.runtime.failure import decide, node_failure, schedule_retry
 from arachne.runtime.log_context import CURRENT_NODE
 from arachne.runtime.requeue import after_turn
 from arachne.runtime.slot import CURRENT_SLOT, Slot
 from arachne.runtime.timing import probe_landed, probe_outputs
+from arachne.runtime.tracing import open_span
 
 if TYPE_CHECKING:
     from arachne.model.node import Node
@@ -77,6 +78,12 @@ def _run(ctx: RunContext, rn: RunningNode, slot: Slot) -> None:
     """
     loop = asyncio.get_running_loop()
     call = Slot(slot.port, slot.msg, slot.attempt)
+    if ctx.tracer is not None and slot.msg is not None:
+        msg = slot.msg
+        call.close, headers = open_span(ctx.tracer, ctx.execution_id, rn.id, msg.headers)
+        if call.close is not None:  # the call sees, and emits with, its span's context
+            call.msg = new_message(msg.payload, headers)
+            call.headers = headers
     slot.expired = False
     future: asyncio.Future[Any]
     work: concurrent.futures.Future[Any] | None = None
@@ -204,6 +211,8 @@ def _land(
         return
     call.done = True
     if rn.finished or rn.removed or (future.cancelled() and not slot.expired):
+        if call.close is not None:
+            call.close(None)
         return
     if slot.expired:
         exc: BaseException | None = TimeoutError(
@@ -211,8 +220,11 @@ def _land(
         )
     else:
         exc = future.exception()
+    if call.close is not None:
+        call.close(exc)
     if exc is None:
         slot.outputs = future.result() if rn.mode == "process" else call.outputs
+        slot.headers = call.headers
         _done(ctx, rn, slot)
         return
     slot.outputs.clear()
@@ -252,7 +264,10 @@ def _send(ctx: RunContext, rn: RunningNode, slot: Slot) -> None:
     if slot.probe is not None and ctx.metrics:
         probe_landed(ctx, rn, *slot.probe, ctx.clock.now())
     msg = slot.msg
-    rn.current = None if msg is None or msg.headers is EMPTY_HEADERS else msg.headers
+    if slot.headers is not None:
+        rn.current = slot.headers
+    else:
+        rn.current = None if msg is None or msg.headers is EMPTY_HEADERS else msg.headers
     try:
         for port, value in slot.outputs:
             rn.emit_slow(port, value)

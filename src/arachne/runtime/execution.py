@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from arachne.runtime.edge import Edge
     from arachne.runtime.fusion import FusedChain
     from arachne.runtime.running_node import RunningNode
+    from arachne.runtime.tracing import Tracer
 
 __all__ = ["Execution"]
 
@@ -83,6 +84,7 @@ class Execution:
         batch: int = 1024,
         check_types: bool = False,
         metrics: bool = True,
+        tracer: Tracer | None = None,
     ) -> None:
         self.id = execution_id or f"exec-{secrets.token_hex(4)}"
         self.graph = graph
@@ -99,12 +101,16 @@ class Execution:
             check_types=check_types,
             idle_poll=idle_poll,
             metrics=metrics,
+            tracer=tracer,
         )
         self._began = self._finished = -1.0  # on the execution's clock (-1: not yet)
         self._state = StateCell(self.id, self.events)
         self.controls = Controls(ctx.gate, self._state)
         self.wiring = Wiring(
-            ctx, graph_name=graph.name, fusion=fusion, stopper=self._stop_from_node
+            ctx,
+            graph_name=graph.name,
+            fusion=fusion and tracer is None,  # a span per node: every hop a real one
+            stopper=self._stop_from_node,
         )
         self.wiring.build(graph, instances)
         self._size_pools()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from arachne.model.errors import ExecutionError, GraphError
 from arachne.model.message import Headers, Message
+from arachne.runtime.tracing import TRACEPARENT
 
 if TYPE_CHECKING:
     from arachne.runtime.gate import Gate
@@ -84,13 +85,16 @@ class Injector:
         headers = value.headers if isinstance(value, Message) else None
         if not headers:
             self._injected += 1
-            headers = Headers.trusted(
-                {
-                    "trace_id": f"{self.id}-inject-{self._injected:x}",
-                    "ts": time.time_ns(),
-                    "seq": self._injected,
-                }
-            )
+            fields: dict[str, object] = {
+                "trace_id": f"{self.id}-inject-{self._injected:x}",
+                "ts": time.time_ns(),
+                "seq": self._injected,
+            }
+            tracer = self.wiring.ctx.tracer
+            root = tracer.root(self.id, f"inject {node_id}") if tracer is not None else None
+            if root is not None:  # the trace starts here (a caller's traceparent is kept)
+                fields["trace_id"], fields[TRACEPARENT] = root
+            headers = Headers.trusted(fields)
         return rn, port, Message(checked, headers)
 
     def deliver(self, injections: list[Injection], timeout: float | None) -> None:

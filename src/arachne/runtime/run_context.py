@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from arachne.runtime.clock import Clock
     from arachne.runtime.events import EventBus
     from arachne.runtime.running_node import RunningNode
+    from arachne.runtime.tracing import Tracer
 
 __all__ = ["SLICE", "RunContext", "next_chunk"]
 
@@ -51,6 +52,7 @@ class RunContext:
 
     ``quantum`` bounds the messages of one activation, ``batch`` the items a pulled source
     hands on per turn; ``trace`` stamps headers on messages that start at a source;
+    ``tracer`` opens spans along the graph (``runtime.tracing``; it implies stamping);
     ``check_types`` checks every emitted value against its port's schema; ``metrics`` times
     nodes and samples latency (``runtime.timing``) into their histograms and ``end_to_end``.
     """
@@ -75,6 +77,7 @@ class RunContext:
         "tasks",
         "timers",
         "trace",
+        "tracer",
     )
 
     def __init__(
@@ -90,6 +93,7 @@ class RunContext:
         check_types: bool = False,
         idle_poll: float = 0.001,
         metrics: bool = True,
+        tracer: Tracer | None = None,
     ) -> None:
         for name, value in (("quantum", quantum), ("batch", batch)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -100,6 +104,7 @@ class RunContext:
         self.quantum = quantum
         self.batch = batch
         self.trace = trace
+        self.tracer = tracer
         self.check_types = check_types
         self.metrics = metrics
         self.end_to_end = Latency()
@@ -137,6 +142,11 @@ class RunContext:
         if self.failure is None:
             self.failure = failure
         self.gate.wake()
+
+    @property
+    def stamping(self) -> bool:
+        """Whether messages starting at a source get headers (tracing ids, or a tracer)."""
+        return self.trace or self.tracer is not None
 
     @property
     def busy(self) -> bool:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from arachne.runtime.clock import Clock
     from arachne.runtime.events import Subscription
     from arachne.runtime.stats import ExecutionStats
+    from arachne.runtime.tracing import Tracer
 
 __all__ = ["Runtime", "Scheduler"]
 
@@ -54,6 +55,8 @@ class Runtime:
     stay fused, each stage's results checked in the call. docs/performance.md gives its cost.
     ``metrics`` (on by default) times every node (busy, backpressured, idle seconds) and
     samples latency into histograms (``stats()``); off, those read 0 (the counters stay).
+    ``tracer`` opens a span for each handling of a traced message, parent to child along the
+    graph (``arachne.observability.tracing.OpenTelemetryTracer``; it turns fusion off).
     """
 
     def __init__(
@@ -68,9 +71,11 @@ class Runtime:
         batch: int = 1024,
         check_types: bool = False,
         metrics: bool = True,
+        tracer: Tracer | None = None,
     ) -> None:
         self.quantum = quantum
         self.metrics = metrics
+        self.tracer = tracer
         self.batch = batch
         self.trace = trace
         self.fusion = fusion
@@ -143,6 +148,7 @@ class Runtime:
             fusion=self.fusion,
             check_types=self.check_types,
             metrics=self.metrics,
+            tracer=self.tracer,
         )
         self.executions[ex.id] = ex
         return ex

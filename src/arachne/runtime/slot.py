@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from arachne.model.message import Message
+    from arachne.model.message import Headers, Message
+    from arachne.runtime.tracing import Closer
 
 __all__ = ["CURRENT_SLOT", "Slot"]
 
@@ -29,6 +30,8 @@ class Slot:
     failed: bool = False
     expired: bool = False  # the call outlived the node's timeout and was abandoned
     probe: tuple[float, float] | None = None  # its message's latency probe: (stamped, origin)
+    close: Closer | None = None  # closes the attempt's span (with a tracer)
+    headers: Headers | None = None  # what its emits carry, if not its message's (its span's)
 
 
 CURRENT_SLOT: Final[ContextVar[Slot | None]] = ContextVar("arachne_current_slot", default=None)

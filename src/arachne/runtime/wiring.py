@@ -128,7 +128,9 @@ class Wiring:
             self._stopper,
             ctx.ready,
             ctx.gate,
-            stamp=ctx.trace,
+            stamp=ctx.stamping,
+            trace_ids=ctx.trace,
+            tracer=ctx.tracer,
             check_types=ctx.check_types,
         )
         rn.emit_slow = binding.emit

@@ -258,3 +258,30 @@ def test_post_is_not_retried(server: LocalServer) -> None:
 def test_malformed_urls_are_refused_when_the_graph_is_built(url: str) -> None:
     with pytest.raises(SpecError, match="url|URL"):
         Registry.default().create("arachne.io.http-request", {"url": url}, where="n")
+
+
+def test_a_traced_request_carries_its_spans_context_to_the_server(server: LocalServer) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from arachne import IterSource, Runtime, Subgraph
+    from arachne.observability.tracing import OpenTelemetryTracer
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    sink = Collect()
+    graph = Subgraph()
+    graph.add_node(IterSource([None], name="trigger"))
+    graph.add_node(HttpRequest(url=f"{server.url}/echo"), name="call")
+    graph.add_node(sink, name="sink")
+    graph.connect(("trigger", "out"), ("call", "in"))
+    graph.connect(("call", "out"), ("sink", "in"))
+    runtime = Runtime(tracer=OpenTelemetryTracer(provider))
+    runtime.register(graph)
+    runtime.run()
+    [body] = sink.payloads
+    [call] = [span for span in exporter.get_finished_spans() if span.name == "call"]
+    _version, trace_id, span_id, _flags = body["headers"]["traceparent"].split("-")
+    assert (trace_id, span_id) == (f"{call.context.trace_id:032x}", f"{call.context.span_id:016x}")

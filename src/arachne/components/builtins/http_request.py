@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from arachne.components.builtins._defs import (
@@ -125,6 +126,10 @@ class HttpRequest(Node):
     async def on_message(self, port: str, msg: Message) -> None:
         """Make the request the value asks for and send the response."""
         request = request_for(msg.payload, self.settings)
+        parent = msg.headers.get("traceparent") if msg.headers else None
+        if isinstance(parent, str) and all(k.lower() != "traceparent" for k in request.headers):
+            # Traced (a tracer is on): the server's spans join the message's trace.
+            request = replace(request, headers={**request.headers, "traceparent": parent})
         response = await send(self._open(), request, self.settings)
         self.emit("out", response if self.whole else response["body"])
 
