@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from arachne import Input, IterSource, Message, Node, Runtime, Subgraph
+from arachne import Input, IterSource, Message, Node, Runtime, Subgraph, node
 from arachne.cli.main import app
 from arachne.observability import JsonLogFormatter
 from tests.cli.conftest import edge, write_document
@@ -93,6 +93,34 @@ def test_a_nodes_own_log_records_carry_its_ids_in_every_mode(
     assert line["node_id"] == "talker"
     assert line["execution_id"] == runtime.execution.id
     assert line["trace_id"]  # the message's, stamped at the source (tracing on)
+
+
+@node(mode="process", error_policy="skip")
+def weigh(x: int) -> int:
+    """Runs in a worker process; logs there, and fails on 0."""
+    logging.getLogger("arachne.example").info("weighing %s", x)
+    if x == 0:
+        logging.getLogger("arachne.example").warning("zero, giving up")
+        raise ValueError("zero")
+    return x * 10
+
+
+def test_a_process_mode_calls_records_come_back_with_its_ids(json_lines: io.StringIO) -> None:
+    graph = Subgraph()
+    graph.add_node(IterSource([3, 0], schema=int, name="source"))
+    graph.add_node(weigh())
+    graph.connect(("source", "out"), ("weigh", "in"))
+    runtime = Runtime(trace=True)
+    runtime.register(graph)
+    runtime.run()
+    found = {r["message"]: r for r in records(json_lines) if r["logger"] == "arachne.example"}
+    assert set(found) == {"weighing 3", "weighing 0", "zero, giving up"}  # a failed call's too
+    for line in found.values():
+        assert line["node_id"] == "weigh"
+        assert line["execution_id"] == runtime.execution.id
+        assert line["trace_id"]
+    assert found["weighing 3"]["trace_id"] != found["weighing 0"]["trace_id"]
+    assert found["zero, giving up"]["level"] == "WARNING"
 
 
 def test_the_redaction_hook_sees_every_record_before_it_is_written() -> None:

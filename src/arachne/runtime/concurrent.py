@@ -16,7 +16,7 @@ from arachne.model.errors import NodeFailed, describe
 from arachne.model.function_stage import FunctionStage, call_stage, reraise
 from arachne.model.message import EMPTY_HEADERS, as_message, new_message
 from arachne.runtime.failure import decide, node_failure, schedule_retry
-from arachne.runtime.log_context import CURRENT_NODE
+from arachne.runtime.log_context import CURRENT_NODE, LogCapture, replay_logs
 from arachne.runtime.requeue import after_turn
 from arachne.runtime.slot import CURRENT_SLOT, Slot
 from arachne.runtime.timing import probe_landed, probe_outputs
@@ -94,7 +94,15 @@ def _run(ctx: RunContext, rn: RunningNode, slot: Slot) -> None:
             work = ctx.pools.threads().submit(_call_sync, rn, call)
         else:
             assert slot.msg is not None  # noqa: S101  # process mode has no ticks (wiring checks)
-            work = ctx.pools.processes().submit(call_function, type(rn.node), slot.msg.payload)
+            ids = {"execution_id": ctx.execution_id, "node_id": rn.id}
+            carried = call.msg.headers if call.msg is not None else None
+            trace = carried.get("trace_id") if carried else None
+            if trace is not None:
+                ids["trace_id"] = str(trace)
+            level = rn.context.logger.getEffectiveLevel()
+            work = ctx.pools.processes().submit(
+                call_function, type(rn.node), slot.msg.payload, ids, level
+            )
         future = asyncio.wrap_future(work, loop=loop)
     ctx.track(future)
     if rn.timeout is not None:
@@ -178,11 +186,23 @@ def _stage_of(cls: type[Node]) -> FunctionStage:
     return stage
 
 
-def call_function(cls: type[Node], payload: Any) -> list[tuple[str, Any]]:
-    """Run an ``@node`` function in a worker process; return what it emits as (port, value)."""
-    stage = _stage_of(cls)
-    results, _ = call_stage(stage, [payload], reraise)
-    return [(stage.output_port, result) for result in results]
+def call_function(
+    cls: type[Node], payload: Any, ids: dict[str, str], level: int
+) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
+    """Run an ``@node`` function in a worker process.
+
+    Return what it emits as (port, value), and the records it logged at ``level`` or above
+    with ``ids`` (execution, node, trace) on them; a call that raises carries its records on
+    the exception (``arachne_logs``).
+    """
+    with LogCapture(level, ids) as capture:
+        try:
+            stage = _stage_of(cls)
+            results, _ = call_stage(stage, [payload], reraise)
+        except BaseException as exc:
+            exc.arachne_logs = capture.records  # type: ignore[attr-defined]  # travels with it
+            raise
+    return [(stage.output_port, result) for result in results], capture.records
 
 
 def _landed(
@@ -222,8 +242,10 @@ def _land(
         exc = future.exception()
     if call.close is not None:
         call.close(exc)
+    if rn.mode == "process":  # what the worker logged, to this process's loggers
+        replay_logs(future.result()[1] if exc is None else getattr(exc, "arachne_logs", []))
     if exc is None:
-        slot.outputs = future.result() if rn.mode == "process" else call.outputs
+        slot.outputs = future.result()[0] if rn.mode == "process" else call.outputs
         slot.headers = call.headers
         _done(ctx, rn, slot)
         return

@@ -8,15 +8,16 @@ record that is never made costs nothing.
 
 from __future__ import annotations
 
+import logging
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from arachne.runtime.slot import CURRENT_SLOT
 
 if TYPE_CHECKING:
     from arachne.runtime.running_node import RunningNode
 
-__all__ = ["CURRENT_EXECUTION", "CURRENT_NODE", "log_fields"]
+__all__ = ["CURRENT_EXECUTION", "CURRENT_NODE", "LogCapture", "log_fields", "replay_logs"]
 
 CURRENT_NODE: Final[ContextVar[RunningNode | None]] = ContextVar(
     "arachne_current_node", default=None
@@ -50,3 +51,53 @@ def log_fields() -> dict[str, str]:
         if execution is not None:
             fields["execution_id"] = execution
     return fields
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+class LogCapture(logging.Handler):
+    """In a worker process, for one call: keeps the records made, with the call's ids.
+
+    A process-mode call runs where the application's logging is not configured; what it logs
+    at ``level`` or above is kept here (as plain fields, the message formatted, a traceback
+    as text) and sent back with its result, for :func:`replay_logs` to hand to the runtime
+    process's own loggers.
+    """
+
+    def __init__(self, level: int, ids: dict[str, str]) -> None:
+        super().__init__(level)
+        self.ids = ids
+        self.records: list[dict[str, Any]] = []
+        self._root_level = logging.NOTSET
+
+    def __enter__(self) -> LogCapture:
+        root = logging.getLogger()
+        self._root_level = root.level
+        root.setLevel(self.level)
+        root.addHandler(self)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        root = logging.getLogger()
+        root.removeHandler(self)
+        root.setLevel(self._root_level)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep ``record`` as plain fields, with the call's ids."""
+        fields = {k: v for k, v in record.__dict__.items() if isinstance(v, _PLAIN)}
+        fields["msg"], fields["args"] = record.getMessage(), None
+        if record.exc_info and not record.exc_text:
+            fields["exc_text"] = logging.Formatter().formatException(record.exc_info)
+        for key, value in self.ids.items():
+            fields.setdefault(key, value)
+        self.records.append(fields)
+
+
+def replay_logs(records: list[dict[str, Any]]) -> None:
+    """Hand records a worker process made (see :class:`LogCapture`) to this process's loggers."""
+    for fields in records:
+        record = logging.makeLogRecord(fields)
+        logger = logging.getLogger(record.name)
+        if logger.isEnabledFor(record.levelno):
+            logger.handle(record)
