@@ -23,10 +23,10 @@ from arachne.runtime.binding import deliver
 from arachne.runtime.completion import finish_node, finish_refused
 from arachne.runtime.concurrent import start_calls
 from arachne.runtime.failure import decide, decide_batch, schedule_retry
+from arachne.runtime.probes import probe_landed
 from arachne.runtime.requeue import after_turn
 from arachne.runtime.run_context import SLICE, next_chunk
 from arachne.runtime.ticking import tick_source
-from arachne.runtime.timing import probe_landed
 from arachne.runtime.tracing import open_span
 
 if TYPE_CHECKING:

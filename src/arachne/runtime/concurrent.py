@@ -17,9 +17,9 @@ from arachne.model.function_stage import FunctionStage, call_stage, reraise
 from arachne.model.message import EMPTY_HEADERS, as_message, new_message
 from arachne.runtime.failure import decide, node_failure, schedule_retry
 from arachne.runtime.log_context import CURRENT_NODE, LogCapture, replay_logs
+from arachne.runtime.probes import probe_landed, probe_outputs
 from arachne.runtime.requeue import after_turn
 from arachne.runtime.slot import CURRENT_SLOT, Slot
-from arachne.runtime.timing import probe_landed, probe_outputs
 from arachne.runtime.tracing import open_span
 
 if TYPE_CHECKING:

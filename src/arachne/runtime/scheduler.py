@@ -11,7 +11,7 @@ from arachne.model.errors import ExecutionError, NodeFailed, describe
 from arachne.runtime.activation import activate
 from arachne.runtime.failure import node_failure
 from arachne.runtime.log_context import CURRENT_NODE
-from arachne.runtime.timing import probe_outputs
+from arachne.runtime.probes import probe_outputs
 
 if TYPE_CHECKING:
     from arachne.runtime.control import Controls

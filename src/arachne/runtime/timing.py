@@ -8,14 +8,15 @@ anyway, once per turn, never per message:
 - **backpressured**: the time it was held back by a full ``block`` output;
 - **idle**: the rest of its life, from its start to its end (or now).
 
-**Latency** is sampled with probes, one per edge at a time and at most one per node every
-:data:`PROBE_EVERY` seconds. After a producer's turn, a free edge it fed is probed at its newest
-message (the one that arrived last, stamped now); the consumer's turn that takes that message
-records the time from the stamp to the end of the chunk that handled it, into the consumer's
-histogram: the wait in the queue and the handling, per node. A probe that leaves a source
-carries its start on: it is handed to the next probe its consumer sets, and so on, and a node
-with nothing downstream records the whole way into the execution's end-to-end histogram.
-A fused hop has no queue and is not probed; its chain counts as one node.
+**Latency** is sampled with probes (moved by ``runtime.probes``), one per edge at a time and
+at most one per node every :data:`PROBE_EVERY` seconds. After a producer's turn, a free edge
+it fed is probed at its newest message (the one that arrived last, stamped now); the
+consumer's turn that takes that message records the time from the stamp to the end of the
+chunk that handled it, into the consumer's histogram: the wait in the queue and the
+handling, per node. A probe that leaves a source carries its start on: it is handed to the
+next probe its consumer sets, and so on, and a node with nothing downstream records the
+whole way into the execution's end-to-end histogram.
+A fused chain has no queue inside: it counts as one hop, probed at its tail edges.
 
 Histograms are HDR histograms (``hdrhistogram``) in microseconds, 2 significant digits, up
 to an hour; a record costs about a microsecond, so the probes cost a few per node per
@@ -34,17 +35,7 @@ from arachne.runtime.stats import LatencyStats
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from arachne.runtime.run_context import RunContext
-    from arachne.runtime.running_node import RunningNode
-
-__all__ = [
-    "LATENCY_BOUNDS",
-    "PROBE_EVERY",
-    "Latency",
-    "NodeTiming",
-    "probe_landed",
-    "probe_outputs",
-]
+__all__ = ["LATENCY_BOUNDS", "PROBE_EVERY", "Latency", "NodeTiming"]
 
 PROBE_EVERY: Final = 0.001
 """Seconds between two probes a node sets on its outputs (each edge holds one at a time)."""
@@ -204,32 +195,3 @@ class NodeTiming:
         blocked = self.blocked + (end - self.blocked_since if self.blocked_since >= 0 else 0.0)
         idle = max(0.0, end - self.started - busy - blocked)
         return busy, blocked, idle
-
-
-def probe_outputs(ctx: RunContext, rn: RunningNode, now: float) -> None:
-    """After ``rn``'s turn: probe each free edge it fed at its newest message, stamped ``now``.
-
-    A probe carries the start of the probe ``rn`` last took (a source starts one itself), so
-    one chain of probes runs from a source to a sink.
-    """
-    timing = rn.timing
-    if now < timing.next_probe:
-        return
-    timing.next_probe = now + PROBE_EVERY
-    origin = timing.origin if rn.links_in else now
-    for outlets in rn.outputs.values():
-        for outlet in outlets:
-            outlet.probe(now, origin)
-    timing.origin = -1.0
-
-
-def probe_landed(
-    ctx: RunContext, rn: RunningNode, stamped: float, origin: float, now: float
-) -> None:
-    """Record a probed message ``rn`` handled by ``now`` (stamped at ``stamped``)."""
-    rn.timing.latency.record(now - stamped)
-    if origin >= 0:
-        if any(rn.outputs.values()):
-            rn.timing.origin = origin
-        else:
-            ctx.end_to_end.record(now - origin)
