@@ -90,6 +90,14 @@ def run(
     progress: Annotated[
         bool | None, typer.Option(help="Live display (default: on a terminal).")
     ] = None,
+    top: Annotated[
+        bool,
+        typer.Option(
+            "--top",
+            help="Live view instead: rates, p99 latency, busy and held-back time, queues, "
+            "backpressure causes (once, at the end, off a terminal).",
+        ),
+    ] = False,
     timeout: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No display, no summary, warnings only.")
@@ -139,10 +147,109 @@ def run(
         components=components or [],
         trace=trace,
         metrics_port=metrics_port,
+        top=top,
     )
     with _logging(log_level, json_lines=log_format == "json"):
         status = _guarded(lambda: run_document(file, options, err, sys.stdin))
     raise typer.Exit(status)
+
+
+@app.command()
+def top(
+    endpoint: Annotated[
+        str,
+        typer.Argument(
+            help="A run's metrics: a URL, or PORT / HOST:PORT (for http://HOST:PORT/metrics, "
+            "HOST 127.0.0.1 by default)."
+        ),
+    ],
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between two refreshes.")] = 1.0,
+    iterations: Annotated[
+        int | None,
+        typer.Option(
+            "--iterations", "-n", min=1, help="Stop after N frames (default: until the run ends)."
+        ),
+    ] = None,
+) -> None:
+    """Watch a run started with --metrics-port: rates, latency, queues and backpressure."""
+    raise typer.Exit(_guarded(lambda: _top(endpoint, interval, iterations)))
+
+
+def _top(endpoint: str, interval: float, iterations: int | None) -> int:
+    """Show the view of each execution ``endpoint`` serves, every ``interval`` seconds.
+
+    On a terminal the view is redrawn in place; into a pipe or a file each frame is printed
+    after the previous one. When the endpoint stops answering, the run has ended: exit 0.
+    """
+    import time
+    import urllib.error
+    import urllib.request
+
+    from rich.console import Group
+    from rich.live import Live
+
+    from arachne.observability.top import Frame, TopView, read_metrics
+
+    url = _metrics_url(endpoint)
+    views: dict[str, TopView] = {}
+
+    def frame() -> Group:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310  # http(s) only
+            scrapes = read_metrics(response.read().decode())
+        if not scrapes:
+            raise ValueError(f"{url} answers but serves no Arachne execution")
+        now = time.monotonic()
+        frames: list[Frame] = []
+        for scrape in scrapes:
+            title = " · ".join(filter(None, (scrape.graph, scrape.stats.id)))
+            view = views.setdefault(scrape.stats.id, TopView(title))
+            frames.append(view.update(scrape.stats, now=now, backpressure=scrape.backpressure))
+        return Group(*frames)
+
+    try:
+        first = frame()
+    except urllib.error.HTTPError as exc:
+        raise ValueError(
+            f"{url} answered {exc.code} {exc.reason}; give a run's /metrics URL"
+        ) from None
+    except OSError as exc:
+        raise ValueError(
+            f"nothing answers at {url} ({getattr(exc, 'reason', exc)}); start a run that serves "
+            "its metrics, e.g. arachne run DOC --metrics-port 9100, then: arachne top 9100"
+        ) from None
+    live = Live(first, console=out, auto_refresh=False) if out.is_terminal else None
+    if live is None:
+        out.print(first)
+    shown = 1
+    try:
+        with live if live is not None else contextlib.nullcontext():
+            while iterations is None or shown < iterations:
+                time.sleep(interval)
+                try:
+                    current = frame()
+                except OSError:  # the run ended and took its endpoint with it
+                    err.print(f"{url} stopped answering: the run has ended", highlight=False)
+                    return 0
+                if live is not None:
+                    live.update(current, refresh=True)
+                else:
+                    out.print(current)
+                shown += 1
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _metrics_url(endpoint: str) -> str:
+    """Return the URL of the metrics ``endpoint`` names (a URL, PORT or HOST:PORT)."""
+    if endpoint.isdigit():
+        endpoint = f"127.0.0.1:{endpoint}"
+    if "://" not in endpoint:
+        endpoint = f"http://{endpoint}"
+    scheme, _, rest = endpoint.partition("://")
+    if scheme not in ("http", "https"):
+        raise ValueError(f"{endpoint!r}: give an http:// URL, a PORT or HOST:PORT")
+    return endpoint if "/" in rest else f"{endpoint}/metrics"
 
 
 @app.command()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.text import Text
 
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
     from arachne.runtime.execution import Execution
+    from arachne.runtime.stats import ExecutionStats
     from arachne.spec import GraphDocument
 
 __all__ = ["RunOptions", "execute", "run_document"]
@@ -49,6 +50,9 @@ REFRESH = 0.25
 
 CANCEL_GRACE = 1.0
 """Seconds a cancel (a second Ctrl-C, ``--timeout``) may take before the process just exits."""
+
+Draw = Callable[["ExecutionStats"], RenderableType]
+"""What the live display shows of a snapshot: ``--progress``'s table or ``--top``'s view."""
 
 
 @dataclass(slots=True)
@@ -66,6 +70,7 @@ class RunOptions:
     components: list[str] = field(default_factory=list)
     trace: bool = False
     metrics_port: int | None = None
+    top: bool = False
 
 
 def run_document(path: Path, options: RunOptions, err: Console, stdin: IO[str]) -> int:
@@ -121,11 +126,18 @@ def execute(
     ex = runtime.execution
     started = time.perf_counter()
     show = options.progress if options.progress is not None else err.is_terminal
+    draw = (
+        _top_view(ex, doc.name)
+        if options.top  # shown even with --quiet: asked for by name
+        else _progress_view(started)
+        if show and not options.quiet
+        else None
+    )
     signals: list[int] = []  # what interrupted the run, if anything
     with _sigterm_interrupts(signals):  # kept through the drain: a second signal cancels
         try:
             runtime.start()
-            _watch(ex, err, started, options.timeout, show and not options.quiet, writer)
+            _watch(ex, err, started, options.timeout, draw, writer, final=options.top)
         except KeyboardInterrupt:
             if not signals:
                 signals.append(signal.SIGINT)
@@ -255,21 +267,43 @@ def _sigterm_interrupts(signals: list[int]) -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _progress_view(started: float) -> Draw:
+    rates = Rates()
+
+    def draw(stats: ExecutionStats) -> RenderableType:
+        rates.update(stats)
+        return live_table(stats, rates, time.perf_counter() - started)
+
+    return draw
+
+
+def _top_view(ex: Execution, name: str) -> Draw:
+    from arachne.observability.top import TopView
+
+    return TopView(" · ".join(filter(None, (ex.graph.name or name, ex.id)))).update
+
+
 def _watch(
     ex: Execution,
     err: Console,
     started: float,
     timeout: float | None,
-    show: bool,
+    draw: Draw | None,
     writer: Writer | None = None,
+    *,
+    final: bool = False,
 ) -> None:
+    """Wait for the run to end (or time out), showing ``draw``'s display meanwhile, if any.
+
+    With ``final``, the display is drawn once more when the run has ended (``--top``): off a
+    terminal, where rich's ``Live`` prints only its last frame, that frame shows the end.
+    """
     deadline = None if timeout is None else started + timeout
-    rates = Rates()
     # Values go to stdout; the display takes it over only when it is the same terminal.
     over_stdout = sys.stdout.isatty()
     live = (
         Live(console=err, auto_refresh=False, redirect_stdout=over_stdout, redirect_stderr=False)
-        if show
+        if draw is not None
         else None
     )
     held = Held()
@@ -279,12 +313,19 @@ def _watch(
         if lines and live is not None:
             live.console.print(Text("\n".join(lines)), soft_wrap=True)
 
+    def redraw() -> None:
+        if live is not None and draw is not None:
+            print_held()
+            live.update(draw(ex.stats()), refresh=True)
+
     with live if live is not None else contextlib.nullcontext():
         try:
             # Values are held only when stdout and the display share the terminal.
             shared = over_stdout and sys.stderr.isatty()
             with _holding(held, writer if shared else None, on=live is not None):
-                _refresh_until_done(ex, err, live, rates, started, deadline, print_held)
+                _refresh_until_done(ex, err, redraw, started, deadline, print_held)
+                if final:
+                    redraw()
         finally:
             print_held()  # what came after the last redraw (nothing is held any more)
 
@@ -292,19 +333,14 @@ def _watch(
 def _refresh_until_done(
     ex: Execution,
     err: Console,
-    live: Live | None,
-    rates: Rates,
+    redraw: Callable[[], None],
     started: float,
     deadline: float | None,
     print_held: Callable[[], None],
 ) -> None:
     """Redraw the display (printing held lines above it) until the run ends or times out."""
     while not ex.wait(REFRESH):
-        if live is not None:
-            print_held()
-            stats = ex.stats()
-            rates.update(stats)
-            live.update(live_table(stats, rates, time.perf_counter() - started), refresh=True)
+        redraw()
         if deadline is not None and time.perf_counter() >= deadline:
             print_held()  # before a cancel that may end the process at once
             err.print(f"[yellow]--timeout {deadline - started:g} s reached: stopping[/]")
