@@ -274,7 +274,7 @@ class Node:
         For a node that keeps what it receives (a delay, a window): call it when its buffer
         is full and release from ``on_tick`` once it has room, and its input edges fill and
         hold their producers back, as a full output would. It takes effect after the
-        message in hand (within one chunk of the current activation).
+        message in hand (after the batch in hand, for ``on_batch``).
         """
         binding = self._arachne_binding
         if binding is None:

@@ -87,6 +87,8 @@ def activate(ctx: RunContext, rn: RunningNode) -> None:
     if rn.blocked or rn.held:
         if any(edge.control and len(edge) for edge in rn.inputs):
             consume(ctx, rn, control_only=True)
+        elif not rn.blocked and rn.links_in and rn.inputs_open == 0 and not rn.has_input():
+            after_turn(ctx, rn)  # held, but its inputs have ended: nothing to hold, it finishes
         return
     if rn.inputs and (rn.links_in or rn.has_input()):  # (inject edges alone: when they hold)
         if rn.inline:
@@ -189,7 +191,8 @@ def _bare_messages(
     """
     on_message, put, refcount = rn.node.on_message, refill, sys.getrefcount
     # A node with no block output (a sink) can only be blocked by its error port's edge,
-    # looked at after a failure; the others are looked at after every call.
+    # looked at after a failure; the others are looked at after every call. A hold
+    # (Node.hold_input) takes effect after the call that asked for it.
     watch = not control_only and bool(rn.block_outputs())
     msg = new_message(None, EMPTY_HEADERS)
     for payload in it:
@@ -205,7 +208,7 @@ def _bare_messages(
             continue
         if refcount(msg) > _UNSHARED:
             msg = new_message(None, EMPTY_HEADERS)
-        if watch and rn.blocked:
+        if (watch and rn.blocked) or rn.held:
             return
 
 
@@ -243,6 +246,8 @@ def _lean_messages(
             if len(buf) >= limit:
                 lean.fill()
                 return
+            if rn.held:
+                return
     finally:
         node.set_emitter(rn.emitter)
         lean.close()
@@ -272,7 +277,7 @@ def _messages_with_headers(
             else:
                 if close is not None:
                     close(None)
-            if rn.blocked and not control_only:
+            if (rn.blocked or rn.held) and not control_only:
                 return
     finally:
         rn.current = None
