@@ -57,10 +57,19 @@ def test_quiet_silences_node_logs_and_logs_in_a_pipe_are_one_line_each(
     logged = runner.invoke(
         app, ["run", str(QUICK_REFERENCE), "-q", "--log-level", "INFO"], input="1\n2\n"
     )
-    assert logged.stderr.splitlines() == [
+    lines = logged.stderr.splitlines()
+    assert [line for line in lines if "arachne.node" in line] == [
         "INFO arachne.node.output: 2",
         "INFO arachne.node.output: 4",
     ]
+    # At INFO the run's events are logged too: its state changes, one line each.
+    events = [line.split(": ", 1)[1] for line in lines if "arachne.events" in line]
+    assert [event.split(": ", 1)[1] for event in events] == [
+        "pending -> initializing",
+        "initializing -> running",
+        "running -> completed",
+    ]
+    assert len(lines) == 5
 
 
 def test_execution_stop_as_documented_ends_the_run_and_waits() -> None:

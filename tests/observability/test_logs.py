@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from arachne import Input, IterSource, Message, Node, Runtime, Subgraph, node
+from arachne import Input, IterSource, Message, Node, Output, Retry, Runtime, Subgraph, node
 from arachne.cli.main import app
-from arachne.observability import JsonLogFormatter
+from arachne.model.errors import NodeFailed
+from arachne.observability import JsonLogFormatter, log_events
+from arachne.runtime import FakeClock
 from tests.cli.conftest import edge, write_document
 
 
@@ -212,3 +214,67 @@ def test_json_logs_stay_json_under_the_live_display() -> None:
         logger.removeHandler(mine)
     [line] = held.drain()
     assert json.loads(line)["message"] == "careful"
+
+
+class Flaky(Node):
+    """Fails its first call (retried after 10 ms), and every call on 99 (given up)."""
+
+    inp = Input(int, name="in")
+    error_policy = Retry(max_attempts=2, backoff=0.01, jitter=0)
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def on_message(self, port: str, msg: Message) -> None:
+        self.calls += 1
+        if self.calls == 1 or msg.payload == 99:
+            raise ValueError(f"no {msg.payload}")
+
+
+class Laggard(Node):
+    """A 10 ms ticker whose first tick takes 35 ms (on the fake clock): it overruns."""
+
+    out = Output(int)
+    cadence = 0.01
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock, self.ticks = clock, 0
+
+    def on_tick(self) -> None:
+        self.ticks += 1
+        if self.ticks == 1:
+            self.clock.advance(0.035)
+        if self.ticks == 3:
+            self.finish()
+
+
+def test_events_are_logged_with_their_ids_at_their_levels(json_lines: io.StringIO) -> None:
+    clock = FakeClock()
+    graph = Subgraph()
+    graph.add_node(IterSource([1, 99], schema=int, name="source"))
+    graph.add_node(Flaky(), name="flaky")
+    graph.add_node(Laggard(clock), name="ticker")
+    graph.connect(("source", "out"), ("flaky", "in"))
+    runtime = Runtime(clock=clock, seed=1)
+    runtime.register(graph)
+    subscription = log_events(runtime)
+    try:
+        with pytest.raises(NodeFailed):
+            runtime.run()
+    finally:
+        subscription.unsubscribe()
+    lines = [r for r in records(json_lines) if r["logger"] == "arachne.events"]
+    kinds = [(r["event"], r["level"]) for r in lines]
+    assert ("RetryScheduled", "INFO") in kinds
+    assert ("TickOverran", "WARNING") in kinds
+    assert ("NodeFailed", "ERROR") in kinds
+    assert ("NodeStarted", "DEBUG") not in kinds  # below the logger's level: not subscribed
+    retry = next(r for r in lines if r["event"] == "RetryScheduled")
+    assert (retry["node_id"], retry["attempt"], retry["delay"]) == ("flaky", 1, 0.01)
+    assert retry["error"] == "ValueError: no 1"
+    [overran] = [r for r in lines if r["event"] == "TickOverran"]
+    assert overran["node_id"] == "ticker"
+    assert overran["skipped"] >= 1
+    states = [(r["new"], r["level"]) for r in lines if r["event"] == "ExecutionStateChanged"]
+    assert states[-1] == ("failed", "ERROR")
+    assert {r["execution_id"] for r in lines} == {runtime.execution.id}

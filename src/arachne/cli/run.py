@@ -122,6 +122,11 @@ def execute(
     attach_printers(graph, doc, report.outputs, writer)
     runtime = Runtime(check_types=options.check_types, trace=options.trace)
     runtime.register(graph)
+    if logging.getLogger("arachne.events").isEnabledFor(logging.INFO):
+        # Asked for detail (--log-level INFO or DEBUG): the run's events as log records too.
+        from arachne.observability.logs import log_events
+
+        log_events(runtime)
     metrics = _serve_metrics(runtime, options.metrics_port, err)
     ex = runtime.execution
     started = time.perf_counter()

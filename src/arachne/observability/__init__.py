@@ -7,7 +7,7 @@ and the runtime never imports it.
 
 from __future__ import annotations
 
-from arachne.observability.logs import JsonLogFormatter, LogContextFilter, Redactor
+from arachne.observability.logs import JsonLogFormatter, LogContextFilter, Redactor, log_events
 from arachne.observability.report import format_stats
 
 __all__ = [
@@ -15,4 +15,5 @@ __all__ = [
     "LogContextFilter",
     "Redactor",
     "format_stats",
+    "log_events",
 ]

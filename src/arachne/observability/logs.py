@@ -15,19 +15,29 @@ whatever ``extra=`` fields the call gave. The ids are looked up when a record is
 format later on another thread), so a record below the logger's level costs nothing. A
 ``redact`` hook sees each object before it is written and returns what may be written: drop
 or mask payload fields there.
+
+:func:`log_events` turns the runtime's events into records of the ``arachne.events`` logger:
+state changes of executions, nodes failing, retries, tick overruns, and (at DEBUG) nodes
+starting and stopping, backpressure spells, drops and live changes. It subscribes only to the
+kinds its logger's level lets through, so the rest cost nothing.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
 
 from pythonjsonlogger.json import JsonFormatter
 
+from arachne.runtime import events
 from arachne.runtime.log_context import log_fields
 
-__all__ = ["JsonLogFormatter", "LogContextFilter", "Redactor"]
+if TYPE_CHECKING:
+    from arachne.runtime import EventBus, Runtime, Subscription
+
+__all__ = ["EVENT_LEVELS", "JsonLogFormatter", "LogContextFilter", "Redactor", "log_events"]
 
 Redactor = Callable[[dict[str, Any]], dict[str, Any]]
 """Takes a record's JSON object and returns the one to write (a copy or the same, edited)."""
@@ -76,3 +86,81 @@ class JsonLogFormatter(JsonFormatter):
         """Apply the redaction hook, if any, last."""
         log_data = super().process_log_record(log_data)
         return self._redact(log_data) if self._redact is not None else log_data
+
+
+EVENT_LEVELS: dict[type[events.Event], int] = {
+    events.ExecutionStateChanged: logging.INFO,
+    events.NodeFailed: logging.ERROR,
+    events.RetryScheduled: logging.INFO,
+    events.TickOverran: logging.WARNING,
+    events.NodeStarted: logging.DEBUG,
+    events.NodeFinished: logging.DEBUG,
+    events.NodeStopped: logging.DEBUG,
+    events.NodeAdded: logging.DEBUG,
+    events.NodeRemoved: logging.DEBUG,
+    events.EdgeAdded: logging.DEBUG,
+    events.EdgeRemoved: logging.DEBUG,
+    events.BackpressureBegan: logging.DEBUG,
+    events.BackpressureEnded: logging.DEBUG,
+    events.MessageDropped: logging.DEBUG,
+    events.MessageCoalesced: logging.DEBUG,
+    events.MessageRejected: logging.DEBUG,
+}
+"""The level each event kind is logged at. Skipped and dead-lettered messages are left out:
+the runtime logs those itself, as they happen."""
+
+
+def log_events(source: Runtime | EventBus, logger: str = "arachne.events") -> Subscription:
+    """Log the events of ``source`` (a runtime, or an event bus) to ``logger``.
+
+    Returns the subscription (``unsubscribe()`` to stop). Each record's message says what
+    happened; its fields carry the event's own (``event``, ``execution_id``, ``node_id`` or
+    ``edge_id``, and the rest), so ``JsonLogFormatter`` writes them as JSON fields. A failed
+    execution's state change is logged at ERROR.
+    """
+    log = logging.getLogger(logger)
+    wanted = [kind for kind, level in EVENT_LEVELS.items() if log.isEnabledFor(level)]
+
+    def write(event: events.Event) -> None:
+        level = EVENT_LEVELS[type(event)]
+        extra = {f.name: getattr(event, f.name) for f in fields(event) if f.name != "ts_ns"}
+        extra["event"] = type(event).__name__
+        if isinstance(event, events.ExecutionStateChanged) and event.new == "failed":
+            level = logging.ERROR
+        if log.isEnabledFor(level):
+            log.log(level, "%s", _describe(event), extra=extra)
+
+    if not wanted:  # nothing would be written now: one rare kind, checked as it comes
+        wanted = [events.NodeFailed]
+    return source.subscribe(write, *wanted)
+
+
+def _describe(event: events.Event) -> str:
+    """One line saying what happened."""
+    if isinstance(event, events.ExecutionStateChanged):
+        said = f"execution {event.execution_id}: {event.old} -> {event.new}"
+        return f"{said} ({event.error})" if event.error else said
+    if isinstance(event, events.NodeFailed):
+        return f"node {event.node_id!r} failed in {event.hook}: {event.error_type}: {event.error}"
+    if isinstance(event, events.RetryScheduled):
+        return (
+            f"node {event.node_id!r}: attempt {event.attempt} failed ({event.error}); "
+            f"retrying in {event.delay:.3g} s"
+        )
+    if isinstance(event, events.TickOverran):
+        return (
+            f"node {event.node_id!r}: tick {event.late_by * 1000:.3g} ms late "
+            f"(cadence {event.cadence * 1000:.3g} ms); {event.skipped} tick(s) skipped"
+        )
+    if isinstance(event, events.BackpressureBegan):
+        return f"edge {event.edge_id!r} is full: {event.producer_id!r} held back"
+    if isinstance(event, events.BackpressureEnded):
+        return f"edge {event.edge_id!r} drained after {event.blocked_seconds:.3g} s"
+    if isinstance(event, events.MessageDropped):
+        return f"edge {event.edge_id!r}: {event.count} message(s) dropped ({event.reason})"
+    name = type(event).__name__
+    if isinstance(event, events.NodeEvent):
+        return f"{name}: node {event.node_id!r}"
+    if isinstance(event, events.EdgeEvent):
+        return f"{name}: edge {event.edge_id!r}"
+    return name
