@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from arachne import Input, IterSource, Message, Node, Output, Runtime, Subgraph, node
+from arachne import Input, IterSource, Message, Node, Output, Retry, Runtime, Subgraph, node
 from arachne.observability import JsonLogFormatter
 from arachne.observability.tracing import OpenTelemetryTracer
 
@@ -143,3 +143,100 @@ def test_log_records_carry_the_traces_id(
     [trace_id] = {format(span.context.trace_id, "032x") for span in exporter.get_finished_spans()}
     assert line["trace_id"] == trace_id
     assert line["node_id"] == "check"
+
+
+def parent_of(spans: list[ReadableSpan], name: str) -> str | None:
+    """The name of the parent of the (one) span called ``name``."""
+    [span] = [s for s in spans if s.name == name]
+    if span.parent is None:
+        return None
+    [parent] = [s for s in spans if s.context.span_id == span.parent.span_id]
+    return parent.name
+
+
+class Batcher(Node):
+    inp = Input(int, name="in")
+    out = Output(int)
+
+    def on_batch(self, port: str, msgs: list[Message]) -> None:
+        for msg in msgs:
+            self.emit("out", msg.payload + 1)
+
+
+class Flaky(Node):
+    inp = Input(int, name="in")
+    out = Output(int)
+    error_policy = Retry(max_attempts=2, backoff=0.001, jitter=0)
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def on_message(self, port: str, msg: Message) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise ValueError("first call fails")
+        self.emit("out", msg.payload)
+
+
+@node(mode="process")
+def cube(x: int) -> int:
+    return x**3
+
+
+@pytest.mark.parametrize("middle", ["on_batch", "retried", "process"])
+def test_every_way_of_handling_a_message_opens_its_span(
+    middle: str, exporter: InMemorySpanExporter
+) -> None:
+    unit = {"on_batch": Batcher(), "retried": Flaky(), "process": cube()}[middle]
+    sink = Sink()
+    graph = Subgraph()
+    graph.add_node(IterSource([2], schema=int, name="numbers"))
+    graph.add_node(unit, name="middle")
+    graph.add_node(sink, name="sink")
+    graph.connect(("numbers", "out"), ("middle", "in"))
+    graph.connect(("middle", "out"), ("sink", "in"))
+    runtime = Runtime(tracer=tracer_for(exporter))
+    runtime.register(graph)
+    runtime.run()
+    assert sink.seen == [{"on_batch": 3, "retried": 2, "process": 8}[middle]]
+    spans = list(exporter.get_finished_spans())
+    assert len({span.context.trace_id for span in spans}) == 1
+    assert parent_of(spans, "sink") == "middle"
+    middles = [span for span in spans if span.name == "middle"]
+    assert parent_of(spans, "numbers") is None
+    if middle == "retried":  # each attempt is a span, the failed one marked
+        assert [span.status.status_code for span in middles] == [StatusCode.ERROR, StatusCode.UNSET]
+        assert {span.parent.span_id for span in middles if span.parent} == {
+            next(s for s in spans if s.name == "numbers").context.span_id
+        }
+    else:
+        assert parent_of(spans, "middle") == "numbers"
+
+
+def test_an_injected_message_starts_a_trace_or_continues_its_callers(
+    exporter: InMemorySpanExporter,
+) -> None:
+    sink = Sink()
+    graph = Subgraph()
+    graph.add_node(sink, name="sink")
+    runtime = Runtime(tracer=tracer_for(exporter))
+    runtime.register(graph)
+    execution = runtime.execution
+    caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    execution.inject("sink", "in", 1)
+    execution.inject("sink", "in", Message(2, {"traceparent": caller}))
+    runtime.run()
+    assert sink.seen == [1, 2]
+    spans = list(exporter.get_finished_spans())
+    [root] = [span for span in spans if span.parent is None]
+    assert root.name == "inject sink"
+    [started] = [s for s in spans if s.context.trace_id == root.context.trace_id and s is not root]
+    assert started.name == "sink"
+    assert started.parent is not None
+    assert started.parent.span_id == root.context.span_id
+    [continued] = [
+        s for s in spans if s.context.trace_id == int("0af7651916cd43dd8448eb211c80319c", 16)
+    ]
+    assert continued.name == "sink"
+    assert continued.parent is not None
+    assert continued.parent.span_id == int("b7ad6b7169203331", 16)

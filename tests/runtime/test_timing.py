@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from arachne import Input, IterSource, Message, Node, Output, Runtime, Subgraph
+from arachne import Input, IterSource, Message, Node, Output, Runtime, Subgraph, node
 from arachne.runtime import ExecutionStats, FakeClock
 from tests.runtime.nodes import Collect
 
@@ -59,8 +59,8 @@ def test_a_nodes_busy_time_is_the_time_its_calls_took() -> None:
     # The sink lives the whole run, waiting while slow works: its whole life is idle.
     assert sink.busy_seconds == pytest.approx(0.0)
     assert sink.idle_seconds == pytest.approx(stats.elapsed)
-    for node in (slow, sink):
-        parts = node.busy_seconds + node.backpressured_seconds + node.idle_seconds
+    for part in (slow, sink):
+        parts = part.busy_seconds + part.backpressured_seconds + part.idle_seconds
         assert parts == pytest.approx(stats.elapsed)
     assert slow.busy_fraction == pytest.approx(1.0)
 
@@ -110,7 +110,11 @@ def test_latency_is_sampled_per_node_and_from_source_to_sink() -> None:
     assert slow.p50 <= slow.p99 <= slow.max
     assert stats.latency.count >= 1
     assert STEP <= stats.latency.max <= 10 * STEP + 1e-9
-    assert stats.latency.buckets[-1][1] <= stats.latency.count
+    # Every sample is at most 10 * STEP = 20 ms: the 25 ms bucket holds them all, and the
+    # 1 ms one none (each waits at least its own 2 ms call).
+    buckets = dict(stats.latency.buckets)
+    assert buckets[0.025] == stats.latency.count
+    assert buckets[0.001] == 0
 
 
 def test_without_metrics_nothing_is_timed_and_the_counters_stay() -> None:
@@ -148,3 +152,101 @@ def test_the_runtime_services_metrics_match_a_hand_computed_run() -> None:
     assert metrics["avgLatencyMs"] == pytest.approx(mean)
     # A probed message into slow waits at least for its own call.
     assert metrics["maxLatencyMs"] >= STEP * 1000
+
+
+class Ticker(Node):
+    """Emits on a 10 ms cadence (virtual), each tick taking STEP; finishes after 20 ticks."""
+
+    out = Output(int)
+    cadence = 0.01
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock, self.n = clock, 0
+
+    def on_tick(self) -> None:
+        self.clock.advance(STEP)
+        self.n += 1
+        self.emit("out", self.n)
+        if self.n == 20:
+            self.finish()
+
+
+def test_timed_ticks_are_busy_time_and_start_latency_probes() -> None:
+    clock = FakeClock()
+    graph = Subgraph()
+    graph.add_node(Ticker(clock), name="ticker")
+    graph.add_node(Collect(), name="sink")
+    graph.connect(("ticker", "out"), ("sink", "in"))
+    runtime = Runtime(clock=clock)
+    runtime.register(graph)
+    runtime.run()
+    stats = runtime.execution.stats()
+    ticker = stats.nodes["ticker"]
+    assert ticker.busy_seconds == pytest.approx(20 * STEP)
+    assert ticker.idle_seconds == pytest.approx(stats.elapsed - 20 * STEP)
+    assert stats.nodes["sink"].latency.count == 20  # each tick's value, 10 ms apart
+    assert stats.latency.count == 20
+
+
+@pytest.mark.parametrize("mode", ["thread", "async"])
+def test_latency_is_sampled_below_a_node_that_runs_off_the_loop(mode: str) -> None:
+    class Off(Node):
+        inp = Input(int, name="in")
+        out = Output(int)
+
+        def on_message(self, port: str, msg: Message) -> None:
+            self.emit("out", msg.payload)
+
+    Off.mode = mode  # type: ignore[assignment]
+    graph = Subgraph()
+    graph.add_node(IterSource(range(5), schema=int, name="numbers"))
+    graph.add_node(Off(), name="off")
+    graph.add_node(Collect(), name="sink")
+    graph.connect(("numbers", "out"), ("off", "in"))
+    graph.connect(("off", "out"), ("sink", "in"))
+    runtime = Runtime()
+    runtime.register(graph)
+    runtime.run()
+    stats = runtime.execution.stats()
+    assert stats.nodes["off"].latency.count >= 1
+    assert stats.nodes["sink"].latency.count >= 1
+    assert stats.latency.count >= 1
+
+
+def test_an_injected_message_is_probed_from_its_arrival() -> None:
+    clock = FakeClock()
+    graph = Subgraph()
+    graph.add_node(Slow(clock), name="slow")
+    graph.add_node(Collect(), name="sink")
+    graph.connect(("slow", "out"), ("sink", "in"))
+    runtime = Runtime(clock=clock)
+    runtime.register(graph)
+    execution = runtime.execution
+    execution.inject("slow", "in", 1)
+    runtime.run()
+    stats = execution.stats()
+    assert stats.nodes["slow"].latency.count == 1
+    assert stats.nodes["slow"].latency.max == pytest.approx(STEP, rel=0.02)
+    assert stats.latency.count == 1
+
+
+def test_a_fused_chain_that_ends_the_graph_records_end_to_end_latency() -> None:
+    @node
+    def double(x: int) -> int:
+        return x * 2
+
+    @node
+    def record(x: int) -> None:
+        return None
+
+    graph = Subgraph()
+    graph.add_node(IterSource(range(100), schema=int, name="numbers"))
+    graph.add_node(double())
+    graph.add_node(record())
+    graph.connect(("numbers", "out"), ("double", "in"))
+    graph.connect(("double", "out"), ("record", "in"))
+    runtime = Runtime(clock=FakeClock())
+    runtime.register(graph)
+    runtime.run()
+    assert runtime.execution.chains  # fused
+    assert runtime.execution.stats().latency.count >= 1

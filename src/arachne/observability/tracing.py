@@ -13,7 +13,8 @@ with the OpenTelemetry API (the ``otel`` extra: ``pip install arachne-runtime[ot
   and spans of one message share it.
 
 ``sample`` (0 to 1) decides at the root which share of messages is traced; the others carry
-no headers and cost nothing. The tracer provider's own sampler applies as well.
+no headers, so the nodes they pass take their fast paths (the source still asks, value by
+value, and a tracer turns fusion off). The tracer provider's own sampler applies as well.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from arachne.runtime.probes import probe_landed
 from arachne.runtime.requeue import after_turn
 from arachne.runtime.run_context import SLICE, next_chunk
 from arachne.runtime.ticking import tick_source
-from arachne.runtime.tracing import open_span
+from arachne.runtime.tracing import TRACEPARENT, open_span
 
 if TYPE_CHECKING:
     from arachne.model.message import Headers
@@ -297,17 +297,23 @@ def _retry_message(ctx: RunContext, rn: RunningNode, port: str, msg: Message, at
     """Call ``on_message`` again for a message whose earlier attempt failed."""
     if rn.finished:
         return
-    rn.current = None if msg.headers is EMPTY_HEADERS else msg.headers
+    close, headers = open_span(ctx.tracer, ctx.execution_id, rn.id, msg.headers)
+    rn.current = None if headers is EMPTY_HEADERS else headers
     try:
         rn.node.on_message(port, msg)
     except Exception as exc:
         rn.current = None
+        if close is not None:
+            close(exc)
+            close = None
         delay = decide(ctx, rn, port, msg, exc, attempt)
         if delay is not None:
             schedule_retry(ctx, rn, delay, lambda: _retry_message(ctx, rn, port, msg, attempt + 1))
             return
     finally:
         rn.current = None
+        if close is not None:
+            close(None)
     rn.suspended = False
     after_turn(ctx, rn)
 
@@ -331,13 +337,27 @@ def _call_batch(
 ) -> None:
     if attempt == 1:
         rn.counts.batches += 1
+    # Traced: the batch is handled in one span, child of its first traced message's, and what
+    # it emits meanwhile carries that span on.
+    close = None
+    if ctx.tracer is not None:
+        traced = next((msg.headers for msg in msgs if TRACEPARENT in msg.headers), None)
+        if traced is not None:
+            close, rn.current = open_span(ctx.tracer, ctx.execution_id, rn.id, traced)
     try:
         rn.node.on_batch(port, msgs)
     except Exception as exc:
+        if close is not None:
+            close(exc)
+            close = None
         delay = decide_batch(ctx, rn, port, msgs, exc, attempt)
         if delay is not None:
             schedule_retry(ctx, rn, delay, lambda: _retry_batch(ctx, rn, port, msgs, attempt + 1))
             return
+    finally:
+        rn.current = None
+        if close is not None:
+            close(None)
 
 
 def _retry_batch(
@@ -408,15 +428,16 @@ def _stage_with_headers(ctx: RunContext, rn: RunningNode, edge: Inlet, items: li
         else:
             value, headers = item, EMPTY_HEADERS
         close, headers = open_span(tracer, ctx.execution_id, rn.id, headers)
+        call = StageCall(ctx, rn, edge.port, [value], headers, 1)
         try:
-            done = StageCall(ctx, rn, edge.port, [value], headers, 1).run()
+            done = call.run()
         except BaseException as exc:
             if close is not None:
                 close(exc)
             edge.give_back(items[index + 1 :])
             raise
         if close is not None:
-            close(None)
+            close(call.error)  # a failure the policy skipped or will retry marks it too
         if not done or rn.blocked:
             edge.give_back(items[index + 1 :])
             return index + 1
@@ -431,7 +452,7 @@ class StageCall:
     (a whole batch, for a batch function) and the ones after it in the same call.
     """
 
-    __slots__ = ("attempt", "ctx", "headers", "port", "rn", "stopped", "values")
+    __slots__ = ("attempt", "ctx", "error", "headers", "port", "rn", "stopped", "values")
 
     def __init__(
         self,
@@ -445,6 +466,7 @@ class StageCall:
         self.ctx, self.rn, self.port = ctx, rn, port
         self.values, self.headers, self.attempt = values, headers, attempt
         self.stopped = len(values)
+        self.error: Exception | None = None  # the last failure the policy handled
 
     def run(self) -> bool:
         """Call the stage and send its results on; False if it stopped to retry a value."""
@@ -468,6 +490,7 @@ class StageCall:
     def failed(self, index: int | None, exc: Exception) -> bool:
         """Apply the policy to the call on ``values[index]`` (``None``: the whole batch)."""
         ctx, rn = self.ctx, self.rn
+        self.error = exc
         # Where the call stopped, should the policy end the run from here.
         self.stopped = index if index is not None else len(self.values)
         headers = self.headers if self.headers is not None else EMPTY_HEADERS
@@ -488,9 +511,22 @@ class StageCall:
 
     def retry(self) -> None:
         """Run again after a failure (from the timer); release the node when it got through."""
-        rn = self.rn
+        rn, ctx = self.rn, self.ctx
         if rn.finished:
             return
-        if self.run():
+        close = None
+        if self.headers is not None:  # traced: this attempt gets a span of its own
+            parent = self.headers
+            close, self.headers = open_span(ctx.tracer, ctx.execution_id, rn.id, parent)
+        try:
+            done = self.run()
+        except BaseException as exc:
+            if close is not None:
+                close(exc)
+            raise
+        if close is not None:
+            close(self.error)
+            self.headers = parent
+        if done:
             rn.suspended = False
-            after_turn(self.ctx, rn)
+            after_turn(ctx, rn)

@@ -169,14 +169,14 @@ class Binding:
         ``traceparent`` is set. ``None`` when no trace starts (not sampled, or a node with
         inputs emitting while it handles no traced message) and no trace ids are asked for.
         """
-        self._seq = seq = self._seq + 1
-        fields: dict[str, object] = {"ts": time.time_ns(), "seq": seq}
         tracer, rn = self.tracer, self.rn
         root = None
         if tracer is not None and not rn.spec.inputs:
             root = tracer.root(rn.context.execution_id, rn.id)
         if root is None and not self._trace_ids:
             return None
+        self._seq = seq = self._seq + 1
+        fields: dict[str, object] = {"ts": time.time_ns(), "seq": seq}
         if root is not None:
             fields["trace_id"], fields[TRACEPARENT] = root
         else:

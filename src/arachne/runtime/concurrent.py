@@ -62,8 +62,6 @@ def _next_input(rn: RunningNode) -> Inlet | None:
 
 
 def _begin(ctx: RunContext, rn: RunningNode, slot: Slot) -> None:
-    if ctx.metrics:
-        rn.timing.call_began(ctx.clock.now())
     rn.pending += 1
     if rn.ordered:
         rn.slots.append(slot)
@@ -85,6 +83,8 @@ def _run(ctx: RunContext, rn: RunningNode, slot: Slot) -> None:
             call.msg = new_message(msg.payload, headers)
             call.headers = headers
     slot.expired = False
+    if ctx.metrics:
+        rn.timing.call_began(ctx.clock.now())
     future: asyncio.Future[Any]
     work: concurrent.futures.Future[Any] | None = None
     if rn.mode == "async":
@@ -230,6 +230,8 @@ def _land(
             future.exception()  # retrieved, so asyncio does not report it as lost
         return
     call.done = True
+    if ctx.metrics:
+        rn.timing.call_landed(ctx.clock.now())
     if rn.finished or rn.removed or (future.cancelled() and not slot.expired):
         if call.close is not None:
             call.close(None)
@@ -273,10 +275,7 @@ def _done(ctx: RunContext, rn: RunningNode, slot: Slot) -> None:
     else:
         _send(ctx, rn, slot)
     if ctx.metrics:
-        now = ctx.clock.now()
-        if not rn.pending:
-            rn.timing.calls_ended(now)
-        probe_outputs(ctx, rn, now)
+        probe_outputs(ctx, rn, ctx.clock.now())
     after_turn(ctx, rn)
     ctx.gate.wake()
 

@@ -452,8 +452,12 @@ class Edge:
             self._fill()
 
     def probe(self, now: float, origin: float) -> None:
-        """Set the latency probe on the newest queued message, stamped ``now``, if none is set."""
-        if self.probe_seq:
+        """Set the latency probe on the newest queued message, stamped ``now``, if none is set.
+
+        A probe carrying a start at a source (``origin``) replaces one that carries none, so
+        the chain from source to sink is not cut where it meets a probe set meanwhile.
+        """
+        if self.probe_seq and (origin < 0 or self.probe_origin >= 0):
             return
         depth = len(self._buf) - self._head
         if depth > 0:

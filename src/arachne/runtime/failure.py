@@ -17,6 +17,7 @@ from arachne.model.message import EMPTY_HEADERS, new_message
 from arachne.model.policies import Retry
 from arachne.runtime import events
 from arachne.runtime.log_context import CURRENT_NODE
+from arachne.runtime.probes import timed
 
 if TYPE_CHECKING:
     from arachne.model.message import Message
@@ -142,9 +143,9 @@ def schedule_retry(
         token = CURRENT_NODE.set(rn)  # the retry logs as its node
         try:
             if hold:
-                _when_room(rn, retry)
+                timed(ctx, rn, lambda: _when_room(rn, retry))
             else:
-                retry()
+                retry()  # a call off the loop: timed as it runs
         finally:
             CURRENT_NODE.reset(token)
 

@@ -115,9 +115,15 @@ class FusedChain:
         return min((edge.room for edge in self.tail if edge.is_block), default=1 << 30)
 
     def probe(self, now: float, origin: float) -> None:
-        """Set a latency probe on each tail edge (the chain counts as one hop)."""
+        """Set a latency probe on each tail edge (the chain counts as one hop).
+
+        A chain with no tail ends the graph: what its producer pushed this turn has been
+        handled, so a probe from a source ends here, into the end-to-end histogram.
+        """
         for edge in self.tail:
             edge.probe(now, origin)
+        if not self.tail and origin >= 0:
+            self.ctx.end_to_end.record(now - origin)
 
     def push_many(self, items: list[Any]) -> None:
         """Run a batch through the chain (the caller has checked the tail has room).

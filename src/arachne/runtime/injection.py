@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from arachne.model.errors import ExecutionError, GraphError
-from arachne.model.message import Headers, Message
+from arachne.model.message import Headers, Message, new_message
 from arachne.runtime.tracing import TRACEPARENT
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ INJECT_LOOK: Final = 256
 INJECT_POLL: Final = 0.001
 """Seconds between looks while an injecting thread waits for room."""
 
-Injection = tuple["RunningNode", str, Message]
+Injection = tuple["RunningNode", str, Message, bool]
 """A checked value: the node, its input port and the message to queue there."""
 
 
@@ -83,19 +83,17 @@ class Injector:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"inject into {node_id}.{port}: {exc}") from None
         headers = value.headers if isinstance(value, Message) else None
+        made = not headers
         if not headers:
             self._injected += 1
-            fields: dict[str, object] = {
-                "trace_id": f"{self.id}-inject-{self._injected:x}",
-                "ts": time.time_ns(),
-                "seq": self._injected,
-            }
-            tracer = self.wiring.ctx.tracer
-            root = tracer.root(self.id, f"inject {node_id}") if tracer is not None else None
-            if root is not None:  # the trace starts here (a caller's traceparent is kept)
-                fields["trace_id"], fields[TRACEPARENT] = root
-            headers = Headers.trusted(fields)
-        return rn, port, Message(checked, headers)
+            headers = Headers.trusted(
+                {
+                    "trace_id": f"{self.id}-inject-{self._injected:x}",
+                    "ts": time.time_ns(),
+                    "seq": self._injected,
+                }
+            )
+        return rn, port, Message(checked, headers), made
 
     def deliver(self, injections: list[Injection], timeout: float | None) -> None:
         """Queue checked injections, all in one change of the running graph."""
@@ -115,14 +113,39 @@ class Injector:
                 self._unapplied -= count
             if self._ending():
                 raise ExecutionError(f"execution {self.id} has ended; it takes no more messages")
-            for rn, port, msg in injections:
+            ctx = self.wiring.ctx
+            for rn, port, msg, made in injections:
                 if self.wiring.nodes.get(rn.id) is not rn or rn.finished:
                     what = "was removed" if self.wiring.nodes.get(rn.id) is not rn else "finished"
                     log.warning("node %r %s before a message injected into it arrived", rn.id, what)
                     continue
-                self.wiring.inject_edge(rn.id, port).push(msg)
+                edge = self.wiring.inject_edge(rn.id, port)
+                edge.push(self._started(rn.id, msg, made))
+                if ctx.metrics:  # a flow starts here: probed from its arrival
+                    now = ctx.clock.now()
+                    edge.probe(now, now)
 
         self.gate.apply(change)
+
+    def _started(self, node_id: str, msg: Message, made: bool) -> Message:
+        """Return ``msg`` as it starts its flow (on the loop): with a tracer, a trace's root.
+
+        A message that carries a ``traceparent`` continues that trace. Otherwise the tracer
+        starts one; its id becomes the message's ``trace_id`` where the runtime ``made`` the
+        headers (a caller's own ``trace_id`` is kept).
+        """
+        tracer = self.wiring.ctx.tracer
+        headers = msg.headers
+        if tracer is None or TRACEPARENT in headers:
+            return msg
+        root = tracer.root(self.id, f"inject {node_id}")
+        if root is None:
+            return msg
+        fields = dict(headers)
+        if made:
+            fields["trace_id"] = root[0]
+        fields[TRACEPARENT] = root[1]
+        return new_message(msg.payload, Headers.trusted(fields))
 
     def _wait_for_room(self, timeout: float | None) -> None:
         """Return once fewer than ``INJECT_LIMIT`` injected messages wait to be taken."""

@@ -70,27 +70,46 @@ class LogCapture(logging.Handler):
         self.ids = ids
         self.records: list[dict[str, Any]] = []
         self._root_level = logging.NOTSET
+        self._root_handlers: list[logging.Handler] = []
 
     def __enter__(self) -> LogCapture:
+        """Take the worker's root logger over for the call: its records come here only.
+
+        Handlers the worker's own imports installed (a module-level ``basicConfig``) are set
+        aside meanwhile, or each record would be written twice: there and, sent back, here.
+        """
         root = logging.getLogger()
-        self._root_level = root.level
+        self._root_level, self._root_handlers = root.level, list(root.handlers)
+        for handler in self._root_handlers:
+            root.removeHandler(handler)
         root.setLevel(self.level)
         root.addHandler(self)
         return self
 
     def __exit__(self, *_exc: object) -> None:
+        """Give the root logger back as it was."""
         root = logging.getLogger()
         root.removeHandler(self)
+        for handler in self._root_handlers:
+            root.addHandler(handler)
         root.setLevel(self._root_level)
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Keep ``record`` as plain fields, with the call's ids."""
-        fields = {k: v for k, v in record.__dict__.items() if isinstance(v, _PLAIN)}
-        fields["msg"], fields["args"] = record.getMessage(), None
-        if record.exc_info and not record.exc_text:
-            fields["exc_text"] = logging.Formatter().formatException(record.exc_info)
-        for key, value in self.ids.items():
-            fields.setdefault(key, value)
+        """Keep ``record`` as plain fields, with the call's ids.
+
+        A record that cannot be formatted (``log("%d", "x")``) is reported as ``logging``
+        reports it, and never fails the call.
+        """
+        try:
+            fields = {k: v for k, v in record.__dict__.items() if isinstance(v, _PLAIN)}
+            fields["msg"], fields["args"] = record.getMessage(), None
+            if record.exc_info and not record.exc_text:
+                fields["exc_text"] = logging.Formatter().formatException(record.exc_info)
+            for key, value in self.ids.items():
+                fields.setdefault(key, value)
+        except Exception:
+            self.handleError(record)
+            return
         self.records.append(fields)
 
 

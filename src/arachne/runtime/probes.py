@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING
 from arachne.runtime.timing import PROBE_EVERY
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from arachne.runtime.run_context import RunContext
     from arachne.runtime.running_node import RunningNode
 
-__all__ = ["probe_landed", "probe_outputs"]
+__all__ = ["probe_landed", "probe_outputs", "timed"]
 
 
 def probe_outputs(ctx: RunContext, rn: RunningNode, now: float) -> None:
@@ -23,7 +25,7 @@ def probe_outputs(ctx: RunContext, rn: RunningNode, now: float) -> None:
     one chain of probes runs from a source to a sink.
     """
     timing = rn.timing
-    if now < timing.next_probe:
+    if now < timing.next_probe and timing.origin < 0:  # (a probe to hand on always goes)
         return
     timing.next_probe = now + PROBE_EVERY
     origin = timing.origin if rn.links_in else now
@@ -43,3 +45,23 @@ def probe_landed(
             rn.timing.origin = origin
         else:
             ctx.end_to_end.record(now - origin)
+
+
+def timed(ctx: RunContext, rn: RunningNode, work: Callable[[], object]) -> None:
+    """Run inline work a timer started (a timed tick, a retry) as a turn: timed, then probed.
+
+    The scheduler times the turns it gives; this does the same for what runs between them.
+    """
+    if not ctx.metrics or not rn.inline:
+        work()
+        return
+    now = ctx.clock.now
+    began = now()
+    try:
+        work()
+    finally:
+        ended = now()
+        timing = rn.timing
+        timing.busy += ended - began
+        if ended >= timing.next_probe or timing.origin >= 0:
+            probe_outputs(ctx, rn, ended)

@@ -72,11 +72,10 @@ async def drive(ctx: RunContext, controls: Controls, rounds: Rounds) -> None:
             continue
         activations = 0
         started = perf()
+        began = now() if metrics else 0.0  # then each activation's end begins the next
         rn = ready.pop()
         while rn is not None:
             current_node.set(rn)  # for log records made meanwhile (log_context)
-            if metrics:
-                began = now()
             try:
                 activate(ctx, rn)
             except NodeFailed:
@@ -87,11 +86,12 @@ async def drive(ctx: RunContext, controls: Controls, rounds: Rounds) -> None:
                 current_node.set(None)
             if metrics:
                 ended = now()
-                timing = rn.timing
-                if rn.inline:
+                if rn.inline:  # (calls off the loop are timed, and probed, as they land)
+                    timing = rn.timing
                     timing.busy += ended - began
-                if ended >= timing.next_probe:
-                    probe_outputs(ctx, rn, ended)
+                    if ended >= timing.next_probe or timing.origin >= 0:
+                        probe_outputs(ctx, rn, ended)
+                began = ended
             timers.fire_due(now)  # its callbacks answer for themselves (not rn's failure)
             activations += 1
             if (

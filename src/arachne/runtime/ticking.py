@@ -12,6 +12,7 @@ from arachne.runtime.completion import finish_node, finish_refused
 from arachne.runtime.concurrent import start_tick
 from arachne.runtime.failure import decide, schedule_retry
 from arachne.runtime.log_context import CURRENT_NODE
+from arachne.runtime.probes import timed
 from arachne.runtime.requeue import after_turn
 from arachne.runtime.run_context import next_chunk
 
@@ -166,7 +167,7 @@ def schedule_ticks(ctx: RunContext, rn: RunningNode, deadline: float) -> None:
             token = CURRENT_NODE.set(rn)  # the tick (and a finish it asks for) logs as its node
             try:
                 if rn.inline:
-                    tick_inline(ctx, rn)
+                    timed(ctx, rn, lambda: tick_inline(ctx, rn))
                 else:
                     start_tick(ctx, rn)
                 if rn.finish_requested and rn.inline:

@@ -151,6 +151,7 @@ class NodeTiming:
         "next_probe",
         "now",
         "origin",
+        "running",
         "started",
     )
 
@@ -163,25 +164,42 @@ class NodeTiming:
         self.latency = Latency()
         self.next_probe = 0.0
         self.origin = -1.0
+        self.running = 0  # calls off the loop running now (a retry's wait is not one)
 
     def held(self) -> None:
-        """Start a held-back spell now (a full output), unless one runs."""
-        if self.now is not None and self.blocked_since < 0:
-            self.blocked_since = self.now()
+        """Start a held-back spell now (a full output), unless one runs.
+
+        Held back wins over busy: calls still running meanwhile count as held-back time, so
+        the three parts always add up to the node's life.
+        """
+        now = self.now
+        if now is not None and self.blocked_since < 0:
+            self.blocked_since = moment = now()
+            self._close_busy(moment)
 
     def released(self) -> None:
         """End the held-back spell now: the node may run again."""
-        if self.now is not None and self.blocked_since >= 0:
-            self.blocked += self.now() - self.blocked_since
+        now = self.now
+        if now is not None and self.blocked_since >= 0:
+            moment = now()
+            self.blocked += moment - self.blocked_since
             self.blocked_since = -1.0
+            if self.running:
+                self.busy_since = moment
 
     def call_began(self, now: float) -> None:
-        """Note a call off the loop began (the first in flight starts a busy spell)."""
-        if self.busy_since < 0:
+        """Note a call off the loop began running (the first starts a busy spell)."""
+        self.running += 1
+        if self.busy_since < 0 and self.blocked_since < 0:
             self.busy_since = now
 
-    def calls_ended(self, now: float) -> None:
-        """Close the busy spell: the last call in flight ended."""
+    def call_landed(self, now: float) -> None:
+        """Note a call off the loop ended (the last closes the busy spell)."""
+        self.running -= 1
+        if not self.running:
+            self._close_busy(now)
+
+    def _close_busy(self, now: float) -> None:
         if self.busy_since >= 0:
             self.busy += now - self.busy_since
             self.busy_since = -1.0
