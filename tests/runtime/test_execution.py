@@ -73,10 +73,10 @@ def test_switching_a_full_block_edge_to_drop_unblocks_its_producer() -> None:
     assert runtime.stats().edges["feed"].overflow == "drop"
 
 
-def test_inject_into_a_finished_node_is_refused() -> None:
+def test_inject_into_an_ended_execution_is_refused_saying_so() -> None:
     runtime, _ = line()
     runtime.run()
-    with pytest.raises(ExecutionError, match="has finished"):
+    with pytest.raises(ExecutionError, match=r"has ended \(completed\)"):
         runtime.execution.inject("collect", "in", 1)
 
 

@@ -142,6 +142,7 @@ def execute(
     with _sigterm_interrupts(signals):  # kept through the drain: a second signal cancels
         try:
             runtime.start()
+            ex.close_inputs()  # values come through the feeds' nodes, never through inject
             _watch(ex, err, started, options.timeout, draw, writer, final=options.top)
         except KeyboardInterrupt:
             if not signals:

@@ -432,6 +432,40 @@ class Execution:
 
     # -- injection ----------------------------------------------------------------------------
 
+    @property
+    def inputs_open(self) -> bool:
+        """Whether input ports that no edge feeds stay open for :meth:`inject`.
+
+        True for an execution started with ``Runtime.start()`` or ``launch()``: a node fed
+        only through such ports waits for injected messages (it does not finish as a source
+        that has nothing to do would) until :meth:`close_inputs`, :meth:`stop` or the
+        execution's end. ``run()`` runs with them closed: nothing else can feed them.
+        """
+        return self._ctx.open_inputs
+
+    def keep_inputs_open(self) -> None:
+        """Keep unfed input ports open for ``inject`` (before the execution starts)."""
+        if self.state is not ExecutionState.PENDING:
+            raise ExecutionError(
+                f"execution {self.id} is {self.state.value}; keep_inputs_open() comes before it "
+                "starts"
+            )
+        self._ctx.open_inputs = True
+
+    def close_inputs(self) -> None:
+        """Say no more is injected: nodes fed only through unfed input ports then finish.
+
+        Once what was injected is handled, the execution completes as a graph of sources
+        does. Idempotent; messages already injected are all delivered.
+        """
+        ctx = self._ctx
+
+        def change() -> None:
+            ctx.open_inputs = False
+            ctx.gate.wake()
+
+        ctx.gate.apply(change)
+
     def inject(self, node_id: str, port: str, value: Any, *, timeout: float | None = None) -> None:
         """Offer ``value`` (a payload or a ``Message``) to input ``port`` of ``node_id``.
 

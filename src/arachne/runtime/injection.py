@@ -67,6 +67,7 @@ class Injector:
 
     def check(self, node_id: str, port: str, value: Any) -> Injection:
         """Check ``value`` for ``node_id``'s ``port``; return the message to queue there."""
+        self._refuse_if_ended()  # first: once the execution ended, that is what to say
         rn = self.wiring.nodes.get(node_id)
         if rn is None:
             known = ", ".join(self.wiring.nodes) or "none"

@@ -64,10 +64,11 @@ class Rounds:
         """
         if self.ctx.tasks:
             return False
+        open_inputs = self.ctx.open_inputs
         for rn in self.wiring.nodes.values():
             if rn.finished:
                 continue
-            if rn.busy or not rn.started:
+            if rn.busy or not rn.started or (open_inputs and rn.waits_for_input):
                 return False
             stuck = rn.held and not rn.cadence  # holds its input, and no timer will tick it
             if (rn.holds_run or (rn.tick_driven and not rn.idle)) and not stuck:
@@ -82,8 +83,11 @@ class Rounds:
 
         A node with inputs but no link waits for a ``connect`` while the graph runs; once
         every source that is not such a node has finished, no link can bring it anything the
-        run would wait for, so it finishes as a source would.
+        run would wait for, so it finishes as a source would. While the execution's inputs
+        are open (it was started to be fed by ``inject``), it waits until they are closed.
         """
+        if self.ctx.open_inputs:
+            return False
         waiting = []
         for rn in self.wiring.nodes.values():
             if rn.finished or not rn.is_source:

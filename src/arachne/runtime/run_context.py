@@ -70,6 +70,7 @@ class RunContext:
         "idle_poll",
         "idle_sources",
         "metrics",
+        "open_inputs",
         "pools",
         "quantum",
         "ready",
@@ -107,6 +108,9 @@ class RunContext:
         self.tracer = tracer
         self.check_types = check_types
         self.metrics = metrics
+        # Input ports no edge feeds stay open for inject (an execution started to be fed);
+        # closed, a node fed only through them ends as its sources do (Rounds).
+        self.open_inputs = False
         self.end_to_end = Latency()
         self.idle_poll = idle_poll
         self.ready: ReadyQueue[RunningNode] = ReadyQueue()

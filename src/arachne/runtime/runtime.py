@@ -194,7 +194,11 @@ class Runtime:
         return self.launch(self.execution)
 
     def launch(self, ex: Execution) -> Execution:
-        """Start ``ex`` on this runtime's background loop thread and return it."""
+        """Start ``ex`` on this runtime's background loop thread and return it.
+
+        Its unfed input ports stay open for ``inject`` until ``ex.close_inputs()`` or
+        ``ex.stop()`` (see ``Execution.inputs_open``), so ``start(); inject(...)`` never races.
+        """
         with self._lock:
             if self._thread is None:
                 self._thread = LoopThread()
@@ -205,6 +209,7 @@ class Runtime:
             if ex.state.value != "pending":
                 raise ExecutionError(f"execution {ex.id} is {ex.state.value}; it can run only once")
             self._launched.add(ex.id)
+            ex.keep_inputs_open()
             ex.launched = True
         self._thread.submit(_quietly(ex))
         return ex
