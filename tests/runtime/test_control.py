@@ -124,10 +124,26 @@ def test_pause_holds_messages_and_resume_drains_them() -> None:
     runtime.shutdown()
 
 
-def test_resume_when_not_paused_is_an_error() -> None:
-    runtime, _ = forever_into(Collect())
-    with pytest.raises(ExecutionError, match="not paused"):
-        runtime.execution.resume()
+def test_pause_and_resume_are_idempotent_and_a_pause_before_the_start_holds() -> None:
+    sink = Collect()
+    runtime, _ = forever_into(sink)
+    ex = runtime.execution
+    ex.resume()  # not paused: nothing to do
+    ex.pause()
+    ex.pause()  # asked already: nothing more
+    runtime.start()
+    assert eventually(lambda: ex.state is ExecutionState.PAUSED)
+    threading.Event().wait(0.05)
+    assert sink.payloads == []  # paused from its start: nothing was activated
+    assert ex.stats().activations == 0
+    ex.resume()
+    ex.resume()
+    assert eventually(lambda: len(sink.payloads) > 0)
+    runtime.stop(timeout=10)
+    assert ex.state is ExecutionState.COMPLETED
+    with pytest.raises(ExecutionError, match="completed"):
+        ex.pause()
+    runtime.shutdown()
 
 
 def test_set_capacity_live_lets_a_blocked_producer_continue() -> None:

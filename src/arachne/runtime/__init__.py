@@ -10,7 +10,13 @@ from arachne.runtime.clock import Clock, FakeClock, MonotonicClock
 from arachne.runtime.edge import Edge
 from arachne.runtime.events import Event, EventBus, Subscription
 from arachne.runtime.execution import Execution
-from arachne.runtime.runtime import Runtime, Scheduler
+from arachne.runtime.record import ExecutionFailure, ExecutionRecord, ExecutionTimeout
+from arachne.runtime.runtime import (
+    DEFAULT_EXECUTION_TIMEOUT,
+    MAX_CONCURRENT_EXECUTIONS,
+    Runtime,
+    Scheduler,
+)
 from arachne.runtime.state import ExecutionState
 from arachne.runtime.stats import (
     Backpressure,
@@ -25,6 +31,8 @@ if TYPE_CHECKING:
     from arachne.runtime.event_relay import EventRelay, RelayClosed
 
 __all__ = [
+    "DEFAULT_EXECUTION_TIMEOUT",
+    "MAX_CONCURRENT_EXECUTIONS",
     "Backpressure",
     "Clock",
     "Edge",
@@ -33,8 +41,11 @@ __all__ = [
     "EventBus",
     "EventRelay",
     "Execution",
+    "ExecutionFailure",
+    "ExecutionRecord",
     "ExecutionState",
     "ExecutionStats",
+    "ExecutionTimeout",
     "FakeClock",
     "LatencyStats",
     "MonotonicClock",

@@ -67,17 +67,19 @@ class Controls:
         Not once a graceful stop was asked for: that drains to the end, which a pause would
         hold up for good. ``pause()`` and ``resume()`` are checked against what was last
         asked, not only the state now, so either may follow the other at once: each takes
-        effect on the loop, in the order asked.
+        effect on the loop, in the order asked. Both are idempotent: a second ``pause()`` (or
+        a ``resume()`` of a running execution) does nothing. One not running yet starts
+        paused.
         """
         state = self.state.value
-        if state not in (ExecutionState.RUNNING, ExecutionState.PAUSED):
+        if state.is_final:
             check_transition(state, ExecutionState.PAUSED)  # raises, naming the state
         if self.stopping:
             raise ExecutionError(
                 f"execution {self.state.execution_id} is stopping; it cannot be paused"
             )
         if self.pause_asked:
-            raise ExecutionError(f"execution {self.state.execution_id} is paused already")
+            return
 
         def change() -> None:
             if self.state.value is ExecutionState.RUNNING and not self.stopping:
@@ -88,11 +90,9 @@ class Controls:
         self.gate.apply(change)
 
     def resume(self) -> None:
-        """Continue after :meth:`pause`; queued messages drain first."""
+        """Continue after :meth:`pause`; queued messages drain first (idempotent)."""
         if not self.pause_asked:
-            raise ExecutionError(
-                f"execution {self.state.execution_id} is {self.state.value.value}, not paused"
-            )
+            return
         self.pause_asked = False
 
         def change() -> None:

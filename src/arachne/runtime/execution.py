@@ -12,9 +12,10 @@ import functools
 import logging
 import secrets
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from arachne.model.errors import ArachneError, ExecutionError, describe
+from arachne.model.errors import ArachneError, ExecutionError, NodeFailed, describe
 from arachne.model.flatten import node_spec
 from arachne.model.message import Headers, Message
 from arachne.model.policies import check_overflow
@@ -25,6 +26,7 @@ from arachne.runtime.events import Event, EventBus, Subscription
 from arachne.runtime.injection import Injector
 from arachne.runtime.lifecycle import seed, start_node, stop_node, stop_nodes
 from arachne.runtime.log_context import CURRENT_EXECUTION
+from arachne.runtime.record import ExecutionFailure, ExecutionRecord
 from arachne.runtime.rounds import Rounds
 from arachne.runtime.run_context import RunContext
 from arachne.runtime.scheduler import drive
@@ -85,7 +87,12 @@ class Execution:
         check_types: bool = False,
         metrics: bool = True,
         tracer: Tracer | None = None,
+        timeout: float | None = None,
     ) -> None:
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+        ):
+            raise ValueError(f"timeout must be a number of seconds > 0 or None, got {timeout!r}")
         self.id = execution_id or f"exec-{secrets.token_hex(4)}"
         self.graph = graph
         self.events = events if events is not None else EventBus()
@@ -104,6 +111,11 @@ class Execution:
             tracer=tracer,
         )
         self._began = self._finished = -1.0  # on the execution's clock (-1: not yet)
+        ctx.timeout = timeout
+        self.checksum = graph.checksum()  # of the graph it was created from
+        self.created_at = time.time()
+        self.started_at: float | None = None  # wall clock (Unix seconds)
+        self.completed_at: float | None = None
         self._state = StateCell(self.id, self.events)
         self.controls = Controls(ctx.gate, self._state)
         self.wiring = Wiring(
@@ -138,11 +150,17 @@ class Execution:
         try:
             self._state.move(ExecutionState.INITIALIZING)
             self._began = ctx.clock.now()
+            self.started_at = time.time()
+            if ctx.timeout is not None:
+                ctx.deadline = self._began + ctx.timeout
             self.wiring.attach()
             for rn in list(self.wiring.nodes.values()):
                 await start_node(ctx, rn)
             self.wiring.overlay()
             self._state.move(ExecutionState.RUNNING)
+            if self.controls.pause_asked and not self.controls.stopping:  # asked before it ran
+                self.controls.paused = True
+                self._state.move(ExecutionState.PAUSED)
             for rn in self.wiring.nodes.values():
                 seed(ctx, rn)
             await drive(ctx, self.controls, self.rounds)
@@ -205,6 +223,7 @@ class Execution:
                 final = ExecutionState.CANCELLED
             else:
                 final = ExecutionState.COMPLETED
+            self.completed_at = time.time()
             if not self._state.value.is_final:
                 error = describe(self.error) if self.error is not None else None
                 self._state.move(final, error=error)
@@ -213,6 +232,29 @@ class Execution:
                 ctx.gate.close()
             finally:
                 self._done.set()
+
+    def record(self) -> ExecutionRecord:
+        """Return the execution's record: ids, checksum, state, times, error and metrics."""
+        error = self.error
+        failure = None
+        if error is not None:
+            cause = error.__cause__ if isinstance(error, NodeFailed) and error.__cause__ else error
+            failure = ExecutionFailure(
+                type=type(cause).__name__,
+                message=describe(error),
+                node=getattr(error, "node_id", None),
+            )
+        return ExecutionRecord(
+            id=self.id,
+            graph_id=self.graph.name,
+            checksum=self.checksum,
+            state=self.state.value,
+            created_at=self.created_at,
+            started_at=self.started_at,
+            completed_at=self.completed_at,
+            error=failure,
+            metrics=self.stats().service_metrics().to_dict(),
+        )
 
     def _ended(self) -> str | None:
         """Return the final state's name once the execution has ended, else ``None``."""

@@ -63,6 +63,7 @@ class RunContext:
         "bus",
         "check_types",
         "clock",
+        "deadline",
         "end_to_end",
         "execution_id",
         "failure",
@@ -76,6 +77,7 @@ class RunContext:
         "ready",
         "rng",
         "tasks",
+        "timeout",
         "timers",
         "trace",
         "tracer",
@@ -111,6 +113,8 @@ class RunContext:
         # Input ports no edge feeds stay open for inject (an execution started to be fed);
         # closed, a node fed only through them ends as its sources do (Rounds).
         self.open_inputs = False
+        self.timeout: float | None = None  # seconds an execution may run (None: no limit)
+        self.deadline: float | None = None  # when it times out, on its clock (set at start)
         self.end_to_end = Latency()
         self.idle_poll = idle_poll
         self.ready: ReadyQueue[RunningNode] = ReadyQueue()

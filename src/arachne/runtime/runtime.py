@@ -7,7 +7,7 @@ import contextlib
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from arachne.model.errors import ExecutionError
 from arachne.model.node import Node
@@ -27,9 +27,23 @@ if TYPE_CHECKING:
     from arachne.runtime.stats import ExecutionStats
     from arachne.runtime.tracing import Tracer
 
-__all__ = ["Runtime", "Scheduler"]
+__all__ = ["DEFAULT_EXECUTION_TIMEOUT", "MAX_CONCURRENT_EXECUTIONS", "Runtime", "Scheduler"]
 
 log = logging.getLogger("arachne.runtime")
+
+MAX_CONCURRENT_EXECUTIONS: Final = 100
+"""Executions one runtime runs at once by default; ``launch`` refuses the next one."""
+
+DEFAULT_EXECUTION_TIMEOUT: Final = 300.0
+"""Seconds the Runtime Service gives an execution by default (the library's default is none:
+a stream may run for ever; pass ``Runtime(execution_timeout=DEFAULT_EXECUTION_TIMEOUT)``)."""
+
+
+class _Default:
+    """The type of :data:`_DEFAULT`: "the runtime's setting", apart from an explicit ``None``."""
+
+
+_DEFAULT: Final = _Default()
 
 _E = TypeVar("_E", bound=Event)
 
@@ -72,7 +86,19 @@ class Runtime:
         check_types: bool = False,
         metrics: bool = True,
         tracer: Tracer | None = None,
+        execution_timeout: float | None = None,
+        max_concurrent_executions: int = MAX_CONCURRENT_EXECUTIONS,
     ) -> None:
+        if (
+            isinstance(max_concurrent_executions, bool)
+            or not isinstance(max_concurrent_executions, int)
+            or max_concurrent_executions < 1
+        ):
+            raise ValueError(
+                f"max_concurrent_executions must be an int >= 1, got {max_concurrent_executions!r}"
+            )
+        self.execution_timeout = execution_timeout
+        self.max_concurrent_executions = max_concurrent_executions
         self.quantum = quantum
         self.metrics = metrics
         self.tracer = tracer
@@ -126,13 +152,43 @@ class Runtime:
             return self._default
 
     def open_execution(
-        self, unit: Node | Subgraph, *, execution_id: str | None = None
+        self,
+        unit: Node | Subgraph,
+        *,
+        execution_id: str | None = None,
+        timeout: float | _Default | None = _DEFAULT,
     ) -> Execution:
-        """Create an isolated execution of ``unit`` (not started; see :meth:`launch`)."""
-        sub = unit if isinstance(unit, Subgraph) else _wrap(unit)
-        return self._open(sub, execution_id)
+        """Create an isolated execution of ``unit`` (not started; see :meth:`launch`).
 
-    def _open(self, sub: Subgraph, execution_id: str | None = None) -> Execution:
+        ``timeout`` (seconds, or ``None`` for none) defaults to the runtime's
+        ``execution_timeout``: past it the execution ends failed with an ``ExecutionTimeout``.
+        """
+        sub = unit if isinstance(unit, Subgraph) else _wrap(unit)
+        return self._open(sub, execution_id, timeout)
+
+    def forget(self, execution_id: str) -> None:
+        """Drop an execution that has ended from :attr:`executions` (and so from metrics)."""
+        ex = self.executions.get(execution_id)
+        if ex is None:
+            known = ", ".join(self.executions) or "none"
+            raise ExecutionError(f"no execution {execution_id!r} to forget; known: {known}")
+        if ex.launched and not ex.done:
+            raise ExecutionError(
+                f"execution {execution_id} is {ex.state.value}; stop it (and wait) before "
+                "forgetting it"
+            )
+        with self._lock:
+            del self.executions[execution_id]
+            self._launched.discard(execution_id)
+            if self._default is ex:
+                self._default = None
+
+    def _open(
+        self,
+        sub: Subgraph,
+        execution_id: str | None = None,
+        timeout: float | _Default | None = _DEFAULT,
+    ) -> Execution:
         if execution_id is not None and execution_id in self.executions:
             raise ExecutionError(f"an execution {execution_id!r} exists already; choose another id")
         ex = Execution(
@@ -149,6 +205,7 @@ class Runtime:
             check_types=self.check_types,
             metrics=self.metrics,
             tracer=self.tracer,
+            timeout=self.execution_timeout if isinstance(timeout, _Default) else timeout,
         )
         self.executions[ex.id] = ex
         return ex
@@ -189,6 +246,16 @@ class Runtime:
         """Run the default execution on the current event loop until it completes."""
         await self.execution.run()
 
+    def _check_room(self) -> None:
+        """Refuse a launch past ``max_concurrent_executions`` executions running at once."""
+        running = sum(1 for ex in self.executions.values() if ex.launched and not ex.done)
+        if running >= self.max_concurrent_executions:
+            raise ExecutionError(
+                f"this runtime runs {running} executions already, its limit "
+                f"(max_concurrent_executions={self.max_concurrent_executions}); wait for one to "
+                "end, stop one, or raise the limit"
+            )
+
     def start(self) -> Execution:
         """Start the default execution on a background loop thread and return it at once."""
         return self.launch(self.execution)
@@ -208,6 +275,7 @@ class Runtime:
                 )
             if ex.state.value != "pending":
                 raise ExecutionError(f"execution {ex.id} is {ex.state.value}; it can run only once")
+            self._check_room()
             self._launched.add(ex.id)
             ex.keep_inputs_open()
             ex.launched = True

@@ -12,6 +12,7 @@ from arachne.runtime.activation import activate
 from arachne.runtime.failure import node_failure
 from arachne.runtime.log_context import CURRENT_NODE
 from arachne.runtime.probes import probe_outputs
+from arachne.runtime.record import ExecutionTimeout
 
 if TYPE_CHECKING:
     from arachne.runtime.control import Controls
@@ -67,8 +68,10 @@ async def drive(ctx: RunContext, controls: Controls, rounds: Rounds) -> None:
         if controls.stop_requested:
             controls.stop_requested = False
             rounds.end_of_stream(include_keep_alive=True)
-        if controls.paused:
-            await gate.wait(ctx.clock, None, busy=True)
+        if ctx.deadline is not None and now() >= ctx.deadline:
+            raise ExecutionTimeout(ctx.execution_id, ctx.timeout or 0.0)
+        if controls.paused:  # (timers wait; the execution's timeout does not)
+            await gate.wait(ctx.clock, ctx.deadline, busy=True)
             continue
         activations = 0
         started = perf()
@@ -121,6 +124,8 @@ async def drive(ctx: RunContext, controls: Controls, rounds: Rounds) -> None:
                 f"execution {ctx.execution_id} stalled with unfinished nodes: {stuck}"
             )
         deadline = timers.next_deadline()
+        if ctx.deadline is not None:
+            deadline = ctx.deadline if deadline is None else min(deadline, ctx.deadline)
         if ctx.idle_sources:
             poll = now() + ctx.idle_poll
             deadline = poll if deadline is None else min(deadline, poll)

@@ -19,8 +19,9 @@ whole way into the execution's end-to-end histogram.
 A fused chain has no queue inside: it counts as one hop, probed at its tail edges.
 
 Histograms are HDR histograms (``hdrhistogram``) in microseconds, 2 significant digits, up
-to an hour; a record costs about a microsecond, so the probes cost a few per node per
-millisecond at most.
+to an hour. A landed probe costs a few microseconds (cold code between probes), so at most
+one per node every 5 ms keeps the whole under 5% of a fast pipeline
+(``benchmarks/observability.py`` measures it).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LATENCY_BOUNDS", "PROBE_EVERY", "Latency", "NodeTiming"]
 
-PROBE_EVERY: Final = 0.001
+PROBE_EVERY: Final = 0.005
 """Seconds between two probes a node sets on its outputs (each edge holds one at a time)."""
 
 LATENCY_BOUNDS: Final = (
@@ -63,38 +64,57 @@ LATENCY_BOUNDS: Final = (
 
 _MAX_US: Final = 3_600_000_000  # an hour, in microseconds: longer waits are recorded as this
 
+_FOLD_AT: Final = 1024  # values a histogram keeps aside before it folds them in
+
 
 class Latency:
     """One latency histogram: values in seconds, kept in microseconds.
 
-    Read out in one pass over the histogram's non-empty cells, and only when something was
-    recorded since the last read (the package's own percentile calls walk every cell each).
+    A record only appends to a list (the histogram's own record is a few microseconds, cold,
+    between two probes); the list is folded into the histogram in one go when it is read or
+    reaches :data:`_FOLD_AT`. Read out in one pass over the histogram's non-empty cells, and
+    only when something was recorded since the last read.
     """
 
-    __slots__ = ("_hist", "_max", "_read", "_sum")
+    __slots__ = ("_hist", "_max", "_pending", "_read", "_sum")
 
     def __init__(self) -> None:
         self._hist = HdrHistogram(1, _MAX_US, 2)
+        self._pending: list[float] = []
         self._sum = 0.0
         self._max = 0.0
         self._read = LatencyStats()
 
     def record(self, seconds: float) -> None:
         """Record one latency (negative clock steps count as 0)."""
-        if seconds < 0:
-            seconds = 0.0
-        self._sum += seconds
-        if seconds > self._max:
-            self._max = seconds
-        self._hist.record_value(min(_MAX_US, max(1, round(seconds * 1e6))))
+        pending = self._pending
+        pending.append(seconds)
+        if len(pending) >= _FOLD_AT:
+            self._fold()
+
+    def _fold(self) -> None:
+        """Move the pending values into the histogram, the sum and the maximum."""
+        pending, self._pending = self._pending, []
+        put = self._hist.record_value
+        top = self._max
+        for seconds in pending:
+            if seconds < 0:
+                seconds = 0.0
+            self._sum += seconds
+            if seconds > top:
+                top = seconds
+            put(min(_MAX_US, max(1, round(seconds * 1e6))))
+        self._max = top
 
     @property
     def count(self) -> int:
         """How many latencies were recorded."""
-        return int(self._hist.total_count)
+        return int(self._hist.total_count) + len(self._pending)
 
     def stats(self) -> LatencyStats:
         """Return the percentiles, the exact maximum and mean, and cumulative bucket counts."""
+        if self._pending:
+            self._fold()
         count = self.count
         if count != self._read.count:
             self._read = self._read_out(count)
