@@ -106,6 +106,7 @@ def test_event_kinds_are_the_concrete_kinds_in_definition_order() -> None:
         "BackpressureEnded",
         "NodeAdded",
         "NodeRemoved",
+        "NodeReconfigured",
         "EdgeAdded",
         "EdgeRemoved",
     ]

@@ -85,6 +85,17 @@ class Graph:
         links[link_id] = dataclasses.replace(links[link_id], **changes)
         return Graph(self._nodes.values(), links.values(), self.name)
 
+    def replace_node(self, node_id: str, **changes: Any) -> Graph:
+        """Return a graph where node ``node_id`` has ``changes`` (its config, say)."""
+        if node_id not in self._nodes:
+            known = ", ".join(self._nodes) or "none"
+            raise GraphError(f"unknown node {node_id!r}; known nodes: {known}")
+        nodes = [
+            dataclasses.replace(spec, **changes) if spec.id == node_id else spec
+            for spec in self._nodes.values()
+        ]
+        return Graph(nodes, self._links.values(), self.name)
+
     def with_node(self, spec: NodeSpec) -> Graph:
         """Return a graph with node ``spec`` added (``GraphError`` if its id is taken)."""
         return Graph((*self._nodes.values(), spec), self._links.values(), self.name)

@@ -217,6 +217,15 @@ class Node:
         """Run once at shutdown, in reverse topological order; release resources here."""
         return None
 
+    def on_config(self, config: Mapping[str, Any]) -> None:
+        """Take a new config while running (``Execution.update_config``).
+
+        ``self.context.config`` already holds it. Raising refuses it: the old config stays,
+        and the caller of ``update_config`` gets the error. A node that does not override
+        this cannot change its config while it runs.
+        """
+        return
+
     # -- the runtime's seam --------------------------------------------------------------------
 
     def bind_runtime(self, binding: NodeBinding, context: NodeContext) -> None:
@@ -243,6 +252,10 @@ class Node:
             self.__dict__.pop("emit", None)
         else:
             self.__dict__["emit"] = emitter
+
+    def bind_context(self, context: NodeContext) -> None:
+        """Give the instance a new context (a new config; called by the runtime)."""
+        self._arachne_context = context
 
     def unbind_runtime(self) -> None:
         """Detach from the execution so the instance can run again; its context stays readable."""
@@ -312,7 +325,7 @@ class AsyncNode(Node):
 
 _BASE_HOOKS: dict[str, frozenset[object]] = {
     hook: frozenset({getattr(Node, hook), getattr(AsyncNode, hook)})
-    for hook in ("on_start", "on_message", "on_batch", "on_tick", "on_finish", "on_stop")
+    for hook in ("on_start", "on_message", "on_batch", "on_tick", "on_finish", "on_stop", "on_config")
 }
 
 

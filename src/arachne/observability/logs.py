@@ -98,6 +98,7 @@ EVENT_LEVELS: dict[type[events.Event], int] = {
     events.NodeStopped: logging.DEBUG,
     events.NodeAdded: logging.DEBUG,
     events.NodeRemoved: logging.DEBUG,
+    events.NodeReconfigured: logging.INFO,
     events.EdgeAdded: logging.DEBUG,
     events.EdgeRemoved: logging.DEBUG,
     events.BackpressureBegan: logging.DEBUG,

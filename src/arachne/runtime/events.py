@@ -37,6 +37,7 @@ __all__ = [
     "NodeEvent",
     "NodeFailed",
     "NodeFinished",
+    "NodeReconfigured",
     "NodeRemoved",
     "NodeStarted",
     "NodeStopped",
@@ -219,6 +220,11 @@ class NodeAdded(NodeEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NodeRemoved(NodeEvent):
     """Fires when a node leaves a running graph."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeReconfigured(NodeEvent):
+    """Fires when a node took a new config while running (``Execution.update_config``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

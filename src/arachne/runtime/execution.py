@@ -8,21 +8,24 @@ the context, the controls and the rounds; nothing below takes the ``Execution`` 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
+import json
 import logging
 import secrets
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from arachne.model.errors import ArachneError, ExecutionError, NodeFailed, describe
+from arachne.model.errors import ArachneError, ExecutionError, GraphError, NodeFailed, describe
 from arachne.model.flatten import node_spec
 from arachne.model.message import Headers, Message
+from arachne.model.node import overrides
 from arachne.model.policies import check_overflow
 from arachne.model.specs import LinkSpec, PortRef
 from arachne.runtime.clock import Clock, MonotonicClock
 from arachne.runtime.control import Controls
-from arachne.runtime.events import Event, EventBus, Subscription
+from arachne.runtime.events import Event, EventBus, NodeReconfigured, Subscription
 from arachne.runtime.injection import Injector
 from arachne.runtime.lifecycle import seed, start_node, stop_node, stop_nodes
 from arachne.runtime.log_context import CURRENT_EXECUTION
@@ -396,6 +399,50 @@ class Execution:
 
         self._change(change)
 
+    def update_config(self, node_id: str, config: Mapping[str, Any]) -> bool:
+        """Give node ``node_id`` a new ``config`` (the whole of it); return whether it changed.
+
+        Configs are compared by content: an equal one changes nothing. A running node gets it
+        through ``on_config`` (which it must override); if that raises, the old config stays
+        in both graphs and in the node, and the error is raised here. Other nodes, and this
+        node's state and queued messages, are untouched. ``NodeReconfigured`` is published.
+        """
+        new = dict(config)
+        key = _config_key(new)
+
+        def change() -> bool:
+            rn = self.wiring.nodes.get(node_id)
+            if rn is None:
+                known = ", ".join(self.wiring.nodes) or "none"
+                raise GraphError(f"unknown node {node_id!r}; known nodes: {known}")
+            if _config_key(rn.spec.config) == key:
+                return False
+            live = rn.started and not rn.finished
+            if live and not overrides(rn.node, "on_config"):
+                raise ExecutionError(
+                    f"node {node_id!r} ({type(rn.node).__qualname__}) has no on_config, so it "
+                    "cannot take a new config while it runs; override on_config, or remove the "
+                    "node and add a new one"
+                )
+            old_spec, old_context = rn.spec, rn.context
+            rn.spec = dataclasses.replace(old_spec, config=new)
+            rn.context = dataclasses.replace(old_context, config=rn.spec.config)
+            rn.node.bind_context(rn.context)
+            if live:
+                try:
+                    rn.node.on_config(rn.context.config)
+                except Exception:
+                    rn.spec, rn.context = old_spec, old_context
+                    rn.node.bind_context(old_context)
+                    raise
+            self.graph = self.graph.replace_node(node_id, config=new)
+            bus = self._ctx.bus
+            if NodeReconfigured in bus.wanted:
+                bus.publish(NodeReconfigured(execution_id=self.id, node_id=node_id))
+            return True
+
+        return bool(self._change(change))
+
     async def _stop_live(self, rn: RunningNode) -> None:
         error = await stop_node(self._ctx, rn)
         if error is not None:
@@ -595,3 +642,8 @@ def _log_failed_change(future: Future[Any]) -> None:
     exc = future.exception()
     if exc is not None:
         log.error("a change requested from inside a hook failed: %s", describe(exc))
+
+
+def _config_key(config: Mapping[str, Any]) -> str:
+    """Return a config's content as one comparable string (keys sorted)."""
+    return json.dumps(dict(config), sort_keys=True, default=repr)
