@@ -325,7 +325,15 @@ class AsyncNode(Node):
 
 _BASE_HOOKS: dict[str, frozenset[object]] = {
     hook: frozenset({getattr(Node, hook), getattr(AsyncNode, hook)})
-    for hook in ("on_start", "on_message", "on_batch", "on_tick", "on_finish", "on_stop", "on_config")
+    for hook in (
+        "on_start",
+        "on_message",
+        "on_batch",
+        "on_tick",
+        "on_finish",
+        "on_stop",
+        "on_config",
+    )
 }
 
 
