@@ -262,3 +262,34 @@ def test_stats_writes_nothing() -> None:
     edge.stats()
     edge.stats()
     assert {name: getattr(edge, name) for name in Edge.__slots__} == before
+
+
+@pytest.mark.parametrize(
+    ("overflow", "kept", "dropped", "coalesced"),
+    [
+        ("block", list(range(10)), 0, 0),
+        ("fail", list(range(10)), 0, 0),
+        ("drop", [0, 1, 2, 3], 6, 0),
+        ("latest", [6, 7, 8, 9], 6, 0),
+        (Coalesce(lambda old, new: old + new), [0, 1, 2, sum(range(3, 10))], 0, 6),
+    ],
+    ids=["block", "fail", "drop", "latest", "coalesce"],
+)
+def test_shrinking_a_full_edge_meets_its_policy_counted(
+    overflow: object, kept: list[int], dropped: int, coalesced: int
+) -> None:
+    edge = make_edge(10, overflow)
+    for value in range(10):
+        edge.push(value)
+    seen = listen(edge)
+    edge.set_capacity(4)
+    edge.retuned()
+    stats = edge.stats()
+    assert (stats.depth, stats.dropped, stats.coalesced) == (len(kept), dropped, coalesced)
+    invariant(edge)
+    if dropped:
+        [event] = seen
+        assert isinstance(event, MessageDropped)
+        assert event.count == dropped
+    assert edge.source.blocked is (overflow == "block")  # held until what is kept drains
+    assert edge.take(100) == kept

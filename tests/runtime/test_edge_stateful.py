@@ -175,6 +175,23 @@ class Model:
             self.blocked = True
             self.spell = True
 
+    def shrink(self, capacity: int) -> None:
+        """A smaller capacity: what is queued past it meets the policy (Edge.set_capacity)."""
+        excess = self.depth - capacity
+        if excess <= 0:
+            return
+        if self.policy == "drop":
+            del self.queue[capacity:]
+            self.dropped += excess
+        elif self.policy == "latest":
+            del self.queue[:excess]
+            self.dropped += excess
+        elif self.policy == "coalesce":
+            total = sum(payload for payload, _ in self.queue[capacity - 1 :])
+            self.queue[capacity - 1 :] = [(total, self.queue[-1][1])]
+            self.coalesced += excess
+            self.enqueued -= excess
+
     def changed(self, *, retune: bool) -> None:
         """After a capacity or policy change: bare setter, or as ``ExecutionTuning`` does."""
         self.hold = self.depth
@@ -328,10 +345,11 @@ class EdgeMachine(RuleBasedStateMachine):
 
     @rule(capacity=st.integers(1, MAX_CAPACITY), retune=st.booleans())
     def set_capacity(self, capacity: int, retune: bool) -> None:
-        """Live capacity change; queued messages stay."""
+        """Live capacity change; what is queued past a smaller one meets the policy."""
         self.edge.set_capacity(capacity)
         if retune:
             self.retune()
+        self.model.shrink(capacity)
         self.model.capacity = capacity
         self.model.changed(retune=retune)
 

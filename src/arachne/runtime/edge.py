@@ -506,11 +506,53 @@ class Edge:
     # -- live tuning --------------------------------------------------------------------------
 
     def set_capacity(self, capacity: int) -> None:
-        """Change the bound; messages already queued stay, the new bound applies to pushes."""
+        """Change the bound; messages queued past a smaller one meet the edge's policy.
+
+        ``block`` and ``fail`` keep them (the producer stays held back until they drain; no
+        message is lost to a resize); ``drop`` drops the newest of them, ``latest`` the
+        oldest, both counted as dropped; a ``Coalesce`` merges them into the last one kept,
+        counted as coalesced.
+        """
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"edge {self.id}: capacity must be an int >= 1, got {capacity!r}")
         self.capacity = capacity
         self._limit = self._head + capacity
+        excess = len(self._buf) - self._limit
+        if excess > 0:
+            self._shed(excess)
+
+    def _shed(self, excess: int) -> None:
+        """Apply the policy to ``excess`` messages queued past a bound that just shrank."""
+        policy, buf = self.overflow, self._buf
+        depth = len(buf) - self._head
+        if depth > self._high_water:
+            self._high_water = depth  # it held them, whatever the policy does now
+        if policy == "drop":  # the newest are the ones past the bound
+            del buf[len(buf) - excess :]
+        elif policy == "latest":  # the oldest make way
+            del buf[self._head : self._head + excess]
+            if self.probe_seq:
+                self.probe_seq = max(self.dequeued + 1, self.probe_seq - excess)
+        elif isinstance(policy, Coalesce):  # as pushes past the bound would have been merged
+            kept = len(buf) - excess - 1
+            payload = as_message(buf[kept]).payload
+            for item in buf[kept + 1 :]:
+                payload = policy.merge(payload, as_message(item).payload)
+            headers = as_message(buf[-1]).headers  # the newest's, as a merge keeps
+            buf[kept] = payload if headers is EMPTY_HEADERS else Message(payload, headers)
+            del buf[kept + 1 :]
+            self.coalesced += excess
+            return
+        else:  # block, fail: kept; the producer is held back until they drain
+            return
+        self.evicted += excess
+        self._limit = self._head + self.capacity
+        if self.probe_seq > self.dequeued + len(buf) - self._head:
+            self.probe_seq = 0  # its message was dropped
+        bus = self._ctx.bus
+        if MessageDropped in bus.wanted:
+            reason: Literal["drop", "latest"] = "drop" if policy == "drop" else "latest"
+            bus.publish(self._dropped(excess, reason))
 
     def set_priority(self, priority: int) -> None:
         """Change the priority that orders the consumer's work."""
