@@ -45,6 +45,7 @@ FIELD_VALUES: dict[str, Any] = {
     "reason": "drop",
     "producer_id": "parse",
     "blocked_seconds": 0.1,
+    "previous": "e0",
 }
 
 NODE_KINDS = [kind for kind in EVENT_KINDS if issubclass(kind, NodeEvent)]
@@ -91,6 +92,7 @@ class Boom:
 def test_event_kinds_are_the_concrete_kinds_in_definition_order() -> None:
     assert [kind.__name__ for kind in EVENT_KINDS] == [
         "ExecutionStateChanged",
+        "ExecutionRestarted",
         "NodeStarted",
         "NodeFinished",
         "NodeStopped",

@@ -14,6 +14,7 @@ from arachne.runtime import (
     ExecutionTimeout,
     FakeClock,
 )
+from arachne.runtime.events import ExecutionRestarted
 from tests.runtime.nodes import Collect
 
 WAIT = 30.0  # real seconds: a bound on a hang, not a timing claim
@@ -140,3 +141,43 @@ def test_the_runtime_refuses_an_execution_past_its_limit_and_forgets_ended_ones(
             runtime.forget("nope")
     finally:
         runtime.shutdown(WAIT)
+
+
+class Counter(Node):
+    """Counts every value it has seen, across runs, in its state."""
+
+    inp = Input(int, name="in")
+    out = Output(int)
+
+    def on_message(self, port: str, msg: Message) -> None:
+        self.context.state["seen"] = self.context.state.get("seen", 0) + 1
+        self.emit("out", self.context.state["seen"])
+
+
+def test_restart_runs_the_graph_again_as_a_new_execution_keeping_node_state() -> None:
+    counter, sink = Counter(), Collect()
+    graph = Subgraph()
+    graph.add_node(counter, name="counter")
+    graph.add_node(sink, name="sink")
+    graph.connect(("counter", "out"), ("sink", "in"))
+    runtime = Runtime()
+    runtime.register(graph)
+    restarted: list[tuple[str, str]] = []
+    runtime.subscribe(lambda e: restarted.append((e.previous, e.execution_id)), ExecutionRestarted)
+    try:
+        first = runtime.start()
+        first.inject("counter", "in", 1)
+        second = runtime.restart(first.id, timeout=WAIT)  # stops the first, gracefully
+        assert first.state is ExecutionState.COMPLETED
+        assert second.id != first.id
+        assert second.graph == first.graph
+        second.inject("counter", "in", 1)
+        second.close_inputs()
+        assert second.wait(WAIT)
+        assert second.state is ExecutionState.COMPLETED
+    finally:
+        runtime.shutdown(WAIT)
+    assert sink.payloads == [1, 2]  # the count went on: the instance and its state are kept
+    assert restarted == [(first.id, second.id)]
+    with pytest.raises(ExecutionError, match="no execution 'nope' to restart"):
+        runtime.restart("nope")

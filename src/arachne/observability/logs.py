@@ -90,6 +90,7 @@ class JsonLogFormatter(JsonFormatter):
 
 EVENT_LEVELS: dict[type[events.Event], int] = {
     events.ExecutionStateChanged: logging.INFO,
+    events.ExecutionRestarted: logging.INFO,
     events.NodeFailed: logging.ERROR,
     events.RetryScheduled: logging.INFO,
     events.TickOverran: logging.WARNING,
@@ -141,6 +142,8 @@ def _describe(event: events.Event) -> str:
     if isinstance(event, events.ExecutionStateChanged):
         said = f"execution {event.execution_id}: {event.old} -> {event.new}"
         return f"{said} ({event.error})" if event.error else said
+    if isinstance(event, events.ExecutionRestarted):
+        return f"execution {event.previous} restarted as {event.execution_id}"
     if isinstance(event, events.NodeFailed):
         return f"node {event.node_id!r} failed in {event.hook}: {event.error_type}: {event.error}"
     if isinstance(event, events.RetryScheduled):

@@ -28,6 +28,7 @@ __all__ = [
     "EdgeRemoved",
     "Event",
     "EventBus",
+    "ExecutionRestarted",
     "ExecutionStateChanged",
     "MessageCoalesced",
     "MessageDropped",
@@ -116,6 +117,13 @@ class ExecutionStateChanged(Event):
     old: str
     new: str
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionRestarted(Event):
+    """Fires when ``Runtime.restart`` runs execution ``previous``'s graph again as a new one."""
+
+    previous: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -236,6 +236,11 @@ class Execution:
             finally:
                 self._done.set()
 
+    @property
+    def timeout(self) -> float | None:
+        """Seconds the execution may run from its start (``None``: no limit)."""
+        return self._ctx.timeout
+
     def record(self) -> ExecutionRecord:
         """Return the execution's record: ids, checksum, state, times, error and metrics."""
         error = self.error

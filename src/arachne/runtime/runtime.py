@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 from arachne.model.errors import ExecutionError
 from arachne.model.node import Node
 from arachne.model.subgraph import Subgraph
-from arachne.runtime.events import Event, EventBus
+from arachne.runtime.events import Event, EventBus, ExecutionRestarted
 from arachne.runtime.execution import Execution
 from arachne.runtime.loop_thread import LoopThread
 from arachne.runtime.signals import graceful_signals
@@ -165,6 +165,44 @@ class Runtime:
         """
         sub = unit if isinstance(unit, Subgraph) else _wrap(unit)
         return self._open(sub, execution_id, timeout)
+
+    def restart(self, execution_id: str, *, timeout: float | None = None) -> Execution:
+        """Run an execution's graph again, as a new execution, and return it (launched).
+
+        One still running is stopped gracefully first (up to ``timeout`` seconds, then
+        ``ExecutionError``). The new one runs the old one's desired graph (live changes
+        included) with the same node instances, so what they keep in ``context.state``
+        carries over; queued messages do not. ``ExecutionRestarted`` is published.
+        """
+        old = self.executions.get(execution_id)
+        if old is None:
+            known = ", ".join(self.executions) or "none"
+            raise ExecutionError(f"no execution {execution_id!r} to restart; known: {known}")
+        if old.launched and not old.done and not old.stop(timeout=timeout):
+            raise ExecutionError(
+                f"execution {execution_id} did not stop within {timeout} s; it was not restarted"
+            )
+        instances = {rn.id: rn.node for rn in old.wiring.nodes.values()}
+        new = Execution(
+            old.graph,
+            instances,
+            quantum=self.quantum,
+            batch=self.batch,
+            clock=self.clock,
+            events=self.events,
+            seed=self.seed,
+            trace=self.trace,
+            fusion=self.fusion,
+            check_types=self.check_types,
+            metrics=self.metrics,
+            tracer=self.tracer,
+            timeout=old.timeout,
+        )
+        self.executions[new.id] = new
+        self.launch(new)
+        if ExecutionRestarted in self.events.wanted:
+            self.events.publish(ExecutionRestarted(execution_id=new.id, previous=old.id))
+        return new
 
     def forget(self, execution_id: str) -> None:
         """Drop an execution that has ended from :attr:`executions` (and so from metrics)."""
