@@ -18,7 +18,7 @@ from arachne.runtime.loop_thread import LoopThread
 from arachne.runtime.signals import graceful_signals
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from arachne.model.graph import Graph
     from arachne.model.policies import Overflow
@@ -183,22 +183,7 @@ class Runtime:
                 f"execution {execution_id} did not stop within {timeout} s; it was not restarted"
             )
         instances = {rn.id: rn.node for rn in old.wiring.nodes.values()}
-        new = Execution(
-            old.graph,
-            instances,
-            quantum=self.quantum,
-            batch=self.batch,
-            clock=self.clock,
-            events=self.events,
-            seed=self.seed,
-            trace=self.trace,
-            fusion=self.fusion,
-            check_types=self.check_types,
-            metrics=self.metrics,
-            tracer=self.tracer,
-            timeout=old.timeout,
-        )
-        self.executions[new.id] = new
+        new = self._create(old.graph, instances, None, old.timeout)
         self.launch(new)
         if ExecutionRestarted in self.events.wanted:
             self.events.publish(ExecutionRestarted(execution_id=new.id, previous=old.id))
@@ -229,9 +214,20 @@ class Runtime:
     ) -> Execution:
         if execution_id is not None and execution_id in self.executions:
             raise ExecutionError(f"an execution {execution_id!r} exists already; choose another id")
+        chosen = self.execution_timeout if isinstance(timeout, _Default) else timeout
+        return self._create(sub.to_graph(), sub.instances(), execution_id, chosen)
+
+    def _create(
+        self,
+        graph: Graph,
+        instances: Mapping[str, Node],
+        execution_id: str | None,
+        timeout: float | None,
+    ) -> Execution:
+        """Make an execution with this runtime's settings and keep it in :attr:`executions`."""
         ex = Execution(
-            sub.to_graph(),
-            sub.instances(),
+            graph,
+            instances,
             execution_id=execution_id,
             quantum=self.quantum,
             batch=self.batch,
@@ -243,7 +239,7 @@ class Runtime:
             check_types=self.check_types,
             metrics=self.metrics,
             tracer=self.tracer,
-            timeout=self.execution_timeout if isinstance(timeout, _Default) else timeout,
+            timeout=timeout,
         )
         self.executions[ex.id] = ex
         return ex
