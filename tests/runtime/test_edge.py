@@ -286,6 +286,7 @@ def test_shrinking_a_full_edge_meets_its_policy_counted(
     edge.retuned()
     stats = edge.stats()
     assert (stats.depth, stats.dropped, stats.coalesced) == (len(kept), dropped, coalesced)
+    assert (stats.offered, stats.enqueued) == (10, 10)  # counters never go back
     invariant(edge)
     if dropped:
         [event] = seen

@@ -189,8 +189,7 @@ class Model:
         elif self.policy == "coalesce":
             total = sum(payload for payload, _ in self.queue[capacity - 1 :])
             self.queue[capacity - 1 :] = [(total, self.queue[-1][1])]
-            self.coalesced += excess
-            self.enqueued -= excess
+            self.coalesced += excess  # (they were enqueued: that count stays)
 
     def changed(self, *, retune: bool) -> None:
         """After a capacity or policy change: bare setter, or as ``ExecutionTuning`` does."""

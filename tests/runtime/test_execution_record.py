@@ -181,3 +181,46 @@ def test_restart_runs_the_graph_again_as_a_new_execution_keeping_node_state() ->
     assert restarted == [(first.id, second.id)]
     with pytest.raises(ExecutionError, match="no execution 'nope' to restart"):
         runtime.restart("nope")
+
+
+def test_a_config_with_no_json_form_still_runs_and_has_no_checksum() -> None:
+    class Holds(Node):
+        inp = Input(int, name="in")
+
+        def __init__(self) -> None:
+            super().__init__(config={"fn": abs})
+
+    execution = Runtime().open_execution(Holds())
+    asyncio.run(execution.run())
+    assert execution.record().checksum is None
+    assert execution.state is ExecutionState.COMPLETED
+
+
+def test_restarting_the_default_execution_makes_the_new_one_the_default() -> None:
+    graph = Subgraph()
+    graph.add_node(Collect(), name="sink")
+    runtime = Runtime()
+    runtime.register(graph)
+    try:
+        first = runtime.start()
+        second = runtime.restart(first.id, timeout=WAIT)
+        assert runtime.execution is second
+        second.close_inputs()
+        assert runtime.wait(WAIT)
+        assert second.state is ExecutionState.COMPLETED
+    finally:
+        runtime.shutdown(WAIT)
+
+
+def test_close_inputs_before_the_launch_is_kept() -> None:
+    graph = Subgraph()
+    graph.add_node(Collect(), name="sink")
+    runtime = Runtime()
+    execution = runtime.open_execution(graph)
+    execution.close_inputs()
+    runtime.launch(execution)
+    try:
+        assert execution.wait(WAIT)  # nothing to wait for: it completes on its own
+        assert not execution.inputs_open
+    finally:
+        runtime.shutdown(WAIT)

@@ -70,6 +70,7 @@ def started() -> tuple[Runtime, Scale, Scale, Collect]:
 
 
 def test_a_new_config_reaches_that_nodes_on_config_only_and_keeps_state() -> None:
+    # a's config changes; b's changes too, but to the same factor: its output is untouched.
     runtime, a, b, sink = started()
     ex = runtime.execution
     reconfigured: list[str] = []
@@ -81,6 +82,8 @@ def test_a_new_config_reaches_that_nodes_on_config_only_and_keeps_state() -> Non
             time.sleep(0.001)  # handled with the old config first
         assert ex.update_config("a", {"factor": 3})
         assert not ex.update_config("a", {"factor": 3})  # the same again: nothing to do
+        assert ex.update_config("b", {"factor": 10, "tags": (1, 2)})
+        assert ex.update_config("b", {"factor": 10, "tags": [1, 2]})  # a change, by ==
         ex.inject("a", "in", 1)
         ex.close_inputs()
         assert ex.wait(WAIT)
@@ -88,11 +91,11 @@ def test_a_new_config_reaches_that_nodes_on_config_only_and_keeps_state() -> Non
         runtime.shutdown(WAIT)
     assert sink.payloads == [20, 30]
     assert a.configs == [{"factor": 3}]
-    assert b.configs == []  # untouched
+    assert b.configs == [{"factor": 10, "tags": (1, 2)}, {"factor": 10, "tags": [1, 2]}]
     assert (a.context.state["seen"], b.context.state["seen"]) == (2, 2)  # state kept
     assert ex.graph.nodes["a"].config == {"factor": 3}
     assert ex.running_graph() == ex.graph
-    assert reconfigured == ["a"]
+    assert reconfigured == ["a", "b", "b"]
 
 
 def test_a_refused_config_leaves_the_old_one_everywhere() -> None:

@@ -160,6 +160,7 @@ class Edge:
         "rank",
         "ready",
         "refused",
+        "shed_merged",
         "source",
         "source_port",
         "target",
@@ -202,6 +203,7 @@ class Edge:
         # a fan-in stage may be part of several).
         self.overlays: list[tuple[StageRef, int]] = []
         self.dequeued = self.coalesced = self.failed = 0
+        self.shed_merged = 0  # queued messages a shrink merged (counted in coalesced too)
         self.refused = self.evicted = self.discarded = 0  # dropped: arriving, oldest, all
         self._high_water = 0
         self.blocked_ns = 0
@@ -542,6 +544,9 @@ class Edge:
             buf[kept] = payload if headers is EMPTY_HEADERS else Message(payload, headers)
             del buf[kept + 1 :]
             self.coalesced += excess
+            self.shed_merged += excess  # accepted once: still counted as enqueued
+            if self.probe_seq > self.dequeued + len(buf) - self._head:
+                self.probe_seq = self.dequeued + len(buf) - self._head  # merged into the last
             return
         else:  # block, fail: kept; the producer is held back until they drain
             return
@@ -638,7 +643,7 @@ class Edge:
         blocked = self.blocked_ns
         if self._blocked_since:
             blocked += time.perf_counter_ns() - self._blocked_since
-        enqueued = dequeued + depth + self.evicted + self.discarded
+        enqueued = dequeued + depth + self.evicted + self.discarded + self.shed_merged
         return EdgeStats(
             id=self.id,
             source=self.source.id,
@@ -648,7 +653,7 @@ class Edge:
             priority=self.priority,
             control=self.control,
             depth=depth,
-            offered=enqueued + self.refused + self.coalesced + self.failed,
+            offered=enqueued + self.refused + self.coalesced - self.shed_merged + self.failed,
             enqueued=enqueued,
             dequeued=dequeued,
             dropped=self.refused + self.evicted + self.discarded,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import json
 import logging
 import secrets
 import threading
@@ -115,8 +114,10 @@ class Execution:
         )
         self._began = self._finished = -1.0  # on the execution's clock (-1: not yet)
         ctx.timeout = timeout
-        self.checksum = graph.checksum()  # of the graph it was created from
+        self.checksum = _checksum(graph)  # of the graph it was created from (None: no JSON form)
         self.created_at = time.time()
+        self._inputs_closed = False  # close_inputs() was called: a launch keeps them closed
+        self._calls_abandoned = False
         self.started_at: float | None = None  # wall clock (Unix seconds)
         self.completed_at: float | None = None
         self._state = StateCell(self.id, self.events)
@@ -203,6 +204,7 @@ class Execution:
                 abandon = (
                     self.error is not None or self.controls.cancel_requested or ctx.pools.abandoned
                 )
+                self._calls_abandoned = abandon  # its thread or process calls may run on
                 closing = asyncio.get_running_loop().run_in_executor(
                     None, functools.partial(ctx.pools.close, abandon=abandon)
                 )
@@ -235,6 +237,11 @@ class Execution:
                 ctx.gate.close()
             finally:
                 self._done.set()
+
+    @property
+    def calls_abandoned(self) -> bool:
+        """Whether calls off the loop were abandoned (at a cancel or a timeout) and may run on."""
+        return self._calls_abandoned
 
     @property
     def timeout(self) -> float | None:
@@ -407,20 +414,22 @@ class Execution:
     def update_config(self, node_id: str, config: Mapping[str, Any]) -> bool:
         """Give node ``node_id`` a new ``config`` (the whole of it); return whether it changed.
 
-        Configs are compared by content: an equal one changes nothing. A running node gets it
-        through ``on_config`` (which it must override); if that raises, the old config stays
-        in both graphs and in the node, and the error is raised here. Other nodes, and this
-        node's state and queued messages, are untouched. ``NodeReconfigured`` is published.
+        Configs are compared by content (``==``): an equal one changes nothing. A running node
+        gets it through ``on_config`` (which it must override); if that raises, the old config
+        stays in both graphs and in the node, and the error is raised here. Other nodes, and
+        this node's state and queued messages, are untouched. ``NodeReconfigured`` is
+        published. ``on_config`` runs on the execution's loop: for a node whose calls run in
+        threads or processes, calls already in flight finish with the config they started
+        with, so ``on_config`` must not disturb them.
         """
         new = dict(config)
-        key = _config_key(new)
 
         def change() -> bool:
             rn = self.wiring.nodes.get(node_id)
             if rn is None:
                 known = ", ".join(self.wiring.nodes) or "none"
                 raise GraphError(f"unknown node {node_id!r}; known nodes: {known}")
-            if _config_key(rn.spec.config) == key:
+            if dict(rn.spec.config) == new:
                 return False
             live = rn.started and not rn.finished
             if live and not overrides(rn.node, "on_config"):
@@ -538,13 +547,17 @@ class Execution:
         return self._ctx.open_inputs
 
     def keep_inputs_open(self) -> None:
-        """Keep unfed input ports open for ``inject`` (before the execution starts)."""
+        """Keep unfed input ports open for ``inject`` (before the execution starts).
+
+        Unless :meth:`close_inputs` was called already: a close is final.
+        """
         if self.state is not ExecutionState.PENDING:
             raise ExecutionError(
                 f"execution {self.id} is {self.state.value}; keep_inputs_open() comes before it "
                 "starts"
             )
-        self._ctx.open_inputs = True
+        if not self._inputs_closed:
+            self._ctx.open_inputs = True
 
     def close_inputs(self) -> None:
         """Say no more is injected: nodes fed only through unfed input ports then finish.
@@ -553,6 +566,7 @@ class Execution:
         does. Idempotent; messages already injected are all delivered.
         """
         ctx = self._ctx
+        self._inputs_closed = True
 
         def change() -> None:
             ctx.open_inputs = False
@@ -649,6 +663,9 @@ def _log_failed_change(future: Future[Any]) -> None:
         log.error("a change requested from inside a hook failed: %s", describe(exc))
 
 
-def _config_key(config: Mapping[str, Any]) -> str:
-    """Return a config's content as one comparable string (keys sorted)."""
-    return json.dumps(dict(config), sort_keys=True, default=repr)
+def _checksum(graph: Graph) -> str | None:
+    """Return the graph's checksum, or ``None`` if a config has no JSON form (a function)."""
+    try:
+        return graph.checksum()
+    except (TypeError, ValueError):
+        return None

@@ -42,13 +42,13 @@ class ExecutionRecord:
     """One execution, as a frozen record (times are Unix seconds; ``None``: not yet).
 
     ``graph_id`` is the graph's name (``""`` if it has none) and ``checksum`` its SHA-256 as
-    the execution was created; ``metrics`` has the Runtime Service's names
-    (``ExecutionStats.service_metrics``).
+    the execution was created (``None`` when a config has no JSON form); ``metrics`` has the
+    Runtime Service's names (``ExecutionStats.service_metrics``).
     """
 
     id: str
     graph_id: str
-    checksum: str
+    checksum: str | None
     state: str
     created_at: float
     started_at: float | None

@@ -182,9 +182,22 @@ class Runtime:
             raise ExecutionError(
                 f"execution {execution_id} did not stop within {timeout} s; it was not restarted"
             )
+        if old.calls_abandoned:
+            raise ExecutionError(
+                f"execution {execution_id} ended with calls abandoned (a cancel or a timeout) "
+                "that may still run in its node instances; restart needs them idle: open a new "
+                "execution with new instances instead"
+            )
         instances = {rn.id: rn.node for rn in old.wiring.nodes.values()}
         new = self._create(old.graph, instances, None, old.timeout)
-        self.launch(new)
+        try:
+            self.launch(new)
+        except BaseException:
+            del self.executions[new.id]
+            raise
+        with self._lock:
+            if self._default is old:
+                self._default = new
         if ExecutionRestarted in self.events.wanted:
             self.events.publish(ExecutionRestarted(execution_id=new.id, previous=old.id))
         return new
