@@ -138,9 +138,10 @@ def consume(ctx: RunContext, rn: RunningNode, *, control_only: bool) -> None:
                 break
             budget -= taken
             moment = now()
-            if metrics and edge.probe_seq and edge.dequeued >= edge.probe_seq:
-                edge.probe_seq = 0
-                probe_landed(ctx, rn, edge.probe_at, edge.probe_origin, moment)
+            if metrics and edge.probe_seq:
+                landed = edge.landed_probe()
+                if landed is not None:
+                    probe_landed(ctx, rn, *landed, moment)
             if not rn.fixed_chunk:
                 rn.chunk = next_chunk(taken, moment - mark, ctx.batch)
             mark = moment

@@ -16,7 +16,7 @@ from arachne.model.errors import NodeFailed, describe
 from arachne.model.function_stage import FunctionStage, call_stage, reraise
 from arachne.model.message import EMPTY_HEADERS, as_message, new_message
 from arachne.runtime.failure import decide, node_failure, schedule_retry
-from arachne.runtime.log_context import CURRENT_NODE, LogCapture, replay_logs
+from arachne.runtime.log_context import CURRENT_NODE, LogCapture, node_fields, replay_logs
 from arachne.runtime.probes import probe_landed, probe_outputs
 from arachne.runtime.requeue import after_turn
 from arachne.runtime.slot import CURRENT_SLOT, Slot
@@ -38,9 +38,7 @@ def start_calls(ctx: RunContext, rn: RunningNode) -> None:
             return
         msg = as_message(edge.take_one())
         slot = Slot(edge.port, msg)
-        if edge.probe_seq and edge.dequeued >= edge.probe_seq:
-            edge.probe_seq = 0
-            slot.probe = (edge.probe_at, edge.probe_origin)
+        slot.probe = edge.landed_probe()
         _begin(ctx, rn, slot)
 
 
@@ -94,11 +92,7 @@ def _run(ctx: RunContext, rn: RunningNode, slot: Slot) -> None:
             work = ctx.pools.threads().submit(_call_sync, rn, call)
         else:
             assert slot.msg is not None  # noqa: S101  # process mode has no ticks (wiring checks)
-            ids = {"execution_id": ctx.execution_id, "node_id": rn.id}
-            carried = call.msg.headers if call.msg is not None else None
-            trace = carried.get("trace_id") if carried else None
-            if trace is not None:
-                ids["trace_id"] = str(trace)
+            ids = node_fields(rn, call.msg.headers if call.msg is not None else None)
             level = rn.context.logger.getEffectiveLevel()
             work = ctx.pools.processes().submit(
                 call_function, type(rn.node), slot.msg.payload, ids, level

@@ -453,6 +453,13 @@ class Edge:
         if self.is_block and len(self._buf) >= self._limit:
             self._fill()
 
+    def landed_probe(self) -> tuple[float, float] | None:
+        """Return the probe ``(stamped, origin)`` if its message was taken, clearing it."""
+        if not self.probe_seq or self.dequeued < self.probe_seq:
+            return None
+        self.probe_seq = 0
+        return self.probe_at, self.probe_origin
+
     def probe(self, now: float, origin: float) -> None:
         """Set the latency probe on the newest queued message, stamped ``now``, if none is set.
 

@@ -16,7 +16,7 @@ from arachne.model.errors import NodeFailed, describe
 from arachne.model.message import EMPTY_HEADERS, new_message
 from arachne.model.policies import Retry
 from arachne.runtime import events
-from arachne.runtime.log_context import CURRENT_NODE
+from arachne.runtime.log_context import CURRENT_NODE, node_fields
 from arachne.runtime.probes import timed
 
 if TYPE_CHECKING:
@@ -186,10 +186,8 @@ def _give_up(
     _announce(ctx, events.MessageSkipped, rn, port, exc, attempt)
     if not routed:  # nothing else keeps a trace of it
         level = logging.WARNING if rn.counts.skipped <= LOGGED_SKIPS else logging.DEBUG
-        trace = msg.headers.get("trace_id") if msg is not None and msg.headers else None
-        extra = {"node_id": rn.id, "error_type": type(exc).__name__}
-        if trace is not None:
-            extra["trace_id"] = str(trace)
+        extra = node_fields(rn, msg.headers if msg is not None else None)
+        extra["error_type"] = type(exc).__name__
         log.log(
             level,
             "node %r skipped a message after %s: %s",

@@ -15,9 +15,17 @@ from typing import TYPE_CHECKING, Any, Final
 from arachne.runtime.slot import CURRENT_SLOT
 
 if TYPE_CHECKING:
+    from arachne.model.message import Headers
     from arachne.runtime.running_node import RunningNode
 
-__all__ = ["CURRENT_EXECUTION", "CURRENT_NODE", "LogCapture", "log_fields", "replay_logs"]
+__all__ = [
+    "CURRENT_EXECUTION",
+    "CURRENT_NODE",
+    "LogCapture",
+    "log_fields",
+    "node_fields",
+    "replay_logs",
+]
 
 CURRENT_NODE: Final[ContextVar[RunningNode | None]] = ContextVar(
     "arachne_current_node", default=None
@@ -30,6 +38,15 @@ CURRENT_EXECUTION: Final[ContextVar[str | None]] = ContextVar(
 """The id of the execution driven here (set for its whole run on the loop)."""
 
 
+def node_fields(rn: RunningNode, headers: Headers | None) -> dict[str, str]:
+    """Return the ids of a record made while ``rn`` handles a message with ``headers``."""
+    fields = {"execution_id": rn.context.execution_id, "node_id": rn.id}
+    trace = headers.get("trace_id") if headers else None
+    if trace is not None:
+        fields["trace_id"] = str(trace)
+    return fields
+
+
 def log_fields() -> dict[str, str]:
     """Return the ids a log record made now should carry: execution, node, trace.
 
@@ -39,17 +56,12 @@ def log_fields() -> dict[str, str]:
     fields: dict[str, str] = {}
     rn = CURRENT_NODE.get()
     if rn is not None:
-        fields["execution_id"] = rn.context.execution_id
-        fields["node_id"] = rn.id
         slot = CURRENT_SLOT.get()  # a call off the loop: its own message
         headers = slot.msg.headers if slot is not None and slot.msg is not None else rn.current
-        trace = headers.get("trace_id") if headers else None
-        if trace is not None:
-            fields["trace_id"] = str(trace)
-    else:
-        execution = CURRENT_EXECUTION.get()
-        if execution is not None:
-            fields["execution_id"] = execution
+        return node_fields(rn, headers)
+    execution = CURRENT_EXECUTION.get()
+    if execution is not None:
+        fields["execution_id"] = execution
     return fields
 
 

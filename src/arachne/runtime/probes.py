@@ -61,7 +61,5 @@ def timed(ctx: RunContext, rn: RunningNode, work: Callable[[], object]) -> None:
         work()
     finally:
         ended = now()
-        timing = rn.timing
-        timing.busy += ended - began
-        if ended >= timing.next_probe or timing.origin >= 0:
-            probe_outputs(ctx, rn, ended)
+        rn.timing.busy += ended - began
+        probe_outputs(ctx, rn, ended)

@@ -20,6 +20,7 @@ from arachne.runtime.timing import Latency
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
+    from arachne.model.specs import NodeSpec
     from arachne.runtime.clock import Clock
     from arachne.runtime.events import EventBus
     from arachne.runtime.running_node import RunningNode
@@ -151,10 +152,12 @@ class RunContext:
             self.failure = failure
         self.gate.wake()
 
-    @property
-    def stamping(self) -> bool:
-        """Whether messages starting at a source get headers (tracing ids, or a tracer)."""
-        return self.trace or self.tracer is not None
+    def stamps(self, spec: NodeSpec) -> bool:
+        """Whether messages that start at this node get headers.
+
+        Every node's, for trace ids; a source's, for a tracer (it starts traces there).
+        """
+        return self.trace or (self.tracer is not None and not spec.inputs)
 
     @property
     def busy(self) -> bool:

@@ -87,9 +87,10 @@ class Inlet(Protocol):
         ...
 
     probe_seq: int  # the latency probe (see runtime.timing): 0, or the take that lands it
-    probe_at: float
-    probe_origin: float
-    dequeued: int
+
+    def landed_probe(self) -> tuple[float, float] | None:
+        """Return the probe ``(stamped, origin)`` if its message was taken, clearing it."""
+        ...
 
 
 class Outlet(Protocol):

@@ -92,7 +92,7 @@ async def drive(ctx: RunContext, controls: Controls, rounds: Rounds) -> None:
                 if rn.inline:  # (calls off the loop are timed, and probed, as they land)
                     timing = rn.timing
                     timing.busy += ended - began
-                    if ended >= timing.next_probe or timing.origin >= 0:
+                    if ended >= timing.next_probe or timing.origin >= 0:  # (its own test, inline)
                         probe_outputs(ctx, rn, ended)
                 began = ended
             timers.fire_due(now)  # its callbacks answer for themselves (not rn's failure)

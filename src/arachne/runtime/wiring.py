@@ -128,8 +128,7 @@ class Wiring:
             self._stopper,
             ctx.ready,
             ctx.gate,
-            # Stamped: every message that starts here, for trace ids; for a tracer, a source's.
-            stamp=ctx.trace or (ctx.tracer is not None and not spec.inputs),
+            stamp=ctx.stamps(spec),
             trace_ids=ctx.trace,
             tracer=ctx.tracer,
             check_types=ctx.check_types,
