@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from arachne.model.delta import GraphDelta
 from arachne.runtime import events
 from arachne.runtime.events import (
     EVENT_KINDS,
@@ -46,6 +47,8 @@ FIELD_VALUES: dict[str, Any] = {
     "producer_id": "parse",
     "blocked_seconds": 0.1,
     "previous": "e0",
+    "delta": GraphDelta(),
+    "dropped": {},
 }
 
 NODE_KINDS = [kind for kind in EVENT_KINDS if issubclass(kind, NodeEvent)]
@@ -93,6 +96,8 @@ def test_event_kinds_are_the_concrete_kinds_in_definition_order() -> None:
     assert [kind.__name__ for kind in EVENT_KINDS] == [
         "ExecutionStateChanged",
         "ExecutionRestarted",
+        "GraphCommitted",
+        "CommitRolledBack",
         "NodeStarted",
         "NodeFinished",
         "NodeStopped",

@@ -533,7 +533,9 @@ def test_live_changes_are_announced() -> None:
     ]
     [removed] = recorder.of(EdgeRemoved)
     assert removed.dropped == 0
-    life = (NodeAdded, NodeStarted, NodeRemoved, NodeStopped)
+    # Started before it joins the running graph (a commit starts added nodes first), stopped
+    # after it has left it.
+    life = (NodeStarted, NodeAdded, NodeRemoved, NodeStopped)
     extra = [type(e) for e in recorder.of(*life) if e.node_id == "extra"]
     assert extra == list(life)
 

@@ -229,7 +229,7 @@ class Rewirer(Node):
         self.seen["added"] = ex.add_node(Ints("late", allowance=5))
         self.seen["connected"] = ex.connect(("late", "out"), ("rewirer", "in1"))
         self.seen["dropped"] = ex.disconnect("src.out->rewirer.in0")
-        # None of it is applied during the turn.
+        # The desired graph has it at once; the running graph after the turn.
         self.seen["during"] = (
             "late" in ex.wiring.nodes,
             "late.out->rewirer.in1" in ex.wiring.edges,
@@ -255,9 +255,10 @@ def test_changes_asked_for_inside_a_hook_are_applied_after_the_turn() -> None:
         "added": "late",
         "connected": "late.out->rewirer.in1",
         "dropped": 0,  # not known inside the hook
-        "during": (False, False, True, False),
+        "during": (False, False, True, True),
     }
-    assert [type(e) for e in events.events] == [NodeAdded, EdgeAdded, EdgeRemoved]
+    # The three changes were committed together, in a commit's order: unwire, add, wire.
+    assert [type(e) for e in events.events] == [EdgeRemoved, NodeAdded, EdgeAdded]
     (removed,) = events.of(EdgeRemoved)
     assert removed.dropped == ex.wiring.retired_edges["src.out->rewirer.in0"].dropped
     assert [p for port, p in rewirer.payloads if port == "in1"] == [0, 1, 2, 3, 4]
@@ -269,26 +270,63 @@ class BadRewirer(Collect):
     """On its first message, asks for a link from a node that does not exist."""
 
     ex: Execution | None = None
+    refused: Exception | None = None
 
     def on_message(self, port: str, msg: Message) -> None:
         super().on_message(port, msg)
         if self.ex is not None and len(self.payloads) == 1:
-            self.ex.connect(("nowhere", "out"), ("bad", "in"))
+            try:
+                self.ex.connect(("nowhere", "out"), ("bad", "in"))
+            except GraphError as exc:
+                self.refused = exc
 
 
-def test_a_change_failing_after_a_hook_asked_for_it_is_logged(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_a_bad_change_asked_for_inside_a_hook_raises_there() -> None:
     bad = BadRewirer("bad")
     rt = run_of(
         Ints("src", allowance=3), Quiet(name="q"), bad, links=[("src", "out", "bad", "in", 4)]
     )
     bad.ex = ex = rt.execution
+    rt.start()
+    assert eventually(ex, lambda: bad.payloads == [0, 1, 2])
+    assert "unknown node 'nowhere'" in str(bad.refused)
+    assert ex.state is ExecutionState.RUNNING  # the run goes on
+    assert stopped(rt).state is ExecutionState.COMPLETED
+
+
+class Refuses(Collect):
+    """A node whose ``on_start`` raises."""
+
+    def on_start(self) -> None:
+        raise RuntimeError("no room for me")
+
+
+class AddsARefuser(Collect):
+    """On its first message, adds a node whose ``on_start`` raises (a commit that fails)."""
+
+    ex: Execution | None = None
+
+    def on_message(self, port: str, msg: Message) -> None:
+        super().on_message(port, msg)
+        if self.ex is not None and len(self.payloads) == 1:
+            self.ex.add_node(Refuses("refuser"))
+
+
+def test_a_commit_failing_after_a_hook_asked_for_it_is_logged_and_undone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    adder = AddsARefuser("adder")
+    rt = run_of(
+        Ints("src", allowance=3), Quiet(name="q"), adder, links=[("src", "out", "adder", "in", 4)]
+    )
+    adder.ex = ex = rt.execution
     with caplog.at_level(logging.ERROR, logger="arachne.runtime"):
         rt.start()
-        assert eventually(ex, lambda: bad.payloads == [0, 1, 2])
+        assert eventually(ex, lambda: adder.payloads == [0, 1, 2])
         assert eventually(ex, lambda: "inside a hook failed" in caplog.text)
-    assert "unknown node 'nowhere'" in caplog.text
+    assert "no room for me" in caplog.text
+    assert "refuser" not in ex.graph.nodes  # auto mode: the desired graph is taken back too
+    assert same_graph(ex.graph, ex.running_graph())
     assert ex.state is ExecutionState.RUNNING  # the run goes on
     assert stopped(rt).state is ExecutionState.COMPLETED
 
@@ -330,7 +368,7 @@ def test_changes_after_the_end_apply_at_once() -> None:
         (
             lambda ex: ex.connect(("q", "out"), ("sink", "in"), edge_id="q.out->sink.in"),
             GraphError,
-            r"edge 'q.out->sink.in' already runs; give the new edge another id",
+            r"edge 'q.out->sink.in' exists already; give the new edge another id",
         ),
         (
             lambda ex: ex.connect(("q", "out"), ("sink", "in"), capacity=0),
@@ -345,7 +383,7 @@ def test_changes_after_the_end_apply_at_once() -> None:
         (
             lambda ex: ex.add_node(Quiet(name="q")),
             GraphError,
-            r"duplicate node id 'q'; give each node its own name",
+            r"node 'q' exists already; give the new node another id",
         ),
         (
             lambda ex: ex.remove_node("sink"),
@@ -377,7 +415,7 @@ def test_a_bad_change_raises_in_the_caller_names_the_fix_and_changes_nothing(
     desired, running = ex.graph, ex.running_graph()
     with pytest.raises(error, match=message):
         change(ex)
-    assert ex.graph is desired
+    assert ex.graph == desired
     assert ex.running_graph() == running
     assert ex.state is ExecutionState.RUNNING
     assert stopped(rt).state is ExecutionState.COMPLETED
@@ -436,22 +474,23 @@ class OnFirst(Collect):
             self.then()
 
 
-def test_a_retune_of_an_edge_removed_first_is_logged_and_the_run_goes_on(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_a_retune_of_an_edge_disconnected_first_raises_even_inside_a_hook() -> None:
     sink = OnFirst("sink")
     rt = run_of(Count(5, name="src"), sink, links=[("src", "out", "sink", "in", 4)])
     ex = rt.execution
+    refused: list[Exception] = []
 
     def then() -> None:
-        ex.disconnect("src.out->sink.in")  # applied after the turn
-        ex.set_capacity("src.out->sink.in", 8)  # checked now, while the edge is there
+        ex.disconnect("src.out->sink.in")  # gone from the desired graph at once
+        try:
+            ex.set_capacity("src.out->sink.in", 8)
+        except GraphError as exc:
+            refused.append(exc)
 
     sink.then = then
-    with caplog.at_level(logging.WARNING, logger="arachne.runtime"):
-        rt.run()
+    rt.run()
     assert ex.state is ExecutionState.COMPLETED
-    assert "edge 'src.out->sink.in' was removed before its change could apply" in caplog.text
+    assert "unknown edge 'src.out->sink.in'" in str(refused[0])
     assert "src.out->sink.in" not in ex.graph.links
 
 

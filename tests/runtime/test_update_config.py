@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from arachne import ExecutionError, Input, Message, Node, Output, Runtime, Subgraph
+from arachne import CommitFailed, ExecutionError, Input, Message, Node, Output, Runtime, Subgraph
 from arachne.runtime import ExecutionState
 from arachne.runtime.events import NodeReconfigured
 from tests.runtime.nodes import Collect
@@ -102,8 +102,10 @@ def test_a_refused_config_leaves_the_old_one_everywhere() -> None:
     runtime, a, _, sink = started()
     ex = runtime.execution
     try:
-        with pytest.raises(ValueError, match="factor of 0"):
+        with pytest.raises(CommitFailed, match="node 'a' refused its new config.*factor of 0") as e:
             ex.update_config("a", {"factor": 0})
+        assert e.value.node_id == "a"
+        assert isinstance(e.value.__cause__, ValueError)
         assert a.context.config == {"factor": 2}
         assert ex.graph.nodes["a"].config == {"factor": 2}
         assert ex.running_graph() == ex.graph

@@ -8,9 +8,11 @@ from __future__ import annotations
 from arachne.model.context import NodeContext
 from arachne.model.dead_letters import DeadLetters
 from arachne.model.decorator import node
+from arachne.model.delta import GraphDelta
 from arachne.model.error_record import ERROR_PORT, ErrorRecord
 from arachne.model.errors import (
     ArachneError,
+    CommitFailed,
     ExecutionError,
     ExpressionError,
     GraphError,
@@ -36,6 +38,7 @@ __all__ = [
     "ArachneError",
     "AsyncNode",
     "Coalesce",
+    "CommitFailed",
     "DeadLetters",
     "ErrorPolicy",
     "ErrorRecord",
@@ -44,6 +47,7 @@ __all__ = [
     "FunctionNode",
     "FunctionStage",
     "Graph",
+    "GraphDelta",
     "GraphError",
     "Headers",
     "Input",

@@ -8,6 +8,7 @@ Leaves also inherit the builtin they resemble, so ``except ValueError`` keeps wo
       ExpressionError(ArachneError, ValueError)   expression rejected, timed out or failed
       ExecutionError(ArachneError, RuntimeError)  illegal state change
         NodeFailed(ExecutionError)                node id kept, cause chained
+        CommitFailed(ExecutionError)              a live change rolled back, cause chained
         EdgeFull(ExecutionError)                  emit on a full edge whose overflow is "fail"
 """
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArachneError",
+    "CommitFailed",
     "EdgeFull",
     "ExecutionError",
     "ExpressionError",
@@ -94,6 +96,19 @@ class NodeFailed(ExecutionError):
 
     def __init__(self, node_id: str, message: str) -> None:
         super().__init__(f"node {node_id!r} failed: {message}")
+        self.node_id = node_id
+
+
+class CommitFailed(ExecutionError):
+    """A commit of graph changes failed part way and was rolled back.
+
+    The running graph is as it was before the commit. ``node_id`` names the node whose hook
+    failed (``on_start`` of an added node, ``on_config`` of a reconfigured one), if one did;
+    the original exception is chained as ``__cause__``.
+    """
+
+    def __init__(self, message: str, node_id: str | None = None) -> None:
+        super().__init__(message)
         self.node_id = node_id
 
 

@@ -17,7 +17,7 @@ from arachne.model.policies import (
 from arachne.model.port import PortSpec
 from arachne.model.specs import GraphView, LinkSpec, NodeSpec, PortRef
 
-__all__ = ["FORMAT_VERSION", "graph_checksum", "graph_parts", "graph_to_dict"]
+__all__ = ["FORMAT_VERSION", "config_checksum", "graph_checksum", "graph_parts", "graph_to_dict"]
 
 FORMAT_VERSION: Final = "1.0"
 
@@ -35,6 +35,18 @@ def graph_to_dict(graph: GraphView) -> dict[str, Any]:
 def graph_checksum(graph: GraphView) -> str:
     """Return the SHA-256 hex digest of the graph's canonical JSON."""
     canonical = json.dumps(graph_to_dict(graph), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def config_checksum(config: Mapping[str, Any]) -> str | None:
+    """Return the SHA-256 hex digest of a node config's canonical JSON; ``None`` if it has none.
+
+    A config holding a function or another object JSON cannot write has no checksum.
+    """
+    try:
+        canonical = json.dumps(dict(config), sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

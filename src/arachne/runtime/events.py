@@ -16,12 +16,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal, TypeVar, cast, overload
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from types import TracebackType
+
+    from arachne.model.delta import GraphDelta
 
 __all__ = [
     "EVENT_KINDS",
     "BackpressureBegan",
     "BackpressureEnded",
+    "CommitRolledBack",
     "DeadLettered",
     "EdgeAdded",
     "EdgeEvent",
@@ -30,6 +34,7 @@ __all__ = [
     "EventBus",
     "ExecutionRestarted",
     "ExecutionStateChanged",
+    "GraphCommitted",
     "MessageCoalesced",
     "MessageDropped",
     "MessageRejected",
@@ -124,6 +129,23 @@ class ExecutionRestarted(Event):
     """Fires when ``Runtime.restart`` runs execution ``previous``'s graph again as a new one."""
 
     previous: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GraphCommitted(Event):
+    """Fires when a commit changed the running graph (``dropped``: per removed link, held)."""
+
+    delta: GraphDelta
+    dropped: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommitRolledBack(Event):
+    """Fires when a commit failed part way (``error``, in ``node_id``) and was undone."""
+
+    delta: GraphDelta
+    error: str
+    node_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,6 +8,7 @@ the context, the controls and the rounds; nothing below takes the ``Execution`` 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import functools
 import logging
@@ -19,14 +20,14 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from arachne.model.errors import ArachneError, ExecutionError, GraphError, NodeFailed, describe
 from arachne.model.flatten import node_spec
 from arachne.model.message import Headers, Message
-from arachne.model.node import overrides
 from arachne.model.policies import check_overflow
 from arachne.model.specs import LinkSpec, PortRef
 from arachne.runtime.clock import Clock, MonotonicClock
+from arachne.runtime.commit import CommitMode, Committer, check_commit_mode
 from arachne.runtime.control import Controls
-from arachne.runtime.events import Event, EventBus, NodeReconfigured, Subscription
+from arachne.runtime.events import Event, EventBus, Subscription
 from arachne.runtime.injection import Injector
-from arachne.runtime.lifecycle import seed, start_node, stop_node, stop_nodes
+from arachne.runtime.lifecycle import seed, start_node, stop_nodes
 from arachne.runtime.log_context import CURRENT_EXECUTION
 from arachne.runtime.record import ExecutionFailure, ExecutionRecord
 from arachne.runtime.rounds import Rounds
@@ -40,13 +41,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from concurrent.futures import Future
 
+    from arachne.model.delta import GraphDelta
     from arachne.model.error_record import ErrorRecord
     from arachne.model.graph import Graph
     from arachne.model.node import Node
     from arachne.model.policies import Overflow
     from arachne.runtime.edge import Edge
     from arachne.runtime.fusion import FusedChain
-    from arachne.runtime.running_node import RunningNode
     from arachne.runtime.tracing import Tracer
 
 __all__ = ["Execution"]
@@ -90,13 +91,19 @@ class Execution:
         metrics: bool = True,
         tracer: Tracer | None = None,
         timeout: float | None = None,
+        commit_mode: CommitMode = "auto",
     ) -> None:
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
         ):
             raise ValueError(f"timeout must be a number of seconds > 0 or None, got {timeout!r}")
         self.id = execution_id or f"exec-{secrets.token_hex(4)}"
+        self._commit_mode = check_commit_mode(commit_mode)
+        # The desired graph and its node instances: changed from any thread (under the lock),
+        # made the running one by commits.
+        self._desired = threading.RLock()
         self.graph = graph
+        self._instances = {nid: instances[nid] for nid in graph.nodes if nid in instances}
         self.events = events if events is not None else EventBus()
         self.clock: Clock = clock or MonotonicClock()
         self._ctx = ctx = RunContext(
@@ -129,6 +136,8 @@ class Execution:
             stopper=self._stop_from_node,
         )
         self.wiring.build(graph, instances)
+        self._committer = Committer(ctx, self.wiring)
+        self._live = asyncio.Event()  # set once every node has started: commits wait for it
         self._size_pools()
         self.rounds = Rounds(ctx, self.wiring)
         self.error: BaseException | None = None
@@ -167,6 +176,7 @@ class Execution:
                 self._state.move(ExecutionState.PAUSED)
             for rn in self.wiring.nodes.values():
                 seed(ctx, rn)
+            self._live.set()
             await drive(ctx, self.controls, self.rounds)
         except BaseException as exc:
             self.error = exc
@@ -326,141 +336,243 @@ class Execution:
         """
         return self.events.subscribe(callback, *kinds, execution_id=self.id)
 
-    # -- live tuning --------------------------------------------------------------------------
+    # -- the running graph --------------------------------------------------------------------
 
     def edge(self, edge_id: str) -> Edge:
         """Return the running edge ``edge_id``; ``GraphError`` naming the known ids if none."""
         return self.wiring.edge(edge_id)
 
+    # -- the desired graph, and commits --------------------------------------------------------
+
+    @property
+    def commit_mode(self) -> CommitMode:
+        """``auto``: each change below is committed at once; ``manual``: at :meth:`commit`."""
+        return self._commit_mode
+
+    @commit_mode.setter
+    def commit_mode(self, mode: CommitMode) -> None:
+        self._commit_mode = check_commit_mode(mode)
+
+    @property
+    def instances(self) -> dict[str, Node]:
+        """The node instances of the desired graph, by id (a copy)."""
+        with self._desired:
+            return dict(self._instances)
+
+    def plan(self) -> GraphDelta:
+        """Return what :meth:`commit` would change now, changing nothing (a dry run).
+
+        ``print(ex.plan())`` shows it one line per change.
+        """
+        return self._ctx.gate.read(lambda: self._committer.plan(*self._take()))
+
+    def commit(self) -> GraphDelta:
+        """Make the running graph the desired one; return what changed (see ``runtime.commit``).
+
+        Added nodes are started first, then the graph is switched in one go between two
+        activations, then removed nodes are stopped. If an ``on_start`` or ``on_config``
+        raises, everything is put back and ``CommitFailed`` raised: the running graph runs on
+        as it was. A change that cannot apply (a link into a finished node, say) raises
+        before anything is touched. In ``auto`` mode a failed commit also takes the desired
+        graph back to the running one. Called from a hook, it cannot wait: it returns the
+        plan, the commit applies after the hook's turn, and a failure is logged.
+        """
+        result = self._commit()
+        if result is None:
+            return self._committer.plan(*self._take())
+        return result[0]
+
+    def _commit(self, *, wait: bool = True) -> tuple[GraphDelta, dict[str, int]] | None:
+        """Commit; return the delta and what removed links held.
+
+        ``None`` from a hook, or without ``wait``: the commit applies at the loop's next
+        yield and a failure is logged.
+        """
+        future: concurrent.futures.Future[tuple[GraphDelta, dict[str, int]]]
+        future = concurrent.futures.Future()
+        gate = self._ctx.gate
+
+        def begin() -> None:
+            if not gate.running or self._ending:
+                self._commit_offline(future)
+                return
+            if self._live.is_set():  # between two activations: at once if it can be
+                try:
+                    result = self._committer.apply_now(*self._take())
+                except Exception as exc:
+                    self._undesire()
+                    future.set_exception(exc)
+                    return
+                if result is not None:
+                    self._size_pools()
+                    future.set_result(result)
+                    return
+            self._ctx.spawn(self._commit_live(future))
+
+        gate.apply(begin)
+        if not wait or gate.on_loop():
+            future.add_done_callback(_log_failed_change)
+            return None
+        return future.result()
+
+    async def _commit_live(
+        self, future: concurrent.futures.Future[tuple[GraphDelta, dict[str, int]]]
+    ) -> None:
+        try:
+            await self._live.wait()  # the run's own start comes first
+            result = await self._committer.apply_live(self._take)
+        except asyncio.CancelledError:
+            # The run ends before this commit applied (nothing of it did): the graphs take it.
+            self._ctx.gate.apply(lambda: self._commit_offline(future))
+            raise
+        except BaseException as exc:
+            self._undesire()
+            future.set_exception(exc)
+        else:
+            self._size_pools()
+            future.set_result(result)
+
+    def _commit_offline(
+        self, future: concurrent.futures.Future[tuple[GraphDelta, dict[str, int]]]
+    ) -> None:
+        try:
+            result = self._committer.apply_offline(*self._take())
+        except Exception as exc:
+            self._undesire()
+            future.set_exception(exc)
+        else:
+            self._size_pools()
+            future.set_result(result)
+
+    def _take(self) -> tuple[Graph, dict[str, Node]]:
+        with self._desired:
+            return self.graph, dict(self._instances)
+
+    def _desire(self, change: Callable[[Graph, dict[str, Node]], Graph]) -> None:
+        """Change the desired graph (and its instances) with ``change``, all or nothing."""
+        with self._desired:
+            instances = dict(self._instances)
+            graph = change(self.graph, instances)
+            self.graph, self._instances = graph, instances
+
+    def _undesire(self) -> None:
+        """After a failed ``auto`` commit, take the desired graph back to the running one."""
+        if self._commit_mode != "auto":
+            return
+        with self._desired:
+            self.graph = self.wiring.running_graph()
+            self._instances = {node_id: rn.node for node_id, rn in self.wiring.nodes.items()}
+
+    def _sync(self, *, wait: bool = True) -> tuple[GraphDelta, dict[str, int]] | None:
+        """Commit a change just made to the desired graph, in ``auto`` mode."""
+        if self._commit_mode == "manual":
+            return None
+        return self._commit(wait=wait)
+
+    # -- changes ------------------------------------------------------------------------------
+
     def set_capacity(self, edge_id: str, capacity: int) -> None:
-        """Change an edge's capacity, in the desired graph and, live, in the running edge."""
-        edge = self.edge(edge_id)
-        self.graph.replace_link(edge_id, capacity=capacity)  # checks it, in the caller's thread
-        self._retune(edge, lambda: edge.set_capacity(capacity), capacity=capacity)
+        """Change an edge's capacity (committed in ``auto`` mode).
+
+        Raised, a full edge wakes its blocked producer; shrunk, the excess is handled by the
+        edge's overflow policy, counted (see ``Edge.set_capacity``). Like the two below, it
+        checks the value and returns without waiting: the edge changes at the loop's next
+        yield (a node blocking the loop may be what the caller is about to free).
+        """
+        self._tune(edge_id, capacity=capacity)
 
     def set_priority(self, edge_id: str, priority: int) -> None:
-        """Change an edge's priority, in the desired graph and, live, in the running edge."""
-        edge = self.edge(edge_id)
-        self.graph.replace_link(edge_id, priority=priority)
-        self._retune(edge, lambda: edge.set_priority(priority), priority=priority)
+        """Change an edge's priority (committed in ``auto`` mode)."""
+        self._tune(edge_id, priority=priority)
 
     def set_overflow(self, edge_id: str, overflow: Overflow) -> None:
-        """Change an edge's overflow policy, in the desired graph and live."""
-        edge = self.edge(edge_id)
-        policy = check_overflow(overflow)
-        self.graph.replace_link(edge_id, overflow=policy)
-        self._retune(edge, lambda: edge.set_overflow(policy), overflow=policy)
+        """Change an edge's overflow policy (committed in ``auto`` mode)."""
+        self._tune(edge_id, overflow=check_overflow(overflow))
 
-    def _retune(self, edge: Edge, setter: Callable[[], None], **changes: Any) -> None:
-        """Apply a checked change to ``edge`` on the loop, in both graphs, and settle it there."""
+    def _tune(self, edge_id: str, **changes: Any) -> None:
+        made_for_inject = self.wiring.edges.get(edge_id)
+        if edge_id not in self.graph.links and (
+            made_for_inject is None or made_for_inject.kind != "inject"
+        ):
+            known = ", ".join(self.graph.links) or "none"
+            raise GraphError(f"unknown edge {edge_id!r}; known edges: {known}")
+        if edge_id in self.graph.links:
+            self._desire(lambda graph, _: graph.replace_link(edge_id, **changes))
+            self._sync(wait=False)
+            return
+        # An edge made for inject calls: not in the graphs, tuned in place.
+        edge = self.wiring.edge(edge_id)
+        link = dataclasses.replace(edge.link, **changes)  # checks the values
 
         def change() -> None:
-            if self.wiring.edges.get(edge.id) is not edge:
-                log.warning("edge %r was removed before its change could apply", edge.id)
+            if self.wiring.edges.get(edge_id) is not edge:
                 return
-            if edge.kind == "link":
-                self.graph = self.graph.replace_link(edge.id, **changes)
-            setter()
+            edge.set_overflow(link.overflow)
+            edge.set_priority(link.priority)
+            edge.set_capacity(link.capacity)
             self.wiring.retuned(edge)
 
         self._ctx.gate.apply(change)
 
-    # -- live change of the graph -------------------------------------------------------------
-
     def add_node(self, node: Node, *, node_id: str | None = None) -> str:
-        """Add ``node`` (not yet linked) to the desired and the running graph; return its id.
+        """Add ``node`` (not yet linked) to the graph; return its id.
 
-        While the execution runs, the node is started (``on_start``) and takes part from its
-        first edge on. ``GraphError`` if the id is taken.
+        Committed (``auto`` mode) while the execution runs, the node is started (``on_start``)
+        before it joins, and takes part from its first edge on. ``GraphError`` if the id is
+        taken; ``CommitFailed`` if its ``on_start`` raises (then it is not added).
         """
         spec = node_spec(node_id or node.name(), node)
 
-        def change() -> None:
-            graph = self.graph.with_node(spec)
-            rn = self.wiring.add_node(spec, node)
-            self.graph = graph
-            self._size_pools()
-            if self._ctx.gate.running and not self._ending:
-                self._ctx.spawn(self._start_live(rn.id))
+        def change(graph: Graph, instances: dict[str, Node]) -> Graph:
+            if spec.id in graph.nodes:
+                raise GraphError(f"node {spec.id!r} exists already; give the new node another id")
+            instances[spec.id] = node
+            return graph.with_node(spec)
 
-        self._change(change)
+        self._desire(change)
+        self._sync()
         return spec.id
 
-    async def _start_live(self, node_id: str) -> None:
-        rn = self.wiring.nodes.get(node_id)
-        if rn is None:
-            return
-        try:
-            await start_node(self._ctx, rn)
-        except Exception as exc:
-            self._ctx.fail_soon(exc)
-            return
-        if not rn.removed:
-            seed(self._ctx, rn, live=True)
-            self._ctx.gate.wake()
-
     def remove_node(self, node_id: str) -> None:
-        """Remove node ``node_id`` from both graphs (its links must be gone); ``on_stop`` runs."""
+        """Remove node ``node_id`` from the graph (its links must be gone); ``on_stop`` runs."""
 
-        def change() -> None:
-            graph = self.graph.without_node(node_id)
-            rn = self.wiring.remove_node(node_id)
-            self.graph = graph
-            if self._ctx.gate.running:
-                self._ctx.spawn(self._stop_live(rn))
+        def change(graph: Graph, instances: dict[str, Node]) -> Graph:
+            smaller = graph.without_node(node_id)
+            instances.pop(node_id, None)
+            return smaller
 
-        self._change(change)
+        self._desire(change)
+        self._sync()
 
     def update_config(self, node_id: str, config: Mapping[str, Any]) -> bool:
         """Give node ``node_id`` a new ``config`` (the whole of it); return whether it changed.
 
-        Configs are compared by content (``==``): an equal one changes nothing. A running node
-        gets it through ``on_config`` (which it must override); if that raises, the old config
-        stays in both graphs and in the node, and the error is raised here. Other nodes, and
-        this node's state and queued messages, are untouched. ``NodeReconfigured`` is
-        published. ``on_config`` runs on the execution's loop: for a node whose calls run in
-        threads or processes, calls already in flight finish with the config they started
-        with, so ``on_config`` must not disturb them.
+        Configs are compared by content (``==``): an equal one changes nothing. Committed
+        while the node runs, it gets the config through ``on_config`` (which it must override;
+        ``ExecutionError`` if it does not); if that raises, the old config stays in both
+        graphs and in the node, and ``CommitFailed`` is raised. Other nodes, and this node's
+        state and queued messages, are untouched. ``NodeReconfigured`` is published.
+        ``on_config`` runs on the execution's loop: for a node whose calls run in threads or
+        processes, calls already in flight finish with the config they started with.
         """
         new = dict(config)
+        changed = False
 
-        def change() -> bool:
-            rn = self.wiring.nodes.get(node_id)
-            if rn is None:
-                known = ", ".join(self.wiring.nodes) or "none"
+        def change(graph: Graph, _: dict[str, Node]) -> Graph:
+            nonlocal changed
+            spec = graph.nodes.get(node_id)
+            if spec is None:
+                known = ", ".join(graph.nodes) or "none"
                 raise GraphError(f"unknown node {node_id!r}; known nodes: {known}")
-            if dict(rn.spec.config) == new:
-                return False
-            live = rn.started and not rn.finished
-            if live and not overrides(rn.node, "on_config"):
-                raise ExecutionError(
-                    f"node {node_id!r} ({type(rn.node).__qualname__}) has no on_config, so it "
-                    "cannot take a new config while it runs; override on_config, or remove the "
-                    "node and add a new one"
-                )
-            old_spec, old_context = rn.spec, rn.context
-            rn.spec = dataclasses.replace(old_spec, config=new)
-            rn.context = dataclasses.replace(old_context, config=rn.spec.config)
-            rn.node.bind_context(rn.context)
-            if live:
-                try:
-                    rn.node.on_config(rn.context.config)
-                except Exception:
-                    rn.spec, rn.context = old_spec, old_context
-                    rn.node.bind_context(old_context)
-                    raise
-            self.graph = self.graph.replace_node(node_id, config=new)
-            bus = self._ctx.bus
-            if NodeReconfigured in bus.wanted:
-                bus.publish(NodeReconfigured(execution_id=self.id, node_id=node_id))
-            return True
+            if dict(spec.config) == new:
+                return graph
+            changed = True
+            return graph.replace_node(node_id, config=new)
 
-        return bool(self._change(change))
-
-    async def _stop_live(self, rn: RunningNode) -> None:
-        error = await stop_node(self._ctx, rn)
-        if error is not None:
-            self._ctx.fail_soon(error)
+        self._desire(change)
+        if changed:
+            self._sync()
+        return changed
 
     def connect(
         self,
@@ -473,10 +585,11 @@ class Execution:
         priority: int = 0,
         control: bool = False,
     ) -> str:
-        """Link output ``source`` (node, port) to input ``target`` in both graphs; return its id.
+        """Link output ``source`` (node, port) to input ``target``; return the link's id.
 
-        Live, messages flow from the source's next emit. ``GraphError`` for unknown nodes or
-        ports, a taken id or a cycle; ``ExecutionError`` if the target has finished.
+        Committed while the execution runs, messages flow from the source's next emit.
+        ``GraphError`` for unknown nodes or ports, a taken id or a cycle; ``ExecutionError``
+        if the target has finished.
         """
         link = LinkSpec(
             edge_id or f"{source[0]}.{source[1]}->{target[0]}.{target[1]}",
@@ -488,49 +601,46 @@ class Execution:
             control,
         )
 
-        def change() -> None:
-            # The wiring's check names the known nodes and ports and finds a cycle; the two
-            # graphs are the same, so the desired one needs no cycle search of its own.
-            self.wiring.check_link(link)
-            graph = self.graph.with_link(link)
-            self.wiring.add_edge(link)
-            self.graph = graph
+        def change(graph: Graph, _: dict[str, Node]) -> Graph:
+            if link.id in graph.links:
+                raise GraphError(f"edge {link.id!r} exists already; give the new edge another id")
+            for ref, side in ((link.source, "output"), (link.target, "input")):
+                spec = graph.nodes.get(ref.node)
+                if spec is None:
+                    known = ", ".join(graph.nodes) or "none"
+                    raise GraphError(f"unknown node {ref.node!r}; known nodes: {known}")
+                ports = spec.outputs if side == "output" else spec.inputs
+                if all(port.name != ref.port for port in ports):
+                    names = ", ".join(port.name for port in ports) or "none"
+                    raise GraphError(
+                        f"node {ref.node!r} has no {side} {ref.port!r}; its {side}s: {names}"
+                    )
+            bigger = graph.with_link(link)
+            if bigger.topology.cycles:
+                raise GraphError(
+                    f"edge {link.id} would close a cycle through {link.source.node!r}; "
+                    "a graph must be acyclic"
+                )
+            return bigger
 
-        self._change(change)
+        self._desire(change)
+        self._sync()
         return link.id
 
     def disconnect(self, edge_id: str) -> int:
-        """Remove edge ``edge_id`` from both graphs; return how many queued messages it dropped.
+        """Remove link ``edge_id``; return how many queued messages it dropped.
 
         Those messages are counted (``dropped`` in the edge's last stats, kept in
-        ``wiring.retired_edges``) and announced as ``EdgeRemoved``. Called from inside a hook
-        the change waits for the end of the turn, and 0 is returned.
+        ``wiring.retired_edges``) and announced as ``EdgeRemoved``. The output it left is a
+        plug: what its source emits there from now on is counted (``unrouted``) and dropped.
+        In ``manual`` mode, or called from a hook, nothing is dropped yet and 0 is returned.
         """
-
-        def change() -> int:
-            graph = self.graph.without_link(edge_id)
-            dropped = self.wiring.remove_edge(edge_id)
-            self.graph = graph
-            return dropped
-
-        return self._change(change) or 0
-
-    def _change(self, change: Callable[[], T]) -> T | None:
-        """Apply ``change`` on the loop; wait for it (raising its error) unless called there.
-
-        Called on the loop (from a hook, say), it cannot wait for a turn that comes after the
-        caller's: it returns ``None`` at once, the change applies after the current turn, and
-        an error it raises then is logged, as nobody is left to receive it.
-        """
-        gate = self._ctx.gate
-        future = gate.submit(change)
-        if gate.on_loop():
-            future.add_done_callback(_log_failed_change)
-            return None
-        return future.result()
+        self._desire(lambda graph, _: graph.without_link(edge_id))
+        result = self._sync()
+        return result[1].get(edge_id, 0) if result is not None else 0
 
     def running_graph(self) -> Graph:
-        """Return the running graph as a ``Graph`` (equal to ``graph`` once changes applied)."""
+        """Return the running graph as a ``Graph`` (equal to ``graph`` once committed)."""
         return self._ctx.gate.read(self.wiring.running_graph)
 
     # -- injection ----------------------------------------------------------------------------

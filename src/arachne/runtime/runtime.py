@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 from arachne.model.errors import ExecutionError
 from arachne.model.node import Node
 from arachne.model.subgraph import Subgraph
+from arachne.runtime.commit import CommitMode, check_commit_mode
 from arachne.runtime.events import Event, EventBus, ExecutionRestarted
 from arachne.runtime.execution import Execution
 from arachne.runtime.loop_thread import LoopThread
@@ -71,6 +72,8 @@ class Runtime:
     samples latency into histograms (``stats()``); off, those read 0 (the counters stay).
     ``tracer`` opens a span for each handling of a traced message, parent to child along the
     graph (``arachne.observability.tracing.OpenTelemetryTracer``; it turns fusion off).
+    ``commit_mode`` is each execution's to start with: ``auto`` commits every change to its
+    graph at once, ``manual`` gathers them until ``Execution.commit()`` (docs/live-change.md).
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class Runtime:
         tracer: Tracer | None = None,
         execution_timeout: float | None = None,
         max_concurrent_executions: int = MAX_CONCURRENT_EXECUTIONS,
+        commit_mode: CommitMode = "auto",
     ) -> None:
         if (
             isinstance(max_concurrent_executions, bool)
@@ -98,6 +102,7 @@ class Runtime:
                 f"max_concurrent_executions must be an int >= 1, got {max_concurrent_executions!r}"
             )
         self.execution_timeout = execution_timeout
+        self.commit_mode = check_commit_mode(commit_mode)
         self.max_concurrent_executions = max_concurrent_executions
         self.quantum = quantum
         self.metrics = metrics
@@ -188,8 +193,7 @@ class Runtime:
                 "that may still run in its node instances; restart needs them idle: open a new "
                 "execution with new instances instead"
             )
-        instances = {rn.id: rn.node for rn in old.wiring.nodes.values()}
-        new = self._create(old.graph, instances, None, old.timeout)
+        new = self._create(old.graph, old.instances, None, old.timeout)
         try:
             self.launch(new)
         except BaseException:
@@ -253,6 +257,7 @@ class Runtime:
             metrics=self.metrics,
             tracer=self.tracer,
             timeout=timeout,
+            commit_mode=self.commit_mode,
         )
         self.executions[ex.id] = ex
         return ex

@@ -11,6 +11,7 @@ graph.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from arachne.model.context import NodeContext
@@ -33,13 +34,21 @@ if TYPE_CHECKING:
     from arachne.runtime.run_context import RunContext
     from arachne.runtime.stats import EdgeStats, NodeStats
 
-__all__ = ["Wiring"]
+__all__ = ["Prepared", "Wiring"]
 
 INJECT: PortRef = PortRef("inject", "out")
 """Where edges made for ``inject`` come from."""
 
 PROBE: Final = 64
 """Items a pulled source hands on in its first turn, before it knows how long one takes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A running node made and bound for a commit, not yet part of the running graph."""
+
+    rn: RunningNode
+    binding: Binding
 
 
 class Wiring:
@@ -88,14 +97,14 @@ class Wiring:
                     f"node {node_id!r} ({spec.kind}) has no instance to run; build the graph "
                     "from a Subgraph of node instances"
                 )
-            self._make_node(spec, node)
+            self._register(*self._make_node(spec, node))
         for link in graph.links.values():
             self._make_edge(link)
         self.added = list(graph.nodes)
         for rn in self.nodes.values():
             _check_node(rn)
 
-    def _make_node(self, spec: NodeSpec, node: Node) -> RunningNode:
+    def _make_node(self, spec: NodeSpec, node: Node) -> tuple[RunningNode, Binding]:
         ctx = self.ctx
         context = NodeContext.create(
             spec.id,
@@ -134,9 +143,11 @@ class Wiring:
             check_types=ctx.check_types,
         )
         rn.emit_slow = binding.emit
+        return rn, binding
+
+    def _register(self, rn: RunningNode, binding: Binding) -> None:
         self.bindings[rn.id] = binding
         self.nodes[rn.id] = rn
-        return rn
 
     def _make_edge(self, link: LinkSpec) -> Edge:
         source, target = self.nodes[link.source.node], self.nodes[link.target.node]
@@ -193,17 +204,41 @@ class Wiring:
         """
         if spec.id in self.nodes:
             raise GraphError(f"node {spec.id!r} already runs; give the new node another id")
-        self._unfuse()
-        rn = self._make_node(spec, node)
+        prepared = self.prepare_node(spec, node)
+        self.install_node(prepared)
+        return prepared.rn
+
+    def prepare_node(self, spec: NodeSpec, node: Node) -> Prepared:
+        """Make a running node for ``spec``, bound if the execution runs, but not in the graph.
+
+        A commit starts it (``on_start``) before it changes anything, then installs it
+        (:meth:`install_node`) or, if the commit is rolled back, lets it go (:meth:`discard`).
+        Its id may still be taken by the node it replaces. ``GraphError`` if it cannot run.
+        """
+        rn, binding = self._make_node(spec, node)
         _check_cadence(rn)
         _check_mode(rn)
         if self.attached:
-            node.bind_runtime(self.bindings[rn.id], rn.context)
+            node.bind_runtime(binding, rn.context)
+        return Prepared(rn, binding)
+
+    def install_node(self, prepared: Prepared) -> None:
+        """Put a prepared node into the running graph, with no edges yet."""
+        rn = prepared.rn
+        if rn.id in self.nodes:
+            raise GraphError(f"node {rn.id!r} already runs; give the new node another id")
+        self._unfuse()
+        self._register(rn, prepared.binding)
         rn.awaits_input = True  # no edge yet: it waits for one rather than ending at once
         self.added.append(rn.id)
         self._refuse()
         self._publish(events.NodeAdded(execution_id=self.ctx.execution_id, node_id=rn.id))
-        return rn
+
+    def discard(self, prepared: Prepared) -> None:
+        """Let go of a prepared node that was never installed (its commit was rolled back)."""
+        if self.attached:
+            prepared.rn.node.unbind_runtime()
+        prepared.rn.removed = prepared.rn.finished = True
 
     def remove_node(self, node_id: str) -> RunningNode:
         """Remove a node that no link touches any more; return it (its ``on_stop`` is the caller's).
@@ -296,15 +331,17 @@ class Wiring:
                 f"node {target.id!r} has finished; it takes no more input (connect a new node)"
             )
 
-    def remove_edge(self, edge_id: str) -> int:
+    def remove_edge(self, edge_id: str, *, checked: bool = True) -> int:
         """Remove an edge; its queued messages are dropped and counted. Return how many.
 
         If every input its consumer has left has ended, the consumer finishes in turn; a
         consumer left with no input at all waits (for a new edge, or the end of the run).
+        ``checked=False``: the caller has checked the change as a whole (a commit, which may
+        remove a dead-lettering node's error link together with the node).
         """
         edge = self.edge(edge_id)
         source, target = edge.source, edge.target
-        if edge.source_port == ERROR_PORT and len(source.outputs[ERROR_PORT]) == 1:
+        if checked and edge.source_port == ERROR_PORT and len(source.outputs[ERROR_PORT]) == 1:
             policy = source.error_policy
             final = policy.then if isinstance(policy, Retry) else policy
             if final == "dead_letter":

@@ -1,0 +1,231 @@
+"""The delta between two graphs: what a commit must do to turn the running one into the desired.
+
+``graph_delta(running, desired)`` compares node and link specs by id. A node whose config alone
+changed is *reconfigured* (hot-reloaded through ``on_config``); one whose kind, ports, mode or
+any other field changed, or whose instance was swapped (``replaced``), is removed and added
+again, and so are the links that touch it. A link whose capacity, overflow policy or priority
+changed is *retuned* in place; one whose endpoints or plane changed is removed and added.
+Configs are compared by content (``==``, so a tuple that became a list is a change); a delta
+shows each one's checksum (SHA-256 of its canonical JSON), by which the two are told apart in
+print and in events.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from arachne.model.graph_io import config_checksum
+from arachne.model.policies import overflow_name
+from arachne.model.specs import GraphView, LinkSpec, NodeSpec
+
+__all__ = ["GraphDelta", "LinkChange", "NodeChange", "graph_delta"]
+
+TUNABLE: Final = ("capacity", "overflow", "priority")
+"""Link fields a running edge takes in place."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeChange:
+    """A node whose config changed, and nothing else: it takes the new one in ``on_config``."""
+
+    old: NodeSpec
+    new: NodeSpec
+
+    @property
+    def id(self) -> str:
+        """The node's id."""
+        return self.new.id
+
+    @property
+    def old_checksum(self) -> str | None:
+        """The old config's checksum (``None``: the config has no JSON form)."""
+        return config_checksum(self.old.config)
+
+    @property
+    def new_checksum(self) -> str | None:
+        """The new config's checksum (``None``: the config has no JSON form)."""
+        return config_checksum(self.new.config)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkChange:
+    """A link whose capacity, overflow policy or priority changed: retuned in place."""
+
+    old: LinkSpec
+    new: LinkSpec
+
+    @property
+    def id(self) -> str:
+        """The link's id."""
+        return self.new.id
+
+    @property
+    def changes(self) -> dict[str, tuple[Any, Any]]:
+        """Each changed field, as ``(old, new)``."""
+        return {
+            name: (getattr(self.old, name), getattr(self.new, name))
+            for name in TUNABLE
+            if getattr(self.old, name) != getattr(self.new, name)
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GraphDelta:
+    """What turns one graph into another, in the order a commit applies it.
+
+    Empty (falsy) when the two graphs are the same. ``str()`` prints it one line per change,
+    ``-`` removed, ``+`` added, ``~`` changed in place.
+    """
+
+    removed_links: tuple[LinkSpec, ...] = ()
+    removed_nodes: tuple[NodeSpec, ...] = ()
+    added_nodes: tuple[NodeSpec, ...] = ()
+    added_links: tuple[LinkSpec, ...] = ()
+    reconfigured: tuple[NodeChange, ...] = ()
+    retuned: tuple[LinkChange, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """Whether there is nothing to do."""
+        return not (
+            self.removed_links
+            or self.removed_nodes
+            or self.added_nodes
+            or self.added_links
+            or self.reconfigured
+            or self.retuned
+        )
+
+    def __bool__(self) -> bool:
+        return not self.empty
+
+    def __len__(self) -> int:
+        return (
+            len(self.removed_links)
+            + len(self.removed_nodes)
+            + len(self.added_nodes)
+            + len(self.added_links)
+            + len(self.reconfigured)
+            + len(self.retuned)
+        )
+
+    def __str__(self) -> str:
+        if self.empty:
+            return "no changes"
+        lines = [f"- link {_link_text(link)}" for link in self.removed_links]
+        lines += [f"- node {spec.id} ({spec.kind})" for spec in self.removed_nodes]
+        lines += [f"+ node {spec.id} ({spec.kind})" for spec in self.added_nodes]
+        lines += [f"+ link {_link_text(link)}" for link in self.added_links]
+        lines += [
+            f"~ node {change.id} config {_short(change.old_checksum)} -> "
+            f"{_short(change.new_checksum)}"
+            for change in self.reconfigured
+        ]
+        lines += [
+            f"~ link {change.id} "
+            + ", ".join(
+                f"{name} {_value(old)} -> {_value(new)}"
+                for name, (old, new) in change.changes.items()
+            )
+            for change in self.retuned
+        ]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the delta as JSON-ready data: ids, and for changes what changed."""
+        return {
+            "removed_links": [link.id for link in self.removed_links],
+            "removed_nodes": [spec.id for spec in self.removed_nodes],
+            "added_nodes": [spec.id for spec in self.added_nodes],
+            "added_links": [link.id for link in self.added_links],
+            "reconfigured": [
+                {"id": c.id, "old_checksum": c.old_checksum, "new_checksum": c.new_checksum}
+                for c in self.reconfigured
+            ],
+            "retuned": [
+                {
+                    "id": c.id,
+                    "changes": {
+                        name: [_value(old), _value(new)] for name, (old, new) in c.changes.items()
+                    },
+                }
+                for c in self.retuned
+            ],
+        }
+
+
+def graph_delta(
+    running: GraphView, desired: GraphView, *, replaced: Collection[str] = ()
+) -> GraphDelta:
+    """Return what turns ``running`` into ``desired``.
+
+    ``replaced``: ids of nodes kept by id whose instance is another one now; they are removed
+    and added again, with every link that touches them.
+    """
+    old_nodes, new_nodes = running.nodes, desired.nodes
+    renewed = {
+        node_id
+        for node_id, spec in new_nodes.items()
+        if node_id in old_nodes
+        and (node_id in replaced or not _same_but_config(old_nodes[node_id], spec))
+    }
+    removed_nodes = tuple(
+        spec for spec in old_nodes.values() if spec.id not in new_nodes or spec.id in renewed
+    )
+    added_nodes = tuple(
+        spec for spec in new_nodes.values() if spec.id not in old_nodes or spec.id in renewed
+    )
+    reconfigured = tuple(
+        NodeChange(old_nodes[node_id], spec)
+        for node_id, spec in new_nodes.items()
+        if node_id in old_nodes
+        and node_id not in renewed
+        and not _same_config(old_nodes[node_id].config, spec.config)
+    )
+
+    old_links, new_links = running.links, desired.links
+
+    def rewired(link_id: str) -> bool:
+        old, new = old_links[link_id], new_links[link_id]
+        return (
+            (old.source, old.target, old.control) != (new.source, new.target, new.control)
+            or new.source.node in renewed
+            or new.target.node in renewed
+        )
+
+    kept = {link_id for link_id in new_links if link_id in old_links and not rewired(link_id)}
+    removed_links = tuple(link for link_id, link in old_links.items() if link_id not in kept)
+    added_links = tuple(link for link_id, link in new_links.items() if link_id not in kept)
+    retuned = tuple(
+        LinkChange(old_links[link_id], link)
+        for link_id, link in new_links.items()
+        if link_id in kept and _tuned(old_links[link_id], link)
+    )
+    return GraphDelta(removed_links, removed_nodes, added_nodes, added_links, reconfigured, retuned)
+
+
+def _tuned(old: LinkSpec, new: LinkSpec) -> bool:
+    return any(getattr(old, name) != getattr(new, name) for name in TUNABLE)
+
+
+def _same_but_config(old: NodeSpec, new: NodeSpec) -> bool:
+    return dataclasses.replace(old, config=new.config) == new
+
+
+def _same_config(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    return dict(old) == dict(new)
+
+
+def _link_text(link: LinkSpec) -> str:
+    return f"{link.id} ({link.source} -> {link.target})"
+
+
+def _short(checksum: str | None) -> str:
+    return checksum[:12] if checksum is not None else "(no JSON form)"
+
+
+def _value(value: Any) -> Any:
+    return value if isinstance(value, int | str) else overflow_name(value)
