@@ -412,7 +412,7 @@ def test_replay_with_one_foreign_record_replays_none_and_says_which() -> None:
 
 
 def test_inject_into_a_paused_execution_waits_for_room_then_times_out() -> None:
-    from arachne.runtime.injection import INJECT_LIMIT, INJECT_LOOK
+    from arachne.runtime.injection import INJECT_LOOK, MAX_BACKPRESSURE_QUEUE
 
     runtime, sink = waiting_sink()
     running = threading.Event()
@@ -422,16 +422,16 @@ def test_inject_into_a_paused_execution_waits_for_room_then_times_out() -> None:
     execution.pause()
 
     def inject_all() -> int:
-        for i in range(3 * INJECT_LIMIT):
+        for i in range(3 * MAX_BACKPRESSURE_QUEUE):
             try:
                 execution.inject("sink", "in", i, timeout=0.05)
             except TimeoutError as exc:
                 assert "still wait to be taken" in str(exc)  # noqa: PT017
                 return i
-        return 3 * INJECT_LIMIT
+        return 3 * MAX_BACKPRESSURE_QUEUE
 
     sent = inject_all()
-    assert INJECT_LIMIT <= sent <= INJECT_LIMIT + INJECT_LOOK
+    assert MAX_BACKPRESSURE_QUEUE <= sent <= MAX_BACKPRESSURE_QUEUE + INJECT_LOOK
     execution.resume()
     runtime.stop(timeout=WAIT)
     assert sink.payloads == list(range(sent))  # what was accepted is delivered, in order

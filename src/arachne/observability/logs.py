@@ -35,6 +35,7 @@ from arachne.runtime import events
 from arachne.runtime.log_context import log_fields
 
 if TYPE_CHECKING:
+    from arachne.model.delta import GraphDelta
     from arachne.runtime import EventBus, Runtime, Subscription
 
 __all__ = ["EVENT_LEVELS", "JsonLogFormatter", "LogContextFilter", "Redactor", "log_events"]
@@ -91,6 +92,8 @@ class JsonLogFormatter(JsonFormatter):
 EVENT_LEVELS: dict[type[events.Event], int] = {
     events.ExecutionStateChanged: logging.INFO,
     events.ExecutionRestarted: logging.INFO,
+    events.GraphCommitted: logging.INFO,
+    events.CommitRolledBack: logging.WARNING,
     events.NodeFailed: logging.ERROR,
     events.RetryScheduled: logging.INFO,
     events.TickOverran: logging.WARNING,
@@ -126,6 +129,8 @@ def log_events(source: Runtime | EventBus, logger: str = "arachne.events") -> Su
     def write(event: events.Event) -> None:
         level = EVENT_LEVELS[type(event)]
         extra = {f.name: getattr(event, f.name) for f in fields(event) if f.name != "ts_ns"}
+        if isinstance(event, events.GraphCommitted | events.CommitRolledBack):
+            extra["delta"] = event.delta.to_dict()  # JSON fields, not the object's repr
         extra["event"] = type(event).__name__
         if isinstance(event, events.ExecutionStateChanged) and event.new == "failed":
             level = logging.ERROR
@@ -144,6 +149,15 @@ def _describe(event: events.Event) -> str:
         return f"{said} ({event.error})" if event.error else said
     if isinstance(event, events.ExecutionRestarted):
         return f"execution {event.previous} restarted as {event.execution_id}"
+    if isinstance(event, events.GraphCommitted):
+        dropped = sum(event.dropped.values())
+        said = f"execution {event.execution_id}: committed {_changes(event.delta)}"
+        return f"{said}; {dropped} queued message(s) dropped" if dropped else said
+    if isinstance(event, events.CommitRolledBack):
+        return (
+            f"execution {event.execution_id}: commit of {_changes(event.delta)} rolled back "
+            f"({event.error})"
+        )
     if isinstance(event, events.NodeFailed):
         return f"node {event.node_id!r} failed in {event.hook}: {event.error_type}: {event.error}"
     if isinstance(event, events.RetryScheduled):
@@ -168,3 +182,17 @@ def _describe(event: events.Event) -> str:
     if isinstance(event, events.EdgeEvent):
         return f"{name}: edge {event.edge_id!r}"
     return name
+
+
+def _changes(delta: GraphDelta) -> str:
+    """Return the changes of ``delta`` counted by kind: ``1 node added, 2 links removed``."""
+    parts = [
+        (len(delta.removed_links), "link", "removed"),
+        (len(delta.removed_nodes), "node", "removed"),
+        (len(delta.added_nodes), "node", "added"),
+        (len(delta.added_links), "link", "added"),
+        (len(delta.reconfigured), "node", "reconfigured"),
+        (len(delta.retuned), "link", "retuned"),
+    ]
+    said = [f"{n} {what}{'s' if n != 1 else ''} {how}" for n, what, how in parts if n]
+    return ", ".join(said) or "no change"

@@ -10,6 +10,7 @@ from arachne.runtime.clock import Clock, FakeClock, MonotonicClock
 from arachne.runtime.edge import Edge
 from arachne.runtime.events import Event, EventBus, Subscription
 from arachne.runtime.execution import Execution
+from arachne.runtime.injection import MAX_BACKPRESSURE_QUEUE
 from arachne.runtime.record import ExecutionFailure, ExecutionRecord, ExecutionTimeout
 from arachne.runtime.runtime import (
     DEFAULT_EXECUTION_TIMEOUT,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_EXECUTION_TIMEOUT",
+    "MAX_BACKPRESSURE_QUEUE",
     "MAX_CONCURRENT_EXECUTIONS",
     "Backpressure",
     "Clock",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import dataclasses
 import functools
 import logging
 import secrets
@@ -26,7 +25,7 @@ from arachne.runtime.clock import Clock, MonotonicClock
 from arachne.runtime.commit import CommitMode, Committer, check_commit_mode
 from arachne.runtime.control import Controls
 from arachne.runtime.events import Event, EventBus, Subscription
-from arachne.runtime.injection import Injector
+from arachne.runtime.injection import MAX_BACKPRESSURE_QUEUE, Injector
 from arachne.runtime.lifecycle import seed, start_node, stop_nodes
 from arachne.runtime.log_context import CURRENT_EXECUTION
 from arachne.runtime.record import ExecutionFailure, ExecutionRecord
@@ -92,7 +91,16 @@ class Execution:
         tracer: Tracer | None = None,
         timeout: float | None = None,
         commit_mode: CommitMode = "auto",
+        max_backpressure_queue: int = MAX_BACKPRESSURE_QUEUE,
     ) -> None:
+        if (
+            isinstance(max_backpressure_queue, bool)
+            or not isinstance(max_backpressure_queue, int)
+            or max_backpressure_queue < 1
+        ):
+            raise ValueError(
+                f"max_backpressure_queue must be an int >= 1, got {max_backpressure_queue!r}"
+            )
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
         ):
@@ -121,6 +129,7 @@ class Execution:
         )
         self._began = self._finished = -1.0  # on the execution's clock (-1: not yet)
         ctx.timeout = timeout
+        ctx.queue_bound = max_backpressure_queue
         self.checksum = _checksum(graph)  # of the graph it was created from (None: no JSON form)
         self.created_at = time.time()
         self._inputs_closed = False  # close_inputs() was called: a launch keeps them closed
@@ -142,7 +151,12 @@ class Execution:
         self.rounds = Rounds(ctx, self.wiring)
         self.error: BaseException | None = None
         self._injector = Injector(
-            self.id, self.wiring, ctx.gate, ended=self._ended, ending=lambda: self._ending
+            self.id,
+            self.wiring,
+            ctx.gate,
+            ended=self._ended,
+            ending=lambda: self._ending,
+            limit=max_backpressure_queue,
         )
         self._ending = False
         self.launched = False  # handed to a loop (Runtime.launch) or run: stop() may wait
@@ -490,10 +504,7 @@ class Execution:
         self._tune(edge_id, overflow=check_overflow(overflow))
 
     def _tune(self, edge_id: str, **changes: Any) -> None:
-        made_for_inject = self.wiring.edges.get(edge_id)
-        if edge_id not in self.graph.links and (
-            made_for_inject is None or made_for_inject.kind != "inject"
-        ):
+        if edge_id not in self.graph.links and not edge_id.startswith("inject->"):
             known = ", ".join(self.graph.links) or "none"
             raise GraphError(f"unknown edge {edge_id!r}; known edges: {known}")
         if edge_id in self.graph.links:
@@ -501,15 +512,25 @@ class Execution:
             self._sync(wait=False)
             return
         # An edge made for inject calls: not in the graphs, tuned in place.
-        edge = self.wiring.edge(edge_id)
-        link = dataclasses.replace(edge.link, **changes)  # checks the values
+        if "capacity" in changes:
+            raise GraphError(
+                f"edge {edge_id!r} carries inject calls: its bound is the runtime's "
+                "max_backpressure_queue; change its overflow policy instead"
+            )
+        self._tune_inject(edge_id, changes)
+
+    def _tune_inject(self, edge_id: str, changes: dict[str, Any]) -> None:
+        node_id, _, port = edge_id.removeprefix("inject->").rpartition(".")
+        self._injector.check_port(node_id, port)
 
         def change() -> None:
-            if self.wiring.edges.get(edge_id) is not edge:
+            if node_id not in self.wiring.nodes:
                 return
-            edge.set_overflow(link.overflow)
-            edge.set_priority(link.priority)
-            edge.set_capacity(link.capacity)
+            if "overflow" in changes:
+                edge = self.wiring.set_inject_overflow(node_id, port, changes["overflow"])
+            else:
+                edge = self.wiring.inject_edge(node_id, port)
+                edge.set_priority(changes["priority"])
             self.wiring.retuned(edge)
 
         self._ctx.gate.apply(change)
@@ -688,13 +709,15 @@ class Execution:
         """Offer ``value`` (a payload or a ``Message``) to input ``port`` of ``node_id``.
 
         The payload is validated against the port's schema here, so a bad value raises in the
-        caller. Injected messages queue on an edge of their own (``kind == "inject"``),
+        caller. Injected messages queue on an edge of their own (``"inject->node.port"``),
         counted like any other, and never hold the run open by themselves. Past about
-        ``INJECT_LIMIT`` injected messages not yet taken (a paused run, a slow node; each
-        caller looks every ``INJECT_LOOK`` injections) the caller waits for room, as a
-        producer on a full edge would: up to ``timeout`` seconds, then ``TimeoutError``. From
-        a hook on the execution's own loop, which cannot wait, it raises ``ExecutionError``
-        instead; once the execution has ended, too.
+        ``max_backpressure_queue`` injected messages not yet taken (a paused run, a slow node;
+        each caller looks every ``INJECT_LOOK`` injections) that edge's overflow policy
+        applies (``set_overflow``): under ``block``, the default, the caller waits for room,
+        as a producer on a full edge would: up to ``timeout`` seconds, then ``TimeoutError``
+        (from a hook on the execution's own loop, which cannot wait, ``ExecutionError``);
+        under ``fail`` it gets ``EdgeFull``; ``drop``, ``latest`` and a ``Coalesce`` shed on
+        the edge, counted. Once the execution has ended, ``ExecutionError``.
         """
         self._injector.deliver([self._injector.check(node_id, port, value)], timeout)
 

@@ -2,9 +2,13 @@
 
 ``Execution.inject`` and ``replay`` come here. A value is checked against its port's schema in
 the caller's thread (so a bad one raises there), given headers if it has none, and queued on
-the node's inject edge as one change of the running graph. Past about ``INJECT_LIMIT``
-messages injected and not yet taken, callers wait for room as a producer on a full edge
-would; from a hook on the loop, which cannot wait, that is an error.
+the node's inject edge as one change of the running graph. That edge is bounded by the
+runtime's ``max_backpressure_queue`` (``MAX_BACKPRESSURE_QUEUE``, 10,000 by default), so a
+paused execution queues that many injected messages per input, and past it the edge's overflow
+policy applies (``Execution.set_overflow("inject->node.port", ...)``): under ``block`` (the
+default) callers wait for room as a producer on a full edge would (from a hook on the loop,
+which cannot wait, that is an error); under ``fail`` they get ``EdgeFull``; ``drop``,
+``latest`` and a ``Coalesce`` shed on the edge, counted in its stats.
 """
 
 from __future__ import annotations
@@ -15,21 +19,24 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from arachne.model.errors import ExecutionError, GraphError
+from arachne.model.errors import EdgeFull, ExecutionError, GraphError
 from arachne.model.message import Headers, Message, new_message
+from arachne.model.policies import overflow_name
 from arachne.runtime.tracing import TRACEPARENT
 
 if TYPE_CHECKING:
+    from arachne.model.port import PortSpec
     from arachne.runtime.gate import Gate
     from arachne.runtime.running_node import RunningNode
     from arachne.runtime.wiring import Wiring
 
-__all__ = ["INJECT_LIMIT", "INJECT_LOOK", "INJECT_POLL", "Injection", "Injector"]
+__all__ = ["INJECT_LOOK", "INJECT_POLL", "MAX_BACKPRESSURE_QUEUE", "Injection", "Injector"]
 
 log = logging.getLogger("arachne.runtime")
 
-INJECT_LIMIT: Final = 10_000
-"""Injected messages not yet taken past which ``inject`` waits for room (backpressure)."""
+MAX_BACKPRESSURE_QUEUE: Final = 10_000
+"""Injected messages one input queues, not yet taken, before its inject edge's policy applies
+(by default: ``inject`` waits for room)."""
 
 INJECT_LOOK: Final = 256
 """Injections between two looks at the backlog (a look is a read on the execution's loop)."""
@@ -52,8 +59,10 @@ class Injector:
         *,
         ended: Callable[[], str | None],
         ending: Callable[[], bool],
+        limit: int = MAX_BACKPRESSURE_QUEUE,
     ) -> None:
         self.id = execution_id
+        self.limit = limit
         self.wiring = wiring
         self.gate = gate
         self._ended = ended  # the final state's name once the execution has ended
@@ -65,9 +74,8 @@ class Injector:
         self._unapplied = 0
         self._unapplied_lock = threading.Lock()
 
-    def check(self, node_id: str, port: str, value: Any) -> Injection:
-        """Check ``value`` for ``node_id``'s ``port``; return the message to queue there."""
-        self._refuse_if_ended()  # first: once the execution ended, that is what to say
+    def check_port(self, node_id: str, port: str) -> tuple[RunningNode, PortSpec]:
+        """Return the running node ``node_id`` and its input ``port``; ``GraphError`` if none."""
         rn = self.wiring.nodes.get(node_id)
         if rn is None:
             known = ", ".join(self.wiring.nodes) or "none"
@@ -76,6 +84,12 @@ class Injector:
         if spec is None:
             known = ", ".join(p.name for p in rn.spec.inputs) or "none"
             raise GraphError(f"node {node_id!r} has no input port {port!r}; its inputs: {known}")
+        return rn, spec
+
+    def check(self, node_id: str, port: str, value: Any) -> Injection:
+        """Check ``value`` for ``node_id``'s ``port``; return the message to queue there."""
+        self._refuse_if_ended()  # first: once the execution ended, that is what to say
+        rn, spec = self.check_port(node_id, port)
         if rn.finished:
             raise ExecutionError(f"node {node_id!r} has finished; it takes no more messages")
         payload = value.payload if isinstance(value, Message) else value
@@ -104,7 +118,7 @@ class Injector:
         self._since_look += len(injections)
         if self._since_look >= INJECT_LOOK and self.gate.running:
             self._since_look = 0
-            self._wait_for_room(timeout)
+            self._wait_for_room(injections, timeout)
         count = len(injections)
         with self._unapplied_lock:
             self._unapplied += count
@@ -121,7 +135,10 @@ class Injector:
                     log.warning("node %r %s before a message injected into it arrived", rn.id, what)
                     continue
                 edge = self.wiring.inject_edge(rn.id, port)
-                edge.push(self._started(rn.id, msg, made))
+                try:
+                    edge.push(self._started(rn.id, msg, made))
+                except EdgeFull:  # counted (failed); the callers are told at their next look
+                    continue
                 if ctx.metrics:  # a flow starts here: probed from its arrival
                     now = ctx.clock.now()
                     edge.probe(now, now)
@@ -148,15 +165,24 @@ class Injector:
         fields[TRACEPARENT] = root[1]
         return new_message(msg.payload, Headers.trusted(fields))
 
-    def _wait_for_room(self, timeout: float | None) -> None:
-        """Return once fewer than ``INJECT_LIMIT`` injected messages wait to be taken."""
+    def _wait_for_room(self, injections: list[Injection], timeout: float | None) -> None:
+        """Return once the inject edges these go to have room, as their policies say.
+
+        Under ``block`` (an edge with no other policy set) that is once fewer than ``limit``
+        injected messages wait to be taken; under ``fail``, ``EdgeFull`` if as many or more
+        wait. Under the other policies there is always room: the edge sheds.
+        """
         gate = self.gate
+        targets = {f"inject->{rn.id}.{port}" for rn, port, _, _ in injections}
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             self._refuse_if_ended()
-            backlog = gate.read(self._inject_backlog)
-            if backlog < INJECT_LIMIT:
+            backlog, policies = gate.read(lambda: self._inject_backlog(targets))
+            if backlog < self.limit or not policies & {"block", "fail"}:
                 return
+            if "fail" in policies:
+                edge_id = sorted(targets)[0]
+                raise EdgeFull(edge_id, self.limit)
             if gate.on_loop():
                 raise ExecutionError(
                     f"execution {self.id}: {backlog} injected messages wait to be taken; a hook "
@@ -177,6 +203,9 @@ class Injector:
                 f"execution {self.id} has ended ({state}); it takes no more messages"
             )
 
-    def _inject_backlog(self) -> int:
-        queued = sum(len(edge) for edge in self.wiring.edges.values() if edge.kind == "inject")
-        return queued + self._unapplied
+    def _inject_backlog(self, targets: set[str]) -> tuple[int, set[str]]:
+        """Return the injected messages not yet taken, and the policies of ``targets``."""
+        edges = self.wiring.edges
+        queued = sum(len(edge) for edge in edges.values() if edge.kind == "inject")
+        policies = {overflow_name(edges[t].overflow) if t in edges else "block" for t in targets}
+        return queued + self._unapplied, policies

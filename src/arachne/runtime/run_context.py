@@ -75,6 +75,7 @@ class RunContext:
         "open_inputs",
         "pools",
         "quantum",
+        "queue_bound",
         "ready",
         "rng",
         "tasks",
@@ -115,6 +116,7 @@ class RunContext:
         # closed, a node fed only through them ends as its sources do (Rounds).
         self.open_inputs = False
         self.timeout: float | None = None  # seconds an execution may run (None: no limit)
+        self.queue_bound = 10_000  # injected messages an input queues (max_backpressure_queue)
         self.deadline: float | None = None  # when it times out, on its clock (set at start)
         self.end_to_end = Latency()
         self.idle_poll = idle_poll

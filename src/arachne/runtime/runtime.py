@@ -15,6 +15,7 @@ from arachne.model.subgraph import Subgraph
 from arachne.runtime.commit import CommitMode, check_commit_mode
 from arachne.runtime.events import Event, EventBus, ExecutionRestarted
 from arachne.runtime.execution import Execution
+from arachne.runtime.injection import MAX_BACKPRESSURE_QUEUE
 from arachne.runtime.loop_thread import LoopThread
 from arachne.runtime.signals import graceful_signals
 
@@ -74,6 +75,9 @@ class Runtime:
     graph (``arachne.observability.tracing.OpenTelemetryTracer``; it turns fusion off).
     ``commit_mode`` is each execution's to start with: ``auto`` commits every change to its
     graph at once, ``manual`` gathers them until ``Execution.commit()`` (docs/live-change.md).
+    ``max_backpressure_queue`` bounds the messages injected into one input and not yet taken
+    (a paused execution queues them): past it the inject edge's policy applies, by default
+    ``block``, which holds ``inject`` callers back.
     """
 
     def __init__(
@@ -92,6 +96,7 @@ class Runtime:
         execution_timeout: float | None = None,
         max_concurrent_executions: int = MAX_CONCURRENT_EXECUTIONS,
         commit_mode: CommitMode = "auto",
+        max_backpressure_queue: int = MAX_BACKPRESSURE_QUEUE,
     ) -> None:
         if (
             isinstance(max_concurrent_executions, bool)
@@ -103,6 +108,7 @@ class Runtime:
             )
         self.execution_timeout = execution_timeout
         self.commit_mode = check_commit_mode(commit_mode)
+        self.max_backpressure_queue = max_backpressure_queue
         self.max_concurrent_executions = max_concurrent_executions
         self.quantum = quantum
         self.metrics = metrics
@@ -258,6 +264,7 @@ class Runtime:
             tracer=self.tracer,
             timeout=timeout,
             commit_mode=self.commit_mode,
+            max_backpressure_queue=self.max_backpressure_queue,
         )
         self.executions[ex.id] = ex
         return ex

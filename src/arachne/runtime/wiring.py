@@ -30,6 +30,7 @@ from arachne.runtime.running_node import NO_INPUT_RANK, RunningNode
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from arachne.model.policies import Overflow
     from arachne.runtime.fusion import FusedChain
     from arachne.runtime.run_context import RunContext
     from arachne.runtime.stats import EdgeStats, NodeStats
@@ -38,6 +39,9 @@ __all__ = ["Prepared", "Wiring"]
 
 INJECT: PortRef = PortRef("inject", "out")
 """Where edges made for ``inject`` come from."""
+
+UNBOUNDED: Final = 1 << 62
+"""The capacity of an edge with no bound of its own."""
 
 PROBE: Final = 64
 """Items a pulled source hands on in its first turn, before it knows how long one takes."""
@@ -378,8 +382,10 @@ class Wiring:
     def inject_edge(self, node_id: str, port: str) -> Edge:
         """Return the edge that carries ``inject`` calls into ``node_id.port`` (made once).
 
-        Counted like any other, it never holds the run open by itself; ``Execution.inject``
-        keeps its backlog bounded (``INJECT_LIMIT``).
+        Counted like any other, it never holds the run open by itself. Under ``block`` it has
+        no bound of its own: ``Execution.inject`` holds its callers back past the runtime's
+        ``max_backpressure_queue``; under another policy that is its capacity, where the policy
+        applies (see :meth:`set_inject_overflow`).
         """
         edge_id = f"inject->{node_id}.{port}"
         edge = self.edges.get(edge_id)
@@ -387,7 +393,7 @@ class Wiring:
             return edge
         rn = self.node(node_id)
         self._unfuse()
-        link = LinkSpec(edge_id, INJECT, PortRef(node_id, port), 1 << 62)
+        link = LinkSpec(edge_id, INJECT, PortRef(node_id, port), UNBOUNDED)
         source = RunningNode(NodeSpec(INJECT.node, "arachne:inject"), Node(), rn.context)
         edge = Edge(link, source, rn, self.ctx, kind="inject")
         edge.closed = True  # never counted as an open input
@@ -395,6 +401,14 @@ class Wiring:
         rn.inputs.append(edge)
         rn.inputs.sort(key=lambda e: -e.rank)
         self._refuse()
+        return edge
+
+    def set_inject_overflow(self, node_id: str, port: str, overflow: Overflow) -> Edge:
+        """Give the inject edge into ``node_id.port`` (made if need be) an overflow policy."""
+        edge = self.inject_edge(node_id, port)
+        edge.set_overflow(overflow)
+        edge.set_capacity(UNBOUNDED if edge.is_block else self.ctx.queue_bound)
+        edge.retuned()
         return edge
 
     # -- reading ------------------------------------------------------------------------------
