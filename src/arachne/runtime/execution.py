@@ -25,7 +25,7 @@ from arachne.runtime.clock import Clock, MonotonicClock
 from arachne.runtime.commit import CommitMode, Committer, check_commit_mode
 from arachne.runtime.control import Controls
 from arachne.runtime.events import Event, EventBus, Subscription
-from arachne.runtime.injection import MAX_BACKPRESSURE_QUEUE, Injector
+from arachne.runtime.injection import MAX_BACKPRESSURE_QUEUE, Injector, check_queue_bound
 from arachne.runtime.lifecycle import seed, start_node, stop_nodes
 from arachne.runtime.log_context import CURRENT_EXECUTION
 from arachne.runtime.record import ExecutionFailure, ExecutionRecord
@@ -93,14 +93,7 @@ class Execution:
         commit_mode: CommitMode = "auto",
         max_backpressure_queue: int = MAX_BACKPRESSURE_QUEUE,
     ) -> None:
-        if (
-            isinstance(max_backpressure_queue, bool)
-            or not isinstance(max_backpressure_queue, int)
-            or max_backpressure_queue < 1
-        ):
-            raise ValueError(
-                f"max_backpressure_queue must be an int >= 1, got {max_backpressure_queue!r}"
-            )
+        check_queue_bound(max_backpressure_queue)
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
         ):

@@ -30,13 +30,28 @@ if TYPE_CHECKING:
     from arachne.runtime.running_node import RunningNode
     from arachne.runtime.wiring import Wiring
 
-__all__ = ["INJECT_LOOK", "INJECT_POLL", "MAX_BACKPRESSURE_QUEUE", "Injection", "Injector"]
+__all__ = [
+    "INJECT_LOOK",
+    "INJECT_POLL",
+    "MAX_BACKPRESSURE_QUEUE",
+    "Injection",
+    "Injector",
+    "check_queue_bound",
+]
 
 log = logging.getLogger("arachne.runtime")
 
 MAX_BACKPRESSURE_QUEUE: Final = 10_000
 """Injected messages one input queues, not yet taken, before its inject edge's policy applies
 (by default: ``inject`` waits for room)."""
+
+
+def check_queue_bound(bound: object) -> int:
+    """Return ``bound`` if it is a valid ``max_backpressure_queue``; ``ValueError`` if not."""
+    if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
+        raise ValueError(f"max_backpressure_queue must be an int >= 1, got {bound!r}")
+    return bound
+
 
 INJECT_LOOK: Final = 256
 """Injections between two looks at the backlog (a look is a read on the execution's loop)."""

@@ -15,7 +15,7 @@ from arachne.model.subgraph import Subgraph
 from arachne.runtime.commit import CommitMode, check_commit_mode
 from arachne.runtime.events import Event, EventBus, ExecutionRestarted
 from arachne.runtime.execution import Execution
-from arachne.runtime.injection import MAX_BACKPRESSURE_QUEUE
+from arachne.runtime.injection import MAX_BACKPRESSURE_QUEUE, check_queue_bound
 from arachne.runtime.loop_thread import LoopThread
 from arachne.runtime.signals import graceful_signals
 
@@ -108,6 +108,7 @@ class Runtime:
             )
         self.execution_timeout = execution_timeout
         self.commit_mode = check_commit_mode(commit_mode)
+        check_queue_bound(max_backpressure_queue)
         self.max_backpressure_queue = max_backpressure_queue
         self.max_concurrent_executions = max_concurrent_executions
         self.quantum = quantum
