@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from typing import Any
@@ -583,6 +584,52 @@ def small_graphs(draw: st.DrawFn) -> Graph:
     return Graph(nodes, links, draw(st.sampled_from(["", "g"])))
 
 
+@st.composite
+def edited(draw: st.DrawFn, running: Graph) -> Graph:
+    """``running`` with a few nodes kept, reconfigured or renewed and links kept or retuned."""
+    nodes = []
+    for spec in running.nodes.values():
+        edit = draw(st.sampled_from(["keep", "keep", "config", "renew", "drop"]))
+        if edit == "keep":
+            nodes.append(spec)
+        elif edit == "config":
+            nodes.append(dataclasses.replace(spec, config=draw(CONFIGS)))
+        elif edit == "renew":
+            nodes.append(draw(node_specs(spec.id)))
+    spare = [node_id for node_id in NODE_IDS if node_id not in running.nodes]
+    if spare and draw(st.booleans()):
+        nodes.append(draw(node_specs(spare[0])))
+    by_id = {spec.id: spec for spec in nodes}
+    links = []
+    for spec in running.links.values():
+        source, target = by_id.get(spec.source.node), by_id.get(spec.target.node)
+        if source is None or target is None or target.input(spec.target.port) is None:
+            continue
+        edit = draw(st.sampled_from(["keep", "keep", "retune", "replug", "drop"]))
+        if edit == "keep":
+            links.append(spec)
+        elif edit == "retune":
+            links.append(
+                dataclasses.replace(
+                    spec,
+                    capacity=draw(st.sampled_from([1, 8])),
+                    overflow=draw(st.sampled_from(["block", "drop"])),
+                    priority=draw(st.sampled_from([0, 1])),
+                )
+            )
+        elif edit == "replug":
+            links.append(dataclasses.replace(spec, control=not spec.control))
+    return Graph(nodes, links, running.name)
+
+
+@st.composite
+def graph_pairs(draw: st.DrawFn) -> tuple[Graph, Graph]:
+    """A running graph and a desired one, unrelated or an edit of the running one."""
+    running = draw(small_graphs())
+    desired = draw(small_graphs() | edited(running))
+    return running, desired
+
+
 def apply(delta: GraphDelta, graph: Graph) -> Graph:
     """Apply ``delta`` to ``graph`` step by step, in the order a commit does."""
     for spec in delta.removed_links:
@@ -603,10 +650,11 @@ def apply(delta: GraphDelta, graph: Graph) -> Graph:
 
 
 @settings(max_examples=100, deadline=None)
-@given(small_graphs(), small_graphs(), st.sets(st.sampled_from(NODE_IDS), max_size=2))
+@given(graph_pairs(), st.sets(st.sampled_from(NODE_IDS), max_size=2))
 def test_applying_the_delta_turns_running_into_desired(
-    running: Graph, desired: Graph, replaced: set[str]
+    graphs: tuple[Graph, Graph], replaced: set[str]
 ) -> None:
+    running, desired = graphs
     delta = graph_delta(running, desired, replaced=replaced)
     result = apply(delta, running)
     assert dict(result.nodes) == dict(desired.nodes)
@@ -614,10 +662,11 @@ def test_applying_the_delta_turns_running_into_desired(
 
 
 @settings(max_examples=100, deadline=None)
-@given(small_graphs(), small_graphs())
+@given(graph_pairs())
 def test_the_delta_is_empty_exactly_when_the_graphs_hold_the_same_specs(
-    running: Graph, desired: Graph
+    graphs: tuple[Graph, Graph],
 ) -> None:
+    running, desired = graphs
     delta = graph_delta(running, desired)
     same = dict(running.nodes) == dict(desired.nodes) and dict(running.links) == dict(desired.links)
     assert delta.empty == same
@@ -627,10 +676,11 @@ def test_the_delta_is_empty_exactly_when_the_graphs_hold_the_same_specs(
 
 
 @settings(max_examples=100, deadline=None)
-@given(small_graphs(), small_graphs(), st.sets(st.sampled_from(NODE_IDS), max_size=2))
+@given(graph_pairs(), st.sets(st.sampled_from(NODE_IDS), max_size=2))
 def test_the_delta_never_renews_what_it_tunes_in_place(
-    running: Graph, desired: Graph, replaced: set[str]
+    graphs: tuple[Graph, Graph], replaced: set[str]
 ) -> None:
+    running, desired = graphs
     delta = graph_delta(running, desired, replaced=replaced)
     renewed_nodes = set(ids(delta.added_nodes)) & set(ids(delta.removed_nodes))
     renewed_links = set(ids(delta.added_links)) & set(ids(delta.removed_links))

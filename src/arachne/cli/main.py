@@ -123,6 +123,14 @@ def run(
             min=0, max=65535, help="Serve Prometheus metrics on 127.0.0.1:PORT (0: any free)."
         ),
     ] = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Reload the document into the run each time it is saved: the changes are "
+            "committed live (configs hot-reloaded, nodes and links added or removed).",
+        ),
+    ] = False,
 ) -> None:
     """Run a graph document; print what leaves its output nodes as JSON lines."""
     from arachne.cli.run import RunOptions, run_document
@@ -148,6 +156,7 @@ def run(
         trace=trace,
         metrics_port=metrics_port,
         top=top,
+        watch=file if watch else None,
     )
     with _logging(log_level, json_lines=log_format == "json"):
         status = _guarded(lambda: run_document(file, options, err, sys.stdin))

@@ -30,6 +30,7 @@ from arachne.cli.session import (
     default_target,
     unfed_inputs,
 )
+from arachne.cli.watch import LOOK, DocumentWatcher
 from arachne.cli.writer import Held, HeldLogs, Writer
 from arachne.model.error_record import ERROR_PORT
 from arachne.runtime import Runtime
@@ -71,6 +72,7 @@ class RunOptions:
     trace: bool = False
     metrics_port: int | None = None
     top: bool = False
+    watch: Path | None = None  # the document to reload into the run when it changes
 
 
 def run_document(path: Path, options: RunOptions, err: Console, stdin: IO[str]) -> int:
@@ -91,7 +93,8 @@ def execute(
 ) -> int:
     """Run ``doc`` with ``feeds`` plus what ``options`` ask for; return the exit status."""
     report = analyze(doc)
-    graph = build(doc, load_registry(options.components))
+    registry = load_registry(options.components)
+    graph = build(doc, registry)
 
     def pick() -> str | None:
         try:
@@ -143,7 +146,12 @@ def execute(
         try:
             runtime.start()
             ex.close_inputs()  # values come through the feeds' nodes, never through inject
-            _watch(ex, err, started, options.timeout, draw, writer, final=options.top)
+            look = (
+                DocumentWatcher(options.watch, ex, registry, writer, err).poll
+                if options.watch is not None
+                else None
+            )
+            _watch(ex, err, started, options.timeout, draw, writer, final=options.top, look=look)
         except KeyboardInterrupt:
             if not signals:
                 signals.append(signal.SIGINT)
@@ -298,11 +306,13 @@ def _watch(
     writer: Writer | None = None,
     *,
     final: bool = False,
+    look: Callable[[], object] | None = None,
 ) -> None:
     """Wait for the run to end (or time out), showing ``draw``'s display meanwhile, if any.
 
     With ``final``, the display is drawn once more when the run has ended (``--top``): off a
     terminal, where rich's ``Live`` prints only its last frame, that frame shows the end.
+    ``look`` is called between two waits (``--watch``'s look at the document).
     """
     deadline = None if timeout is None else started + timeout
     # Values go to stdout; the display takes it over only when it is the same terminal.
@@ -329,7 +339,7 @@ def _watch(
             # Values are held only when stdout and the display share the terminal.
             shared = over_stdout and sys.stderr.isatty()
             with _holding(held, writer if shared else None, on=live is not None):
-                _refresh_until_done(ex, err, redraw, started, deadline, print_held)
+                _refresh_until_done(ex, err, redraw, started, deadline, print_held, look)
                 if final:
                     redraw()
         finally:
@@ -343,9 +353,14 @@ def _refresh_until_done(
     started: float,
     deadline: float | None,
     print_held: Callable[[], None],
+    look: Callable[[], object] | None = None,
 ) -> None:
     """Redraw the display (printing held lines above it) until the run ends or times out."""
-    while not ex.wait(REFRESH):
+    wait = REFRESH if look is None else min(REFRESH, LOOK)
+    while not ex.wait(wait):
+        if look is not None:
+            print_held()  # values printed before the reload's report
+            look()
         redraw()
         if deadline is not None and time.perf_counter() >= deadline:
             print_held()  # before a cancel that may end the process at once

@@ -53,6 +53,11 @@ class Printer(Node):
         self._endpoint = endpoint
         self._sink = sink
 
+    @property
+    def endpoint(self) -> tuple[str, str]:
+        """The ``(node, port)`` whose values it prints."""
+        return self._endpoint
+
     def on_message(self, port: str, msg: Message) -> None:
         """Pass the payload on with the endpoint it came from."""
         self._sink(self._endpoint[0], self._endpoint[1], msg.payload)

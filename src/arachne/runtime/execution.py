@@ -653,6 +653,35 @@ class Execution:
         result = self._sync()
         return result[1].get(edge_id, 0) if result is not None else 0
 
+    def update_graph(self, graph: Graph, instances: Mapping[str, Node]) -> GraphDelta:
+        """Make ``graph``, run by ``instances`` (by node id), the desired graph; return the delta.
+
+        The way to apply a whole new version of a graph (a reloaded document, say): nodes
+        kept under their id with the same instance keep their state and queued messages, a
+        config that alone changed is hot-reloaded (``on_config``), a node given another
+        instance is replaced. Committed in ``auto`` mode (the delta applied is returned), else
+        the delta a commit would apply. ``GraphError`` for a node with no instance or a cycle.
+        """
+        missing = [node_id for node_id in graph.nodes if node_id not in instances]
+        if missing:
+            raise GraphError(
+                f"node {missing[0]!r} has no instance to run; pass one for every node of the graph"
+            )
+        cycles = graph.topology.cycles
+        if cycles:
+            cycle = " -> ".join(cycles[0])
+            raise GraphError(f"cycle {cycle}; remove one of these links (a graph must be acyclic)")
+        chosen = {node_id: instances[node_id] for node_id in graph.nodes}
+
+        def change(_: Graph, kept: dict[str, Node]) -> Graph:
+            kept.clear()
+            kept.update(chosen)
+            return graph
+
+        self._desire(change)
+        result = self._sync()
+        return result[0] if result is not None else self.plan()
+
     def running_graph(self) -> Graph:
         """Return the running graph as a ``Graph`` (equal to ``graph`` once committed)."""
         return self._ctx.gate.read(self.wiring.running_graph)

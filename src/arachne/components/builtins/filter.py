@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from arachne.components.builtins._defs import (
     ANY_VALUE,
@@ -16,6 +16,8 @@ from arachne.model.node import Node
 from arachne.model.port import Input, Output
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from arachne.model.message import Message
 
 __all__ = ["FILTER", "Filter"]
@@ -39,6 +41,10 @@ class Filter(Node):
     def __init__(self, *, predicate: str, name: str | None = None) -> None:
         super().__init__(name=name, config={"predicate": predicate})
         self.predicate = compile_expression(predicate)
+
+    def on_config(self, config: Mapping[str, Any]) -> None:
+        """Take a new predicate while running (compiled first: a bad one changes nothing)."""
+        self.predicate = compile_expression(config["predicate"])
 
     def on_message(self, port: str, msg: Message) -> None:
         """Route the value by the predicate."""

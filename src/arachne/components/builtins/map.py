@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from arachne.components.builtins._defs import (
     ANY_VALUE,
@@ -16,6 +16,8 @@ from arachne.model.node import Node
 from arachne.model.port import Input, Output
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from arachne.model.message import Message
 
 __all__ = ["MAP", "Map"]
@@ -37,6 +39,10 @@ class Map(Node):
     def __init__(self, *, expression: str, name: str | None = None) -> None:
         super().__init__(name=name, config={"expression": expression})
         self.expression = compile_expression(expression)
+
+    def on_config(self, config: Mapping[str, Any]) -> None:
+        """Take a new expression while running (compiled first: a bad one changes nothing)."""
+        self.expression = compile_expression(config["expression"])
 
     def on_message(self, port: str, msg: Message) -> None:
         """Send the expression's result."""
