@@ -95,8 +95,9 @@ class Committer:
         """Raise naming the fix if ``delta`` cannot be applied now; nothing is changed.
 
         ``GraphError`` for a cycle, a link into a node that ticks whenever it has room, or a
-        node that dead-letters and would lose its error link; ``ExecutionError`` for a link
-        into a finished node or, ``live``, a new config for a node with no ``on_config``.
+        node that dead-letters and would lose its error link; ``live`` (while the execution
+        runs), ``ExecutionError`` for a link into a finished node or a new config for a node
+        with no ``on_config``.
         """
         cycles = desired.topology.cycles
         if cycles:
@@ -107,7 +108,7 @@ class Committer:
             rn = self.wiring.nodes.get(link.target.node)
             if rn is None or rn.id in leaving:
                 continue  # a node the commit adds: checked as it is prepared
-            if rn.finished:
+            if live and rn.finished:  # (after the run every node has: the graphs change alone)
                 raise ExecutionError(
                     f"node {rn.id!r} has finished; it takes no more input (connect a new node)"
                 )
@@ -283,7 +284,7 @@ class Committer:
         for item in prepared:
             wiring.install_node(item)
         for link in delta.added_links:
-            wiring.add_edge(link)
+            wiring.add_edge(link, checked=False)
         for change in delta.retuned:
             self._retune(change.new)
         return dropped, removed

@@ -279,9 +279,13 @@ class Wiring:
         self._publish(events.NodeRemoved(execution_id=self.ctx.execution_id, node_id=node_id))
         return rn
 
-    def add_edge(self, link: LinkSpec) -> Edge:
-        """Add the edge ``link``; it carries messages from the source's next emit."""
-        self.check_link(link)
+    def add_edge(self, link: LinkSpec, *, checked: bool = True) -> Edge:
+        """Add the edge ``link``; it carries messages from the source's next emit.
+
+        ``checked=False``: the caller has checked the change as a whole (a commit).
+        """
+        if checked:
+            self.check_link(link)
         target = self.nodes[link.target.node]
         self._unfuse()
         edge = self._make_edge(link)
