@@ -7,6 +7,7 @@ background loop and read them through ``stats()`` and events.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
@@ -390,5 +391,136 @@ def test_a_bad_change_raises_in_the_caller_and_changes_nothing(mode: str) -> Non
             ex.set_capacity("a", 0)
         assert ex.graph is desired
         assert ex.running_graph() == running
+    finally:
+        rt.shutdown(WAIT)
+
+
+# -- found in review: concurrent callers, stops at the end, instances reused -------------------
+
+
+class SlowRefusal(Collect):
+    """A node whose ``on_start`` waits until released, then raises."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    async def on_start(self) -> None:
+        self.entered.set()
+        while not self.release.is_set():
+            await asyncio.sleep(0.001)
+        raise RuntimeError("the disk is full")
+
+
+def test_in_auto_mode_a_failed_change_takes_back_only_itself() -> None:
+    rt, _, gate, _, _ = pipeline("auto")
+    ex = rt.execution
+    try:
+        slow = SlowRefusal("slow")
+        errors: list[Exception] = []
+
+        def add() -> None:
+            try:
+                ex.add_node(slow)
+            except Exception as exc:
+                errors.append(exc)
+
+        adder = threading.Thread(target=add)
+        adder.start()
+        assert slow.entered.wait(WAIT)  # its commit holds the turn
+        configured = threading.Thread(target=ex.update_config, args=("gate", {"factor": 3}))
+        configured.start()  # queued behind it
+        slow.release.set()
+        adder.join(WAIT)
+        configured.join(WAIT)
+        assert [type(e) for e in errors] == [CommitFailed]
+        assert gate.configs == [3]  # the other caller's change is kept, in both graphs
+        assert ex.graph.nodes["gate"].config == {"factor": 3}
+        assert "slow" not in ex.graph.nodes
+        assert same_graph(ex.graph, ex.running_graph())
+    finally:
+        rt.shutdown(WAIT)
+
+
+class SlowStop(Collect):
+    async def on_stop(self) -> None:
+        self.log.append(f"stopping {self.name()}")
+        await asyncio.sleep(0.01)
+        self.log.append(f"stopped {self.name()}")
+
+
+def test_nodes_removed_just_before_the_end_are_stopped_in_reverse_order() -> None:
+    log: list[str] = []
+    first, second = SlowStop("first", log), SlowStop("second", log)
+    rt, *_ = pipeline("manual")
+    ex = rt.execution
+    try:
+        ex.add_node(first)
+        ex.add_node(second)
+        ex.connect(("gate", "out"), ("first", "in"), edge_id="f")
+        ex.connect(("gate", "out"), ("second", "in"), edge_id="s")
+        ex.commit()
+        ex.disconnect("f")
+        ex.disconnect("s")
+        ex.remove_node("first")
+        ex.remove_node("second")
+        ex.commit()
+        assert ex.stop(timeout=WAIT)  # at once: the run's end waits for their on_stop
+        assert log == [
+            "start first",
+            "start second",
+            "stopping second",  # reverse topological order, as at the end of a run
+            "stopped second",
+            "stopping first",
+            "stopped first",
+        ]
+    finally:
+        rt.shutdown(WAIT)
+
+
+def test_an_instance_put_back_at_once_is_stopped_before_it_starts_again() -> None:
+    log: list[str] = []
+    again = SlowStop("again", log)
+    rt, _, _, _, _ = pipeline("auto")
+    ex = rt.execution
+    try:
+        ex.add_node(again)
+        ex.remove_node("again")
+        ex.add_node(again)
+        assert eventually(ex, lambda: log.count("start again") == 2)
+        assert log == ["start again", "stopping again", "stopped again", "start again"]
+    finally:
+        rt.shutdown(WAIT)
+
+
+def test_a_commit_giving_a_removed_nodes_instance_a_new_id_says_how_to_do_it() -> None:
+    rt, _, _, _, _ = pipeline("manual")
+    ex = rt.execution
+    try:
+        moved = Collect("moved")
+        ex.add_node(moved)
+        ex.commit()
+        ex.remove_node("moved")
+        ex.add_node(moved, node_id="renamed")
+        with pytest.raises(GraphError, match="commit the removal first, or give the new node"):
+            ex.commit()
+        assert "moved" in ex.wiring.nodes
+    finally:
+        rt.shutdown(WAIT)
+
+
+def test_a_change_right_after_start_waits_for_the_run_and_is_live() -> None:
+    graph = Subgraph()
+    graph.add_node(Collect("sink"))
+    rt = Runtime()
+    rt.register(graph)
+    ex = rt.start()  # the loop may not have begun the run yet
+    try:
+        refuser = Refuses("refuser")
+        with pytest.raises(CommitFailed, match="the disk is full"):
+            ex.add_node(refuser)
+        assert refuser.log == ["start refuser"]
+        assert ex.state is ExecutionState.RUNNING
     finally:
         rt.shutdown(WAIT)

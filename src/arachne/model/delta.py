@@ -5,9 +5,9 @@ changed is *reconfigured* (hot-reloaded through ``on_config``); one whose kind, 
 any other field changed, or whose instance was swapped (``replaced``), is removed and added
 again, and so are the links that touch it. A link whose capacity, overflow policy or priority
 changed is *retuned* in place; one whose endpoints or plane changed is removed and added.
-Configs are compared by content (``==``, so a tuple that became a list is a change); a delta
-shows each one's checksum (SHA-256 of its canonical JSON), by which the two are told apart in
-print and in events.
+Configs are compared by content and by checksum (SHA-256 of their canonical JSON): a tuple
+that became a list is a change (``==`` tells them apart), and so is 1 that became ``True``
+(the checksum does); a delta shows both checksums.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from arachne.model.errors import GraphError
+from arachne.model.graph import Graph
 from arachne.model.graph_io import config_checksum
 from arachne.model.policies import overflow_name
 from arachne.model.specs import GraphView, LinkSpec, NodeSpec
@@ -134,6 +136,31 @@ class GraphDelta:
         ]
         return "\n".join(lines)
 
+    def apply_to(self, graph: Graph) -> Graph:
+        """Return ``graph`` with this delta's changes made, in a commit's order.
+
+        ``GraphError`` if one does not fit ``graph`` (a link to remove that it lacks, an id
+        to add that it has, a link whose node is gone).
+        """
+        nodes, links = dict(graph.nodes), dict(graph.links)
+        for link in self.removed_links:
+            _take(links, link.id, "link")
+        for spec in self.removed_nodes:
+            _take(nodes, spec.id, "node")
+        for spec in self.added_nodes:
+            _put(nodes, spec.id, spec, "node")
+        for link in self.added_links:
+            _put(links, link.id, link, "link")
+        for change in self.reconfigured:  # (in place: the order of nodes is kept)
+            current = _get(nodes, change.id, "node")
+            nodes[change.id] = dataclasses.replace(current, config=change.new.config)
+        for tuned in self.retuned:
+            old = _get(links, tuned.id, "link")
+            links[tuned.id] = dataclasses.replace(
+                old, **{name: getattr(tuned.new, name) for name in TUNABLE}
+            )
+        return Graph(nodes.values(), links.values(), graph.name)
+
     def to_dict(self) -> dict[str, Any]:
         """Return the delta as JSON-ready data: ids, and for changes what changed."""
         return {
@@ -216,7 +243,26 @@ def _same_but_config(old: NodeSpec, new: NodeSpec) -> bool:
 
 
 def _same_config(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    return dict(old) == dict(new)
+    # Both: == tells a tuple from a list, the checksum 1 from True or 1.0.
+    return dict(old) == dict(new) and config_checksum(old) == config_checksum(new)
+
+
+def _get(items: dict[str, Any], key: str, what: str) -> Any:
+    if key not in items:
+        raise GraphError(f"the change needs {what} {key!r}, which the graph does not have")
+    return items[key]
+
+
+def _take(items: dict[str, Any], key: str, what: str) -> Any:
+    value = _get(items, key, what)
+    del items[key]
+    return value
+
+
+def _put(items: dict[str, Any], key: str, value: Any, what: str) -> None:
+    if key in items:
+        raise GraphError(f"the change adds {what} {key!r}, which the graph has already")
+    items[key] = value
 
 
 def _link_text(link: LinkSpec) -> str:

@@ -73,12 +73,14 @@ class Committer:
     when its turn comes.
     """
 
-    __slots__ = ("_turn", "ctx", "wiring")
+    __slots__ = ("_stopping", "_turn", "ctx", "queued", "wiring")
 
     def __init__(self, ctx: RunContext, wiring: Wiring) -> None:
         self.ctx = ctx
         self.wiring = wiring
         self._turn: asyncio.Lock | None = None  # made on the loop, at the first live commit
+        self.queued = 0  # live commits asked for and not yet done: later ones wait for them
+        self._stopping: set[asyncio.Task[None]] = set()  # removed nodes' on_stop under way
 
     # -- planning (on the loop, or with no loop) ----------------------------------------------
 
@@ -91,7 +93,9 @@ class Committer:
         ]
         return graph_delta(self.wiring.running_graph(), desired, replaced=replaced)
 
-    def check(self, delta: GraphDelta, desired: Graph, *, live: bool) -> None:
+    def check(
+        self, delta: GraphDelta, desired: Graph, instances: Mapping[str, Node], *, live: bool
+    ) -> None:
         """Raise naming the fix if ``delta`` cannot be applied now; nothing is changed.
 
         ``GraphError`` for a cycle, a link into a node that ticks whenever it has room, or a
@@ -130,6 +134,16 @@ class Committer:
                     f"link {link.id} is the only way out of {rn.id!r}'s error port and the "
                     "node dead-letters failed messages; connect another first or change its policy"
                 )
+        if live and self.wiring.attached:
+            running = {id(rn.node): rn.id for rn in self.wiring.nodes.values()}
+            for spec in delta.added_nodes:
+                holder = running.get(id(instances[spec.id]))
+                if holder is not None and holder in leaving:
+                    raise GraphError(
+                        f"node {spec.id!r} is the instance {holder!r} runs as, which this commit "
+                        "removes: an instance is let go only once a commit is done; commit the "
+                        "removal first, or give the new node a new instance"
+                    )
         if live:
             for change in delta.reconfigured:
                 rn = self.wiring.nodes[change.id]
@@ -152,7 +166,7 @@ class Committer:
         delta = self.plan(desired, instances)
         if delta.empty:
             return delta, {}
-        self.check(delta, desired, live=False)
+        self.check(delta, desired, instances, live=False)
         prepared = [
             self.wiring.prepare_node(spec, instances[spec.id]) for spec in delta.added_nodes
         ]
@@ -163,7 +177,7 @@ class Committer:
         return delta, dropped
 
     def apply_now(
-        self, desired: Graph, instances: Mapping[str, Node]
+        self, take: Callable[[], tuple[Graph, Mapping[str, Node]]]
     ) -> tuple[GraphDelta, dict[str, int]] | None:
         """Commit at once, on the loop between two activations, if nothing must be awaited.
 
@@ -171,14 +185,15 @@ class Committer:
         way; then returns the delta and what removed links held, else ``None`` (and changes
         nothing): :meth:`apply_live` must take it. Raises as :meth:`apply_live` does.
         """
-        if self._turn is not None and self._turn.locked():
+        if self.queued:
             return None
+        desired, instances = take()
         delta = self.plan(desired, instances)
         if delta.added_nodes:
             return None
         if delta.empty:
             return delta, {}
-        self.check(delta, desired, live=True)
+        self.check(delta, desired, instances, live=True)
         try:
             configured = self._reconfigure(delta.reconfigured)
         except CommitFailed as exc:
@@ -197,30 +212,46 @@ class Committer:
         """
         if self._turn is None:
             self._turn = asyncio.Lock()
-        async with self._turn:
-            desired, instances = take()
-            delta = self.plan(desired, instances)
-            if delta.empty:
-                return delta, {}
-            self.check(delta, desired, live=True)
-            prepared: list[Prepared] = []
-            started: list[Prepared] = []
-            try:
-                for spec in delta.added_nodes:
-                    prepared.append(self.wiring.prepare_node(spec, instances[spec.id]))
-                for item in prepared:
-                    await start_node(self.ctx, item.rn)
-                    started.append(item)
-                self.check(delta, desired, live=True)  # a target may have finished meanwhile
-                configured = self._reconfigure(delta.reconfigured)
-            except BaseException as exc:
-                await self._let_go(prepared, started)
-                if isinstance(exc, Exception):
-                    failure = self._rolled_back(delta, exc)
-                    if failure is not exc:
-                        raise failure from exc.__cause__ or exc
-                raise
-            return delta, self._switch_live(delta, prepared, configured)
+        try:
+            async with self._turn:  # (waiters get it in the order they came)
+                return await self._apply_live(take)
+        finally:
+            self.queued -= 1
+
+    async def _apply_live(
+        self, take: Callable[[], tuple[Graph, Mapping[str, Node]]]
+    ) -> tuple[GraphDelta, dict[str, int]]:
+        desired, instances = take()
+        delta = self.plan(desired, instances)
+        if delta.empty:
+            return delta, {}
+        self.check(delta, desired, instances, live=True)
+        if delta.added_nodes:
+            await self.settle()  # an instance removed a moment ago is stopped before it starts
+        prepared: list[Prepared] = []
+        started: list[Prepared] = []
+        try:
+            for spec in delta.added_nodes:
+                prepared.append(self.wiring.prepare_node(spec, instances[spec.id]))
+            for item in prepared:
+                await start_node(self.ctx, item.rn)
+                started.append(item)
+            # Again: a target may have finished meanwhile.
+            self.check(delta, desired, instances, live=True)
+            configured = self._reconfigure(delta.reconfigured)
+        except BaseException as exc:
+            await self._let_go(prepared, started)
+            if isinstance(exc, Exception):
+                failure = self._rolled_back(delta, exc)
+                if failure is not exc:
+                    raise failure from exc.__cause__ or exc
+            raise
+        return delta, self._switch_live(delta, prepared, configured)
+
+    async def settle(self) -> None:
+        """Wait until every removed node's ``on_stop`` has run (the run's end awaits this)."""
+        while self._stopping:
+            await asyncio.wait(set(self._stopping))
 
     def _switch_live(
         self, delta: GraphDelta, prepared: list[Prepared], configured: list[str]
@@ -233,7 +264,9 @@ class Committer:
         self.ctx.gate.wake()
         self._announce(delta, dropped, configured)
         if removed:
-            self.ctx.spawn(self._stop(removed))
+            task = asyncio.get_running_loop().create_task(self._stop(removed))
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
         return dropped
 
     def _reconfigure(self, changes: tuple[NodeChange, ...]) -> list[str]:
@@ -277,10 +310,13 @@ class Committer:
     ) -> tuple[dict[str, int], list[RunningNode]]:
         """Change the running graph's structure as checked; nothing in it waits."""
         wiring = self.wiring
+        order = {node_id: index for index, node_id in enumerate(wiring.nodes)}
         dropped = {
             link.id: wiring.remove_edge(link.id, checked=False) for link in delta.removed_links
         }
-        removed = [wiring.remove_node(spec.id) for spec in delta.removed_nodes]
+        # Stopped in reverse topological order, as at the end of a run.
+        leaving = sorted(delta.removed_nodes, key=lambda spec: -order[spec.id])
+        removed = [wiring.remove_node(spec.id) for spec in leaving]
         for item in prepared:
             wiring.install_node(item)
         for link in delta.added_links:
@@ -301,9 +337,15 @@ class Committer:
         self.wiring.retuned(edge)
 
     async def _let_go(self, prepared: list[Prepared], started: list[Prepared]) -> None:
-        """Stop the nodes a failed commit started (newest first) and let all it made go."""
+        """Stop the nodes a failed commit started (newest first) and let all it made go.
+
+        A cancel meanwhile (the run ends) does not cut it short: every one gets its call.
+        """
         for item in reversed(started):
-            error = await stop_node(self.ctx, item.rn)
+            try:
+                error = await stop_node(self.ctx, item.rn)
+            except asyncio.CancelledError:
+                continue
             if error is not None:
                 log.error("node %r: %s (its commit was rolled back)", item.rn.id, error)
         for item in prepared:

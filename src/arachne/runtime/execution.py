@@ -16,11 +16,12 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from arachne.model.delta import GraphDelta, graph_delta
 from arachne.model.errors import ArachneError, ExecutionError, GraphError, NodeFailed, describe
 from arachne.model.flatten import node_spec
 from arachne.model.message import Headers, Message
 from arachne.model.policies import check_overflow
-from arachne.model.specs import LinkSpec, PortRef
+from arachne.model.specs import LinkSpec, PortRef, check_link_options
 from arachne.runtime.clock import Clock, MonotonicClock
 from arachne.runtime.commit import CommitMode, Committer, check_commit_mode
 from arachne.runtime.control import Controls
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from concurrent.futures import Future
 
-    from arachne.model.delta import GraphDelta
     from arachne.model.error_record import ErrorRecord
     from arachne.model.graph import Graph
     from arachne.model.node import Node
@@ -140,6 +140,8 @@ class Execution:
         self.wiring.build(graph, instances)
         self._committer = Committer(ctx, self.wiring)
         self._live = asyncio.Event()  # set once every node has started: commits wait for it
+        self._pending: list[_Pending] = []  # commits asked for while running, not yet done
+        self._deferred: list[_Pending] = []  # of those, asked for before the run began
         self._size_pools()
         self.rounds = Rounds(ctx, self.wiring)
         self.error: BaseException | None = None
@@ -184,6 +186,9 @@ class Execution:
             for rn in self.wiring.nodes.values():
                 seed(ctx, rn)
             self._live.set()
+            for pending in self._deferred:
+                ctx.spawn(self._commit_live(pending))
+            self._deferred.clear()
             await drive(ctx, self.controls, self.rounds)
         except BaseException as exc:
             self.error = exc
@@ -213,6 +218,7 @@ class Execution:
                         len(left),
                         TASK_GRACE,
                     )
+            await self._committer.settle()  # removed nodes still stopping, first
             order = reversed(list(self.wiring.nodes.values()))
             stop_error = await stop_nodes(ctx, order)
             if ctx.pools.started:
@@ -229,6 +235,7 @@ class Execution:
                     ctx.gate.run_inbox()
                     await asyncio.wait([closing], timeout=CLOSE_POLL)
             self.wiring.detach()
+            self._commit_left()
             if self.error is None and stop_error is not None:
                 self.error = stop_error
             if self.error is not None:
@@ -353,12 +360,19 @@ class Execution:
 
     @property
     def commit_mode(self) -> CommitMode:
-        """``auto``: each change below is committed at once; ``manual``: at :meth:`commit`."""
+        """``auto``: each change below is committed at once; ``manual``: at :meth:`commit`.
+
+        Set back to ``auto``, what gathered is committed at once (``CommitFailed`` if that
+        fails; the mode is ``auto`` all the same).
+        """
         return self._commit_mode
 
     @commit_mode.setter
     def commit_mode(self, mode: CommitMode) -> None:
-        self._commit_mode = check_commit_mode(mode)
+        # Back to auto: what gathered meanwhile is committed first.
+        was, self._commit_mode = self._commit_mode, check_commit_mode(mode)
+        if was == "manual" and mode == "auto":
+            self.commit()
 
     @property
     def instances(self) -> dict[str, Node]:
@@ -379,102 +393,138 @@ class Execution:
         Added nodes are started first, then the graph is switched in one go between two
         activations, then removed nodes are stopped. If an ``on_start`` or ``on_config``
         raises, everything is put back and ``CommitFailed`` raised: the running graph runs on
-        as it was. A change that cannot apply (a link into a finished node, say) raises
-        before anything is touched. In ``auto`` mode a failed commit also takes the desired
-        graph back to the running one. Called from a hook, it cannot wait: it returns the
-        plan, the commit applies after the hook's turn, and a failure is logged.
+        as it was, and the desired graph keeps the changes. A change that cannot apply (a
+        link into a finished node, say) raises before anything is touched. Called from a
+        hook, it cannot wait: it returns the plan, the commit applies after the hook's turn,
+        and a failure is logged.
         """
-        result = self._commit()
+        result = self._commit(_Pending(self._take))
         if result is None:
             return self._committer.plan(*self._take())
         return result[0]
 
-    def _commit(self, *, wait: bool = True) -> tuple[GraphDelta, dict[str, int]] | None:
-        """Commit; return the delta and what removed links held.
+    def _commit(
+        self, pending: _Pending, *, wait: bool = True
+    ) -> tuple[GraphDelta, dict[str, int]] | None:
+        """Commit ``pending``; return the delta and what removed links held.
 
         ``None`` from a hook, or without ``wait``: the commit applies at the loop's next
-        yield and a failure is logged.
+        yield and a failure is logged. Commits apply in the order they were asked for.
         """
-        future: concurrent.futures.Future[tuple[GraphDelta, dict[str, int]]]
-        future = concurrent.futures.Future()
         gate = self._ctx.gate
 
         def begin() -> None:
             if not gate.running or self._ending:
-                self._commit_offline(future)
+                if self.launched and self._state.value is ExecutionState.PENDING:
+                    # Launched, not begun: it waits for the run's start, as a live commit.
+                    self._pending.append(pending)
+                    self._deferred.append(pending)
+                    self._committer.queued += 1
+                else:
+                    self._commit_offline(pending)
                 return
             if self._live.is_set():  # between two activations: at once if it can be
                 try:
-                    result = self._committer.apply_now(*self._take())
+                    result = self._committer.apply_now(pending.take)
                 except Exception as exc:
-                    self._undesire()
-                    future.set_exception(exc)
+                    self._failed(pending, exc)
                     return
                 if result is not None:
                     self._size_pools()
-                    future.set_result(result)
+                    pending.future.set_result(result)
                     return
-            self._ctx.spawn(self._commit_live(future))
+            self._pending.append(pending)
+            self._committer.queued += 1
+            self._ctx.spawn(self._commit_live(pending))
 
         gate.apply(begin)
         if not wait or gate.on_loop():
-            future.add_done_callback(_log_failed_change)
+            pending.future.add_done_callback(_log_failed_change)
             return None
-        return future.result()
+        return pending.future.result()
 
-    async def _commit_live(
-        self, future: concurrent.futures.Future[tuple[GraphDelta, dict[str, int]]]
-    ) -> None:
+    async def _commit_live(self, pending: _Pending) -> None:
+        await self._live.wait()  # the run's own start comes first
         try:
-            await self._live.wait()  # the run's own start comes first
-            result = await self._committer.apply_live(self._take)
+            result = await self._committer.apply_live(pending.take)
         except asyncio.CancelledError:
-            # The run ends before this commit applied (nothing of it did): the graphs take it.
-            self._ctx.gate.apply(lambda: self._commit_offline(future))
-            raise
+            raise  # the run ends before it applied: the run's end commits it to the graphs
         except BaseException as exc:
-            self._undesire()
-            future.set_exception(exc)
+            self._pending.remove(pending)
+            self._failed(pending, exc)
         else:
+            self._pending.remove(pending)
             self._size_pools()
-            future.set_result(result)
+            pending.future.set_result(result)
 
-    def _commit_offline(
-        self, future: concurrent.futures.Future[tuple[GraphDelta, dict[str, int]]]
-    ) -> None:
+    def _commit_offline(self, pending: _Pending) -> None:
+        if pending.future.done():
+            return
         try:
-            result = self._committer.apply_offline(*self._take())
+            result = self._committer.apply_offline(*pending.take())
         except Exception as exc:
-            self._undesire()
-            future.set_exception(exc)
+            self._failed(pending, exc)
         else:
             self._size_pools()
-            future.set_result(result)
+            pending.future.set_result(result)
+
+    def _commit_left(self) -> None:
+        """At the run's end: commit to the graphs what the run did not get to, in order."""
+        left, self._pending = self._pending, []
+        for pending in left:
+            self._commit_offline(pending)
+
+    def _failed(self, pending: _Pending, exc: BaseException) -> None:
+        if pending.undo is not None:
+            pending.undo()
+        pending.future.set_exception(exc)
 
     def _take(self) -> tuple[Graph, dict[str, Node]]:
         with self._desired:
             return self.graph, dict(self._instances)
 
-    def _desire(self, change: Callable[[Graph, dict[str, Node]], Graph]) -> None:
-        """Change the desired graph (and its instances) with ``change``, all or nothing."""
-        with self._desired:
-            instances = dict(self._instances)
-            graph = change(self.graph, instances)
-            self.graph, self._instances = graph, instances
+    def _change(
+        self, change: Callable[[Graph, dict[str, Node]], Graph], *, wait: bool = True
+    ) -> tuple[GraphDelta, dict[str, int]] | None:
+        """Make ``change`` to the desired graph (and its instances), all or nothing.
 
-    def _undesire(self) -> None:
-        """After a failed ``auto`` commit, take the desired graph back to the running one."""
-        if self._commit_mode != "auto":
-            return
+        In ``auto`` mode that change alone is then committed: applied to the running graph as
+        it is when its turn comes, and if it fails, undone in the desired graph too (changes
+        others made meanwhile stay). Returns what was committed (``None`` in ``manual`` mode,
+        from a hook, or without ``wait``).
+        """
         with self._desired:
-            self.graph = self.wiring.running_graph()
-            self._instances = {node_id: rn.node for node_id, rn in self.wiring.nodes.items()}
-
-    def _sync(self, *, wait: bool = True) -> tuple[GraphDelta, dict[str, int]] | None:
-        """Commit a change just made to the desired graph, in ``auto`` mode."""
+            before, kept = self.graph, self._instances
+            instances = dict(kept)
+            after = change(before, instances)
+            self.graph, self._instances = after, instances
         if self._commit_mode == "manual":
             return None
-        return self._commit(wait=wait)
+        replaced = [n for n in after.nodes if n in kept and instances[n] is not kept[n]]
+        delta = graph_delta(before, after, replaced=replaced)
+        if not delta:
+            return delta, {}
+        added = {spec.id: instances[spec.id] for spec in delta.added_nodes}
+
+        def take() -> tuple[Graph, dict[str, Node]]:
+            running = {node_id: rn.node for node_id, rn in self.wiring.nodes.items()}
+            return delta.apply_to(self.wiring.running_graph()), {**running, **added}
+
+        def undo() -> None:
+            inverse = graph_delta(after, before, replaced=replaced)
+            with self._desired:
+                try:
+                    self.graph = inverse.apply_to(self.graph)
+                except GraphError:  # later changes built on this one: what runs is the truth
+                    self.graph = self.wiring.running_graph()
+                    self._instances = {n: rn.node for n, rn in self.wiring.nodes.items()}
+                    return
+                for spec in delta.added_nodes:
+                    self._instances.pop(spec.id, None)
+                for spec in delta.removed_nodes:
+                    self._instances[spec.id] = kept[spec.id]
+
+        return self._commit(_Pending(take, undo), wait=wait)
 
     # -- changes ------------------------------------------------------------------------------
 
@@ -501,8 +551,7 @@ class Execution:
             known = ", ".join(self.graph.links) or "none"
             raise GraphError(f"unknown edge {edge_id!r}; known edges: {known}")
         if edge_id in self.graph.links:
-            self._desire(lambda graph, _: graph.replace_link(edge_id, **changes))
-            self._sync(wait=False)
+            self._change(lambda graph, _: graph.replace_link(edge_id, **changes), wait=False)
             return
         # An edge made for inject calls: not in the graphs, tuned in place.
         if "capacity" in changes:
@@ -515,6 +564,14 @@ class Execution:
     def _tune_inject(self, edge_id: str, changes: dict[str, Any]) -> None:
         node_id, _, port = edge_id.removeprefix("inject->").rpartition(".")
         self._injector.check_port(node_id, port)
+        check_link_options(
+            1, changes.get("overflow", "block"), changes.get("priority", 0), where=edge_id
+        )
+        if "overflow" in changes:
+            if changes["overflow"] == "fail":
+                self._injector.strict.add(edge_id)
+            else:
+                self._injector.strict.discard(edge_id)
 
         def change() -> None:
             if node_id not in self.wiring.nodes:
@@ -543,8 +600,7 @@ class Execution:
             instances[spec.id] = node
             return graph.with_node(spec)
 
-        self._desire(change)
-        self._sync()
+        self._change(change)
         return spec.id
 
     def remove_node(self, node_id: str) -> None:
@@ -555,8 +611,7 @@ class Execution:
             instances.pop(node_id, None)
             return smaller
 
-        self._desire(change)
-        self._sync()
+        self._change(change)
 
     def update_config(self, node_id: str, config: Mapping[str, Any]) -> bool:
         """Give node ``node_id`` a new ``config`` (the whole of it); return whether it changed.
@@ -583,9 +638,7 @@ class Execution:
             changed = True
             return graph.replace_node(node_id, config=new)
 
-        self._desire(change)
-        if changed:
-            self._sync()
+        self._change(change)
         return changed
 
     def connect(
@@ -637,8 +690,7 @@ class Execution:
                 )
             return bigger
 
-        self._desire(change)
-        self._sync()
+        self._change(change)
         return link.id
 
     def disconnect(self, edge_id: str) -> int:
@@ -649,8 +701,7 @@ class Execution:
         plug: what its source emits there from now on is counted (``unrouted``) and dropped.
         In ``manual`` mode, or called from a hook, nothing is dropped yet and 0 is returned.
         """
-        self._desire(lambda graph, _: graph.without_link(edge_id))
-        result = self._sync()
+        result = self._change(lambda graph, _: graph.without_link(edge_id))
         return result[1].get(edge_id, 0) if result is not None else 0
 
     def update_graph(self, graph: Graph, instances: Mapping[str, Node]) -> GraphDelta:
@@ -678,9 +729,11 @@ class Execution:
             kept.update(chosen)
             return graph
 
-        self._desire(change)
-        result = self._sync()
-        return result[0] if result is not None else self.plan()
+        if self._commit_mode == "manual":
+            self._change(change)
+            return self.plan()
+        result = self._change(change)
+        return result[0] if result is not None else GraphDelta()
 
     def running_graph(self) -> Graph:
         """Return the running graph as a ``Graph`` (equal to ``graph`` once committed)."""
@@ -812,10 +865,26 @@ class Execution:
         return self._done.is_set()
 
 
+class _Pending:
+    """A commit asked for: what to make running, how to undo it if it fails, and its result."""
+
+    __slots__ = ("future", "take", "undo")
+
+    def __init__(
+        self,
+        take: Callable[[], tuple[Graph, dict[str, Node]]],
+        undo: Callable[[], None] | None = None,
+    ) -> None:
+        self.take = take
+        self.undo = undo
+        self.future: concurrent.futures.Future[tuple[GraphDelta, dict[str, int]]]
+        self.future = concurrent.futures.Future()
+
+
 def _log_failed_change(future: Future[Any]) -> None:
     exc = future.exception()
     if exc is not None:
-        log.error("a change requested from inside a hook failed: %s", describe(exc))
+        log.error("a change nobody waited for (asked inside a hook, say) failed: %s", describe(exc))
 
 
 def _checksum(graph: Graph) -> str | None:

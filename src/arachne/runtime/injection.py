@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -86,8 +87,9 @@ class Injector:
         self._since_look = 0  # injections since the backlog was last looked at
         # Injections asked for whose change has not run yet: a look at the backlog counts
         # them, or a read served before the inbox would miss up to a look's worth.
-        self._unapplied = 0
+        self._unapplied: Counter[str] = Counter()  # by inject edge id
         self._unapplied_lock = threading.Lock()
+        self.strict: set[str] = set()  # inject edges whose policy is fail
 
     def check_port(self, node_id: str, port: str) -> tuple[RunningNode, PortSpec]:
         """Return the running node ``node_id`` and its input ``port``; ``GraphError`` if none."""
@@ -131,16 +133,17 @@ class Injector:
             return
         self._refuse_if_ended()
         self._since_look += len(injections)
-        if self._since_look >= INJECT_LOOK and self.gate.running:
+        targets = Counter(f"inject->{rn.id}.{port}" for rn, port, _, _ in injections)
+        strict = not self.strict.isdisjoint(targets)  # under fail, every call is told
+        if (strict or self._since_look >= INJECT_LOOK) and self.gate.running:
             self._since_look = 0
-            self._wait_for_room(injections, timeout)
-        count = len(injections)
+            self._wait_for_room(targets, timeout)
         with self._unapplied_lock:
-            self._unapplied += count
+            self._unapplied.update(targets)
 
         def change() -> None:
             with self._unapplied_lock:
-                self._unapplied -= count
+                self._unapplied.subtract(targets)
             if self._ending():
                 raise ExecutionError(f"execution {self.id} has ended; it takes no more messages")
             ctx = self.wiring.ctx
@@ -180,34 +183,45 @@ class Injector:
         fields[TRACEPARENT] = root[1]
         return new_message(msg.payload, Headers.trusted(fields))
 
-    def _wait_for_room(self, injections: list[Injection], timeout: float | None) -> None:
-        """Return once the inject edges these go to have room, as their policies say.
+    def _wait_for_room(self, targets: Counter[str], timeout: float | None) -> None:
+        """Return once each inject edge in ``targets`` has room for its share, as its policy says.
 
-        Under ``block`` (an edge with no other policy set) that is once fewer than ``limit``
-        injected messages wait to be taken; under ``fail``, ``EdgeFull`` if as many or more
-        wait. Under the other policies there is always room: the edge sheds.
+        Each input has its own bound (``limit``). Under ``block`` (an edge with no other
+        policy set) the caller waits until fewer than ``limit`` messages injected there wait
+        to be taken; under ``fail`` it gets ``EdgeFull`` if they would not fit. Under the
+        other policies there is always room: the edge sheds.
         """
         gate = self.gate
-        targets = {f"inject->{rn.id}.{port}" for rn, port, _, _ in injections}
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             self._refuse_if_ended()
-            backlog, policies = gate.read(lambda: self._inject_backlog(targets))
-            if backlog < self.limit or not policies & {"block", "fail"}:
+            backlogs = gate.read(lambda: self._inject_backlogs(targets))
+            full = {edge_id: (backlog, policy) for edge_id, (backlog, policy) in backlogs.items()}
+            failing = [
+                edge_id
+                for edge_id, (backlog, policy) in full.items()
+                if policy == "fail" and backlog + targets[edge_id] > self.limit
+            ]
+            if failing:
+                raise EdgeFull(failing[0], self.limit)
+            waiting = [
+                (edge_id, backlog)
+                for edge_id, (backlog, policy) in full.items()
+                if policy == "block" and backlog >= self.limit
+            ]
+            if not waiting:
                 return
-            if "fail" in policies:
-                edge_id = sorted(targets)[0]
-                raise EdgeFull(edge_id, self.limit)
+            edge_id, backlog = waiting[0]
             if gate.on_loop():
                 raise ExecutionError(
-                    f"execution {self.id}: {backlog} injected messages wait to be taken; a hook "
-                    "cannot wait for room on its own loop: inject from another thread (it then "
-                    "waits) or emit through an edge"
+                    f"execution {self.id}: {backlog} injected messages wait to be taken on "
+                    f"{edge_id}; a hook cannot wait for room on its own loop: inject from "
+                    "another thread (it then waits) or emit through an edge"
                 )
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(
                     f"execution {self.id}: {backlog} injected messages still wait to be taken "
-                    f"after {timeout} s (is it paused?); nothing was injected"
+                    f"on {edge_id} after {timeout} s (is it paused?); nothing was injected"
                 )
             time.sleep(INJECT_POLL)
 
@@ -218,9 +232,15 @@ class Injector:
                 f"execution {self.id} has ended ({state}); it takes no more messages"
             )
 
-    def _inject_backlog(self, targets: set[str]) -> tuple[int, set[str]]:
-        """Return the injected messages not yet taken, and the policies of ``targets``."""
+    def _inject_backlogs(self, targets: Counter[str]) -> dict[str, tuple[int, str]]:
+        """Return, per edge of ``targets``, the messages injected not yet taken, and its policy."""
         edges = self.wiring.edges
-        queued = sum(len(edge) for edge in edges.values() if edge.kind == "inject")
-        policies = {overflow_name(edges[t].overflow) if t in edges else "block" for t in targets}
-        return queued + self._unapplied, policies
+        with self._unapplied_lock:
+            unapplied = dict(self._unapplied)
+        result = {}
+        for edge_id in targets:
+            edge = edges.get(edge_id)
+            queued = len(edge) if edge is not None else 0
+            policy = overflow_name(edge.overflow) if edge is not None else "block"
+            result[edge_id] = (queued + unapplied.get(edge_id, 0), policy)
+        return result

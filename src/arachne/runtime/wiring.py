@@ -412,7 +412,6 @@ class Wiring:
         edge = self.inject_edge(node_id, port)
         edge.set_overflow(overflow)
         edge.set_capacity(UNBOUNDED if edge.is_block else self.ctx.queue_bound)
-        edge.retuned()
         return edge
 
     # -- reading ------------------------------------------------------------------------------
