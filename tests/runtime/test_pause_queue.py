@@ -12,7 +12,7 @@ from arachne.model.errors import EdgeFull
 from arachne.runtime import Execution, ExecutionState
 from arachne.runtime.injection import INJECT_LOOK
 from tests.runtime.nodes import Collect, Relay
-from tests.runtime.test_wiring import eventually
+from tests.runtime.test_wiring import Recorder, eventually
 
 WAIT = 10.0
 BOUND = 3 * INJECT_LOOK  # the bound is checked every INJECT_LOOK injections
@@ -56,10 +56,14 @@ def test_while_paused_no_node_is_activated_and_resume_delivers_in_order() -> Non
     ex = rt.execution
     try:
         before = ex.stats()
+        seen = Recorder()
+        watching = ex.subscribe(seen)  # every kind of event
         for i in range(100):
             ex.inject("relay", "in", i)
         assert eventually(ex, lambda: depth(ex) == 100)
         during = ex.stats()
+        watching.unsubscribe()
+        assert seen.events == []  # no node did anything: nothing was announced
         assert during.activations == before.activations
         assert {n: s.invocations for n, s in during.nodes.items()} == {
             n: s.invocations for n, s in before.nodes.items()

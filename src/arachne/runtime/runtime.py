@@ -182,9 +182,10 @@ class Runtime:
         """Run an execution's graph again, as a new execution, and return it (launched).
 
         One still running is stopped gracefully first (up to ``timeout`` seconds, then
-        ``ExecutionError``). The new one runs the old one's desired graph (live changes
-        included) with the same node instances, so what they keep in ``context.state``
-        carries over; queued messages do not. ``ExecutionRestarted`` is published.
+        ``ExecutionError``). The new one runs the old one's desired graph (every change
+        included, in ``manual`` mode also those not committed) with the same node
+        instances, so what they keep in ``context.state`` carries over; queued messages do
+        not. ``ExecutionRestarted`` is published.
         """
         old = self.executions.get(execution_id)
         if old is None:
