@@ -137,3 +137,20 @@ def test_a_broken_edit_is_reported_and_the_run_goes_on(tmp_path: Path) -> None:
     finally:
         status = run.finish()
     assert status == 0
+
+
+def test_a_node_that_cannot_take_a_new_config_is_replaced_with_a_warning(tmp_path: Path) -> None:
+    wait = {"id": "wait", "component": "arachne.core.delay", "config": {"ms": 1}}
+    doc = tmp_path / "g.json"
+    write(doc, [wait], [])
+    run = Run(doc)
+    try:
+        assert run.send(1) == "1"
+        write(doc, [{**wait, "config": {"ms": 2}}], [])
+        assert "~" not in run.err.wait_for("change(s) applied")  # a replacement, not a reload
+        said = run.err.wait_for("was replaced")
+        assert "node 'wait' was replaced by a new instance" in said
+        assert run.send(2) == "2"
+    finally:
+        status = run.finish()
+    assert status == 0

@@ -141,16 +141,17 @@ def execute(
         if show and not options.quiet
         else None
     )
+    watcher = (
+        DocumentWatcher(options.watch, doc, ex, registry, writer, err)
+        if options.watch is not None
+        else None
+    )
     signals: list[int] = []  # what interrupted the run, if anything
     with _sigterm_interrupts(signals):  # kept through the drain: a second signal cancels
         try:
             runtime.start()
             ex.close_inputs()  # values come through the feeds' nodes, never through inject
-            look = (
-                DocumentWatcher(options.watch, ex, registry, writer, err).poll
-                if options.watch is not None
-                else None
-            )
+            look = watcher.poll if watcher is not None else None
             _watch(ex, err, started, options.timeout, draw, writer, final=options.top, look=look)
         except KeyboardInterrupt:
             if not signals:
@@ -170,7 +171,8 @@ def execute(
             sys.stdout.flush()
     elapsed = time.perf_counter() - started
     if not options.quiet:
-        shown = {node.id for node in doc.nodes}
+        # The document's nodes as they are at the end (--watch may have changed them).
+        shown = {node.id for node in (watcher.doc if watcher is not None else doc).nodes}
         err.print(summary_table(ex.stats(), elapsed, writer.count, shown))
     if ex.error is not None:
         err.print(f"[red]error:[/] {ex.error}")

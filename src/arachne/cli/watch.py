@@ -1,11 +1,13 @@
 """``arachne run --watch``: a graph document reloaded into its running execution on each edit.
 
 The run's document is looked at every ``LOOK`` seconds (its size, time and content hash).
-When it has changed it is read, checked and built like the first time; the result becomes the
+When it has changed and then stayed so for one more look (an editor's save may take
+several writes), it is read, checked and built like the first time; the result becomes the
 execution's desired graph and is committed (``Execution.update_graph``). A node kept under
 its id with the same component keeps its instance, so its state and queued messages stay; a
 config that alone changed is hot-reloaded through the node's ``on_config`` (one that has none
-is replaced by a new instance); the command's own feeds and printers stay. A document that
+is replaced by a new instance, and a warning says so: what it held is gone); the command's
+own feeds and printers stay. A document that
 does not read, build or commit is reported and the run goes on as it was.
 """
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from arachne.components.registry import Registry
     from arachne.model.node import Node
     from arachne.runtime.execution import Execution
+    from arachne.spec import GraphDocument
 
 __all__ = ["LOOK", "DocumentWatcher"]
 
@@ -45,15 +48,23 @@ class DocumentWatcher:
     """Reloads the document at ``path`` into ``ex`` when it changes (call :meth:`poll`)."""
 
     def __init__(
-        self, path: Path, ex: Execution, registry: Registry, writer: Writer, err: Console
+        self,
+        path: Path,
+        doc: GraphDocument,
+        ex: Execution,
+        registry: Registry,
+        writer: Writer,
+        err: Console,
     ) -> None:
         self.path = path
+        self.doc = doc  # the document as last applied
         self.ex = ex
         self.registry = registry
         self.writer = writer
         self.err = err
         self.reloads = 0
         self._seen = _stamp(path)
+        self._candidate: tuple[int, int, str] | None = None
         self._next = time.monotonic() + LOOK
 
     def poll(self) -> bool:
@@ -63,11 +74,15 @@ class DocumentWatcher:
             return False
         self._next = now + LOOK
         stamp = _stamp(self.path)
-        if stamp == self._seen:
+        if stamp is None or stamp == self._seen:
+            return False  # (missing: an editor's save between its rename and its write)
+        if stamp != self._candidate:
+            self._candidate = stamp  # saved just now: applied once it has stayed so a look
             return False
         self._seen = stamp
         try:
-            graph, instances = self._desired()
+            doc = read_document(self.path)
+            graph, instances = self._desired(doc)
             delta = self.ex.update_graph(graph, instances)
         except (ArachneError, ValueError, OSError) as exc:
             self.err.print(
@@ -77,15 +92,26 @@ class DocumentWatcher:
             )
             return False
         self.reloads += 1
-        said = "no change to apply" if not delta else f"{len(delta)} change(s) applied"
+        self.doc = doc
+        # The command's own feeds and printers change with the outputs: not the user's news.
+        lines = [line for line in str(delta).splitlines() if delta and not _plumbing(line)]
+        said = f"{len(lines)} change(s) applied" if lines else "no change to apply"
         self.err.print(f"[green]--watch:[/] {self.path} reloaded: {said}", highlight=False)
-        for line in str(delta).splitlines() if delta else ():
+        for line in lines:
             self.err.print(f"  {line}", highlight=False, style="dim")
+        renewed = {spec.id for spec in delta.added_nodes} & {s.id for s in delta.removed_nodes}
+        for node_id in sorted(renewed):
+            if not _plumbing(node_id):
+                self.err.print(
+                    f"[yellow]--watch:[/] node {node_id!r} was replaced by a new instance (its "
+                    "component cannot take a new config while running, or more than its "
+                    "config changed): what it held is gone",
+                    highlight=False,
+                )
         return True
 
-    def _desired(self) -> tuple[Graph, dict[str, Node]]:
+    def _desired(self, doc: GraphDocument) -> tuple[Graph, dict[str, Node]]:
         """Return the reloaded document as a graph to run, and its instances by id."""
-        doc = read_document(self.path)
         report = analyze(doc)
         fresh = build(doc, self.registry)
         attach_printers(fresh, doc, report.outputs, self.writer)
@@ -118,6 +144,11 @@ class DocumentWatcher:
             Graph([*graph.nodes.values(), *feeds], [*graph.links.values(), *links], graph.name),
             instances,
         )
+
+
+def _plumbing(text: str) -> bool:
+    """Whether a delta line (or a node id) is about the command's own feeds or printers."""
+    return "cli-output-" in text or any(prefix in text for prefix in FEED_PREFIXES)
 
 
 def _same_node(kept: Node, fresh: Node) -> bool:

@@ -7,7 +7,7 @@ again, and so are the links that touch it. A link whose capacity, overflow polic
 changed is *retuned* in place; one whose endpoints or plane changed is removed and added.
 Configs are compared by content and by checksum (SHA-256 of their canonical JSON): a tuple
 that became a list is a change (``==`` tells them apart), and so is 1 that became ``True``
-(the checksum does); a delta shows both checksums.
+(the checksum does). A delta prints the keys that changed and keeps both checksums.
 """
 
 from __future__ import annotations
@@ -17,16 +17,25 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from arachne.model.errors import GraphError
+from arachne.model.errors import GraphError, shown
 from arachne.model.graph import Graph
 from arachne.model.graph_io import config_checksum
 from arachne.model.policies import overflow_name
 from arachne.model.specs import GraphView, LinkSpec, NodeSpec
 
-__all__ = ["GraphDelta", "LinkChange", "NodeChange", "graph_delta"]
+__all__ = ["MISSING", "GraphDelta", "LinkChange", "NodeChange", "graph_delta"]
 
 TUNABLE: Final = ("capacity", "overflow", "priority")
 """Link fields a running edge takes in place."""
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "(none)"
+
+
+MISSING: Final = _Missing()
+"""Stands for a config key one side does not have, in :attr:`NodeChange.changes`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +49,17 @@ class NodeChange:
     def id(self) -> str:
         """The node's id."""
         return self.new.id
+
+    @property
+    def changes(self) -> dict[str, tuple[Any, Any]]:
+        """Each config key whose value changed, as ``(old, new)`` (``MISSING`` where absent)."""
+        old, new = self.old.config, self.new.config
+        keys = [*old, *(key for key in new if key not in old)]
+        return {
+            key: (old.get(key, MISSING), new.get(key, MISSING))
+            for key in keys
+            if key not in old or key not in new or not _same_value(old[key], new[key])
+        }
 
     @property
     def old_checksum(self) -> str | None:
@@ -74,7 +94,7 @@ class LinkChange:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class GraphDelta:
     """What turns one graph into another, in the order a commit applies it.
 
@@ -104,6 +124,9 @@ class GraphDelta:
     def __bool__(self) -> bool:
         return not self.empty
 
+    def __repr__(self) -> str:
+        return f"<GraphDelta: {str(self).replace(chr(10), '; ')}>"
+
     def __len__(self) -> int:
         return (
             len(self.removed_links)
@@ -122,8 +145,14 @@ class GraphDelta:
         lines += [f"+ node {spec.id} ({spec.kind})" for spec in self.added_nodes]
         lines += [f"+ link {_link_text(link)}" for link in self.added_links]
         lines += [
-            f"~ node {change.id} config {_short(change.old_checksum)} -> "
-            f"{_short(change.new_checksum)}"
+            f"~ node {change.id} config "
+            + (
+                ", ".join(
+                    f"{key}: {_shown(old)} -> {_shown(new)}"
+                    for key, (old, new) in change.changes.items()
+                )
+                or f"{_short(change.old_checksum)} -> {_short(change.new_checksum)}"
+            )
             for change in self.reconfigured
         ]
         lines += [
@@ -267,6 +296,14 @@ def _put(items: dict[str, Any], key: str, value: Any, what: str) -> None:
 
 def _link_text(link: LinkSpec) -> str:
     return f"{link.id} ({link.source} -> {link.target})"
+
+
+def _same_value(old: Any, new: Any) -> bool:
+    return bool(old == new) and config_checksum({"v": old}) == config_checksum({"v": new})
+
+
+def _shown(value: Any) -> str:
+    return "(none)" if value is MISSING else shown(value)
 
 
 def _short(checksum: str | None) -> str:

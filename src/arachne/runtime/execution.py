@@ -21,6 +21,7 @@ from arachne.model.errors import ArachneError, ExecutionError, GraphError, NodeF
 from arachne.model.flatten import node_spec
 from arachne.model.message import Headers, Message
 from arachne.model.policies import check_overflow
+from arachne.model.schema import compatible
 from arachne.model.specs import LinkSpec, PortRef, check_link_options
 from arachne.runtime.clock import Clock, MonotonicClock
 from arachne.runtime.commit import CommitMode, Committer, check_commit_mode
@@ -362,8 +363,9 @@ class Execution:
     def commit_mode(self) -> CommitMode:
         """``auto``: each change below is committed at once; ``manual``: at :meth:`commit`.
 
-        Set back to ``auto``, what gathered is committed at once (``CommitFailed`` if that
-        fails; the mode is ``auto`` all the same).
+        Set back to ``auto``, what gathered is committed at once; if that fails, the desired
+        graph is taken back to the running one (:meth:`revert`) and the error raised (the
+        mode is ``auto`` all the same).
         """
         return self._commit_mode
 
@@ -372,7 +374,11 @@ class Execution:
         # Back to auto: what gathered meanwhile is committed first.
         was, self._commit_mode = self._commit_mode, check_commit_mode(mode)
         if was == "manual" and mode == "auto":
-            self.commit()
+            try:
+                self.commit()
+            except Exception:
+                self.revert()  # auto mode: what is desired is what runs
+                raise
 
     @property
     def instances(self) -> dict[str, Node]:
@@ -386,6 +392,21 @@ class Execution:
         ``print(ex.plan())`` shows it one line per change.
         """
         return self._ctx.gate.read(lambda: self._committer.plan(*self._take()))
+
+    def revert(self) -> GraphDelta:
+        """Drop the changes not committed: the desired graph becomes the running one again.
+
+        Returns what was dropped (the plan as it was). From a hook, what is running now.
+        """
+        dropped = self.plan()
+
+        def back() -> None:
+            with self._desired:
+                self.graph = self.wiring.running_graph()
+                self._instances = {n: rn.node for n, rn in self.wiring.nodes.items()}
+
+        self._ctx.gate.read(back)  # where the running graph does not change meanwhile
+        return dropped
 
     def commit(self) -> GraphDelta:
         """Make the running graph the desired one; return what changed (see ``runtime.commit``).
@@ -682,6 +703,15 @@ class Execution:
                     raise GraphError(
                         f"node {ref.node!r} has no {side} {ref.port!r}; its {side}s: {names}"
                     )
+            out = graph.nodes[link.source.node].output(link.source.port)
+            inp = graph.nodes[link.target.node].input(link.target.port)
+            if out is not None and inp is not None and not compatible(out.adapter, inp.adapter):
+                raise GraphError(
+                    f"port {link.source.port!r} of node {link.source.node!r} emits "
+                    f"{out.schema_name} but port {link.target.port!r} of node "
+                    f"{link.target.node!r} expects {inp.schema_name}; add a map node between "
+                    "them or change one of the schemas"
+                )
             bigger = graph.with_link(link)
             if bigger.topology.cycles:
                 raise GraphError(
