@@ -8,13 +8,25 @@ background loop and read them through ``stats()`` and events.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from typing import Any
 
 import pytest
 
-from arachne import CommitFailed, GraphError, Input, Message, Node, Output, Runtime, Subgraph
+from arachne import (
+    CommitFailed,
+    ExecutionError,
+    GraphError,
+    Input,
+    Message,
+    Node,
+    Output,
+    Runtime,
+    Subgraph,
+)
 from arachne.model.delta import GraphDelta
+from arachne.model.errors import EdgeFull
 from arachne.runtime import ExecutionState
 from arachne.runtime.events import (
     CommitRolledBack,
@@ -566,5 +578,147 @@ def test_back_to_auto_with_a_change_that_fails_leaves_what_runs() -> None:
         assert not ex.plan()
         ex.add_node(Collect("fine"))  # auto mode works on
         assert "fine" in ex.wiring.nodes
+    finally:
+        rt.shutdown(WAIT)
+
+
+# -- found in the second review ----------------------------------------------------------------
+
+
+def test_changes_from_many_threads_commit_in_the_order_they_were_made() -> None:
+    rt, _, _, _, _ = pipeline("auto")
+    ex = rt.execution
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads swap often: the window between edit and commit opens
+    try:
+        start = threading.Barrier(5)
+
+        def configure(worker: int) -> None:
+            for round_ in range(40):
+                start.wait()
+                ex.update_config("gate", {"factor": 10 + worker + 100 * round_})
+                start.wait()
+
+        workers = [threading.Thread(target=configure, args=(i,)) for i in range(4)]
+        for worker in workers:
+            worker.start()
+        diverged = 0
+        for _ in range(40):
+            start.wait()
+            start.wait()
+            desired = ex.graph.nodes["gate"].config
+            diverged += desired != ex.running_graph().nodes["gate"].config
+        for worker in workers:
+            worker.join(WAIT)
+        assert diverged == 0
+    finally:
+        sys.setswitchinterval(switch)
+        rt.shutdown(WAIT)
+
+
+def test_a_failed_change_undone_keeps_a_later_change_to_the_same_node() -> None:
+    rt, _, gate, _, _ = pipeline("auto")
+    ex = rt.execution
+    try:
+        slow = SlowRefusal("slow")
+        slow_error: list[Exception] = []
+        refused: list[Exception] = []
+
+        def run(call: Any, into: list[Exception]) -> threading.Thread:
+            def go() -> None:
+                try:
+                    call()
+                except Exception as exc:
+                    into.append(exc)
+
+            thread = threading.Thread(target=go)
+            thread.start()
+            return thread
+
+        first = run(lambda: ex.add_node(slow), slow_error)
+        assert slow.entered.wait(WAIT)  # holds the turn: the two below queue behind it
+        second = run(lambda: ex.update_config("gate", {"factor": 0}), refused)
+        assert eventually(ex, lambda: ex.graph.nodes["gate"].config == {"factor": 0})
+        third = run(lambda: ex.update_config("gate", {"factor": 5}), [])
+        assert eventually(ex, lambda: ex.graph.nodes["gate"].config == {"factor": 5})
+        slow.release.set()
+        for thread in (first, second, third):
+            thread.join(WAIT)
+        assert [type(e) for e in refused] == [CommitFailed]
+        assert ex.graph.nodes["gate"].config == {"factor": 5}  # not taken back to 2
+        assert same_graph(ex.graph, ex.running_graph())
+        assert gate.configs == [5]
+    finally:
+        rt.shutdown(WAIT)
+
+
+def test_a_removed_nodes_on_stop_may_commit_and_the_run_still_stops() -> None:
+    class HandsOver(Collect):
+        ex: Any = None
+
+        async def on_stop(self) -> None:
+            self.successor = await asyncio.to_thread(self.ex.add_node, Collect("successor"))
+
+    rt, _, _, _, _ = pipeline("auto")
+    ex = rt.execution
+    try:
+        leaving = HandsOver("leaving")
+        leaving.ex = ex
+        ex.add_node(leaving)
+        ex.remove_node("leaving")
+        assert eventually(ex, lambda: "successor" in ex.wiring.nodes)
+        ex.set_capacity("a", 7)
+        assert eventually(ex, lambda: ex.running_graph().links["a"].capacity == 7)
+        assert ex.stop(timeout=WAIT)
+    finally:
+        rt.shutdown(WAIT)
+
+
+def test_a_cancel_inside_on_start_fails_the_change_not_the_caller() -> None:
+    class CancelledUnderIt(Collect):
+        async def on_start(self) -> None:
+            future = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(future.cancel)  # a client closed under it
+            await future
+
+    rt, _, _, _, _ = pipeline("auto")
+    ex = rt.execution
+    try:
+        with pytest.raises(ExecutionError, match="a hook was cancelled"):
+            ex.add_node(CancelledUnderIt("cancelled"))
+        assert "cancelled" not in ex.graph.nodes
+        assert ex.state is ExecutionState.RUNNING
+    finally:
+        rt.shutdown(WAIT)
+
+
+def test_a_fail_inject_edge_tells_every_caller_whose_value_did_not_fit() -> None:
+    sink = Collect("sink")
+    graph = Subgraph()
+    graph.add_node(sink)
+    rt = Runtime(max_backpressure_queue=4)
+    rt.register(graph)
+    ex = rt.start()
+    try:
+        ex.set_overflow("inject->sink.in", "fail")
+        assert eventually(ex, lambda: ex.state is ExecutionState.RUNNING)
+        ex.pause()
+        told: list[bool] = []
+
+        def inject(value: int) -> None:
+            try:
+                ex.inject("sink", "in", value)
+                told.append(True)
+            except EdgeFull:
+                told.append(False)
+
+        callers = [threading.Thread(target=inject, args=(i,)) for i in range(16)]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join(WAIT)
+        edge = ex.stats().edges["inject->sink.in"]
+        assert told.count(True) == edge.depth == 4
+        assert told.count(False) == edge.failed == 12
     finally:
         rt.shutdown(WAIT)

@@ -39,7 +39,7 @@ from arachne.runtime import events
 from arachne.runtime.lifecycle import seed, start_node, stop_node
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from arachne.model.delta import GraphDelta, NodeChange
     from arachne.model.graph import Graph
@@ -80,7 +80,8 @@ class Committer:
         self.wiring = wiring
         self._turn: asyncio.Lock | None = None  # made on the loop, at the first live commit
         self.queued = 0  # live commits asked for and not yet done: later ones wait for them
-        self._stopping: set[asyncio.Task[None]] = set()  # removed nodes' on_stop under way
+        # Removed nodes' on_stop under way, by the id of their instance.
+        self._stopping: dict[int, asyncio.Task[None]] = {}
 
     # -- planning (on the loop, or with no loop) ----------------------------------------------
 
@@ -202,24 +203,29 @@ class Committer:
         return delta, self._switch_live(delta, [], configured)
 
     async def apply_live(
-        self, take: Callable[[], tuple[Graph, Mapping[str, Node]]]
+        self,
+        take: Callable[[], tuple[Graph, Mapping[str, Node]]],
+        *,
+        wanted: Callable[[], bool] = lambda: True,
     ) -> tuple[GraphDelta, dict[str, int]]:
         """Commit while the execution runs; return the delta and what removed links held.
 
         ``take`` returns the desired graph and its node instances when this commit's turn
         comes. ``CommitFailed`` (rolled back) if a hook fails; the check's errors otherwise.
         Returns once the graph is switched; removed nodes get their ``on_stop`` after.
+        ``wanted`` is asked once the added nodes have started: if no longer (the run ended
+        and committed it to the graphs meanwhile), they are let go and nothing is switched.
         """
         if self._turn is None:
             self._turn = asyncio.Lock()
         try:
             async with self._turn:  # (waiters get it in the order they came)
-                return await self._apply_live(take)
+                return await self._apply_live(take, wanted)
         finally:
             self.queued -= 1
 
     async def _apply_live(
-        self, take: Callable[[], tuple[Graph, Mapping[str, Node]]]
+        self, take: Callable[[], tuple[Graph, Mapping[str, Node]]], wanted: Callable[[], bool]
     ) -> tuple[GraphDelta, dict[str, int]]:
         desired, instances = take()
         delta = self.plan(desired, instances)
@@ -227,7 +233,8 @@ class Committer:
             return delta, {}
         self.check(delta, desired, instances, live=True)
         if delta.added_nodes:
-            await self.settle()  # an instance removed a moment ago is stopped before it starts
+            # An instance removed a moment ago is stopped before it starts again.
+            await self.settle(instances=[instances[spec.id] for spec in delta.added_nodes])
         prepared: list[Prepared] = []
         started: list[Prepared] = []
         try:
@@ -236,11 +243,18 @@ class Committer:
             for item in prepared:
                 await start_node(self.ctx, item.rn)
                 started.append(item)
+            if not wanted():
+                raise asyncio.CancelledError
             # Again: a target may have finished meanwhile.
             self.check(delta, desired, instances, live=True)
             configured = self._reconfigure(delta.reconfigured)
         except BaseException as exc:
             await self._let_go(prepared, started)
+            if isinstance(exc, asyncio.CancelledError) and not _hook_cancelled(exc):
+                raise  # the run ends
+            if isinstance(exc, asyncio.CancelledError):  # a hook's own: a hook's failure
+                cancelled = ExecutionError("a hook was cancelled (a future it awaited)")
+                raise self._rolled_back(delta, cancelled) from exc
             if isinstance(exc, Exception):
                 failure = self._rolled_back(delta, exc)
                 if failure is not exc:
@@ -248,10 +262,19 @@ class Committer:
             raise
         return delta, self._switch_live(delta, prepared, configured)
 
-    async def settle(self) -> None:
-        """Wait until every removed node's ``on_stop`` has run (the run's end awaits this)."""
-        while self._stopping:
-            await asyncio.wait(set(self._stopping))
+    async def settle(
+        self, *, instances: Iterable[Node] | None = None, timeout: float | None = None
+    ) -> None:
+        """Wait until removed nodes' ``on_stop`` has run: those of ``instances``, or all.
+
+        Waits ``timeout`` seconds at most (then they run on unwaited for).
+        """
+        if instances is None:
+            tasks = set(self._stopping.values())
+        else:
+            tasks = {t for t in (self._stopping.get(id(n)) for n in instances) if t is not None}
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
 
     def _switch_live(
         self, delta: GraphDelta, prepared: list[Prepared], configured: list[str]
@@ -265,9 +288,14 @@ class Committer:
         self._announce(delta, dropped, configured)
         if removed:
             task = asyncio.get_running_loop().create_task(self._stop(removed))
-            self._stopping.add(task)
-            task.add_done_callback(self._stopping.discard)
+            for rn in removed:
+                self._stopping[id(rn.node)] = task
+            task.add_done_callback(self._stopped)
         return dropped
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        for key in [key for key, stopping in self._stopping.items() if stopping is task]:
+            del self._stopping[key]
 
     def _reconfigure(self, changes: tuple[NodeChange, ...]) -> list[str]:
         """Give each node its new config (``on_config`` if it runs); all or none.
@@ -354,7 +382,10 @@ class Committer:
     async def _stop(self, removed: list[RunningNode]) -> None:
         """Run the removed nodes' ``on_stop``; a failure fails the execution, as at its end."""
         for rn in removed:
-            error = await stop_node(self.ctx, rn)
+            try:
+                error = await stop_node(self.ctx, rn)
+            except asyncio.CancelledError:  # an on_stop's own: the others still get theirs
+                continue
             if error is not None:
                 self.ctx.fail_soon(error)
 
@@ -394,6 +425,12 @@ class Committer:
             bus.publish(
                 events.GraphCommitted(execution_id=execution_id, delta=delta, dropped=dropped)
             )
+
+
+def _hook_cancelled(exc: asyncio.CancelledError) -> bool:
+    """Whether ``exc`` came out of a hook (a future it awaited), not from the commit's cancel."""
+    task = asyncio.current_task()
+    return task is not None and not task.cancelling()
 
 
 def _live(rn: RunningNode) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import functools
 import logging
 import secrets
@@ -16,9 +17,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from arachne.model.delta import GraphDelta, graph_delta
+from arachne.model.delta import TUNABLE, GraphDelta, graph_delta
 from arachne.model.errors import ArachneError, ExecutionError, GraphError, NodeFailed, describe
 from arachne.model.flatten import node_spec
+from arachne.model.graph import Graph
 from arachne.model.message import Headers, Message
 from arachne.model.policies import check_overflow
 from arachne.model.schema import compatible
@@ -43,7 +45,6 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
     from arachne.model.error_record import ErrorRecord
-    from arachne.model.graph import Graph
     from arachne.model.node import Node
     from arachne.model.policies import Overflow
     from arachne.runtime.edge import Edge
@@ -219,9 +220,16 @@ class Execution:
                         len(left),
                         TASK_GRACE,
                     )
-            await self._committer.settle()  # removed nodes still stopping, first
+            # Removed nodes still stopping, first (given TASK_GRACE: one may wait on a commit
+            # that only the end of the run resolves).
+            await self._committer.settle(timeout=TASK_GRACE)
+            if self.error is None and ctx.failure is not None:  # such a node's on_stop failed
+                self.error = ctx.failure
             order = reversed(list(self.wiring.nodes.values()))
             stop_error = await stop_nodes(ctx, order)
+            # Commits the run did not get to, to the graphs alone; before the pools close, as
+            # a call still finishing in a worker thread may wait for one.
+            self._commit_left()
             if ctx.pools.started:
                 # Off the loop, serving what a worker still finishing a call may ask of it
                 # meanwhile (a stats() read, a change), else both would wait for ever.
@@ -236,7 +244,7 @@ class Execution:
                     ctx.gate.run_inbox()
                     await asyncio.wait([closing], timeout=CLOSE_POLL)
             self.wiring.detach()
-            self._commit_left()
+            self._commit_left()  # (any asked for while the pools closed)
             if self.error is None and stop_error is not None:
                 self.error = stop_error
             if self.error is not None:
@@ -391,12 +399,13 @@ class Execution:
 
         ``print(ex.plan())`` shows it one line per change.
         """
-        return self._ctx.gate.read(lambda: self._committer.plan(*self._take()))
+        desired, instances = self._take()
+        return self._ctx.gate.read(lambda: self._committer.plan(desired, instances))
 
     def revert(self) -> GraphDelta:
         """Drop the changes not committed: the desired graph becomes the running one again.
 
-        Returns what was dropped (the plan as it was). From a hook, what is running now.
+        Returns what was dropped (the plan as it was).
         """
         dropped = self.plan()
 
@@ -405,7 +414,10 @@ class Execution:
                 self.graph = self.wiring.running_graph()
                 self._instances = {n: rn.node for n, rn in self.wiring.nodes.items()}
 
-        self._ctx.gate.read(back)  # where the running graph does not change meanwhile
+        with self._desired:  # (the lock order: the desired graph's, then the gate's)
+            future = self._ctx.gate.submit(back)
+        if not self._ctx.gate.on_loop() and not _on_a_loop():
+            future.result()
         return dropped
 
     def commit(self) -> GraphDelta:
@@ -419,18 +431,20 @@ class Execution:
         hook, it cannot wait: it returns the plan, the commit applies after the hook's turn,
         and a failure is logged.
         """
-        result = self._commit(_Pending(self._take))
+        pending = _Pending(self._take)
+        with self._desired:
+            self._enqueue(pending)
+        result = self._outcome(pending)
         if result is None:
             return self._committer.plan(*self._take())
         return result[0]
 
-    def _commit(
-        self, pending: _Pending, *, wait: bool = True
-    ) -> tuple[GraphDelta, dict[str, int]] | None:
-        """Commit ``pending``; return the delta and what removed links held.
+    def _enqueue(self, pending: _Pending) -> None:
+        """Hand ``pending`` to the loop (at once if none runs); call it holding ``_desired``.
 
-        ``None`` from a hook, or without ``wait``: the commit applies at the loop's next
-        yield and a failure is logged. Commits apply in the order they were asked for.
+        Commits are enqueued in the order of the desired graph's edits and applied in that
+        order: at once between two activations if no other is under way, else as tasks that
+        take their turns in order.
         """
         gate = self._ctx.gate
 
@@ -441,6 +455,8 @@ class Execution:
                     self._pending.append(pending)
                     self._deferred.append(pending)
                     self._committer.queued += 1
+                elif self._pending:  # the run's end commits those first, then this one
+                    self._pending.append(pending)
                 else:
                     self._commit_offline(pending)
                 return
@@ -459,24 +475,42 @@ class Execution:
             self._ctx.spawn(self._commit_live(pending))
 
         gate.apply(begin)
-        if not wait or gate.on_loop():
+
+    def _outcome(
+        self, pending: _Pending, *, wait: bool = True
+    ) -> tuple[GraphDelta, dict[str, int]] | None:
+        """Wait for ``pending`` and return what it committed, or raise its error.
+
+        ``None`` without ``wait`` or on a loop's thread (from a hook), which cannot wait:
+        the commit applies at the loop's next yield and a failure is logged.
+        """
+        if not wait or self._ctx.gate.on_loop() or _on_a_loop():
             pending.future.add_done_callback(_log_failed_change)
             return None
         return pending.future.result()
 
     async def _commit_live(self, pending: _Pending) -> None:
-        await self._live.wait()  # the run's own start comes first
+        pending.task = asyncio.current_task()
         try:
-            result = await self._committer.apply_live(pending.take)
+            await self._live.wait()  # the run's own start comes first
+            result = await self._committer.apply_live(
+                pending.take, wanted=lambda: not pending.future.done()
+            )
         except asyncio.CancelledError:
             raise  # the run ends before it applied: the run's end commits it to the graphs
         except BaseException as exc:
-            self._pending.remove(pending)
-            self._failed(pending, exc)
+            self._settled(pending)
+            if not pending.future.done():
+                self._failed(pending, exc)
         else:
+            self._settled(pending)
+            if not pending.future.done():
+                self._size_pools()
+                pending.future.set_result(result)
+
+    def _settled(self, pending: _Pending) -> None:
+        if pending in self._pending:
             self._pending.remove(pending)
-            self._size_pools()
-            pending.future.set_result(result)
 
     def _commit_offline(self, pending: _Pending) -> None:
         if pending.future.done():
@@ -490,9 +524,22 @@ class Execution:
             pending.future.set_result(result)
 
     def _commit_left(self) -> None:
-        """At the run's end: commit to the graphs what the run did not get to, in order."""
-        left, self._pending = self._pending, []
-        for pending in left:
+        """At the run's end: commit to the graphs what the run did not get to, in order.
+
+        One whose task ignored its cancel and still starts nodes is not applied (those nodes
+        are let go when it wakes): its caller gets ``ExecutionError``.
+        """
+        while self._pending:
+            pending = self._pending.pop(0)
+            if pending.task is not None and not pending.task.done():
+                self._failed(
+                    pending,
+                    ExecutionError(
+                        f"execution {self.id} ended while the change was being applied (a "
+                        "node's on_start ignored the cancel); it was not applied"
+                    ),
+                )
+                continue
             self._commit_offline(pending)
 
     def _failed(self, pending: _Pending, exc: BaseException) -> None:
@@ -510,42 +557,78 @@ class Execution:
         """Make ``change`` to the desired graph (and its instances), all or nothing.
 
         In ``auto`` mode that change alone is then committed: applied to the running graph as
-        it is when its turn comes, and if it fails, undone in the desired graph too (changes
-        others made meanwhile stay). Returns what was committed (``None`` in ``manual`` mode,
-        from a hook, or without ``wait``).
+        it is when its turn comes, and if it fails, undone in the desired graph too (what
+        later changes made there stays). Returns what was committed (``None`` in ``manual``
+        mode, from a hook, or without ``wait``).
         """
         with self._desired:
             before, kept = self.graph, self._instances
             instances = dict(kept)
             after = change(before, instances)
             self.graph, self._instances = after, instances
-        if self._commit_mode == "manual":
-            return None
-        replaced = [n for n in after.nodes if n in kept and instances[n] is not kept[n]]
-        delta = graph_delta(before, after, replaced=replaced)
-        if not delta:
-            return delta, {}
-        added = {spec.id: instances[spec.id] for spec in delta.added_nodes}
+            if self._commit_mode == "manual":
+                return None
+            replaced = [n for n in after.nodes if n in kept and instances[n] is not kept[n]]
+            delta = graph_delta(before, after, replaced=replaced)
+            if not delta:
+                return delta, {}
+            added = {spec.id: instances[spec.id] for spec in delta.added_nodes}
 
-        def take() -> tuple[Graph, dict[str, Node]]:
-            running = {node_id: rn.node for node_id, rn in self.wiring.nodes.items()}
-            return delta.apply_to(self.wiring.running_graph()), {**running, **added}
+            def take() -> tuple[Graph, dict[str, Node]]:
+                running = {node_id: rn.node for node_id, rn in self.wiring.nodes.items()}
+                return delta.apply_to(self.wiring.running_graph()), {**running, **added}
 
-        def undo() -> None:
-            inverse = graph_delta(after, before, replaced=replaced)
-            with self._desired:
-                try:
-                    self.graph = inverse.apply_to(self.graph)
-                except GraphError:  # later changes built on this one: what runs is the truth
-                    self.graph = self.wiring.running_graph()
-                    self._instances = {n: rn.node for n, rn in self.wiring.nodes.items()}
-                    return
-                for spec in delta.added_nodes:
-                    self._instances.pop(spec.id, None)
-                for spec in delta.removed_nodes:
-                    self._instances[spec.id] = kept[spec.id]
+            pending = _Pending(take, lambda: self._undo(delta, added, kept))
+            self._enqueue(pending)  # under the lock: commits go in the order of the edits
+        return self._outcome(pending, wait=wait)
 
-        return self._commit(_Pending(take, undo), wait=wait)
+    def _undo(self, delta: GraphDelta, added: Mapping[str, Node], kept: Mapping[str, Node]) -> None:
+        """Take a failed ``auto`` change out of the desired graph, leaving later ones.
+
+        Each part is put back only where the desired graph still has it as the change left
+        it; links later changes made to a node this change added go too (they cannot run).
+        """
+        with self._desired:
+            graph, instances = self.graph, dict(self._instances)
+            nodes, links = dict(graph.nodes), dict(graph.links)
+            for link in delta.added_links:
+                if links.get(link.id) == link:
+                    del links[link.id]
+            for spec in delta.added_nodes:
+                if nodes.get(spec.id) == spec and instances.get(spec.id) is added[spec.id]:
+                    del nodes[spec.id], instances[spec.id]
+                    for link_id in [
+                        link.id
+                        for link in links.values()
+                        if spec.id in (link.source.node, link.target.node)
+                    ]:
+                        del links[link_id]
+            for spec in delta.removed_nodes:
+                if spec.id not in nodes:
+                    nodes[spec.id], instances[spec.id] = spec, kept[spec.id]
+            for link in delta.removed_links:
+                ends = (link.source.node, link.target.node)
+                if link.id not in links and all(end in nodes for end in ends):
+                    links[link.id] = link
+            for change in delta.reconfigured:
+                current = nodes.get(change.id)
+                if current is not None and dict(current.config) == dict(change.new.config):
+                    nodes[change.id] = dataclasses.replace(current, config=change.old.config)
+            for tuned in delta.retuned:
+                now = links.get(tuned.id)
+                if now is not None:
+                    back = {
+                        name: getattr(tuned.old, name)
+                        for name in TUNABLE
+                        if getattr(now, name) == getattr(tuned.new, name)
+                    }
+                    links[tuned.id] = dataclasses.replace(now, **back)
+            try:
+                self.graph = Graph(nodes.values(), links.values(), graph.name)
+            except GraphError:
+                log.warning("a failed change could not be taken out of the desired graph")
+                return
+            self._instances = instances
 
     # -- changes ------------------------------------------------------------------------------
 
@@ -898,7 +981,7 @@ class Execution:
 class _Pending:
     """A commit asked for: what to make running, how to undo it if it fails, and its result."""
 
-    __slots__ = ("future", "take", "undo")
+    __slots__ = ("future", "take", "task", "undo")
 
     def __init__(
         self,
@@ -907,8 +990,18 @@ class _Pending:
     ) -> None:
         self.take = take
         self.undo = undo
+        self.task: asyncio.Task[Any] | None = None  # applying it on the loop, if one is
         self.future: concurrent.futures.Future[tuple[GraphDelta, dict[str, int]]]
         self.future = concurrent.futures.Future()
+
+
+def _on_a_loop() -> bool:
+    """Whether the caller runs on an event loop's thread (a hook, of any execution)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _log_failed_change(future: Future[Any]) -> None:

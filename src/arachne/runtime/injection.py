@@ -128,18 +128,23 @@ class Injector:
         return rn, port, Message(checked, headers), made
 
     def deliver(self, injections: list[Injection], timeout: float | None) -> None:
-        """Queue checked injections, all in one change of the running graph."""
+        """Queue checked injections, all in one change of the running graph.
+
+        Into an inject edge whose policy is ``fail`` the caller waits for the change and gets
+        ``EdgeFull`` if one did not fit (those that did are queued).
+        """
         if not injections:
             return
         self._refuse_if_ended()
         self._since_look += len(injections)
         targets = Counter(f"inject->{rn.id}.{port}" for rn, port, _, _ in injections)
         strict = not self.strict.isdisjoint(targets)  # under fail, every call is told
-        if (strict or self._since_look >= INJECT_LOOK) and self.gate.running:
+        if self._since_look >= INJECT_LOOK and self.gate.running:
             self._since_look = 0
             self._wait_for_room(targets, timeout)
         with self._unapplied_lock:
             self._unapplied.update(targets)
+        refused: list[EdgeFull] = []
 
         def change() -> None:
             with self._unapplied_lock:
@@ -155,13 +160,22 @@ class Injector:
                 edge = self.wiring.inject_edge(rn.id, port)
                 try:
                     edge.push(self._started(rn.id, msg, made))
-                except EdgeFull:  # counted (failed); the callers are told at their next look
+                except EdgeFull as full:  # counted (failed)
+                    refused.append(full)
                     continue
                 if ctx.metrics:  # a flow starts here: probed from its arrival
                     now = ctx.clock.now()
                     edge.probe(now, now)
 
-        self.gate.apply(change)
+        if not strict:
+            self.gate.apply(change)
+            return
+        done = self.gate.submit(change)
+        if self.gate.on_loop():
+            return  # a hook cannot wait: the refusal is counted on the edge
+        done.result()
+        if refused:
+            raise refused[0]
 
     def _started(self, node_id: str, msg: Message, made: bool) -> Message:
         """Return ``msg`` as it starts its flow (on the loop): with a tracer, a trace's root.

@@ -340,7 +340,13 @@ class Runtime:
             self._launched.add(ex.id)
             ex.keep_inputs_open()
             ex.launched = True
-        self._thread.submit(_quietly(ex))
+        try:
+            self._thread.submit(_quietly(ex))
+        except BaseException:  # (the loop was closed: shut down)
+            with self._lock:
+                self._launched.discard(ex.id)
+                ex.launched = False
+            raise
         return ex
 
     def wait(self, timeout: float | None = None) -> bool:

@@ -49,10 +49,11 @@ PROBE: Final = 64
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A running node made and bound for a commit, not yet part of the running graph."""
+    """A running node made (and bound, if the run is on) for a commit, not yet in the graph."""
 
     rn: RunningNode
     binding: Binding
+    bound: bool
 
 
 class Wiring:
@@ -224,7 +225,7 @@ class Wiring:
         _check_mode(rn)
         if self.attached:
             node.bind_runtime(binding, rn.context)
-        return Prepared(rn, binding)
+        return Prepared(rn, binding, self.attached)
 
     def install_node(self, prepared: Prepared) -> None:
         """Put a prepared node into the running graph, with no edges yet."""
@@ -240,7 +241,7 @@ class Wiring:
 
     def discard(self, prepared: Prepared) -> None:
         """Let go of a prepared node that was never installed (its commit was rolled back)."""
-        if self.attached:
+        if prepared.bound:  # (also once the run has ended and let go of the others)
             prepared.rn.node.unbind_runtime()
         prepared.rn.removed = prepared.rn.finished = True
 
