@@ -74,6 +74,7 @@ SKIPPED = {
         '"component": "arachne.core.map", "config": {"expression": "value * 2"}}], '
         '"edges": []}\' > watched.json',
     ): "runs until interrupted, waiting for edits",
+    ("docs/service.md", "arachne serve &"): "talks to a running arachne serve",
 }
 
 MARKER = re.compile(r"<!--\s*doc-test:(?P<body>.*?)-->", re.DOTALL)

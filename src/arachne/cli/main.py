@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -161,6 +161,52 @@ def run(
     with _logging(log_level, json_lines=log_format == "json"):
         status = _guarded(lambda: run_document(file, options, err, sys.stdin))
     raise typer.Exit(status)
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (HOST; loopback only for now).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Port to listen on (PORT, 5006).")
+    ] = None,
+    max_concurrent_executions: Annotated[
+        int | None, typer.Option(min=1, help="Executions running at once (100).")
+    ] = None,
+    default_execution_timeout: Annotated[
+        int | None, typer.Option(min=1, help="Milliseconds an execution may run (300000).")
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option(help="Level of node logs on stderr (INFO by default).")
+    ] = "INFO",
+) -> None:
+    """Run the Runtime Service: a REST API to load graphs, run, feed and watch them.
+
+    Settings come from the environment (PORT, MAX_CONCURRENT_EXECUTIONS,
+    DEFAULT_EXECUTION_TIMEOUT, MAX_BACKPRESSURE_QUEUE, ENABLE_METRICS, ...); options override
+    them. The API's documentation is served at /docs.
+    """
+    from pydantic import ValidationError
+
+    from arachne.server import ServerSettings
+    from arachne.server import serve as run_service
+
+    chosen: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "max_concurrent_executions": max_concurrent_executions,
+        "default_execution_timeout": default_execution_timeout,
+    }
+    try:
+        settings = ServerSettings(**{k: v for k, v in chosen.items() if v is not None})
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            err.print(f"[red]error:[/] {where}: {error['msg']}", highlight=False)
+        raise typer.Exit(2) from None
+    with _logging(log_level.upper()):
+        run_service(settings)
 
 
 @app.command()

@@ -1,0 +1,291 @@
+"""The Runtime Service's REST API: graphs, executions, components, health and metrics.
+
+``create_app(settings)`` returns the FastAPI application ``arachne serve`` runs under uvicorn.
+Every error is a JSON object ``{"error": {"code", "message", ...}}`` whose message names the
+field or the thing and the fix; no stack trace leaves the server. Request bodies are bounded
+(``MAX_BODY_BYTES``). The routes translate HTTP to :class:`RuntimeService` calls and back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, Field
+
+from arachne.components.registry import Registry
+from arachne.model.errors import ExecutionError, GraphError, SpecError
+from arachne.observability.prometheus import ArachneCollector
+from arachne.server.service import NotFound, RuntimeService
+from arachne.server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from arachne.runtime import Execution
+
+__all__ = ["create_app"]
+
+GRAPH_EXAMPLE: dict[str, Any] = {
+    "symbia": "1.0",
+    "name": "Simple Pipeline",
+    "version": "1.0.0",
+    "nodes": [
+        {"id": "input", "component": "symbia.core.passthrough"},
+        {"id": "double", "component": "symbia.core.map", "config": {"expression": "value * 2"}},
+        {"id": "output", "component": "symbia.core.logger"},
+    ],
+    "edges": [
+        {
+            "id": "e1",
+            "source": {"node": "input", "port": "out"},
+            "target": {"node": "double", "port": "in"},
+        },
+        {
+            "id": "e2",
+            "source": {"node": "double", "port": "out"},
+            "target": {"node": "output", "port": "in"},
+        },
+    ],
+}
+
+
+class Injection(BaseModel):
+    """A value for an input port of a running execution."""
+
+    nodeId: str = Field(min_length=1, examples=["input"])
+    port: str = Field(min_length=1, examples=["in"])
+    value: Any = Field(examples=[21])
+
+
+class Problem(Exception):
+    """An error the API answers with ``status`` and a JSON body."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+def create_app(settings: ServerSettings | None = None, registry: Registry | None = None) -> FastAPI:
+    """Return the service's application; its executions stop when it shuts down."""
+    settings = settings if settings is not None else ServerSettings()
+    service = RuntimeService(settings, registry if registry is not None else Registry.default())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.close()  # graceful: executions drain, then the runtime stops
+
+    app = FastAPI(
+        title="Arachne Runtime Service",
+        version="1.0.0",
+        description="Load graph documents, run them, feed and watch their executions.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+
+    # -- errors, and the bound on request bodies -------------------------------------------
+
+    @app.middleware("http")
+    async def bounded_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
+            return _error(
+                413,
+                "body_too_large",
+                f"the request body is over {settings.max_body_bytes} bytes (MAX_BODY_BYTES); "
+                "send a smaller one",
+            )
+        return await call_next(request)
+
+    @app.exception_handler(Problem)
+    async def problem(_: Request, exc: Problem) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.message, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {
+                "field": ".".join(str(part) for part in error.get("loc", ()) if part != "body"),
+                "message": str(error.get("msg", "")),
+            }
+            for error in exc.errors()
+        ]
+        first = fields[0] if fields else {"field": "", "message": "invalid request"}
+        return _error(
+            422,
+            "invalid_request",
+            f"{first['field'] or 'body'}: {first['message']}",
+            fields=fields,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        return _error(500, "internal", "the service failed on this request; see its log")
+
+    async def body_object(request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        if len(raw) > settings.max_body_bytes:
+            raise Problem(
+                413, "body_too_large", f"the request body is over {settings.max_body_bytes} bytes"
+            )
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Problem(400, "invalid_json", f"the body is not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise Problem(400, "invalid_graph", "the body must be a JSON object: a graph document")
+        return data
+
+    def execution(execution_id: str) -> Execution:
+        try:
+            return service.execution(execution_id)
+        except NotFound as exc:
+            raise Problem(404, "not_found", str(exc)) from None
+
+    # -- graphs -----------------------------------------------------------------------------
+
+    @app.post(
+        "/api/graphs",
+        status_code=201,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"type": "object"}, "example": GRAPH_EXAMPLE}
+                },
+            }
+        },
+    )
+    async def load_graph(request: Request) -> dict[str, Any]:
+        """Check, analyse and store a graph document; return its id and topology."""
+        definition = await body_object(request)
+        try:
+            graph = service.add_graph(definition)
+        except SpecError as exc:
+            issues = [str(issue) for issue in exc.issues]
+            raise Problem(400, "invalid_graph", str(exc), issues=issues) from None
+        except GraphError as exc:
+            raise Problem(400, "invalid_graph", str(exc)) from None
+        return graph.summary()
+
+    @app.get("/api/graphs")
+    async def list_graphs() -> list[dict[str, Any]]:
+        """Every graph loaded, oldest first."""
+        return [graph.summary() for graph in list(service.graphs.values())]
+
+    @app.get("/api/graphs/{graph_id}")
+    async def get_graph(graph_id: str) -> dict[str, Any]:
+        """One graph: its summary and its document as loaded."""
+        try:
+            graph = service.graph(graph_id)
+        except NotFound as exc:
+            raise Problem(404, "not_found", str(exc)) from None
+        return {**graph.summary(), "definition": graph.definition}
+
+    @app.delete("/api/graphs/{graph_id}", status_code=204)
+    async def delete_graph(graph_id: str) -> Response:
+        """Forget a graph (its executions run on)."""
+        try:
+            service.remove_graph(graph_id)
+        except NotFound as exc:
+            raise Problem(404, "not_found", str(exc)) from None
+        return Response(status_code=204)
+
+    @app.post("/api/graphs/{graph_id}/execute", status_code=201)
+    async def execute(graph_id: str) -> dict[str, Any]:
+        """Start a new execution of a graph; its input nodes take values through inject."""
+        try:
+            ex = service.execute(graph_id)
+        except NotFound as exc:
+            raise Problem(404, "not_found", str(exc)) from None
+        except ExecutionError as exc:
+            raise Problem(429, "too_many_executions", str(exc)) from None
+        return {"executionId": ex.id, "graphId": graph_id, "state": "running"}
+
+    # -- executions -------------------------------------------------------------------------
+
+    @app.get("/api/executions")
+    async def list_executions() -> list[dict[str, Any]]:
+        """Every execution started, oldest first, with its state and metrics."""
+        return [service.describe(ex) for ex in service.executions()]
+
+    @app.get("/api/executions/{execution_id}")
+    async def get_execution(execution_id: str) -> dict[str, Any]:
+        """One execution's record: ids, state, times, error and metrics."""
+        return service.describe(execution(execution_id))
+
+    @app.get("/api/executions/{execution_id}/metrics")
+    async def metrics_of(execution_id: str) -> dict[str, Any]:
+        """One execution's metrics (messagesProcessed, avgLatencyMs, ...)."""
+        return execution(execution_id).stats().service_metrics().to_dict()
+
+    @app.post("/api/executions/{execution_id}/inject", status_code=202)
+    async def inject(execution_id: str, injection: Injection) -> dict[str, Any]:
+        """Offer a value to an input port; it is checked against the port's schema first."""
+        ex = execution(execution_id)
+        try:
+            ex.inject(injection.nodeId, injection.port, injection.value, timeout=0)
+        except (GraphError, ValueError) as exc:
+            raise Problem(400, "invalid_injection", str(exc)) from None
+        except TimeoutError as exc:
+            raise Problem(429, "queue_full", str(exc)) from None
+        except ExecutionError as exc:
+            raise Problem(409, "execution_ended", str(exc)) from None
+        return {"executionId": ex.id, "accepted": True}
+
+    def control(name: str, act: Callable[[Execution], None]) -> None:
+        @app.post(f"/api/executions/{{execution_id}}/{name}", name=f"{name}_execution")
+        async def route(execution_id: str) -> dict[str, Any]:
+            ex = execution(execution_id)
+            if ex.done:
+                raise Problem(
+                    409, "execution_ended", f"execution {ex.id} has ended ({ex.state.value})"
+                )
+            act(ex)
+            return {"executionId": ex.id, "state": ex.state.value}
+
+        route.__doc__ = f"{name.capitalize()} an execution (idempotent)."
+
+    control("pause", lambda ex: ex.pause())
+    control("resume", lambda ex: ex.resume())
+    control("stop", lambda ex: ex.request_stop(drain=True))
+
+    # -- components, health, metrics -------------------------------------------------------
+
+    @app.get("/api/components")
+    async def list_components() -> list[dict[str, Any]]:
+        """Every component graphs may use: id, ports, config schema."""
+        return [definition.to_dict() for definition in service.registry]
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Whether the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, Any]:
+        """Whether the service takes executions (under its concurrency limit)."""
+        running = sum(1 for ex in service.executions() if not ex.done)
+        return {"status": "ok", "executions": running, "limit": settings.max_concurrent_executions}
+
+    prometheus = CollectorRegistry()
+    prometheus.register(ArachneCollector(service.runtime))
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics() -> Response:
+        """Every execution's metrics in the Prometheus text format."""
+        return Response(generate_latest(prometheus), media_type=CONTENT_TYPE_LATEST)
+
+    return app

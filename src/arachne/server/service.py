@@ -1,0 +1,154 @@
+"""The Runtime Service's state: stored graphs, and the runtime that runs their executions.
+
+Graphs are kept in memory, checked and analysed when loaded (a graph that cannot be built is
+refused then, not at its first execution). Each execution of a graph is built afresh from the
+stored document, so executions never share node instances. Everything the REST routes do goes
+through here; the routes only translate HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from arachne.model.errors import ExecutionError
+from arachne.runtime import Execution, Runtime
+from arachne.spec import analyze, build, parse_document
+
+if TYPE_CHECKING:
+    from arachne.components.registry import Registry
+    from arachne.server.settings import ServerSettings
+    from arachne.spec import GraphDocument, TopologyReport
+
+__all__ = ["NotFound", "RuntimeService", "StoredGraph"]
+
+log = logging.getLogger("arachne.server")
+
+
+class NotFound(LookupError):
+    """A graph or an execution the service does not have; the message names what is known."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredGraph:
+    """A graph loaded into the service: its document as sent, checked and analysed."""
+
+    id: str
+    document: GraphDocument
+    definition: dict[str, Any]
+    topology: TopologyReport
+    created_at: float
+
+    def summary(self) -> dict[str, Any]:
+        """Return what the service says of the graph in lists and on load."""
+        return {
+            "id": self.id,
+            "name": self.document.name,
+            "version": self.document.version,
+            "topology": self.topology.to_dict(),
+            "nodeCount": len(self.document.nodes),
+            "edgeCount": len(self.document.edges),
+            "createdAt": self.created_at,
+        }
+
+
+class RuntimeService:
+    """Stored graphs and their executions, on one ``Runtime`` built from the settings."""
+
+    def __init__(self, settings: ServerSettings, registry: Registry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.runtime = Runtime(
+            metrics=settings.enable_metrics,
+            execution_timeout=settings.execution_timeout_seconds,
+            max_concurrent_executions=settings.max_concurrent_executions,
+            max_backpressure_queue=settings.max_backpressure_queue,
+        )
+        self.graphs: dict[str, StoredGraph] = {}
+        self._graph_of: dict[str, str] = {}  # execution id -> graph id
+        self._lock = threading.Lock()
+
+    # -- graphs -------------------------------------------------------------------------------
+
+    def add_graph(self, definition: dict[str, Any]) -> StoredGraph:
+        """Check, analyse and store ``definition``; ``SpecError`` naming every problem."""
+        document = parse_document(definition)
+        topology = analyze(document)
+        build(document, self.registry)  # every component, config and port checked now
+        graph = StoredGraph(
+            id=f"graph-{uuid.uuid4()}",
+            document=document,
+            definition=definition,
+            topology=topology,
+            created_at=time.time(),
+        )
+        with self._lock:
+            self.graphs[graph.id] = graph
+        return graph
+
+    def graph(self, graph_id: str) -> StoredGraph:
+        """Return the stored graph ``graph_id``; ``NotFound`` if none."""
+        graph = self.graphs.get(graph_id)
+        if graph is None:
+            raise NotFound(f"no graph {graph_id!r}; GET /api/graphs lists the graphs loaded")
+        return graph
+
+    def remove_graph(self, graph_id: str) -> None:
+        """Forget graph ``graph_id`` (its executions run on); ``NotFound`` if none."""
+        self.graph(graph_id)
+        with self._lock:
+            self.graphs.pop(graph_id, None)
+
+    # -- executions ---------------------------------------------------------------------------
+
+    def execute(self, graph_id: str) -> Execution:
+        """Build graph ``graph_id`` afresh and start it; its inputs stay open for inject."""
+        graph = self.graph(graph_id)
+        unit = build(graph.document, self.registry)
+        ex = self.runtime.open_execution(unit, timeout=self.settings.execution_timeout_seconds)
+        with self._lock:
+            self._graph_of[ex.id] = graph_id
+        try:
+            self.runtime.launch(ex)
+        except ExecutionError:
+            self.runtime.forget(ex.id)
+            with self._lock:
+                self._graph_of.pop(ex.id, None)
+            raise
+        return ex
+
+    def execution(self, execution_id: str) -> Execution:
+        """Return execution ``execution_id``; ``NotFound`` if none."""
+        ex = self.runtime.executions.get(execution_id)
+        if ex is None or execution_id not in self._graph_of:
+            raise NotFound(
+                f"no execution {execution_id!r}; GET /api/executions lists the executions"
+            )
+        return ex
+
+    def executions(self) -> list[Execution]:
+        """Every execution the service started, oldest first."""
+        return [
+            self.runtime.executions[e] for e in list(self._graph_of) if e in self.runtime.executions
+        ]
+
+    def describe(self, ex: Execution) -> dict[str, Any]:
+        """Return the execution's record under the service's names, with its graph's id."""
+        record = ex.record().to_dict()
+        record["graphId"] = self._graph_of.get(ex.id, record["graphId"])
+        record["graphName"] = ex.graph.name
+        return record
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop every execution gracefully (cancelling past ``timeout``) and the runtime."""
+        running = sum(1 for ex in self.executions() if ex.launched and not ex.done)
+        ended = self.runtime.shutdown(timeout)
+        log.info(
+            "the service stopped: %d running execution(s) %s",
+            running,
+            "stopped" if ended else "stopped, some only by a cancel",
+        )
