@@ -23,6 +23,8 @@ from pydantic import BaseModel, Field
 from arachne.components.registry import Registry
 from arachne.model.errors import ExecutionError, GraphError, SpecError
 from arachne.observability.prometheus import ArachneCollector
+from arachne.server.errors import Problem, error_response
+from arachne.server.live import live_routes
 from arachne.server.service import NotFound, RuntimeService
 from arachne.server.settings import ServerSettings
 
@@ -63,18 +65,6 @@ class Injection(BaseModel):
     value: Any = Field(examples=[21])
 
 
-class Problem(Exception):
-    """An error the API answers with ``status`` and a JSON body."""
-
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.extra = status, code, message, extra
-
-
-def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
-
-
 def create_app(settings: ServerSettings | None = None, registry: Registry | None = None) -> FastAPI:
     """Return the service's application; its executions stop when it shuts down."""
     settings = settings if settings is not None else ServerSettings()
@@ -101,7 +91,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
     ) -> Response:
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            return _error(
+            return error_response(
                 413,
                 "body_too_large",
                 f"the request body is over {settings.max_body_bytes} bytes (MAX_BODY_BYTES); "
@@ -111,7 +101,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
 
     @app.exception_handler(Problem)
     async def problem(_: Request, exc: Problem) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message, **exc.extra)
+        return error_response(exc.status, exc.code, exc.message, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -123,7 +113,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
             for error in exc.errors()
         ]
         first = fields[0] if fields else {"field": "", "message": "invalid request"}
-        return _error(
+        return error_response(
             422,
             "invalid_request",
             f"{first['field'] or 'body'}: {first['message']}",
@@ -132,7 +122,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        return _error(500, "internal", "the service failed on this request; see its log")
+        return error_response(500, "internal", "the service failed on this request; see its log")
 
     async def body_object(request: Request) -> dict[str, Any]:
         raw = await request.body()
@@ -204,7 +194,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         return Response(status_code=204)
 
     @app.post("/api/graphs/{graph_id}/execute", status_code=201)
-    async def execute(graph_id: str) -> dict[str, Any]:
+    def execute(graph_id: str) -> dict[str, Any]:
         """Start a new execution of a graph; its input nodes take values through inject."""
         try:
             ex = service.execute(graph_id)
@@ -217,22 +207,22 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
     # -- executions -------------------------------------------------------------------------
 
     @app.get("/api/executions")
-    async def list_executions() -> list[dict[str, Any]]:
+    def list_executions() -> list[dict[str, Any]]:
         """Every execution started, oldest first, with its state and metrics."""
         return [service.describe(ex) for ex in service.executions()]
 
     @app.get("/api/executions/{execution_id}")
-    async def get_execution(execution_id: str) -> dict[str, Any]:
+    def get_execution(execution_id: str) -> dict[str, Any]:
         """One execution's record: ids, state, times, error and metrics."""
         return service.describe(execution(execution_id))
 
     @app.get("/api/executions/{execution_id}/metrics")
-    async def metrics_of(execution_id: str) -> dict[str, Any]:
+    def metrics_of(execution_id: str) -> dict[str, Any]:
         """One execution's metrics (messagesProcessed, avgLatencyMs, ...)."""
         return execution(execution_id).stats().service_metrics().to_dict()
 
     @app.post("/api/executions/{execution_id}/inject", status_code=202)
-    async def inject(execution_id: str, injection: Injection) -> dict[str, Any]:
+    def inject(execution_id: str, injection: Injection) -> dict[str, Any]:
         """Offer a value to an input port; it is checked against the port's schema first."""
         ex = execution(execution_id)
         try:
@@ -247,7 +237,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
 
     def control(name: str, act: Callable[[Execution], None]) -> None:
         @app.post(f"/api/executions/{{execution_id}}/{name}", name=f"{name}_execution")
-        async def route(execution_id: str) -> dict[str, Any]:
+        def route(execution_id: str) -> dict[str, Any]:
             ex = execution(execution_id)
             if ex.done:
                 raise Problem(
@@ -257,6 +247,8 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
             return {"executionId": ex.id, "state": ex.state.value}
 
         route.__doc__ = f"{name.capitalize()} an execution (idempotent)."
+
+    app.include_router(live_routes(service, execution))
 
     control("pause", lambda ex: ex.pause())
     control("resume", lambda ex: ex.resume())
@@ -275,7 +267,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         return {"status": "ok"}
 
     @app.get("/readyz")
-    async def readyz() -> dict[str, Any]:
+    def readyz() -> dict[str, Any]:
         """Whether the service takes executions (under its concurrency limit)."""
         running = sum(1 for ex in service.executions() if not ex.done)
         return {"status": "ok", "executions": running, "limit": settings.max_concurrent_executions}
@@ -284,8 +276,12 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
     prometheus.register(ArachneCollector(service.runtime))
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    async def metrics() -> Response:
-        """Every execution's metrics in the Prometheus text format."""
+    def metrics() -> Response:
+        """Every execution's metrics in the Prometheus text format.
+
+        The routes that read or change executions are plain functions: FastAPI runs them in
+        its thread pool, so a wait for an execution's loop never holds up the server's.
+        """
         return Response(generate_latest(prometheus), media_type=CONTENT_TYPE_LATEST)
 
     return app

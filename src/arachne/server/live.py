@@ -1,0 +1,202 @@
+"""Live change of a running execution over the API: nodes, edges, configs, plans, commits.
+
+Each route is the REST face of one ``Execution`` call (docs/live-change.md): it edits the
+execution's desired graph, and in commit mode ``auto`` (an execution's default) the change is
+committed at once; in ``manual`` mode changes gather until ``POST .../commit``, and
+``GET .../plan`` shows them. A change that cannot apply is ``400`` (what is wrong and the fix);
+a commit whose ``on_start`` or ``on_config`` failed is rolled back and answered ``409``
+``commit_failed``, naming the node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from arachne.components.config import check_config
+from arachne.model.errors import CommitFailed, ExecutionError, GraphError
+from arachne.model.node import Node
+from arachne.server.errors import Problem
+
+if TYPE_CHECKING:
+    from arachne.model.delta import GraphDelta
+    from arachne.runtime import Execution
+    from arachne.server.service import RuntimeService
+
+__all__ = ["live_routes"]
+
+
+class NewNode(BaseModel):
+    """A node to add: its id, its component and that component's config."""
+
+    id: str = Field(min_length=1, examples=["triple"])
+    component: str = Field(min_length=1, examples=["arachne.core.map"])
+    config: dict[str, Any] = Field(default_factory=dict, examples=[{"expression": "value * 3"}])
+
+
+class NewConfig(BaseModel):
+    """A node's new config, the whole of it."""
+
+    config: dict[str, Any] = Field(examples=[{"expression": "value * 10"}])
+
+
+class End(BaseModel):
+    """One end of an edge."""
+
+    node: str = Field(min_length=1)
+    port: str = Field(min_length=1)
+
+
+class NewEdge(BaseModel):
+    """An edge to add between an output and an input."""
+
+    id: str | None = None
+    source: End
+    target: End
+    capacity: int = Field(default=1024, ge=1)
+    overflow: Literal["block", "drop", "latest", "fail"] = "block"
+    priority: int = 0
+
+
+class EdgeChange(BaseModel):
+    """What to change of an edge: its capacity, priority or overflow policy."""
+
+    capacity: int | None = Field(default=None, ge=1)
+    priority: int | None = None
+    overflow: Literal["block", "drop", "latest", "fail"] | None = None
+
+
+class CommitMode(BaseModel):
+    """``auto``: every change is committed at once; ``manual``: at ``POST .../commit``."""
+
+    mode: Literal["auto", "manual"]
+
+
+def live_routes(service: RuntimeService, execution: Callable[[str], Execution]) -> APIRouter:
+    """Return the live-change routes for ``service``'s executions."""
+    router = APIRouter(prefix="/api/executions/{execution_id}", tags=["live change"])
+
+    def changed(ex: Execution, change: Callable[[], Any]) -> Any:
+        try:
+            return change()
+        except CommitFailed as exc:
+            raise Problem(409, "commit_failed", str(exc), nodeId=exc.node_id) from None
+        except (GraphError, ValueError) as exc:
+            raise Problem(400, "invalid_change", str(exc)) from None
+        except ExecutionError as exc:
+            raise Problem(409, "invalid_change", str(exc)) from None
+
+    def answer(ex: Execution, delta: GraphDelta | None = None) -> dict[str, Any]:
+        shown = ex.plan() if delta is None else delta
+        return {
+            "executionId": ex.id,
+            "commitMode": ex.commit_mode,
+            "delta": shown.to_dict(),
+            "text": str(shown),
+        }
+
+    @router.post("/nodes", status_code=201)
+    def add_node(execution_id: str, body: NewNode) -> dict[str, Any]:
+        """Add a node built from a component (linked by ``POST .../edges``)."""
+        ex = execution(execution_id)
+        unit = changed(
+            ex, lambda: service.registry.create(body.component, body.config, where="body")
+        )
+        if not isinstance(unit, Node):
+            raise Problem(400, "invalid_change", f"component {body.component!r} is a subgraph")
+        unit._arachne_kind = service.registry.resolve(body.component).id
+        changed(ex, lambda: ex.add_node(unit, node_id=body.id))
+        return {"nodeId": body.id, **answer(ex)}
+
+    @router.delete("/nodes/{node_id}")
+    def remove_node(execution_id: str, node_id: str) -> dict[str, Any]:
+        """Remove a node whose edges are gone."""
+        ex = execution(execution_id)
+        changed(ex, lambda: ex.remove_node(node_id))
+        return answer(ex)
+
+    @router.patch("/nodes/{node_id}")
+    def configure(execution_id: str, node_id: str, body: NewConfig) -> dict[str, Any]:
+        """Give a node a new config, checked against its component's schema first."""
+        ex = execution(execution_id)
+        spec = ex.graph.nodes.get(node_id)
+        config = body.config
+        if spec is not None and spec.kind in service.registry:
+            schema = service.registry.resolve(spec.kind).config_schema
+            config = changed(ex, lambda: check_config(schema, body.config, where="config"))
+        was = changed(ex, lambda: ex.update_config(node_id, config))
+        return {"changed": was, **answer(ex)}
+
+    @router.post("/edges", status_code=201)
+    def connect(execution_id: str, body: NewEdge) -> dict[str, Any]:
+        """Link an output to an input (no cycle)."""
+        ex = execution(execution_id)
+        edge_id = changed(
+            ex,
+            lambda: ex.connect(
+                (body.source.node, body.source.port),
+                (body.target.node, body.target.port),
+                edge_id=body.id,
+                capacity=body.capacity,
+                overflow=body.overflow,
+                priority=body.priority,
+            ),
+        )
+        return {"edgeId": edge_id, **answer(ex)}
+
+    @router.delete("/edges/{edge_id}")
+    def disconnect(execution_id: str, edge_id: str) -> dict[str, Any]:
+        """Remove an edge; what it held is dropped, counted (``dropped``)."""
+        ex = execution(execution_id)
+        dropped = changed(ex, lambda: ex.disconnect(edge_id))
+        return {"dropped": dropped, **answer(ex)}
+
+    @router.patch("/edges/{edge_id}")
+    def retune(execution_id: str, edge_id: str, body: EdgeChange) -> dict[str, Any]:
+        """Change an edge's capacity, priority or overflow policy (applied at once)."""
+        ex = execution(execution_id)
+        if body.overflow is not None:
+            changed(ex, lambda: ex.set_overflow(edge_id, body.overflow))  # type: ignore[arg-type]
+        if body.priority is not None:
+            changed(ex, lambda: ex.set_priority(edge_id, body.priority))  # type: ignore[arg-type]
+        if body.capacity is not None:
+            changed(ex, lambda: ex.set_capacity(edge_id, body.capacity))  # type: ignore[arg-type]
+        return answer(ex)
+
+    @router.get("/plan")
+    def plan(execution_id: str) -> dict[str, Any]:
+        """Return what a commit would change now (in ``manual`` mode, the changes gathered)."""
+        return answer(execution(execution_id))
+
+    @router.post("/commit")
+    def commit(execution_id: str) -> dict[str, Any]:
+        """Commit the changes gathered: all or nothing."""
+        ex = execution(execution_id)
+        delta = changed(ex, ex.commit)
+        return answer(ex, delta)
+
+    @router.put("/commit-mode")
+    def commit_mode(execution_id: str, body: CommitMode) -> dict[str, Any]:
+        """Set the execution's commit mode (back to ``auto`` commits what gathered)."""
+        ex = execution(execution_id)
+
+        def switch() -> None:
+            ex.commit_mode = body.mode
+
+        changed(ex, switch)
+        return answer(ex)
+
+    @router.get("/graph")
+    def graphs(execution_id: str) -> dict[str, Any]:
+        """Return the execution's desired and running graphs, as data."""
+        ex = execution(execution_id)
+        return {
+            "desired": ex.graph.to_dict(),
+            "running": ex.running_graph().to_dict(),
+            "commitMode": ex.commit_mode,
+        }
+
+    return router

@@ -1,0 +1,111 @@
+"""Live change of a running execution through the service's API (a real server on loopback)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from arachne.server import ServerSettings
+from arachne.server.app import GRAPH_EXAMPLE
+from tests.server.test_api import Served, eventually
+
+
+@pytest.fixture
+def api() -> Iterator[httpx.Client]:
+    served = Served(ServerSettings())
+    try:
+        yield served.client
+    finally:
+        served.stop()
+
+
+def started(api: httpx.Client) -> str:
+    graph_id = api.post("/api/graphs", json=GRAPH_EXAMPLE).json()["id"]
+    ex = api.post(f"/api/graphs/{graph_id}/execute").json()["executionId"]
+    eventually(lambda: api.get(f"/api/executions/{ex}").json()["state"] == "running")
+    return f"/api/executions/{ex}"
+
+
+def logged_by(caplog: pytest.LogCaptureFixture, node: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == f"arachne.node.{node}"]
+
+
+def test_a_node_and_an_edge_added_and_a_config_changed_show_in_the_running_graph(
+    api: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="arachne.node")
+    base = started(api)
+    added = api.post(f"{base}/nodes", json={"id": "tap", "component": "arachne.core.logger"})
+    assert added.status_code == 201, added.text
+    linked = api.post(
+        f"{base}/edges",
+        json={
+            "id": "t",
+            "source": {"node": "double", "port": "out"},
+            "target": {"node": "tap", "port": "in"},
+        },
+    )
+    assert linked.status_code == 201, linked.text
+    assert linked.json()["edgeId"] == "t"
+    graphs = api.get(f"{base}/graph").json()
+    assert {n["id"] for n in graphs["running"]["nodes"]} == {"input", "double", "output", "tap"}
+    api.post(f"{base}/inject", json={"nodeId": "input", "port": "in", "value": 21})
+    eventually(lambda: "42" in logged_by(caplog, "tap"))
+
+    changed = api.patch(f"{base}/nodes/double", json={"config": {"expression": "value * 10"}})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["changed"] is True
+    api.post(f"{base}/inject", json={"nodeId": "input", "port": "in", "value": 2})
+    eventually(lambda: "20" in logged_by(caplog, "output"))
+
+
+def test_manual_mode_gathers_changes_for_a_plan_and_a_commit(api: httpx.Client) -> None:
+    base = started(api)
+    assert api.put(f"{base}/commit-mode", json={"mode": "manual"}).json()["commitMode"] == "manual"
+    api.patch(f"{base}/edges/e1", json={"capacity": 8})
+    assert api.delete(f"{base}/edges/e2").status_code == 200
+    plan = api.get(f"{base}/plan").json()
+    assert plan["delta"]["removed_links"] == ["e2"]
+    assert plan["delta"]["retuned"][0]["changes"] == {"capacity": [1024, 8]}
+    assert "- link e2 (double.out -> output.in)" in plan["text"]
+    running = {e["id"] for e in api.get(f"{base}/graph").json()["running"]["edges"]}
+    assert running == {"e1", "e2"}  # nothing applied yet
+    committed = api.post(f"{base}/commit").json()
+    assert committed["delta"]["removed_links"] == ["e2"]
+    graphs = api.get(f"{base}/graph").json()
+    assert graphs["desired"] == graphs["running"]
+    assert api.get(f"{base}/plan").json()["text"] == "no changes"
+
+
+def test_bad_changes_are_answered_naming_the_fix(api: httpx.Client, tmp_path: Path) -> None:
+    base = started(api)
+    unknown = api.post(
+        f"{base}/edges",
+        json={
+            "source": {"node": "ghost", "port": "out"},
+            "target": {"node": "output", "port": "in"},
+        },
+    )
+    assert unknown.status_code == 400
+    assert "unknown node 'ghost'" in unknown.json()["error"]["message"]
+    bad_config = api.patch(f"{base}/nodes/double", json={"config": {"expresion": "value"}})
+    assert bad_config.status_code == 400
+    assert "config" in bad_config.json()["error"]["message"]
+    linked = api.delete(f"{base}/nodes/double")
+    assert linked.status_code == 400
+    assert "still linked" in linked.json()["error"]["message"]
+    nowhere = tmp_path / "missing" / "out.jsonl"  # its directory does not exist: on_start fails
+    failed = api.post(
+        f"{base}/nodes",
+        json={"id": "sink", "component": "arachne.io.jsonl-sink", "config": {"path": str(nowhere)}},
+    )
+    assert failed.status_code == 409, failed.text
+    assert failed.json()["error"]["code"] == "commit_failed"
+    assert failed.json()["error"]["nodeId"] == "sink"
+    nodes = {n["id"] for n in api.get(f"{base}/graph").json()["running"]["nodes"]}
+    assert nodes == {"input", "double", "output"}
+    assert api.get(base).json()["state"] == "running"
