@@ -8,12 +8,15 @@ field or the thing and the fix; no stack trace leaves the server. Request bodies
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ipaddress
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
@@ -27,6 +30,7 @@ from arachne.server.errors import Problem, error_response
 from arachne.server.live import live_routes
 from arachne.server.service import NotFound, RuntimeService
 from arachne.server.settings import ServerSettings
+from arachne.server.stream import ClientStream
 
 if TYPE_CHECKING:
     from arachne.runtime import Execution
@@ -272,6 +276,34 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         running = sum(1 for ex in service.executions() if not ex.done)
         return {"status": "ok", "executions": running, "limit": settings.max_concurrent_executions}
 
+    @app.websocket("/ws")
+    async def events(socket: WebSocket) -> None:
+        """Serve executions' events as JSON frames, both ways (``arachne.server.stream``)."""
+        if not _local_origin(socket.headers.get("origin")):
+            await socket.close(code=1008, reason="origin not allowed")
+            return
+        await socket.accept()
+        stream = ClientStream(service, socket.send_json)
+        pump = asyncio.create_task(stream.pump())
+        try:
+            while True:
+                text = await socket.receive_text()
+                try:
+                    frame = json.loads(text)
+                except ValueError as exc:
+                    await socket.send_json(
+                        {"event": "error", "data": {"code": "invalid_json", "message": str(exc)}}
+                    )
+                    continue
+                await stream.handle(frame)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            stream.close()
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pump
+
     prometheus = CollectorRegistry()
     prometheus.register(ArachneCollector(service.runtime))
 
@@ -285,3 +317,18 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         return Response(generate_latest(prometheus), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _local_origin(origin: str | None) -> bool:
+    """Whether a WebSocket's ``Origin`` may connect: none (not a browser), or a loopback page."""
+    if origin is None:
+        return True
+    host = urlsplit(origin).hostname
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -130,6 +130,10 @@ class RuntimeService:
             )
         return ex
 
+    def graph_of(self, execution_id: str) -> str | None:
+        """Return the id of the graph execution ``execution_id`` runs, if the service ran it."""
+        return self._graph_of.get(execution_id)
+
     def executions(self) -> list[Execution]:
         """Every execution the service started, oldest first."""
         return [
