@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi import Depends, FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from arachne.components.registry import Registry
 from arachne.model.errors import ExecutionError, GraphError, SpecError
 from arachne.observability.prometheus import ArachneCollector
+from arachne.server.auth import ROLES, Caller, Denied, Gatekeeper, Role
 from arachne.server.errors import Problem, error_response
 from arachne.server.live import live_routes
 from arachne.server.service import NotFound, RuntimeService
@@ -86,6 +87,27 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         lifespan=lifespan,
     )
     app.state.service = service
+    secret = settings.jwt_secret
+    gate = Gatekeeper(
+        settings.api_key_roles(),
+        secret=secret.get_secret_value() if secret is not None else None,
+        public_key=settings.jwt_public_key,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+    )
+
+    def need(role: Role) -> Any:
+        """Return a dependency that lets in callers with ``role`` or above (401, 403 else)."""
+
+        def check(request: Request) -> Caller:
+            try:
+                caller = gate.caller(request.headers)
+                gate.allow(caller, role)
+            except Denied as exc:
+                raise Problem(exc.status, exc.code, exc.message) from None
+            return caller
+
+        return Depends(check)
 
     # -- errors, and the bound on request bodies -------------------------------------------
 
@@ -105,7 +127,10 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
 
     @app.exception_handler(Problem)
     async def problem(_: Request, exc: Problem) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+        response = error_response(exc.status, exc.code, exc.message, **exc.extra)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="arachne"'
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -153,6 +178,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
     @app.post(
         "/api/graphs",
         status_code=201,
+        dependencies=[need("admin")],
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -174,12 +200,12 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
             raise Problem(400, "invalid_graph", str(exc)) from None
         return graph.summary()
 
-    @app.get("/api/graphs")
+    @app.get("/api/graphs", dependencies=[need("viewer")])
     async def list_graphs() -> list[dict[str, Any]]:
         """Every graph loaded, oldest first."""
         return [graph.summary() for graph in list(service.graphs.values())]
 
-    @app.get("/api/graphs/{graph_id}")
+    @app.get("/api/graphs/{graph_id}", dependencies=[need("viewer")])
     async def get_graph(graph_id: str) -> dict[str, Any]:
         """One graph: its summary and its document as loaded."""
         try:
@@ -188,7 +214,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
             raise Problem(404, "not_found", str(exc)) from None
         return {**graph.summary(), "definition": graph.definition}
 
-    @app.delete("/api/graphs/{graph_id}", status_code=204)
+    @app.delete("/api/graphs/{graph_id}", status_code=204, dependencies=[need("admin")])
     async def delete_graph(graph_id: str) -> Response:
         """Forget a graph (its executions run on)."""
         try:
@@ -197,7 +223,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
             raise Problem(404, "not_found", str(exc)) from None
         return Response(status_code=204)
 
-    @app.post("/api/graphs/{graph_id}/execute", status_code=201)
+    @app.post("/api/graphs/{graph_id}/execute", status_code=201, dependencies=[need("operator")])
     def execute(graph_id: str) -> dict[str, Any]:
         """Start a new execution of a graph; its input nodes take values through inject."""
         try:
@@ -210,22 +236,26 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
 
     # -- executions -------------------------------------------------------------------------
 
-    @app.get("/api/executions")
+    @app.get("/api/executions", dependencies=[need("viewer")])
     def list_executions() -> list[dict[str, Any]]:
         """Every execution started, oldest first, with its state and metrics."""
         return [service.describe(ex) for ex in service.executions()]
 
-    @app.get("/api/executions/{execution_id}")
+    @app.get("/api/executions/{execution_id}", dependencies=[need("viewer")])
     def get_execution(execution_id: str) -> dict[str, Any]:
         """One execution's record: ids, state, times, error and metrics."""
         return service.describe(execution(execution_id))
 
-    @app.get("/api/executions/{execution_id}/metrics")
+    @app.get("/api/executions/{execution_id}/metrics", dependencies=[need("viewer")])
     def metrics_of(execution_id: str) -> dict[str, Any]:
         """One execution's metrics (messagesProcessed, avgLatencyMs, ...)."""
         return execution(execution_id).stats().service_metrics().to_dict()
 
-    @app.post("/api/executions/{execution_id}/inject", status_code=202)
+    @app.post(
+        "/api/executions/{execution_id}/inject",
+        status_code=202,
+        dependencies=[need("operator")],
+    )
     def inject(execution_id: str, injection: Injection) -> dict[str, Any]:
         """Offer a value to an input port; it is checked against the port's schema first."""
         ex = execution(execution_id)
@@ -240,7 +270,11 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         return {"executionId": ex.id, "accepted": True}
 
     def control(name: str, act: Callable[[Execution], None]) -> None:
-        @app.post(f"/api/executions/{{execution_id}}/{name}", name=f"{name}_execution")
+        @app.post(
+            f"/api/executions/{{execution_id}}/{name}",
+            name=f"{name}_execution",
+            dependencies=[need("operator")],
+        )
         def route(execution_id: str) -> dict[str, Any]:
             ex = execution(execution_id)
             if ex.done:
@@ -252,7 +286,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
 
         route.__doc__ = f"{name.capitalize()} an execution (idempotent)."
 
-    app.include_router(live_routes(service, execution))
+    app.include_router(live_routes(service, execution, need))
 
     control("pause", lambda ex: ex.pause())
     control("resume", lambda ex: ex.resume())
@@ -260,7 +294,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
 
     # -- components, health, metrics -------------------------------------------------------
 
-    @app.get("/api/components")
+    @app.get("/api/components", dependencies=[need("viewer")])
     async def list_components() -> list[dict[str, Any]]:
         """Every component graphs may use: id, ports, config schema."""
         return [definition.to_dict() for definition in service.registry]
@@ -282,8 +316,14 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         if not _local_origin(socket.headers.get("origin")):
             await socket.close(code=1008, reason="origin not allowed")
             return
+        try:
+            caller = gate.caller(socket.headers, token=socket.query_params.get("token"))
+            gate.allow(caller, "viewer")
+        except Denied as exc:
+            await socket.close(code=1008, reason=exc.message[:120])
+            return
         await socket.accept()
-        stream = ClientStream(service, socket.send_json)
+        stream = ClientStream(service, socket.send_json, may_operate=_may(caller, "operator"))
         pump = asyncio.create_task(stream.pump())
         try:
             while True:
@@ -307,7 +347,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
     prometheus = CollectorRegistry()
     prometheus.register(ArachneCollector(service.runtime))
 
-    @app.get("/metrics", response_class=PlainTextResponse)
+    @app.get("/metrics", response_class=PlainTextResponse, dependencies=[need("viewer")])
     def metrics() -> Response:
         """Every execution's metrics in the Prometheus text format.
 
@@ -332,3 +372,7 @@ def _local_origin(origin: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _may(caller: Caller, role: Role) -> bool:
+    return ROLES.index(caller.role) >= ROLES.index(role)

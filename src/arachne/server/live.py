@@ -24,6 +24,7 @@ from arachne.server.errors import Problem
 if TYPE_CHECKING:
     from arachne.model.delta import GraphDelta
     from arachne.runtime import Execution
+    from arachne.server.auth import Role
     from arachne.server.service import RuntimeService
 
 __all__ = ["live_routes"]
@@ -75,9 +76,18 @@ class CommitMode(BaseModel):
     mode: Literal["auto", "manual"]
 
 
-def live_routes(service: RuntimeService, execution: Callable[[str], Execution]) -> APIRouter:
-    """Return the live-change routes for ``service``'s executions."""
+def live_routes(
+    service: RuntimeService,
+    execution: Callable[[str], Execution],
+    need: Callable[[Role], Any],
+) -> APIRouter:
+    """Return the live-change routes for ``service``'s executions.
+
+    ``need(role)`` is the dependency that lets in callers with that role: operators change,
+    viewers read the plan and the graphs.
+    """
     router = APIRouter(prefix="/api/executions/{execution_id}", tags=["live change"])
+    operator, viewer = [need("operator")], [need("viewer")]
 
     def changed(ex: Execution, change: Callable[[], Any]) -> Any:
         try:
@@ -98,7 +108,7 @@ def live_routes(service: RuntimeService, execution: Callable[[str], Execution]) 
             "text": str(shown),
         }
 
-    @router.post("/nodes", status_code=201)
+    @router.post("/nodes", status_code=201, dependencies=operator)
     def add_node(execution_id: str, body: NewNode) -> dict[str, Any]:
         """Add a node built from a component (linked by ``POST .../edges``)."""
         ex = execution(execution_id)
@@ -111,14 +121,14 @@ def live_routes(service: RuntimeService, execution: Callable[[str], Execution]) 
         changed(ex, lambda: ex.add_node(unit, node_id=body.id))
         return {"nodeId": body.id, **answer(ex)}
 
-    @router.delete("/nodes/{node_id}")
+    @router.delete("/nodes/{node_id}", dependencies=operator)
     def remove_node(execution_id: str, node_id: str) -> dict[str, Any]:
         """Remove a node whose edges are gone."""
         ex = execution(execution_id)
         changed(ex, lambda: ex.remove_node(node_id))
         return answer(ex)
 
-    @router.patch("/nodes/{node_id}")
+    @router.patch("/nodes/{node_id}", dependencies=operator)
     def configure(execution_id: str, node_id: str, body: NewConfig) -> dict[str, Any]:
         """Give a node a new config, checked against its component's schema first."""
         ex = execution(execution_id)
@@ -130,7 +140,7 @@ def live_routes(service: RuntimeService, execution: Callable[[str], Execution]) 
         was = changed(ex, lambda: ex.update_config(node_id, config))
         return {"changed": was, **answer(ex)}
 
-    @router.post("/edges", status_code=201)
+    @router.post("/edges", status_code=201, dependencies=operator)
     def connect(execution_id: str, body: NewEdge) -> dict[str, Any]:
         """Link an output to an input (no cycle)."""
         ex = execution(execution_id)
@@ -147,14 +157,14 @@ def live_routes(service: RuntimeService, execution: Callable[[str], Execution]) 
         )
         return {"edgeId": edge_id, **answer(ex)}
 
-    @router.delete("/edges/{edge_id}")
+    @router.delete("/edges/{edge_id}", dependencies=operator)
     def disconnect(execution_id: str, edge_id: str) -> dict[str, Any]:
         """Remove an edge; what it held is dropped, counted (``dropped``)."""
         ex = execution(execution_id)
         dropped = changed(ex, lambda: ex.disconnect(edge_id))
         return {"dropped": dropped, **answer(ex)}
 
-    @router.patch("/edges/{edge_id}")
+    @router.patch("/edges/{edge_id}", dependencies=operator)
     def retune(execution_id: str, edge_id: str, body: EdgeChange) -> dict[str, Any]:
         """Change an edge's capacity, priority or overflow policy (applied at once)."""
         ex = execution(execution_id)
@@ -166,19 +176,19 @@ def live_routes(service: RuntimeService, execution: Callable[[str], Execution]) 
             changed(ex, lambda: ex.set_capacity(edge_id, body.capacity))  # type: ignore[arg-type]
         return answer(ex)
 
-    @router.get("/plan")
+    @router.get("/plan", dependencies=viewer)
     def plan(execution_id: str) -> dict[str, Any]:
         """Return what a commit would change now (in ``manual`` mode, the changes gathered)."""
         return answer(execution(execution_id))
 
-    @router.post("/commit")
+    @router.post("/commit", dependencies=operator)
     def commit(execution_id: str) -> dict[str, Any]:
         """Commit the changes gathered: all or nothing."""
         ex = execution(execution_id)
         delta = changed(ex, ex.commit)
         return answer(ex, delta)
 
-    @router.put("/commit-mode")
+    @router.put("/commit-mode", dependencies=operator)
     def commit_mode(execution_id: str, body: CommitMode) -> dict[str, Any]:
         """Set the execution's commit mode (back to ``auto`` commits what gathered)."""
         ex = execution(execution_id)
@@ -189,7 +199,7 @@ def live_routes(service: RuntimeService, execution: Callable[[str], Execution]) 
         changed(ex, switch)
         return answer(ex)
 
-    @router.get("/graph")
+    @router.get("/graph", dependencies=viewer)
     def graphs(execution_id: str) -> dict[str, Any]:
         """Return the execution's desired and running graphs, as data."""
         ex = execution(execution_id)

@@ -2,16 +2,20 @@
 
 ``PORT`` (5006), ``MAX_CONCURRENT_EXECUTIONS`` (100), ``DEFAULT_EXECUTION_TIMEOUT`` (300000
 ms), ``MAX_BACKPRESSURE_QUEUE`` (10000), ``ENABLE_METRICS`` (true) and ``ISOLATE_POOL_SIZE``
-(10, read for code components), plus ``HOST`` (127.0.0.1) and ``MAX_BODY_BYTES`` (1 MiB).
-``arachne serve`` options override them.
+(10, read for code components), plus ``HOST`` (127.0.0.1), ``MAX_BODY_BYTES`` (1 MiB) and
+the credentials: ``API_KEYS`` (``KEY=ROLE,...``), ``JWT_SECRET`` (HS256), ``JWT_PUBLIC_KEY``
+(RS256, PEM), ``JWT_AUDIENCE``, ``JWT_ISSUER``. With none of them set, authentication is off
+and the service listens on a loopback address only. ``arachne serve`` options override them.
 """
 
 from __future__ import annotations
 
 import ipaddress
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from arachne.server.auth import ROLES, Role
 
 __all__ = ["ServerSettings"]
 
@@ -30,22 +34,57 @@ class ServerSettings(BaseSettings):
     isolate_pool_size: int = Field(default=10, ge=1)
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
 
-    @field_validator("host")
+    api_keys: SecretStr | None = Field(
+        default=None, description="KEY=ROLE pairs, comma-separated (roles: viewer, operator, admin)"
+    )
+    jwt_secret: SecretStr | None = Field(default=None, description="HS256 key for JWTs")
+    jwt_public_key: str | None = Field(default=None, description="RS256 public key (PEM)")
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+
+    @field_validator("api_keys")
     @classmethod
-    def _loopback_only(cls, host: str) -> str:
-        # Authentication is not built yet: nothing may reach the service from elsewhere.
+    def _keys_well_formed(cls, keys: SecretStr | None) -> SecretStr | None:
+        if keys is not None:
+            _parse_keys(keys.get_secret_value())
+        return keys
+
+    @model_validator(mode="after")
+    def _loopback_unless_authenticated(self) -> ServerSettings:
+        host = self.host
         try:
             loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
         except ValueError:
             loopback = False
-        if not loopback:
+        authenticated = bool(self.api_keys or self.jwt_secret or self.jwt_public_key)
+        if not loopback and not authenticated:
             raise ValueError(
-                f"host {host!r} is not a loopback address; the service has no authentication "
-                "yet, so it listens on 127.0.0.1 (or ::1, localhost) only"
+                f"host {host!r} is not a loopback address and authentication is off; set "
+                "API_KEYS, JWT_SECRET or JWT_PUBLIC_KEY before listening beyond 127.0.0.1"
             )
-        return host
+        return self
+
+    def api_key_roles(self) -> dict[str, Role]:
+        """Return the configured API keys and the role of each."""
+        return _parse_keys(self.api_keys.get_secret_value()) if self.api_keys else {}
 
     @property
     def execution_timeout_seconds(self) -> float:
         """``default_execution_timeout`` in seconds."""
         return self.default_execution_timeout / 1000
+
+
+def _parse_keys(text: str) -> dict[str, Role]:
+    """Return ``KEY=ROLE,KEY=ROLE`` as a mapping; ``ValueError`` naming the bad pair."""
+    keys: dict[str, Role] = {}
+    for index, pair in enumerate(part.strip() for part in text.split(",")):
+        if not pair:
+            continue
+        key, sep, role = pair.rpartition("=")
+        if not sep or len(key) < 16 or role not in ROLES:
+            raise ValueError(
+                f"api_keys pair {index + 1} must be KEY=ROLE, the key at least 16 characters "
+                "and the role viewer, operator or admin"
+            )
+        keys[key] = role
+    return keys

@@ -63,8 +63,10 @@ class ClientStream:
         *,
         maxsize: int = QUEUE,
         metrics_every: float = METRICS_EVERY,
+        may_operate: bool = True,
     ) -> None:
         self.service = service
+        self.may_operate = may_operate  # else only subscribe and unsubscribe (a viewer)
         self.send = send
         self.relay = EventRelay(maxsize)
         self.metrics_every = metrics_every
@@ -77,10 +79,11 @@ class ClientStream:
         """Serve one frame from the client; answer ``error`` if it cannot be served."""
         try:
             await self._serve(frame)
+        except PermissionError as exc:
+            await self._error("forbidden", str(exc))
         except (NotFound, ArachneError, ValueError, TypeError, TimeoutError) as exc:
-            await self._error(
-                "invalid_request" if not isinstance(exc, NotFound) else "not_found", str(exc)
-            )
+            code = "not_found" if isinstance(exc, NotFound) else "invalid_request"
+            await self._error(code, str(exc))
 
     async def _serve(self, frame: object) -> None:
         if not isinstance(frame, dict) or not isinstance(frame.get("event"), str):
@@ -90,6 +93,8 @@ class ClientStream:
             raise ValueError(f"unknown event {name!r}; send one of: {', '.join(CLIENT_EVENTS)}")
         if not isinstance(data, dict):
             raise ValueError(f"{name}: data must be a JSON object")
+        if not self.may_operate and name not in ("execution:subscribe", "execution:unsubscribe"):
+            raise PermissionError(f"{name} needs the operator role; the caller is a viewer")
         if name == "execution:start":
             graph_id = _text(data, "graphId", name)
             ex = await asyncio.to_thread(self.service.execute, graph_id)

@@ -1,0 +1,180 @@
+"""Who may do what: every route and socket event against every kind of caller.
+
+A real server on 127.0.0.1 with API keys and an HS256 JWT secret configured; each route is
+called with no credentials, a bad token, an expired token, a token for another audience, and
+as each role (by API key and by JWT). Callers below a route's role get 403, unknown ones 401.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from pydantic import SecretStr
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from arachne.server import ServerSettings
+from arachne.server.app import GRAPH_EXAMPLE
+from tests.server.test_api import BOUND, Served
+
+SECRET = "a-test-secret-of-at-least-32-bytes!!"  # noqa: S105 (a test's own key)
+KEYS = {
+    "viewer": "viewer-key-0123456789",
+    "operator": "operator-key-0123456789",
+    "admin": "admin-key-0123456789abc",
+}
+ROLES = ("viewer", "operator", "admin")
+
+# (method, path, body, the least role allowed); {g} and {e} are a real graph and execution.
+ROUTES: list[tuple[str, str, Any, str]] = [
+    ("GET", "/api/graphs", None, "viewer"),
+    ("GET", "/api/graphs/{g}", None, "viewer"),
+    ("POST", "/api/graphs", {}, "admin"),
+    ("DELETE", "/api/graphs/graph-none", None, "admin"),
+    ("POST", "/api/graphs/graph-none/execute", None, "operator"),
+    ("GET", "/api/executions", None, "viewer"),
+    ("GET", "/api/executions/{e}", None, "viewer"),
+    ("GET", "/api/executions/{e}/metrics", None, "viewer"),
+    (
+        "POST",
+        "/api/executions/{e}/inject",
+        {"nodeId": "input", "port": "in", "value": 1},
+        "operator",
+    ),
+    ("POST", "/api/executions/exec-none/pause", None, "operator"),
+    ("POST", "/api/executions/exec-none/resume", None, "operator"),
+    ("POST", "/api/executions/exec-none/stop", None, "operator"),
+    ("POST", "/api/executions/exec-none/nodes", {"id": "n", "component": "x"}, "operator"),
+    ("PATCH", "/api/executions/exec-none/nodes/n", {"config": {}}, "operator"),
+    ("DELETE", "/api/executions/exec-none/nodes/n", None, "operator"),
+    (
+        "POST",
+        "/api/executions/exec-none/edges",
+        {"source": {"node": "a", "port": "out"}, "target": {"node": "b", "port": "in"}},
+        "operator",
+    ),
+    ("PATCH", "/api/executions/exec-none/edges/e1", {"capacity": 2}, "operator"),
+    ("DELETE", "/api/executions/exec-none/edges/e1", None, "operator"),
+    ("PUT", "/api/executions/exec-none/commit-mode", {"mode": "manual"}, "operator"),
+    ("POST", "/api/executions/exec-none/commit", None, "operator"),
+    ("GET", "/api/executions/{e}/plan", None, "viewer"),
+    ("GET", "/api/executions/{e}/graph", None, "viewer"),
+    ("GET", "/api/components", None, "viewer"),
+    ("GET", "/metrics", None, "viewer"),
+]
+
+
+def token(role: str | None = "viewer", **claims: Any) -> str:
+    key = claims.pop("key", SECRET)
+    body: dict[str, Any] = {"aud": "arachne", "exp": int(time.time()) + 300, "sub": "tester"}
+    if role is not None:
+        body["role"] = role
+    body.update(claims)
+    return jwt.encode(body, key, algorithm="HS256")
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[Served, dict[str, str]]]:
+    settings = ServerSettings(
+        api_keys=SecretStr(",".join(f"{key}={role}" for role, key in KEYS.items())),
+        jwt_secret=SecretStr(SECRET),
+        jwt_audience="arachne",
+    )
+    running = Served(settings)
+    admin = {"X-API-Key": KEYS["admin"]}
+    graph_id = running.client.post("/api/graphs", json=GRAPH_EXAMPLE, headers=admin).json()["id"]
+    ex = running.client.post(f"/api/graphs/{graph_id}/execute", headers=admin).json()
+    try:
+        yield running, {"g": graph_id, "e": ex["executionId"]}
+    finally:
+        running.stop()
+
+
+def call(
+    api: httpx.Client,
+    route: tuple[str, str, Any, str],
+    ids: dict[str, str],
+    headers: dict[str, str],
+) -> httpx.Response:
+    method, path, body, _ = route
+    return api.request(method, path.format(**ids), json=body, headers=headers)
+
+
+CALLERS = {
+    "nobody": {},
+    "bad token": {"Authorization": "Bearer not-a-token"},
+    "unknown key": {"X-API-Key": "someone-else-key-0123"},
+    "expired": {"Authorization": f"Bearer {token('admin', exp=int(time.time()) - 10)}"},
+    "other audience": {"Authorization": f"Bearer {token('admin', aud='someone-else')}"},
+    "other secret": {"Authorization": f"Bearer {token('admin', key='x' * 40)}"},
+    "no role": {"Authorization": f"Bearer {token(None)}"},
+}
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[f"{m} {p}" for m, p, _, _ in ROUTES])
+def test_every_route_lets_in_only_the_roles_it_should(
+    served: tuple[Served, dict[str, str]], route: tuple[str, str, Any, str]
+) -> None:
+    running, ids = served
+    api = running.client
+    for who, headers in CALLERS.items():
+        answer = call(api, route, ids, headers)
+        expected = 403 if who == "no role" else 401
+        assert answer.status_code == expected, (who, answer.text)
+        assert answer.json()["error"]["code"] in ("unauthenticated", "token_expired", "forbidden")
+        if expected == 401:
+            assert answer.headers["www-authenticate"].startswith("Bearer")
+    assert call(api, route, ids, CALLERS["expired"]).json()["error"]["code"] == "token_expired"
+    needed = ROLES.index(route[3])
+    for index, role in enumerate(ROLES):
+        for headers in ({"X-API-Key": KEYS[role]}, {"Authorization": f"Bearer {token(role)}"}):
+            answer = call(api, route, ids, headers)
+            if index < needed:
+                assert answer.status_code == 403, (role, answer.text)
+                assert f"needs the {route[3]} role" in answer.json()["error"]["message"]
+            else:
+                assert answer.status_code not in (401, 403), (role, answer.text)
+
+
+def test_health_and_the_api_document_need_no_credentials(
+    served: tuple[Served, dict[str, str]],
+) -> None:
+    api = served[0].client
+    assert api.get("/healthz").status_code == 200
+    assert api.get("/readyz").status_code == 200
+    assert api.get("/openapi.json").status_code == 200
+
+
+def test_the_socket_authenticates_and_a_viewer_may_only_watch(
+    served: tuple[Served, dict[str, str]],
+) -> None:
+    running, ids = served
+    url = str(running.client.base_url).replace("http://", "ws://") + "/ws"
+    for bad in ("", "?token=nope"):
+        with pytest.raises(InvalidStatus):
+            connect(url + bad, open_timeout=BOUND)
+    with connect(f"{url}?token={token('viewer')}", open_timeout=BOUND) as socket:
+        socket.send(json.dumps({"event": "execution:pause", "data": {"executionId": ids["e"]}}))
+        frame = json.loads(socket.recv(timeout=BOUND))
+        assert frame["event"] == "error"
+        assert frame["data"]["code"] == "forbidden"
+        socket.send(json.dumps({"event": "execution:subscribe", "data": {"executionId": ids["e"]}}))
+        assert json.loads(socket.recv(timeout=BOUND))["event"] == "execution:started"
+    with connect(url, additional_headers={"X-API-Key": KEYS["operator"]}, open_timeout=BOUND) as op:
+        op.send(json.dumps({"event": "execution:subscribe", "data": {"executionId": ids["e"]}}))
+        assert json.loads(op.recv(timeout=BOUND))["event"] == "execution:started"
+
+
+def test_with_credentials_the_service_may_listen_beyond_loopback() -> None:
+    settings = ServerSettings(host="0.0.0.0", api_keys=SecretStr(f"{KEYS['admin']}=admin"))  # noqa: S104
+    assert settings.host == "0.0.0.0"  # noqa: S104
+    with pytest.raises(ValueError, match="KEY=ROLE"):
+        ServerSettings(api_keys=SecretStr("short=admin"))
+    with pytest.raises(ValueError, match="KEY=ROLE"):
+        ServerSettings(api_keys=SecretStr(f"{KEYS['admin']}=root"))
