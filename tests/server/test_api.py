@@ -114,15 +114,15 @@ def test_an_execution_is_paused_resumed_stopped_and_recorded(api: httpx.Client) 
     ex = api.post(f"/api/graphs/{graph_id}/execute").json()["executionId"]
     base = f"/api/executions/{ex}"
     eventually(lambda: api.get(base).json()["state"] == "running")
-    assert api.post(f"{base}/pause").status_code == 200
+    assert api.post(f"{base}/pause").status_code == 202  # asked: it takes effect at once
     eventually(lambda: api.get(base).json()["state"] == "paused")
-    assert api.post(f"{base}/pause").status_code == 200  # idempotent
+    assert api.post(f"{base}/pause").status_code == 202  # idempotent
     for value in (1, 2, 3):
         api.post(f"{base}/inject", json={"nodeId": "input", "port": "in", "value": value})
     assert api.get(f"{base}/metrics").json()["messagesProcessed"] == 0  # held while paused
-    assert api.post(f"{base}/resume").status_code == 200
+    assert api.post(f"{base}/resume").status_code == 202
     eventually(lambda: api.get(f"{base}/metrics").json()["messagesProcessed"] == 9)
-    assert api.post(f"{base}/stop").status_code == 200
+    assert api.post(f"{base}/stop").status_code == 202
     record = eventually(lambda: (r := api.get(base).json())["state"] == "completed" and r)
     assert record["graphId"] == graph_id
     assert record["startedAt"] <= record["completedAt"]

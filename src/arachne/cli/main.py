@@ -190,6 +190,11 @@ def serve(
     from pydantic import ValidationError
 
     from arachne.server import ServerSettings
+
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise typer.BadParameter(
+            f"{log_level!r}; use DEBUG, INFO, WARNING or ERROR", param_hint="--log-level"
+        )
     from arachne.server import serve as run_service
 
     chosen: dict[str, Any] = {

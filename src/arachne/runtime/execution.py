@@ -100,7 +100,7 @@ class Execution:
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
         ):
             raise ValueError(f"timeout must be a number of seconds > 0 or None, got {timeout!r}")
-        self.id = execution_id or f"exec-{secrets.token_hex(4)}"
+        self.id = execution_id or f"exec-{secrets.token_hex(8)}"  # 64 bits: no clash in practice
         self._commit_mode = check_commit_mode(commit_mode)
         # The desired graph and its node instances: changed from any thread (under the lock),
         # made the running one by commits.

@@ -125,7 +125,7 @@ class Runtime:
         self._default: Execution | None = None
         self.executions: dict[str, Execution] = {}
         self._thread: LoopThread | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # (the default execution is made under it)
         self._launched: set[str] = set()  # ids of executions handed to the loop thread
 
     # -- building --------------------------------------------------------------------------------
@@ -205,7 +205,8 @@ class Runtime:
         try:
             self.launch(new)
         except BaseException:
-            del self.executions[new.id]
+            with self._lock:
+                del self.executions[new.id]
             raise
         with self._lock:
             if self._default is old:
@@ -268,7 +269,10 @@ class Runtime:
             commit_mode=self.commit_mode,
             max_backpressure_queue=self.max_backpressure_queue,
         )
-        self.executions[ex.id] = ex
+        with self._lock:  # (launches count the executions under it, from other threads)
+            if ex.id in self.executions:
+                raise ExecutionError(f"an execution {ex.id!r} exists already; choose another id")
+            self.executions[ex.id] = ex
         return ex
 
     def subscribe(self, callback: Callable[[_E], None], *kinds: type[_E]) -> Subscription:
@@ -309,7 +313,7 @@ class Runtime:
 
     def _check_room(self) -> None:
         """Refuse a launch past ``max_concurrent_executions`` executions running at once."""
-        running = sum(1 for ex in self.executions.values() if ex.launched and not ex.done)
+        running = sum(1 for ex in list(self.executions.values()) if ex.launched and not ex.done)
         if running >= self.max_concurrent_executions:
             raise ExecutionError(
                 f"this runtime runs {running} executions already, its limit "

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
@@ -22,14 +20,16 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from arachne.components.registry import Registry
 from arachne.model.errors import ExecutionError, GraphError, SpecError
 from arachne.observability.prometheus import ArachneCollector
 from arachne.server.auth import ROLES, Caller, Denied, Gatekeeper, Role
 from arachne.server.errors import Problem, error_response
+from arachne.server.guards import BodyBound, LocalGuard, local_page
 from arachne.server.live import live_routes
-from arachne.server.service import NotFound, RuntimeService
+from arachne.server.service import Full, NotFound, RuntimeService
 from arachne.server.settings import ServerSettings
 from arachne.server.stream import ClientStream
 
@@ -87,6 +87,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         lifespan=lifespan,
     )
     app.state.service = service
+    app.add_middleware(BodyBound, limit=settings.max_body_bytes)
     secret = settings.jwt_secret
     gate = Gatekeeper(
         settings.api_key_roles(),
@@ -95,6 +96,9 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
     )
+
+    if not gate.on:
+        app.add_middleware(LocalGuard)  # (added last: it runs first)
 
     def need(role: Role) -> Any:
         """Return a dependency that lets in callers with ``role`` or above (401, 403 else)."""
@@ -110,20 +114,6 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         return Depends(check)
 
     # -- errors, and the bound on request bodies -------------------------------------------
-
-    @app.middleware("http")
-    async def bounded_body(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            return error_response(
-                413,
-                "body_too_large",
-                f"the request body is over {settings.max_body_bytes} bytes (MAX_BODY_BYTES); "
-                "send a smaller one",
-            )
-        return await call_next(request)
 
     @app.exception_handler(Problem)
     async def problem(_: Request, exc: Problem) -> JSONResponse:
@@ -149,6 +139,14 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
             fields=fields,
         )
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = "no such route; /docs lists the service's routes"
+        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), message)
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         return error_response(500, "internal", "the service failed on this request; see its log")
@@ -163,6 +161,8 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise Problem(400, "invalid_json", f"the body is not JSON: {exc}") from None
+        except RecursionError:
+            raise Problem(400, "invalid_json", "the body nests too deeply") from None
         if not isinstance(data, dict):
             raise Problem(400, "invalid_graph", "the body must be a JSON object: a graph document")
         return data
@@ -192,12 +192,16 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         """Check, analyse and store a graph document; return its id and topology."""
         definition = await body_object(request)
         try:
-            graph = service.add_graph(definition)
+            graph = await asyncio.to_thread(service.add_graph, definition)  # (builds it: slow)
         except SpecError as exc:
             issues = [str(issue) for issue in exc.issues]
             raise Problem(400, "invalid_graph", str(exc), issues=issues) from None
         except GraphError as exc:
             raise Problem(400, "invalid_graph", str(exc)) from None
+        except RecursionError:
+            raise Problem(400, "invalid_graph", "the document nests too deeply") from None
+        except Full as exc:
+            raise Problem(429, "too_many_graphs", str(exc)) from None
         return graph.summary()
 
     @app.get("/api/graphs", dependencies=[need("viewer")])
@@ -269,28 +273,43 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
             raise Problem(409, "execution_ended", str(exc)) from None
         return {"executionId": ex.id, "accepted": True}
 
-    def control(name: str, act: Callable[[Execution], None]) -> None:
+    def control(name: str, act: Callable[[Execution], None], what: str) -> None:
         @app.post(
             f"/api/executions/{{execution_id}}/{name}",
             name=f"{name}_execution",
+            status_code=202,
             dependencies=[need("operator")],
+            description=what,
         )
         def route(execution_id: str) -> dict[str, Any]:
             ex = execution(execution_id)
-            if ex.done:
-                raise Problem(
-                    409, "execution_ended", f"execution {ex.id} has ended ({ex.state.value})"
-                )
-            act(ex)
-            return {"executionId": ex.id, "state": ex.state.value}
-
-        route.__doc__ = f"{name.capitalize()} an execution (idempotent)."
+            try:
+                if ex.done:
+                    raise ExecutionError(f"execution {ex.id} has ended ({ex.state.value})")
+                act(ex)
+            except ExecutionError as exc:
+                raise Problem(409, "execution_ended", str(exc)) from None
+            return {"executionId": ex.id, "requested": name, "state": ex.state.value}
 
     app.include_router(live_routes(service, execution, need))
 
-    control("pause", lambda ex: ex.pause())
-    control("resume", lambda ex: ex.resume())
-    control("stop", lambda ex: ex.request_stop(drain=True))
+    control("pause", lambda ex: ex.pause(), "Pause an execution (idempotent).")
+    control("resume", lambda ex: ex.resume(), "Resume a paused execution (idempotent).")
+    control(
+        "stop",
+        lambda ex: ex.request_stop(drain=True),
+        "Stop an execution gracefully: what is queued drains first (idempotent).",
+    )
+
+    @app.delete("/api/executions/{execution_id}", status_code=204, dependencies=[need("operator")])
+    def forget_execution(execution_id: str) -> Response:
+        """Forget an execution that has ended (stop it first); its record goes."""
+        ex = execution(execution_id)
+        try:
+            service.forget(ex.id)
+        except ExecutionError as exc:
+            raise Problem(409, "execution_running", str(exc)) from None
+        return Response(status_code=204)
 
     # -- components, health, metrics -------------------------------------------------------
 
@@ -305,15 +324,19 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         return {"status": "ok"}
 
     @app.get("/readyz")
-    def readyz() -> dict[str, Any]:
+    def readyz() -> JSONResponse:
         """Whether the service takes executions (under its concurrency limit)."""
         running = sum(1 for ex in service.executions() if not ex.done)
-        return {"status": "ok", "executions": running, "limit": settings.max_concurrent_executions}
+        limit = settings.max_concurrent_executions
+        state = "ok" if running < limit else "full"
+        body = {"status": state, "executions": running, "limit": limit}
+        return JSONResponse(body, status_code=200 if running < limit else 503)
 
     @app.websocket("/ws")
     async def events(socket: WebSocket) -> None:
         """Serve executions' events as JSON frames, both ways (``arachne.server.stream``)."""
-        if not _local_origin(socket.headers.get("origin")):
+        origin = socket.headers.get("origin")
+        if origin is not None and not local_page(origin):
             await socket.close(code=1008, reason="origin not allowed")
             return
         try:
@@ -327,13 +350,17 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         pump = asyncio.create_task(stream.pump())
         try:
             while True:
-                text = await socket.receive_text()
+                message = await socket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                text = message.get("text")
+                if text is None:
+                    await _frame_error(socket, "invalid_frame", "send JSON text frames")
+                    continue
                 try:
                     frame = json.loads(text)
-                except ValueError as exc:
-                    await socket.send_json(
-                        {"event": "error", "data": {"code": "invalid_json", "message": str(exc)}}
-                    )
+                except (ValueError, RecursionError) as exc:
+                    await _frame_error(socket, "invalid_json", f"the frame is not JSON: {exc}")
                     continue
                 await stream.handle(frame)
         except WebSocketDisconnect:
@@ -349,29 +376,14 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
 
     @app.get("/metrics", response_class=PlainTextResponse, dependencies=[need("viewer")])
     def metrics() -> Response:
-        """Every execution's metrics in the Prometheus text format.
-
-        The routes that read or change executions are plain functions: FastAPI runs them in
-        its thread pool, so a wait for an execution's loop never holds up the server's.
-        """
+        """Every execution's metrics in the Prometheus text format."""
         return Response(generate_latest(prometheus), media_type=CONTENT_TYPE_LATEST)
 
     return app
 
 
-def _local_origin(origin: str | None) -> bool:
-    """Whether a WebSocket's ``Origin`` may connect: none (not a browser), or a loopback page."""
-    if origin is None:
-        return True
-    host = urlsplit(origin).hostname
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+async def _frame_error(socket: WebSocket, code: str, message: str) -> None:
+    await socket.send_json({"event": "error", "data": {"code": code, "message": message}})
 
 
 def _may(caller: Caller, role: Role) -> bool:

@@ -11,7 +11,7 @@ a commit whose ``on_start`` or ``on_config`` failed is rolled back and answered 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -27,7 +27,10 @@ if TYPE_CHECKING:
     from arachne.server.auth import Role
     from arachne.server.service import RuntimeService
 
-__all__ = ["live_routes"]
+__all__ = ["LIMIT", "live_routes"]
+
+LIMIT: Final = 1_000_000
+"""The largest capacity, and priority either way, a change may set (as in documents)."""
 
 
 class NewNode(BaseModel):
@@ -57,16 +60,16 @@ class NewEdge(BaseModel):
     id: str | None = None
     source: End
     target: End
-    capacity: int = Field(default=1024, ge=1)
+    capacity: int = Field(default=1024, ge=1, le=LIMIT)
     overflow: Literal["block", "drop", "latest", "fail"] = "block"
-    priority: int = 0
+    priority: int = Field(default=0, ge=-LIMIT, le=LIMIT)
 
 
 class EdgeChange(BaseModel):
     """What to change of an edge: its capacity, priority or overflow policy."""
 
-    capacity: int | None = Field(default=None, ge=1)
-    priority: int | None = None
+    capacity: int | None = Field(default=None, ge=1, le=LIMIT)
+    priority: int | None = Field(default=None, ge=-LIMIT, le=LIMIT)
     overflow: Literal["block", "drop", "latest", "fail"] | None = None
 
 
@@ -90,6 +93,12 @@ def live_routes(
     operator, viewer = [need("operator")], [need("viewer")]
 
     def changed(ex: Execution, change: Callable[[], Any]) -> Any:
+        if ex.done:
+            raise Problem(
+                409,
+                "execution_ended",
+                f"execution {ex.id} has ended ({ex.state.value}); its graph no longer runs",
+            )
         try:
             return change()
         except CommitFailed as exc:
@@ -116,19 +125,24 @@ def live_routes(
             ex, lambda: service.registry.create(body.component, body.config, where="body")
         )
         if not isinstance(unit, Node):
-            raise Problem(400, "invalid_change", f"component {body.component!r} is a subgraph")
+            raise Problem(
+                400,
+                "invalid_change",
+                f"component {body.component!r} is a graph of its own (a composite); a running "
+                "execution takes single nodes: add its nodes one by one",
+            )
         unit._arachne_kind = service.registry.resolve(body.component).id
         changed(ex, lambda: ex.add_node(unit, node_id=body.id))
         return {"nodeId": body.id, **answer(ex)}
 
-    @router.delete("/nodes/{node_id}", dependencies=operator)
+    @router.delete("/nodes/{node_id:path}", dependencies=operator)
     def remove_node(execution_id: str, node_id: str) -> dict[str, Any]:
         """Remove a node whose edges are gone."""
         ex = execution(execution_id)
         changed(ex, lambda: ex.remove_node(node_id))
         return answer(ex)
 
-    @router.patch("/nodes/{node_id}", dependencies=operator)
+    @router.patch("/nodes/{node_id:path}", dependencies=operator)
     def configure(execution_id: str, node_id: str, body: NewConfig) -> dict[str, Any]:
         """Give a node a new config, checked against its component's schema first."""
         ex = execution(execution_id)
@@ -157,17 +171,30 @@ def live_routes(
         )
         return {"edgeId": edge_id, **answer(ex)}
 
-    @router.delete("/edges/{edge_id}", dependencies=operator)
+    @router.delete("/edges/{edge_id:path}", dependencies=operator)
     def disconnect(execution_id: str, edge_id: str) -> dict[str, Any]:
         """Remove an edge; what it held is dropped, counted (``dropped``)."""
         ex = execution(execution_id)
         dropped = changed(ex, lambda: ex.disconnect(edge_id))
         return {"dropped": dropped, **answer(ex)}
 
-    @router.patch("/edges/{edge_id}", dependencies=operator)
+    @router.patch("/edges/{edge_id:path}", dependencies=operator)
     def retune(execution_id: str, edge_id: str, body: EdgeChange) -> dict[str, Any]:
         """Change an edge's capacity, priority or overflow policy (applied at once)."""
         ex = execution(execution_id)
+        if body.capacity is None and body.priority is None and body.overflow is None:
+            raise Problem(
+                400, "invalid_change", "nothing to change: give capacity, priority or overflow"
+            )
+        if edge_id not in ex.graph.links and not edge_id.startswith("inject->"):
+            known = ", ".join(ex.graph.links) or "none"
+            raise Problem(400, "invalid_change", f"unknown edge {edge_id!r}; known edges: {known}")
+        if body.capacity is not None and edge_id.startswith("inject->"):
+            raise Problem(
+                400,
+                "invalid_change",
+                f"edge {edge_id!r} carries inject calls: its bound is MAX_BACKPRESSURE_QUEUE",
+            )
         if body.overflow is not None:
             changed(ex, lambda: ex.set_overflow(edge_id, body.overflow))  # type: ignore[arg-type]
         if body.priority is not None:

@@ -8,6 +8,7 @@ through here; the routes only translate HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -24,13 +25,17 @@ if TYPE_CHECKING:
     from arachne.server.settings import ServerSettings
     from arachne.spec import GraphDocument, TopologyReport
 
-__all__ = ["NotFound", "RuntimeService", "StoredGraph"]
+__all__ = ["Full", "NotFound", "RuntimeService", "StoredGraph"]
 
 log = logging.getLogger("arachne.server")
 
 
 class NotFound(LookupError):
     """A graph or an execution the service does not have; the message names what is known."""
+
+
+class Full(Exception):
+    """The service holds as many graphs as it may (``MAX_GRAPHS``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +92,11 @@ class RuntimeService:
             created_at=time.time(),
         )
         with self._lock:
+            if len(self.graphs) >= self.settings.max_graphs:
+                raise Full(
+                    f"the service holds {len(self.graphs)} graphs, its limit (MAX_GRAPHS); "
+                    "delete one first"
+                )
             self.graphs[graph.id] = graph
         return graph
 
@@ -99,27 +109,42 @@ class RuntimeService:
 
     def remove_graph(self, graph_id: str) -> None:
         """Forget graph ``graph_id`` (its executions run on); ``NotFound`` if none."""
-        self.graph(graph_id)
         with self._lock:
-            self.graphs.pop(graph_id, None)
+            if self.graphs.pop(graph_id, None) is None:
+                raise NotFound(f"no graph {graph_id!r}; GET /api/graphs lists the graphs loaded")
 
     # -- executions ---------------------------------------------------------------------------
 
     def execute(self, graph_id: str) -> Execution:
         """Build graph ``graph_id`` afresh and start it; its inputs stay open for inject."""
         graph = self.graph(graph_id)
+        self._forget_oldest_ended()
         unit = build(graph.document, self.registry)
         ex = self.runtime.open_execution(unit, timeout=self.settings.execution_timeout_seconds)
         with self._lock:
             self._graph_of[ex.id] = graph_id
         try:
             self.runtime.launch(ex)
-        except ExecutionError:
-            self.runtime.forget(ex.id)
+        except BaseException:
+            with contextlib.suppress(ExecutionError):
+                self.runtime.forget(ex.id)
             with self._lock:
                 self._graph_of.pop(ex.id, None)
             raise
         return ex
+
+    def forget(self, execution_id: str) -> None:
+        """Drop an execution that has ended; ``ExecutionError`` if it still runs."""
+        self.runtime.forget(execution_id)
+        with self._lock:
+            self._graph_of.pop(execution_id, None)
+
+    def _forget_oldest_ended(self) -> None:
+        """Keep at most ``MAX_ENDED_EXECUTIONS`` ended executions: the oldest go first."""
+        ended = [ex for ex in self.executions() if ex.done]
+        for ex in ended[: max(0, len(ended) - self.settings.max_ended_executions + 1)]:
+            with contextlib.suppress(ExecutionError):
+                self.forget(ex.id)
 
     def execution(self, execution_id: str) -> Execution:
         """Return execution ``execution_id``; ``NotFound`` if none."""

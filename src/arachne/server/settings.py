@@ -2,10 +2,12 @@
 
 ``PORT`` (5006), ``MAX_CONCURRENT_EXECUTIONS`` (100), ``DEFAULT_EXECUTION_TIMEOUT`` (300000
 ms), ``MAX_BACKPRESSURE_QUEUE`` (10000), ``ENABLE_METRICS`` (true) and ``ISOLATE_POOL_SIZE``
-(10, read for code components), plus ``HOST`` (127.0.0.1), ``MAX_BODY_BYTES`` (1 MiB) and
-the credentials: ``API_KEYS`` (``KEY=ROLE,...``), ``JWT_SECRET`` (HS256), ``JWT_PUBLIC_KEY``
-(RS256, PEM), ``JWT_AUDIENCE``, ``JWT_ISSUER``. With none of them set, authentication is off
-and the service listens on a loopback address only. ``arachne serve`` options override them.
+(10, read for code components); then ``HOST`` (127.0.0.1), ``MAX_BODY_BYTES`` (1 MiB),
+``MAX_GRAPHS`` (1000), ``MAX_ENDED_EXECUTIONS`` (1000: past it the oldest ended executions
+are forgotten), and the credentials: ``API_KEYS`` (``KEY=ROLE,...``), ``JWT_SECRET``
+(HS256), ``JWT_PUBLIC_KEY`` (RS256, PEM), ``JWT_AUDIENCE``, ``JWT_ISSUER``. With no
+credentials set, authentication is off and the service listens on a loopback address only.
+``arachne serve`` options override them.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class ServerSettings(BaseSettings):
     enable_metrics: bool = True
     isolate_pool_size: int = Field(default=10, ge=1)
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    max_graphs: int = Field(default=1000, ge=1)
+    max_ended_executions: int = Field(default=1000, ge=1)
 
     api_keys: SecretStr | None = Field(
         default=None, description="KEY=ROLE pairs, comma-separated (roles: viewer, operator, admin)"

@@ -148,7 +148,9 @@ def test_a_slow_server_times_out_after_each_attempt(server: LocalServer) -> None
     assert "no complete response within 50 ms (after 2 attempts); raise timeout_ms" in (
         record.error
     )
-    assert server.hits["/slow"] == 2
+    # Two attempts were made (the message says so); the server counts a request once it has
+    # read it, which a loaded machine may not do within an attempt's 50 ms.
+    assert 1 <= server.hits["/slow"] <= 2
 
 
 def test_a_refused_connection_is_retried_then_reported() -> None:

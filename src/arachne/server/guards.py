@@ -1,0 +1,146 @@
+"""What every request passes before it reaches a route: the body bound and the local guard.
+
+``BodyBound`` refuses a body past ``MAX_BODY_BYTES`` with ``413``, whether it declares its
+length or comes in chunks (counted as they arrive, so a large one is never held whole).
+``LocalGuard``, while authentication is off, lets in only requests addressed to a loopback
+host (``Host``) and, from a browser, sent by a loopback page (``Origin``): a web page that
+rebinds its own name to 127.0.0.1 cannot reach the API through the user's browser.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, MutableMapping
+
+    Scope = MutableMapping[str, Any]
+    Message = MutableMapping[str, Any]
+    Receive = Callable[[], Awaitable[Message]]
+    Send = Callable[[Message], Awaitable[None]]
+    ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+__all__ = ["BodyBound", "LocalGuard", "local_address", "local_page"]
+
+
+class _TooLarge(BaseException):
+    """Raised out of ``receive`` past the bound.
+
+    A BaseException, so no route's ``except Exception`` (FastAPI's body parsing has one)
+    turns it into another answer.
+    """
+
+
+def local_address(host: str | None) -> bool:
+    """Whether ``host`` (a name, an address, possibly with a port) is this machine's loopback."""
+    if host is None:
+        return False
+    name = urlsplit(f"//{host}").hostname
+    if name is None:
+        return False
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyBound:
+    """Refuses request bodies over ``limit`` bytes (``413 body_too_large``)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, its body counted as it arrives."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = (
+            f"the request body is over {self.limit} bytes (MAX_BODY_BYTES); send a smaller one"
+        )
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
+                await _refuse(send, 413, "body_too_large", message)
+                return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            got = await receive()
+            if got["type"] == "http.request":
+                received += len(got.get("body", b""))
+                if received > self.limit:
+                    raise _TooLarge
+            return got
+
+        async def watched(out: Message) -> None:
+            nonlocal started
+            started = started or out["type"] == "http.response.start"
+            await send(out)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if not started:
+                await _refuse(send, 413, "body_too_large", message)
+
+
+class LocalGuard:
+    """Lets in only requests for, and browser pages of, a loopback host (authentication off)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on if it is local; answer ``403`` (or close the socket) if not."""
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope.get("headers", ())
+        }
+        origin = headers.get("origin")
+        local = local_address(headers.get("host"))
+        if not local or (origin is not None and not local_page(origin)):
+            if scope["type"] == "websocket":
+                close = {"type": "websocket.close", "code": 1008, "reason": "not a local request"}
+                await send(close)
+                return
+            await _refuse(
+                send,
+                403,
+                "not_local",
+                "without authentication the service answers requests for 127.0.0.1 from this "
+                "machine only; set API_KEYS or a JWT key to serve others",
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+def local_page(origin: str) -> bool:
+    """Whether ``origin`` (a browser's ``Origin`` header) is a page served from loopback."""
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and local_address(parts.netloc)
