@@ -125,6 +125,7 @@ def test_an_execution_is_paused_resumed_stopped_and_recorded(api: httpx.Client) 
     assert api.post(f"{base}/stop").status_code == 202
     record = eventually(lambda: (r := api.get(base).json())["state"] == "completed" and r)
     assert record["graphId"] == graph_id
+    assert record["graphName"] == "Simple Pipeline"
     assert record["startedAt"] <= record["completedAt"]
     assert record["error"] is None
     ended = api.post(f"{base}/pause")

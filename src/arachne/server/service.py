@@ -75,6 +75,7 @@ class RuntimeService:
         )
         self.graphs: dict[str, StoredGraph] = {}
         self._graph_of: dict[str, str] = {}  # execution id -> graph id
+        self._name_of: dict[str, str] = {}  # execution id -> graph name
         self._lock = threading.Lock()
 
     # -- graphs -------------------------------------------------------------------------------
@@ -123,6 +124,7 @@ class RuntimeService:
         ex = self.runtime.open_execution(unit, timeout=self.settings.execution_timeout_seconds)
         with self._lock:
             self._graph_of[ex.id] = graph_id
+            self._name_of[ex.id] = graph.document.name
         try:
             self.runtime.launch(ex)
         except BaseException:
@@ -130,6 +132,7 @@ class RuntimeService:
                 self.runtime.forget(ex.id)
             with self._lock:
                 self._graph_of.pop(ex.id, None)
+                self._name_of.pop(ex.id, None)
             raise
         return ex
 
@@ -138,6 +141,7 @@ class RuntimeService:
         self.runtime.forget(execution_id)
         with self._lock:
             self._graph_of.pop(execution_id, None)
+            self._name_of.pop(execution_id, None)
 
     def _forget_oldest_ended(self) -> None:
         """Keep at most ``MAX_ENDED_EXECUTIONS`` ended executions: the oldest go first."""
@@ -169,7 +173,7 @@ class RuntimeService:
         """Return the execution's record under the service's names, with its graph's id."""
         record = ex.record().to_dict()
         record["graphId"] = self._graph_of.get(ex.id, record["graphId"])
-        record["graphName"] = ex.graph.name
+        record["graphName"] = self._name_of.get(ex.id, ex.graph.name)
         return record
 
     def close(self, timeout: float = 5.0) -> None:
