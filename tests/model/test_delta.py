@@ -715,3 +715,16 @@ def test_one_that_became_true_is_a_config_change() -> None:
     (change,) = graph_delta(running, desired).reconfigured
     assert change.changes == {"flag": (1, True)}
     assert change.old_checksum != change.new_checksum
+
+
+def test_take_back_undoes_only_what_still_is_as_the_delta_left_it() -> None:
+    running = pipeline(mid=node("mid", config={"factor": 1}))
+    changed = running.replace_node("mid", config={"factor": 2})
+    delta = graph_delta(running, changed)
+    assert delta.take_back(changed).nodes["mid"].config == {"factor": 1}
+    later = changed.replace_node("mid", config={"factor": 3})  # a later change stays
+    assert delta.take_back(later).nodes["mid"].config == {"factor": 3}
+    emptied = graph_delta(running, running.without_link("drain").without_node("sink"))
+    back = emptied.take_back(running.without_link("drain").without_node("sink"))
+    assert dict(back.nodes) == dict(running.nodes)
+    assert dict(back.links) == dict(running.links)

@@ -190,6 +190,48 @@ class GraphDelta:
             )
         return Graph(nodes.values(), links.values(), graph.name)
 
+    def take_back(self, graph: Graph, *, superseded: Collection[str] = ()) -> Graph:
+        """Return ``graph`` with this delta undone where ``graph`` still has it as it left it.
+
+        What a later delta changed again stays: a config or a link option is put back only
+        if it still has this delta's value, a node this delta added is taken out (with every
+        link to it, which cannot run without it) unless its id is in ``superseded``. Removed
+        nodes and links come back where their ids are free (and, for links, both ends are
+        there). ``GraphError`` if the result is not a graph.
+        """
+        nodes, links = dict(graph.nodes), dict(graph.links)
+        for link in self.added_links:
+            if links.get(link.id) == link:
+                del links[link.id]
+        for spec in self.added_nodes:
+            if nodes.get(spec.id) == spec and spec.id not in superseded:
+                del nodes[spec.id]
+                for link_id in [
+                    link.id
+                    for link in links.values()
+                    if spec.id in (link.source.node, link.target.node)
+                ]:
+                    del links[link_id]
+        for spec in self.removed_nodes:
+            nodes.setdefault(spec.id, spec)
+        for link in self.removed_links:
+            if link.id not in links and link.source.node in nodes and link.target.node in nodes:
+                links[link.id] = link
+        for change in self.reconfigured:
+            current = nodes.get(change.id)
+            if current is not None and dict(current.config) == dict(change.new.config):
+                nodes[change.id] = dataclasses.replace(current, config=change.old.config)
+        for tuned in self.retuned:
+            now = links.get(tuned.id)
+            if now is not None:
+                back = {
+                    name: getattr(tuned.old, name)
+                    for name in TUNABLE
+                    if getattr(now, name) == getattr(tuned.new, name)
+                }
+                links[tuned.id] = dataclasses.replace(now, **back)
+        return Graph(nodes.values(), links.values(), graph.name)
+
     def to_dict(self) -> dict[str, Any]:
         """Return the delta as JSON-ready data: ids, and for changes what changed."""
         return {
@@ -261,6 +303,10 @@ def graph_delta(
         if link_id in kept and _tuned(old_links[link_id], link)
     )
     return GraphDelta(removed_links, removed_nodes, added_nodes, added_links, reconfigured, retuned)
+
+
+def _ends(link: LinkSpec) -> tuple[str, str]:
+    return link.source.node, link.target.node
 
 
 def _tuned(old: LinkSpec, new: LinkSpec) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import dataclasses
 import functools
 import logging
 import secrets
@@ -17,7 +16,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from arachne.model.delta import TUNABLE, GraphDelta, graph_delta
+from arachne.model.delta import GraphDelta, graph_delta
 from arachne.model.errors import ArachneError, ExecutionError, GraphError, NodeFailed, describe
 from arachne.model.flatten import node_spec
 from arachne.model.graph import Graph
@@ -583,52 +582,22 @@ class Execution:
         return self._outcome(pending, wait=wait)
 
     def _undo(self, delta: GraphDelta, added: Mapping[str, Node], kept: Mapping[str, Node]) -> None:
-        """Take a failed ``auto`` change out of the desired graph, leaving later ones.
-
-        Each part is put back only where the desired graph still has it as the change left
-        it; links later changes made to a node this change added go too (they cannot run).
-        """
+        """Take a failed ``auto`` change out of the desired graph, leaving later ones."""
         with self._desired:
-            graph, instances = self.graph, dict(self._instances)
-            nodes, links = dict(graph.nodes), dict(graph.links)
-            for link in delta.added_links:
-                if links.get(link.id) == link:
-                    del links[link.id]
-            for spec in delta.added_nodes:
-                if nodes.get(spec.id) == spec and instances.get(spec.id) is added[spec.id]:
-                    del nodes[spec.id], instances[spec.id]
-                    for link_id in [
-                        link.id
-                        for link in links.values()
-                        if spec.id in (link.source.node, link.target.node)
-                    ]:
-                        del links[link_id]
-            for spec in delta.removed_nodes:
-                if spec.id not in nodes:
-                    nodes[spec.id], instances[spec.id] = spec, kept[spec.id]
-            for link in delta.removed_links:
-                ends = (link.source.node, link.target.node)
-                if link.id not in links and all(end in nodes for end in ends):
-                    links[link.id] = link
-            for change in delta.reconfigured:
-                current = nodes.get(change.id)
-                if current is not None and dict(current.config) == dict(change.new.config):
-                    nodes[change.id] = dataclasses.replace(current, config=change.old.config)
-            for tuned in delta.retuned:
-                now = links.get(tuned.id)
-                if now is not None:
-                    back = {
-                        name: getattr(tuned.old, name)
-                        for name in TUNABLE
-                        if getattr(now, name) == getattr(tuned.new, name)
-                    }
-                    links[tuned.id] = dataclasses.replace(now, **back)
+            instances = dict(self._instances)
+            superseded = [s.id for s in delta.added_nodes if instances.get(s.id) is not added[s.id]]
             try:
-                self.graph = Graph(nodes.values(), links.values(), graph.name)
+                graph = delta.take_back(self.graph, superseded=superseded)
             except GraphError:
                 log.warning("a failed change could not be taken out of the desired graph")
                 return
-            self._instances = instances
+            for spec in delta.added_nodes:
+                if spec.id not in graph.nodes:
+                    instances.pop(spec.id, None)
+            for spec in delta.removed_nodes:
+                if graph.nodes.get(spec.id) is spec:  # put back by take_back
+                    instances[spec.id] = kept[spec.id]
+            self.graph, self._instances = graph, instances
 
     # -- changes ------------------------------------------------------------------------------
 
