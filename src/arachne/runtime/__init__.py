@@ -27,6 +27,7 @@ from arachne.runtime.stats import (
     NodeStats,
     ServiceMetrics,
 )
+from arachne.runtime.watch import Taken, Watch
 
 if TYPE_CHECKING:
     from arachne.runtime.event_relay import EventRelay, RelayClosed
@@ -57,6 +58,8 @@ __all__ = [
     "Scheduler",
     "ServiceMetrics",
     "Subscription",
+    "Taken",
+    "Watch",
 ]
 
 # A library leaves output to the application: without this, Python's last-resort handler

@@ -163,6 +163,7 @@ class Edge:
         "shed_merged",
         "source",
         "source_port",
+        "tap",
         "target",
     )
 
@@ -216,6 +217,8 @@ class Edge:
         self.probe_at, self.probe_origin = 0.0, -1.0
         # Turns the last emitter handed out off (False) or on again (True).
         self._switch: Callable[[bool], None] = _nothing
+        # Called with what each take hands out, while the execution is watched (runtime.watch).
+        self.tap: Callable[[Edge, list[Any]], None] | None = None
 
     # -- producers ----------------------------------------------------------------------------
 
@@ -424,6 +427,8 @@ class Edge:
             self._compact()
         if self._blocked_since or self.producer.blocked:
             self._eased()
+        if self.tap is not None:
+            self.tap(self, items)
         return items
 
     def take_one(self) -> Any:

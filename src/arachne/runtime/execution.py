@@ -37,6 +37,7 @@ from arachne.runtime.run_context import RunContext
 from arachne.runtime.scheduler import drive
 from arachne.runtime.state import ExecutionState, StateCell
 from arachne.runtime.stats import ExecutionStats
+from arachne.runtime.watch import Taken, Watch, Watchers
 from arachne.runtime.wiring import Wiring
 
 if TYPE_CHECKING:
@@ -140,6 +141,7 @@ class Execution:
         )
         self.wiring.build(graph, instances)
         self._committer = Committer(ctx, self.wiring)
+        self._watchers = Watchers(self._watched)
         self._live = asyncio.Event()  # set once every node has started: commits wait for it
         self._pending: list[_Pending] = []  # commits asked for while running, not yet done
         self._deferred: list[_Pending] = []  # of those, asked for before the run began
@@ -357,6 +359,19 @@ class Execution:
         Called on the loop thread; use an ``EventRelay`` to hand events to another thread.
         """
         return self.events.subscribe(callback, *kinds, execution_id=self.id)
+
+    def watch(self, callback: Callable[[Taken], None]) -> Watch:
+        """Call ``callback`` with each batch of messages a node takes from an edge of the graph.
+
+        Called on the loop thread, so it must be quick; fusion is off while anybody watches
+        (see ``arachne.runtime.watch``). ``close()`` the returned :class:`Watch` to stop.
+        """
+        return self._watchers.add(callback)
+
+    def _watched(self, _: bool) -> None:
+        watchers = self._watchers
+        # Applied in order on the loop: each looks at the watchers as they are by then.
+        self._ctx.gate.apply(lambda: self.wiring.set_tap(watchers if watchers.callbacks else None))
 
     # -- the running graph --------------------------------------------------------------------
 

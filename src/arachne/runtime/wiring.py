@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from arachne.model.context import NodeContext
 from arachne.model.error_record import ERROR_PORT
@@ -83,6 +83,9 @@ class Wiring:
         self.bindings: dict[str, Binding] = {}
         self.added: list[str] = []  # node ids in the order they were added, as the graph has them
         self.attached = False
+        # Called with what each edge hands out while the execution is watched; fusion
+        # stays off meanwhile, so every hop is an edge (see runtime.watch).
+        self.tap: Callable[[Edge, list[Any]], None] | None = None
         self._stopper = stopper
         self._made = 0  # nodes made so far: names their trace ids
 
@@ -166,7 +169,19 @@ class Wiring:
         else:
             target.inputs_open += 1
         self.edges[link.id] = edge
+        edge.tap = self.tap
         return edge
+
+    def set_tap(self, tap: Callable[[Edge, list[Any]], None] | None) -> None:
+        """Call ``tap`` with what every edge hands out from now on (``None``: no more).
+
+        Fusion is off while there is a tap, and laid again when it goes.
+        """
+        self.tap = tap
+        self._unfuse()
+        for edge in self.edges.values():
+            edge.tap = tap
+        self._refuse()
 
     # -- running ------------------------------------------------------------------------------
 
@@ -401,6 +416,7 @@ class Wiring:
         link = LinkSpec(edge_id, INJECT, PortRef(node_id, port), UNBOUNDED)
         source = RunningNode(NodeSpec(INJECT.node, "arachne:inject"), Node(), rn.context)
         edge = Edge(link, source, rn, self.ctx, kind="inject")
+        edge.tap = self.tap
         edge.closed = True  # never counted as an open input
         self.edges[edge_id] = edge
         rn.inputs.append(edge)
@@ -464,7 +480,7 @@ class Wiring:
     def _refuse(self) -> None:
         """Lay fusion again (if on and running), then settle blocking and emitters."""
         self._unfuse()
-        if self.fusion and self.attached:
+        if self.fusion and self.attached and self.tap is None:
             self.chains = fuse(self.ctx, self.nodes.values())
         ready = self.ctx.ready
         for rn in self.nodes.values():

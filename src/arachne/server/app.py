@@ -27,10 +27,11 @@ from arachne.model.errors import ExecutionError, GraphError, SpecError
 from arachne.observability.prometheus import ArachneCollector
 from arachne.server.auth import ROLES, Caller, Denied, Gatekeeper, Role
 from arachne.server.errors import Problem, error_response
-from arachne.server.guards import BodyBound, LocalGuard, local_page
+from arachne.server.guards import BodyBound, LocalGuard, origin_allowed
 from arachne.server.live import live_routes
 from arachne.server.service import Full, NotFound, RuntimeService
 from arachne.server.settings import ServerSettings
+from arachne.server.sockets import SocketEvents
 from arachne.server.stream import ClientStream
 
 if TYPE_CHECKING:
@@ -74,10 +75,13 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
     """Return the service's application; its executions stop when it shuts down."""
     settings = settings if settings is not None else ServerSettings()
     service = RuntimeService(settings, registry if registry is not None else Registry.default())
+    sockets: list[SocketEvents] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        for socket_events in sockets:
+            await socket_events.close()
         service.close()  # graceful: executions drain, then the runtime stops
 
     app = FastAPI(
@@ -99,6 +103,16 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
 
     if not gate.on:
         app.add_middleware(LocalGuard)  # (added last: it runs first)
+    origins = settings.origins()
+    socket_events = SocketEvents(
+        service,
+        gate,
+        origins=origins,
+        events_per_second=settings.max_events_per_second,
+        max_message_bytes=settings.max_body_bytes,
+    )
+    sockets.append(socket_events)
+    app.mount("/socket.io", socket_events.app)
 
     def need(role: Role) -> Any:
         """Return a dependency that lets in callers with ``role`` or above (401, 403 else)."""
@@ -335,8 +349,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
     @app.websocket("/ws")
     async def events(socket: WebSocket) -> None:
         """Serve executions' events as JSON frames, both ways (``arachne.server.stream``)."""
-        origin = socket.headers.get("origin")
-        if origin is not None and not local_page(origin):
+        if not origin_allowed(socket.headers.get("origin"), origins):
             await socket.close(code=1008, reason="origin not allowed")
             return
         try:
@@ -346,7 +359,12 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
             await socket.close(code=1008, reason=exc.message[:120])
             return
         await socket.accept()
-        stream = ClientStream(service, socket.send_json, may_operate=_may(caller, "operator"))
+        stream = ClientStream(
+            service,
+            socket.send_json,
+            may_operate=_may(caller, "operator"),
+            events_per_second=settings.max_events_per_second,
+        )
         pump = asyncio.create_task(stream.pump())
         try:
             while True:

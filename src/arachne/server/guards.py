@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, MutableMapping
+    from collections.abc import Awaitable, Callable, Collection, MutableMapping
 
     Scope = MutableMapping[str, Any]
     Message = MutableMapping[str, Any]
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     Send = Callable[[Message], Awaitable[None]]
     ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-__all__ = ["BodyBound", "LocalGuard", "local_address", "local_page"]
+__all__ = ["BodyBound", "LocalGuard", "local_address", "local_page", "origin_allowed"]
 
 
 class _TooLarge(BaseException):
@@ -144,3 +144,11 @@ def local_page(origin: str) -> bool:
     """Whether ``origin`` (a browser's ``Origin`` header) is a page served from loopback."""
     parts = urlsplit(origin)
     return parts.scheme in ("http", "https") and local_address(parts.netloc)
+
+
+def origin_allowed(origin: str | None, allowed: Collection[str] = ()) -> bool:
+    """Whether an event socket may be opened from ``origin``.
+
+    It may with none (not a browser), a loopback page, or one of ``allowed`` (ALLOWED_ORIGINS).
+    """
+    return origin is None or local_page(origin) or origin.rstrip("/") in allowed

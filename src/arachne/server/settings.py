@@ -4,7 +4,9 @@
 ms), ``MAX_BACKPRESSURE_QUEUE`` (10000), ``ENABLE_METRICS`` (true) and ``ISOLATE_POOL_SIZE``
 (10, read for code components); then ``HOST`` (127.0.0.1), ``MAX_BODY_BYTES`` (1 MiB),
 ``MAX_GRAPHS`` (1000), ``MAX_ENDED_EXECUTIONS`` (1000: past it the oldest ended executions
-are forgotten), and the credentials: ``API_KEYS`` (``KEY=ROLE,...``), ``JWT_SECRET``
+are forgotten), ``MAX_EVENTS_PER_SECOND`` (200 per-message events to one client a second),
+``ALLOWED_ORIGINS`` (browser origins besides loopback pages that may open event sockets), and
+the credentials: ``API_KEYS`` (``KEY=ROLE,...``), ``JWT_SECRET``
 (HS256), ``JWT_PUBLIC_KEY`` (RS256, PEM), ``JWT_AUDIENCE``, ``JWT_ISSUER``. With no
 credentials set, authentication is off and the service listens on a loopback address only.
 ``arachne serve`` options override them.
@@ -37,6 +39,14 @@ class ServerSettings(BaseSettings):
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     max_graphs: int = Field(default=1000, ge=1)
     max_ended_executions: int = Field(default=1000, ge=1)
+    max_events_per_second: int = Field(
+        default=200, ge=1, description="per-message events sent to one client each second"
+    )
+    allowed_origins: str = Field(
+        default="",
+        description="browser origins, comma-separated, that may open event sockets besides "
+        "loopback pages (e.g. https://dash.example.com)",
+    )
 
     api_keys: SecretStr | None = Field(
         default=None, description="KEY=ROLE pairs, comma-separated (roles: viewer, operator, admin)"
@@ -67,6 +77,12 @@ class ServerSettings(BaseSettings):
                 "API_KEYS, JWT_SECRET or JWT_PUBLIC_KEY before listening beyond 127.0.0.1"
             )
         return self
+
+    def origins(self) -> tuple[str, ...]:
+        """Return ``allowed_origins`` as a tuple of origins."""
+        return tuple(
+            part.strip().rstrip("/") for part in self.allowed_origins.split(",") if part.strip()
+        )
 
     def api_key_roles(self) -> dict[str, Role]:
         """Return the configured API keys and the role of each."""

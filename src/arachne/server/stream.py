@@ -6,12 +6,17 @@ A client sends ``{"event": "execution:subscribe", "data": {"executionId": ...}}`
 ``value``); the service sends the Runtime Service's events for the executions it subscribed
 to: ``execution:started``, ``execution:paused``, ``execution:resumed``,
 ``execution:completed`` (with metrics), ``execution:failed`` (with the error),
-``execution:cancelled``, and ``metrics:update`` every second while an execution runs.
+``execution:cancelled``, ``metrics:update`` every second while an execution runs, and the
+per-message events: ``port:emit`` (a value sent along an edge, with its number there) and
+``component:invoked`` (messages handed to a node's input).
 
-A client never slows an execution: events reach it through its own bounded relay, which drops
-what a slow client cannot take and counts it; the client is told (``stream:dropped``, with
-the count so far). A request it cannot serve is answered with ``error`` (a code and a message
-naming the field), and the connection stays open.
+A client never slows an execution, and never grows the service's memory: state events reach
+it through its own bounded relay, which drops what a slow client cannot take and counts it
+(the client is told: ``stream:dropped``, with the count so far); per-message events are
+folded by edge and by input (``arachne.server.coalescer``: each says how many messages it
+stands for) and sent at most ``events_per_second``; nothing more is sent while the
+transport's own backlog is full. A request the stream cannot serve is answered with ``error``
+(a code and a message naming the field), and the connection stays open.
 """
 
 from __future__ import annotations
@@ -19,19 +24,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from arachne.model.errors import ArachneError
 from arachne.runtime.event_relay import EventRelay, RelayClosed
 from arachne.runtime.events import ExecutionStateChanged
+from arachne.server.coalescer import Coalescer
 from arachne.server.service import NotFound
 
 if TYPE_CHECKING:
-    from arachne.runtime import Execution, Subscription
+    from arachne.runtime import Execution, Subscription, Watch
     from arachne.runtime.events import Event
     from arachne.server.service import RuntimeService
 
-__all__ = ["CLIENT_EVENTS", "METRICS_EVERY", "QUEUE", "ClientStream"]
+__all__ = ["CLIENT_EVENTS", "FLUSH_EVERY", "METRICS_EVERY", "QUEUE", "ClientStream"]
 
 CLIENT_EVENTS: Final = (
     "execution:subscribe",
@@ -50,6 +57,9 @@ QUEUE: Final = 1024
 METRICS_EVERY: Final = 1.0
 """Seconds between two ``metrics:update`` events of a running execution."""
 
+FLUSH_EVERY: Final = 0.05
+"""Seconds between two sendings of the per-message events waiting for a client."""
+
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -64,28 +74,42 @@ class ClientStream:
         maxsize: int = QUEUE,
         metrics_every: float = METRICS_EVERY,
         may_operate: bool = True,
+        events_per_second: int = 200,
+        backlog: Callable[[], bool] = lambda: False,
     ) -> None:
         self.service = service
         self.may_operate = may_operate  # else only subscribe and unsubscribe (a viewer)
         self.send = send
         self.relay = EventRelay(maxsize)
         self.metrics_every = metrics_every
+        self.events_per_second = events_per_second
+        self.backlogged = backlog  # whether the transport holds all it should for the client
         self.subscriptions: dict[str, Subscription] = {}
+        self.watches: dict[str, Watch] = {}
+        self.coalescer = Coalescer()
+        self.shed = 0  # state events not sent because the transport was backlogged
         self._told_dropped = 0
+        self._allowance = 0.0  # per-message events the rate allows now
 
     # -- the client's requests ----------------------------------------------------------------
 
-    async def handle(self, frame: object) -> None:
-        """Serve one frame from the client; answer ``error`` if it cannot be served."""
+    async def handle(self, frame: object) -> dict[str, Any]:
+        """Serve one frame from the client; answer ``error`` if it cannot be served.
+
+        Returns the acknowledgement: ``{"ok": True, ...}`` (``executionId`` for a start), or
+        ``{"ok": False, "error": {"code", "message"}}``.
+        """
         try:
-            await self._serve(frame)
+            return {"ok": True, **await self._serve(frame)}
         except PermissionError as exc:
-            await self._error("forbidden", str(exc))
+            code, message = "forbidden", str(exc)
         except (NotFound, ArachneError, ValueError, TypeError, TimeoutError) as exc:
             code = "not_found" if isinstance(exc, NotFound) else "invalid_request"
-            await self._error(code, str(exc))
+            message = str(exc)
+        await self._error(code, message)
+        return {"ok": False, "error": {"code": code, "message": message}}
 
-    async def _serve(self, frame: object) -> None:
+    async def _serve(self, frame: object) -> dict[str, Any]:
         if not isinstance(frame, dict) or not isinstance(frame.get("event"), str):
             raise ValueError('a frame is a JSON object {"event": NAME, "data": {...}}')
         name, data = frame["event"], frame.get("data", {})
@@ -99,7 +123,7 @@ class ClientStream:
             graph_id = _text(data, "graphId", name)
             ex = await asyncio.to_thread(self.service.execute, graph_id)
             self._subscribe(ex)
-            return
+            return {"executionId": ex.id}
         ex = self.service.execution(_text(data, "executionId", name))
         if name == "execution:subscribe":
             self._subscribe(ex)
@@ -107,6 +131,10 @@ class ClientStream:
             subscription = self.subscriptions.pop(ex.id, None)
             if subscription is not None:
                 subscription.unsubscribe()
+            watch = self.watches.pop(ex.id, None)
+            if watch is not None:
+                watch.close()
+            self.coalescer.forget(ex.id)
         elif name == "execution:pause":
             ex.pause()
         elif name == "execution:resume":
@@ -118,11 +146,13 @@ class ClientStream:
             if "value" not in data:
                 raise ValueError(f"{name}: data.value is missing; give the value to inject")
             await asyncio.to_thread(ex.inject, node, port, data["value"], timeout=0)
+        return {"executionId": ex.id}
 
     def _subscribe(self, ex: Execution) -> None:
         if ex.id in self.subscriptions:
             return
         self.subscriptions[ex.id] = ex.subscribe(self.relay, ExecutionStateChanged)
+        self.watches[ex.id] = ex.watch(partial(self.coalescer.taken, ex.id))
         # What happened before the subscription: the state it is in now, once.
         state = ex.state.value
         if state in ("running", "paused", "completed", "failed", "cancelled"):
@@ -138,29 +168,65 @@ class ClientStream:
     # -- what the client is sent --------------------------------------------------------------
 
     async def pump(self) -> None:
-        """Send the client its events, and each running execution's metrics every second."""
+        """Send the client its events until the stream closes.
+
+        State changes go as they come, per-message events every :data:`FLUSH_EVERY` seconds
+        within the rate, and each running execution's metrics every ``metrics_every``.
+        """
         loop = asyncio.get_running_loop()
         next_metrics = loop.time() + self.metrics_every
+        next_flush = loop.time() + FLUSH_EVERY
         while True:
+            wait = max(0.0, min(next_metrics, next_flush) - loop.time())
             try:
-                event = await asyncio.wait_for(
-                    self.relay.get_async(), max(0.0, next_metrics - loop.time())
-                )
+                event = await asyncio.wait_for(self.relay.get_async(), wait)
             except TimeoutError:
                 event = None
             except RelayClosed:
                 return
             if event is not None:
                 await self._send_event(event)
+            now = loop.time()
+            if now >= next_flush:
+                self._allowance = min(
+                    self.events_per_second,
+                    self._allowance + self.events_per_second * (now - next_flush + FLUSH_EVERY),
+                )
+                next_flush = now + FLUSH_EVERY
+                await self._flush()
             await self._tell_dropped()
-            if loop.time() >= next_metrics:
-                next_metrics = loop.time() + self.metrics_every
+            if now >= next_metrics:
+                next_metrics = now + self.metrics_every
                 await self._send_metrics()
+
+    async def _flush(self, execution_id: str | None = None) -> None:
+        """Send the per-message events waiting, as many as the rate allows.
+
+        Given an execution that ended, all of that execution's, so they precede its end.
+        """
+        if self.backlogged():
+            return
+        if execution_id is None:
+            limit = int(self._allowance)
+            if limit <= 0:
+                return
+        else:
+            limit = self.coalescer.waiting()
+        events = self.coalescer.take(limit, execution_id)
+        self._allowance = max(0.0, self._allowance - len(events))
+        for name, data in events:
+            if data["executionId"] in self.watches:  # (not one that came as it unsubscribed)
+                await self.send({"event": name, "data": data})
 
     async def _send_event(self, event: Event) -> None:
         if not isinstance(event, ExecutionStateChanged):
             return
         execution_id, new = event.execution_id, event.new
+        if new in ("completed", "failed", "cancelled"):
+            await self._flush(execution_id)  # its last messages before its end
+        if self.backlogged():
+            self.shed += 1
+            return
         if new == "running" and event.old == "initializing":
             graph_id = self.service.graph_of(execution_id)
             await self._out(
@@ -183,6 +249,8 @@ class ClientStream:
             await self._out("execution:cancelled", executionId=execution_id, state=new)
 
     async def _send_metrics(self) -> None:
+        if self.backlogged():
+            return
         for execution_id in list(self.subscriptions):
             try:
                 ex = self.service.execution(execution_id)
@@ -198,8 +266,8 @@ class ClientStream:
         return stats.service_metrics().to_dict()
 
     async def _tell_dropped(self) -> None:
-        dropped = self.relay.stats().dropped
-        if dropped > self._told_dropped:
+        dropped = self.relay.stats().dropped + self.shed
+        if dropped > self._told_dropped and not self.backlogged():
             self._told_dropped = dropped
             await self._out("stream:dropped", count=dropped)
 
@@ -214,7 +282,10 @@ class ClientStream:
         for subscription in self.subscriptions.values():
             with contextlib.suppress(Exception):
                 subscription.unsubscribe()
+        for watch in self.watches.values():
+            watch.close()
         self.subscriptions.clear()
+        self.watches.clear()
         self.relay.close()
 
 
