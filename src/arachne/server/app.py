@@ -17,18 +17,21 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from arachne.components.registry import Registry
 from arachne.model.errors import ExecutionError, GraphError, SpecError
 from arachne.observability.prometheus import ArachneCollector
 from arachne.server.auth import ROLES, Caller, Denied, Gatekeeper, Role
-from arachne.server.errors import Problem, error_response
+from arachne.server.errors import COMMON, Problem, documented, error_response
 from arachne.server.guards import BodyBound, LocalGuard, origin_allowed
 from arachne.server.live import live_routes
+from arachne.server.openapi import GRAPH_DOCUMENT_REF, install_openapi
 from arachne.server.service import Full, NotFound, RuntimeService
 from arachne.server.settings import ServerSettings
 from arachne.server.sockets import SocketEvents
@@ -89,8 +92,10 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         version="1.0.0",
         description="Load graph documents, run them, feed and watch their executions.",
         lifespan=lifespan,
+        responses=documented(*COMMON),
     )
     app.state.service = service
+    install_openapi(app)
     app.add_middleware(BodyBound, limit=settings.max_body_bytes)
     secret = settings.jwt_secret
     gate = Gatekeeper(
@@ -154,12 +159,19 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed"}
         message = str(exc.detail)
+        headers = dict(exc.headers or {})
         if exc.status_code == 404:
             message = "no such route; /docs lists the service's routes"
-        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), message)
+        elif exc.status_code == 405:
+            allowed = _methods_at(app, request)
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not served here; use {' or '.join(allowed)}"
+        return error_response(
+            exc.status_code, codes.get(exc.status_code, "http_error"), message, headers=headers
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -193,11 +205,15 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         "/api/graphs",
         status_code=201,
         dependencies=[need("admin")],
+        responses=documented(400, 429),
         openapi_extra={
             "requestBody": {
                 "required": True,
                 "content": {
-                    "application/json": {"schema": {"type": "object"}, "example": GRAPH_EXAMPLE}
+                    "application/json": {
+                        "schema": {"$ref": GRAPH_DOCUMENT_REF},
+                        "example": GRAPH_EXAMPLE,
+                    }
                 },
             }
         },
@@ -223,7 +239,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         """Every graph loaded, oldest first."""
         return [graph.summary() for graph in list(service.graphs.values())]
 
-    @app.get("/api/graphs/{graph_id}", dependencies=[need("viewer")])
+    @app.get("/api/graphs/{graph_id}", dependencies=[need("viewer")], responses=documented(404))
     async def get_graph(graph_id: str) -> dict[str, Any]:
         """One graph: its summary and its document as loaded."""
         try:
@@ -232,7 +248,12 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
             raise Problem(404, "not_found", str(exc)) from None
         return {**graph.summary(), "definition": graph.definition}
 
-    @app.delete("/api/graphs/{graph_id}", status_code=204, dependencies=[need("admin")])
+    @app.delete(
+        "/api/graphs/{graph_id}",
+        status_code=204,
+        dependencies=[need("admin")],
+        responses=documented(404),
+    )
     async def delete_graph(graph_id: str) -> Response:
         """Forget a graph (its executions run on)."""
         try:
@@ -241,7 +262,12 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
             raise Problem(404, "not_found", str(exc)) from None
         return Response(status_code=204)
 
-    @app.post("/api/graphs/{graph_id}/execute", status_code=201, dependencies=[need("operator")])
+    @app.post(
+        "/api/graphs/{graph_id}/execute",
+        status_code=201,
+        dependencies=[need("operator")],
+        responses=documented(404, 429),
+    )
     def execute(graph_id: str) -> dict[str, Any]:
         """Start a new execution of a graph; its input nodes take values through inject."""
         try:
@@ -259,12 +285,18 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         """Every execution started, oldest first, with its state and metrics."""
         return [service.describe(ex) for ex in service.executions()]
 
-    @app.get("/api/executions/{execution_id}", dependencies=[need("viewer")])
+    @app.get(
+        "/api/executions/{execution_id}", dependencies=[need("viewer")], responses=documented(404)
+    )
     def get_execution(execution_id: str) -> dict[str, Any]:
         """One execution's record: ids, state, times, error and metrics."""
         return service.describe(execution(execution_id))
 
-    @app.get("/api/executions/{execution_id}/metrics", dependencies=[need("viewer")])
+    @app.get(
+        "/api/executions/{execution_id}/metrics",
+        dependencies=[need("viewer")],
+        responses=documented(404),
+    )
     def metrics_of(execution_id: str) -> dict[str, Any]:
         """One execution's metrics (messagesProcessed, avgLatencyMs, ...)."""
         return execution(execution_id).stats().service_metrics().to_dict()
@@ -273,6 +305,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         "/api/executions/{execution_id}/inject",
         status_code=202,
         dependencies=[need("operator")],
+        responses=documented(400, 404, 409, 429),
     )
     def inject(execution_id: str, injection: Injection) -> dict[str, Any]:
         """Offer a value to an input port; it is checked against the port's schema first."""
@@ -294,6 +327,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
             status_code=202,
             dependencies=[need("operator")],
             description=what,
+            responses=documented(404, 409),
         )
         def route(execution_id: str) -> dict[str, Any]:
             ex = execution(execution_id)
@@ -315,7 +349,12 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         "Stop an execution gracefully: what is queued drains first (idempotent).",
     )
 
-    @app.delete("/api/executions/{execution_id}", status_code=204, dependencies=[need("operator")])
+    @app.delete(
+        "/api/executions/{execution_id}",
+        status_code=204,
+        dependencies=[need("operator")],
+        responses=documented(404, 409),
+    )
     def forget_execution(execution_id: str) -> Response:
         """Forget an execution that has ended (stop it first); its record goes."""
         ex = execution(execution_id)
@@ -337,7 +376,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         """Whether the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses={503: {"description": "At the limit of executions"}})
     def readyz() -> JSONResponse:
         """Whether the service takes executions (under its concurrency limit)."""
         running = sum(1 for ex in service.executions() if not ex.done)
@@ -402,6 +441,15 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
 
 async def _frame_error(socket: WebSocket, code: str, message: str) -> None:
     await socket.send_json({"event": "error", "data": {"code": code, "message": message}})
+
+
+def _methods_at(app: FastAPI, request: Request) -> list[str]:
+    """Return every method some route serves at ``request``'s path (for ``Allow``)."""
+    methods: set[str] = set()
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 def _may(caller: Caller, role: Role) -> bool:

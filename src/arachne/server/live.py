@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from arachne.components.config import check_config
 from arachne.model.errors import CommitFailed, ExecutionError, GraphError
 from arachne.model.node import Node
-from arachne.server.errors import Problem
+from arachne.server.errors import Problem, documented
 
 if TYPE_CHECKING:
     from arachne.model.delta import GraphDelta
@@ -91,6 +91,7 @@ def live_routes(
     """
     router = APIRouter(prefix="/api/executions/{execution_id}", tags=["live change"])
     operator, viewer = [need("operator")], [need("viewer")]
+    changes = documented(400, 404, 409)
 
     def changed(ex: Execution, change: Callable[[], Any]) -> Any:
         if ex.done:
@@ -117,7 +118,7 @@ def live_routes(
             "text": str(shown),
         }
 
-    @router.post("/nodes", status_code=201, dependencies=operator)
+    @router.post("/nodes", status_code=201, dependencies=operator, responses=changes)
     def add_node(execution_id: str, body: NewNode) -> dict[str, Any]:
         """Add a node built from a component (linked by ``POST .../edges``)."""
         ex = execution(execution_id)
@@ -135,14 +136,14 @@ def live_routes(
         changed(ex, lambda: ex.add_node(unit, node_id=body.id))
         return {"nodeId": body.id, **answer(ex)}
 
-    @router.delete("/nodes/{node_id:path}", dependencies=operator)
+    @router.delete("/nodes/{node_id:path}", dependencies=operator, responses=changes)
     def remove_node(execution_id: str, node_id: str) -> dict[str, Any]:
         """Remove a node whose edges are gone."""
         ex = execution(execution_id)
         changed(ex, lambda: ex.remove_node(node_id))
         return answer(ex)
 
-    @router.patch("/nodes/{node_id:path}", dependencies=operator)
+    @router.patch("/nodes/{node_id:path}", dependencies=operator, responses=changes)
     def configure(execution_id: str, node_id: str, body: NewConfig) -> dict[str, Any]:
         """Give a node a new config, checked against its component's schema first."""
         ex = execution(execution_id)
@@ -154,7 +155,7 @@ def live_routes(
         was = changed(ex, lambda: ex.update_config(node_id, config))
         return {"changed": was, **answer(ex)}
 
-    @router.post("/edges", status_code=201, dependencies=operator)
+    @router.post("/edges", status_code=201, dependencies=operator, responses=changes)
     def connect(execution_id: str, body: NewEdge) -> dict[str, Any]:
         """Link an output to an input (no cycle)."""
         ex = execution(execution_id)
@@ -171,14 +172,14 @@ def live_routes(
         )
         return {"edgeId": edge_id, **answer(ex)}
 
-    @router.delete("/edges/{edge_id:path}", dependencies=operator)
+    @router.delete("/edges/{edge_id:path}", dependencies=operator, responses=changes)
     def disconnect(execution_id: str, edge_id: str) -> dict[str, Any]:
         """Remove an edge; what it held is dropped, counted (``dropped``)."""
         ex = execution(execution_id)
         dropped = changed(ex, lambda: ex.disconnect(edge_id))
         return {"dropped": dropped, **answer(ex)}
 
-    @router.patch("/edges/{edge_id:path}", dependencies=operator)
+    @router.patch("/edges/{edge_id:path}", dependencies=operator, responses=changes)
     def retune(execution_id: str, edge_id: str, body: EdgeChange) -> dict[str, Any]:
         """Change an edge's capacity, priority or overflow policy (applied at once)."""
         ex = execution(execution_id)
@@ -203,19 +204,19 @@ def live_routes(
             changed(ex, lambda: ex.set_capacity(edge_id, body.capacity))  # type: ignore[arg-type]
         return answer(ex)
 
-    @router.get("/plan", dependencies=viewer)
+    @router.get("/plan", dependencies=viewer, responses=documented(404))
     def plan(execution_id: str) -> dict[str, Any]:
         """Return what a commit would change now (in ``manual`` mode, the changes gathered)."""
         return answer(execution(execution_id))
 
-    @router.post("/commit", dependencies=operator)
+    @router.post("/commit", dependencies=operator, responses=changes)
     def commit(execution_id: str) -> dict[str, Any]:
         """Commit the changes gathered: all or nothing."""
         ex = execution(execution_id)
         delta = changed(ex, ex.commit)
         return answer(ex, delta)
 
-    @router.put("/commit-mode", dependencies=operator)
+    @router.put("/commit-mode", dependencies=operator, responses=changes)
     def commit_mode(execution_id: str, body: CommitMode) -> dict[str, Any]:
         """Set the execution's commit mode (back to ``auto`` commits what gathered)."""
         ex = execution(execution_id)
@@ -226,7 +227,7 @@ def live_routes(
         changed(ex, switch)
         return answer(ex)
 
-    @router.get("/graph", dependencies=viewer)
+    @router.get("/graph", dependencies=viewer, responses=documented(404))
     def graphs(execution_id: str) -> dict[str, Any]:
         """Return the execution's desired and running graphs, as data."""
         ex = execution(execution_id)

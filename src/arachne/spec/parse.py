@@ -67,6 +67,7 @@ def parse_document(data: object) -> GraphDocument:
     problems = Problems()
     top = Fields(plain, "", problems, DOCUMENT_KEYS)
     dialect, spec_version = _dialect(top)
+    top.text("$schema", empty=True)  # not read, but a string if given
     name = top.text("name", required='a name: "My Pipeline"')
     version = top.text("version", empty=False)
     description = top.text("description", empty=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from arachne.model.policies import OVERFLOW_NAMES
+from arachne.model.policies import ERROR_POLICY_NAMES, OVERFLOW_NAMES
 from arachne.spec._edges import EDGE_KEYS, PORT_KEYS
 from arachne.spec._fields import EDGE_ID_PATTERN, NAME_PATTERN, TEXT_LIMIT
 from arachne.spec.document import DEFAULT_CAPACITY, DEFAULT_VERSION
@@ -27,6 +27,19 @@ __all__ = ["DOCUMENT_SCHEMA"]
 _NAME: Final = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}
 _OBJECT: Final = {"type": "object"}
 _TEXT: Final = {"type": "string", "maxLength": TEXT_LIMIT}
+_AT_LEAST_0: Final = {"type": "number", "minimum": 0}
+_RETRY: Final = {
+    "type": "object",
+    "properties": {
+        "max_attempts": {"type": "integer", "minimum": 1},
+        "backoff": _AT_LEAST_0,
+        "max_backoff": {"type": ["number", "null"], "minimum": 0},
+        "jitter": {"type": "number", "minimum": 0, "maximum": 1},
+        "factor": _AT_LEAST_0,
+        "then": {"enum": list(ERROR_POLICY_NAMES)},
+    },
+    "additionalProperties": False,
+}
 
 
 def _closed(
@@ -92,7 +105,7 @@ DOCUMENT_SCHEMA: Final[dict[str, Any]] = {
                         {"enum": ["fail", "skip", "dead_letter"]},
                         {
                             "type": "object",
-                            "properties": {"retry": {"type": "object"}},
+                            "properties": {"retry": _RETRY},
                             "required": ["retry"],
                             "additionalProperties": False,
                         },
