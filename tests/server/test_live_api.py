@@ -81,7 +81,17 @@ def test_manual_mode_gathers_changes_for_a_plan_and_a_commit(api: httpx.Client) 
     assert api.get(f"{base}/plan").json()["text"] == "no changes"
 
 
-def test_bad_changes_are_answered_naming_the_fix(api: httpx.Client, tmp_path: Path) -> None:
+@pytest.fixture
+def rooted(tmp_path: Path) -> Iterator[httpx.Client]:
+    served = Served(ServerSettings(data_root=str(tmp_path)))
+    try:
+        yield served.client
+    finally:
+        served.stop()
+
+
+def test_bad_changes_are_answered_naming_the_fix(rooted: httpx.Client) -> None:
+    api = rooted
     base = started(api)
     unknown = api.post(
         f"{base}/edges",
@@ -98,10 +108,16 @@ def test_bad_changes_are_answered_naming_the_fix(api: httpx.Client, tmp_path: Pa
     linked = api.delete(f"{base}/nodes/double")
     assert linked.status_code == 400
     assert "still linked" in linked.json()["error"]["message"]
-    nowhere = tmp_path / "missing" / "out.jsonl"  # its directory does not exist: on_start fails
+    outside = api.post(
+        f"{base}/nodes",
+        json={"id": "sink", "component": "arachne.io.jsonl-sink", "config": {"path": "../x"}},
+    )
+    assert outside.status_code == 400
+    assert "body.config.path: '../x' climbs out" in outside.json()["error"]["message"]
+    nowhere = "missing/out.jsonl"  # inside the root, but its directory does not exist
     failed = api.post(
         f"{base}/nodes",
-        json={"id": "sink", "component": "arachne.io.jsonl-sink", "config": {"path": str(nowhere)}},
+        json={"id": "sink", "component": "arachne.io.jsonl-sink", "config": {"path": nowhere}},
     )
     assert failed.status_code == 409, failed.text
     assert failed.json()["error"]["code"] == "commit_failed"

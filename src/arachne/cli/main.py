@@ -177,6 +177,26 @@ def serve(
     default_execution_timeout: Annotated[
         int | None, typer.Option(min=1, help="Milliseconds an execution may run (300000).")
     ] = None,
+    max_backpressure_queue: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Injected messages waiting per input before inject waits (10000)."
+        ),
+    ] = None,
+    max_events_per_second: Annotated[
+        int | None,
+        typer.Option(min=1, help="Per-message events sent to one event client a second (200)."),
+    ] = None,
+    data_root: Annotated[
+        str | None,
+        typer.Option(
+            help="Directory graphs loaded over the API may read and write files in (DATA_ROOT; "
+            "unset: no files)."
+        ),
+    ] = None,
+    enable_metrics: Annotated[
+        bool | None, typer.Option("--metrics/--no-metrics", help="Collect metrics (on).")
+    ] = None,
     log_level: Annotated[
         str, typer.Option(help="Level of node logs on stderr (INFO by default).")
     ] = "INFO",
@@ -202,6 +222,10 @@ def serve(
         "port": port,
         "max_concurrent_executions": max_concurrent_executions,
         "default_execution_timeout": default_execution_timeout,
+        "max_backpressure_queue": max_backpressure_queue,
+        "max_events_per_second": max_events_per_second,
+        "data_root": data_root,
+        "enable_metrics": enable_metrics,
     }
     try:
         settings = ServerSettings(**{k: v for k, v in chosen.items() if v is not None})

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from arachne.components.config import check_config
 from arachne.components.definition import ComponentDefinition
+from arachne.components.files import DataRoot
 from arachne.components.ports import port_docs
 from arachne.model.errors import SpecError
 from arachne.model.node import Node
@@ -39,8 +40,19 @@ class Registry:
     def __init__(self, definitions: Iterable[ComponentDefinition] = ()) -> None:
         self._by_id: dict[str, ComponentDefinition] = {}
         self._names: dict[str, str] = {}
+        self.files: DataRoot | None = None  # where file names in configs must lead (if set)
         for definition in definitions:
             self.register(definition)
+
+    def confined(self, root: DataRoot) -> Registry:
+        """Return a view of this registry whose configs name files inside ``root`` only.
+
+        It shares the definitions: what is registered on either is seen by both.
+        """
+        view = Registry()
+        view._by_id, view._names = self._by_id, self._names
+        view.files = root
+        return view
 
     @classmethod
     def default(cls) -> Registry:
@@ -141,13 +153,23 @@ class Registry:
     ) -> Node | Subgraph:
         """Check ``config`` against the component's schema and build a node from it."""
         definition = self.resolve(component_id, where=f"{where}.component")
-        checked = check_config(definition.config_schema, config or {}, where=f"{where}.config")
+        checked = self.check(definition, config or {}, where=f"{where}.config")
         try:
             return definition.factory(checked)
         except (ValueError, TypeError) as exc:
             if isinstance(exc, SpecError):
                 raise
             raise SpecError(f"{where}.config: {exc}") from exc
+
+    def check(
+        self, definition: ComponentDefinition, config: object, *, where: str = "config"
+    ) -> dict[str, Any]:
+        """Return ``config`` checked against ``definition``'s schema, defaults filled in and
+        (in a :meth:`confined` view) its file names resolved inside the data root."""
+        checked = check_config(definition.config_schema, config, where=where)
+        if self.files is not None:
+            checked = self.files.confine(definition.config_schema, checked, where=where)
+        return checked
 
     def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> int:
         """Register what installed packages name in ``group``; return how many were added.

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from arachne.components.config import check_config
 from arachne.model.errors import CommitFailed, ExecutionError, GraphError
 from arachne.model.node import Node
 from arachne.server.errors import Problem, documented
@@ -150,8 +149,10 @@ def live_routes(
         spec = ex.graph.nodes.get(node_id)
         config = body.config
         if spec is not None and spec.kind in service.registry:
-            schema = service.registry.resolve(spec.kind).config_schema
-            config = changed(ex, lambda: check_config(schema, body.config, where="config"))
+            definition = service.registry.resolve(spec.kind)
+            config = changed(
+                ex, lambda: service.registry.check(definition, body.config, where="config")
+            )
         was = changed(ex, lambda: ex.update_config(node_id, config))
         return {"changed": was, **answer(ex)}
 

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from arachne.components.files import DataRoot
 from arachne.model.errors import ExecutionError
 from arachne.runtime import Execution, Runtime
 from arachne.spec import analyze, build, parse_document
@@ -66,7 +67,8 @@ class RuntimeService:
 
     def __init__(self, settings: ServerSettings, registry: Registry) -> None:
         self.settings = settings
-        self.registry = registry
+        # Graphs come from elsewhere: the files they name must lie inside the data root.
+        self.registry = registry.confined(DataRoot(settings.data_root))
         self.runtime = Runtime(
             metrics=settings.enable_metrics,
             execution_timeout=settings.execution_timeout_seconds,

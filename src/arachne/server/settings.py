@@ -5,8 +5,9 @@ ms), ``MAX_BACKPRESSURE_QUEUE`` (10000), ``ENABLE_METRICS`` (true) and ``ISOLATE
 (10, read for code components); then ``HOST`` (127.0.0.1), ``MAX_BODY_BYTES`` (1 MiB),
 ``MAX_GRAPHS`` (1000), ``MAX_ENDED_EXECUTIONS`` (1000: past it the oldest ended executions
 are forgotten), ``MAX_EVENTS_PER_SECOND`` (200 per-message events to one client a second),
-``ALLOWED_ORIGINS`` (browser origins besides loopback pages that may open event sockets), and
-the credentials: ``API_KEYS`` (``KEY=ROLE,...``), ``JWT_SECRET``
+``ALLOWED_ORIGINS`` (browser origins besides loopback pages that may open event sockets),
+``DATA_ROOT`` (the directory graphs loaded over the API may read and write files in; unset,
+they get none), and the credentials: ``API_KEYS`` (``KEY=ROLE,...``), ``JWT_SECRET``
 (HS256), ``JWT_PUBLIC_KEY`` (RS256, PEM), ``JWT_AUDIENCE``, ``JWT_ISSUER``. With no
 credentials set, authentication is off and the service listens on a loopback address only.
 ``arachne serve`` options override them.
@@ -19,6 +20,7 @@ import ipaddress
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from arachne.components.files import DataRoot
 from arachne.server.auth import ROLES, Role
 
 __all__ = ["ServerSettings"]
@@ -42,6 +44,11 @@ class ServerSettings(BaseSettings):
     max_events_per_second: int = Field(
         default=200, ge=1, description="per-message events sent to one client each second"
     )
+    data_root: str | None = Field(
+        default=None,
+        description="the directory file components of graphs loaded over the API read and "
+        "write in (none: such graphs get no files)",
+    )
     allowed_origins: str = Field(
         default="",
         description="browser origins, comma-separated, that may open event sockets besides "
@@ -62,6 +69,13 @@ class ServerSettings(BaseSettings):
         if keys is not None:
             _parse_keys(keys.get_secret_value())
         return keys
+
+    @field_validator("data_root")
+    @classmethod
+    def _root_is_a_directory(cls, root: str | None) -> str | None:
+        if root is not None:
+            DataRoot(root)  # ValueError naming the directory if it is not one
+        return root
 
     @model_validator(mode="after")
     def _loopback_unless_authenticated(self) -> ServerSettings:

@@ -17,6 +17,7 @@ from arachne.components.builtins._defs import (
 from arachne.components.builtins._lines import is_fifo, wait_for_reader, write_all
 from arachne.components.builtins.jsonl_source import check_encoding
 from arachne.components.definition import ComponentDefinition, PortDoc
+from arachne.components.files import FILE_PATH
 from arachne.components.json_text import dumps
 from arachne.model.node import Node
 from arachne.model.port import Input
@@ -143,6 +144,7 @@ JSONL_SINK = ComponentDefinition(
             "path": {
                 "type": "string",
                 "minLength": 1,
+                "format": FILE_PATH,
                 "description": "File to write, or '-' for standard output",
             },
             "append": {

@@ -18,6 +18,7 @@ from arachne.components.builtins._defs import (
 )
 from arachne.components.builtins._lines import END, LineReader, TooLong, Truncated
 from arachne.components.definition import ComponentDefinition, PortDoc
+from arachne.components.files import FILE_PATH
 from arachne.model.node import Node
 from arachne.model.port import Output
 
@@ -206,6 +207,7 @@ JSONL_SOURCE = ComponentDefinition(
             "path": {
                 "type": "string",
                 "minLength": 1,
+                "format": FILE_PATH,
                 "description": "File to read, or '-' for standard input",
             },
             "encoding": {
