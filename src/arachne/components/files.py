@@ -88,7 +88,7 @@ class DataRoot:
             raise SpecError(
                 f"{where}: standard input and output are not files of the data root; {fix}"
             )
-        if form.startswith("/") or form.startswith("~") or Path(form).is_absolute():
+        if form.startswith(("/", "~")) or Path(form).is_absolute():
             raise SpecError(f"{where}: {form!r} is an absolute path; {fix}")
         if ".." in form.split("/"):
             raise SpecError(f"{where}: {form!r} climbs out with '..'; {fix}")

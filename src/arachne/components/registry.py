@@ -164,8 +164,10 @@ class Registry:
     def check(
         self, definition: ComponentDefinition, config: object, *, where: str = "config"
     ) -> dict[str, Any]:
-        """Return ``config`` checked against ``definition``'s schema, defaults filled in and
-        (in a :meth:`confined` view) its file names resolved inside the data root."""
+        """Return ``config`` checked against ``definition``'s schema, defaults filled in.
+
+        In a :meth:`confined` view its file names are resolved inside the data root too.
+        """
         checked = check_config(definition.config_schema, config, where=where)
         if self.files is not None:
             checked = self.files.confine(definition.config_schema, checked, where=where)
