@@ -1,17 +1,25 @@
-"""Node config checked against a component's JSON Schema, with errors that name the field."""
+"""Node config checked against a component's JSON Schema, with errors that name the field.
+
+A component marks a config field whose value must never be shown back (a token, a password,
+request headers) with ``"writeOnly": true`` in its schema: :func:`redact` puts
+:data:`SECRET` in its place wherever a config is shown, and an error about it never quotes it.
+"""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from arachne.model.errors import SpecError, shown
 
-__all__ = ["check_config", "json_path"]
+__all__ = ["SECRET", "check_config", "json_path", "redact", "secret_fields"]
+
+SECRET: Final = "[secret]"  # noqa: S105  # (a placeholder, not a password)
+"""What a secret config value is shown as."""
 
 
 def check_config(schema: Mapping[str, Any], config: object, *, where: str) -> dict[str, Any]:
@@ -34,7 +42,11 @@ def check_config(schema: Mapping[str, Any], config: object, *, where: str) -> di
         ) from exc
     problems = sorted(validator.iter_errors(dict(config)), key=lambda e: list(e.absolute_path))
     if problems:
-        lines = [f"{json_path(where, e.absolute_path)}: {_explain(e)}" for e in problems]
+        secret = set(secret_fields(schema))
+        lines = [
+            f"{json_path(where, e.absolute_path)}: {_explain(e, hidden=_under(e, secret))}"
+            for e in problems
+        ]
         raise SpecError("; ".join(lines))
     filled = dict(config)
     for key, prop in (schema.get("properties") or {}).items():
@@ -51,8 +63,43 @@ def json_path(prefix: str, parts: Iterable[object]) -> str:
     return path
 
 
-def _explain(error: Any) -> str:
+def secret_fields(schema: Mapping[str, Any]) -> list[str]:
+    """Return the top-level config fields ``schema`` marks ``writeOnly`` (never shown back)."""
+    properties = schema.get("properties") or {}
+    return [
+        key
+        for key, prop in properties.items()
+        if isinstance(prop, Mapping) and prop.get("writeOnly") is True
+    ]
+
+
+def redact(schema: Mapping[str, Any], config: object) -> object:
+    """Return ``config`` with the value of each secret field of ``schema`` shown as SECRET."""
+    if not isinstance(config, Mapping):
+        return config
+    secret = secret_fields(schema)
+    if not secret:
+        return config
+    return {key: SECRET if key in secret else value for key, value in config.items()}
+
+
+def _under(error: Any, secret: set[str]) -> bool:
+    """Whether the message about ``error`` could quote a secret value."""
+    path = list(error.absolute_path)
+    if path:
+        return path[0] in secret
+    if error.validator in ("required", "additionalProperties"):  # (these quote keys only)
+        return False
+    return isinstance(error.instance, Mapping) and bool(secret & set(error.instance))
+
+
+def _explain(error: Any, *, hidden: bool = False) -> str:
     keyword = error.validator
+    if hidden:  # (the message quotes the value: say what is wanted, not what was found)
+        wanted = {key: error.validator_value for key in ("type", "enum") if keyword == key}
+        return (
+            f"a secret value is invalid ({keyword}{': ' + repr(wanted[keyword]) if wanted else ''})"
+        )
     found = shown(error.instance)
     if keyword == "required":
         return f"{error.message}; add it"

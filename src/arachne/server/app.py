@@ -246,7 +246,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
             graph = service.graph(graph_id)
         except NotFound as exc:
             raise Problem(404, "not_found", str(exc)) from None
-        return {**graph.summary(), "definition": graph.definition}
+        return {**graph.summary(), "definition": service.redactor.document(graph.definition)}
 
     @app.delete(
         "/api/graphs/{graph_id}",

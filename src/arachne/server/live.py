@@ -114,7 +114,7 @@ def live_routes(
             "executionId": ex.id,
             "commitMode": ex.commit_mode,
             "delta": shown.to_dict(),
-            "text": str(shown),
+            "text": str(service.redactor.delta(shown)),
         }
 
     @router.post("/nodes", status_code=201, dependencies=operator, responses=changes)
@@ -233,8 +233,8 @@ def live_routes(
         """Return the execution's desired and running graphs, as data."""
         ex = execution(execution_id)
         return {
-            "desired": ex.graph.to_dict(),
-            "running": ex.running_graph().to_dict(),
+            "desired": service.redactor.graph(ex.graph),
+            "running": service.redactor.graph(ex.running_graph()),
             "commitMode": ex.commit_mode,
         }
 

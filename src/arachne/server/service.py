@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from arachne.components.files import DataRoot
 from arachne.model.errors import ExecutionError
 from arachne.runtime import Execution, Runtime
+from arachne.server.secrets import Redactor
 from arachne.spec import analyze, build, parse_document
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class RuntimeService:
         self.settings = settings
         # Graphs come from elsewhere: the files they name must lie inside the data root.
         self.registry = registry.confined(DataRoot(settings.data_root))
+        self.redactor = Redactor(self.registry)  # secret config values are never shown back
         self.runtime = Runtime(
             metrics=settings.enable_metrics,
             execution_timeout=settings.execution_timeout_seconds,

@@ -171,7 +171,12 @@ HTTP_REQUEST = ComponentDefinition(
         {
             "url": {"type": "string", "pattern": "^https?://", "description": "URL to request"},
             "method": {"enum": list(METHODS), "default": "GET", "description": "HTTP method"},
-            "headers": {**_HEADERS, "default": {}, "description": "Request headers"},
+            "headers": {
+                **_HEADERS,
+                "default": {},
+                "writeOnly": True,
+                "description": "Request headers (they may carry credentials: never shown back)",
+            },
             "params": {"type": "object", "default": {}, "description": "Query parameters"},
             "body": {"description": "Request body: text as is, anything else as JSON"},
             "timeout_ms": {
