@@ -75,6 +75,7 @@ SKIPPED = {
         '"edges": []}\' > watched.json',
     ): "runs until interrupted, waiting for edits",
     ("docs/service.md", "arachne serve &"): "talks to a running arachne serve",
+    ("examples/socketio_js/README.md", "npm install"): "needs Node.js and a running arachne serve",
 }
 
 MARKER = re.compile(r"<!--\s*doc-test:(?P<body>.*?)-->", re.DOTALL)
