@@ -25,8 +25,9 @@ class Served:
     """A uvicorn server running ``create_app(settings)`` in a thread, on a free port."""
 
     def __init__(self, settings: ServerSettings) -> None:
+        self.app = create_app(settings)
         config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+            self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

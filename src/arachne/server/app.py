@@ -117,6 +117,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         max_message_bytes=settings.max_body_bytes,
     )
     sockets.append(socket_events)
+    app.state.sockets = socket_events
     app.mount("/socket.io", socket_events.app)
 
     def need(role: Role) -> Any:

@@ -87,7 +87,6 @@ class ClientStream:
         self.subscriptions: dict[str, Subscription] = {}
         self.watches: dict[str, Watch] = {}
         self.coalescer = Coalescer()
-        self.shed = 0  # state events not sent because the transport was backlogged
         self._told_dropped = 0
         self._allowance = 0.0  # per-message events the rate allows now
 
@@ -177,6 +176,9 @@ class ClientStream:
         next_metrics = loop.time() + self.metrics_every
         next_flush = loop.time() + FLUSH_EVERY
         while True:
+            if self.backlogged():  # the transport holds enough for the client: events wait
+                await asyncio.sleep(FLUSH_EVERY)  # (bounded: the relay drops past its size)
+                continue
             wait = max(0.0, min(next_metrics, next_flush) - loop.time())
             try:
                 event = await asyncio.wait_for(self.relay.get_async(), wait)
@@ -204,8 +206,6 @@ class ClientStream:
 
         Given an execution that ended, all of that execution's, so they precede its end.
         """
-        if self.backlogged():
-            return
         if execution_id is None:
             limit = int(self._allowance)
             if limit <= 0:
@@ -224,9 +224,6 @@ class ClientStream:
         execution_id, new = event.execution_id, event.new
         if new in ("completed", "failed", "cancelled"):
             await self._flush(execution_id)  # its last messages before its end
-        if self.backlogged():
-            self.shed += 1
-            return
         if new == "running" and event.old == "initializing":
             graph_id = self.service.graph_of(execution_id)
             await self._out(
@@ -249,8 +246,6 @@ class ClientStream:
             await self._out("execution:cancelled", executionId=execution_id, state=new)
 
     async def _send_metrics(self) -> None:
-        if self.backlogged():
-            return
         for execution_id in list(self.subscriptions):
             try:
                 ex = self.service.execution(execution_id)
@@ -266,8 +261,8 @@ class ClientStream:
         return stats.service_metrics().to_dict()
 
     async def _tell_dropped(self) -> None:
-        dropped = self.relay.stats().dropped + self.shed
-        if dropped > self._told_dropped and not self.backlogged():
+        dropped = self.relay.stats().dropped
+        if dropped > self._told_dropped:
             self._told_dropped = dropped
             await self._out("stream:dropped", count=dropped)
 
