@@ -178,3 +178,75 @@ def test_with_credentials_the_service_may_listen_beyond_loopback() -> None:
         ServerSettings(api_keys=SecretStr("short=admin"))
     with pytest.raises(ValueError, match="KEY=ROLE"):
         ServerSettings(api_keys=SecretStr(f"{KEYS['admin']}=root"))
+
+
+# (client event, its data, the least role allowed): over Socket.IO, on the service's port.
+SOCKET_EVENTS: list[tuple[str, dict[str, Any], str]] = [
+    ("execution:subscribe", {"executionId": "{e}"}, "viewer"),
+    ("execution:unsubscribe", {"executionId": "{e}"}, "viewer"),
+    ("execution:start", {"graphId": "graph-none"}, "operator"),
+    ("execution:pause", {"executionId": "exec-none"}, "operator"),
+    ("execution:resume", {"executionId": "exec-none"}, "operator"),
+    ("execution:stop", {"executionId": "exec-none"}, "operator"),
+    (
+        "execution:inject",
+        {"executionId": "exec-none", "nodeId": "a", "port": "in", "value": 1},
+        "operator",
+    ),
+]
+
+
+def socketio_client(running: Served, refusals: list[Any] | None = None, **connect_with: Any) -> Any:
+    """A connected python-socketio client; a refusal's data lands in ``refusals``."""
+    import socketio
+
+    client = socketio.Client(reconnection=False)
+    if refusals is not None:
+        client.on("connect_error", refusals.append)
+    client.connect(
+        str(running.client.base_url), transports=["websocket"], wait_timeout=BOUND, **connect_with
+    )
+    return client
+
+
+@pytest.mark.parametrize("who", list(CALLERS))
+def test_the_socketio_handshake_refuses_every_unknown_caller(
+    served: tuple[Served, dict[str, str]], who: str
+) -> None:
+    import socketio
+
+    running, _ = served
+    headers = CALLERS[who]
+    refusals: list[Any] = []
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        socketio_client(running, refusals, headers=headers)
+    expected = {"no role": "forbidden", "expired": "token_expired"}.get(who, "unauthenticated")
+    assert [refusal["data"]["code"] for refusal in refusals] == [expected]
+    assert refusals[0]["message"]  # says what to send
+    if "Authorization" in headers:  # the same token as auth data: refused the same way
+        bearer = headers["Authorization"].removeprefix("Bearer ")
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            socketio_client(running, auth={"token": bearer})
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_socketio_event_lets_in_only_the_roles_it_should(
+    served: tuple[Served, dict[str, str]], role: str
+) -> None:
+    running, ids = served
+    for connect_with in ({"auth": {"token": token(role)}}, {"headers": {"X-API-Key": KEYS[role]}}):
+        client = socketio_client(running, **connect_with)
+        try:
+            for event, data, needed in SOCKET_EVENTS:
+                sent = {
+                    key: value.format(**ids) if isinstance(value, str) else value
+                    for key, value in data.items()
+                }
+                answer = client.call(event, sent, timeout=BOUND)
+                if ROLES.index(role) < ROLES.index(needed):
+                    assert answer["ok"] is False, (role, event, answer)
+                    assert answer["error"]["code"] == "forbidden", (role, event, answer)
+                else:  # let in: it succeeds, or fails for another reason (no such thing)
+                    assert answer["ok"] or answer["error"]["code"] != "forbidden", (role, event)
+        finally:
+            client.disconnect()

@@ -78,8 +78,9 @@ class SocketEvents:
             caller = self.gate.caller(headers, token=token if isinstance(token, str) else None)
             self.gate.allow(caller, "viewer")
         except Denied as exc:
+            # The client's connect_error gets {"message": ..., "data": {"code": ...}}.
             raise socketio.exceptions.ConnectionRefusedError(
-                {"code": exc.code, "message": exc.message}
+                exc.message, {"code": exc.code}
             ) from None
 
         async def send(frame: dict[str, Any]) -> None:
