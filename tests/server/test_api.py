@@ -236,3 +236,16 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("PORT", "seventy")
     with pytest.raises(ValueError, match="port"):
         ServerSettings()
+
+
+def test_the_address_comes_from_arachne_host_never_from_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOST", "build-box.example.org")  # what tcsh exports
+    assert ServerSettings().host == "127.0.0.1"
+    monkeypatch.setenv("ARACHNE_HOST", "127.0.0.2")
+    assert ServerSettings().host == "127.0.0.2"
+    assert ServerSettings(host="::1").host == "::1"  # an option still wins
+    monkeypatch.setenv("ARACHNE_HOST", "0.0.0.0")  # noqa: S104
+    with pytest.raises(ValueError, match="not a loopback address"):
+        ServerSettings()

@@ -166,7 +166,10 @@ def run(
 @app.command()
 def serve(
     host: Annotated[
-        str | None, typer.Option(help="Address to listen on (HOST; loopback only for now).")
+        str | None,
+        typer.Option(
+            help="Address to listen on (ARACHNE_HOST, 127.0.0.1; another needs credentials)."
+        ),
     ] = None,
     port: Annotated[
         int | None, typer.Option(min=0, max=65535, help="Port to listen on (PORT, 5006).")

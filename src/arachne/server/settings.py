@@ -2,7 +2,8 @@
 
 ``PORT`` (5006), ``MAX_CONCURRENT_EXECUTIONS`` (100), ``DEFAULT_EXECUTION_TIMEOUT`` (300000
 ms), ``MAX_BACKPRESSURE_QUEUE`` (10000), ``ENABLE_METRICS`` (true) and ``ISOLATE_POOL_SIZE``
-(10, read for code components); then ``HOST`` (127.0.0.1), ``MAX_BODY_BYTES`` (1 MiB),
+(10, read for code components); then ``ARACHNE_HOST`` (127.0.0.1: not ``HOST``, which tcsh
+sets to the machine's name), ``MAX_BODY_BYTES`` (1 MiB),
 ``MAX_GRAPHS`` (1000), ``MAX_ENDED_EXECUTIONS`` (1000: past it the oldest ended executions
 are forgotten), ``MAX_EVENTS_PER_SECOND`` (200 per-message events to one client a second),
 ``ALLOWED_ORIGINS`` (browser origins besides loopback pages that may open event sockets),
@@ -16,9 +17,11 @@ credentials set, authentication is off and the service listens on a loopback add
 from __future__ import annotations
 
 import ipaddress
+import os
+from typing import Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from arachne.components.files import DataRoot
 from arachne.server.auth import ROLES, Role
@@ -63,6 +66,23 @@ class ServerSettings(BaseSettings):
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read the environment with ``ARACHNE_HOST`` for the address, never ``HOST``."""
+        return (
+            init_settings,
+            _HostFromOwnName(settings_cls, env_settings),
+            dotenv_settings,
+            file_secret_settings,
+        )
+
     @field_validator("api_keys")
     @classmethod
     def _keys_well_formed(cls, keys: SecretStr | None) -> SecretStr | None:
@@ -106,6 +126,29 @@ class ServerSettings(BaseSettings):
     def execution_timeout_seconds(self) -> float:
         """``default_execution_timeout`` in seconds."""
         return self.default_execution_timeout / 1000
+
+
+class _HostFromOwnName(PydanticBaseSettingsSource):
+    """The environment, its ``HOST`` left out: the address comes from ``ARACHNE_HOST``.
+
+    tcsh exports ``HOST`` as the machine's name, which would make the service try to listen
+    on a public address (and refuse to start, authentication being off).
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], env: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self.env = env
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        """Not used: :meth:`__call__` reads every field at once."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found = {key: value for key, value in self.env().items() if key != "host"}
+        host = os.environ.get("ARACHNE_HOST")
+        if host is not None:
+            found["host"] = host
+        return found
 
 
 def _parse_keys(text: str) -> dict[str, Role]:
