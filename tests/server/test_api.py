@@ -249,3 +249,30 @@ def test_the_address_comes_from_arachne_host_never_from_host(
     monkeypatch.setenv("ARACHNE_HOST", "0.0.0.0")  # noqa: S104
     with pytest.raises(ValueError, match="not a loopback address"):
         ServerSettings()
+
+
+def test_an_injected_value_is_bounded_and_must_be_json() -> None:
+    served = Served(ServerSettings(max_inject_bytes=64))
+    try:
+        api = served.client
+        graph_id = api.post("/api/graphs", json=GRAPH_EXAMPLE).json()["id"]
+        ex = api.post(f"/api/graphs/{graph_id}/execute").json()["executionId"]
+        url = f"/api/executions/{ex}/inject"
+        big = api.post(url, json={"nodeId": "input", "port": "in", "value": "x" * 100})
+        assert big.status_code == 413
+        assert big.json()["error"]["code"] == "payload_too_large"
+        assert "MAX_INJECT_BYTES (64)" in big.json()["error"]["message"]
+        nan = api.post(
+            url,
+            content=b'{"nodeId": "input", "port": "in", "value": NaN}',
+            headers={"content-type": "application/json"},
+        )
+        assert nan.status_code == 400
+        assert "NaN" in nan.json()["error"]["message"]
+        fits = api.post(url, json={"nodeId": "input", "port": "in", "value": 21})
+        assert fits.status_code == 202
+        eventually(
+            lambda: api.get(f"/api/executions/{ex}/metrics").json()["messagesProcessed"] == 3
+        )  # only the value that fits went in
+    finally:
+        served.stop()

@@ -32,7 +32,7 @@ from arachne.server.errors import COMMON, Problem, documented, error_response
 from arachne.server.guards import BodyBound, LocalGuard, origin_allowed
 from arachne.server.live import live_routes
 from arachne.server.openapi import GRAPH_DOCUMENT_REF, install_openapi
-from arachne.server.service import Full, NotFound, RuntimeService
+from arachne.server.service import Full, NotFound, PayloadTooLarge, RuntimeService
 from arachne.server.settings import ServerSettings
 from arachne.server.sockets import SocketEvents
 from arachne.server.stream import ClientStream
@@ -306,13 +306,15 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         "/api/executions/{execution_id}/inject",
         status_code=202,
         dependencies=[need("operator")],
-        responses=documented(400, 404, 409, 429),
+        responses=documented(400, 404, 409, 413, 429),
     )
     def inject(execution_id: str, injection: Injection) -> dict[str, Any]:
         """Offer a value to an input port; it is checked against the port's schema first."""
         ex = execution(execution_id)
         try:
-            ex.inject(injection.nodeId, injection.port, injection.value, timeout=0)
+            service.inject(ex, injection.nodeId, injection.port, injection.value)
+        except PayloadTooLarge as exc:
+            raise Problem(413, "payload_too_large", str(exc)) from None
         except (GraphError, ValueError) as exc:
             raise Problem(400, "invalid_injection", str(exc)) from None
         except TimeoutError as exc:

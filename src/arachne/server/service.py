@@ -9,6 +9,7 @@ through here; the routes only translate HTTP.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -27,13 +28,17 @@ if TYPE_CHECKING:
     from arachne.server.settings import ServerSettings
     from arachne.spec import GraphDocument, TopologyReport
 
-__all__ = ["Full", "NotFound", "RuntimeService", "StoredGraph"]
+__all__ = ["Full", "NotFound", "PayloadTooLarge", "RuntimeService", "StoredGraph"]
 
 log = logging.getLogger("arachne.server")
 
 
 class NotFound(LookupError):
     """A graph or an execution the service does not have; the message names what is known."""
+
+
+class PayloadTooLarge(ValueError):
+    """An injected value whose JSON is over ``MAX_INJECT_BYTES``."""
 
 
 class Full(Exception):
@@ -139,6 +144,25 @@ class RuntimeService:
                 self._name_of.pop(ex.id, None)
             raise
         return ex
+
+    def inject(self, ex: Execution, node_id: str, port: str, value: Any) -> None:
+        """Offer ``value`` to ``node_id.port`` of ``ex``, refusing one past ``MAX_INJECT_BYTES``.
+
+        ``PayloadTooLarge`` if its JSON is too long; then as ``Execution.inject`` (without
+        waiting: a full input raises ``TimeoutError``).
+        """
+        try:
+            size = len(json.dumps(value, allow_nan=False).encode())
+        except ValueError:
+            raise ValueError(
+                "value: NaN and infinities are not JSON; send a number, a string or null"
+            ) from None
+        if size > self.settings.max_inject_bytes:
+            raise PayloadTooLarge(
+                f"value: {size} bytes of JSON, over MAX_INJECT_BYTES "
+                f"({self.settings.max_inject_bytes}); send smaller values"
+            )
+        ex.inject(node_id, port, value, timeout=0)
 
     def forget(self, execution_id: str) -> None:
         """Drop an execution that has ended; ``ExecutionError`` if it still runs."""

@@ -5,7 +5,8 @@ ms), ``MAX_BACKPRESSURE_QUEUE`` (10000), ``ENABLE_METRICS`` (true) and ``ISOLATE
 (10, read for code components); then ``ARACHNE_HOST`` (127.0.0.1: not ``HOST``, which tcsh
 sets to the machine's name), ``MAX_BODY_BYTES`` (1 MiB),
 ``MAX_GRAPHS`` (1000), ``MAX_ENDED_EXECUTIONS`` (1000: past it the oldest ended executions
-are forgotten), ``MAX_EVENTS_PER_SECOND`` (200 per-message events to one client a second),
+are forgotten), ``MAX_INJECT_BYTES`` (256 KiB: the longest injected value, as JSON),
+``MAX_EVENTS_PER_SECOND`` (200 per-message events to one client a second),
 ``ALLOWED_ORIGINS`` (browser origins besides loopback pages that may open event sockets),
 ``DATA_ROOT`` (the directory graphs loaded over the API may read and write files in; unset,
 they get none), and the credentials: ``API_KEYS`` (``KEY=ROLE,...``), ``JWT_SECRET``
@@ -44,6 +45,9 @@ class ServerSettings(BaseSettings):
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     max_graphs: int = Field(default=1000, ge=1)
     max_ended_executions: int = Field(default=1000, ge=1)
+    max_inject_bytes: int = Field(
+        default=256 << 10, ge=16, description="the longest injected value, as JSON bytes"
+    )
     max_events_per_second: int = Field(
         default=200, ge=1, description="per-message events sent to one client each second"
     )

@@ -144,7 +144,7 @@ class ClientStream:
             node, port = _text(data, "nodeId", name), _text(data, "port", name)
             if "value" not in data:
                 raise ValueError(f"{name}: data.value is missing; give the value to inject")
-            await asyncio.to_thread(ex.inject, node, port, data["value"], timeout=0)
+            await asyncio.to_thread(self.service.inject, ex, node, port, data["value"])
         return {"executionId": ex.id}
 
     def _subscribe(self, ex: Execution) -> None:
