@@ -1,8 +1,9 @@
-"""The service's OpenAPI document: FastAPI's, with the graph document's JSON Schema in it.
+"""The service's OpenAPI document: FastAPI's, with the graph document's JSON Schema and links.
 
 ``POST /api/graphs`` takes a graph document read as raw JSON (so its errors name the document's
 own paths); its request body refers to ``#/components/schemas/GraphDocument``, which this
 module fills from :data:`arachne.spec.schema.DOCUMENT_SCHEMA`, its ``$defs`` moved beside it.
+A loaded graph's id and a started execution's id are linked to the operations that take them.
 """
 
 from __future__ import annotations
@@ -34,10 +35,39 @@ def install_openapi(app: FastAPI) -> None:
             )
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             schemas.update(_graph_schemas())
+            _link(document, ("/api/graphs", "post"), "graph_id", "$response.body#/id")
+            _link(
+                document,
+                ("/api/graphs/{graph_id}/execute", "post"),
+                "execution_id",
+                "$response.body#/executionId",
+            )
             app.openapi_schema = document
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _link(document: dict[str, Any], source: tuple[str, str], name: str, value: str) -> None:
+    """Link ``source``'s success to every operation taking the path parameter ``name``.
+
+    The links say where a new graph's or execution's id can be used next (OpenAPI clients
+    and Schemathesis' stateful phase follow them).
+    """
+    path, method = source
+    operation = document["paths"][path][method]
+    success = next(code for code in operation["responses"] if code.startswith("2"))
+    links = operation["responses"][success].setdefault("links", {})
+    for target, operations in document["paths"].items():
+        if f"{{{name}}}" not in target:
+            continue
+        for target_method, target_operation in operations.items():
+            link_name = target_operation["operationId"]
+            links[link_name] = {
+                "operationId": target_operation["operationId"],
+                "parameters": {name: value},
+                "description": f"{target_method.upper()} {target} with this {name}",
+            }
 
 
 def _graph_schemas() -> dict[str, Any]:
