@@ -122,6 +122,13 @@ def test_each_trick_is_refused_with_its_reason(root: DataRoot, name: str, why: s
         root.resolve(name)
 
 
+def test_a_loop_of_links_is_refused_not_a_crash(root: DataRoot) -> None:
+    assert root.root is not None
+    os.symlink(root.root / "loop", root.root / "loop")
+    with pytest.raises(SpecError, match="'loop' cannot be resolved"):
+        root.resolve("loop")
+
+
 def test_names_inside_resolve_and_links_within_the_root_are_followed(root: DataRoot) -> None:
     assert root.root is not None
     assert root.resolve("a.jsonl") == str(root.root / "a.jsonl")

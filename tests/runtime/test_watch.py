@@ -131,3 +131,19 @@ def test_a_raising_watcher_is_removed_and_logged_and_the_run_completes(
     assert "the watcher broke" in caplog.text
     assert sink.payloads == [x * 2 + 1 for x in range(20)]
     assert sum(len(t.items) for t in kept) == 60  # the other watcher saw everything
+
+
+def test_two_registrations_of_one_callback_close_apart() -> None:
+    graph, _ = chain(5)
+    runtime = Runtime()
+    runtime.register(graph)
+    seen: list[Taken] = []
+    first = runtime.execution.watch(seen.append)
+    second = runtime.execution.watch(seen.append)  # (bound methods that compare equal)
+    first.close()
+    assert not first.active
+    assert second.active
+    first.close()  # closing it again closes nothing else
+    assert second.active
+    runtime.run()
+    assert sum(len(t.items) for t in seen) == 15  # the second one alone saw everything

@@ -95,10 +95,12 @@ def _under(error: Any, secret: set[str]) -> bool:
 
 def _explain(error: Any, *, hidden: bool = False) -> str:
     keyword = error.validator
-    if hidden:  # (the message quotes the value: say what is wanted, not what was found)
-        wanted = {key: error.validator_value for key in ("type", "enum") if keyword == key}
+    if hidden:  # (the message would quote the value: say what is wanted, not what was found)
+        if keyword in ("type", "enum"):
+            return f"a secret value is invalid: expected {keyword} {error.validator_value!r}"
         return (
-            f"a secret value is invalid ({keyword}{': ' + repr(wanted[keyword]) if wanted else ''})"
+            f"a secret value breaks its schema's {keyword!r} rule; the component's config "
+            "schema says what it takes (`arachne components NAME`, GET /api/components)"
         )
     found = shown(error.instance)
     if keyword == "required":

@@ -70,7 +70,10 @@ class DataRoot:
             forms.append(decoded)
         for form in forms:
             self._check_form(form, where)
-        resolved = (self.root / name).resolve()
+        try:
+            resolved = (self.root / name).resolve()
+        except (OSError, RuntimeError) as exc:  # (a loop of links; a name the system refuses)
+            raise SpecError(f"{where}: {name!r} cannot be resolved ({exc}); {self._fix}") from None
         if not resolved.is_relative_to(self.root):
             raise SpecError(
                 f"{where}: {name!r} leads out of the data root through a symbolic link; "
@@ -78,8 +81,12 @@ class DataRoot:
             )
         return str(resolved)
 
+    @property
+    def _fix(self) -> str:
+        return f"name a file relative to the data root ({self.root})"
+
     def _check_form(self, form: str, where: str) -> None:
-        fix = f"name a file relative to the data root ({self.root})"
+        fix = self._fix
         if "\x00" in form:
             raise SpecError(f"{where}: the name holds a NUL byte; {fix}")
         if "\\" in form:

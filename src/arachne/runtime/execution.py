@@ -371,7 +371,7 @@ class Execution:
     def _watched(self, _: bool) -> None:
         watchers = self._watchers
         # Applied in order on the loop: each looks at the watchers as they are by then.
-        self._ctx.gate.apply(lambda: self.wiring.set_tap(watchers if watchers.callbacks else None))
+        self._ctx.gate.apply(lambda: self.wiring.set_tap(watchers if watchers.watches else None))
 
     # -- the running graph --------------------------------------------------------------------
 

@@ -55,20 +55,20 @@ class Taken:
 class Watch:
     """One watcher's registration: :meth:`close` ends it (idempotent)."""
 
-    __slots__ = ("_callback", "_watchers")
+    __slots__ = ("_watchers", "callback")
 
     def __init__(self, watchers: Watchers, callback: Callable[[Taken], None]) -> None:
         self._watchers = watchers
-        self._callback = callback
+        self.callback = callback
 
     @property
     def active(self) -> bool:
         """Whether the watcher is still called."""
-        return self._callback in self._watchers.callbacks
+        return any(watch is self for watch in self._watchers.watches)
 
     def close(self) -> None:
         """Stop calling the watcher."""
-        self._watchers.remove(self._callback)
+        self._watchers.remove(self)
 
     def __enter__(self) -> Watch:
         return self
@@ -82,32 +82,33 @@ class Watchers:
 
     ``on_change(watched)`` is called (from the caller's thread) when the first watcher comes
     (``True``) and when the last one goes (``False``): the execution turns the edges' tap on
-    and off there.
+    and off there. Registrations are told apart by identity, so one callback may be
+    registered twice and each registration closed on its own.
     """
 
     def __init__(self, on_change: Callable[[bool], None]) -> None:
-        self.callbacks: tuple[Callable[[Taken], None], ...] = ()
+        self.watches: tuple[Watch, ...] = ()
         self._on_change = on_change
         self._lock = threading.Lock()
 
     def add(self, callback: Callable[[Taken], None]) -> Watch:
         """Call ``callback`` with every batch taken from now on; return its registration."""
+        watch = Watch(self, callback)
         with self._lock:
-            first = not self.callbacks
-            self.callbacks = (*self.callbacks, callback)
+            first = not self.watches
+            self.watches = (*self.watches, watch)
         if first:
             self._on_change(True)
-        return Watch(self, callback)
+        return watch
 
-    def remove(self, callback: Callable[[Taken], None]) -> None:
-        """Stop calling ``callback`` (nothing if it is not a watcher)."""
+    def remove(self, watch: Watch) -> None:
+        """Stop calling ``watch``'s callback (nothing if it was closed already)."""
         with self._lock:
-            if callback not in self.callbacks:
+            kept = tuple(other for other in self.watches if other is not watch)
+            if len(kept) == len(self.watches):
                 return
-            kept = list(self.callbacks)
-            kept.remove(callback)
-            self.callbacks = tuple(kept)
-            last = not self.callbacks
+            self.watches = kept
+            last = not kept
         if last:
             self._on_change(False)
 
@@ -124,9 +125,11 @@ class Watchers:
             edge.dequeued,
             edge.kind == "inject",
         )
-        for callback in self.callbacks:
+        for watch in self.watches:
             try:
-                callback(taken)
+                watch.callback(taken)
             except Exception as exc:
-                self.remove(callback)
-                _logger.error("message watcher %r raised and was removed", callback, exc_info=exc)
+                self.remove(watch)
+                _logger.error(
+                    "message watcher %r raised and was removed", watch.callback, exc_info=exc
+                )

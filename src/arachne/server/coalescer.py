@@ -7,13 +7,18 @@ number on that edge; not for ``inject`` calls) and ``component:invoked`` per nod
 many messages its handler was handed, injected ones included). A key already waiting is
 updated in place and counts what it folded in (``coalesced``), so what waits is bounded by
 the graph's size, never by its rate, and a slow client costs the execution one dictionary
-update per batch. The client's pump takes the oldest keys first, as many as its rate allows;
-a key sent and seen again goes to the back, so a busy edge cannot starve a quiet one.
+update per batch. Both kinds wait in one queue, oldest first, and the client's pump takes
+from its front as many as its rate allows; a key sent and seen again goes to the back, so a
+busy edge cannot starve a quiet one, nor one kind the other.
+
+Counts come from the edges' own numbers: a batch a node takes, gives back unhandled (its
+output filled) and takes again is counted once, by how far the edge's number moved.
 """
 
 from __future__ import annotations
 
 import json
+import reprlib
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -28,6 +33,10 @@ __all__ = ["VALUE_CHARS", "Coalescer", "event_value"]
 VALUE_CHARS: Final = 8192
 """Characters of a value's JSON an event carries; a longer one is cut, and marked so."""
 
+_SHORT: Final = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = VALUE_CHARS // 8
+_SHORT.maxlevel = 4
+
 
 @dataclass(slots=True)
 class _Emit:
@@ -39,10 +48,7 @@ class _Emit:
 
 @dataclass(slots=True)
 class _Invoked:
-    execution_id: str
-    node: str
-    port: str
-    count: int
+    count: int  # messages handed to this input since the last event sent for it
 
 
 class Coalescer:
@@ -50,113 +56,114 @@ class Coalescer:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._emits: dict[tuple[str, str], _Emit] = {}
-        self._invoked: dict[tuple[str, str, str], _Invoked] = {}
+        # ("port:emit", execution, edge) -> _Emit; ("component:invoked", execution, node,
+        # port) -> _Invoked; in the order they began to wait.
+        self._waiting: dict[tuple[str, ...], _Emit | _Invoked] = {}
+        self._seen: dict[tuple[str, str], int] = {}  # (execution, edge) -> highest number
         self.coalesced = 0  # messages folded into an event already waiting, in all
         self.sent = 0
 
     def taken(self, execution_id: str, taken: Taken) -> None:
-        """Note a batch a node took (on the execution's loop: one update per key, no I/O)."""
-        n = len(taken.items)
-        emit_key = (execution_id, taken.edge_id)
-        invoked_key = (execution_id, taken.target, taken.target_port)
+        """Note a batch a node took (on the execution's loop: a few updates, no I/O)."""
+        edge_key = (execution_id, taken.edge_id)
         with self._lock:
-            emit = self._emits.get(emit_key)
-            if taken.injected:
-                pass  # what an inject call hands in was sent by no port
-            elif emit is None:
-                ends = (taken.source, taken.source_port, taken.target, taken.target_port)
-                self._emits[emit_key] = _Emit(ends, taken.items[-1], taken.sequence, n)
-                self.coalesced += n - 1
-            else:
-                emit.last, emit.sequence = taken.items[-1], taken.sequence
-                emit.count += n
-                self.coalesced += n
-            invoked = self._invoked.get(invoked_key)
+            seen = self._seen.get(edge_key, taken.sequence - len(taken.items))
+            new = taken.sequence - seen
+            if new <= 0:
+                return  # (given back and taken again: counted the first time)
+            self._seen[edge_key] = taken.sequence
+            if not taken.injected:  # (what an inject call hands in was sent by no port)
+                key: tuple[str, ...] = ("port:emit", execution_id, taken.edge_id)
+                emit = self._waiting.get(key)
+                if emit is None:
+                    ends = (taken.source, taken.source_port, taken.target, taken.target_port)
+                    self._waiting[key] = _Emit(ends, taken.items[-1], taken.sequence, new)
+                    self.coalesced += new - 1
+                elif isinstance(emit, _Emit):
+                    emit.last, emit.sequence = taken.items[-1], taken.sequence
+                    emit.count += new
+                    self.coalesced += new
+            key = ("component:invoked", execution_id, taken.target, taken.target_port)
+            invoked = self._waiting.get(key)
             if invoked is None:
-                self._invoked[invoked_key] = _Invoked(
-                    execution_id, taken.target, taken.target_port, n
-                )
-            else:
-                invoked.count += n
+                self._waiting[key] = _Invoked(new)
+            elif isinstance(invoked, _Invoked):
+                invoked.count += new
 
     def take(self, limit: int, execution_id: str | None = None) -> list[tuple[str, dict[str, Any]]]:
         """Return up to ``limit`` waiting events, oldest first, as ``(name, data)`` pairs.
 
-        With ``execution_id``, only (and all up to ``limit``) of that execution's.
+        With ``execution_id``, only (and all up to ``limit``) of that execution's. Values are
+        encoded here, so call it off the event loop when they may be large.
         """
         with self._lock:
-            emits = self._pick(self._emits, limit, execution_id)
-            invoked = self._pick(self._invoked, limit - len(emits), execution_id)
-        events = [("port:emit", _emit_data(key[0], key[1], emit)) for key, emit in emits]
-        events += [
-            (
-                "component:invoked",
-                {
-                    "executionId": call.execution_id,
-                    "nodeId": call.node,
-                    "port": call.port,
-                    "count": call.count,
-                },
-            )
-            for _, call in invoked
-        ]
+            keys = [key for key in self._waiting if execution_id is None or key[1] == execution_id][
+                : max(0, limit)
+            ]
+            picked = [(key, self._waiting.pop(key)) for key in keys]
+        events = [_data(key, entry) for key, entry in picked]
         self.sent += len(events)
         return events
-
-    @staticmethod
-    def _pick(waiting: dict[Any, Any], limit: int, execution_id: str | None) -> list[Any]:
-        keys = [key for key in waiting if execution_id is None or key[0] == execution_id]
-        return [(key, waiting.pop(key)) for key in keys[: max(0, limit)]]
 
     def waiting(self) -> int:
         """Return how many events wait to be sent."""
         with self._lock:
-            return len(self._emits) + len(self._invoked)
+            return len(self._waiting)
 
     def forget(self, execution_id: str) -> None:
-        """Drop what waits for ``execution_id`` (the client unsubscribed)."""
+        """Drop what waits for, and what was counted of, ``execution_id``."""
         with self._lock:
-            for waiting in (self._emits, self._invoked):
-                _drop(waiting, execution_id)
+            for key in [key for key in self._waiting if key[1] == execution_id]:
+                del self._waiting[key]
+            for seen in [seen for seen in self._seen if seen[0] == execution_id]:
+                del self._seen[seen]
 
 
-def _drop(waiting: dict[Any, Any], execution_id: str) -> None:
-    for key in [key for key in waiting if key[0] == execution_id]:
-        del waiting[key]
-
-
-def _emit_data(execution_id: str, edge_id: str, emit: _Emit) -> dict[str, Any]:
-    source, source_port, target, target_port = emit.ends
-    value, cut = event_value(emit.last)
+def _data(key: tuple[str, ...], entry: _Emit | _Invoked) -> tuple[str, dict[str, Any]]:
+    name, execution_id = key[0], key[1]
+    if isinstance(entry, _Invoked):
+        node, port = key[2], key[3]
+        return name, {
+            "executionId": execution_id,
+            "nodeId": node,
+            "port": port,
+            "count": entry.count,
+        }
+    source, source_port, target, target_port = entry.ends
+    value, cut = event_value(entry.last)
     data = {
         "executionId": execution_id,
-        "edgeId": edge_id,
+        "edgeId": key[2],
         "sourceNode": source,
         "sourcePort": source_port,
         "targetNode": target,
         "targetPort": target_port,
         "value": value,
-        "sequence": emit.sequence,
-        "coalesced": emit.count - 1,
+        "sequence": entry.sequence,
+        "coalesced": entry.count - 1,
     }
     if cut:
         data["truncated"] = True
-    return data
+    return name, data
 
 
 def event_value(item: object) -> tuple[Any, bool]:
     """Return ``item``'s payload as JSON-ready data, and whether it had to be cut or described.
 
-    A value JSON cannot hold as it is (NaN, an object of the program's own) is sent as its
-    text; one whose JSON is over :data:`VALUE_CHARS` characters as the start of that JSON.
+    A value JSON cannot hold as it is (NaN, an object of the program's own) is sent as a
+    short description; one whose JSON is over :data:`VALUE_CHARS` characters as the start of
+    that JSON. Never raises: a payload that cannot even be described is sent as its type.
     """
     payload = item.payload if isinstance(item, Message) else item
+    if isinstance(payload, str) and len(payload) > VALUE_CHARS:
+        return payload[:VALUE_CHARS], True  # (no need to encode all of it to cut it)
     try:
         text = json.dumps(payload, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        described = repr(payload)
-        return described[:VALUE_CHARS], True
+    except Exception:  # (not JSON; or changed while read, by the node that holds it)
+        try:
+            return _SHORT.repr(payload)[:VALUE_CHARS], True
+        except Exception:
+            return f"<{type(payload).__name__}>", True
     if len(text) > VALUE_CHARS:
         return text[:VALUE_CHARS], True
     return payload, False

@@ -113,7 +113,7 @@ def live_routes(
         return {
             "executionId": ex.id,
             "commitMode": ex.commit_mode,
-            "delta": shown.to_dict(),
+            "delta": service.redactor.delta_data(shown),
             "text": str(service.redactor.delta(shown)),
         }
 

@@ -3,13 +3,17 @@
 A component's config schema marks secret fields ``writeOnly`` (``components.config``); the
 service takes them in and never hands them back. Every route that shows a config goes
 through a :class:`Redactor`: a stored graph's document, an execution's desired and running
-graphs, and the text of a plan. Checksums are of the real configs, so they still tell two
-configs apart; they are digests, not values.
+graphs, and the text of a plan. A checksum the service shows (an execution's graph, a
+plan's configs) is keyed with a secret of the process (HMAC-SHA-256), so it still tells two
+configs apart but cannot be used to guess a secret value offline.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -31,6 +35,21 @@ class Redactor:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
+        self._key = os.urandom(32)
+
+    def digest(self, checksum: str | None) -> str | None:
+        """Return a checksum keyed with this process's secret (``None`` stays ``None``)."""
+        if checksum is None:
+            return None
+        return hmac.new(self._key, checksum.encode(), hashlib.sha256).hexdigest()
+
+    def delta_data(self, delta: GraphDelta) -> dict[str, Any]:
+        """Return ``delta.to_dict()`` with its config checksums keyed (see :meth:`digest`)."""
+        data = delta.to_dict()
+        for change in data["reconfigured"]:
+            change["old_checksum"] = self.digest(change["old_checksum"])
+            change["new_checksum"] = self.digest(change["new_checksum"])
+        return data
 
     def config(self, component: object, config: object) -> object:
         """Return ``config`` of a node of ``component`` with its secret values redacted."""

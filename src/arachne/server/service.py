@@ -200,6 +200,7 @@ class RuntimeService:
     def describe(self, ex: Execution) -> dict[str, Any]:
         """Return the execution's record under the service's names, with its graph's id."""
         record = ex.record().to_dict()
+        record["checksum"] = self.redactor.digest(record["checksum"])  # (no secret guessing)
         record["graphId"] = self._graph_of.get(ex.id, record["graphId"])
         record["graphName"] = self._name_of.get(ex.id, ex.graph.name)
         return record

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from arachne.server.service import RuntimeService
 
 __all__ = ["BACKLOG", "SocketEvents"]
+
+log = logging.getLogger("arachne.server")
 
 BACKLOG: Final = 256
 """Packets the transport may hold for one client before events for it are dropped."""
@@ -112,20 +115,25 @@ class SocketEvents:
             await pump
 
     def _handler(self, name: str) -> Any:
-        async def handle(sid: str, data: object = None) -> dict[str, Any]:
-            entry = self.streams.get(sid)
-            if entry is None:
-                return {"ok": False, "error": {"code": "not_connected", "message": "reconnect"}}
-            frame = {"event": name, "data": {} if data is None else data}
-            return await entry[0].handle(frame)
+        async def handle(sid: str, data: object = None) -> dict[str, Any] | None:
+            return await self._serve(sid, name, {} if data is None else data)
 
         return handle
 
-    async def _unknown(self, name: str, sid: str, *_: object) -> dict[str, Any]:
+    async def _unknown(self, name: str, sid: str, *_: object) -> dict[str, Any] | None:
+        return await self._serve(sid, name, {})
+
+    async def _serve(self, sid: str, name: str, data: object) -> dict[str, Any] | None:
         entry = self.streams.get(sid)
         if entry is None:
             return {"ok": False, "error": {"code": "not_connected", "message": "reconnect"}}
-        return await entry[0].handle({"event": name, "data": {}})
+        if self._backlog(sid) >= BACKLOG:
+            # It sends but does not read: every answer would queue. It is let go instead.
+            log.warning("event client %s sends without reading; disconnected", sid)
+            await self._disconnect(sid)
+            await self.server.disconnect(sid)
+            return None
+        return await entry[0].handle({"event": name, "data": data})
 
     async def close(self) -> None:
         """Close every connection (the service is stopping)."""

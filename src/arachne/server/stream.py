@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
@@ -38,7 +39,17 @@ if TYPE_CHECKING:
     from arachne.runtime.events import Event
     from arachne.server.service import RuntimeService
 
-__all__ = ["CLIENT_EVENTS", "FLUSH_EVERY", "METRICS_EVERY", "QUEUE", "ClientStream"]
+log = logging.getLogger("arachne.server")
+
+__all__ = [
+    "CLIENT_EVENTS",
+    "FLUSH_EVERY",
+    "ID_CHARS",
+    "MAX_SUBSCRIPTIONS",
+    "METRICS_EVERY",
+    "QUEUE",
+    "ClientStream",
+]
 
 CLIENT_EVENTS: Final = (
     "execution:subscribe",
@@ -56,6 +67,12 @@ QUEUE: Final = 1024
 
 METRICS_EVERY: Final = 1.0
 """Seconds between two ``metrics:update`` events of a running execution."""
+
+MAX_SUBSCRIPTIONS: Final = 64
+"""Executions one client may follow at once."""
+
+ID_CHARS: Final = 200
+"""The longest id, node name or port name a client may send."""
 
 FLUSH_EVERY: Final = 0.05
 """Seconds between two sendings of the per-message events waiting for a client."""
@@ -87,6 +104,7 @@ class ClientStream:
         self.subscriptions: dict[str, Subscription] = {}
         self.watches: dict[str, Watch] = {}
         self.coalescer = Coalescer()
+        self.closed = False
         self._told_dropped = 0
         self._allowance = 0.0  # per-message events the rate allows now
 
@@ -120,20 +138,19 @@ class ClientStream:
             raise PermissionError(f"{name} needs the operator role; the caller is a viewer")
         if name == "execution:start":
             graph_id = _text(data, "graphId", name)
+            self._room(name)
             ex = await asyncio.to_thread(self.service.execute, graph_id)
-            self._subscribe(ex)
+            self._subscribe(ex)  # (not if the client left meanwhile)
             return {"executionId": ex.id}
-        ex = self.service.execution(_text(data, "executionId", name))
+        execution_id = _text(data, "executionId", name)
+        if name == "execution:unsubscribe":  # (also of one the service has forgotten)
+            self._release(execution_id)
+            return {"executionId": execution_id}
+        ex = self.service.execution(execution_id)
         if name == "execution:subscribe":
+            if ex.id not in self.subscriptions:
+                self._room(name)
             self._subscribe(ex)
-        elif name == "execution:unsubscribe":
-            subscription = self.subscriptions.pop(ex.id, None)
-            if subscription is not None:
-                subscription.unsubscribe()
-            watch = self.watches.pop(ex.id, None)
-            if watch is not None:
-                watch.close()
-            self.coalescer.forget(ex.id)
         elif name == "execution:pause":
             ex.pause()
         elif name == "execution:resume":
@@ -147,8 +164,15 @@ class ClientStream:
             await asyncio.to_thread(self.service.inject, ex, node, port, data["value"])
         return {"executionId": ex.id}
 
+    def _room(self, name: str) -> None:
+        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            raise ValueError(
+                f"{name}: this client follows {MAX_SUBSCRIPTIONS} executions already, the "
+                "most one may; unsubscribe from one first"
+            )
+
     def _subscribe(self, ex: Execution) -> None:
-        if ex.id in self.subscriptions:
+        if self.closed or ex.id in self.subscriptions:
             return
         self.subscriptions[ex.id] = ex.subscribe(self.relay, ExecutionStateChanged)
         self.watches[ex.id] = ex.watch(partial(self.coalescer.taken, ex.id))
@@ -186,20 +210,26 @@ class ClientStream:
                 event = None
             except RelayClosed:
                 return
-            if event is not None:
-                await self._send_event(event)
             now = loop.time()
-            if now >= next_flush:
+            flush, metrics = now >= next_flush, now >= next_metrics
+            if flush:
                 self._allowance = min(
                     self.events_per_second,
                     self._allowance + self.events_per_second * (now - next_flush + FLUSH_EVERY),
                 )
                 next_flush = now + FLUSH_EVERY
-                await self._flush()
-            await self._tell_dropped()
-            if now >= next_metrics:
+            if metrics:
                 next_metrics = now + self.metrics_every
-                await self._send_metrics()
+            try:
+                if event is not None:
+                    await self._send_event(event)
+                if flush:
+                    await self._flush()
+                await self._tell_dropped()
+                if metrics:
+                    await self._send_metrics()
+            except Exception:  # (one event that cannot be sent must not end the stream)
+                log.exception("an event for a client could not be sent; the stream goes on")
 
     async def _flush(self, execution_id: str | None = None) -> None:
         """Send the per-message events waiting, as many as the rate allows.
@@ -212,7 +242,8 @@ class ClientStream:
                 return
         else:
             limit = self.coalescer.waiting()
-        events = self.coalescer.take(limit, execution_id)
+        # (values are encoded in take: off this loop, which serves every client)
+        events = await asyncio.to_thread(self.coalescer.take, limit, execution_id)
         self._allowance = max(0.0, self._allowance - len(events))
         for name, data in events:
             if data["executionId"] in self.watches:  # (not one that came as it unsubscribed)
@@ -234,7 +265,10 @@ class ClientStream:
         elif new == "paused":
             await self._out("execution:paused", executionId=execution_id, state=new)
         elif new == "completed":
-            metrics = await self._metrics_of(execution_id)
+            try:
+                metrics = await self._metrics_of(execution_id)
+            except NotFound:  # (forgotten already: its metrics went with it)
+                metrics = {}
             await self._out("execution:completed", executionId=execution_id, metrics=metrics)
         elif new == "failed":
             await self._out(
@@ -244,6 +278,8 @@ class ClientStream:
             )
         elif new == "cancelled":
             await self._out("execution:cancelled", executionId=execution_id, state=new)
+        if new in ("completed", "failed", "cancelled"):
+            self._release(execution_id)  # (nothing more will come; let it go)
 
     async def _send_metrics(self) -> None:
         for execution_id in list(self.subscriptions):
@@ -252,7 +288,10 @@ class ClientStream:
             except NotFound:
                 continue
             if ex.state.value in ("running", "paused"):
-                metrics = await self._metrics_of(execution_id)
+                try:
+                    metrics = await self._metrics_of(execution_id)
+                except NotFound:
+                    continue
                 await self._out("metrics:update", executionId=execution_id, metrics=metrics)
 
     async def _metrics_of(self, execution_id: str) -> dict[str, Any]:
@@ -272,20 +311,27 @@ class ClientStream:
     async def _out(self, name: str, **data: Any) -> None:
         await self.send({"event": name, "data": data})
 
-    def close(self) -> None:
-        """Drop every subscription and close the relay."""
-        for subscription in self.subscriptions.values():
+    def _release(self, execution_id: str) -> None:
+        """Stop following ``execution_id``: its events, its messages, what waits of them."""
+        subscription = self.subscriptions.pop(execution_id, None)
+        if subscription is not None:
             with contextlib.suppress(Exception):
                 subscription.unsubscribe()
-        for watch in self.watches.values():
-            watch.close()
-        self.subscriptions.clear()
-        self.watches.clear()
+        watch = self.watches.pop(execution_id, None)
+        if watch is not None:
+            watch.close()  # (fusion comes back once nobody watches)
+        self.coalescer.forget(execution_id)
+
+    def close(self) -> None:
+        """Drop every subscription and close the relay; nothing is subscribed after this."""
+        self.closed = True
+        for execution_id in list(self.subscriptions):
+            self._release(execution_id)
         self.relay.close()
 
 
 def _text(data: dict[str, Any], key: str, event: str) -> str:
     value = data.get(key)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{event}: data.{key} must be a non-empty string")
+    if not isinstance(value, str) or not value or len(value) > ID_CHARS:
+        raise ValueError(f"{event}: data.{key} must be a string of 1 to {ID_CHARS} characters")
     return value

@@ -73,8 +73,16 @@ class Request:
         return f"{self.method} {redact(self.url)}"
 
     def hide(self, text: str) -> str:
-        """Return ``text`` with the password of this request's URL hidden wherever it shows."""
-        return text.replace(self.url, redact(self.url))
+        """Return ``text`` with this request's URL password and header values hidden.
+
+        Header values carry credentials; an error from the transport may quote them.
+        """
+        text = text.replace(self.url, redact(self.url))
+        for value in self.headers.values():
+            if len(value) >= 4:  # (a value this short hides nothing and would blot out text)
+                for shown in (value, repr(value.encode())[2:-1], repr(value)[1:-1]):
+                    text = text.replace(shown, "***")
+        return text
 
 
 def request_for(value: object, settings: Settings) -> Request:

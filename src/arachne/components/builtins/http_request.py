@@ -150,7 +150,13 @@ class HttpRequest(Node):
         return client
 
 
-_HEADERS: Final = {"type": "object", "additionalProperties": {"type": "string"}}
+_HEADERS: Final = {
+    "type": "object",
+    # A header's name is a token; its value has no line break or NUL (a value pasted with a
+    # newline would otherwise fail only at the call, its text quoted in the error).
+    "propertyNames": {"pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
+    "additionalProperties": {"type": "string", "not": {"pattern": "[\\r\\n\\x00]"}},
+}
 
 HTTP_REQUEST = ComponentDefinition(
     id="arachne.io.http-request",
@@ -175,7 +181,8 @@ HTTP_REQUEST = ComponentDefinition(
                 **_HEADERS,
                 "default": {},
                 "writeOnly": True,
-                "description": "Request headers (they may carry credentials: never shown back)",
+                "description": "Request headers: names are tokens, values hold no line break "
+                "or NUL (they may carry credentials: never shown back)",
             },
             "params": {"type": "object", "default": {}, "description": "Query parameters"},
             "body": {"description": "Request body: text as is, anything else as JSON"},
