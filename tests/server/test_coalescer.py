@@ -40,6 +40,7 @@ def test_a_batch_given_back_and_taken_again_is_counted_once() -> None:
     coalescer = Coalescer()
     takes: list[Taken] = []
     ex = runtime.execution
+    coalescer.follow(ex.id)
     ex.watch(partial(coalescer.taken, ex.id))
     ex.watch(takes.append)
     runtime.run()
@@ -61,6 +62,7 @@ def test_a_batch_given_back_and_taken_again_is_counted_once() -> None:
 
 def test_busy_edges_do_not_starve_the_invocation_events() -> None:
     coalescer = Coalescer()
+    coalescer.follow("x")
     for index in range(40):
         taken = Taken(f"e{index}", f"n{index}", "out", f"m{index}", "in", [index], 1)
         coalescer.taken("x", taken)
@@ -74,7 +76,12 @@ def test_a_value_is_cut_or_described_and_never_raises() -> None:
         def __repr__(self) -> str:
             raise RuntimeError("no")
 
-    assert event_value(Message({"a": 1})) == ({"a": 1}, False)
+    payload = {"a": [1, 2]}
+    value, cut = event_value(Message(payload))
+    assert (value, cut) == (payload, False)
+    assert value is not payload  # a copy: the node may change its own
+    text, cut = event_value(list(range(1_000_000)))
+    assert (len(text), cut) == (VALUE_CHARS, True)
     text, cut = event_value("x" * (VALUE_CHARS * 100))
     assert (len(text), cut) == (VALUE_CHARS, True)
     assert event_value(float("nan")) == ("nan", True)
@@ -84,3 +91,33 @@ def test_a_value_is_cut_or_described_and_never_raises() -> None:
     described, cut = event_value([object()])
     assert cut
     assert described.startswith("[<object object")
+
+
+def test_an_edge_made_again_under_its_id_is_counted_from_its_own_start() -> None:
+    from tests.runtime.test_wiring import eventually
+
+    graph = Subgraph()
+    graph.add_node(Relay(name="relay"))
+    sink = Collect("sink")
+    graph.add_node(sink)
+    graph.connect(("relay", "out"), ("sink", "in"), id="b")
+    runtime = Runtime()
+    runtime.register(graph)
+    ex = runtime.start()
+    try:
+        coalescer = Coalescer()
+        coalescer.follow(ex.id)
+        ex.watch(partial(coalescer.taken, ex.id))
+        for value in range(3):
+            ex.inject("relay", "in", value)
+        assert eventually(ex, lambda: len(sink.payloads) == 3)
+        first = {d["edgeId"]: d for name, d in drain(coalescer) if name == "port:emit"}
+        assert (first["b"]["sequence"], first["b"]["coalesced"] + 1) == (3, 3)
+        ex.disconnect("b")
+        ex.connect(("relay", "out"), ("sink", "in"), edge_id="b")  # a new edge, numbered anew
+        ex.inject("relay", "in", 7)
+        assert eventually(ex, lambda: len(sink.payloads) == 4)
+        again = {d["edgeId"]: d for name, d in drain(coalescer) if name == "port:emit"}
+        assert (again["b"]["sequence"], again["b"]["value"]) == (1, 7)
+    finally:
+        ex.stop()

@@ -74,6 +74,12 @@ class DataRoot:
             resolved = (self.root / name).resolve()
         except (OSError, RuntimeError) as exc:  # (a loop of links; a name the system refuses)
             raise SpecError(f"{where}: {name!r} cannot be resolved ({exc}); {self._fix}") from None
+        try:
+            resolved.stat()
+        except FileNotFoundError:
+            pass  # (a file to be made: its folders were resolved)
+        except OSError as exc:  # (a loop of links, which some Pythons resolve without a word)
+            raise SpecError(f"{where}: {name!r} cannot be resolved ({exc}); {self._fix}") from None
         if not resolved.is_relative_to(self.root):
             raise SpecError(
                 f"{where}: {name!r} leads out of the data root through a symbolic link; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
@@ -34,6 +35,9 @@ COMPACT_AT: Final = 1024
 
 EdgeKind: TypeAlias = Literal["link", "inject"]
 """``link``: an edge of the graph; ``inject``: made by the runtime to carry ``inject`` calls."""
+
+
+_SERIALS: Final = itertools.count(1)
 
 
 def _nothing(_on: bool) -> None:
@@ -160,6 +164,7 @@ class Edge:
         "rank",
         "ready",
         "refused",
+        "serial",
         "shed_merged",
         "source",
         "source_port",
@@ -177,6 +182,7 @@ class Edge:
         kind: EdgeKind = "link",
     ) -> None:
         self.id = link.id
+        self.serial = next(_SERIALS)  # tells this edge from a later one under the same id
         self.link = link
         self.kind: EdgeKind = kind
         self.source = source

@@ -40,6 +40,8 @@ class Taken:
     so the first of them is number ``sequence - len(items) + 1``. A batch a node gives back
     unhandled (its output filled) is taken, and reported, again with the same numbers.
     ``injected``: the edge carries ``inject`` calls (its source is ``inject.out``).
+    ``edge_serial`` tells this edge from another made later under the same id (a live change
+    that removes an edge and links its ends again makes a new one, numbered from 1 again).
     """
 
     edge_id: str
@@ -50,6 +52,7 @@ class Taken:
     items: list[Any]
     sequence: int
     injected: bool = False
+    edge_serial: int = 0
 
 
 class Watch:
@@ -124,6 +127,7 @@ class Watchers:
             items,
             edge.dequeued,
             edge.kind == "inject",
+            edge.serial,
         )
         for watch in self.watches:
             try:

@@ -33,6 +33,7 @@ __all__ = ["VALUE_CHARS", "Coalescer", "event_value"]
 VALUE_CHARS: Final = 8192
 """Characters of a value's JSON an event carries; a longer one is cut, and marked so."""
 
+_ENCODER: Final = json.JSONEncoder(allow_nan=False)
 _SHORT: Final = reprlib.Repr()
 _SHORT.maxstring = _SHORT.maxother = VALUE_CHARS // 8
 _SHORT.maxlevel = 4
@@ -59,7 +60,9 @@ class Coalescer:
         # ("port:emit", execution, edge) -> _Emit; ("component:invoked", execution, node,
         # port) -> _Invoked; in the order they began to wait.
         self._waiting: dict[tuple[str, ...], _Emit | _Invoked] = {}
-        self._seen: dict[tuple[str, str], int] = {}  # (execution, edge) -> highest number
+        # (execution, edge id) -> (the edge's serial, the highest number counted on it)
+        self._seen: dict[tuple[str, str], tuple[int, int]] = {}
+        self._followed: set[str] = set()  # executions whose batches are counted
         self.coalesced = 0  # messages folded into an event already waiting, in all
         self.sent = 0
 
@@ -67,11 +70,15 @@ class Coalescer:
         """Note a batch a node took (on the execution's loop: a few updates, no I/O)."""
         edge_key = (execution_id, taken.edge_id)
         with self._lock:
-            seen = self._seen.get(edge_key, taken.sequence - len(taken.items))
+            if execution_id not in self._followed:
+                return  # (a batch reported as the client let the execution go)
+            serial, seen = self._seen.get(edge_key, (0, 0))
+            if serial != taken.edge_serial:  # first sight of this edge (maybe a new one)
+                seen = taken.sequence - len(taken.items)
             new = taken.sequence - seen
             if new <= 0:
                 return  # (given back and taken again: counted the first time)
-            self._seen[edge_key] = taken.sequence
+            self._seen[edge_key] = (taken.edge_serial, taken.sequence)
             if not taken.injected:  # (what an inject call hands in was sent by no port)
                 key: tuple[str, ...] = ("port:emit", execution_id, taken.edge_id)
                 emit = self._waiting.get(key)
@@ -110,9 +117,15 @@ class Coalescer:
         with self._lock:
             return len(self._waiting)
 
-    def forget(self, execution_id: str) -> None:
-        """Drop what waits for, and what was counted of, ``execution_id``."""
+    def follow(self, execution_id: str) -> None:
+        """Count ``execution_id``'s batches from now on."""
         with self._lock:
+            self._followed.add(execution_id)
+
+    def forget(self, execution_id: str) -> None:
+        """Stop counting ``execution_id``'s batches; drop what waits and what was counted."""
+        with self._lock:
+            self._followed.discard(execution_id)
             for key in [key for key in self._waiting if key[1] == execution_id]:
                 del self._waiting[key]
             for seen in [seen for seen in self._seen if seen[0] == execution_id]:
@@ -150,20 +163,26 @@ def _data(key: tuple[str, ...], entry: _Emit | _Invoked) -> tuple[str, dict[str,
 def event_value(item: object) -> tuple[Any, bool]:
     """Return ``item``'s payload as JSON-ready data, and whether it had to be cut or described.
 
-    A value JSON cannot hold as it is (NaN, an object of the program's own) is sent as a
-    short description; one whose JSON is over :data:`VALUE_CHARS` characters as the start of
-    that JSON. Never raises: a payload that cannot even be described is sent as its type.
+    The data is a copy, read back from the value's JSON, never the node's own object. A value
+    JSON cannot hold as it is (NaN, an object of the program's own) is sent as a short
+    description; one whose JSON is over :data:`VALUE_CHARS` characters as the start of that
+    JSON, encoded only that far (in Python, piece by piece: a huge value neither holds the
+    interpreter nor is encoded whole). Never raises.
     """
     payload = item.payload if isinstance(item, Message) else item
     if isinstance(payload, str) and len(payload) > VALUE_CHARS:
         return payload[:VALUE_CHARS], True  # (no need to encode all of it to cut it)
+    pieces: list[str] = []
+    size = 0
     try:
-        text = json.dumps(payload, allow_nan=False)
+        for piece in _ENCODER.iterencode(payload):
+            pieces.append(piece)
+            size += len(piece)
+            if size > VALUE_CHARS:
+                return "".join(pieces)[:VALUE_CHARS], True
+        return json.loads("".join(pieces)), False
     except Exception:  # (not JSON; or changed while read, by the node that holds it)
         try:
             return _SHORT.repr(payload)[:VALUE_CHARS], True
         except Exception:
             return f"<{type(payload).__name__}>", True
-    if len(text) > VALUE_CHARS:
-        return text[:VALUE_CHARS], True
-    return payload, False

@@ -32,12 +32,16 @@ if TYPE_CHECKING:
 
     from arachne.server.service import RuntimeService
 
-__all__ = ["BACKLOG", "SocketEvents"]
+__all__ = ["BACKLOG", "HEADROOM", "SocketEvents"]
 
 log = logging.getLogger("arachne.server")
 
 BACKLOG: Final = 256
-"""Packets the transport may hold for one client before events for it are dropped."""
+"""Packets the transport may hold for one client before events for it wait."""
+
+HEADROOM: Final = 64
+"""Answers to a client's requests that may queue past :data:`BACKLOG` (a client that reads
+slowly may still ask); past that, a client that sends without reading is disconnected."""
 
 
 class SocketEvents:
@@ -127,11 +131,14 @@ class SocketEvents:
         entry = self.streams.get(sid)
         if entry is None:
             return {"ok": False, "error": {"code": "not_connected", "message": "reconnect"}}
-        if self._backlog(sid) >= BACKLOG:
-            # It sends but does not read: every answer would queue. It is let go instead.
+        if self._backlog(sid) >= BACKLOG + HEADROOM:
+            # It sends but does not read: every answer would queue. Its connection is closed
+            # (not just its namespace: that would leave what is queued, and the connection).
             log.warning("event client %s sends without reading; disconnected", sid)
             await self._disconnect(sid)
-            await self.server.disconnect(sid)
+            eio_sid = self.server.manager.eio_sid_from_sid(sid, "/")
+            if eio_sid is not None:
+                await self.server.eio.disconnect(eio_sid)
             return None
         return await entry[0].handle({"event": name, "data": data})
 

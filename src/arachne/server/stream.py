@@ -74,6 +74,9 @@ MAX_SUBSCRIPTIONS: Final = 64
 ID_CHARS: Final = 200
 """The longest id, node name or port name a client may send."""
 
+GIVE_UP: Final = 20
+"""Failed sends in a row after which a client's stream stops (its transport is gone)."""
+
 FLUSH_EVERY: Final = 0.05
 """Seconds between two sendings of the per-message events waiting for a client."""
 
@@ -105,6 +108,8 @@ class ClientStream:
         self.watches: dict[str, Watch] = {}
         self.coalescer = Coalescer()
         self.closed = False
+        self._starting = 0  # execution:start requests under way
+        self._failures = 0  # sends failed in a row
         self._told_dropped = 0
         self._allowance = 0.0  # per-message events the rate allows now
 
@@ -139,7 +144,11 @@ class ClientStream:
         if name == "execution:start":
             graph_id = _text(data, "graphId", name)
             self._room(name)
-            ex = await asyncio.to_thread(self.service.execute, graph_id)
+            self._starting += 1  # (a slot held while it starts: others wait their turn)
+            try:
+                ex = await asyncio.to_thread(self.service.execute, graph_id)
+            finally:
+                self._starting -= 1
             self._subscribe(ex)  # (not if the client left meanwhile)
             return {"executionId": ex.id}
         execution_id = _text(data, "executionId", name)
@@ -165,7 +174,7 @@ class ClientStream:
         return {"executionId": ex.id}
 
     def _room(self, name: str) -> None:
-        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+        if len(self.subscriptions) + self._starting >= MAX_SUBSCRIPTIONS:
             raise ValueError(
                 f"{name}: this client follows {MAX_SUBSCRIPTIONS} executions already, the "
                 "most one may; unsubscribe from one first"
@@ -175,6 +184,7 @@ class ClientStream:
         if self.closed or ex.id in self.subscriptions:
             return
         self.subscriptions[ex.id] = ex.subscribe(self.relay, ExecutionStateChanged)
+        self.coalescer.follow(ex.id)
         self.watches[ex.id] = ex.watch(partial(self.coalescer.taken, ex.id))
         # What happened before the subscription: the state it is in now, once.
         state = ex.state.value
@@ -229,13 +239,24 @@ class ClientStream:
                 if metrics:
                     await self._send_metrics()
             except Exception:  # (one event that cannot be sent must not end the stream)
-                log.exception("an event for a client could not be sent; the stream goes on")
+                if self.closed:
+                    return
+                self._failures += 1
+                if self._failures == 1:
+                    log.exception("an event for a client could not be sent; the stream goes on")
+                if self._failures >= GIVE_UP:
+                    log.warning("events for a client failed %d times in a row; stopped", GIVE_UP)
+                    return
+            else:
+                self._failures = 0
 
     async def _flush(self, execution_id: str | None = None) -> None:
         """Send the per-message events waiting, as many as the rate allows.
 
         Given an execution that ended, all of that execution's, so they precede its end.
         """
+        if not self.coalescer.waiting():
+            return
         if execution_id is None:
             limit = int(self._allowance)
             if limit <= 0:
@@ -254,7 +275,12 @@ class ClientStream:
             return
         execution_id, new = event.execution_id, event.new
         if new in ("completed", "failed", "cancelled"):
-            await self._flush(execution_id)  # its last messages before its end
+            try:
+                await self._flush(execution_id)  # its last messages before its end
+                await self._send_end(event)
+            finally:
+                self._release(execution_id)  # (nothing more will come; let it go)
+            return
         if new == "running" and event.old == "initializing":
             graph_id = self.service.graph_of(execution_id)
             await self._out(
@@ -264,7 +290,10 @@ class ClientStream:
             await self._out("execution:resumed", executionId=execution_id, state=new)
         elif new == "paused":
             await self._out("execution:paused", executionId=execution_id, state=new)
-        elif new == "completed":
+
+    async def _send_end(self, event: ExecutionStateChanged) -> None:
+        execution_id, new = event.execution_id, event.new
+        if new == "completed":
             try:
                 metrics = await self._metrics_of(execution_id)
             except NotFound:  # (forgotten already: its metrics went with it)
@@ -276,16 +305,19 @@ class ClientStream:
                 executionId=execution_id,
                 error={"message": event.error or "failed"},
             )
-        elif new == "cancelled":
+        else:
             await self._out("execution:cancelled", executionId=execution_id, state=new)
-        if new in ("completed", "failed", "cancelled"):
-            self._release(execution_id)  # (nothing more will come; let it go)
 
     async def _send_metrics(self) -> None:
+        lost = self.relay.stats().dropped > 0  # (an execution's end may have been dropped)
         for execution_id in list(self.subscriptions):
             try:
                 ex = self.service.execution(execution_id)
             except NotFound:
+                self._release(execution_id)  # forgotten: nothing more will come
+                continue
+            if lost and ex.done:
+                self._release(execution_id)  # its end was told as dropped, if at all
                 continue
             if ex.state.value in ("running", "paused"):
                 try:

@@ -155,7 +155,10 @@ _HEADERS: Final = {
     # A header's name is a token; its value has no line break or NUL (a value pasted with a
     # newline would otherwise fail only at the call, its text quoted in the error).
     "propertyNames": {"pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
-    "additionalProperties": {"type": "string", "not": {"pattern": "[\\r\\n\\x00]"}},
+    "additionalProperties": {
+        "type": "string",
+        "not": {"type": "string", "pattern": "[\\r\\n\\x00]"},
+    },
 }
 
 HTTP_REQUEST = ComponentDefinition(
