@@ -136,7 +136,8 @@ class ClientStream:
             raise ValueError('a frame is a JSON object {"event": NAME, "data": {...}}')
         name, data = frame["event"], frame.get("data", {})
         if name not in CLIENT_EVENTS:
-            raise ValueError(f"unknown event {name!r}; send one of: {', '.join(CLIENT_EVENTS)}")
+            shown = name if len(name) <= ID_CHARS else name[:ID_CHARS] + "..."
+            raise ValueError(f"unknown event {shown!r}; send one of: {', '.join(CLIENT_EVENTS)}")
         if not isinstance(data, dict):
             raise ValueError(f"{name}: data must be a JSON object")
         if not self.may_operate and name not in ("execution:subscribe", "execution:unsubscribe"):
