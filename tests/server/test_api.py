@@ -276,3 +276,44 @@ def test_an_injected_value_is_bounded_and_must_be_json() -> None:
         )  # only the value that fits went in
     finally:
         served.stop()
+
+
+def test_injects_into_a_paused_execution_stop_at_its_queue_bound() -> None:
+    served = Served(ServerSettings(max_backpressure_queue=3))
+    try:
+        api = served.client
+        graph_id = api.post("/api/graphs", json=GRAPH_EXAMPLE).json()["id"]
+        ex = api.post(f"/api/graphs/{graph_id}/execute").json()["executionId"]
+        assert api.post(f"/api/executions/{ex}/pause").status_code == 202
+        answers = [
+            api.post(
+                f"/api/executions/{ex}/inject", json={"nodeId": "input", "port": "in", "value": n}
+            ).status_code
+            for n in range(300)
+        ]
+        accepted = answers.count(202)
+        assert 3 <= accepted <= 4  # the bound, and one look's worth at most
+        assert answers[accepted:] == [429] * (300 - accepted)  # full stays full
+        api.post(f"/api/executions/{ex}/resume")
+        eventually(
+            lambda: (
+                api.get(f"/api/executions/{ex}/metrics").json()["messagesProcessed"] == 3 * accepted
+            )
+        )
+    finally:
+        served.stop()
+
+
+def test_a_body_without_content_type_is_json_and_broken_json_is_told(api: httpx.Client) -> None:
+    graph_id = api.post("/api/graphs", json=GRAPH_EXAMPLE).json()["id"]
+    ex = api.post(f"/api/graphs/{graph_id}/execute").json()["executionId"]
+    url = f"/api/executions/{ex}/inject"
+    body = b'{"nodeId": "input", "port": "in", "value": 21}'
+    form = {"content-type": "application/x-www-form-urlencoded"}  # what curl -d sends
+    assert api.post(url, content=body, headers=form).status_code == 202
+    broken = api.post(url, content=body[:-1], headers={"content-type": "application/json"})
+    assert broken.status_code == 400
+    assert broken.json()["error"] == {
+        "code": "invalid_json",
+        "message": "the body is not JSON at character 45: Expecting ',' delimiter",
+    }

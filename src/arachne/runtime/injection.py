@@ -55,7 +55,8 @@ def check_queue_bound(bound: object) -> int:
 
 
 INJECT_LOOK: Final = 256
-"""Injections between two looks at the backlog (a look is a read on the execution's loop)."""
+"""Injections between two looks at the backlog, at most (a look is a read on the execution's
+loop); a bound under 2,048 is looked at every eighth of it."""
 
 INJECT_POLL: Final = 0.001
 """Seconds between looks while an injecting thread waits for room."""
@@ -85,6 +86,8 @@ class Injector:
         self._ending = ending  # whether it is ending (nodes stopping): changes are refused
         self._injected = 0
         self._since_look = 0  # injections since the backlog was last looked at
+        # A small bound is looked at more often, so it is kept within a few messages.
+        self.look_every = max(1, min(INJECT_LOOK, limit // 8))
         # Injections asked for whose change has not run yet: a look at the backlog counts
         # them, or a read served before the inbox would miss up to a look's worth.
         self._unapplied: Counter[str] = Counter()  # by inject edge id
@@ -139,9 +142,9 @@ class Injector:
         self._since_look += len(injections)
         targets = Counter(f"inject->{rn.id}.{port}" for rn, port, _, _ in injections)
         strict = not self.strict.isdisjoint(targets)  # under fail, every call is told
-        if self._since_look >= INJECT_LOOK and self.gate.running:
-            self._since_look = 0
+        if self._since_look >= self.look_every and self.gate.running:
             self._wait_for_room(targets, timeout)
+            self._since_look = 0  # (only once there was room: while full, every call looks)
         with self._unapplied_lock:
             self._unapplied.update(targets)
         refused: list[EdgeFull] = []

@@ -29,7 +29,7 @@ from arachne.model.errors import ExecutionError, GraphError, SpecError
 from arachne.observability.prometheus import ArachneCollector
 from arachne.server.auth import ROLES, Caller, Denied, Gatekeeper, Role
 from arachne.server.errors import COMMON, Problem, documented, error_response
-from arachne.server.guards import BodyBound, LocalGuard, origin_allowed
+from arachne.server.guards import BodyBound, JsonByDefault, LocalGuard, origin_allowed
 from arachne.server.live import live_routes
 from arachne.server.openapi import GRAPH_DOCUMENT_REF, install_openapi
 from arachne.server.service import Full, NotFound, PayloadTooLarge, RuntimeService
@@ -96,6 +96,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
     )
     app.state.service = service
     install_openapi(app)
+    app.add_middleware(JsonByDefault)
     app.add_middleware(BodyBound, limit=settings.max_body_bytes)
     secret = settings.jwt_secret
     gate = Gatekeeper(
@@ -144,12 +145,19 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        broken = next((e for e in errors if e.get("type") == "json_invalid"), None)
+        if broken is not None:  # (not a field's fault: the body is not JSON at all)
+            where = [part for part in broken.get("loc", ()) if part != "body"]
+            at = f" at character {where[0]}" if where else ""
+            reason = (broken.get("ctx") or {}).get("error", "not JSON")
+            return error_response(400, "invalid_json", f"the body is not JSON{at}: {reason}")
         fields = [
             {
                 "field": ".".join(str(part) for part in error.get("loc", ()) if part != "body"),
                 "message": str(error.get("msg", "")),
             }
-            for error in exc.errors()
+            for error in errors
         ]
         first = fields[0] if fields else {"field": "", "message": "invalid request"}
         return error_response(

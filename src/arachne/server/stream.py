@@ -195,7 +195,7 @@ class ClientStream:
                     execution_id=ex.id,
                     old="initializing" if state == "running" else "running",
                     new=state,
-                    error=None,
+                    error=None if ex.error is None else f"{type(ex.error).__name__}: {ex.error}",
                 )
             )
 
