@@ -115,6 +115,8 @@ def test_any_name_resolves_inside_the_root(
         ("out/secret", "through a symbolic link"),
         ("out", "through a symbolic link"),
         ("", "expected a file name"),
+        ("in", "is a folder"),
+        (".", "is a folder"),
     ],
 )
 def test_each_trick_is_refused_with_its_reason(root: DataRoot, name: str, why: str) -> None:

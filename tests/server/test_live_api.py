@@ -41,6 +41,8 @@ def test_a_node_and_an_edge_added_and_a_config_changed_show_in_the_running_graph
     base = started(api)
     added = api.post(f"{base}/nodes", json={"id": "tap", "component": "arachne.core.logger"})
     assert added.status_code == 201, added.text
+    assert added.json()["delta"]["added_nodes"] == ["tap"]  # what this request committed
+    assert added.json()["text"] == "+ node tap (arachne.core.logger)"
     linked = api.post(
         f"{base}/edges",
         json={
@@ -51,6 +53,7 @@ def test_a_node_and_an_edge_added_and_a_config_changed_show_in_the_running_graph
     )
     assert linked.status_code == 201, linked.text
     assert linked.json()["edgeId"] == "t"
+    assert linked.json()["delta"]["added_links"] == ["t"]
     graphs = api.get(f"{base}/graph").json()
     assert {n["id"] for n in graphs["running"]["nodes"]} == {"input", "double", "output", "tap"}
     api.post(f"{base}/inject", json={"nodeId": "input", "port": "in", "value": 21})
@@ -59,6 +62,7 @@ def test_a_node_and_an_edge_added_and_a_config_changed_show_in_the_running_graph
     changed = api.patch(f"{base}/nodes/double", json={"config": {"expression": "value * 10"}})
     assert changed.status_code == 200, changed.text
     assert changed.json()["changed"] is True
+    assert [c["id"] for c in changed.json()["delta"]["reconfigured"]] == ["double"]
     api.post(f"{base}/inject", json={"nodeId": "input", "port": "in", "value": 2})
     eventually(lambda: "20" in logged_by(caplog, "output"))
 

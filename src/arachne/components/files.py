@@ -85,11 +85,14 @@ class DataRoot:
                 f"{where}: {name!r} leads out of the data root through a symbolic link; "
                 "name a file inside it"
             )
+        if resolved.is_dir():
+            raise SpecError(f"{where}: {name!r} is a folder; {self._fix}")
         return str(resolved)
 
     @property
     def _fix(self) -> str:
-        return f"name a file relative to the data root ({self.root})"
+        # (the root's own path is the server's business: it is not told)
+        return "name a file relative to the data root"
 
     def _check_form(self, form: str, where: str) -> None:
         fix = self._fix

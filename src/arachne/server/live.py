@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from arachne.model.delta import graph_delta
 from arachne.model.errors import CommitFailed, ExecutionError, GraphError
 from arachne.model.node import Node
 from arachne.server.errors import Problem, documented
 
 if TYPE_CHECKING:
     from arachne.model.delta import GraphDelta
+    from arachne.model.graph import Graph
     from arachne.runtime import Execution
     from arachne.server.auth import Role
     from arachne.server.service import RuntimeService
@@ -108,8 +110,20 @@ def live_routes(
         except ExecutionError as exc:
             raise Problem(409, "invalid_change", str(exc)) from None
 
-    def answer(ex: Execution, delta: GraphDelta | None = None) -> dict[str, Any]:
-        shown = ex.plan() if delta is None else delta
+    def answer(
+        ex: Execution, delta: GraphDelta | None = None, before: Graph | None = None
+    ) -> dict[str, Any]:
+        """Return the change as data and text: what was committed, or (manual) what waits.
+
+        ``before``: the desired graph before this request; in ``auto`` mode the answer is
+        what the request changed (committed at once), in ``manual`` mode the plan so far.
+        """
+        if delta is not None:
+            shown = delta
+        elif before is not None and ex.commit_mode == "auto":
+            shown = graph_delta(before, ex.graph)
+        else:
+            shown = ex.plan()
         return {
             "executionId": ex.id,
             "commitMode": ex.commit_mode,
@@ -121,6 +135,7 @@ def live_routes(
     def add_node(execution_id: str, body: NewNode) -> dict[str, Any]:
         """Add a node built from a component (linked by ``POST .../edges``)."""
         ex = execution(execution_id)
+        before = ex.graph
         unit = changed(
             ex, lambda: service.registry.create(body.component, body.config, where="body")
         )
@@ -133,19 +148,21 @@ def live_routes(
             )
         unit._arachne_kind = service.registry.resolve(body.component).id
         changed(ex, lambda: ex.add_node(unit, node_id=body.id))
-        return {"nodeId": body.id, **answer(ex)}
+        return {"nodeId": body.id, **answer(ex, before=before)}
 
     @router.delete("/nodes/{node_id:path}", dependencies=operator, responses=changes)
     def remove_node(execution_id: str, node_id: str) -> dict[str, Any]:
         """Remove a node whose edges are gone."""
         ex = execution(execution_id)
+        before = ex.graph
         changed(ex, lambda: ex.remove_node(node_id))
-        return answer(ex)
+        return answer(ex, before=before)
 
     @router.patch("/nodes/{node_id:path}", dependencies=operator, responses=changes)
     def configure(execution_id: str, node_id: str, body: NewConfig) -> dict[str, Any]:
         """Give a node a new config, checked against its component's schema first."""
         ex = execution(execution_id)
+        before = ex.graph
         spec = ex.graph.nodes.get(node_id)
         config = body.config
         if spec is not None and spec.kind in service.registry:
@@ -154,12 +171,13 @@ def live_routes(
                 ex, lambda: service.registry.check(definition, body.config, where="config")
             )
         was = changed(ex, lambda: ex.update_config(node_id, config))
-        return {"changed": was, **answer(ex)}
+        return {"changed": was, **answer(ex, before=before)}
 
     @router.post("/edges", status_code=201, dependencies=operator, responses=changes)
     def connect(execution_id: str, body: NewEdge) -> dict[str, Any]:
         """Link an output to an input (no cycle)."""
         ex = execution(execution_id)
+        before = ex.graph
         edge_id = changed(
             ex,
             lambda: ex.connect(
@@ -171,19 +189,21 @@ def live_routes(
                 priority=body.priority,
             ),
         )
-        return {"edgeId": edge_id, **answer(ex)}
+        return {"edgeId": edge_id, **answer(ex, before=before)}
 
     @router.delete("/edges/{edge_id:path}", dependencies=operator, responses=changes)
     def disconnect(execution_id: str, edge_id: str) -> dict[str, Any]:
         """Remove an edge; what it held is dropped, counted (``dropped``)."""
         ex = execution(execution_id)
+        before = ex.graph
         dropped = changed(ex, lambda: ex.disconnect(edge_id))
-        return {"dropped": dropped, **answer(ex)}
+        return {"dropped": dropped, **answer(ex, before=before)}
 
     @router.patch("/edges/{edge_id:path}", dependencies=operator, responses=changes)
     def retune(execution_id: str, edge_id: str, body: EdgeChange) -> dict[str, Any]:
         """Change an edge's capacity, priority or overflow policy (applied at once)."""
         ex = execution(execution_id)
+        before = ex.graph
         if body.capacity is None and body.priority is None and body.overflow is None:
             raise Problem(
                 400, "invalid_change", "nothing to change: give capacity, priority or overflow"
@@ -203,7 +223,7 @@ def live_routes(
             changed(ex, lambda: ex.set_priority(edge_id, body.priority))  # type: ignore[arg-type]
         if body.capacity is not None:
             changed(ex, lambda: ex.set_capacity(edge_id, body.capacity))  # type: ignore[arg-type]
-        return answer(ex)
+        return answer(ex, before=before)
 
     @router.get("/plan", dependencies=viewer, responses=documented(404))
     def plan(execution_id: str) -> dict[str, Any]:
