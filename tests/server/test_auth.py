@@ -157,8 +157,10 @@ def test_the_socket_authenticates_and_a_viewer_may_only_watch(
     running, ids = served
     url = str(running.client.base_url).replace("http://", "ws://") + "/ws"
     for bad in ("", "?token=nope"):
-        with pytest.raises(InvalidStatus):
+        with pytest.raises(InvalidStatus) as refused:
             connect(url + bad, open_timeout=BOUND)
+        assert refused.value.response.status_code == 401  # told as HTTP, with the reason
+        assert json.loads(refused.value.response.body)["error"]["code"] == "unauthenticated"
     with connect(f"{url}?token={token('viewer')}", open_timeout=BOUND) as socket:
         socket.send(json.dumps({"event": "execution:pause", "data": {"executionId": ids["e"]}}))
         frame = json.loads(socket.recv(timeout=BOUND))

@@ -400,13 +400,15 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
     async def events(socket: WebSocket) -> None:
         """Serve executions' events as JSON frames, both ways (``arachne.server.stream``)."""
         if not origin_allowed(socket.headers.get("origin"), origins):
-            await socket.close(code=1008, reason="origin not allowed")
+            await socket.send_denial_response(
+                error_response(403, "origin_refused", "this page's origin may not open sockets")
+            )
             return
         try:
             caller = gate.caller(socket.headers, token=socket.query_params.get("token"))
             gate.allow(caller, "viewer")
-        except Denied as exc:
-            await socket.close(code=1008, reason=exc.message[:120])
+        except Denied as exc:  # (answered as HTTP, with the reason, before any socket opens)
+            await socket.send_denial_response(error_response(exc.status, exc.code, exc.message))
             return
         await socket.accept()
         stream = ClientStream(

@@ -81,7 +81,8 @@ class Gatekeeper:
             raise Denied(
                 401,
                 "unauthenticated",
-                "no credentials: send Authorization: Bearer <token> or X-API-Key: <key>",
+                "no credentials: send Authorization: Bearer <token> or X-API-Key: <key> (an "
+                "event socket may give ?token=<key or JWT>, a Socket.IO client auth: {token})",
             )
         for known, role in self.keys.items():
             if hmac.compare_digest(known.encode(), token.encode()):
@@ -136,7 +137,10 @@ class Gatekeeper:
         """Raise ``Denied`` (403) unless ``caller``'s role is ``needed`` or above."""
         if ROLES.index(caller.role) < ROLES.index(needed):
             raise Denied(
-                403, "forbidden", f"this needs the {needed} role; the caller is a {caller.role}"
+                403,
+                "forbidden",
+                f"this needs the {needed} role; the caller is "
+                f"{_article(caller.role)} {caller.role}",
             )
 
 
@@ -150,3 +154,7 @@ def _role_of(claims: Mapping[str, object]) -> Role | None:
         found.extend(roles)
     known = [r for r in ROLES if r in found]
     return known[-1] if known else None
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
