@@ -129,3 +129,13 @@ def test_bad_changes_are_answered_naming_the_fix(rooted: httpx.Client) -> None:
     nodes = {n["id"] for n in api.get(f"{base}/graph").json()["running"]["nodes"]}
     assert nodes == {"input", "double", "output"}
     assert api.get(base).json()["state"] == "running"
+
+
+def test_a_misspelt_field_is_named_not_ignored(api: httpx.Client) -> None:
+    base = started(api)
+    typo = api.patch(f"{base}/edges/e1", json={"capacty": 5})
+    assert typo.status_code == 422
+    assert typo.json()["error"]["message"].startswith("capacty: Extra inputs are not permitted")
+    extra = api.post(f"{base}/inject", json={"nodeId": "input", "port": "in", "value": 1, "x": 1})
+    assert extra.status_code == 422
+    assert extra.json()["error"]["fields"][0]["field"] == "x"

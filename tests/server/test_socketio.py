@@ -187,6 +187,10 @@ def test_bad_requests_are_answered_and_the_connection_stays(served: Served) -> N
         assert "executionId" in answer["error"]["message"]
         answer = listener.call("execution:explode")
         assert "unknown event" in answer["error"]["message"]
+        answer = listener.call("execution:subscribe", executionid="exec-1")  # (lower-case id)
+        assert answer["error"]["message"] == (
+            "execution:subscribe: data.executionId is missing (given: executionid); add it"
+        )
         assert listener.client.connected
     finally:
         listener.close()

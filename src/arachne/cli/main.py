@@ -234,8 +234,12 @@ def serve(
         settings = ServerSettings(**{k: v for k, v in chosen.items() if v is not None})
     except ValidationError as exc:
         for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "settings"
-            err.print(f"[red]error:[/] {where}: {error['msg']}", highlight=False)
+            field = ".".join(str(part) for part in error["loc"])
+            name = "ARACHNE_HOST" if field == "host" else field.upper()
+            option = "--metrics" if field == "enable_metrics" else f"--{field.replace('_', '-')}"
+            where = f"{name} ({option})" if field in chosen else name or "settings"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            err.print(f"[red]error:[/] {where}: {message}", highlight=False)
         raise typer.Exit(2) from None
     with _logging(log_level.upper()):
         run_service(settings)

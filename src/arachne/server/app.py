@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -68,6 +68,8 @@ GRAPH_EXAMPLE: dict[str, Any] = {
 
 class Injection(BaseModel):
     """A value for an input port of a running execution."""
+
+    model_config = ConfigDict(extra="forbid")  # (a misspelt field is named, not ignored)
 
     nodeId: str = Field(min_length=1, examples=["input"])
     port: str = Field(min_length=1, examples=["in"])

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from arachne.model.delta import graph_delta
 from arachne.model.errors import CommitFailed, ExecutionError, GraphError
@@ -30,12 +30,16 @@ if TYPE_CHECKING:
 
 __all__ = ["LIMIT", "live_routes"]
 
+_STRICT: Final = ConfigDict(extra="forbid")  # (a misspelt field is named, not ignored)
+
 LIMIT: Final = 1_000_000
 """The largest capacity, and priority either way, a change may set (as in documents)."""
 
 
 class NewNode(BaseModel):
     """A node to add: its id, its component and that component's config."""
+
+    model_config = _STRICT
 
     id: str = Field(min_length=1, examples=["triple"])
     component: str = Field(min_length=1, examples=["arachne.core.map"])
@@ -45,11 +49,15 @@ class NewNode(BaseModel):
 class NewConfig(BaseModel):
     """A node's new config, the whole of it."""
 
+    model_config = _STRICT
+
     config: dict[str, Any] = Field(examples=[{"expression": "value * 10"}])
 
 
 class End(BaseModel):
     """One end of an edge."""
+
+    model_config = _STRICT
 
     node: str = Field(min_length=1)
     port: str = Field(min_length=1)
@@ -57,6 +65,8 @@ class End(BaseModel):
 
 class NewEdge(BaseModel):
     """An edge to add between an output and an input."""
+
+    model_config = _STRICT
 
     id: str | None = None
     source: End
@@ -69,6 +79,8 @@ class NewEdge(BaseModel):
 class EdgeChange(BaseModel):
     """What to change of an edge: its capacity, priority or overflow policy."""
 
+    model_config = _STRICT
+
     capacity: int | None = Field(default=None, ge=1, le=LIMIT)
     priority: int | None = Field(default=None, ge=-LIMIT, le=LIMIT)
     overflow: Literal["block", "drop", "latest", "fail"] | None = None
@@ -76,6 +88,8 @@ class EdgeChange(BaseModel):
 
 class CommitMode(BaseModel):
     """``auto``: every change is committed at once; ``manual``: at ``POST .../commit``."""
+
+    model_config = _STRICT
 
     mode: Literal["auto", "manual"]
 

@@ -32,7 +32,7 @@ from arachne.model.errors import ArachneError
 from arachne.runtime.event_relay import EventRelay, RelayClosed
 from arachne.runtime.events import ExecutionStateChanged
 from arachne.server.coalescer import Coalescer
-from arachne.server.service import NotFound
+from arachne.server.service import NotFound, PayloadTooLarge
 
 if TYPE_CHECKING:
     from arachne.runtime import Execution, Subscription, Watch
@@ -126,7 +126,15 @@ class ClientStream:
         except PermissionError as exc:
             code, message = "forbidden", str(exc)
         except (NotFound, ArachneError, ValueError, TypeError, TimeoutError) as exc:
-            code = "not_found" if isinstance(exc, NotFound) else "invalid_request"
+            # (the codes the REST routes answer the same errors with)
+            if isinstance(exc, NotFound):
+                code = "not_found"
+            elif isinstance(exc, PayloadTooLarge):
+                code = "payload_too_large"
+            elif isinstance(exc, TimeoutError):
+                code = "queue_full"
+            else:
+                code = "invalid_request"
             message = str(exc)
         await self._error(code, message)
         return {"ok": False, "error": {"code": code, "message": message}}
@@ -364,7 +372,10 @@ class ClientStream:
 
 
 def _text(data: dict[str, Any], key: str, event: str) -> str:
-    value = data.get(key)
+    if key not in data:
+        given = ", ".join(sorted(map(str, data))[:8]) or "none"
+        raise ValueError(f"{event}: data.{key} is missing (given: {given}); add it")
+    value = data[key]
     if not isinstance(value, str) or not value or len(value) > ID_CHARS:
         raise ValueError(f"{event}: data.{key} must be a string of 1 to {ID_CHARS} characters")
     return value
