@@ -142,7 +142,8 @@ class Injector:
         self._since_look += len(injections)
         targets = Counter(f"inject->{rn.id}.{port}" for rn, port, _, _ in injections)
         strict = not self.strict.isdisjoint(targets)  # under fail, every call is told
-        if self._since_look >= self.look_every and self.gate.running:
+        # (under fail the change itself refuses, exactly, and counts: no look needed)
+        if not strict and self._since_look >= self.look_every and self.gate.running:
             self._wait_for_room(targets, timeout)
             self._since_look = 0  # (only once there was room: while full, every call looks)
         with self._unapplied_lock:
