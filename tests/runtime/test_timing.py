@@ -250,3 +250,30 @@ def test_a_fused_chain_that_ends_the_graph_records_end_to_end_latency() -> None:
     runtime.run()
     assert runtime.execution.chains  # fused
     assert runtime.execution.stats().latency.count >= 1
+
+
+def test_an_ended_run_keeps_its_latency_read_out_and_lets_its_histograms_go() -> None:
+    from arachne.runtime.timing import Latency
+
+    latency = Latency()
+    for micros in (100, 200, 300, 5000):
+        latency.record(micros / 1e6)
+    before = latency.stats()
+    latency.freeze()
+    latency.record(9.0)  # (after the end: ignored)
+    assert latency.stats() == before
+    assert latency.count == 4
+    assert latency._hist is None
+
+    graph = Subgraph()
+    graph.add_node(IterSource(range(200), name="src", schema=int))
+    graph.add_node(Collect("sink"))
+    graph.connect(("src", "out"), ("sink", "in"))
+    runtime = Runtime(metrics=True)
+    runtime.register(graph)
+    runtime.run()
+    ex = runtime.execution
+    assert all(rn.timing.latency._hist is None for rn in ex.wiring.nodes.values())
+    stats = runtime.stats()
+    assert stats.nodes["sink"].latency.count >= 1  # still read out after the end
+    assert stats.latency.count >= 1

@@ -246,6 +246,9 @@ class Execution:
                     await asyncio.wait([closing], timeout=CLOSE_POLL)
             self.wiring.detach()
             self._commit_left()  # (any asked for while the pools closed)
+            for rn in self.wiring.nodes.values():  # read out, their histograms let go
+                rn.timing.latency.freeze()
+            ctx.end_to_end.freeze()
             if self.error is None and stop_error is not None:
                 self.error = stop_error
             if self.error is not None:

@@ -79,14 +79,27 @@ class Latency:
     __slots__ = ("_hist", "_max", "_pending", "_read", "_sum")
 
     def __init__(self) -> None:
-        self._hist = HdrHistogram(1, _MAX_US, 2)
+        self._hist: HdrHistogram | None = HdrHistogram(1, _MAX_US, 2)
         self._pending: list[float] = []
         self._sum = 0.0
         self._max = 0.0
         self._read = LatencyStats()
 
+    def freeze(self) -> None:
+        """Keep only what :meth:`stats` reads out, from now on (the run has ended).
+
+        The histogram's cells (about 26 KB) go; later records are ignored. An ended
+        execution a service keeps for its record then costs little.
+        """
+        if self._hist is not None:
+            self._read = self.stats()
+            self._hist = None
+            self._pending = []
+
     def record(self, seconds: float) -> None:
         """Record one latency (negative clock steps count as 0)."""
+        if self._hist is None:
+            return  # (frozen: the run has ended)
         pending = self._pending
         pending.append(seconds)
         if len(pending) >= _FOLD_AT:
@@ -94,6 +107,8 @@ class Latency:
 
     def _fold(self) -> None:
         """Move the pending values into the histogram, the sum and the maximum."""
+        if self._hist is None:
+            return
         pending, self._pending = self._pending, []
         put = self._hist.record_value
         top = self._max
@@ -109,10 +124,14 @@ class Latency:
     @property
     def count(self) -> int:
         """How many latencies were recorded."""
+        if self._hist is None:
+            return self._read.count
         return int(self._hist.total_count) + len(self._pending)
 
     def stats(self) -> LatencyStats:
         """Return the percentiles, the exact maximum and mean, and cumulative bucket counts."""
+        if self._hist is None:
+            return self._read
         if self._pending:
             self._fold()
         count = self.count
@@ -122,6 +141,8 @@ class Latency:
 
     def _read_out(self, count: int) -> LatencyStats:
         hist = self._hist
+        if hist is None:
+            return self._read
         cells = [(index, n) for index, n in enumerate(hist.counts[:]) if n]
         targets = [(p, max(1, math.ceil(count * p / 100))) for p in (50, 90, 99)]
         found: dict[int, float] = {}
