@@ -80,13 +80,11 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
     """Return the service's application; its executions stop when it shuts down."""
     settings = settings if settings is not None else ServerSettings()
     service = RuntimeService(settings, registry if registry is not None else Registry.default())
-    sockets: list[SocketEvents] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        for socket_events in sockets:
-            await socket_events.close()
+        await socket_events.close()  # (made below, before the app serves)
         service.close()  # graceful: executions drain, then the runtime stops
 
     app = FastAPI(
@@ -119,7 +117,6 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         events_per_second=settings.max_events_per_second,
         max_message_bytes=settings.max_body_bytes,
     )
-    sockets.append(socket_events)
     app.state.sockets = socket_events
     app.mount("/socket.io", socket_events.app)
 
