@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from fastapi import Depends, FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
@@ -26,8 +27,10 @@ from starlette.routing import Match
 
 from arachne.components.registry import Registry
 from arachne.model.errors import ExecutionError, GraphError, SpecError
+from arachne.observability.live_view import LiveView
 from arachne.observability.prometheus import ArachneCollector
 from arachne.server.auth import ROLES, Caller, Denied, Gatekeeper, Role
+from arachne.server.dashboard import install_dashboard
 from arachne.server.errors import COMMON, Problem, documented, error_response
 from arachne.server.guards import BodyBound, JsonByDefault, LocalGuard, origin_allowed
 from arachne.server.live import live_routes
@@ -36,6 +39,7 @@ from arachne.server.service import Full, NotFound, PayloadTooLarge, RuntimeServi
 from arachne.server.settings import ServerSettings
 from arachne.server.sockets import SocketEvents
 from arachne.server.stream import ClientStream
+from arachne.spec import decode_text
 
 if TYPE_CHECKING:
     from arachne.runtime import Execution
@@ -64,6 +68,33 @@ GRAPH_EXAMPLE: dict[str, Any] = {
         },
     ],
 }
+
+
+YAML_TYPES: Final = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+"""Content types under which a graph document is read as YAML (JSON otherwise)."""
+
+_PATH = re.compile(r"^((?:[A-Za-z_][\w-]*)(?:\[\d+\]|\.[\w-]+)*):\s")
+
+
+def problems_of(exc: SpecError) -> list[dict[str, str]]:
+    """Return a document's problems as ``{"path", "code", "message"}``, path first found.
+
+    ``path`` is where in the document the problem is (``edges[0].target.node``), taken from
+    the issue or from the start of its message; empty for a problem of the whole document.
+    """
+    found = []
+    for issue in exc.issues or ():
+        path = issue.where
+        if not path:
+            match = _PATH.match(issue.message)
+            path = match.group(1) if match else ""
+        found.append({"path": path, "code": issue.code, "message": issue.message})
+    if not found:
+        match = _PATH.match(str(exc))
+        found.append(
+            {"path": match.group(1) if match else "", "code": "document", "message": str(exc)}
+        )
+    return found
 
 
 class Injection(BaseModel):
@@ -186,17 +217,27 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         return error_response(500, "internal", "the service failed on this request; see its log")
 
     async def body_object(request: Request) -> dict[str, Any]:
+        """Return the request's graph document: JSON, or YAML sent as ``application/yaml``."""
         raw = await request.body()
         if len(raw) > settings.max_body_bytes:
             raise Problem(
                 413, "body_too_large", f"the request body is over {settings.max_body_bytes} bytes"
             )
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise Problem(400, "invalid_json", f"the body is not JSON: {exc}") from None
-        except RecursionError:
-            raise Problem(400, "invalid_json", "the body nests too deeply") from None
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind in YAML_TYPES:
+            try:
+                data = decode_text(raw.decode("utf-8"), format="yaml")
+            except UnicodeDecodeError:
+                raise Problem(400, "invalid_yaml", "the body is not UTF-8 text") from None
+            except SpecError as exc:
+                raise Problem(400, "invalid_yaml", f"the body is not YAML: {exc}") from None
+        else:
+            try:
+                data = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise Problem(400, "invalid_json", f"the body is not JSON: {exc}") from None
+            except RecursionError:
+                raise Problem(400, "invalid_json", "the body nests too deeply") from None
         if not isinstance(data, dict):
             raise Problem(400, "invalid_graph", "the body must be a JSON object: a graph document")
         return data
@@ -233,7 +274,9 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
             graph = await asyncio.to_thread(service.add_graph, definition)  # (builds it: slow)
         except SpecError as exc:
             issues = [str(issue) for issue in exc.issues]
-            raise Problem(400, "invalid_graph", str(exc), issues=issues) from None
+            raise Problem(
+                400, "invalid_graph", str(exc), issues=issues, problems=problems_of(exc)
+            ) from None
         except GraphError as exc:
             raise Problem(400, "invalid_graph", str(exc)) from None
         except RecursionError:
@@ -241,6 +284,43 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         except Full as exc:
             raise Problem(429, "too_many_graphs", str(exc)) from None
         return graph.summary()
+
+    @app.post(
+        "/api/graphs/validate",
+        dependencies=[need("viewer")],
+        responses=documented(400),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": GRAPH_DOCUMENT_REF},
+                        "example": GRAPH_EXAMPLE,
+                    }
+                },
+            }
+        },
+    )
+    async def validate_graph(request: Request) -> dict[str, Any]:
+        """Check a graph document as loading would, storing nothing.
+
+        ``valid`` says whether it would load; ``problems`` gives each problem with the JSON
+        path it concerns (``nodes[1].component``) and what to do.
+        """
+        definition = await body_object(request)
+        try:
+            _, topology = await asyncio.to_thread(service.check_graph, definition)
+        except SpecError as exc:
+            return {"valid": False, "problems": problems_of(exc)}
+        except GraphError as exc:
+            return {
+                "valid": False,
+                "problems": [{"path": "", "code": "graph", "message": str(exc)}],
+            }
+        except RecursionError:
+            message = "the document nests too deeply"
+            return {"valid": False, "problems": [{"path": "", "code": "depth", "message": message}]}
+        return {"valid": True, "problems": [], "topology": topology.to_dict()}
 
     @app.get("/api/graphs", dependencies=[need("viewer")])
     async def list_graphs() -> list[dict[str, Any]]:
@@ -308,6 +388,18 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
     def metrics_of(execution_id: str) -> dict[str, Any]:
         """One execution's metrics (messagesProcessed, avgLatencyMs, ...)."""
         return execution(execution_id).stats().service_metrics().to_dict()
+
+    @app.get(
+        "/api/executions/{execution_id}/view",
+        dependencies=[need("viewer")],
+        responses=documented(404),
+    )
+    def view_of(execution_id: str) -> dict[str, Any]:
+        """One execution's live view: per node and edge, rates since its start, queues, causes.
+
+        The same frame ``view:update`` events carry (there, rates since the previous frame).
+        """
+        return LiveView().frame(execution(execution_id).stats())
 
     @app.post(
         "/api/executions/{execution_id}/inject",
@@ -381,6 +473,13 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
         """Every component graphs may use: id, ports, config schema."""
         return [definition.to_dict() for definition in service.registry]
 
+    viewer = need("viewer")
+
+    @app.get("/api/whoami")
+    def whoami(caller: Caller = viewer) -> dict[str, Any]:
+        """Who the credentials name and their role (``viewer``, ``operator`` or ``admin``)."""
+        return {"caller": caller.name, "role": caller.role, "authentication": gate.on}
+
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         """Whether the process answers."""
@@ -398,7 +497,9 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
     @app.websocket("/ws")
     async def events(socket: WebSocket) -> None:
         """Serve executions' events as JSON frames, both ways (``arachne.server.stream``)."""
-        if not origin_allowed(socket.headers.get("origin"), origins):
+        if not origin_allowed(
+            socket.headers.get("origin"), origins, host=socket.headers.get("host")
+        ):
             await socket.send_denial_response(
                 error_response(403, "origin_refused", "this page's origin may not open sockets")
             )
@@ -439,6 +540,8 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await pump
+
+    install_dashboard(app)
 
     prometheus = CollectorRegistry()
     prometheus.register(ArachneCollector(service.runtime))

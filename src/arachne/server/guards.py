@@ -182,9 +182,15 @@ def local_page(origin: str) -> bool:
     return parts.scheme in ("http", "https") and local_address(parts.netloc)
 
 
-def origin_allowed(origin: str | None, allowed: Collection[str] = ()) -> bool:
+def origin_allowed(
+    origin: str | None, allowed: Collection[str] = (), *, host: str | None = None
+) -> bool:
     """Whether an event socket may be opened from ``origin``.
 
-    It may with none (not a browser), a loopback page, or one of ``allowed`` (ALLOWED_ORIGINS).
+    It may with none (not a browser), a loopback page, one of ``allowed`` (ALLOWED_ORIGINS),
+    or the service's own pages (the dashboard): an origin whose host is ``host``, the
+    request's ``Host`` header.
     """
-    return origin is None or local_page(origin) or origin.rstrip("/") in allowed
+    if origin is None or local_page(origin) or origin.rstrip("/") in allowed:
+        return True
+    return host is not None and urlsplit(origin).netloc.lower() == host.lower()

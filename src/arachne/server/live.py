@@ -173,8 +173,13 @@ def live_routes(
         return answer(ex, before=before)
 
     @router.patch("/nodes/{node_id:path}", dependencies=operator, responses=changes)
-    def configure(execution_id: str, node_id: str, body: NewConfig) -> dict[str, Any]:
-        """Give a node a new config, checked against its component's schema first."""
+    def configure(
+        execution_id: str, node_id: str, body: NewConfig, dryRun: bool = False
+    ) -> dict[str, Any]:
+        """Give a node a new config, checked against its component's schema first.
+
+        With ``?dryRun=true`` nothing changes: the answer is the change it would make.
+        """
         ex = execution(execution_id)
         before = ex.graph
         spec = ex.graph.nodes.get(node_id)
@@ -184,6 +189,14 @@ def live_routes(
             config = changed(
                 ex, lambda: service.registry.check(definition, body.config, where="config")
             )
+        if dryRun:
+            if spec is None:
+                known = ", ".join(before.nodes) or "none"
+                raise Problem(
+                    400, "invalid_change", f"unknown node {node_id!r}; known nodes: {known}"
+                )
+            after = changed(ex, lambda: before.replace_node(node_id, config=dict(config)))
+            return {"dryRun": True, **answer(ex, graph_delta(before, after))}
         was = changed(ex, lambda: ex.update_config(node_id, config))
         return {"changed": was, **answer(ex, before=before)}
 
@@ -214,8 +227,13 @@ def live_routes(
         return {"dropped": dropped, **answer(ex, before=before)}
 
     @router.patch("/edges/{edge_id:path}", dependencies=operator, responses=changes)
-    def retune(execution_id: str, edge_id: str, body: EdgeChange) -> dict[str, Any]:
-        """Change an edge's capacity, priority or overflow policy (applied at once)."""
+    def retune(
+        execution_id: str, edge_id: str, body: EdgeChange, dryRun: bool = False
+    ) -> dict[str, Any]:
+        """Change an edge's capacity, priority or overflow policy (applied at once).
+
+        With ``?dryRun=true`` nothing changes: the answer is the change it would make.
+        """
         ex = execution(execution_id)
         before = ex.graph
         if body.capacity is None and body.priority is None and body.overflow is None:
@@ -231,6 +249,14 @@ def live_routes(
                 "invalid_change",
                 f"edge {edge_id!r} carries inject calls: its bound is MAX_BACKPRESSURE_QUEUE",
             )
+        if dryRun:
+            if edge_id not in before.links:
+                raise Problem(
+                    400, "invalid_change", f"edge {edge_id!r} carries inject calls: no preview"
+                )
+            wanted = body.model_dump(exclude_none=True)
+            after = changed(ex, lambda: before.replace_link(edge_id, **wanted))
+            return {"dryRun": True, **answer(ex, graph_delta(before, after))}
         if body.overflow is not None:
             changed(ex, lambda: ex.set_overflow(edge_id, body.overflow))  # type: ignore[arg-type]
         if body.priority is not None:

@@ -89,11 +89,19 @@ class RuntimeService:
 
     # -- graphs -------------------------------------------------------------------------------
 
-    def add_graph(self, definition: dict[str, Any]) -> StoredGraph:
-        """Check, analyse and store ``definition``; ``SpecError`` naming every problem."""
+    def check_graph(self, definition: dict[str, Any]) -> tuple[GraphDocument, TopologyReport]:
+        """Check and analyse ``definition`` as loading would, storing nothing.
+
+        ``SpecError`` naming every problem (each with the JSON path it concerns).
+        """
         document = parse_document(definition)
         topology = analyze(document)
         build(document, self.registry)  # every component, config and port checked now
+        return document, topology
+
+    def add_graph(self, definition: dict[str, Any]) -> StoredGraph:
+        """Check, analyse and store ``definition``; ``SpecError`` naming every problem."""
+        document, topology = self.check_graph(definition)
         graph = StoredGraph(
             id=f"graph-{uuid.uuid4()}",
             document=document,

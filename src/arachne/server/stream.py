@@ -6,7 +6,9 @@ A client sends ``{"event": "execution:subscribe", "data": {"executionId": ...}}`
 ``value``); the service sends the Runtime Service's events for the executions it subscribed
 to: ``execution:started``, ``execution:paused``, ``execution:resumed``,
 ``execution:completed`` (with metrics), ``execution:failed`` (with the error),
-``execution:cancelled``, ``metrics:update`` every second while an execution runs, and the
+``execution:cancelled``, ``metrics:update`` every second while an execution runs,
+``view:update`` (the live view a dashboard draws, ``arachne.observability.live_view``) every
+:data:`VIEW_EVERY` seconds to a client that subscribed with ``"view": true``, and the
 per-message events: ``port:emit`` (a value sent along an edge, with its number there) and
 ``component:invoked`` (messages handed to a node's input).
 
@@ -29,6 +31,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from arachne.model.errors import ArachneError
+from arachne.observability.live_view import LiveView
 from arachne.runtime.event_relay import EventRelay, RelayClosed
 from arachne.runtime.events import ExecutionStateChanged
 from arachne.server.coalescer import Coalescer
@@ -48,6 +51,7 @@ __all__ = [
     "MAX_SUBSCRIPTIONS",
     "METRICS_EVERY",
     "QUEUE",
+    "VIEW_EVERY",
     "ClientStream",
 ]
 
@@ -67,6 +71,9 @@ QUEUE: Final = 1024
 
 METRICS_EVERY: Final = 1.0
 """Seconds between two ``metrics:update`` events of a running execution."""
+
+VIEW_EVERY: Final = 0.25
+"""Seconds between two ``view:update`` events of a running execution (four frames a second)."""
 
 MAX_SUBSCRIPTIONS: Final = 64
 """Executions one client may follow at once."""
@@ -106,6 +113,7 @@ class ClientStream:
         self.backlogged = backlog  # whether the transport holds all it should for the client
         self.subscriptions: dict[str, Subscription] = {}
         self.watches: dict[str, Watch] = {}
+        self.views: dict[str, LiveView] = {}  # executions whose live view the client follows
         self.coalescer = Coalescer()
         self.closed = False
         self._starting = 0  # execution:start requests under way
@@ -166,9 +174,14 @@ class ClientStream:
             return {"executionId": execution_id}
         ex = self.service.execution(execution_id)
         if name == "execution:subscribe":
+            view = data.get("view", False)
+            if not isinstance(view, bool):
+                raise ValueError(f"{name}: data.view must be true or false")
             if ex.id not in self.subscriptions:
                 self._room(name)
             self._subscribe(ex)
+            if view and ex.id in self.subscriptions and ex.id not in self.views:
+                self.views[ex.id] = LiveView()
         elif name == "execution:pause":
             ex.pause()
         elif name == "execution:resume":
@@ -213,16 +226,18 @@ class ClientStream:
         """Send the client its events until the stream closes.
 
         State changes go as they come, per-message events every :data:`FLUSH_EVERY` seconds
-        within the rate, and each running execution's metrics every ``metrics_every``.
+        within the rate, each running execution's metrics every ``metrics_every`` and live
+        views every :data:`VIEW_EVERY`.
         """
         loop = asyncio.get_running_loop()
         next_metrics = loop.time() + self.metrics_every
         next_flush = loop.time() + FLUSH_EVERY
+        next_view = loop.time() + VIEW_EVERY
         while True:
             if self.backlogged():  # the transport holds enough for the client: events wait
                 await asyncio.sleep(FLUSH_EVERY)  # (bounded: the relay drops past its size)
                 continue
-            wait = max(0.0, min(next_metrics, next_flush) - loop.time())
+            wait = max(0.0, min(next_metrics, next_flush, next_view) - loop.time())
             try:
                 event = await asyncio.wait_for(self.relay.get_async(), wait)
             except TimeoutError:
@@ -230,7 +245,7 @@ class ClientStream:
             except RelayClosed:
                 return
             now = loop.time()
-            flush, metrics = now >= next_flush, now >= next_metrics
+            flush, metrics, views = now >= next_flush, now >= next_metrics, now >= next_view
             if flush:
                 self._allowance = min(
                     self.events_per_second,
@@ -239,6 +254,8 @@ class ClientStream:
                 next_flush = now + FLUSH_EVERY
             if metrics:
                 next_metrics = now + self.metrics_every
+            if views:
+                next_view = now + VIEW_EVERY
             try:
                 if event is not None:
                     await self._send_event(event)
@@ -247,6 +264,8 @@ class ClientStream:
                 await self._tell_dropped()
                 if metrics:
                     await self._send_metrics()
+                if views:
+                    await self._send_views()
             except Exception:  # (one event that cannot be sent must not end the stream)
                 if self.closed:
                     return
@@ -286,6 +305,7 @@ class ClientStream:
         if new in ("completed", "failed", "cancelled"):
             try:
                 await self._flush(execution_id)  # its last messages before its end
+                await self._send_view(execution_id)  # and its counters as they ended
                 await self._send_end(event)
             finally:
                 self._release(execution_id)  # (nothing more will come; let it go)
@@ -335,6 +355,23 @@ class ClientStream:
                     continue
                 await self._out("metrics:update", executionId=execution_id, metrics=metrics)
 
+    async def _send_views(self) -> None:
+        for execution_id in list(self.views):
+            await self._send_view(execution_id)
+
+    async def _send_view(self, execution_id: str) -> None:
+        view = self.views.get(execution_id)
+        if view is None:
+            return
+        try:
+            ex = self.service.execution(execution_id)
+        except NotFound:
+            return
+        stats = await asyncio.to_thread(ex.stats)  # a read on the execution's loop
+        if execution_id in self.views:  # (not one released meanwhile)
+            frame = view.frame(stats, now=asyncio.get_running_loop().time())
+            await self.send({"event": "view:update", "data": frame})
+
     async def _metrics_of(self, execution_id: str) -> dict[str, Any]:
         ex = self.service.execution(execution_id)
         stats = await asyncio.to_thread(ex.stats)  # a read on the execution's loop
@@ -358,6 +395,7 @@ class ClientStream:
         if subscription is not None:
             with contextlib.suppress(Exception):
                 subscription.unsubscribe()
+        self.views.pop(execution_id, None)
         watch = self.watches.pop(execution_id, None)
         if watch is not None:
             watch.close()  # (fusion comes back once nobody watches)

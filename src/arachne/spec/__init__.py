@@ -25,7 +25,13 @@ from arachne.spec.document import (
     PortRefDoc,
 )
 from arachne.spec.parse import parse_document
-from arachne.spec.reading import SUFFIXES, DocumentFormat, loads_document, read_document
+from arachne.spec.reading import (
+    SUFFIXES,
+    DocumentFormat,
+    decode_text,
+    loads_document,
+    read_document,
+)
 from arachne.spec.schema import DOCUMENT_SCHEMA
 from arachne.spec.topology import TopologyReport, analyze
 
@@ -44,6 +50,7 @@ __all__ = [
     "TopologyReport",
     "analyze",
     "build",
+    "decode_text",
     "load",
     "loads_document",
     "parse_document",

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from arachne.spec.document import GraphDocument
 
-__all__ = ["SUFFIXES", "DocumentFormat", "loads_document", "read_document"]
+__all__ = ["SUFFIXES", "DocumentFormat", "decode_text", "loads_document", "read_document"]
 
 DocumentFormat: TypeAlias = Literal["json", "yaml"]
 """The two text formats of a graph document."""
@@ -32,8 +32,17 @@ def loads_document(text: str, *, format: DocumentFormat | None = None) -> GraphD
     read with ``yaml.safe_load`` only, so a document cannot construct Python objects. JSON
     text may be up to :data:`MAX_TEXT_SIZE` characters, YAML up to :data:`MAX_YAML_SIZE`.
     """
+    return parse_document(decode_text(text, format=format))
+
+
+def decode_text(text: str, *, format: DocumentFormat | None = None) -> object:
+    """Return the data of a document's ``text`` (JSON or YAML), not yet checked as a document.
+
+    As :func:`loads_document` reads it (the same format guess and size limits); ``SpecError``
+    if the text is too long or not JSON or YAML.
+    """
     if not isinstance(text, str):
-        raise TypeError(f"loads_document() takes str, got {type(text).__name__}; decode it first")
+        raise TypeError(f"expected str, got {type(text).__name__}; decode it first")
     if format is None:
         format = "json" if text.lstrip("\ufeff \t\r\n").startswith("{") else "yaml"
     if format not in ("json", "yaml"):
@@ -45,7 +54,7 @@ def loads_document(text: str, *, format: DocumentFormat | None = None) -> GraphD
             f"{limit:,}, split the graph or move bulk data out of node config"
         )
     text = text.removeprefix("\ufeff")
-    return parse_document(decode_json(text) if format == "json" else decode_yaml(text))
+    return decode_json(text) if format == "json" else decode_yaml(text)
 
 
 def read_document(path: str | os.PathLike[str]) -> GraphDocument:

@@ -1,0 +1,273 @@
+"""The dashboard in a real Chromium against a real ``arachne serve``, as a user drives it.
+
+Covers the issue's walk: load the Quick Reference graph, execute, inject 21 and read 42 in the
+event log, watch the edge counters move, pause and resume; a full edge resized live and its
+producer unblocked; a stalled node highlighted as the backpressure cause; a viewer's controls
+disabled; problems of a document shown at their JSON path. The screenshots in docs/images are
+taken here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+from tests.dashboard.conftest import ROOT, SHOTS, Server
+
+QUICK = (ROOT / "examples" / "documents" / "quick_reference.json").read_text()
+
+STALLED: dict[str, Any] = {
+    "arachne": "1.0",
+    "name": "Stalled delay",
+    "nodes": [
+        {"id": "input", "component": "arachne.core.passthrough"},
+        {
+            "id": "slow",
+            "component": "arachne.core.delay",
+            "config": {"ms": 600000, "max_waiting": 1},
+        },
+        {"id": "output", "component": "arachne.core.passthrough"},
+    ],
+    "edges": [
+        {"id": "feed", "source": "input:out", "target": "slow:in", "capacity": 2},
+        {"id": "drain", "source": "slow:out", "target": "output:in"},
+    ],
+}
+
+KEYS = {
+    "admin-key-0123456789": "admin",
+    "operator-key-0123456789": "operator",
+    "viewer-key-0123456789": "viewer",
+}
+
+
+def row(page: Page, kind: str, element_id: str) -> Any:
+    return page.locator(f"#{kind}s tr[data-{kind}='{element_id}']")
+
+
+def cell(page: Page, kind: str, element_id: str, column: int) -> Any:
+    return row(page, kind, element_id).locator("td").nth(column)
+
+
+def graph_class(page: Page, element_id: str, name: str) -> bool:
+    found: bool = page.evaluate(
+        "([id, name]) => { const cy = window.arachneDashboard.cy;"
+        " return !!cy && cy.getElementById(id).hasClass(name); }",
+        [element_id, name],
+    )
+    return found
+
+
+def test_the_quick_reference_walk(server: Server, page: Page) -> None:
+    page.goto(f"{server.url}/#/load")
+    page.get_by_label("Graph document").fill(QUICK)
+    page.get_by_role("button", name="Validate").click()
+    expect(page.locator("#load-result")).to_have_text("Valid: it would load.")
+    page.get_by_role("button", name="Load and execute").click()
+    page.wait_for_url(re.compile(r".*#/executions/exec-.*"))
+    expect(page.locator("#execution-state")).to_have_text("running")
+    expect(row(page, "edge", "e2")).to_be_visible()
+    expect(cell(page, "edge", "e2", 4)).to_have_text("0")
+
+    page.get_by_label("Input port").select_option("input:in")
+    page.get_by_label("Value (JSON)").fill("21")
+    page.get_by_role("button", name="Inject").click()
+    log = page.locator("#log")
+    expect(log).to_contain_text("e2 double:out → output:in value 42")
+    expect(log).to_contain_text("e1 input:out → double:in value 21")
+    expect(cell(page, "edge", "e1", 4)).to_have_text("1")  # passed: the counters moved
+    expect(cell(page, "edge", "e2", 4)).to_have_text("1")
+    expect(cell(page, "node", "double", 6)).to_have_text("0")  # no errors
+
+    page.get_by_role("button", name="Pause").click()
+    expect(page.locator("#execution-state")).to_have_text("paused")
+    expect(page.get_by_role("button", name="Pause")).to_be_disabled()
+    page.get_by_role("button", name="Resume").click()
+    expect(page.locator("#execution-state")).to_have_text("running")
+    page.get_by_label("Value (JSON)").fill("50")
+    page.get_by_role("button", name="Inject").click()
+    expect(log).to_contain_text("value 100")
+    expect(cell(page, "edge", "e2", 4)).to_have_text("2")
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "dashboard-execution.png"), full_page=True)
+
+    # A value the port cannot take is refused in the page, with the reason.
+    page.get_by_label("Value (JSON)").fill("{not json")
+    page.get_by_role("button", name="Inject").click()
+    expect(page.locator("#inject-error")).to_contain_text("not JSON")
+
+    page.get_by_role("link", name="Executions").click()
+    listed = page.locator("#executions tbody tr").first
+    expect(listed).to_contain_text("Simple Pipeline")
+    expect(listed).to_contain_text("running")
+
+
+def test_a_stalled_node_is_the_cause_and_resizing_its_edge_frees_the_producer(
+    server: Server, page: Page
+) -> None:
+    execution_id = server.load(STALLED)
+    page.goto(f"{server.url}/#/executions/{execution_id}")
+    expect(row(page, "edge", "feed")).to_be_visible()
+    for value in range(5):  # 1 waits in slow, 2 fill feed, 1 holds input back, 1 queues
+        server.api.post(
+            f"/api/executions/{execution_id}/inject",
+            json={"nodeId": "input", "port": "in", "value": value},
+        ).raise_for_status()
+
+    expect(row(page, "edge", "feed")).to_have_class(re.compile(r"\bblocked\b"))
+    expect(cell(page, "edge", "feed", 7)).to_have_text("blocked by slow")
+    expect(cell(page, "edge", "feed", 2)).to_contain_text("2 / 2")
+    expect(row(page, "node", "slow")).to_have_class(re.compile(r"\bcause\b"))
+    expect(cell(page, "node", "slow", 7)).to_have_text("backpressure cause")
+    page.wait_for_function(
+        "() => window.arachneDashboard.cy.getElementById('slow').hasClass('cause')"
+    )
+    assert graph_class(page, "feed", "blocked")
+    assert not graph_class(page, "input", "cause")
+    assert not row(page, "node", "input").evaluate("r => r.classList.contains('cause')")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#graph").screenshot(path=str(SHOTS / "dashboard-graph.png"))
+
+    # Resize the full edge from the page: preview the change, then commit it.
+    row(page, "edge", "feed").get_by_role("button", name="feed").click()
+    expect(page.locator("#edge-name")).to_have_text("Edge feed")
+    page.get_by_label("Capacity").fill("100")
+    page.get_by_role("button", name="Preview change").first.click()
+    expect(page.locator("#preview-text")).to_have_text("~ link feed capacity 2 -> 100")
+    assert (
+        server.api.get(f"/api/executions/{execution_id}/graph").json()["running"]["edges"][0][
+            "capacity"
+        ]
+        == 2
+    ), "a preview changes nothing"
+    page.get_by_role("button", name="Commit").click()
+    expect(page.locator("#log")).to_contain_text("committed: ~ link feed capacity 2 -> 100")
+
+    # The producer is free: everything it held went into the edge, nothing is blocked.
+    expect(cell(page, "edge", "feed", 2)).to_contain_text("4 / 100")
+    expect(row(page, "edge", "feed")).not_to_have_class(re.compile(r"\bblocked\b"))
+    expect(row(page, "node", "slow")).not_to_have_class(re.compile(r"\bcause\b"))
+    page.wait_for_function(
+        "() => !window.arachneDashboard.cy.getElementById('slow').hasClass('cause')"
+    )
+    view = server.api.get(f"/api/executions/{execution_id}/view").json()
+    assert view["nodes"]["input"]["emitted"] == 5
+    assert view["causes"] == []
+
+
+def test_a_node_config_is_previewed_then_hot_reloaded(server: Server, page: Page) -> None:
+    execution_id = server.load(json.loads(QUICK))
+    page.goto(f"{server.url}/#/executions/{execution_id}")
+    row(page, "node", "double").get_by_role("button", name="double").click()
+    config = page.get_by_label("Config (JSON)")
+    expect(config).to_have_value(re.compile(r'"expression": "value \* 2"'))
+    config.fill('{"expression": "value * 10"}')
+    page.locator("#node-form").get_by_role("button", name="Preview change").click()
+    expect(page.locator("#preview-text")).to_have_text(
+        "~ node double config expression: 'value * 2' -> 'value * 10'"
+    )
+    page.get_by_role("button", name="Commit").click()
+    expect(page.locator("#log")).to_contain_text("committed: ~ node double config")
+    page.get_by_label("Value (JSON)").fill("4")
+    page.get_by_role("button", name="Inject").click()
+    expect(page.locator("#log")).to_contain_text("double:out → output:in value 40")
+
+    # A config the component refuses is shown before anything changes.
+    config.fill('{"expresion": "value"}')
+    page.locator("#node-form").get_by_role("button", name="Preview change").click()
+    expect(page.locator("#change-error")).to_contain_text("expresion")
+    expect(page.locator("#preview")).to_be_hidden()
+
+
+def test_problems_are_shown_at_their_json_path(server: Server, page: Page) -> None:
+    page.goto(f"{server.url}/#/load")
+    broken = {
+        "arachne": "1.0",
+        "name": "broken",
+        "nodes": [{"id": "a", "component": "arachne.core.passthrough"}, {"id": "b"}],
+        "edges": [{"id": "e", "source": "a:out", "target": "nowhere:in"}],
+    }
+    page.get_by_label("Graph document").fill(json.dumps(broken, indent=2))
+    page.get_by_role("button", name="Validate").click()
+    problems = page.locator("#problems li")
+    expect(problems).to_have_count(2)
+    expect(problems.nth(0).locator("code")).to_have_text("nodes[1].component")
+    expect(problems.nth(1).locator("code")).to_have_text("edges[0].target.node")
+    expect(problems.nth(1)).to_contain_text("unknown node 'nowhere'")
+    page.get_by_role("button", name="Load", exact=True).click()  # refused the same way
+    expect(problems).to_have_count(2)
+
+    # YAML loads as JSON does.
+    page.get_by_label("Graph document").fill(
+        "arachne: '1.0'\nname: from YAML\nnodes:\n  - id: only\n"
+        "    component: arachne.core.passthrough\nedges: []\n"
+    )
+    page.get_by_role("button", name="Load", exact=True).click()
+    expect(page.locator("#load-result")).to_contain_text("Loaded from YAML")
+
+
+def test_a_viewer_sees_but_cannot_steer(page: Page) -> None:
+    # (its own service: one with credentials)
+    keys = ",".join(f"{key}={role}" for key, role in KEYS.items())
+    secured = Server(env={"API_KEYS": keys})
+    try:
+        _viewer_walk(secured, page)
+    finally:
+        secured.stop()
+
+
+def _viewer_walk(secured: Server, page: Page) -> None:
+    execution_id = secured.load(json.loads(QUICK), key="admin-key-0123456789")
+    page.goto(f"{secured.url}/#/executions/{execution_id}")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("API key or token").fill("not-a-key")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#login-error")).to_contain_text("not known")
+
+    page.get_by_label("API key or token").fill("viewer-key-0123456789")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#who")).to_contain_text("viewer")
+    expect(row(page, "edge", "e1")).to_be_visible()
+    for name in ("Pause", "Resume", "Stop", "Inject"):
+        expect(page.get_by_role("button", name=name)).to_be_disabled()
+    row(page, "edge", "e1").get_by_role("button", name="e1").click()
+    expect(page.get_by_role("button", name="Preview change").first).to_be_disabled()
+    # What the viewer sees still moves.
+    secured.api.post(
+        f"/api/executions/{execution_id}/inject",
+        json={"nodeId": "input", "port": "in", "value": 21},
+        headers={"X-API-Key": "operator-key-0123456789"},
+    ).raise_for_status()
+    expect(page.locator("#log")).to_contain_text("value 42")
+    # The service refuses a viewer whatever the page shows: the page is not the guard.
+    refused = secured.api.post(
+        f"/api/executions/{execution_id}/pause", headers={"X-API-Key": "viewer-key-0123456789"}
+    )
+    assert refused.status_code == 403
+
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_label("API key or token").fill("operator-key-0123456789")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#who")).to_contain_text("operator")
+    expect(page.get_by_role("button", name="Inject")).to_be_enabled()
+    expect(page.get_by_role("button", name="Pause")).to_be_enabled()
+
+
+def test_the_page_works_in_a_narrow_window(server: Server, page: Page) -> None:
+    execution_id = server.load(json.loads(QUICK))
+    page.set_viewport_size({"width": 420, "height": 800})
+    page.goto(f"{server.url}/#/executions/{execution_id}")
+    expect(row(page, "edge", "e1")).to_be_visible()
+    inject = page.get_by_role("button", name="Inject")
+    inject.scroll_into_view_if_needed()
+    expect(inject).to_be_visible()
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 420, f"the page is {width} px wide in a 420 px window"
+    # Keyboard only: tab to the first node's button and choose it with Enter.
+    page.locator("#nodes .rowbutton").first.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#node-name")).to_have_text("Node input")
