@@ -18,12 +18,14 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 ARACHNE = str(Path(sys.executable).parent / "arachne")
 BOUND = 20.0  # seconds: a bound on a hang, not a timing claim
 SHOTS = ROOT / "docs" / "images"
+
+expect.set_options(timeout=BOUND * 1000)  # (a bound on a hang: a loaded machine is slow)
 
 CHROMIUM_FLAGS = [
     "--headless=new",

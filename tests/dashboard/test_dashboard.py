@@ -16,6 +16,7 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from tests.dashboard.conftest import ROOT, SHOTS, Server
+from tests.server.test_dead_letters import GRAPH as LETTERS
 
 QUICK = (ROOT / "examples" / "documents" / "quick_reference.json").read_text()
 
@@ -271,3 +272,39 @@ def test_the_page_works_in_a_narrow_window(server: Server, page: Page) -> None:
     page.locator("#nodes .rowbutton").first.focus()
     page.keyboard.press("Enter")
     expect(page.locator("#node-name")).to_have_text("Node input")
+
+
+def test_dead_letters_are_listed_and_replayed_after_a_fix(server: Server, page: Page) -> None:
+    execution_id = server.load(LETTERS)
+    page.goto(f"{server.url}/#/executions/{execution_id}")
+    expect(page.get_by_role("heading", name="Dead letters")).to_be_visible()
+    page.get_by_label("Value (JSON)").fill('{"a": {"b": 1}}')
+    page.get_by_role("button", name="Inject").click()
+    expect(page.locator("#log")).to_contain_text("calc:out → output:in value 1")
+    page.get_by_label("Value (JSON)").fill("7")
+    page.get_by_role("button", name="Inject").click()
+
+    records = page.locator("#dead tbody tr")
+    expect(records).to_have_count(1)
+    expect(records.first).to_contain_text("calc:in")
+    expect(records.first).to_contain_text("TypeError")
+    expect(records.first.locator("td").nth(3)).to_have_text("7")
+    expect(cell(page, "node", "calc", 6)).to_have_text("1")  # counted as an error, kept
+
+    # Replayed unchanged, it fails again and comes back as a new record.
+    page.get_by_role("button", name="Replay all").click()
+    expect(page.locator("#log")).to_contain_text("replayed 1 dead letter")
+    expect(records.first.locator("td").first).to_have_text("2")
+
+    # Fixed live, the replay goes through and the list empties.
+    row(page, "node", "calc").get_by_role("button", name="calc").click()
+    page.get_by_label("Config (JSON)").fill(
+        json.dumps({"expression": "typeof value === 'number' ? value * 10 : value.a.b"})
+    )
+    page.locator("#node-form").get_by_role("button", name="Preview change").click()
+    page.get_by_role("button", name="Commit").click()
+    expect(page.locator("#log")).to_contain_text("committed: ~ node calc config")
+    page.get_by_role("button", name="Replay all").click()
+    expect(page.locator("#log")).to_contain_text("calc:out → output:in value 70")
+    expect(records).to_have_count(0)
+    expect(page.locator("#dead-none")).to_be_visible()

@@ -123,6 +123,18 @@ def run(
             min=0, max=65535, help="Serve Prometheus metrics on 127.0.0.1:PORT (0: any free)."
         ),
     ] = None,
+    dashboard: Annotated[
+        bool,
+        typer.Option(
+            "--dashboard",
+            help="Serve the live dashboard of this run on 127.0.0.1 (its address is printed; "
+            "on a terminal it stays up after the run until Ctrl-C).",
+        ),
+    ] = False,
+    dashboard_port: Annotated[
+        int,
+        typer.Option(min=0, max=65535, help="Port of --dashboard (0: any free port)."),
+    ] = 0,
     watch: Annotated[
         bool,
         typer.Option(
@@ -157,6 +169,7 @@ def run(
         metrics_port=metrics_port,
         top=top,
         watch=file if watch else None,
+        dashboard=dashboard_port if dashboard else None,
     )
     with _logging(log_level, json_lines=log_format == "json"):
         status = _guarded(lambda: run_document(file, options, err, sys.stdin))

@@ -40,8 +40,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from wsgiref.simple_server import WSGIServer
 
+    from arachne.components.registry import Registry
     from arachne.runtime.execution import Execution
     from arachne.runtime.stats import ExecutionStats
+    from arachne.server.run_dashboard import RunDashboard
     from arachne.spec import GraphDocument
 
 __all__ = ["RunOptions", "execute", "run_document"]
@@ -73,6 +75,7 @@ class RunOptions:
     metrics_port: int | None = None
     top: bool = False
     watch: Path | None = None  # the document to reload into the run when it changes
+    dashboard: int | None = None  # the port to serve the run's dashboard on (0: any free)
 
 
 def run_document(path: Path, options: RunOptions, err: Console, stdin: IO[str]) -> int:
@@ -132,6 +135,7 @@ def execute(
         log_events(runtime)
     metrics = _serve_metrics(runtime, options.metrics_port, err)
     ex = runtime.execution
+    board = _serve_dashboard(runtime, ex, doc, registry, options.dashboard, err)
     started = time.perf_counter()
     show = options.progress if options.progress is not None else err.is_terminal
     draw = (
@@ -169,6 +173,8 @@ def execute(
                 metrics.shutdown()
                 metrics.server_close()
             sys.stdout.flush()
+            if board is not None:
+                _linger(board, err)
     elapsed = time.perf_counter() - started
     if not options.quiet:
         # The document's nodes as they are at the end (--watch may have changed them).
@@ -214,6 +220,39 @@ def _serve_metrics(runtime: Runtime, port: int | None, err: Console) -> WSGIServ
     server, _ = serve_metrics(runtime, port)
     err.print(f"metrics at http://127.0.0.1:{server.server_port}/metrics", highlight=False)
     return server
+
+
+def _serve_dashboard(
+    runtime: Runtime,
+    ex: Execution,
+    doc: GraphDocument,
+    registry: Registry,
+    port: int | None,
+    err: Console,
+) -> RunDashboard | None:
+    """Serve the run's dashboard on 127.0.0.1:``port``, if asked; print its address."""
+    if port is None:
+        return None
+    from arachne.server.run_dashboard import RunDashboard
+
+    board = RunDashboard(runtime, ex, doc, registry, port=port)
+    err.print(f"dashboard at {board.url}", highlight=False)
+    return board
+
+
+def _linger(board: RunDashboard, err: Console) -> None:
+    """Keep the dashboard up after the run on a terminal, until Ctrl-C; then close it."""
+    try:
+        if err.is_terminal:
+            err.print(
+                f"the run has ended; its dashboard stays at {board.url} until Ctrl-C",
+                highlight=False,
+            )
+            threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        board.close()
 
 
 def _has_data(stdin: IO[str] | None) -> bool:

@@ -16,6 +16,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from arachne.model.dead_letters import DeadLetters
 from arachne.model.delta import GraphDelta, graph_delta
 from arachne.model.errors import ArachneError, ExecutionError, GraphError, NodeFailed, describe
 from arachne.model.flatten import node_spec
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from concurrent.futures import Future
 
+    from arachne.model.dead_letters import KeptLetters
     from arachne.model.error_record import ErrorRecord
     from arachne.model.node import Node
     from arachne.model.policies import Overflow
@@ -919,6 +921,41 @@ class Execution:
                 raise type(exc)(f"record {index} cannot be replayed, so none was: {exc}") from exc
         self._injector.deliver(injections, timeout)
         return len(injections)
+
+    def dead_letters(self) -> dict[str, KeptLetters]:
+        """Return what each ``DeadLetters`` node of the running graph keeps now, by node id.
+
+        A read, as :meth:`stats`: one consistent snapshot from any thread, each record with
+        the number it got on arrival (for :meth:`remove_dead_letters`).
+        """
+        return self._ctx.gate.read(
+            lambda: {
+                rn.id: rn.node.kept()
+                for rn in self.wiring.nodes.values()
+                if isinstance(rn.node, DeadLetters)
+            }
+        )
+
+    def remove_dead_letters(self, node_id: str, seqs: Iterable[int]) -> int:
+        """Remove the records numbered ``seqs`` from ``DeadLetters`` node ``node_id``.
+
+        Returns how many it still kept; records that arrived meanwhile are untouched. Done
+        where a read runs (between two activations), so it waits from another thread and a
+        hook may call it. ``GraphError`` if the running graph has no such ``DeadLetters``.
+        """
+        wanted = frozenset(seqs)
+
+        def remove() -> int:
+            rn = self.wiring.nodes.get(node_id)
+            if rn is None or not isinstance(rn.node, DeadLetters):
+                sinks = [n for n, r in self.wiring.nodes.items() if isinstance(r.node, DeadLetters)]
+                raise GraphError(
+                    f"node {node_id!r} is not a DeadLetters node of the running graph; "
+                    f"those are: {', '.join(sinks) or 'none'}"
+                )
+            return rn.node.remove(wanted)
+
+        return self._ctx.gate.read(remove)
 
     # -- observation --------------------------------------------------------------------------
 

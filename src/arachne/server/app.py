@@ -31,6 +31,7 @@ from arachne.observability.live_view import LiveView
 from arachne.observability.prometheus import ArachneCollector
 from arachne.server.auth import ROLES, Caller, Denied, Gatekeeper, Role
 from arachne.server.dashboard import install_dashboard
+from arachne.server.dead_letters import dead_letter_routes
 from arachne.server.errors import COMMON, Problem, documented, error_response
 from arachne.server.guards import BodyBound, JsonByDefault, LocalGuard, origin_allowed
 from arachne.server.live import live_routes
@@ -107,10 +108,19 @@ class Injection(BaseModel):
     value: Any = Field(examples=[21])
 
 
-def create_app(settings: ServerSettings | None = None, registry: Registry | None = None) -> FastAPI:
-    """Return the service's application; its executions stop when it shuts down."""
+def create_app(
+    settings: ServerSettings | None = None,
+    registry: Registry | None = None,
+    *,
+    service: RuntimeService | None = None,
+) -> FastAPI:
+    """Return the service's application; its executions stop when it shuts down.
+
+    ``service``: serve that one (built on ``settings``) rather than a new one.
+    """
     settings = settings if settings is not None else ServerSettings()
-    service = RuntimeService(settings, registry if registry is not None else Registry.default())
+    if service is None:
+        service = RuntimeService(settings, registry if registry is not None else Registry.default())
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -442,6 +452,7 @@ def create_app(settings: ServerSettings | None = None, registry: Registry | None
             return {"executionId": ex.id, "requested": name, "state": ex.state.value}
 
     app.include_router(live_routes(service, execution, need))
+    app.include_router(dead_letter_routes(service, execution, need))
 
     control("pause", lambda ex: ex.pause(), "Pause an execution (idempotent).")
     control("resume", lambda ex: ex.resume(), "Resume a paused execution (idempotent).")

@@ -71,12 +71,20 @@ class StoredGraph:
 class RuntimeService:
     """Stored graphs and their executions, on one ``Runtime`` built from the settings."""
 
-    def __init__(self, settings: ServerSettings, registry: Registry) -> None:
+    def __init__(
+        self, settings: ServerSettings, registry: Registry, runtime: Runtime | None = None
+    ) -> None:
+        """Serve graphs on a new runtime built from ``settings``, or on ``runtime``.
+
+        A runtime given is its owner's: :meth:`close` leaves it running (``arachne run
+        --dashboard`` serves the run's own execution, then shuts its runtime down itself).
+        """
         self.settings = settings
         # Graphs come from elsewhere: the files they name must lie inside the data root.
         self.registry = registry.confined(DataRoot(settings.data_root))
         self.redactor = Redactor(self.registry)  # secret config values are never shown back
-        self.runtime = Runtime(
+        self._owns_runtime = runtime is None
+        self.runtime = runtime or Runtime(
             metrics=settings.enable_metrics,
             execution_timeout=settings.execution_timeout_seconds,
             max_concurrent_executions=settings.max_concurrent_executions,
@@ -153,6 +161,25 @@ class RuntimeService:
             raise
         return ex
 
+    def adopt(self, ex: Execution, document: GraphDocument) -> StoredGraph:
+        """Serve ``ex``, an execution of ``document`` started elsewhere on this runtime.
+
+        The document is stored as a graph (listed, executable again); ``ex`` is listed, shown
+        and steered as if the service had started it.
+        """
+        graph = StoredGraph(
+            id=f"graph-{uuid.uuid4()}",
+            document=document,
+            definition=document.to_dict(),
+            topology=analyze(document),
+            created_at=time.time(),
+        )
+        with self._lock:
+            self.graphs[graph.id] = graph
+            self._graph_of[ex.id] = graph.id
+            self._name_of[ex.id] = document.name
+        return graph
+
     def inject(self, ex: Execution, node_id: str, port: str, value: Any) -> None:
         """Offer ``value`` to ``node_id.port`` of ``ex``, refusing one past ``MAX_INJECT_BYTES``.
 
@@ -214,7 +241,12 @@ class RuntimeService:
         return record
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop every execution gracefully (cancelling past ``timeout``) and the runtime."""
+        """Stop every execution gracefully (cancelling past ``timeout``) and the runtime.
+
+        Not a runtime the service was given: its owner stops that.
+        """
+        if not self._owns_runtime:
+            return
         running = sum(1 for ex in self.executions() if ex.launched and not ex.done)
         ended = self.runtime.shutdown(timeout)
         log.info(

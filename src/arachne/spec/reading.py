@@ -42,7 +42,7 @@ def decode_text(text: str, *, format: DocumentFormat | None = None) -> object:
     if the text is too long or not JSON or YAML.
     """
     if not isinstance(text, str):
-        raise TypeError(f"expected str, got {type(text).__name__}; decode it first")
+        raise TypeError(f"the text takes str, got {type(text).__name__}; decode it first")
     if format is None:
         format = "json" if text.lstrip("\ufeff \t\r\n").startswith("{") else "yaml"
     if format not in ("json", "yaml"):

@@ -23,6 +23,7 @@ from tests.runtime.nodes import Collect
 KEEPS: dict[str, str] = {
     "arachne.core.delay": "values waiting: max_waiting (default 10,000), then input is held",
     "arachne.core.accumulator": "one batch: count, or MAX_BATCH with only interval_ms",
+    "arachne.core.dead-letters": "records: limit (default 10,000), then the oldest go",
 }
 KEEPS_NOTHING: dict[str, str] = {
     "arachne.core.passthrough": "emits each value in the call that took it",

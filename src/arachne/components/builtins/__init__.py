@@ -8,6 +8,7 @@ alias. ``docs/components.md`` describes every one.
 from __future__ import annotations
 
 from arachne.components.builtins.accumulator import ACCUMULATOR, Accumulator
+from arachne.components.builtins.dead_letters import DEAD_LETTERS, DeadLetters
 from arachne.components.builtins.delay import DELAY, Delay
 from arachne.components.builtins.filter import FILTER, Filter
 from arachne.components.builtins.http_request import HTTP_REQUEST, HttpRequest
@@ -24,6 +25,7 @@ from arachne.components.definition import ComponentDefinition
 __all__ = [
     "BUILTINS",
     "Accumulator",
+    "DeadLetters",
     "Delay",
     "Filter",
     "HttpRequest",
@@ -46,6 +48,7 @@ BUILTINS: tuple[ComponentDefinition, ...] = (
     MERGE,
     SPLIT,
     ACCUMULATOR,
+    DEAD_LETTERS,
     HTTP_REQUEST,
     JSONL_SOURCE,
     JSONL_SINK,

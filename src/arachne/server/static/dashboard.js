@@ -352,7 +352,9 @@
       this.rows = { nodes: new Map(), edges: new Map() };
       this.deadTimer = null;
       this.hasDeadLetters = false;
-      this.logCount = 0;
+      this.pendingLog = [];
+      this.logScheduled = false;
+      this.pendingFrame = null;
     }
 
     async start() {
@@ -624,8 +626,17 @@
       if (data.executionId && data.executionId !== this.id) return;
       switch (name) {
         case "view:update":
-          this.checkShape(data);
-          this.paint(data);
+          // (painted at the next frame: one paint however many frames came meanwhile)
+          if (this.pendingFrame === null) {
+            requestAnimationFrame(() => {
+              const frame = this.pendingFrame;
+              this.pendingFrame = null;
+              if (this.closed || frame === null) return;
+              this.checkShape(frame);
+              this.paint(frame);
+            });
+          }
+          this.pendingFrame = data;
           break;
         case "port:emit": {
           const more = data.coalesced ? ` (+${data.coalesced} more)` : "";
@@ -674,12 +685,30 @@
       }
     }
 
+    // Lines gather and join the log once a frame: under a flood of events the page lays
+    // itself out once per frame, not once per event, and keeps its last LOG_LINES lines.
     log(name, text, kind = "") {
+      this.pendingLog.push([name, text, kind, new Date().toLocaleTimeString()]);
+      if (this.pendingLog.length > LOG_LINES) this.pendingLog.splice(0, this.pendingLog.length - LOG_LINES);
+      if (!this.logScheduled) {
+        this.logScheduled = true;
+        requestAnimationFrame(() => this.flushLog());
+      }
+    }
+
+    flushLog() {
+      this.logScheduled = false;
+      if (this.closed) return;
       const list = $("log");
-      const time = new Date().toLocaleTimeString();
-      list.append(el("li", { class: kind, "data-event": name }, el("span", { class: "time", text: time }), text));
-      while (list.childElementCount > LOG_LINES) list.firstElementChild.remove();
       const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+      const lines = this.pendingLog.map(([name, text, kind, time]) => el("li", { class: kind, "data-event": name }, el("span", { class: "time", text: time }), text));
+      this.pendingLog = [];
+      list.append(...lines);
+      let extra = list.childElementCount - LOG_LINES;
+      while (extra > 0) {
+        list.firstElementChild.remove();
+        extra -= 1;
+      }
       if (nearBottom) list.scrollTop = list.scrollHeight;
     }
 
