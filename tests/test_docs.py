@@ -75,6 +75,12 @@ SKIPPED = {
         '"edges": []}\' > watched.json',
     ): "runs until interrupted, waiting for edits",
     ("docs/service.md", "arachne serve &"): "talks to a running arachne serve",
+    ("examples/dashboard/README.md", "uv run arachne serve"): (
+        "serves until stopped; tests/dashboard drives the same steps in Chromium"
+    ),
+    ("docs/dashboard.md", "uv run arachne serve"): (
+        "serves until stopped; tests/dashboard drives it in Chromium"
+    ),
     ("examples/socketio_js/README.md", "npm install"): "needs Node.js and a running arachne serve",
 }
 

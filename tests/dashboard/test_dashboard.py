@@ -13,30 +13,21 @@ import json
 import re
 from typing import Any
 
+import yaml
 from playwright.sync_api import Page, expect
 
+from arachne.components import Registry
+from arachne.runtime import Runtime
+from arachne.server.run_dashboard import RunDashboard
+from arachne.spec import build, parse_document, read_document, register_document
 from tests.dashboard.conftest import ROOT, SHOTS, Server
 from tests.server.test_dead_letters import GRAPH as LETTERS
 
 QUICK = (ROOT / "examples" / "documents" / "quick_reference.json").read_text()
 
-STALLED: dict[str, Any] = {
-    "arachne": "1.0",
-    "name": "Stalled delay",
-    "nodes": [
-        {"id": "input", "component": "arachne.core.passthrough"},
-        {
-            "id": "slow",
-            "component": "arachne.core.delay",
-            "config": {"ms": 600000, "max_waiting": 1},
-        },
-        {"id": "output", "component": "arachne.core.passthrough"},
-    ],
-    "edges": [
-        {"id": "feed", "source": "input:out", "target": "slow:in", "capacity": 2},
-        {"id": "drain", "source": "slow:out", "target": "output:in"},
-    ],
-}
+STALLED: dict[str, Any] = yaml.safe_load(
+    (ROOT / "examples" / "dashboard" / "backpressure.yaml").read_text()
+)
 
 KEYS = {
     "admin-key-0123456789": "admin",
@@ -131,7 +122,7 @@ def test_a_stalled_node_is_the_cause_and_resizing_its_edge_frees_the_producer(
     assert not graph_class(page, "input", "cause")
     assert not row(page, "node", "input").evaluate("r => r.classList.contains('cause')")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.locator("#graph").screenshot(path=str(SHOTS / "dashboard-graph.png"))
+    page.locator("#graph-wrap").screenshot(path=str(SHOTS / "dashboard-graph.png"))
 
     # Resize the full edge from the page: preview the change, then commit it.
     row(page, "edge", "feed").get_by_role("button", name="feed").click()
@@ -201,6 +192,14 @@ def test_problems_are_shown_at_their_json_path(server: Server, page: Page) -> No
     expect(problems.nth(1)).to_contain_text("unknown node 'nowhere'")
     page.get_by_role("button", name="Load", exact=True).click()  # refused the same way
     expect(problems).to_have_count(2)
+
+    # A file chosen is read into the page and checked at once.
+    page.get_by_label("Or a file").set_input_files(
+        str(ROOT / "examples" / "documents" / "large_orders.yaml")
+    )
+    expect(page.get_by_label("Graph document")).to_have_value(re.compile(r"Large orders", re.I))
+    expect(page.locator("#load-result")).to_have_text("Valid: it would load.")
+    expect(problems).to_have_count(0)
 
     # YAML loads as JSON does.
     page.get_by_label("Graph document").fill(
@@ -308,3 +307,61 @@ def test_dead_letters_are_listed_and_replayed_after_a_fix(server: Server, page: 
     expect(page.locator("#log")).to_contain_text("calc:out → output:in value 70")
     expect(records).to_have_count(0)
     expect(page.locator("#dead-none")).to_be_visible()
+
+
+def test_subgraphs_are_groups_and_frames_never_move_the_layout(page: Page) -> None:
+    registry = Registry.default()
+    register_document(
+        registry,
+        read_document(ROOT / "examples" / "documents" / "large_orders.yaml"),
+        id="acme.composite.orders",
+    )
+    shop = parse_document(
+        {
+            "arachne": "1.0",
+            "name": "shop",
+            "nodes": [
+                {"id": "feed", "component": "arachne.core.passthrough"},
+                {"id": "orders", "component": "acme.composite.orders"},
+            ],
+            "edges": [{"source": "feed:out", "target": "orders:in"}],
+        }
+    )
+    runtime = Runtime()
+    runtime.register(build(shop, registry))
+    board = RunDashboard(runtime, runtime.execution, shop, registry)
+    try:
+        runtime.start()
+        page.goto(board.url)
+        expect(row(page, "node", "orders/double")).to_be_visible()
+        page.wait_for_function("() => window.arachneDashboard.cy !== null")
+        parents = page.evaluate(
+            "() => Object.fromEntries(window.arachneDashboard.cy.nodes().map("
+            "(n) => [n.id(), n.parent().nonempty() ? n.parent().id() : null]))"
+        )
+        assert parents["orders/double"] == "group:orders"
+        assert parents["feed"] is None
+        assert parents["group:orders"] is None
+
+        def positions() -> dict[str, Any]:
+            found: dict[str, Any] = page.evaluate(
+                "() => Object.fromEntries(window.arachneDashboard.cy.nodes()"
+                ".map((n) => [n.id(), n.position()]))"
+            )
+            return found
+
+        before = positions()
+        for value in range(20):
+            runtime.execution.inject("feed", "in", {"amount": value * 100})
+        expect(cell(page, "node", "orders/double", 2)).not_to_have_text("0")  # frames came
+        painted = page.evaluate("() => window.arachneDashboard.frames")
+        page.wait_for_function(f"() => window.arachneDashboard.frames >= {painted + 4}")
+        assert positions() == before, "a live frame moved the layout"
+
+        page.get_by_role("button", name="Stop").click()
+        expect(page.locator("#execution-state")).to_have_text("completed")
+        for name in ("Pause", "Resume", "Stop", "Inject"):
+            expect(page.get_by_role("button", name=name)).to_be_disabled()
+    finally:
+        board.close()
+        runtime.shutdown(timeout=5)

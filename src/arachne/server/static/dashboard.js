@@ -452,7 +452,7 @@
         });
       }
       for (const edge of this.graph.edges) {
-        elements.push({ data: { id: edge.id, source: edge.source.node, target: edge.target.node, fill: 0, width: 2, label: "" } });
+        elements.push({ data: { id: edge.id, source: edge.source.node, target: edge.target.node, fill: 0, width: 2 } });
       }
       if (this.cy) this.cy.destroy();
       this.shape = this.shapeKey();
@@ -462,12 +462,48 @@
         style: graphStyle(),
         layout: { name: window.cytoscapeDagre || window.dagre ? "dagre" : "breadthfirst", rankDir: "LR", nodeSep: 30, rankSep: 80, edgeSep: 10, fit: true, padding: 20 },
         boxSelectionEnabled: false,
+        autoungrabify: true, // the layout is the map: nodes stay where it put them
       });
       this.cy.on("tap", "node", (event) => {
         if (!event.target.hasClass("group")) this.select("node", event.target.id());
       });
       this.cy.on("tap", "edge", (event) => this.select("edge", event.target.id()));
+      this.cy.on("viewport resize", () => this.moveOverlay());
+      this.buildOverlay();
       window.arachneDashboard.cy = this.cy;
+    }
+
+    // The live figures are HTML over the canvas, placed once at the layout's positions and
+    // moved as a whole with the view: Cytoscape's labels never change, so it caches nothing
+    // per value (its texture caches keep an entry for every label text they ever drew).
+    buildOverlay() {
+      const layer = $("overlay");
+      this.figures = { nodes: new Map(), edges: new Map() };
+      const parts = [];
+      for (const node of this.cy.nodes().not(".group")) {
+        const box = el("div", { class: "figures" }, el("div"), el("div"));
+        const at = node.position();
+        box.style.left = `${at.x}px`;
+        box.style.top = `${at.y + 2}px`;
+        this.figures.nodes.set(node.id(), box);
+        parts.push(box);
+      }
+      for (const edge of this.cy.edges()) {
+        const box = el("div", { class: "queue" });
+        const at = edge.midpoint();
+        box.style.left = `${at.x}px`;
+        box.style.top = `${at.y - 9}px`;
+        this.figures.edges.set(edge.id(), box);
+        parts.push(box);
+      }
+      layer.replaceChildren(...parts);
+      this.moveOverlay();
+    }
+
+    moveOverlay() {
+      if (!this.cy) return;
+      const pan = this.cy.pan();
+      $("overlay").style.transform = `translate(${pan.x}px, ${pan.y}px) scale(${this.cy.zoom()})`;
     }
 
     buildTables() {
@@ -511,6 +547,7 @@
     // One view:update frame: numbers into the tables, fills and colours onto the graph.
     paint(frame) {
       this.frame = frame;
+      window.arachneDashboard.frames += 1;
       const causes = new Set(frame.causes);
       const cy = this.cy;
       const work = () => {
@@ -526,17 +563,14 @@
             entry.row.classList.toggle("cause", cause);
             entry.cells.status.replaceChildren(cause ? el("span", { class: "badge cause", text: "backpressure cause" }) : node.state);
           }
+          const figures = this.figures && this.figures.nodes.get(id);
+          if (figures) {
+            figures.firstChild.textContent = `${format(node.in)}/s · p99 ${format(node.p99, "s")}`;
+            figures.lastChild.textContent = `busy ${format(node.busy, "%")} · err ${node.errors}`;
+          }
           if (cy) {
             const element = cy.getElementById(id);
             if (element.nonempty()) {
-              const known = this.nodesById.get(id);
-              const lines = [
-                id.split("/").at(-1),
-                short(known ? known.kind : ""),
-                `${format(node.in)}/s · p99 ${format(node.p99, "s")}`,
-                `busy ${format(node.busy, "%")} · err ${node.errors}`,
-              ];
-              element.data("label", lines.join("\n"));
               element.toggleClass("cause", cause);
               element.toggleClass("failing", node.errors > 0);
             }
@@ -556,14 +590,19 @@
             entry.row.classList.toggle("blocked", edge.blocked);
             entry.cells.status.replaceChildren(edge.blocked ? el("span", { class: "badge blocked", text: `blocked by ${edge.cause}` }) : "flowing");
           }
+          const queue = this.figures && this.figures.edges.get(id);
+          if (queue) {
+            queue.textContent = `${edge.depth}/${edge.capacity}`;
+            queue.classList.toggle("blocked", edge.blocked);
+          }
           if (cy) {
             const element = cy.getElementById(id);
             if (element.nonempty()) {
+              // (few distinct values: whole percents and widths, so Cytoscape's caches stay small)
               const rate = edge.rate || 0;
               element.data({
                 fill: Math.round(fill * 100),
-                width: 2 + Math.min(8, 2 * Math.log10(1 + rate)),
-                label: `${edge.depth}/${edge.capacity}`,
+                width: Math.round(2 + Math.min(8, 2 * Math.log10(1 + rate))),
               });
               element.toggleClass("blocked", edge.blocked);
             }
@@ -959,13 +998,14 @@
           "text-wrap": "wrap",
           "text-valign": "center",
           "text-halign": "center",
+          "text-margin-y": -12, // (the live figures go below, in the overlay)
           "font-size": 10,
           color: "#1b1f24",
           width: 150,
           height: 62,
         },
       },
-      { selector: "node.group", style: { shape: "round-rectangle", "background-color": "#f6f8fa", "border-style": "dashed", "border-color": "#8c959f", "text-valign": "top", "font-weight": "bold", padding: 14 } },
+      { selector: "node.group", style: { shape: "round-rectangle", "background-color": "#f6f8fa", "border-style": "dashed", "border-color": "#8c959f", "text-valign": "top", "text-margin-y": 0, "font-weight": "bold", padding: 14 } },
       { selector: "node.failing", style: { "border-color": "#c62828" } },
       { selector: "node.cause", style: { "border-color": "#b35900", "border-width": 6, "background-color": "#fff1e0" } },
       { selector: "node:selected", style: { "overlay-color": "#0a58ca", "overlay-opacity": 0.15 } },
@@ -982,15 +1022,9 @@
             const fill = edge.data("fill") || 0;
             return `0% ${fill}% ${fill}% 100%`;
           },
-          label: "data(label)",
-          "font-size": 9,
-          color: "#57606a",
-          "text-background-color": "#ffffff",
-          "text-background-opacity": 0.9,
-          "text-background-padding": 2,
         },
       },
-      { selector: "edge.blocked", style: { "line-gradient-stop-colors": "#c62828 #c62828 #f2b8b5 #f2b8b5", "target-arrow-color": "#c62828", color: "#c62828" } },
+      { selector: "edge.blocked", style: { "line-gradient-stop-colors": "#c62828 #c62828 #f2b8b5 #f2b8b5", "target-arrow-color": "#c62828" } },
       { selector: "edge:selected", style: { "overlay-color": "#0a58ca", "overlay-opacity": 0.2 } },
     ];
   }
@@ -1016,7 +1050,7 @@
   $("replay").addEventListener("click", () => current() && current().replay());
 
   // For tests and for the curious: the page's state, read-only by convention.
-  window.arachneDashboard = { state, cy: null };
+  window.arachneDashboard = { state, cy: null, frames: 0 };
 
   if (window.cytoscape && window.cytoscapeDagre && !window.cytoscape.prototype?.dagre) {
     try {
