@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ARACHNE = str(Path(sys.executable).parent / "arachne")
 BOUND = 20.0  # seconds: a bound on a hang, not a timing claim
 SHOTS = ROOT / "docs" / "images"
+"""Where the screenshots go with ``ARACHNE_SCREENSHOTS=docs`` (elsewhere, a temporary folder)."""
 
 expect.set_options(timeout=BOUND * 1000)  # (a bound on a hang: a loaded machine is slow)
 
@@ -97,6 +98,12 @@ class Server:
             self.process.kill()
 
 
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """The folder screenshots are saved in: docs/images when refreshing the docs' pictures."""
+    return SHOTS if os.environ.get("ARACHNE_SCREENSHOTS") == "docs" else tmp_path
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
     running = Server()
@@ -106,8 +113,10 @@ def server() -> Iterator[Server]:
         running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # (module-wide, not session-wide: Playwright's sync API holds an event loop in this thread
+    # while it is open, and tests of other modules run asyncio loops of their own here)
     path = chromium()
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)

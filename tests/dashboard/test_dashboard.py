@@ -4,13 +4,14 @@ Covers the issue's walk: load the Quick Reference graph, execute, inject 21 and 
 event log, watch the edge counters move, pause and resume; a full edge resized live and its
 producer unblocked; a stalled node highlighted as the backpressure cause; a viewer's controls
 disabled; problems of a document shown at their JSON path. The screenshots in docs/images are
-taken here.
+taken here (``ARACHNE_SCREENSHOTS=docs`` saves them there; otherwise in a temporary folder).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -20,7 +21,7 @@ from arachne.components import Registry
 from arachne.runtime import Runtime
 from arachne.server.run_dashboard import RunDashboard
 from arachne.spec import build, parse_document, read_document, register_document
-from tests.dashboard.conftest import ROOT, SHOTS, Server
+from tests.dashboard.conftest import ROOT, Server
 from tests.server.test_dead_letters import GRAPH as LETTERS
 
 QUICK = (ROOT / "examples" / "documents" / "quick_reference.json").read_text()
@@ -53,7 +54,7 @@ def graph_class(page: Page, element_id: str, name: str) -> bool:
     return found
 
 
-def test_the_quick_reference_walk(server: Server, page: Page) -> None:
+def test_the_quick_reference_walk(server: Server, page: Page, shots: Path) -> None:
     page.goto(f"{server.url}/#/load")
     page.get_by_label("Graph document").fill(QUICK)
     page.get_by_role("button", name="Validate").click()
@@ -84,8 +85,8 @@ def test_the_quick_reference_walk(server: Server, page: Page) -> None:
     expect(log).to_contain_text("value 100")
     expect(cell(page, "edge", "e2", 4)).to_have_text("2")
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "dashboard-execution.png"), full_page=True)
+    page.screenshot(path=str(shots / "dashboard-execution.png"), full_page=True)
+    assert (shots / "dashboard-execution.png").stat().st_size > 10_000
 
     # A value the port cannot take is refused in the page, with the reason.
     page.get_by_label("Value (JSON)").fill("{not json")
@@ -96,10 +97,16 @@ def test_the_quick_reference_walk(server: Server, page: Page) -> None:
     listed = page.locator("#executions tbody tr").first
     expect(listed).to_contain_text("Simple Pipeline")
     expect(listed).to_contain_text("running")
+    # The lists refresh every two seconds in place: keyboard focus stays where it was.
+    execute = page.get_by_role("button", name="Execute Simple Pipeline").first
+    execute.focus()
+    seen = page.evaluate("() => window.arachneDashboard.refreshes")
+    page.wait_for_function(f"() => window.arachneDashboard.refreshes >= {seen + 2}")
+    expect(execute).to_be_focused()
 
 
 def test_a_stalled_node_is_the_cause_and_resizing_its_edge_frees_the_producer(
-    server: Server, page: Page
+    server: Server, page: Page, shots: Path
 ) -> None:
     execution_id = server.load(STALLED)
     page.goto(f"{server.url}/#/executions/{execution_id}")
@@ -121,8 +128,8 @@ def test_a_stalled_node_is_the_cause_and_resizing_its_edge_frees_the_producer(
     assert graph_class(page, "feed", "blocked")
     assert not graph_class(page, "input", "cause")
     assert not row(page, "node", "input").evaluate("r => r.classList.contains('cause')")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.locator("#graph-wrap").screenshot(path=str(SHOTS / "dashboard-graph.png"))
+    page.locator("#graph-wrap").screenshot(path=str(shots / "dashboard-graph.png"))
+    assert (shots / "dashboard-graph.png").stat().st_size > 5_000
 
     # Resize the full edge from the page: preview the change, then commit it.
     row(page, "edge", "feed").get_by_role("button", name="feed").click()
@@ -146,6 +153,7 @@ def test_a_stalled_node_is_the_cause_and_resizing_its_edge_frees_the_producer(
     page.wait_for_function(
         "() => !window.arachneDashboard.cy.getElementById('slow').hasClass('cause')"
     )
+    assert page.evaluate("() => window.arachneDashboard.layouts") == 1, "a resize re-laid out"
     view = server.api.get(f"/api/executions/{execution_id}/view").json()
     assert view["nodes"]["input"]["emitted"] == 5
     assert view["causes"] == []
@@ -351,12 +359,16 @@ def test_subgraphs_are_groups_and_frames_never_move_the_layout(page: Page) -> No
             return found
 
         before = positions()
+        painted = page.evaluate("() => window.arachneDashboard.frames")
         for value in range(20):
             runtime.execution.inject("feed", "in", {"amount": value * 100})
-        expect(cell(page, "node", "orders/double", 2)).not_to_have_text("0")  # frames came
-        painted = page.evaluate("() => window.arachneDashboard.frames")
+        page.wait_for_function(  # the frames tell of the flow: all 20 passed the first edge
+            "() => [...document.querySelectorAll('#edges tbody tr')]"
+            ".some((row) => Number(row.cells[4].textContent) >= 20)"
+        )
         page.wait_for_function(f"() => window.arachneDashboard.frames >= {painted + 4}")
         assert positions() == before, "a live frame moved the layout"
+        assert page.evaluate("() => window.arachneDashboard.layouts") == 1
 
         page.get_by_role("button", name="Stop").click()
         expect(page.locator("#execution-state")).to_have_text("completed")

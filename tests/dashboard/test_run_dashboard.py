@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import select
 import subprocess
 import time
 from pathlib import Path
@@ -45,6 +46,9 @@ def test_a_run_serves_its_own_dashboard_while_it_goes(tmp_path: Path, page: Page
         deadline = time.monotonic() + BOUND
         url = None
         while url is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([run.stderr], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
             found = re.search(r"dashboard at (http://127\.0\.0\.1:\d+/\S+)", run.stderr.readline())
             url = found.group(1) if found else None
         assert url is not None, "the run did not print its dashboard's address"
@@ -53,13 +57,18 @@ def test_a_run_serves_its_own_dashboard_while_it_goes(tmp_path: Path, page: Page
         row = page.locator("#edges tr[data-edge='into-wait']")
         expect(row.locator("td").nth(4)).to_have_text("1")  # the value reached the delay
         expect(page.locator("#execution-state")).to_have_text("running")
+        # It shows and steers this run; it starts no other.
+        base = url.split("/#")[0]
+        graph_id = httpx.get(f"{base}/api/graphs").json()[0]["id"]
+        refused = httpx.post(f"{base}/api/graphs/{graph_id}/execute")
+        assert refused.status_code == 409
+        assert refused.json()["error"]["code"] == "single_run"
         expect(page.locator("#log")).to_contain_text("wait:out → double:in value 21")
         expect(page.locator("#execution-state")).to_have_text("completed")
         out, _ = run.communicate(timeout=BOUND)
         assert out.strip() == "42"
         assert run.returncode == 0
         # Off a terminal, the dashboard goes with the run.
-        base = url.split("/#")[0]
         try:
             httpx.get(f"{base}/healthz", timeout=2.0)
             raise AssertionError("the dashboard still answers after the run")

@@ -139,3 +139,32 @@ def test_a_misspelt_field_is_named_not_ignored(api: httpx.Client) -> None:
     extra = api.post(f"{base}/inject", json={"nodeId": "input", "port": "in", "value": 1, "x": 1})
     assert extra.status_code == 422
     assert extra.json()["error"]["fields"][0]["field"] == "x"
+
+
+def test_a_dry_run_shows_the_change_and_makes_none(api: httpx.Client) -> None:
+    base = started(api)
+    edge = api.patch(f"{base}/edges/e2?dryRun=true", json={"capacity": 4, "overflow": "drop"})
+    assert edge.status_code == 200
+    assert edge.json()["dryRun"] is True
+    assert edge.json()["text"] == "~ link e2 capacity 1024 -> 4, overflow block -> drop"
+    node = api.patch(f"{base}/nodes/double?dryRun=true", json={"config": {"expression": "v"}})
+    assert node.json()["text"] == "~ node double config expression: 'value * 2' -> 'v'"
+    running = api.get(f"{base}/graph").json()["running"]
+    assert running["edges"][1]["capacity"] == 1024
+    assert running["edges"][1]["overflow"] == "block"
+    assert running["nodes"][1]["config"] == {"expression": "value * 2"}
+
+    # Checked as the change itself would be.
+    wrong = api.patch(f"{base}/nodes/double?dryRun=true", json={"config": {"expresion": "v"}})
+    assert wrong.status_code == 400
+    assert "expresion" in wrong.json()["error"]["message"]
+    unknown = api.patch(f"{base}/nodes/nowhere?dryRun=true", json={"config": {}})
+    assert unknown.status_code == 400
+    assert "unknown node 'nowhere'" in unknown.json()["error"]["message"]
+
+    # Of an execution that has ended: nothing to preview.
+    api.post(f"{base}/stop")
+    eventually(lambda: api.get(base).json()["state"] == "completed")
+    ended = api.patch(f"{base}/edges/e2?dryRun=true", json={"capacity": 4})
+    assert ended.status_code == 409
+    assert ended.json()["error"]["code"] == "execution_ended"

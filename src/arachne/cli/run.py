@@ -151,30 +151,52 @@ def execute(
         else None
     )
     signals: list[int] = []  # what interrupted the run, if anything
-    with _sigterm_interrupts(signals):  # kept through the drain: a second signal cancels
-        try:
-            runtime.start()
-            ex.close_inputs()  # values come through the feeds' nodes, never through inject
-            look = watcher.poll if watcher is not None else None
-            _watch(ex, err, started, options.timeout, draw, writer, final=options.top, look=look)
-        except KeyboardInterrupt:
-            if not signals:
-                signals.append(signal.SIGINT)
-            err.print("[yellow]interrupted: stopping (Ctrl-C again to cancel)[/]")
+    try:
+        with _sigterm_interrupts(signals):  # kept through the drain: a second signal cancels
             try:
-                ex.request_stop(drain=True)
-                ex.wait()
+                runtime.start()
+                ex.close_inputs()  # values come through the feeds' nodes, never through inject
+                look = watcher.poll if watcher is not None else None
+                _watch(
+                    ex, err, started, options.timeout, draw, writer, final=options.top, look=look
+                )
             except KeyboardInterrupt:
-                err.print("[yellow]interrupted again: cancelling[/]")
-                cancel_or_exit(ex, err)
-        finally:
-            runtime.shutdown(timeout=CANCEL_GRACE)
-            if metrics is not None:
-                metrics.shutdown()
-                metrics.server_close()
-            sys.stdout.flush()
-            if board is not None:
-                _linger(board, err)
+                if not signals:
+                    signals.append(signal.SIGINT)
+                err.print("[yellow]interrupted: stopping (Ctrl-C again to cancel)[/]")
+                try:
+                    ex.request_stop(drain=True)
+                    ex.wait()
+                except KeyboardInterrupt:
+                    err.print("[yellow]interrupted again: cancelling[/]")
+                    cancel_or_exit(ex, err)
+            finally:
+                runtime.shutdown(timeout=CANCEL_GRACE)
+                if metrics is not None:
+                    metrics.shutdown()
+                    metrics.server_close()
+                sys.stdout.flush()
+        status = _conclude(ex, options, err, writer, watcher, doc, started, signals)
+    except BaseException:
+        if board is not None:
+            board.close()
+        raise
+    if board is not None:
+        _linger(board, err, interrupted=bool(signals))
+    return status
+
+
+def _conclude(
+    ex: Execution,
+    options: RunOptions,
+    err: Console,
+    writer: Writer,
+    watcher: DocumentWatcher | None,
+    doc: GraphDocument,
+    started: float,
+    signals: list[int],
+) -> int:
+    """Print the run's summary and what went wrong; return the exit status."""
     elapsed = time.perf_counter() - started
     if not options.quiet:
         # The document's nodes as they are at the end (--watch may have changed them).
@@ -240,10 +262,13 @@ def _serve_dashboard(
     return board
 
 
-def _linger(board: RunDashboard, err: Console) -> None:
-    """Keep the dashboard up after the run on a terminal, until Ctrl-C; then close it."""
+def _linger(board: RunDashboard, err: Console, *, interrupted: bool) -> None:
+    """Keep the dashboard up after the run on a terminal, until Ctrl-C; then close it.
+
+    Not after a run that was interrupted: the user asked for the end already.
+    """
     try:
-        if err.is_terminal:
+        if err.is_terminal and not interrupted:
             err.print(
                 f"the run has ended; its dashboard stays at {board.url} until Ctrl-C",
                 highlight=False,

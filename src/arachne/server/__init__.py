@@ -16,11 +16,14 @@ def serve(settings: ServerSettings | None = None) -> None:
     """Run the service until interrupted (SIGINT, SIGTERM): requests stop, executions drain."""
     import uvicorn
 
+    from arachne.server.access_log import log_config
+
     settings = settings if settings is not None else ServerSettings()
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level="info",
+        log_config=log_config(),  # (an event socket's ?token= is never written out)
         timeout_graceful_shutdown=10,
     )

@@ -36,7 +36,7 @@ from arachne.server.errors import COMMON, Problem, documented, error_response
 from arachne.server.guards import BodyBound, JsonByDefault, LocalGuard, origin_allowed
 from arachne.server.live import live_routes
 from arachne.server.openapi import GRAPH_DOCUMENT_REF, install_openapi
-from arachne.server.service import Full, NotFound, PayloadTooLarge, RuntimeService
+from arachne.server.service import Full, NotFound, PayloadTooLarge, RuntimeService, SingleRun
 from arachne.server.settings import ServerSettings
 from arachne.server.sockets import SocketEvents
 from arachne.server.stream import ClientStream
@@ -235,8 +235,8 @@ def create_app(
             )
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind in YAML_TYPES:
-            try:
-                data = decode_text(raw.decode("utf-8"), format="yaml")
+            try:  # (off the loop: a large YAML document takes a while to read)
+                data = await asyncio.to_thread(decode_text, raw.decode("utf-8"), format="yaml")
             except UnicodeDecodeError:
                 raise Problem(400, "invalid_yaml", "the body is not UTF-8 text") from None
             except SpecError as exc:
@@ -264,7 +264,7 @@ def create_app(
         "/api/graphs",
         status_code=201,
         dependencies=[need("admin")],
-        responses=documented(400, 429),
+        responses=documented(400, 409, 429),
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -293,6 +293,8 @@ def create_app(
             raise Problem(400, "invalid_graph", "the document nests too deeply") from None
         except Full as exc:
             raise Problem(429, "too_many_graphs", str(exc)) from None
+        except SingleRun as exc:
+            raise Problem(409, "single_run", str(exc)) from None
         return graph.summary()
 
     @app.post(
@@ -364,7 +366,7 @@ def create_app(
         "/api/graphs/{graph_id}/execute",
         status_code=201,
         dependencies=[need("operator")],
-        responses=documented(404, 429),
+        responses=documented(404, 409, 429),
     )
     def execute(graph_id: str) -> dict[str, Any]:
         """Start a new execution of a graph; its input nodes take values through inject."""
@@ -372,6 +374,8 @@ def create_app(
             ex = service.execute(graph_id)
         except NotFound as exc:
             raise Problem(404, "not_found", str(exc)) from None
+        except SingleRun as exc:
+            raise Problem(409, "single_run", str(exc)) from None
         except ExecutionError as exc:
             raise Problem(429, "too_many_executions", str(exc)) from None
         return {"executionId": ex.id, "graphId": graph_id, "state": "running"}

@@ -33,7 +33,7 @@ CYTOSCAPE_STYLE: Final = "'sha256-pgvDUBa4IjFA2yuSJ2cqcyxmNYJMborsd0ORcRv9vw8='"
 POLICY: Final = (
     f"default-src 'none'; script-src 'self'; style-src 'self' {CYTOSCAPE_STYLE}; "
     "img-src 'self' data:; "
-    "connect-src 'self' ws: wss:; font-src 'self'; base-uri 'none'; form-action 'none'; "
+    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )
 """The page's Content-Security-Policy: its own scripts, styles and sockets, nothing else."""

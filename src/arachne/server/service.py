@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from arachne.server.settings import ServerSettings
     from arachne.spec import GraphDocument, TopologyReport
 
-__all__ = ["Full", "NotFound", "PayloadTooLarge", "RuntimeService", "StoredGraph"]
+__all__ = ["Full", "NotFound", "PayloadTooLarge", "RuntimeService", "SingleRun", "StoredGraph"]
 
 log = logging.getLogger("arachne.server")
 
@@ -43,6 +43,10 @@ class PayloadTooLarge(ValueError):
 
 class Full(Exception):
     """The service holds as many graphs as it may (``MAX_GRAPHS``)."""
+
+
+class SingleRun(ExecutionError):
+    """The service shows one run (``arachne run --dashboard``): it loads and starts nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +113,7 @@ class RuntimeService:
 
     def add_graph(self, definition: dict[str, Any]) -> StoredGraph:
         """Check, analyse and store ``definition``; ``SpecError`` naming every problem."""
+        self._may_start()
         document, topology = self.check_graph(definition)
         graph = StoredGraph(
             id=f"graph-{uuid.uuid4()}",
@@ -143,6 +148,7 @@ class RuntimeService:
 
     def execute(self, graph_id: str) -> Execution:
         """Build graph ``graph_id`` afresh and start it; its inputs stay open for inject."""
+        self._may_start()
         graph = self.graph(graph_id)
         self._forget_oldest_ended()
         unit = build(graph.document, self.registry)
@@ -179,6 +185,13 @@ class RuntimeService:
             self._graph_of[ex.id] = graph.id
             self._name_of[ex.id] = document.name
         return graph
+
+    def _may_start(self) -> None:
+        if not self._owns_runtime:
+            raise SingleRun(
+                "this service shows one run (arachne run --dashboard) and loads or starts no "
+                "graph; use arachne serve for that"
+            )
 
     def inject(self, ex: Execution, node_id: str, port: str, value: Any) -> None:
         """Offer ``value`` to ``node_id.port`` of ``ex``, refusing one past ``MAX_INJECT_BYTES``.

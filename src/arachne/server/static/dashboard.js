@@ -176,6 +176,27 @@
     return `${(seconds / 3600).toFixed(1)} h`;
   }
 
+  // Rows are kept by id and updated in place, so focus and a screen reader's place survive
+  // the refresh every two seconds.
+  function keyedRows(tbody, items, key, make, update) {
+    const rows = new Map([...tbody.rows].map((row) => [row.dataset.key, row]));
+    let previous = null;
+    for (const item of items) {
+      const id = key(item);
+      let row = rows.get(id);
+      if (row) rows.delete(id);
+      else {
+        row = make(item);
+        row.dataset.key = id;
+      }
+      update(row, item);
+      const wanted = previous ? previous.nextSibling : tbody.firstChild;
+      if (row !== wanted) tbody.insertBefore(row, wanted);
+      previous = row;
+    }
+    for (const row of rows.values()) row.remove();
+  }
+
   async function refreshHome() {
     let executions, graphs;
     try {
@@ -184,40 +205,43 @@
       if (error.status !== 401) notice(`Could not list executions: ${error.message}`);
       return;
     }
+    if (state.page !== "home") return;
     const now = Date.now() / 1000;
-    const rows = executions.slice().reverse().map((ex) => {
-      const metrics = ex.metrics || {};
-      const link = el("a", { href: `#/executions/${encodeURIComponent(ex.id)}`, text: ex.id });
-      return el(
-        "tr",
-        {},
-        el("td", {}, link),
-        el("td", { text: ex.graphName || ex.graphId }),
-        el("td", {}, el("span", { class: `state ${ex.state}`, text: ex.state })),
-        el("td", { class: "num", text: age(now - (ex.startedAt || ex.createdAt)) }),
-        el("td", { class: "num", text: String(metrics.messagesProcessed ?? "") }),
-        el("td", { class: "num", text: String(metrics.errorCount ?? "") }),
-        el("td", { class: "num", text: metrics.avgLatencyMs != null ? `${metrics.avgLatencyMs.toFixed(2)} ms` : "" }),
-      );
-    });
-    $("executions").tBodies[0].replaceChildren(...rows);
-    $("no-executions").hidden = rows.length > 0;
-    const graphRows = graphs.map((graph) => {
-      const run = el("button", { type: "button", "data-role": "operator", text: "Execute", onclick: () => execute(graph.id) });
-      run.setAttribute("aria-label", `Execute ${graph.name || graph.id}`);
-      return el(
-        "tr",
-        {},
-        el("td", { text: graph.name || graph.id }),
-        el("td", { text: graph.version || "" }),
-        el("td", { class: "num", text: String(graph.nodeCount) }),
-        el("td", { class: "num", text: String(graph.edgeCount) }),
-        el("td", {}, run),
-      );
-    });
-    $("graphs").tBodies[0].replaceChildren(...graphRows);
-    $("no-graphs").hidden = graphRows.length > 0;
+    keyedRows(
+      $("executions").tBodies[0],
+      executions.slice().reverse(),
+      (ex) => ex.id,
+      (ex) => {
+        const link = el("a", { href: `#/executions/${encodeURIComponent(ex.id)}`, text: ex.id });
+        return el("tr", {}, el("td", {}, link), el("td"), el("td", {}, el("span")), ...[1, 2, 3, 4].map(() => el("td", { class: "num" })));
+      },
+      (row, ex) => {
+        const metrics = ex.metrics || {};
+        const cells = row.cells;
+        cells[1].textContent = ex.graphName || ex.graphId;
+        cells[2].firstChild.className = `state ${ex.state}`;
+        cells[2].firstChild.textContent = ex.state;
+        cells[3].textContent = age(now - (ex.startedAt || ex.createdAt));
+        cells[4].textContent = String(metrics.messagesProcessed ?? "");
+        cells[5].textContent = String(metrics.errorCount ?? "");
+        cells[6].textContent = metrics.avgLatencyMs != null ? `${metrics.avgLatencyMs.toFixed(2)} ms` : "";
+      },
+    );
+    $("no-executions").hidden = executions.length > 0;
+    keyedRows(
+      $("graphs").tBodies[0],
+      graphs,
+      (graph) => graph.id,
+      (graph) => {
+        const run = el("button", { type: "button", "data-role": "operator", text: "Execute", onclick: () => execute(graph.id) });
+        run.setAttribute("aria-label", `Execute ${graph.name || graph.id}`);
+        return el("tr", {}, el("td", { text: graph.name || graph.id }), el("td", { text: graph.version || "" }), el("td", { class: "num", text: String(graph.nodeCount) }), el("td", { class: "num", text: String(graph.edgeCount) }), el("td", {}, run));
+      },
+      () => {},
+    );
+    $("no-graphs").hidden = graphs.length > 0;
     applyRoles($("graphs"));
+    window.arachneDashboard.refreshes += 1;
   }
 
   async function execute(graphId) {
@@ -355,6 +379,9 @@
       this.pendingLog = [];
       this.logScheduled = false;
       this.pendingFrame = null;
+      this.shape = null;
+      this.retry = 0;
+      this.gone = false; // the service forgot the execution
     }
 
     async start() {
@@ -363,12 +390,14 @@
       this.clearSelection();
       try {
         const [record] = await Promise.all([api("GET", `/api/executions/${encodeURIComponent(this.id)}`), components()]);
+        if (this.closed) return; // (the user went elsewhere meanwhile)
         this.showRecord(record);
         await this.loadGraph();
       } catch (error) {
-        if (error.status !== 401) notice(`Could not open execution ${this.id}: ${error.message}`);
+        if (error.status !== 401 && !this.closed) notice(`Could not open execution ${this.id}: ${error.message}`);
         return;
       }
+      if (this.closed) return;
       this.connect();
       this.refreshDeadLetters();
       this.deadTimer = setInterval(() => this.refreshDeadLetters(), 2000);
@@ -409,14 +438,21 @@
     // The graph: laid out once (and again only when its shape changes), then restyled live.
     async loadGraph() {
       const graphs = await api("GET", this.path("/graph"));
+      if (this.closed) return;
       this.graph = graphs.running;
       this.nodesById = new Map(this.graph.nodes.map((node) => [node.id, node]));
       this.edgesById = new Map(this.graph.edges.map((edge) => [edge.id, edge]));
       this.hasDeadLetters = this.graph.nodes.some((node) => /dead-letters$/.test(node.kind));
       $("dead-letters").hidden = !this.hasDeadLetters;
-      this.drawGraph();
-      this.buildTables();
+      if (this.cy === null || this.shapeKey() !== this.shape) {
+        this.drawGraph(); // laid out afresh only when nodes or edges came or went
+        this.buildTables();
+      }
       this.fillInjectPorts();
+      if (this.selected) {
+        const known = this.selected.kind === "node" ? this.nodesById : this.edgesById;
+        if (!known.has(this.selected.id)) this.clearSelection(); // (removed by a live change)
+      }
     }
 
     shapeKey() {
@@ -456,6 +492,7 @@
       }
       if (this.cy) this.cy.destroy();
       this.shape = this.shapeKey();
+      window.arachneDashboard.layouts += 1;
       this.cy = window.cytoscape({
         container,
         elements,
@@ -468,7 +505,8 @@
         if (!event.target.hasClass("group")) this.select("node", event.target.id());
       });
       this.cy.on("tap", "edge", (event) => this.select("edge", event.target.id()));
-      this.cy.on("viewport resize", () => this.moveOverlay());
+      this.cy.on("viewport", () => this.moveOverlay());
+      this.cy.on("resize", () => this.cy.fit(undefined, 20)); // (a narrowed window keeps it all)
       this.buildOverlay();
       window.arachneDashboard.cy = this.cy;
     }
@@ -639,7 +677,10 @@
       const query = state.token ? `?token=${encodeURIComponent(state.token)}` : "";
       const socket = new WebSocket(`${scheme}//${location.host}/ws${query}`);
       this.socket = socket;
+      let opened = false;
       socket.addEventListener("open", () => {
+        opened = true;
+        this.retry = 0;
         socket.send(JSON.stringify({ event: "execution:subscribe", data: { executionId: this.id, view: true } }));
       });
       socket.addEventListener("message", (message) => {
@@ -651,13 +692,22 @@
         }
         this.receive(frame.event, frame.data || {});
       });
-      socket.addEventListener("close", () => {
-        if (!this.closed && !["completed", "failed", "cancelled"].includes(this.state)) {
-          this.log("stream", "the event stream closed; reconnecting in 2 s", "error-event");
-          setTimeout(() => {
-            if (!this.closed && state.execution === this) this.connect();
-          }, 2000);
+      socket.addEventListener("close", async () => {
+        if (this.closed || this.gone || ["completed", "failed", "cancelled"].includes(this.state)) return;
+        if (!opened) {
+          // Refused before it opened: credentials gone stale, say (a 401 shows the sign-in).
+          try {
+            await whoami();
+          } catch (_) {
+            return;
+          }
         }
+        this.retry = Math.min((this.retry || 0) + 1, 5);
+        const wait = 2 ** this.retry; // 2, 4, 8, 16, then every 32 seconds
+        this.log("stream", `the event stream closed; reconnecting in ${wait} s`, "error-event");
+        setTimeout(() => {
+          if (!this.closed && state.execution === this) this.connect();
+        }, wait * 1000);
       });
     }
 
@@ -705,6 +755,10 @@
           break;
         case "error":
           this.log(name, `${data.code}: ${data.message}`, "error-event");
+          if (data.code === "not_found") {
+            this.gone = true; // forgotten by the service: nothing more will come
+            if (this.socket) this.socket.close();
+          }
           break;
         default:
           break;
@@ -908,7 +962,7 @@
         this.pending = null;
         $("preview").hidden = true;
         await this.loadGraph();
-        this.describeSelection(true);
+        if (this.selected) this.describeSelection(true);
       } catch (error) {
         $("change-error").textContent = error.message;
       }
@@ -1050,7 +1104,7 @@
   $("replay").addEventListener("click", () => current() && current().replay());
 
   // For tests and for the curious: the page's state, read-only by convention.
-  window.arachneDashboard = { state, cy: null, frames: 0 };
+  window.arachneDashboard = { state, cy: null, frames: 0, layouts: 0, refreshes: 0 };
 
   if (window.cytoscape && window.cytoscapeDagre && !window.cytoscape.prototype?.dagre) {
     try {
