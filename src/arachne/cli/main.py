@@ -127,8 +127,9 @@ def run(
         bool,
         typer.Option(
             "--dashboard",
-            help="Serve the live dashboard of this run on 127.0.0.1 (its address is printed; "
-            "on a terminal it stays up after the run until Ctrl-C).",
+            help="Serve the live dashboard of this run on 127.0.0.1 and print its address "
+            "(on a desktop terminal, open it; on a terminal, it stays up after the run until "
+            "Ctrl-C).",
         ),
     ] = False,
     dashboard_port: Annotated[

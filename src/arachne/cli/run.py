@@ -259,7 +259,18 @@ def _serve_dashboard(
 
     board = RunDashboard(runtime, ex, doc, registry, port=port)
     err.print(f"dashboard at {board.url}", highlight=False)
+    if err.is_terminal and _desktop():
+        import webbrowser
+
+        webbrowser.open(board.url)  # (a browser that does not open fails nothing)
     return board
+
+
+def _desktop() -> bool:
+    """Whether a graphical browser can open here (not a text one in the run's own terminal)."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _linger(board: RunDashboard, err: Console, *, interrupted: bool) -> None:
