@@ -16,7 +16,7 @@ Measured in the page, as a user feels it:
   under load; the figures are the medians and the worst, and the ratio of the medians.
 - **memory**: the JavaScript heap after a forced garbage collection, ten seconds into the load
   and after each loaded click to its end (``--seconds``, 60 by default), with the trend of a
-  line fitted to those samples; the DOM's node count at ten seconds and at the end.
+  line fitted to those samples; the elements in the page at ten seconds and at the end.
 - **events**: the frames the page received a second from the socket.
 
 The goals (issue 15): every click under load painted within 200 ms; the heap's trend under
@@ -119,7 +119,6 @@ def click(page: Page, node: str) -> dict[str, float]:
     page.evaluate(MEASURE, selector)
     page.click(selector)
     timing: dict[str, float] = page.wait_for_function("() => window.__clicked").json_value()
-    timing["dom"] = page.evaluate("() => document.getElementsByTagName('*').length") * 1000
     page.wait_for_function(
         "(name) => document.getElementById('node-name').textContent === `Node ${name}`", arg=node
     )
@@ -127,16 +126,20 @@ def click(page: Page, node: str) -> dict[str, float]:
 
 
 def memory(page: Page) -> tuple[int, int]:
-    """Return the page's JavaScript heap after a full collection, and its DOM node count."""
+    """Return the page's JavaScript heap after a full collection, and its element count.
+
+    (Elements in the document: the renderer's own count of DOM nodes also holds nodes that
+    have left the document and wait for a collection, and swings by a tenth from one sample to
+    the next.)
+    """
     session = page.context.new_cdp_session(page)
     try:
         session.send("HeapProfiler.collectGarbage")
         heap = session.send("Runtime.getHeapUsage")
-        session.send("Performance.enable")
-        metrics = {m["name"]: m["value"] for m in session.send("Performance.getMetrics")["metrics"]}
     finally:
         session.detach()
-    return int(heap["usedSize"]), int(metrics["Nodes"])
+    elements = page.evaluate("() => document.getElementsByTagName('*').length")
+    return int(heap["usedSize"]), int(elements)
 
 
 def measure(seconds: float) -> dict[str, Any]:
@@ -215,7 +218,7 @@ def report(result: dict[str, Any]) -> bool:
     )
     series = ", ".join(f"{at:.0f} s {heap / 2**20:.2f}" for at, heap in result["heaps"])
     print(f"heap after GC along the load (MiB): {series}")
-    print(f"DOM nodes: {nodes_early:,} at 10 s, {nodes_late:,} at the end")
+    print(f"elements in the page: {nodes_early:,} at 10 s, {nodes_late:,} at the end")
     ok = True
     if max(loaded) > GOAL_CLICK:
         print(f"MISSED: a click under load took {max(loaded) * 1000:.0f} ms (goal 200 ms)")
@@ -226,7 +229,7 @@ def report(result: dict[str, Any]) -> bool:
     if slope * 60 > GOAL_TREND:
         print(f"MISSED: the heap grows under load ({slope * 60 / 2**20:+.2f} MiB a minute)")
         ok = False
-    if nodes_late > nodes_early * 1.05:
+    if nodes_late > nodes_early * 1.02 + 10:
         print("MISSED: the DOM grew under load")
         ok = False
     if result["events_per_second"] < GOAL_EVENTS:

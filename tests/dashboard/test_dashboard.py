@@ -73,7 +73,7 @@ def test_the_quick_reference_walk(server: Server, page: Page, shots: Path) -> No
     expect(log).to_contain_text("e1 input:out → double:in value 21")
     expect(cell(page, "edge", "e1", 4)).to_have_text("1")  # passed: the counters moved
     expect(cell(page, "edge", "e2", 4)).to_have_text("1")
-    expect(cell(page, "node", "double", 6)).to_have_text("0")  # no errors
+    expect(cell(page, "node", "double", 7)).to_have_text("0")  # no errors
 
     page.get_by_role("button", name="Pause").click()
     expect(page.locator("#execution-state")).to_have_text("paused")
@@ -121,7 +121,7 @@ def test_a_stalled_node_is_the_cause_and_resizing_its_edge_frees_the_producer(
     expect(cell(page, "edge", "feed", 7)).to_have_text("blocked by slow")
     expect(cell(page, "edge", "feed", 2)).to_contain_text("2 / 2")
     expect(row(page, "node", "slow")).to_have_class(re.compile(r"\bcause\b"))
-    expect(cell(page, "node", "slow", 7)).to_have_text("backpressure cause")
+    expect(cell(page, "node", "slow", 8)).to_have_text("backpressure cause")
     page.wait_for_function(
         "() => window.arachneDashboard.cy.getElementById('slow').hasClass('cause')"
     )
@@ -145,6 +145,7 @@ def test_a_stalled_node_is_the_cause_and_resizing_its_edge_frees_the_producer(
     ), "a preview changes nothing"
     page.get_by_role("button", name="Commit").click()
     expect(page.locator("#log")).to_contain_text("committed: ~ link feed capacity 2 -> 100")
+    expect(page.get_by_label("Capacity")).to_have_value("100")  # the editor shows what runs
 
     # The producer is free: everything it held went into the edge, nothing is blocked.
     expect(cell(page, "edge", "feed", 2)).to_contain_text("4 / 100")
@@ -176,11 +177,26 @@ def test_a_node_config_is_previewed_then_hot_reloaded(server: Server, page: Page
     page.get_by_role("button", name="Inject").click()
     expect(page.locator("#log")).to_contain_text("double:out → output:in value 40")
 
-    # A config the component refuses is shown before anything changes.
-    config.fill('{"expresion": "value"}')
+    # A preview answers for what is on screen: edited after it, it goes.
+    config.fill('{"expression": "value * 100"}')
     page.locator("#node-form").get_by_role("button", name="Preview change").click()
-    expect(page.locator("#change-error")).to_contain_text("expresion")
+    expect(page.locator("#preview")).to_be_visible()
+    config.fill('{"expression": "value * 1000"}')
     expect(page.locator("#preview")).to_be_hidden()
+
+    # A config the component refuses is shown before anything changes, and so is one that
+    # does not compile; a failed preview leaves nothing to commit.
+    for wrong, said in (
+        ('{"expresion": "value"}', "expresion"),
+        ('{"expression": "value *"}', "JavaScript"),
+    ):
+        page.locator("#node-form").get_by_role("button", name="Preview change").click()
+        expect(page.locator("#preview")).to_be_visible()
+        config.fill(wrong)
+        page.locator("#node-form").get_by_role("button", name="Preview change").click()
+        expect(page.locator("#change-error")).to_contain_text(said)
+        expect(page.locator("#preview")).to_be_hidden()
+        config.fill('{"expression": "value * 1000"}')
 
 
 def test_problems_are_shown_at_their_json_path(server: Server, page: Page) -> None:
@@ -232,6 +248,7 @@ def _viewer_walk(secured: Server, page: Page) -> None:
     execution_id = secured.load(json.loads(QUICK), key="admin-key-0123456789")
     page.goto(f"{secured.url}/#/executions/{execution_id}")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.locator("#login-error")).to_be_empty()  # (asked, not yet refused)
     page.get_by_label("API key or token").fill("not-a-key")
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("#login-error")).to_contain_text("not known")
@@ -242,6 +259,8 @@ def _viewer_walk(secured: Server, page: Page) -> None:
     expect(row(page, "edge", "e1")).to_be_visible()
     for name in ("Pause", "Resume", "Stop", "Inject"):
         expect(page.get_by_role("button", name=name)).to_be_disabled()
+    expect(page.locator("#readonly")).to_contain_text("Read-only")
+    expect(page.get_by_label("Value (JSON)")).to_be_disabled()
     row(page, "edge", "e1").get_by_role("button", name="e1").click()
     expect(page.get_by_role("button", name="Preview change").first).to_be_disabled()
     # What the viewer sees still moves.
@@ -296,7 +315,7 @@ def test_dead_letters_are_listed_and_replayed_after_a_fix(server: Server, page: 
     expect(records.first).to_contain_text("calc:in")
     expect(records.first).to_contain_text("TypeError")
     expect(records.first.locator("td").nth(3)).to_have_text("7")
-    expect(cell(page, "node", "calc", 6)).to_have_text("1")  # counted as an error, kept
+    expect(cell(page, "node", "calc", 7)).to_have_text("1")  # counted as an error, kept
 
     # Replayed unchanged, it fails again and comes back as a new record.
     page.get_by_role("button", name="Replay all").click()
@@ -377,3 +396,22 @@ def test_subgraphs_are_groups_and_frames_never_move_the_layout(page: Page) -> No
     finally:
         board.close()
         runtime.shutdown(timeout=5)
+
+
+def test_a_long_graph_is_shown_at_a_readable_size(server: Server, page: Page) -> None:
+    nodes = [{"id": f"n{i}", "component": "arachne.core.passthrough"} for i in range(35)]
+    edges = [{"source": f"n{i}:out", "target": f"n{i + 1}:in"} for i in range(34)]
+    execution_id = server.load({"arachne": "1.0", "name": "long", "nodes": nodes, "edges": edges})
+    page.goto(f"{server.url}/#/executions/{execution_id}")
+    page.wait_for_function("() => window.arachneDashboard.cy !== null")
+    zoom = page.evaluate("() => window.arachneDashboard.cy.zoom()")
+    assert zoom >= 0.6, f"35 nodes in a row drawn at zoom {zoom}: too small to read"
+    first = page.evaluate(
+        "() => window.arachneDashboard.cy.getElementById('n0').renderedPosition()"
+    )
+    assert 0 < first["x"] < 300, "the graph's start is in view"
+    page.get_by_role("button", name="Fit").click()
+    fitted = page.evaluate("() => window.arachneDashboard.cy.zoom()")
+    assert fitted < zoom, "Fit shows the whole graph, smaller"
+    page.get_by_role("button", name="Zoom in").click()
+    assert page.evaluate("() => window.arachneDashboard.cy.zoom()") > fitted

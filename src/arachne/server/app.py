@@ -249,7 +249,12 @@ def create_app(
             except RecursionError:
                 raise Problem(400, "invalid_json", "the body nests too deeply") from None
         if not isinstance(data, dict):
-            raise Problem(400, "invalid_graph", "the body must be a JSON object: a graph document")
+            raise Problem(
+                400,
+                "invalid_graph",
+                "the document must be an object (JSON {...} or YAML key: value lines) with "
+                'arachne: "1.0", name, nodes and edges',
+            )
         return data
 
     def execution(execution_id: str) -> Execution:
@@ -298,17 +303,16 @@ def create_app(
         return graph.summary()
 
     @app.post(
-        "/api/graphs/validate",
+        "/api/validate",
         dependencies=[need("viewer")],
         responses=documented(400),
         openapi_extra={
             "requestBody": {
                 "required": True,
+                "description": "Any object: a graph document to check, valid or not (the "
+                "problems of one that is not are the answer)",
                 "content": {
-                    "application/json": {
-                        "schema": {"$ref": GRAPH_DOCUMENT_REF},
-                        "example": GRAPH_EXAMPLE,
-                    }
+                    "application/json": {"schema": {"type": "object"}, "example": GRAPH_EXAMPLE}
                 },
             }
         },
@@ -492,8 +496,17 @@ def create_app(
 
     @app.get("/api/whoami")
     def whoami(caller: Caller = viewer) -> dict[str, Any]:
-        """Who the credentials name and their role (``viewer``, ``operator`` or ``admin``)."""
-        return {"caller": caller.name, "role": caller.role, "authentication": gate.on}
+        """Who the credentials name and their role (``viewer``, ``operator`` or ``admin``).
+
+        ``singleRun``: the service shows one run (``arachne run --dashboard``) and loads or
+        starts nothing.
+        """
+        return {
+            "caller": caller.name,
+            "role": caller.role,
+            "authentication": gate.on,
+            "singleRun": service.single_run,
+        }
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from arachne.model.error_record import ErrorRecord
 from arachne.model.message import Message
 
 if TYPE_CHECKING:
@@ -170,6 +171,8 @@ def event_value(item: object) -> tuple[Any, bool]:
     interpreter nor is encoded whole). Never raises.
     """
     payload = item.payload if isinstance(item, Message) else item
+    if isinstance(payload, ErrorRecord):
+        payload = payload.to_dict()  # (a dead letter on its way: shown as the data it holds)
     if isinstance(payload, str) and len(payload) > VALUE_CHARS:
         return payload[:VALUE_CHARS], True  # (no need to encode all of it to cut it)
     pieces: list[str] = []

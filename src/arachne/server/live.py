@@ -195,6 +195,8 @@ def live_routes(
                 raise Problem(
                     400, "invalid_change", f"unknown node {node_id!r}; known nodes: {known}"
                 )
+            if spec.kind in service.registry:  # built as a commit would: expressions compiled
+                changed(ex, lambda: service.registry.create(spec.kind, config, where="config"))
             after = changed(ex, lambda: before.replace_node(node_id, config=dict(config)))
             return {"dryRun": True, **answer(ex, graph_delta(before, after))}
         was = changed(ex, lambda: ex.update_config(node_id, config))

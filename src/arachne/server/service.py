@@ -186,6 +186,11 @@ class RuntimeService:
             self._name_of[ex.id] = document.name
         return graph
 
+    @property
+    def single_run(self) -> bool:
+        """Whether the service shows one run started elsewhere (and starts nothing itself)."""
+        return not self._owns_runtime
+
     def _may_start(self) -> None:
         if not self._owns_runtime:
             raise SingleRun(

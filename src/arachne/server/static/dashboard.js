@@ -7,6 +7,7 @@
 (() => {
   const LOG_LINES = 200; // event log entries kept in the page
   const SPARK_POINTS = 120; // frames a sparkline shows (30 s at four frames a second)
+  const MIN_ZOOM = 0.6; // below it a node's text is too small to read
   const TOKEN_KEY = "arachne.token";
   const ROLES = ["viewer", "operator", "admin"];
 
@@ -94,8 +95,11 @@
   async function whoami() {
     const me = await api("GET", "/api/whoami");
     state.role = me.role;
-    $("who").textContent = me.authentication ? `${me.caller} · ${me.role}` : "local · authentication off";
+    state.singleRun = Boolean(me.singleRun);
+    const who = me.authentication ? `signed in · ${me.role}` : "local · authentication off";
+    $("who").textContent = state.singleRun ? `${who} · one run` : who;
     $("sign-out").hidden = !me.authentication;
+    $("nav-load").hidden = state.singleRun; // (that service loads and starts nothing)
     applyRoles();
     return me;
   }
@@ -105,7 +109,8 @@
     state.role = null;
     for (const section of document.querySelectorAll("main > section")) section.hidden = true;
     $("login").hidden = false;
-    $("login-error").textContent = message || "";
+    // (asked for the first time, the page just asks; a refusal of a key given is an error)
+    $("login-error").textContent = state.token ? message || "" : "";
     $("token").focus();
   }
 
@@ -140,6 +145,8 @@
   function show(id) {
     for (const section of document.querySelectorAll("main > section")) section.hidden = section.id !== id;
     state.page = id;
+    const heading = $(id).querySelector("h1");
+    if (heading && document.activeElement && !$(id).contains(document.activeElement)) heading.focus();
   }
 
   async function route() {
@@ -235,6 +242,7 @@
       (graph) => {
         const run = el("button", { type: "button", "data-role": "operator", text: "Execute", onclick: () => execute(graph.id) });
         run.setAttribute("aria-label", `Execute ${graph.name || graph.id}`);
+        run.hidden = state.singleRun;
         return el("tr", {}, el("td", { text: graph.name || graph.id }), el("td", { text: graph.version || "" }), el("td", { class: "num", text: String(graph.nodeCount) }), el("td", { class: "num", text: String(graph.edgeCount) }), el("td", {}, run));
       },
       () => {},
@@ -280,7 +288,7 @@
     $("load-result").textContent = "";
     const [text, type] = documentBody();
     try {
-      const answer = await api("POST", "/api/graphs/validate", text, type);
+      const answer = await api("POST", "/api/validate", text, type);
       showProblems(answer.problems);
       if (answer.valid) $("load-result").textContent = "Valid: it would load.";
       return answer.valid;
@@ -333,7 +341,8 @@
   }
 
   function short(kind) {
-    return (kind || "").replace(/^(arachne|symbia)\.core\./, "");
+    const name = (kind || "").replace(/^(arachne|symbia)\.core\./, "");
+    return name.includes(":") ? name.slice(name.lastIndexOf(":") + 1) : name; // (a Python class)
   }
 
   function groupsOf(id) {
@@ -401,6 +410,7 @@
       this.connect();
       this.refreshDeadLetters();
       this.deadTimer = setInterval(() => this.refreshDeadLetters(), 2000);
+      $("readonly").hidden = may("operator");
       applyRoles($("execution"));
     }
 
@@ -506,7 +516,8 @@
       });
       this.cy.on("tap", "edge", (event) => this.select("edge", event.target.id()));
       this.cy.on("viewport", () => this.moveOverlay());
-      this.cy.on("resize", () => this.cy.fit(undefined, 20)); // (a narrowed window keeps it all)
+      this.cy.on("resize", () => this.readable()); // (a narrowed window: shown again)
+      this.readable();
       this.buildOverlay();
       window.arachneDashboard.cy = this.cy;
     }
@@ -538,6 +549,25 @@
       this.moveOverlay();
     }
 
+    // The whole graph if it can be read at that size; else its start at a readable size (drag
+    // to pan, or Fit to see it all).
+    readable() {
+      const cy = this.cy;
+      if (!cy) return;
+      cy.fit(undefined, 20);
+      if (cy.zoom() < MIN_ZOOM) {
+        const box = cy.elements().boundingBox();
+        cy.zoom(MIN_ZOOM);
+        cy.pan({ x: 20 - box.x1 * MIN_ZOOM, y: cy.height() / 2 - ((box.y1 + box.y2) / 2) * MIN_ZOOM });
+      }
+    }
+
+    zoom(factor) {
+      const cy = this.cy;
+      if (!cy) return;
+      cy.zoom({ level: cy.zoom() * factor, renderedPosition: { x: cy.width() / 2, y: cy.height() / 2 } });
+    }
+
     moveOverlay() {
       if (!this.cy) return;
       const pan = this.cy.pan();
@@ -553,11 +583,12 @@
           out: el("td", { class: "num" }),
           p99: el("td", { class: "num" }),
           busy: el("td", { class: "num" }),
+          held: el("td", { class: "num" }),
           errors: el("td", { class: "num" }),
           status: el("td"),
         };
-        const name = el("button", { type: "button", class: "rowbutton", text: node.id, onclick: () => this.select("node", node.id) });
-        const row = el("tr", { "data-node": node.id }, el("td", {}, name), el("td", { text: short(node.kind) }), cells.in, cells.out, cells.p99, cells.busy, cells.errors, cells.status);
+        const name = el("button", { type: "button", class: "rowbutton", text: node.id, onclick: () => this.select("node", node.id, true) });
+        const row = el("tr", { "data-node": node.id, onclick: (event) => event.target === name || this.select("node", node.id) }, el("td", {}, name), el("td", { text: short(node.kind) }), cells.in, cells.out, cells.p99, cells.busy, cells.held, cells.errors, cells.status);
         this.rows.nodes.set(node.id, { row, cells });
         return row;
       });
@@ -572,9 +603,9 @@
           overflow: el("td", { text: edge.overflow }),
           status: el("td"),
         };
-        const name = el("button", { type: "button", class: "rowbutton", text: edge.id, onclick: () => this.select("edge", edge.id) });
+        const name = el("button", { type: "button", class: "rowbutton", text: edge.id, onclick: () => this.select("edge", edge.id, true) });
         const ends = `${edge.source.node}:${edge.source.port} → ${edge.target.node}:${edge.target.port}`;
-        const row = el("tr", { "data-edge": edge.id }, el("td", {}, name), el("td", { text: ends }), cells.queue, cells.rate, cells.passed, cells.dropped, cells.overflow, cells.status);
+        const row = el("tr", { "data-edge": edge.id, onclick: (event) => event.target === name || this.select("edge", edge.id) }, el("td", {}, name), el("td", { text: ends }), cells.queue, cells.rate, cells.passed, cells.dropped, cells.overflow, cells.status);
         this.rows.edges.set(edge.id, { row, cells, bar });
         return row;
       });
@@ -587,6 +618,10 @@
       this.frame = frame;
       window.arachneDashboard.frames += 1;
       const causes = new Set(frame.causes);
+      const waiting = new Map(); // node -> injected values waiting to enter it
+      for (const edge of Object.values(frame.edges)) {
+        if (edge.kind === "inject" && edge.depth > 0) waiting.set(edge.target, (waiting.get(edge.target) || 0) + edge.depth);
+      }
       const cy = this.cy;
       const work = () => {
         for (const [id, node] of Object.entries(frame.nodes)) {
@@ -597,9 +632,12 @@
             entry.cells.out.textContent = format(node.out);
             entry.cells.p99.textContent = format(node.p99, "s");
             entry.cells.busy.textContent = format(node.busy, "%");
+            entry.cells.held.textContent = format(node.held, "%");
             entry.cells.errors.textContent = String(node.errors);
             entry.row.classList.toggle("cause", cause);
-            entry.cells.status.replaceChildren(cause ? el("span", { class: "badge cause", text: "backpressure cause" }) : node.state);
+            const queued = waiting.get(id);
+            const note = queued ? ` · ${queued} injected waiting` : "";
+            entry.cells.status.replaceChildren(cause ? el("span", { class: "badge cause", text: "backpressure cause" }) : node.state, note);
           }
           const figures = this.figures && this.figures.nodes.get(id);
           if (figures) {
@@ -733,7 +771,7 @@
           break;
         }
         case "component:invoked":
-          this.log(name, `${data.nodeId}:${data.port} took ${data.count}`);
+          this.log(name, `${data.nodeId}:${data.port} took ${data.count} message${data.count === 1 ? "" : "s"}`);
           break;
         case "execution:started":
         case "execution:paused":
@@ -810,8 +848,8 @@
     async control(action) {
       try {
         // (the state it answers may precede the change: the event stream tells when it is made)
-        await api("POST", this.path(`/${action}`));
         this.log(action, `${action} requested`, "state-event");
+        await api("POST", this.path(`/${action}`));
       } catch (error) {
         notice(`${action} failed: ${error.message}`);
       }
@@ -874,7 +912,7 @@
 
     // -- selection and live change ---------------------------------------------------------
 
-    select(kind, id) {
+    select(kind, id, fromTable = false) {
       this.selected = { kind, id };
       this.pending = null;
       $("preview").hidden = true;
@@ -887,6 +925,10 @@
         this.cy.getElementById(id).select();
       }
       this.describeSelection(true);
+      const box = $("selection").getBoundingClientRect();
+      if (fromTable && (box.top < 0 || box.top > window.innerHeight - 80)) {
+        $("selection").scrollIntoView({ block: "nearest" }); // (the editor, where the eye goes)
+      }
     }
 
     clearSelection() {
@@ -910,8 +952,9 @@
         $("edge-name").textContent = `Edge ${id}`;
         $("edge-ends").textContent = edge ? `${edge.source.node}:${edge.source.port} → ${edge.target.node}:${edge.target.port}` + (live ? ` · ${live.depth}/${live.capacity} queued` : "") : "";
         if (fresh && edge) {
-          $("edge-capacity").value = live ? live.capacity : edge.capacity;
-          $("edge-overflow").value = live ? live.overflow : edge.overflow;
+          // (the graph as just read, not a frame that may predate a commit)
+          $("edge-capacity").value = edge.capacity;
+          $("edge-overflow").value = edge.overflow;
         }
       } else if (fresh) {
         const node = this.nodesById.get(id);
@@ -924,6 +967,7 @@
 
     async preview(event) {
       event.preventDefault();
+      this.discard(); // (whatever was previewed before goes: only what is on screen is sent)
       $("change-error").textContent = "";
       const { kind, id } = this.selected;
       let path, body;
@@ -951,6 +995,11 @@
       } catch (error) {
         $("change-error").textContent = error.message;
       }
+    }
+
+    discard() {
+      this.pending = null;
+      $("preview").hidden = true;
     }
 
     async apply() {
@@ -1097,10 +1146,13 @@
   $("edge-form").addEventListener("submit", (event) => current() && current().preview(event));
   $("node-form").addEventListener("submit", (event) => current() && current().preview(event));
   $("apply").addEventListener("click", () => current() && current().apply());
-  $("discard").addEventListener("click", () => {
-    $("preview").hidden = true;
-    if (current()) current().pending = null;
-  });
+  $("discard").addEventListener("click", () => current() && current().discard());
+  for (const field of ["edge-capacity", "edge-overflow", "node-config"]) {
+    $(field).addEventListener("input", () => current() && current().discard()); // (edited: preview again)
+  }
+  $("zoom-fit").addEventListener("click", () => current() && current().cy && current().cy.fit(undefined, 20));
+  $("zoom-in").addEventListener("click", () => current() && current().zoom(1.25));
+  $("zoom-out").addEventListener("click", () => current() && current().zoom(0.8));
   $("replay").addEventListener("click", () => current() && current().replay());
 
   // For tests and for the curious: the page's state, read-only by convention.
