@@ -2,7 +2,7 @@
 
 ``uv run python -m benchmarks.dashboard_load [--seconds S] [--quick]``
 
-`arachne serve` runs in a process of its own (``--max-events-per-second 1000``) with a chain
+`arachne serve` runs in a process of its own (``--max-events-per-second 1200``) with a chain
 of 50 passthrough nodes; a client injects 1,000 values a second over the event socket, so the
 execution moves 50,000 messages a second and the service sends the page what its rate allows:
 per-message events folded by edge (``port:emit``, ``component:invoked``) plus four live-view
@@ -19,7 +19,8 @@ Measured in the page, as a user feels it:
   line fitted to those samples; the elements in the page at ten seconds and at the end.
 - **events**: the frames the page received a second from the socket.
 
-The goals (issue 15): every click under load painted within 200 ms; the heap's trend under
+The goals (issue 15): at least 1,000 events a second received; every click under load
+painted within 200 ms; the heap's trend under
 1 MiB a minute (a leak of 30 bytes an event would show as 1.7), and the DOM no larger (the
 event log keeps its last 200 lines). The run exits 1 if one is missed. ``--quick`` loads for 15 s.
 """
@@ -42,8 +43,11 @@ from tests.dashboard.conftest import CHROMIUM_FLAGS, Server, chromium
 GOAL_CLICK = 0.200
 """Seconds within which a click under load must be painted."""
 
-GOAL_EVENTS = 900
-"""Events a second the page must receive for the run to count as the issue's 1,000 (10% slack)."""
+GOAL_EVENTS = 1000
+"""Events a second the page must receive: the issue's load."""
+
+EVENTS_CAP = 1200
+"""The service's MAX_EVENTS_PER_SECOND here: above the goal, so a healthy run clears it."""
 
 GOAL_TREND = 1 << 20
 """Bytes a minute the heap's trend (a line fitted to its samples after a collection) may rise."""
@@ -125,6 +129,12 @@ def click(page: Page, node: str) -> dict[str, float]:
     return {key: value / 1000 for key, value in timing.items()}
 
 
+def received(page: Page) -> int:
+    """Return the messages the page's event socket has received so far (counted in the page)."""
+    count: int = page.evaluate("() => window.arachneDashboard.received")
+    return count
+
+
 def memory(page: Page) -> tuple[int, int]:
     """Return the page's JavaScript heap after a full collection, and its element count.
 
@@ -143,17 +153,12 @@ def memory(page: Page) -> tuple[int, int]:
 
 
 def measure(seconds: float) -> dict[str, Any]:
-    server = Server("--max-events-per-second", "1000")
+    server = Server("--max-events-per-second", str(EVENTS_CAP))
     try:
         execution_id = server.load(graph())
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
-            frames = [0]
-            page.on(
-                "websocket",
-                lambda ws: ws.on("framereceived", lambda _: frames.__setitem__(0, frames[0] + 1)),
-            )
             page.goto(f"{server.url}/#/executions/{execution_id}")
             page.wait_for_selector(f"#nodes tr[data-node='p{CHAIN}']")
             page.wait_for_function("() => window.arachneDashboard.cy !== null")
@@ -164,14 +169,14 @@ def measure(seconds: float) -> dict[str, Any]:
             started = time.monotonic()
             time.sleep(10)
             early = memory(page)
-            counted, counted_at = frames[0], time.monotonic()
+            counted, counted_at = received(page), time.monotonic()
             loaded = []
             heaps = [(10.0, early[0])]
             while time.monotonic() - started < seconds:
                 loaded.append(click(page, f"p{1 + len(loaded) * 7 % CHAIN}"))
                 heaps.append((time.monotonic() - started, memory(page)[0]))
                 time.sleep(max(0.0, min(3.0, seconds - (time.monotonic() - started))))
-            events_per_second = (frames[0] - counted) / (time.monotonic() - counted_at)
+            events_per_second = (received(page) - counted) / (time.monotonic() - counted_at)
             late = memory(page)
             feeder.stop()
             view = server.api.get(f"/api/executions/{execution_id}/view").json()
@@ -226,7 +231,9 @@ def report(result: dict[str, Any]) -> bool:
     times, sizes = zip(*result["heaps"], strict=True)
     slope = statistics.linear_regression(times, sizes).slope  # bytes a second
     print(f"heap trend along the load: {slope * 60 / 2**20:+.2f} MiB a minute")
-    if slope * 60 > GOAL_TREND:
+    if times[-1] - times[0] < 30:
+        print("(the heap's trend is judged over 30 s of samples or more: not in a quick run)")
+    elif slope * 60 > GOAL_TREND:
         print(f"MISSED: the heap grows under load ({slope * 60 / 2**20:+.2f} MiB a minute)")
         ok = False
     if nodes_late > nodes_early * 1.02 + 10:

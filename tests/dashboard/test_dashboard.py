@@ -185,14 +185,16 @@ def test_a_node_config_is_previewed_then_hot_reloaded(server: Server, page: Page
     expect(page.locator("#preview")).to_be_hidden()
 
     # A config the component refuses is shown before anything changes, and so is one that
-    # does not compile; a failed preview leaves nothing to commit.
+    # does not compile; a failed preview leaves nothing to commit, even with no edit between
+    # (the text set as a script would, without the edit that hides a preview).
     for wrong, said in (
         ('{"expresion": "value"}', "expresion"),
         ('{"expression": "value *"}', "JavaScript"),
     ):
         page.locator("#node-form").get_by_role("button", name="Preview change").click()
         expect(page.locator("#preview")).to_be_visible()
-        config.fill(wrong)
+        page.evaluate("(text) => { document.getElementById('node-config').value = text; }", wrong)
+        expect(page.locator("#preview")).to_be_visible()
         page.locator("#node-form").get_by_role("button", name="Preview change").click()
         expect(page.locator("#change-error")).to_contain_text(said)
         expect(page.locator("#preview")).to_be_hidden()
@@ -241,6 +243,7 @@ def test_a_viewer_sees_but_cannot_steer(page: Page) -> None:
     try:
         _viewer_walk(secured, page)
     finally:
+        page.goto("about:blank")  # (the page goes first: a stopped server is no page error)
         secured.stop()
 
 
@@ -294,6 +297,10 @@ def test_the_page_works_in_a_narrow_window(server: Server, page: Page) -> None:
     expect(inject).to_be_visible()
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 420, f"the page is {width} px wide in a 420 px window"
+    # A row chosen anywhere selects it and brings the editor into view.
+    row(page, "edge", "e2").locator("td").nth(1).click()
+    expect(page.locator("#edge-name")).to_have_text("Edge e2")
+    expect(page.locator("#edge-name")).to_be_in_viewport()
     # Keyboard only: tab to the first node's button and choose it with Enter.
     page.locator("#nodes .rowbutton").first.focus()
     page.keyboard.press("Enter")
@@ -394,6 +401,7 @@ def test_subgraphs_are_groups_and_frames_never_move_the_layout(page: Page) -> No
         for name in ("Pause", "Resume", "Stop", "Inject"):
             expect(page.get_by_role("button", name=name)).to_be_disabled()
     finally:
+        page.goto("about:blank")  # (the page goes first: a stopped server is no page error)
         board.close()
         runtime.shutdown(timeout=5)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import queue
 import re
-import select
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -43,13 +44,17 @@ def test_a_run_serves_its_own_dashboard_while_it_goes(tmp_path: Path, page: Page
     )
     assert run.stderr is not None
     try:
+        lines: queue.Queue[str] = queue.Queue()
+        stderr = run.stderr
+        threading.Thread(target=lambda: [lines.put(line) for line in stderr], daemon=True).start()
         deadline = time.monotonic() + BOUND
         url = None
         while url is None and time.monotonic() < deadline:
-            ready, _, _ = select.select([run.stderr], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
                 break
-            found = re.search(r"dashboard at (http://127\.0\.0\.1:\d+/\S+)", run.stderr.readline())
+            found = re.search(r"dashboard at (http://127\.0\.0\.1:\d+/\S+)", line)
             url = found.group(1) if found else None
         assert url is not None, "the run did not print its dashboard's address"
         page.goto(url)
@@ -65,7 +70,9 @@ def test_a_run_serves_its_own_dashboard_while_it_goes(tmp_path: Path, page: Page
         assert refused.json()["error"]["code"] == "single_run"
         expect(page.locator("#log")).to_contain_text("wait:out → double:in value 21")
         expect(page.locator("#execution-state")).to_have_text("completed")
-        out, _ = run.communicate(timeout=BOUND)
+        assert run.stdout is not None
+        out = run.stdout.read()
+        run.wait(BOUND)
         assert out.strip() == "42"
         assert run.returncode == 0
         # Off a terminal, the dashboard goes with the run.

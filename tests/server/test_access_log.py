@@ -21,6 +21,8 @@ def test_a_token_in_a_query_string_is_redacted() -> None:
     assert redact("/ws?token=abc.def-ghi&x=1") == "/ws?token=[secret]&x=1"
     assert redact("/api?a=1&TOKEN=xyz") == "/api?a=1&TOKEN=[secret]"
     assert redact("/ws?tokens=1") == "/ws?tokens=1"  # (another parameter)
+    assert redact("/ws?%74oken=abc") == "/ws?%74oken=[secret]"  # (read as token by the server)
+    assert redact("/ws?a=1&tok%65n=abc&b=2") == "/ws?a=1&tok%65n=[secret]&b=2"
     record = logging.LogRecord(
         "uvicorn.error",
         logging.INFO,

@@ -259,18 +259,28 @@ def _serve_dashboard(
 
     board = RunDashboard(runtime, ex, doc, registry, port=port)
     err.print(f"dashboard at {board.url}", highlight=False)
-    if err.is_terminal and _desktop():
-        import webbrowser
-
-        webbrowser.open(board.url)  # (a browser that does not open fails nothing)
+    if err.is_terminal:
+        threading.Thread(target=_open, args=(board.url,), daemon=True).start()
     return board
 
 
-def _desktop() -> bool:
-    """Whether a graphical browser can open here (not a text one in the run's own terminal)."""
-    if sys.platform in ("darwin", "win32"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+def _open(url: str) -> None:
+    """Open ``url`` in a graphical browser, if there is one; never a text one in the terminal."""
+    import webbrowser
+
+    if sys.platform not in ("darwin", "win32") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        return
+    try:
+        browser = webbrowser.get()
+    except webbrowser.Error:
+        return
+    graphical = isinstance(browser, webbrowser.BackgroundBrowser) or getattr(
+        browser, "background", sys.platform in ("darwin", "win32")
+    )
+    if graphical:
+        browser.open(url)  # (a browser that does not open fails nothing)
 
 
 def _linger(board: RunDashboard, err: Console, *, interrupted: bool) -> None:

@@ -12,17 +12,28 @@ import copy
 import logging
 import re
 from typing import Any, Final
+from urllib.parse import unquote_plus
 
 __all__ = ["REDACTED", "RedactCredentials", "log_config"]
 
 REDACTED: Final = "[secret]"
 
-_TOKEN = re.compile(r"([?&]token=)[^&\s\"']*", re.IGNORECASE)
+_PARAMETER = re.compile(r"([?&])([^=&\s\"'?#]+)=([^&\s\"'#]*)")
 
 
 def redact(text: str) -> str:
-    """Return ``text`` with the value of every ``token=`` query parameter replaced."""
-    return _TOKEN.sub(rf"\g<1>{REDACTED}", text)
+    """Return ``text`` with the value of every ``token`` query parameter replaced.
+
+    The name is compared as the server reads it (percent-decoded, any case): ``%74oken=`` is a
+    ``token`` too.
+    """
+
+    def hide(match: re.Match[str]) -> str:
+        if unquote_plus(match[2]).lower() != "token":
+            return match[0]
+        return f"{match[1]}{match[2]}={REDACTED}"
+
+    return _PARAMETER.sub(hide, text)
 
 
 class RedactCredentials(logging.Filter):
@@ -32,7 +43,7 @@ class RedactCredentials(logging.Filter):
         """Redact ``record`` in place; always let it through."""
         if isinstance(record.args, tuple):
             record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        if isinstance(record.msg, str) and "token=" in record.msg.lower():
+        if isinstance(record.msg, str) and "=" in record.msg:
             record.msg = redact(record.msg)
         return True
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from arachne.model.delta import graph_delta
 from arachne.model.errors import CommitFailed, ExecutionError, GraphError
-from arachne.model.node import Node
+from arachne.model.node import Node, overrides
 from arachne.server.errors import Problem, documented
 
 if TYPE_CHECKING:
@@ -194,6 +194,14 @@ def live_routes(
                 known = ", ".join(before.nodes) or "none"
                 raise Problem(
                     400, "invalid_change", f"unknown node {node_id!r}; known nodes: {known}"
+                )
+            running = ex.instances.get(node_id)
+            if running is not None and not overrides(running, "on_config"):  # (as a commit says)
+                raise Problem(
+                    400,
+                    "invalid_change",
+                    f"node {node_id!r} ({type(running).__qualname__}) has no on_config, so it "
+                    "cannot take a new config while it runs; remove the node and add a new one",
                 )
             if spec.kind in service.registry:  # built as a commit would: expressions compiled
                 changed(ex, lambda: service.registry.create(spec.kind, config, where="config"))

@@ -389,6 +389,8 @@
       this.logScheduled = false;
       this.pendingFrame = null;
       this.shape = null;
+      this.previewSeq = 0;
+      this.userMoved = false; // the user zoomed or panned: a resize leaves the view alone
       this.retry = 0;
       this.gone = false; // the service forgot the execution
     }
@@ -467,7 +469,7 @@
 
     shapeKey() {
       return JSON.stringify([
-        this.graph.nodes.map((n) => n.id).sort(),
+        this.graph.nodes.map((n) => `${n.id}:${n.kind}`).sort(),
         this.graph.edges.map((e) => `${e.id}:${e.source.node}>${e.target.node}`).sort(),
       ]);
     }
@@ -516,7 +518,10 @@
       });
       this.cy.on("tap", "edge", (event) => this.select("edge", event.target.id()));
       this.cy.on("viewport", () => this.moveOverlay());
-      this.cy.on("resize", () => this.readable()); // (a narrowed window: shown again)
+      this.cy.on("resize", () => this.userMoved || this.readable()); // (a narrowed window)
+      this.cy.on("scrollzoom dragpan pinchzoom", () => {
+        this.userMoved = true;
+      });
       this.readable();
       this.buildOverlay();
       window.arachneDashboard.cy = this.cy;
@@ -565,6 +570,7 @@
     zoom(factor) {
       const cy = this.cy;
       if (!cy) return;
+      this.userMoved = true;
       cy.zoom({ level: cy.zoom() * factor, renderedPosition: { x: cy.width() / 2, y: cy.height() / 2 } });
     }
 
@@ -588,7 +594,7 @@
           status: el("td"),
         };
         const name = el("button", { type: "button", class: "rowbutton", text: node.id, onclick: () => this.select("node", node.id, true) });
-        const row = el("tr", { "data-node": node.id, onclick: (event) => event.target === name || this.select("node", node.id) }, el("td", {}, name), el("td", { text: short(node.kind) }), cells.in, cells.out, cells.p99, cells.busy, cells.held, cells.errors, cells.status);
+        const row = el("tr", { "data-node": node.id, onclick: (event) => event.target === name || this.select("node", node.id, true) }, el("td", {}, name), el("td", { text: short(node.kind) }), cells.in, cells.out, cells.p99, cells.busy, cells.held, cells.errors, cells.status);
         this.rows.nodes.set(node.id, { row, cells });
         return row;
       });
@@ -605,7 +611,7 @@
         };
         const name = el("button", { type: "button", class: "rowbutton", text: edge.id, onclick: () => this.select("edge", edge.id, true) });
         const ends = `${edge.source.node}:${edge.source.port} → ${edge.target.node}:${edge.target.port}`;
-        const row = el("tr", { "data-edge": edge.id, onclick: (event) => event.target === name || this.select("edge", edge.id) }, el("td", {}, name), el("td", { text: ends }), cells.queue, cells.rate, cells.passed, cells.dropped, cells.overflow, cells.status);
+        const row = el("tr", { "data-edge": edge.id, onclick: (event) => event.target === name || this.select("edge", edge.id, true) }, el("td", {}, name), el("td", { text: ends }), cells.queue, cells.rate, cells.passed, cells.dropped, cells.overflow, cells.status);
         this.rows.edges.set(edge.id, { row, cells, bar });
         return row;
       });
@@ -722,6 +728,7 @@
         socket.send(JSON.stringify({ event: "execution:subscribe", data: { executionId: this.id, view: true } }));
       });
       socket.addEventListener("message", (message) => {
+        window.arachneDashboard.received += 1;
         let frame;
         try {
           frame = JSON.parse(message.data);
@@ -736,8 +743,8 @@
           // Refused before it opened: credentials gone stale, say (a 401 shows the sign-in).
           try {
             await whoami();
-          } catch (_) {
-            return;
+          } catch (error) {
+            if (error.status === 401) return; // (the sign-in form is up; it reconnects after)
           }
         }
         this.retry = Math.min((this.retry || 0) + 1, 5);
@@ -914,8 +921,7 @@
 
     select(kind, id, fromTable = false) {
       this.selected = { kind, id };
-      this.pending = null;
-      $("preview").hidden = true;
+      this.discard();
       $("change-error").textContent = "";
       for (const row of document.querySelectorAll("#nodes tr.selected, #edges tr.selected")) row.classList.remove("selected");
       const entry = kind === "node" ? this.rows.nodes.get(id) : this.rows.edges.get(id);
@@ -968,6 +974,7 @@
     async preview(event) {
       event.preventDefault();
       this.discard(); // (whatever was previewed before goes: only what is on screen is sent)
+      const asked = this.previewSeq;
       $("change-error").textContent = "";
       const { kind, id } = this.selected;
       let path, body;
@@ -987,17 +994,19 @@
       }
       try {
         const answer = await api("PATCH", `${path}?dryRun=true`, body);
+        if (asked !== this.previewSeq || this.closed) return; // (edited or left meanwhile)
         this.pending = { path, body };
         $("preview-text").textContent = answer.text || "(no change)";
         $("preview").hidden = false;
         $("apply").dataset.busy = answer.text ? "0" : "1";
         applyRoles($("selection"));
       } catch (error) {
-        $("change-error").textContent = error.message;
+        if (asked === this.previewSeq) $("change-error").textContent = error.message;
       }
     }
 
     discard() {
+      this.previewSeq += 1; // (an answer to an earlier preview, still on its way, is dropped)
       this.pending = null;
       $("preview").hidden = true;
     }
@@ -1005,11 +1014,10 @@
     async apply() {
       if (!this.pending) return;
       const { path, body } = this.pending;
+      this.discard(); // (committed once, however many clicks)
       try {
         const answer = await api("PATCH", path, body);
         this.log("change", `committed: ${answer.text || "no change"}`, "state-event");
-        this.pending = null;
-        $("preview").hidden = true;
         await this.loadGraph();
         if (this.selected) this.describeSelection(true);
       } catch (error) {
@@ -1150,13 +1158,19 @@
   for (const field of ["edge-capacity", "edge-overflow", "node-config"]) {
     $(field).addEventListener("input", () => current() && current().discard()); // (edited: preview again)
   }
-  $("zoom-fit").addEventListener("click", () => current() && current().cy && current().cy.fit(undefined, 20));
+  $("zoom-fit").addEventListener("click", () => {
+    const page = current();
+    if (page && page.cy) {
+      page.userMoved = false;
+      page.cy.fit(undefined, 20);
+    }
+  });
   $("zoom-in").addEventListener("click", () => current() && current().zoom(1.25));
   $("zoom-out").addEventListener("click", () => current() && current().zoom(0.8));
   $("replay").addEventListener("click", () => current() && current().replay());
 
   // For tests and for the curious: the page's state, read-only by convention.
-  window.arachneDashboard = { state, cy: null, frames: 0, layouts: 0, refreshes: 0 };
+  window.arachneDashboard = { state, cy: null, frames: 0, layouts: 0, refreshes: 0, received: 0 };
 
   if (window.cytoscape && window.cytoscapeDagre && !window.cytoscape.prototype?.dagre) {
     try {
