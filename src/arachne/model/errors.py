@@ -10,6 +10,7 @@ Leaves also inherit the builtin they resemble, so ``except ValueError`` keeps wo
         NodeFailed(ExecutionError)                node id kept, cause chained
         CommitFailed(ExecutionError)              a live change rolled back, cause chained
         EdgeFull(ExecutionError)                  emit on a full edge whose overflow is "fail"
+      QueueFull(ArachneError, RuntimeError)       enqueue on a durable queue at its capacity
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "ExpressionError",
     "GraphError",
     "NodeFailed",
+    "QueueFull",
     "SpecError",
     "describe",
     "shown",
@@ -124,3 +126,7 @@ class EdgeFull(ExecutionError):
             "raise its capacity or choose 'block', 'drop', 'latest' or Coalesce(fn)"
         )
         self.edge_id = edge_id
+
+
+class QueueFull(ArachneError, RuntimeError):
+    """A durable queue holds as many messages as its capacity allows; ack some first."""

@@ -1,0 +1,119 @@
+"""The embedded store: one SQLite file in WAL mode, the durable parts' tables in it.
+
+``SqliteStore(path)`` opens (or creates) the file, turns on write-ahead logging and writes the
+schema once, versioned in ``PRAGMA user_version``. Every durable part keeps its tables here
+and changes them through ``transaction()``: ``BEGIN IMMEDIATE``, so two processes sharing the
+file take turns rather than fail on a lock upgrade half-way, and a process killed mid-way
+leaves the file as the last committed transaction left it. ``synchronous=FULL`` by default:
+a commit survives the machine losing power, not only the process dying (``"normal"`` keeps
+it across a process crash only, and writes less).
+
+This is the seam a server-backed store (PostgreSQL) fills later: the durable parts ask for
+``transaction()`` and plain SQL whose dialect both understand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Literal
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterator
+
+__all__ = ["SCHEMA_VERSION", "SqliteStore"]
+
+SCHEMA_VERSION: Final = 1
+"""The version of the tables below; a file written by a newer Arachne is refused."""
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS queue_items (
+    queue       TEXT    NOT NULL,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    key         TEXT,
+    body        TEXT    NOT NULL,
+    state       TEXT    NOT NULL CHECK (state IN ('ready', 'leased', 'dead')),
+    visible_at  REAL    NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    token       TEXT,
+    enqueued_at REAL    NOT NULL,
+    error       TEXT
+);
+CREATE INDEX IF NOT EXISTS queue_items_by_queue ON queue_items (queue, state, id);
+CREATE INDEX IF NOT EXISTS queue_items_by_key ON queue_items (queue, key, id);
+"""
+
+
+class SqliteStore:
+    """A SQLite file holding the durable parts' tables; safe to share between processes.
+
+    One connection per store, used by one thread at a time (a lock serialises callers), so a
+    store may be handed to several threads of one process; other processes open their own.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Literal["full", "normal"] = "full",
+        timeout: float = 30.0,
+    ) -> None:
+        if synchronous not in ("full", "normal"):
+            raise ValueError(f"synchronous must be 'full' or 'normal', got {synchronous!r}")
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise IsADirectoryError(f"store path {str(self.path)!r} is a folder; give a file")
+        self._lock = threading.RLock()
+        # (autocommit off in the driver's sense: transactions are begun here, explicitly)
+        self._db = sqlite3.connect(
+            self.path, timeout=timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"store {str(self.path)!r} was written by a newer Arachne (schema "
+                    f"{version}, this one knows {SCHEMA_VERSION}); upgrade Arachne to open it"
+                )
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run the block in one write transaction: all of it is committed, or none of it."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the file; the store cannot be used after."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r})"
