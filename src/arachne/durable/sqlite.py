@@ -44,6 +44,22 @@ CREATE TABLE IF NOT EXISTS queue_items (
 );
 CREATE INDEX IF NOT EXISTS queue_items_by_queue ON queue_items (queue, state, id);
 CREATE INDEX IF NOT EXISTS queue_items_by_key ON queue_items (queue, key, id);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    run          TEXT    NOT NULL,
+    id           INTEGER NOT NULL,
+    state        TEXT    NOT NULL CHECK (state IN ('pending', 'committed')),
+    started_at   REAL    NOT NULL,
+    committed_at REAL,
+    PRIMARY KEY (run, id)
+);
+CREATE TABLE IF NOT EXISTS checkpoint_parts (
+    run        TEXT    NOT NULL,
+    checkpoint INTEGER NOT NULL,
+    kind       TEXT    NOT NULL,
+    name       TEXT    NOT NULL,
+    body       TEXT    NOT NULL,
+    PRIMARY KEY (run, checkpoint, kind, name)
+);
 """
 
 
