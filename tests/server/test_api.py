@@ -317,3 +317,34 @@ def test_a_body_without_content_type_is_json_and_broken_json_is_told(api: httpx.
         "code": "invalid_json",
         "message": "the body is not JSON at character 45: Expecting ',' delimiter",
     }
+
+
+def test_validate_names_each_problem_at_its_path_and_stores_nothing() -> None:
+    served = Served(ServerSettings())
+    try:
+        api = served.client
+        broken = {
+            "arachne": "1.0",
+            "name": "broken",
+            "nodes": [
+                {"id": "a", "component": "arachne.core.map", "config": {"expresion": "v"}},
+                {"id": "b", "component": "arachne.core.passthrough"},
+            ],
+            "edges": [{"id": "e", "source": "b:out", "target": "nowhere:in"}],
+        }
+        answer = api.post("/api/validate", json=broken).json()
+        assert answer["valid"] is False
+        assert [p["path"] for p in answer["problems"]] == ["edges[0].target.node"]
+        fixed_edge = {**broken, "edges": []}
+        answer = api.post("/api/validate", json=fixed_edge).json()
+        (problem,) = answer["problems"]
+        assert problem["path"] == "nodes[0]"  # a component's config check, placed
+        assert problem["message"].startswith("nodes[0].config: ")  # (its path said once)
+        loaded = api.post("/api/graphs", json=fixed_edge)
+        assert loaded.status_code == 400
+        assert loaded.json()["error"]["problems"] == answer["problems"]
+        assert api.get("/api/graphs").json() == []
+        good = api.post("/api/validate", json=GRAPH_EXAMPLE).json()
+        assert (good["valid"], good["problems"]) == (True, [])
+    finally:
+        served.stop()

@@ -6,6 +6,7 @@ from functools import partial
 from typing import Any
 
 from arachne import Input, IterSource, Message, Node, Output, Runtime, Subgraph
+from arachne.model.error_record import ErrorRecord
 from arachne.runtime import Taken
 from arachne.server.coalescer import VALUE_CHARS, Coalescer, event_value
 from tests.runtime.nodes import Collect
@@ -91,6 +92,8 @@ def test_a_value_is_cut_or_described_and_never_raises() -> None:
     described, cut = event_value([object()])
     assert cut
     assert described.startswith("[<object object")
+    record = ErrorRecord("calc", "in", "TypeError", "boom", 1, {"a": 1}, {})
+    assert event_value(record) == (record.to_dict(), False)  # a dead letter, as data
 
 
 def test_an_edge_made_again_under_its_id_is_counted_from_its_own_start() -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -74,28 +73,20 @@ GRAPH_EXAMPLE: dict[str, Any] = {
 YAML_TYPES: Final = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 """Content types under which a graph document is read as YAML (JSON otherwise)."""
 
-_PATH = re.compile(r"^((?:[A-Za-z_][\w-]*)(?:\[\d+\]|\.[\w-]+)*):\s")
 
+def problems_of(exc: BaseException) -> list[dict[str, str]]:
+    """Return what is wrong with a document as ``{"path", "code", "message"}`` items.
 
-def problems_of(exc: SpecError) -> list[dict[str, str]]:
-    """Return a document's problems as ``{"path", "code", "message"}``, path first found.
-
-    ``path`` is where in the document the problem is (``edges[0].target.node``), taken from
-    the issue or from the start of its message; empty for a problem of the whole document.
+    ``path`` is where in the document a problem is (``edges[0].target.node``), empty for a
+    problem of the whole document: each issue of a ``SpecError``, else the one error.
     """
-    found = []
-    for issue in exc.issues or ():
-        path = issue.where
-        if not path:
-            match = _PATH.match(issue.message)
-            path = match.group(1) if match else ""
-        found.append({"path": path, "code": issue.code, "message": issue.message})
-    if not found:
-        match = _PATH.match(str(exc))
-        found.append(
-            {"path": match.group(1) if match else "", "code": "document", "message": str(exc)}
-        )
-    return found
+    if isinstance(exc, RecursionError):
+        return [{"path": "", "code": "depth", "message": "the document nests too deeply"}]
+    issues = exc.issues if isinstance(exc, SpecError) else ()
+    if issues:
+        return [{"path": i.where, "code": i.code, "message": i.message} for i in issues]
+    code = "document" if isinstance(exc, SpecError) else "graph"
+    return [{"path": "", "code": code, "message": str(exc)}]
 
 
 class Injection(BaseModel):
@@ -326,16 +317,8 @@ def create_app(
         definition = await body_object(request)
         try:
             _, topology = await asyncio.to_thread(service.check_graph, definition)
-        except SpecError as exc:
+        except (GraphError, RecursionError) as exc:  # (SpecError is a GraphError)
             return {"valid": False, "problems": problems_of(exc)}
-        except GraphError as exc:
-            return {
-                "valid": False,
-                "problems": [{"path": "", "code": "graph", "message": str(exc)}],
-            }
-        except RecursionError:
-            message = "the document nests too deeply"
-            return {"valid": False, "problems": [{"path": "", "code": "depth", "message": message}]}
         return {"valid": True, "problems": [], "topology": topology.to_dict()}
 
     @app.get("/api/graphs", dependencies=[need("viewer")])

@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from arachne.model.error_record import ErrorRecord
+from arachne.components.json_text import plain
 from arachne.model.message import Message
 
 if TYPE_CHECKING:
@@ -34,7 +34,9 @@ __all__ = ["VALUE_CHARS", "Coalescer", "event_value"]
 VALUE_CHARS: Final = 8192
 """Characters of a value's JSON an event carries; a longer one is cut, and marked so."""
 
-_ENCODER: Final = json.JSONEncoder(allow_nan=False)
+_ENCODER: Final = json.JSONEncoder(allow_nan=False, default=plain)
+"""JSON as the graph's outputs are written: ``to_dict()`` objects (an ``ErrorRecord`` on its
+way to dead letters) and dataclasses as objects (``arachne.components.json_text.plain``)."""
 _SHORT: Final = reprlib.Repr()
 _SHORT.maxstring = _SHORT.maxother = VALUE_CHARS // 8
 _SHORT.maxlevel = 4
@@ -171,8 +173,6 @@ def event_value(item: object) -> tuple[Any, bool]:
     interpreter nor is encoded whole). Never raises.
     """
     payload = item.payload if isinstance(item, Message) else item
-    if isinstance(payload, ErrorRecord):
-        payload = payload.to_dict()  # (a dead letter on its way: shown as the data it holds)
     if isinstance(payload, str) and len(payload) > VALUE_CHARS:
         return payload[:VALUE_CHARS], True  # (no need to encode all of it to cut it)
     pieces: list[str] = []

@@ -88,11 +88,15 @@ class RuntimeService:
         self.registry = registry.confined(DataRoot(settings.data_root))
         self.redactor = Redactor(self.registry)  # secret config values are never shown back
         self._owns_runtime = runtime is None
-        self.runtime = runtime or Runtime(
-            metrics=settings.enable_metrics,
-            execution_timeout=settings.execution_timeout_seconds,
-            max_concurrent_executions=settings.max_concurrent_executions,
-            max_backpressure_queue=settings.max_backpressure_queue,
+        self.runtime = (
+            runtime
+            if runtime is not None
+            else Runtime(
+                metrics=settings.enable_metrics,
+                execution_timeout=settings.execution_timeout_seconds,
+                max_concurrent_executions=settings.max_concurrent_executions,
+                max_backpressure_queue=settings.max_backpressure_queue,
+            )
         )
         self.graphs: dict[str, StoredGraph] = {}
         self._graph_of: dict[str, str] = {}  # execution id -> graph id

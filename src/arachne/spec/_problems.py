@@ -25,9 +25,13 @@ class Problems:
         self.issues: list[Issue] = []
 
     def add(self, where: str, message: str, code: str = "invalid") -> None:
-        """Record one problem at JSON path ``where`` (``""`` for the whole document)."""
+        """Record one problem at JSON path ``where`` (``""`` for the whole document).
+
+        The message is prefixed with the path unless it starts with it already (a component's
+        config check names ``nodes[0].config`` itself).
+        """
         if len(self.issues) < MAX_PROBLEMS:
-            text = f"{where}: {message}" if where else message
+            text = f"{where}: {message}" if where and not message.startswith(where) else message
             self.issues.append(Issue("error", code, text, where))
 
     def extend(self, issues: Iterable[Issue]) -> None:

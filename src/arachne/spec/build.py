@@ -90,8 +90,7 @@ def _create(
         if isinstance(unit, Node):
             unit._arachne_kind = registry.resolve(node.component).id
     except SpecError as exc:
-        text = str(exc)
-        problems.add("" if text.startswith(where) else where, text, "component")
+        problems.add(where, str(exc), "component")
         return None
     except Exception as exc:  # a broken factory must surface as a SpecError, like the rest
         problems.add(

@@ -429,10 +429,14 @@
     }
 
     showRecord(record) {
-      this.state = record.state;
-      $("execution-state").textContent = record.state;
-      $("execution-state").className = `state ${record.state}`;
       $("execution-graph").textContent = record.graphName ? `graph ${record.graphName}` : "";
+      this.showState(record.state);
+    }
+
+    showState(value) {
+      this.state = value;
+      $("execution-state").textContent = value;
+      $("execution-state").className = `state ${value}`;
       this.updateControls();
     }
 
@@ -787,8 +791,7 @@
         case "execution:failed":
         case "execution:cancelled": {
           const now = name.split(":")[1];
-          this.state = { started: "running", resumed: "running" }[now] || now;
-          this.showRecord({ state: this.state, graphName: $("execution-graph").textContent.replace(/^graph /, "") });
+          this.showState({ started: "running", resumed: "running" }[now] || now);
           const detail = data.error ? `: ${data.error.message}` : "";
           this.log(name, `${now}${detail}`, name === "execution:failed" ? "error-event" : "state-event");
           break;
