@@ -20,6 +20,7 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.text import Text
 
+from arachne.cli.dashboard import linger, serve_dashboard
 from arachne.cli.feeds import Feed, collect_feeds
 from arachne.cli.info import load_registry
 from arachne.cli.progress import Rates, live_table, summary_table
@@ -40,10 +41,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from wsgiref.simple_server import WSGIServer
 
-    from arachne.components.registry import Registry
     from arachne.runtime.execution import Execution
     from arachne.runtime.stats import ExecutionStats
-    from arachne.server.run_dashboard import RunDashboard
     from arachne.spec import GraphDocument
 
 __all__ = ["RunOptions", "execute", "run_document"]
@@ -135,7 +134,7 @@ def execute(
         log_events(runtime)
     metrics = _serve_metrics(runtime, options.metrics_port, err)
     ex = runtime.execution
-    board = _serve_dashboard(runtime, ex, doc, registry, options.dashboard, err)
+    board = serve_dashboard(runtime, ex, doc, registry, options.dashboard, err)
     started = time.perf_counter()
     show = options.progress if options.progress is not None else err.is_terminal
     draw = (
@@ -182,7 +181,7 @@ def execute(
             board.close()
         raise
     if board is not None:
-        _linger(board, err, interrupted=bool(signals))
+        linger(board, err, interrupted=bool(signals))
     return status
 
 
@@ -242,63 +241,6 @@ def _serve_metrics(runtime: Runtime, port: int | None, err: Console) -> WSGIServ
     server, _ = serve_metrics(runtime, port)
     err.print(f"metrics at http://127.0.0.1:{server.server_port}/metrics", highlight=False)
     return server
-
-
-def _serve_dashboard(
-    runtime: Runtime,
-    ex: Execution,
-    doc: GraphDocument,
-    registry: Registry,
-    port: int | None,
-    err: Console,
-) -> RunDashboard | None:
-    """Serve the run's dashboard on 127.0.0.1:``port``, if asked; print its address."""
-    if port is None:
-        return None
-    from arachne.server.run_dashboard import RunDashboard
-
-    board = RunDashboard(runtime, ex, doc, registry, port=port)
-    err.print(f"dashboard at {board.url}", highlight=False)
-    if err.is_terminal:
-        threading.Thread(target=_open, args=(board.url,), daemon=True).start()
-    return board
-
-
-def _open(url: str) -> None:
-    """Open ``url`` in a graphical browser, if there is one; never a text one in the terminal."""
-    import webbrowser
-
-    if sys.platform not in ("darwin", "win32") and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    ):
-        return
-    try:
-        browser = webbrowser.get()
-    except webbrowser.Error:
-        return
-    graphical = isinstance(browser, webbrowser.BackgroundBrowser) or getattr(
-        browser, "background", sys.platform in ("darwin", "win32")
-    )
-    if graphical:
-        browser.open(url)  # (a browser that does not open fails nothing)
-
-
-def _linger(board: RunDashboard, err: Console, *, interrupted: bool) -> None:
-    """Keep the dashboard up after the run on a terminal, until Ctrl-C; then close it.
-
-    Not after a run that was interrupted: the user asked for the end already.
-    """
-    try:
-        if err.is_terminal and not interrupted:
-            err.print(
-                f"the run has ended; its dashboard stays at {board.url} until Ctrl-C",
-                highlight=False,
-            )
-            threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        board.close()
 
 
 def _has_data(stdin: IO[str] | None) -> bool:
