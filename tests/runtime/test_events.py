@@ -49,6 +49,9 @@ FIELD_VALUES: dict[str, Any] = {
     "previous": "e0",
     "delta": GraphDelta(),
     "dropped": {},
+    "checkpoint": 3,
+    "seconds": 0.01,
+    "size": 120,
 }
 
 NODE_KINDS = [kind for kind in EVENT_KINDS if issubclass(kind, NodeEvent)]
@@ -98,6 +101,8 @@ def test_event_kinds_are_the_concrete_kinds_in_definition_order() -> None:
         "ExecutionRestarted",
         "GraphCommitted",
         "CommitRolledBack",
+        "CheckpointCommitted",
+        "CheckpointAborted",
         "NodeStarted",
         "NodeFinished",
         "NodeStopped",

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from arachne.durable.sqlite import SqliteStore
+    from arachne.durable.store import Store
 
 __all__ = ["KINDS", "Checkpoint", "Checkpoints"]
 
-KINDS: Final = ("state", "position", "sink")
-"""What a part of a checkpoint holds: a node's state, a source's position, a sink's offset."""
+KINDS: Final = ("state", "position", "sink", "finished")
+"""What a part of a checkpoint holds: a node's state, a source's position, a sink's offset,
+or that a node had finished."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,7 @@ class Checkpoints:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         run: str,
         *,
         keep: int = 2,
@@ -105,13 +106,46 @@ class Checkpoints:
                 "WHERE run = ? AND id = ?",
                 (self.clock(), self.run, checkpoint),
             )
-            old = db.execute(
-                "SELECT id FROM checkpoints WHERE run = ? AND state = 'committed' "
-                "ORDER BY id DESC LIMIT -1 OFFSET ?",
-                (self.run, self.keep),
-            ).fetchall()
-            for (number,) in old:
-                self._delete(db, number)
+            self._prune(db)
+
+    def record(self, parts: Mapping[str, Mapping[str, str]]) -> int:
+        """Begin, fill and commit a checkpoint in one transaction; return its number.
+
+        ``parts`` maps each kind to part names and their values already written as JSON text
+        (the runtime encodes each as its barrier passes, so later changes cannot reach it).
+        """
+        for kind in parts:
+            if kind not in KINDS:
+                raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        with self.store.transaction() as db:
+            self._drop_pending(db)
+            row = db.execute(
+                "SELECT COALESCE(MAX(id), 0) FROM checkpoints WHERE run = ?", (self.run,)
+            ).fetchone()
+            number = int(row[0]) + 1
+            now = self.clock()
+            db.execute(
+                "INSERT INTO checkpoints (run, id, state, started_at, committed_at) "
+                "VALUES (?, ?, 'committed', ?, ?)",
+                (self.run, number, now, now),
+            )
+            db.executemany(
+                "INSERT INTO checkpoint_parts (run, checkpoint, kind, name, body) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (self.run, number, kind, name, body)
+                    for kind, by_name in parts.items()
+                    for name, body in by_name.items()
+                ],
+            )
+            self._prune(db)
+        return number
+
+    def forget(self) -> None:
+        """Delete every checkpoint of the run, committed or not."""
+        with self.store.transaction() as db:
+            db.execute("DELETE FROM checkpoint_parts WHERE run = ?", (self.run,))
+            db.execute("DELETE FROM checkpoints WHERE run = ?", (self.run,))
 
     def abandon(self) -> None:
         """Drop the pending checkpoint, if any (its parts go with it)."""
@@ -158,6 +192,15 @@ class Checkpoints:
                 f"checkpoint {checkpoint} of run {self.run!r} is {state}, not pending; begin "
                 "a new one"
             )
+
+    def _prune(self, db: Any) -> None:
+        old = db.execute(
+            "SELECT id FROM checkpoints WHERE run = ? AND state = 'committed' "
+            "ORDER BY id DESC LIMIT -1 OFFSET ?",
+            (self.run, self.keep),
+        ).fetchall()
+        for (number,) in old:
+            self._delete(db, number)
 
     def _drop_pending(self, db: Any) -> None:
         for (number,) in db.execute(

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import sqlite3
     from collections.abc import Callable, Iterable
 
-    from arachne.durable.sqlite import SqliteStore
+    from arachne.durable.store import Store
 
 __all__ = ["MAX_VISIBILITY", "DeadLetter", "DurableQueue", "Leased", "QueueStats"]
 
@@ -86,7 +86,7 @@ class DurableQueue:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         name: str,
         *,
         capacity: int,
@@ -173,7 +173,7 @@ class DurableQueue:
                 "DELETE FROM queue_items WHERE queue = ? AND token = ? AND state = 'leased'",
                 (self.name, token),
             )
-            return cursor.rowcount == 1
+            return bool(cursor.rowcount == 1)
 
     def nack(self, token: str, *, delay: float = 0.0, error: str = "nacked") -> bool:
         """Give the message back, after ``delay`` seconds; ``False`` if that lease is not current.
@@ -210,7 +210,7 @@ class DurableQueue:
                 "WHERE queue = ? AND token = ? AND state = 'leased'",
                 (self.clock() + span, self.name, token),
             )
-            return cursor.rowcount == 1
+            return bool(cursor.rowcount == 1)
 
     # -- dead letters and counts ---------------------------------------------------------------
 

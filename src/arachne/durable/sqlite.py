@@ -20,6 +20,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
+from arachne.durable.runs import Run
+
 if TYPE_CHECKING:
     import os
     from collections.abc import Iterator
@@ -59,6 +61,14 @@ CREATE TABLE IF NOT EXISTS checkpoint_parts (
     name       TEXT    NOT NULL,
     body       TEXT    NOT NULL,
     PRIMARY KEY (run, checkpoint, kind, name)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    name       TEXT    PRIMARY KEY,
+    checksum   TEXT,
+    state      TEXT    NOT NULL,
+    started_at REAL    NOT NULL,
+    ended_at   REAL,
+    resumes    INTEGER NOT NULL DEFAULT 0
 );
 """
 
@@ -119,6 +129,14 @@ class SqliteStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def open_run(self, name: str, *, checksum: str | None = None, fresh: bool = False) -> Run:
+        """Return the run ``name``: resumed from its checkpoints unless it ended (or ``fresh``).
+
+        ``checksum`` names the graph it runs; resuming a run made from another graph is
+        refused (``ValueError``) unless ``fresh`` starts it over.
+        """
+        return Run(self, name, checksum=checksum, fresh=fresh)
 
     def close(self) -> None:
         """Close the file; the store cannot be used after."""

@@ -15,7 +15,7 @@ from arachne.model.port import Input, Output, PortDeclaration, PortSpec, normali
 if TYPE_CHECKING:
     from arachne.model.function_stage import FunctionStage
     from arachne.model.message import Message
-    from arachne.model.policies import ErrorPolicy, Mode
+    from arachne.model.policies import Delivery, ErrorPolicy, Mode
 
 __all__ = [
     "AsyncNode",
@@ -96,6 +96,15 @@ class Node:
       and goes to the error policy as a ``TimeoutError``. ``None`` (default): no limit.
       Every node also has an implicit ``error`` output: when it is connected, every message a
       hook failed on leaves there as an ``ErrorRecord``.
+    - ``delivery``: what a sink promises when the execution is checkpointed (docs/durable.md):
+      ``"exactly-once"`` (its :meth:`snapshot` makes its output durable up to the barrier and
+      :meth:`restore` takes back what came after), ``"at-least-once"`` (the default: after a
+      recovery it may see again what it saw since the last checkpoint) or ``"at-most-once"``.
+
+    Under checkpointing (``Runtime(store=...)``) a node's :meth:`snapshot` is saved as each
+    barrier passes it and handed to :meth:`restore` before ``on_start`` when a run resumes.
+    By default that is ``context.state``, so a node that keeps its state there needs nothing
+    more.
     """
 
     cadence: float | None = None
@@ -106,6 +115,7 @@ class Node:
     ordered: bool = True
     error_policy: ErrorPolicy = "fail"
     timeout: float | None = None
+    delivery: Delivery = "at-least-once"
 
     _arachne_name: str | None
     _arachne_config: Mapping[str, Any]
@@ -224,6 +234,36 @@ class Node:
         and the caller of ``update_config`` gets the error. A node that does not override
         this cannot change its config while it runs.
         """
+        return
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def snapshot(self) -> Any:
+        """Return this node's state as JSON data, saved as a checkpoint's barrier passes it.
+
+        Called on the loop between hooks (never during one), once everything the node took
+        before the barrier has been handled. The default is a copy of ``context.state``
+        (``None`` when it is empty: nothing to save). A sink that promises ``exactly-once``
+        makes its output durable here (flush, fsync) and returns where it stands.
+        """
+        state = self.context.state
+        return dict(state) if state else None
+
+    def restore(self, state: Any) -> None:
+        """Take back what :meth:`snapshot` returned, before ``on_start``, when a run resumes.
+
+        The default puts it back into ``context.state``.
+        """
+        if not isinstance(state, dict):
+            raise ValueError(
+                f"{self.name()}: a saved state for context.state must be a JSON object, got "
+                f"{type(state).__name__}; override restore() to take another form"
+            )
+        self.context.state.clear()
+        self.context.state.update(state)
+
+    def on_checkpoint(self, checkpoint: int) -> None:
+        """Run when checkpoint ``checkpoint`` has committed (a sink may publish its output)."""
         return
 
     # -- the runtime's seam --------------------------------------------------------------------

@@ -8,17 +8,20 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias
 
 __all__ = [
+    "DELIVERIES",
     "ERROR_POLICY_NAMES",
     "LONGEST_DELAY",
     "MODES",
     "OVERFLOW_NAMES",
     "Coalesce",
+    "Delivery",
     "ErrorPolicy",
     "ErrorPolicyName",
     "Mode",
     "Overflow",
     "OverflowName",
     "Retry",
+    "check_delivery",
     "check_error_policy",
     "check_mode",
     "check_overflow",
@@ -183,6 +186,23 @@ def check_mode(mode: object, concurrency: object) -> Mode:
         raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
+    return found
+
+
+Delivery: TypeAlias = Literal["exactly-once", "at-least-once", "at-most-once"]
+"""What a sink promises across a recovery, strongest first (``Node.delivery``)."""
+
+DELIVERIES: Final[tuple[Delivery, ...]] = ("exactly-once", "at-least-once", "at-most-once")
+
+
+def check_delivery(delivery: object, node_id: str = "") -> Delivery:
+    """Return ``delivery`` as a :data:`Delivery`; ``ValueError`` naming the choices."""
+    found = next((known for known in DELIVERIES if delivery == known), None)
+    if found is None:
+        where = f"node {node_id!r}: " if node_id else ""
+        raise ValueError(
+            f"{where}unknown delivery {delivery!r}; use one of {', '.join(DELIVERIES)}"
+        )
     return found
 
 

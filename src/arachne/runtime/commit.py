@@ -285,6 +285,8 @@ class Committer:
             if not item.rn.removed:
                 seed(self.ctx, item.rn, live=True)
         self.ctx.gate.wake()
+        if self.ctx.checkpointer is not None:  # a boundary: the changed graph, saved whole
+            self.ctx.checkpointer.graph_changed()
         self._announce(delta, dropped, configured)
         if removed:
             task = asyncio.get_running_loop().create_task(self._stop(removed))

@@ -37,6 +37,8 @@ def finish_node(ctx: RunContext, rn: RunningNode) -> None:
     """
     if rn.finished or rn.finishing:
         return
+    if rn.aligning and ctx.checkpointer is not None:
+        ctx.checkpointer.node_finishing(rn)
     rn.finishing = True
     rn.current = None
     token = CURRENT_NODE.set(rn)  # on_finish logs as its node, whoever finishes it
@@ -73,6 +75,8 @@ def close_outputs(ctx: RunContext, rn: RunningNode) -> None:
     """Mark ``rn`` finished and close its output edges, queuing nodes whose inputs all ended."""
     rn.finished = True
     rn.timing.ended = ctx.clock.now()
+    if rn.aligning and ctx.checkpointer is not None:
+        ctx.checkpointer.node_finished(rn)
     for outlets in rn.outputs.values():
         for outlet in outlets:
             outlet.closed = True

@@ -137,6 +137,7 @@ class Edge:
         "_high_water",
         "_limit",
         "_switch",
+        "barrier_at",
         "blocked_ns",
         "blocked_spells",
         "capacity",
@@ -225,6 +226,9 @@ class Edge:
         self._switch: Callable[[bool], None] = _nothing
         # Called with what each take hands out, while the execution is watched (runtime.watch).
         self.tap: Callable[[Edge, list[Any]], None] | None = None
+        # A checkpoint's barrier (runtime.checkpointing): the consumer takes nothing past the
+        # message whose take makes ``dequeued`` reach it (-1: none). Absolute, like probe_seq.
+        self.barrier_at = -1
 
     # -- producers ----------------------------------------------------------------------------
 
@@ -382,11 +386,17 @@ class Edge:
             self.evicted += 1
             if self.probe_seq:
                 self.probe_seq -= 1  # the queue moved up by one without a take
+            if self.barrier_at > self.dequeued:
+                self.barrier_at -= 1  # (the evicted one was before it)
             self._compact()
             if MessageDropped in bus.wanted:
                 bus.publish(self._dropped(1, "latest"))
         elif isinstance(policy, Coalesce):
             buf = self._buf
+            if self.barrier_at >= 0 and self.barrier_at >= self.dequeued + len(buf) - self._head:
+                buf.append(item)  # the tail is before a barrier, the new one after: no merge
+                self.target_ready()
+                return
             tail, new = as_message(buf[-1]), as_message(item)
             merged = policy.merge(tail.payload, new.payload)
             buf[-1] = merged if new.headers is EMPTY_HEADERS else Message(merged, new.headers)
@@ -409,9 +419,16 @@ class Edge:
     # -- the consumer -------------------------------------------------------------------------
 
     def take(self, n: int) -> list[Any]:
-        """Remove and return up to ``n`` queued items, oldest first (a new list)."""
+        """Remove and return up to ``n`` queued items, oldest first (a new list).
+
+        Never past a checkpoint's barrier: the items after it wait until it is cleared.
+        """
         buf, head = self._buf, self._head
         depth = len(buf) - head
+        if self.barrier_at >= 0:
+            n = min(n, self.barrier_at - self.dequeued)
+            if n <= 0:
+                return []
         if depth <= 0:
             return []
         if depth > self._high_water:
@@ -516,6 +533,8 @@ class Edge:
         self.headed = False
         self.discarded += count
         self.probe_seq = 0
+        if self.barrier_at >= 0:
+            self.barrier_at = self.dequeued  # what was before it is gone
         if self._blocked_since:
             self._end_spell()
         bus = self._ctx.bus
@@ -565,9 +584,16 @@ class Edge:
             self.shed_merged += excess  # accepted once: still counted as enqueued
             if self.probe_seq > self.dequeued + len(buf) - self._head:
                 self.probe_seq = self.dequeued + len(buf) - self._head  # merged into the last
+            if self.barrier_at > self.dequeued + len(buf) - self._head:
+                self.barrier_at = self.dequeued + len(buf) - self._head
             return
         else:  # block, fail: kept; the producer is held back until they drain
             return
+        if self.barrier_at >= 0:  # dropped before it, it moves up with what is left
+            if policy == "latest":
+                self.barrier_at = max(self.dequeued, self.barrier_at - excess)
+            else:
+                self.barrier_at = min(self.barrier_at, self.dequeued + len(buf) - self._head)
         self.evicted += excess
         self._limit = self._head + self.capacity
         if self.probe_seq > self.dequeued + len(buf) - self._head:
@@ -619,8 +645,30 @@ class Edge:
     # -- reading ------------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        """Return how many messages are queued."""
+        """Return how many queued messages the consumer may take now (all, but a barrier's)."""
+        if self.barrier_at >= 0:
+            return min(self.barrier_at - self.dequeued, len(self._buf) - self._head)
         return len(self._buf) - self._head
+
+    @property
+    def depth(self) -> int:
+        """How many messages are queued (a barrier's included)."""
+        return len(self._buf) - self._head
+
+    def set_barrier(self) -> None:
+        """Put a checkpoint's barrier after the newest queued message."""
+        self.barrier_at = self.dequeued + len(self._buf) - self._head
+
+    @property
+    def barrier_reached(self) -> bool:
+        """Whether the consumer has taken everything before the barrier (or there is none)."""
+        return self.barrier_at <= self.dequeued
+
+    def target_ready(self) -> None:
+        """Queue the consumer at this edge's rank, unless it is queued as high already."""
+        target = self.target
+        if target.ready_rank < self.rank:
+            self.ready.add(target, self.rank)
 
     def peek(self) -> list[Any]:
         """Return a copy of the queued items, oldest first."""

@@ -25,6 +25,8 @@ __all__ = [
     "EVENT_KINDS",
     "BackpressureBegan",
     "BackpressureEnded",
+    "CheckpointAborted",
+    "CheckpointCommitted",
     "CommitRolledBack",
     "DeadLettered",
     "EdgeAdded",
@@ -146,6 +148,22 @@ class CommitRolledBack(Event):
     delta: GraphDelta
     error: str
     node_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckpointCommitted(Event):
+    """Fires when checkpoint ``checkpoint`` is in the store (``seconds``: barrier to commit)."""
+
+    checkpoint: int
+    seconds: float
+    size: int  # bytes of saved state
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckpointAborted(Event):
+    """Fires when a checkpoint in flight is given up (``reason``); the next one starts anew."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

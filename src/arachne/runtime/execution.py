@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from arachne.model.dead_letters import DeadLetters
 from arachne.model.delta import GraphDelta, graph_delta
+from arachne.model.error_record import ERROR_PORT
 from arachne.model.errors import ArachneError, ExecutionError, GraphError, NodeFailed, describe
 from arachne.model.flatten import node_spec
 from arachne.model.graph import Graph
@@ -25,8 +26,10 @@ from arachne.model.message import Headers, Message
 from arachne.model.policies import check_overflow
 from arachne.model.schema import compatible
 from arachne.model.specs import LinkSpec, PortRef, check_link_options
+from arachne.runtime.checkpointing import Checkpointer, CheckpointTarget, weakest
 from arachne.runtime.clock import Clock, MonotonicClock
 from arachne.runtime.commit import CommitMode, Committer, check_commit_mode
+from arachne.runtime.completion import close_outputs
 from arachne.runtime.control import Controls
 from arachne.runtime.events import Event, EventBus, Subscription
 from arachne.runtime.injection import MAX_BACKPRESSURE_QUEUE, Injector, check_queue_bound
@@ -48,7 +51,7 @@ if TYPE_CHECKING:
     from arachne.model.dead_letters import KeptLetters
     from arachne.model.error_record import ErrorRecord
     from arachne.model.node import Node
-    from arachne.model.policies import Overflow
+    from arachne.model.policies import Delivery, Overflow
     from arachne.runtime.edge import Edge
     from arachne.runtime.fusion import FusedChain
     from arachne.runtime.tracing import Tracer
@@ -96,6 +99,8 @@ class Execution:
         timeout: float | None = None,
         commit_mode: CommitMode = "auto",
         max_backpressure_queue: int = MAX_BACKPRESSURE_QUEUE,
+        checkpoints: CheckpointTarget | None = None,
+        checkpoint_every: float = 1.0,
     ) -> None:
         check_queue_bound(max_backpressure_queue)
         if timeout is not None and (
@@ -142,6 +147,11 @@ class Execution:
             stopper=self._stop_from_node,
         )
         self.wiring.build(graph, instances)
+        # Checkpointed into ``checkpoints`` (a resumed run restores from its newest one).
+        self.checkpointer: Checkpointer | None = None
+        if checkpoints is not None:
+            self.checkpointer = Checkpointer(ctx, self.wiring, checkpoints, every=checkpoint_every)
+            ctx.checkpointer = self.checkpointer
         self._committer = Committer(ctx, self.wiring)
         self._watchers = Watchers(self._watched)
         self._live = asyncio.Event()  # set once every node has started: commits wait for it
@@ -181,15 +191,23 @@ class Execution:
             if ctx.timeout is not None:
                 ctx.deadline = self._began + ctx.timeout
             self.wiring.attach()
+            done = self.checkpointer.restore() if self.checkpointer is not None else []
             for rn in list(self.wiring.nodes.values()):
                 await start_node(ctx, rn)
+            for node_id in done:  # finished at the checkpoint resumed from: so again
+                rn = self.wiring.nodes[node_id]
+                rn.finishing = True
+                close_outputs(ctx, rn)
             self.wiring.overlay()
             self._state.move(ExecutionState.RUNNING)
             if self.controls.pause_asked and not self.controls.stopping:  # asked before it ran
                 self.controls.paused = True
                 self._state.move(ExecutionState.PAUSED)
             for rn in self.wiring.nodes.values():
-                seed(ctx, rn)
+                if not rn.finished:
+                    seed(ctx, rn)
+            if self.checkpointer is not None:
+                self.checkpointer.start()
             self._live.set()
             for pending in self._deferred:
                 ctx.spawn(self._commit_live(pending))
@@ -268,6 +286,8 @@ class Execution:
             else:
                 final = ExecutionState.COMPLETED
             self.completed_at = time.time()
+            if self.checkpointer is not None:
+                self.checkpointer.ended(final.value)
             if not self._state.value.is_final:
                 error = describe(self.error) if self.error is not None else None
                 self._state.move(final, error=error)
@@ -276,6 +296,17 @@ class Execution:
                 ctx.gate.close()
             finally:
                 self._done.set()
+
+    @property
+    def delivery(self) -> Delivery:
+        """The weakest promise of its sinks (nodes with no output linked) across a recovery."""
+        return weakest(
+            [
+                rn.node.delivery
+                for rn in self.wiring.nodes.values()
+                if not any(outs for port, outs in rn.outputs.items() if port != ERROR_PORT)
+            ]
+        )
 
     @property
     def calls_abandoned(self) -> bool:

@@ -15,7 +15,12 @@ __all__ = ["after_turn"]
 
 
 def after_turn(ctx: RunContext, rn: RunningNode) -> None:
-    """Requeue ``rn`` if it can do more now, or finish it if its work is over."""
+    """Requeue ``rn`` if it can do more now, or finish it if its work is over.
+
+    A checkpoint's barrier waiting for ``rn`` is let pass first, if it can now.
+    """
+    if rn.aligning and ctx.checkpointer is not None:
+        ctx.checkpointer.turn_ended(rn)
     if rn.finished or rn.suspended or rn.blocked:
         return
     if rn.inputs:

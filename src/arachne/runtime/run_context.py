@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from arachne.runtime.gate import Gate
 from arachne.runtime.pools import Pools
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from arachne.runtime.running_node import RunningNode
     from arachne.runtime.tracing import Tracer
 
-__all__ = ["SLICE", "RunContext", "next_chunk"]
+__all__ = ["SLICE", "CheckpointHooks", "RunContext", "next_chunk"]
 
 SLICE: Final = 0.002
 """Seconds one activation may run before due timers and other nodes get their turn.
@@ -48,6 +48,26 @@ def next_chunk(taken: int, elapsed: float, cap: int) -> int:
     return max(1, min(cap, int(SLICE / 2 * taken / elapsed)))
 
 
+class CheckpointHooks(Protocol):
+    """What the scheduler tells a checkpointed run's ``Checkpointer`` (runtime.checkpointing)."""
+
+    def turn_ended(self, rn: RunningNode) -> None:
+        """Let a barrier pass ``rn`` if it is aligned now (after a turn or call of it)."""
+        ...
+
+    def node_finishing(self, rn: RunningNode) -> None:
+        """Let a barrier pass ``rn`` before its ``on_finish``: it has taken all its input."""
+        ...
+
+    def node_finished(self, rn: RunningNode) -> None:
+        """Let a barrier pass ``rn`` now that it has finished."""
+        ...
+
+    def graph_changed(self) -> None:
+        """Start over with a checkpoint of the graph a commit just changed."""
+        ...
+
+
 class RunContext:
     """The shared state of one running execution, below the ``Execution`` object itself.
 
@@ -63,6 +83,7 @@ class RunContext:
         "batch",
         "bus",
         "check_types",
+        "checkpointer",
         "clock",
         "deadline",
         "end_to_end",
@@ -129,6 +150,7 @@ class RunContext:
         self.idle_sources: list[RunningNode] = []
         self.failure: BaseException | None = None  # raised by the scheduler at its next look
         self.activations = 0
+        self.checkpointer: CheckpointHooks | None = None  # when the run is checkpointed
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` as a task of this execution (cancelled if the execution is)."""

@@ -87,6 +87,12 @@ class Inlet(Protocol):
         ...
 
     probe_seq: int  # the latency probe (see runtime.timing): 0, or the take that lands it
+    barrier_at: int  # a checkpoint's barrier: nothing past it is taken (-1: none)
+
+    @property
+    def barrier_reached(self) -> bool:
+        """Whether everything before the barrier has been taken (or there is none)."""
+        ...
 
     def landed_probe(self) -> tuple[float, float] | None:
         """Return the probe ``(stamped, origin)`` if its message was taken, clearing it."""
@@ -225,6 +231,7 @@ class RunningNode:
     """
 
     __slots__ = (
+        "aligning",
         "awaits_input",
         "batched",
         "blocked",
@@ -289,6 +296,7 @@ class RunningNode:
         self.started = self.finished = self.stopped = self.finish_requested = False
         self.finishing = self.idle = self.removed = False
         self.held = False  # takes no messages (Node.hold_input); ticks go on
+        self.aligning = False  # a checkpoint's barrier has not passed it yet
         # Has input ports but no link into them (from the start, or left so by a live change):
         # it waits for one while any source runs, instead of ending as a source with nothing
         # to do would (Rounds.release_waiting ends the wait).

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 from arachne.model.errors import ExecutionError
 from arachne.model.node import Node
 from arachne.model.subgraph import Subgraph
+from arachne.runtime.checkpointing import RunStore, check_every
 from arachne.runtime.commit import CommitMode, check_commit_mode
 from arachne.runtime.events import Event, EventBus, ExecutionRestarted
 from arachne.runtime.execution import Execution
@@ -78,6 +79,10 @@ class Runtime:
     ``max_backpressure_queue`` bounds the messages injected into one input and not yet taken
     (a paused execution queues them): past it the inject edge's policy applies, by default
     ``block``, which holds ``inject`` callers back.
+    ``store`` (``arachne.durable.SqliteStore("run.db")``) checkpoints every execution every
+    ``checkpoint_every`` seconds, as the run named by its execution id or else its graph's
+    name; a run that did not complete resumes from its last checkpoint when it runs again
+    (``fresh_runs`` starts each over instead). docs/durable.md has the guarantees.
     """
 
     def __init__(
@@ -97,6 +102,9 @@ class Runtime:
         max_concurrent_executions: int = MAX_CONCURRENT_EXECUTIONS,
         commit_mode: CommitMode = "auto",
         max_backpressure_queue: int = MAX_BACKPRESSURE_QUEUE,
+        store: RunStore | None = None,
+        checkpoint_every: float = 1.0,
+        fresh_runs: bool = False,
     ) -> None:
         if (
             isinstance(max_concurrent_executions, bool)
@@ -107,6 +115,14 @@ class Runtime:
                 f"max_concurrent_executions must be an int >= 1, got {max_concurrent_executions!r}"
             )
         self.execution_timeout = execution_timeout
+        if store is not None and not callable(getattr(store, "open_run", None)):
+            raise TypeError(
+                f"store must keep runs (have open_run), got {store!r}; pass "
+                "arachne.durable.SqliteStore('run.db')"
+            )
+        self.store = store
+        self.checkpoint_every = check_every(checkpoint_every)
+        self.fresh_runs = fresh_runs
         self.commit_mode = check_commit_mode(commit_mode)
         check_queue_bound(max_backpressure_queue)
         self.max_backpressure_queue = max_backpressure_queue
@@ -251,6 +267,15 @@ class Runtime:
         timeout: float | None,
     ) -> Execution:
         """Make an execution with this runtime's settings and keep it in :attr:`executions`."""
+        checkpoints = None
+        if self.store is not None:
+            try:
+                checksum: str | None = graph.checksum()
+            except (TypeError, ValueError):
+                checksum = None  # a config with no JSON form: the run is not tied to a graph
+            checkpoints = self.store.open_run(
+                execution_id or graph.name or "default", checksum=checksum, fresh=self.fresh_runs
+            )
         ex = Execution(
             graph,
             instances,
@@ -268,6 +293,8 @@ class Runtime:
             timeout=timeout,
             commit_mode=self.commit_mode,
             max_backpressure_queue=self.max_backpressure_queue,
+            checkpoints=checkpoints,
+            checkpoint_every=self.checkpoint_every,
         )
         with self._lock:  # (launches count the executions under it, from other threads)
             if ex.id in self.executions:

@@ -30,7 +30,9 @@ class Accumulator(Node):
     values, so a flood cannot grow one without bound. The interval is measured on the node's
     ticks (every ``resolution_ms`` on the runtime's clock), so a batch closes at least
     ``interval_ms`` and at most about ``interval_ms + 2 * resolution_ms`` after its first value
-    arrived. At end of stream what is left goes out as a last, shorter batch.
+    arrived. At end of stream what is left goes out as a last, shorter batch. Checkpointed,
+    it saves its open batch; count-only batches come out the same after a recovery, timed ones
+    close anew.
     """
 
     default_name = "accumulator"
@@ -89,6 +91,19 @@ class Accumulator(Node):
         """Send what is left."""
         if self._batch:
             self._flush()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the open batch (its values must be JSON data to be checkpointed)."""
+        return {"batch": list(self._batch)}
+
+    def restore(self, state: Any) -> None:
+        """Reopen the batch a checkpoint saved (its interval starts again at the first tick)."""
+        batch = state.get("batch") if isinstance(state, dict) else None
+        if not isinstance(batch, list):
+            raise ValueError(f"a saved accumulator state is {{'batch': [...]}}, got {state!r}")
+        self._batch = list(batch)
+        if self._batch and self.interval is not None:
+            self._due = self._time.due_after(self.interval)
 
     def _flush(self) -> None:
         batch, self._batch = self._batch, []

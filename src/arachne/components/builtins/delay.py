@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 from arachne.components.builtins._defs import ANY_VALUE, keyword_factory, strict_object
 from arachne.components.builtins._ticktime import TickTime, resolution
 from arachne.components.definition import ComponentDefinition, PortDoc
+from arachne.model.message import EMPTY_HEADERS, new_message
 from arachne.model.node import Node
 from arachne.model.port import Input, Output
 
@@ -32,6 +33,8 @@ class Delay(Node):
     A full output stops the ticks, so values then wait longer: backpressure, not loss.
     At most ``max_waiting`` values wait at once (default ``MAX_WAITING``): then the node takes
     nothing more until some have left, so its input fills and holds its producer back.
+    Checkpointed, it saves the values waiting (their headers are not kept); after a recovery
+    each waits ``ms`` again.
     """
 
     default_name = "delay"
@@ -84,6 +87,18 @@ class Delay(Node):
         if self._holding and len(waiting) < self.max_waiting:
             self._holding = False
             self.hold_input(False)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the values waiting, oldest first (JSON data, to be checkpointed)."""
+        return {"waiting": [msg.payload for _, msg in self._waiting]}
+
+    def restore(self, state: Any) -> None:
+        """Put back the values a checkpoint saved; each waits ``ms`` again from the start."""
+        waiting = state.get("waiting") if isinstance(state, dict) else None
+        if not isinstance(waiting, list):
+            raise ValueError(f"a saved delay state is {{'waiting': [...]}}, got {state!r}")
+        due = self._time.due_after(self.seconds)
+        self._waiting = deque((due, new_message(value, EMPTY_HEADERS)) for value in waiting)
 
     def on_finish(self) -> Coroutine[Any, Any, None] | None:
         """Release what still waits once it is due; nothing to wait for returns ``None``."""

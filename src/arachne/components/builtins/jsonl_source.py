@@ -76,12 +76,15 @@ class JsonlSource(Node):
         self.max_line_bytes = max_line_bytes
         self._reader: LineReader | None = None
         self._line = 0
+        self._offset = 0  # bytes of the file whose lines were handed on: the position saved
 
     def on_start(self) -> None:
         """Open the file (or take stdin) and start reading it in a thread."""
         source: int | str | IO[str]
         if self.path != "-":
             source = _open(self.path)
+            if self._offset and isinstance(source, int):
+                os.lseek(source, self._offset, os.SEEK_SET)  # resumed: on from the checkpoint
         else:
             try:
                 source = os.dup(sys.stdin.fileno())  # the reader's own, closed by it
@@ -108,11 +111,32 @@ class JsonlSource(Node):
                 bad.append(f"reading stopped: {type(item).__name__}: {item}")
                 continue
             self._line += 1
+            self._offset += _span(item)
             value = self._decode(item, bad)
             if value is not _SKIP:
                 self.emit("out", value)
         if bad:
             raise self._bad_lines(bad)
+
+    def snapshot(self) -> dict[str, int]:
+        """Return the position: the bytes and lines of the file handed on so far."""
+        return {"offset": self._offset, "line": self._line}
+
+    def restore(self, state: Any) -> None:
+        """Resume reading after the bytes a checkpoint saved (a file; stdin starts over)."""
+        offset = state.get("offset") if isinstance(state, dict) else None
+        line = state.get("line", 0) if isinstance(state, dict) else None
+        if (
+            isinstance(offset, bool)
+            or not isinstance(offset, int)
+            or offset < 0
+            or not isinstance(line, int)
+        ):
+            raise ValueError(
+                f"a saved jsonl-source position is {{'offset': <int >= 0>, 'line': <int>}}, "
+                f"got {state!r}"
+            )
+        self._offset, self._line = offset, line
 
     def on_stop(self) -> None:
         """Stop the reader (it closes what it reads)."""
@@ -157,6 +181,17 @@ class JsonlSource(Node):
 
 
 _SKIP: Final = object()
+
+
+def _span(item: object) -> int:
+    """Return the bytes of the file a line item stands for, its newline included."""
+    if isinstance(item, bytes):
+        return len(item) + 1
+    if isinstance(item, TooLong):
+        return item.size + 1
+    if isinstance(item, Truncated):
+        return item.size  # the last line, with no newline
+    return 0
 
 
 def _open(path: str) -> int | str:
