@@ -294,3 +294,67 @@ def test_shrinking_a_full_edge_meets_its_policy_counted(
         assert event.count == dropped
     assert edge.source.blocked is (overflow == "block")  # held until what is kept drains
     assert edge.take(100) == kept
+
+
+# -- checkpoint barriers -----------------------------------------------------------------------
+
+
+def test_a_barrier_stops_takes_at_its_place_until_lifted() -> None:
+    edge = make_edge(capacity=10)
+    for value in (1, 2, 3):
+        edge.push(value)
+    edge.set_barrier()  # after 3
+    edge.push(4)
+    assert len(edge) == 3
+    assert edge.depth == 4
+    assert not edge.barrier_reached
+    assert edge.take(10) == [1, 2, 3]
+    assert edge.barrier_reached
+    assert len(edge) == 0
+    assert edge.take(10) == []
+    edge.barrier_at = -1
+    assert edge.take(10) == [4]
+    invariant(edge)
+
+
+def test_a_barrier_survives_a_give_back_and_a_barrier_on_an_empty_edge_is_reached() -> None:
+    edge = make_edge(capacity=10)
+    edge.set_barrier()
+    assert edge.barrier_reached
+    edge.barrier_at = -1
+    for value in (1, 2, 3):
+        edge.push(value)
+    edge.set_barrier()
+    edge.push(4)
+    taken = edge.take(10)
+    edge.give_back(taken[1:])
+    assert not edge.barrier_reached
+    assert edge.take(10) == [2, 3]
+    assert edge.barrier_reached
+
+
+def test_evictions_and_discards_move_the_barrier_with_what_is_left() -> None:
+    latest = make_edge(capacity=2, overflow="latest")
+    latest.push(1)
+    latest.push(2)
+    latest.set_barrier()  # after 2
+    latest.push(3)  # evicts 1: the barrier now sits after one message
+    assert latest.take(10) == [2]
+    assert latest.barrier_reached
+    discarded = make_edge(capacity=5)
+    discarded.push(1)
+    discarded.set_barrier()
+    discarded.discard()
+    assert discarded.barrier_reached
+
+
+def test_a_coalescing_edge_never_merges_across_a_barrier() -> None:
+    edge = make_edge(capacity=1, overflow=Coalesce(lambda old, new: old + new))
+    edge.push(1)
+    edge.set_barrier()
+    edge.push(10)  # full, but its tail is before the barrier: queued after it, not merged
+    edge.push(100)  # merged with 10, both after the barrier
+    assert edge.take(10) == [1]
+    edge.barrier_at = -1
+    assert edge.take(10) == [110]
+    invariant(edge)

@@ -144,6 +144,22 @@ def run(
             "committed live (configs hot-reloaded, nodes and links added or removed).",
         ),
     ] = False,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            "--store",
+            help="Checkpoint the run into this SQLite file; run the same command again after "
+            "a crash or a kill and it resumes from its last checkpoint (docs/durable.md).",
+        ),
+    ] = None,
+    checkpoint_every: Annotated[
+        float,
+        typer.Option(min=0.001, help="Seconds between checkpoints, with --store."),
+    ] = 1.0,
+    fresh: Annotated[
+        bool,
+        typer.Option("--fresh", help="With --store: start the run over, not from its checkpoint."),
+    ] = False,
 ) -> None:
     """Run a graph document; print what leaves its output nodes as JSON lines."""
     from arachne.cli.run import RunOptions, run_document
@@ -171,7 +187,14 @@ def run(
         top=top,
         watch=file if watch else None,
         dashboard=dashboard_port if dashboard else None,
+        store=store,
+        checkpoint_every=checkpoint_every,
+        fresh=fresh,
     )
+    if fresh and store is None:
+        raise typer.BadParameter(
+            "--fresh starts a stored run over; add --store FILE", param_hint="--fresh"
+        )
     with _logging(log_level, json_lines=log_format == "json"):
         status = _guarded(lambda: run_document(file, options, err, sys.stdin))
     raise typer.Exit(status)

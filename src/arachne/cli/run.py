@@ -7,6 +7,7 @@ import io
 import logging
 import os
 import signal
+import sqlite3
 import stat
 import sys
 import threading
@@ -33,6 +34,7 @@ from arachne.cli.session import (
 )
 from arachne.cli.watch import LOOK, DocumentWatcher
 from arachne.cli.writer import Held, HeldLogs, Writer
+from arachne.durable import SqliteStore
 from arachne.model.error_record import ERROR_PORT
 from arachne.runtime import Runtime
 from arachne.spec import analyze, build, read_document
@@ -75,6 +77,9 @@ class RunOptions:
     top: bool = False
     watch: Path | None = None  # the document to reload into the run when it changes
     dashboard: int | None = None  # the port to serve the run's dashboard on (0: any free)
+    store: Path | None = None  # the SQLite file to checkpoint into (and resume from)
+    checkpoint_every: float = 1.0
+    fresh: bool = False  # start the stored run over instead of resuming it
 
 
 def run_document(path: Path, options: RunOptions, err: Console, stdin: IO[str]) -> int:
@@ -125,7 +130,13 @@ def execute(
     # Reading a pipe, each value is flushed as it leaves, so a consumer downstream sees it.
     writer = Writer(options.tag, flush=any(feed.path == "-" for feed in asked))
     attach_printers(graph, doc, report.outputs, writer)
-    runtime = Runtime(check_types=options.check_types, trace=options.trace)
+    runtime = Runtime(
+        check_types=options.check_types,
+        trace=options.trace,
+        store=_open_store(options.store),
+        checkpoint_every=options.checkpoint_every,
+        fresh_runs=options.fresh,
+    )
     runtime.register(graph)
     if logging.getLogger("arachne.events").isEnabledFor(logging.INFO):
         # Asked for detail (--log-level INFO or DEBUG): the run's events as log records too.
@@ -134,6 +145,11 @@ def execute(
         log_events(runtime)
     metrics = _serve_metrics(runtime, options.metrics_port, err)
     ex = runtime.execution
+    if ex.checkpointer is not None and getattr(ex.checkpointer.target, "resumed", False):
+        err.print(
+            f"resuming run {doc.name!r} from {options.store} (--fresh starts it over)",
+            highlight=False,
+        )
     board = serve_dashboard(runtime, ex, doc, registry, options.dashboard, err)
     started = time.perf_counter()
     show = options.progress if options.progress is not None else err.is_terminal
@@ -201,6 +217,15 @@ def _conclude(
         # The document's nodes as they are at the end (--watch may have changed them).
         shown = {node.id for node in (watcher.doc if watcher is not None else doc).nodes}
         err.print(summary_table(ex.stats(), elapsed, writer.count, shown))
+    checkpointer = ex.checkpointer
+    if checkpointer is not None and not options.quiet:
+        since = (
+            f"resumed from checkpoint {checkpointer.restored}, " if checkpointer.restored else ""
+        )
+        err.print(
+            f"checkpoints: {since}last {checkpointer.last}; sinks {ex.delivery} ({options.store})",
+            highlight=False,
+        )
     if ex.error is not None:
         err.print(f"[red]error:[/] {ex.error}")
         return 1
@@ -230,6 +255,18 @@ def _conclude(
     if lost or writer.refused or unfit:
         return 1
     return 0 if ex.state.value == "completed" else 1
+
+
+def _open_store(path: Path | None) -> SqliteStore | None:
+    """Open the store ``--store`` names (``ValueError`` naming the fix if it cannot be)."""
+    if path is None:
+        return None
+    try:
+        return SqliteStore(path)
+    except (OSError, RuntimeError, sqlite3.Error) as exc:
+        raise ValueError(
+            f"--store {str(path)!r}: {exc}; give a SQLite file Arachne may write"
+        ) from None
 
 
 def _serve_metrics(runtime: Runtime, port: int | None, err: Console) -> WSGIServer | None:

@@ -1,0 +1,259 @@
+"""Checkpoints and recovery: consistent cuts, resumes, refusals, and runs killed with SIGKILL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from arachne import Input, IterSource, Node, Output, Runtime, Subgraph
+from arachne.components.builtins.accumulator import Accumulator
+from arachne.components.builtins.delay import Delay
+from arachne.components.builtins.jsonl_sink import JsonlSink
+from arachne.components.builtins.jsonl_source import JsonlSource
+from arachne.durable import SqliteStore
+from arachne.durable.runs import Run
+from arachne.runtime.events import CheckpointCommitted, Event
+from tests.durable.crash_graph import Pair
+from tests.durable.faults import document_case, graph_case, inject
+from tests.runtime.nodes import Collect
+
+
+class Recorder:
+    """A checkpoint target in memory that keeps every checkpoint (a run store too)."""
+
+    def __init__(self, start: tuple[int, Mapping[str, Mapping[str, Any]]] | None = None) -> None:
+        self.written: list[dict[str, dict[str, Any]]] = []
+        self.start = start
+        self.end: str | None = None
+
+    def open_run(self, name: str, *, checksum: str | None, fresh: bool = False) -> Recorder:
+        return self
+
+    def latest(self) -> tuple[int, Mapping[str, Mapping[str, Any]]] | None:
+        return self.start
+
+    def write(self, parts: Mapping[str, Mapping[str, str]]) -> int:
+        decoded = {
+            kind: {k: json.loads(v) for k, v in part.items()} for kind, part in parts.items()
+        }
+        self.written.append(decoded)
+        return len(self.written)
+
+    def ended(self, state: str) -> None:
+        self.end = state
+
+
+class Count(Node):
+    """A sink counting what it got in ``context.state`` (the default snapshot)."""
+
+    inp = Input(None, name="in")
+
+    def on_message(self, port: str, msg: Any) -> None:
+        state = self.context.state
+        state["count"] = state.get("count", 0) + 1
+
+
+def pairs_graph(n: int) -> Subgraph:
+    g = Subgraph()
+    g.add_node(IterSource(range(n), name="a"))
+    g.add_node(IterSource(range(n), name="b"))
+    g.add_node(Pair())
+    g.add_node(Count(name="count"))
+    g.connect(("a", "out"), ("pair", "left"), capacity=8)
+    g.connect(("b", "out"), ("pair", "right"), capacity=8)
+    g.connect(("pair", "out"), ("count", "in"), capacity=8)
+    return g
+
+
+def test_every_checkpoint_is_a_consistent_cut_across_a_fan_in() -> None:
+    # Whatever the interleaving, at each checkpoint: what a source handed on is what the sink
+    # counted plus what waits unpaired in the fan-in; nothing in flight is lost or counted twice.
+    recorder = Recorder()
+    runtime = Runtime(store=recorder, checkpoint_every=0.0005, quantum=4, batch=3)
+    runtime.register(pairs_graph(20_000))
+    runtime.run()
+    assert recorder.end == "completed"
+    assert len(recorder.written) >= 3  # (a run of 20,000 pairs in small turns takes a while)
+    for parts in recorder.written:
+        a, b = parts["position"]["a"]["index"], parts["position"]["b"]["index"]
+        waiting = parts["state"]["pair"]
+        counted = parts["sink"].get("count", {}).get("count", 0)
+        assert a == counted + len(waiting["left"])
+        assert b == counted + len(waiting["right"])
+    assert runtime.stats().nodes["count"].received == 20_000
+
+
+def test_a_resumed_run_starts_from_the_saved_state_and_finished_nodes_stay_finished() -> None:
+    # Saved: source a at 5 of 10 and finished... no: a finished at 10, b at 4; two pairs
+    # counted, and the fan-in holding the rest of a's values.
+    saved = {
+        "position": {"a": {"index": 10}, "b": {"index": 4}},
+        "state": {"pair": {"left": [2, 3, 4, 5, 6, 7, 8, 9], "right": [2, 3]}},
+        "sink": {"count": {"count": 2}},
+        "finished": {"a": True},
+    }
+    recorder = Recorder(start=(7, saved))
+    runtime = Runtime(store=recorder, checkpoint_every=60)
+    runtime.register(pairs_graph(10))
+    runtime.run()
+    count = runtime.execution.instances["count"]
+    assert count.context.state == {"count": 10}
+    assert runtime.stats().nodes["a"].emitted == 0  # it had finished: it is not run again
+    assert runtime.stats().nodes["b"].emitted == 6
+    checkpointer = runtime.execution.checkpointer
+    assert checkpointer is not None
+    assert checkpointer.restored == 7
+
+
+def test_state_that_is_not_json_fails_the_run_naming_the_node() -> None:
+    class Holder(Node):
+        inp = Input(None, name="in")
+
+        def on_message(self, port: str, msg: Any) -> None:
+            self.context.state["kept"] = object()
+
+    g = Subgraph()
+    g.add_node(IterSource(range(100_000), name="src"))
+    g.add_node(Holder(name="holder"))
+    g.connect(("src", "out"), ("holder", "in"), capacity=4)
+    runtime = Runtime(store=Recorder(), checkpoint_every=0.001, quantum=2, batch=2)
+    runtime.register(g)
+    with pytest.raises(Exception, match="node 'holder': checkpointing needs its snapshot"):
+        runtime.run()
+
+
+def test_a_graph_change_is_a_checkpoint_boundary() -> None:
+    class Forever(Node):
+        """A source that never ends by itself."""
+
+        out = Output(int)
+        keep_alive = True
+
+        def on_tick(self) -> None:
+            return None
+
+    seen: list[Event] = []
+    recorder = Recorder()
+    runtime = Runtime(store=recorder, checkpoint_every=3600)  # no timed checkpoint here
+    g = Subgraph()
+    g.add_node(Forever(name="src"))
+    g.add_node(Count(name="count"))
+    g.connect(("src", "out"), ("count", "in"))
+    runtime.register(g)
+    runtime.subscribe(seen.append, CheckpointCommitted)
+    ex = runtime.start()
+    try:
+        ex.add_node(Count(name="more"))
+        ex.connect(("src", "out"), ("more", "in"))
+        for _ in range(10_000):  # (a bound on a hang: each wait returns within a millisecond)
+            if len(recorder.written) >= 2:
+                break
+            ex.wait(0.001)
+        assert len(recorder.written) >= 2  # one per commit, none waiting for the hour
+    finally:
+        runtime.stop()
+    assert seen
+
+
+def test_a_run_is_resumed_only_with_its_own_graph_and_starts_over_once_completed(
+    tmp_path: Path,
+) -> None:
+    with SqliteStore(tmp_path / "run.db") as store:
+        run = Run(store, "orders", checksum="abc")
+        assert not run.resumed
+        assert run.write({"state": {"n": "1"}}) == 1
+        again = Run(store, "orders", checksum="abc")
+        assert again.resumed
+        assert again.latest() == (1, {"state": {"n": 1}})
+        with pytest.raises(ValueError, match="made from another graph .* start it over"):
+            Run(store, "orders", checksum="xyz")
+        fresh = Run(store, "orders", checksum="xyz", fresh=True)
+        assert not fresh.resumed
+        assert fresh.latest() is None
+        fresh.ended("completed")
+        assert fresh.state() == "completed"
+        after = Run(store, "orders", checksum="xyz")
+        assert not after.resumed
+        assert after.state() == "running"
+        after.ended("failed")  # a failed run stays resumable: that is what checkpoints are for
+        assert Run(store, "orders", checksum="xyz").resumed
+
+
+def test_builtins_save_and_take_back_their_state(tmp_path: Path) -> None:
+    acc = Accumulator(count=3)
+    acc.on_message("in", _msg(1))
+    restored = Accumulator(count=3)
+    restored.restore(acc.snapshot())
+    assert restored.snapshot() == {"batch": [1]}
+    delay = Delay(ms=50)
+    delay.on_message("in", _msg("x"))
+    later = Delay(ms=50)
+    later.restore(delay.snapshot())
+    assert later.snapshot() == {"waiting": ["x"]}
+    with pytest.raises(ValueError, match="accumulator state"):
+        Accumulator().restore({"nope": 1})
+
+
+def test_a_jsonl_source_resumes_after_the_bytes_it_had_handed_on(tmp_path: Path) -> None:
+    lines = tmp_path / "in.jsonl"
+    lines.write_text('{"a": 1}\n\n{"a": 2}\n{"a": 3}\n')
+    saved = {"position": {"read": {"offset": len('{"a": 1}\n\n'), "line": 2}}}
+    recorder = Recorder(start=(1, saved))
+    g = Subgraph()
+    g.add_node(JsonlSource(path=str(lines), name="read"))
+    g.add_node(Collect("got"))
+    g.connect(("read", "out"), ("got", "in"))
+    runtime = Runtime(store=recorder, checkpoint_every=60)
+    runtime.register(g)
+    runtime.run()
+    assert runtime.execution.instances["got"].payloads == [{"a": 2}, {"a": 3}]
+
+
+def test_the_jsonl_sink_cuts_back_to_its_checkpoint_on_resume(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    sink = JsonlSink(path=str(out))
+    sink.on_start()
+    sink.on_message("in", _msg(1))
+    saved = sink.snapshot()
+    sink.on_message("in", _msg(2))  # after the checkpoint: written, then taken back
+    sink.on_stop()
+    assert out.read_text() == "1\n2\n"
+    resumed = JsonlSink(path=str(out))
+    resumed.restore(saved)
+    resumed.on_start()
+    resumed.on_message("in", _msg(3))
+    resumed.on_stop()
+    assert out.read_text() == "1\n3\n"
+    assert JsonlSink(path="-").delivery == "at-least-once"
+    assert sink.delivery == "exactly-once"
+
+
+def _msg(value: Any) -> Any:
+    from arachne.model.message import Message
+
+    return Message(value)
+
+
+# -- fault injection: real processes killed with SIGKILL ---------------------------------------
+
+
+@pytest.mark.slow
+def test_a_graph_killed_at_50_random_points_resumes_to_the_same_output(tmp_path: Path) -> None:
+    # Fan-in, a fused chain of @node functions, a thread-mode node and an accumulator.
+    report = inject(graph_case(tmp_path), points=50, seed=16)
+    assert report.mismatches == []
+    assert report.points == 50
+    assert report.after_checkpoint >= 10  # many resumes really started mid-run
+
+
+@pytest.mark.slow
+def test_arachne_run_store_killed_at_random_points_resumes_to_the_same_output(
+    tmp_path: Path,
+) -> None:
+    report = inject(document_case(tmp_path), points=10, seed=16)
+    assert report.mismatches == []
+    assert report.after_checkpoint >= 2
