@@ -54,6 +54,7 @@ class Report:
 
     points: int = 0
     after_checkpoint: int = 0
+    replays: int = 0  # resumed runs replayed from their event log, output compared too
     runs: int = 0
     mismatches: list[str] = field(default_factory=list)
 
@@ -68,6 +69,10 @@ class Case:
 
     def command(self, store: Path | None) -> list[str]:
         raise NotImplementedError
+
+    def replay_command(self, store: Path) -> list[str] | None:
+        """The command that replays the run from its log (``None``: nothing recorded)."""
+        return None
 
 
 @dataclass
@@ -89,8 +94,12 @@ class DocumentCase(Case):
         cli = [sys.executable, "-c", "from arachne.cli.main import main; main()", "run"]
         cli += ["graph.yaml", "-q"]
         if store is not None:
-            cli += ["--store", str(store), "--checkpoint-every", "0.02"]
+            cli += ["--store", str(store), "--checkpoint-every", "0.02", "--record", "e1"]
         return cli
+
+    def replay_command(self, store: Path) -> list[str] | None:
+        cli = [sys.executable, "-c", "from arachne.cli.main import main; main()", "replay"]
+        return [*cli, str(store), "-q"]
 
 
 def graph_case(folder: Path, count: int = 5000) -> GraphCase:
@@ -171,6 +180,16 @@ def inject(case: Case, points: int, seed: int) -> Report:
             kept = case.folder / f"mismatch-{report.runs}.out"
             shutil.copyfile(case.output, kept)
             report.mismatches.append(f"run {report.runs} ({kills} kills): {kept} != {saved}")
+            continue
+        replay = case.replay_command(store)
+        if replay is not None:  # the log holds each recorded message once, however interrupted
+            case.output.unlink()
+            subprocess.run(replay, cwd=case.folder, check=True, capture_output=True, timeout=BOUND)
+            report.replays += 1
+            if case.output.read_bytes() != expected:
+                kept = case.folder / f"replay-mismatch-{report.runs}.out"
+                shutil.copyfile(case.output, kept)
+                report.mismatches.append(f"replay of run {report.runs}: {kept} != {saved}")
     return report
 
 
@@ -188,7 +207,7 @@ def main() -> None:
         took = time.perf_counter() - began
         print(
             f"{case.name}: {report.points} kills in {report.runs} runs "
-            f"({report.after_checkpoint} after a checkpoint), "
+            f"({report.after_checkpoint} after a checkpoint), {report.replays} replayed, "
             f"{len(report.mismatches)} outputs differed, {took:.0f} s"
         )
         for line in report.mismatches:

@@ -254,6 +254,23 @@ def test_a_graph_killed_at_50_random_points_resumes_to_the_same_output(tmp_path:
 def test_arachne_run_store_killed_at_random_points_resumes_to_the_same_output(
     tmp_path: Path,
 ) -> None:
+    # Edge e1 is recorded: after the last resume, arachne replay must write the same file too.
     report = inject(document_case(tmp_path), points=10, seed=16)
     assert report.mismatches == []
     assert report.after_checkpoint >= 2
+    assert report.replays >= 2
+
+
+def test_a_source_that_cannot_reach_its_saved_position_reports_a_replay_gap(
+    tmp_path: Path,
+) -> None:
+    short = IterSource([1, 2, 3], name="a")
+    short.restore({"index": 5})
+    with pytest.raises(ValueError, match="replay gap: .* 5 items"):
+        short.on_start()
+    lines = tmp_path / "in.jsonl"
+    lines.write_text("1\n2\n")
+    source = JsonlSource(path=str(lines))
+    source.restore({"offset": 100, "line": 9})
+    with pytest.raises(ValueError, match="replay gap: .* 100 bytes, but the file now holds 4"):
+        source.on_start()

@@ -160,6 +160,20 @@ def run(
         bool,
         typer.Option("--fresh", help="With --store: start the run over, not from its checkpoint."),
     ] = False,
+    record: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--record",
+            help="With --store: keep every message of this edge (its id) in the run's event "
+            "log, for arachne replay (repeatable).",
+        ),
+    ] = None,
+    log_keep: Annotated[
+        int,
+        typer.Option(
+            min=1, help="With --store: entries the run's event log keeps (the oldest go)."
+        ),
+    ] = 1_000_000,
 ) -> None:
     """Run a graph document; print what leaves its output nodes as JSON lines."""
     from arachne.cli.run import RunOptions, run_document
@@ -190,6 +204,8 @@ def run(
         store=store,
         checkpoint_every=checkpoint_every,
         fresh=fresh,
+        record=record or [],
+        log_keep=log_keep,
     )
     if fresh and store is None:
         raise typer.BadParameter(
@@ -197,6 +213,28 @@ def run(
         )
     with _logging(log_level, json_lines=log_format == "json"):
         status = _guarded(lambda: run_document(file, options, err, sys.stdin))
+    raise typer.Exit(status)
+
+
+@app.command()
+def replay(
+    store: Annotated[Path, typer.Argument(help="The store arachne run --store wrote.")],
+    run_name: Annotated[
+        str | None, typer.Option("--run", help="Which run (default: the newest).")
+    ] = None,
+    tag: Annotated[bool, typer.Option(help="Print {node, port, value} per output.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No display, no summary, warnings only.")
+    ] = False,
+    components: ComponentsOpt = None,
+) -> None:
+    """Run a stored run's document again on the messages its recorded edges carried."""
+    from arachne.cli.replay import replay_store
+    from arachne.cli.run import RunOptions
+
+    options = RunOptions(tag=tag, quiet=quiet, progress=False, components=components or [])
+    with _logging("WARNING" if quiet else "INFO", json_lines=False):
+        status = _guarded(lambda: replay_store(store, run_name, options, err))
     raise typer.Exit(status)
 
 

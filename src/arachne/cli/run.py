@@ -35,6 +35,9 @@ from arachne.cli.session import (
 from arachne.cli.watch import LOOK, DocumentWatcher
 from arachne.cli.writer import Held, HeldLogs, Writer
 from arachne.durable import SqliteStore
+from arachne.durable.event_log import DEFAULT_KEEP, EventLog
+from arachne.durable.replay import replay_into
+from arachne.durable.runs import Run
 from arachne.model.error_record import ERROR_PORT
 from arachne.runtime import Runtime
 from arachne.spec import analyze, build, read_document
@@ -80,6 +83,10 @@ class RunOptions:
     store: Path | None = None  # the SQLite file to checkpoint into (and resume from)
     checkpoint_every: float = 1.0
     fresh: bool = False  # start the stored run over instead of resuming it
+    record: list[str] = field(default_factory=list)  # edges whose messages the log keeps
+    log_keep: int = DEFAULT_KEEP  # entries of the event log kept
+    document_text: str | None = None  # the document as written, kept with the run
+    replay: EventLog | None = None  # feed the graph this log's recorded messages
 
 
 def run_document(path: Path, options: RunOptions, err: Console, stdin: IO[str]) -> int:
@@ -88,7 +95,10 @@ def run_document(path: Path, options: RunOptions, err: Console, stdin: IO[str]) 
     Raises ``SpecError`` for an invalid document and ``ValueError`` for bad options, before
     anything runs.
     """
-    return execute(read_document(path), options, err, stdin)
+    doc = read_document(path)
+    if options.store is not None:
+        options.document_text = path.read_text(encoding="utf-8")
+    return execute(doc, options, err, stdin)
 
 
 def execute(
@@ -130,12 +140,17 @@ def execute(
     # Reading a pipe, each value is flushed as it leaves, so a consumer downstream sees it.
     writer = Writer(options.tag, flush=any(feed.path == "-" for feed in asked))
     attach_printers(graph, doc, report.outputs, writer)
+    if options.record and options.store is None:
+        raise ValueError("--record keeps messages in the run's event log: add --store FILE")
+    store = _open_store(options.store)
     runtime = Runtime(
         check_types=options.check_types,
         trace=options.trace,
-        store=_open_store(options.store),
+        store=_WithDocument(store, options) if store is not None else None,
         checkpoint_every=options.checkpoint_every,
         fresh_runs=options.fresh,
+        record=options.record,
+        run_name=doc.name,
     )
     runtime.register(graph)
     if logging.getLogger("arachne.events").isEnabledFor(logging.INFO):
@@ -145,6 +160,12 @@ def execute(
         log_events(runtime)
     metrics = _serve_metrics(runtime, options.metrics_port, err)
     ex = runtime.execution
+    if options.replay is not None:
+        counts = replay_into(ex, options.replay)
+        fed = ", ".join(f"{edge} ({count:,})" for edge, count in counts.items())
+        err.print(
+            f"replaying run {options.replay.run!r}: recorded messages into {fed}", highlight=False
+        )
     if ex.checkpointer is not None and getattr(ex.checkpointer.target, "resumed", False):
         err.print(
             f"resuming run {doc.name!r} from {options.store} (--fresh starts it over)",
@@ -255,6 +276,23 @@ def _conclude(
     if lost or writer.refused or unfit:
         return 1
     return 0 if ex.state.value == "completed" else 1
+
+
+class _WithDocument:
+    """The store of ``--store``, keeping the document's text with the run (for replay)."""
+
+    def __init__(self, store: SqliteStore, options: RunOptions) -> None:
+        self.store = store
+        self.options = options
+
+    def open_run(self, name: str, *, checksum: str | None, fresh: bool = False) -> Run:
+        return self.store.open_run(
+            name,
+            checksum=checksum,
+            fresh=fresh,
+            document=self.options.document_text,
+            log_keep=self.options.log_keep,
+        )
 
 
 def _open_store(path: Path | None) -> SqliteStore | None:

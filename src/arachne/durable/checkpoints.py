@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = ["KINDS", "Checkpoint", "Checkpoints"]
 
-KINDS: Final = ("state", "position", "sink", "finished")
+KINDS: Final = ("state", "position", "sink", "finished", "recorded")
 """What a part of a checkpoint holds: a node's state, a source's position, a sink's offset,
-or that a node had finished."""
+that a node had finished, or how many messages of a recorded edge the event log holds."""
 
 
 @dataclass(frozen=True, slots=True)

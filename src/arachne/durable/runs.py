@@ -1,10 +1,10 @@
 """Runs in the store: a named run's graph, its state, and the checkpoints it resumes from.
 
-``Run(store, name, checksum=...)`` opens the run ``name``. A run that has not ended is
+``Run(store, name, checksum=...)`` opens the run ``name``. A run that has not completed is
 resumed: its newest committed checkpoint is what the execution restores (``latest``). One that
-ended (completed, failed, cancelled), or one opened ``fresh``, starts over, its checkpoints
-dropped. The graph's checksum is kept, so a run is never resumed with another graph: that is
-refused with the way out named. A ``Run`` is the runtime's ``CheckpointTarget``.
+completed, or one opened ``fresh``, starts over, its checkpoints and event log dropped. The
+graph's checksum is kept, so a run is never resumed with another graph: that is refused with
+the way out named. A ``Run`` is the runtime's ``CheckpointTarget`` and ``LogTarget``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from arachne.durable.checkpoints import Checkpoints
+from arachne.durable.event_log import DEFAULT_KEEP, EventLog
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from arachne.durable.store import Store
 
-__all__ = ["Run"]
+__all__ = ["Run", "run_names", "stored_document"]
 
 
 class Run:
@@ -33,6 +34,8 @@ class Run:
         checksum: str | None = None,
         fresh: bool = False,
         keep: int = 2,
+        log_keep: int = DEFAULT_KEEP,
+        document: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not isinstance(name, str) or not name:
@@ -41,6 +44,8 @@ class Run:
         self.name = name
         self.checksum = checksum
         self.checkpoints = Checkpoints(store, name, keep=keep, clock=clock)
+        self.log = EventLog(store, name, keep=log_keep, clock=clock)
+        self.document = document
         self._clock = clock
         self.resumed = self._open(fresh)
 
@@ -62,10 +67,11 @@ class Run:
                 return True
             db.execute("DELETE FROM checkpoint_parts WHERE run = ?", (self.name,))
             db.execute("DELETE FROM checkpoints WHERE run = ?", (self.name,))
+            db.execute("DELETE FROM event_log WHERE run = ?", (self.name,))
             db.execute(
                 "INSERT OR REPLACE INTO runs (name, checksum, state, started_at, ended_at, "
-                "resumes) VALUES (?, ?, 'running', ?, NULL, 0)",
-                (self.name, self.checksum, self._clock()),
+                "resumes, document) VALUES (?, ?, 'running', ?, NULL, 0, ?)",
+                (self.name, self.checksum, self._clock(), self.document),
             )
             return False
 
@@ -96,6 +102,14 @@ class Run:
                 (state, self._clock(), self.name),
             )
 
+    def append_log(self, entries: Sequence[tuple[str, str, int | None, str]]) -> None:
+        """Append entries to the run's event log (see ``EventLog.append``)."""
+        self.log.append(entries)
+
+    def cut_log(self, edges: Iterable[str], counts: Mapping[str, int]) -> None:
+        """Keep the first ``counts[edge]`` recorded messages of each of ``edges``."""
+        self.log.cut(edges, counts)
+
     def state(self) -> str | None:
         """Return the run's recorded state (``running``, ``completed``), or ``None``."""
         with self.store.transaction() as db:
@@ -104,3 +118,17 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run({self.name!r}, store={self.store!r})"
+
+
+def stored_document(store: Store, name: str) -> str | None:
+    """Return the graph document run ``name`` was started from, if it was one."""
+    with store.transaction() as db:
+        row = db.execute("SELECT document FROM runs WHERE name = ?", (name,)).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def run_names(store: Store) -> list[str]:
+    """Return the names of the runs in ``store``, the most recently started first."""
+    with store.transaction() as db:
+        rows = db.execute("SELECT name FROM runs ORDER BY started_at DESC").fetchall()
+    return [str(name) for (name,) in rows]

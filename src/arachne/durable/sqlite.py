@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
+from arachne.durable.event_log import DEFAULT_KEEP
 from arachne.durable.runs import Run
 
 if TYPE_CHECKING:
@@ -62,13 +63,25 @@ CREATE TABLE IF NOT EXISTS checkpoint_parts (
     body       TEXT    NOT NULL,
     PRIMARY KEY (run, checkpoint, kind, name)
 );
+CREATE TABLE IF NOT EXISTS event_log (
+    run  TEXT    NOT NULL,
+    seq  INTEGER NOT NULL,
+    ts   REAL    NOT NULL,
+    kind TEXT    NOT NULL CHECK (kind IN ('event', 'message')),
+    name TEXT    NOT NULL,
+    n    INTEGER,
+    body TEXT    NOT NULL,
+    PRIMARY KEY (run, seq)
+);
+CREATE INDEX IF NOT EXISTS event_log_messages ON event_log (run, kind, name, n);
 CREATE TABLE IF NOT EXISTS runs (
     name       TEXT    PRIMARY KEY,
     checksum   TEXT,
     state      TEXT    NOT NULL,
     started_at REAL    NOT NULL,
     ended_at   REAL,
-    resumes    INTEGER NOT NULL DEFAULT 0
+    resumes    INTEGER NOT NULL DEFAULT 0,
+    document   TEXT
 );
 """
 
@@ -130,13 +143,23 @@ class SqliteStore:
                 raise
             self._db.execute("COMMIT")
 
-    def open_run(self, name: str, *, checksum: str | None = None, fresh: bool = False) -> Run:
-        """Return the run ``name``: resumed from its checkpoints unless it ended (or ``fresh``).
+    def open_run(
+        self,
+        name: str,
+        *,
+        checksum: str | None = None,
+        fresh: bool = False,
+        document: str | None = None,
+        log_keep: int = DEFAULT_KEEP,
+    ) -> Run:
+        """Return the run ``name``: resumed from its checkpoints unless it completed (or ``fresh``).
 
         ``checksum`` names the graph it runs; resuming a run made from another graph is
-        refused (``ValueError``) unless ``fresh`` starts it over.
+        refused (``ValueError``) unless ``fresh`` starts it over. ``document`` (the graph
+        document's text, if it came from one) is kept for ``arachne replay``; ``log_keep``
+        bounds its event log.
         """
-        return Run(self, name, checksum=checksum, fresh=fresh)
+        return Run(self, name, checksum=checksum, fresh=fresh, document=document, log_keep=log_keep)
 
     def close(self) -> None:
         """Close the file; the store cannot be used after."""

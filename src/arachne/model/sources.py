@@ -86,7 +86,11 @@ class IterSource(Node):
         if self._skip:
             skip, self._skip = self._skip, 0
             if next(itertools.islice(iterator, skip - 1, None), _END) is _END:
-                return iter(())  # fewer items than it had handed on: nothing is left
+                raise ValueError(
+                    f"{self.name()}: replay gap: the checkpoint resumed from had handed on "
+                    f"{skip} items, but the iterable now yields fewer; give it the same "
+                    "items as the interrupted run, or start the run over (fresh)"
+                )
         return iterator
 
     def pull(self, limit: int) -> list[Any]:

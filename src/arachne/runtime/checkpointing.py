@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from arachne.model.policies import Delivery
     from arachne.runtime.edge import Edge
+    from arachne.runtime.recording import Recording
     from arachne.runtime.run_context import RunContext
     from arachne.runtime.running_node import RunningNode
     from arachne.runtime.wiring import Wiring
@@ -100,6 +101,8 @@ class Checkpointer:
         "every",
         "in_flight",
         "last",
+        "recorded",
+        "recording",
         "restored",
         "target",
         "wiring",
@@ -118,6 +121,8 @@ class Checkpointer:
         self.last = 0  # number of the newest checkpoint committed (or restored)
         self.restored: int | None = None  # the checkpoint the run resumed from, if any
         self.written = 0  # bytes of state written, all checkpoints
+        self.recorded: dict[str, int] = {}  # messages logged per recorded edge, at the restore
+        self.recording: Recording | None = None  # the event log, flushed before each commit
         self._began = 0.0
         self._waiting = 0  # nodes the barrier has not passed yet
         self._arrived: dict[str, int] = {}  # node id -> input links carrying the barrier
@@ -138,8 +143,9 @@ class Checkpointer:
         number, parts = latest
         saved: dict[str, Any] = {}
         for kind, by_node in parts.items():
-            if kind != "finished":
+            if kind not in ("finished", "recorded"):
                 saved.update(by_node)
+        self.recorded = {edge: int(count) for edge, count in parts.get("recorded", {}).items()}
         for node_id, rn in self.wiring.nodes.items():
             if node_id in saved:
                 try:
@@ -235,6 +241,9 @@ class Checkpointer:
             self._parts.setdefault("finished", {})[rn.id] = "true"
         for edge in rn.inputs:
             edge.barrier_at = -1
+            recorder = edge.recorder
+            if recorder is not None:
+                self._parts.setdefault("recorded", {})[edge.id] = str(recorder.count)
         arrived = self._arrived
         for edge in self._outgoing.get(rn.id, ()):
             edge.set_barrier()
@@ -259,6 +268,8 @@ class Checkpointer:
         parts = self._parts
         self._parts = {}
         try:
+            if self.recording is not None:
+                self.recording.flush()  # the messages the checkpoint counts are in the log
             number = self.target.write(parts)
         except Exception as exc:
             self.closed = True

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from arachne.model.node import Emitter
     from arachne.model.specs import LinkSpec
     from arachne.runtime.run_context import RunContext
-    from arachne.runtime.running_node import RunningNode, StageRef
+    from arachne.runtime.running_node import EdgeRecorder, RunningNode, StageRef
 
 __all__ = ["CONTROL_RANK", "Edge", "EdgeKind", "LeanOutput"]
 
@@ -164,6 +164,7 @@ class Edge:
         "pushes",
         "rank",
         "ready",
+        "recorder",
         "refused",
         "serial",
         "shed_merged",
@@ -229,6 +230,8 @@ class Edge:
         # A checkpoint's barrier (runtime.checkpointing): the consumer takes nothing past the
         # message whose take makes ``dequeued`` reach it (-1: none). Absolute, like probe_seq.
         self.barrier_at = -1
+        # Keeps what the consumer takes, for the event log (runtime.recording); never fused.
+        self.recorder: EdgeRecorder | None = None
 
     # -- producers ----------------------------------------------------------------------------
 
@@ -452,6 +455,8 @@ class Edge:
             self._eased()
         if self.tap is not None:
             self.tap(self, items)
+        if self.recorder is not None:
+            self.recorder.took(items)
         return items
 
     def take_one(self) -> Any:
@@ -470,6 +475,8 @@ class Edge:
         count = len(items)
         if not count:
             return
+        if self.recorder is not None:
+            self.recorder.gave_back(count)
         if self._head >= count:  # still in the buffer, just before the head
             self._head -= count
         else:  # the take emptied or compacted the buffer

@@ -14,7 +14,7 @@ import logging
 import secrets
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeGuard, TypeVar
 
 from arachne.model.dead_letters import DeadLetters
 from arachne.model.delta import GraphDelta, graph_delta
@@ -36,6 +36,7 @@ from arachne.runtime.injection import MAX_BACKPRESSURE_QUEUE, Injector, check_qu
 from arachne.runtime.lifecycle import seed, start_node, stop_nodes
 from arachne.runtime.log_context import CURRENT_EXECUTION
 from arachne.runtime.record import ExecutionFailure, ExecutionRecord
+from arachne.runtime.recording import LogTarget, Recording
 from arachne.runtime.rounds import Rounds
 from arachne.runtime.run_context import RunContext
 from arachne.runtime.scheduler import drive
@@ -101,6 +102,7 @@ class Execution:
         max_backpressure_queue: int = MAX_BACKPRESSURE_QUEUE,
         checkpoints: CheckpointTarget | None = None,
         checkpoint_every: float = 1.0,
+        record: Iterable[str] = (),
     ) -> None:
         check_queue_bound(max_backpressure_queue)
         if timeout is not None and (
@@ -152,6 +154,18 @@ class Execution:
         if checkpoints is not None:
             self.checkpointer = Checkpointer(ctx, self.wiring, checkpoints, every=checkpoint_every)
             ctx.checkpointer = self.checkpointer
+        # The event log: the run's events and its recorded edges' messages (with a store).
+        self.recording: Recording | None = None
+        record = list(record)
+        if _keeps_log(checkpoints):
+            self.recording = Recording(ctx, self.wiring, checkpoints, record)
+            if self.checkpointer is not None:
+                self.checkpointer.recording = self.recording
+        elif record:
+            raise ValueError(
+                f"recording edges {', '.join(record)} needs a store to log them into: "
+                "Runtime(store=SqliteStore('run.db'), record=[...]), arachne run --store FILE"
+            )
         self._committer = Committer(ctx, self.wiring)
         self._watchers = Watchers(self._watched)
         self._live = asyncio.Event()  # set once every node has started: commits wait for it
@@ -192,6 +206,9 @@ class Execution:
                 ctx.deadline = self._began + ctx.timeout
             self.wiring.attach()
             done = self.checkpointer.restore() if self.checkpointer is not None else []
+            if self.recording is not None:
+                recorded = self.checkpointer.recorded if self.checkpointer is not None else {}
+                self.recording.start(recorded)
             for rn in list(self.wiring.nodes.values()):
                 await start_node(ctx, rn)
             for node_id in done:  # finished at the checkpoint resumed from: so again
@@ -286,6 +303,8 @@ class Execution:
             else:
                 final = ExecutionState.COMPLETED
             self.completed_at = time.time()
+            if self.recording is not None:
+                self.recording.close()
             if self.checkpointer is not None:
                 self.checkpointer.ended(final.value)
             if not self._state.value.is_final:
@@ -1063,6 +1082,17 @@ def _log_failed_change(future: Future[Any]) -> None:
     exc = future.exception()
     if exc is not None:
         log.error("a change nobody waited for (asked inside a hook, say) failed: %s", describe(exc))
+
+
+def _keeps_log(target: object) -> TypeGuard[_LoggedTarget]:
+    """Whether a checkpoint target keeps an event log too (``arachne.durable.Run`` does)."""
+    return callable(getattr(target, "append_log", None)) and callable(
+        getattr(target, "cut_log", None)
+    )
+
+
+class _LoggedTarget(CheckpointTarget, LogTarget, Protocol):
+    """A checkpoint target that keeps the event log as well."""
 
 
 def _checksum(graph: Graph) -> str | None:

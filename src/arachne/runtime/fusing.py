@@ -99,9 +99,13 @@ def _chain_from(
         and current.target is not head
         and current.target.id not in excluded
         and fusable(current.target)
+        and current.recorder is None  # a recorded edge sees every message taken
+        # Checkpointed, a fan-in stage stays unfused: a chain whose head has passed a barrier
+        # would run its later messages through the stage before the other heads' barriers.
+        and (ctx.checkpointer is None or len(current.target.inputs) == 1)
     ):
         stage = current.target
-        if current.closed or len(current):
+        if current.closed or current.depth:
             break  # messages already queued there must be taken from the edge first
         edges.append(current)
         stages.append(stage)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NO_INPUT_RANK",
+    "EdgeRecorder",
     "Inlet",
     "LeanOpener",
     "LeanSession",
@@ -36,6 +37,20 @@ __all__ = [
 
 NO_INPUT_RANK: Final = 0
 """The rank at which sources and finishing nodes are queued."""
+
+
+class EdgeRecorder(Protocol):
+    """Told what the consumer of a recorded edge takes (``runtime.recording``)."""
+
+    count: int  # messages logged so far (taken and not given back)
+
+    def took(self, items: list[Any]) -> None:
+        """Log ``items``, just taken by the consumer (payloads, or ``Message``s), oldest first."""
+        ...
+
+    def gave_back(self, count: int) -> None:
+        """Take off the last ``count`` items logged: they went back to the edge, unhandled."""
+        ...
 
 
 class Inlet(Protocol):
@@ -88,6 +103,7 @@ class Inlet(Protocol):
 
     probe_seq: int  # the latency probe (see runtime.timing): 0, or the take that lands it
     barrier_at: int  # a checkpoint's barrier: nothing past it is taken (-1: none)
+    recorder: EdgeRecorder | None  # logs what is taken, when the edge is recorded
 
     @property
     def barrier_reached(self) -> bool:

@@ -21,7 +21,7 @@ from arachne.runtime.loop_thread import LoopThread
 from arachne.runtime.signals import graceful_signals
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from arachne.model.graph import Graph
     from arachne.model.policies import Overflow
@@ -80,9 +80,11 @@ class Runtime:
     (a paused execution queues them): past it the inject edge's policy applies, by default
     ``block``, which holds ``inject`` callers back.
     ``store`` (``arachne.durable.SqliteStore("run.db")``) checkpoints every execution every
-    ``checkpoint_every`` seconds, as the run named by its execution id or else its graph's
-    name; a run that did not complete resumes from its last checkpoint when it runs again
-    (``fresh_runs`` starts each over instead). docs/durable.md has the guarantees.
+    ``checkpoint_every`` seconds, as the run named by its execution id, else ``run_name``,
+    else its graph's name; a run that did not complete resumes from its last checkpoint when
+    it runs again (``fresh_runs`` starts each over instead). Its events go to the run's event log in the
+    store, and so do the messages of the edges ``record`` names (ids of links), which
+    ``arachne.durable.replay`` feeds to the graph again. docs/durable.md has the guarantees.
     """
 
     def __init__(
@@ -105,6 +107,8 @@ class Runtime:
         store: RunStore | None = None,
         checkpoint_every: float = 1.0,
         fresh_runs: bool = False,
+        record: Iterable[str] = (),
+        run_name: str | None = None,
     ) -> None:
         if (
             isinstance(max_concurrent_executions, bool)
@@ -123,6 +127,13 @@ class Runtime:
         self.store = store
         self.checkpoint_every = check_every(checkpoint_every)
         self.fresh_runs = fresh_runs
+        self.record = list(record)
+        self.run_name = run_name
+        if self.record and store is None:
+            raise ValueError(
+                "record= needs a store to log into: Runtime(store=SqliteStore('run.db'), "
+                "record=[...])"
+            )
         self.commit_mode = check_commit_mode(commit_mode)
         check_queue_bound(max_backpressure_queue)
         self.max_backpressure_queue = max_backpressure_queue
@@ -274,7 +285,9 @@ class Runtime:
             except (TypeError, ValueError):
                 checksum = None  # a config with no JSON form: the run is not tied to a graph
             checkpoints = self.store.open_run(
-                execution_id or graph.name or "default", checksum=checksum, fresh=self.fresh_runs
+                execution_id or self.run_name or graph.name or "default",
+                checksum=checksum,
+                fresh=self.fresh_runs,
             )
         ex = Execution(
             graph,
@@ -295,6 +308,7 @@ class Runtime:
             max_backpressure_queue=self.max_backpressure_queue,
             checkpoints=checkpoints,
             checkpoint_every=self.checkpoint_every,
+            record=self.record if checkpoints is not None else (),
         )
         with self._lock:  # (launches count the executions under it, from other threads)
             if ex.id in self.executions:

@@ -84,6 +84,14 @@ class JsonlSource(Node):
         if self.path != "-":
             source = _open(self.path)
             if self._offset and isinstance(source, int):
+                size = os.fstat(source).st_size
+                if size < self._offset:
+                    os.close(source)
+                    raise ValueError(
+                        f"{self.path!r}: replay gap: the checkpoint resumed from had read "
+                        f"{self._offset:,} bytes, but the file now holds {size:,}; give it the "
+                        "file the interrupted run read, or start the run over (--fresh)"
+                    )
                 os.lseek(source, self._offset, os.SEEK_SET)  # resumed: on from the checkpoint
         else:
             try:
