@@ -82,9 +82,10 @@ class Runtime:
     ``store`` (``arachne.durable.SqliteStore("run.db")``) checkpoints every execution every
     ``checkpoint_every`` seconds, as the run named by its execution id, else ``run_name``,
     else its graph's name; a run that did not complete resumes from its last checkpoint when
-    it runs again (``fresh_runs`` starts each over instead). Its events go to the run's event log in the
-    store, and so do the messages of the edges ``record`` names (ids of links), which
-    ``arachne.durable.replay`` feeds to the graph again. docs/durable.md has the guarantees.
+    it runs again (``fresh_runs`` starts each over instead). Its events go to the run's event
+    log in the store, and so do the messages of the edges ``record`` names (ids of links),
+    which ``arachne.durable.replay_into`` feeds to the graph again. docs/durable.md has the
+    guarantees.
     """
 
     def __init__(
