@@ -303,13 +303,13 @@ class Execution:
             else:
                 final = ExecutionState.COMPLETED
             self.completed_at = time.time()
-            if self.recording is not None:
-                self.recording.close()
             if self.checkpointer is not None:
                 self.checkpointer.ended(final.value)
             if not self._state.value.is_final:
                 error = describe(self.error) if self.error is not None else None
                 self._state.move(final, error=error)
+            if self.recording is not None:
+                self.recording.close()  # (the final state logged too)
         finally:
             try:
                 ctx.gate.close()
