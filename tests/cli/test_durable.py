@@ -21,14 +21,15 @@ def test_a_stored_run_records_and_replays_to_the_same_output(
     result = runner.invoke(app, [*args, "--record", "e1"])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [str(2 * n) for n in range(1, 201)]
-    assert "checkpoints: last" in result.stderr and "sinks at-least-once" in result.stderr
+    assert "checkpoints: last" in result.stderr
+    assert "sinks at-least-once" in result.stderr
     with sqlite3.connect(store) as db:
         (state,) = db.execute("SELECT state FROM runs").fetchone()
     assert state == "completed"
     replayed = runner.invoke(app, ["replay", str(store)])
     assert replayed.exit_code == 0, replayed.output
     assert replayed.stdout == result.stdout
-    assert "replaying run 'Quick reference" in replayed.stderr or "replaying run" in replayed.stderr
+    assert "replaying run" in replayed.stderr
     again = runner.invoke(app, args)  # completed: it starts over, it does not resume
     assert again.exit_code == 0, again.output
     assert "resuming run" not in again.stderr
@@ -48,7 +49,8 @@ def test_options_that_need_a_store_say_so(runner: CliRunner, tmp_path: Path) -> 
         ["run", str(QUICK_REFERENCE), "--store", str(tmp_path / "s.db"), "--record", "e9", "-q"],
     )
     assert unknown.exit_code == 2
-    assert "cannot record edge 'e9'" in unknown.output and "e1, e2" in unknown.output
+    assert "cannot record edge 'e9'" in unknown.output
+    assert "e1, e2" in unknown.output
 
 
 def test_replay_names_what_is_missing(runner: CliRunner, tmp_path: Path) -> None:
