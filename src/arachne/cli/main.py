@@ -275,6 +275,13 @@ def serve(
     enable_metrics: Annotated[
         bool | None, typer.Option("--metrics/--no-metrics", help="Collect metrics (on).")
     ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLite file keeping graphs, execution records and checkpoints (ARACHNE_STORE); "
+            "started again on it, the service resumes the executions that were running."
+        ),
+    ] = None,
     log_level: Annotated[
         str, typer.Option(help="Level of node logs on stderr (INFO by default).")
     ] = "INFO",
@@ -304,6 +311,7 @@ def serve(
         "max_events_per_second": max_events_per_second,
         "data_root": data_root,
         "enable_metrics": enable_metrics,
+        "store": store,
     }
     try:
         settings = ServerSettings(**{k: v for k, v in chosen.items() if v is not None})

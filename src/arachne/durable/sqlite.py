@@ -74,6 +74,19 @@ CREATE TABLE IF NOT EXISTS event_log (
     PRIMARY KEY (run, seq)
 );
 CREATE INDEX IF NOT EXISTS event_log_messages ON event_log (run, kind, name, n);
+CREATE TABLE IF NOT EXISTS service_graphs (
+    id         TEXT PRIMARY KEY,
+    definition TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS service_executions (
+    id         TEXT PRIMARY KEY,
+    graph_id   TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    resume     INTEGER NOT NULL DEFAULT 0,
+    record     TEXT,
+    created_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     name       TEXT    PRIMARY KEY,
     checksum   TEXT,

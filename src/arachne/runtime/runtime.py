@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import threading
 import time
 from typing import TYPE_CHECKING, Final, TypeVar
@@ -202,8 +203,13 @@ class Runtime:
 
         ``timeout`` (seconds, or ``None`` for none) defaults to the runtime's
         ``execution_timeout``: past it the execution ends failed with an ``ExecutionTimeout``.
+        With a ``store``, the execution is checkpointed as the run named by its id: open one
+        with the id of an execution that did not complete to resume it.
         """
         sub = unit if isinstance(unit, Subgraph) else _wrap(unit)
+        if execution_id is None and self.store is not None:
+            # Its run in the store is named by its id (pass the id again to resume it).
+            execution_id = f"exec-{secrets.token_hex(8)}"
         return self._open(sub, execution_id, timeout)
 
     def restart(self, execution_id: str, *, timeout: float | None = None) -> Execution:

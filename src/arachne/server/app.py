@@ -371,14 +371,21 @@ def create_app(
 
     @app.get("/api/executions", dependencies=[need("viewer")])
     def list_executions() -> list[dict[str, Any]]:
-        """Every execution started, oldest first, with its state and metrics."""
-        return [service.describe(ex) for ex in service.executions()]
+        """Every execution started, oldest first, with its state and metrics.
+
+        With a store, those that ended under a former process of the service come first.
+        """
+        past = list(service.past.values())
+        return past + [service.describe(ex) for ex in service.executions()]
 
     @app.get(
         "/api/executions/{execution_id}", dependencies=[need("viewer")], responses=documented(404)
     )
     def get_execution(execution_id: str) -> dict[str, Any]:
         """One execution's record: ids, state, times, error and metrics."""
+        past = service.past.get(execution_id)
+        if past is not None:
+            return past
         return service.describe(execution(execution_id))
 
     @app.get(
@@ -461,6 +468,9 @@ def create_app(
     )
     def forget_execution(execution_id: str) -> Response:
         """Forget an execution that has ended (stop it first); its record goes."""
+        if execution_id in service.past:
+            service.forget(execution_id)
+            return Response(status_code=204)
         ex = execution(execution_id)
         try:
             service.forget(ex.id)

@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from arachne.components.files import DataRoot
-from arachne.model.errors import ExecutionError
+from arachne.durable import SqliteStore
+from arachne.durable.catalog import Catalog
+from arachne.model.errors import ExecutionError, SpecError
 from arachne.runtime import Execution, Runtime
+from arachne.runtime.events import ExecutionStateChanged
 from arachne.server.secrets import Redactor
 from arachne.spec import analyze, build, parse_document
 
@@ -88,6 +91,9 @@ class RuntimeService:
         self.registry = registry.confined(DataRoot(settings.data_root))
         self.redactor = Redactor(self.registry)  # secret config values are never shown back
         self._owns_runtime = runtime is None
+        # With a store: graphs, execution records and checkpoints outlive the process.
+        self.store = SqliteStore(settings.store) if settings.store and runtime is None else None
+        self.catalog = Catalog(self.store) if self.store is not None else None
         self.runtime = (
             runtime
             if runtime is not None
@@ -96,12 +102,18 @@ class RuntimeService:
                 execution_timeout=settings.execution_timeout_seconds,
                 max_concurrent_executions=settings.max_concurrent_executions,
                 max_backpressure_queue=settings.max_backpressure_queue,
+                store=self.store,
+                checkpoint_every=settings.checkpoint_every,
             )
         )
         self.graphs: dict[str, StoredGraph] = {}
         self._graph_of: dict[str, str] = {}  # execution id -> graph id
         self._name_of: dict[str, str] = {}  # execution id -> graph name
+        self.past: dict[str, dict[str, Any]] = {}  # records of executions a former process ran
         self._lock = threading.Lock()
+        if self.catalog is not None:
+            self.runtime.subscribe(self._moved, ExecutionStateChanged)
+            self._load()
 
     # -- graphs -------------------------------------------------------------------------------
 
@@ -133,6 +145,8 @@ class RuntimeService:
                     "delete one first"
                 )
             self.graphs[graph.id] = graph
+        if self.catalog is not None:
+            self.catalog.save_graph(graph.id, definition, graph.created_at)
         return graph
 
     def graph(self, graph_id: str) -> StoredGraph:
@@ -147,19 +161,29 @@ class RuntimeService:
         with self._lock:
             if self.graphs.pop(graph_id, None) is None:
                 raise NotFound(f"no graph {graph_id!r}; GET /api/graphs lists the graphs loaded")
+        if self.catalog is not None:
+            self.catalog.remove_graph(graph_id)
 
     # -- executions ---------------------------------------------------------------------------
 
-    def execute(self, graph_id: str) -> Execution:
-        """Build graph ``graph_id`` afresh and start it; its inputs stay open for inject."""
+    def execute(self, graph_id: str, *, execution_id: str | None = None) -> Execution:
+        """Build graph ``graph_id`` afresh and start it; its inputs stay open for inject.
+
+        With a store, ``execution_id`` names one to resume from its checkpoint.
+        """
         self._may_start()
         graph = self.graph(graph_id)
         self._forget_oldest_ended()
         unit = build(graph.document, self.registry)
-        ex = self.runtime.open_execution(unit, timeout=self.settings.execution_timeout_seconds)
+        ex = self.runtime.open_execution(
+            unit, execution_id=execution_id, timeout=self.settings.execution_timeout_seconds
+        )
         with self._lock:
             self._graph_of[ex.id] = graph_id
             self._name_of[ex.id] = graph.document.name
+            self.past.pop(ex.id, None)
+        if self.catalog is not None:
+            self.catalog.started(ex.id, graph_id)
         try:
             self.runtime.launch(ex)
         except BaseException:
@@ -223,10 +247,16 @@ class RuntimeService:
 
     def forget(self, execution_id: str) -> None:
         """Drop an execution that has ended; ``ExecutionError`` if it still runs."""
-        self.runtime.forget(execution_id)
-        with self._lock:
-            self._graph_of.pop(execution_id, None)
-            self._name_of.pop(execution_id, None)
+        if execution_id in self.past:
+            with self._lock:
+                self.past.pop(execution_id, None)
+        else:
+            self.runtime.forget(execution_id)
+            with self._lock:
+                self._graph_of.pop(execution_id, None)
+                self._name_of.pop(execution_id, None)
+        if self.catalog is not None:
+            self.catalog.forget(execution_id)
 
     def _forget_oldest_ended(self) -> None:
         """Keep at most ``MAX_ENDED_EXECUTIONS`` ended executions: the oldest go first."""
@@ -262,6 +292,46 @@ class RuntimeService:
         record["graphName"] = self._name_of.get(ex.id, ex.graph.name)
         return record
 
+    # -- the store ----------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        """Load the graphs kept in the store; list ended executions; resume the others."""
+        assert self.catalog is not None  # noqa: S101  # called only with one
+        for entry in self.catalog.graphs():
+            try:
+                document, topology = self.check_graph(entry.definition)
+            except (SpecError, ValueError) as exc:
+                log.warning("graph %s in the store no longer loads, left out: %s", entry.id, exc)
+                continue
+            self.graphs[entry.id] = StoredGraph(
+                entry.id, document, entry.definition, topology, entry.created_at
+            )
+        for execution in self.catalog.executions():
+            if execution.resume and execution.graph_id in self.graphs:
+                try:
+                    self.execute(execution.graph_id, execution_id=execution.id)
+                except Exception as exc:  # one that cannot resume stays listed
+                    log.warning("execution %s could not be resumed: %s", execution.id, exc)
+                else:
+                    log.info("execution %s resumed from the store", execution.id)
+                    continue
+            if execution.record is not None:
+                self.past[execution.id] = execution.record
+
+    def _moved(self, event: ExecutionStateChanged) -> None:
+        """Keep an execution's state (and its record once it ended) in the store."""
+        if self.catalog is None or event.execution_id not in self._graph_of:
+            return
+        record = None
+        if event.new in ("completed", "failed", "cancelled"):
+            ex = self.runtime.executions.get(event.execution_id)
+            if ex is not None:
+                record = self.describe(ex)
+        try:
+            self.catalog.moved(event.execution_id, event.new, record)
+        except Exception as exc:  # the store's trouble is not the run's
+            log.warning("execution %s: its state could not be kept: %s", event.execution_id, exc)
+
     def close(self, timeout: float = 5.0) -> None:
         """Stop every execution gracefully (cancelling past ``timeout``) and the runtime.
 
@@ -270,7 +340,16 @@ class RuntimeService:
         if not self._owns_runtime:
             return
         running = sum(1 for ex in self.executions() if ex.launched and not ex.done)
+        if self.catalog is not None:
+            # Kept to resume: cancelled now (nothing drains into an end of stream), resumed
+            # from their checkpoints when the service starts again on the store.
+            for ex in self.executions():
+                if ex.launched and not ex.done:
+                    self.catalog.interrupted(ex.id)
+                    ex.request_stop(drain=False)
         ended = self.runtime.shutdown(timeout)
+        if self.store is not None:
+            self.store.close()
         log.info(
             "the service stopped: %d running execution(s) %s",
             running,

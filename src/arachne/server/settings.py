@@ -9,7 +9,9 @@ are forgotten), ``MAX_INJECT_BYTES`` (256 KiB: the longest injected value, as JS
 ``MAX_EVENTS_PER_SECOND`` (200 per-message events to one client a second),
 ``ALLOWED_ORIGINS`` (browser origins besides loopback pages that may open event sockets),
 ``DATA_ROOT`` (the directory graphs loaded over the API may read and write files in; unset,
-they get none), and the credentials: ``API_KEYS`` (``KEY=ROLE,...``), ``JWT_SECRET``
+they get none), ``ARACHNE_STORE`` (a SQLite file keeping graphs, execution records and
+checkpoints; unset, nothing outlives the process) and ``CHECKPOINT_EVERY`` (1 second), and
+the credentials: ``API_KEYS`` (``KEY=ROLE,...``), ``JWT_SECRET``
 (HS256), ``JWT_PUBLIC_KEY`` (RS256, PEM), ``JWT_AUDIENCE``, ``JWT_ISSUER``. With no
 credentials set, authentication is off and the service listens on a loopback address only.
 ``arachne serve`` options override them.
@@ -55,6 +57,15 @@ class ServerSettings(BaseSettings):
         default=None,
         description="the directory file components of graphs loaded over the API read and "
         "write in (none: such graphs get no files)",
+    )
+    store: str | None = Field(
+        default=None,
+        description="a SQLite file keeping graphs, execution records and checkpoints: a "
+        "service started again on it resumes the executions that were running "
+        "(ARACHNE_STORE)",
+    )
+    checkpoint_every: float = Field(
+        default=1.0, gt=0, description="seconds between an execution's checkpoints, with a store"
     )
     allowed_origins: str = Field(
         default="",
@@ -148,10 +159,13 @@ class _HostFromOwnName(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        found = {key: value for key, value in self.env().items() if key != "host"}
+        found = {key: value for key, value in self.env().items() if key not in ("host", "store")}
         host = os.environ.get("ARACHNE_HOST")
         if host is not None:
             found["host"] = host
+        store = os.environ.get("ARACHNE_STORE")
+        if store:
+            found["store"] = store
         return found
 
 
