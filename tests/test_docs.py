@@ -82,6 +82,14 @@ SKIPPED = {
         "serves until stopped; tests/dashboard drives it in Chromium"
     ),
     ("examples/socketio_js/README.md", "npm install"): "needs Node.js and a running arachne serve",
+    (
+        "docs/durable.md",
+        "arachne run orders.yaml --store run.db",
+    ): "needs a document and its input file; tests/cli/test_durable.py runs it",
+    (
+        "docs/durable.md",
+        "arachne run orders.yaml --store run.db --record e1",
+    ): "needs a document and its input file; tests/cli/test_durable.py runs it",
 }
 
 MARKER = re.compile(r"<!--\s*doc-test:(?P<body>.*?)-->", re.DOTALL)

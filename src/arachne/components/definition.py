@@ -15,7 +15,7 @@ __all__ = ["CATEGORIES", "ComponentDefinition", "Factory", "PortDoc"]
 Factory = Callable[[Mapping[str, Any]], "Node | Subgraph"]
 """Builds a node (or, for a composite component, a subgraph) from its validated config."""
 
-CATEGORIES: Final = ("core", "io", "data", "composite", "custom")
+CATEGORIES: Final = ("core", "io", "data", "durable", "composite", "custom")
 """The categories ``arachne components`` groups by; ``custom`` is for third-party code."""
 
 _ANY_OBJECT: Final[Mapping[str, Any]] = {"type": "object"}

@@ -175,6 +175,18 @@ class DurableQueue:
             )
             return bool(cursor.rowcount == 1)
 
+    def ack_many(self, tokens: list[str]) -> int:
+        """Ack every lease in ``tokens`` in one transaction; return how many were current."""
+        with self.store.transaction() as db:
+            done = 0
+            for token in tokens:
+                cursor = db.execute(
+                    "DELETE FROM queue_items WHERE queue = ? AND token = ? AND state = 'leased'",
+                    (self.name, token),
+                )
+                done += cursor.rowcount
+            return done
+
     def nack(self, token: str, *, delay: float = 0.0, error: str = "nacked") -> bool:
         """Give the message back, after ``delay`` seconds; ``False`` if that lease is not current.
 

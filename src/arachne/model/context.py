@@ -16,7 +16,9 @@ class NodeContext:
     """A node's config, ids, per-instance state and logger.
 
     ``state`` is the one mutable part: a dict owned by this node instance, kept across hooks
-    (and, once durability lands, across checkpoints). ``config`` is read-only.
+    (and, when the run is checkpointed, saved with each checkpoint and given back when it
+    resumes). ``config`` is read-only. ``checkpointed`` says whether the run takes checkpoints
+    (a node may then defer an effect to ``on_checkpoint``).
     """
 
     node_id: str
@@ -25,6 +27,7 @@ class NodeContext:
     config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     state: dict[str, Any] = field(default_factory=dict)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("arachne.node"))
+    checkpointed: bool = False
 
     @classmethod
     def create(
@@ -35,6 +38,7 @@ class NodeContext:
         execution_id: str = "",
         graph_name: str = "",
         state: dict[str, Any] | None = None,
+        checkpointed: bool = False,
     ) -> NodeContext:
         """Return a context with a read-only copy of ``config`` and the node's own logger."""
         return cls(
@@ -44,4 +48,5 @@ class NodeContext:
             config=MappingProxyType(dict(config or {})),
             state={} if state is None else state,
             logger=logging.getLogger(f"arachne.node.{node_id}"),
+            checkpointed=checkpointed,
         )

@@ -148,12 +148,12 @@ class Execution:
             fusion=fusion and tracer is None,  # a span per node: every hop a real one
             stopper=self._stop_from_node,
         )
-        self.wiring.build(graph, instances)
         # Checkpointed into ``checkpoints`` (a resumed run restores from its newest one).
         self.checkpointer: Checkpointer | None = None
         if checkpoints is not None:
             self.checkpointer = Checkpointer(ctx, self.wiring, checkpoints, every=checkpoint_every)
             ctx.checkpointer = self.checkpointer
+        self.wiring.build(graph, instances)
         # The event log: the run's events and its recorded edges' messages (with a store).
         self.recording: Recording | None = None
         record = list(record)

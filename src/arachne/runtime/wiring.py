@@ -120,6 +120,7 @@ class Wiring:
             execution_id=ctx.execution_id,
             graph_name=self.graph_name,
             state=node.context.state,  # keep state set before the run
+            checkpointed=ctx.checkpointer is not None,
         )
         rn = RunningNode(spec, node, context)
         if ctx.metrics:

@@ -33,6 +33,8 @@ SAMPLE_CONFIG: dict[str, dict[str, Any]] = {
     "arachne.data.json-transform": {"expression": "a.b"},
     "arachne.io.jsonl-source": {"path": "in.jsonl"},
     "arachne.io.jsonl-sink": {"path": "out.jsonl"},
+    "arachne.durable.queue-writer": {"store": "queue.db", "queue": "jobs"},
+    "arachne.durable.queue-reader": {"store": "queue.db", "queue": "jobs"},
 }
 
 
@@ -47,13 +49,13 @@ def test_every_component_of_the_runtime_service_is_there_under_its_alias() -> No
     for alias in SEED_ALIASES:
         definition = registry.resolve(alias)
         assert definition.id == "arachne." + alias.removeprefix("symbia.")
-    assert len({d.id for d in BUILTINS}) == len(BUILTINS) == 13
+    assert len({d.id for d in BUILTINS}) == len(BUILTINS) == 15
 
 
 @pytest.mark.parametrize("definition", BUILTINS, ids=ids)
 def test_the_id_names_the_category(definition: ComponentDefinition) -> None:
     assert definition.id.split(".")[:2] == ["arachne", definition.category]
-    assert definition.category in ("core", "io", "data")
+    assert definition.category in ("core", "io", "data", "durable")
     assert definition.name
     assert definition.description
 

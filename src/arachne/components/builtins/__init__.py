@@ -19,6 +19,7 @@ from arachne.components.builtins.logger import LOGGER, Logger
 from arachne.components.builtins.map import MAP, Map
 from arachne.components.builtins.merge import MERGE, Merge
 from arachne.components.builtins.passthrough import PASSTHROUGH, Passthrough
+from arachne.components.builtins.queue import QUEUE_READER, QUEUE_WRITER, QueueReader, QueueWriter
 from arachne.components.builtins.split import SPLIT, Split
 from arachne.components.definition import ComponentDefinition
 
@@ -36,6 +37,8 @@ __all__ = [
     "Map",
     "Merge",
     "Passthrough",
+    "QueueReader",
+    "QueueWriter",
     "Split",
 ]
 
@@ -53,5 +56,7 @@ BUILTINS: tuple[ComponentDefinition, ...] = (
     JSONL_SOURCE,
     JSONL_SINK,
     JSON_TRANSFORM,
+    QUEUE_WRITER,
+    QUEUE_READER,
 )
 """Every built-in definition, in the order ``arachne components`` lists them."""
