@@ -1,4 +1,4 @@
-"""The durable queue's writer and reader nodes: between executions, and exactly once across a kill."""
+"""The durable queue's node pair: between executions, and exactly once across a kill."""
 
 from __future__ import annotations
 
