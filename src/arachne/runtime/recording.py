@@ -1,6 +1,8 @@
 """The event log of a running execution: its events, and what its recorded edges hand out.
 
-Every event the execution publishes goes to the log as its kind and fields. Each recorded
+Every event the execution publishes goes to the log as its kind and fields, but for the kinds
+that can come with every message (drops, merges, refusals, backpressure spells, late ticks):
+those are counted in the stats, and logging them would cost the run a good part of its speed. Each recorded
 edge (``Runtime(record=[...])``, ``arachne run --record EDGE``) logs every message its
 consumer takes, in order, numbered from 1 on that edge; what a consumer gives back untaken is
 taken off again, so each message is logged once. A recorded edge is never fused. Entries
@@ -18,6 +20,15 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from arachne.model.errors import ExecutionError, describe
 from arachne.model.message import Message
+from arachne.runtime.events import (
+    EVENT_KINDS,
+    BackpressureBegan,
+    BackpressureEnded,
+    MessageCoalesced,
+    MessageDropped,
+    MessageRejected,
+    TickOverran,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -26,9 +37,24 @@ if TYPE_CHECKING:
     from arachne.runtime.run_context import RunContext
     from arachne.runtime.wiring import Wiring
 
-__all__ = ["LogTarget", "Recording"]
+__all__ = ["LOGGED", "PER_MESSAGE", "LogTarget", "Recording"]
+
+PER_MESSAGE: Final = frozenset(
+    {
+        BackpressureBegan,
+        BackpressureEnded,
+        MessageCoalesced,
+        MessageDropped,
+        MessageRejected,
+        TickOverran,
+    }
+)
+"""Event kinds that may come with every message: counted in the stats, not logged."""
 
 log = logging.getLogger("arachne.runtime")
+
+LOGGED: Final = tuple(kind for kind in EVENT_KINDS if kind not in PER_MESSAGE)
+"""The kinds of event the log keeps: all but those that may come with every message."""
 
 FLUSH_AT: Final = 50_000
 """Entries waiting in memory past which they go to the store at the next take."""
@@ -78,7 +104,9 @@ class Recording:
         for edge_id in self.edges:
             edge = self.wiring.edges[edge_id]
             edge.recorder = _EdgeLog(self, edge_id, counts.get(edge_id, 0))
-        self._subscription = self.ctx.bus.subscribe(self._event, execution_id=self.ctx.execution_id)
+        self._subscription = self.ctx.bus.subscribe(
+            self._event, *LOGGED, execution_id=self.ctx.execution_id
+        )
 
     def counts(self) -> dict[str, int]:
         """Return how many messages each recorded edge has logged (taken, not given back)."""
