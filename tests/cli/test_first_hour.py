@@ -120,7 +120,7 @@ def test_components_with_an_unknown_category_or_id_exits_2_naming_the_choices(
 ) -> None:
     result = runner.invoke(app, ["components", "--category", "nope"])
     assert result.exit_code == 2
-    assert "the categories: core, data, io" in result.stderr
+    assert "the categories: core, data, durable, io" in result.stderr
     result = runner.invoke(app, ["components", "arachne.core.nope"])
     assert result.exit_code == 2
     assert "unknown component 'arachne.core.nope'" in result.stderr

@@ -2,8 +2,8 @@
 
 Every event the execution publishes goes to the log as its kind and fields, but for the kinds
 that can come with every message (drops, merges, refusals, backpressure spells, late ticks):
-those are counted in the stats, and logging them would cost the run a good part of its speed. Each recorded
-edge (``Runtime(record=[...])``, ``arachne run --record EDGE``) logs every message its
+those are counted in the stats, and logging them would cost the run a good part of its speed.
+Each recorded edge (``Runtime(record=[...])``, ``arachne run --record EDGE``) logs every message its
 consumer takes, in order, numbered from 1 on that edge; what a consumer gives back untaken is
 taken off again, so each message is logged once. A recorded edge is never fused. Entries
 wait in memory and go to the store in one transaction between turns: before each checkpoint
