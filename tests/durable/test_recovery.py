@@ -15,7 +15,8 @@ from arachne.components.builtins.delay import Delay
 from arachne.components.builtins.jsonl_sink import JsonlSink
 from arachne.components.builtins.jsonl_source import JsonlSource
 from arachne.durable import SqliteStore
-from arachne.durable.runs import Run
+from arachne.durable.runs import Run, run_state
+from arachne.model.policies import Retry
 from arachne.runtime.events import CheckpointCommitted, Event
 from tests.durable.crash_graph import Pair
 from tests.durable.faults import document_case, graph_case, inject
@@ -81,7 +82,7 @@ def test_every_checkpoint_is_a_consistent_cut_across_a_fan_in() -> None:
     for parts in recorder.written:
         a, b = parts["position"]["a"]["index"], parts["position"]["b"]["index"]
         waiting = parts["state"]["pair"]
-        counted = parts["sink"].get("count", {}).get("count", 0)
+        counted = parts.get("sink", {}).get("count", {}).get("count", 0)
         assert a == counted + len(waiting["left"])
         assert b == counted + len(waiting["right"])
     assert runtime.stats().nodes["count"].received == 20_000
@@ -274,3 +275,81 @@ def test_a_source_that_cannot_reach_its_saved_position_reports_a_replay_gap(
     source.restore({"offset": 100, "line": 9})
     with pytest.raises(ValueError, match="replay gap: .* 100 bytes, but the file now holds 4"):
         source.on_start()
+
+
+def test_a_timed_source_retrying_a_tick_does_not_hold_a_checkpoint_for_ever() -> None:
+    class Ticker(Node):
+        """Ticks on a timer; the fifth tick fails once and is retried."""
+
+        out = Output(int)
+        cadence = 0.005
+        error_policy = Retry(max_attempts=3, backoff=0.05)
+
+        def __init__(self) -> None:
+            self.n = 0
+
+        def on_tick(self) -> None:
+            self.n += 1
+            if self.n == 5:
+                raise RuntimeError("transient")
+            if self.n > 60:
+                self.finish()
+                return
+            self.emit("out", self.n)
+
+        def snapshot(self) -> dict[str, int]:
+            return {"n": self.n}
+
+    recorder = Recorder()
+    g = Subgraph()
+    g.add_node(Ticker())
+    g.add_node(IterSource(range(100_000), name="big"))
+    g.add_node(Pair())
+    g.connect(("ticker", "out"), ("pair", "left"), capacity=4)
+    g.connect(("big", "out"), ("pair", "right"), capacity=4)
+    runtime = Runtime(store=recorder, checkpoint_every=0.01)
+    runtime.register(g)
+    runtime.run()
+    after_retry = [p for p in recorder.written if p["position"]["ticker"]["n"] > 10]
+    assert len(after_retry) >= 3  # checkpoints went on after the retried tick
+
+
+def test_a_run_stopped_on_purpose_stays_resumable(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "run.db") as store:
+        runtime = Runtime(store=store, checkpoint_every=0.001, run_name="stopped", quantum=8)
+        runtime.register(pairs_graph(2_000_000))
+        ex = runtime.start()
+        for _ in range(10_000):  # (a bound on a hang: each wait returns within a millisecond)
+            if runtime.execution.checkpointer is not None and ex.checkpointer.last >= 3:
+                break
+            ex.wait(0.001)
+        assert ex.stop(drain=True, timeout=60)
+        assert ex.state.value == "completed"  # drained to an early end
+        assert run_state(store, "stopped") == "running"  # not complete: it resumes
+        assert Run(store, "stopped").resumed
+
+
+def test_checkpoint_zero_saves_where_an_appending_sink_starts(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_text('"before"\n')
+    recorder = Recorder()
+    g = Subgraph()
+    g.add_node(IterSource(range(3), name="src"))
+    g.add_node(JsonlSink(path=str(out), append=True, name="write"))
+    g.connect(("src", "out"), ("write", "in"))
+    runtime = Runtime(store=recorder, checkpoint_every=3600)  # no timed checkpoint
+    runtime.register(g)
+    runtime.run()
+    first = recorder.written[0]
+    assert first["sink"]["write"]["offset"] == len('"before"\n')  # taken before any value
+    assert first["position"]["src"] == {"index": 0}
+
+
+def test_the_jsonl_sink_refuses_to_resume_onto_a_shorter_file(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_text("1\n")
+    sink = JsonlSink(path=str(out))
+    sink.restore({"offset": 10, "written": 3})
+    with pytest.raises(ValueError, match="replay gap: .* 10 bytes, but the file now holds 2"):
+        sink.on_start()
+    assert out.read_text() == "1\n"  # left as it was, not padded

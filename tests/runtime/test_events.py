@@ -102,6 +102,7 @@ def test_event_kinds_are_the_concrete_kinds_in_definition_order() -> None:
         "GraphCommitted",
         "CommitRolledBack",
         "CheckpointCommitted",
+        "CheckpointRestored",
         "CheckpointAborted",
         "NodeStarted",
         "NodeFinished",

@@ -72,3 +72,10 @@ def test_without_a_data_root_graphs_over_the_api_get_no_files(path: str) -> None
         assert "sets DATA_ROOT" in refused.json()["error"]["message"]
     finally:
         served.stop()
+
+
+def test_the_store_must_lie_outside_the_data_root(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="lies inside the data root .* keep it outside"):
+        ServerSettings(data_root=str(tmp_path), store=str(tmp_path / "sub" / "service.db"))
+    settings = ServerSettings(data_root=str(tmp_path), store=str(tmp_path.parent / "s.db"))
+    assert settings.store is not None

@@ -109,6 +109,24 @@ def execute(
     feeds: Iterable[Feed] = (),
 ) -> int:
     """Run ``doc`` with ``feeds`` plus what ``options`` ask for; return the exit status."""
+    if options.record and options.store is None:
+        raise ValueError("--record keeps messages in the run's event log: add --store FILE")
+    store = _open_store(options.store)
+    try:
+        return _execute(doc, options, err, stdin, feeds, store)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _execute(
+    doc: GraphDocument,
+    options: RunOptions,
+    err: Console,
+    stdin: IO[str] | None,
+    feeds: Iterable[Feed],
+    store: SqliteStore | None,
+) -> int:
     report = analyze(doc)
     registry = load_registry(options.components)
     graph = build(doc, registry)
@@ -140,9 +158,6 @@ def execute(
     # Reading a pipe, each value is flushed as it leaves, so a consumer downstream sees it.
     writer = Writer(options.tag, flush=any(feed.path == "-" for feed in asked))
     attach_printers(graph, doc, report.outputs, writer)
-    if options.record and options.store is None:
-        raise ValueError("--record keeps messages in the run's event log: add --store FILE")
-    store = _open_store(options.store)
     runtime = Runtime(
         check_types=options.check_types,
         trace=options.trace,
@@ -167,8 +182,12 @@ def execute(
             f"replaying run {options.replay.run!r}: recorded messages into {fed}", highlight=False
         )
     if ex.checkpointer is not None and getattr(ex.checkpointer.target, "resumed", False):
+        latest = ex.checkpointer.target.latest()
         err.print(
-            f"resuming run {doc.name!r} from {options.store} (--fresh starts it over)",
+            f"resuming run {doc.name!r} from checkpoint {latest[0]} in {options.store} "
+            "(--fresh starts it over)"
+            if latest is not None
+            else f"run {doc.name!r} in {options.store} took no checkpoint: it starts over",
             highlight=False,
         )
     board = serve_dashboard(runtime, ex, doc, registry, options.dashboard, err)

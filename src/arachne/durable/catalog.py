@@ -57,8 +57,9 @@ class Catalog:
         body = json.dumps(definition, separators=(",", ":"))
         with self.store.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO service_graphs (id, definition, created_at) "
-                "VALUES (?, ?, ?)",
+                "INSERT INTO service_graphs (id, definition, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET definition = excluded.definition, "
+                "created_at = excluded.created_at",
                 (graph_id, body, created_at),
             )
 
@@ -81,16 +82,17 @@ class Catalog:
         """Keep a new execution of ``graph_id`` (to be resumed until it ends)."""
         with self.store.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO service_executions "
-                "(id, graph_id, state, resume, record, created_at) VALUES (?, ?, 'pending', 1, "
-                "NULL, ?)",
+                "INSERT INTO service_executions (id, graph_id, state, resume, record, created_at) "
+                "VALUES (?, ?, 'pending', 1, NULL, ?) ON CONFLICT (id) DO UPDATE SET "
+                "graph_id = excluded.graph_id, state = 'pending', resume = 1, record = NULL",
                 (execution_id, graph_id, self.clock()),
             )
 
     def moved(self, execution_id: str, state: str, record: Mapping[str, Any] | None) -> None:
         """Note the execution's new ``state``; an ended one keeps ``record`` and is not resumed.
 
-        A ``cancelled`` one stays resumable only if :meth:`interrupted` marked it so.
+        A ``cancelled`` one stays resumable only if :meth:`interrupted` marked it so (the
+        service cancelled it on its way down).
         """
         ended = state in ("completed", "failed", "cancelled")
         body = json.dumps(record, separators=(",", ":"), default=str) if record else None
@@ -98,8 +100,9 @@ class Catalog:
             if ended:
                 db.execute(
                     "UPDATE service_executions SET state = ?, record = ?, "
-                    "resume = CASE WHEN resume = 2 THEN 1 ELSE 0 END WHERE id = ?",
-                    (state, body, execution_id),
+                    "resume = CASE WHEN resume = 2 AND ? = 'cancelled' THEN 1 ELSE 0 END "
+                    "WHERE id = ?",
+                    (state, body, state, execution_id),
                 )
             else:
                 db.execute(

@@ -25,9 +25,10 @@ if TYPE_CHECKING:
 
 __all__ = ["KINDS", "Checkpoint", "Checkpoints"]
 
-KINDS: Final = ("state", "position", "sink", "finished", "recorded")
+KINDS: Final = ("state", "position", "sink", "finished", "recorded", "graph")
 """What a part of a checkpoint holds: a node's state, a source's position, a sink's offset,
-that a node had finished, or how many messages of a recorded edge the event log holds."""
+that a node had finished, how many messages of a recorded edge the event log holds, or the
+checksum of a graph changed live."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +93,9 @@ class Checkpoints:
         with self.store.transaction() as db:
             self._pending(db, checkpoint)
             db.execute(
-                "INSERT OR REPLACE INTO checkpoint_parts (run, checkpoint, kind, name, body) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO checkpoint_parts (run, checkpoint, kind, name, body) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (run, checkpoint, kind, name) "
+                "DO UPDATE SET body = excluded.body",
                 (self.run, checkpoint, kind, name, body),
             )
 
@@ -114,31 +116,35 @@ class Checkpoints:
         ``parts`` maps each kind to part names and their values already written as JSON text
         (the runtime encodes each as its barrier passes, so later changes cannot reach it).
         """
+        with self.store.transaction() as db:
+            return self.record_in(db, parts)
+
+    def record_in(self, db: Any, parts: Mapping[str, Mapping[str, str]]) -> int:
+        """:meth:`record` inside the caller's transaction ``db`` (to commit more with it)."""
         for kind in parts:
             if kind not in KINDS:
                 raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-        with self.store.transaction() as db:
-            self._drop_pending(db)
-            row = db.execute(
-                "SELECT COALESCE(MAX(id), 0) FROM checkpoints WHERE run = ?", (self.run,)
-            ).fetchone()
-            number = int(row[0]) + 1
-            now = self.clock()
-            db.execute(
-                "INSERT INTO checkpoints (run, id, state, started_at, committed_at) "
-                "VALUES (?, ?, 'committed', ?, ?)",
-                (self.run, number, now, now),
-            )
-            db.executemany(
-                "INSERT INTO checkpoint_parts (run, checkpoint, kind, name, body) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [
-                    (self.run, number, kind, name, body)
-                    for kind, by_name in parts.items()
-                    for name, body in by_name.items()
-                ],
-            )
-            self._prune(db)
+        self._drop_pending(db)
+        row = db.execute(
+            "SELECT COALESCE(MAX(id), 0) FROM checkpoints WHERE run = ?", (self.run,)
+        ).fetchone()
+        number = int(row[0]) + 1
+        now = self.clock()
+        db.execute(
+            "INSERT INTO checkpoints (run, id, state, started_at, committed_at) "
+            "VALUES (?, ?, 'committed', ?, ?)",
+            (self.run, number, now, now),
+        )
+        db.executemany(
+            "INSERT INTO checkpoint_parts (run, checkpoint, kind, name, body) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [
+                (self.run, number, kind, name, body)
+                for kind, by_name in parts.items()
+                for name, body in by_name.items()
+            ],
+        )
+        self._prune(db)
         return number
 
     def forget(self) -> None:
@@ -195,9 +201,10 @@ class Checkpoints:
 
     def _prune(self, db: Any) -> None:
         old = db.execute(
-            "SELECT id FROM checkpoints WHERE run = ? AND state = 'committed' "
-            "ORDER BY id DESC LIMIT -1 OFFSET ?",
-            (self.run, self.keep),
+            "SELECT id FROM checkpoints WHERE run = ? AND state = 'committed' AND id NOT IN "
+            "(SELECT id FROM checkpoints WHERE run = ? AND state = 'committed' "
+            "ORDER BY id DESC LIMIT ?)",
+            (self.run, self.run, self.keep),
         ).fetchall()
         for (number,) in old:
             self._delete(db, number)

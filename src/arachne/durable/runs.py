@@ -9,6 +9,7 @@ the way out named. A ``Run`` is the runtime's ``CheckpointTarget`` and ``LogTarg
 
 from __future__ import annotations
 
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
     from arachne.durable.store import Store
 
-__all__ = ["Run", "run_names", "stored_document"]
+__all__ = ["Run", "run_names", "run_state", "stored_document"]
 
 
 class Run:
@@ -69,8 +70,10 @@ class Run:
             db.execute("DELETE FROM checkpoints WHERE run = ?", (self.name,))
             db.execute("DELETE FROM event_log WHERE run = ?", (self.name,))
             db.execute(
-                "INSERT OR REPLACE INTO runs (name, checksum, state, started_at, ended_at, "
-                "resumes, document) VALUES (?, ?, 'running', ?, NULL, 0, ?)",
+                "INSERT INTO runs (name, checksum, state, started_at, ended_at, resumes, "
+                "document) VALUES (?, ?, 'running', ?, NULL, 0, ?) ON CONFLICT (name) DO UPDATE "
+                "SET checksum = excluded.checksum, state = 'running', started_at = "
+                "excluded.started_at, ended_at = NULL, resumes = 0, document = excluded.document",
                 (self.name, self.checksum, self._clock(), self.document),
             )
             return False
@@ -85,14 +88,26 @@ class Run:
         return checkpoint.id, checkpoint.parts
 
     def write(self, parts: Mapping[str, Mapping[str, str]]) -> int:
-        """Commit a checkpoint of ``parts`` (JSON texts by kind and node id); its number."""
-        return self.checkpoints.record(parts)
+        """Commit a checkpoint of ``parts`` (JSON texts by kind and node id); its number.
+
+        A checkpoint of a graph changed live carries its checksum (part ``graph``): from then
+        on the run resumes only with the changed graph, in the same transaction.
+        """
+        with self.store.transaction() as db:
+            number = self.checkpoints.record_in(db, parts)
+            changed = parts.get("graph", {}).get("checksum")
+            if changed is not None:
+                db.execute(
+                    "UPDATE runs SET checksum = ? WHERE name = ?",
+                    (json.loads(changed), self.name),
+                )
+        return number
 
     def ended(self, state: str) -> None:
         """Record that the run ended in ``state``; a completed run is not resumed again.
 
-        A run that failed or was cancelled keeps its checkpoints and stays resumable: the
-        point of them is to go on after whatever stopped it.
+        A run that failed, was cancelled or ``stopped`` early keeps its checkpoints and stays
+        resumable: the point of them is to go on after whatever stopped it.
         """
         if state != "completed":
             return
@@ -125,6 +140,13 @@ def stored_document(store: Store, name: str) -> str | None:
     with store.transaction() as db:
         row = db.execute("SELECT document FROM runs WHERE name = ?", (name,)).fetchone()
     return None if row is None or row[0] is None else str(row[0])
+
+
+def run_state(store: Store, name: str) -> str | None:
+    """Return run ``name``'s recorded state (``running``, ``completed``), or ``None``."""
+    with store.transaction() as db:
+        row = db.execute("SELECT state FROM runs WHERE name = ?", (name,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 def run_names(store: Store) -> list[str]:

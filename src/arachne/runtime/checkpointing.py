@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from arachne.model.errors import ExecutionError, describe
 from arachne.runtime.events import CheckpointAborted, CheckpointCommitted
@@ -41,7 +41,10 @@ if TYPE_CHECKING:
     from arachne.runtime.running_node import RunningNode
     from arachne.runtime.wiring import Wiring
 
-__all__ = ["CheckpointTarget", "Checkpointer", "RunStore", "check_every", "weakest"]
+__all__ = ["STUCK_AFTER", "CheckpointTarget", "Checkpointer", "RunStore", "check_every", "weakest"]
+
+STUCK_AFTER: Final = 10
+"""Intervals a checkpoint may stay in flight before it is given up (and the barriers lifted)."""
 
 log = logging.getLogger("arachne.runtime")
 
@@ -93,6 +96,7 @@ class Checkpointer:
     __slots__ = (
         "_arrived",
         "_began",
+        "_changed",
         "_outgoing",
         "_parts",
         "_waiting",
@@ -124,6 +128,7 @@ class Checkpointer:
         self.recorded: dict[str, int] = {}  # messages logged per recorded edge, at the restore
         self.recording: Recording | None = None  # the event log, flushed before each commit
         self._began = 0.0
+        self._changed: str | None = None  # the graph's checksum (JSON) after a live change
         self._waiting = 0  # nodes the barrier has not passed yet
         self._arrived: dict[str, int] = {}  # node id -> input links carrying the barrier
         self._outgoing: dict[str, list[Edge]] = {}
@@ -159,7 +164,13 @@ class Checkpointer:
         return [node_id for node_id in parts.get("finished", {}) if node_id in self.wiring.nodes]
 
     def start(self) -> None:
-        """Arm the first checkpoint, ``every`` seconds from now."""
+        """Take checkpoint zero now (a fresh run), then arm the next ``every`` seconds on.
+
+        Checkpoint zero holds where every node starts (a sink appending to a file, its
+        length): a run killed before its first timed checkpoint resumes from there.
+        """
+        if self.restored is None:
+            self.begin()
         self._arm()
 
     def _arm(self) -> None:
@@ -170,6 +181,18 @@ class Checkpointer:
             return
         if not self.in_flight:
             self.begin()
+        else:
+            # A node whose turn ended where no hook told us (a timed tick, a retry) is looked
+            # at again; one that still holds the barrier past STUCK_AFTER intervals gives the
+            # checkpoint up, so a barrier can never hold part of the graph for ever.
+            self._advance([rn for rn in self.wiring.nodes.values() if rn.aligning])
+            if self.in_flight and time.perf_counter() - self._began > STUCK_AFTER * self.every:
+                held = [rn.id for rn in self.wiring.nodes.values() if rn.aligning]
+                self.abort(
+                    f"the barrier did not pass {', '.join(held[:5])}"
+                    + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+                    + f" within {STUCK_AFTER} intervals"
+                )
         self._arm()
 
     # -- a checkpoint in flight --------------------------------------------------------------
@@ -267,6 +290,8 @@ class Checkpointer:
         self.in_flight = False
         parts = self._parts
         self._parts = {}
+        if self._changed is not None:  # the first checkpoint of a graph changed live
+            parts["graph"] = {"checksum": self._changed}
         try:
             if self.recording is not None:
                 self.recording.flush()  # the messages the checkpoint counts are in the log
@@ -278,6 +303,7 @@ class Checkpointer:
             )
             return
         self.last = number
+        self._changed = None
         size = sum(len(text) for by_node in parts.values() for text in by_node.values())
         self.written += size
         ctx = self.ctx
@@ -333,7 +359,16 @@ class Checkpointer:
             self._advance(work)
 
     def graph_changed(self) -> None:
-        """Start over with a checkpoint of the graph a commit just changed."""
+        """Start over with a checkpoint of the graph a commit just changed.
+
+        Its first checkpoint carries the changed graph's checksum: the run resumes with that
+        graph from then on, and is refused with the one it started with.
+        """
+        try:
+            checksum: str | None = self.wiring.running_graph().checksum()
+        except (TypeError, ValueError):
+            checksum = None  # a config with no JSON form: the run is not tied to a graph
+        self._changed = json.dumps(checksum)
         self.abort("the graph changed")
         self.begin()
 

@@ -27,6 +27,7 @@ __all__ = [
     "BackpressureEnded",
     "CheckpointAborted",
     "CheckpointCommitted",
+    "CheckpointRestored",
     "CommitRolledBack",
     "DeadLettered",
     "EdgeAdded",
@@ -157,6 +158,13 @@ class CheckpointCommitted(Event):
     checkpoint: int
     seconds: float
     size: int  # bytes of saved state
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckpointRestored(Event):
+    """Fires when a resumed run has given its nodes their state from ``checkpoint``."""
+
+    checkpoint: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

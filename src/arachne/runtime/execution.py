@@ -31,7 +31,7 @@ from arachne.runtime.clock import Clock, MonotonicClock
 from arachne.runtime.commit import CommitMode, Committer, check_commit_mode
 from arachne.runtime.completion import close_outputs
 from arachne.runtime.control import Controls
-from arachne.runtime.events import Event, EventBus, Subscription
+from arachne.runtime.events import CheckpointRestored, Event, EventBus, Subscription
 from arachne.runtime.injection import MAX_BACKPRESSURE_QUEUE, Injector, check_queue_bound
 from arachne.runtime.lifecycle import seed, start_node, stop_nodes
 from arachne.runtime.log_context import CURRENT_EXECUTION
@@ -209,6 +209,9 @@ class Execution:
             if self.recording is not None:
                 recorded = self.checkpointer.recorded if self.checkpointer is not None else {}
                 self.recording.start(recorded)
+            restored = self.checkpointer.restored if self.checkpointer is not None else None
+            if restored is not None and CheckpointRestored in self.events.wanted:
+                self.events.publish(CheckpointRestored(execution_id=self.id, checkpoint=restored))
             for rn in list(self.wiring.nodes.values()):
                 await start_node(ctx, rn)
             for node_id in done:  # finished at the checkpoint resumed from: so again
@@ -304,7 +307,10 @@ class Execution:
                 final = ExecutionState.COMPLETED
             self.completed_at = time.time()
             if self.checkpointer is not None:
-                self.checkpointer.ended(final.value)
+                # A run stopped on purpose drained to an early end: it is not complete, so it
+                # stays resumable from its last checkpoint (only "completed" starts one over).
+                stopped = final is ExecutionState.COMPLETED and self.controls.stopping
+                self.checkpointer.ended("stopped" if stopped else final.value)
             if not self._state.value.is_final:
                 error = describe(self.error) if self.error is not None else None
                 self._state.move(final, error=error)

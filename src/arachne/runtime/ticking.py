@@ -151,6 +151,8 @@ def _retry_tick(ctx: RunContext, rn: RunningNode, attempt: int) -> None:
             finish_node(ctx, rn)
         elif not rn.cadence:
             after_turn(ctx, rn)
+        elif rn.aligning and ctx.checkpointer is not None:  # (a timed node's turn ends here)
+            ctx.checkpointer.turn_ended(rn)
 
 
 def schedule_ticks(ctx: RunContext, rn: RunningNode, deadline: float) -> None:
@@ -175,6 +177,8 @@ def schedule_ticks(ctx: RunContext, rn: RunningNode, deadline: float) -> None:
                         raise finish_refused(rn)
                     finish_node(ctx, rn)
                     return
+                if rn.aligning and ctx.checkpointer is not None:  # a barrier may pass it now
+                    ctx.checkpointer.turn_ended(rn)
             finally:
                 CURRENT_NODE.reset(token)
         now = ctx.clock.now()

@@ -15,11 +15,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arachne.components.files import DataRoot
 from arachne.durable import SqliteStore
 from arachne.durable.catalog import Catalog
+from arachne.durable.runs import run_state
 from arachne.model.errors import ExecutionError, SpecError
 from arachne.runtime import Execution, Runtime
 from arachne.runtime.events import ExecutionStateChanged
@@ -92,7 +94,7 @@ class RuntimeService:
         self.redactor = Redactor(self.registry)  # secret config values are never shown back
         self._owns_runtime = runtime is None
         # With a store: graphs, execution records and checkpoints outlive the process.
-        self.store = SqliteStore(settings.store) if settings.store and runtime is None else None
+        self.store = _open_store(settings) if runtime is None else None
         self.catalog = Catalog(self.store) if self.store is not None else None
         self.runtime = (
             runtime
@@ -192,6 +194,8 @@ class RuntimeService:
             with self._lock:
                 self._graph_of.pop(ex.id, None)
                 self._name_of.pop(ex.id, None)
+            if self.catalog is not None and execution_id is None:  # never ran: no resuming
+                self.catalog.forget(ex.id)
             raise
         return ex
 
@@ -306,15 +310,23 @@ class RuntimeService:
             self.graphs[entry.id] = StoredGraph(
                 entry.id, document, entry.definition, topology, entry.created_at
             )
+        assert self.store is not None  # noqa: S101  # (the catalog's)
         for execution in self.catalog.executions():
-            if execution.resume and execution.graph_id in self.graphs:
+            if execution.resume and run_state(self.store, execution.id) == "completed":
+                # It completed, but the process ended before the catalog heard: never again.
+                self.catalog.moved(execution.id, "completed", execution.record)
+            elif execution.resume and execution.graph_id in self.graphs:
                 try:
                     self.execute(execution.graph_id, execution_id=execution.id)
                 except Exception as exc:  # one that cannot resume stays listed
                     log.warning("execution %s could not be resumed: %s", execution.id, exc)
-                else:
-                    log.info("execution %s resumed from the store", execution.id)
+                    name = self.graphs[execution.graph_id].document.name
+                    failed = _unresumed(execution.id, execution.graph_id, name, exc)
+                    self.catalog.moved(execution.id, "failed", failed)
+                    self.past[execution.id] = failed
                     continue
+                log.info("execution %s resumed from the store", execution.id)
+                continue
             if execution.record is not None:
                 self.past[execution.id] = execution.record
 
@@ -355,3 +367,38 @@ class RuntimeService:
             running,
             "stopped" if ended else "stopped, some only by a cancel",
         )
+
+
+def _open_store(settings: ServerSettings) -> SqliteStore | None:
+    """Open the service's store, if it has one, readable by its owner only.
+
+    It holds graph definitions, secret config values included (the settings keep it outside
+    the data root, where graphs may write files).
+    """
+    if not settings.store:
+        return None
+    path = Path(settings.store).resolve()
+    store = SqliteStore(path)
+    with contextlib.suppress(OSError):
+        path.chmod(0o600)  # (it holds graph definitions, secret values included)
+    return store
+
+
+def _unresumed(execution_id: str, graph_id: str, name: str, exc: BaseException) -> dict[str, Any]:
+    """Return the record of an execution the service could not resume after a restart."""
+    return {
+        "id": execution_id,
+        "graphId": graph_id,
+        "checksum": None,
+        "state": "failed",
+        "createdAt": None,
+        "startedAt": None,
+        "completedAt": time.time(),
+        "error": {
+            "type": type(exc).__name__,
+            "message": f"could not be resumed after the service restarted: {exc}",
+            "nodeId": None,
+        },
+        "metrics": {},
+        "graphName": name,
+    }

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -111,6 +112,19 @@ class ServerSettings(BaseSettings):
         if root is not None:
             DataRoot(root)  # ValueError naming the directory if it is not one
         return root
+
+    @model_validator(mode="after")
+    def _store_outside_data_root(self) -> ServerSettings:
+        # Graphs loaded over the API may write files in the data root: one could overwrite the
+        # store, which holds their definitions (secret values included).
+        if self.store and self.data_root:
+            path, root = Path(self.store).resolve(), Path(self.data_root).resolve()
+            if path == root or root in path.parents:
+                raise ValueError(
+                    f"store {str(path)!r} lies inside the data root ({str(root)!r}), where "
+                    "graphs loaded over the API may write files; keep it outside"
+                )
+        return self
 
     @model_validator(mode="after")
     def _loopback_unless_authenticated(self) -> ServerSettings:

@@ -99,3 +99,23 @@ def test_a_checkpointed_reader_killed_mid_run_delivers_each_message_once(tmp_pat
     lines = (tmp_path / "out.jsonl").read_text().splitlines()
     values = [json.loads(line) for line in lines]
     assert sorted(values) == list(range(count))  # each once: no duplicate, no gap
+
+
+def test_a_resumed_reader_removes_what_its_checkpoint_covered(tmp_path: Path) -> None:
+    store = str(tmp_path / "q.db")
+    with SqliteStore(store) as opened:
+        queue = DurableQueue(opened, "jobs", capacity=10)
+        ids = [queue.enqueue(n) for n in range(4)]
+    reader = QueueReader(store=store, queue="jobs", until_empty=True, name="get")
+    reader.restore(reader_state := {"handled": ids[:2]})  # handled before the crash
+    assert reader_state == {"handled": ids[:2]}
+    g = Subgraph()
+    g.add_node(reader)
+    g.add_node(Collect("got"))
+    g.connect(("get", "out"), ("got", "in"))
+    runtime = Runtime()
+    runtime.register(g)
+    runtime.run()
+    assert runtime.execution.instances["got"].payloads == [2, 3]
+    with pytest.raises(ValueError, match="queue-reader state"):
+        QueueReader(store=store, queue="jobs").restore({"handled": "all"})

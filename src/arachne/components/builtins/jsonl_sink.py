@@ -95,6 +95,14 @@ class JsonlSink(Node):
             self._closed.clear()
         elif self._resume_at is not None:
             file = open(self.path, "a", encoding=self.encoding)  # noqa: SIM115  # on_stop
+            size = os.fstat(file.fileno()).st_size
+            if size < self._resume_at:
+                file.close()
+                raise ValueError(
+                    f"{self.path!r}: replay gap: the checkpoint resumed from had written "
+                    f"{self._resume_at:,} bytes, but the file now holds {size:,}; put back the "
+                    "file the interrupted run wrote, or start the run over (--fresh)"
+                )
             file.truncate(self._resume_at)  # what came after the checkpoint is written again
             self._file = file
         else:

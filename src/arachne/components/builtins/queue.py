@@ -8,8 +8,10 @@ Both run in a worker thread (``mode="thread"``): every enqueue and lease is a tr
 disk. The reader acks what it emitted once it is safe: at once in a run without checkpoints
 (at-most-once past the emit), or when the checkpoint its barrier came after commits, in a
 checkpointed run, so a crash before that lets the leases run out and the messages come back
-to the resumed run: with an exactly-once sink, each reaches the output once. Its
-``visibility`` must then outlast a checkpoint interval and the time the graph takes.
+to the resumed run. The checkpoint also names the messages it covers, so a crash between its
+commit and the acks removes them on resume instead: with an exactly-once sink, each message
+reaches the output once. Its ``visibility`` must outlast a checkpoint interval and the time
+the graph takes (a shorter one is reported: acks that came too late).
 """
 
 from __future__ import annotations
@@ -185,13 +187,17 @@ class QueueReader(Node):
         self.batch = batch
         self.cadence = poll_ms / 1000
         self.until_empty = until_empty
-        self._emitted: list[str] = []  # leases emitted since the last barrier
-        self._sealed: dict[int, list[str]] = {}  # leases to ack when a checkpoint commits
-        self._barriers = 0
+        self._emitted: list[tuple[int, str]] = []  # (id, token) emitted since the last barrier
+        self._sealed: list[tuple[int, str]] = []  # emitted before a barrier, not yet acked
+        self._sealing = 0  # of those, how many the newest barrier covers (acked at its commit)
+        self._handled: list[int] = []  # ids a resumed run's checkpoint covers: removed at start
 
     def on_start(self) -> None:
-        """Open the queue."""
+        """Open the queue; remove what the checkpoint resumed from covered (if resuming)."""
         self.queue = self._handle.open()
+        if self._handled:
+            self.queue.remove(self._handled)
+            self._handled = []
 
     def on_stop(self) -> None:
         """Close the store (leases not acked run out and come back)."""
@@ -210,25 +216,45 @@ class QueueReader(Node):
             return
         for message in leased:
             self.emit("out", message.body)
-        tokens = [message.token for message in leased]
         if self.context.checkpointed:
-            self._emitted.extend(tokens)
+            self._emitted.extend((message.id, message.token) for message in leased)
         else:
-            queue.ack_many(tokens)
+            self._ack([message.token for message in leased])
 
-    def snapshot(self) -> None:
-        """Seal what was emitted before this barrier: acked once its checkpoint commits."""
-        self._barriers += 1
-        if self._emitted:
-            self._sealed[self._barriers] = self._emitted
-            self._emitted = []
+    def snapshot(self) -> dict[str, list[int]]:
+        """Seal what was emitted before this barrier, naming it: acked when the checkpoint is."""
+        self._sealed.extend(self._emitted)
+        self._emitted = []
+        self._sealing = len(self._sealed)
+        return {"handled": [item_id for item_id, _ in self._sealed]}
+
+    def restore(self, state: Any) -> None:
+        """Take the ids a checkpoint covered: they were handled, and are removed at start."""
+        handled = state.get("handled") if isinstance(state, dict) else None
+        if not isinstance(handled, list) or not all(isinstance(i, int) for i in handled):
+            raise ValueError(f"a saved queue-reader state is {{'handled': [ids]}}, got {state!r}")
+        self._handled = list(handled)
 
     def on_checkpoint(self, checkpoint: int) -> None:
-        """Ack the leases sealed at every barrier up to the one that just committed."""
-        done = [barrier for barrier in self._sealed if barrier <= self._barriers]
-        tokens = [token for barrier in done for token in self._sealed.pop(barrier)]
-        if tokens and self.queue is not None:
-            self.queue.ack_many(tokens)
+        """Ack what the checkpoint that just committed covers."""
+        covered, self._sealed = self._sealed[: self._sealing], self._sealed[self._sealing :]
+        self._sealing = 0
+        if covered:
+            self._ack([token for _, token in covered])
+
+    def _ack(self, tokens: list[str]) -> None:
+        queue = self.queue
+        if queue is None:
+            return
+        done = queue.ack_many(tokens)
+        if done < len(tokens):
+            self.context.logger.warning(
+                "%d of %d acks came after their lease ran out (visibility %s s): those "
+                "messages may be delivered again; give the reader a longer visibility",
+                len(tokens) - done,
+                len(tokens),
+                queue.visibility,
+            )
 
 
 _STORE = {
