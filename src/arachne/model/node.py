@@ -263,7 +263,10 @@ class Node:
         self.context.state.update(state)
 
     def on_checkpoint(self, checkpoint: int) -> None:
-        """Run when checkpoint ``checkpoint`` has committed (a sink may publish its output)."""
+        """Run when checkpoint ``checkpoint`` has committed (a sink may publish its output).
+
+        Called on the event loop: a ``thread``-mode node may be inside a call meanwhile.
+        """
         return
 
     # -- the runtime's seam --------------------------------------------------------------------

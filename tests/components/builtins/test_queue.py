@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -96,6 +97,14 @@ def test_a_checkpointed_reader_killed_mid_run_delivers_each_message_once(tmp_pat
     done = subprocess.run([sys.executable, str(script), str(tmp_path)], timeout=BOUND, check=False)
     assert done.returncode == 0
     assert kills >= 1
+    with sqlite3.connect(tmp_path / "run.db") as db:
+        restored = [
+            json.loads(body)["checkpoint"]
+            for (body,) in db.execute(
+                "SELECT body FROM event_log WHERE name = 'CheckpointRestored'"
+            ).fetchall()
+        ]
+    assert restored  # the final run went on from a checkpoint a killed one wrote
     lines = (tmp_path / "out.jsonl").read_text().splitlines()
     values = [json.loads(line) for line in lines]
     assert sorted(values) == list(range(count))  # each once: no duplicate, no gap
