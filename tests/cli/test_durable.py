@@ -37,20 +37,22 @@ def test_a_stored_run_records_and_replays_to_the_same_output(
 
 
 def test_options_that_need_a_store_say_so(runner: CliRunner, tmp_path: Path) -> None:
-    fresh = runner.invoke(app, ["run", str(QUICK_REFERENCE), "--fresh", "--inject", "input:in=1"])
-    assert fresh.exit_code == 2
-    boxed = " ".join(fresh.output.replace("│", " ").split())  # (typer draws a box)
-    assert "--fresh starts a stored run over; add --store FILE" in boxed
-    record = runner.invoke(app, ["run", str(QUICK_REFERENCE), "--record", "e1", "-q"])
-    assert record.exit_code == 2
-    assert "--record keeps messages in the run's event log: add --store FILE" in record.output
+    for extra in (
+        ["--fresh"],
+        ["--record", "e1"],
+        ["--checkpoint-every", "2"],
+        ["--log-keep", "9"],
+    ):
+        result = runner.invoke(app, ["run", str(QUICK_REFERENCE), *extra, "-q"])
+        assert result.exit_code == 2
+        assert f"{extra[0]} work on a stored run: add --store FILE" in result.stderr
+    store = tmp_path / "s.db"
     unknown = runner.invoke(
-        app,
-        ["run", str(QUICK_REFERENCE), "--store", str(tmp_path / "s.db"), "--record", "e9", "-q"],
+        app, ["run", str(QUICK_REFERENCE), "--store", str(store), "--record", "e9", "-q"]
     )
     assert unknown.exit_code == 2
-    assert "cannot record edge 'e9'" in unknown.output
-    assert "e1, e2" in unknown.output
+    assert "--record e9: the document has no edge 'e9'; its edges: e1, e2" in unknown.stderr
+    assert not store.exists()  # refused before the store was made
 
 
 def test_replay_names_what_is_missing(runner: CliRunner, tmp_path: Path) -> None:

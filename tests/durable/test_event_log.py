@@ -125,3 +125,28 @@ def test_recording_is_refused_without_a_store_or_for_an_unknown_edge(tmp_path: P
         runtime.register(g)
         with pytest.raises(ValueError, match="cannot record edge 'nope'.*src.out->out.in"):
             runtime.run()
+
+
+def test_a_run_resumes_only_recording_the_edges_it_recorded(tmp_path: Path) -> None:
+    class Fails(Node):
+        """Fails the run at its fifth value (the run does not complete: it may resume)."""
+
+        inp = Input(int, name="in")
+
+        def on_message(self, port: str, msg: Any) -> None:
+            if msg.payload == 5:
+                raise RuntimeError("the fifth")
+
+    g = Subgraph()
+    g.add_node(IterSource(range(10), name="src"))
+    g.add_node(Fails(name="out"))
+    g.connect(("src", "out"), ("out", "in"))
+    with SqliteStore(tmp_path / "run.db") as store:
+        first = Runtime(store=store, record=["src.out->out.in"], run_name="r")
+        first.register(g)
+        with pytest.raises(Exception, match="the fifth"):
+            first.run()
+        again = Runtime(store=store, run_name="r")  # recording nothing now
+        again.register(g)
+        with pytest.raises(Exception, match=r"recorded src.out->out.in.*--record src.out->out.in"):
+            again.run()

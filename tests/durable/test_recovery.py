@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from arachne.components.builtins.delay import Delay
 from arachne.components.builtins.jsonl_sink import JsonlSink
 from arachne.components.builtins.jsonl_source import JsonlSource
 from arachne.durable import SqliteStore
+from arachne.durable.run_lock import RunBusy
 from arachne.durable.runs import Run, run_state
 from arachne.model.policies import Retry
 from arachne.runtime.events import CheckpointCommitted, Event
@@ -123,7 +126,25 @@ def test_state_that_is_not_json_fails_the_run_naming_the_node() -> None:
     g.connect(("src", "out"), ("holder", "in"), capacity=4)
     runtime = Runtime(store=Recorder(), checkpoint_every=0.001, quantum=2, batch=2)
     runtime.register(g)
-    with pytest.raises(Exception, match="node 'holder': checkpointing needs its snapshot"):
+    with pytest.raises(Exception, match=r"node 'holder': .*context.state.* JSON data"):
+        runtime.run()
+
+
+def test_state_that_would_come_back_changed_from_json_fails_the_run() -> None:
+    class Buckets(Node):
+        inp = Input(None, name="in")
+
+        def on_message(self, port: str, msg: Any) -> None:
+            buckets = self.context.state.setdefault("b", {})
+            buckets[msg.payload % 5] = buckets.get(msg.payload % 5, 0) + 1  # int keys
+
+    g = Subgraph()
+    g.add_node(IterSource(range(100_000), name="src"))
+    g.add_node(Buckets(name="buckets"))
+    g.connect(("src", "out"), ("buckets", "in"), capacity=4)
+    runtime = Runtime(store=Recorder(), checkpoint_every=0.001, quantum=2, batch=2)
+    runtime.register(g)
+    with pytest.raises(Exception, match="would not come back the same .* not strings"):
         runtime.run()
 
 
@@ -353,3 +374,49 @@ def test_the_jsonl_sink_refuses_to_resume_onto_a_shorter_file(tmp_path: Path) ->
     with pytest.raises(ValueError, match="replay gap: .* 10 bytes, but the file now holds 2"):
         sink.on_start()
     assert out.read_text() == "1\n"  # left as it was, not padded
+
+
+def test_a_run_another_process_holds_is_refused_until_that_process_dies(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from arachne.durable import SqliteStore, Run; "
+            f"run = Run(SqliteStore({str(tmp_path / 'run.db')!r}), 'busy'); "
+            "print('held', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        with SqliteStore(tmp_path / "run.db") as store:
+            with pytest.raises(RunBusy, match="run 'busy' is being run by another process"):
+                Run(store, "busy")
+            holder.kill()  # a crash lets go of it
+            holder.wait(30)
+            assert Run(store, "busy").resumed
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.communicate()
+
+
+def test_a_jsonl_source_refuses_a_file_put_in_place_of_the_one_it_read(tmp_path: Path) -> None:
+    lines = tmp_path / "in.jsonl"
+    lines.write_text('{"day": 1}\n{"day": 1}\n{"day": 1}\n')
+    source = JsonlSource(path=str(lines))
+    source._offset, source._line = len('{"day": 1}\n'), 1  # as after handing on one line
+    saved = source.snapshot()
+    lines.write_text('{"day": 2}\n{"day": 2}\n{"day": 2}\n{"day": 2}\n')  # not shorter: new
+    resumed = JsonlSource(path=str(lines))
+    resumed.restore(saved)
+    with pytest.raises(ValueError, match=r"changed since the checkpoint .*\(--fresh\)"):
+        resumed.on_start()
+    lines.write_text('{"day": 1}\n{"day": 1}\n{"day": 1}\n{"day": 1}\n')  # the same, grown
+    grown = JsonlSource(path=str(lines))
+    grown.restore(saved)
+    grown.on_start()
+    grown.on_stop()

@@ -153,9 +153,9 @@ def run(
         ),
     ] = None,
     checkpoint_every: Annotated[
-        float,
-        typer.Option(min=0.001, help="Seconds between checkpoints, with --store."),
-    ] = 1.0,
+        float | None,
+        typer.Option(min=0.001, help="Seconds between checkpoints, with --store (1)."),
+    ] = None,
     fresh: Annotated[
         bool,
         typer.Option("--fresh", help="With --store: start the run over, not from its checkpoint."),
@@ -169,11 +169,11 @@ def run(
         ),
     ] = None,
     log_keep: Annotated[
-        int,
+        int | None,
         typer.Option(
-            min=1, help="With --store: entries the run's event log keeps (the oldest go)."
+            min=1, help="With --store: entries the run's event log keeps, the oldest go (1000000)."
         ),
-    ] = 1_000_000,
+    ] = None,
 ) -> None:
     """Run a graph document; print what leaves its output nodes as JSON lines."""
     from arachne.cli.run import RunOptions, run_document
@@ -207,10 +207,6 @@ def run(
         record=record or [],
         log_keep=log_keep,
     )
-    if fresh and store is None:
-        raise typer.BadParameter(
-            "--fresh starts a stored run over; add --store FILE", param_hint="--fresh"
-        )
     with _logging(log_level, json_lines=log_format == "json"):
         status = _guarded(lambda: run_document(file, options, err, sys.stdin))
     raise typer.Exit(status)

@@ -27,7 +27,7 @@ def replay_store(path: Path, run: str | None, options: RunOptions, err: Console)
     """
     if not path.is_file():
         raise ValueError(f"{str(path)!r} is not a store; give the file arachne run --store wrote")
-    store = SqliteStore(path)
+    store = SqliteStore(path, read_only=True)  # (a read: it writes nothing into the file)
     try:
         names = run_names(store)
         if not names:

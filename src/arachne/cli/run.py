@@ -81,10 +81,10 @@ class RunOptions:
     watch: Path | None = None  # the document to reload into the run when it changes
     dashboard: int | None = None  # the port to serve the run's dashboard on (0: any free)
     store: Path | None = None  # the SQLite file to checkpoint into (and resume from)
-    checkpoint_every: float = 1.0
+    checkpoint_every: float | None = None  # seconds between checkpoints (1 with a store)
     fresh: bool = False  # start the stored run over instead of resuming it
     record: list[str] = field(default_factory=list)  # edges whose messages the log keeps
-    log_keep: int = DEFAULT_KEEP  # entries of the event log kept
+    log_keep: int | None = None  # entries of the event log kept (a million with a store)
     document_text: str | None = None  # the document as written, kept with the run
     replay: EventLog | None = None  # feed the graph this log's recorded messages
 
@@ -109,8 +109,7 @@ def execute(
     feeds: Iterable[Feed] = (),
 ) -> int:
     """Run ``doc`` with ``feeds`` plus what ``options`` ask for; return the exit status."""
-    if options.record and options.store is None:
-        raise ValueError("--record keeps messages in the run's event log: add --store FILE")
+    _check_store_options(doc, options)
     store = _open_store(options.store)
     try:
         return _execute(doc, options, err, stdin, feeds, store)
@@ -162,7 +161,7 @@ def _execute(
         check_types=options.check_types,
         trace=options.trace,
         store=_WithDocument(store, options) if store is not None else None,
-        checkpoint_every=options.checkpoint_every,
+        checkpoint_every=options.checkpoint_every or 1.0,
         fresh_runs=options.fresh,
         record=options.record,
         run_name=doc.name,
@@ -310,8 +309,33 @@ class _WithDocument:
             checksum=checksum,
             fresh=fresh,
             document=self.options.document_text,
-            log_keep=self.options.log_keep,
+            log_keep=self.options.log_keep or DEFAULT_KEEP,
         )
+
+
+def _check_store_options(doc: GraphDocument, options: RunOptions) -> None:
+    """Refuse options that need ``--store`` without it, and ``--record`` of no such edge."""
+    if options.store is None:
+        given = [
+            flag
+            for flag, value in (
+                ("--fresh", options.fresh),
+                ("--record", options.record),
+                ("--checkpoint-every", options.checkpoint_every),
+                ("--log-keep", options.log_keep),
+            )
+            if value
+        ]
+        if given:
+            raise ValueError(f"{', '.join(given)} work on a stored run: add --store FILE")
+        return
+    edges = [edge.id for edge in doc.edges]
+    for edge in options.record:
+        if edge not in edges:
+            raise ValueError(
+                f"--record {edge}: the document has no edge {edge!r}; its edges: "
+                f"{', '.join(edges) or 'none'}"
+            )
 
 
 def _open_store(path: Path | None) -> SqliteStore | None:

@@ -126,8 +126,8 @@ class EventLog:
             if n != expected:
                 raise ReplayGap(
                     f"replay gap: edge {edge!r} lacks messages {expected} to {n - 1} of run "
-                    f"{self.run!r} (the log's retention, keep={self.keep:,}, pruned them); "
-                    "keep more entries, or replay a shorter run"
+                    f"{self.run!r}: the log's retention pruned them; record the run again "
+                    "keeping more entries (--log-keep, log_keep=)"
                 )
             values.append(json.loads(body))
         return values

@@ -121,7 +121,7 @@ class DurableQueue:
         if delay < 0:
             raise ValueError(f"delay must be >= 0 seconds, got {delay}")
         with self.store.transaction() as db:
-            live = self._count(db, "state != 'dead'")
+            live = self._live(db)
             if live >= self.capacity:
                 raise QueueFull(
                     f"queue {self.name!r} holds {live} messages, its capacity; ack some, or "
@@ -268,7 +268,7 @@ class DurableQueue:
                 args += chosen
             moving = db.execute(f"SELECT COUNT(*) FROM queue_items WHERE {where}", args)  # noqa: S608
             count = int(moving.fetchone()[0])
-            live = self._count(db, "state != 'dead'")
+            live = self._live(db)
             if live + count > self.capacity:
                 raise QueueFull(
                     f"queue {self.name!r} has room for {self.capacity - live} of the "
@@ -317,12 +317,10 @@ class DurableQueue:
             (error, item_id),
         )
 
-    def _count(self, db: sqlite3.Connection, condition: str) -> int:
-        row = db.execute(
-            f"SELECT COUNT(*) FROM queue_items WHERE queue = ? AND {condition}",  # noqa: S608
-            (self.name,),
-        ).fetchone()
-        return int(row[0])
+    def _live(self, db: sqlite3.Connection) -> int:
+        """Return the messages that are not dead (kept by the store's triggers: no scan)."""
+        row = db.execute("SELECT live FROM queue_live WHERE queue = ?", (self.name,)).fetchone()
+        return int(row[0]) if row is not None else 0
 
     def __repr__(self) -> str:
         return f"DurableQueue({self.name!r}, capacity={self.capacity}, store={self.store!r})"

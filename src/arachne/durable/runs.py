@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arachne.durable.checkpoints import Checkpoints
 from arachne.durable.event_log import DEFAULT_KEEP, EventLog
+from arachne.durable.run_lock import RunLock
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,7 +50,19 @@ class Run:
         self.log = EventLog(store, name, keep=log_keep, clock=clock)
         self.document = document
         self._clock = clock
-        self.resumed = self._open(fresh)
+        path = getattr(store, "path", None)  # (a store on a server locks runs its own way)
+        self.lock = RunLock(Path(path), name) if path is not None else None
+        try:
+            self.resumed = self._open(fresh)
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Let other processes run this run (it is let go at the end of the process anyway)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def _open(self, fresh: bool) -> bool:
         """Resume the run if it is under way (True), else start it over."""
@@ -109,13 +123,16 @@ class Run:
         A run that failed, was cancelled or ``stopped`` early keeps its checkpoints and stays
         resumable: the point of them is to go on after whatever stopped it.
         """
-        if state != "completed":
-            return
-        with self.store.transaction() as db:
-            db.execute(
-                "UPDATE runs SET state = ?, ended_at = ? WHERE name = ?",
-                (state, self._clock(), self.name),
-            )
+        try:
+            if state != "completed":
+                return
+            with self.store.transaction() as db:
+                db.execute(
+                    "UPDATE runs SET state = ?, ended_at = ? WHERE name = ?",
+                    (state, self._clock(), self.name),
+                )
+        finally:
+            self.release()
 
     def append_log(self, entries: Sequence[tuple[str, str, int | None, str]]) -> None:
         """Append entries to the run's event log (see ``EventLog.append``)."""

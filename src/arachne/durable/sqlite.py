@@ -47,6 +47,28 @@ CREATE TABLE IF NOT EXISTS queue_items (
 );
 CREATE INDEX IF NOT EXISTS queue_items_by_queue ON queue_items (queue, state, id);
 CREATE INDEX IF NOT EXISTS queue_items_by_key ON queue_items (queue, key, id);
+CREATE TABLE IF NOT EXISTS queue_live (
+    queue TEXT    PRIMARY KEY,
+    live  INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS queue_live_insert AFTER INSERT ON queue_items
+WHEN NEW.state != 'dead' BEGIN
+    INSERT INTO queue_live (queue, live) VALUES (NEW.queue, 1)
+    ON CONFLICT (queue) DO UPDATE SET live = live + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS queue_live_delete AFTER DELETE ON queue_items
+WHEN OLD.state != 'dead' BEGIN
+    UPDATE queue_live SET live = live - 1 WHERE queue = OLD.queue;
+END;
+CREATE TRIGGER IF NOT EXISTS queue_live_bury AFTER UPDATE OF state ON queue_items
+WHEN OLD.state != 'dead' AND NEW.state = 'dead' BEGIN
+    UPDATE queue_live SET live = live - 1 WHERE queue = OLD.queue;
+END;
+CREATE TRIGGER IF NOT EXISTS queue_live_raise AFTER UPDATE OF state ON queue_items
+WHEN OLD.state = 'dead' AND NEW.state != 'dead' BEGIN
+    INSERT INTO queue_live (queue, live) VALUES (NEW.queue, 1)
+    ON CONFLICT (queue) DO UPDATE SET live = live + 1;
+END;
 CREATE TABLE IF NOT EXISTS checkpoints (
     run          TEXT    NOT NULL,
     id           INTEGER NOT NULL,
@@ -112,25 +134,52 @@ class SqliteStore:
         *,
         synchronous: Literal["full", "normal"] = "full",
         timeout: float = 30.0,
+        read_only: bool = False,
     ) -> None:
         if synchronous not in ("full", "normal"):
             raise ValueError(f"synchronous must be 'full' or 'normal', got {synchronous!r}")
         self.path = Path(path)
         if self.path.is_dir():
             raise IsADirectoryError(f"store path {str(self.path)!r} is a folder; give a file")
+        self.read_only = read_only
         self._lock = threading.RLock()
         # (autocommit off in the driver's sense: transactions are begun here, explicitly)
+        target = f"file:{self.path.resolve()}?mode=ro" if read_only else str(self.path)
         self._db = sqlite3.connect(
-            self.path, timeout=timeout, isolation_level=None, check_same_thread=False
+            target,
+            timeout=timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            uri=read_only,
         )
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
+            if read_only:
+                self._check_schema()
+            else:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+                self._db.execute("PRAGMA foreign_keys=ON")
+                self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise ValueError(
+                f"{str(self.path)!r} is not a store Arachne can open ({exc}); give the file "
+                "arachne run --store or SqliteStore wrote"
+            ) from None
         except BaseException:
             self._db.close()
             raise
+
+    def _check_schema(self) -> None:
+        """Refuse, opening read-only, a file that holds no Arachne store (or a newer one)."""
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        found = self._db.execute(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
+        ).fetchone()[0]
+        if not found or version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                "no Arachne tables in it" if not found else f"a newer schema ({version})"
+            )
 
     def _migrate(self) -> None:
         with self.transaction() as db:
@@ -140,15 +189,22 @@ class SqliteStore:
                     f"store {str(self.path)!r} was written by a newer Arachne (schema "
                     f"{version}, this one knows {SCHEMA_VERSION}); upgrade Arachne to open it"
                 )
-            for statement in filter(str.strip, _SCHEMA.split(";")):
+            for statement in _statements(_SCHEMA):
                 db.execute(statement)
+            # Each queue's count of live messages, kept by the triggers, made whole again (a
+            # file written before they existed): enqueue reads it instead of counting rows.
+            db.execute("DELETE FROM queue_live")
+            db.execute(
+                "INSERT INTO queue_live (queue, live) SELECT queue, COUNT(*) FROM queue_items "
+                "WHERE state != 'dead' GROUP BY queue"
+            )
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Run the block in one write transaction: all of it is committed, or none of it."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("BEGIN" if self.read_only else "BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:
@@ -187,3 +243,15 @@ class SqliteStore:
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r})"
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Yield the SQL statements of ``script`` one by one (a trigger's body kept whole)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending.strip()
+            pending = ""
+    if pending.strip():
+        yield pending.strip()

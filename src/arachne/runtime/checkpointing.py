@@ -244,16 +244,15 @@ class Checkpointer:
         self._waiting -= 1
         try:
             state = rn.node.snapshot()
-            text = (
-                None if state is None else json.dumps(state, allow_nan=False, separators=(",", ":"))
-            )
+            text = None if state is None else _json_text(state)
         except Exception as exc:
             self.abort(f"node {rn.id!r} could not save its state: {describe(exc)}")
             self.closed = True
             self.ctx.fail_soon(
                 ExecutionError(
-                    f"node {rn.id!r}: checkpointing needs its snapshot() to return JSON data "
-                    f"(numbers, strings, lists, dicts), but it failed: {describe(exc)}"
+                    f"node {rn.id!r}: checkpointing saves its state (context.state, or what "
+                    f"its snapshot() returns) as JSON data, but {describe(exc)}; keep numbers, "
+                    "strings, lists and dicts with string keys (a list for a set or a tuple)"
                 )
             )
             return False
@@ -382,6 +381,17 @@ class Checkpointer:
                 self.ctx.execution_id,
                 describe(exc),
             )
+
+
+def _json_text(state: Any) -> str:
+    """Return ``state`` as JSON text; ``ValueError`` if it would not come back the same."""
+    text = json.dumps(state, allow_nan=False, separators=(",", ":"))
+    if json.loads(text) != state:
+        raise ValueError(
+            "it would not come back the same from JSON (dict keys that are not strings turn "
+            "into strings, tuples into lists)"
+        )
+    return text
 
 
 def _is_sink(rn: RunningNode) -> bool:

@@ -208,6 +208,7 @@ class Execution:
             done = self.checkpointer.restore() if self.checkpointer is not None else []
             if self.recording is not None:
                 recorded = self.checkpointer.recorded if self.checkpointer is not None else {}
+                self._same_record(recorded)
                 self.recording.start(recorded)
             restored = self.checkpointer.restored if self.checkpointer is not None else None
             if restored is not None and CheckpointRestored in self.events.wanted:
@@ -321,6 +322,20 @@ class Execution:
                 ctx.gate.close()
             finally:
                 self._done.set()
+
+    def _same_record(self, recorded: Mapping[str, int]) -> None:
+        """Refuse to resume recording other edges than the checkpoint did (a partial log)."""
+        checkpointer, recording = self.checkpointer, self.recording
+        if checkpointer is None or recording is None or checkpointer.restored is None:
+            return
+        if set(recorded) != set(recording.edges):
+            was = ", ".join(sorted(recorded)) or "no edge"
+            flags = " ".join(f"--record {edge}" for edge in sorted(recorded)) or "no --record"
+            raise ExecutionError(
+                f"this run recorded {was}, so its log would be partial otherwise; resume it "
+                f"recording the same edges ({flags}; record=[...] in Python), or start it "
+                "over (--fresh)"
+            )
 
     @property
     def delivery(self) -> Delivery:

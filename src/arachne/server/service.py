@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -315,7 +316,14 @@ class RuntimeService:
             if execution.resume and run_state(self.store, execution.id) == "completed":
                 # It completed, but the process ended before the catalog heard: never again.
                 self.catalog.moved(execution.id, "completed", execution.record)
-            elif execution.resume and execution.graph_id in self.graphs:
+            elif execution.resume and execution.graph_id not in self.graphs:
+                log.warning(
+                    "execution %s was running, but its graph %s did not load: it is not "
+                    "resumed now (its checkpoints are kept for a start with that graph)",
+                    execution.id,
+                    execution.graph_id,
+                )
+            elif execution.resume:
                 try:
                     self.execute(execution.graph_id, execution_id=execution.id)
                 except Exception as exc:  # one that cannot resume stays listed
@@ -352,7 +360,9 @@ class RuntimeService:
         if not self._owns_runtime:
             return
         running = sum(1 for ex in self.executions() if ex.launched and not ex.done)
+        kept = ""
         if self.catalog is not None:
+            kept = " and kept to resume" if running else ""
             # Kept to resume: cancelled now (nothing drains into an end of stream), resumed
             # from their checkpoints when the service starts again on the store.
             for ex in self.executions():
@@ -363,9 +373,10 @@ class RuntimeService:
         if self.store is not None:
             self.store.close()
         log.info(
-            "the service stopped: %d running execution(s) %s",
+            "the service stopped: %d running execution(s) %s%s",
             running,
             "stopped" if ended else "stopped, some only by a cancel",
+            kept,
         )
 
 
@@ -378,10 +389,13 @@ def _open_store(settings: ServerSettings) -> SqliteStore | None:
     if not settings.store:
         return None
     path = Path(settings.store).resolve()
-    store = SqliteStore(path)
+    # Made 0600 before SQLite opens it: SQLite gives its -wal and -shm files the same mode.
     with contextlib.suppress(OSError):
-        path.chmod(0o600)  # (it holds graph definitions, secret values included)
-    return store
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for part in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(OSError):
+            part.chmod(0o600)  # (one made earlier, or by another tool)
+    return SqliteStore(path)
 
 
 def _unresumed(execution_id: str, graph_id: str, name: str, exc: BaseException) -> dict[str, Any]:

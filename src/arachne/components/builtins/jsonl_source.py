@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import errno
+import hashlib
 import json
 import os
 import stat
@@ -77,6 +78,7 @@ class JsonlSource(Node):
         self._reader: LineReader | None = None
         self._line = 0
         self._offset = 0  # bytes of the file whose lines were handed on: the position saved
+        self._tail: str | None = None  # a resumed run: the digest the bytes before it must have
 
     def on_start(self) -> None:
         """Open the file (or take stdin) and start reading it in a thread."""
@@ -91,6 +93,13 @@ class JsonlSource(Node):
                         f"{self.path!r}: replay gap: the checkpoint resumed from had read "
                         f"{self._offset:,} bytes, but the file now holds {size:,}; give it the "
                         "file the interrupted run read, or start the run over (--fresh)"
+                    )
+                if self._tail is not None and _tail(source, self._offset) != self._tail:
+                    os.close(source)
+                    raise ValueError(
+                        f"{self.path!r} changed since the checkpoint resumed from: the bytes it "
+                        "had read are not the same; give it the file the interrupted run read, "
+                        "or start the run over (--fresh)"
                     )
                 os.lseek(source, self._offset, os.SEEK_SET)  # resumed: on from the checkpoint
         else:
@@ -126,9 +135,24 @@ class JsonlSource(Node):
         if bad:
             raise self._bad_lines(bad)
 
-    def snapshot(self) -> dict[str, int]:
-        """Return the position: the bytes and lines of the file handed on so far."""
-        return {"offset": self._offset, "line": self._line}
+    def snapshot(self) -> dict[str, Any]:
+        """Return the position: the bytes and lines handed on, and a digest of the last bytes.
+
+        The digest (of up to ``TAIL`` bytes before the position) lets a resumed run tell the
+        file it read from another one put in its place.
+        """
+        state: dict[str, Any] = {"offset": self._offset, "line": self._line}
+        if self.path != "-" and self._offset:
+            try:
+                fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+            except OSError:
+                return state
+            try:
+                if stat.S_ISREG(os.fstat(fd).st_mode):
+                    state["tail"] = _tail(fd, self._offset)
+            finally:
+                os.close(fd)
+        return state
 
     def restore(self, state: Any) -> None:
         """Resume reading after the bytes a checkpoint saved (a file; stdin starts over)."""
@@ -144,7 +168,14 @@ class JsonlSource(Node):
                 f"a saved jsonl-source position is {{'offset': <int >= 0>, 'line': <int>}}, "
                 f"got {state!r}"
             )
+        if self.path == "-" and offset:
+            raise ValueError(
+                "a run that read standard input cannot be resumed: what it read cannot be "
+                "read again; give the input as a file (--input FILE), or start over (--fresh)"
+            )
+        tail = state.get("tail")
         self._offset, self._line = offset, line
+        self._tail = tail if isinstance(tail, str) else None
 
     def on_stop(self) -> None:
         """Stop the reader (it closes what it reads)."""
@@ -189,6 +220,15 @@ class JsonlSource(Node):
 
 
 _SKIP: Final = object()
+
+TAIL: Final = 4096
+"""Bytes before a saved position whose digest a checkpoint keeps (to notice a new file)."""
+
+
+def _tail(fd: int, offset: int) -> str:
+    """Return the SHA-256 of the ``TAIL`` bytes (or fewer) before ``offset`` in ``fd``."""
+    start = max(0, offset - TAIL)
+    return hashlib.sha256(os.pread(fd, offset - start, start)).hexdigest()
 
 
 def _span(item: object) -> int:
