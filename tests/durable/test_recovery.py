@@ -19,6 +19,7 @@ from arachne.components.builtins.jsonl_source import JsonlSource
 from arachne.durable import SqliteStore
 from arachne.durable.run_lock import RunBusy
 from arachne.durable.runs import Run, run_state
+from arachne.model.idempotency import IdempotencyKeys
 from arachne.model.policies import Retry
 from arachne.runtime.events import CheckpointCommitted, Event
 from tests.durable.crash_graph import Pair
@@ -420,3 +421,44 @@ def test_a_jsonl_source_refuses_a_file_put_in_place_of_the_one_it_read(tmp_path:
     grown.restore(saved)
     grown.on_start()
     grown.on_stop()
+
+
+def test_idempotency_keys_repeat_for_the_messages_a_recovery_replays() -> None:
+    class Charge(Node):
+        """An at-least-once sink that keys each call."""
+
+        inp = Input(int, name="in")
+
+        def __init__(self) -> None:
+            self.keys = IdempotencyKeys(self)
+            self.sent: list[tuple[str, int]] = []
+
+        def on_message(self, port: str, msg: Any) -> None:
+            self.sent.append((self.keys.next(), msg.payload))
+
+        def snapshot(self) -> dict[str, int]:
+            return self.keys.snapshot()
+
+        def restore(self, state: Any) -> None:
+            self.keys.restore(state)
+
+    def graph(sink: Charge) -> Subgraph:
+        g = Subgraph()
+        g.add_node(IterSource(range(10), name="src"))
+        g.add_node(sink)
+        g.connect(("src", "out"), ("charge", "in"))
+        return g
+
+    whole = Charge()
+    first = Runtime(store=Recorder(), checkpoint_every=60)
+    first.register(graph(whole))
+    first.run()
+    # Resumed from a checkpoint taken after 4 messages: the rest come with the same keys.
+    saved = {"position": {"src": {"index": 4}}, "sink": {"charge": {"keys": 4}}}
+    resumed = Charge()
+    again = Runtime(store=Recorder(start=(2, saved)), checkpoint_every=60)
+    again.register(graph(resumed))
+    again.run()
+    assert resumed.sent == whole.sent[4:]
+    with pytest.raises(ValueError, match="idempotency keys"):
+        IdempotencyKeys(Charge()).restore({"keys": -1})

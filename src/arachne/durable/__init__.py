@@ -16,6 +16,7 @@ from arachne.durable.replay import replay_into
 from arachne.durable.runs import Run
 from arachne.durable.sqlite import SqliteStore
 from arachne.durable.store import Store
+from arachne.model.idempotency import IdempotencyKeys
 
 __all__ = [
     "Checkpoint",
@@ -23,6 +24,7 @@ __all__ = [
     "DeadLetter",
     "DurableQueue",
     "EventLog",
+    "IdempotencyKeys",
     "Leased",
     "LoggedEvent",
     "QueueStats",
