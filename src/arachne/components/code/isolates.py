@@ -1,0 +1,160 @@
+"""Isolate workers: processes that run component code, and the framing to talk to them.
+
+A ``Worker`` starts ``_worker.py`` by path in a process of its own (``python -I``: no user
+site, no environment), with a minimal environment and only its three standard streams. It
+sends requests and reads replies as frames (a 4-byte big-endian length, then UTF-8 JSON)
+over its stdin and stdout; a reader thread resolves each request's future by id. A worker
+that dies (a crash, ``SIGKILL``, a CPU limit) fails every request it had not answered with
+``WorkerCrashed``, naming the signal; nothing it was doing reaches the runtime's process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import signal
+import struct
+import subprocess
+import sys
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import IO, Any, Final
+
+__all__ = ["MAX_FRAME", "WORKER", "Worker", "WorkerCrashed"]
+
+MAX_FRAME: Final = 16 << 20
+"""Bytes of one frame, either way: a larger request is refused before it is sent."""
+
+WORKER: Final = Path(__file__).with_name("_worker.py")
+"""The worker script, run by path so that it imports nothing of the runtime."""
+
+
+class WorkerCrashed(RuntimeError):
+    """The worker died before it answered (its exit status or signal is named)."""
+
+
+class Worker:
+    """One isolate worker process; :meth:`request` returns a future of its reply."""
+
+    def __init__(self) -> None:
+        self._proc = subprocess.Popen(  # noqa: S603  # our own script, by path
+            [sys.executable, "-I", str(WORKER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
+            start_new_session=True,  # a Ctrl-C at the terminal is the runtime's to handle
+            env={},
+        )
+        self._ids = itertools.count(1)
+        self._pending: dict[int, Future[Any]] = {}
+        self._lock = threading.Lock()
+        self._dead: WorkerCrashed | None = None
+        self._reader = threading.Thread(
+            target=self._read_replies, name=f"arachne-isolate-{self.pid}", daemon=True
+        )
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        """The worker's process id."""
+        return self._proc.pid
+
+    @property
+    def alive(self) -> bool:
+        """Whether the worker still answers (it has not died or been closed)."""
+        return self._dead is None
+
+    def request(self, op: str, **fields: Any) -> Future[Any]:
+        """Send ``{"op": op, **fields}``; the future holds its ``result`` (or the error)."""
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._dead is not None:
+                future.set_exception(self._dead)
+                return future
+            request_id = next(self._ids)
+            body = json.dumps({"id": request_id, "op": op, **fields}, separators=(",", ":"))
+            data = body.encode("utf-8")
+            if len(data) > MAX_FRAME:
+                raise ValueError(f"a request of {len(data):,} bytes is over {MAX_FRAME:,}")
+            self._pending[request_id] = future
+            stdin = self._proc.stdin
+            assert stdin is not None  # noqa: S101  # opened as a pipe
+            try:
+                stdin.write(struct.pack(">I", len(data)) + data)
+                stdin.flush()
+            except OSError:
+                pass  # it died: the reader fails the request as it sees the end
+        return future
+
+    def close(self, timeout: float = 5.0) -> None:
+        """End the worker: its input closes (it exits), killed if it does not in time."""
+        with self._lock:
+            stdin = self._proc.stdin
+            if stdin is not None and not stdin.closed:
+                with contextlib.suppress(OSError):
+                    stdin.close()
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._reader.join(timeout)
+        stdout = self._proc.stdout
+        if stdout is not None:
+            stdout.close()
+
+    def _read_replies(self) -> None:
+        stdout = self._proc.stdout
+        assert stdout is not None  # noqa: S101  # opened as a pipe
+        try:
+            while True:
+                reply = _read_frame(stdout)
+                if reply is None:
+                    break
+                with self._lock:
+                    future = self._pending.pop(reply.get("id"), None)
+                if future is None:
+                    continue
+                if reply.get("ok"):
+                    future.set_result(reply.get("result"))
+                else:
+                    future.set_exception(RuntimeError(str(reply.get("error"))))
+        except (OSError, ValueError) as exc:
+            self._fail(WorkerCrashed(f"worker {self.pid} sent a broken frame: {exc}"))
+            self._proc.kill()
+            return
+        self._fail(self._ended())
+
+    def _ended(self) -> WorkerCrashed:
+        code = self._proc.wait()
+        if code < 0:
+            name = signal.Signals(-code).name if -code in signal.valid_signals() else -code
+            return WorkerCrashed(f"worker {self.pid} was ended by {name}")
+        return WorkerCrashed(f"worker {self.pid} exited with status {code}")
+
+    def _fail(self, error: WorkerCrashed) -> None:
+        with self._lock:
+            self._dead = error
+            pending, self._pending = self._pending, {}
+        for future in pending.values():
+            future.set_exception(error)
+
+    def __repr__(self) -> str:
+        return f"Worker(pid={self.pid}, alive={self.alive})"
+
+
+def _read_frame(stream: IO[bytes]) -> Any:
+    """Return the next frame's JSON, or ``None`` at the end of the stream."""
+    head = stream.read(4)
+    if len(head) < 4:
+        return None
+    (size,) = struct.unpack(">I", head)
+    if size > MAX_FRAME:
+        raise ValueError(f"a frame of {size:,} bytes is over {MAX_FRAME:,}")
+    body = stream.read(size)
+    if len(body) < size:
+        return None
+    return json.loads(body.decode("utf-8"))
