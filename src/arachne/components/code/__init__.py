@@ -5,3 +5,9 @@ worker itself (``_worker.py``) is a stand-alone script, run by path, importing n
 Arachne. The JavaScript and WebAssembly engines, their limits and the nodes that use them
 come next; nothing here is registered as a component yet.
 """
+
+from __future__ import annotations
+
+from arachne.components.code.isolates import Worker, WorkerCrashed
+
+__all__ = ["Worker", "WorkerCrashed"]
