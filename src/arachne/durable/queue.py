@@ -177,15 +177,7 @@ class DurableQueue:
 
     def ack_many(self, tokens: list[str]) -> int:
         """Ack every lease in ``tokens`` in one transaction; return how many were current."""
-        with self.store.transaction() as db:
-            done = 0
-            for token in tokens:
-                cursor = db.execute(
-                    "DELETE FROM queue_items WHERE queue = ? AND token = ? AND state = 'leased'",
-                    (self.name, token),
-                )
-                done += cursor.rowcount
-            return done
+        return self._delete_each("token = ? AND state = 'leased'", tokens)
 
     def remove(self, ids: list[int]) -> int:
         """Delete the messages ``ids`` whatever their lease (not dead letters); how many.
@@ -193,15 +185,7 @@ class DurableQueue:
         For a consumer that recovered knowing these were handled before it crashed: their
         leases may have run out or be held by nobody, and they must not come back.
         """
-        with self.store.transaction() as db:
-            done = 0
-            for item_id in ids:
-                cursor = db.execute(
-                    "DELETE FROM queue_items WHERE queue = ? AND id = ? AND state != 'dead'",
-                    (self.name, item_id),
-                )
-                done += cursor.rowcount
-            return done
+        return self._delete_each("id = ? AND state != 'dead'", ids)
 
     def nack(self, token: str, *, delay: float = 0.0, error: str = "nacked") -> bool:
         """Give the message back, after ``delay`` seconds; ``False`` if that lease is not current.
@@ -316,6 +300,18 @@ class DurableQueue:
             "UPDATE queue_items SET state = 'dead', token = NULL, error = ? WHERE id = ?",
             (error, item_id),
         )
+
+    def _delete_each(self, condition: str, keys: list[Any]) -> int:
+        """Delete, in one transaction, each message matching ``condition`` for a key; how many."""
+        with self.store.transaction() as db:
+            done = 0
+            for key in keys:
+                cursor = db.execute(
+                    f"DELETE FROM queue_items WHERE queue = ? AND {condition}",  # noqa: S608
+                    (self.name, key),
+                )
+                done += cursor.rowcount
+            return done
 
     def _live(self, db: sqlite3.Connection) -> int:
         """Return the messages that are not dead (kept by the store's triggers: no scan)."""

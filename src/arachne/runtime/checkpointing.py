@@ -34,6 +34,7 @@ from arachne.runtime.events import CheckpointAborted, CheckpointCommitted
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from arachne.model.graph import Graph
     from arachne.model.policies import Delivery
     from arachne.runtime.edge import Edge
     from arachne.runtime.recording import Recording
@@ -41,7 +42,15 @@ if TYPE_CHECKING:
     from arachne.runtime.running_node import RunningNode
     from arachne.runtime.wiring import Wiring
 
-__all__ = ["STUCK_AFTER", "CheckpointTarget", "Checkpointer", "RunStore", "check_every", "weakest"]
+__all__ = [
+    "STUCK_AFTER",
+    "CheckpointTarget",
+    "Checkpointer",
+    "RunStore",
+    "check_every",
+    "checksum_or_none",
+    "weakest",
+]
 
 STUCK_AFTER: Final = 10
 """Intervals a checkpoint may stay in flight before it is given up (and the barriers lifted)."""
@@ -71,6 +80,14 @@ class RunStore(Protocol):
     def open_run(self, name: str, *, checksum: str | None, fresh: bool = False) -> CheckpointTarget:
         """Return the checkpoints of the run ``name`` (resumed unless ended, or ``fresh``)."""
         ...
+
+
+def checksum_or_none(graph: Graph) -> str | None:
+    """Return the graph's checksum, or ``None`` if a config has no JSON form (a function)."""
+    try:
+        return graph.checksum()
+    except (TypeError, ValueError):
+        return None
 
 
 def check_every(every: object) -> float:
@@ -363,11 +380,7 @@ class Checkpointer:
         Its first checkpoint carries the changed graph's checksum: the run resumes with that
         graph from then on, and is refused with the one it started with.
         """
-        try:
-            checksum: str | None = self.wiring.running_graph().checksum()
-        except (TypeError, ValueError):
-            checksum = None  # a config with no JSON form: the run is not tied to a graph
-        self._changed = json.dumps(checksum)
+        self._changed = json.dumps(checksum_or_none(self.wiring.running_graph()))
         self.abort("the graph changed")
         self.begin()
 

@@ -26,7 +26,12 @@ from arachne.model.message import Headers, Message
 from arachne.model.policies import check_overflow
 from arachne.model.schema import compatible
 from arachne.model.specs import LinkSpec, PortRef, check_link_options
-from arachne.runtime.checkpointing import Checkpointer, CheckpointTarget, weakest
+from arachne.runtime.checkpointing import (
+    Checkpointer,
+    CheckpointTarget,
+    checksum_or_none,
+    weakest,
+)
 from arachne.runtime.clock import Clock, MonotonicClock
 from arachne.runtime.commit import CommitMode, Committer, check_commit_mode
 from arachne.runtime.completion import close_outputs
@@ -134,7 +139,9 @@ class Execution:
         self._began = self._finished = -1.0  # on the execution's clock (-1: not yet)
         ctx.timeout = timeout
         ctx.queue_bound = max_backpressure_queue
-        self.checksum = _checksum(graph)  # of the graph it was created from (None: no JSON form)
+        self.checksum = checksum_or_none(
+            graph
+        )  # of the graph it was created from (None: no JSON form)
         self.created_at = time.time()
         self._inputs_closed = False  # close_inputs() was called: a launch keeps them closed
         self._calls_abandoned = False
@@ -1114,11 +1121,3 @@ def _keeps_log(target: object) -> TypeGuard[_LoggedTarget]:
 
 class _LoggedTarget(CheckpointTarget, LogTarget, Protocol):
     """A checkpoint target that keeps the event log as well."""
-
-
-def _checksum(graph: Graph) -> str | None:
-    """Return the graph's checksum, or ``None`` if a config has no JSON form (a function)."""
-    try:
-        return graph.checksum()
-    except (TypeError, ValueError):
-        return None

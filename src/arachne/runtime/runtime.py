@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 from arachne.model.errors import ExecutionError
 from arachne.model.node import Node
 from arachne.model.subgraph import Subgraph
-from arachne.runtime.checkpointing import RunStore, check_every
+from arachne.runtime.checkpointing import RunStore, check_every, checksum_or_none
 from arachne.runtime.commit import CommitMode, check_commit_mode
 from arachne.runtime.events import Event, EventBus, ExecutionRestarted
 from arachne.runtime.execution import Execution
@@ -287,10 +287,7 @@ class Runtime:
         """Make an execution with this runtime's settings and keep it in :attr:`executions`."""
         checkpoints = None
         if self.store is not None:
-            try:
-                checksum: str | None = graph.checksum()
-            except (TypeError, ValueError):
-                checksum = None  # a config with no JSON form: the run is not tied to a graph
+            checksum = checksum_or_none(graph)  # (None: the run is not tied to a graph)
             checkpoints = self.store.open_run(
                 execution_id or self.run_name or graph.name or "default",
                 checksum=checksum,
