@@ -53,6 +53,8 @@ class ComponentDefinition:
     outputs: tuple[PortDoc, ...] = ()
     config_schema: Mapping[str, Any] = field(default_factory=lambda: dict(_ANY_OBJECT))
     aliases: tuple[str, ...] = ()
+    document: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    """The JSON definition a code component was read from (``None`` for Python components)."""
 
     def __post_init__(self) -> None:
         for value in (self.id, *self.aliases):
@@ -79,7 +81,14 @@ class ComponentDefinition:
                 "outputs": [port.to_dict() for port in self.outputs],
             },
             "config": dict(self.config_schema),
+            **({"execution": _execution(self.document)} if self.document is not None else {}),
         }
+
+
+def _execution(document: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a code component's ``execution`` without its source (which can be long)."""
+    execution = document.get("execution") or {}
+    return {key: value for key, value in execution.items() if key != "source"}
 
 
 def _check_id(value: str) -> None:

@@ -9,7 +9,7 @@ import logging
 import typing
 from collections.abc import Iterable, Iterator, Mapping
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from arachne.components.config import check_config
 from arachne.components.definition import ComponentDefinition
@@ -22,12 +22,25 @@ if TYPE_CHECKING:
     from arachne.components.definition import Factory
     from arachne.model.subgraph import Subgraph
 
-__all__ = ["ENTRY_POINT_GROUP", "Registry"]
+__all__ = ["ENTRY_POINT_GROUP", "CodeLoader", "Registry"]
 
 ENTRY_POINT_GROUP: Final = "arachne.components"
 """Installed packages add components by naming an object in this entry-point group."""
 
 log = logging.getLogger("arachne.components")
+
+CODE_REFUSED: Final = (
+    "code components are refused unless enabled, since they run third-party code: run with "
+    "--allow-code (the service: ARACHNE_ALLOW_CODE=true)"
+)
+
+
+class CodeLoader(Protocol):
+    """Turns a code component's JSON definition into a definition (``components.code``)."""
+
+    def definition(self, data: object, *, where: str) -> ComponentDefinition:
+        """Return the checked definition, or raise ``ValueError`` naming the field at fault."""
+        ...
 
 
 class Registry:
@@ -41,6 +54,7 @@ class Registry:
         self._by_id: dict[str, ComponentDefinition] = {}
         self._names: dict[str, str] = {}
         self.files: DataRoot | None = None  # where file names in configs must lead (if set)
+        self.code: CodeLoader | None = None  # code components are refused while unset
         for definition in definitions:
             self.register(definition)
 
@@ -51,7 +65,52 @@ class Registry:
         """
         view = Registry()
         view._by_id, view._names = self._by_id, self._names
-        view.files = root
+        view.files, view.code = root, self.code
+        return view
+
+    def add_code(
+        self, data: object, *, where: str = "component", replace: bool = False
+    ) -> ComponentDefinition:
+        """Register the code component ``data`` defines (JSON); refused unless code is enabled.
+
+        Raises ``SpecError`` naming the field at fault (or how to enable code components).
+        """
+        if self.code is None:
+            raise SpecError(f"{where}: {CODE_REFUSED}")
+        try:
+            definition = self.code.definition(data, where=where)
+        except ValueError as exc:
+            raise SpecError(str(exc)) from None
+        try:
+            self.register(definition, replace=replace)
+        except ValueError as exc:
+            raise SpecError(f"{where}.id: {exc}") from None
+        return definition
+
+    def with_code(self, items: Iterable[object], *, where: str = "components") -> Registry:
+        """Return a view of this registry plus the code components ``items`` define.
+
+        What the view registers stays in the view; an id already registered is refused
+        (unless it is the same definition, registered before).
+        """
+        view = Registry()
+        view._by_id, view._names = dict(self._by_id), dict(self._names)
+        view.files, view.code = self.files, self.code
+        for index, data in enumerate(items):
+            at = f"{where}[{index}]"
+            if view.code is None:
+                raise SpecError(f"{at}: {CODE_REFUSED}")
+            try:
+                definition = view.code.definition(data, where=at)
+            except ValueError as exc:
+                raise SpecError(str(exc)) from None
+            known = view._names.get(definition.id)
+            if known is not None and view._by_id[known].document == definition.document:
+                continue  # the same component, added before (``arachne components add``)
+            try:
+                view.register(definition)
+            except ValueError as exc:
+                raise SpecError(f"{at}.id: {exc}") from None
         return view
 
     @classmethod

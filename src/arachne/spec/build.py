@@ -39,6 +39,8 @@ def build(doc: GraphDocument, registry: Registry | None = None) -> Subgraph:
     if not isinstance(doc, GraphDocument):
         raise TypeError(f"build() takes a GraphDocument, got {type(doc).__name__}; see load()")
     registry = Registry.default() if registry is None else registry
+    if doc.components:
+        registry = registry.with_code(doc.components)
     problems = Problems()
     for message in cycle_problems(doc):
         problems.add("", message, "cycle")

@@ -139,7 +139,9 @@ class GraphDocument:
 
     ``dialect`` records which version key the text used (``arachne`` or ``symbia``) so
     :meth:`to_dict` writes it back the same way. ``inputs`` and ``outputs`` expose ports for
-    use of the graph as a component inside another graph.
+    use of the graph as a component inside another graph. ``components`` holds the code
+    components the document defines for itself (JSON definitions, as ``POST /api/components``
+    takes them); building registers them for this graph only, when code is enabled.
     """
 
     name: str
@@ -149,12 +151,16 @@ class GraphDocument:
     description: str | None = None
     inputs: tuple[ExposedPortDoc, ...] = ()
     outputs: tuple[ExposedPortDoc, ...] = ()
+    components: tuple[Mapping[str, Any], ...] = ()
     metadata: Mapping[str, Any] | None = None
     dialect: Dialect = "arachne"
     spec_version: str = "1.0"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metadata", _frozen(self.metadata))
+        object.__setattr__(
+            self, "components", tuple(_frozen(item) or {} for item in self.components)
+        )
 
     def node(self, node_id: str) -> NodeDoc:
         """Return the node with id ``node_id``; ``KeyError`` if there is none."""
@@ -178,6 +184,8 @@ class GraphDocument:
             data["inputs"] = [port.to_dict() for port in self.inputs]
         if self.outputs:
             data["outputs"] = [port.to_dict() for port in self.outputs]
+        if self.components:
+            data["components"] = [_plain(item) for item in self.components]
         if self.metadata is not None:
             data["metadata"] = _plain(self.metadata)
         return data

@@ -6,6 +6,7 @@ from typing import Final
 
 __all__ = [
     "MAX_CAPACITY",
+    "MAX_COMPONENTS",
     "MAX_DEPTH",
     "MAX_EDGES",
     "MAX_FLOW_DEPTH",
@@ -35,6 +36,9 @@ MAX_FLOW_DEPTH: Final = 32
 
 MAX_NODES: Final = 10_000
 """Most nodes one document may declare."""
+
+MAX_COMPONENTS: Final = 100
+"""Most code components one document may define in its ``components`` section."""
 
 MAX_EDGES: Final = 10_000
 """Most edges one document may declare."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from arachne.model.errors import SpecError
 from arachne.model.policies import error_policy_from_data
@@ -11,7 +11,7 @@ from arachne.spec._fields import Fields, unknown_node
 from arachne.spec._problems import Problems, describe_value
 from arachne.spec._values import plain_json
 from arachne.spec.document import DEFAULT_VERSION, Dialect, ExposedPortDoc, GraphDocument, NodeDoc
-from arachne.spec.limits import MAX_EDGES, MAX_NODES, SPEC_VERSIONS
+from arachne.spec.limits import MAX_COMPONENTS, MAX_EDGES, MAX_NODES, SPEC_VERSIONS
 
 if TYPE_CHECKING:
     from arachne.model.policies import ErrorPolicy
@@ -28,6 +28,7 @@ DOCUMENT_KEYS: Final = (
     "edges",
     "inputs",
     "outputs",
+    "components",
     "metadata",
     "$schema",
 )
@@ -76,6 +77,15 @@ def parse_document(data: object) -> GraphDocument:
     edges = parse_edges(top.array("edges", MAX_EDGES, null=True), known, problems)
     inputs = _exposed(top, "inputs", known, problems)
     outputs = _exposed(top, "outputs", known, problems)
+    components = top.array("components", MAX_COMPONENTS, null=True)
+    for index, item in enumerate(components):
+        if not isinstance(item, dict):
+            problems.add(
+                f"components[{index}]",
+                f"found {describe_value(item)}; a component definition is an object with "
+                "id, ports and execution",
+                "type",
+            )
     problems.check()
     return GraphDocument(
         name=cast("str", name),
@@ -85,6 +95,7 @@ def parse_document(data: object) -> GraphDocument:
         description=description,
         inputs=tuple(inputs),
         outputs=tuple(outputs),
+        components=tuple(cast("list[dict[str, Any]]", components)),
         metadata=metadata,
         dialect=dialect,
         spec_version=spec_version,

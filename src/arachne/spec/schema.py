@@ -14,6 +14,7 @@ from arachne.spec._fields import EDGE_ID_PATTERN, NAME_PATTERN, TEXT_LIMIT
 from arachne.spec.document import DEFAULT_CAPACITY, DEFAULT_VERSION
 from arachne.spec.limits import (
     MAX_CAPACITY,
+    MAX_COMPONENTS,
     MAX_EDGES,
     MAX_ID_LENGTH,
     MAX_NODES,
@@ -82,6 +83,12 @@ DOCUMENT_SCHEMA: Final[dict[str, Any]] = {
             },
             "inputs": {"type": ["array", "null"], "items": {"$ref": "#/$defs/exposed"}},
             "outputs": {"type": ["array", "null"], "items": {"$ref": "#/$defs/exposed"}},
+            "components": {
+                "type": ["array", "null"],
+                "maxItems": MAX_COMPONENTS,
+                "description": "Code components this graph defines (needs --allow-code).",
+                "items": {"type": "object", "required": ["id", "execution"]},
+            },
             "metadata": _OBJECT,
         },
         DOCUMENT_KEYS,

@@ -1,7 +1,8 @@
 """Isolate workers: processes that run component code, and the framing to talk to them.
 
 A ``Worker`` starts ``_worker.py`` by path in a process of its own (``python -I``: no user
-site, no environment), with a minimal environment and only its three standard streams. It
+site, no environment), with an empty environment and only its three standard streams; the
+worker confines itself (``_confine``) before it runs any component code. It
 sends requests and reads replies as frames (a 4-byte big-endian length, then UTF-8 JSON)
 over its stdin and stdout; a reader thread resolves each request's future by id. A worker
 that dies (a crash, ``SIGKILL``, a CPU limit) fails every request it had not answered with
@@ -22,6 +23,9 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import IO, Any, Final
 
+from arachne.components.code._js import RUNTIME
+from arachne.components.expressions._harness import LOCKDOWN
+
 __all__ = ["MAX_FRAME", "WORKER", "Worker", "WorkerCrashed"]
 
 MAX_FRAME: Final = 16 << 20
@@ -38,7 +42,14 @@ class WorkerCrashed(RuntimeError):
 class Worker:
     """One isolate worker process; :meth:`request` returns a future of its reply."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, address_space: int | None = None) -> None:
+        """Start the worker and send it ``hello`` (the trusted scripts and the address space).
+
+        This does not wait: requests queue behind ``hello`` and the worker answers in order.
+        The worker dies with the thread that starts it (``PR_SET_PDEATHSIG``): start it from
+        a thread that outlives it (the pool keeps one for that).
+        :attr:`hello` is the future of its reply (its pid, engines and confinement report).
+        """
         self._proc = subprocess.Popen(  # noqa: S603  # our own script, by path
             [sys.executable, "-I", str(WORKER)],
             stdin=subprocess.PIPE,
@@ -56,6 +67,9 @@ class Worker:
             target=self._read_replies, name=f"arachne-isolate-{self.pid}", daemon=True
         )
         self._reader.start()
+        self.hello: Future[Any] = self.request(
+            "hello", lockdown=LOCKDOWN, runtime=RUNTIME, addressSpace=address_space
+        )
 
     @property
     def pid(self) -> int:
@@ -88,6 +102,11 @@ class Worker:
             except OSError:
                 pass  # it died: the reader fails the request as it sees the end
         return future
+
+    def kill(self) -> None:
+        """End the worker at once (``SIGKILL``): its unanswered requests fail."""
+        with contextlib.suppress(ProcessLookupError):
+            self._proc.kill()
 
     def close(self, timeout: float = 5.0) -> None:
         """End the worker: its input closes (it exits), killed if it does not in time."""

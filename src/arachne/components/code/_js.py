@@ -1,0 +1,333 @@
+"""The JavaScript that hosts one code component inside a locked-down QuickJS context.
+
+The worker evaluates :data:`~arachne.components.expressions._harness.LOCKDOWN` first (no
+``eval``, no ``Function``, every shared object frozen), then :data:`RUNTIME`, whose value is
+``make(factory, meta)``. ``make`` calls the component's source (wrapped by
+:func:`source_function`) to get its handler, builds the ExecutionContext the Runtime Service
+hands every handler, and returns the instance's entry function (or a string: why the source
+could not load). The entry function takes an operation and its arguments:
+
+- ``entry("call", port, valueText)``: one invocation of ``process``. It returns the outcome as
+  JSON text, or ``0`` while a promise it returned is unsettled (the worker then runs the job
+  queue and asks for the outcome with ``entry("collect")``).
+- ``entry("hook", name)``: ``initialize`` or ``cleanup``, if the handler has it; the same
+  replies.
+- ``entry("collect")``: the outcome of the invocation that was pending.
+
+An outcome is ``{"e": [[port, json], ...], "l": [[level, message, metaJson], ...],
+"s": {key: json | null}, "x": null | {"limit": name | null, "message": text}}``: what it
+emitted, logged and changed in its state, or why it failed. A failed invocation leaves no
+trace: its emits and state changes are dropped. A limit the code caught (emits, bytes, logs,
+state) still fails the invocation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+__all__ = ["RUNTIME", "check_entrypoint", "source_function"]
+
+RUNTIME: Final = r"""
+(function () {
+  "use strict";
+  const parse = JSON.parse;
+  const stringify = JSON.stringify;
+  const freeze = Object.freeze;
+  const isFrozen = Object.isFrozen;
+  const ownKeys = Reflect.ownKeys;
+  const isArray = Array.isArray;
+  const apply = Reflect.apply;
+  const toWellFormed = String.prototype.toWellFormed;
+  const ErrorType = Error;
+  const TypeErrorType = TypeError;
+  const RangeErrorType = RangeError;
+  const StringType = String;
+  const MapType = Map;
+  const ENGINE_LIMITS = [
+    ["InternalError: interrupted", "time"],
+    ["InternalError: out of memory", "memory"],
+    ["InternalError: stack overflow", "stack"],
+    ["RangeError: Maximum call stack size exceeded", "stack"],
+  ];
+
+  function clip(text, most) {
+    text = StringType(text);
+    if (text.length > most) text = text.slice(0, most) + "...";
+    return apply(toWellFormed, text, []);
+  }
+  function describe(e) {
+    try {
+      if (e instanceof ErrorType) {
+        return clip(StringType(e.name) + ": " + StringType(e.message), 500);
+      }
+      if (typeof e === "string") return clip("threw the string " + stringify(e), 500);
+      return clip("threw " + StringType(e), 500);
+    } catch (_) {
+      return "threw a value that cannot be shown";
+    }
+  }
+  function deepFreeze(v) {
+    if (v !== null && typeof v === "object" && !isFrozen(v)) {
+      freeze(v);
+      for (const key of ownKeys(v)) deepFreeze(v[key]);
+    }
+    return v;
+  }
+
+  return function make(factory, metaText) {
+    const meta = parse(metaText);
+    const limits = meta.limits;
+    const outputs = new MapType();
+    for (const name of meta.outputs) outputs.set(name, true);
+    const committed = new MapType();
+    let stateBytes = 0;
+    for (const key of ownKeys(meta.state)) {
+      const text = stringify(meta.state[key]);
+      committed.set(key, text);
+      stateBytes += key.length + text.length;
+    }
+
+    let emits = [], logs = [], staged = new MapType(), bytes = 0, stagedBytes = 0;
+    let failed = null, outcome = null;
+
+    function begin() {
+      emits = []; logs = []; staged = new MapType(); bytes = 0; stagedBytes = stateBytes;
+      failed = null; outcome = null;
+    }
+    function limit(name, message) {
+      if (failed === null) failed = { limit: name, message: message };
+      throw new RangeErrorType(message);
+    }
+    function usable() {
+      if (failed !== null) throw new RangeErrorType(failed.message);
+    }
+    function asJson(value, what) {
+      let text;
+      try {
+        text = stringify(value);
+      } catch (e) {
+        throw new TypeErrorType(what + ": the value cannot be sent as JSON (" + describe(e) + ")");
+      }
+      return text === undefined ? "null" : text;
+    }
+    function emitOne(port, value) {
+      usable();
+      if (typeof port !== "string" || !outputs.has(port)) {
+        throw new TypeErrorType(
+          "ctx.emit: no output port " + clip(stringify(port), 60) + "; the outputs are " +
+          stringify(meta.outputs));
+      }
+      if (emits.length >= limits.emits) {
+        limit("emits", "emitted more than " + limits.emits + " values in one call");
+      }
+      const text = asJson(value, "ctx.emit");
+      bytes += text.length;
+      if (bytes > limits.emitBytes) {
+        limit("emit-bytes", "emitted more than " + limits.emitBytes + " bytes of JSON in one call");
+      }
+      emits.push([port, text]);
+    }
+    function key(k, what) {
+      if (typeof k !== "string" || k.length === 0 || k.length > 256) {
+        throw new TypeErrorType(what + ": a key is a string of 1 to 256 characters");
+      }
+      return k;
+    }
+    function stateText(k) {
+      return staged.has(k) ? staged.get(k) : committed.get(k);
+    }
+
+    const ctx = freeze({
+      executionId: meta.executionId,
+      nodeId: meta.nodeId,
+      instanceId: meta.instanceId,
+      config: deepFreeze(meta.config),
+      emit(port, value) {
+        emitOne(port, value);
+      },
+      emitBatch(port, values) {
+        if (!isArray(values)) throw new TypeErrorType("ctx.emitBatch: values must be an array");
+        const n = values.length;
+        for (let i = 0; i < n; i++) emitOne(port, values[i]);
+      },
+      getState(k) {
+        const text = stateText(key(k, "ctx.getState"));
+        return text === undefined ? undefined : parse(text);
+      },
+      setState(k, value) {
+        usable();
+        key(k, "ctx.setState");
+        const old = stateText(k);
+        const text = value === undefined ? undefined : asJson(value, "ctx.setState");
+        stagedBytes += (text === undefined ? 0 : k.length + text.length) -
+          (old === undefined ? 0 : k.length + old.length);
+        staged.set(k, text);
+        if (stagedBytes > limits.stateBytes) {
+          limit("state-bytes", "kept more than " + limits.stateBytes + " bytes of state");
+        }
+      },
+      log(level, message, meta) {
+        usable();
+        if (logs.length >= limits.logs) {
+          limit("logs", "logged more than " + limits.logs + " lines in one call");
+        }
+        const lvl = typeof level === "string" ? level.toLowerCase() : "";
+        const extra = meta === undefined ? "null" : asJson(meta, "ctx.log");
+        logs.push([lvl, clip(message, 4096), clip(extra, 4096)]);
+      },
+    });
+
+    let handler;
+    try {
+      handler = factory();
+    } catch (e) {
+      return "the source failed as it loaded: " + describe(e);
+    }
+    if (typeof handler === "function") handler = { process: handler };
+    if (handler === null || typeof handler !== "object" || typeof handler.process !== "function") {
+      return "the source must return { process: (ctx, port, value) => ... } or define " +
+        "a function named by the entrypoint";
+    }
+
+    function engineLimit(text) {
+      for (const [prefix, name] of ENGINE_LIMITS) if (text.startsWith(prefix)) return name;
+      return null;
+    }
+    function finish(error) {
+      if (failed === null && error !== null) {
+        const text = describe(error);
+        failed = { limit: engineLimit(text), message: text };
+      }
+      if (failed !== null) {
+        return stringify({ e: [], l: logs, s: {}, x: failed });
+      }
+      const changes = {};
+      for (const [k, text] of staged) {
+        if (text === undefined) committed.delete(k); else committed.set(k, text);
+        changes[k] = text === undefined ? null : text;
+      }
+      stateBytes = stagedBytes;
+      return stringify({ e: emits, l: logs, s: changes, x: null });
+    }
+    function settle(result) {
+      if (result !== null && (typeof result === "object" || typeof result === "function") &&
+          typeof result.then === "function") {
+        result.then(
+          function () { outcome = finish(null); },
+          function (e) { outcome = finish(e === null || e === undefined ? new ErrorType(
+            "rejected with " + StringType(e)) : e); });
+        return 0;
+      }
+      return finish(null);
+    }
+    function invoke(fn, args) {
+      begin();
+      let result;
+      try {
+        result = apply(fn, handler, args);
+      } catch (e) {
+        return finish(e);
+      }
+      try {
+        return settle(result);
+      } catch (e) {
+        return finish(e);
+      }
+    }
+
+    // One entry point, since the binding cannot read properties: "call" runs process on
+    // (port, valueText), "hook" runs initialize or cleanup (named by port), "collect" reads
+    // the outcome of the pending invocation.
+    return function entry(op, a, b) {
+      if (op === "call") return invoke(handler.process, [ctx, a, parse(b)]);
+      if (op === "hook") {
+        const fn = handler[a];
+        if (typeof fn !== "function") { begin(); return finish(null); }
+        return invoke(fn, [ctx]);
+      }
+      if (outcome !== null) return outcome;
+      return finish(new ErrorType(
+        "the promise it returned never settled (there are no timers: await only " +
+        "promises that settle by themselves)"));
+    };
+  };
+})()
+"""
+
+_IDENTIFIER: Final = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+_RESERVED: Final = frozenset(
+    [
+        "break",
+        "case",
+        "catch",
+        "class",
+        "const",
+        "continue",
+        "debugger",
+        "default",
+        "delete",
+        "do",
+        "else",
+        "enum",
+        "export",
+        "extends",
+        "false",
+        "finally",
+        "for",
+        "function",
+        "if",
+        "import",
+        "in",
+        "instanceof",
+        "new",
+        "null",
+        "return",
+        "super",
+        "switch",
+        "this",
+        "throw",
+        "true",
+        "try",
+        "typeof",
+        "var",
+        "void",
+        "while",
+        "with",
+        "yield",
+        "let",
+        "static",
+        "implements",
+        "interface",
+        "package",
+        "private",
+        "protected",
+        "public",
+        "await",
+        "arguments",
+        "eval",
+    ]
+)
+
+
+def check_entrypoint(name: str) -> str:
+    """Return ``name`` if it is a JavaScript identifier a source may define, else raise."""
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name) or name in _RESERVED:
+        raise ValueError(
+            f"execution.entrypoint {name!r} must be a JavaScript identifier such as 'handler'"
+        )
+    return name
+
+
+def source_function(source: str, entrypoint: str) -> str:
+    """Return the script whose value is the source as a strict function of no arguments.
+
+    The function returns what the source returns, or else what it defines as ``entrypoint``
+    (a function is taken as ``process``). The source starts on line 2.
+    """
+    check_entrypoint(entrypoint)
+    return (
+        '(function () { "use strict";\n'
+        f"{source}\n"
+        f";return typeof {entrypoint} === 'undefined' ? undefined : {entrypoint};\n}})"
+    )

@@ -1,0 +1,271 @@
+"""The isolate pool: worker processes shared by code component instances, and the instances.
+
+At most ``size`` workers run (``ISOLATE_POOL_SIZE``); each code node's instance is placed on
+the least-loaded one and stays there (its context lives in that worker), a new worker being
+started while fewer than ``size`` run. A warm spare is kept started, so a replacement does not
+wait for a process to start. A worker that dies takes its instances' unanswered calls with it
+(each fails with ``WorkerCrashed``); each instance is loaded again, with the state the runtime
+mirrors, on a live worker at its next call.
+
+An :class:`Instance` gathers the calls made on the event loop in one turn into a batch, one
+frame each way, with one batch in flight at a time. A batch that takes far longer than its
+time limits allow (a stopped or wedged worker) has its worker killed by a watchdog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Final
+
+from arachne.components.code.isolates import MAX_FRAME, Worker, WorkerCrashed
+from arachne.components.code.outcome import CodeError, Outcome, read_outcome
+
+__all__ = ["DEFAULT_POOL_SIZE", "MAX_BATCH", "Instance", "IsolatePool"]
+
+DEFAULT_POOL_SIZE: Final = 10
+"""Workers the pool starts at most (the Runtime Service's ``ISOLATE_POOL_SIZE``)."""
+
+MAX_BATCH: Final = 64
+"""Calls one frame carries at most."""
+
+_BATCH_BYTES: Final = MAX_FRAME // 4
+"""Characters of values one frame carries at most (quoted in a frame, they may double)."""
+
+_GRACE: Final = 10.0
+"""Wall seconds a batch may take beyond twice its CPU time limits before its worker is killed."""
+
+
+class IsolatePool:
+    """Up to ``size`` worker processes, each confined to ``address_space`` bytes."""
+
+    def __init__(
+        self, size: int = DEFAULT_POOL_SIZE, *, address_space: int | None = 2 << 30
+    ) -> None:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(
+                f"ISOLATE_POOL_SIZE must be a whole number of at least 1, got {size!r}"
+            )
+        self.size = size
+        self.address_space = address_space
+        self._lock = threading.Lock()
+        self._load: dict[Worker, int] = {}
+        self._spare: Worker | None = None
+        self._closed = False
+        self._ids = itertools.count(1)
+        # A worker dies with the thread that started it (PR_SET_PDEATHSIG), so every worker is
+        # started from this one thread, which lives as long as the pool.
+        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="arachne-isolate-spawner")
+
+    @property
+    def workers(self) -> list[Worker]:
+        """The live workers, for inspection and tests."""
+        with self._lock:
+            return [worker for worker in self._load if worker.alive]
+
+    def place(self) -> Worker:
+        """Return the worker a new (or reloaded) instance should live on, counting it there."""
+        with self._lock:
+            if self._closed:
+                raise CodeError("the isolate pool is closed")
+            for worker in [w for w in self._load if not w.alive]:
+                del self._load[worker]
+            quiet = min(self._load, key=self._load.__getitem__, default=None)
+            if quiet is None or (self._load[quiet] > 0 and len(self._load) < self.size):
+                quiet = self._spare if self._spare is not None and self._spare.alive else None
+                if quiet is None:
+                    quiet = self._start()
+                self._spare = self._start()
+                self._load[quiet] = 0
+            self._load[quiet] += 1
+            return quiet
+
+    def leave(self, worker: Worker) -> None:
+        """Count one instance less on ``worker``."""
+        with self._lock:
+            if worker in self._load:
+                self._load[worker] -= 1
+
+    def instance_id(self) -> str:
+        """Return a new id for an instance (unique within this pool)."""
+        return f"i{next(self._ids)}"
+
+    def close(self) -> None:
+        """End every worker; later placements are refused."""
+        with self._lock:
+            self._closed = True
+            workers = list(self._load)
+            if self._spare is not None:
+                workers.append(self._spare)
+            self._load.clear()
+            self._spare = None
+        for worker in workers:
+            worker.close()
+        self._spawner.shutdown(wait=False)
+
+    def _start(self) -> Worker:
+        return self._spawner.submit(Worker, address_space=self.address_space).result()
+
+    def __repr__(self) -> str:
+        return f"IsolatePool(size={self.size}, workers={len(self.workers)})"
+
+
+class Instance:
+    """One code node's instance in the pool: its calls batched, its state mirrored.
+
+    ``spec`` is the ``load`` payload (kind, source, limits, meta); ``state`` is the dict the
+    runtime keeps (the node's ``context.state``): every committed change is applied to it, and
+    it is what a reload starts from. Use it from one event loop.
+    """
+
+    def __init__(self, pool: IsolatePool, spec: dict[str, Any], state: dict[str, Any]) -> None:
+        self._pool = pool
+        self._spec = spec
+        self._state = state
+        self._name = str(spec["meta"].get("component", "code component"))
+        self._budget = spec["limits"]["timeMs"] / 1000
+        self._id = pool.instance_id()
+        self._worker: Worker | None = None
+        self._queue: deque[tuple[str, str, asyncio.Future[Outcome]]] = deque()
+        self._busy = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def worker(self) -> Worker | None:
+        """The worker the instance lives on now (``None`` before it is loaded)."""
+        return self._worker
+
+    async def open(self) -> Outcome:
+        """Load the instance (running ``initialize``); a source that cannot load raises."""
+        self._loop = asyncio.get_running_loop()
+        reply = await asyncio.wrap_future(self._load())
+        if not reply["loaded"]:
+            raise CodeError(f"{self._name}: {reply['error']}")
+        return self._read(reply["outcome"])
+
+    def call(self, port: str, value: object) -> asyncio.Future[Outcome]:
+        """Queue one ``process(ctx, port, value)``; the future holds its outcome."""
+        loop = self._loop
+        assert loop is not None, "open() the instance first"  # noqa: S101
+        future: asyncio.Future[Outcome] = loop.create_future()
+        try:
+            text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            future.set_exception(
+                CodeError(f"{self._name}: the input value cannot cross as JSON ({exc})")
+            )
+            return future
+        if len(text) > _BATCH_BYTES:
+            future.set_exception(
+                CodeError(f"{self._name}: an input value of {len(text):,} bytes is too large")
+            )
+            return future
+        self._queue.append((port, text, future))
+        if not self._busy:
+            self._busy = True
+            loop.call_soon(self._send)
+        return future
+
+    async def close(self) -> Outcome | None:
+        """Run ``cleanup`` and drop the instance; ``None`` if it was never loaded or is lost."""
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return None
+        self._pool.leave(worker)
+        if not worker.alive:
+            return None
+        try:
+            reply = await asyncio.wrap_future(
+                worker.request("unload", instance=self._id, budget=self._budget)
+            )
+        except WorkerCrashed:
+            return None
+        return self._read(reply)
+
+    # -- batches ------------------------------------------------------------------------------
+
+    def _load(self, *, check: bool = False) -> Future[Any]:
+        worker = self._pool.place()
+        self._worker = worker
+        return worker.request(
+            "load", instance=self._id, spec=dict(self._spec, state=self._state), check=check
+        )
+
+    def _send(self) -> None:
+        if not self._queue:
+            self._busy = False
+            return
+        batch: list[tuple[str, str, asyncio.Future[Outcome]]] = []
+        size = 0
+        while self._queue and len(batch) < MAX_BATCH:
+            item = self._queue[0]
+            if batch and size + len(item[1]) > _BATCH_BYTES:
+                break
+            batch.append(self._queue.popleft())
+            size += len(item[1])
+        worker = self._worker
+        if worker is None or not worker.alive:
+            if worker is not None:
+                self._pool.leave(worker)
+            self._load()  # the load's own outcome (initialize) is not a call's: not awaited
+            worker = self._worker
+            assert worker is not None  # noqa: S101
+        try:
+            request = worker.request(
+                "call",
+                instance=self._id,
+                budget=self._budget,
+                batch=[[p, t] for p, t, _ in batch],
+            )
+        except ValueError as exc:  # over a frame once quoted
+            request = Future()
+            request.set_exception(exc)
+        loop = self._loop
+        assert loop is not None  # noqa: S101
+        deadline = _GRACE + 2 * self._budget * len(batch)
+        watchdog = loop.call_later(deadline, worker.kill)
+
+        def landed(done: Future[Any]) -> None:
+            loop.call_soon_threadsafe(self._landed, batch, done, watchdog)
+
+        request.add_done_callback(landed)
+
+    def _landed(
+        self,
+        batch: list[tuple[str, str, asyncio.Future[Outcome]]],
+        done: Future[Any],
+        watchdog: asyncio.TimerHandle,
+    ) -> None:
+        watchdog.cancel()
+        error = done.exception()
+        if error is not None:
+            crashed = (
+                error if isinstance(error, WorkerCrashed) else CodeError(f"{self._name}: {error}")
+            )
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(CodeError(f"{self._name}: the call was lost: {crashed}"))
+        else:
+            replies = done.result()
+            for (_, _, future), reply in zip(batch, replies, strict=False):
+                outcome = self._read(reply)
+                if not future.done():
+                    future.set_result(outcome)
+            self._queue.extendleft(reversed(batch[len(replies) :]))  # cut short: send again
+        self._send()
+
+    def _read(self, reply: Any) -> Outcome:
+        outcome = read_outcome(reply, self._name)
+        for key, value in outcome.changes.items():
+            if value is None:
+                self._state.pop(key, None)
+            else:
+                self._state[key] = value
+        return outcome
+
+    def __repr__(self) -> str:
+        return f"Instance({self._id}, {self._name}, worker={self._worker!r})"
