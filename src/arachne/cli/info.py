@@ -25,13 +25,18 @@ if TYPE_CHECKING:
 __all__ = ["components", "dot", "load_registry", "schema", "validate"]
 
 
-def load_registry(modules: Sequence[str] = ()) -> Registry:
+def load_registry(modules: Sequence[str] = (), *, allow_code: bool = False) -> Registry:
     """Return the default registry plus the node classes of ``modules`` (``--components``).
 
     The working directory goes on ``sys.path`` first, as ``python -m`` would put it, so a
-    module beside the document is found.
+    module beside the document is found. The code components added with ``arachne
+    components add`` are registered too; they run only with ``allow_code`` (``--allow-code``),
+    which also lets a document define its own.
     """
+    from arachne.cli.code import load_stored  # lazy: it starts no worker until code is used
+
     registry = Registry.default()
+    load_stored(registry, allow_code=allow_code)
     if modules and "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     for module in modules:
@@ -39,11 +44,18 @@ def load_registry(modules: Sequence[str] = ()) -> Registry:
     return registry
 
 
-def validate(path: Path, console: Console, *, as_json: bool, modules: Sequence[str] = ()) -> None:
+def validate(
+    path: Path,
+    console: Console,
+    *,
+    as_json: bool,
+    modules: Sequence[str] = (),
+    allow_code: bool = False,
+) -> None:
     """Check the document fully (format, components, config, ports) and print its topology."""
     doc = read_document(path)
     report = analyze(doc)
-    build(doc, load_registry(modules))
+    build(doc, load_registry(modules, allow_code=allow_code))
     if as_json:
         console.print_json(json.dumps({"valid": True, "name": doc.name, **report.to_dict()}))
         return
@@ -52,9 +64,10 @@ def validate(path: Path, console: Console, *, as_json: bool, modules: Sequence[s
         console.print(line, highlight=False)
 
 
-def dot(path: Path, modules: Sequence[str] = ()) -> str:
+def dot(path: Path, modules: Sequence[str] = (), *, allow_code: bool = False) -> str:
     """Return the document's graph in Graphviz DOT."""
-    return build(read_document(path), load_registry(modules)).to_graph().to_dot()
+    registry = load_registry(modules, allow_code=allow_code)
+    return build(read_document(path), registry).to_graph().to_dot()
 
 
 def schema() -> str:

@@ -74,6 +74,14 @@ ComponentsOpt = Annotated[
     ),
 ]
 
+AllowCodeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-code",
+        help="Run code components (JavaScript, WebAssembly) in confined worker processes.",
+    ),
+]
+
 
 @app.command()
 def run(
@@ -110,6 +118,7 @@ def run(
         bool, typer.Option(help="Check every value a node emits against its port's schema.")
     ] = False,
     components: ComponentsOpt = None,
+    allow_code: AllowCodeOpt = False,
     log_format: Annotated[
         str,
         typer.Option(help="Log lines as 'text' or 'json' (one object per record, with ids)."),
@@ -196,6 +205,7 @@ def run(
         quiet,
         check_types=check_types,
         components=components or [],
+        allow_code=allow_code,
         trace=trace,
         metrics_port=metrics_port,
         top=top,
@@ -223,12 +233,19 @@ def replay(
         bool, typer.Option("--quiet", "-q", help="No display, no summary, warnings only.")
     ] = False,
     components: ComponentsOpt = None,
+    allow_code: AllowCodeOpt = False,
 ) -> None:
     """Run a stored run's document again on the messages its recorded edges carried."""
     from arachne.cli.replay import replay_store
     from arachne.cli.run import RunOptions
 
-    options = RunOptions(tag=tag, quiet=quiet, progress=False, components=components or [])
+    options = RunOptions(
+        tag=tag,
+        quiet=quiet,
+        progress=False,
+        components=components or [],
+        allow_code=allow_code,
+    )
     with _logging("WARNING" if quiet else "INFO", json_lines=False):
         status = _guarded(lambda: replay_store(store, run_name, options, err))
     raise typer.Exit(status)
@@ -278,6 +295,14 @@ def serve(
             "started again on it, the service resumes the executions that were running."
         ),
     ] = None,
+    allow_code: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-code",
+            help="Take code components (POST /api/components; ARACHNE_ALLOW_CODE): their code "
+            "runs in confined worker processes.",
+        ),
+    ] = None,
     log_level: Annotated[
         str, typer.Option(help="Level of node logs on stderr (INFO by default).")
     ] = "INFO",
@@ -308,6 +333,7 @@ def serve(
         "data_root": data_root,
         "enable_metrics": enable_metrics,
         "store": store,
+        "allow_code": allow_code,
     }
     try:
         settings = ServerSettings(**{k: v for k, v in chosen.items() if v is not None})
@@ -423,12 +449,21 @@ def _metrics_url(endpoint: str) -> str:
 
 
 @app.command()
-def validate(file: FileArg, as_json: JsonOpt = False, components: ComponentsOpt = None) -> None:
+def validate(
+    file: FileArg,
+    as_json: JsonOpt = False,
+    components: ComponentsOpt = None,
+    allow_code: AllowCodeOpt = False,
+) -> None:
     """Check a graph document and print its topology (inputs, outputs, order)."""
     from arachne.cli import info
 
     raise typer.Exit(
-        _guarded(lambda: info.validate(file, out, as_json=as_json, modules=components or ()))
+        _guarded(
+            lambda: info.validate(
+                file, out, as_json=as_json, modules=components or (), allow_code=allow_code
+            )
+        )
     )
 
 
@@ -437,13 +472,14 @@ def dot(
     file: FileArg,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
     components: ComponentsOpt = None,
+    allow_code: AllowCodeOpt = False,
 ) -> None:
     """Print the graph in Graphviz DOT (render with: dot -Tsvg)."""
 
     def write() -> int:
         from arachne.cli import info
 
-        text = info.dot(file, components or ())
+        text = info.dot(file, components or (), allow_code=allow_code)
         if output is None:
             sys.stdout.write(text + "\n")
         else:
@@ -464,15 +500,34 @@ def schema() -> None:
 @app.command()
 def components(
     component: Annotated[
-        str | None, typer.Argument(help="Show this one: ports, config options, defaults.")
+        str | None,
+        typer.Argument(
+            help="Show this one: ports, config options, defaults. Or 'add' (a code "
+            "component's JSON file) or 'remove' (an added code component's id)."
+        ),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Argument(help="For add: the JSON file; for remove: the id.")
     ] = None,
     as_json: JsonOpt = False,
     category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
     modules: ComponentsOpt = None,
+    allow_code: AllowCodeOpt = False,
 ) -> None:
-    """List the registered components (built-ins and installed packages'), or show one."""
+    """List the registered components (built-ins, installed packages', added), or show one.
+
+    `arachne components add FILE --allow-code` checks a code component's JSON definition
+    and keeps it in .arachne/components (or $ARACHNE_COMPONENTS_DIR) for later runs;
+    `arachne components remove ID` takes it out.
+    """
     from arachne.cli import info
 
+    if component in ("add", "remove"):
+        raise typer.Exit(_guarded(lambda: _add_or_remove(component, target, allow_code)))
+    if target is not None:
+        raise typer.BadParameter(
+            f"unexpected {target!r}; give one component id, or add FILE / remove ID"
+        )
     raise typer.Exit(
         _guarded(
             lambda: info.components(
@@ -523,6 +578,29 @@ def _new(kind: str, name: str, directory: Path, force: bool) -> int:
 
     for path in scaffold(kind, name, directory, force=force):
         out.print(f"wrote {path}", highlight=False)
+    return 0
+
+
+def _add_or_remove(action: str, target: str | None, allow_code: bool) -> int:
+    from arachne.cli import code
+    from arachne.cli.info import load_registry
+
+    if target is None:
+        what = "FILE (a code component's JSON definition)" if action == "add" else "ID"
+        raise ValueError(f"arachne components {action} needs {what}")
+    if action == "remove":
+        path = code.remove(target)
+        out.print(f"removed {target} ({path})", highlight=False)
+        return 0
+    if not allow_code:
+        raise ValueError(
+            "adding a code component builds its source (third-party code): confirm with "
+            "--allow-code, which later runs need too"
+        )
+    registry = load_registry(allow_code=True)
+    component_id, copy = code.add_component(registry, Path(target))
+    out.print(f"[green]added[/] {component_id} ({copy})", highlight=False)
+    out.print("run graphs that use it with --allow-code", highlight=False)
     return 0
 
 

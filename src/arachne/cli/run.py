@@ -75,6 +75,7 @@ class RunOptions:
     quiet: bool = False
     check_types: bool = False
     components: list[str] = field(default_factory=list)
+    allow_code: bool = False  # run code components (their code runs in confined workers)
     trace: bool = False
     metrics_port: int | None = None
     top: bool = False
@@ -127,7 +128,7 @@ def _execute(
     store: SqliteStore | None,
 ) -> int:
     report = analyze(doc)
-    registry = load_registry(options.components)
+    registry = load_registry(options.components, allow_code=options.allow_code)
     graph = build(doc, registry)
 
     def pick() -> str | None:

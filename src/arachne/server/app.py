@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from arachne.components.registry import Registry
+from arachne.components.registry import CODE_REFUSED, Registry
 from arachne.model.errors import ExecutionError, GraphError, SpecError
 from arachne.observability.live_view import LiveView
 from arachne.observability.prometheus import ArachneCollector
@@ -45,6 +45,22 @@ if TYPE_CHECKING:
     from arachne.runtime import Execution
 
 __all__ = ["create_app"]
+
+COMPONENT_EXAMPLE: dict[str, Any] = {
+    "id": "custom.math.square",
+    "name": "Square",
+    "version": "1.0.0",
+    "ports": {
+        "inputs": [{"name": "in", "schema": {"type": "number"}}],
+        "outputs": [{"name": "out", "schema": {"type": "number"}}],
+    },
+    "execution": {
+        "type": "javascript",
+        "entrypoint": "handler",
+        "source": "return { process: async (ctx, port, value) => ctx.emit('out', value * value) }",
+    },
+}
+"""The Runtime Service's example of a code component (``POST /api/components``)."""
 
 GRAPH_EXAMPLE: dict[str, Any] = {
     "symbia": "1.0",
@@ -484,6 +500,51 @@ def create_app(
     async def list_components() -> list[dict[str, Any]]:
         """Every component graphs may use: id, ports, config schema."""
         return [definition.to_dict() for definition in service.registry]
+
+    @app.post(
+        "/api/components",
+        status_code=201,
+        dependencies=[need("admin")],
+        responses=documented(400, 409),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"example": COMPONENT_EXAMPLE}},
+            }
+        },
+    )
+    async def register_component(request: Request) -> dict[str, Any]:
+        """Register a code component: JavaScript or WebAssembly run in confined workers.
+
+        Refused (403) unless the service takes code (``ARACHNE_ALLOW_CODE``); its limits
+        must lie within the operator's ceilings (``ARACHNE_CODE_CEILINGS``).
+        """
+        raw = await request.body()
+        if len(raw) > settings.max_body_bytes:
+            raise Problem(
+                413, "body_too_large", f"the request body is over {settings.max_body_bytes} bytes"
+            )
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise Problem(400, "invalid_json", f"the body is not JSON: {exc}") from None
+        if service.registry.code is None:
+            raise Problem(403, "code_disabled", CODE_REFUSED)
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("id"), str)
+            and data["id"] in service.registry
+        ):
+            raise Problem(
+                409,
+                "component_exists",
+                f"component {data['id']!r} is already registered; pick another id",
+            )
+        try:  # (off the loop: the source is built in a worker)
+            definition = await asyncio.to_thread(service.registry.add_code, data, where="body")
+        except SpecError as exc:
+            raise Problem(400, "invalid_component", str(exc)) from None
+        return definition.to_dict()
 
     viewer = need("viewer")
 

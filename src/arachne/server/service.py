@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from arachne.components.code import CEILINGS, CodeHost, IsolatePool, enable_code
+from arachne.components.code.host import CEILINGS_VARIABLE, ceilings_from_environment
 from arachne.components.files import DataRoot
 from arachne.durable import SqliteStore
 from arachne.durable.catalog import Catalog
@@ -92,6 +94,7 @@ class RuntimeService:
         self.settings = settings
         # Graphs come from elsewhere: the files they name must lie inside the data root.
         self.registry = registry.confined(DataRoot(settings.data_root))
+        self.code = _code_host(settings, self.registry) if settings.allow_code else None
         self.redactor = Redactor(self.registry)  # secret config values are never shown back
         self._owns_runtime = runtime is None
         # With a store: graphs, execution records and checkpoints outlive the process.
@@ -359,6 +362,11 @@ class RuntimeService:
         """
         if not self._owns_runtime:
             return
+        self._close(timeout)
+        if self.code is not None:
+            self.code.close()  # after the executions: their code nodes' cleanup ran
+
+    def _close(self, timeout: float) -> None:
         running = sum(1 for ex in self.executions() if ex.launched and not ex.done)
         kept = ""
         if self.catalog is not None:
@@ -416,3 +424,12 @@ def _unresumed(execution_id: str, graph_id: str, name: str, exc: BaseException) 
         "metrics": {},
         "graphName": name,
     }
+
+
+def _code_host(settings: ServerSettings, registry: Registry) -> CodeHost:
+    """Enable code components on ``registry``, with the pool size and ceilings of ``settings``."""
+    ceilings = CEILINGS
+    if settings.code_ceilings:
+        ceilings = ceilings_from_environment({CEILINGS_VARIABLE: settings.code_ceilings})
+    host = CodeHost(IsolatePool(settings.isolate_pool_size), ceilings=ceilings)
+    return enable_code(registry, host)

@@ -10,7 +10,9 @@ are forgotten), ``MAX_INJECT_BYTES`` (256 KiB: the longest injected value, as JS
 ``ALLOWED_ORIGINS`` (browser origins besides loopback pages that may open event sockets),
 ``DATA_ROOT`` (the directory graphs loaded over the API may read and write files in; unset,
 they get none), ``ARACHNE_STORE`` (a SQLite file keeping graphs, execution records and
-checkpoints; unset, nothing outlives the process) and ``CHECKPOINT_EVERY`` (1 second), and
+checkpoints; unset, nothing outlives the process), ``CHECKPOINT_EVERY`` (1 second),
+``ARACHNE_ALLOW_CODE`` (false: code components refused), ``ARACHNE_CODE_CEILINGS`` (a JSON
+object of the most a code component may ask for), and
 the credentials: ``API_KEYS`` (``KEY=ROLE,...``), ``JWT_SECRET``
 (HS256), ``JWT_PUBLIC_KEY`` (RS256, PEM), ``JWT_AUDIENCE``, ``JWT_ISSUER``. With no
 credentials set, authentication is off and the service listens on a loopback address only.
@@ -27,6 +29,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from arachne.components.code.host import CEILINGS_VARIABLE, ceilings_from_environment
 from arachne.components.files import DataRoot
 from arachne.server.auth import ROLES, Role
 
@@ -65,6 +68,16 @@ class ServerSettings(BaseSettings):
         "service started again on it resumes the executions that were running "
         "(ARACHNE_STORE)",
     )
+    allow_code: bool = Field(
+        default=False,
+        description="take code components (POST /api/components, a document's components): "
+        "their JavaScript or WebAssembly runs in confined worker processes (ARACHNE_ALLOW_CODE)",
+    )
+    code_ceilings: str | None = Field(
+        default=None,
+        description="a JSON object of the most a code component may ask for, names as in "
+        'execution.limits, e.g. {"timeMs": 1000} (ARACHNE_CODE_CEILINGS)',
+    )
     checkpoint_every: float = Field(
         default=1.0, gt=0, description="seconds between an execution's checkpoints, with a store"
     )
@@ -98,6 +111,13 @@ class ServerSettings(BaseSettings):
             dotenv_settings,
             file_secret_settings,
         )
+
+    @field_validator("code_ceilings")
+    @classmethod
+    def _ceilings_well_formed(cls, text: str | None) -> str | None:
+        if text:
+            ceilings_from_environment({CEILINGS_VARIABLE: text})  # a ValueError names the fix
+        return text
 
     @field_validator("api_keys")
     @classmethod
@@ -173,13 +193,15 @@ class _HostFromOwnName(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        found = {key: value for key, value in self.env().items() if key not in ("host", "store")}
+        own = ("host", "store", "allow_code", "code_ceilings")
+        found = {key: value for key, value in self.env().items() if key not in own}
         host = os.environ.get("ARACHNE_HOST")
         if host is not None:
             found["host"] = host
-        store = os.environ.get("ARACHNE_STORE")
-        if store:
-            found["store"] = store
+        for field in own[1:]:  # unset or empty: the default
+            value = os.environ.get(f"ARACHNE_{field.upper()}")
+            if value:
+                found[field] = value
         return found
 
 
