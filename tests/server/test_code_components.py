@@ -21,7 +21,10 @@ def squares_graph() -> dict[str, object]:
             {"id": "output", "component": "symbia.core.logger"},
         ],
         "edges": [
-            {"source": {"node": "input", "port": "out"}, "target": {"node": "square", "port": "in"}},
+            {
+                "source": {"node": "input", "port": "out"},
+                "target": {"node": "square", "port": "in"},
+            },
             {
                 "source": {"node": "square", "port": "out"},
                 "target": {"node": "output", "port": "in"},
