@@ -44,6 +44,7 @@ RUNTIME: Final = r"""
   const RangeErrorType = RangeError;
   const StringType = String;
   const MapType = Map;
+  const NONE = freeze({});  // finish(NONE): the invocation threw nothing
   const ENGINE_LIMITS = [
     ["InternalError: interrupted", "time"],
     ["InternalError: out of memory", "memory"],
@@ -107,7 +108,12 @@ RUNTIME: Final = r"""
       try {
         text = stringify(value);
       } catch (e) {
+        // Out of time, memory or stack while converting: that limit, not a conversion error.
+        if (e === null || engineLimit(describe(e)) !== null) throw e;
         throw new TypeErrorType(what + ": the value cannot be sent as JSON (" + describe(e) + ")");
+      }
+      if (text === undefined && value !== undefined) {
+        throw new TypeErrorType(what + ": a " + typeof value + " cannot be sent as JSON");
       }
       return text === undefined ? "null" : text;
     }
@@ -194,15 +200,19 @@ RUNTIME: Final = r"""
       for (const [prefix, name] of ENGINE_LIMITS) if (text.startsWith(prefix)) return name;
       return null;
     }
+    // error is what was thrown, or NONE when nothing was: a thrown null is the engine out of
+    // memory (it throws null when it cannot build the error), or code that threw null itself.
     function finish(error) {
-      if (failed === null && error !== null) {
+      if (failed === null && error === null) {
+        failed = { limit: "memory", message: "InternalError: out of memory (or threw null)" };
+      } else if (failed === null && error !== NONE) {
         const text = describe(error);
         failed = { limit: engineLimit(text), message: text };
       }
       if (failed !== null) {
         return stringify({ e: [], l: logs, s: {}, x: failed });
       }
-      const changes = {};
+      const changes = { __proto__: null };  // a key may be "__proto__"
       for (const [k, text] of staged) {
         if (text === undefined) committed.delete(k); else committed.set(k, text);
         changes[k] = text === undefined ? null : text;
@@ -213,13 +223,17 @@ RUNTIME: Final = r"""
     function settle(result) {
       if (result !== null && (typeof result === "object" || typeof result === "function") &&
           typeof result.then === "function") {
+        let settled = false;  // a thenable may call back more than once: the first counts
         result.then(
-          function () { outcome = finish(null); },
-          function (e) { outcome = finish(e === null || e === undefined ? new ErrorType(
-            "rejected with " + StringType(e)) : e); });
+          function () { if (!settled) { settled = true; outcome = finish(NONE); } },
+          function (e) {
+            if (settled) return;
+            settled = true;
+            outcome = finish(e === undefined ? new ErrorType("rejected with undefined") : e);
+          });
         return 0;
       }
-      return finish(null);
+      return finish(NONE);
     }
     function invoke(fn, args) {
       begin();
@@ -243,7 +257,7 @@ RUNTIME: Final = r"""
       if (op === "call") return invoke(handler.process, [ctx, a, parse(b)]);
       if (op === "hook") {
         const fn = handler[a];
-        if (typeof fn !== "function") { begin(); return finish(null); }
+        if (typeof fn !== "function") { begin(); return finish(NONE); }
         return invoke(fn, [ctx]);
       }
       if (outcome !== null) return outcome;

@@ -147,15 +147,19 @@ class JsInstance:
         start = time.process_time()
         try:
             reply = self.entry(*args)
-            if reply == 0:  # a promise: run the job queue until it is empty
-                context = self.context
-                while context.execute_pending_job():
-                    if time.process_time() - start > limit:
-                        raise _quickjs.JSException("InternalError: interrupted")
+            # Run the job queue until it is empty, promise or not: a job the invocation left
+            # behind runs (and is charged) now, not inside the next invocation.
+            context = self.context
+            while context.execute_pending_job():
+                if time.process_time() - start > limit:
+                    raise _quickjs.JSException("InternalError: interrupted")
+            if reply == 0:  # a promise: its outcome is ready now
                 reply = self.entry("collect")
         except (_quickjs.JSException, MemoryError) as exc:
             text = _first_line(str(exc)) or "null"
             name = _engine_limit(text) or ("memory" if isinstance(exc, MemoryError) else None)
+            if name == "memory" and text == "null":  # it could not even build the error
+                text = "InternalError: out of memory"
             self.rebuild()
             return json.dumps(_failure(text, name))
         outcome = json.loads(reply)
@@ -348,9 +352,9 @@ class WasmInstance:
                 pointers += [ptr, len(data)]
             fn(store, *pointers)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-            text = _first_line(str(exc))
+            text = _trap_text(str(exc))
             if self.failed is None:
-                fuel = "fuel" in text and ("consumed" in text or "out of" in text)
+                fuel = "fuel consumed" in text or "out of fuel" in text
                 self.failed = {"limit": "fuel" if fuel else _wasm_limit(text), "message": text}
             failure = self.failed
             self.build()  # a trap may leave the instance's memory half-changed
@@ -369,6 +373,14 @@ class WasmInstance:
 
     def hook(self, name: str) -> str:
         return self.invoke(name, ())
+
+
+def _trap_text(text: str) -> str:
+    """Return the line of wasmtime's report that says what happened (not the backtrace)."""
+    for line in text.splitlines():
+        if "wasm trap:" in line:
+            return line.strip()[:500]
+    return _first_line(text)
 
 
 def _wasm_limit(text: str) -> str | None:
@@ -400,6 +412,7 @@ class Worker:
             config.memory_init_cow = False  # no memfd: there are no new files
             config.memory_reservation = 64 << 20  # inside the address-space limit
             config.memory_guard_size = 64 << 10
+            config.memory_reservation_for_growth = 16 << 20  # not the default 2 GiB
             config.max_wasm_stack = request.get("wasmStack", 512 << 10)
             self.wasm_engine = wasmtime.Engine(config)
         report = _confine.confine(request.get("addressSpace"))

@@ -81,13 +81,23 @@ class CodeHost:
             pool.close()
 
 
+_shared: CodeHost | None = None
+_shared_lock = threading.Lock()
+
+
 def enable_code(registry: Registry, host: CodeHost | None = None) -> CodeHost:
     """Let ``registry`` take code components (``--allow-code``); return its host.
 
-    The ceilings come from :data:`CEILINGS_VARIABLE` if set, else :data:`~.limits.CEILINGS`.
+    Without ``host``, the process's shared one: one pool of workers for every registry, its
+    ceilings from :data:`CEILINGS_VARIABLE` if set (else :data:`~.limits.CEILINGS`), read
+    when it is first made.
     """
+    global _shared
     if host is None:
-        host = CodeHost(ceilings=ceilings_from_environment())
+        with _shared_lock:
+            if _shared is None:
+                _shared = CodeHost(ceilings=ceilings_from_environment())
+            host = _shared
     registry.code = host
     return host
 

@@ -13,6 +13,7 @@ logger, with the node's execution and node ids like any other record.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -115,5 +116,10 @@ class CodeNode(AsyncNode):
     def _log(self, outcome: Outcome) -> None:
         logger = self.context.logger
         for level, message, meta in outcome.logs:
-            extra = {"code_meta": meta} if meta is not None else None
-            logger.log(_LEVELS.get(level, logging.INFO), "%s", message, extra=extra)
+            if meta is None:
+                logger.log(_LEVELS.get(level, logging.INFO), "%s", message)
+                continue
+            text = json.dumps(meta, separators=(",", ":"))
+            logger.log(
+                _LEVELS.get(level, logging.INFO), "%s %s", message, text, extra={"meta": meta}
+            )
