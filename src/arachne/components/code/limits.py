@@ -1,8 +1,8 @@
 """Limits on a code component: what one invocation and one instance may use, and ceilings.
 
 A definition sets its limits under ``execution.limits`` (any it leaves out take the defaults
-here); the operator's :data:`CEILINGS` (or their own, ``--code-ceilings`` and the service's
-``ARACHNE_CODE_CEILINGS``) bound what a definition may ask for. Every name is the one the
+here); the operator's :data:`CEILINGS` (or their own, ``ARACHNE_CODE_CEILINGS``, read by the
+command and the service) bound what a definition may ask for. Every name is the one the
 definition uses, so an error names the field to change.
 """
 
@@ -87,8 +87,8 @@ class CodeLimits:
             if asked > most:
                 raise ValueError(
                     f"{where}.{item.name}: {asked} is over the operator's ceiling of {most}; "
-                    "ask for less, or have the operator raise the ceiling (--code-ceilings, "
-                    "ARACHNE_CODE_CEILINGS)"
+                    "ask for less, or have the operator raise the ceiling "
+                    "(ARACHNE_CODE_CEILINGS)"
                 )
 
     def to_dict(self) -> dict[str, Any]:

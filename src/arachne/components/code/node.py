@@ -40,6 +40,11 @@ _LEVELS: Final = {
 class CodeSource(Protocol):
     """What a code node is built from (a ``CodeComponent``): its ports, and its instances."""
 
+    @property
+    def id(self) -> str:
+        """The component's id; its last part is the node's default name."""
+        ...
+
     def input_specs(self) -> dict[str, PortSpec]:
         """Return the declared inputs."""
         ...
@@ -59,8 +64,14 @@ class CodeNode(AsyncNode):
     concurrency = MAX_BATCH
     ordered = True
 
-    def __init__(self, component: CodeSource, config: dict[str, Any] | None = None) -> None:
-        super().__init__(config=config or {})
+    def __init__(
+        self,
+        component: CodeSource,
+        config: dict[str, Any] | None = None,
+        *,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name or component.id.rsplit(".", 1)[-1], config=config or {})
         self.component = component
         self._instance: Instance | None = None
 
