@@ -232,7 +232,7 @@ def test_an_expression_keeps_no_state_between_calls() -> None:
     ],
 )
 def test_code_from_strings_is_disabled(source: str) -> None:
-    with pytest.raises(ExpressionError, match="is disabled in expressions"):
+    with pytest.raises(ExpressionError, match="is disabled in this sandbox"):
         compile(source, limits=LIMITS)(None)
 
 

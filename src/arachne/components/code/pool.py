@@ -72,17 +72,22 @@ class IsolatePool:
         with self._lock:
             if self._closed:
                 raise CodeError("the isolate pool is closed")
-            for worker in [w for w in self._load if not w.alive]:
+            dead = [w for w in self._load if not w.alive]
+            for worker in dead:
                 del self._load[worker]
             quiet = min(self._load, key=self._load.__getitem__, default=None)
             if quiet is None or (self._load[quiet] > 0 and len(self._load) < self.size):
                 quiet = self._spare if self._spare is not None and self._spare.alive else None
+                if self._spare is not None and quiet is None:
+                    dead.append(self._spare)
                 if quiet is None:
                     quiet = self._start()
                 self._spare = self._start()
                 self._load[quiet] = 0
             self._load[quiet] += 1
-            return quiet
+        for worker in dead:
+            worker.close(timeout=1.0)  # its pipes and reader thread (the process has ended)
+        return quiet
 
     def leave(self, worker: Worker) -> None:
         """Count one instance less on ``worker``."""

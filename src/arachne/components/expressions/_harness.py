@@ -46,7 +46,7 @@ LOCKDOWN: Final = r"""
 
   function disabled(name) {
     const stub = function () {
-      throw new TypeErrorType(name + " is disabled in expressions; write the code inline");
+      throw new TypeErrorType(name + " is disabled in this sandbox; write the code inline");
     };
     defineProperty(stub, "name", { value: name });
     return stub;
