@@ -162,3 +162,21 @@ def test_a_bad_definition_is_refused_naming_the_field(
 def test_code_is_refused_unless_enabled() -> None:
     with pytest.raises(SpecError, match="--allow-code"):
         Registry().add_code(definition("t.off.one", TOTAL))
+
+
+def test_replies_cut_short_are_sent_again_in_order(registry: Registry) -> None:
+    # Each call emits 300,000 characters: a reply is cut short after 14, with the next batch
+    # already sent behind it (which runs nothing); every value comes out once, in order.
+    registry.add_code(
+        definition(
+            "t.big.replies",
+            "return { process(ctx, port, value) {"
+            " ctx.emit('out', [value, 'x'.repeat(300000)]); } };",
+            limits={"emitBytes": 4 << 20},
+        )
+    )
+    node = registry.create("t.big.replies", {})
+    graph, sink = line(source(range(200)), node)
+    run(graph)
+    assert [value for value, _ in sink.payloads] == list(range(200))
+    assert all(len(text) == 300_000 for _, text in sink.payloads)

@@ -13,8 +13,10 @@ space; it then confines itself (``_confine.confine``) and replies with what held
 - ``load``: build an instance (one QuickJS context, or one wasmtime store) from a source,
   run its ``initialize`` and reply with the outcome;
 - ``call``: run ``process`` for each ``[port, valueJson]`` of a batch, in order; the reply
-  is the list of outcomes (see ``_js``), cut short once it holds 4 Mi characters (the host
-  sends what was not run again);
+  is the list of outcomes (see ``_js``), cut short once it holds 4 Mi characters. ``first``
+  numbers the batch's first call: a batch that does not start where the instance stands
+  (one sent behind a batch cut short) runs nothing and gets ``[]``; the host sends both
+  remainders again, in order;
 - ``unload``: run ``cleanup`` and drop the instance;
 - ``ping`` and ``echo``, for the host's tests.
 
@@ -400,6 +402,7 @@ class Worker:
 
     def __init__(self) -> None:
         self.instances: dict[str, JsInstance | WasmInstance] = {}
+        self.next_call: dict[str, int] = {}  # per instance: the number of the call it runs next
         self.scripts: dict[str, str] = {}
         self.wasm_engine: Any = None
 
@@ -436,6 +439,7 @@ class Worker:
         if request.get("check"):  # built, and that is all that was asked
             return '{"loaded":true}'
         self.instances[request["instance"]] = instance
+        self.next_call[request["instance"]] = 0
         return '{"loaded":true,"outcome":' + instance.hook("initialize") + "}"
 
     def call(self, request: dict[str, Any]) -> str:
@@ -443,6 +447,9 @@ class Worker:
         batch = request["batch"]
         if instance is None:
             return json.dumps([_failure("the instance is not loaded here")] * len(batch))
+        name = request["instance"]
+        if request.get("first", self.next_call[name]) != self.next_call[name]:
+            return "[]"  # sent behind a batch that was cut short: the host sends it again
         budget = request.get("budget", 1.0)
         _confine.cpu_budget(2.0 + budget * len(batch))
         outcomes, size = [], 0
@@ -452,10 +459,12 @@ class Worker:
             size += len(outcome)
             if size > FULL_REPLY:  # the host sends the rest again
                 break
+        self.next_call[name] += len(outcomes)
         return "[" + ",".join(outcomes) + "]"
 
     def unload(self, request: dict[str, Any]) -> str:
         instance = self.instances.pop(request["instance"], None)
+        self.next_call.pop(request["instance"], None)
         if instance is None:
             return json.dumps({"e": [], "l": [], "s": {}, "x": None})
         _confine.cpu_budget(2.0 + request.get("budget", 1.0))

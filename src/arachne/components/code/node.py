@@ -18,7 +18,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from arachne.components.code.pool import MAX_BATCH, Instance
+from arachne.components.code.pool import MAX_BATCH, PIPELINE, Instance
 from arachne.model.node import AsyncNode
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class CodeSource(Protocol):
 class CodeNode(AsyncNode):
     """A node running ``component``'s code in the isolate pool, with ``config``."""
 
-    concurrency = MAX_BATCH
+    concurrency = MAX_BATCH * PIPELINE
     ordered = True
 
     def __init__(

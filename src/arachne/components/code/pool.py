@@ -8,7 +8,7 @@ wait for a process to start. A worker that dies takes its instances' unanswered 
 mirrors, on a live worker at its next call.
 
 An :class:`Instance` gathers the calls made on the event loop in one turn into a batch, one
-frame each way, with one batch in flight at a time. A batch that takes far longer than its
+frame each way, with up to two batches in flight. A batch that takes far longer than its
 time limits allow (a stopped or wedged worker) has its worker killed by a watchdog.
 """
 
@@ -25,13 +25,16 @@ from typing import Any, Final
 from arachne.components.code.isolates import MAX_FRAME, Worker, WorkerCrashed
 from arachne.components.code.outcome import CodeError, Outcome, read_outcome
 
-__all__ = ["DEFAULT_POOL_SIZE", "MAX_BATCH", "Instance", "IsolatePool"]
+__all__ = ["DEFAULT_POOL_SIZE", "MAX_BATCH", "PIPELINE", "Instance", "IsolatePool"]
 
 DEFAULT_POOL_SIZE: Final = 10
 """Workers the pool starts at most (the Runtime Service's ``ISOLATE_POOL_SIZE``)."""
 
 MAX_BATCH: Final = 64
 """Calls one frame carries at most."""
+
+PIPELINE: Final = 2
+"""Batches of one instance in flight at once."""
 
 _BATCH_BYTES: Final = MAX_FRAME // 4
 """Characters of values one frame carries at most (quoted in a frame, they may double)."""
@@ -119,12 +122,31 @@ class IsolatePool:
         return f"IsolatePool(size={self.size}, workers={len(self.workers)})"
 
 
+_Item = tuple[str, str, "asyncio.Future[Outcome]"]
+"""One call waiting to cross: port, the value as JSON text, and the future of its outcome."""
+
+
+class _Batch:
+    """Calls sent in one frame, and the number of the first (the instance's own count)."""
+
+    __slots__ = ("first", "items")
+
+    def __init__(self, first: int, items: list[_Item]) -> None:
+        self.first = first
+        self.items = items
+
+
 class Instance:
     """One code node's instance in the pool: its calls batched, its state mirrored.
 
     ``spec`` is the ``load`` payload (kind, source, limits, meta); ``state`` is the dict the
     runtime keeps (the node's ``context.state``): every committed change is applied to it, and
     it is what a reload starts from. Use it from one event loop.
+
+    Up to :data:`PIPELINE` batches are in flight, so the worker runs one while the runtime
+    handles the replies to the one before. Calls are numbered; a worker that cuts a reply
+    short runs nothing of the batches sent behind it, and once every batch in flight has
+    landed, what was not run goes first into the next batch, in its order.
     """
 
     def __init__(self, pool: IsolatePool, spec: dict[str, Any], state: dict[str, Any]) -> None:
@@ -135,8 +157,13 @@ class Instance:
         self._budget = spec["limits"]["timeMs"] / 1000
         self._id = pool.instance_id()
         self._worker: Worker | None = None
-        self._queue: deque[tuple[str, str, asyncio.Future[Outcome]]] = deque()
-        self._busy = False
+        self._queue: deque[_Item] = deque()
+        self._inflight: list[_Batch] = []
+        self._sent = 0  # the number the next call sent gets
+        self._done = 0  # calls the worker has answered (the number of the next it will run)
+        self._held: list[_Item] = []  # calls not run, sent again once nothing is in flight
+        self._resync = False  # a reply was cut short or the worker died: wait for the rest
+        self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -170,8 +197,8 @@ class Instance:
             )
             return future
         self._queue.append((port, text, future))
-        if not self._busy:
-            self._busy = True
+        if not self._scheduled:
+            self._scheduled = True
             loop.call_soon(self._send)
         return future
 
@@ -196,21 +223,24 @@ class Instance:
     def _load(self, *, check: bool = False) -> Future[Any]:
         worker = self._pool.place()
         self._worker = worker
+        self._sent = self._done = 0  # a new instance counts from the start
         return worker.request(
             "load", instance=self._id, spec=dict(self._spec, state=self._state), check=check
         )
 
     def _send(self) -> None:
-        if not self._queue:
-            self._busy = False
-            return
-        batch: list[tuple[str, str, asyncio.Future[Outcome]]] = []
+        self._scheduled = False
+        while self._queue and len(self._inflight) < PIPELINE and not self._resync:
+            self._send_one()
+
+    def _send_one(self) -> None:
+        items: list[_Item] = []
         size = 0
-        while self._queue and len(batch) < MAX_BATCH:
+        while self._queue and len(items) < MAX_BATCH:
             item = self._queue[0]
-            if batch and size + len(item[1]) > _BATCH_BYTES:
+            if items and size + len(item[1]) > _BATCH_BYTES:
                 break
-            batch.append(self._queue.popleft())
+            items.append(self._queue.popleft())
             size += len(item[1])
         worker = self._worker
         if worker is None or not worker.alive:
@@ -219,48 +249,56 @@ class Instance:
             self._load()  # the load's own outcome (initialize) is not a call's: not awaited
             worker = self._worker
             assert worker is not None  # noqa: S101
+        batch = _Batch(self._sent, items)
+        self._sent += len(items)
         try:
             request = worker.request(
                 "call",
                 instance=self._id,
                 budget=self._budget,
-                batch=[[p, t] for p, t, _ in batch],
+                first=batch.first,
+                batch=[[port, text] for port, text, _ in items],
             )
         except ValueError as exc:  # over a frame once quoted
             request = Future()
             request.set_exception(exc)
         loop = self._loop
         assert loop is not None  # noqa: S101
-        deadline = _GRACE + 2 * self._budget * len(batch)
-        watchdog = loop.call_later(deadline, worker.kill)
+        waiting = sum(len(b.items) for b in self._inflight) + len(items)
+        watchdog = loop.call_later(_GRACE + 2 * self._budget * waiting, worker.kill)
+        self._inflight.append(batch)
 
         def landed(done: Future[Any]) -> None:
             loop.call_soon_threadsafe(self._landed, batch, done, watchdog)
 
         request.add_done_callback(landed)
 
-    def _landed(
-        self,
-        batch: list[tuple[str, str, asyncio.Future[Outcome]]],
-        done: Future[Any],
-        watchdog: asyncio.TimerHandle,
-    ) -> None:
+    def _landed(self, batch: _Batch, done: Future[Any], watchdog: asyncio.TimerHandle) -> None:
         watchdog.cancel()
+        self._inflight.remove(batch)
         error = done.exception()
         if error is not None:
-            crashed = (
-                error if isinstance(error, WorkerCrashed) else CodeError(f"{self._name}: {error}")
-            )
-            for _, _, future in batch:
+            if isinstance(error, WorkerCrashed):
+                self._resync = True  # later batches to it fail too: none to a new one before
+            for _, _, future in batch.items:
                 if not future.done():
-                    future.set_exception(CodeError(f"{self._name}: the call was lost: {crashed}"))
+                    future.set_exception(CodeError(f"{self._name}: the call was lost: {error}"))
         else:
             replies = done.result()
-            for (_, _, future), reply in zip(batch, replies, strict=False):
+            for (_, _, future), reply in zip(batch.items, replies, strict=False):
                 outcome = self._read(reply)
                 if not future.done():
                     future.set_result(outcome)
-            self._queue.extendleft(reversed(batch[len(replies) :]))  # cut short: send again
+            if replies:
+                self._done = batch.first + len(replies)
+            if len(replies) < len(batch.items):  # cut short, or sent behind one that was
+                self._resync = True
+                self._held.extend(batch.items[len(replies) :])
+        if self._resync and not self._inflight:
+            self._resync = False
+            self._queue.extendleft(reversed(self._held))
+            self._held = []
+            self._sent = self._done
         self._send()
 
     def _read(self, reply: Any) -> Outcome:
