@@ -205,6 +205,7 @@ def node_spec(path: str, node: Node, overrides: Mapping[str, Any] | None = None)
         ordered=node.ordered,
         error_policy=node.error_policy,
         timeout=node.timeout,
+        fingerprint=node.fingerprint(),
     )
 
 

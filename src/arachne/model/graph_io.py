@@ -63,7 +63,7 @@ def graph_parts(data: Mapping[str, Any]) -> tuple[list[NodeSpec], list[LinkSpec]
 
 
 def _node_to_dict(spec: NodeSpec) -> dict[str, Any]:
-    return {
+    data = {
         "id": spec.id,
         "kind": spec.kind,
         "config": dict(spec.config),
@@ -76,6 +76,9 @@ def _node_to_dict(spec: NodeSpec) -> dict[str, Any]:
         "error_policy": error_policy_to_data(spec.error_policy),
         "timeout": spec.timeout,
     }
+    if spec.fingerprint is not None:  # only then: other graphs keep their checksums
+        data["fingerprint"] = spec.fingerprint
+    return data
 
 
 def _link_to_dict(link: LinkSpec) -> dict[str, Any]:
@@ -110,6 +113,7 @@ def _node_from_dict(item: Any, path: str) -> NodeSpec:
             ordered=_bool(item, "ordered", path, default=True),
             error_policy=error_policy_from_data(item.get("error_policy", "fail")),
             timeout=item.get("timeout"),
+            fingerprint=item.get("fingerprint"),
         )
     except (TypeError, ValueError) as exc:
         if isinstance(exc, GraphError):

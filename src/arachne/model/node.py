@@ -269,6 +269,15 @@ class Node:
         """
         return
 
+    def fingerprint(self) -> str | None:
+        """Return what decides this node's behaviour besides its class and config, or ``None``.
+
+        It is part of the node's spec, so of the graph's checksum: a checkpointed run resumes
+        only onto a graph whose nodes have the same fingerprints. A code node returns a digest
+        of its component's definition (its source included).
+        """
+        return None
+
     # -- the runtime's seam --------------------------------------------------------------------
 
     def bind_runtime(self, binding: NodeBinding, context: NodeContext) -> None:

@@ -52,6 +52,8 @@ class NodeSpec:
     ordered: bool = True
     error_policy: ErrorPolicy = "fail"
     timeout: float | None = None
+    fingerprint: str | None = None
+    """What else decides the node's behaviour (``Node.fingerprint``: a code component's code)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
@@ -72,6 +74,7 @@ class NodeSpec:
             self.ordered,
             self.error_policy,
             self.timeout,
+            self.fingerprint,
         )
 
     def __eq__(self, other: object) -> bool:

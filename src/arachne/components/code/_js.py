@@ -57,17 +57,49 @@ RUNTIME: Final = r"""
     if (text.length > most) text = text.slice(0, most) + "...";
     return apply(toWellFormed, text, []);
   }
-  function describe(e) {
+  // Frames of this runtime, skipped when looking for where in the component's source an
+  // error was thrown (every script here is "<input>"; the source starts on line 2 of its own).
+  const OWN_FRAMES = new Set([
+    "emitOne", "emit", "emitBatch", "getState", "setState", "log", "asJson", "limit",
+    "usable", "key", "stateText", "invoke", "settle", "finish", "entry", "describe", "where",
+  ]);
+  const FRAME = /^\s*at (?:(\S+) \()?<input>:(\d+):(\d+)/;
+  function where(e) {
+    const stack = e.stack;
+    if (typeof stack !== "string") return "";
+    for (const line of stack.split("\n")) {
+      const m = FRAME.exec(line);
+      if (m === null || (m[1] !== undefined && OWN_FRAMES.has(m[1]))) continue;
+      const row = +m[2] - 1;
+      return row >= 1 ? " (line " + row + ", column " + m[3] + " of the source)" : "";
+    }
+    return "";
+  }
+  function describe(e, unplaced) {
     try {
       if (e instanceof ErrorType) {
-        return clip(StringType(e.name) + ": " + StringType(e.message), 500);
+        const text = clip(StringType(e.name) + ": " + StringType(e.message), 500);
+        // Out of time, memory or stack: no searching the stack (it would need memory).
+        return unplaced || engineLimit(text) !== null ? text : text + where(e);
       }
       if (typeof e === "string") return clip("threw the string " + stringify(e), 500);
+      if (e !== null && typeof e === "object") {
+        const text = stringify(e);
+        if (text !== undefined) return clip("threw " + text, 500);
+      }
       return clip("threw " + StringType(e), 500);
     } catch (_) {
       return "threw a value that cannot be shown";
     }
   }
+  function engineLimit(text) {
+    for (const [prefix, name] of ENGINE_LIMITS) if (text.startsWith(prefix)) return name;
+    return null;
+  }
+  // What an invocation that ran out of memory while settling comes to: made beforehand.
+  const OUT_OF_MEMORY = stringify({
+    e: [], l: [], s: {}, x: { limit: "memory", message: "InternalError: out of memory" },
+  });
   function deepFreeze(v) {
     if (v !== null && typeof v === "object" && !isFrozen(v)) {
       freeze(v);
@@ -90,11 +122,23 @@ RUNTIME: Final = r"""
     }
 
     let emits = [], logs = [], staged = new MapType(), bytes = 0, stagedBytes = 0;
-    let failed = null, outcome = null;
+    let failed = null, outcome = null, active = false, late = 0, returned = false;
 
     function begin() {
       emits = []; logs = []; staged = new MapType(); bytes = 0; stagedBytes = stateBytes;
-      failed = null; outcome = null;
+      failed = null; outcome = null; active = true;
+      if (late > 0) {
+        logs.push(["warn", late + " value(s) emitted after their call had ended were dropped: " +
+          "return (or await) the promise that emits them", "null"]);
+        late = 0;
+      }
+    }
+    function noteReturned(value) {
+      if (value !== undefined && !returned) {
+        returned = true;  // said once per instance
+        logs.push(["warn", "process returned a value, which is not sent anywhere: send " +
+          "values with ctx.emit(port, value)", "null"]);
+      }
     }
     function limit(name, message) {
       if (failed === null) failed = { limit: name, message: message };
@@ -110,7 +154,8 @@ RUNTIME: Final = r"""
       } catch (e) {
         // Out of time, memory or stack while converting: that limit, not a conversion error.
         if (e === null || engineLimit(describe(e)) !== null) throw e;
-        throw new TypeErrorType(what + ": the value cannot be sent as JSON (" + describe(e) + ")");
+        throw new TypeErrorType(
+          what + ": the value cannot be sent as JSON (" + describe(e, true) + ")");
       }
       if (text === undefined && value !== undefined) {
         throw new TypeErrorType(what + ": a " + typeof value + " cannot be sent as JSON");
@@ -118,6 +163,10 @@ RUNTIME: Final = r"""
       return text === undefined ? "null" : text;
     }
     function emitOne(port, value) {
+      if (!active) {  // from a promise left running after its call ended
+        late += 1;
+        return;
+      }
       usable();
       if (typeof port !== "string" || !outputs.has(port)) {
         throw new TypeErrorType(
@@ -193,16 +242,13 @@ RUNTIME: Final = r"""
     if (typeof handler === "function") handler = { process: handler };
     if (handler === null || typeof handler !== "object" || typeof handler.process !== "function") {
       return "the source must return { process: (ctx, port, value) => ... } or define " +
-        "a function named by the entrypoint";
+        "a function named " + meta.entrypoint + " (the entrypoint)";
     }
 
-    function engineLimit(text) {
-      for (const [prefix, name] of ENGINE_LIMITS) if (text.startsWith(prefix)) return name;
-      return null;
-    }
     // error is what was thrown, or NONE when nothing was: a thrown null is the engine out of
     // memory (it throws null when it cannot build the error), or code that threw null itself.
     function finish(error) {
+      active = false;
       if (failed === null && error === null) {
         failed = { limit: "memory", message: "InternalError: out of memory (or threw null)" };
       } else if (failed === null && error !== NONE) {
@@ -220,22 +266,36 @@ RUNTIME: Final = r"""
       stateBytes = stagedBytes;
       return stringify({ e: emits, l: logs, s: changes, x: null });
     }
-    function settle(result) {
+    function settle(result, isProcess) {
       if (result !== null && (typeof result === "object" || typeof result === "function") &&
           typeof result.then === "function") {
         let settled = false;  // a thenable may call back more than once: the first counts
         result.then(
-          function () { if (!settled) { settled = true; outcome = finish(NONE); } },
+          function (value) {
+            if (settled) return;
+            settled = true;
+            try {
+              if (isProcess) noteReturned(value);
+              outcome = finish(NONE);
+            } catch (_) {
+              outcome = OUT_OF_MEMORY;  // finishing itself failed: only memory does that
+            }
+          },
           function (e) {
             if (settled) return;
             settled = true;
-            outcome = finish(e === undefined ? new ErrorType("rejected with undefined") : e);
+            try {
+              outcome = finish(e === undefined ? new ErrorType("rejected with undefined") : e);
+            } catch (_) {
+              outcome = OUT_OF_MEMORY;
+            }
           });
         return 0;
       }
+      if (isProcess) noteReturned(result);
       return finish(NONE);
     }
-    function invoke(fn, args) {
+    function invoke(fn, args, isProcess) {
       begin();
       let result;
       try {
@@ -244,7 +304,7 @@ RUNTIME: Final = r"""
         return finish(e);
       }
       try {
-        return settle(result);
+        return settle(result, isProcess);
       } catch (e) {
         return finish(e);
       }
@@ -254,11 +314,11 @@ RUNTIME: Final = r"""
     // (port, valueText), "hook" runs initialize or cleanup (named by port), "collect" reads
     // the outcome of the pending invocation.
     return function entry(op, a, b) {
-      if (op === "call") return invoke(handler.process, [ctx, a, parse(b)]);
+      if (op === "call") return invoke(handler.process, [ctx, a, parse(b)], true);
       if (op === "hook") {
         const fn = handler[a];
         if (typeof fn !== "function") { begin(); return finish(NONE); }
-        return invoke(fn, [ctx]);
+        return invoke(fn, [ctx], false);
       }
       if (outcome !== null) return outcome;
       return finish(new ErrorType(

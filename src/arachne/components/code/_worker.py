@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import struct
 import sys
 import time
@@ -133,7 +134,7 @@ class JsInstance:
         try:
             factory = context.eval(self.spec["function"])
         except _quickjs.JSException as exc:
-            raise LoadError(_first_line(str(exc))) from None
+            raise LoadError(_located(str(exc))) from None
         meta = dict(self.spec["meta"], state=self.state, limits=limits)
         try:
             entry = make(factory, json.dumps(meta))
@@ -391,6 +392,15 @@ def _wasm_limit(text: str) -> str | None:
     if "memory" in text and ("grow" in text or "limit" in text):
         return "memory"
     return None
+
+
+def _located(text: str) -> str:
+    """Return the engine's first line, with where in the source (which starts on line 2)."""
+    found = re.search(r"<input>:(\d+):(\d+)", text)
+    first = _first_line(text)
+    if found is None or int(found.group(1)) < 2:
+        return first
+    return f"{first} (line {int(found.group(1)) - 1}, column {found.group(2)} of the source)"
 
 
 def _first_line(text: str) -> str:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from arachne.components.code._js import check_entrypoint, source_function
-from arachne.components.code.limits import CEILINGS, CodeLimits
+from arachne.components.code.limits import CEILINGS, DEFAULTS, CodeLimits
 from arachne.components.code.node import CodeNode
 from arachne.components.code.pool import Instance
 from arachne.components.definition import CATEGORIES, ComponentDefinition, PortDoc
@@ -56,6 +58,12 @@ class CodeComponent:
     limits: CodeLimits = field(default_factory=CodeLimits)
     document: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
+    @property
+    def digest(self) -> str:
+        """Return the SHA-256 of the definition's canonical JSON (its first 16 hex digits)."""
+        canonical = json.dumps(self.document, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
     def input_specs(self) -> dict[str, PortSpec]:
         """Return the declared inputs as ports (checked by their JSON type)."""
         return {port.name: _spec(port) for port in self.inputs}
@@ -69,7 +77,11 @@ class CodeComponent:
         spec: dict[str, Any] = {
             "kind": self.kind,
             "limits": self.limits.to_dict(),
-            "meta": {"component": self.id, "outputs": [port.name for port in self.outputs]},
+            "meta": {
+                "component": self.id,
+                "entrypoint": self.entrypoint,
+                "outputs": [port.name for port in self.outputs],
+            },
         }
         if self.kind == "wasm":
             spec.update(source=self.source, binary=self.encoding == "base64")
@@ -149,7 +161,9 @@ def read_definition(
         )
     if kind not in KINDS:
         raise ValueError(f"{where_exec}.type must be one of {', '.join(KINDS)}, got {kind!r}")
-    limits = CodeLimits.parse(execution.get("limits"), where=f"{where_exec}.limits")
+    limits = CodeLimits.parse(
+        execution.get("limits"), where=f"{where_exec}.limits", base=DEFAULTS.capped(ceilings)
+    )
     limits.within(ceilings, where=f"{where_exec}.limits")
     source = execution.get("source")
     if not isinstance(source, str) or not source.strip():

@@ -91,6 +91,15 @@ class CodeLimits:
                     "(ARACHNE_CODE_CEILINGS)"
                 )
 
+    def capped(self, ceilings: CodeLimits) -> CodeLimits:
+        """Return these limits, each lowered to its ceiling where it is above."""
+        return CodeLimits(
+            **{
+                item.name: min(getattr(self, item.name), getattr(ceilings, item.name))
+                for item in fields(self)
+            }
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Return the limits as the JSON object a definition would hold."""
         return {item.name: getattr(self, item.name) for item in fields(self)}

@@ -5,6 +5,10 @@ store). ``on_start`` loads it (``initialize`` runs there), each message is one `
 invocation, ``on_stop`` runs ``cleanup``. Up to :data:`~.pool.MAX_BATCH` messages are in flight
 at once and cross the process boundary together; results leave in input order.
 
+A call that fails (the code threw, or hit a limit) is skipped by default: it goes to the
+``error`` port when that is connected (and is logged), and the node takes its next message; a
+document's ``errors`` (or ``error_policy``) can choose ``fail``, ``retry`` or ``dead_letter``.
+
 What the code keeps with ``setState`` is mirrored into ``context.state`` as each invocation
 lands, so it is the node's checkpointed state (``snapshot``/``restore`` need nothing more) and
 what the instance is loaded with again after its worker dies. ``log`` lines go to the node's
@@ -20,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from arachne.components.code.pool import MAX_BATCH, PIPELINE, Instance
 from arachne.model.node import AsyncNode
+from arachne.model.policies import ErrorPolicy
 
 if TYPE_CHECKING:
     from arachne.components.code.outcome import Outcome
@@ -45,6 +50,11 @@ class CodeSource(Protocol):
         """The component's id; its last part is the node's default name."""
         ...
 
+    @property
+    def digest(self) -> str:
+        """A digest of the component's definition."""
+        ...
+
     def input_specs(self) -> dict[str, PortSpec]:
         """Return the declared inputs."""
         ...
@@ -63,6 +73,7 @@ class CodeNode(AsyncNode):
 
     concurrency = MAX_BATCH * PIPELINE
     ordered = True
+    error_policy: ErrorPolicy = "skip"  # one bad value (or limit hit) fails that call alone
 
     def __init__(
         self,
@@ -74,6 +85,10 @@ class CodeNode(AsyncNode):
         super().__init__(name=name or component.id.rsplit(".", 1)[-1], config=config or {})
         self.component = component
         self._instance: Instance | None = None
+
+    def fingerprint(self) -> str | None:
+        """Return a digest of the component's definition: a changed source is another graph."""
+        return self.component.digest
 
     def input_specs(self) -> dict[str, PortSpec]:
         """Return the component's declared inputs."""

@@ -48,6 +48,22 @@ class Outcome:
     error: CodeError | None
 
 
+_HINTS: Final = (
+    ("setTimeout is not defined", "code components have no timers"),
+    ("setInterval is not defined", "code components have no timers"),
+    ("require is not defined", "code components load no modules: put the code in the source"),
+    ("fetch is not defined", "code components have no network"),
+    ("process is not defined", "code components see no host process"),
+)
+
+
+def _hint(text: str) -> str:
+    for sign, hint in _HINTS:
+        if sign in text:
+            return f" ({hint})"
+    return ""
+
+
 def read_outcome(data: Any, component: str) -> Outcome:
     """Return the outcome a worker sent, with its values parsed from their JSON text."""
     failure = data.get("x")
@@ -57,9 +73,10 @@ def read_outcome(data: Any, component: str) -> Outcome:
         text = f"{component}: {failure.get('message')}"
         if name in LIMIT_NAMES:
             field = LIMIT_NAMES[name]
-            error: CodeError = LimitExceeded(field, f"{text} (limit {field})")
+            hint = f"execution.limits.{field} sets how much"
+            error: CodeError = LimitExceeded(field, f"{text}; {hint} (limit {field})")
         else:
-            error = CodeError(text)
+            error = CodeError(text + _hint(text))
         return Outcome([], logs, {}, error)
     emits = [(port, json.loads(text)) for port, text in data["e"]]
     changes = {key: None if text is None else json.loads(text) for key, text in data["s"].items()}
