@@ -14,11 +14,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import queue
 import signal
 import struct
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import IO, Any, Final
@@ -40,7 +42,13 @@ class WorkerCrashed(RuntimeError):
 
 
 class Worker:
-    """One isolate worker process; :meth:`request` returns a future of its reply."""
+    """One isolate worker process; :meth:`request` returns a future of its reply.
+
+    Requests are written by a writer thread of the worker's own and replies read by a reader
+    thread, so a caller (the event loop) never blocks on the worker's pipes. Whatever the
+    worker writes is suspect: a reply that is not a frame of an object with a known ``id``
+    ends the worker, and every request it had not answered fails.
+    """
 
     def __init__(self, *, address_space: int | None = None) -> None:
         """Start the worker and send it ``hello`` (the trusted scripts and the address space).
@@ -63,10 +71,17 @@ class Worker:
         self._pending: dict[int, Future[Any]] = {}
         self._lock = threading.Lock()
         self._dead: WorkerCrashed | None = None
+        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.progress = time.monotonic()
+        """When the worker last answered (or started): a watchdog's sign that it works."""
         self._reader = threading.Thread(
             target=self._read_replies, name=f"arachne-isolate-{self.pid}", daemon=True
         )
+        self._writer = threading.Thread(
+            target=self._write_requests, name=f"arachne-isolate-{self.pid}-in", daemon=True
+        )
         self._reader.start()
+        self._writer.start()
         self.hello: Future[Any] = self.request(
             "hello", lockdown=LOCKDOWN, runtime=RUNTIME, addressSpace=address_space
         )
@@ -81,26 +96,29 @@ class Worker:
         """Whether the worker still answers (it has not died or been closed)."""
         return self._dead is None
 
+    @property
+    def waiting(self) -> int:
+        """Requests sent and not answered yet."""
+        return len(self._pending)
+
     def request(self, op: str, **fields: Any) -> Future[Any]:
-        """Send ``{"op": op, **fields}``; the future holds its ``result`` (or the error)."""
+        """Send ``{"op": op, **fields}``; the future holds its ``result`` (or the error).
+
+        Never blocks on the worker. A request over :data:`MAX_FRAME` raises ``ValueError``.
+        """
         future: Future[Any] = Future()
+        with self._lock:
+            request_id = next(self._ids)
+        body = json.dumps({"id": request_id, "op": op, **fields}, separators=(",", ":"))
+        data = body.encode("utf-8")
+        if len(data) > MAX_FRAME:
+            raise ValueError(f"a request of {len(data):,} bytes is over {MAX_FRAME:,}")
         with self._lock:
             if self._dead is not None:
                 future.set_exception(self._dead)
                 return future
-            request_id = next(self._ids)
-            body = json.dumps({"id": request_id, "op": op, **fields}, separators=(",", ":"))
-            data = body.encode("utf-8")
-            if len(data) > MAX_FRAME:
-                raise ValueError(f"a request of {len(data):,} bytes is over {MAX_FRAME:,}")
             self._pending[request_id] = future
-            stdin = self._proc.stdin
-            assert stdin is not None  # noqa: S101  # opened as a pipe
-            try:
-                stdin.write(struct.pack(">I", len(data)) + data)
-                stdin.flush()
-            except OSError:
-                pass  # it died: the reader fails the request as it sees the end
+        self._outbox.put(struct.pack(">I", len(data)) + data)
         return future
 
     def kill(self) -> None:
@@ -110,11 +128,8 @@ class Worker:
 
     def close(self, timeout: float = 5.0) -> None:
         """End the worker: its input closes (it exits), killed if it does not in time."""
-        with self._lock:
-            stdin = self._proc.stdin
-            if stdin is not None and not stdin.closed:
-                with contextlib.suppress(OSError):
-                    stdin.close()
+        self._outbox.put(None)  # the writer closes the worker's input after what is queued
+        self._writer.join(timeout)
         try:
             self._proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -125,27 +140,45 @@ class Worker:
         if stdout is not None:
             stdout.close()
 
+    def _write_requests(self) -> None:
+        stdin = self._proc.stdin
+        assert stdin is not None  # noqa: S101  # opened as a pipe
+        try:
+            while (frame := self._outbox.get()) is not None:
+                stdin.write(frame)
+                stdin.flush()
+        except OSError:
+            pass  # it died: the reader fails what is pending as it sees the end
+        finally:
+            with contextlib.suppress(OSError):
+                stdin.close()
+
     def _read_replies(self) -> None:
         stdout = self._proc.stdout
         assert stdout is not None  # noqa: S101  # opened as a pipe
+        error: WorkerCrashed | None = None
         try:
-            while True:
-                reply = _read_frame(stdout)
-                if reply is None:
-                    break
+            while (reply := _read_frame(stdout)) is not None:
+                request_id = reply.get("id") if isinstance(reply, dict) else None
+                if not isinstance(request_id, int):
+                    raise ValueError("a reply that is not an object with an int id")
                 with self._lock:
-                    future = self._pending.pop(reply.get("id"), None)
+                    future = self._pending.pop(request_id, None)
                 if future is None:
-                    continue
-                if reply.get("ok"):
+                    raise ValueError(f"a reply to request {request_id}, which is not waiting")
+                self.progress = time.monotonic()
+                if reply.get("ok") is True:
                     future.set_result(reply.get("result"))
                 else:
-                    future.set_exception(RuntimeError(str(reply.get("error"))))
-        except (OSError, ValueError) as exc:
-            self._fail(WorkerCrashed(f"worker {self.pid} sent a broken frame: {exc}"))
+                    future.set_exception(RuntimeError(str(reply.get("error"))[:1000]))
+        except Exception as exc:  # anything the worker sent that is not a reply
+            error = WorkerCrashed(
+                f"worker {self.pid} sent a broken reply ({type(exc).__name__}: {exc}); it was ended"
+            )
             self._proc.kill()
-            return
-        self._fail(self._ended())
+        finally:
+            self._fail(error or self._ended())
+            self._outbox.put(None)  # the writer ends too
 
     def _ended(self) -> WorkerCrashed:
         code = self._proc.wait()

@@ -15,9 +15,11 @@ time limits allow (a stopped or wedged worker) has its worker killed by a watchd
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import threading
+import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final
@@ -136,6 +138,31 @@ class _Batch:
         self.items = items
 
 
+class _Watchdog:
+    """Kills a worker that answers nothing for ``deadline`` seconds while a batch waits.
+
+    A worker serving other instances' long batches answers them, which counts: it is killed
+    only when it has answered nobody for the whole time.
+    """
+
+    __slots__ = ("_deadline", "_handle", "_loop", "_worker")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, worker: Worker, deadline: float) -> None:
+        self._loop, self._worker, self._deadline = loop, worker, deadline
+        self._handle = loop.call_later(deadline, self._check)
+
+    def _check(self) -> None:
+        quiet = time.monotonic() - self._worker.progress
+        if quiet >= self._deadline:
+            self._worker.kill()
+        else:
+            self._handle = self._loop.call_later(self._deadline - quiet, self._check)
+
+    def cancel(self) -> None:
+        """Stop watching: the batch landed."""
+        self._handle.cancel()
+
+
 class Instance:
     """One code node's instance in the pool: its calls batched, its state mirrored.
 
@@ -164,6 +191,9 @@ class Instance:
         self._held: list[_Item] = []  # calls not run, sent again once nothing is in flight
         self._resync = False  # a reply was cut short or the worker died: wait for the rest
         self._scheduled = False
+        self._closed = False
+        self._limits = spec["limits"]
+        self._sizes = {key: len(key) + len(json.dumps(value)) for key, value in state.items()}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -203,7 +233,15 @@ class Instance:
         return future
 
     async def close(self) -> Outcome | None:
-        """Run ``cleanup`` and drop the instance; ``None`` if it was never loaded or is lost."""
+        """Run ``cleanup`` and drop the instance; ``None`` if it was never loaded or is lost.
+
+        Calls still queued fail; nothing is sent (or loaded again) after this.
+        """
+        self._closed = True
+        while self._queue:
+            _, _, future = self._queue.popleft()
+            if not future.done():
+                future.set_exception(CodeError(f"{self._name}: the node stopped first"))
         worker, self._worker = self._worker, None
         if worker is None:
             return None
@@ -214,44 +252,69 @@ class Instance:
             reply = await asyncio.wrap_future(
                 worker.request("unload", instance=self._id, budget=self._budget)
             )
-        except WorkerCrashed:
+        except (WorkerCrashed, ValueError):
             return None
-        return self._read(reply)
+        try:
+            return self._read(reply)
+        except CodeError:
+            return None
 
     # -- batches ------------------------------------------------------------------------------
 
-    def _load(self, *, check: bool = False) -> Future[Any]:
+    def _load(self) -> Future[Any]:
         worker = self._pool.place()
         self._worker = worker
         self._sent = self._done = 0  # a new instance counts from the start
-        return worker.request(
-            "load", instance=self._id, spec=dict(self._spec, state=self._state), check=check
-        )
+        return worker.request("load", instance=self._id, spec=dict(self._spec, state=self._state))
+
+    def _reload(self) -> Worker:
+        """Load the instance on a live worker again; its ``initialize`` changes state too."""
+        if self._worker is not None:
+            self._pool.leave(self._worker)
+        loaded = self._load()
+        loop = self._loop
+        assert loop is not None  # noqa: S101
+        assert self._worker is not None  # noqa: S101
+
+        def landed(done: Future[Any]) -> None:
+            if done.exception() is None:
+                loop.call_soon_threadsafe(self._reloaded, done.result())
+
+        loaded.add_done_callback(landed)
+        return self._worker
+
+    def _reloaded(self, reply: Any) -> None:
+        if isinstance(reply, dict) and reply.get("loaded"):
+            with contextlib.suppress(CodeError):  # only its state changes matter here
+                self._read(reply.get("outcome"))
 
     def _send(self) -> None:
         self._scheduled = False
-        while self._queue and len(self._inflight) < PIPELINE and not self._resync:
+        while (
+            self._queue and len(self._inflight) < PIPELINE and not self._resync and not self._closed
+        ):
             self._send_one()
 
     def _send_one(self) -> None:
         items: list[_Item] = []
         size = 0
         while self._queue and len(items) < MAX_BATCH:
-            item = self._queue[0]
+            item = self._queue.popleft()
+            if item[2].done():  # abandoned by the node (a timeout): not sent
+                continue
             if items and size + len(item[1]) > _BATCH_BYTES:
+                self._queue.appendleft(item)
                 break
-            items.append(self._queue.popleft())
+            items.append(item)
             size += len(item[1])
-        worker = self._worker
-        if worker is None or not worker.alive:
-            if worker is not None:
-                self._pool.leave(worker)
-            self._load()  # the load's own outcome (initialize) is not a call's: not awaited
-            worker = self._worker
-            assert worker is not None  # noqa: S101
+        if not items:
+            return
         batch = _Batch(self._sent, items)
         self._sent += len(items)
         try:
+            worker = self._worker
+            if worker is None or not worker.alive:
+                worker = self._reload()
             request = worker.request(
                 "call",
                 instance=self._id,
@@ -259,13 +322,15 @@ class Instance:
                 first=batch.first,
                 batch=[[port, text] for port, text, _ in items],
             )
-        except ValueError as exc:  # over a frame once quoted
+        except (ValueError, CodeError) as exc:  # over a frame once quoted; the pool closed
             request = Future()
             request.set_exception(exc)
+            worker = None
         loop = self._loop
         assert loop is not None  # noqa: S101
         waiting = sum(len(b.items) for b in self._inflight) + len(items)
-        watchdog = loop.call_later(_GRACE + 2 * self._budget * waiting, worker.kill)
+        deadline = _GRACE + 2 * self._budget * waiting
+        watchdog = _Watchdog(loop, worker, deadline) if worker is not None else None
         self._inflight.append(batch)
 
         def landed(done: Future[Any]) -> None:
@@ -273,27 +338,16 @@ class Instance:
 
         request.add_done_callback(landed)
 
-    def _landed(self, batch: _Batch, done: Future[Any], watchdog: asyncio.TimerHandle) -> None:
-        watchdog.cancel()
+    def _landed(self, batch: _Batch, done: Future[Any], watchdog: _Watchdog | None) -> None:
+        if watchdog is not None:
+            watchdog.cancel()
         self._inflight.remove(batch)
-        error = done.exception()
-        if error is not None:
-            if isinstance(error, WorkerCrashed):
-                self._resync = True  # later batches to it fail too: none to a new one before
+        try:
+            self._settle(batch, done)
+        except Exception as exc:  # a reply that is not what was asked for
             for _, _, future in batch.items:
                 if not future.done():
-                    future.set_exception(CodeError(f"{self._name}: the call was lost: {error}"))
-        else:
-            replies = done.result()
-            for (_, _, future), reply in zip(batch.items, replies, strict=False):
-                outcome = self._read(reply)
-                if not future.done():
-                    future.set_result(outcome)
-            if replies:
-                self._done = batch.first + len(replies)
-            if len(replies) < len(batch.items):  # cut short, or sent behind one that was
-                self._resync = True
-                self._held.extend(batch.items[len(replies) :])
+                    future.set_exception(CodeError(f"{self._name}: a broken reply: {exc}"))
         if self._resync and not self._inflight:
             self._resync = False
             self._queue.extendleft(reversed(self._held))
@@ -301,13 +355,54 @@ class Instance:
             self._sent = self._done
         self._send()
 
+    def _settle(self, batch: _Batch, done: Future[Any]) -> None:
+        error = done.exception()
+        if error is not None:
+            if isinstance(error, WorkerCrashed):
+                self._resync = True  # later batches to it fail too: none to a new one before
+            for _, _, future in batch.items:
+                if not future.done():
+                    future.set_exception(CodeError(f"{self._name}: the call was lost: {error}"))
+            return
+        replies = done.result()
+        if not isinstance(replies, list) or len(replies) > len(batch.items):
+            raise TypeError("the reply to a batch is not a list of at most its calls")
+        for (_, _, future), reply in zip(batch.items, replies, strict=False):
+            try:
+                outcome = self._read(reply)
+            except CodeError as exc:
+                if not future.done():
+                    future.set_exception(exc)
+                continue
+            if not future.done():
+                future.set_result(outcome)
+        if replies:
+            self._done = batch.first + len(replies)
+        if len(replies) < len(batch.items):  # cut short, or sent behind one that was
+            self._resync = True
+            self._held.extend(batch.items[len(replies) :])
+
     def _read(self, reply: Any) -> Outcome:
-        outcome = read_outcome(reply, self._name)
+        """Return the outcome in ``reply``, its state changes applied; ``CodeError`` if broken."""
+        try:
+            outcome = read_outcome(reply, self._name, self._limits)
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise CodeError(
+                f"{self._name}: the worker's answer could not be read "
+                f"({type(exc).__name__}: {str(exc)[:200]})"
+            ) from None
+        sizes = self._sizes
         for key, value in outcome.changes.items():
             if value is None:
                 self._state.pop(key, None)
+                sizes.pop(key, None)
             else:
                 self._state[key] = value
+                sizes[key] = len(key) + outcome.sizes[key]
+        if sum(sizes.values()) > self._limits["stateBytes"]:  # the worker is not trusted
+            if self._worker is not None:
+                self._worker.kill()
+            raise CodeError(f"{self._name}: the worker kept more state than stateBytes allows")
         return outcome
 
     def __repr__(self) -> str:
