@@ -227,9 +227,10 @@ RUNTIME: Final = r"""
         if (logs.length >= limits.logs) {
           limit("logs", "logged more than " + limits.logs + " lines in one call");
         }
-        const lvl = typeof level === "string" ? level.toLowerCase() : "";
-        const extra = meta === undefined ? "null" : asJson(meta, "ctx.log");
-        logs.push([lvl, clip(message, 4096), clip(extra, 4096)]);
+        const lvl = typeof level === "string" ? level.slice(0, 16).toLowerCase() : "";
+        let extra = meta === undefined ? "null" : asJson(meta, "ctx.log");
+        if (extra.length > 4096) extra = stringify(clip(extra, 4096));  // cut: as a string
+        logs.push([lvl, clip(message, 4096), extra]);
       },
     });
 

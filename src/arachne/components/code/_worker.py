@@ -52,7 +52,9 @@ except ImportError:  # an optional engine
     wasmtime = None
 
 MAX_FRAME = 16 << 20  # bytes of one frame, either way
-FULL_REPLY = 4 << 20  # characters of outcomes after which a batch's reply ends early
+FULL_REPLY = 4 << 20  # bytes of outcomes after which a batch's reply ends early
+MAX_OUTCOME = 11 << 20  # bytes of one call's outcome (a reply stays under MAX_FRAME)
+NEVER_SETTLED = "the promise it returned never settled"
 SETUP_TIME = 5.0  # CPU seconds for the trusted scripts of a new context
 ENGINE_LIMITS = (
     ("InternalError: interrupted", "time"),
@@ -145,7 +147,19 @@ class JsInstance:
         self.context, self.entry = context, entry
 
     def invoke(self, *args: Any) -> str:
-        """Run one invocation; return its outcome as JSON text (rebuilt after a limit)."""
+        """Run one invocation; return its outcome as JSON text (rebuilt after a limit).
+
+        After a time, memory or stack limit the context is built again, and what its
+        ``initialize`` changed in the state travels with the failure (``s``).
+        """
+        outcome, broken, text = self.run(*args)
+        if broken:
+            outcome["s"] = self.rebuild()
+            return json.dumps(outcome)
+        return text
+
+    def run(self, *args: Any) -> tuple[dict[str, Any], bool, str]:
+        """Run one invocation: its outcome (and as text), whether to build the context again."""
         limit = self.limits["time"]
         start = time.process_time()
         try:
@@ -153,38 +167,54 @@ class JsInstance:
             # Run the job queue until it is empty, promise or not: a job the invocation left
             # behind runs (and is charged) now, not inside the next invocation.
             context = self.context
+            jobs = crowded = 0
             while context.execute_pending_job():
                 if time.process_time() - start > limit:
                     raise _quickjs.JSException("InternalError: interrupted")
+                jobs += 1
+                if not jobs % 256:  # a storm of jobs: how near the memory limit it runs
+                    crowded = max(crowded, context.memory()["malloc_size"])
             if reply == 0:  # a promise: its outcome is ready now
                 reply = self.entry("collect")
+                if crowded > 0.75 * self.limits["memory"] and NEVER_SETTLED in str(reply):
+                    # A chain of promises that ran out of memory breaks without a word.
+                    raise _quickjs.JSException("InternalError: out of memory")
         except (_quickjs.JSException, MemoryError) as exc:
             text = _first_line(str(exc)) or "null"
             name = _engine_limit(text) or ("memory" if isinstance(exc, MemoryError) else None)
             if name == "memory" and text == "null":  # it could not even build the error
                 text = "InternalError: out of memory"
-            self.rebuild()
-            return json.dumps(_failure(text, name))
+            return _failure(text, name), True, ""
+        reply = str(reply)
         outcome = json.loads(reply)
         failure = outcome["x"]
         if failure is not None:
-            if failure["limit"] in ("time", "memory", "stack"):
-                self.rebuild()
-            return str(reply)
-        for key, text in outcome["s"].items():
-            if text is None:
+            return outcome, failure["limit"] in ("time", "memory", "stack"), reply
+        try:
+            changed = {k: None if t is None else json.loads(t) for k, t in outcome["s"].items()}
+        except RecursionError:  # the context holds it, this mirror cannot: build it again
+            return _failure("the state it kept nests too deeply", "stack"), True, ""
+        for key, value in changed.items():
+            if value is None:
                 self.state.pop(key, None)
             else:
-                self.state[key] = json.loads(text)
-        return str(reply)
+                self.state[key] = value
+        return outcome, False, reply
 
-    def rebuild(self) -> None:
+    def rebuild(self) -> dict[str, Any]:
+        """Build the context again and run ``initialize``; return its state changes."""
         self.context = self.entry = None
         try:
             self.build()
-            self.invoke("hook", "initialize")
+            outcome, broken, _ = self.run("hook", "initialize")
         except (LoadError, _quickjs.JSException):
             self.context = self.entry = None  # the next call tries again
+            return {}
+        if broken:
+            self.context = self.entry = None
+            return {}
+        changes: dict[str, Any] = outcome["s"] if outcome["x"] is None else {}
+        return changes
 
     def call(self, port: str, value: str) -> str:
         if self.entry is None:
@@ -274,11 +304,11 @@ class WasmInstance:
 
     # -- the context functions, called from inside the module ----------------------------------
 
-    def _text(self, caller: Any, ptr: int, size: int) -> str:
+    def _text(self, caller: Any, ptr: int, size: int, errors: str = "strict") -> str:
         memory = caller.get("memory")
         if size < 0 or ptr < 0 or ptr + size > memory.data_len(caller):
             raise wasmtime.Trap("a pointer and length outside the module's memory")
-        return bytes(memory.read(caller, ptr, ptr + size)).decode("utf-8")
+        return bytes(memory.read(caller, ptr, ptr + size)).decode("utf-8", errors)
 
     def _json(self, caller: Any, ptr: int, size: int, what: str) -> str:
         text = self._text(caller, ptr, size)
@@ -310,7 +340,7 @@ class WasmInstance:
     def _log(self, caller: Any, level: int, ptr: int, size: int) -> None:
         if len(self.logs) >= self.limits["logs"]:
             self._fail("logs", f"logged more than {self.limits['logs']} lines in one call")
-        text = self._text(caller, ptr, min(size, 4096))
+        text = self._text(caller, ptr, min(size, 4096), "replace")  # cut anywhere: replaced
         self.logs.append([LEVELS[level] if 0 <= level < len(LEVELS) else "info", text, "null"])
 
     def _set_state(self, caller: Any, key_ptr: int, key_len: int, ptr: int, size: int) -> None:
@@ -403,6 +433,29 @@ def _located(text: str) -> str:
     return f"{first} (line {int(found.group(1)) - 1}, column {found.group(2)} of the source)"
 
 
+def _one_call(instance: JsInstance | WasmInstance, port: str, value: str) -> str:
+    """Return one call's outcome; a failure of the worker's own is that call's alone."""
+    try:
+        return instance.call(port, value)
+    except Exception as exc:  # never the whole batch, never the worker
+        return json.dumps(_failure(f"the worker failed on this call: {type(exc).__name__}"))
+
+
+def _bounded(text: str) -> bytes:
+    """Return the outcome as UTF-8, or a failure if it is more than one reply may carry."""
+    data = text.encode("utf-8")
+    if len(data) <= MAX_OUTCOME:
+        return data
+    outcome = json.loads(text)
+    failure = _failure(
+        f"the call's outcome is {len(data):,} bytes of JSON, more than the {MAX_OUTCOME:,} "
+        "one reply carries",
+        "emit-bytes",
+    )
+    failure["s"] = outcome["s"] if outcome["x"] is None else {}  # kept: the code kept them
+    return json.dumps(failure).encode("utf-8")
+
+
 def _first_line(text: str) -> str:
     return text.strip().split("\n", 1)[0][:500]
 
@@ -452,7 +505,7 @@ class Worker:
         self.next_call[request["instance"]] = 0
         return '{"loaded":true,"outcome":' + instance.hook("initialize") + "}"
 
-    def call(self, request: dict[str, Any]) -> str:
+    def call(self, request: dict[str, Any]) -> str | bytes:
         instance = self.instances.get(request["instance"])
         batch = request["batch"]
         if instance is None:
@@ -462,15 +515,15 @@ class Worker:
             return "[]"  # sent behind a batch that was cut short: the host sends it again
         budget = request.get("budget", 1.0)
         _confine.cpu_budget(2.0 + budget * len(batch))
-        outcomes, size = [], 0
+        outcomes: list[bytes] = []
+        size = 0
         for port, value in batch:
-            outcome = instance.call(port, value)
-            outcomes.append(outcome)
-            size += len(outcome)
+            outcomes.append(_bounded(_one_call(instance, port, value)))
+            size += len(outcomes[-1])
             if size > FULL_REPLY:  # the host sends the rest again
                 break
         self.next_call[name] += len(outcomes)
-        return "[" + ",".join(outcomes) + "]"
+        return b"[" + b",".join(outcomes) + b"]"
 
     def unload(self, request: dict[str, Any]) -> str:
         instance = self.instances.pop(request["instance"], None)
@@ -502,8 +555,9 @@ class Worker:
         return _error(rid, f"unknown op {op!r}")
 
 
-def _ok(rid: Any, result: str) -> bytes:
-    return b'{"id":%d,"ok":true,"result":%s}' % (rid, result.encode("utf-8"))
+def _ok(rid: Any, result: str | bytes) -> bytes:
+    data = result.encode("utf-8") if isinstance(result, str) else result
+    return b'{"id":%d,"ok":true,"result":%s}' % (rid, data)
 
 
 def _error(rid: Any, message: str) -> bytes:
