@@ -84,9 +84,39 @@ def test_the_report_names_what_each_step_did() -> None:
         "writes": "no writes to files (RLIMIT_FSIZE 0)",
         "files": "no new files (RLIMIT_NOFILE 3)",
         "memory": "address space 512 MiB",
+        "root": "an empty root (no host file in sight)",
         "processes": "blocked (seccomp)",
         "sockets": "blocked (seccomp)",
     }
+
+
+def test_the_host_files_are_out_of_sight_and_without_a_namespace_nothing_is_mounted(
+    tmp_path: Any,
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("host data")
+    seen = outcome(f"""
+        network = _confine.enter_namespaces()
+        report = _confine.confine(None, network=network)
+        print(json.dumps(dict(
+            root=report["root"],
+            etc=attempt(lambda: os.stat("/etc")),
+            seen=os.path.exists({str(secret)!r}),
+            unlinked=attempt(lambda: os.unlink({str(secret)!r})),
+        )))
+    """)
+    assert seen == {
+        "root": "an empty root (no host file in sight)",
+        "etc": ["FileNotFoundError", errno.ENOENT],
+        "seen": False,
+        "unlinked": ["PermissionError", errno.EPERM],
+    }
+    assert secret.read_text() == "host data"
+    # Without a mount namespace of its own it must not mount: here that would be the host's.
+    alone = outcome('print(json.dumps({"root": _confine.confine(None)["root"]}))')["root"]
+    assert alone == "host files in view: no mount namespace of its own (see network)"
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        assert "components/code" not in mounts.read()
 
 
 def test_a_listening_socket_on_the_host_cannot_be_reached() -> None:
@@ -345,6 +375,7 @@ def test_on_another_system_each_step_says_it_is_not_available() -> None:
         "writes": "no writes to files (RLIMIT_FSIZE 0)",
         "files": "no new files (RLIMIT_NOFILE 3)",
         "memory": "address space 256 MiB",
+        "root": "host files in view: not available on darwin",
         "processes": "not blocked: seccomp filter not available on darwin",
         "sockets": "not blocked: seccomp filter not available on darwin",
     }
@@ -424,6 +455,7 @@ def run_filter(program: bytes, arch: int, number: int, arg0: int = 0) -> int:
 
 
 ARCHES = [_confine._X86_64, _confine._AARCH64]
+PID = 4242  # the process the program is built for
 EPERM = 0x00050000 | errno.EPERM
 ENOSYS = 0x00050000 | errno.ENOSYS
 ALLOW = 0x7FFF0000
@@ -433,7 +465,7 @@ THREAD = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000 | 0x80000 | 0x100000 
 
 @pytest.mark.parametrize("arch", ARCHES, ids=lambda arch: arch.name)
 def test_the_filter_denies_each_listed_syscall(arch: _confine._Arch) -> None:
-    program = _confine._filter(arch)
+    program = _confine._filter(arch, PID)
     for name, number in arch.denied.items():
         assert run_filter(program, arch.audit, number) == EPERM, name
     getpid = {"x86_64": 39, "aarch64": 172}[arch.name]
@@ -443,7 +475,7 @@ def test_the_filter_denies_each_listed_syscall(arch: _confine._Arch) -> None:
 
 @pytest.mark.parametrize("arch", ARCHES, ids=lambda arch: arch.name)
 def test_the_filter_lets_clone_make_threads_only(arch: _confine._Arch) -> None:
-    program = _confine._filter(arch)
+    program = _confine._filter(arch, PID)
     assert run_filter(program, arch.audit, arch.clone, THREAD) == ALLOW
     assert run_filter(program, arch.audit, arch.clone, int(signal.SIGCHLD)) == EPERM  # fork
     assert run_filter(program, arch.audit, arch.clone, 0x100 | 0x4000 | 17) == EPERM  # vfork
@@ -454,13 +486,36 @@ def test_the_filter_lets_clone_make_threads_only(arch: _confine._Arch) -> None:
 
 @pytest.mark.parametrize("arch", ARCHES, ids=lambda arch: arch.name)
 def test_the_filter_kills_on_a_foreign_abi(arch: _confine._Arch) -> None:
-    program = _confine._filter(arch)
+    program = _confine._filter(arch, PID)
     for foreign in (0x40000003, 0x40000028, 0xC00000B7, 0xC000003E):  # i386, ARM, the other
         if foreign != arch.audit:
             assert run_filter(program, foreign, 39) == KILL
     x32_getpid = 0x40000000 | 39
     expected = ENOSYS if arch.name == "x86_64" else ALLOW  # aarch64 has no such numbers
     assert run_filter(program, arch.audit, x32_getpid) == expected
+
+
+@pytest.mark.parametrize("arch", ARCHES, ids=lambda arch: arch.name)
+def test_the_filter_lets_signals_and_limits_reach_this_process_only(arch: _confine._Arch) -> None:
+    program = _confine._filter(arch, PID)
+    for number in (arch.kill, arch.prlimit64):
+        assert run_filter(program, arch.audit, number, PID) == ALLOW
+        assert run_filter(program, arch.audit, number, 0) == ALLOW  # its group: itself
+        for other in (1, PID + 1, 0xFFFFFFFF):  # init, a neighbour, -1 (every process)
+            assert run_filter(program, arch.audit, number, other) == EPERM
+    for number in arch.own:  # tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo
+        assert run_filter(program, arch.audit, number, PID) == ALLOW
+        assert run_filter(program, arch.audit, number, 1) == EPERM
+    assert run_filter(program, arch.audit, arch.prctl, 1) == EPERM  # PR_SET_PDEATHSIG
+    assert run_filter(program, arch.audit, arch.prctl, 15) == ALLOW  # PR_SET_NAME
+
+
+def test_no_syscall_number_is_listed_twice() -> None:
+    for arch in ARCHES:
+        numbers = list(arch.denied.values())
+        assert len(numbers) == len(set(numbers)), arch.name
+        special = {arch.kill, arch.prlimit64, arch.prctl, arch.clone, arch.clone3, *arch.own}
+        assert special.isdisjoint(numbers), arch.name
 
 
 def test_aarch64_has_no_fork_or_vfork_syscall() -> None:

@@ -24,6 +24,7 @@ import signal
 import struct
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 if sys.platform != "win32":  # Windows has no POSIX resource limits
@@ -36,6 +37,13 @@ _POSIX = os.name == "posix"
 
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWIPC = 0x08000000
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 0x4000, 0x40000
+
+_OWN_MOUNTS = False
+"""Whether :func:`enter_namespaces` gave this process a mount namespace of its own: only then
+may it mount anything (as root elsewhere, a mount would change the host's view)."""
 _CLONE_THREAD = 0x00010000
 # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET: a thread may not carry one.
 _CLONE_NAMESPACES = 0x7E020000
@@ -74,6 +82,10 @@ class _Arch:
     clone3: int
     denied: dict[str, int]  # answered with EPERM
     x32: bool  # x86_64 also accepts x32 numbers (bit 30) under the same audit arch
+    kill: int  # allowed for this process alone (its pid, or 0: its group, which is itself)
+    prlimit64: int  # allowed for this process alone (pid 0 or its own)
+    prctl: int  # allowed but for PR_SET_PDEATHSIG (it would stop dying with the runtime)
+    own: tuple[int, ...]  # tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo: to its own pid only
 
 
 # New syscalls share numbers across architectures (asm-generic, 424 and up).
@@ -87,6 +99,12 @@ _COMMON = {
     "fspick": 433,
     "pidfd_getfd": 438,
     "openat2": 437,
+    "pidfd_send_signal": 424,
+    "pidfd_open": 434,
+    "process_madvise": 440,
+    "mount_setattr": 442,
+    "quotactl_fd": 443,
+    "fchmodat2": 452,
 }
 
 _X86_64 = _Arch(
@@ -95,11 +113,79 @@ _X86_64 = _Arch(
     seccomp=317,
     clone=56,
     clone3=435,
+    kill=62,
+    prlimit64=302,
+    prctl=157,
+    own=(234, 129, 297),
     denied={
         "open": 2,
         "openat": 257,
         "creat": 85,
         "open_by_handle_at": 304,
+        # Files changed by path (what an empty root leaves them is nothing; this, in case).
+        "truncate": 76,
+        "rename": 82,
+        "mkdir": 83,
+        "rmdir": 84,
+        "link": 86,
+        "unlink": 87,
+        "symlink": 88,
+        "chmod": 90,
+        "chown": 92,
+        "lchown": 94,
+        "utime": 132,
+        "mknod": 133,
+        "utimes": 235,
+        "mkdirat": 258,
+        "mknodat": 259,
+        "fchownat": 260,
+        "futimesat": 261,
+        "unlinkat": 263,
+        "renameat": 264,
+        "linkat": 265,
+        "symlinkat": 266,
+        "fchmodat": 268,
+        "utimensat": 280,
+        "renameat2": 316,
+        "setxattr": 188,
+        "lsetxattr": 189,
+        "removexattr": 197,
+        "lremovexattr": 198,
+        "name_to_handle_at": 303,
+        # Other processes, the machine and the kernel.
+        "tkill": 200,
+        "setpriority": 141,
+        "sched_setaffinity": 203,
+        "ioprio_set": 251,
+        "migrate_pages": 256,
+        "move_pages": 279,
+        "kcmp": 312,
+        "capset": 126,
+        "syslog": 103,
+        "personality": 135,
+        "uselib": 134,
+        "vhangup": 153,
+        "adjtimex": 159,
+        "settimeofday": 164,
+        "clock_settime": 227,
+        "clock_adjtime": 305,
+        "acct": 163,
+        "swapon": 167,
+        "swapoff": 168,
+        "reboot": 169,
+        "sethostname": 170,
+        "setdomainname": 171,
+        "iopl": 172,
+        "ioperm": 173,
+        "init_module": 175,
+        "delete_module": 176,
+        "finit_module": 313,
+        "quotactl": 179,
+        "lookup_dcookie": 212,
+        "kexec_load": 246,
+        "kexec_file_load": 320,
+        "fanotify_init": 300,
+        "memfd_create": 319,
         "fork": 57,
         "vfork": 58,
         "execve": 59,
@@ -137,9 +223,59 @@ _AARCH64 = _Arch(
     seccomp=277,
     clone=220,
     clone3=435,
+    kill=129,
+    prlimit64=261,
+    prctl=167,
+    own=(131, 138, 240),
     denied={  # no fork or vfork: glibc makes processes with clone here
         "openat": 56,
         "open_by_handle_at": 265,
+        "truncate": 45,
+        "renameat": 38,
+        "renameat2": 276,
+        "mkdirat": 34,
+        "unlinkat": 35,
+        "symlinkat": 36,
+        "linkat": 37,
+        "fchmodat": 53,
+        "fchownat": 54,
+        "mknodat": 33,
+        "utimensat": 88,
+        "setxattr": 5,
+        "lsetxattr": 6,
+        "removexattr": 14,
+        "lremovexattr": 15,
+        "name_to_handle_at": 264,
+        "tkill": 130,
+        "setpriority": 140,
+        "sched_setaffinity": 122,
+        "ioprio_set": 30,
+        "migrate_pages": 238,
+        "move_pages": 239,
+        "kcmp": 272,
+        "capset": 91,
+        "syslog": 116,
+        "personality": 92,
+        "vhangup": 58,
+        "adjtimex": 171,
+        "settimeofday": 170,
+        "clock_settime": 112,
+        "clock_adjtime": 266,
+        "acct": 89,
+        "swapon": 224,
+        "swapoff": 225,
+        "reboot": 142,
+        "sethostname": 161,
+        "setdomainname": 162,
+        "init_module": 105,
+        "delete_module": 106,
+        "finit_module": 273,
+        "quotactl": 60,
+        "lookup_dcookie": 18,
+        "kexec_load": 104,
+        "kexec_file_load": 294,
+        "fanotify_init": 262,
+        "memfd_create": 279,
         "execve": 221,
         "execveat": 281,
         "socket": 198,
@@ -179,7 +315,7 @@ def _machine() -> str:
 
 
 def enter_namespaces() -> str:
-    """Move this process into a new user and network namespace; return how that went.
+    """Move this process into new user, network, mount and IPC namespaces; say how it went.
 
     Call it while the process has one thread (the kernel refuses otherwise). Afterwards the
     only network is a loopback that is down, so a connection even to 127.0.0.1 fails, and the
@@ -194,11 +330,14 @@ def enter_namespaces() -> str:
         return f"not isolated: {threads} threads are running and unshare needs one"
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        done = libc.unshare(ctypes.c_int(_CLONE_NEWUSER | _CLONE_NEWNET)) == 0
+        flags = _CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWNS | _CLONE_NEWIPC
+        done = libc.unshare(ctypes.c_int(flags)) == 0
     except (OSError, AttributeError) as exc:
         return f"not isolated: {exc}"
     if not done:
         return f"not isolated: unshare failed ({_errno_text(ctypes.get_errno())})"
+    global _OWN_MOUNTS
+    _OWN_MOUNTS = True
     return "isolated (no network)"
 
 
@@ -246,6 +385,7 @@ def confine(address_space: int | None, *, network: str | None = None) -> dict[st
     _close_descriptors()
     report["files"] = _limit("RLIMIT_NOFILE", 3) or "no new files (RLIMIT_NOFILE 3)"
     report["memory"] = _limit_memory(address_space, mapped)
+    report["root"] = _empty_root()
     filtered = _install_filter()
     if filtered is None:
         report["processes"] = report["sockets"] = "blocked (seccomp)"
@@ -356,8 +496,41 @@ def _limit_memory(address_space: int | None, mapped: int | None) -> str:
     return f"address space {_mib(size)}{note}"
 
 
-def _filter(arch: _Arch) -> bytes:
-    """Assemble the seccomp program for ``arch`` as packed ``struct sock_filter`` entries."""
+def _empty_root() -> str:
+    """Make this process's root an empty, read-only file system of its own (a private tmpfs).
+
+    Needs the mount namespace :func:`enter_namespaces` made; the host's files are then out of
+    sight by any path. Returns what held.
+    """
+    if not _LINUX:
+        return f"host files in view: not available on {sys.platform}"
+    if not _OWN_MOUNTS:
+        return "host files in view: no mount namespace of its own (see network)"
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+    here = os.path.dirname(os.path.abspath(__file__)).encode()
+    steps: list[tuple[str, Callable[[], int]]] = [
+        (
+            "making mounts private",
+            lambda: libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None),
+        ),
+        (
+            "mounting an empty tmpfs",
+            lambda: libc.mount(
+                b"tmpfs", here, b"tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, b"size=4k,mode=0555"
+            ),
+        ),
+        ("changing root", lambda: libc.chroot(here)),
+    ]
+    for what, step in steps:
+        if step() != 0:
+            return f"host files in view: {what} failed ({_errno_text(ctypes.get_errno())})"
+    os.chdir("/")
+    return "an empty root (no host file in sight)"
+
+
+def _filter(arch: _Arch, pid: int) -> bytes:
+    """Assemble the seccomp program for ``arch`` (process ``pid``) as ``struct sock_filter``s."""
     deny, nosys, allow = _RET_ERRNO | errno.EPERM, _RET_ERRNO | errno.ENOSYS, _RET_ALLOW
     # A str is a label; in an instruction, "" falls through and a name jumps to its label.
     code: list[str | tuple[int, str, str, int]] = [
@@ -370,12 +543,25 @@ def _filter(arch: _Arch) -> bytes:
     if arch.x32:
         code.append((_JGE, "nosys", "", _X32_BIT))
     code += [(_JEQ, "deny", "", number) for number in arch.denied.values()]
+    code += [(_JEQ, "self_or_group", "", number) for number in (arch.kill, arch.prlimit64)]
+    code += [(_JEQ, "self", "", number) for number in arch.own]
     code += [
+        (_JEQ, "prctl", "", arch.prctl),
         (_JEQ, "nosys", "", arch.clone3),
         (_JEQ, "", "allow", arch.clone),
         (_LD_ABS, "", "", _ARG0_AT),
         (_JSET, "deny", "", _CLONE_NAMESPACES),
         (_JSET, "allow", "deny", _CLONE_THREAD),
+        "self_or_group",  # the first argument: 0 or this pid
+        (_LD_ABS, "", "", _ARG0_AT),
+        (_JEQ, "allow", "", 0),
+        (_JEQ, "allow", "deny", pid),
+        "self",  # the first argument: this pid
+        (_LD_ABS, "", "", _ARG0_AT),
+        (_JEQ, "allow", "deny", pid),
+        "prctl",
+        (_LD_ABS, "", "", _ARG0_AT),
+        (_JEQ, "deny", "allow", _PR_SET_PDEATHSIG),
         "deny",
         (_RET, "", "", deny),
         "nosys",
@@ -412,7 +598,7 @@ def _install_filter() -> str | None:
     failed = _prctl(_PR_SET_NO_NEW_PRIVS, 1)
     if failed is not None:
         return f"no_new_privs refused ({_errno_text(failed)})"
-    program = _filter(arch)
+    program = _filter(arch, os.getpid())
     buffer = ctypes.create_string_buffer(program, len(program))
     fprog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))
     libc = ctypes.CDLL(None, use_errno=True)
