@@ -32,7 +32,10 @@ def test_the_documents_square_registers_and_squares_values(runner: CliRunner, fo
         "custom.math.square"
     )
     listed = runner.invoke(app, ["components", "custom.math.square", "--json"])
-    assert json.loads(listed.output)["execution"]["type"] == "javascript"
+    shown = json.loads(listed.output)  # read from the file, without running anything
+    assert shown["execution"]["type"] == "javascript"
+    assert [p["name"] for p in shown["ports"]["inputs"]] == ["in"]
+    assert "--allow-code" in shown["description"]
 
     args = ["run", graph, "-q", "--inject", "input:in=21", "--inject", "input:in=3"]
     without = runner.invoke(app, args)
@@ -43,7 +46,9 @@ def test_the_documents_square_registers_and_squares_values(runner: CliRunner, fo
     assert ran.exit_code == 0, ran.output
     assert ran.output.split() == ["441", "9"]
 
-    assert runner.invoke(app, ["components", "add", square, "--allow-code"]).exit_code == 0
+    again = runner.invoke(app, ["components", "add", square, "--allow-code"])
+    assert again.exit_code == 0
+    assert "replaced custom.math.square" in again.output
     removed = runner.invoke(app, ["components", "remove", "custom.math.square"])
     assert removed.exit_code == 0
     assert not (folder / "custom.math.square.json").exists()
@@ -54,9 +59,12 @@ def test_the_documents_square_registers_and_squares_values(runner: CliRunner, fo
 
 def test_a_document_defines_its_own_code_component(runner: CliRunner, folder: Path) -> None:
     graph = str(EXAMPLES / "running_total.yaml")
-    ran = runner.invoke(app, ["run", graph, "--allow-code", "-q", "-i", "-"], input="1\n2\n3\n")
-    assert ran.exit_code == 0, ran.output
-    assert ran.output.split() == ["1", "3", "6"]
+    ran = runner.invoke(
+        app, ["run", graph, "--allow-code", "-q", "-i", "-"], input='1\n2\n"x"\n3\n'
+    )
+    assert ran.exit_code == 1, ran.output  # a value failed and went nowhere: said, not hidden
+    assert [line for line in ran.output.splitlines() if line.isdigit()] == ["1", "3", "6"]
+    assert 'not a number: "x" (line 6' in ran.output  # the total went on past it
     refused = runner.invoke(app, ["validate", graph])
     assert refused.exit_code == 2
     assert "components[0]" in refused.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from pydantic import SecretStr
 
 from arachne.server import ServerSettings
 from arachne.server.app import COMPONENT_EXAMPLE
@@ -119,3 +120,30 @@ def test_a_bad_definition_is_refused_naming_the_field() -> None:
 def test_the_ceilings_setting_is_checked_when_the_service_starts() -> None:
     with pytest.raises(ValueError, match="unknown limit 'time'"):
         ServerSettings(code_ceilings='{"time": 5}')
+
+
+def test_only_an_admin_registers_code_or_validates_a_document_that_carries_it() -> None:
+    keys = {"viewer": "v" * 20, "admin": "a" * 20}
+    settings = ServerSettings(
+        allow_code=True,
+        api_keys=SecretStr(",".join(f"{key}={role}" for role, key in keys.items())),
+    )
+    served = Served(settings)
+    try:
+        api = served.client
+        as_viewer, as_admin = {"X-API-Key": keys["viewer"]}, {"X-API-Key": keys["admin"]}
+        graph = dict(squares_graph(), components=[COMPONENT_EXAMPLE])
+        assert (
+            api.post("/api/components", json=COMPONENT_EXAMPLE, headers=as_viewer).status_code
+            == 403
+        )
+        refused = api.post("/api/validate", json=graph, headers=as_viewer)
+        assert refused.status_code == 403
+        assert "only an admin" in refused.json()["error"]["message"]
+        checked = api.post("/api/validate", json=graph, headers=as_admin)
+        assert checked.status_code == 200
+        assert checked.json()["valid"] is True
+        plain = api.post("/api/validate", json=squares_graph(), headers=as_viewer)
+        assert plain.status_code == 200  # no code in it: a viewer may check it
+    finally:
+        served.stop()

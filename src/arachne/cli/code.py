@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from arachne.components.code import enable_code
+from arachne.components.code import IsolatePool, enable_code, read_definition
 from arachne.components.definition import ComponentDefinition
 from arachne.components.registry import CODE_REFUSED
 from arachne.model.errors import SpecError
@@ -32,6 +33,9 @@ FOLDER_VARIABLE: Final = "ARACHNE_COMPONENTS_DIR"
 
 _MAX_FILE: Final = 8 << 20
 
+_NO_POOL: Final = IsolatePool(1)
+"""Stand-ins are read, never run: no worker of this pool is ever started."""
+
 
 def components_folder() -> Path:
     """Return the folder added code components are kept in (it may not exist yet)."""
@@ -39,19 +43,25 @@ def components_folder() -> Path:
     return Path(named) if named else Path.cwd() / ".arachne" / "components"
 
 
-def add_component(registry: Registry, path: Path) -> tuple[str, Path]:
-    """Check the definition in ``path`` and keep it in the folder; return its id and copy."""
+def add_component(registry: Registry, path: Path) -> tuple[str, Path, bool]:
+    """Check the definition in ``path`` and keep it in the folder.
+
+    Returns its id, the copy's path, and whether it replaced one added before.
+    """
     data = _read(path)
-    definition = registry.add_code(data, where=str(path), replace=_is_stored(data))
+    stored = _is_stored(data)
+    definition = registry.add_code(data, where=str(path), replace=stored)
     folder = components_folder()
     folder.mkdir(parents=True, exist_ok=True)
     copy = folder / f"{definition.id}.json"
     copy.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    return definition.id, copy
+    return definition.id, copy, stored
 
 
 def remove(component_id: str) -> Path:
     """Remove an added code component's copy; return the path it had."""
+    if not component_id or Path(component_id).name != component_id or component_id[0] == ".":
+        raise ValueError(f"{component_id!r} is not a component id such as custom.math.square")
     copy = components_folder() / f"{component_id}.json"
     if not copy.is_file():
         there = sorted(p.stem for p in components_folder().glob("*.json"))
@@ -85,19 +95,19 @@ def load_stored(registry: Registry, *, allow_code: bool) -> list[str]:
 
 
 def _refused(component_id: str, data: Mapping[str, Any], path: Path) -> ComponentDefinition:
-    """Return a stand-in that names the fix when a graph uses the component without code."""
+    """Return a stand-in that names the fix when a graph uses the component without code.
+
+    It shows the component's ports and config as its definition gives them (read, not run).
+    """
 
     def refuse(config: Mapping[str, Any]) -> Node:
         raise SpecError(f"component {component_id!r} (from {path}): {CODE_REFUSED}")
 
-    return ComponentDefinition(
-        id=component_id,
-        factory=refuse,
-        name=str(data.get("name", "")),
-        version=str(data.get("version", "1.0.0")),
-        description="a code component; it runs with --allow-code",
-        document=data,
-    )
+    try:
+        shown = read_definition(data, _NO_POOL, where=str(path)).definition()
+    except ValueError as exc:
+        raise SpecError(f"{exc}; fix the file or remove it") from None
+    return replace(shown, factory=refuse, description="a code component; it runs with --allow-code")
 
 
 def _is_stored(data: object) -> bool:

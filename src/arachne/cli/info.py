@@ -82,13 +82,14 @@ def components(
     category: str | None,
     component: str | None = None,
     modules: Sequence[str] = (),
+    allow_code: bool = False,
 ) -> None:
     """List the registered components (built-ins and installed entry points), or show one.
 
     ``ValueError`` (exit 2) for a category no component has, or an unknown id, naming the
     ones there are.
     """
-    registry = load_registry(modules)
+    registry = load_registry(modules, allow_code=allow_code)
     if component is not None:
         definition = registry.resolve(component)
         if as_json:

@@ -536,6 +536,7 @@ def components(
                 category=category,
                 component=component,
                 modules=modules or (),
+                allow_code=allow_code,
             )
         )
     )
@@ -598,8 +599,9 @@ def _add_or_remove(action: str, target: str | None, allow_code: bool) -> int:
             "--allow-code, which later runs need too"
         )
     registry = load_registry(allow_code=True)
-    component_id, copy = code.add_component(registry, Path(target))
-    out.print(f"[green]added[/] {component_id} ({copy})", highlight=False)
+    component_id, copy, replaced = code.add_component(registry, Path(target))
+    done = "replaced" if replaced else "added"
+    out.print(f"[green]{done}[/] {component_id} ({copy})", highlight=False)
     out.print("run graphs that use it with --allow-code", highlight=False)
     return 0
 

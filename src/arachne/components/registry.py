@@ -31,7 +31,8 @@ log = logging.getLogger("arachne.components")
 
 CODE_REFUSED: Final = (
     "code components are refused unless enabled, since they run third-party code: run with "
-    "--allow-code (the service: ARACHNE_ALLOW_CODE=true)"
+    "--allow-code (the service: ARACHNE_ALLOW_CODE=true; Python: "
+    "arachne.components.code.enable_code(registry))"
 )
 
 
@@ -107,10 +108,12 @@ class Registry:
             known = view._names.get(definition.id)
             if known is not None and view._by_id[known].document == definition.document:
                 continue  # the same component, added before (``arachne components add``)
-            try:
-                view.register(definition)
-            except ValueError as exc:
-                raise SpecError(f"{at}.id: {exc}") from None
+            if definition.id in view._names:
+                raise SpecError(
+                    f"{at}.id: {definition.id!r} is already a component (a different one); "
+                    "give this document's component another id"
+                )
+            view.register(definition)
         return view
 
     @classmethod

@@ -309,6 +309,8 @@ def create_app(
             raise Problem(409, "single_run", str(exc)) from None
         return graph.summary()
 
+    viewer = need("viewer")
+
     @app.post(
         "/api/validate",
         dependencies=[need("viewer")],
@@ -324,13 +326,21 @@ def create_app(
             }
         },
     )
-    async def validate_graph(request: Request) -> dict[str, Any]:
+    async def validate_graph(request: Request, caller: Caller = viewer) -> dict[str, Any]:
         """Check a graph document as loading would, storing nothing.
 
         ``valid`` says whether it would load; ``problems`` gives each problem with the JSON
-        path it concerns (``nodes[1].component``) and what to do.
+        path it concerns (``nodes[1].component``) and what to do. A document that defines code
+        components is checked for admins only (checking builds their sources).
         """
         definition = await body_object(request)
+        if definition.get("components") and caller.role != "admin":
+            raise Problem(
+                403,
+                "forbidden",
+                "this document defines code components, and checking them builds their "
+                "code: only an admin may validate it",
+            )
         try:
             _, topology = await asyncio.to_thread(service.check_graph, definition)
         except (GraphError, RecursionError) as exc:  # (SpecError is a GraphError)
@@ -545,8 +555,6 @@ def create_app(
         except SpecError as exc:
             raise Problem(400, "invalid_component", str(exc)) from None
         return definition.to_dict()
-
-    viewer = need("viewer")
 
     @app.get("/api/whoami")
     def whoami(caller: Caller = viewer) -> dict[str, Any]:

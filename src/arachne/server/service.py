@@ -360,9 +360,8 @@ class RuntimeService:
 
         Not a runtime the service was given: its owner stops that.
         """
-        if not self._owns_runtime:
-            return
-        self._close(timeout)
+        if self._owns_runtime:
+            self._close(timeout)
         if self.code is not None:
             self.code.close()  # after the executions: their code nodes' cleanup ran
 

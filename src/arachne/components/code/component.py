@@ -12,9 +12,13 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
+
+from jsonschema.exceptions import SchemaError
+from jsonschema.validators import validator_for
 
 from arachne.components.code._js import check_entrypoint, source_function
 from arachne.components.code.limits import CEILINGS, DEFAULTS, CodeLimits
@@ -31,6 +35,8 @@ __all__ = ["KINDS", "CodeComponent", "read_definition"]
 
 KINDS: Final = ("javascript", "wasm")
 """The ``execution.type`` values a code component may have."""
+
+_PORT_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 
 _KEYS: Final = frozenset(
     {"id", "name", "version", "description", "category", "ports", "config", "execution"}
@@ -194,6 +200,10 @@ def read_definition(
     config = data.get("config", {"type": "object"})
     if not isinstance(config, Mapping):
         raise ValueError(f"{where}.config must be a JSON Schema object for the node's config")
+    try:
+        validator_for(config).check_schema(dict(config))
+    except SchemaError as exc:
+        raise ValueError(f"{where}.config is not a valid JSON Schema: {exc.message}") from None
     category = data.get("category", "custom")
     if category not in CATEGORIES:
         raise ValueError(f"{where}.category must be one of {', '.join(CATEGORIES)}")
@@ -271,6 +281,11 @@ def _ports(data: object, where: str) -> tuple[tuple[PortDoc, ...], tuple[PortDoc
             at = f"{where}.{side}[{index}]"
             if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
                 raise ValueError(f"{at} must be an object with a 'name' (and a 'schema')")
+            if not _PORT_NAME.fullmatch(item["name"]):
+                raise ValueError(
+                    f"{at}.name {item['name']!r} must be a letter or '_' then letters, digits, "
+                    "'_' or '-' (at most 64), e.g. 'in' or 'out_2'"
+                )
             schema = item.get("schema", {})
             if not isinstance(schema, Mapping):
                 raise ValueError(f"{at}.schema must be a JSON Schema object")

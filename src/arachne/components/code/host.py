@@ -13,6 +13,7 @@ import atexit
 import json
 import os
 import threading
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any, Final
 
 from arachne.components.code.component import read_definition
@@ -66,6 +67,11 @@ class CodeHost:
         except WorkerCrashed as exc:
             raise ValueError(
                 f"{where}.execution.source: the worker died building it ({exc})"
+            ) from None
+        except FutureTimeout:
+            raise ValueError(
+                f"{where}.execution.source: no worker built it within {_CHECK_WAIT:g} s (the "
+                "pool is busy); try again"
             ) from None
         finally:
             self.pool.leave(worker)
