@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -147,3 +148,29 @@ def test_only_an_admin_registers_code_or_validates_a_document_that_carries_it() 
         assert plain.status_code == 200  # no code in it: a viewer may check it
     finally:
         served.stop()
+
+
+def test_components_registered_over_the_api_outlive_the_service_with_a_store(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = str(tmp_path / "service.db")
+    first = Served(ServerSettings(allow_code=True, store=store))
+    try:
+        assert first.client.post("/api/components", json=COMPONENT_EXAMPLE).status_code == 201
+        graph_id = first.client.post("/api/graphs", json=squares_graph()).json()["id"]
+    finally:
+        first.stop()
+    again = Served(ServerSettings(allow_code=True, store=store))
+    try:
+        listed = {c["id"] for c in again.client.get("/api/components").json()}
+        assert "custom.math.square" in listed
+        assert again.client.get(f"/api/graphs/{graph_id}").status_code == 200
+    finally:
+        again.stop()
+    with caplog.at_level(logging.WARNING, logger="arachne.server"):
+        without = Served(ServerSettings(store=store))  # code not taken: said, not hidden
+        try:
+            assert without.client.get(f"/api/graphs/{graph_id}").status_code == 404
+        finally:
+            without.stop()
+    assert any("start the service with --allow-code" in r.getMessage() for r in caplog.records)

@@ -1,10 +1,11 @@
-"""The service's catalog in the store: the graphs it holds and the records of its executions.
+"""The service's catalog in the store: its graphs, code components and executions' records.
 
 ``arachne serve --store FILE`` keeps here each graph loaded over the API (its definition as
-sent) and each execution it started: its graph, its state as it changes, its record once it
-ends, and whether it is to be resumed. A service started again on the same file loads the
-graphs back, lists the executions that ended, and resumes the ones that were running (from
-their checkpoints, kept in the same file under the execution's id).
+sent), each code component registered over it, and each execution it started: its graph, its
+state as it changes, its record once it ends, and whether it is to be resumed. A service
+started again on the same file registers the code components again (when it takes code),
+loads the graphs back, lists the executions that ended, and resumes the ones that were running
+(from their checkpoints, kept in the same file under the execution's id).
 """
 
 from __future__ import annotations
@@ -75,6 +76,26 @@ class Catalog:
                 "SELECT id, definition, created_at FROM service_graphs ORDER BY created_at"
             ).fetchall()
         return [GraphEntry(str(i), json.loads(d), float(c)) for i, d, c in rows]
+
+    # -- code components -----------------------------------------------------------------------
+
+    def save_component(self, component_id: str, definition: Mapping[str, Any]) -> None:
+        """Keep code component ``component_id`` (its JSON definition, as registered)."""
+        body = json.dumps(definition, separators=(",", ":"))
+        with self.store.transaction() as db:
+            db.execute(
+                "INSERT INTO service_components (id, definition, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET definition = excluded.definition",
+                (component_id, body, self.clock()),
+            )
+
+    def components(self) -> list[dict[str, Any]]:
+        """Return the code components' definitions kept, oldest first."""
+        with self.store.transaction() as db:
+            rows = db.execute(
+                "SELECT definition FROM service_components ORDER BY created_at"
+            ).fetchall()
+        return [json.loads(definition) for (definition,) in rows]
 
     # -- executions ----------------------------------------------------------------------------
 

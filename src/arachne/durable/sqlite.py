@@ -101,6 +101,11 @@ CREATE TABLE IF NOT EXISTS service_graphs (
     definition TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS service_components (
+    id         TEXT PRIMARY KEY,
+    definition TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS service_executions (
     id         TEXT PRIMARY KEY,
     graph_id   TEXT NOT NULL,

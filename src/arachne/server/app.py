@@ -551,7 +551,7 @@ def create_app(
                 f"component {data['id']!r} is already registered; pick another id",
             )
         try:  # (off the loop: the source is built in a worker)
-            definition = await asyncio.to_thread(service.registry.add_code, data, where="body")
+            definition = await asyncio.to_thread(service.add_component, data)
         except SpecError as exc:
             raise Problem(400, "invalid_component", str(exc)) from None
         return definition.to_dict()

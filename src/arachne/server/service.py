@@ -32,6 +32,9 @@ from arachne.server.secrets import Redactor
 from arachne.spec import analyze, build, parse_document
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from arachne.components.definition import ComponentDefinition
     from arachne.components.registry import Registry
     from arachne.server.settings import ServerSettings
     from arachne.spec import GraphDocument, TopologyReport
@@ -302,9 +305,32 @@ class RuntimeService:
 
     # -- the store ----------------------------------------------------------------------------
 
+    def add_component(self, definition: Mapping[str, Any]) -> ComponentDefinition:
+        """Register a code component (``SpecError`` naming the field); kept in the store."""
+        added = self.registry.add_code(definition, where="body")
+        if self.catalog is not None:
+            self.catalog.save_component(added.id, definition)
+        return added
+
+    def _load_components(self, catalog: Catalog) -> None:
+        kept = catalog.components()
+        if kept and self.code is None:
+            log.warning(
+                "%d code component(s) in the store are not loaded, nor the graphs using them: "
+                "start the service with --allow-code (ARACHNE_ALLOW_CODE=true)",
+                len(kept),
+            )
+            return
+        for definition in kept:
+            try:
+                self.registry.add_code(definition, where="stored component")
+            except SpecError as exc:
+                log.warning("a code component in the store no longer loads, left out: %s", exc)
+
     def _load(self) -> None:
         """Load the graphs kept in the store; list ended executions; resume the others."""
         assert self.catalog is not None  # noqa: S101  # called only with one
+        self._load_components(self.catalog)
         for entry in self.catalog.graphs():
             try:
                 document, topology = self.check_graph(entry.definition)
