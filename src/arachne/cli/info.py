@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from arachne.components import Registry
-from arachne.spec import DOCUMENT_SCHEMA, analyze, build, read_document
+from arachne.spec import DOCUMENT_SCHEMA, analyze, build, document_manifest, read_document
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from arachne.components import ComponentDefinition
 
-__all__ = ["components", "dot", "load_registry", "schema", "validate"]
+__all__ = ["components", "dot", "load_registry", "manifest", "schema", "validate"]
 
 
 def load_registry(modules: Sequence[str] = (), *, allow_code: bool = False) -> Registry:
@@ -68,6 +68,17 @@ def dot(path: Path, modules: Sequence[str] = (), *, allow_code: bool = False) ->
     """Return the document's graph in Graphviz DOT."""
     registry = load_registry(modules, allow_code=allow_code)
     return build(read_document(path), registry).to_graph().to_dot()
+
+
+def manifest(
+    path: Path, modules: Sequence[str] = (), *, allow_code: bool = False, digest: bool = False
+) -> str:
+    """Return the document's graph manifest as indented, sorted JSON (or its SHA-256)."""
+    registry = load_registry(modules, allow_code=allow_code)
+    made = document_manifest(read_document(path), registry)
+    if digest:
+        return made.digest
+    return json.dumps(made.to_dict(), indent=2, sort_keys=True, ensure_ascii=False)
 
 
 def schema() -> str:

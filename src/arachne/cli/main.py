@@ -490,6 +490,31 @@ def dot(
 
 
 @app.command()
+def manifest(
+    file: FileArg,
+    digest: Annotated[
+        bool, typer.Option("--digest", help="Print only the manifest's SHA-256.")
+    ] = False,
+    components: ComponentsOpt = None,
+    allow_code: AllowCodeOpt = False,
+) -> None:
+    """Print the graph's manifest: nodes, routes and edges as sorted JSON, the same every time.
+
+    Its SHA-256 (--digest) changes exactly when the graph does: components, config, ports,
+    schemas, flow policies. Diff two with any text diff.
+    """
+
+    def write() -> int:
+        from arachne.cli import info
+
+        text = info.manifest(file, components or (), allow_code=allow_code, digest=digest)
+        sys.stdout.write(text + "\n")
+        return 0
+
+    raise typer.Exit(_guarded(write))
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of the graph document format."""
     from arachne.cli import info

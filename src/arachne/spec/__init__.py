@@ -24,6 +24,7 @@ from arachne.spec.document import (
     NodeDoc,
     PortRefDoc,
 )
+from arachne.spec.manifest import Manifest, document_manifest, manifest_of, subgraph_manifest
 from arachne.spec.parse import parse_document
 from arachne.spec.reading import (
     SUFFIXES,
@@ -45,15 +46,19 @@ __all__ = [
     "EdgeDoc",
     "ExposedPortDoc",
     "GraphDocument",
+    "Manifest",
     "NodeDoc",
     "PortRefDoc",
     "TopologyReport",
     "analyze",
     "build",
     "decode_text",
+    "document_manifest",
     "load",
     "loads_document",
+    "manifest_of",
     "parse_document",
     "read_document",
     "register_document",
+    "subgraph_manifest",
 ]

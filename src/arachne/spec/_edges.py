@@ -72,7 +72,7 @@ def parse_edges(items: list[object], known: dict[str, int], problems: Problems) 
             while f"e{number}" in taken:
                 number += 1
             taken.add(f"e{number}")
-            edge = replace(edge, id=f"e{number}")
+            edge = replace(edge, id=f"e{number}", generated=True)
         edges.append(edge)
     return edges
 

@@ -106,6 +106,8 @@ class EdgeDoc:
     overflow: OverflowName = "block"
     priority: int = 0
     control: bool = False
+    generated: bool = field(default=False, compare=False)
+    """Whether the id was made here (``e<n>``) rather than given by the author."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the edge as document data, every option spelled out."""
