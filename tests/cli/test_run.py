@@ -115,3 +115,17 @@ def test_a_document_node_named_like_a_cli_node_does_not_clash(
     result = runner.invoke(app, ["run", str(doc), "--inject", "cli-input-1:in=3", "-q"])
     assert result.exit_code == 0, result.output
     assert result.stdout == "3\n"
+
+
+def test_injected_values_keep_their_order_however_the_port_is_named(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    doc = write_document(
+        tmp_path / "g.json",
+        [{"id": "count", "component": "arachne.core.passthrough"}],
+        [],
+    )
+    args = ["run", str(doc), "-q", "--inject", "count=1", "--inject", "count:in=2"]
+    result = runner.invoke(app, [*args, "--inject", "count=3"])
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == ["1", "2", "3"]

@@ -68,11 +68,12 @@ def collect_feeds(
     exactly one); it is where ``--input`` goes without ``--to``. With no options at all, a
     piped stdin feeds that node.
     """
-    grouped: dict[tuple[str, str | None], list[Any]] = {}
+    # In the order given: ``n=1 n:in=2 n=3`` may name one port two ways, so values are not
+    # grouped here; the graph's ports are known when the feeds are attached (and merged).
+    feeds = []
     for option in injects:
         node, port, value = parse_inject(option)
-        grouped.setdefault((node, port), []).append(value)
-    feeds = [Feed(n, p, f"--inject {n}", values=v) for (n, p), v in grouped.items()]
+        feeds.append(Feed(node, port, f"--inject {node}", values=[value]))
     sources = list(inputs)
     if not sources and not injects and stdin_piped and pick() is not None:
         sources = ["-"]

@@ -64,8 +64,13 @@ class Printer(Node):
 
 
 def attach_feeds(sub: Subgraph, doc: GraphDocument, feeds: list[Feed]) -> None:
-    """Add a source per feed, linked to its node's input port (``ValueError`` names the fix)."""
+    """Add a source per feed, linked to its node's input port (``ValueError`` names the fix).
+
+    Values for one port (however its feeds named it) go through one source, in the order
+    given.
+    """
     members = _members(sub)
+    values: dict[tuple[str, str], tuple[int, list[Any]]] = {}  # by port: first feed, values
     for index, feed in enumerate(feeds, start=1):
         unit = members.get(feed.node)
         if unit is None:
@@ -88,18 +93,21 @@ def attach_feeds(sub: Subgraph, doc: GraphDocument, feeds: list[Feed]) -> None:
                 f"{', '.join(ports) or 'none'}"
             )
         spec = port_of(unit, "input", port)
+        if feed.path is None:
+            checked = [_fits(feed.label, f"{feed.node}.{port}", spec, v) for v in feed.values or ()]
+            values.setdefault((feed.node, port), (index, []))[1].extend(checked)
+            continue
+        # Lines arrive while the graph runs: each is checked on its way in.
         name = _free(f"cli-input-{index}", doc)
-        if feed.path is not None:
-            # Lines arrive while the graph runs: each is checked on its way in.
-            checker = _free(f"{CHECKER}{index}", doc)
-            sub.add_node(JsonlSource(path=feed.path, name=name))
-            sub.add_node(Checked(checker, feed.label, f"{feed.node}.{port}", spec))
-            sub.connect((name, "out"), (checker, "in"))
-            sub.connect((checker, "out"), (feed.node, port))
-        else:
-            values = [_fits(feed.label, f"{feed.node}.{port}", spec, v) for v in feed.values or ()]
-            sub.add_node(IterSource(values, name=name))
-            sub.connect((name, "out"), (feed.node, port))
+        checker = _free(f"{CHECKER}{index}", doc)
+        sub.add_node(JsonlSource(path=feed.path, name=name))
+        sub.add_node(Checked(checker, feed.label, f"{feed.node}.{port}", spec))
+        sub.connect((name, "out"), (checker, "in"))
+        sub.connect((checker, "out"), (feed.node, port))
+    for (node, port), (index, items) in values.items():
+        name = _free(f"cli-input-{index}", doc)
+        sub.add_node(IterSource(items, name=name))
+        sub.connect((name, "out"), (node, port))
 
 
 class Checked(Node):
