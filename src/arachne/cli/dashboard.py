@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -21,7 +21,10 @@ if TYPE_CHECKING:
     from arachne.server.run_dashboard import RunDashboard
     from arachne.spec import GraphDocument
 
-__all__ = ["linger", "serve_dashboard"]
+__all__ = ["GRACE", "linger", "serve_dashboard"]
+
+GRACE: Final = 1.0
+"""Seconds the dashboard of a run off a terminal stays up after the run, for open pages."""
 
 
 def serve_dashboard(
@@ -66,7 +69,8 @@ def _open(url: str) -> None:
 def linger(board: RunDashboard, err: Console, *, interrupted: bool) -> None:
     """Keep the dashboard up after the run on a terminal, until Ctrl-C; then close it.
 
-    Not after a run that was interrupted: the user asked for the end already.
+    Not after a run that was interrupted: the user asked for the end already. Off a terminal
+    it stays :data:`GRACE` seconds, so pages that are open see the run's last events.
     """
     try:
         if err.is_terminal and not interrupted:
@@ -75,6 +79,8 @@ def linger(board: RunDashboard, err: Console, *, interrupted: bool) -> None:
                 highlight=False,
             )
             threading.Event().wait()
+        elif not interrupted:
+            threading.Event().wait(GRACE)
     except KeyboardInterrupt:
         pass
     finally:
