@@ -285,11 +285,19 @@ def _route(node: str, direction: str, port: PortSpec) -> Route:
 
 
 def _digest(value: object) -> str:
-    try:
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(sorted(value.items())) if isinstance(value, dict) else repr(value)
+    text = json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_stable
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _stable(value: object) -> str:
+    """Name a config value JSON cannot write (a function, an object) the same in any process.
+
+    Its qualified name, never its ``repr`` (which holds a memory address).
+    """
+    named = value if callable(value) and hasattr(value, "__qualname__") else type(value)
+    return f"<{getattr(named, '__module__', '?')}.{getattr(named, '__qualname__', '?')}>"
 
 
 # -- reading back ------------------------------------------------------------------------------
