@@ -28,6 +28,7 @@ def check_subgraph(sub: SubgraphView) -> list[Issue]:
 def _check(sub: SubgraphView, prefix: str) -> list[Issue]:
     issues: list[Issue] = []
     seen: set[str] = set()
+    claimed: set[str] = set()  # former names, from renamed_from
     units: dict[str, Node | SubgraphView] = {}
     for member in sub.members:
         if member.id in seen:
@@ -42,6 +43,20 @@ def _check(sub: SubgraphView, prefix: str) -> list[Issue]:
             )
         seen.add(member.id)
         units[member.id] = member.unit
+        for old in member.renamed_from:
+            why = "another node says so too" if old in claimed else "it is still taken"
+            if old in claimed or any(other.id == old for other in sub.members):
+                issues.append(
+                    Issue(
+                        "error",
+                        "renamed-from-taken",
+                        f"{prefix + member.id!r} says it was renamed from {prefix + old!r}, "
+                        f"but {why}; "
+                        "a name can be the former name of one node that no longer has it",
+                        prefix + member.id,
+                    )
+                )
+            claimed.add(old)
         if not isinstance(member.unit, Node):
             issues.extend(_check(member.unit, f"{prefix}{member.id}/"))
     ports = _Ports(units, prefix, issues)

@@ -53,6 +53,11 @@ class MemberView(Protocol):
         """Config keys laid over the node's own, if any were given."""
         ...
 
+    @property
+    def renamed_from(self) -> tuple[str, ...]:
+        """Names the author says the unit had before in this subgraph (may be empty)."""
+        ...
+
 
 class SubgraphView(Protocol):
     """What validation and flattening read of a subgraph, nested ones included."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -85,19 +86,36 @@ class _Resolved:
     outputs: dict[str, PortRef] = field(default_factory=dict)
 
 
-def _resolve(sub: SubgraphView, prefix: str, tolerant: bool) -> _Resolved:
+def _resolve(
+    sub: SubgraphView, prefix: str, tolerant: bool, former: tuple[str, ...] = ()
+) -> _Resolved:
+    """Resolve ``sub`` under ``prefix``; ``former`` are prefixes it had before (renames)."""
     out = _Resolved()
     nested: dict[str, _Resolved] = {}
     nodes: set[str] = set()
     for member in sub.members:
         path = prefix + member.id
+        # What the author says this member was called before, as whole flattened ids.
+        was = sorted(
+            {
+                before + name
+                for before in (prefix, *former)
+                for name in (member.id, *member.renamed_from)
+            }
+            - {path}
+        )
         if isinstance(member.unit, Node):
             if not tolerant:
-                out.specs.append(node_spec(path, member.unit, member.config))
+                spec = node_spec(path, member.unit, member.config)
+                if was:
+                    spec = dataclasses.replace(spec, renamed_from=tuple(was))
+                out.specs.append(spec)
             out.instances[path] = member.unit
             nodes.add(member.id)
         else:
-            inner = nested[member.id] = _resolve(member.unit, path + "/", tolerant)
+            inner = nested[member.id] = _resolve(
+                member.unit, path + "/", tolerant, tuple(f"{old}/" for old in was)
+            )
             out.specs.extend(inner.specs)
             out.links.extend(inner.links)
             out.instances.update(inner.instances)

@@ -63,7 +63,7 @@ def graph_parts(data: Mapping[str, Any]) -> tuple[list[NodeSpec], list[LinkSpec]
 
 
 def _node_to_dict(spec: NodeSpec) -> dict[str, Any]:
-    data = {
+    data: dict[str, Any] = {
         "id": spec.id,
         "kind": spec.kind,
         "config": dict(spec.config),
@@ -78,6 +78,8 @@ def _node_to_dict(spec: NodeSpec) -> dict[str, Any]:
     }
     if spec.fingerprint is not None:  # only then: other graphs keep their checksums
         data["fingerprint"] = spec.fingerprint
+    if spec.renamed_from:
+        data["renamed_from"] = list(spec.renamed_from)
     return data
 
 
@@ -114,6 +116,7 @@ def _node_from_dict(item: Any, path: str) -> NodeSpec:
             error_policy=error_policy_from_data(item.get("error_policy", "fail")),
             timeout=item.get("timeout"),
             fingerprint=item.get("fingerprint"),
+            renamed_from=_names(item.get("renamed_from", []), f"{path}.renamed_from"),
         )
     except (TypeError, ValueError) as exc:
         if isinstance(exc, GraphError):
@@ -181,3 +184,9 @@ def _str(item: Mapping[str, Any], key: str, path: str) -> str:
     if not isinstance(value, str) or not value:
         raise GraphError(f"{path}.{key}: expected a non-empty string, got {value!r}")
     return value
+
+
+def _names(value: Any, path: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise GraphError(f"{path}: expected a list of node ids, got {value!r}")
+    return tuple(value)

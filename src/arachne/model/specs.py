@@ -54,9 +54,15 @@ class NodeSpec:
     timeout: float | None = None
     fingerprint: str | None = None
     """What else decides the node's behaviour (``Node.fingerprint``: a code component's code)."""
+    renamed_from: tuple[str, ...] = ()
+    """Ids the author says this node had before (its durable state follows the rename).
+
+    Not part of equality: declaring where a node came from changes nothing in how it runs.
+    """
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
+        object.__setattr__(self, "renamed_from", tuple(self.renamed_from))
         check_mode(self.mode, self.concurrency)
         check_error_policy(self.error_policy)
         check_timeout(self.timeout, self.mode, self.id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ class Member:
     id: str
     unit: Node | Subgraph
     config: Mapping[str, Any] | None
+    renamed_from: tuple[str, ...] = ()
 
 
 class Subgraph:
@@ -63,10 +64,14 @@ class Subgraph:
         *,
         name: str | None = None,
         config: Mapping[str, Any] | None = None,
+        renamed_from: str | Sequence[str] = (),
     ) -> str:
         """Add a node or a nested subgraph and return the name it is known by here.
 
         ``name`` overrides the unit's own name; ``config`` is merged over the node's config.
+        ``renamed_from`` names what the node was called before (one name or several, in this
+        subgraph): a resumed run's saved state for that name follows it, and a manifest diff
+        shows one ``renamed`` change instead of a removal and an addition.
         """
         if not isinstance(unit, Node | Subgraph):
             raise TypeError(
@@ -78,7 +83,13 @@ class Subgraph:
             raise ValueError("a nested subgraph needs a name: Subgraph('etl') or name='etl'")
         if "/" in member_id or "." in member_id:
             raise ValueError(f"node name {member_id!r} may not contain '/' or '.'; rename it")
-        self.members.append(Member(member_id, unit, dict(config) if config else None))
+        former = (renamed_from,) if isinstance(renamed_from, str) else tuple(renamed_from)
+        for old in former:
+            if not isinstance(old, str) or not old or "/" in old or "." in old:
+                raise ValueError(
+                    f"renamed_from: {old!r} is no node name (non-empty, no '/' or '.')"
+                )
+        self.members.append(Member(member_id, unit, dict(config) if config else None, former))
         return member_id
 
     def connect(

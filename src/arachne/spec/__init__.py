@@ -12,6 +12,7 @@ path, what was found and the fix. See ``docs/graph-documents.md``.
 
 from __future__ import annotations
 
+from arachne.model.manifest import Manifest, manifest_of, subgraph_manifest
 from arachne.spec.build import build, load
 from arachne.spec.composite import register_document
 from arachne.spec.document import (
@@ -24,7 +25,7 @@ from arachne.spec.document import (
     NodeDoc,
     PortRefDoc,
 )
-from arachne.spec.manifest import Manifest, document_manifest, manifest_of, subgraph_manifest
+from arachne.spec.manifest import document_manifest
 from arachne.spec.parse import parse_document
 from arachne.spec.reading import (
     SUFFIXES,
