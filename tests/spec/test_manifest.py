@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -56,32 +58,54 @@ def manifest(doc: dict[str, Any]) -> Manifest:
 
 
 BUILD = """
-import json, sys
+import hashlib, json, sys
+from pathlib import Path
 from arachne.components import Registry
-from arachne.spec import document_manifest, parse_document
-doc = json.loads(sys.argv[1])
-digests = set()
-for _ in range(5):
-    made = document_manifest(parse_document(doc), Registry.default())
-    digests.add(made.canonical().decode())
-print(json.dumps(sorted(digests)))
+from arachne.components.code import enable_code
+from arachne.spec import document_manifest, parse_document, read_document
+paths, doc = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+made = {"DOC": document_manifest(parse_document(doc), Registry.default()).canonical().decode()}
+for path in paths:
+    registry = Registry.default()
+    enable_code(registry)  # (builds nothing: code is built when a node starts)
+    if path.endswith("squares.yaml"):
+        registry.add_code(json.loads((Path(path).parent / "square.json").read_text()))
+    text = document_manifest(read_document(Path(path)), registry).canonical()
+    made[path] = hashlib.sha256(text).hexdigest()
+print(json.dumps(made))
 """
 
+PROCESSES = 100
 
-def test_the_manifest_is_the_same_bytes_in_processes_with_different_hash_seeds() -> None:
-    seen = set()
-    for seed in ("0", "1", "42", "4242", "random"):
-        env = {**os.environ, "PYTHONHASHSEED": seed}
-        done = subprocess.run(
-            [sys.executable, "-c", BUILD, json.dumps(DOC)],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-            timeout=120,
-        )
-        seen.update(json.loads(done.stdout))
-    assert seen == {manifest(DOC).canonical().decode()}
+
+def _built_in_process(seed: int) -> dict[str, str]:
+    env = {**os.environ, "PYTHONHASHSEED": str(seed)}
+    done = subprocess.run(
+        [sys.executable, "-c", BUILD, json.dumps([str(p) for p in DOCUMENTS]), json.dumps(DOC)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=300,
+    )
+    built: dict[str, str] = json.loads(done.stdout)
+    return built
+
+
+def test_the_manifest_is_the_same_bytes_over_100_processes_with_different_hash_seeds() -> None:
+    expected = {"DOC": manifest(DOC).canonical().decode()}
+    for path in DOCUMENTS:
+        registry = Registry.default()
+        enable_code(registry)
+        if path.name == "squares.yaml":
+            registry.add_code(json.loads((path.parent / "square.json").read_text()))
+        text = document_manifest(read_document(path), registry).canonical()
+        expected[str(path)] = hashlib.sha256(text).hexdigest()
+    with ThreadPoolExecutor(max_workers=2) as pool:  # (the machine has 2 cores)
+        built = list(pool.map(_built_in_process, range(PROCESSES)))
+    assert len(built) == PROCESSES
+    differing = [seed for seed, made in enumerate(built) if made != expected]
+    assert differing == [], f"hash seeds {differing} built other bytes"
 
 
 def test_order_in_the_document_does_not_change_the_manifest_but_content_does() -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from arachne.components import Registry
+from arachne.model.manifest import Manifest, ManifestDiff
 from arachne.spec import DOCUMENT_SCHEMA, analyze, build, document_manifest, read_document
 
 if TYPE_CHECKING:
@@ -22,7 +23,16 @@ if TYPE_CHECKING:
 
     from arachne.components import ComponentDefinition
 
-__all__ = ["components", "dot", "load_registry", "manifest", "schema", "validate"]
+__all__ = [
+    "components",
+    "diff",
+    "dot",
+    "load_registry",
+    "manifest",
+    "read_manifest",
+    "schema",
+    "validate",
+]
 
 
 def load_registry(modules: Sequence[str] = (), *, allow_code: bool = False) -> Registry:
@@ -79,6 +89,26 @@ def manifest(
     if digest:
         return made.digest
     return json.dumps(made.to_dict(), indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def read_manifest(path: Path, registry: Registry) -> Manifest:
+    """Return the manifest in ``path``: one ``arachne manifest`` wrote, or a graph document's."""
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            data = None  # (read_document reports it, naming the file)
+        if isinstance(data, dict) and "manifest" in data:
+            return Manifest.from_dict(data)
+    return document_manifest(read_document(path), registry)
+
+
+def diff(
+    old: Path, new: Path, modules: Sequence[str] = (), *, allow_code: bool = False
+) -> ManifestDiff:
+    """Return what changed from graph (or manifest) ``old`` to ``new``."""
+    registry = load_registry(modules, allow_code=allow_code)
+    return read_manifest(old, registry).diff(read_manifest(new, registry))
 
 
 def schema() -> str:

@@ -6,6 +6,7 @@ Each command imports what it needs when it runs, so ``arachne --help`` starts qu
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -510,6 +511,41 @@ def manifest(
         text = info.manifest(file, components or (), allow_code=allow_code, digest=digest)
         sys.stdout.write(text + "\n")
         return 0
+
+    raise typer.Exit(_guarded(write))
+
+
+@app.command("diff")
+def diff_graphs(
+    old: FileArg,
+    new: Annotated[
+        Path,
+        typer.Argument(help="The newer graph document, or a manifest `arachne manifest` wrote."),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the changes as JSON.")] = False,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Exit 1 if a change loses a node's saved state."),
+    ] = False,
+    components: ComponentsOpt = None,
+    allow_code: AllowCodeOpt = False,
+) -> None:
+    """Print what changed between two graphs: nodes, routes and edges, renames included.
+
+    Either side may be a graph document or a manifest saved with `arachne manifest`. A
+    change a stateful node's saved state cannot survive (the node removed, its component or
+    a schema changed) is marked: a run checkpointed with OLD would not resume with NEW.
+    """
+
+    def write() -> int:
+        from arachne.cli import info
+
+        made = info.diff(old, new, components or (), allow_code=allow_code)
+        if as_json:
+            sys.stdout.write(json.dumps(made.to_dict(), indent=2, sort_keys=True) + "\n")
+        else:
+            sys.stdout.write(made.text() + "\n")
+        return 1 if check and made.flagged else 0
 
     raise typer.Exit(_guarded(write))
 

@@ -22,24 +22,26 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from arachne.model.errors import SpecError
 from arachne.model.flatten import flatten
+from arachne.model.node import Node
 from arachne.model.policies import error_policy_to_data, overflow_name
 
 if TYPE_CHECKING:
     from arachne.model.graph import Graph
-    from arachne.model.node import Node
     from arachne.model.port import PortSpec
     from arachne.model.subgraph import Subgraph
 
 __all__ = [
     "COMPATIBLE",
     "MANIFEST_VERSION",
+    "Change",
     "Contracts",
     "EdgeRecord",
     "Manifest",
+    "ManifestDiff",
     "NodeRecord",
     "Route",
     "manifest_of",
@@ -141,6 +143,8 @@ class NodeRecord:
     cadence: float | None
     fingerprint: str | None = None  # what else decides its behaviour (a code component's code)
     delivery: str | None = None  # its promise under checkpoints, when the instance is known
+    stateful: bool | None = None  # whether it keeps state checkpoints save (None: unknown)
+    renamed_from: tuple[str, ...] = ()  # ids the author says it had before
 
     def to_dict(self) -> dict[str, Any]:
         """Return the node as JSON data."""
@@ -157,6 +161,8 @@ class NodeRecord:
             "cadence": self.cadence,
             "fingerprint": self.fingerprint,
             "delivery": self.delivery,
+            "stateful": self.stateful,
+            "renamedFrom": list(self.renamed_from),
         }
 
 
@@ -201,6 +207,16 @@ class Manifest:
                 return record
         raise KeyError(node_id)
 
+    def diff(self, other: Manifest) -> ManifestDiff:
+        """Return what changed from this manifest to ``other`` (``Manifest.diff(a, b)``).
+
+        Nodes match by id, or by a ``renamed_from`` the author declared on the newer one (one
+        ``renamed`` change, and state follows it); edges by id, or by the ports they join once
+        renames are applied. A change that a stateful node's saved state cannot survive is
+        flagged (:attr:`Change.lost`).
+        """
+        return _diff(self, other)
+
     @classmethod
     def from_dict(cls, data: object) -> Manifest:
         """Read a manifest back; ``SpecError`` names the field at fault and the fix."""
@@ -240,6 +256,8 @@ def manifest_of(
                 cadence=spec.cadence,
                 fingerprint=spec.fingerprint,
                 delivery=instance.delivery if instance is not None else None,
+                stateful=_stateful(instance) if instance is not None else None,
+                renamed_from=spec.renamed_from,
             )
         )
         for direction, ports in (("in", spec.inputs), ("out", spec.outputs)):
@@ -272,6 +290,14 @@ def subgraph_manifest(
     return manifest_of(flat.graph, registry=registry, instances=flat.instances, name=name)
 
 
+def _stateful(node: Node) -> bool:
+    """Whether ``node`` keeps state: as it says, else whether its class overrides snapshot."""
+    declared = node.stateful
+    if declared is not None:
+        return declared
+    return type(node).snapshot is not Node.snapshot
+
+
 def _route(node: str, direction: str, port: PortSpec) -> Route:
     schema = port.schema
     declared = getattr(schema, "__schema_version__", None)
@@ -297,6 +323,286 @@ def _stable(value: object) -> str:
     return f"<{getattr(named, '__module__', '?')}.{getattr(named, '__qualname__', '?')}>"
 
 
+# -- diff --------------------------------------------------------------------------------------
+
+ChangeKind = Literal[
+    "added", "removed", "renamed", "component", "contract", "config", "code", "policy",
+    "schema", "rewired",
+]  # fmt: skip
+"""What a :class:`Change` is: a record added or removed, a node renamed (by its author), its
+component replaced, its contract (version) bumped, its config or code changed, a flow or run
+policy changed, a route's schema changed, an edge joined to other ports."""
+
+_NODE_POLICY: Final = (
+    "mode", "concurrency", "ordered", "error_policy", "timeout", "cadence", "delivery",
+)  # fmt: skip
+_EDGE_POLICY: Final = ("capacity", "overflow", "priority", "control")
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One difference between two manifests.
+
+    ``subject`` is ``node``, ``route`` or ``edge``; ``id`` the record's id in the newer
+    manifest (the older one's for a removal; ``node.port`` for a route). ``old`` and ``new``
+    are what changed: ids for a rename, component ids, versions, ``{field: value}`` for a
+    policy, schema names with versions. ``lost`` says why a node's saved state cannot survive
+    the change, when it cannot: a restore refuses such a diff.
+    """
+
+    kind: ChangeKind
+    subject: Literal["node", "route", "edge"]
+    id: str
+    old: Any = None
+    new: Any = None
+    lost: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the change as JSON data."""
+        return {
+            "kind": self.kind,
+            "subject": self.subject,
+            "id": self.id,
+            "old": self.old,
+            "new": self.new,
+            "lost": self.lost,
+        }
+
+    def __str__(self) -> str:
+        if self.kind == "renamed":
+            line = f"{self.subject} {self.old} renamed to {self.new}"
+        elif self.kind in ("added", "removed"):
+            line = f"{self.subject} {self.id} {self.kind}"
+        elif isinstance(self.old, Mapping) and isinstance(self.new, Mapping):
+            parts = [
+                f"{key} {_shown(self.old[key])} -> {_shown(self.new[key])}" for key in self.old
+            ]
+            line = f"{self.subject} {self.id} {self.kind}: {', '.join(parts)}"
+        else:
+            line = f"{self.subject} {self.id} {self.kind}: {_shown(self.old)} -> {_shown(self.new)}"
+        return line if self.lost is None else f"{line}  [state lost: {self.lost}]"
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestDiff:
+    """What changed from one manifest (digest ``old``) to another (``new``).
+
+    The changes come in a fixed order: nodes, then routes, then edges, each by id.
+    """
+
+    old: str
+    new: str
+    changes: tuple[Change, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def flagged(self) -> tuple[Change, ...]:
+        """The changes a node's saved state cannot survive."""
+        return tuple(change for change in self.changes if change.lost is not None)
+
+    @property
+    def renames(self) -> dict[str, str]:
+        """Each renamed node's old id, mapped to its new one."""
+        return {c.old: c.new for c in self.changes if c.kind == "renamed" and c.subject == "node"}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the diff as JSON data."""
+        return {
+            "old": self.old,
+            "new": self.new,
+            "changes": [change.to_dict() for change in self.changes],
+        }
+
+    def text(self) -> str:
+        """Return the diff as lines a person reads, ``no changes`` when there are none."""
+        if not self.changes:
+            return "no changes"
+        lines = [str(change) for change in self.changes]
+        flagged = len(self.flagged)
+        if flagged:
+            lines.append(
+                f"{flagged} change{'s lose' if flagged != 1 else ' loses'} saved state: a run "
+                "checkpointed with the old graph cannot resume with the new one"
+            )
+        return "\n".join(lines)
+
+
+def _diff(a: Manifest, b: Manifest) -> ManifestDiff:
+    old_nodes = {node.id: node for node in a.nodes}
+    new_nodes = {node.id: node for node in b.nodes}
+    matched: dict[str, str] = {}  # new id -> old id
+    for node in b.nodes:
+        if node.id in old_nodes:
+            matched[node.id] = node.id
+    taken = set(matched.values())
+    for node in b.nodes:
+        if node.id in matched:
+            continue
+        former = next(
+            (old for old in node.renamed_from if old in old_nodes and old not in new_nodes),
+            None,
+        )
+        if former is not None and former not in taken:
+            matched[node.id] = former
+            taken.add(former)
+    nodes: list[Change] = []
+    for node in b.nodes:
+        if node.id not in matched:
+            nodes.append(Change("added", "node", node.id))
+    for node in a.nodes:
+        if node.id not in taken:
+            nodes.append(Change("removed", "node", node.id, lost=_dropped(node)))
+    routes: list[Change] = []
+    for new_id, old_id in matched.items():
+        before, after = old_nodes[old_id], new_nodes[new_id]
+        nodes.extend(_node_changes(before, after))
+        routes.extend(_route_changes(a, b, before, after))
+    renames = {old: new for new, old in matched.items() if old != new}
+    changes = [
+        *sorted(nodes, key=lambda c: (c.id, c.kind)),
+        *sorted(routes, key=lambda c: (c.id, c.kind)),
+        *_edge_changes(a, b, renames),
+    ]
+    return ManifestDiff(a.digest, b.digest, tuple(changes))
+
+
+def _node_changes(before: NodeRecord, after: NodeRecord) -> list[Change]:
+    changes: list[Change] = []
+    if before.id != after.id:
+        changes.append(Change("renamed", "node", after.id, before.id, after.id))
+    if before.component != after.component:
+        lost = None
+        if before.stateful is not False:
+            lost = f"state saved by {before.component} cannot be restored into {after.component}"
+        changes.append(
+            Change("component", "node", after.id, before.component, after.component, lost)
+        )
+    elif before.contract != after.contract:
+        changes.append(Change("contract", "node", after.id, before.contract, after.contract))
+    if before.config_digest != after.config_digest:
+        changes.append(
+            Change("config", "node", after.id, before.config_digest, after.config_digest)
+        )
+    if before.fingerprint != after.fingerprint:
+        changes.append(Change("code", "node", after.id, before.fingerprint, after.fingerprint))
+    policy = [key for key in _NODE_POLICY if getattr(before, key) != getattr(after, key)]
+    if policy:
+        changes.append(
+            Change(
+                "policy",
+                "node",
+                after.id,
+                {_camel(key): getattr(before, key) for key in policy},
+                {_camel(key): getattr(after, key) for key in policy},
+            )
+        )
+    return changes
+
+
+def _route_changes(a: Manifest, b: Manifest, before: NodeRecord, after: NodeRecord) -> list[Change]:
+    old = {(r.direction, r.port): r for r in a.routes if r.node == before.id}
+    new = {(r.direction, r.port): r for r in b.routes if r.node == after.id}
+    changes: list[Change] = []
+    for key in sorted(old.keys() | new.keys()):
+        route_id = f"{after.id}.{key[1]}"
+        was, now = old.get(key), new.get(key)
+        if was is None:
+            changes.append(Change("added", "route", route_id))
+        elif now is None:
+            changes.append(Change("removed", "route", route_id))
+        elif (was.schema, was.schema_version) != (now.schema, now.schema_version):
+            lost = None
+            if before.stateful is not False:
+                lost = (
+                    f"node {after.id!r} keeps state built from {was.schema} "
+                    f"v{was.schema_version} at its {key[0]}put {key[1]!r}"
+                )
+            changes.append(
+                Change(
+                    "schema",
+                    "route",
+                    route_id,
+                    f"{was.schema} v{was.schema_version}",
+                    f"{now.schema} v{now.schema_version}",
+                    lost,
+                )
+            )
+    return changes
+
+
+def _edge_changes(a: Manifest, b: Manifest, renames: Mapping[str, str]) -> list[Change]:
+    def ends(edge: EdgeRecord, renamed: bool) -> tuple[str, str]:
+        if not renamed:
+            return edge.source, edge.target
+        return _renamed(edge.source, renames), _renamed(edge.target, renames)
+
+    old = {edge.id: edge for edge in a.edges}
+    new = {edge.id: edge for edge in b.edges}
+    pairs: list[tuple[EdgeRecord, EdgeRecord]] = []
+    gone = [edge for edge in a.edges if edge.id not in new]
+    came = [edge for edge in b.edges if edge.id not in old]
+    by_ends = {ends(edge, True): edge for edge in gone}
+    changes: list[Change] = []
+    for edge in came:
+        was = by_ends.pop(ends(edge, False), None)
+        if was is None:
+            changes.append(Change("added", "edge", edge.id))
+        else:
+            pairs.append((was, edge))  # its id followed the renamed nodes it joins
+    changes.extend(Change("removed", "edge", edge.id) for edge in by_ends.values())
+    pairs.extend((old[edge.id], edge) for edge in b.edges if edge.id in old)
+    for was, now in pairs:
+        if ends(was, True) != ends(now, False):
+            changes.append(
+                Change(
+                    "rewired",
+                    "edge",
+                    now.id,
+                    f"{was.source} -> {was.target}",
+                    f"{now.source} -> {now.target}",
+                )
+            )
+        policy = [key for key in _EDGE_POLICY if getattr(was, key) != getattr(now, key)]
+        if policy:
+            changes.append(
+                Change(
+                    "policy",
+                    "edge",
+                    now.id,
+                    {key: getattr(was, key) for key in policy},
+                    {key: getattr(now, key) for key in policy},
+                )
+            )
+    return sorted(changes, key=lambda c: (c.id, c.kind))
+
+
+def _renamed(port: str, renames: Mapping[str, str]) -> str:
+    node, _, name = port.rpartition(".")
+    return f"{renames.get(node, node)}.{name}"
+
+
+def _dropped(node: NodeRecord) -> str | None:
+    if node.stateful is False:
+        return None
+    if node.stateful is None:
+        return "it may keep state (its instance was not known) and no node takes it over"
+    return (
+        "it keeps state and no node takes it over (its successor can declare renamedFrom, "
+        "renamed_from in Python)"
+    )
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _shown(value: object) -> str:
+    return "none" if value is None else str(value)
+
+
 # -- reading back ------------------------------------------------------------------------------
 
 _NODE_FIELDS: Final = {
@@ -312,6 +618,8 @@ _NODE_FIELDS: Final = {
     "cadence": (int, float, type(None)),
     "fingerprint": (str, type(None)),
     "delivery": (str, type(None)),
+    "stateful": (bool, type(None)),
+    "renamedFrom": list,
 }
 _ROUTE_FIELDS: Final = {
     "node": str,
@@ -368,6 +676,8 @@ def _read(data: object) -> Manifest:
             cadence=item["cadence"],
             fingerprint=item["fingerprint"],
             delivery=item["delivery"],
+            stateful=item["stateful"],
+            renamed_from=_former(item["renamedFrom"], item["id"]),
         )
         for item in _items(data["nodes"], "nodes", _NODE_FIELDS)
     )
@@ -427,6 +737,12 @@ def _items(value: object, where: str, fields: Mapping[str, Any]) -> list[dict[st
                 raise SpecError(f"{at}.{key}: got {type(item[key]).__name__}")
         items.append(dict(item))
     return items
+
+
+def _former(value: list[Any], node_id: str) -> tuple[str, ...]:
+    if not all(isinstance(item, str) and item for item in value):
+        raise SpecError(f"manifest: node {node_id!r}: renamedFrom must be a list of node ids")
+    return tuple(value)
 
 
 def _unique(ids: list[str], where: str, key: str) -> None:

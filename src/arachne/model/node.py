@@ -101,6 +101,11 @@ class Node:
       :meth:`restore` takes back what came after), ``"at-least-once"`` (the default: after a
       recovery it may see again what it saw since the last checkpoint) or ``"at-most-once"``.
 
+    - ``stateful``: whether the node keeps state a checkpoint saves, which a graph manifest
+      records (its diff flags a change that state cannot survive). ``None`` (default): it does
+      when its class overrides :meth:`snapshot`; set ``True`` on a node that keeps its state
+      in ``context.state``.
+
     Under checkpointing (``Runtime(store=...)``) a node's :meth:`snapshot` is saved as each
     barrier passes it and handed to :meth:`restore` before ``on_start`` when a run resumes.
     By default that is ``context.state``, so a node that keeps its state there needs nothing
@@ -116,6 +121,7 @@ class Node:
     error_policy: ErrorPolicy = "fail"
     timeout: float | None = None
     delivery: Delivery = "at-least-once"
+    stateful: ClassVar[bool | None] = None
 
     _arachne_name: str | None
     _arachne_config: Mapping[str, Any]

@@ -164,7 +164,7 @@ def _assemble(doc: GraphDocument, units: dict[str, Node | Subgraph]) -> Subgraph
     sub = Subgraph()
     try:
         for node in doc.nodes:
-            sub.add_node(units[node.id], name=node.id)
+            sub.add_node(units[node.id], name=node.id, renamed_from=node.renamed_from)
         for edge in doc.edges:
             sub.connect(
                 (edge.source.node, edge.source.port),

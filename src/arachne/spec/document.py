@@ -56,7 +56,8 @@ class NodeDoc:
     """One node: its id, the component that builds it and the component's config.
 
     ``errors`` overrides the component's error policy (``fail``, ``skip``, ``dead_letter`` or
-    a ``Retry``) when it is set.
+    a ``Retry``) when it is set. ``renamed_from`` (``renamedFrom``) names ids the node had
+    before: a resumed run's saved state follows it (``arachne run --upgrade``).
 
     ``name``, ``description``, ``position`` and ``metadata`` are informational (editors and
     dashboards keep them); building ignores them.
@@ -70,9 +71,11 @@ class NodeDoc:
     position: Mapping[str, Any] | None = None
     metadata: Mapping[str, Any] | None = None
     errors: ErrorPolicy | None = None
+    renamed_from: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
+        object.__setattr__(self, "renamed_from", tuple(self.renamed_from))
         object.__setattr__(self, "position", _frozen(self.position))
         object.__setattr__(self, "metadata", _frozen(self.metadata))
 
@@ -83,6 +86,8 @@ class NodeDoc:
             data["config"] = _plain(self.config)
         if self.errors is not None:
             data["errors"] = error_policy_to_data(self.errors)
+        if self.renamed_from:
+            data["renamedFrom"] = list(self.renamed_from)
         for key in ("name", "description", "position", "metadata"):
             value = getattr(self, key)
             if value is not None:

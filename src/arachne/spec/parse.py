@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from arachne.model.errors import SpecError
 from arachne.model.policies import error_policy_from_data
 from arachne.spec._edges import parse_edges
-from arachne.spec._fields import Fields, unknown_node
+from arachne.spec._fields import Fields, check_name, unknown_node
 from arachne.spec._problems import Problems, describe_value
 from arachne.spec._values import plain_json
 from arachne.spec.document import DEFAULT_VERSION, Dialect, ExposedPortDoc, GraphDocument, NodeDoc
@@ -39,6 +39,7 @@ NODE_KEYS: Final = (
     "component",
     "config",
     "errors",
+    "renamedFrom",
     "name",
     "description",
     "position",
@@ -152,6 +153,7 @@ def _nodes(items: list[object], problems: Problems) -> tuple[list[NodeDoc], dict
         component = fields.text("component", required='a component id: "arachne.core.map"')
         config = fields.mapping("config", null=True)
         errors = _errors(item, where, problems)
+        renamed = _renamed_from(fields)
         name = fields.text("name", empty=True)
         description = fields.text("description", empty=True)
         position = fields.mapping("position")
@@ -169,9 +171,40 @@ def _nodes(items: list[object], problems: Problems) -> tuple[list[NodeDoc], dict
         if node_id is None or component is None:
             continue
         nodes.append(
-            NodeDoc(node_id, component, config or {}, name, description, position, metadata, errors)
+            NodeDoc(
+                node_id,
+                component,
+                config or {},
+                name,
+                description,
+                position,
+                metadata,
+                errors,
+                renamed,
+            )
         )
     return nodes, known
+
+
+def _renamed_from(fields: Fields) -> tuple[str, ...]:
+    """Return the ids a node says it had before (``renamedFrom``: one id, or a list)."""
+    if "renamedFrom" not in fields.data:
+        return ()
+    value = fields.data["renamedFrom"]
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        fields.wrong("renamedFrom", "a node id or a list of them", ' like "renamedFrom": "count"')
+        return ()
+    former: list[str] = []
+    for index, old in enumerate(items):
+        why = check_name(old) if isinstance(old, str) else "expected a node id (a string)"
+        if why is not None:
+            problems = fields.problems
+            at = fields.path("renamedFrom") + ("" if isinstance(value, str) else f"[{index}]")
+            problems.add(at, why, "bad-id")
+            continue
+        former.append(old)
+    return tuple(former)
 
 
 def _errors(item: dict[str, object], where: str, problems: Problems) -> ErrorPolicy | None:

@@ -118,6 +118,13 @@ DOCUMENT_SCHEMA: Final[dict[str, Any]] = {
                         },
                     ],
                 },
+                "renamedFrom": {
+                    "description": "ids this node had before: resumed state follows it",
+                    "oneOf": [
+                        {"$ref": "#/$defs/name"},
+                        {"type": "array", "items": {"$ref": "#/$defs/name"}, "minItems": 1},
+                    ],
+                },
                 "name": _TEXT,
                 "description": _TEXT,
                 "position": _OBJECT,

@@ -74,6 +74,7 @@ class CodeNode(AsyncNode):
     concurrency = MAX_BATCH * PIPELINE
     ordered = True
     error_policy: ErrorPolicy = "skip"  # one bad value (or limit hit) fails that call alone
+    stateful = True  # setState, mirrored into context.state
 
     def __init__(
         self,
