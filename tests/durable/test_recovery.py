@@ -35,7 +35,7 @@ class Recorder:
         self.start = start
         self.end: str | None = None
 
-    def open_run(self, name: str, *, checksum: str | None, fresh: bool = False) -> Recorder:
+    def open_run(self, name: str, *, checksum: str | None, **_: Any) -> Recorder:
         return self
 
     def latest(self) -> tuple[int, Mapping[str, Mapping[str, Any]]] | None:

@@ -170,6 +170,15 @@ def run(
         bool,
         typer.Option("--fresh", help="With --store: start the run over, not from its checkpoint."),
     ] = False,
+    upgrade: Annotated[
+        bool,
+        typer.Option(
+            "--upgrade",
+            help="With --store: resume the run with this changed document, each node's saved "
+            "state following it (renamedFrom included); refused, naming the nodes, when some "
+            "state cannot follow. `arachne diff` shows the changes.",
+        ),
+    ] = False,
     record: Annotated[
         list[str] | None,
         typer.Option(
@@ -215,6 +224,7 @@ def run(
         store=store,
         checkpoint_every=checkpoint_every,
         fresh=fresh,
+        upgrade=upgrade,
         record=record or [],
         log_keep=log_keep,
     )

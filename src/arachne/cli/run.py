@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import stat
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from wsgiref.simple_server import WSGIServer
 
+    from arachne.model.manifest import Manifest
     from arachne.runtime.execution import Execution
     from arachne.runtime.stats import ExecutionStats
     from arachne.spec import GraphDocument
@@ -84,6 +86,7 @@ class RunOptions:
     store: Path | None = None  # the SQLite file to checkpoint into (and resume from)
     checkpoint_every: float | None = None  # seconds between checkpoints (1 with a store)
     fresh: bool = False  # start the stored run over instead of resuming it
+    upgrade: bool = False  # resume the stored run with a changed graph, its state following
     record: list[str] = field(default_factory=list)  # edges whose messages the log keeps
     log_keep: int | None = None  # entries of the event log kept (a million with a store)
     document_text: str | None = None  # the document as written, kept with the run
@@ -164,6 +167,7 @@ def _execute(
         store=_WithDocument(store, options) if store is not None else None,
         checkpoint_every=options.checkpoint_every or 1.0,
         fresh_runs=options.fresh,
+        upgrade_runs=options.upgrade,
         record=options.record,
         run_name=doc.name,
     )
@@ -183,6 +187,13 @@ def _execute(
         )
     if ex.checkpointer is not None and getattr(ex.checkpointer.target, "resumed", False):
         latest = ex.checkpointer.target.latest()
+        carried = getattr(ex.checkpointer.target, "carried", None)
+        if carried is not None:
+            err.print(
+                f"run {doc.name!r} resumes with a changed graph; what changed:\n"
+                + textwrap.indent(carried.text(), "  "),
+                highlight=False,
+            )
         err.print(
             f"resuming run {doc.name!r} from checkpoint {latest[0]} in {options.store} "
             "(--fresh starts it over)"
@@ -304,11 +315,21 @@ class _WithDocument:
         self.store = store
         self.options = options
 
-    def open_run(self, name: str, *, checksum: str | None, fresh: bool = False) -> Run:
+    def open_run(
+        self,
+        name: str,
+        *,
+        checksum: str | None,
+        fresh: bool = False,
+        manifest: Manifest | None = None,
+        upgrade: bool = False,
+    ) -> Run:
         return self.store.open_run(
             name,
             checksum=checksum,
             fresh=fresh,
+            manifest=manifest,
+            upgrade=upgrade,
             document=self.options.document_text,
             log_keep=self.options.log_keep or DEFAULT_KEEP,
         )
@@ -321,6 +342,7 @@ def _check_store_options(doc: GraphDocument, options: RunOptions) -> None:
             flag
             for flag, value in (
                 ("--fresh", options.fresh),
+                ("--upgrade", options.upgrade),
                 ("--record", options.record),
                 ("--checkpoint-every", options.checkpoint_every),
                 ("--log-keep", options.log_keep),

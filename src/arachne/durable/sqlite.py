@@ -27,9 +27,11 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Iterator
 
+    from arachne.model.manifest import Manifest
+
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 """The version of the tables below; a file written by a newer Arachne is refused."""
 
 _SCHEMA: Final = """
@@ -121,7 +123,8 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at REAL    NOT NULL,
     ended_at   REAL,
     resumes    INTEGER NOT NULL DEFAULT 0,
-    document   TEXT
+    document   TEXT,
+    manifest   TEXT
 );
 """
 
@@ -196,6 +199,9 @@ class SqliteStore:
                 )
             for statement in _statements(_SCHEMA):
                 db.execute(statement)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+            if "manifest" not in columns:  # (schema 1: runs kept no manifest)
+                db.execute("ALTER TABLE runs ADD COLUMN manifest TEXT")
             # Each queue's count of live messages, kept by the triggers, made whole again (a
             # file written before they existed): enqueue reads it instead of counting rows.
             db.execute("DELETE FROM queue_live")
@@ -225,15 +231,27 @@ class SqliteStore:
         fresh: bool = False,
         document: str | None = None,
         log_keep: int = DEFAULT_KEEP,
+        manifest: Manifest | None = None,
+        upgrade: bool = False,
     ) -> Run:
         """Return the run ``name``: resumed from its checkpoints unless it completed (or ``fresh``).
 
         ``checksum`` names the graph it runs; resuming a run made from another graph is
-        refused (``ValueError``) unless ``fresh`` starts it over. ``document`` (the graph
-        document's text, if it came from one) is kept for ``arachne replay``; ``log_keep``
-        bounds its event log.
+        refused (``ValueError``) unless ``fresh`` starts it over, or ``upgrade`` carries its
+        saved state over to the new graph by the diff of their manifests (``manifest`` is the
+        new graph's). ``document`` (the graph document's text, if it came from one) is kept
+        for ``arachne replay``; ``log_keep`` bounds its event log.
         """
-        return Run(self, name, checksum=checksum, fresh=fresh, document=document, log_keep=log_keep)
+        return Run(
+            self,
+            name,
+            checksum=checksum,
+            fresh=fresh,
+            document=document,
+            log_keep=log_keep,
+            manifest=manifest,
+            upgrade=upgrade,
+        )
 
     def close(self) -> None:
         """Close the file; the store cannot be used after."""

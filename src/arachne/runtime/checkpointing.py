@@ -29,6 +29,7 @@ import time
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from arachne.model.errors import ExecutionError, describe
+from arachne.model.manifest import Manifest, manifest_of
 from arachne.runtime.events import CheckpointAborted, CheckpointCommitted
 
 if TYPE_CHECKING:
@@ -77,8 +78,20 @@ class CheckpointTarget(Protocol):
 class RunStore(Protocol):
     """A store that keeps the checkpoints of named runs (``Runtime(store=...)``)."""
 
-    def open_run(self, name: str, *, checksum: str | None, fresh: bool = False) -> CheckpointTarget:
-        """Return the checkpoints of the run ``name`` (resumed unless ended, or ``fresh``)."""
+    def open_run(
+        self,
+        name: str,
+        *,
+        checksum: str | None,
+        fresh: bool = False,
+        manifest: Manifest | None = None,
+        upgrade: bool = False,
+    ) -> CheckpointTarget:
+        """Return the checkpoints of the run ``name`` (resumed unless ended, or ``fresh``).
+
+        ``manifest`` describes the graph; ``upgrade`` resumes a run begun with another graph
+        if its saved state can follow the diff of their manifests.
+        """
         ...
 
 
@@ -145,7 +158,8 @@ class Checkpointer:
         self.recorded: dict[str, int] = {}  # messages logged per recorded edge, at the restore
         self.recording: Recording | None = None  # the event log, flushed before each commit
         self._began = 0.0
-        self._changed: str | None = None  # the graph's checksum (JSON) after a live change
+        # The graph's checksum and manifest (JSON texts) after a live change.
+        self._changed: tuple[str, str] | None = None
         self._waiting = 0  # nodes the barrier has not passed yet
         self._arrived: dict[str, int] = {}  # node id -> input links carrying the barrier
         self._outgoing: dict[str, list[Edge]] = {}
@@ -307,7 +321,7 @@ class Checkpointer:
         parts = self._parts
         self._parts = {}
         if self._changed is not None:  # the first checkpoint of a graph changed live
-            parts["graph"] = {"checksum": self._changed}
+            parts["graph"] = {"checksum": self._changed[0], "manifest": self._changed[1]}
         try:
             if self.recording is not None:
                 self.recording.flush()  # the messages the checkpoint counts are in the log
@@ -380,7 +394,12 @@ class Checkpointer:
         Its first checkpoint carries the changed graph's checksum: the run resumes with that
         graph from then on, and is refused with the one it started with.
         """
-        self._changed = json.dumps(checksum_or_none(self.wiring.running_graph()))
+        graph = self.wiring.running_graph()
+        instances = {node_id: rn.node for node_id, rn in self.wiring.nodes.items()}
+        self._changed = (
+            json.dumps(checksum_or_none(graph)),
+            json.dumps(manifest_of(graph, instances=instances).canonical().decode()),
+        )
         self.abort("the graph changed")
         self.begin()
 

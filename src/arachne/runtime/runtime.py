@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Final, TypeVar
 
 from arachne.model.errors import ExecutionError
+from arachne.model.manifest import manifest_of
 from arachne.model.node import Node
 from arachne.model.subgraph import Subgraph
 from arachne.runtime.checkpointing import RunStore, check_every, checksum_or_none
@@ -83,7 +84,11 @@ class Runtime:
     ``store`` (``arachne.durable.SqliteStore("run.db")``) checkpoints every execution every
     ``checkpoint_every`` seconds, as the run named by its execution id, else ``run_name``,
     else its graph's name; a run that did not complete resumes from its last checkpoint when
-    it runs again (``fresh_runs`` starts each over instead). Its events go to the run's event
+    it runs again (``fresh_runs`` starts each over instead). A run is resumed only with the
+    graph it was started with, unless ``upgrade_runs``: then the saved state follows each node
+    to the changed graph by the diff of their manifests (renames the author declared
+    included), and a node's saved state that cannot follow is refused before the start,
+    naming the node. Its events go to the run's event
     log in the store, and so do the messages of the edges ``record`` names (ids of links),
     which ``arachne.durable.replay_into`` feeds to the graph again. docs/durable.md has the
     guarantees.
@@ -111,6 +116,7 @@ class Runtime:
         fresh_runs: bool = False,
         record: Iterable[str] = (),
         run_name: str | None = None,
+        upgrade_runs: bool = False,
     ) -> None:
         if (
             isinstance(max_concurrent_executions, bool)
@@ -129,6 +135,7 @@ class Runtime:
         self.store = store
         self.checkpoint_every = check_every(checkpoint_every)
         self.fresh_runs = fresh_runs
+        self.upgrade_runs = upgrade_runs
         self.record = list(record)
         self.run_name = run_name
         if self.record and store is None:
@@ -292,6 +299,8 @@ class Runtime:
                 execution_id or self.run_name or graph.name or "default",
                 checksum=checksum,
                 fresh=self.fresh_runs,
+                manifest=manifest_of(graph, instances=instances),
+                upgrade=self.upgrade_runs,
             )
         ex = Execution(
             graph,
