@@ -449,19 +449,15 @@ def test_an_edge_with_a_generated_id_joining_other_ports_is_removed_and_added() 
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an edge whose author-given id changes while it joins the same ports is paired by "
-    "its ports and then reported as nothing: the diff is empty though the digests differ",
-)
-def test_an_edge_whose_given_id_changes_is_reported() -> None:
+def test_an_edge_whose_given_id_changes_is_reported_as_renamed() -> None:
     old = copy.deepcopy(BASE)
     old["edges"][0]["id"] = "feed"
     new = copy.deepcopy(old)
     new["edges"][0]["id"] = "supply"
     made = diff(old, new)
     assert made.old != made.new
-    assert any(change.subject == "edge" for change in made.changes), made.text()
+    assert made.changes == (Change("renamed", "edge", "supply", "feed", "supply"),)
+    assert made.text() == "edge feed renamed to supply"
 
 
 # -- nested subgraphs ---------------------------------------------------------------------------
@@ -613,7 +609,7 @@ def test_a_document_with_renamed_from_round_trips_and_its_manifest_records_it() 
     assert parse_document(data) == parsed
     made = manifest(doc)
     assert made.node("total").renamed_from == ("count",)
-    assert made.node("twice").to_dict()["renamedFrom"] == ["dbl", "double"]  # sorted
+    assert made.node("twice").to_dict()["renamedFrom"] == ["double", "dbl"]  # as written
     assert made.node("intake").to_dict()["renamedFrom"] == []
     assert Manifest.from_dict(json.loads(made.canonical())) == made
 
@@ -745,3 +741,29 @@ def test_arachne_diff_reads_a_saved_manifest_on_either_side(
         assert json.loads(shown.stdout) == expected
         checked = runner.invoke(app, ["diff", str(old), str(new), "--check"])
         assert checked.exit_code == 1, checked.output
+
+
+def test_a_former_name_given_twice_to_one_node_is_refused_as_such() -> None:
+    doc = copy.deepcopy(BASE)
+    doc["nodes"][1]["renamedFrom"] = ["old", "old"]
+    with pytest.raises(SpecError, match=r"renamedFrom\[1\]: 'old' is named twice"):
+        parse_document(doc)
+    sub = Subgraph()
+    with pytest.raises(ValueError, match="names a node twice"):
+        sub.add_node(Parse(), name="p", renamed_from=["old", "old"])
+    with pytest.raises(TypeError, match="renamed_from: expected a node name"):
+        sub.add_node(Parse(), name="p", renamed_from=3)  # type: ignore[arg-type]
+
+
+def test_the_first_former_name_the_author_gives_that_the_old_graph_has_is_taken() -> None:
+    old = copy.deepcopy(BASE)
+    old["nodes"].append({"id": "dbl", "component": "arachne.core.passthrough"})
+    new = copy.deepcopy(BASE)
+    new["nodes"][1] = {**new["nodes"][1], "id": "total", "renamedFrom": ["count", "dbl"]}
+    for made_edge in new["edges"]:
+        for end in ("source", "target"):
+            if made_edge[end]["node"] == "count":
+                made_edge[end]["node"] = "total"
+    made = diff(old, new)
+    assert made.renames == {"count": "total"}
+    assert ("removed", "node", "dbl") in summary(made)

@@ -96,14 +96,16 @@ def _resolve(
     for member in sub.members:
         path = prefix + member.id
         # What the author says this member was called before, as whole flattened ids.
-        was = sorted(
-            {
+        # (in the author's order: a diff takes the first that the older graph has)
+        was = [
+            old
+            for old in dict.fromkeys(
                 before + name
                 for before in (prefix, *former)
                 for name in (member.id, *member.renamed_from)
-            }
-            - {path}
-        )
+            )
+            if old != path
+        ]
         if isinstance(member.unit, Node):
             if not tolerant:
                 spec = node_spec(path, member.unit, member.config)

@@ -333,6 +333,12 @@ ChangeKind = Literal[
 component replaced, its contract (version) bumped, its config or code changed, a flow or run
 policy changed, a route's schema changed, an edge joined to other ports."""
 
+_KINDS: Final[tuple[ChangeKind, ...]] = (
+    "renamed", "added", "removed", "component", "contract", "config", "code", "policy",
+    "schema", "rewired",
+)  # fmt: skip
+"""The order of one record's changes: a rename first, the rest as the kinds are listed."""
+
 _NODE_POLICY: Final = (
     "mode", "concurrency", "ordered", "error_policy", "timeout", "cadence", "delivery",
 )  # fmt: skip
@@ -461,8 +467,8 @@ def _diff(a: Manifest, b: Manifest) -> ManifestDiff:
         routes.extend(_route_changes(a, b, before, after))
     renames = {old: new for new, old in matched.items() if old != new}
     changes = [
-        *sorted(nodes, key=lambda c: (c.id, c.kind)),
-        *sorted(routes, key=lambda c: (c.id, c.kind)),
+        *sorted(nodes, key=_order),
+        *sorted(routes, key=_order),
         *_edge_changes(a, b, renames),
     ]
     return ManifestDiff(a.digest, b.digest, tuple(changes))
@@ -549,8 +555,11 @@ def _edge_changes(a: Manifest, b: Manifest, renames: Mapping[str, str]) -> list[
         was = by_ends.pop(ends(edge, False), None)
         if was is None:
             changes.append(Change("added", "edge", edge.id))
-        else:
-            pairs.append((was, edge))  # its id followed the renamed nodes it joins
+            continue
+        pairs.append((was, edge))
+        if not (_named_by_ports(was) and _named_by_ports(edge)):
+            # (an id made from the ports it joins follows the renamed nodes: no change)
+            changes.append(Change("renamed", "edge", edge.id, was.id, edge.id))
     changes.extend(Change("removed", "edge", edge.id) for edge in by_ends.values())
     pairs.extend((old[edge.id], edge) for edge in b.edges if edge.id in old)
     for was, now in pairs:
@@ -575,12 +584,24 @@ def _edge_changes(a: Manifest, b: Manifest, renames: Mapping[str, str]) -> list[
                     {key: getattr(now, key) for key in policy},
                 )
             )
-    return sorted(changes, key=lambda c: (c.id, c.kind))
+    return sorted(changes, key=_order)
+
+
+def _order(change: Change) -> tuple[str, int]:
+    return change.id, _KINDS.index(change.kind)
 
 
 def _renamed(port: str, renames: Mapping[str, str]) -> str:
     node, _, name = port.rpartition(".")
     return f"{renames.get(node, node)}.{name}"
+
+
+def _named_by_ports(edge: EdgeRecord) -> bool:
+    """Whether the edge's id was made from the ports it joins (``a.out->b.in``).
+
+    That is the id a document or ``Subgraph.connect`` gives an edge the author did not name.
+    """
+    return "->" in edge.id
 
 
 def _dropped(node: NodeRecord) -> str | None:

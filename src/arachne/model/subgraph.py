@@ -83,7 +83,13 @@ class Subgraph:
             raise ValueError("a nested subgraph needs a name: Subgraph('etl') or name='etl'")
         if "/" in member_id or "." in member_id:
             raise ValueError(f"node name {member_id!r} may not contain '/' or '.'; rename it")
+        if not isinstance(renamed_from, str | list | tuple):
+            raise TypeError(
+                f"renamed_from: expected a node name or a list of them, got {renamed_from!r}"
+            )
         former = (renamed_from,) if isinstance(renamed_from, str) else tuple(renamed_from)
+        if len(set(former)) != len(former):
+            raise ValueError(f"renamed_from: {list(former)!r} names a node twice")
         for old in former:
             if not isinstance(old, str) or not old or "/" in old or "." in old:
                 raise ValueError(

@@ -203,6 +203,10 @@ def _renamed_from(fields: Fields) -> tuple[str, ...]:
             at = fields.path("renamedFrom") + ("" if isinstance(value, str) else f"[{index}]")
             problems.add(at, why, "bad-id")
             continue
+        if old in former:
+            at = fields.path("renamedFrom") + f"[{index}]"
+            fields.problems.add(at, f"{old!r} is named twice; name it once", "duplicate-id")
+            continue
         former.append(old)
     return tuple(former)
 
