@@ -35,6 +35,7 @@ from arachne.server.errors import COMMON, Problem, documented, error_response
 from arachne.server.guards import BodyBound, JsonByDefault, LocalGuard, origin_allowed
 from arachne.server.live import live_routes
 from arachne.server.openapi import GRAPH_DOCUMENT_REF, install_openapi
+from arachne.server.query import query_routes
 from arachne.server.service import Full, NotFound, PayloadTooLarge, RuntimeService, SingleRun
 from arachne.server.settings import ServerSettings
 from arachne.server.sockets import SocketEvents
@@ -477,6 +478,7 @@ def create_app(
 
     app.include_router(live_routes(service, execution, need))
     app.include_router(dead_letter_routes(service, execution, need))
+    app.include_router(query_routes(service, execution, need))
 
     control("pause", lambda ex: ex.pause(), "Pause an execution (idempotent).")
     control("resume", lambda ex: ex.resume(), "Resume a paused execution (idempotent).")

@@ -1,0 +1,86 @@
+"""The query plane over the API: typed snapshots of one execution, read-only, for viewers.
+
+``GET /api/executions/{id}/query/{topology|flow|load|backpressure}`` answers the snapshot's
+``to_dict()`` (``arachne.observability.query``; docs/query-plane.md): each stamped with the
+running graph's manifest digest and the moment it was observed. The service keeps one
+``QueryPlane`` per execution while it knows the execution, so the rates of ``flow`` and
+``load`` are over the interval since the previous request for the same snapshot of the same
+execution, whoever asked (since the run's start, for the first); ``intervalSeconds`` says how
+long that was.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter
+
+from arachne.observability.query import QueryPlane
+from arachne.server.errors import documented
+
+if TYPE_CHECKING:
+    from arachne.runtime import Execution
+    from arachne.server.auth import Role
+    from arachne.server.service import RuntimeService
+
+__all__ = ["query_routes"]
+
+
+def query_routes(
+    service: RuntimeService,
+    execution: Callable[[str], Execution],
+    need: Callable[[Role], Any],
+) -> APIRouter:
+    """Return the query plane's routes for ``service``'s executions (viewers may read them).
+
+    ``execution(id)`` returns the execution or answers 404; ``need(role)`` is the dependency
+    that lets in callers with that role.
+    """
+    router = APIRouter(prefix="/api/executions/{execution_id}/query", tags=["query plane"])
+    viewer = [need("viewer")]
+    planes: dict[str, QueryPlane] = {}
+    planes_lock = threading.Lock()
+
+    def plane_of(execution_id: str) -> QueryPlane:
+        """Return the execution's plane, made on first use; planes of forgotten ones go."""
+        ex = execution(execution_id)
+        with planes_lock:
+            known = {kept.id for kept in service.executions()}
+            for gone in [plane_id for plane_id in planes if plane_id not in known]:
+                planes.pop(gone).close()
+            plane = planes.get(ex.id)
+            if plane is None or plane.execution is not ex:
+                plane = planes[ex.id] = QueryPlane(ex, registry=service.registry)
+            return plane
+
+    @router.get("/topology", dependencies=viewer, responses=documented(404))
+    def topology(execution_id: str) -> dict[str, Any]:
+        """Return the running graph's manifest: nodes, routes, edges with their flow policy."""
+        return plane_of(execution_id).topology().to_dict()
+
+    @router.get("/flow", dependencies=viewer, responses=documented(404))
+    def flow(execution_id: str) -> dict[str, Any]:
+        """Return per edge: depth, capacity, blocked ms per second, drops, whether it holds back.
+
+        The rate is over ``intervalSeconds`` since the previous request for this execution's
+        flow (since the run's start for the first).
+        """
+        return plane_of(execution_id).flow().to_dict()
+
+    @router.get("/load", dependencies=viewer, responses=documented(404))
+    def load(execution_id: str) -> dict[str, Any]:
+        """Return per node: busy, back-pressured and idle ms per second.
+
+        Over ``intervalSeconds`` of the execution's clock since the previous request for this
+        execution's load (since the run's start for the first).
+        """
+        return plane_of(execution_id).load().to_dict()
+
+    @router.get("/backpressure", dependencies=viewer, responses=documented(404))
+    def backpressure(execution_id: str) -> dict[str, Any]:
+        """Return each full ``block`` edge with the node causing it, and the path of full edges."""
+        return plane_of(execution_id).backpressure().to_dict()
+
+    return router

@@ -1,0 +1,174 @@
+"""The query plane through the service's API: four read-only snapshots (a real server)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from arachne.server import ServerSettings
+from arachne.server.app import GRAPH_EXAMPLE
+from tests.server.test_api import Served, eventually
+
+KINDS = ("topology", "flow", "load", "backpressure")
+
+KEYS = {
+    "viewer": "viewer-key-0123456789",
+    "operator": "operator-key-0123456789",
+    "admin": "admin-key-0123456789abc",
+}
+
+
+def serve(settings: ServerSettings) -> Iterator[httpx.Client]:
+    served = Served(settings)
+    try:
+        yield served.client
+    finally:
+        served.stop()
+
+
+@pytest.fixture
+def api() -> Iterator[httpx.Client]:
+    yield from serve(ServerSettings())
+
+
+@pytest.fixture
+def keyed() -> Iterator[httpx.Client]:
+    keys = ",".join(f"{key}={role}" for role, key in KEYS.items())
+    yield from serve(ServerSettings(api_keys=SecretStr(keys)))
+
+
+def started(api: httpx.Client, headers: dict[str, str] | None = None) -> str:
+    graph_id = api.post("/api/graphs", json=GRAPH_EXAMPLE, headers=headers).json()["id"]
+    ex = api.post(f"/api/graphs/{graph_id}/execute", headers=headers).json()["executionId"]
+    base = f"/api/executions/{ex}"
+    eventually(lambda: api.get(base, headers=headers).json()["state"] == "running")
+    return base
+
+
+def query(api: httpx.Client, base: str, kind: str) -> dict[str, Any]:
+    answer = api.get(f"{base}/query/{kind}")
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def test_every_snapshot_is_stamped_and_shaped(
+    api: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="arachne.node")
+    base = started(api)
+    execution_id = base.rsplit("/", 1)[1]
+    api.post(f"{base}/inject", json={"nodeId": "input", "port": "in", "value": 21})
+    eventually(lambda: any(r.name == "arachne.node.output" for r in caplog.records))
+
+    answers = {kind: query(api, base, kind) for kind in KINDS}
+    for body in answers.values():
+        assert body["executionId"] == execution_id
+        assert body["state"] == "running"
+        assert isinstance(body["observedAt"], float)
+        assert isinstance(body["monotonic"], float)
+    assert len({body["digest"] for body in answers.values()}) == 1
+    digest = answers["topology"]["digest"]
+    assert len(digest) == 64
+
+    manifest = answers["topology"]["manifest"]
+    assert [node["id"] for node in manifest["nodes"]] == ["double", "input", "output"]
+    assert [(e["id"], e["source"], e["capacity"]) for e in manifest["edges"]] == [
+        ("e1", "input.out", 1024),
+        ("e2", "double.out", 1024),
+    ]
+    # Components as the service's registry names them, with their contract versions.
+    assert {node["component"] for node in manifest["nodes"]} >= {"arachne.core.map"}
+    assert all(node["contract"] for node in manifest["nodes"])
+
+    flow = answers["flow"]
+    assert flow["intervalSeconds"] > 0
+    edges = {edge["id"]: edge for edge in flow["edges"]}
+    assert {"e1", "e2"} <= set(edges)
+    assert edges["e1"] == {
+        "id": "e1",
+        "source": "input",
+        "target": "double",
+        "kind": "link",
+        "depth": 0,
+        "capacity": 1024,
+        "blockedMsPerSecond": 0.0,
+        "dropped": 0,
+        "backpressured": False,
+    }
+    assert "inject->input.in" in edges  # made for the injection, counted like the others
+
+    load = answers["load"]
+    assert load["intervalSeconds"] > 0
+    nodes = {node["id"]: node for node in load["nodes"]}
+    assert set(nodes) == {"input", "double", "output"}
+    for node in nodes.values():
+        assert node["state"] == "running"
+        assert set(node) == {
+            "id",
+            "state",
+            "busyMsPerSecond",
+            "backpressuredMsPerSecond",
+            "idleMsPerSecond",
+        }
+        assert 0 <= node["busyMsPerSecond"] <= 1000.5
+    assert answers["backpressure"]["causes"] == []
+
+    # Rates are since the previous request for the same snapshot (the run's start, first).
+    again = query(api, base, "flow")
+    elapsed = again["observedAt"] - flow["observedAt"]
+    assert again["intervalSeconds"] == pytest.approx(elapsed, abs=0.02)
+    assert again["digest"] == digest
+
+
+def test_the_digest_changes_with_a_live_change_and_not_otherwise(api: httpx.Client) -> None:
+    base = started(api)
+    before = {query(api, base, kind)["digest"] for kind in KINDS for _ in range(2)}
+    assert len(before) == 1
+    added = api.post(f"{base}/nodes", json={"id": "tap", "component": "arachne.core.logger"})
+    assert added.status_code == 201, added.text
+    after = query(api, base, "topology")
+    assert after["digest"] not in before
+    assert "tap" in [node["id"] for node in after["manifest"]["nodes"]]
+    assert {query(api, base, kind)["digest"] for kind in KINDS} == {after["digest"]}
+
+    assert api.patch(f"{base}/edges/e1", json={"capacity": 8}).status_code == 200
+    retuned = eventually(
+        lambda: (flow := query(api, base, "flow"))["digest"] != after["digest"] and flow
+    )
+    assert {e["id"]: e["capacity"] for e in retuned["edges"]}["e1"] == 8
+
+
+def test_viewers_may_read_and_strangers_may_not(keyed: httpx.Client) -> None:
+    admin = {"Authorization": f"Bearer {KEYS['admin']}"}
+    operator = {"Authorization": f"Bearer {KEYS['operator']}"}
+    viewer = {"Authorization": f"Bearer {KEYS['viewer']}"}
+    base = started(keyed, headers=admin)
+    for kind in KINDS:
+        assert keyed.get(f"{base}/query/{kind}", headers=viewer).status_code == 200
+        denied = keyed.get(f"{base}/query/{kind}", headers={"Authorization": "Bearer nope"})
+        assert denied.status_code == 401
+        written = keyed.post(f"{base}/query/{kind}", headers=operator)
+        assert written.status_code == 405  # read-only
+
+
+def test_an_unknown_or_forgotten_execution_is_not_found(api: httpx.Client) -> None:
+    missing = api.get("/api/executions/exec-nowhere/query/flow")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    assert "GET /api/executions" in missing.json()["error"]["message"]
+
+    base = started(api)
+    assert query(api, base, "flow")["state"] == "running"
+    assert api.post(f"{base}/stop").status_code == 202
+    eventually(lambda: api.get(base).json()["state"] == "completed")
+    ended = query(api, base, "load")
+    assert ended["state"] == "completed"
+    assert {node["state"] for node in ended["nodes"]} == {"stopped"}
+    assert api.delete(base).status_code == 204
+    assert api.get(f"{base}/query/topology").status_code == 404
