@@ -229,3 +229,19 @@ def test_arachne_run_upgrade_carries_an_accumulators_batch_over_a_rename(tmp_pat
     assert "resumes with a changed graph" in done.output
     assert "renamed to" in done.output
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [1, 2, 3]
+
+
+def test_a_renamed_node_taking_an_id_whose_node_saved_state_is_refused(tmp_path: Path) -> None:
+    # v1 has "count" and "double", both saving state; v2 renames count to "double" and drops
+    # the old double: its saved state must not pass unnoticed under the reused id.
+    with SqliteStore(tmp_path / "run.db") as store:
+        checkpoint_v1(store)
+        runtime = Runtime(store=store, run_name="sums")
+        runtime.register(sums())
+        checkpointer = runtime.execution.checkpointer
+        assert checkpointer is not None
+        target: Any = checkpointer.target
+        target.write({"state": {"sums/count": '{"total": 1}', "sums/double": '{"n": 2}'}})
+        target.release()
+        with pytest.raises(ValueError, match=r"'sums/double': its saved state has no node"):
+            resume(store, sums("double", renamed="count", double=False), upgrade_runs=True)

@@ -142,11 +142,13 @@ class Run:
         new_ids = {node.id for node in self.manifest.nodes}
         renames = diff.renames
         back = {new: old for old, new in renames.items()}
+        # (an id the new graph reuses for a renamed node still loses its old node's state)
+        dropped = {c.id for c in diff.changes if c.subject == "node" and c.kind == "removed"}
         problems = [
             f"{node_id!r}: its saved state has no node to go to (the node that takes it "
             "over can declare renamedFrom, renamed_from in Python)"
             for node_id in sorted(held)
-            if node_id not in new_ids and node_id not in renames
+            if node_id in dropped or (node_id not in new_ids and node_id not in renames)
         ]
         for change in diff.flagged:
             if change.kind == "removed":

@@ -439,20 +439,23 @@ def _diff(a: Manifest, b: Manifest) -> ManifestDiff:
     old_nodes = {node.id: node for node in a.nodes}
     new_nodes = {node.id: node for node in b.nodes}
     matched: dict[str, str] = {}  # new id -> old id
-    for node in b.nodes:
-        if node.id in old_nodes:
-            matched[node.id] = node.id
-    taken = set(matched.values())
-    for node in b.nodes:
-        if node.id in matched:
-            continue
+    taken: set[str] = set()
+    for node in b.nodes:  # a rename the author declared first, even onto an id reused
         former = next(
-            (old for old in node.renamed_from if old in old_nodes and old not in new_nodes),
+            (
+                old
+                for old in node.renamed_from
+                if old in old_nodes and old not in new_nodes and old not in taken
+            ),
             None,
         )
-        if former is not None and former not in taken:
+        if former is not None:
             matched[node.id] = former
             taken.add(former)
+    for node in b.nodes:
+        if node.id not in matched and node.id in old_nodes and node.id not in taken:
+            matched[node.id] = node.id
+            taken.add(node.id)
     nodes: list[Change] = []
     for node in b.nodes:
         if node.id not in matched:
