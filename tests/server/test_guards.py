@@ -56,6 +56,7 @@ def test_unknown_routes_methods_and_nesting_are_answered_in_json(served: Served)
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
     wrong = api.put("/api/graphs")
     assert (wrong.status_code, wrong.json()["error"]["code"]) == (405, "method_not_allowed")
+    assert wrong.headers["Allow"] == "GET, POST"
     deep = api.post(
         "/api/graphs",
         content=b"[" * 100_000 + b"]" * 100_000,

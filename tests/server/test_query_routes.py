@@ -155,6 +155,8 @@ def test_viewers_may_read_and_strangers_may_not(keyed: httpx.Client) -> None:
         assert denied.status_code == 401
         written = keyed.post(f"{base}/query/{kind}", headers=operator)
         assert written.status_code == 405  # read-only
+        assert written.headers["Allow"] == "GET"  # (a route of an included router)
+        assert written.json()["error"]["message"] == "POST is not served here; use GET"
 
 
 def test_an_unknown_or_forgotten_execution_is_not_found(api: httpx.Client) -> None:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Final
 from fastapi import Depends, FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
@@ -652,10 +651,12 @@ async def _frame_error(socket: WebSocket, code: str, message: str) -> None:
 
 def _methods_at(app: FastAPI, request: Request) -> list[str]:
     """Return every method some route serves at ``request``'s path (for ``Allow``)."""
+    # Asked of each route with each method, so routes of included routers answer too.
     methods: set[str] = set()
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.matches(request.scope)[0] is not Match.NONE:
-            methods |= route.methods or set()
+    for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in app.routes):
+            methods.add(method)
     return sorted(methods)
 
 
