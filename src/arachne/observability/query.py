@@ -374,14 +374,11 @@ class QueryPlane:
         readings: list[_EdgeReading] = []
         add = readings.append
         for edge in self.execution.wiring.edges.values():
-            # A spell under way counts up to now. (Edge keeps its start private; an accessor
-            # such as Edge.blocked_ns_at(now_ns) would say this in the edge's own words.)
-            since = edge._blocked_since
             add(
                 (
                     edge,
                     edge.depth,
-                    edge.blocked_ns + (now_ns - since if since else 0),
+                    edge.blocked_ns_at(now_ns),  # (a spell under way counts up to now)
                     edge.refused + edge.evicted + edge.discarded,
                 )
             )

@@ -707,15 +707,21 @@ class Edge:
         """Return the counters now, as a frozen snapshot (consistent from any thread)."""
         return self._ctx.gate.read(self._snapshot)
 
+    def blocked_ns_at(self, now_ns: int) -> int:
+        """Return the nanoseconds this edge has held its producer back, up to ``now_ns``.
+
+        A spell under way counts up to ``now_ns`` (a ``time.perf_counter_ns()`` reading).
+        """
+        since = self._blocked_since
+        return self.blocked_ns + (now_ns - since if since else 0)
+
     def _snapshot(self) -> EdgeStats:
         depth = len(self._buf) - self._head
         dequeued = self.received()
         high_water = max(self._high_water, depth)
         if self.overlays and dequeued > self.dequeued:
             high_water = max(high_water, 1)  # a fused hop hands each message on at once
-        blocked = self.blocked_ns
-        if self._blocked_since:
-            blocked += time.perf_counter_ns() - self._blocked_since
+        blocked = self.blocked_ns_at(time.perf_counter_ns())
         enqueued = dequeued + depth + self.evicted + self.discarded + self.shed_merged
         return EdgeStats(
             id=self.id,
