@@ -245,3 +245,47 @@ def test_a_renamed_node_taking_an_id_whose_node_saved_state_is_refused(tmp_path:
         target.release()
         with pytest.raises(ValueError, match=r"'sums/double': its saved state has no node"):
             resume(store, sums("double", renamed="count", double=False), upgrade_runs=True)
+
+
+def test_a_removed_nodes_finished_mark_does_not_pass_to_the_node_taking_its_id(
+    tmp_path: Path,
+) -> None:
+    with SqliteStore(tmp_path / "run.db") as store:
+        runtime = Runtime(store=store, run_name="sums")
+        runtime.register(sums())
+        checkpointer = runtime.execution.checkpointer
+        assert checkpointer is not None
+        target: Any = checkpointer.target
+        target.write(
+            {
+                "position": {"sums/numbers": json.dumps({"index": 0})},
+                "state": {"sums/count": json.dumps({"total": 100})},
+                "finished": {"sums/double": "true"},
+            }
+        )
+        target.release()
+        again = resume(store, sums("double", renamed="count", double=False), upgrade_runs=True)
+        taken = again.execution.instances["sums/double"]
+        assert taken.context.state == {"total": 110}  # it ran: the old double's mark is gone
+
+
+class Scaled(Total):
+    """A total whose config JSON cannot write: its graph has no checksum."""
+
+
+def test_a_graph_with_no_checksum_is_still_checked_by_its_manifest(tmp_path: Path) -> None:
+    def graph(name: str, renamed: str | tuple[str, ...] = ()) -> Subgraph:
+        g = Subgraph("sums")
+        g.add_node(IterSource(range(5), name="numbers"))
+        g.add_node(Scaled(config={"f": print}), name=name, renamed_from=renamed)
+        g.connect(("numbers", "out"), (name, "in"))
+        return g
+
+    with SqliteStore(tmp_path / "run.db") as store:
+        checkpoint_v1(store, graph("count"))
+        with pytest.raises(ValueError, match="made from another graph"):
+            resume(store, graph("total", renamed="count"))
+        with pytest.raises(ValueError, match=r"'sums/count': its saved state has no node"):
+            resume(store, graph("total"), upgrade_runs=True)
+        runtime = resume(store, graph("total", renamed="count"), upgrade_runs=True)
+        assert runtime.execution.instances["sums/total"].context.state == {"total": 110}

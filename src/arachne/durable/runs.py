@@ -13,6 +13,7 @@ of component or schema would break, is refused before the run starts, naming the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -59,6 +60,7 @@ class Run:
         self.manifest = manifest
         self.upgrade = upgrade
         self.renames: dict[str, str] = {}  # old node id -> new, when resumed onto a new graph
+        self._dropped: set[str] = set()  # old node ids no node of the new graph takes over
         self.carried: ManifestDiff | None = None  # what changed, when resumed onto a new graph
         self._moving = False  # resumed onto a new graph, and no checkpoint of it written yet
         self._clock = clock
@@ -84,11 +86,14 @@ class Run:
                     "SELECT checksum, state, manifest FROM runs WHERE name = ?", (self.name,)
                 ).fetchone()
             if row is not None and row[1] == "running":
-                saved = row[0]
-                if saved is not None and self.checksum is not None and saved != self.checksum:
-                    self._carry_over(
-                        saved, self.checksum, row[2]
-                    )  # (the run's lock keeps the rows as read)
+                saved, kept = row[0], row[2]
+                mine = None if self.manifest is None else self.manifest.canonical().decode()
+                if saved is not None and self.checksum is not None:
+                    if saved != self.checksum:
+                        self._carry_over(saved, self.checksum, kept)
+                elif kept is not None and mine is not None and kept != mine:
+                    # (a graph with no checksum, a config JSON cannot write: its manifest tells)
+                    self._carry_over(_digest(kept), _digest(mine), kept)
         manifest = None if self.manifest is None else self.manifest.canonical().decode()
         with self.store.transaction() as db:
             row = db.execute("SELECT state FROM runs WHERE name = ?", (self.name,)).fetchone()
@@ -164,6 +169,7 @@ class Run:
                 "arachne run --fresh); `arachne diff` shows every change"
             )
         self.renames = renames
+        self._dropped = dropped
         self.carried = diff
         self._moving = True
 
@@ -177,13 +183,18 @@ class Run:
         checkpoint = self.checkpoints.latest()
         if checkpoint is None:
             return None
-        if not self.renames:
+        if not self.renames and not self._dropped:
             return checkpoint.id, checkpoint.parts
-        renames = self.renames
+        renames, dropped = self.renames, self._dropped
+        # A removed node's parts (its finished mark) go, before a renamed node takes its id.
         parts = {
             kind: by_name
             if kind in ("recorded", "graph")
-            else {renames.get(name, name): value for name, value in by_name.items()}
+            else {
+                renames.get(name, name): value
+                for name, value in by_name.items()
+                if name not in dropped
+            }
             for kind, by_name in checkpoint.parts.items()
         }
         return checkpoint.id, parts
@@ -214,6 +225,7 @@ class Run:
                 )
         self._moving = False
         self.renames = {}  # the checkpoint just written names the new ids
+        self._dropped = set()
         return number
 
     def ended(self, state: str) -> None:
@@ -270,3 +282,8 @@ def run_names(store: Store) -> list[str]:
     with store.transaction() as db:
         rows = db.execute("SELECT name FROM runs ORDER BY started_at DESC").fetchall()
     return [str(name) for (name,) in rows]
+
+
+def _digest(manifest: str) -> str:
+    """Name a graph by its manifest's SHA-256 (for one with no checksum)."""
+    return hashlib.sha256(manifest.encode("utf-8")).hexdigest()

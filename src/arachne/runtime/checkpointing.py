@@ -179,7 +179,7 @@ class Checkpointer:
         number, parts = latest
         saved: dict[str, Any] = {}
         for kind, by_node in parts.items():
-            if kind not in ("finished", "recorded"):
+            if kind not in ("finished", "recorded", "graph"):
                 saved.update(by_node)
         self.recorded = {edge: int(count) for edge, count in parts.get("recorded", {}).items()}
         for node_id, rn in self.wiring.nodes.items():
