@@ -67,15 +67,23 @@ def sums(total: str = "count", *, renamed: str | tuple[str, ...] = (), unit: Nod
     return g
 
 
-def checkpoint_v1(store: SqliteStore, graph: Subgraph | None = None) -> None:
-    """Open run ``sums`` with ``graph`` (v1) and commit one checkpoint: the total was 100."""
+def checkpoint_v1(
+    store: SqliteStore,
+    graph: Subgraph | None = None,
+    parts: dict[str, dict[str, str]] | None = None,
+) -> None:
+    """Open run ``sums`` with ``graph`` (v1) and commit one checkpoint of ``parts``.
+
+    By default: the source at its start, and a total of 100.
+    """
     runtime = Runtime(store=store, run_name="sums")
     runtime.register(graph or sums())
     checkpointer = runtime.execution.checkpointer
     assert checkpointer is not None
     target: Any = checkpointer.target
     target.write(
-        {
+        parts
+        or {
             "position": {"sums/numbers": json.dumps({"index": 0})},
             "state": {"sums/count": json.dumps({"total": 100})},
         }
@@ -235,14 +243,9 @@ def test_a_renamed_node_taking_an_id_whose_node_saved_state_is_refused(tmp_path:
     # v1 has "count" and "double", both saving state; v2 renames count to "double" and drops
     # the old double: its saved state must not pass unnoticed under the reused id.
     with SqliteStore(tmp_path / "run.db") as store:
-        checkpoint_v1(store)
-        runtime = Runtime(store=store, run_name="sums")
-        runtime.register(sums())
-        checkpointer = runtime.execution.checkpointer
-        assert checkpointer is not None
-        target: Any = checkpointer.target
-        target.write({"state": {"sums/count": '{"total": 1}', "sums/double": '{"n": 2}'}})
-        target.release()
+        checkpoint_v1(
+            store, parts={"state": {"sums/count": '{"total": 1}', "sums/double": '{"n": 2}'}}
+        )
         with pytest.raises(ValueError, match=r"'sums/double': its saved state has no node"):
             resume(store, sums("double", renamed="count", double=False), upgrade_runs=True)
 
@@ -251,19 +254,14 @@ def test_a_removed_nodes_finished_mark_does_not_pass_to_the_node_taking_its_id(
     tmp_path: Path,
 ) -> None:
     with SqliteStore(tmp_path / "run.db") as store:
-        runtime = Runtime(store=store, run_name="sums")
-        runtime.register(sums())
-        checkpointer = runtime.execution.checkpointer
-        assert checkpointer is not None
-        target: Any = checkpointer.target
-        target.write(
-            {
+        checkpoint_v1(
+            store,
+            parts={
                 "position": {"sums/numbers": json.dumps({"index": 0})},
                 "state": {"sums/count": json.dumps({"total": 100})},
                 "finished": {"sums/double": "true"},
-            }
+            },
         )
-        target.release()
         again = resume(store, sums("double", renamed="count", double=False), upgrade_runs=True)
         taken = again.execution.instances["sums/double"]
         assert taken.context.state == {"total": 110}  # it ran: the old double's mark is gone

@@ -80,6 +80,7 @@ class Run:
 
     def _open(self, fresh: bool) -> bool:
         """Resume the run if it is under way (True), else start it over."""
+        manifest = None if self.manifest is None else self.manifest.canonical().decode()
         if not fresh:
             with self.store.transaction() as db:
                 row = db.execute(
@@ -87,14 +88,12 @@ class Run:
                 ).fetchone()
             if row is not None and row[1] == "running":
                 saved, kept = row[0], row[2]
-                mine = None if self.manifest is None else self.manifest.canonical().decode()
                 if saved is not None and self.checksum is not None:
                     if saved != self.checksum:
                         self._carry_over(saved, self.checksum, kept)
-                elif kept is not None and mine is not None and kept != mine:
+                elif kept is not None and manifest is not None and kept != manifest:
                     # (a graph with no checksum, a config JSON cannot write: its manifest tells)
-                    self._carry_over(_digest(kept), _digest(mine), kept)
-        manifest = None if self.manifest is None else self.manifest.canonical().decode()
+                    self._carry_over(_digest(kept), _digest(manifest), kept)
         with self.store.transaction() as db:
             row = db.execute("SELECT state FROM runs WHERE name = ?", (self.name,)).fetchone()
             if row is not None and row[0] == "running" and not fresh:
