@@ -342,6 +342,19 @@ def test_the_own_node_example_prints_what_it_says(page_runs: Callable[[str], Res
     assert run.stdout.split() == ["21"]
 
 
+def test_the_lineage_example_prints_what_it_says(page_runs: Callable[[str], Results]) -> None:
+    run = next(
+        result
+        for block, result in page_runs("docs/query-plane.md")
+        if "Runtime(lineage=1.0)" in block.code
+    )
+    assert run.stdout.splitlines() == [
+        "numbers #1 via numbers -> square -> both",
+        "numbers #2 via numbers -> square -> both",
+        "numbers #2 via numbers -> even -> both",
+    ]
+
+
 def test_architecture_names_every_module() -> None:
     text = (ROOT / "docs/architecture.md").read_text(encoding="utf-8")
     package = ROOT / "src/arachne"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from arachne import Input, IterSource, Message, Node, Output, Runtime, Subgraph
+from arachne import Input, IterSource, Message, Node, Output, Retry, Runtime, Subgraph
 from arachne.model.manifest import manifest_of
 from arachne.observability import QueryPlane
 from arachne.observability import query as query_module
@@ -389,3 +389,70 @@ def test_the_load_of_a_slow_middle_node_matches_its_measured_busy_time() -> None
     for node in mid.nodes.values():  # each lived through the whole interval
         total = node.busy_ms_per_s + node.backpressured_ms_per_s + node.idle_ms_per_s
         assert total == pytest.approx(1000.0, rel=0.01)
+
+
+class FailsOnce(Node):
+    """Retries each value once: what it emits carries ``retried``."""
+
+    inp = Input(int, name="in")
+    out = Output(int)
+    error_policy = Retry(max_attempts=2, backoff=0.01)
+
+    def __init__(self, name: str = "flaky") -> None:
+        super().__init__(name=name)
+        self.seen: set[int] = set()
+
+    def on_message(self, port: str, msg: Message) -> None:
+        if msg.payload not in self.seen:
+            self.seen.add(msg.payload)
+            raise ValueError("first try fails")
+        self.emit("out", msg.payload)
+
+
+def traced_run(**options: Any) -> Execution:
+    g = Subgraph()
+    g.add_node(IterSource([1, 2, 3], name="src"))
+    g.add_node(FailsOnce())
+    g.add_node(Pass(name="pass"))
+    g.add_node(Sink())
+    g.connect(("src", "out"), ("flaky", "in"))
+    g.connect(("flaky", "out"), ("pass", "in"))
+    g.connect(("pass", "out"), ("sink", "in"))
+    runtime = Runtime(clock=FakeClock(), **options)
+    runtime.register(g)
+    runtime.run()
+    return runtime.execution
+
+
+def test_lineage_names_the_inputs_and_nodes_of_a_sink_s_latest_outputs() -> None:
+    ex = traced_run(lineage=1.0)
+    plane = QueryPlane(ex)
+    snapshot = plane.lineage("sink", last=2)
+    assert snapshot.stamp.digest == plane.topology().stamp.digest
+    assert snapshot.rate == 1.0
+    assert [o.origins[0].position for o in snapshot.outputs] == [2, 3]
+    data = json.loads(json.dumps(snapshot.to_dict()))
+    assert data["node"] == "sink"
+    assert data["outputs"][0]["nodes"] == ["src", "flaky", "pass", "sink"]
+    assert data["outputs"][0]["origins"][0]["kind"] == "source"
+    with pytest.raises(ValueError, match=r"no node 'nope' .*flaky, pass, sink, src"):
+        plane.lineage("nope")
+    with pytest.raises(ValueError, match="last"):
+        plane.lineage("sink", last=0)
+
+
+def test_lineage_off_says_how_to_turn_it_on() -> None:
+    plane = QueryPlane(traced_run())
+    with pytest.raises(query_module.LineageOff, match=r"Runtime\(lineage=1.0\)"):
+        plane.lineage("sink")
+
+
+def test_taints_are_counted_per_route() -> None:
+    snapshot = QueryPlane(traced_run()).taints()
+    assert snapshot.count("pass", "in", "retried") == 3
+    assert snapshot.count("sink", "in", "retried") == 3
+    assert snapshot.count("flaky", "in", "retried") == 0
+    assert snapshot.to_dict()["routes"] == [
+        {"node": "pass", "port": "in", "label": "retried", "count": 3},
+        {"node": "sink", "port": "in", "label": "retried", "count": 3},
+    ]

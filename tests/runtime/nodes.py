@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from arachne import Input, Message, Node, Output
+from arachne import Input, Message, Node, Output, Runtime, Subgraph
+from arachne.runtime import FakeClock
 
 
 class Collect(Node):
@@ -87,3 +88,11 @@ class Relay(Node):
 
     def on_message(self, port: str, msg: Message) -> None:
         self.emit("out", self.fn(msg.payload))
+
+
+def run_on_fake_clock(graph: Subgraph, **options: Any) -> Runtime:
+    """Run ``graph`` to its end on a ``FakeClock`` with ``Runtime`` ``options``; return it."""
+    runtime = Runtime(clock=FakeClock(), **options)
+    runtime.register(graph)
+    runtime.run()
+    return runtime

@@ -106,6 +106,10 @@ class Node:
       when its class overrides :meth:`snapshot`; set ``True`` on a node that keeps its state
       in ``context.state``.
 
+    - ``introduces`` and ``repairs``: taint labels (docs/query-plane.md) this node puts on
+      everything it emits, and takes off what it emits: a dedupe repairs ``retried``, a
+      window that lets late data through might introduce ``late``. Empty by default.
+
     Under checkpointing (``Runtime(store=...)``) a node's :meth:`snapshot` is saved as each
     barrier passes it and handed to :meth:`restore` before ``on_start`` when a run resumes.
     By default that is ``context.state``, so a node that keeps its state there needs nothing
@@ -122,6 +126,8 @@ class Node:
     timeout: float | None = None
     delivery: Delivery = "at-least-once"
     stateful: ClassVar[bool | None] = None
+    introduces: ClassVar[frozenset[str]] = frozenset()
+    repairs: ClassVar[frozenset[str]] = frozenset()
 
     _arachne_name: str | None
     _arachne_config: Mapping[str, Any]

@@ -9,7 +9,10 @@ A :class:`QueryPlane` answers four questions about one running (or ended) ``Exec
 - :meth:`~QueryPlane.load`: per node, the milliseconds per second it was busy, held back by a
   full output, and idle (Flink's ``busyTimeMsPerSecond``, ``backPressuredTimeMsPerSecond``,
   ``idleTimeMsPerSecond``);
-- :meth:`~QueryPlane.backpressure`: the node that causes each full ``block`` edge.
+- :meth:`~QueryPlane.backpressure`: the node that causes each full ``block`` edge;
+- :meth:`~QueryPlane.lineage`: for a node's latest outputs, the inputs (source positions,
+  injected values) and the nodes that explain each (with ``Runtime(lineage=...)``);
+- :meth:`~QueryPlane.taints`: per input route, the messages that arrived with each taint label.
 
 Each answer is a frozen snapshot with ``to_dict()`` (JSON data, camelCase keys) and a
 :class:`Stamp`: the SHA-256 of the running graph's manifest and when it was observed (Unix
@@ -35,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeAlias, TypeVar
 
 from arachne.model.manifest import manifest_of
 from arachne.runtime.events import GraphCommitted
+from arachne.runtime.lineage import RECENT
 from arachne.runtime.stats import ExecutionStats
 
 if TYPE_CHECKING:
@@ -45,6 +49,7 @@ if TYPE_CHECKING:
     from arachne.model.node import Node
     from arachne.runtime.edge import Edge
     from arachne.runtime.execution import Execution
+    from arachne.runtime.lineage import Explanation
     from arachne.runtime.running_node import RunningNode
     from arachne.runtime.stats import Backpressure, EdgeStats
 
@@ -52,10 +57,14 @@ __all__ = [
     "BackpressureSnapshot",
     "EdgeFlow",
     "FlowSnapshot",
+    "LineageOff",
+    "LineageSnapshot",
     "LoadSnapshot",
     "NodeLoad",
     "QueryPlane",
+    "RouteTaint",
     "Stamp",
+    "TaintSnapshot",
     "TopologySnapshot",
 ]
 
@@ -269,12 +278,79 @@ def _topology(stamp: Stamp, manifest: Manifest, _: None) -> TopologySnapshot:
     return TopologySnapshot(stamp, manifest)
 
 
+def _taints(stamp: Stamp, _: Manifest, counts: dict[tuple[str, str, str], int]) -> TaintSnapshot:
+    routes = tuple(RouteTaint(*key, count) for key, count in sorted(counts.items()))
+    return TaintSnapshot(stamp, routes)
+
+
 _TRIES: Final = 3
 """Reads a snapshot gets when commits keep landing between its manifest and its read."""
 
 
+@dataclass(frozen=True, slots=True)
+class LineageSnapshot:
+    """What explains ``node``'s latest handlings (oldest first): origins and nodes of each.
+
+    For a sink, what it handles is the graph's output; for any other node, its handlings are
+    what its outputs come from. ``rate`` is the share of messages sampled at their start.
+    """
+
+    stamp: Stamp
+    node: str
+    rate: float
+    outputs: tuple[Explanation, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the snapshot as JSON data: the stamp's keys, the node, rate and outputs."""
+        return {
+            **self.stamp.to_dict(),
+            "node": self.node,
+            "rate": self.rate,
+            "outputs": [output.to_dict() for output in self.outputs],
+        }
+
+
+class RouteTaint(NamedTuple):
+    """``messages`` arrived at ``node``'s input ``port`` carrying taint ``label``."""
+
+    node: str
+    port: str
+    label: str
+    messages: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the count as JSON data."""
+        return {"node": self.node, "port": self.port, "label": self.label, "count": self.messages}
+
+
+@dataclass(frozen=True, slots=True)
+class TaintSnapshot:
+    """Per input route and taint label, the messages that arrived carrying it, since the start.
+
+    Routes in the order of node, port and label; a route no tainted message reached is absent.
+    """
+
+    stamp: Stamp
+    routes: tuple[RouteTaint, ...]
+
+    def count(self, node: str, port: str, label: str) -> int:
+        """Return the messages that reached ``node``'s ``port`` with ``label`` (0 if none)."""
+        return next(
+            (r.messages for r in self.routes if (r.node, r.port, r.label) == (node, port, label)),
+            0,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the snapshot as JSON data: the stamp's keys and ``routes``."""
+        return {**self.stamp.to_dict(), "routes": [route.to_dict() for route in self.routes]}
+
+
+class LineageOff(LookupError):
+    """Lineage was not turned on for the execution asked about; the message says how to."""
+
+
 class QueryPlane:
-    """Typed snapshots of one execution: topology, flow, load and backpressure.
+    """Typed snapshots of one execution: topology, flow, load, backpressure, lineage, taints.
 
     Safe from any thread (one snapshot at a time). ``registry`` gives the manifest each
     component's contract version, as ``arachne manifest`` does. The plane listens for the
@@ -329,6 +405,38 @@ class QueryPlane:
     def backpressure(self) -> BackpressureSnapshot:
         """Return each full ``block`` edge with the node causing it (see ``ExecutionStats``)."""
         return self._snapshot(self._read_full, self._backpressure)
+
+    def lineage(self, node: str, *, last: int = 10) -> LineageSnapshot:
+        """Explain ``node``'s ``last`` sampled handlings: the inputs and nodes behind each.
+
+        ``LineageOff`` when the execution records no lineage; ``ValueError`` for a node the
+        running graph does not have, naming those it has.
+        """
+        lineage = self.execution.lineage
+        if lineage is None:
+            raise LineageOff(
+                f"execution {self.execution.id} records no lineage; start it with "
+                "Runtime(lineage=1.0) (or a rate below 1 to sample), arachne run --lineage RATE"
+            )
+        if isinstance(last, bool) or not isinstance(last, int) or not 1 <= last <= RECENT:
+            raise ValueError(f"last must be an int from 1 to {RECENT}, got {last!r}")
+
+        def read() -> list[Explanation] | None:
+            if node not in self.execution.wiring.nodes:
+                return None
+            return lineage.recent(node, last)
+
+        def make(stamp: Stamp, _: Manifest, outputs: list[Explanation] | None) -> LineageSnapshot:
+            if outputs is None:
+                known = ", ".join(sorted(self.execution.wiring.nodes)) or "none"
+                raise ValueError(f"no node {node!r} in execution {stamp.execution_id} ({known})")
+            return LineageSnapshot(stamp, node, lineage.rate, tuple(outputs))
+
+        return self._snapshot(read, make)
+
+    def taints(self) -> TaintSnapshot:
+        """Return, per input route and label, the tainted messages that arrived there."""
+        return self._snapshot(self.execution.taint_counts, _taints)
 
     # -- a snapshot: read on the execution's loop, made in the caller's thread ---------------
 

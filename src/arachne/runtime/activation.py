@@ -23,11 +23,11 @@ from arachne.runtime.binding import deliver
 from arachne.runtime.completion import finish_node, finish_refused
 from arachne.runtime.concurrent import start_calls
 from arachne.runtime.failure import decide, decide_batch, schedule_retry
+from arachne.runtime.hops import open_batch, open_hop
 from arachne.runtime.probes import probe_landed
 from arachne.runtime.requeue import after_turn
 from arachne.runtime.run_context import SLICE, next_chunk
 from arachne.runtime.ticking import tick_source
-from arachne.runtime.tracing import TRACEPARENT, open_span
 
 if TYPE_CHECKING:
     from arachne.model.message import Headers
@@ -168,7 +168,7 @@ def _hand_messages(
     # goes back to the edge, also when an error ends the run (the edge then still shows it).
     it = iter(items)
     try:
-        if headed and Message in map(type, items):
+        if (headed and Message in map(type, items)) or rn.introduces:
             _messages_with_headers(ctx, rn, edge.port, it, control_only)
         elif rn.lean is not None and not control_only:
             _lean_messages(ctx, rn, edge.port, it, rn.lean)
@@ -259,14 +259,15 @@ def _messages_with_headers(
 ) -> None:
     """``on_message`` per item where some carry headers: emits made meanwhile share them.
 
-    A message with a trace context is handled inside a span of this node (with a tracer),
-    and what is emitted meanwhile carries the span on.
+    Each handling is a hop (``runtime.hops``): inside a span of this node for a message with
+    a trace context, a lineage hop for one with a lineage id, its taint labels counted and
+    changed; what is emitted meanwhile carries them on.
     """
-    on_message, tracer = rn.node.on_message, ctx.tracer
+    on_message = rn.node.on_message
     try:
         for item in it:
             msg = as_message(item)
-            close, headers = open_span(tracer, ctx.execution_id, rn.id, msg.headers)
+            close, headers = open_hop(ctx, rn, port, msg.headers)
             rn.current = None if headers is EMPTY_HEADERS else headers
             try:
                 on_message(port, msg)
@@ -298,7 +299,7 @@ def _retry_message(ctx: RunContext, rn: RunningNode, port: str, msg: Message, at
     """Call ``on_message`` again for a message whose earlier attempt failed."""
     if rn.finished:
         return
-    close, headers = open_span(ctx.tracer, ctx.execution_id, rn.id, msg.headers)
+    close, headers = open_hop(ctx, rn, port, msg.headers, attempt)
     rn.current = None if headers is EMPTY_HEADERS else headers
     try:
         rn.node.on_message(port, msg)
@@ -338,15 +339,11 @@ def _call_batch(
 ) -> None:
     if attempt == 1:
         rn.counts.batches += 1
-    # Traced: the batch is handled in one span, child of its first traced message's, and what
-    # it emits meanwhile carries that span on.
-    close = None
-    if ctx.tracer is not None:
-        traced = next((msg.headers for msg in msgs if TRACEPARENT in msg.headers), None)
-        if traced is not None:
-            close, rn.current = open_span(ctx.tracer, ctx.execution_id, rn.id, traced)
+    # One hop for the batch (one span, child of its first traced message's), each message
+    # with its own lineage and labels; what it emits meanwhile carries them on.
+    close, rn.current, handed = open_batch(ctx, rn, port, msgs, attempt)
     try:
-        rn.node.on_batch(port, msgs)
+        rn.node.on_batch(port, handed)
     except Exception as exc:
         if close is not None:
             close(exc)
@@ -399,7 +396,7 @@ def _hand_stage(
     items = edge.take(size)
     if not items:
         return 0
-    if headed and Message in map(type, items):
+    if (headed and Message in map(type, items)) or rn.introduces:
         return _stage_with_headers(ctx, rn, edge, items)
     call = StageCall(ctx, rn, edge.port, items, None, 1)
     try:
@@ -420,15 +417,14 @@ def _hand_stage(
 def _stage_with_headers(ctx: RunContext, rn: RunningNode, edge: Inlet, items: list[Any]) -> int:
     """Call the stage on one item at a time, each result carrying its own input's headers.
 
-    With a tracer, an item with a trace context is handled inside a span of this node.
+    Each item's handling is a hop (``runtime.hops``): a span, lineage, taint labels.
     """
-    tracer = ctx.tracer
     for index, item in enumerate(items):
         if type(item) is Message:
             value, headers = item.payload, item.headers
         else:
             value, headers = item, EMPTY_HEADERS
-        close, headers = open_span(tracer, ctx.execution_id, rn.id, headers)
+        close, headers = open_hop(ctx, rn, edge.port, headers)
         call = StageCall(ctx, rn, edge.port, [value], headers, 1)
         try:
             done = call.run()
@@ -515,10 +511,10 @@ class StageCall:
         rn, ctx = self.rn, self.ctx
         if rn.finished:
             return
-        close = None
-        if self.headers is not None:  # traced: this attempt gets a span of its own
-            parent = self.headers
-            close, self.headers = open_span(ctx.tracer, ctx.execution_id, rn.id, parent)
+        # This attempt is a hop of its own: a span, and the ``retried`` label.
+        parent = self.headers
+        close, headers = open_hop(ctx, rn, self.port, parent or EMPTY_HEADERS, self.attempt)
+        self.headers = headers if headers else None
         try:
             done = self.run()
         except BaseException as exc:
@@ -527,7 +523,7 @@ class StageCall:
             raise
         if close is not None:
             close(self.error)
-            self.headers = parent
+        self.headers = parent
         if done:
             rn.suspended = False
             after_turn(ctx, rn)

@@ -15,13 +15,16 @@ from arachne.model.function_stage import FunctionStage
 from arachne.model.message import EMPTY_HEADERS, Headers, Message, new_message
 from arachne.model.port import PortSpec
 from arachne.runtime.edge import Edge
+from arachne.runtime.lineage import LINEAGE
 from arachne.runtime.slot import CURRENT_SLOT
+from arachne.runtime.taints import TAINTS
 from arachne.runtime.tracing import TRACEPARENT
 
 if TYPE_CHECKING:
     from arachne.model.node import Emitter
     from arachne.model.schema import SchemaAdapter
     from arachne.runtime.gate import Gate
+    from arachne.runtime.lineage import Lineage
     from arachne.runtime.ready_queue import ReadyQueue
     from arachne.runtime.running_node import Outlet, RunningNode
     from arachne.runtime.tracing import Tracer
@@ -100,6 +103,7 @@ class Binding:
     __slots__ = (
         "_adapters",
         "_gate",
+        "_lineage",
         "_ready",
         "_seq",
         "_stopper",
@@ -123,10 +127,13 @@ class Binding:
         check_types: bool = False,
         trace_ids: bool = False,
         tracer: Tracer | None = None,
+        lineage: Lineage | None = None,
     ) -> None:
         self.rn = rn
         self.tracer = tracer
-        self._trace_ids = trace_ids or tracer is None  # stamped without a tracer: ids asked
+        self._lineage = lineage
+        # Stamped with neither a tracer nor lineage (nor labels to put on): trace ids asked.
+        self._trace_ids = trace_ids or (tracer is None and lineage is None and not rn.introduces)
         self._trace_prefix = trace_prefix
         self._stopper = stopper
         self._ready = ready
@@ -166,22 +173,29 @@ class Binding:
         """Return headers for a message that starts here (no parent message).
 
         With a tracer, a source's message starts a trace: its trace id is the root span's and
-        ``traceparent`` is set. ``None`` when no trace starts (not sampled, or a node with
-        inputs emitting while it handles no traced message) and no trace ids are asked for.
+        ``traceparent`` is set. With lineage, a sampled message is an origin (its ``lineage``
+        id); the node's own taint labels go on it. ``None`` when none of these applies and no
+        trace ids are asked for.
         """
-        tracer, rn = self.tracer, self.rn
+        tracer, rn, lineage = self.tracer, self.rn, self._lineage
         root = None
         if tracer is not None and not rn.spec.inputs:
             root = tracer.root(rn.context.execution_id, rn.id)
-        if root is None and not self._trace_ids:
-            return None
-        self._seq = seq = self._seq + 1
-        fields: dict[str, object] = {"ts": time.time_ns(), "seq": seq}
-        if root is not None:
-            fields["trace_id"], fields[TRACEPARENT] = root
-        else:
-            fields["trace_id"] = f"{self._trace_prefix}{seq:x}"
-        return Headers.trusted(fields)
+        fields: dict[str, object] = {}
+        if root is not None or self._trace_ids:
+            self._seq = seq = self._seq + 1
+            fields["ts"], fields["seq"] = time.time_ns(), seq
+            if root is not None:
+                fields["trace_id"], fields[TRACEPARENT] = root
+            else:
+                fields["trace_id"] = f"{self._trace_prefix}{seq:x}"
+        if lineage is not None:
+            origin = lineage.origin(rn.id, "state" if rn.spec.inputs else "source")
+            if origin is not None:
+                fields[LINEAGE] = origin
+        if rn.introduces:
+            fields[TAINTS] = tuple(sorted(rn.introduces))
+        return Headers.trusted(fields) if fields else None
 
     def emit(self, port: Any, value: object) -> None:
         """Send ``value`` to every outlet on output ``port`` (a name or a ``PortSpec``)."""

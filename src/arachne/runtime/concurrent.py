@@ -16,11 +16,11 @@ from arachne.model.errors import NodeFailed, describe
 from arachne.model.function_stage import FunctionStage, call_stage, reraise
 from arachne.model.message import EMPTY_HEADERS, as_message, new_message
 from arachne.runtime.failure import decide, node_failure, schedule_retry
+from arachne.runtime.hops import open_hop
 from arachne.runtime.log_context import CURRENT_NODE, LogCapture, node_fields, replay_logs
 from arachne.runtime.probes import probe_landed, probe_outputs
 from arachne.runtime.requeue import after_turn
 from arachne.runtime.slot import CURRENT_SLOT, Slot
-from arachne.runtime.tracing import open_span
 
 if TYPE_CHECKING:
     from arachne.model.node import Node
@@ -74,10 +74,10 @@ def _run(ctx: RunContext, rn: RunningNode, slot: Slot) -> None:
     """
     loop = asyncio.get_running_loop()
     call = Slot(slot.port, slot.msg, slot.attempt)
-    if ctx.tracer is not None and slot.msg is not None:
+    if slot.msg is not None:  # a hop: a span, lineage, taint labels (runtime.hops)
         msg = slot.msg
-        call.close, headers = open_span(ctx.tracer, ctx.execution_id, rn.id, msg.headers)
-        if call.close is not None:  # the call sees, and emits with, its span's context
+        call.close, headers = open_hop(ctx, rn, slot.port or "", msg.headers, slot.attempt)
+        if headers is not msg.headers:  # the call sees, and emits with, what the hop made
             call.msg = new_message(msg.payload, headers)
             call.headers = headers
     slot.expired = False

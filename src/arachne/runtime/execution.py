@@ -39,6 +39,7 @@ from arachne.runtime.control import Controls
 from arachne.runtime.events import CheckpointRestored, Event, EventBus, Subscription
 from arachne.runtime.injection import MAX_BACKPRESSURE_QUEUE, Injector, check_queue_bound
 from arachne.runtime.lifecycle import seed, start_node, stop_nodes
+from arachne.runtime.lineage import Lineage, check_rate
 from arachne.runtime.log_context import CURRENT_EXECUTION
 from arachne.runtime.record import ExecutionFailure, ExecutionRecord
 from arachne.runtime.recording import LogTarget, Recording
@@ -108,8 +109,10 @@ class Execution:
         checkpoints: CheckpointTarget | None = None,
         checkpoint_every: float = 1.0,
         record: Iterable[str] = (),
+        lineage: float | None = None,
     ) -> None:
         check_queue_bound(max_backpressure_queue)
+        rate = check_rate(lineage)
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
         ):
@@ -135,6 +138,7 @@ class Execution:
             idle_poll=idle_poll,
             metrics=metrics,
             tracer=tracer,
+            lineage=None if rate is None else Lineage(rate),
         )
         self._began = self._finished = -1.0  # on the execution's clock (-1: not yet)
         ctx.timeout = timeout
@@ -152,7 +156,8 @@ class Execution:
         self.wiring = Wiring(
             ctx,
             graph_name=graph.name,
-            fusion=fusion and tracer is None,  # a span per node: every hop a real one
+            # A span or a lineage hop per node: every hop a real one.
+            fusion=fusion and tracer is None and rate is None,
             stopper=self._stop_from_node,
         )
         # Checkpointed into ``checkpoints`` (a resumed run restores from its newest one).
@@ -1041,6 +1046,22 @@ class Execution:
     def chains(self) -> list[FusedChain]:
         """The fused chains running now (see docs/runtime.md, "Fusion")."""
         return list(self.wiring.chains)
+
+    @property
+    def lineage(self) -> Lineage | None:
+        """Where sampled messages came from (``None``: lineage is off; see ``runtime.lineage``).
+
+        ``execution.lineage.explain(msg)`` names the inputs and nodes behind a message that
+        carries a lineage id; ``recent(node_id)`` explains a node's latest handlings.
+        """
+        return self._ctx.lineage
+
+    def taint_counts(self) -> dict[tuple[str, str, str], int]:
+        """Per input route and label, the messages that arrived carrying it (runtime.taints).
+
+        Keys are ``(node, port, label)``.
+        """
+        return self._ctx.taints.snapshot()
 
     def stats(self) -> ExecutionStats:
         """Return every node and edge counter now, as one consistent, frozen snapshot.

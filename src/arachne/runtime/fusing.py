@@ -27,6 +27,8 @@ __all__ = ["fusable", "fuse", "unfuse"]
 def fusable(rn: RunningNode) -> bool:
     """Whether ``rn`` can run as a stage: an inline function fed by ``block`` data edges.
 
+    Not one that retries or declares taint labels: both act per handling, as a chain cannot.
+
     Its inputs must share one priority. Several inputs make it a fan-in stage shared by several
     chains; the order in which their messages interleave was never promised, only each edge's.
     """
@@ -36,6 +38,7 @@ def fusable(rn: RunningNode) -> bool:
         and rn.started
         and not rn.finished
         and not isinstance(rn.error_policy, Retry)
+        and not rn.marks  # its labels are put on and taken off per handling (runtime.hops)
         and rn.cadence is None
         and not rn.keep_alive
         and bool(inputs)

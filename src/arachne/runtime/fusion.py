@@ -19,6 +19,7 @@ from arachne.model.message import EMPTY_HEADERS, Message, new_message
 from arachne.runtime.binding import deliver
 from arachne.runtime.failure import decide, decide_batch
 from arachne.runtime.log_context import CURRENT_NODE
+from arachne.runtime.taints import TAINTS, labels_of
 
 if TYPE_CHECKING:
     from arachne.model.message import Headers
@@ -147,7 +148,24 @@ class FusedChain:
             value, headers = item.payload, item.headers
         else:
             value, headers = item, EMPTY_HEADERS
+        if TAINTS in headers:
+            self._push_tainted(value, headers)
+            return
         values = self._run([value], headers)
+        if values and self.tail:
+            deliver(self.tail, values, headers)
+
+    def _push_tainted(self, value: Any, headers: Headers) -> None:
+        """Run a value with taint labels through, counting them on every route it reaches."""
+        through = self.through
+        before = list(through)
+        values = self._run([value], headers)
+        labels = labels_of(headers)
+        taints = self.ctx.taints
+        for index, stage in enumerate(self.stages):
+            arrived = through[index] - before[index]
+            if arrived:
+                taints.add(stage.id, self.edges[index].port, labels, arrived)
         if values and self.tail:
             deliver(self.tail, values, headers)
 

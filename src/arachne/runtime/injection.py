@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 from arachne.model.errors import EdgeFull, ExecutionError, GraphError
 from arachne.model.message import Headers, Message, new_message
 from arachne.model.policies import overflow_name
+from arachne.runtime.lineage import LINEAGE
 from arachne.runtime.tracing import TRACEPARENT
 
 if TYPE_CHECKING:
@@ -182,23 +183,31 @@ class Injector:
             raise refused[0]
 
     def _started(self, node_id: str, msg: Message, made: bool) -> Message:
-        """Return ``msg`` as it starts its flow (on the loop): with a tracer, a trace's root.
+        """Return ``msg`` as it starts its flow (on the loop), a trace's root and an origin.
 
-        A message that carries a ``traceparent`` continues that trace. Otherwise the tracer
+        With lineage, a sampled message is an origin (``inject`` at ``node_id``). A message
+        that carries a ``traceparent`` continues that trace. Otherwise the tracer
         starts one; its id becomes the message's ``trace_id`` where the runtime ``made`` the
         headers (a caller's own ``trace_id`` is kept).
         """
-        tracer = self.wiring.ctx.tracer
+        ctx = self.wiring.ctx
+        tracer, lineage = ctx.tracer, ctx.lineage
         headers = msg.headers
-        if tracer is None or TRACEPARENT in headers:
-            return msg
-        root = tracer.root(self.id, f"inject {node_id}")
-        if root is None:
+        root = None
+        if tracer is not None and TRACEPARENT not in headers:
+            root = tracer.root(self.id, f"inject {node_id}")
+        origin = None
+        if lineage is not None and LINEAGE not in headers:
+            origin = lineage.origin(node_id, "inject", msg.payload)
+        if root is None and origin is None:
             return msg
         fields = dict(headers)
-        if made:
-            fields["trace_id"] = root[0]
-        fields[TRACEPARENT] = root[1]
+        if root is not None:
+            if made:
+                fields["trace_id"] = root[0]
+            fields[TRACEPARENT] = root[1]
+        if origin is not None:
+            fields[LINEAGE] = origin
         return new_message(msg.payload, Headers.trusted(fields))
 
     def _wait_for_room(self, targets: Counter[str], timeout: float | None) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from arachne.runtime.gate import Gate
 from arachne.runtime.pools import Pools
 from arachne.runtime.ready_queue import ReadyQueue
+from arachne.runtime.taints import TaintCounts
 from arachne.runtime.timers import Timers
 from arachne.runtime.timing import Latency
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from arachne.model.specs import NodeSpec
     from arachne.runtime.clock import Clock
     from arachne.runtime.events import EventBus
+    from arachne.runtime.lineage import Lineage
     from arachne.runtime.running_node import RunningNode
     from arachne.runtime.tracing import Tracer
 
@@ -74,6 +76,8 @@ class RunContext:
     ``quantum`` bounds the messages of one activation, ``batch`` the items a pulled source
     hands on per turn; ``trace`` stamps headers on messages that start at a source;
     ``tracer`` opens spans along the graph (``runtime.tracing``; it implies stamping);
+    ``lineage`` records where sampled messages came from (``runtime.lineage``; it implies
+    stamping); ``taints`` counts taint labels per input route (``runtime.taints``);
     ``check_types`` checks every emitted value against its port's schema; ``metrics`` times
     nodes and samples latency (``runtime.timing``) into their histograms and ``end_to_end``.
     """
@@ -92,6 +96,7 @@ class RunContext:
         "gate",
         "idle_poll",
         "idle_sources",
+        "lineage",
         "metrics",
         "open_inputs",
         "pools",
@@ -99,6 +104,7 @@ class RunContext:
         "queue_bound",
         "ready",
         "rng",
+        "taints",
         "tasks",
         "timeout",
         "timers",
@@ -120,6 +126,7 @@ class RunContext:
         idle_poll: float = 0.001,
         metrics: bool = True,
         tracer: Tracer | None = None,
+        lineage: Lineage | None = None,
     ) -> None:
         for name, value in (("quantum", quantum), ("batch", batch)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -131,6 +138,8 @@ class RunContext:
         self.batch = batch
         self.trace = trace
         self.tracer = tracer
+        self.lineage = lineage
+        self.taints = TaintCounts()
         self.check_types = check_types
         self.metrics = metrics
         # Input ports no edge feeds stay open for inject (an execution started to be fed);
@@ -179,9 +188,13 @@ class RunContext:
     def stamps(self, spec: NodeSpec) -> bool:
         """Whether messages that start at this node get headers.
 
-        Every node's, for trace ids; a source's, for a tracer (it starts traces there).
+        Every node's, for trace ids and for lineage (a node with inputs emitting while it
+        handles nothing starts a message from its state); a source's, for a tracer (it
+        starts traces there).
         """
-        return self.trace or (self.tracer is not None and not spec.inputs)
+        return (
+            self.trace or self.lineage is not None or (self.tracer is not None and not spec.inputs)
+        )
 
     @property
     def busy(self) -> bool:

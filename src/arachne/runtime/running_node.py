@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from arachne.model.node import overrides
 from arachne.runtime.ready_queue import NOT_QUEUED
 from arachne.runtime.stats import NodeStats
+from arachne.runtime.taints import check_labels
 from arachne.runtime.timing import NodeTiming
 
 if TYPE_CHECKING:
@@ -272,9 +273,11 @@ class RunningNode:
         "inline",
         "inputs",
         "inputs_open",
+        "introduces",
         "keep_alive",
         "lean",
         "links_in",
+        "marks",
         "mode",
         "node",
         "ordered",
@@ -283,6 +286,7 @@ class RunningNode:
         "puller",
         "ready_rank",
         "removed",
+        "repairs",
         "rotation",
         "slots",
         "spec",
@@ -345,6 +349,11 @@ class RunningNode:
         self.emit_slow: Emitter = _unbound  # the binding's emit: every case, headers included
         self.emitter: Emitter = _unbound  # what the node's emit is now (see Binding.emitter)
         self.lean: LeanOpener | None = None  # its one block edge, when it has only that
+        # Taint labels its emits gain and lose (runtime.taints); ``marks``: it declares some.
+        kind = type(node)
+        self.introduces = check_labels(kind.introduces, f"{kind.__name__}.introduces")
+        self.repairs = check_labels(kind.repairs, f"{kind.__name__}.repairs")
+        self.marks = bool(self.introduces or self.repairs)
 
     @property
     def is_source(self) -> bool:

@@ -19,6 +19,7 @@ from arachne.runtime.commit import CommitMode, check_commit_mode
 from arachne.runtime.events import Event, EventBus, ExecutionRestarted
 from arachne.runtime.execution import Execution
 from arachne.runtime.injection import MAX_BACKPRESSURE_QUEUE, check_queue_bound
+from arachne.runtime.lineage import check_rate
 from arachne.runtime.loop_thread import LoopThread
 from arachne.runtime.signals import graceful_signals
 
@@ -76,6 +77,9 @@ class Runtime:
     samples latency into histograms (``stats()``); off, those read 0 (the counters stay).
     ``tracer`` opens a span for each handling of a traced message, parent to child along the
     graph (``arachne.observability.tracing.OpenTelemetryTracer``; it turns fusion off).
+    ``lineage`` (off by default) records, for a sampled share of the messages that start at a
+    source or an ``inject`` (1.0: all of them), which inputs and nodes explain each handling
+    (``Execution.lineage``, ``QueryPlane.lineage``; docs/query-plane.md); it turns fusion off.
     ``commit_mode`` is each execution's to start with: ``auto`` commits every change to its
     graph at once, ``manual`` gathers them until ``Execution.commit()`` (docs/live-change.md).
     ``max_backpressure_queue`` bounds the messages injected into one input and not yet taken
@@ -117,6 +121,7 @@ class Runtime:
         record: Iterable[str] = (),
         run_name: str | None = None,
         upgrade_runs: bool = False,
+        lineage: float | None = None,
     ) -> None:
         if (
             isinstance(max_concurrent_executions, bool)
@@ -150,6 +155,7 @@ class Runtime:
         self.quantum = quantum
         self.metrics = metrics
         self.tracer = tracer
+        self.lineage = check_rate(lineage)
         self.batch = batch
         self.trace = trace
         self.fusion = fusion
@@ -196,7 +202,7 @@ class Runtime:
         """The default execution, created from what was registered on first use."""
         with self._lock:
             if self._default is None:
-                self._default = self._open(self._root)
+                self._default = self._open(self._root, lineage=self.lineage)
             return self._default
 
     def open_execution(
@@ -205,11 +211,13 @@ class Runtime:
         *,
         execution_id: str | None = None,
         timeout: float | _Default | None = _DEFAULT,
+        lineage: float | _Default | None = _DEFAULT,
     ) -> Execution:
         """Create an isolated execution of ``unit`` (not started; see :meth:`launch`).
 
         ``timeout`` (seconds, or ``None`` for none) defaults to the runtime's
         ``execution_timeout``: past it the execution ends failed with an ``ExecutionTimeout``.
+        ``lineage`` (a sampling rate, or ``None`` for off) defaults to the runtime's.
         With a ``store``, the execution is checkpointed as the run named by its id: open one
         with the id of an execution that did not complete to resume it.
         """
@@ -217,7 +225,8 @@ class Runtime:
         if execution_id is None and self.store is not None:
             # Its run in the store is named by its id (pass the id again to resume it).
             execution_id = f"exec-{secrets.token_hex(8)}"
-        return self._open(sub, execution_id, timeout)
+        rate = self.lineage if isinstance(lineage, _Default) else check_rate(lineage)
+        return self._open(sub, execution_id, timeout, rate)
 
     def restart(self, execution_id: str, *, timeout: float | None = None) -> Execution:
         """Run an execution's graph again, as a new execution, and return it (launched).
@@ -242,7 +251,8 @@ class Runtime:
                 "that may still run in its node instances; restart needs them idle: open a new "
                 "execution with new instances instead"
             )
-        new = self._create(old.graph, old.instances, None, old.timeout)
+        rate = old.lineage.rate if old.lineage is not None else None
+        new = self._create(old.graph, old.instances, None, old.timeout, rate)
         try:
             self.launch(new)
         except BaseException:
@@ -278,11 +288,12 @@ class Runtime:
         sub: Subgraph,
         execution_id: str | None = None,
         timeout: float | _Default | None = _DEFAULT,
+        lineage: float | None = None,
     ) -> Execution:
         if execution_id is not None and execution_id in self.executions:
             raise ExecutionError(f"an execution {execution_id!r} exists already; choose another id")
         chosen = self.execution_timeout if isinstance(timeout, _Default) else timeout
-        return self._create(sub.to_graph(), sub.instances(), execution_id, chosen)
+        return self._create(sub.to_graph(), sub.instances(), execution_id, chosen, lineage)
 
     def _create(
         self,
@@ -290,6 +301,7 @@ class Runtime:
         instances: Mapping[str, Node],
         execution_id: str | None,
         timeout: float | None,
+        lineage: float | None = None,
     ) -> Execution:
         """Make an execution with this runtime's settings and keep it in :attr:`executions`."""
         checkpoints = None
@@ -316,6 +328,7 @@ class Runtime:
             check_types=self.check_types,
             metrics=self.metrics,
             tracer=self.tracer,
+            lineage=lineage,
             timeout=timeout,
             commit_mode=self.commit_mode,
             max_backpressure_queue=self.max_backpressure_queue,

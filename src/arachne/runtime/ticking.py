@@ -69,7 +69,8 @@ def _pull(ctx: RunContext, rn: RunningNode, puller: PullSource) -> None:
     items = puller.pull(room)
     pulled = len(items)  # counted first: what the items pass through must not change it
     rn.counts.ticks += 1
-    if outlets and not ctx.stamps(rn.spec) and all(o.is_block for o in outlets):
+    stamps = ctx.stamps(rn.spec) or rn.introduces  # each item gets headers of its own
+    if outlets and not stamps and all(o.is_block for o in outlets):
         if ctx.check_types:
             items = _checked(ctx, rn, puller.port, items)
         rn.counts.emitted += len(items)  # room was counted, so the batch fits every outlet

@@ -146,9 +146,10 @@ class Wiring:
             self._stopper,
             ctx.ready,
             ctx.gate,
-            stamp=ctx.stamps(spec),
+            stamp=ctx.stamps(spec) or bool(rn.introduces),
             trace_ids=ctx.trace,
             tracer=ctx.tracer,
+            lineage=ctx.lineage,
             check_types=ctx.check_types,
         )
         rn.emit_slow = binding.emit

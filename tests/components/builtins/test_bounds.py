@@ -14,7 +14,7 @@ from collections.abc import Sized
 import pytest
 
 from arachne import DeadLetters, ErrorRecord, Input, IterSource, Message, Node, Runtime, Subgraph
-from arachne.components.builtins import BUILTINS, Accumulator, Delay, Passthrough
+from arachne.components.builtins import BUILTINS, Accumulator, Dedupe, Delay, Passthrough
 from arachne.components.builtins.accumulator import MAX_BATCH
 from arachne.model.dead_letters import DEFAULT_LIMIT
 from arachne.runtime import FakeClock
@@ -24,6 +24,7 @@ KEEPS: dict[str, str] = {
     "arachne.core.delay": "values waiting: max_waiting (default 10,000), then input is held",
     "arachne.core.accumulator": "one batch: count, or MAX_BATCH with only interval_ms",
     "arachne.core.dead-letters": "records: limit (default 10,000), then the oldest go",
+    "arachne.core.dedupe": "keys: remember (default 10,000), then the oldest go",
 }
 KEEPS_NOTHING: dict[str, str] = {
     "arachne.core.passthrough": "emits each value in the call that took it",
@@ -102,6 +103,11 @@ def test_a_flooded_delay_with_the_default_bound_stays_under_it() -> None:
 def test_a_flooded_time_only_accumulator_closes_batches_at_max_batch() -> None:
     most = flood(Accumulator(interval_ms=60_000), "_batch", n=3 * MAX_BATCH)
     assert most == MAX_BATCH - 1  # it closes the batch as the MAX_BATCH-th value arrives
+
+
+def test_a_flooded_dedupe_remembers_at_most_its_keys() -> None:
+    most = flood(Dedupe(remember=300), "_seen", n=2_000)
+    assert most == 300
 
 
 @pytest.mark.parametrize("limit", [DEFAULT_LIMIT, 3])

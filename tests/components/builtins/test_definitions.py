@@ -49,7 +49,7 @@ def test_every_component_of_the_runtime_service_is_there_under_its_alias() -> No
     for alias in SEED_ALIASES:
         definition = registry.resolve(alias)
         assert definition.id == "arachne." + alias.removeprefix("symbia.")
-    assert len({d.id for d in BUILTINS}) == len(BUILTINS) == 15
+    assert len({d.id for d in BUILTINS}) == len(BUILTINS) == 16
 
 
 @pytest.mark.parametrize("definition", BUILTINS, ids=ids)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from arachne.components.builtins.accumulator import ACCUMULATOR, Accumulator
 from arachne.components.builtins.dead_letters import DEAD_LETTERS, DeadLetters
+from arachne.components.builtins.dedupe import DEDUPE, Dedupe
 from arachne.components.builtins.delay import DELAY, Delay
 from arachne.components.builtins.filter import FILTER, Filter
 from arachne.components.builtins.http_request import HTTP_REQUEST, HttpRequest
@@ -27,6 +28,7 @@ __all__ = [
     "BUILTINS",
     "Accumulator",
     "DeadLetters",
+    "Dedupe",
     "Delay",
     "Filter",
     "HttpRequest",
@@ -51,6 +53,7 @@ BUILTINS: tuple[ComponentDefinition, ...] = (
     MERGE,
     SPLIT,
     ACCUMULATOR,
+    DEDUPE,
     DEAD_LETTERS,
     HTTP_REQUEST,
     JSONL_SOURCE,
