@@ -7,12 +7,14 @@ fed only them) is taken out. The rest of the graph runs as it did, so what it co
 those messages comes out again: a failure seen in production can be reproduced at a desk.
 Each edge gets its messages in their order; how messages of several recorded edges
 interleave is the scheduler's, as in any run, so record the edges into a node whose output
-must not depend on that (a fan-in's inputs, or one edge above it).
+must not depend on that (a fan-in's inputs, or one edge above it). Every replayed message
+carries the ``replayed`` taint (docs/query-plane.md, "Taints"), and so does what is made
+from it, unless a node repairs it (``arachne.core.dedupe`` does).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from arachne.model.sources import IterSource
 
@@ -20,10 +22,16 @@ if TYPE_CHECKING:
     from arachne.durable.event_log import EventLog
     from arachne.runtime.execution import Execution
 
-__all__ = ["REPLAY_PREFIX", "replay_into"]
+__all__ = ["REPLAY_PREFIX", "ReplaySource", "replay_into"]
 
 REPLAY_PREFIX = "replay-"
 """The ids of the sources a replay adds: ``replay-1``, ``replay-2``, ... in recording order."""
+
+
+class ReplaySource(IterSource):
+    """A recorded edge's messages, fed again: each carries the ``replayed`` taint."""
+
+    introduces: ClassVar[frozenset[str]] = frozenset({"replayed"})
 
 
 def replay_into(execution: Execution, log: EventLog) -> dict[str, int]:
@@ -53,7 +61,7 @@ def replay_into(execution: Execution, log: EventLog) -> dict[str, int]:
         link = execution.graph.links[edge]
         execution.disconnect(edge)
         source = f"{REPLAY_PREFIX}{index}"
-        execution.add_node(IterSource(values[edge], name=source), node_id=source)
+        execution.add_node(ReplaySource(values[edge], name=source), node_id=source)
         execution.connect(
             (source, "out"),
             (link.target.node, link.target.port),
