@@ -174,3 +174,40 @@ def test_an_unknown_or_forgotten_execution_is_not_found(api: httpx.Client) -> No
     assert {node["state"] for node in ended["nodes"]} == {"stopped"}
     assert api.delete(base).status_code == 204
     assert api.get(f"{base}/query/topology").status_code == 404
+
+
+def test_lineage_of_the_service_s_outputs_names_each_injected_value(api: httpx.Client) -> None:
+    graph_id = api.post("/api/graphs", json=GRAPH_EXAMPLE).json()["id"]
+    refused = api.post(f"/api/graphs/{graph_id}/execute", params={"lineage": 2})
+    assert refused.status_code == 422
+    assert "lineage" in refused.text
+    answer = api.post(f"/api/graphs/{graph_id}/execute", params={"lineage": 1})
+    assert answer.status_code == 201, answer.text
+    base = f"/api/executions/{answer.json()['executionId']}"
+    for value in (5, 7):
+        api.post(f"{base}/inject", json={"nodeId": "input", "port": "in", "value": value})
+    body = eventually(
+        lambda: len((got := query(api, base, "lineage?node=output"))["outputs"]) == 2 and got
+    )
+    assert body["node"] == "output"
+    assert body["rate"] == 1.0
+    assert [[o["value"] for o in out["origins"]] for out in body["outputs"]] == [["5"], ["7"]]
+    assert {tuple(out["nodes"]) for out in body["outputs"]} == {("input", "double", "output")}
+    assert query(api, base, "lineage?node=output&last=1")["outputs"] == body["outputs"][1:]
+
+    unknown = api.get(f"{base}/query/lineage", params={"node": "nope"})
+    assert unknown.status_code == 404
+    assert "double, input, output" in unknown.json()["error"]["message"]
+    assert api.get(f"{base}/query/lineage").status_code == 422  # node is required
+
+    off = started(api)
+    refused_off = api.get(f"{off}/query/lineage", params={"node": "output"})
+    assert refused_off.status_code == 409
+    assert refused_off.json()["error"]["code"] == "lineage_off"
+
+
+def test_taints_of_a_fresh_execution_are_empty_and_stamped(api: httpx.Client) -> None:
+    base = started(api)
+    body = query(api, base, "taints")
+    assert body["routes"] == []
+    assert len(body["digest"]) == 64

@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
-from fastapi import Depends, FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi import Depends, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
@@ -381,10 +381,21 @@ def create_app(
         dependencies=[need("operator")],
         responses=documented(404, 409, 429),
     )
-    def execute(graph_id: str) -> dict[str, Any]:
+    def execute(
+        graph_id: str,
+        lineage: Annotated[
+            float | None,
+            Query(
+                gt=0,
+                le=1,
+                description="Record lineage for this share of the messages (1: all of them; "
+                "off when left out): GET .../query/lineage answers it",
+            ),
+        ] = None,
+    ) -> dict[str, Any]:
         """Start a new execution of a graph; its input nodes take values through inject."""
         try:
-            ex = service.execute(graph_id)
+            ex = service.execute(graph_id, lineage=lineage)
         except NotFound as exc:
             raise Problem(404, "not_found", str(exc)) from None
         except SingleRun as exc:

@@ -1,8 +1,9 @@
 """The query plane over the API: typed snapshots of one execution, read-only, for viewers.
 
-``GET /api/executions/{id}/query/{topology|flow|load|backpressure}`` answers the snapshot's
-``to_dict()`` (``arachne.observability.query``; docs/query-plane.md): each stamped with the
-running graph's manifest digest and the moment it was observed. The service keeps one
+``GET /api/executions/{id}/query/{topology|flow|load|backpressure|taints}`` and
+``.../query/lineage?node=ID&last=N`` answer the snapshot's ``to_dict()``
+(``arachne.observability.query``; docs/query-plane.md): each stamped with the running
+graph's manifest digest and the moment it was observed. The service keeps one
 ``QueryPlane`` per execution while it knows the execution, so the rates of ``flow`` and
 ``load`` are over the interval since the previous request for the same snapshot of the same
 execution, whoever asked (since the run's start, for the first); ``intervalSeconds`` says how
@@ -13,12 +14,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
-from arachne.observability.query import QueryPlane
-from arachne.server.errors import documented
+from arachne.observability.query import LineageOff, QueryPlane
+from arachne.runtime.lineage import RECENT
+from arachne.server.errors import Problem, documented
 
 if TYPE_CHECKING:
     from arachne.runtime import Execution
@@ -82,5 +84,29 @@ def query_routes(
     def backpressure(execution_id: str) -> dict[str, Any]:
         """Return each full ``block`` edge with the node causing it, and the path of full edges."""
         return plane_of(execution_id).backpressure().to_dict()
+
+    @router.get("/lineage", dependencies=viewer, responses=documented(404, 409))
+    def lineage(
+        execution_id: str,
+        node: Annotated[str, Query(min_length=1, description="The node whose outputs to explain")],
+        last: Annotated[int, Query(ge=1, le=RECENT, description="How many, newest last")] = 10,
+    ) -> dict[str, Any]:
+        """Return the inputs and nodes that explain each of a node's latest outputs.
+
+        For a sink, what it handles is the graph's output. ``409`` when the execution records
+        no lineage (start it with ``?lineage=RATE``).
+        """
+        plane = plane_of(execution_id)
+        try:
+            return plane.lineage(node, last=last).to_dict()
+        except LineageOff as exc:
+            raise Problem(409, "lineage_off", str(exc)) from None
+        except ValueError as exc:
+            raise Problem(404, "not_found", str(exc)) from None
+
+    @router.get("/taints", dependencies=viewer, responses=documented(404))
+    def taints(execution_id: str) -> dict[str, Any]:
+        """Return, per input route and taint label, the messages that arrived carrying it."""
+        return plane_of(execution_id).taints().to_dict()
 
     return router

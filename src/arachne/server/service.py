@@ -175,17 +175,23 @@ class RuntimeService:
 
     # -- executions ---------------------------------------------------------------------------
 
-    def execute(self, graph_id: str, *, execution_id: str | None = None) -> Execution:
+    def execute(
+        self, graph_id: str, *, execution_id: str | None = None, lineage: float | None = None
+    ) -> Execution:
         """Build graph ``graph_id`` afresh and start it; its inputs stay open for inject.
 
-        With a store, ``execution_id`` names one to resume from its checkpoint.
+        With a store, ``execution_id`` names one to resume from its checkpoint. ``lineage``
+        (a rate in (0, 1]) records the lineage of that share of its messages.
         """
         self._may_start()
         graph = self.graph(graph_id)
         self._forget_oldest_ended()
         unit = build(graph.document, self.registry)
         ex = self.runtime.open_execution(
-            unit, execution_id=execution_id, timeout=self.settings.execution_timeout_seconds
+            unit,
+            execution_id=execution_id,
+            timeout=self.settings.execution_timeout_seconds,
+            lineage=lineage,
         )
         with self._lock:
             self._graph_of[ex.id] = graph_id
