@@ -129,3 +129,15 @@ def test_injected_values_keep_their_order_however_the_port_is_named(
     result = runner.invoke(app, [*args, "--inject", "count=3"])
     assert result.exit_code == 0, result.output
     assert result.output.split() == ["1", "2", "3"]
+
+
+def test_lineage_takes_a_share_and_refuses_anything_else(runner: CliRunner) -> None:
+    result = runner.invoke(
+        app, ["run", str(QUICK_REFERENCE), "--inject", "input:in=21", "-q", "--lineage", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split() == ["42"]
+    for bad in ("0", "1.5", "-1"):
+        refused = runner.invoke(app, ["run", str(QUICK_REFERENCE), "--lineage", bad])
+        assert refused.exit_code == 2
+        assert "is not a share" in refused.output

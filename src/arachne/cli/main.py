@@ -66,6 +66,23 @@ out = Console(soft_wrap=not sys.stdout.isatty())
 
 FileArg = Annotated[Path, typer.Argument(help="A graph document (.json, .yaml or .yml).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _rate(value: float | None) -> float | None:
+    if value is not None and not 0 < value <= 1:
+        raise typer.BadParameter(f"{value} is not a share: give a number above 0, at most 1")
+    return value
+
+
+LineageOpt = Annotated[
+    float | None,
+    typer.Option(
+        callback=_rate,
+        help="Record which inputs and nodes explain each output for this share of the "
+        "messages (1: all; docs/query-plane.md); the query plane answers it.",
+    ),
+]
+
 ComponentsOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -127,6 +144,7 @@ def run(
     trace: Annotated[
         bool, typer.Option(help="Give every value a trace id (in headers and log records).")
     ] = False,
+    lineage: LineageOpt = None,
     metrics_port: Annotated[
         int | None,
         typer.Option(
@@ -217,6 +235,7 @@ def run(
         components=components or [],
         allow_code=allow_code,
         trace=trace,
+        lineage=lineage,
         metrics_port=metrics_port,
         top=top,
         watch=file if watch else None,
@@ -359,6 +378,63 @@ def serve(
         raise typer.Exit(2) from None
     with _logging(log_level.upper()):
         run_service(settings)
+
+
+@app.command("mcp")
+def mcp_command(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="FILE...", help="Graph documents to load and start (.json, .yaml or .yml)."
+        ),
+    ] = None,
+    token_env: Annotated[
+        str,
+        typer.Option(
+            help="Environment variable holding the operator token that control tools ask for "
+            "(unset: they refuse). Never put the token itself on the command line."
+        ),
+    ] = "ARACHNE_MCP_TOKEN",  # noqa: S107  # (a variable's name, not a token)
+    components: ComponentsOpt = None,
+    lineage: LineageOpt = None,
+    log_level: Annotated[
+        str, typer.Option(help="Level of logs on stderr (INFO by default).")
+    ] = "INFO",
+) -> None:
+    """Serve the query plane and execution controls as MCP tools on stdin/stdout (docs/mcp.md).
+
+    Each document is loaded and started; the executions stop when the client disconnects.
+    Service settings come from the environment, as for arachne serve.
+    """
+    level = log_level.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise typer.BadParameter(
+            f"{log_level!r}; use DEBUG, INFO, WARNING or ERROR", param_hint="--log-level"
+        )
+    try:
+        from arachne.server.mcp import serve_mcp
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "mcp":
+            raise
+        err.print(
+            "[red]error:[/] arachne mcp needs the mcp package: "
+            "pip install 'arachne-runtime\\[mcp]' (or uv add 'arachne-runtime\\[mcp]')",
+            highlight=False,
+        )
+        raise typer.Exit(2) from None
+    from arachne.cli.info import load_registry
+
+    with _logging(level):
+        status = _guarded(
+            lambda: serve_mcp(
+                files or [],
+                load_registry(components or []),
+                token_env=token_env,
+                log_level=level,  # type: ignore[arg-type]  # (checked above)
+                lineage=lineage,
+            )
+        )
+    raise typer.Exit(status)
 
 
 @app.command()

@@ -79,6 +79,7 @@ class RunOptions:
     components: list[str] = field(default_factory=list)
     allow_code: bool = False  # run code components (their code runs in confined workers)
     trace: bool = False
+    lineage: float | None = None  # the share of messages whose lineage is recorded
     metrics_port: int | None = None
     top: bool = False
     watch: Path | None = None  # the document to reload into the run when it changes
@@ -164,6 +165,7 @@ def _execute(
     runtime = Runtime(
         check_types=options.check_types,
         trace=options.trace,
+        lineage=options.lineage,
         store=_WithDocument(store, options) if store is not None else None,
         checkpoint_every=options.checkpoint_every or 1.0,
         fresh_runs=options.fresh,

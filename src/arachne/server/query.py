@@ -12,7 +12,6 @@ long that was.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,6 +20,7 @@ from fastapi import APIRouter, Query
 from arachne.observability.query import LineageOff, QueryPlane
 from arachne.runtime.lineage import RECENT
 from arachne.server.errors import Problem, documented
+from arachne.server.planes import QueryPlanes
 
 if TYPE_CHECKING:
     from arachne.runtime import Execution
@@ -42,20 +42,11 @@ def query_routes(
     """
     router = APIRouter(prefix="/api/executions/{execution_id}/query", tags=["query plane"])
     viewer = [need("viewer")]
-    planes: dict[str, QueryPlane] = {}
-    planes_lock = threading.Lock()
+    planes = QueryPlanes(service)
 
     def plane_of(execution_id: str) -> QueryPlane:
         """Return the execution's plane, made on first use; planes of forgotten ones go."""
-        ex = execution(execution_id)
-        with planes_lock:
-            known = {kept.id for kept in service.executions()}
-            for gone in [plane_id for plane_id in planes if plane_id not in known]:
-                planes.pop(gone).close()
-            plane = planes.get(ex.id)
-            if plane is None or plane.execution is not ex:
-                plane = planes[ex.id] = QueryPlane(ex, registry=service.registry)
-            return plane
+        return planes.of(execution(execution_id))
 
     @router.get("/topology", dependencies=viewer, responses=documented(404))
     def topology(execution_id: str) -> dict[str, Any]:
