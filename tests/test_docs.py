@@ -75,6 +75,9 @@ SKIPPED = {
         '"edges": []}\' > watched.json',
     ): "runs until interrupted, waiting for edits",
     ("docs/service.md", "arachne serve &"): "talks to a running arachne serve",
+    ("docs/cli.md", "arachne query executions --url http://127.0.0.1:5006"): (
+        "talks to a running arachne serve"
+    ),
     ("examples/dashboard/README.md", "uv run arachne serve"): (
         "serves until stopped; tests/dashboard drives the same steps in Chromium"
     ),

@@ -438,6 +438,44 @@ def mcp_command(
 
 
 @app.command()
+def query(
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help="executions, or one of topology, flow, load, backpressure, lineage, taints."
+        ),
+    ],
+    execution_id: Annotated[
+        str | None, typer.Argument(metavar="[EXECUTION]", help="The execution to ask about.")
+    ] = None,
+    url: Annotated[
+        str, typer.Option(help="The service's address (arachne serve, or run --dashboard).")
+    ] = "http://127.0.0.1:5006",
+    node: Annotated[
+        str | None, typer.Option(help="With lineage: the node whose outputs to explain.")
+    ] = None,
+    last: Annotated[int, typer.Option(min=1, max=1024, help="With lineage: how many.")] = 10,
+    key_env: Annotated[
+        str,
+        typer.Option(help="Environment variable holding the service's API key, if it wants one."),
+    ] = "ARACHNE_API_KEY",
+) -> None:
+    """Print one query-plane snapshot of a running service's execution as JSON."""
+    import os
+
+    from arachne.cli.query import query as ask
+
+    def action() -> int:
+        text = ask(
+            kind, execution_id, url=url, node=node, last=last, environ=os.environ, key_env=key_env
+        )
+        sys.stdout.write(text + "\n")
+        return 0
+
+    raise typer.Exit(_guarded(action))
+
+
+@app.command()
 def top(
     endpoint: Annotated[
         str,
