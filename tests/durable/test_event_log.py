@@ -109,14 +109,13 @@ def test_replay_feeds_the_recorded_messages_to_the_rest_of_the_graph(tmp_path: P
         assert set(again.execution.graph.nodes) == {"replay-1", "batch", "out"}  # src, double gone
         again.run()
         assert again.execution.instances["out"].payloads == first
-        # Replayed data says so, all the way down: each batch closed as a replayed message
-        # came carries it on; the last, sent at the end of the stream, is made from the
-        # node's state and carries nothing (docs/query-plane.md, "Taints").
+        # Replayed data says so, all the way down: every batch, the last one (sent at the
+        # end of the stream) too, comes from replayed messages.
         got = again.execution.instances["out"].messages
-        assert [msg.headers.get("taints") for msg in got] == [("replayed",)] * 11 + [None]
+        assert [msg.headers.get("taints") for msg in got] == [("replayed",)] * 12
         assert again.execution.taint_counts() == {
             ("batch", "in", "replayed"): 100,
-            ("out", "in", "replayed"): 11,
+            ("out", "in", "replayed"): 12,
         }
         with pytest.raises(ValueError, match="recorded no edge"):
             replay_into(Runtime().execution, EventLog(store, "nothing-here"))

@@ -9,9 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arachne import Input, IterSource, Message, Node, Output, Runtime, Subgraph, node
-from arachne.components.builtins import Merge
-from arachne.model.message import Headers
+from arachne.components.builtins import Accumulator, Merge
+from arachne.model.message import EMPTY_HEADERS, Headers
+from arachne.runtime.hops import combine
 from arachne.runtime.lineage import LINEAGE, Lineage, check_rate
+from arachne.runtime.taints import TAINTS
 from tests.runtime.nodes import Collect
 from tests.runtime.nodes import run_on_fake_clock as run
 
@@ -88,9 +90,9 @@ def test_the_message_a_sink_got_explains_itself() -> None:
     assert lineage is not None
     by_payload = {repr(msg.payload): lineage.explain(msg) for msg in sink.messages}
     kept = by_payload["4"]
-    assert kept.node == "merge"  # the last hop the message went through before the sink
+    assert kept.node == "sink"  # a node is handed the message as it handles it
     assert [(o.node, o.position) for o in kept.origins] == [("numbers", 2)]
-    assert kept.nodes == ("numbers", "keep", "merge")
+    assert kept.nodes == ("numbers", "keep", "merge", "sink")
 
 
 class SumBatch(Node):
@@ -125,6 +127,44 @@ def test_a_value_made_from_a_whole_batch_names_every_input_of_the_batch(
         positions = sorted(origin.position for origin in explained.origins)
         assert positions == sorted(numbers.index(value) + 1 for value in values)
         assert explained.nodes == ("numbers", "sum", "sink")
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    numbers=st.lists(st.integers(0, 10_000), min_size=1, max_size=40, unique=True),
+    count=st.integers(1, 7),
+)
+def test_an_accumulated_batch_names_every_input_in_it_the_last_one_too(
+    numbers: list[int], count: int
+) -> None:
+    sink = Collect(name="sink")
+    g = Subgraph()
+    g.add_node(IterSource(numbers, name="numbers"))
+    g.add_node(Accumulator(count=count, name="batch"))
+    g.add_node(sink)
+    g.connect(("numbers", "out"), ("batch", "in"))
+    g.connect(("batch", "out"), ("sink", "in"))
+    runtime = run(g, lineage=1.0)
+    lineage = runtime.execution.lineage
+    assert lineage is not None
+    assert len(sink.payloads[-1]) == (len(numbers) % count or count)  # the last, at the end
+    for batch, msg in zip(sink.payloads, sink.messages, strict=True):
+        explained = lineage.explain(msg)
+        assert sorted(o.position for o in explained.origins) == sorted(
+            numbers.index(value) + 1 for value in batch
+        )
+        assert explained.nodes == ("numbers", "batch", "sink")
+        assert explained.complete
+
+
+def test_combine_joins_lineage_and_labels_and_keeps_the_rest_of_the_first() -> None:
+    first = Headers({LINEAGE: 3, TAINTS: ("retried",), "trace_id": "t1"})
+    second = Headers({LINEAGE: (4, 3), TAINTS: ("late",)})
+    joined = combine([EMPTY_HEADERS, first, second])
+    assert dict(joined) == {"trace_id": "t1", LINEAGE: (3, 4), TAINTS: ("late", "retried")}
+    assert combine([first]) == first
+    assert combine([EMPTY_HEADERS]) is EMPTY_HEADERS
+    assert combine([]) is EMPTY_HEADERS
 
 
 def test_an_injected_value_is_an_origin_with_its_text() -> None:

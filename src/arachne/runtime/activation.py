@@ -270,7 +270,10 @@ def _messages_with_headers(
             close, headers = open_hop(ctx, rn, port, msg.headers)
             rn.current = None if headers is EMPTY_HEADERS else headers
             try:
-                on_message(port, msg)
+                # The node sees the message as it handles it: its hop's headers.
+                on_message(
+                    port, msg if headers is msg.headers else new_message(msg.payload, headers)
+                )
             except Exception as exc:
                 if close is not None:
                     close(exc)
@@ -302,7 +305,9 @@ def _retry_message(ctx: RunContext, rn: RunningNode, port: str, msg: Message, at
     close, headers = open_hop(ctx, rn, port, msg.headers, attempt)
     rn.current = None if headers is EMPTY_HEADERS else headers
     try:
-        rn.node.on_message(port, msg)
+        rn.node.on_message(
+            port, msg if headers is msg.headers else new_message(msg.payload, headers)
+        )
     except Exception as exc:
         rn.current = None
         if close is not None:

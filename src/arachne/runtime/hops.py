@@ -22,13 +22,54 @@ from arachne.runtime.taints import RETRIED, TAINTS, labels_of, retaint
 from arachne.runtime.tracing import TRACEPARENT, open_span
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from arachne.runtime.run_context import RunContext
     from arachne.runtime.running_node import RunningNode
     from arachne.runtime.tracing import Closer
 
-__all__ = ["open_batch", "open_hop"]
+__all__ = ["combine", "open_batch", "open_hop"]
 
 _RETRIED = frozenset((RETRIED,))
+
+
+def combine(many: Iterable[Headers]) -> Headers:
+    """Return the headers of one value made from messages with headers ``many``.
+
+    For a node that keeps messages and emits one value from them later (an accumulator's
+    batch): the value comes from every one of them (their lineage ids, as a tuple) and
+    carries every label any of them had. Other headers are the first's.
+    """
+    first: Headers | None = None
+    ids: list[int] = []
+    labels: set[str] = set()
+    for headers in many:
+        if not headers:
+            continue
+        if first is None:
+            first = headers
+        ids.extend(_ids(headers.get(LINEAGE)))
+        labels.update(labels_of(headers))
+    if first is None:
+        return EMPTY_HEADERS
+    fields = dict(first)
+    fields.pop(LINEAGE, None)
+    fields.pop(TAINTS, None)
+    if ids:
+        unique = tuple(dict.fromkeys(ids))
+        fields[LINEAGE] = unique[0] if len(unique) == 1 else unique
+    if labels:
+        fields[TAINTS] = tuple(sorted(labels))
+    return Headers.trusted(fields) if fields else EMPTY_HEADERS
+
+
+def _ids(value: object) -> tuple[int, ...]:
+    """Return the lineage ids a ``lineage`` header holds: one int, or a tuple of them."""
+    if type(value) is int:
+        return (value,)
+    if type(value) is tuple:
+        return tuple(item for item in value if type(item) is int)
+    return ()
 
 
 def open_hop(
@@ -50,9 +91,11 @@ def _marked(ctx: RunContext, rn: RunningNode, port: str, headers: Headers, attem
         lineage = ctx.lineage
         if lineage is not None:
             parent = headers.get(LINEAGE)
-            if type(parent) is int:
-                hop = lineage.hop(rn.id, (parent,))
-                headers = Headers.trusted({**headers, LINEAGE: hop})
+            if parent is not None:
+                parents = (parent,) if type(parent) is int else _ids(parent)
+                if parents:
+                    hop = lineage.hop(rn.id, parents)
+                    headers = Headers.trusted({**headers, LINEAGE: hop})
         if attempt == 1:
             labels = labels_of(headers)
             if labels:

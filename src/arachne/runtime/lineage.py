@@ -5,8 +5,10 @@ sampled message that starts the graph (a source's emit, an ``inject``) becomes a
 the node, what kind of start it was, its position there (the source's 1st, 2nd... message)
 and, for an injected one, a short text of its value. Each handling of a message carrying a
 lineage id becomes a *hop*: the node and the hops it came from. A message carries one compact
-id in its ``lineage`` header (an int: its origin's or the hop whose handling emitted it), so
-the cost is a header per message and a table entry per handling, and only while sampled.
+id in its ``lineage`` header (an int: its origin's or the hop whose handling emitted it; a
+value a node made from several kept messages carries their ids as a tuple, see
+``runtime.hops.combine``), so the cost is a header per message and a table entry per
+handling, and only while sampled.
 
 Explaining a hop walks its parents back to the origins: ids only ever grow along the graph
 (a hop is made after those it came from), so the nodes are listed in the order the data
@@ -198,15 +200,16 @@ class Lineage:
         ``KeyError`` for an id the table does not hold (never made, or forgotten), and
         ``ValueError`` for a message that carries no lineage (it was not sampled).
         """
-        ident = self._ident(item)
+        idents = self._idents(item)
         entries = self._entries
+        ident = idents[0]
         top = entries.get(ident)
         if top is None:
             raise KeyError(
                 f"no lineage entry {ident} (entries {self._floor}..{self._next - 1} are kept)"
             )
         seen: set[int] = set()
-        stack = [ident]
+        stack = list(idents)
         complete = True
         while stack:
             current = stack.pop()
@@ -252,17 +255,19 @@ class Lineage:
         return out
 
     @staticmethod
-    def _ident(item: int | Message | Headers) -> int:
+    def _idents(item: int | Message | Headers) -> tuple[int, ...]:
         if isinstance(item, Message):
             item = item.headers
         if isinstance(item, Headers):
             value = item.get(LINEAGE)
-            if not isinstance(value, int):
+            if type(value) is tuple and value and all(type(v) is int for v in value):
+                return value  # a value made from several messages
+            if type(value) is not int:
                 raise ValueError(
                     "this message carries no lineage id: it started before lineage was on, "
                     "or was not sampled (raise the rate: Runtime(lineage=1.0))"
                 )
-            return value
-        if isinstance(item, bool) or not isinstance(item, int):
+            return (value,)
+        if type(item) is not int:
             raise TypeError(f"explain() takes a lineage id, a Message or Headers, got {item!r}")
-        return item
+        return (item,)

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any, Final
 from arachne.components.builtins._defs import ANY_VALUE, keyword_factory, strict_object
 from arachne.components.builtins._ticktime import TickTime, resolution
 from arachne.components.definition import ComponentDefinition, PortDoc
+from arachne.model.message import Message
 from arachne.model.node import Node
 from arachne.model.port import Input, Output
+from arachne.runtime.hops import combine
 
 if TYPE_CHECKING:
-    from arachne.model.message import Message
+    from arachne.model.message import Headers
 
 __all__ = ["ACCUMULATOR", "DEFAULT_COUNT", "MAX_BATCH", "Accumulator"]
 
@@ -32,7 +34,8 @@ class Accumulator(Node):
     ``interval_ms`` and at most about ``interval_ms + 2 * resolution_ms`` after its first value
     arrived. At end of stream what is left goes out as a last, shorter batch. Checkpointed,
     it saves its open batch; count-only batches come out the same after a recovery, timed ones
-    close anew.
+    close anew. A batch comes from every message in it: it carries their lineage and taint
+    labels (docs/query-plane.md), whenever it closes.
     """
 
     default_name = "accumulator"
@@ -70,12 +73,15 @@ class Accumulator(Node):
             self.cadence = step
         self._time = TickTime(step)
         self._batch: list[Any] = []
+        self._headers: list[Headers] = []  # of the batch's messages that carry any
         self._due = 0
 
     def on_message(self, port: str, msg: Message) -> None:
         """Add the value; send the batch when it is full."""
         batch = self._batch
         batch.append(msg.payload)
+        if msg.headers:
+            self._headers.append(msg.headers)
         if len(batch) == 1 and self.interval is not None:
             self._due = self._time.due_after(self.interval)
         if len(batch) >= (self.count or MAX_BATCH):
@@ -106,8 +112,10 @@ class Accumulator(Node):
             self._due = self._time.due_after(self.interval)
 
     def _flush(self) -> None:
+        # The batch comes from every message in it: their lineage, their taint labels.
         batch, self._batch = self._batch, []
-        self.emit("out", batch)
+        kept, self._headers = self._headers, []
+        self.emit("out", Message(batch, combine(kept)) if kept else batch)
 
 
 ACCUMULATOR = ComponentDefinition(
