@@ -201,6 +201,34 @@ def test_a_node_config_is_previewed_then_hot_reloaded(server: Server, page: Page
         config.fill('{"expression": "value * 1000"}')
 
 
+def test_a_selected_node_shows_where_its_outputs_came_from(server: Server, page: Page) -> None:
+    page.goto(f"{server.url}/#/load")
+    page.get_by_label("Graph document").fill(QUICK)
+    page.locator("#load-lineage").check()
+    page.get_by_role("button", name="Load and execute").click()
+    page.wait_for_url(re.compile(r".*#/executions/exec-.*"))
+    for value in ("21", "50"):
+        page.get_by_label("Value (JSON)").fill(value)
+        page.get_by_role("button", name="Inject").click()
+    expect(page.locator("#log")).to_contain_text("value 100")
+    row(page, "node", "output").get_by_role("button", name="output").click()
+    items = page.locator("#lineage-list li")
+    expect(items).to_have_text(
+        [
+            "inject 50 at input → input → double → output",
+            "inject 21 at input → input → double → output",
+        ]
+    )
+
+    # An execution started without it says how to turn it on.
+    page.get_by_role("link", name="Executions").click()
+    page.get_by_role("button", name="Execute Simple Pipeline").first.click()
+    page.wait_for_url(re.compile(r".*#/executions/exec-.*"))
+    row(page, "node", "double").get_by_role("button", name="double").click()
+    expect(page.locator("#lineage-note")).to_contain_text("Lineage is off for this execution")
+    expect(items).to_have_count(0)
+
+
 def test_problems_are_shown_at_their_json_path(server: Server, page: Page) -> None:
     page.goto(f"{server.url}/#/load")
     broken = {

@@ -240,7 +240,7 @@
       graphs,
       (graph) => graph.id,
       (graph) => {
-        const run = el("button", { type: "button", "data-role": "operator", text: "Execute", onclick: () => execute(graph.id) });
+        const run = el("button", { type: "button", "data-role": "operator", text: "Execute", onclick: () => execute(graph.id, $("home-lineage").checked) });
         run.setAttribute("aria-label", `Execute ${graph.name || graph.id}`);
         run.hidden = state.singleRun;
         return el("tr", {}, el("td", { text: graph.name || graph.id }), el("td", { text: graph.version || "" }), el("td", { class: "num", text: String(graph.nodeCount) }), el("td", { class: "num", text: String(graph.edgeCount) }), el("td", {}, run));
@@ -252,9 +252,10 @@
     window.arachneDashboard.refreshes += 1;
   }
 
-  async function execute(graphId) {
+  async function execute(graphId, lineage) {
     try {
-      const started = await api("POST", `/api/graphs/${encodeURIComponent(graphId)}/execute`);
+      const query = lineage ? "?lineage=1" : ""; // (every message: a dashboard session is small)
+      const started = await api("POST", `/api/graphs/${encodeURIComponent(graphId)}/execute${query}`);
       location.hash = `#/executions/${encodeURIComponent(started.executionId)}`;
     } catch (error) {
       notice(`Could not execute: ${error.message}`);
@@ -305,7 +306,7 @@
       const graph = await api("POST", "/api/graphs", text, type);
       showProblems([]);
       $("load-result").textContent = `Loaded ${graph.name || graph.id} (${graph.nodeCount} nodes, ${graph.edgeCount} edges).`;
-      if (thenExecute) await execute(graph.id);
+      if (thenExecute) await execute(graph.id, $("load-lineage").checked);
     } catch (error) {
       const body = error.body && error.body.error;
       showProblems(body && body.problems ? body.problems : [{ path: "", message: error.message }]);
@@ -699,6 +700,9 @@
       else work();
       this.pushSeries(frame.totals);
       if (this.selected && this.selected.kind === "edge" && this.pending === null) this.describeSelection();
+      if (this.selected && this.selected.kind === "node" && Date.now() - (this.lineageAt || 0) > 2000) {
+        this.showLineage(this.selected.id); // (every two seconds while a node is selected)
+      }
     }
 
     pushSeries(totals) {
@@ -970,8 +974,34 @@
         $("node-name").textContent = `Node ${id}`;
         $("node-component").textContent = node ? node.kind : "";
         $("node-config").value = node ? JSON.stringify(node.config, null, 2) : "{}";
+        $("lineage-list").replaceChildren();
+        $("lineage-note").textContent = "";
+        this.showLineage(id);
       }
       applyRoles($("selection"));
+    }
+
+    // The inputs and nodes behind the selected node's latest outputs (GET .../query/lineage).
+    async showLineage(id) {
+      const asked = (this.lineageSeq = (this.lineageSeq || 0) + 1);
+      this.lineageAt = Date.now();
+      let answer;
+      try {
+        answer = await api("GET", this.path(`/query/lineage?node=${encodeURIComponent(id)}&last=5`));
+      } catch (error) {
+        if (asked !== this.lineageSeq || this.closed) return;
+        $("lineage-list").replaceChildren();
+        $("lineage-note").textContent = error.code === "lineage_off"
+          ? "Lineage is off for this execution: execute its graph with “Record lineage” to see where each output came from."
+          : error.message;
+        return;
+      }
+      if (asked !== this.lineageSeq || this.closed) return;
+      const origin = (o) => (o.kind === "inject" ? `inject ${o.value} at ${o.node}` : o.kind === "state" ? `${o.node}'s state` : `${o.node} #${o.position}`);
+      const items = answer.outputs.slice().reverse().map((output) =>
+        el("li", { text: `${output.origins.map(origin).join(", ") || "(forgotten)"} → ${output.nodes.join(" → ")}` }));
+      $("lineage-list").replaceChildren(...items);
+      $("lineage-note").textContent = items.length ? "Newest first." : "Nothing sampled has reached this node yet.";
     }
 
     async preview(event) {
