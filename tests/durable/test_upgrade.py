@@ -15,6 +15,7 @@ from arachne import Input, IterSource, Node, Output, Runtime, Subgraph
 from arachne.cli.main import app
 from arachne.components import Registry
 from arachne.durable import SqliteStore
+from arachne.durable.event_log import EventLog
 from arachne.durable.runs import Run
 from arachne.model.manifest import Manifest, manifest_of
 from arachne.runtime.checkpointing import checksum_or_none
@@ -287,3 +288,38 @@ def test_a_graph_with_no_checksum_is_still_checked_by_its_manifest(tmp_path: Pat
             resume(store, graph("total"), upgrade_runs=True)
         runtime = resume(store, graph("total", renamed="count"), upgrade_runs=True)
         assert runtime.execution.instances["sums/total"].context.state == {"total": 110}
+
+
+def test_a_recorded_edge_named_by_its_ports_follows_a_renamed_node(tmp_path: Path) -> None:
+    old_edge, new_edge = "sums/count.out->double.in", "sums/total.out->double.in"
+    with SqliteStore(tmp_path / "run.db") as store:
+        # v1 was checkpointed after two of its five numbers, its edge's log recorded a third.
+        runtime = Runtime(store=store, run_name="sums", record=[old_edge])
+        runtime.register(sums())
+        assert old_edge in runtime.execution.graph.links
+        checkpointer = runtime.execution.checkpointer
+        assert checkpointer is not None
+        target: Any = checkpointer.target
+        target.write(
+            {
+                "position": {"sums/numbers": json.dumps({"index": 2})},
+                "state": {"sums/count": json.dumps({"total": 1})},
+                "recorded": {old_edge: "2"},
+            }
+        )
+        target.append_log(
+            [("message", old_edge, n, json.dumps(v)) for n, v in ((1, 0), (2, 1), (3, 99))]
+        )
+        target.release()
+        resumed = resume(
+            store, sums("total", renamed="count"), upgrade_runs=True, record=[new_edge]
+        )
+        assert resumed.execution.state.value == "completed"
+        carried = resumed.execution.checkpointer.target.carried  # type: ignore[union-attr]
+        assert carried.edge_renames == {
+            old_edge: new_edge,
+            "sums/numbers.out->count.in": "sums/numbers.out->total.in",
+        }
+        log = EventLog(store, "sums")
+        assert log.recorded_edges() == [new_edge]
+        assert log.messages(new_edge) == [0, 1, 3, 6, 10]  # the third, past the checkpoint, cut

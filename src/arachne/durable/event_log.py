@@ -88,9 +88,25 @@ class EventLog:
                     (self.run, last - self.keep),
                 )
 
-    def cut(self, edges: Iterable[str], counts: Mapping[str, int]) -> None:
-        """Keep the first ``counts[edge]`` messages of each of ``edges`` (none if unnamed)."""
+    def cut(
+        self,
+        edges: Iterable[str],
+        counts: Mapping[str, int],
+        *,
+        renamed: Mapping[str, str] | None = None,
+    ) -> None:
+        """Keep the first ``counts[edge]`` messages of each of ``edges`` (none if unnamed).
+
+        ``renamed`` maps old edge ids to new ones: their messages are moved under the new id
+        first, in the same transaction.
+        """
         with self.store.transaction() as db:
+            for old, new in (renamed or {}).items():
+                db.execute(
+                    "UPDATE event_log SET name = ? WHERE run = ? AND kind = 'message' "
+                    "AND name = ?",
+                    (new, self.run, old),
+                )
             for edge in edges:
                 db.execute(
                     "DELETE FROM event_log WHERE run = ? AND kind = 'message' AND name = ? "

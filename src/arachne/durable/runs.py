@@ -60,6 +60,7 @@ class Run:
         self.manifest = manifest
         self.upgrade = upgrade
         self.renames: dict[str, str] = {}  # old node id -> new, when resumed onto a new graph
+        self.edge_renames: dict[str, str] = {}  # old edge id -> new, likewise
         self._dropped: set[str] = set()  # old node ids no node of the new graph takes over
         self.carried: ManifestDiff | None = None  # what changed, when resumed onto a new graph
         self._moving = False  # resumed onto a new graph, and no checkpoint of it written yet
@@ -168,6 +169,7 @@ class Run:
                 "arachne run --fresh); `arachne diff` shows every change"
             )
         self.renames = renames
+        self.edge_renames = diff.edge_renames
         self._dropped = dropped
         self.carried = diff
         self._moving = True
@@ -182,13 +184,16 @@ class Run:
         checkpoint = self.checkpoints.latest()
         if checkpoint is None:
             return None
-        if not self.renames and not self._dropped:
+        if not self.renames and not self._dropped and not self.edge_renames:
             return checkpoint.id, checkpoint.parts
-        renames, dropped = self.renames, self._dropped
-        # A removed node's parts (its finished mark) go, before a renamed node takes its id.
+        renames, dropped, edges = self.renames, self._dropped, self.edge_renames
+        # A removed node's parts (its finished mark) go, before a renamed node takes its id;
+        # a recorded edge's count follows the edge to its new id.
         parts = {
             kind: by_name
-            if kind in ("recorded", "graph")
+            if kind == "graph"
+            else {edges.get(name, name): value for name, value in by_name.items()}
+            if kind == "recorded"
             else {
                 renames.get(name, name): value
                 for name, value in by_name.items()
@@ -224,6 +229,7 @@ class Run:
                 )
         self._moving = False
         self.renames = {}  # the checkpoint just written names the new ids
+        self.edge_renames = {}
         self._dropped = set()
         return number
 
@@ -249,8 +255,13 @@ class Run:
         self.log.append(entries)
 
     def cut_log(self, edges: Iterable[str], counts: Mapping[str, int]) -> None:
-        """Keep the first ``counts[edge]`` recorded messages of each of ``edges``."""
-        self.log.cut(edges, counts)
+        """Keep the first ``counts[edge]`` recorded messages of each of ``edges``.
+
+        Resumed onto a changed graph, a recorded edge whose id changed (one named by the
+        ports it joins, after a node it joins was renamed) keeps its messages under its new
+        id first, so its log goes on where it was.
+        """
+        self.log.cut(edges, counts, renamed=self.edge_renames)
 
     def state(self) -> str | None:
         """Return the run's recorded state (``running``, ``completed``), or ``None``."""

@@ -394,11 +394,15 @@ class ManifestDiff:
     """What changed from one manifest (digest ``old``) to another (``new``).
 
     The changes come in a fixed order: nodes, then routes, then edges, each by id.
+    ``edges`` pairs each edge of the old manifest with its id in the new one where the two
+    differ: an edge the author renamed, and one whose id, made from the ports it joins,
+    follows a renamed node (which is no change, so not among ``changes``).
     """
 
     old: str
     new: str
     changes: tuple[Change, ...]
+    edges: tuple[tuple[str, str], ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.changes)
@@ -412,6 +416,11 @@ class ManifestDiff:
     def renames(self) -> dict[str, str]:
         """Each renamed node's old id, mapped to its new one."""
         return {c.old: c.new for c in self.changes if c.kind == "renamed" and c.subject == "node"}
+
+    @property
+    def edge_renames(self) -> dict[str, str]:
+        """Each kept edge whose id changed: its old id, mapped to its new one."""
+        return dict(self.edges)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the diff as JSON data."""
@@ -469,12 +478,9 @@ def _diff(a: Manifest, b: Manifest) -> ManifestDiff:
         nodes.extend(_node_changes(before, after))
         routes.extend(_route_changes(a, b, before, after))
     renames = {old: new for new, old in matched.items() if old != new}
-    changes = [
-        *sorted(nodes, key=_order),
-        *sorted(routes, key=_order),
-        *_edge_changes(a, b, renames),
-    ]
-    return ManifestDiff(a.digest, b.digest, tuple(changes))
+    edge_changes, moved = _edge_changes(a, b, renames)
+    changes = [*sorted(nodes, key=_order), *sorted(routes, key=_order), *edge_changes]
+    return ManifestDiff(a.digest, b.digest, tuple(changes), moved)
 
 
 def _node_changes(before: NodeRecord, after: NodeRecord) -> list[Change]:
@@ -541,7 +547,10 @@ def _route_changes(a: Manifest, b: Manifest, before: NodeRecord, after: NodeReco
     return changes
 
 
-def _edge_changes(a: Manifest, b: Manifest, renames: Mapping[str, str]) -> list[Change]:
+def _edge_changes(
+    a: Manifest, b: Manifest, renames: Mapping[str, str]
+) -> tuple[list[Change], tuple[tuple[str, str], ...]]:
+    """Return the edges' changes, and each matched edge's old and new id where they differ."""
     def ends(edge: EdgeRecord, renamed: bool) -> tuple[str, str]:
         if not renamed:
             return edge.source, edge.target
@@ -587,7 +596,8 @@ def _edge_changes(a: Manifest, b: Manifest, renames: Mapping[str, str]) -> list[
                     {key: getattr(now, key) for key in policy},
                 )
             )
-    return sorted(changes, key=_order)
+    moved = tuple(sorted((was.id, now.id) for was, now in pairs if was.id != now.id))
+    return sorted(changes, key=_order), moved
 
 
 def _order(change: Change) -> tuple[str, int]:
