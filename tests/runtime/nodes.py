@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from arachne import Input, Message, Node, Output, Runtime, Subgraph
@@ -96,3 +97,13 @@ def run_on_fake_clock(graph: Subgraph, **options: Any) -> Runtime:
     runtime.register(graph)
     runtime.run()
     return runtime
+
+
+def line(*units: Node) -> Subgraph:
+    """Return a graph of ``units`` in a line, each one's ``out`` linked to the next's ``in``."""
+    graph = Subgraph()
+    for unit in units:
+        graph.add_node(unit)
+    for before, after in itertools.pairwise(units):
+        graph.connect((before.name(), "out"), (after.name(), "in"))
+    return graph

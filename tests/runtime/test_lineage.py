@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arachne import Input, IterSource, Message, Node, Output, Runtime, Subgraph, node
+from arachne import Input, IterSource, Message, Node, Output, Retry, Runtime, Subgraph, node
 from arachne.components.builtins import Accumulator, Merge
 from arachne.model.message import EMPTY_HEADERS, Headers
 from arachne.runtime.hops import combine
 from arachne.runtime.lineage import LINEAGE, Lineage, check_rate
 from arachne.runtime.taints import TAINTS
-from tests.runtime.nodes import Collect
+from tests.runtime.nodes import Collect, Count, Relay, line
 from tests.runtime.nodes import run_on_fake_clock as run
 
 
@@ -138,12 +138,7 @@ def test_an_accumulated_batch_names_every_input_in_it_the_last_one_too(
     numbers: list[int], count: int
 ) -> None:
     sink = Collect(name="sink")
-    g = Subgraph()
-    g.add_node(IterSource(numbers, name="numbers"))
-    g.add_node(Accumulator(count=count, name="batch"))
-    g.add_node(sink)
-    g.connect(("numbers", "out"), ("batch", "in"))
-    g.connect(("batch", "out"), ("sink", "in"))
+    g = line(IterSource(numbers, name="numbers"), Accumulator(count=count, name="batch"), sink)
     runtime = run(g, lineage=1.0)
     lineage = runtime.execution.lineage
     assert lineage is not None
@@ -169,10 +164,7 @@ def test_combine_joins_lineage_and_labels_and_keeps_the_rest_of_the_first() -> N
 
 def test_an_injected_value_is_an_origin_with_its_text() -> None:
     sink = Collect(name="sink")
-    g = Subgraph()
-    g.add_node(node(lambda x: x + 1, name="inc", inputs={"in": int}, outputs={"out": int})())
-    g.add_node(sink)
-    g.connect(("inc", "out"), ("sink", "in"))
+    g = line(node(lambda x: x + 1, name="inc", inputs={"in": int}, outputs={"out": int})(), sink)
     runtime = Runtime(lineage=1.0)
     ex = runtime.open_execution(g)
     runtime.launch(ex)
@@ -202,21 +194,135 @@ def test_lineage_is_off_by_default_and_then_no_message_carries_it() -> None:
     assert runtime.execution.chains  # fused as ever
 
 
-def test_a_rate_samples_evenly_and_unsampled_messages_carry_nothing() -> None:
+@pytest.mark.parametrize("pulled", [True, False])
+def test_a_rate_samples_evenly_and_unsampled_messages_carry_nothing(pulled: bool) -> None:
     numbers = list(range(40))
     sink = Collect(name="sink")
     g = Subgraph()
-    g.add_node(IterSource(numbers, name="numbers"))
+    g.add_node(IterSource(numbers, name="numbers") if pulled else Count(40, name="numbers"))
+    g.add_node(Relay(name="relay"))  # a class node between: unsampled ones stay bare there
     g.add_node(sink)
-    g.connect(("numbers", "out"), ("sink", "in"))
+    g.connect(("numbers", "out"), ("relay", "in"))
+    g.connect(("relay", "out"), ("sink", "in"))
     runtime = run(g, lineage=0.25)
     lineage = runtime.execution.lineage
     assert lineage is not None
     outputs = lineage.recent("sink", last=1024)
     assert [o.origins[0].position for o in outputs] == list(range(1, 41, 4))
-    sampled = [msg for msg in sink.messages if LINEAGE in msg.headers]
+    assert {o.nodes for o in outputs} == {("numbers", "relay", "sink")}
+    sampled = [msg for msg in sink.messages if msg.headers]
     assert [msg.payload for msg in sampled] == numbers[::4]
-    assert len(sink.messages) == 40
+    assert sink.payloads == numbers
+
+
+def test_each_source_is_sampled_evenly_on_its_own() -> None:
+    sink = Collect(name="sink")
+    g = Subgraph()
+    g.add_node(Count(10, name="a"))
+    g.add_node(Count(10, name="b"))
+    g.add_node(Merge(name="both"))
+    g.add_node(sink)
+    g.connect(("a", "out"), ("both", "in"))
+    g.connect(("b", "out"), ("both", "in"))
+    g.connect(("both", "out"), ("sink", "in"))
+    runtime = run(g, lineage=0.5)
+    lineage = runtime.execution.lineage
+    assert lineage is not None
+    positions = sorted(
+        (o.origins[0].node, o.origins[0].position) for o in lineage.recent("sink", 100)
+    )
+    assert positions == [(node, p) for node in "ab" for p in (1, 3, 5, 7, 9)]
+
+
+class Keyed(Node):
+    """Emits each value as a message with a header of its own."""
+
+    inp = Input(int, name="in")
+    out = Output(int)
+
+    def on_message(self, port: str, msg: Message) -> None:
+        self.emit("out", Message(msg.payload, key=str(msg.payload)))
+
+
+def test_a_message_emitted_with_headers_of_its_own_keeps_its_lineage() -> None:
+    sink = Collect(name="sink")
+    g = line(IterSource([1, 2], name="numbers"), Keyed(name="keyed"), sink)
+    runtime = run(g, lineage=1.0)
+    lineage = runtime.execution.lineage
+    assert lineage is not None
+    assert [msg.headers["key"] for msg in sink.messages] == ["1", "2"]
+    assert [lineage.explain(msg).nodes for msg in sink.messages] == [
+        ("numbers", "keyed", "sink")
+    ] * 2
+
+
+def test_a_lineage_id_from_elsewhere_is_dropped_at_inject() -> None:
+    sink = Collect(name="sink")
+    g = line(Relay(name="relay"), sink)
+    runtime = Runtime(lineage=1.0)
+    ex = runtime.open_execution(g)
+    runtime.launch(ex)
+    try:
+        ex.inject("relay", "in", Message(5, lineage=1))  # another execution's id
+        ex.close_inputs()
+        assert ex.wait(30)
+    finally:
+        runtime.stop()
+    assert ex.lineage is not None
+    [output] = ex.lineage.recent("sink")
+    assert [(o.node, o.kind, o.value) for o in output.origins] == [("relay", "inject", "5")]
+    assert output.nodes == ("relay", "sink")
+
+
+def test_a_batch_function_gets_whole_batches_and_names_every_input() -> None:
+    sink = Collect(name="sink")
+    total = node(
+        lambda xs: [sum(xs)], name="total", inputs={"in": int}, outputs={"out": int}, batch=True
+    )
+    g = line(IterSource(range(10), name="numbers"), total(), sink)
+    plain = Collect(name="sink")
+    h = Subgraph()
+    h.add_node(IterSource(range(10), name="numbers"))
+    h.add_node(total())
+    h.add_node(plain)
+    h.connect(("numbers", "out"), ("total", "in"))
+    h.connect(("total", "out"), ("sink", "in"))
+    runtime = run(g, lineage=1.0)
+    run(h)
+    assert sink.payloads == plain.payloads  # the same batches, lineage or not
+    lineage = runtime.execution.lineage
+    assert lineage is not None
+    explained = [lineage.explain(msg) for msg in sink.messages]
+    assert sorted(o.position for e in explained for o in e.origins) == list(range(1, 11))
+
+
+class FailsTwice(Node):
+    """Fails at 2 every time; the error policy retries it, then skips it."""
+
+    inp = Input(int, name="in")
+    error_policy = Retry(max_attempts=3, backoff=0.01, then="skip")
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name=name)
+        self.got: list[int] = []
+
+    def on_message(self, port: str, msg: Message) -> None:
+        if msg.payload == 2:
+            raise ValueError("two never goes")
+        self.got.append(msg.payload)
+
+
+def test_failed_handlings_are_not_listed_as_outputs() -> None:
+    g = Subgraph()
+    g.add_node(IterSource([1, 2, 3], name="numbers"))
+    sink = FailsTwice(name="sink")
+    g.add_node(sink)
+    g.connect(("numbers", "out"), ("sink", "in"))
+    runtime = run(g, lineage=1.0)
+    lineage = runtime.execution.lineage
+    assert lineage is not None
+    assert sink.got == [1, 3]
+    assert [o.origins[0].position for o in lineage.recent("sink")] == [1, 3]
 
 
 def test_lineage_follows_calls_in_threads() -> None:

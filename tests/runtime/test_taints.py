@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from arachne import Input, IterSource, Message, Node, Output, Retry, Runtime, Subgraph, node
 from arachne.components.builtins import Dedupe
-from arachne.runtime.taints import TAINTS, check_labels, retaint
-from tests.runtime.nodes import Collect
+from arachne.runtime.taints import TAINTS, check_labels, labels_of, retaint
+from tests.runtime.nodes import Collect, line
 from tests.runtime.nodes import run_on_fake_clock as run
 
 RETRY = Retry(max_attempts=3, backoff=0.01)
@@ -45,14 +45,7 @@ def labels(msg: Message) -> tuple[str, ...]:
 
 def chain(*nodes: Node, source: list[int]) -> tuple[Subgraph, Collect]:
     sink = Collect(name="sink")
-    g = Subgraph()
-    g.add_node(IterSource(source, name="src"))
-    previous = "src"
-    for each in (*nodes, sink):
-        g.add_node(each)
-        g.connect((previous, "out"), (each.name(), "in"))
-        previous = each.name()
-    return g, sink
+    return line(IterSource(source, name="src"), *nodes, sink), sink
 
 
 @settings(max_examples=30, deadline=None)
@@ -214,6 +207,49 @@ def test_a_node_declaring_labels_is_not_fused() -> None:
 def test_a_bad_label_is_refused_naming_the_form(labels_: Any, message: str) -> None:
     with pytest.raises((TypeError, ValueError), match=message):
         check_labels(labels_, "Node.introduces")
+
+
+def test_labels_read_back_from_json_as_a_list_still_count() -> None:
+    assert labels_of({TAINTS: ["late", 3]}) == ("late",)
+    sink = Collect(name="sink")
+    g = Subgraph()
+    g.add_node(Checked(name="check"))
+    g.add_node(sink)
+    g.connect(("check", "out"), ("sink", "in"))
+    runtime = Runtime()
+    ex = runtime.open_execution(g)
+    runtime.launch(ex)
+    try:
+        ex.inject("check", "in", Message(1, taints=["late"]))  # as a JSON body would give it
+        ex.close_inputs()
+        assert ex.wait(30)
+    finally:
+        runtime.stop()
+    assert [labels(msg) for msg in sink.messages] == [("checked", "late")]
+    assert ex.taint_counts() == {
+        ("check", "in", "late"): 1,
+        ("sink", "in", "checked"): 1,
+        ("sink", "in", "late"): 1,
+    }
+
+
+class Keyed(Node):
+    """Emits each value as a message with a header of its own."""
+
+    inp = Input(int, name="in")
+    out = Output(int)
+
+    def on_message(self, port: str, msg: Message) -> None:
+        self.emit("out", Message(msg.payload, key="k"))
+
+
+def test_a_message_emitted_with_headers_of_its_own_keeps_the_labels() -> None:
+    graph, sink = chain(Flaky({1}), Keyed(name="keyed"), source=[1, 2])
+    run(graph)
+    assert [(msg.headers["key"], labels(msg)) for msg in sink.messages] == [
+        ("k", ("retried",)),
+        ("k", ()),
+    ]
 
 
 def test_retaint_keeps_the_same_headers_when_nothing_changes() -> None:

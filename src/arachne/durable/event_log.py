@@ -103,8 +103,7 @@ class EventLog:
         with self.store.transaction() as db:
             for old, new in (renamed or {}).items():
                 db.execute(
-                    "UPDATE event_log SET name = ? WHERE run = ? AND kind = 'message' "
-                    "AND name = ?",
+                    "UPDATE event_log SET name = ? WHERE run = ? AND kind = 'message' AND name = ?",
                     (new, self.run, old),
                 )
             for edge in edges:

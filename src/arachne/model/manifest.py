@@ -551,6 +551,7 @@ def _edge_changes(
     a: Manifest, b: Manifest, renames: Mapping[str, str]
 ) -> tuple[list[Change], tuple[tuple[str, str], ...]]:
     """Return the edges' changes, and each matched edge's old and new id where they differ."""
+
     def ends(edge: EdgeRecord, renamed: bool) -> tuple[str, str]:
         if not renamed:
             return edge.source, edge.target

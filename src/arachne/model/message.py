@@ -32,6 +32,13 @@ class Headers(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the header ``key``, or ``default`` (the dict's own lookup: a hot path)."""
+        return self._data.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
 
@@ -53,6 +60,16 @@ class Headers(Mapping[str, Any]):
         headers = object.__new__(cls)
         headers._data = data
         return headers
+
+    def with_item(self, key: str, value: Any) -> Headers:
+        """Return these headers with ``key`` set to ``value`` (a string key; not checked)."""
+        data = self._data.copy()
+        data[key] = value
+        return Headers.trusted(data)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the headers as a new dict (the caller's to change)."""
+        return self._data.copy()
 
     def replace(self, **changes: Any) -> Headers:
         """Return headers with ``changes`` applied; this instance is left as it was."""

@@ -164,11 +164,18 @@ def _hand_messages(
     items = edge.take(size)
     if not items:
         return 0
+    later: list[Any] = []
+    with_headers = bool(rn.introduces)
+    if headed and not with_headers and Message in map(type, items):
+        # Bare payloads and messages with headers mixed (a sampled few, say): the leading run
+        # of one kind now, the rest at the next take, so bare ones keep the bare loops.
+        items, later = _leading_run(items)
+        with_headers = type(items[0]) is Message
     # The loops below take from one iterator and stop early by returning; what they left
     # goes back to the edge, also when an error ends the run (the edge then still shows it).
     it = iter(items)
     try:
-        if (headed and Message in map(type, items)) or rn.introduces:
+        if with_headers:
             _messages_with_headers(ctx, rn, edge.port, it, control_only)
         elif rn.lean is not None and not control_only:
             _lean_messages(ctx, rn, edge.port, it, rn.lean)
@@ -176,9 +183,18 @@ def _hand_messages(
             _bare_messages(ctx, rn, edge.port, it, control_only)
     finally:
         rest = list(it)
-        if rest:
-            edge.give_back(rest)
+        if rest or later:
+            edge.give_back(rest + later)
     return len(items) - len(rest)
+
+
+def _leading_run(items: list[Any]) -> tuple[list[Any], list[Any]]:
+    """Split ``items`` after their leading run of messages, or of bare payloads."""
+    first = type(items[0]) is Message
+    for index in range(1, len(items)):
+        if (type(items[index]) is Message) is not first:
+            return items[:index], items[index:]
+    return items, []
 
 
 def _bare_messages(
@@ -201,7 +217,8 @@ def _bare_messages(
         try:
             on_message(port, msg)
         except Exception as exc:
-            if not _recovered(ctx, rn, port, new_message(payload, EMPTY_HEADERS), exc):
+            failed = new_message(payload, EMPTY_HEADERS)
+            if not _recovered(ctx, rn, port, failed, failed, exc):
                 return
             msg = new_message(None, EMPTY_HEADERS)
             if rn.blocked and not control_only:
@@ -234,7 +251,8 @@ def _lean_messages(
             try:
                 on_message(port, msg)
             except Exception as exc:
-                recovered = _recovered(ctx, rn, port, new_message(payload, EMPTY_HEADERS), exc)
+                failed = new_message(payload, EMPTY_HEADERS)
+                recovered = _recovered(ctx, rn, port, failed, failed, exc)
                 if len(buf) >= limit:  # what it emitted before raising may have filled it
                     lean.fill()
                     return
@@ -269,15 +287,14 @@ def _messages_with_headers(
             msg = as_message(item)
             close, headers = open_hop(ctx, rn, port, msg.headers)
             rn.current = None if headers is EMPTY_HEADERS else headers
+            # The node sees the message as it handles it: its hop's headers.
+            handled = msg if headers is msg.headers else new_message(msg.payload, headers)
             try:
-                # The node sees the message as it handles it: its hop's headers.
-                on_message(
-                    port, msg if headers is msg.headers else new_message(msg.payload, headers)
-                )
+                on_message(port, handled)
             except Exception as exc:
                 if close is not None:
                     close(exc)
-                if not _recovered(ctx, rn, port, msg, exc):
+                if not _recovered(ctx, rn, port, msg, handled, exc):
                     return
             else:
                 if close is not None:
@@ -288,10 +305,16 @@ def _messages_with_headers(
         rn.current = None
 
 
-def _recovered(ctx: RunContext, rn: RunningNode, port: str, msg: Message, exc: Exception) -> bool:
-    """Apply the error policy to a failed ``on_message``; False if the node now waits to retry."""
+def _recovered(
+    ctx: RunContext, rn: RunningNode, port: str, msg: Message, handled: Message, exc: Exception
+) -> bool:
+    """Apply the error policy to a failed ``on_message``; False if the node now waits to retry.
+
+    A record of the failure (dead letter, ``error`` port) holds the message as the node
+    handled it (``handled``: its lineage names the node); a retry starts again from ``msg``.
+    """
     rn.current = None
-    delay = decide(ctx, rn, port, msg, exc, 1)
+    delay = decide(ctx, rn, port, handled, exc, 1)
     if delay is None:
         return True
     schedule_retry(ctx, rn, delay, lambda: _retry_message(ctx, rn, port, msg, 2))
@@ -304,16 +327,15 @@ def _retry_message(ctx: RunContext, rn: RunningNode, port: str, msg: Message, at
         return
     close, headers = open_hop(ctx, rn, port, msg.headers, attempt)
     rn.current = None if headers is EMPTY_HEADERS else headers
+    handled = msg if headers is msg.headers else new_message(msg.payload, headers)
     try:
-        rn.node.on_message(
-            port, msg if headers is msg.headers else new_message(msg.payload, headers)
-        )
+        rn.node.on_message(port, handled)
     except Exception as exc:
         rn.current = None
         if close is not None:
             close(exc)
             close = None
-        delay = decide(ctx, rn, port, msg, exc, attempt)
+        delay = decide(ctx, rn, port, handled, exc, attempt)
         if delay is not None:
             schedule_retry(ctx, rn, delay, lambda: _retry_message(ctx, rn, port, msg, attempt + 1))
             return
@@ -347,6 +369,8 @@ def _call_batch(
     # One hop for the batch (one span, child of its first traced message's), each message
     # with its own lineage and labels; what it emits meanwhile carries them on.
     close, rn.current, handed = open_batch(ctx, rn, port, msgs, attempt)
+    if rn.current is not None:
+        rn.handed = {id(msg) for msg in handed}
     try:
         rn.node.on_batch(port, handed)
     except Exception as exc:
@@ -359,6 +383,7 @@ def _call_batch(
             return
     finally:
         rn.current = None
+        rn.handed = None
         if close is not None:
             close(None)
 
@@ -402,6 +427,8 @@ def _hand_stage(
     if not items:
         return 0
     if (headed and Message in map(type, items)) or rn.introduces:
+        if stage.kind == "batch":
+            return _batch_with_headers(ctx, rn, edge, items)
         return _stage_with_headers(ctx, rn, edge, items)
     call = StageCall(ctx, rn, edge.port, items, None, 1)
     try:
@@ -443,6 +470,26 @@ def _stage_with_headers(ctx: RunContext, rn: RunningNode, edge: Inlet, items: li
         if not done or rn.blocked:
             edge.give_back(items[index + 1 :])
             return index + 1
+    return len(items)
+
+
+def _batch_with_headers(ctx: RunContext, rn: RunningNode, edge: Inlet, items: list[Any]) -> int:
+    """Call a batch function once on the whole chunk, some of it with headers.
+
+    As for ``on_batch``: each item is a hop of its own, and the results come from all of them
+    (every lineage id, every label; ``runtime.hops.open_batch``).
+    """
+    msgs = [as_message(item) for item in items]
+    close, headers, handed = open_batch(ctx, rn, edge.port, msgs, 1)
+    call = StageCall(ctx, rn, edge.port, [msg.payload for msg in handed], headers, 1)
+    try:
+        call.run()  # (a batch to retry is held by the call: nothing goes back to the edge)
+    except BaseException as exc:
+        if close is not None:
+            close(exc)
+        raise
+    if close is not None:
+        close(call.error)
     return len(items)
 
 

@@ -15,6 +15,7 @@ from arachne.model.function_stage import FunctionStage
 from arachne.model.message import EMPTY_HEADERS, Headers, Message, new_message
 from arachne.model.port import PortSpec
 from arachne.runtime.edge import Edge
+from arachne.runtime.hops import carry
 from arachne.runtime.lineage import LINEAGE
 from arachne.runtime.slot import CURRENT_SLOT
 from arachne.runtime.taints import TAINTS
@@ -173,9 +174,9 @@ class Binding:
         """Return headers for a message that starts here (no parent message).
 
         With a tracer, a source's message starts a trace: its trace id is the root span's and
-        ``traceparent`` is set. With lineage, a sampled message is an origin (its ``lineage``
-        id); the node's own taint labels go on it. ``None`` when none of these applies and no
-        trace ids are asked for.
+        ``traceparent`` is set. With lineage, a source's sampled message is an origin (its
+        ``lineage`` id); the node's own taint labels go on it. ``None`` when none of these
+        applies and no trace ids are asked for.
         """
         tracer, rn, lineage = self.tracer, self.rn, self._lineage
         root = None
@@ -189,8 +190,8 @@ class Binding:
                 fields["trace_id"], fields[TRACEPARENT] = root
             else:
                 fields["trace_id"] = f"{self._trace_prefix}{seq:x}"
-        if lineage is not None:
-            origin = lineage.origin(rn.id, "state" if rn.spec.inputs else "source")
+        if lineage is not None and not rn.spec.inputs:
+            origin = lineage.origin(rn.id, "source")
             if origin is not None:
                 fields[LINEAGE] = origin
         if rn.introduces:
@@ -207,8 +208,12 @@ class Binding:
             value = self._checked(port, value)
         headers = rn.current
         if type(value) is Message:
-            if value.headers is not EMPTY_HEADERS:
-                item: Any = value
+            own = value.headers
+            handed = rn.handed
+            if handed is not None and id(value) in handed:  # passed on as it came
+                item: Any = value if own is not EMPTY_HEADERS else value.payload
+            elif own is not EMPTY_HEADERS:
+                item = self._own(value, own, headers)
             elif headers is not None:
                 item = new_message(value.payload, headers)
             else:
@@ -227,6 +232,21 @@ class Binding:
             return
         for outlet in outlets:
             outlet.push(item)
+
+    def _own(self, value: Message, own: Headers, headers: Headers | None) -> Message:
+        """Return ``value``, a message with headers of its own, as it leaves this node.
+
+        The one ``on_message`` was handed goes as it is; a new one keeps its
+        headers and carries on the lineage and labels of what the node handles (a source's:
+        its fresh ones), see ``runtime.hops.carry``.
+        """
+        if headers is None:
+            fresh = self.fresh_headers() if self.stamp else None
+            return value if fresh is None else new_message(value.payload, carry(own, fresh))
+        if own is headers:  # the message on_message was handed
+            return value
+        carried = carry(own, headers)
+        return value if carried is own else new_message(value.payload, carried)
 
     def _stamped(self, payload: Any) -> Any:
         fresh = self.fresh_headers() if self.stamp else None

@@ -24,11 +24,12 @@ from arachne.runtime.tracing import TRACEPARENT, open_span
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from arachne.runtime.lineage import Lineage
     from arachne.runtime.run_context import RunContext
     from arachne.runtime.running_node import RunningNode
     from arachne.runtime.tracing import Closer
 
-__all__ = ["combine", "open_batch", "open_hop"]
+__all__ = ["carry", "combine", "open_batch", "open_hop"]
 
 _RETRIED = frozenset((RETRIED,))
 
@@ -52,7 +53,7 @@ def combine(many: Iterable[Headers]) -> Headers:
         labels.update(labels_of(headers))
     if first is None:
         return EMPTY_HEADERS
-    fields = dict(first)
+    fields = first.as_dict()
     fields.pop(LINEAGE, None)
     fields.pop(TAINTS, None)
     if ids:
@@ -61,6 +62,25 @@ def combine(many: Iterable[Headers]) -> Headers:
     if labels:
         fields[TAINTS] = tuple(sorted(labels))
     return Headers.trusted(fields) if fields else EMPTY_HEADERS
+
+
+def carry(own: Headers, current: Headers) -> Headers:
+    """Return the headers of a ``Message`` a node emits with headers ``own`` of its own.
+
+    ``current`` are those of what it handles (or a source's fresh ones): the message keeps
+    its own, and takes ``current``'s lineage (unless it names its own) and every label of
+    both, so a header a node adds does not cut its output off from where it came from.
+    """
+    lineage = current.get(LINEAGE)
+    labels = labels_of(current)
+    if lineage is None and not labels:
+        return own
+    fields = own.as_dict()
+    if lineage is not None and LINEAGE not in own:
+        fields[LINEAGE] = lineage
+    if labels:
+        fields[TAINTS] = tuple(sorted({*labels_of(own), *labels}))
+    return Headers.trusted(fields)
 
 
 def _ids(value: object) -> tuple[int, ...]:
@@ -82,7 +102,31 @@ def open_hop(
     close = None
     if headers and ctx.tracer is not None:
         close, headers = open_span(ctx.tracer, ctx.execution_id, rn.id, headers)
-    return close, _marked(ctx, rn, port, headers, attempt)
+    marked = _marked(ctx, rn, port, headers, attempt)
+    lineage = ctx.lineage
+    if lineage is not None and marked is not headers:
+        hop = marked.get(LINEAGE)
+        if type(hop) is int and hop != headers.get(LINEAGE):
+            close = _unlisting(lineage, rn.id, (hop,), close)
+    return close, marked
+
+
+def _unlisting(
+    lineage: Lineage, node_id: str, hops: tuple[int, ...], inner: Closer | None
+) -> Closer:
+    """Return what closes a handling: a failed one is not one of the node's outputs.
+
+    Its hops stay in the table (what the node emitted before it failed came from them), but
+    ``Lineage.recent`` no longer lists them; ``inner`` closes the handling's span.
+    """
+
+    def close(error: BaseException | None) -> None:
+        if error is not None:
+            lineage.unlist(node_id, hops)
+        if inner is not None:
+            inner(error)
+
+    return close
 
 
 def _marked(ctx: RunContext, rn: RunningNode, port: str, headers: Headers, attempt: int) -> Headers:
@@ -95,7 +139,7 @@ def _marked(ctx: RunContext, rn: RunningNode, port: str, headers: Headers, attem
                 parents = (parent,) if type(parent) is int else _ids(parent)
                 if parents:
                     hop = lineage.hop(rn.id, parents)
-                    headers = Headers.trusted({**headers, LINEAGE: hop})
+                    headers = headers.with_item(LINEAGE, hop)
         if attempt == 1:
             labels = labels_of(headers)
             if labels:
@@ -126,6 +170,7 @@ def open_batch(
         traced = next((msg.headers for msg in msgs if TRACEPARENT in msg.headers), None)
         if traced is not None:
             close, current = open_span(tracer, ctx.execution_id, rn.id, traced)
+    lineage = ctx.lineage
     handed: list[Message] = []
     hops: list[int] = []
     labels: set[str] = set()
@@ -136,10 +181,11 @@ def open_batch(
             hops.append(hop)
         labels.update(labels_of(headers))
         handed.append(msg if headers is msg.headers else new_message(msg.payload, headers))
+    if lineage is not None and hops:
+        close = _unlisting(lineage, rn.id, tuple(hops), close)
     if current is EMPTY_HEADERS:
         current = next((msg.headers for msg in handed if msg.headers), EMPTY_HEADERS)
-    fields = dict(current)
-    lineage = ctx.lineage
+    fields = current.as_dict()
     if lineage is not None and hops:
         # What the call makes from the whole batch comes from every message in it.
         fields[LINEAGE] = hops[0] if len(hops) == 1 else lineage.hop(rn.id, tuple(hops), False)

@@ -185,7 +185,8 @@ class Injector:
     def _started(self, node_id: str, msg: Message, made: bool) -> Message:
         """Return ``msg`` as it starts its flow (on the loop), a trace's root and an origin.
 
-        With lineage, a sampled message is an origin (``inject`` at ``node_id``). A message
+        With lineage, a sampled message is an origin (``inject`` at ``node_id``); a lineage id
+        it came with is dropped, as it names nothing in this execution. A message
         that carries a ``traceparent`` continues that trace. Otherwise the tracer
         starts one; its id becomes the message's ``trace_id`` where the runtime ``made`` the
         headers (a caller's own ``trace_id`` is kept).
@@ -197,11 +198,14 @@ class Injector:
         if tracer is not None and TRACEPARENT not in headers:
             root = tracer.root(self.id, f"inject {node_id}")
         origin = None
-        if lineage is not None and LINEAGE not in headers:
+        if lineage is not None:
             origin = lineage.origin(node_id, "inject", msg.payload)
-        if root is None and origin is None:
+        if root is None and origin is None and LINEAGE not in headers:
             return msg
-        fields = dict(headers)
+        fields = headers.as_dict()
+        # A lineage id from elsewhere (another execution's output, a dead letter kept from
+        # an earlier run) names nothing here: an injected message starts its lineage anew.
+        fields.pop(LINEAGE, None)
         if root is not None:
             if made:
                 fields["trace_id"] = root[0]

@@ -24,16 +24,15 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias
 
-from arachne.model.message import Headers, Message
+from arachne.model.message import Headers, Message, new_message
 
 __all__ = ["LINEAGE", "Explanation", "Lineage", "Origin", "OriginKind", "check_rate"]
 
 LINEAGE: Final = "lineage"
 """The header that carries a message's lineage id (an ``int``) from node to node."""
 
-OriginKind: TypeAlias = Literal["source", "inject", "state"]
-"""How a message started: at a source, by ``inject``, or from a node's own state (a node with
-inputs emitting while it handles no message: a window's timer, say)."""
+OriginKind: TypeAlias = Literal["source", "inject"]
+"""How a message started: at a source, or by ``inject``."""
 
 VALUE_TEXT: Final = 80
 """The characters of an injected value's text an origin keeps."""
@@ -116,7 +115,6 @@ class Lineage:
     """
 
     __slots__ = (
-        "_credit",
         "_entries",
         "_floor",
         "_next",
@@ -138,8 +136,9 @@ class Lineage:
         self._entries: dict[int, Origin | tuple[str, tuple[int, ...]]] = {}
         self._floor = 1
         self._next = 1
-        self._credit = 1.0 - checked  # the first message is always sampled
-        self._positions: dict[tuple[str, OriginKind], int] = {}
+        # Per place messages start (node and kind): how many started there, and the credit
+        # that samples them evenly (the first one there always is).
+        self._positions: dict[tuple[str, OriginKind], tuple[int, float]] = {}
         self._recent: dict[str, deque[int]] = {}
 
     # -- written on the loop ---------------------------------------------------------------
@@ -147,16 +146,17 @@ class Lineage:
     def origin(self, node_id: str, kind: OriginKind, value: object = None) -> int | None:
         """Count a message starting at ``node_id``; return its origin's id if it is sampled.
 
-        Sampling is even, not random: at rate 0.25 every fourth message is kept.
+        Sampling is even, not random, and per place: at rate 0.25 every fourth message of
+        each source (and of each node's injections) is kept.
         """
         key = (node_id, kind)
-        position = self._positions.get(key, 0) + 1
-        self._positions[key] = position
-        credit = self._credit + self.rate
+        position, credit = self._positions.get(key, (0, 1.0 - self.rate))
+        position += 1
+        credit += self.rate
         if credit < 1.0:
-            self._credit = credit
+            self._positions[key] = (position, credit)
             return None
-        self._credit = credit - 1.0
+        self._positions[key] = (position, credit - 1.0)
         text = None
         if kind == "inject":
             text = repr(value)
@@ -165,6 +165,36 @@ class Lineage:
         ident = self._add(None)
         self._entries[ident] = Origin(ident, node_id, kind, position, text)
         return ident
+
+    def stamp(self, node_id: str, items: list[Any]) -> list[Any]:
+        """Return a source's batch ``items`` with each sampled one an origin (``source``).
+
+        What :meth:`origin` does item by item, for a pulled source's whole batch: a sampled
+        item becomes a ``Message`` with its ``lineage`` id (one that is a ``Message`` keeps
+        its headers, and its own lineage id if it has one); the list is copied only then.
+        """
+        key: tuple[str, OriginKind] = (node_id, "source")
+        position, credit = self._positions.get(key, (0, 1.0 - self.rate))
+        rate = self.rate
+        out = items
+        for index, item in enumerate(items):
+            position += 1
+            credit += rate
+            if credit < 1.0:
+                continue
+            credit -= 1.0
+            ident = self._add(None)
+            self._entries[ident] = Origin(ident, node_id, "source", position)
+            if out is items:
+                out = list(items)
+            if type(item) is Message:
+                if LINEAGE not in item.headers:
+                    fields = {**item.headers, LINEAGE: ident}
+                    out[index] = new_message(item.payload, Headers.trusted(fields))
+            else:
+                out[index] = new_message(item, Headers.trusted({LINEAGE: ident}))
+        self._positions[key] = (position, credit)
+        return out
 
     def hop(self, node_id: str, parents: tuple[int, ...], listed: bool = True) -> int:
         """Record a handling at ``node_id`` of messages with lineage ids ``parents``.
@@ -180,6 +210,17 @@ class Lineage:
             recent = self._recent[node_id] = deque(maxlen=RECENT)
         recent.append(ident)
         return ident
+
+    def unlist(self, node_id: str, hops: tuple[int, ...]) -> None:
+        """Take ``hops`` (failed handlings at ``node_id``) off what :meth:`recent` lists."""
+        recent = self._recent.get(node_id)
+        if recent is None:
+            return
+        for hop in hops:
+            try:
+                recent.remove(hop)
+            except ValueError:
+                continue  # (pushed out of the window already)
 
     def _add(self, entry: tuple[str, tuple[int, ...]] | None) -> int:
         ident = self._next

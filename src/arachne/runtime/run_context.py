@@ -188,12 +188,11 @@ class RunContext:
     def stamps(self, spec: NodeSpec) -> bool:
         """Whether messages that start at this node get headers.
 
-        Every node's, for trace ids and for lineage (a node with inputs emitting while it
-        handles nothing starts a message from its state); a source's, for a tracer (it
-        starts traces there).
+        Every node's, for trace ids; a source's, for a tracer or lineage (traces and
+        lineage start there).
         """
-        return (
-            self.trace or self.lineage is not None or (self.tracer is not None and not spec.inputs)
+        return self.trace or (
+            (self.tracer is not None or self.lineage is not None) and not spec.inputs
         )
 
     @property

@@ -267,6 +267,7 @@ class RunningNode:
         "finished",
         "finishing",
         "fixed_chunk",
+        "handed",
         "held",
         "id",
         "idle",
@@ -313,6 +314,9 @@ class RunningNode:
         self.ready_rank = NOT_QUEUED
         self.blocked = False
         self.current: Headers | None = None  # headers of the message being handled, if any
+        # While a batch with headers is handled: ids of the messages handed to on_batch (one
+        # emitted as it came is passed on as it is; see Binding.emit).
+        self.handed: set[int] | None = None
         self.started = self.finished = self.stopped = self.finish_requested = False
         self.finishing = self.idle = self.removed = False
         self.held = False  # takes no messages (Node.hold_input); ticks go on

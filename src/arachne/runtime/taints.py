@@ -67,9 +67,16 @@ def check_labels(labels: Iterable[str], what: str) -> frozenset[str]:
 
 
 def labels_of(headers: Mapping[str, object]) -> tuple[str, ...]:
-    """Return the taint labels ``headers`` carry (an empty tuple for none)."""
+    """Return the taint labels ``headers`` carry (an empty tuple for none).
+
+    A list (headers read back from JSON) counts as well; what is not a string is not a label.
+    """
     labels = headers.get(TAINTS)
-    return labels if isinstance(labels, tuple) else ()
+    if type(labels) is tuple:
+        return labels
+    if isinstance(labels, list | tuple):
+        return tuple(label for label in labels if isinstance(label, str))
+    return ()
 
 
 def retaint(headers: Headers, add: frozenset[str], remove: frozenset[str]) -> Headers:
@@ -81,7 +88,7 @@ def retaint(headers: Headers, add: frozenset[str], remove: frozenset[str]) -> He
     wanted = (set(current) | add) - remove
     if len(wanted) == len(current) and wanted.issuperset(current):
         return headers
-    fields = dict(headers)
+    fields = headers.as_dict()
     if wanted:
         fields[TAINTS] = tuple(sorted(wanted))
     else:

@@ -69,10 +69,16 @@ def _pull(ctx: RunContext, rn: RunningNode, puller: PullSource) -> None:
     items = puller.pull(room)
     pulled = len(items)  # counted first: what the items pass through must not change it
     rn.counts.ticks += 1
-    stamps = ctx.stamps(rn.spec) or rn.introduces  # each item gets headers of its own
+    lineage = ctx.lineage
+    # With lineage alone, the sampled items become origins here and the batch goes on whole;
+    # with trace ids, a tracer or labels to put on, each item is emitted with its headers.
+    alone = lineage is not None and not (ctx.trace or ctx.tracer is not None or rn.introduces)
+    stamps = not alone and (ctx.stamps(rn.spec) or bool(rn.introduces))
     if outlets and not stamps and all(o.is_block for o in outlets):
         if ctx.check_types:
             items = _checked(ctx, rn, puller.port, items)
+        if lineage is not None and alone:
+            items = lineage.stamp(rn.id, items)
         rn.counts.emitted += len(items)  # room was counted, so the batch fits every outlet
         for outlet in outlets:
             outlet.push_many(items)

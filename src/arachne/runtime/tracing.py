@@ -80,4 +80,4 @@ def open_span(
     if not isinstance(parent, str):
         return None, headers
     span, own = tracer.begin(execution_id, node_id, parent)
-    return partial(tracer.end, span), Headers.trusted({**headers, TRACEPARENT: own})
+    return partial(tracer.end, span), headers.with_item(TRACEPARENT, own)

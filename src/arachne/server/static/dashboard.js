@@ -997,7 +997,7 @@
         return;
       }
       if (asked !== this.lineageSeq || this.closed) return;
-      const origin = (o) => (o.kind === "inject" ? `inject ${o.value} at ${o.node}` : o.kind === "state" ? `${o.node}'s state` : `${o.node} #${o.position}`);
+      const origin = (o) => (o.kind === "inject" ? `inject ${o.value} at ${o.node}` : `${o.node} #${o.position}`);
       const items = answer.outputs.slice().reverse().map((output) =>
         el("li", { text: `${output.origins.map(origin).join(", ") || "(forgotten)"} → ${output.nodes.join(" → ")}` }));
       $("lineage-list").replaceChildren(...items);
