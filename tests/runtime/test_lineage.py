@@ -391,3 +391,32 @@ def test_true_means_every_message_and_an_execution_may_choose_its_own() -> None:
     assert ex.lineage is not None
     assert ex.lineage.rate == 0.5
     assert not ex.chains  # lineage needs every hop a real one
+
+
+class Flaky(Node):
+    """Fails the first try at odd values."""
+
+    inp = Input(int, name="in")
+    out = Output(int)
+    error_policy = Retry(max_attempts=2, backoff=0.01)
+
+    def __init__(self) -> None:
+        super().__init__(name="flaky")
+        self.tried: set[int] = set()
+
+    def on_message(self, port: str, msg: Message) -> None:
+        if msg.payload % 2 and msg.payload not in self.tried:
+            self.tried.add(msg.payload)
+            raise ValueError("odd fails once")
+        self.emit("out", msg.payload)
+
+
+def test_each_output_shows_the_taint_labels_it_carried() -> None:
+    sink = Collect(name="sink")
+    runtime = run(line(IterSource([1, 2, 3], name="numbers"), Flaky(), sink), lineage=1.0)
+    lineage = runtime.execution.lineage
+    assert lineage is not None
+    shown = [(o.origins[0].position, o.taints) for o in lineage.recent("sink")]
+    assert sorted(shown) == [(1, ("retried",)), (2, ()), (3, ("retried",))]
+    as_json = {o.origins[0].position: o.to_dict()["taints"] for o in lineage.recent("sink")}
+    assert as_json == {1: ["retried"], 2: [], 3: ["retried"]}

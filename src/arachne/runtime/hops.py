@@ -130,7 +130,14 @@ def _unlisting(
 
 
 def _marked(ctx: RunContext, rn: RunningNode, port: str, headers: Headers, attempt: int) -> Headers:
-    """Return ``headers`` with ``rn``'s lineage hop and taint labels (see the module's text)."""
+    """Return ``headers`` with ``rn``'s taint labels and lineage hop (see the module's text)."""
+    if headers and attempt == 1:
+        labels = labels_of(headers)
+        if labels:
+            ctx.taints.add(rn.id, port, labels)
+    if rn.marks or attempt > 1:
+        added = rn.introduces | _RETRIED if attempt > 1 else rn.introduces
+        headers = retaint(headers, added, rn.repairs)
     if headers:
         lineage = ctx.lineage
         if lineage is not None:
@@ -138,15 +145,8 @@ def _marked(ctx: RunContext, rn: RunningNode, port: str, headers: Headers, attem
             if parent is not None:
                 parents = (parent,) if type(parent) is int else _ids(parent)
                 if parents:
-                    hop = lineage.hop(rn.id, parents)
+                    hop = lineage.hop(rn.id, parents, taints=labels_of(headers))
                     headers = headers.with_item(LINEAGE, hop)
-        if attempt == 1:
-            labels = labels_of(headers)
-            if labels:
-                ctx.taints.add(rn.id, port, labels)
-    if rn.marks or attempt > 1:
-        added = rn.introduces | _RETRIED if attempt > 1 else rn.introduces
-        headers = retaint(headers, added, rn.repairs)
     return headers
 
 
@@ -188,7 +188,11 @@ def open_batch(
     fields = current.as_dict()
     if lineage is not None and hops:
         # What the call makes from the whole batch comes from every message in it.
-        fields[LINEAGE] = hops[0] if len(hops) == 1 else lineage.hop(rn.id, tuple(hops), False)
+        fields[LINEAGE] = (
+            hops[0]
+            if len(hops) == 1
+            else lineage.hop(rn.id, tuple(hops), False, tuple(sorted(labels)))
+        )
     if labels:
         fields[TAINTS] = tuple(sorted(labels))
     else:

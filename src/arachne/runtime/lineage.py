@@ -41,6 +41,10 @@ RECENT: Final = 1024
 """The handlings per node the table lists for :meth:`Lineage.recent`."""
 
 
+_Hop: TypeAlias = tuple[str, tuple[int, ...], tuple[str, ...]]
+"""A handling in the table: the node, the ids it came from, the taint labels it passed on."""
+
+
 @dataclass(frozen=True, slots=True)
 class Origin:
     """Where a message started: ``node``'s ``position``-th message (1-based) of ``kind``."""
@@ -68,9 +72,10 @@ class Origin:
 class Explanation:
     """What explains one handling (or one message): its origins and the nodes between.
 
-    ``nodes`` in the order the data reached them, the origins' nodes included; ``complete``
-    is False when part of the history was forgotten (the table is bounded), so the origins
-    and nodes listed are some, not all.
+    ``nodes`` in the order the data reached them, the origins' nodes included; ``taints``
+    the labels the handling passed on (``runtime.taints``); ``complete`` is False when part
+    of the history was forgotten (the table is bounded), so the origins and nodes listed are
+    some, not all.
     """
 
     id: int
@@ -78,6 +83,7 @@ class Explanation:
     origins: tuple[Origin, ...]
     nodes: tuple[str, ...]
     complete: bool
+    taints: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return the explanation as JSON data."""
@@ -86,6 +92,7 @@ class Explanation:
             "node": self.node,
             "origins": [origin.to_dict() for origin in self.origins],
             "nodes": list(self.nodes),
+            "taints": list(self.taints),
             "complete": self.complete,
         }
 
@@ -133,7 +140,7 @@ class Lineage:
         self.rate = checked
         self.capacity = capacity
         # id -> an Origin, or (node, parents) for a hop; ids are consecutive from _floor up.
-        self._entries: dict[int, Origin | tuple[str, tuple[int, ...]]] = {}
+        self._entries: dict[int, Origin | _Hop] = {}
         self._floor = 1
         self._next = 1
         # Per place messages start (node and kind): how many started there, and the credit
@@ -196,13 +203,19 @@ class Lineage:
         self._positions[key] = (position, credit)
         return out
 
-    def hop(self, node_id: str, parents: tuple[int, ...], listed: bool = True) -> int:
+    def hop(
+        self,
+        node_id: str,
+        parents: tuple[int, ...],
+        listed: bool = True,
+        taints: tuple[str, ...] = (),
+    ) -> int:
         """Record a handling at ``node_id`` of messages with lineage ids ``parents``.
 
         ``listed``: one of the node's handlings :meth:`recent` lists (not a batch's whole,
-        whose messages each have a hop of their own).
+        whose messages each have a hop of their own); ``taints``: the labels it passed on.
         """
-        ident = self._add((node_id, parents))
+        ident = self._add((node_id, parents, taints))
         if not listed:
             return ident
         recent = self._recent.get(node_id)
@@ -222,7 +235,7 @@ class Lineage:
             except ValueError:
                 continue  # (pushed out of the window already)
 
-    def _add(self, entry: tuple[str, tuple[int, ...]] | None) -> int:
+    def _add(self, entry: _Hop | None) -> int:
         ident = self._next
         self._next = ident + 1
         entries = self._entries
@@ -275,8 +288,9 @@ class Lineage:
                 node = entry[0]
             if node not in nodes:
                 nodes.append(node)
-        node = top.node if isinstance(top, Origin) else top[0]
-        return Explanation(ident, node, tuple(origins), tuple(nodes), complete)
+        if isinstance(top, Origin):
+            return Explanation(ident, top.node, tuple(origins), tuple(nodes), complete)
+        return Explanation(ident, top[0], tuple(origins), tuple(nodes), complete, top[2])
 
     def recent(self, node_id: str, last: int = 10) -> list[Explanation]:
         """Explain the ``last`` sampled handlings at ``node_id`` (oldest first).

@@ -999,7 +999,7 @@
       if (asked !== this.lineageSeq || this.closed) return;
       const origin = (o) => (o.kind === "inject" ? `inject ${o.value} at ${o.node}` : `${o.node} #${o.position}`);
       const items = answer.outputs.slice().reverse().map((output) =>
-        el("li", { text: `${output.origins.map(origin).join(", ") || "(forgotten)"} → ${output.nodes.join(" → ")}` }));
+        el("li", { text: `${output.origins.map(origin).join(", ") || "(forgotten)"} → ${output.nodes.join(" → ")}${output.taints && output.taints.length ? ` [${output.taints.join(", ")}]` : ""}` }));
       $("lineage-list").replaceChildren(...items);
       $("lineage-note").textContent = items.length ? "Newest first." : "Nothing sampled has reached this node yet.";
     }
