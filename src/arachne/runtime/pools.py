@@ -8,6 +8,8 @@ import threading
 from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from arachne.runtime.simulation import current as current_simulation
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from concurrent.futures import ProcessPoolExecutor
@@ -152,13 +154,22 @@ class Pools:
         self._process_workers = max(processes, self._process_workers if self._processes else 0)
 
     def threads(self) -> Executor:
-        """Return the thread pool (one worker per unit of thread-mode concurrency)."""
+        """Return the thread pool (one worker per unit of thread-mode concurrency).
+
+        Under simulation, the simulation's executor: calls run on the loop, in virtual time.
+        """
+        simulation = current_simulation()
+        if simulation is not None:
+            return simulation.executor()
         if self._threads is None:
             self._threads = DaemonThreadPool(self._thread_workers, f"{self._name}-worker")
         return self._threads
 
     def processes(self) -> Executor:
-        """Return the process pool (at most one worker per CPU)."""
+        """Return the process pool (at most one worker per CPU); the simulation's under one."""
+        simulation = current_simulation()
+        if simulation is not None:
+            return simulation.executor()
         if self._processes is None:
             # Imported here: multiprocessing costs about 0.6 MB of memory, paid only when used.
             import multiprocessing

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from typing import Final, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Final, Generic, Protocol, TypeVar
 
-__all__ = ["NOT_QUEUED", "Queueable", "ReadyQueue"]
+if TYPE_CHECKING:
+    import random
+    from collections.abc import Callable
+
+__all__ = ["NOT_QUEUED", "Queueable", "ReadyQueue", "ShuffledReadyQueue"]
 
 NOT_QUEUED: Final = -(1 << 62)
 """The ``ready_rank`` of a node that is not in the queue."""
@@ -60,3 +64,35 @@ class ReadyQueue(Generic[Q]):
     def __len__(self) -> int:
         """Return the number of entries, stale ones included (an upper bound)."""
         return sum(len(bucket) for bucket in self._buckets.values())
+
+
+class ShuffledReadyQueue(ReadyQueue[Q]):
+    """A ready queue whose ties ``rng`` breaks: any node of the highest rank may run next.
+
+    For simulation (``runtime.simulation``): a seed picks one of the orders the scheduler
+    could have run equal-rank nodes in, where the plain queue always takes the oldest.
+    ``popped`` is told each node it hands out (the simulation's trace of activations).
+    """
+
+    __slots__ = ("_popped", "_rng")
+
+    def __init__(self, rng: random.Random, popped: Callable[[Q], None] | None = None) -> None:
+        super().__init__()
+        self._rng = rng
+        self._popped = popped
+
+    def pop(self) -> Q | None:
+        """Remove and return a node of the highest rank, chosen by the seed, or ``None``."""
+        for rank in reversed(self._ranks):
+            bucket = self._buckets[rank]
+            live = [node for node in bucket if node.ready_rank == rank]
+            if not live:
+                bucket.clear()
+                continue
+            node = live[self._rng.randrange(len(live))] if len(live) > 1 else live[0]
+            bucket.remove(node)
+            node.ready_rank = NOT_QUEUED
+            if self._popped is not None:
+                self._popped(node)
+            return node
+        return None

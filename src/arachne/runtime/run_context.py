@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from arachne.runtime.gate import Gate
 from arachne.runtime.pools import Pools
 from arachne.runtime.ready_queue import ReadyQueue
+from arachne.runtime.simulation import current as current_simulation
 from arachne.runtime.taints import TaintCounts
 from arachne.runtime.timers import Timers
 from arachne.runtime.timing import Latency
@@ -150,7 +151,10 @@ class RunContext:
         self.deadline: float | None = None  # when it times out, on its clock (set at start)
         self.end_to_end = Latency()
         self.idle_poll = idle_poll
-        self.ready: ReadyQueue[RunningNode] = ReadyQueue()
+        simulation = current_simulation()  # (its oracle breaks the ready queue's ties)
+        self.ready: ReadyQueue[RunningNode] = (
+            ReadyQueue() if simulation is None else simulation.ready_queue()
+        )
         self.timers = Timers()
         self.gate = Gate()
         self.pools = Pools(execution_id)

@@ -1,0 +1,93 @@
+"""Virtual time: an asyncio loop that jumps to its next timer, and the runtime's clock on it.
+
+:class:`SimLoop` is an ordinary selector event loop whose ``time()`` is a number it keeps
+itself. When nothing is ready, where a real loop would block in ``select`` until its next
+timer, it moves that number to the timer and goes on at once: an hour of timers passes in the
+time the callbacks take. Sockets still work (they are polled without waiting). A loop with
+nothing ready, no timer and nothing to read would wait forever: it raises :class:`Stalled`
+instead, since nothing inside a simulation can ever wake it.
+
+:class:`SimClock` is the runtime's :class:`~arachne.runtime.clock.Clock` on that loop's time,
+so ticks, retry back-offs, timeouts and deadlines all run in virtual time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+from typing import Any
+
+__all__ = ["SimClock", "SimLoop", "Stalled"]
+
+
+class Stalled(RuntimeError):
+    """The simulated run waits for something that can never come (nothing is scheduled)."""
+
+
+class _VirtualSelector:
+    """The loop's selector, asked never to wait: the time it would wait for passes at once."""
+
+    def __init__(self, inner: selectors.BaseSelector, loop: SimLoop) -> None:
+        self._inner = inner
+        self._loop = loop
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = self._inner.select(0)
+        if ready:
+            return ready
+        if timeout is None:
+            raise Stalled(
+                "the simulated run waits with no timer set and nothing to read: it would "
+                "wait forever (a node waiting for input that never comes, or for real time)"
+            )
+        if timeout > 0:
+            self._loop.advance(timeout)
+        return []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class SimLoop(asyncio.SelectorEventLoop):
+    """An event loop on virtual time, starting at ``start`` seconds."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        super().__init__()
+        self._virtual = start
+        self._selector = _VirtualSelector(self._selector, self)  # type: ignore[has-type,arg-type]
+
+    def time(self) -> float:
+        """Return the virtual time in seconds."""
+        return self._virtual
+
+    def advance(self, seconds: float) -> None:
+        """Move virtual time forward by ``seconds``."""
+        if seconds < 0:
+            raise ValueError(f"virtual time cannot go back (got {seconds})")
+        self._virtual += seconds
+
+
+class SimClock:
+    """The runtime's clock on a :class:`SimLoop`'s virtual time."""
+
+    def __init__(self, loop: SimLoop) -> None:
+        self._loop = loop
+
+    def now(self) -> float:
+        """Return the loop's virtual time."""
+        return self._loop.time()
+
+    async def wait_until(
+        self, deadline: float | None, wake: asyncio.Event, *, busy: bool = False
+    ) -> None:
+        """Return at ``deadline`` in virtual time, or as soon as ``wake`` is set."""
+        if deadline is None:
+            await wake.wait()
+            return
+        if deadline <= self._loop.time():
+            return
+        timer = self._loop.call_at(deadline, wake.set)
+        try:
+            await wake.wait()
+        finally:
+            timer.cancel()

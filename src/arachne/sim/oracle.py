@@ -1,0 +1,175 @@
+"""The oracle: one seeded source for every choice a simulated run makes, and what it saw.
+
+An :class:`Oracle` is the :class:`~arachne.runtime.simulation.Simulation` the runtime asks
+(``runtime.simulation``): it breaks the ready queue's ties, decides when each thread- or
+process-mode call completes (in virtual time, on the loop), whether each fault point fires,
+and keeps the coverage a run reports: every fault point reached and fired, every
+``always`` broken, every ``sometimes`` seen.
+
+Faults fire at ``faults`` (a probability per reach). In the default *liveness* mode at most
+``max_faults`` fire in a run, so the graph can still make progress and a run that never
+ends is a bug; in *safety* mode there is no cap (TigerBeetle's capped faults hide safety
+bugs), and only invariants (``always``) are judged.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
+
+from arachne.runtime.ready_queue import ShuffledReadyQueue
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from arachne.runtime.ready_queue import ReadyQueue
+    from arachne.sim.loop import SimLoop
+
+__all__ = ["Coverage", "Livelock", "Mode", "Oracle"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+Mode = Literal["liveness", "safety"]
+"""How faults are rationed: capped per run (liveness), or not at all (safety)."""
+
+CALL_DELAY = 0.001
+"""The longest a thread- or process-mode call takes in virtual time (seconds)."""
+
+
+class Livelock(RuntimeError):
+    """A simulated run took more activations than allowed without ending (``max_steps``)."""
+
+
+@dataclass
+class Coverage:
+    """What a run (or a set of runs, merged) exercised."""
+
+    reached: Counter[str] = field(default_factory=Counter)  # fault point -> times reached
+    fired: Counter[str] = field(default_factory=Counter)  # fault point -> times it fired
+    checked: Counter[str] = field(default_factory=Counter)  # always -> times checked
+    broken: Counter[str] = field(default_factory=Counter)  # always -> times false
+    seen: dict[str, bool] = field(default_factory=dict)  # sometimes -> ever true
+
+    def merge(self, other: Coverage) -> None:
+        """Add ``other``'s counts to these."""
+        self.reached.update(other.reached)
+        self.fired.update(other.fired)
+        self.checked.update(other.checked)
+        self.broken.update(other.broken)
+        for what, seen in other.seen.items():
+            self.seen[what] = self.seen.get(what, False) or seen
+
+    def report(self) -> str:
+        """Return the coverage as lines a person reads."""
+        lines = ["fault points (reached, fired):"]
+        lines += [f"  {name}: {n}, {self.fired[name]}" for name, n in sorted(self.reached.items())]
+        if not self.reached:
+            lines.append("  none reached")
+        if self.checked:
+            lines.append("always (checked, broken):")
+            lines += [
+                f"  {what}: {n}, {self.broken[what]}" for what, n in sorted(self.checked.items())
+            ]
+        if self.seen:
+            lines.append("sometimes (seen):")
+            lines += [
+                f"  {what}: {'yes' if seen else 'NO'}" for what, seen in sorted(self.seen.items())
+            ]
+        return "\n".join(lines)
+
+
+class _SimExecutor(Executor):
+    """Runs each submitted call on the loop after a seeded virtual delay, never in a thread."""
+
+    def __init__(self, loop: SimLoop, rng: random.Random) -> None:
+        self._loop = loop
+        self._rng = rng
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        done: Future[T] = Future()
+
+        def run() -> None:
+            if not done.set_running_or_notify_cancel():
+                return
+            try:
+                done.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # (the caller's future carries it)
+                done.set_exception(exc)
+
+        self._loop.call_later(self._rng.uniform(0, CALL_DELAY), run)
+        return done
+
+
+class Oracle:
+    """The seeded choices of one simulated run (see the module's text)."""
+
+    def __init__(
+        self,
+        seed: int,
+        loop: SimLoop,
+        *,
+        faults: float = 0.0,
+        mode: Mode = "liveness",
+        max_faults: int = 10,
+        max_steps: int = 1_000_000,
+    ) -> None:
+        if not 0 <= faults <= 1:
+            raise ValueError(f"faults is a probability from 0 to 1, got {faults!r}")
+        if mode not in ("liveness", "safety"):
+            raise ValueError(f"mode is 'liveness' or 'safety', got {mode!r}")
+        self.seed = seed
+        self.rng = random.Random(seed)  # noqa: S311  # a simulation's choices, not secrets
+        self.faults = faults
+        self.mode = mode
+        self.max_faults = max_faults
+        self.max_steps = max_steps
+        self.coverage = Coverage()
+        self._executor = _SimExecutor(loop, self.rng)
+        self._loop = loop
+        self.activations: list[tuple[float, str]] = []  # (virtual time, node id), in order
+
+    def ready_queue(self) -> ReadyQueue[Any]:
+        """Return a ready queue whose ties this oracle breaks (and which logs activations)."""
+        return ShuffledReadyQueue(self.rng, self._activated)
+
+    def _activated(self, node: Any) -> None:
+        activations = self.activations
+        activations.append((self._loop.time(), str(node.id)))
+        if len(activations) > self.max_steps:
+            raise Livelock(
+                f"{self.max_steps} activations and the run goes on (virtual time "
+                f"{self._loop.time():.3f} s): a node that is always ready, such as a source "
+                "that never finishes; raise max_steps if the run is just long"
+            )
+
+    def executor(self) -> Executor:
+        """Return the executor thread- and process-mode calls run on."""
+        return self._executor
+
+    def fault(self, name: str) -> bool:
+        """Record that fault point ``name`` was reached; return whether it fires now."""
+        coverage = self.coverage
+        coverage.reached[name] += 1
+        if not self.faults:
+            return False
+        if self.mode == "liveness" and coverage.fired.total() >= self.max_faults:
+            return False
+        if self.rng.random() >= self.faults:
+            return False
+        coverage.fired[name] += 1
+        return True
+
+    def always(self, condition: bool, what: str) -> None:
+        """Record an invariant check; a false one fails the run."""
+        self.coverage.checked[what] += 1
+        if not condition:
+            self.coverage.broken[what] += 1
+
+    def sometimes(self, condition: bool, what: str) -> None:
+        """Record a case; it counts as seen once ``condition`` was true."""
+        seen = self.coverage.seen
+        seen[what] = seen.get(what, False) or bool(condition)

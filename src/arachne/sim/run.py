@@ -1,0 +1,307 @@
+"""One simulated run of a graph from a seed, and many: the trace hash, the coverage, failures.
+
+:func:`simulate` builds the graph afresh, runs it on a :class:`~arachne.sim.loop.SimLoop` with
+an :class:`~arachne.sim.oracle.Oracle` made from the seed, and returns a :class:`SimResult`:
+the execution's end state, how much virtual and real time it took, the coverage, what went
+wrong if anything, and a *trace hash*: the SHA-256 of every event the execution published
+(its kind, its fields but the wall-clock stamp, and the virtual time it came at), of every
+activation (which node the scheduler ran, and when) and of its final counters. The same seed
+gives the same hash, event for event: that is what makes a failure reproducible from its
+seed, and :func:`explore` checks it by running seeds twice.
+
+With ``crashes`` set, each node's hook may crash (``SimulatedCrash``, the ``node.crash``
+fault point) before it handles a value, and its error policy decides what follows: retried,
+skipped, dead-lettered, or the run fails. ``time.sleep`` called inside a simulated run is an
+error naming its caller: real time does not pass there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import math
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, SupportsIndex
+
+from arachne.model.function_stage import FunctionStage
+from arachne.model.node import Node
+from arachne.model.subgraph import Subgraph
+from arachne.runtime import Execution, Runtime
+from arachne.runtime.events import Event
+from arachne.runtime.simulation import fault, simulating
+from arachne.sim.loop import SimClock, SimLoop
+from arachne.sim.oracle import Coverage, Mode, Oracle
+
+__all__ = [
+    "EXECUTION_ID",
+    "Exploration",
+    "RealTimeUsed",
+    "SimResult",
+    "SimulatedCrash",
+    "explore",
+    "simulate",
+]
+
+EXECUTION_ID = "sim"
+"""The id of every simulated execution (ids are part of the trace, so they are fixed)."""
+
+Build = Callable[[], Node | Subgraph]
+"""What :func:`simulate` runs: a function that builds the graph afresh for each run."""
+
+
+class SimulatedCrash(RuntimeError):
+    """A node's hook crashed because the simulation's oracle said so (``node.crash``)."""
+
+
+class RealTimeUsed(RuntimeError):
+    """Code inside a simulated run waited for real time (``time.sleep``); the message names it."""
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """What one simulated run did (see the module's text)."""
+
+    seed: int
+    trace_hash: str
+    events: int
+    state: str
+    virtual_seconds: float
+    real_seconds: float
+    coverage: Coverage
+    failure: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run completed with no failure and no broken invariant."""
+        return self.failure is None
+
+    @property
+    def compression(self) -> float:
+        """Virtual seconds per real second (how much faster than real time it ran)."""
+        return self.virtual_seconds / self.real_seconds if self.real_seconds > 0 else math.inf
+
+
+@dataclass
+class Exploration:
+    """Many seeds: each result, the coverage of them all, and the seeds that failed."""
+
+    results: list[SimResult] = field(default_factory=list)
+    coverage: Coverage = field(default_factory=Coverage)
+    unreproducible: list[int] = field(default_factory=list)  # seeds whose two runs differed
+
+    @property
+    def failures(self) -> list[SimResult]:
+        """The runs that failed, in seed order."""
+        return [result for result in self.results if not result.ok]
+
+
+def simulate(
+    build: Build,
+    seed: int,
+    *,
+    faults: float = 0.0,
+    crashes: bool = False,
+    mode: Mode = "liveness",
+    max_faults: int = 10,
+    max_steps: int = 1_000_000,
+    timeout: float | None = 3600.0,
+    check: Callable[[Execution], None] | None = None,
+) -> SimResult:
+    """Run the graph ``build()`` makes under simulation from ``seed``; return what happened.
+
+    ``faults`` is the probability that a fault point fires when reached (``mode`` and
+    ``max_faults`` ration them, see ``Oracle``); ``crashes`` makes each node's hook a fault
+    point (``node.crash``). ``timeout`` is in virtual seconds (``None``: none);
+    ``max_steps`` bounds the activations of a run whose virtual time stands still
+    (``Livelock``).
+    ``check(execution)``, called after the run, may raise ``AssertionError`` to fail it.
+    """
+    loop = SimLoop()
+    oracle = Oracle(
+        seed, loop, faults=faults, mode=mode, max_faults=max_faults, max_steps=max_steps
+    )
+    digest = hashlib.sha256()
+    count = 0
+
+    def record(event: Event) -> None:
+        nonlocal count
+        count += 1
+        digest.update(f"{loop.time():.9f} {type(event).__name__} {_fields(event)}\n".encode())
+
+    failure: str | None = None
+    began = time.perf_counter()
+    state = "pending"
+    try:
+        with simulating(oracle), _no_real_sleep():
+            unit = build()
+            if crashes:
+                _crashing(unit)
+            runtime = Runtime(clock=SimClock(loop), seed=seed, execution_timeout=timeout)
+            runtime.events.subscribe(record)
+            execution = runtime.open_execution(unit, execution_id=EXECUTION_ID)
+            try:
+                loop.run_until_complete(execution.run())
+            finally:
+                state = execution.state.value
+                digest.update(repr(oracle.activations).encode())  # which node ran when
+                digest.update(_counters(execution).encode())
+            if check is not None:
+                check(execution)
+    except Exception as exc:  # (the run's failure is the result)
+        failure = f"{type(exc).__name__}: {exc}"
+    finally:
+        _close(loop)
+    broken = sorted(oracle.coverage.broken)
+    if failure is None and broken:
+        failure = f"invariants broken: {', '.join(broken)}"
+    return SimResult(
+        seed=seed,
+        trace_hash=digest.hexdigest(),
+        events=count,
+        state=state,
+        virtual_seconds=loop.time(),
+        real_seconds=time.perf_counter() - began,
+        coverage=oracle.coverage,
+        failure=failure,
+    )
+
+
+def explore(
+    build: Build, seeds: range | list[int], *, twice: bool = False, **options: Any
+) -> Exploration:
+    """Simulate every seed of ``seeds`` (with :func:`simulate`'s ``options``).
+
+    ``twice`` runs each seed a second time and lists the seeds whose trace hashes differ.
+    """
+    exploration = Exploration()
+    for seed in seeds:
+        result = simulate(build, seed, **options)
+        exploration.results.append(result)
+        exploration.coverage.merge(result.coverage)
+        if twice and simulate(build, seed, **options).trace_hash != result.trace_hash:
+            exploration.unreproducible.append(seed)
+    return exploration
+
+
+# -- the parts of a run ----------------------------------------------------------------------
+
+
+def _fields(event: Event) -> str:
+    """Return ``event``'s fields as stable text: no wall clock, no object addresses."""
+    return repr(
+        [
+            (f.name, _stable(getattr(event, f.name)))
+            for f in dataclasses.fields(event)
+            if f.name != "ts_ns"
+        ]
+    )
+
+
+def _stable(value: object) -> object:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_stable(item) for item in value]
+    if isinstance(value, Mapping):
+        return sorted((str(key), _stable(item)) for key, item in value.items())
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {value}"
+    return type(value).__name__  # (what an object's repr would add is its address)
+
+
+def _counters(execution: Execution) -> str:
+    """Return the execution's final counters as stable text (part of the trace)."""
+    stats = execution.stats()
+    nodes = sorted(
+        (node_id, node.received, node.emitted, node.errors) for node_id, node in stats.nodes.items()
+    )
+    edges = sorted(
+        (edge_id, edge.enqueued, edge.dequeued, edge.dropped)
+        for edge_id, edge in stats.edges.items()
+    )
+    return f"{stats.state} {nodes} {edges}"
+
+
+def _crashing(unit: Node | Subgraph) -> None:
+    """Make every node's hook in ``unit`` a ``node.crash`` fault point."""
+    nodes = [unit] if isinstance(unit, Node) else list(unit.instances().values())
+    for node in nodes:
+        _crash_wrap(node)
+
+
+def _crash_wrap(node: Node) -> None:
+    name = node.name() or type(node).__name__
+    stage = node.as_function_stage()
+    if stage is not None:
+        fn = stage.fn
+
+        def crashing_fn(value: Any) -> Any:
+            if fault("node.crash"):
+                raise SimulatedCrash(f"simulated crash of {name}")
+            return fn(value)
+
+        crashed = FunctionStage(crashing_fn, stage.kind, stage.output_port)
+        node.as_function_stage = lambda: crashed  # type: ignore[method-assign]
+        return
+    on_message = node.on_message
+
+    def crashing(port: str, msg: Any) -> None:
+        if fault("node.crash"):
+            raise SimulatedCrash(f"simulated crash of {name}")
+        on_message(port, msg)
+
+    node.on_message = crashing  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def _no_real_sleep() -> Iterator[None]:
+    """Make ``time.sleep`` in this thread an error naming its caller, meanwhile."""
+    real = time.sleep
+    here = threading.get_ident()
+
+    def sleep(seconds: float | SupportsIndex) -> None:
+        if threading.get_ident() != here:
+            real(seconds)
+            return
+        caller = traceback.extract_stack(limit=2)[0]
+        raise RealTimeUsed(
+            f"time.sleep({seconds}) at {caller.filename}:{caller.lineno} ({caller.name}) "
+            "inside a simulated run, where real time does not pass: wait on the runtime's "
+            "clock instead (a node's cadence, asyncio.sleep in an async node)"
+        )
+
+    time.sleep = sleep
+    try:
+        yield
+    finally:
+        time.sleep = real
+
+
+def _close(loop: SimLoop) -> None:
+    """Cancel what is left on the loop and close it."""
+    try:
+        pending = [task for task in _all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(_gather(pending))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
+
+
+def _all_tasks(loop: SimLoop) -> list[Any]:
+    import asyncio
+
+    return list(asyncio.all_tasks(loop))
+
+
+async def _gather(tasks: list[Any]) -> None:
+    import asyncio
+
+    await asyncio.gather(*tasks, return_exceptions=True)
