@@ -438,6 +438,53 @@ def mcp_command(
 
 
 @app.command()
+def sim(
+    file: Annotated[Path, typer.Argument(help="The graph document (.json, .yaml or .yml).")],
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds to run: 0, 1, ... N-1.")] = 100,
+    seed: Annotated[
+        int | None, typer.Option(help="Run this one seed (the replay a failure prints).")
+    ] = None,
+    faults: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Probability a fault point fires when reached.")
+    ] = 0.0,
+    crashes: Annotated[
+        bool, typer.Option("--crashes", help="Let nodes crash before a value (node.crash).")
+    ] = False,
+    mode: Annotated[
+        str, typer.Option(help="liveness (faults capped per run) or safety (no cap).")
+    ] = "liveness",
+    twice: Annotated[
+        bool, typer.Option("--twice", help="Run each seed twice and compare the traces.")
+    ] = False,
+    inject: Annotated[
+        list[str] | None,
+        typer.Option(help="A value for an input, NODE:PORT=JSON (repeatable), fed every run."),
+    ] = None,
+    components: ComponentsOpt = None,
+) -> None:
+    """Run a graph document under deterministic simulation over many seeds (docs/simulation.md)."""
+    from arachne.cli.info import load_registry
+    from arachne.cli.sim import SimOptions, sim_document
+
+    if mode not in ("liveness", "safety"):
+        raise typer.BadParameter(f"{mode!r}; use liveness or safety", param_hint="--mode")
+    options = SimOptions(
+        seeds=seeds,
+        seed=seed,
+        faults=faults,
+        crashes=crashes,
+        mode=mode,  # type: ignore[arg-type]  # (checked above)
+        twice=twice,
+        injects=inject or [],
+    )
+    with _logging("CRITICAL"):  # (each failure is in the report, with its replay)
+        status = _guarded(
+            lambda: sim_document(file, options, load_registry(components or []), sys.stdout)
+        )
+    raise typer.Exit(status)
+
+
+@app.command()
 def query(
     kind: Annotated[
         str,

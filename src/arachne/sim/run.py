@@ -229,13 +229,12 @@ def _counters(execution: Execution) -> str:
 
 def _crashing(unit: Node | Subgraph) -> None:
     """Make every node's hook in ``unit`` a ``node.crash`` fault point."""
-    nodes = [unit] if isinstance(unit, Node) else list(unit.instances().values())
-    for node in nodes:
-        _crash_wrap(node)
+    nodes = {unit.name() or "node": unit} if isinstance(unit, Node) else unit.instances()
+    for name, node in nodes.items():
+        _crash_wrap(node, name)
 
 
-def _crash_wrap(node: Node) -> None:
-    name = node.name() or type(node).__name__
+def _crash_wrap(node: Node, name: str) -> None:
     stage = node.as_function_stage()
     if stage is not None:
         fn = stage.fn
@@ -247,7 +246,7 @@ def _crash_wrap(node: Node) -> None:
 
         crashed = FunctionStage(crashing_fn, stage.kind, stage.output_port)
         node.as_function_stage = lambda: crashed  # type: ignore[method-assign]
-        return
+    # (and its hook, which the other modes call)
     on_message = node.on_message
 
     def crashing(port: str, msg: Any) -> None:
