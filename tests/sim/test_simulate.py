@@ -247,3 +247,13 @@ def test_a_retry_back_off_is_waited_in_virtual_time() -> None:
     assert result.ok
     assert result.virtual_seconds >= 60  # two back-offs of 30 s or more
     assert tries[2] - tries[0] >= 60
+
+
+def test_what_a_scheduled_callback_raises_fails_the_run() -> None:
+    def broken(execution: Execution, loop: SimLoop, rng: Any) -> None:
+        loop.call_later(0.0001, lambda: execution.request_stop(True))  # type: ignore[misc]
+
+    result = simulate(lambda: fan(5), 0, during=broken)
+    assert result.failure is not None
+    assert result.failure.startswith("a callback failed: ")
+    assert "TypeError" in result.failure

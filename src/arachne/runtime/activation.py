@@ -27,6 +27,7 @@ from arachne.runtime.hops import open_batch, open_hop
 from arachne.runtime.probes import probe_landed
 from arachne.runtime.requeue import after_turn
 from arachne.runtime.run_context import SLICE, next_chunk
+from arachne.runtime.simulation import PLANTED
 from arachne.runtime.ticking import tick_source
 
 if TYPE_CHECKING:
@@ -329,7 +330,8 @@ def _retry_message(ctx: RunContext, rn: RunningNode, port: str, msg: Message, at
     rn.current = None if headers is EMPTY_HEADERS else headers
     handled = msg if headers is msg.headers else new_message(msg.payload, headers)
     try:
-        rn.node.on_message(port, handled)
+        if not (PLANTED and attempt >= 3 and "retry.third.drop" in PLANTED):  # (a test's bug)
+            rn.node.on_message(port, handled)
     except Exception as exc:
         rn.current = None
         if close is not None:

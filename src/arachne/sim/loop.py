@@ -5,7 +5,8 @@ itself. When nothing is ready, where a real loop would block in ``select`` until
 timer, it moves that number to the timer and goes on at once: an hour of timers passes in the
 time the callbacks take. Sockets still work (they are polled without waiting). A loop with
 nothing ready, no timer and nothing to read would wait forever: it raises :class:`Stalled`
-instead, since nothing inside a simulation can ever wake it.
+instead, since nothing inside a simulation can ever wake it. What a callback raises is kept in
+``errors`` (a real loop only logs it), so a simulated run fails with it.
 
 :class:`SimClock` is the runtime's :class:`~arachne.runtime.clock.Clock` on that loop's time,
 so ticks, retry back-offs, timeouts and deadlines all run in virtual time.
@@ -58,6 +59,14 @@ class SimLoop(asyncio.SelectorEventLoop):
         super().__init__()
         self._virtual = start
         self._selector = _VirtualSelector(self._selector, self)  # type: ignore[has-type,arg-type]
+        # What a callback raised, where a real loop would only log it: the run fails with it.
+        self.errors: list[str] = []
+        self.set_exception_handler(self._failed)
+
+    def _failed(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        error = context.get("exception")
+        what = context.get("message", "a callback failed")
+        self.errors.append(f"{what}: {type(error).__name__}: {error}" if error else str(what))
 
     def time(self) -> float:
         """Return the virtual time in seconds."""

@@ -21,10 +21,11 @@ import contextlib
 import dataclasses
 import hashlib
 import math
+import random
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, SupportsIndex
 
@@ -105,21 +106,25 @@ def simulate(
     seed: int,
     *,
     faults: float = 0.0,
-    crashes: bool = False,
+    crashes: bool | Collection[str] = False,
     mode: Mode = "liveness",
     max_faults: int = 10,
     max_steps: int = 1_000_000,
     timeout: float | None = 3600.0,
     check: Callable[[Execution], None] | None = None,
+    during: Callable[[Execution, SimLoop, random.Random], None] | None = None,
 ) -> SimResult:
     """Run the graph ``build()`` makes under simulation from ``seed``; return what happened.
 
     ``faults`` is the probability that a fault point fires when reached (``mode`` and
     ``max_faults`` ration them, see ``Oracle``); ``crashes`` makes each node's hook a fault
-    point (``node.crash``). ``timeout`` is in virtual seconds (``None``: none);
-    ``max_steps`` bounds the activations of a run whose virtual time stands still
-    (``Livelock``).
-    ``check(execution)``, called after the run, may raise ``AssertionError`` to fail it.
+    point (``node.crash``), or those of the nodes it names. ``timeout`` is in virtual seconds
+    (``None``: none); ``max_steps`` bounds the activations of a run whose virtual time stands
+    still (``Livelock``).
+    ``check(execution)``, called after the run, may raise ``AssertionError`` to fail it;
+    ``during(execution, loop, rng)``, called before it starts, may schedule what happens to
+    it meanwhile (``loop.call_later``: a pause, a live change), at times drawn from ``rng``,
+    the oracle's own.
     """
     loop = SimLoop()
     oracle = Oracle(
@@ -140,10 +145,12 @@ def simulate(
         with simulating(oracle), _no_real_sleep():
             unit = build()
             if crashes:
-                _crashing(unit)
+                _crashing(unit, None if crashes is True else set(crashes))
             runtime = Runtime(clock=SimClock(loop), seed=seed, execution_timeout=timeout)
             runtime.events.subscribe(record)
             execution = runtime.open_execution(unit, execution_id=EXECUTION_ID)
+            if during is not None:
+                during(execution, loop, oracle.rng)
             try:
                 loop.run_until_complete(execution.run())
             finally:
@@ -157,6 +164,8 @@ def simulate(
     finally:
         _close(loop)
     broken = sorted(oracle.coverage.broken)
+    if failure is None and loop.errors:
+        failure = f"a callback failed: {loop.errors[0]}"
     if failure is None and broken:
         failure = f"invariants broken: {', '.join(broken)}"
     return SimResult(
@@ -227,11 +236,18 @@ def _counters(execution: Execution) -> str:
     return f"{stats.state} {nodes} {edges}"
 
 
-def _crashing(unit: Node | Subgraph) -> None:
-    """Make every node's hook in ``unit`` a ``node.crash`` fault point."""
+def _crashing(unit: Node | Subgraph, only: set[str] | None) -> None:
+    """Make the hooks of the nodes in ``unit`` (``only`` those ids) ``node.crash`` points."""
     nodes = {unit.name() or "node": unit} if isinstance(unit, Node) else unit.instances()
+    unknown = sorted((only or set()) - set(nodes))
+    if unknown:
+        raise ValueError(
+            f"crashes names nodes the graph does not have: {', '.join(unknown)}; its nodes: "
+            f"{', '.join(sorted(nodes))}"
+        )
     for name, node in nodes.items():
-        _crash_wrap(node, name)
+        if only is None or name in only:
+            _crash_wrap(node, name)
 
 
 def _crash_wrap(node: Node, name: str) -> None:

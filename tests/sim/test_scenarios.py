@@ -1,0 +1,189 @@
+"""Arachne's guarantees under simulation, over many seeds: each seed a different schedule.
+
+100 seeds each by default (as ``.ci/run`` runs them); ``ARACHNE_SIM_SEEDS=1000 uv run pytest
+tests/sim`` is the slow suite. A failing seed is named in the assertion: replay it with
+``simulate(build, seed, ...)`` and the same options.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections import Counter
+from typing import Any
+
+from arachne import DeadLetters, Input, IterSource, Message, Node, Output, Retry, Subgraph, node
+from arachne.components.builtins import Merge
+from arachne.runtime import Execution
+from arachne.sim import SimLoop, explore
+from tests.runtime.nodes import Collect
+
+SEEDS = range(int(os.environ.get("ARACHNE_SIM_SEEDS", "100")))
+VALUES = 40
+
+
+class Relay(Node):
+    """Passes each value on; what fails is dead-lettered."""
+
+    inp = Input(int, name="in")
+    out = Output(int)
+    error_policy = "dead_letter"
+
+    def on_message(self, port: str, msg: Message) -> None:
+        self.emit("out", msg.payload)
+
+
+def failures(explored: Any) -> list[str]:
+    return [f"seed {r.seed}: {r.failure}" for r in explored.failures]
+
+
+# -- exactly once under random node failures, with dead letters ------------------------------
+
+
+def letters_graph() -> Subgraph:
+    """Values through a class node, a thread-mode map and a retried one, each dead-lettering."""
+    g = Subgraph()
+    g.add_node(IterSource(range(VALUES), name="src"))
+    g.add_node(Relay(name="first"))
+    g.add_node(
+        node(
+            lambda x: x,
+            name="threaded",
+            inputs={"in": int},
+            outputs={"out": int},
+            mode="thread",
+            concurrency=3,
+            ordered=False,
+            error_policy="dead_letter",
+        )()
+    )
+    g.add_node(
+        node(
+            lambda x: x,
+            name="retried",
+            inputs={"in": int},
+            outputs={"out": int},
+            error_policy=Retry(max_attempts=3, backoff=1.0, then="dead_letter"),
+        )()
+    )
+    g.add_node(Collect(name="sink"))
+    g.add_node(DeadLetters(name="dead"))
+    g.connect(("src", "out"), ("first", "in"))
+    g.connect(("first", "out"), ("threaded", "in"))
+    g.connect(("threaded", "out"), ("retried", "in"))
+    g.connect(("retried", "out"), ("sink", "in"))
+    for failing in ("first", "threaded", "retried"):
+        g.connect((failing, "error"), ("dead", "in"))
+    return g
+
+
+def exactly_once(execution: Execution) -> None:
+    sink, dead = execution.instances["sink"], execution.instances["dead"]
+    assert isinstance(sink, Collect)
+    assert isinstance(dead, DeadLetters)
+    arrived = Counter(sink.payloads) + Counter(record.payload for record in dead.records)
+    assert arrived == Counter(range(VALUES)), f"not exactly once: {arrived}"
+
+
+def test_each_value_arrives_or_is_dead_lettered_exactly_once_under_crashes() -> None:
+    explored = explore(
+        letters_graph,
+        SEEDS,
+        faults=0.05,
+        crashes={"first", "threaded", "retried"},
+        mode="safety",
+        check=exactly_once,
+    )
+    assert failures(explored) == []
+    assert explored.coverage.fired["node.crash"] > len(SEEDS)  # crashes did happen
+
+
+# -- pause, resume and stop at random moments ------------------------------------------------
+
+
+def busy_graph() -> Subgraph:
+    """Two sources through a thread-mode stage into a merge: calls in flight when it pauses."""
+    g = Subgraph()
+    g.add_node(IterSource(range(VALUES), name="evens_src"))
+    g.add_node(IterSource(range(VALUES, 2 * VALUES), name="odds_src"))
+    g.add_node(
+        node(
+            lambda x: x,
+            name="slow",
+            inputs={"in": int},
+            outputs={"out": int},
+            mode="thread",
+            concurrency=2,
+        )()
+    )
+    g.add_node(Merge(name="both"))
+    g.add_node(Collect(name="sink"))
+    g.connect(("evens_src", "out"), ("slow", "in"))
+    g.connect(("slow", "out"), ("both", "in"))
+    g.connect(("odds_src", "out"), ("both", "in"))
+    g.connect(("both", "out"), ("sink", "in"))
+    return g
+
+
+def controls(execution: Execution, loop: SimLoop, rng: random.Random) -> None:
+    """Pause and resume a few times at random moments, then stop, draining."""
+    moment = 0.0
+    for _ in range(rng.randrange(1, 4)):
+        moment += rng.uniform(0, 0.002)
+        loop.call_later(moment, execution.pause)
+        moment += rng.uniform(0, 0.01)
+        loop.call_later(moment, execution.resume)
+    if rng.random() < 0.5:
+        loop.call_later(moment + rng.uniform(0, 0.003), lambda: execution.request_stop(drain=True))
+
+
+def nothing_lost(execution: Execution) -> None:
+    sink = execution.instances["sink"]
+    assert isinstance(sink, Collect)
+    got = Counter(sink.payloads)
+    assert all(n == 1 for n in got.values()), f"duplicates: {got}"
+    stats = execution.stats()
+    sent = sum(stats.edges[e].enqueued for e in ("evens_src.out->slow.in", "odds_src.out->both.in"))
+    assert len(sink.payloads) == sent, f"{sent} values sent, {len(sink.payloads)} arrived"
+    assert execution.state.value == "completed"
+
+
+def test_pause_resume_and_stop_at_random_moments_lose_nothing() -> None:
+    explored = explore(busy_graph, SEEDS, during=controls, check=nothing_lost)
+    assert failures(explored) == []
+
+
+# -- live changes under load -----------------------------------------------------------------
+
+
+def changes(execution: Execution, loop: SimLoop, rng: random.Random) -> None:
+    """At random moments, add a tap on the merge, retune an edge, then take the tap out."""
+    first = rng.uniform(0, 0.002)
+    second = first + rng.uniform(0, 0.004)
+    third = second + rng.uniform(0, 0.004)
+
+    def add_tap() -> None:
+        execution.add_node(Collect(name="tap"), node_id="tap")
+        execution.connect(("both", "out"), ("tap", "in"), edge_id="tapped")
+
+    def retune() -> None:
+        execution.set_capacity("both.out->sink.in", rng.randrange(1, 8))
+
+    def remove_tap() -> None:
+        execution.disconnect("tapped")
+        execution.remove_node("tap")
+
+    loop.call_later(first, add_tap)
+    loop.call_later(second, retune)
+    loop.call_later(third, remove_tap)
+
+
+def kept_edges_lose_nothing(execution: Execution) -> None:
+    sink = execution.instances["sink"]
+    assert isinstance(sink, Collect)
+    assert Counter(sink.payloads) == Counter(range(2 * VALUES)), "the kept path lost values"
+
+
+def test_live_changes_under_load_lose_nothing_on_kept_edges() -> None:
+    explored = explore(busy_graph, SEEDS, during=changes, check=kept_edges_lose_nothing)
+    assert failures(explored) == []
