@@ -10,12 +10,15 @@ from __future__ import annotations
 import os
 import random
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from arachne import DeadLetters, Input, IterSource, Message, Node, Output, Retry, Subgraph, node
 from arachne.components.builtins import Merge
+from arachne.durable import SqliteStore
 from arachne.runtime import Execution
-from arachne.sim import SimLoop, explore
+from arachne.sim import SimLoop, explore, simulate
+from tests.durable.crash_graph import build as crash_graph
 from tests.runtime.nodes import Collect
 
 SEEDS = range(int(os.environ.get("ARACHNE_SIM_SEEDS", "100")))
@@ -187,3 +190,39 @@ def kept_edges_lose_nothing(execution: Execution) -> None:
 def test_live_changes_under_load_lose_nothing_on_kept_edges() -> None:
     explored = explore(busy_graph, SEEDS, during=changes, check=kept_edges_lose_nothing)
     assert failures(explored) == []
+
+
+# -- checkpoint, kill, resume ----------------------------------------------------------------
+
+
+def test_a_run_killed_at_a_random_moment_resumes_to_the_uninterrupted_output(
+    tmp_path: Path,
+) -> None:
+    """Killed at a seeded moment, resumed from its store: the same file, byte for byte."""
+    reference = tmp_path / "reference.jsonl"
+    whole = simulate(lambda: crash_graph(str(reference), 300), 0)
+    assert whole.ok, whole.failure
+    expected = reference.read_text()
+    restored = 0
+    for seed in SEEDS[: max(10, len(SEEDS) // 10)]:  # (each seed is two runs and a store)
+        out, db = tmp_path / f"out-{seed}.jsonl", tmp_path / f"run-{seed}.db"
+        moment = random.Random(seed).uniform(0, whole.virtual_seconds)
+
+        def build(out: Path = out) -> Subgraph:
+            return crash_graph(str(out), 300)
+
+        def resumed(execution: Execution) -> None:
+            nonlocal restored
+            checkpointer = execution.checkpointer
+            if checkpointer is not None and checkpointer.restored is not None:
+                restored += 1
+
+        with SqliteStore(db) as store:
+            options = {"store": store, "checkpoint_every": 0.002}
+            killed = simulate(build, seed, kill_at=moment, options=options)
+            if not killed.ok:  # (this seed's run may have ended before the moment came)
+                assert (killed.failure or "").startswith("Killed"), killed
+                again = simulate(build, seed, options=options, check=resumed)
+                assert again.ok, f"seed {seed}: {again.failure}"
+        assert out.read_text() == expected, f"seed {seed}: the output differs"
+    assert restored > 0  # some kills came after a checkpoint: those resumed from the middle

@@ -17,6 +17,7 @@ from arachne.sim.oracle import Coverage, Livelock, Mode, Oracle
 from arachne.sim.run import (
     EXECUTION_ID,
     Exploration,
+    Killed,
     RealTimeUsed,
     SimResult,
     SimulatedCrash,
@@ -28,6 +29,7 @@ __all__ = [
     "EXECUTION_ID",
     "Coverage",
     "Exploration",
+    "Killed",
     "Livelock",
     "Mode",
     "Oracle",

@@ -41,6 +41,7 @@ from arachne.sim.oracle import Coverage, Mode, Oracle
 __all__ = [
     "EXECUTION_ID",
     "Exploration",
+    "Killed",
     "RealTimeUsed",
     "SimResult",
     "SimulatedCrash",
@@ -57,6 +58,10 @@ Build = Callable[[], Node | Subgraph]
 
 class SimulatedCrash(RuntimeError):
     """A node's hook crashed because the simulation's oracle said so (``node.crash``)."""
+
+
+class Killed(RuntimeError):
+    """The run was stopped where ``kill_at`` said, as a killed process stops."""
 
 
 class RealTimeUsed(RuntimeError):
@@ -113,6 +118,8 @@ def simulate(
     timeout: float | None = 3600.0,
     check: Callable[[Execution], None] | None = None,
     during: Callable[[Execution, SimLoop, random.Random], None] | None = None,
+    kill_at: float | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> SimResult:
     """Run the graph ``build()`` makes under simulation from ``seed``; return what happened.
 
@@ -124,7 +131,10 @@ def simulate(
     ``check(execution)``, called after the run, may raise ``AssertionError`` to fail it;
     ``during(execution, loop, rng)``, called before it starts, may schedule what happens to
     it meanwhile (``loop.call_later``: a pause, a live change), at times drawn from ``rng``,
-    the oracle's own.
+    the oracle's own. ``kill_at`` (virtual seconds) ends the run there as a kill would: the
+    loop stops, nothing more runs, and its run lock is let go, so a second call with the
+    same store resumes it. ``options`` go to the ``Runtime`` (``store``,
+    ``checkpoint_every``, ...).
     """
     loop = SimLoop()
     oracle = Oracle(
@@ -146,13 +156,22 @@ def simulate(
             unit = build()
             if crashes:
                 _crashing(unit, None if crashes is True else set(crashes))
-            runtime = Runtime(clock=SimClock(loop), seed=seed, execution_timeout=timeout)
+            runtime = Runtime(
+                clock=SimClock(loop), seed=seed, execution_timeout=timeout, **(options or {})
+            )
             runtime.events.subscribe(record)
             execution = runtime.open_execution(unit, execution_id=EXECUTION_ID)
             if during is not None:
                 during(execution, loop, oracle.rng)
+            if kill_at is not None:
+                loop.call_at(kill_at, loop.stop)
             try:
                 loop.run_until_complete(execution.run())
+            except RuntimeError:
+                if kill_at is None or loop.time() < kill_at:
+                    raise
+                _killed(execution)
+                raise Killed(f"killed at {loop.time():.6f} s (virtual)") from None
             finally:
                 state = execution.state.value
                 digest.update(repr(oracle.activations).encode())  # which node ran when
@@ -234,6 +253,15 @@ def _counters(execution: Execution) -> str:
         for edge_id, edge in stats.edges.items()
     )
     return f"{stats.state} {nodes} {edges}"
+
+
+def _killed(execution: Execution) -> None:
+    """Let go of what a killed process would have let go of: its run's lock."""
+    checkpointer = execution.checkpointer
+    target = checkpointer.target if checkpointer is not None else None
+    release = getattr(target, "release", None)
+    if callable(release):
+        release()
 
 
 def _crashing(unit: Node | Subgraph, only: set[str] | None) -> None:
