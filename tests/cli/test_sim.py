@@ -18,7 +18,8 @@ def test_every_seed_passes_and_reproduces(runner: CliRunner) -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == "30 seeds: 30 passed, 0 failed"
     assert lines[1] == "every seed reproduced its trace"
-    assert "none reached" in result.stdout
+    assert "  node.crash: 0, 0  (never reached)" in result.stdout
+    assert "  durable.disk-full: 0, 0  (never reached)" in result.stdout
 
 
 def test_a_failed_seed_prints_a_replay_that_fails_the_same_way(runner: CliRunner) -> None:

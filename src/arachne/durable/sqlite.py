@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from arachne.durable.event_log import DEFAULT_KEEP
 from arachne.durable.runs import Run
+from arachne.runtime.simulation import declare, fault
 
 if TYPE_CHECKING:
     import os
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from arachne.model.manifest import Manifest
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
+
+DISK_FULL = declare("durable.disk-full", "a store's transaction finds the disk full at commit")
 
 SCHEMA_VERSION: Final = 2
 """The version of the tables below; a file written by a newer Arachne is refused."""
@@ -218,6 +221,8 @@ class SqliteStore:
             self._db.execute("BEGIN" if self.read_only else "BEGIN IMMEDIATE")
             try:
                 yield self._db
+                if fault(DISK_FULL):
+                    raise sqlite3.OperationalError("database or disk is full (simulated)")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise

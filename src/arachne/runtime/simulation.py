@@ -28,7 +28,31 @@ if TYPE_CHECKING:
 
     from arachne.runtime.ready_queue import ReadyQueue
 
-__all__ = ["PLANTED", "Simulation", "always", "current", "fault", "simulating", "sometimes"]
+__all__ = [
+    "FAULT_POINTS",
+    "PLANTED",
+    "Simulation",
+    "always",
+    "current",
+    "declare",
+    "fault",
+    "simulating",
+    "sometimes",
+]
+
+FAULT_POINTS: dict[str, str] = {}
+"""Every fault point library code declared (:func:`declare`), by name: what it stands for.
+
+The coverage report lists them all, so a point no seed ever reached shows as such."""
+
+
+def declare(name: str, what: str) -> str:
+    """Declare fault point ``name`` (what failing there stands for); return the name."""
+    FAULT_POINTS[name] = what
+    return name
+
+
+NODE_CRASH = declare("node.crash", "a node's hook crashes before it handles a value")
 
 PLANTED: set[str] = set()
 """Bugs planted on purpose, by name, for a test to prove the simulation finds them.

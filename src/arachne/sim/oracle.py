@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from arachne.runtime.ready_queue import ShuffledReadyQueue
+from arachne.runtime.simulation import FAULT_POINTS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -64,11 +65,18 @@ class Coverage:
             self.seen[what] = self.seen.get(what, False) or seen
 
     def report(self) -> str:
-        """Return the coverage as lines a person reads."""
+        """Return the coverage as lines a person reads.
+
+        Every declared fault point is listed (``runtime.simulation.FAULT_POINTS``), those
+        never reached too, and so is any other point reached.
+        """
         lines = ["fault points (reached, fired):"]
-        lines += [f"  {name}: {n}, {self.fired[name]}" for name, n in sorted(self.reached.items())]
-        if not self.reached:
-            lines.append("  none reached")
+        names = sorted(set(FAULT_POINTS) | set(self.reached))
+        lines += [
+            f"  {name}: {self.reached[name]}, {self.fired[name]}"
+            + ("" if self.reached[name] else "  (never reached)")
+            for name in names
+        ]
         if self.checked:
             lines.append("always (checked, broken):")
             lines += [

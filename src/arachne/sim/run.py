@@ -34,7 +34,7 @@ from arachne.model.node import Node
 from arachne.model.subgraph import Subgraph
 from arachne.runtime import Execution, Runtime
 from arachne.runtime.events import Event
-from arachne.runtime.simulation import fault, simulating
+from arachne.runtime.simulation import NODE_CRASH, fault, simulating
 from arachne.sim.loop import SimClock, SimLoop
 from arachne.sim.oracle import Coverage, Mode, Oracle
 
@@ -284,7 +284,7 @@ def _crash_wrap(node: Node, name: str) -> None:
         fn = stage.fn
 
         def crashing_fn(value: Any) -> Any:
-            if fault("node.crash"):
+            if fault(NODE_CRASH):
                 raise SimulatedCrash(f"simulated crash of {name}")
             return fn(value)
 
@@ -294,7 +294,7 @@ def _crash_wrap(node: Node, name: str) -> None:
     on_message = node.on_message
 
     def crashing(port: str, msg: Any) -> None:
-        if fault("node.crash"):
+        if fault(NODE_CRASH):
             raise SimulatedCrash(f"simulated crash of {name}")
         on_message(port, msg)
 

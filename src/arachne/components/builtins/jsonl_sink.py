@@ -21,12 +21,18 @@ from arachne.components.files import FILE_PATH
 from arachne.components.json_text import dumps
 from arachne.model.node import Node
 from arachne.model.port import Input
+from arachne.runtime.simulation import declare, fault
 
 if TYPE_CHECKING:
     from arachne.model.message import Message
     from arachne.model.policies import Delivery
 
 __all__ = ["JSONL_SINK", "JsonlSink"]
+
+TORN_WRITE = declare("jsonl-sink.torn-write", "a line is half written when the write fails")
+
+TAIL = 1 << 16
+"""Bytes read at a time, back from the end, to find where the last whole line ends."""
 
 
 class JsonlSink(Node):
@@ -117,10 +123,42 @@ class JsonlSink(Node):
         file = self._file
         if file is None:
             return
-        file.write(dumps(msg.payload) + "\n")
+        line = dumps(msg.payload) + "\n"
+        try:
+            if fault(TORN_WRITE):  # half a line reaches the file, then the write fails
+                file.write(line[: len(line) // 2])
+                raise OSError(f"write to {self.path} failed part way (simulated)")
+            file.write(line)
+        except OSError:
+            self._cut_torn_line(file)
+            raise
         self.written += 1
         if self.flush_each:
             file.flush()
+
+    def _cut_torn_line(self, file: IO[str]) -> None:
+        """Cut what a failed write left of its line, so the file holds only whole lines.
+
+        The node's error policy then decides about the value; the file stays readable.
+        """
+        if file is sys.stdout:
+            return
+        with contextlib.suppress(OSError):
+            file.flush()
+        with contextlib.suppress(OSError), open(self.path, "rb") as reader:
+            size = end = os.fstat(reader.fileno()).st_size
+            whole = 0
+            while end > 0:  # back from the end, a block at a time, to the last newline
+                start = max(0, end - TAIL)
+                reader.seek(start)
+                cut = reader.read(end - start).rfind(b"\n")
+                if cut >= 0:
+                    whole = start + cut + 1
+                    break
+                end = start
+            if whole < size:
+                os.truncate(self.path, whole)
+                file.seek(whole)
 
     def snapshot(self) -> dict[str, int] | None:
         """Make every line written so far durable (flush, fsync); return the file's length."""
