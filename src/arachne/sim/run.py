@@ -132,8 +132,8 @@ def simulate(
     ``during(execution, loop, rng)``, called before it starts, may schedule what happens to
     it meanwhile (``loop.call_later``: a pause, a live change), at times drawn from ``rng``,
     the oracle's own. ``kill_at`` (virtual seconds) ends the run there as a kill would: the
-    loop stops, nothing more runs, and its run lock is let go, so a second call with the
-    same store resumes it. ``options`` go to the ``Runtime`` (``store``,
+    loop stops, its tasks are cancelled, and its run lock is let go, so a second call with
+    the same store resumes it. ``options`` go to the ``Runtime`` (``store``,
     ``checkpoint_every``, ...).
     """
     loop = SimLoop()
@@ -151,6 +151,7 @@ def simulate(
     failure: str | None = None
     began = time.perf_counter()
     state = "pending"
+
     try:
         with simulating(oracle), _no_real_sleep():
             unit = build()
@@ -326,7 +327,12 @@ def _no_real_sleep() -> Iterator[None]:
 
 
 def _close(loop: SimLoop) -> None:
-    """Cancel what is left on the loop and close it."""
+    """Cancel what is left on the loop and close it.
+
+    After a kill too: the tasks are cancelled, so their ``finally`` blocks run (a file is
+    closed), where a killed process would run none. What they write then is past the last
+    checkpoint, which a resumed run cuts back to, as it does after a real kill.
+    """
     try:
         pending = [task for task in _all_tasks(loop) if not task.done()]
         for task in pending:
