@@ -2,7 +2,18 @@ from __future__ import annotations
 
 import pytest
 
-from arachne import Message, Node, NodeFailed, Output, Runtime, Subgraph
+from arachne import (
+    ExecutionError,
+    Input,
+    IterSource,
+    Message,
+    Node,
+    NodeFailed,
+    Output,
+    Runtime,
+    Subgraph,
+)
+from arachne.runtime import FakeClock
 from arachne.runtime.events import Event, ExecutionStateChanged, NodeEvent
 from tests.runtime.nodes import Collect, Relay
 
@@ -153,3 +164,33 @@ def test_without_tracing_messages_carry_no_headers() -> None:
     _, sink = run_emitter([("out", "a"), ("out", Message("b"))], relay=True, trace=False)
     assert sink.payloads == ["a", "b"]
     assert [dict(m.headers) for m in sink.messages] == [{}, {}]
+
+
+class Napper(Node):
+    """Waits half a minute on the runtime's clock before passing each value on."""
+
+    inp = Input(int, name="in")
+    out = Output(int)
+    mode = "async"
+
+    async def on_message(self, port: str, msg: Message) -> None:  # type: ignore[override]
+        await self.sleep(30)
+        self.emit("out", msg.payload)
+
+
+def test_sleep_waits_on_the_runtime_s_clock() -> None:
+    clock = FakeClock()
+    sink = Collect()
+    graph = Subgraph()
+    graph.add_node(IterSource([1, 2], name="src"))
+    graph.add_node(Napper(name="nap"))
+    graph.add_node(sink)
+    graph.connect(("src", "out"), ("nap", "in"))
+    graph.connect(("nap", "out"), ("collect", "in"))
+    runtime = Runtime(clock=clock)
+    runtime.register(graph)
+    runtime.run()
+    assert sink.payloads == [1, 2]
+    assert clock.now() >= 60  # two naps of 30 s, on the fake clock: no real wait
+    with pytest.raises(ExecutionError, match="sleep\\(\\) while not running"):
+        Napper().sleep(1)

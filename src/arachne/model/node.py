@@ -58,6 +58,10 @@ class NodeBinding(Protocol):
         """Stop (``held``) or resume taking messages; ticks go on either way."""
         ...
 
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        """Return an awaitable that waits ``seconds`` on the runtime's clock."""
+        ...
+
 
 class PullSource(Protocol):
     """A source the runtime pulls from in batches, only as far as its outputs have room."""
@@ -357,6 +361,17 @@ class Node:
         if binding is None:
             raise ExecutionError(f"node {self.name()!r} called hold_input() while not running")
         binding.hold_input(held)
+
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        """Wait ``seconds`` on the runtime's clock, from an ``async`` hook (``await``).
+
+        Where ``asyncio.sleep`` waits real time, this waits the runtime's: a ``FakeClock``
+        or a simulation (``arachne.sim``) passes it at once, and real time stays real.
+        """
+        binding = self._arachne_binding
+        if binding is None:
+            raise ExecutionError(f"node {self.name()!r} called sleep() while not running")
+        return binding.sleep(seconds)
 
     def request_stop(self, *, drain: bool = True) -> None:
         """Stop the whole execution: a kill switch.

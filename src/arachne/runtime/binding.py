@@ -6,6 +6,7 @@ its outputs allow, which the wiring chooses again whenever the outputs change.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from arachne.runtime.tracing import TRACEPARENT
 if TYPE_CHECKING:
     from arachne.model.node import Emitter
     from arachne.model.schema import SchemaAdapter
+    from arachne.runtime.clock import Clock
     from arachne.runtime.gate import Gate
     from arachne.runtime.lineage import Lineage
     from arachne.runtime.ready_queue import ReadyQueue
@@ -103,6 +105,7 @@ class Binding:
 
     __slots__ = (
         "_adapters",
+        "_clock",
         "_gate",
         "_lineage",
         "_ready",
@@ -129,8 +132,10 @@ class Binding:
         trace_ids: bool = False,
         tracer: Tracer | None = None,
         lineage: Lineage | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.rn = rn
+        self._clock = clock
         self.tracer = tracer
         self._lineage = lineage
         # Stamped with neither a tracer nor lineage (nor labels to put on): trace ids asked.
@@ -292,6 +297,14 @@ class Binding:
     def request_stop(self, drain: bool) -> None:
         """Ask the execution to stop (see ``Execution.request_stop``)."""
         self._stopper(drain)
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` on the execution's clock (see ``Node.sleep``)."""
+        clock = self._clock
+        if clock is None:
+            await asyncio.sleep(seconds)
+            return
+        await clock.wait_until(clock.now() + max(0.0, seconds), asyncio.Event())
 
     def hold_input(self, held: bool) -> None:
         """Hold the node's input (see ``Node.hold_input``); a release queues it if it can go.

@@ -151,6 +151,7 @@ class Wiring:
             tracer=ctx.tracer,
             lineage=ctx.lineage,
             check_types=ctx.check_types,
+            clock=ctx.clock,
         )
         rn.emit_slow = binding.emit
         return rn, binding

@@ -56,12 +56,14 @@ def test_delay_zero_forwards_at_once_without_ticks() -> None:
 
 
 def test_delay_releases_what_waits_at_end_of_stream_in_order() -> None:
-    # The source ends at once: the values still waiting leave when the last one is due
-    # (a real wait of about 2 ms here), not early and not never.
-    graph, sink = line(source(range(5)), Delay(ms=1))
-    runtime = run(graph)
+    # The source ends at once: the values still waiting leave when the last one is due, on
+    # the runtime's clock (a fake one here: a minute passes at once), not early and not never.
+    clock = FakeClock()
+    graph, sink = line(source(range(5)), Delay(ms=60_000), sink=Collect(clock=clock))
+    runtime = run(graph, clock)
     assert sink.payloads == [0, 1, 2, 3, 4]
     assert runtime.stats().state == "completed"
+    assert min(sink.times) >= 60.0
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Final
@@ -29,7 +28,8 @@ class Delay(Node):
     Nothing blocks: waiting values sit in a queue and leave on the node's ticks, which come
     every ``resolution_ms`` on the runtime's clock (so a ``FakeClock`` makes tests instant). A
     value waits at least ``ms`` and at most about ``ms + 2 * resolution_ms``. At end of stream
-    the node waits (on real time) until the last value is due, then releases what is left.
+    the node waits (on the runtime's clock) until the last value is due, then releases what is
+    left.
     A full output stops the ticks, so values then wait longer: backpressure, not loss.
     At most ``max_waiting`` values wait at once (default ``MAX_WAITING``): then the node takes
     nothing more until some have left, so its input fills and holds its producer back.
@@ -110,7 +110,7 @@ class Delay(Node):
         waiting = self._waiting
         remaining = self._time.seconds_until(waiting[-1][0])
         if remaining > 0:
-            await asyncio.sleep(remaining)
+            await self.sleep(remaining)  # (on the runtime's clock: a FakeClock's is instant)
         while waiting:
             self.emit("out", waiting.popleft()[1])
 
