@@ -106,15 +106,21 @@ def call(
     return api.request(method, path.format(**ids), json=body, headers=headers)
 
 
-CALLERS = {
-    "nobody": {},
-    "bad token": {"Authorization": "Bearer not-a-token"},
-    "unknown key": {"X-API-Key": "someone-else-key-0123"},
-    "expired": {"Authorization": f"Bearer {token('admin', exp=int(time.time()) - 10)}"},
-    "other audience": {"Authorization": f"Bearer {token('admin', aud='someone-else')}"},
-    "other secret": {"Authorization": f"Bearer {token('admin', key='x' * 40)}"},
-    "no role": {"Authorization": f"Bearer {token(None)}"},
-}
+def callers() -> dict[str, dict[str, str]]:
+    """Who calls, and with what: made when a test runs, so no token expires on the way.
+
+    (Made at import, the tokens valid for 5 minutes had expired by the time a long suite
+    reached these tests.)
+    """
+    return {
+        "nobody": {},
+        "bad token": {"Authorization": "Bearer not-a-token"},
+        "unknown key": {"X-API-Key": "someone-else-key-0123"},
+        "expired": {"Authorization": f"Bearer {token('admin', exp=int(time.time()) - 10)}"},
+        "other audience": {"Authorization": f"Bearer {token('admin', aud='someone-else')}"},
+        "other secret": {"Authorization": f"Bearer {token('admin', key='x' * 40)}"},
+        "no role": {"Authorization": f"Bearer {token(None)}"},
+    }
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=[f"{m} {p}" for m, p, _, _ in ROUTES])
@@ -123,14 +129,14 @@ def test_every_route_lets_in_only_the_roles_it_should(
 ) -> None:
     running, ids = served
     api = running.client
-    for who, headers in CALLERS.items():
+    for who, headers in callers().items():
         answer = call(api, route, ids, headers)
         expected = 403 if who == "no role" else 401
         assert answer.status_code == expected, (who, answer.text)
         assert answer.json()["error"]["code"] in ("unauthenticated", "token_expired", "forbidden")
         if expected == 401:
             assert answer.headers["www-authenticate"].startswith("Bearer")
-    assert call(api, route, ids, CALLERS["expired"]).json()["error"]["code"] == "token_expired"
+    assert call(api, route, ids, callers()["expired"]).json()["error"]["code"] == "token_expired"
     needed = ROLES.index(route[3])
     for index, role in enumerate(ROLES):
         for headers in ({"X-API-Key": KEYS[role]}, {"Authorization": f"Bearer {token(role)}"}):
@@ -211,14 +217,14 @@ def socketio_client(running: Served, refusals: list[Any] | None = None, **connec
     return client
 
 
-@pytest.mark.parametrize("who", list(CALLERS))
+@pytest.mark.parametrize("who", list(callers()))
 def test_the_socketio_handshake_refuses_every_unknown_caller(
     served: tuple[Served, dict[str, str]], who: str
 ) -> None:
     import socketio
 
     running, _ = served
-    headers = CALLERS[who]
+    headers = callers()[who]
     refusals: list[Any] = []
     with pytest.raises(socketio.exceptions.ConnectionError):
         socketio_client(running, refusals, headers=headers)
