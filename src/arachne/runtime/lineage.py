@@ -156,22 +156,15 @@ class Lineage:
         Sampling is even, not random, and per place: at rate 0.25 every fourth message of
         each source (and of each node's injections) is kept.
         """
-        key = (node_id, kind)
-        position, credit = self._positions.get(key, (0, 1.0 - self.rate))
-        position += 1
-        credit += self.rate
-        if credit < 1.0:
-            self._positions[key] = (position, credit)
+        base, picked = self._count((node_id, kind), 1)
+        if not picked:
             return None
-        self._positions[key] = (position, credit - 1.0)
         text = None
         if kind == "inject":
             text = repr(value)
             if len(text) > VALUE_TEXT:
                 text = text[: VALUE_TEXT - 1] + "…"
-        ident = self._add(None)
-        self._entries[ident] = Origin(ident, node_id, kind, position, text)
-        return ident
+        return self._add(Origin(self._next, node_id, kind, base + 1, text))
 
     def stamp(self, node_id: str, items: list[Any]) -> list[Any]:
         """Return a source's batch ``items`` with each sampled one an origin (``source``).
@@ -180,28 +173,33 @@ class Lineage:
         item becomes a ``Message`` with its ``lineage`` id (one that is a ``Message`` keeps
         its headers, and its own lineage id if it has one); the list is copied only then.
         """
-        key: tuple[str, OriginKind] = (node_id, "source")
-        position, credit = self._positions.get(key, (0, 1.0 - self.rate))
-        rate = self.rate
-        out = items
-        for index, item in enumerate(items):
-            position += 1
-            credit += rate
-            if credit < 1.0:
-                continue
-            credit -= 1.0
-            ident = self._add(None)
-            self._entries[ident] = Origin(ident, node_id, "source", position)
-            if out is items:
-                out = list(items)
-            if type(item) is Message:
-                if LINEAGE not in item.headers:
-                    fields = {**item.headers, LINEAGE: ident}
-                    out[index] = new_message(item.payload, Headers.trusted(fields))
-            else:
+        base, picked = self._count((node_id, "source"), len(items))
+        out = list(items) if picked else items
+        for index in picked:
+            ident = self._add(Origin(self._next, node_id, "source", base + index + 1))
+            item = items[index]
+            if type(item) is not Message:
                 out[index] = new_message(item, Headers.trusted({LINEAGE: ident}))
-        self._positions[key] = (position, credit)
+            elif LINEAGE not in item.headers:
+                out[index] = new_message(item.payload, item.headers.with_item(LINEAGE, ident))
         return out
+
+    def _count(self, key: tuple[str, OriginKind], n: int) -> tuple[int, list[int]]:
+        """Count ``n`` more messages starting at ``key``; say which of them are sampled.
+
+        Returns how many started there before them, and the indexes (among the ``n``) of
+        those sampled: evenly, the credit carried from one call to the next.
+        """
+        before, credit = self._positions.get(key, (0, 1.0 - self.rate))
+        rate = self.rate
+        picked = []
+        for index in range(n):
+            credit += rate
+            if credit >= 1.0:
+                credit -= 1.0
+                picked.append(index)
+        self._positions[key] = (before + n, credit)
+        return before, picked
 
     def hop(
         self,
@@ -235,12 +233,12 @@ class Lineage:
             except ValueError:
                 continue  # (pushed out of the window already)
 
-    def _add(self, entry: _Hop | None) -> int:
+    def _add(self, entry: Origin | _Hop) -> int:
+        """Keep ``entry`` under the next id (an origin is made with it); forget the oldest."""
         ident = self._next
         self._next = ident + 1
         entries = self._entries
-        if entry is not None:
-            entries[ident] = entry
+        entries[ident] = entry
         while len(entries) >= self.capacity:
             entries.pop(self._floor, None)
             self._floor += 1

@@ -22,7 +22,6 @@ from arachne.runtime.timing import Latency
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
-    from arachne.model.specs import NodeSpec
     from arachne.runtime.clock import Clock
     from arachne.runtime.events import EventBus
     from arachne.runtime.lineage import Lineage
@@ -189,14 +188,16 @@ class RunContext:
             self.failure = failure
         self.gate.wake()
 
-    def stamps(self, spec: NodeSpec) -> bool:
-        """Whether messages that start at this node get headers.
+    def stamps(self, rn: RunningNode) -> bool:
+        """Whether messages that start at node ``rn`` get headers.
 
         Every node's, for trace ids; a source's, for a tracer or lineage (traces and
-        lineage start there).
+        lineage start there); a node's that declares taint labels, to put them on.
         """
-        return self.trace or (
-            (self.tracer is not None or self.lineage is not None) and not spec.inputs
+        return (
+            self.trace
+            or bool(rn.introduces)
+            or ((self.tracer is not None or self.lineage is not None) and not rn.spec.inputs)
         )
 
     @property

@@ -73,7 +73,7 @@ def _pull(ctx: RunContext, rn: RunningNode, puller: PullSource) -> None:
     # With lineage alone, the sampled items become origins here and the batch goes on whole;
     # with trace ids, a tracer or labels to put on, each item is emitted with its headers.
     alone = lineage is not None and not (ctx.trace or ctx.tracer is not None or rn.introduces)
-    stamps = not alone and (ctx.stamps(rn.spec) or bool(rn.introduces))
+    stamps = not alone and ctx.stamps(rn)
     if outlets and not stamps and all(o.is_block for o in outlets):
         if ctx.check_types:
             items = _checked(ctx, rn, puller.port, items)

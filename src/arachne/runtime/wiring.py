@@ -146,7 +146,7 @@ class Wiring:
             self._stopper,
             ctx.ready,
             ctx.gate,
-            stamp=ctx.stamps(spec) or bool(rn.introduces),
+            stamp=ctx.stamps(rn),
             trace_ids=ctx.trace,
             tracer=ctx.tracer,
             lineage=ctx.lineage,

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeAlias
 from pydantic import BaseModel, Field
 
 from arachne.model.errors import ExecutionError, GraphError
-from arachne.model.node import Node, overrides
-from arachne.server.live import EdgeChange, NewConfig, NewEdge, NewNode
+from arachne.model.node import overrides
+from arachne.server.live import EdgeChange, NewConfig, NewEdge, NewNode, node_for
 
 if TYPE_CHECKING:
     from arachne.model.delta import GraphDelta
@@ -159,15 +159,8 @@ def _make(service: RuntimeService, ex: Execution, operation: Operation, where: s
 
 
 def _apply(service: RuntimeService, ex: Execution, operation: Operation, where: str) -> None:
-    registry = service.registry
     if isinstance(operation, AddNode):
-        unit = registry.create(operation.component, operation.config, where=where)
-        if not isinstance(unit, Node):
-            raise GraphError(
-                f"component {operation.component!r} is a graph of its own (a composite); a "
-                "running execution takes single nodes: add its nodes one by one"
-            )
-        unit._arachne_kind = registry.resolve(operation.component).id  # as the REST route does
+        unit = node_for(service.registry, operation.component, operation.config, where)
         ex.add_node(unit, node_id=operation.id)
     elif isinstance(operation, RemoveNode):
         ex.remove_node(operation.id)

@@ -22,13 +22,14 @@ from arachne.model.node import Node, overrides
 from arachne.server.errors import Problem, documented
 
 if TYPE_CHECKING:
+    from arachne.components.registry import Registry
     from arachne.model.delta import GraphDelta
     from arachne.model.graph import Graph
     from arachne.runtime import Execution
     from arachne.server.auth import Role
     from arachne.server.service import RuntimeService
 
-__all__ = ["LIMIT", "live_routes"]
+__all__ = ["LIMIT", "live_routes", "node_for"]
 
 _STRICT: Final = ConfigDict(extra="forbid")  # (a misspelt field is named, not ignored)
 
@@ -94,6 +95,23 @@ class CommitMode(BaseModel):
     mode: Literal["auto", "manual"]
 
 
+def node_for(registry: Registry, component: str, config: Any, where: str) -> Node:
+    """Return a node built from ``component`` with ``config``, to add to a running execution.
+
+    ``GraphError`` for a composite (a running execution takes single nodes); the registry's
+    own errors, naming ``where``, for a config it refuses. The node is stamped with the
+    component's id, as a document's nodes are.
+    """
+    unit = registry.create(component, config, where=where)
+    if not isinstance(unit, Node):
+        raise GraphError(
+            f"component {component!r} is a graph of its own (a composite); a running "
+            "execution takes single nodes: add its nodes one by one"
+        )
+    unit._arachne_kind = registry.resolve(component).id
+    return unit
+
+
 def live_routes(
     service: RuntimeService,
     execution: Callable[[str], Execution],
@@ -150,17 +168,7 @@ def live_routes(
         """Add a node built from a component (linked by ``POST .../edges``)."""
         ex = execution(execution_id)
         before = ex.graph
-        unit = changed(
-            ex, lambda: service.registry.create(body.component, body.config, where="body")
-        )
-        if not isinstance(unit, Node):
-            raise Problem(
-                400,
-                "invalid_change",
-                f"component {body.component!r} is a graph of its own (a composite); a running "
-                "execution takes single nodes: add its nodes one by one",
-            )
-        unit._arachne_kind = service.registry.resolve(body.component).id
+        unit = changed(ex, lambda: node_for(service.registry, body.component, body.config, "body"))
         changed(ex, lambda: ex.add_node(unit, node_id=body.id))
         return {"nodeId": body.id, **answer(ex, before=before)}
 

@@ -17,6 +17,7 @@ error naming its caller: real time does not pass there.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import hashlib
@@ -334,23 +335,11 @@ def _close(loop: SimLoop) -> None:
     checkpoint, which a resumed run cuts back to, as it does after a real kill.
     """
     try:
-        pending = [task for task in _all_tasks(loop) if not task.done()]
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
         for task in pending:
             task.cancel()
         if pending:
-            loop.run_until_complete(_gather(pending))
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.run_until_complete(loop.shutdown_asyncgens())
     finally:
         loop.close()
-
-
-def _all_tasks(loop: SimLoop) -> list[Any]:
-    import asyncio
-
-    return list(asyncio.all_tasks(loop))
-
-
-async def _gather(tasks: list[Any]) -> None:
-    import asyncio
-
-    await asyncio.gather(*tasks, return_exceptions=True)
