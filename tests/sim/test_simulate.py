@@ -172,6 +172,64 @@ def test_real_sleep_inside_a_run_is_an_error_naming_its_caller() -> None:
     time.sleep(0)  # (and outside, time.sleep is itself again)
 
 
+class Stamps(Node):
+    """Emits each value with a clock reading: a real clock's (``clock`` names it), or ``now()``."""
+
+    inp = Input(int, name="in")
+    out = Output(tuple)
+
+    def __init__(self, clock: str | None = None, **kwargs: Any) -> None:
+        self.clock = clock
+        super().__init__(**kwargs)
+
+    def on_message(self, port: str, msg: Message) -> None:
+        read = self.now if self.clock is None else getattr(time, self.clock)
+        self.emit("out", (msg.payload, read()))
+
+
+@pytest.mark.parametrize("clock", ["time", "time_ns", "monotonic", "perf_counter"])
+def test_reading_a_real_clock_in_node_code_is_an_error_naming_it(clock: str) -> None:
+    result = simulate(lambda: line(IterSource([1], name="src"), Stamps(clock, name="stamps")), 0)
+    assert result.failure is not None
+    assert f"RealTimeUsed: time.{clock}() at " in result.failure
+    assert "test_simulate.py" in result.failure
+    assert "on_message" in result.failure
+    assert "Node.now()" in result.failure  # (and what to use instead)
+    assert time.time() > 0  # (outside, the clocks are themselves again)
+
+
+def test_node_now_reads_virtual_time_under_simulation() -> None:
+    seen: list[tuple[int, float]] = []
+    result = simulate(
+        lambda: line(
+            IterSource([1, 2], name="src"),
+            Delay(ms=1500, name="later"),
+            Stamps(name="stamps"),
+            Collect(name="sink"),
+        ),
+        0,
+        check=lambda execution: seen.extend(sink_of(execution).payloads),
+    )
+    assert result.ok, result.failure
+    assert [value for value, _ in seen] == [1, 2]
+    # (virtual seconds: released at the delay's first tick past 1.5 s, with no real wait)
+    assert all(1.5 <= stamp <= result.virtual_seconds for _, stamp in seen)
+
+
+def test_faults_may_be_given_per_fault_point() -> None:
+    only_crashes = simulate(
+        lambda: fan(20, policy="skip"), 3, faults={"node.crash": 1.0}, crashes=True, max_faults=4
+    )
+    assert only_crashes.coverage.fired == {"node.crash": 4}
+    none = simulate(lambda: fan(20, policy="skip"), 3, faults={"node.crash": 0.0}, crashes=True)
+    assert none.coverage.fired.total() == 0
+    assert none.coverage.reached["node.crash"] > 0
+    with pytest.raises(ValueError, match=r"nobody declared: node\.crsh; the declared ones: .*"):
+        simulate(lambda: fan(5), 0, faults={"node.crsh": 0.5})
+    with pytest.raises(ValueError, match=r"faults\['node\.crash'\] is a probability"):
+        simulate(lambda: fan(5), 0, faults={"node.crash": 2})
+
+
 class Waits(Node):
     """Waits in an async hook for something nobody will ever set."""
 

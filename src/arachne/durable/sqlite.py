@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from arachne.durable.event_log import DEFAULT_KEEP
 from arachne.durable.runs import Run
-from arachne.runtime.simulation import declare, fault
+from arachne.runtime.simulation import at_power_loss, declare, fault
 
 if TYPE_CHECKING:
     import os
@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
 DISK_FULL = declare("durable.disk-full", "a store's transaction finds the disk full at commit")
+LOST_FSYNC = declare(
+    "durable.lost-fsync",
+    "a store's commit returns but its fsync never reached the disk: until a later commit "
+    "syncs, a power loss (a killed simulated run) takes it back",
+)
 
 SCHEMA_VERSION: Final = 2
 """The version of the tables below; a file written by a newer Arachne is refused."""
@@ -154,6 +159,8 @@ class SqliteStore:
             raise IsADirectoryError(f"store path {str(self.path)!r} is a folder; give a file")
         self.read_only = read_only
         self._lock = threading.RLock()
+        # (under simulation, after a lost fsync: the file as the disk holds it, until a sync)
+        self._durable: sqlite3.Connection | None = None
         # (autocommit off in the driver's sense: transactions are begun here, explicitly)
         target = f"file:{self.path.resolve()}?mode=ro" if read_only else str(self.path)
         self._db = sqlite3.connect(
@@ -218,6 +225,11 @@ class SqliteStore:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Run the block in one write transaction: all of it is committed, or none of it."""
         with self._lock:
+            unsynced = not self.read_only and fault(LOST_FSYNC)
+            if unsynced and self._durable is None:
+                self._durable = sqlite3.connect(":memory:")
+                self._db.backup(self._durable)
+                at_power_loss(self._lose_power)
             self._db.execute("BEGIN" if self.read_only else "BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -227,6 +239,21 @@ class SqliteStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            if not unsynced:
+                self._synced()
+
+    def _synced(self) -> None:
+        """Note that a commit's fsync reached the disk, and so every commit before it."""
+        if self._durable is not None:
+            self._durable.close()
+            self._durable = None
+
+    def _lose_power(self) -> None:
+        """Put the file back as the disk held it: the commits since a lost fsync are gone."""
+        with self._lock:
+            if self._durable is not None:
+                self._durable.backup(self._db)
+                self._synced()
 
     def open_run(
         self,
@@ -261,6 +288,7 @@ class SqliteStore:
     def close(self) -> None:
         """Close the file; the store cannot be used after."""
         with self._lock:
+            self._synced()  # (closing syncs)
             self._db.close()
 
     def __enter__(self) -> SqliteStore:

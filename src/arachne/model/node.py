@@ -62,6 +62,10 @@ class NodeBinding(Protocol):
         """Return an awaitable that waits ``seconds`` on the runtime's clock."""
         ...
 
+    def now(self) -> float:
+        """Return the runtime's clock reading, in seconds."""
+        ...
+
 
 class PullSource(Protocol):
     """A source the runtime pulls from in batches, only as far as its outputs have room."""
@@ -361,6 +365,18 @@ class Node:
         if binding is None:
             raise ExecutionError(f"node {self.name()!r} called hold_input() while not running")
         binding.hold_input(held)
+
+    def now(self) -> float:
+        """Return the runtime's clock, in seconds: what a node reads instead of ``time``.
+
+        Real monotonic time when the execution runs on real time; a ``FakeClock``'s reading,
+        or a simulation's virtual time (``arachne.sim``, where reading ``time.time()`` from
+        node code is an error), otherwise. Only differences between readings mean anything.
+        """
+        binding = self._arachne_binding
+        if binding is None:
+            raise ExecutionError(f"node {self.name()!r} called now() while not running")
+        return binding.now()
 
     def sleep(self, seconds: float) -> Awaitable[None]:
         """Wait ``seconds`` on the runtime's clock, from an ``async`` hook (``await``).

@@ -298,6 +298,11 @@ class Binding:
         """Ask the execution to stop (see ``Execution.request_stop``)."""
         self._stopper(drain)
 
+    def now(self) -> float:
+        """Return the execution's clock reading (see ``Node.now``)."""
+        clock = self._clock
+        return time.monotonic() if clock is None else clock.now()
+
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` on the execution's clock (see ``Node.sleep``)."""
         clock = self._clock

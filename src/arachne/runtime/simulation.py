@@ -11,6 +11,9 @@ left to chance or to other threads:
 - whether a named fault point fires (``fault("durable.write")``), so library code can fail
   where real systems fail, and the run says which points it reached.
 
+A part that keeps data on disk says, with :func:`at_power_loss`, what a power loss would take
+back (a commit whose fsync was lost); the harness calls it when it kills a run.
+
 ``always(cond, what)`` records a broken invariant (the run fails, naming it) and
 ``sometimes(cond, what)`` records that a case was seen at least once: a coverage report shows
 the faults and cases a set of seeds exercised (Antithesis' ``always``/``sometimes``).
@@ -23,7 +26,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from concurrent.futures import Executor
 
     from arachne.runtime.ready_queue import ReadyQueue
@@ -33,6 +36,7 @@ __all__ = [
     "PLANTED",
     "Simulation",
     "always",
+    "at_power_loss",
     "current",
     "declare",
     "fault",
@@ -78,6 +82,10 @@ class Simulation(Protocol):
         """Record that fault point ``name`` was reached; return whether it fires now."""
         ...
 
+    def at_power_loss(self, undo: Callable[[], None]) -> None:
+        """Keep ``undo``: what the machine losing power (the run killed) would take back."""
+        ...
+
     def always(self, condition: bool, what: str) -> None:
         """Record an invariant check: a false ``condition`` fails the run, naming ``what``."""
         ...
@@ -109,6 +117,13 @@ def fault(name: str) -> bool:
     """Return whether fault point ``name`` fires now (never outside a simulation)."""
     simulation = _CURRENT.get()
     return False if simulation is None else simulation.fault(name)
+
+
+def at_power_loss(undo: Callable[[], None]) -> None:
+    """Under simulation, have ``undo`` run if the machine loses power (nothing outside one)."""
+    simulation = _CURRENT.get()
+    if simulation is not None:
+        simulation.at_power_loss(undo)
 
 
 def always(condition: bool, what: str) -> None:

@@ -6,16 +6,18 @@ process-mode call completes (in virtual time, on the loop), whether each fault p
 and keeps the coverage a run reports: every fault point reached and fired, every
 ``always`` broken, every ``sometimes`` seen.
 
-Faults fire at ``faults`` (a probability per reach). In the default *liveness* mode at most
-``max_faults`` fire in a run, so the graph can still make progress and a run that never
-ends is a bug; in *safety* mode there is no cap (TigerBeetle's capped faults hide safety
-bugs), and only invariants (``always``) are judged.
+Faults fire at ``faults``: a probability per reach, for every point, or a mapping from fault
+point to its own probability (the points it leaves out never fire). In the default
+*liveness* mode at most ``max_faults`` fire in a run, so the graph can still make progress
+and a run that never ends is a bug; in *safety* mode there is no cap (TigerBeetle's capped
+faults hide safety bugs), and only invariants (``always``) are judged.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
@@ -90,6 +92,24 @@ class Coverage:
         return "\n".join(lines)
 
 
+def _rates(faults: float | Mapping[str, float]) -> float | dict[str, float]:
+    """Check ``faults`` (one probability, or one per fault point) and return it."""
+    if isinstance(faults, Mapping):
+        unknown = sorted(set(faults) - set(FAULT_POINTS))
+        if unknown:
+            raise ValueError(
+                f"faults names fault points nobody declared: {', '.join(unknown)}; the "
+                f"declared ones: {', '.join(sorted(FAULT_POINTS))}"
+            )
+        for name, rate in faults.items():
+            if not 0 <= rate <= 1:
+                raise ValueError(f"faults[{name!r}] is a probability from 0 to 1, got {rate!r}")
+        return dict(faults)
+    if not 0 <= faults <= 1:
+        raise ValueError(f"faults is a probability from 0 to 1, got {faults!r}")
+    return faults
+
+
 class _SimExecutor(Executor):
     """Runs each submitted call on the loop after a seeded virtual delay, never in a thread."""
 
@@ -120,18 +140,16 @@ class Oracle:
         seed: int,
         loop: SimLoop,
         *,
-        faults: float = 0.0,
+        faults: float | Mapping[str, float] = 0.0,
         mode: Mode = "liveness",
         max_faults: int = 10,
         max_steps: int = 1_000_000,
     ) -> None:
-        if not 0 <= faults <= 1:
-            raise ValueError(f"faults is a probability from 0 to 1, got {faults!r}")
         if mode not in ("liveness", "safety"):
             raise ValueError(f"mode is 'liveness' or 'safety', got {mode!r}")
         self.seed = seed
         self.rng = random.Random(seed)  # noqa: S311  # a simulation's choices, not secrets
-        self.faults = faults
+        self.rates = _rates(faults)
         self.mode = mode
         self.max_faults = max_faults
         self.max_steps = max_steps
@@ -139,6 +157,7 @@ class Oracle:
         self._executor = _SimExecutor(loop, self.rng)
         self._loop = loop
         self.activations: list[tuple[float, str]] = []  # (virtual time, node id), in order
+        self._power_loss: list[Callable[[], None]] = []
 
     def ready_queue(self) -> ReadyQueue[Any]:
         """Return a ready queue whose ties this oracle breaks (and which logs activations)."""
@@ -162,14 +181,25 @@ class Oracle:
         """Record that fault point ``name`` was reached; return whether it fires now."""
         coverage = self.coverage
         coverage.reached[name] += 1
-        if not self.faults:
+        rate = self.rates.get(name, 0.0) if isinstance(self.rates, dict) else self.rates
+        if not rate:
             return False
         if self.mode == "liveness" and coverage.fired.total() >= self.max_faults:
             return False
-        if self.rng.random() >= self.faults:
+        if self.rng.random() >= rate:
             return False
         coverage.fired[name] += 1
         return True
+
+    def at_power_loss(self, undo: Callable[[], None]) -> None:
+        """Keep ``undo``, what losing power would take back, for :meth:`lose_power`."""
+        self._power_loss.append(undo)
+
+    def lose_power(self) -> None:
+        """Lose power (the run was killed): undo what was never made durable."""
+        undo, self._power_loss = self._power_loss, []
+        for step in reversed(undo):
+            step()
 
     def always(self, condition: bool, what: str) -> None:
         """Record an invariant check; a false one fails the run."""

@@ -12,7 +12,10 @@ seed, and :func:`explore` checks it by running seeds twice.
 With ``crashes`` set, each node's hook may crash (``SimulatedCrash``, the ``node.crash``
 fault point) before it handles a value, and its error policy decides what follows: retried,
 skipped, dead-lettered, or the run fails. ``time.sleep`` called inside a simulated run is an
-error naming its caller: real time does not pass there.
+error naming its caller: real time does not pass there; so is reading a real clock
+(``time.time()``, ``time.monotonic()``, ...) from a node's code: ``Node.now()`` reads the
+runtime's. A kill (``kill_at``) is a power loss too: a store's commits since a lost fsync
+(``durable.lost-fsync``) are gone when the run is resumed.
 """
 
 from __future__ import annotations
@@ -20,16 +23,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import math
+import os
 import random
+import sys
+import sysconfig
 import threading
 import time
-import traceback
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, SupportsIndex
 
+import arachne
 from arachne.model.function_stage import FunctionStage
 from arachne.model.node import Node
 from arachne.model.subgraph import Subgraph
@@ -66,7 +74,7 @@ class Killed(RuntimeError):
 
 
 class RealTimeUsed(RuntimeError):
-    """Code inside a simulated run waited for real time (``time.sleep``); the message names it."""
+    """Code inside a simulated run slept or read a real clock; the message names where."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,7 @@ def simulate(
     build: Build,
     seed: int,
     *,
-    faults: float = 0.0,
+    faults: float | Mapping[str, float] = 0.0,
     crashes: bool | Collection[str] = False,
     mode: Mode = "liveness",
     max_faults: int = 10,
@@ -124,7 +132,8 @@ def simulate(
 ) -> SimResult:
     """Run the graph ``build()`` makes under simulation from ``seed``; return what happened.
 
-    ``faults`` is the probability that a fault point fires when reached (``mode`` and
+    ``faults`` is the probability that a fault point fires when reached, or a mapping from
+    fault point to its own (``{"durable.lost-fsync": 0.5}``; the others never fire); ``mode`` and
     ``max_faults`` ration them, see ``Oracle``); ``crashes`` makes each node's hook a fault
     point (``node.crash``), or those of the nodes it names. ``timeout`` is in virtual seconds
     (``None``: none); ``max_steps`` bounds the activations of a run whose virtual time stands
@@ -138,9 +147,13 @@ def simulate(
     ``checkpoint_every``, ...).
     """
     loop = SimLoop()
-    oracle = Oracle(
-        seed, loop, faults=faults, mode=mode, max_faults=max_faults, max_steps=max_steps
-    )
+    try:
+        oracle = Oracle(
+            seed, loop, faults=faults, mode=mode, max_faults=max_faults, max_steps=max_steps
+        )
+    except ValueError:
+        loop.close()
+        raise
     digest = hashlib.sha256()
     count = 0
 
@@ -152,9 +165,10 @@ def simulate(
     failure: str | None = None
     began = time.perf_counter()
     state = "pending"
+    killed = False
 
     try:
-        with simulating(oracle), _no_real_sleep():
+        with simulating(oracle), _no_real_time():
             unit = build()
             if crashes:
                 _crashing(unit, None if crashes is True else set(crashes))
@@ -173,6 +187,7 @@ def simulate(
                 if kill_at is None or loop.time() < kill_at:
                     raise
                 _killed(execution)
+                killed = True
                 raise Killed(f"killed at {loop.time():.6f} s (virtual)") from None
             finally:
                 state = execution.state.value
@@ -184,6 +199,8 @@ def simulate(
         failure = f"{type(exc).__name__}: {exc}"
     finally:
         _close(loop)
+        if killed:  # (a kill is a power loss: what no fsync made durable is gone)
+            oracle.lose_power()
     broken = sorted(oracle.coverage.broken)
     if failure is None and loop.errors:
         failure = f"a callback failed: {loop.errors[0]}"
@@ -303,28 +320,72 @@ def _crash_wrap(node: Node, name: str) -> None:
     node.on_message = crashing  # type: ignore[method-assign]
 
 
+CLOCKS = ("time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns")
+"""The ``time`` functions that read a real clock, refused from user code in a simulated run."""
+
+
 @contextlib.contextmanager
-def _no_real_sleep() -> Iterator[None]:
-    """Make ``time.sleep`` in this thread an error naming its caller, meanwhile."""
-    real = time.sleep
+def _no_real_time() -> Iterator[None]:
+    """Make real time an error in this thread, meanwhile, naming the call site.
+
+    ``time.sleep`` from anywhere; a real clock's reading (:data:`CLOCKS`) from code outside
+    Python's own library and Arachne: a node's, or a library a node calls. Arachne reads
+    real clocks only to measure itself (busy time, stamps no trace includes).
+    """
     here = threading.get_ident()
+    real = {name: getattr(time, name) for name in ("sleep", *CLOCKS)}
+
+    def refuse(call: str) -> RealTimeUsed:
+        caller = sys._getframe(2)  # (the caller of the replaced function)
+        code = caller.f_code
+        return RealTimeUsed(
+            f"{call} at {code.co_filename}:{caller.f_lineno} ({code.co_name}) inside a "
+            "simulated run, where time is virtual: use the runtime's clock instead "
+            "(Node.now() to read it, Node.sleep() or a node's cadence to wait)"
+        )
 
     def sleep(seconds: float | SupportsIndex) -> None:
         if threading.get_ident() != here:
-            real(seconds)
+            real["sleep"](seconds)
             return
-        caller = traceback.extract_stack(limit=2)[0]
-        raise RealTimeUsed(
-            f"time.sleep({seconds}) at {caller.filename}:{caller.lineno} ({caller.name}) "
-            "inside a simulated run, where real time does not pass: wait on the runtime's "
-            "clock instead (a node's cadence, asyncio.sleep in an async node)"
-        )
+        raise refuse(f"time.sleep({seconds})")
 
-    time.sleep = sleep
+    def guarded(name: str) -> Callable[[], Any]:
+        read = real[name]
+
+        def clock() -> Any:
+            if threading.get_ident() == here and not _trusted(sys._getframe(1).f_code.co_filename):
+                raise refuse(f"time.{name}()")
+            return read()
+
+        return clock
+
+    replaced = {"sleep": sleep} | {name: guarded(name) for name in CLOCKS}
+    for name, function in replaced.items():
+        setattr(time, name, function)
     try:
         yield
     finally:
-        time.sleep = real
+        for name, function in real.items():
+            setattr(time, name, function)
+
+
+_TRUSTED_ROOTS = tuple(
+    str(Path(root).resolve()) + os.sep
+    for root in (
+        Path(arachne.__file__).parent,
+        sysconfig.get_paths()["stdlib"],
+        sysconfig.get_paths()["platstdlib"],
+    )
+)
+
+
+@functools.cache
+def _trusted(filename: str) -> bool:
+    """Whether code in ``filename`` may read real clocks: Python's own library, or Arachne."""
+    if filename.startswith("<"):  # (frozen modules of the standard library)
+        return True
+    return str(Path(filename).resolve()).startswith(_TRUSTED_ROOTS)
 
 
 def _close(loop: SimLoop) -> None:
