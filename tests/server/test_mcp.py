@@ -230,6 +230,7 @@ def test_lineage_names_each_injected_value_behind_an_output(
     with pytest.raises(ToolError, match="no node 'nope'"):
         tools.lineage(traced, "nope")
     assert tools.taints(traced)["routes"] == []
+    assert tools.primitives(traced)["primitives"] == []  # (the graph installs none)
 
 
 # -- changes ----------------------------------------------------------------------------------

@@ -211,3 +211,41 @@ def test_taints_of_a_fresh_execution_are_empty_and_stamped(api: httpx.Client) ->
     body = query(api, base, "taints")
     assert body["routes"] == []
     assert len(body["digest"]) == 64
+
+
+LIMITED: dict[str, Any] = {
+    "arachne": "1.0",
+    "name": "limited",
+    "nodes": [
+        {"id": "intake", "component": "arachne.core.passthrough"},
+        {"id": "limit", "component": "arachne.core.rate_limiter", "config": {"rate": 1000}},
+        {"id": "log", "component": "arachne.core.logger"},
+    ],
+    "edges": [
+        {"source": "intake:out", "target": "limit:in"},
+        {"source": "limit:out", "target": "log:in"},
+    ],
+}
+
+
+def test_primitives_lists_each_installed_one_with_its_health(api: httpx.Client) -> None:
+    graph_id = api.post("/api/graphs", json=LIMITED).json()["id"]
+    ex = api.post(f"/api/graphs/{graph_id}/execute").json()["executionId"]
+    base = f"/api/executions/{ex}"
+    eventually(lambda: api.get(base).json()["state"] == "running")
+    for value in range(3):
+        api.post(f"{base}/inject", json={"nodeId": "intake", "port": "in", "value": value})
+    body = eventually(
+        lambda: (
+            (got := query(api, base, "primitives"))["primitives"][0]["health"]["passed"] == 3
+            and got
+        )
+    )
+    (limit,) = body["primitives"]
+    assert (limit["id"], limit["contract"], limit["maturity"]) == (
+        "limit",
+        "RateLimiter",
+        "fault-tested",
+    )
+    assert limit["health"]["state"] == "healthy"
+    assert len(body["digest"]) == 64

@@ -489,7 +489,10 @@ def query(
     kind: Annotated[
         str,
         typer.Argument(
-            help="executions, or one of topology, flow, load, backpressure, lineage, taints."
+            help=(
+                "executions, or one of topology, flow, load, backpressure, lineage, taints, "
+                "primitives."
+            )
         ),
     ],
     execution_id: Annotated[
@@ -727,6 +730,28 @@ def schema() -> None:
     from arachne.cli import info
 
     sys.stdout.write(info.schema() + "\n")
+
+
+@app.command()
+def primitives(
+    name: Annotated[
+        str | None, typer.Argument(help="Show this primitive's page: options, failure rows.")
+    ] = None,
+    as_json: JsonOpt = False,
+    docs: Annotated[
+        Path | None, typer.Option(help="Write every primitive's page and an index here.")
+    ] = None,
+    check: Annotated[
+        Path | None,
+        typer.Option(help="Check the pages here match the contracts (exit 1 if not)."),
+    ] = None,
+) -> None:
+    """List the primitives (contract, layer, maturity), show one, or write their docs pages."""
+    from arachne.cli.primitives import primitives as report
+
+    raise typer.Exit(
+        _guarded(lambda: report(sys.stdout, name=name, as_json=as_json, docs=docs, check=check))
+    )
 
 
 @app.command()

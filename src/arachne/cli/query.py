@@ -20,7 +20,16 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_KEY_ENV", "DEFAULT_URL", "KINDS", "query"]
 
-KINDS: Final = ("executions", "topology", "flow", "load", "backpressure", "lineage", "taints")
+KINDS: Final = (
+    "executions",
+    "topology",
+    "flow",
+    "load",
+    "backpressure",
+    "lineage",
+    "taints",
+    "primitives",
+)
 """What ``arachne query`` may ask for: the executions, or one snapshot of one of them."""
 
 DEFAULT_URL: Final = "http://127.0.0.1:5006"

@@ -188,7 +188,7 @@ class GraphDelta:
             links[tuned.id] = dataclasses.replace(
                 old, **{name: getattr(tuned.new, name) for name in TUNABLE}
             )
-        return Graph(nodes.values(), links.values(), graph.name)
+        return Graph(nodes.values(), links.values(), graph.name, graph.primitives)
 
     def take_back(self, graph: Graph, *, superseded: Collection[str] = ()) -> Graph:
         """Return ``graph`` with this delta undone where ``graph`` still has it as it left it.
@@ -230,7 +230,7 @@ class GraphDelta:
                     if getattr(now, name) == getattr(tuned.new, name)
                 }
                 links[tuned.id] = dataclasses.replace(now, **back)
-        return Graph(nodes.values(), links.values(), graph.name)
+        return Graph(nodes.values(), links.values(), graph.name, graph.primitives)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the delta as JSON-ready data: ids, and for changes what changed."""

@@ -11,6 +11,7 @@ from arachne.model.errors import GraphError
 from arachne.model.graph import Graph
 from arachne.model.node import Node, async_hooks
 from arachne.model.port import PortSpec
+from arachne.model.primitive_mark import installed_primitives
 from arachne.model.specs import LinkSpec, NodeSpec, PortRef
 
 if TYPE_CHECKING:
@@ -64,7 +65,8 @@ def flatten(sub: SubgraphView, prefix: str = "") -> Flat:
     exposed input feeds several inner targets, the links get ``#1``, ``#2``, ...
     """
     resolved = _resolve(sub, prefix, tolerant=False)
-    graph = Graph(resolved.specs, resolved.links, sub.name())
+    primitives = {prefix + path: mark for path, mark in installed_primitives(sub)}
+    graph = Graph(resolved.specs, resolved.links, sub.name(), primitives)
     return Flat(graph, resolved.instances, resolved.inputs, resolved.outputs)
 
 

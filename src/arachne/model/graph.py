@@ -5,13 +5,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arachne.model.dot import graph_to_dot
 from arachne.model.errors import GraphError
 from arachne.model.graph_io import graph_checksum, graph_parts, graph_to_dict
 from arachne.model.specs import LinkSpec, NodeSpec
 from arachne.model.topology import Topology
+
+if TYPE_CHECKING:
+    from arachne.model.primitive_mark import PrimitiveMark
 
 __all__ = ["Graph"]
 
@@ -23,14 +26,19 @@ class Graph:
     Links must name existing nodes and ports; use ``Subgraph.validate()`` for a full report.
     """
 
-    __slots__ = ("_links", "_nodes", "_topology", "name")
+    __slots__ = ("_links", "_nodes", "_primitives", "_topology", "name")
 
     _topology: Topology | None
 
     def __init__(
-        self, nodes: Iterable[NodeSpec], links: Iterable[LinkSpec], name: str = ""
+        self,
+        nodes: Iterable[NodeSpec],
+        links: Iterable[LinkSpec],
+        name: str = "",
+        primitives: Mapping[str, PrimitiveMark] | None = None,
     ) -> None:
         self.name = name
+        self._primitives = dict(primitives or {})
         self._nodes: dict[str, NodeSpec] = {}
         for spec in nodes:
             if spec.id in self._nodes:
@@ -52,6 +60,11 @@ class Graph:
             port = spec.output(ref.port) if side == "output" else spec.input(ref.port)
             if port is None:
                 raise GraphError(f"link {link.id}: node {ref.node!r} has no {side} {ref.port!r}")
+
+    @property
+    def primitives(self) -> Mapping[str, PrimitiveMark]:
+        """The primitives installed in the graph, by path (their nodes' ids start ``path/``)."""
+        return MappingProxyType(self._primitives)
 
     @property
     def nodes(self) -> Mapping[str, NodeSpec]:
@@ -83,7 +96,7 @@ class Graph:
         self._check_link_id(link_id)
         links = dict(self._links)
         links[link_id] = dataclasses.replace(links[link_id], **changes)
-        return Graph(self._nodes.values(), links.values(), self.name)
+        return Graph(self._nodes.values(), links.values(), self.name, self._primitives)
 
     def replace_node(self, node_id: str, **changes: Any) -> Graph:
         """Return a graph where node ``node_id`` has ``changes`` (its config, say)."""
@@ -94,11 +107,13 @@ class Graph:
             dataclasses.replace(spec, **changes) if spec.id == node_id else spec
             for spec in self._nodes.values()
         ]
-        return Graph(nodes, self._links.values(), self.name)
+        return Graph(nodes, self._links.values(), self.name, self._primitives)
 
     def with_node(self, spec: NodeSpec) -> Graph:
         """Return a graph with node ``spec`` added (``GraphError`` if its id is taken)."""
-        return Graph((*self._nodes.values(), spec), self._links.values(), self.name)
+        return Graph(
+            (*self._nodes.values(), spec), self._links.values(), self.name, self._primitives
+        )
 
     def without_node(self, node_id: str) -> Graph:
         """Return a graph without node ``node_id``, which no link may touch any more."""
@@ -116,17 +131,19 @@ class Graph:
                 f"node {node_id!r} is still linked ({linked}); remove those links first"
             )
         nodes = [spec for spec in self._nodes.values() if spec.id != node_id]
-        return Graph(nodes, self._links.values(), self.name)
+        return Graph(nodes, self._links.values(), self.name, self._primitives)
 
     def with_link(self, link: LinkSpec) -> Graph:
         """Return a graph with ``link`` added (``GraphError`` for a taken id or bad endpoints)."""
-        return Graph(self._nodes.values(), (*self._links.values(), link), self.name)
+        return Graph(
+            self._nodes.values(), (*self._links.values(), link), self.name, self._primitives
+        )
 
     def without_link(self, link_id: str) -> Graph:
         """Return a graph without link ``link_id``."""
         self._check_link_id(link_id)
         links = [link for link in self._links.values() if link.id != link_id]
-        return Graph(self._nodes.values(), links, self.name)
+        return Graph(self._nodes.values(), links, self.name, self._primitives)
 
     def _check_link_id(self, link_id: str) -> None:
         """Raise ``GraphError`` naming the known links if ``link_id`` is not one of them."""

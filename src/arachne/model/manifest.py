@@ -7,6 +7,9 @@ A :class:`Manifest` is typed, frozen records built from a ``Graph`` (or a docume
   its delivery promise;
 - one :class:`Route` per port: node, port, direction, schema and schema version;
 - one :class:`EdgeRecord` per edge, with its flow policy (capacity, overflow, priority, plane);
+- one :class:`PrimitiveRecord` per installed primitive (``arachne.primitives``): its contract,
+  version, maturity, a digest of its options, what it provides and the nodes it became, so it
+  still reads as itself (the key is left out of a manifest with none);
 - placement constraints (none yet: distribution fills them).
 
 Ids come only from the author's names (node ids, and edge ids or the endpoints they join), so
@@ -22,7 +25,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar
 
 from arachne.model.errors import SpecError
 from arachne.model.flatten import flatten
@@ -43,6 +46,7 @@ __all__ = [
     "Manifest",
     "ManifestDiff",
     "NodeRecord",
+    "PrimitiveRecord",
     "Route",
     "manifest_of",
     "subgraph_manifest",
@@ -167,6 +171,31 @@ class NodeRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class PrimitiveRecord:
+    """An installed primitive: the contract it follows and the nodes it was lowered into."""
+
+    id: str  # its path in the graph: its nodes' ids start with it and a "/"
+    contract: str
+    version: int
+    maturity: str
+    options_digest: str  # SHA-256 of its options' canonical JSON (first 16 digits)
+    provides: tuple[str, ...]
+    nodes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the primitive as JSON data."""
+        return {
+            "id": self.id,
+            "contract": self.contract,
+            "version": self.version,
+            "maturity": self.maturity,
+            "optionsDigest": self.options_digest,
+            "provides": list(self.provides),
+            "nodes": list(self.nodes),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     """A graph's manifest: its nodes, routes and edges, sorted by id, and their digest."""
 
@@ -177,10 +206,11 @@ class Manifest:
     placement: Mapping[str, Any] = field(default_factory=dict)
     version: str = MANIFEST_VERSION
     compatible: str = COMPATIBLE
+    primitives: tuple[PrimitiveRecord, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return the manifest as JSON data (what :meth:`from_dict` reads back equal)."""
-        return {
+        data = {
             "manifest": self.version,
             "compatible": self.compatible,
             "name": self.name,
@@ -189,6 +219,13 @@ class Manifest:
             "edges": [edge.to_dict() for edge in self.edges],
             "placement": dict(self.placement),
         }
+        if self.primitives:
+            data["primitives"] = [primitive.to_dict() for primitive in self.primitives]
+        return data
+
+    def primitive(self, primitive_id: str) -> PrimitiveRecord:
+        """Return the installed primitive ``primitive_id``; ``KeyError`` if there is none."""
+        return _by_id(self.primitives, primitive_id)
 
     def canonical(self) -> bytes:
         """Return the canonical JSON: sorted keys, no spaces, UTF-8; the same for equal graphs."""
@@ -202,10 +239,7 @@ class Manifest:
 
     def node(self, node_id: str) -> NodeRecord:
         """Return the node ``node_id``; ``KeyError`` if there is none."""
-        for record in self.nodes:
-            if record.id == node_id:
-                return record
-        raise KeyError(node_id)
+        return _by_id(self.nodes, node_id)
 
     def diff(self, other: Manifest) -> ManifestDiff:
         """Return what changed from this manifest to ``other`` (``Manifest.diff(a, b)``).
@@ -221,6 +255,17 @@ class Manifest:
     def from_dict(cls, data: object) -> Manifest:
         """Read a manifest back; ``SpecError`` names the field at fault and the fix."""
         return _read(data)
+
+
+R = TypeVar("R", NodeRecord, PrimitiveRecord)
+
+
+def _by_id(records: tuple[R, ...], record_id: str) -> R:
+    """Return the record of ``records`` whose id is ``record_id``; ``KeyError`` if none."""
+    found = next((record for record in records if record.id == record_id), None)
+    if found is None:
+        raise KeyError(record_id)
+    return found
 
 
 def manifest_of(
@@ -274,11 +319,24 @@ def manifest_of(
         )
         for link in graph.links.values()
     ]
+    primitives = [
+        PrimitiveRecord(
+            id=path,
+            contract=mark.contract,
+            version=mark.version,
+            maturity=mark.maturity,
+            options_digest=_digest(dict(mark.options)),
+            provides=tuple(sorted(mark.provides)),
+            nodes=tuple(sorted(node for node in graph.nodes if node.startswith(path + "/"))),
+        )
+        for path, mark in graph.primitives.items()
+    ]
     return Manifest(
         name=graph.name if name is None else name,
         nodes=tuple(sorted(nodes, key=lambda n: n.id)),
         routes=tuple(sorted(routes, key=lambda r: (r.node, r.direction, r.port))),
         edges=tuple(sorted(edges, key=lambda e: e.id)),
+        primitives=tuple(sorted(primitives, key=lambda p: p.id)),
     )
 
 
@@ -672,13 +730,23 @@ _EDGE_FIELDS: Final = {
     "priority": int,
     "control": bool,
 }
+_PRIMITIVE_FIELDS: Final = {
+    "id": str,
+    "contract": str,
+    "version": int,
+    "maturity": str,
+    "optionsDigest": str,
+    "provides": list,
+    "nodes": list,
+}
 _TOP: Final = ("manifest", "compatible", "name", "nodes", "routes", "edges", "placement")
+_OPTIONAL: Final = ("primitives",)
 
 
 def _read(data: object) -> Manifest:
     if not isinstance(data, Mapping):
         raise SpecError("manifest: expected an object with manifest, name, nodes, routes, edges")
-    unknown = sorted(set(data) - set(_TOP))
+    unknown = sorted(set(data) - set(_TOP) - set(_OPTIONAL))
     missing = [key for key in _TOP if key not in data]
     if unknown or missing:
         raise SpecError(
@@ -724,9 +792,18 @@ def _read(data: object) -> Manifest:
         EdgeRecord(**{_snake(key): value for key, value in item.items()})
         for item in _items(data["edges"], "edges", _EDGE_FIELDS)
     )
+    primitives = tuple(
+        PrimitiveRecord(**_primitive_fields(item))
+        for item in _items(data.get("primitives", []), "primitives", _PRIMITIVE_FIELDS)
+    )
     _unique([n.id for n in nodes], "nodes", "id")
     _unique([e.id for e in edges], "edges", "id")
+    _unique([p.id for p in primitives], "primitives", "id")
     known = {n.id for n in nodes}
+    for index, primitive in enumerate(primitives):
+        strangers = [node for node in primitive.nodes if node not in known]
+        if strangers:
+            raise SpecError(f"manifest.primitives[{index}].nodes: no node {strangers[0]!r}")
     for index, route in enumerate(routes):
         if route.node not in known:
             raise SpecError(f"manifest.routes[{index}].node: no node {route.node!r}")
@@ -749,6 +826,7 @@ def _read(data: object) -> Manifest:
         placement=dict(data["placement"]),
         version=data["manifest"],
         compatible=data["compatible"],
+        primitives=primitives,
     )
 
 
@@ -772,6 +850,21 @@ def _items(value: object, where: str, fields: Mapping[str, Any]) -> list[dict[st
                 raise SpecError(f"{at}.{key}: got {type(item[key]).__name__}")
         items.append(dict(item))
     return items
+
+
+def _primitive_fields(item: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a primitive record's fields as ``PrimitiveRecord`` takes them (lists checked)."""
+    fields: dict[str, Any] = {}
+    for key, value in item.items():
+        where = f"primitive {item['id']!r}: {key}"
+        fields[_snake(key)] = _names(value, where) if isinstance(value, list) else value
+    return fields
+
+
+def _names(value: list[Any], where: str) -> tuple[str, ...]:
+    if not all(isinstance(item, str) and item for item in value):
+        raise SpecError(f"manifest: {where} must be a list of names")
+    return tuple(value)
 
 
 def _former(value: list[Any], node_id: str) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from arachne.model.composition import Connection, Endpoint
 from arachne.model.errors import GraphError
 from arachne.model.flatten import exposed_specs, flatten
 from arachne.model.node import Node
+from arachne.model.primitive_mark import PrimitiveMark, installed_primitives
 from arachne.model.specs import check_link_options
 from arachne.model.validation import errors_in
 
@@ -53,6 +54,7 @@ class Subgraph:
         self.connections: list[Connection] = []
         self.exposed_inputs: dict[str, list[Endpoint]] = {}
         self.exposed_outputs: dict[str, Endpoint] = {}
+        self.primitive: PrimitiveMark | None = None  # (set when a primitive installed it)
 
     def name(self) -> str:
         """Return the subgraph's name (empty for an anonymous top-level graph)."""
@@ -147,10 +149,22 @@ class Subgraph:
     def validate(self) -> list[Issue]:
         """Return every problem found: errors first, then warnings.
 
-        Errors: unknown node, unknown port, incompatible schemas, cycle, duplicate node name.
-        Warnings: inputs and outputs left unconnected.
+        Errors: unknown node, unknown port, incompatible schemas, cycle, duplicate node name;
+        then, once the wiring resolves, what each installed primitive refuses of it (an
+        unsafe wiring, named with its fix). Warnings: inputs and outputs left unconnected.
         """
-        return check_subgraph(self)
+        issues = check_subgraph(self)
+        primitives = list(installed_primitives(self))
+        if primitives and not errors_in(issues):
+            graph = flatten(self).graph
+            issues += [
+                issue
+                for path, mark in primitives
+                for check in mark.checks
+                for issue in check(graph, path)
+            ]
+            issues.sort(key=lambda issue: issue.severity != "error")  # (errors first)
+        return issues
 
     def to_graph(self) -> Graph:
         """Return the flattened graph; raise ``GraphError`` listing every error if invalid."""

@@ -12,7 +12,9 @@ A :class:`QueryPlane` answers four questions about one running (or ended) ``Exec
 - :meth:`~QueryPlane.backpressure`: the node that causes each full ``block`` edge;
 - :meth:`~QueryPlane.lineage`: for a node's latest outputs, the inputs (source positions,
   injected values) and the nodes that explain each (with ``Runtime(lineage=...)``);
-- :meth:`~QueryPlane.taints`: per input route, the messages that arrived with each taint label.
+- :meth:`~QueryPlane.taints`: per input route, the messages that arrived with each taint label;
+- :meth:`~QueryPlane.primitives`: each installed primitive (``arachne.primitives``): its
+  contract, version and maturity, and the health its nodes report.
 
 Each answer is a frozen snapshot with ``to_dict()`` (JSON data, camelCase keys) and a
 :class:`Stamp`: the SHA-256 of the running graph's manifest and when it was observed (Unix
@@ -61,6 +63,8 @@ __all__ = [
     "LineageSnapshot",
     "LoadSnapshot",
     "NodeLoad",
+    "PrimitiveHealth",
+    "PrimitiveSnapshot",
     "QueryPlane",
     "RouteTaint",
     "Stamp",
@@ -283,6 +287,10 @@ def _taints(stamp: Stamp, _: Manifest, counts: dict[tuple[str, str, str], int]) 
     return TaintSnapshot(stamp, routes)
 
 
+def _primitives(stamp: Stamp, _: Manifest, found: list[PrimitiveHealth]) -> PrimitiveSnapshot:
+    return PrimitiveSnapshot(stamp, tuple(found))
+
+
 _TRIES: Final = 3
 """Reads a snapshot gets when commits keep landing between its manifest and its read."""
 
@@ -343,6 +351,49 @@ class TaintSnapshot:
     def to_dict(self) -> dict[str, Any]:
         """Return the snapshot as JSON data: the stamp's keys and ``routes``."""
         return {**self.stamp.to_dict(), "routes": [route.to_dict() for route in self.routes]}
+
+
+class PrimitiveHealth(NamedTuple):
+    """An installed primitive: the contract it follows, its maturity, the health it reports.
+
+    ``health`` is what the primitive's contract reads from its nodes: a ``state`` (such as
+    ``healthy``, ``limiting``, ``degraded``, ``blocked``) and its own counters.
+    """
+
+    id: str
+    contract: str
+    version: int
+    maturity: str
+    health: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the primitive as JSON data."""
+        return {
+            "id": self.id,
+            "contract": self.contract,
+            "version": self.version,
+            "maturity": self.maturity,
+            "health": self.health,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PrimitiveSnapshot:
+    """Every primitive installed in the running graph, by id, with its health now."""
+
+    stamp: Stamp
+    primitives: tuple[PrimitiveHealth, ...]
+
+    def of(self, primitive_id: str) -> PrimitiveHealth:
+        """Return the primitive ``primitive_id``; ``KeyError`` if the graph has none by it."""
+        for primitive in self.primitives:
+            if primitive.id == primitive_id:
+                return primitive
+        raise KeyError(primitive_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the snapshot as JSON data: the stamp's keys and ``primitives``."""
+        return {**self.stamp.to_dict(), "primitives": [p.to_dict() for p in self.primitives]}
 
 
 class LineageOff(LookupError):
@@ -438,6 +489,10 @@ class QueryPlane:
         """Return, per input route and label, the tainted messages that arrived there."""
         return self._snapshot(self.execution.taint_counts, _taints)
 
+    def primitives(self) -> PrimitiveSnapshot:
+        """Return each installed primitive with the health its nodes report now."""
+        return self._snapshot(self._read_primitives, _primitives)
+
     # -- a snapshot: read on the execution's loop, made in the caller's thread ---------------
 
     def _snapshot(self, read: Callable[[], R], make: Callable[[Stamp, Manifest, R], S]) -> S:
@@ -476,6 +531,22 @@ class QueryPlane:
             time.time(), execution.clock.now(), execution.state.value, self._commits.count
         )
         return moment, read()
+
+    def _read_primitives(self) -> list[PrimitiveHealth]:
+        wiring = self.execution.wiring
+        found = []
+        for path, mark in sorted(wiring.primitives.items()):
+            prefix = path + "/"
+            nodes = {
+                node_id.removeprefix(prefix): rn.node
+                for node_id, rn in wiring.nodes.items()
+                if node_id.startswith(prefix)
+            }
+            if not nodes:  # (a live change took it out)
+                continue
+            health = dict(mark.health(nodes)) if mark.health is not None else {"state": "unknown"}
+            found.append(PrimitiveHealth(path, mark.contract, mark.version, mark.maturity, health))
+        return found
 
     def _read_flow(self) -> tuple[int, list[_EdgeReading]]:
         now_ns = time.perf_counter_ns()

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from arachne.model.policies import Overflow
+    from arachne.model.primitive_mark import PrimitiveMark
     from arachne.runtime.fusion import FusedChain
     from arachne.runtime.run_context import RunContext
     from arachne.runtime.stats import EdgeStats, NodeStats
@@ -74,6 +75,7 @@ class Wiring:
     ) -> None:
         self.ctx = ctx
         self.graph_name = graph_name
+        self.primitives: dict[str, PrimitiveMark] = {}  # (installed primitives, by path)
         self.fusion = fusion
         self.nodes: dict[str, RunningNode] = {}
         self.edges: dict[str, Edge] = {}
@@ -109,6 +111,7 @@ class Wiring:
         for link in graph.links.values():
             self._make_edge(link)
         self.added = list(graph.nodes)
+        self.primitives = dict(graph.primitives)
         for rn in self.nodes.values():
             _check_node(rn)
 
@@ -470,8 +473,14 @@ class Wiring:
             for edge in self.edges.values()
             if edge.kind == "link"
         ]
-        specs = (self.nodes[node_id].spec for node_id in self.added)
-        return Graph(specs, links, self.graph_name)
+        specs = [self.nodes[node_id].spec for node_id in self.added]
+        ids = [spec.id for spec in specs]
+        primitives = {  # (those with a node still running: a live change may remove one)
+            path: mark
+            for path, mark in self.primitives.items()
+            if any(node_id.startswith(path + "/") for node_id in ids)
+        }
+        return Graph(specs, links, self.graph_name, primitives)
 
     # -- the fusion overlay --------------------------------------------------------------------
 

@@ -233,6 +233,14 @@ class ArachneTools:
         """
         return self._plane(execution_id).taints().to_dict()
 
+    def primitives(self, execution_id: ExecutionId) -> dict[str, Any]:
+        """Return each primitive installed in the execution's graph (a rate limiter, ...).
+
+        Each with its contract and version, its maturity (named ... stable) and the health
+        its nodes report: a state such as healthy or limiting, and its own counters.
+        """
+        return self._plane(execution_id).primitives().to_dict()
+
     # -- acting (the operator token) -----------------------------------------------------------
 
     def start_execution(
@@ -403,6 +411,7 @@ TOOLS: Final[tuple[tuple[str, ToolAnnotations], ...]] = (
     ("backpressure", _READ),
     ("lineage", _READ),
     ("taints", _READ),
+    ("primitives", _READ),
     ("start_execution", _ADD),
     ("pause", _AGAIN),
     ("resume", _AGAIN),

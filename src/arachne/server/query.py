@@ -1,6 +1,6 @@
 """The query plane over the API: typed snapshots of one execution, read-only, for viewers.
 
-``GET /api/executions/{id}/query/{topology|flow|load|backpressure|taints}`` and
+``GET /api/executions/{id}/query/{topology|flow|load|backpressure|taints|primitives}`` and
 ``.../query/lineage?node=ID&last=N`` answer the snapshot's ``to_dict()``
 (``arachne.observability.query``; docs/query-plane.md): each stamped with the running
 graph's manifest digest and the moment it was observed. The service keeps one
@@ -99,5 +99,10 @@ def query_routes(
     def taints(execution_id: str) -> dict[str, Any]:
         """Return, per input route and taint label, the messages that arrived carrying it."""
         return plane_of(execution_id).taints().to_dict()
+
+    @router.get("/primitives", dependencies=viewer, responses=documented(404))
+    def primitives(execution_id: str) -> dict[str, Any]:
+        """Return each installed primitive: its contract, maturity and the health it reports."""
+        return plane_of(execution_id).primitives().to_dict()
 
     return router

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
+import inspect
 import math
 import os
 import random
@@ -311,6 +312,15 @@ def _crash_wrap(node: Node, name: str) -> None:
         node.as_function_stage = lambda: crashed  # type: ignore[method-assign]
     # (and its hook, which the other modes call)
     on_message = node.on_message
+    if inspect.iscoroutinefunction(on_message):  # (an async hook: crash before it is awaited)
+
+        async def crashing_async(port: str, msg: Any) -> None:
+            if fault(NODE_CRASH):
+                raise SimulatedCrash(f"simulated crash of {name}")
+            await on_message(port, msg)
+
+        node.on_message = crashing_async  # type: ignore[method-assign]
+        return
 
     def crashing(port: str, msg: Any) -> None:
         if fault(NODE_CRASH):

@@ -21,6 +21,7 @@ from arachne.components.builtins.map import MAP, Map
 from arachne.components.builtins.merge import MERGE, Merge
 from arachne.components.builtins.passthrough import PASSTHROUGH, Passthrough
 from arachne.components.builtins.queue import QUEUE_READER, QUEUE_WRITER, QueueReader, QueueWriter
+from arachne.components.builtins.rate_limiter import RATE_LIMITER
 from arachne.components.builtins.split import SPLIT, Split
 from arachne.components.definition import ComponentDefinition
 
@@ -54,6 +55,7 @@ BUILTINS: tuple[ComponentDefinition, ...] = (
     SPLIT,
     ACCUMULATOR,
     DEDUPE,
+    RATE_LIMITER,
     DEAD_LETTERS,
     HTTP_REQUEST,
     JSONL_SOURCE,

@@ -1,0 +1,40 @@
+"""Primitives: parts defined once by a contract and installed into graphs as ordinary nodes.
+
+``Primitive.define(...)`` makes a :class:`Contract`; ``contract.install(graph, name, ...)``
+lowers it into the graph (``contract.fragment`` without touching one). The primitives Arachne
+ships are defined here: :data:`RateLimiter`. docs/primitives.md tells the whole story, and
+docs/primitives/ holds one page per primitive, generated from its contract.
+"""
+
+from __future__ import annotations
+
+from arachne.primitives.contract import (
+    BASE_CAPABILITIES,
+    REQUIRED,
+    Contract,
+    FailureRow,
+    Fragment,
+    Installed,
+    Maturity,
+    Policy,
+    Primitive,
+    PrimitiveError,
+    contracts,
+)
+from arachne.primitives.rate_limiter import RateGate, RateLimiter
+
+__all__ = [
+    "BASE_CAPABILITIES",
+    "REQUIRED",
+    "Contract",
+    "FailureRow",
+    "Fragment",
+    "Installed",
+    "Maturity",
+    "Policy",
+    "Primitive",
+    "PrimitiveError",
+    "RateGate",
+    "RateLimiter",
+    "contracts",
+]

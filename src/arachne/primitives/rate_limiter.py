@@ -1,0 +1,204 @@
+"""RateLimiter: items pass at a rate, with bursts (GCRA on the runtime clock).
+
+The generic cell rate algorithm keeps one number, the *theoretical arrival time* (TAT) of the
+next item. With an emission interval ``T = 1 / rate`` and a tolerance ``tau = (burst - 1) * T``,
+an item arriving at ``t`` conforms when ``t >= TAT - tau``; it then moves TAT to
+``max(TAT, t) + T``. So over any span of ``d`` seconds at most ``burst + d * rate`` items pass.
+
+Two modes. ``shape`` (the default) delays a non-conforming item until it conforms: the gate
+handles one item at a time, so its input edge fills and backpressure holds the producer back;
+nothing is dropped. ``police`` sends it out of the ``rejected`` port at once, counted; the
+wiring check refuses a policing limiter whose ``rejected`` port leads nowhere.
+
+Time is the runtime's clock (``Node.now``, ``Node.sleep``): real in a real run, a
+``FakeClock``'s in tests, virtual under simulation, which is how its failure rows are checked.
+Checkpointed, it saves how far ahead of the clock its TAT stands (its *debt*), so a resumed run
+grants no burst the interrupted one had used.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from arachne.model.message import Message
+from arachne.model.node import Node
+from arachne.model.port import Input, Output
+from arachne.model.subgraph import Subgraph
+from arachne.model.validation import Issue
+from arachne.primitives.contract import REQUIRED, FailureRow, Fragment, Maturity, Policy, Primitive
+
+if TYPE_CHECKING:
+    from arachne.model.primitive_mark import WholeGraph
+
+__all__ = ["RateGate", "RateLimiter"]
+
+GATE = "gate"
+"""The id of the limiter's one node inside it."""
+
+
+class RateGate(Node):
+    """The node a RateLimiter becomes: GCRA on the runtime clock (see the module's text)."""
+
+    mode = "async"
+    inp = Input(None, name="in")
+    out = Output(None)
+    rejected = Output(None)
+    error_policy = "fail"
+
+    def __init__(self, rate: float, burst: int, police: bool, error_policy: Any = "fail") -> None:
+        self.error_policy = error_policy
+        self.interval = 1.0 / rate
+        self.tolerance = (burst - 1) * self.interval
+        self.police = police
+        self.tat: float | None = None  # when the next item is due, on the runtime clock
+        self.debt: float | None = None  # (restored: TAT minus the clock, set at the next item)
+        self.passed = self.delayed = self.refused = 0
+        self.waiting = False
+
+    async def on_message(self, port: str, msg: Message) -> None:
+        """Pass ``msg`` when it conforms: at once, after a wait (shape), or as rejected (police)."""
+        now = self.now()
+        if self.debt is not None:
+            self.tat, self.debt = now + self.debt, None
+        tat = now if self.tat is None or self.tat < now else self.tat
+        wait = tat - self.tolerance - now
+        if wait > 0:
+            if self.police:
+                self.refused += 1
+                self.emit("rejected", msg)
+                return
+            self.delayed += 1
+            self.waiting = True
+            try:
+                await self.sleep(wait)
+            finally:
+                self.waiting = False
+            now = max(now, self.now())
+        self.tat = max(tat, now) + self.interval
+        self.passed += 1
+        self.emit("out", msg)
+
+    def snapshot(self) -> dict[str, float]:
+        """Save the debt: how far the next item's due time stands ahead of the clock."""
+        if self.debt is not None:
+            return {"debt": self.debt}
+        if self.tat is None or self._arachne_binding is None:
+            return {"debt": 0.0}
+        return {"debt": max(0.0, self.tat - self.now())}
+
+    def restore(self, state: Any) -> None:
+        """Take the saved debt back; it applies from the next item on the new clock."""
+        self.debt = float(state["debt"])
+        self.tat = None
+
+
+def _install(name: str, options: Mapping[str, Any]) -> Fragment:
+    unit = Subgraph(name)
+    unit.add_node(
+        RateGate(
+            float(options["rate"]),
+            options["burst"],
+            options["mode"] == "police",
+            options["error_policy"],
+        ),
+        name=GATE,
+    )
+    unit.expose_input("in", (GATE, "in"))
+    unit.expose_output("out", (GATE, "out"))
+    unit.expose_output("rejected", (GATE, "rejected"))
+    checks = (_rejected_leads_somewhere,) if options["mode"] == "police" else ()
+    return Fragment(unit, checks=checks, health=_health)
+
+
+def _rejected_leads_somewhere(graph: WholeGraph, path: str) -> list[Issue]:
+    """Refuse a policing limiter whose rejected items would go nowhere."""
+    gate = f"{path}/{GATE}"
+    if any(
+        link.source.node == gate and link.source.port == "rejected" for link in graph.links.values()
+    ):
+        return []
+    return [
+        Issue(
+            "error",
+            "primitive-wiring",
+            f"RateLimiter {path!r} polices (mode='police'): items over the rate leave by its "
+            f"'rejected' port, which leads nowhere; connect ({path!r}, 'rejected') to a sink "
+            "or dead-letter node, or use mode='shape' to delay them instead",
+            path,
+        )
+    ]
+
+
+def _health(nodes: Mapping[str, Node]) -> dict[str, Any]:
+    gate = nodes[GATE]
+    if not isinstance(gate, RateGate):
+        raise TypeError(f"a RateLimiter's {GATE!r} is a RateGate, not {type(gate).__name__}")
+    return {
+        "state": "limiting" if gate.waiting else "healthy",
+        "passed": gate.passed,
+        "delayed": gate.delayed,
+        "rejected": gate.refused,
+    }
+
+
+def _checked(options: Mapping[str, Any]) -> Iterator[str]:
+    rate, burst, mode = options["rate"], options["burst"], options["mode"]
+    number = isinstance(rate, int | float) and not isinstance(rate, bool)
+    if not number or not math.isfinite(rate) or rate <= 0:
+        yield f"rate {rate!r}: give items per second, a number above 0"
+    if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+        yield f"burst {burst!r}: give how many items may pass at once, a whole number from 1"
+    if mode not in ("shape", "police"):
+        yield f"mode {mode!r}: 'shape' delays items over the rate, 'police' rejects them"
+
+
+SCENARIOS = "tests/primitives/test_rate_limiter_sim.py"
+
+RateLimiter = Primitive.define(
+    name="RateLimiter",
+    layer="policy",
+    requires=("RuntimeClock", "BoundedEdges"),
+    provides=("RateLimited", "Backpressure"),
+    state=("theoretical arrival time (checkpointed as its debt to the clock)",),
+    policies=(
+        Policy("rate", REQUIRED, "items per second, on average (above 0)"),
+        Policy("burst", 1, "how many items may pass at once after a quiet spell"),
+        Policy(
+            "mode",
+            "shape",
+            "`shape` delays items over the rate (backpressure); `police` sends them out of "
+            "`rejected`",
+        ),
+        Policy(
+            "error_policy",
+            "fail",
+            "what a failed handling does: `fail`, `skip`, `Retry(...)` or `dead_letter`",
+        ),
+    ),
+    failure_semantics=(
+        FailureRow(
+            "overload",
+            "Over any span of d seconds at most burst + d * rate items leave by `out`. "
+            "Shaping delays the rest, and its full input edge holds the producer back; "
+            "policing sends them out of `rejected`. None is lost: out + rejected = input.",
+            f"{SCENARIOS}::test_no_span_passes_more_than_the_rate_allows",
+        ),
+        FailureRow(
+            "crash",
+            "A crash before an item passes leaves the schedule as it was; the item is handled "
+            "again under the error policy (retry), passed once. A run resumed from a "
+            "checkpoint keeps the debt it had, so no extra burst passes.",
+            f"{SCENARIOS}::test_crashes_retried_pass_every_item_once_within_the_rate",
+        ),
+    ),
+    installer=_install,
+    validation=(_checked,),
+    maturity=Maturity.FAULT_TESTED,
+    summary=(
+        "Items pass at `rate` per second with bursts of up to `burst`, by the generic cell "
+        "rate algorithm on the runtime clock. Ports: `in`; `out` for items that conform, "
+        "`rejected` for those a policing limiter refuses."
+    ),
+)
