@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from arachne import GraphError, Input, IterSource, Message, Node, Output, Runtime, Subgraph
 from arachne.model.manifest import Manifest, subgraph_manifest
-from arachne.model.primitive_mark import WholeGraph
+from arachne.model.primitive_mark import WholeGraph, inside
 from arachne.model.validation import Issue
 from arachne.primitives import (
     REQUIRED,
@@ -47,7 +48,7 @@ def _tagger(name: str, options: Mapping[str, Any]) -> Fragment:
     unit.expose_output("out", ("tag", "out"))
 
     def must_reach_a_sink(graph: WholeGraph, path: str) -> list[Issue]:
-        if any(link.source.node == f"{path}/tag" for link in graph.links.values()):
+        if graph.leads_out(inside(path, "tag"), "out"):
             return []
         return [Issue("error", "primitive-wiring", f"Tagger {path!r}: connect its out", path)]
 
@@ -200,9 +201,25 @@ def test_definitions_are_checked() -> None:
             _tagger,
             maturity=Maturity.FAULT_TESTED,
         )
-    with pytest.raises(PrimitiveError, match="'Tagger' is already defined at version 1"):
+    with pytest.raises(PrimitiveError, match="'Tagger' is already defined \\(version 1, from "):
         Primitive.define("Tagger", "local", (), (), (), (), (), _tagger, version=2)
-    assert "Tagger" in [contract.name for contract in contracts()]
+    with pytest.raises(PrimitiveError, match="with another contract; give this one another name"):
+        Primitive.define("Tagger", "local", (), (), (), (), (), _tagger)  # (same version)
+    assert [c for c in contracts() if c.name == "Tagger"] == [Tagger]  # (still the first)
+    again = Primitive.define(  # (the same contract again, as a module imported twice does)
+        name="Tagger",
+        layer="local",
+        requires=("RuntimeClock",),
+        provides=("Tagged",),
+        state=(),
+        policies=Tagger.policies,
+        failure_semantics=Tagger.failure_semantics,
+        installer=_tagger,
+        validation=(_label_is_text,),
+        maturity=Maturity.EXECUTABLE,
+        summary="Puts a label before each value.",
+    )
+    assert again.doc() == Tagger.doc()
 
 
 def test_the_doc_page_is_made_from_the_contract() -> None:
@@ -212,3 +229,85 @@ def test_the_doc_page_is_made_from_the_contract() -> None:
     assert "| `label` | required | the text put before each value |" in page
     assert "| `loud` | `False` | whether it also provides Loud |" in page
     assert "| crash | nothing is kept: a crash loses no state | not yet |" in page
+
+
+class Roster(Node):
+    """A node with an attribute named like a subgraph's: it is still a node."""
+
+    inp = Input(None, name="in")
+
+    def __init__(self) -> None:
+        self.members = ["ann", "bob"]
+
+    def on_message(self, port: str, msg: Message) -> None:
+        return
+
+
+def test_a_node_with_a_members_attribute_is_not_taken_for_a_subgraph() -> None:
+    g = Subgraph()
+    g.add_node(IterSource([1], name="src"))
+    g.add_node(Roster(), name="roster")
+    g.connect(("src", "out"), ("roster", "in"))
+    assert [issue for issue in g.validate() if issue.severity == "error"] == []
+    run_on_fake_clock(g)
+
+
+def test_a_wiring_check_sees_a_port_exposed_to_the_enclosing_graph() -> None:
+    inner = Subgraph("inner")
+    inner.add_node(IterSource([1], name="src"))
+    tagger = Tagger.install(inner, "tagger", label="x")
+    inner.connect(("src", "out"), tagger["in"])
+    inner.expose_output("tagged", tagger["out"])  # (leads out: to whatever encloses it)
+    assert [issue for issue in inner.validate() if issue.severity == "error"] == []
+    outer = Subgraph()
+    outer.add_node(inner)
+    sink = Collect("sink")
+    outer.add_node(sink)
+    outer.connect(("inner", "tagged"), ("sink", "in"))
+    run_on_fake_clock(outer)
+    assert sink.payloads == ["x:1"]
+    assert subgraph_manifest(outer).primitive("inner/tagger").nodes == ("inner/tagger/tag",)
+
+
+def test_a_primitive_run_on_its_own_is_still_itself() -> None:
+    fragment = Tagger.fragment("solo", label="x")
+    assert [i for i in fragment.unit.validate() if i.severity == "error"] == []  # (out: exposed)
+    record = subgraph_manifest(fragment.unit).primitive("")  # (the root: its nodes are its own)
+    assert (record.contract, record.nodes) == ("Tagger", ("tag",))
+
+
+def test_the_options_digest_follows_what_the_options_mean() -> None:
+    def digest(**options: Any) -> str:
+        g = Subgraph()
+        Tagger.install(g, "tagger", **options)
+        g.add_node(Collect("sink"))
+        g.connect(("tagger", "out"), ("sink", "in"))
+        return subgraph_manifest(g).primitive("tagger").options_digest
+
+    assert digest(label="a") == digest(label="a", loud=False)  # (a default, given or not)
+    assert digest(label="a") != digest(label="b")
+
+
+def test_a_manifest_with_primitives_is_format_2_and_one_without_stays_1() -> None:
+    graph, _ = tagged_graph(label="a")
+    data = subgraph_manifest(graph).to_dict()
+    assert data["manifest"] == "arachne.manifest/2"
+    plain = Subgraph()
+    plain.add_node(Collect("c"))
+    assert subgraph_manifest(plain).to_dict()["manifest"] == "arachne.manifest/1"
+    wrong = {**data, "manifest": "arachne.manifest/1"}
+    with pytest.raises(Exception, match="arachne.manifest/2 lists its primitives, and only it"):
+        Manifest.from_dict(wrong)
+
+
+def test_every_shipped_fault_tested_row_names_a_test_that_exists() -> None:
+    root = Path(__file__).parents[2]
+    for contract in contracts():
+        if not contract.installer.__module__.startswith("arachne."):
+            continue
+        for row in contract.failure_semantics:
+            if not row.scenario:
+                continue
+            file, _, name = row.scenario.partition("::")
+            text = (root / file).read_text(encoding="utf-8")
+            assert f"def {name}(" in text, f"{contract.name}: {row.scenario} names no test"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from arachne import GraphError, IterSource, Runtime, SpecError, Subgraph
+from arachne import CommitFailed, GraphError, IterSource, Message, Runtime, SpecError, Subgraph
 from arachne.cli.main import app
 from arachne.cli.primitives import pages
 from arachne.observability.query import QueryPlane
@@ -61,7 +62,7 @@ def test_a_policing_limiter_whose_rejected_port_leads_nowhere_is_refused() -> No
         Runtime().open_execution(g)
     message = str(refused.value)
     assert "RateLimiter 'limit' polices" in message
-    assert "connect ('limit', 'rejected') to a sink" in message
+    assert "connect its 'rejected' port to a sink or dead-letter node (or expose it)" in message
     assert "or use mode='shape'" in message
 
 
@@ -157,3 +158,99 @@ def test_the_command_lists_shows_and_checks(tmp_path: Path) -> None:
     assert "rate-limiter.md" in stale.output
     assert runner.invoke(app, ["primitives", "--docs", str(tmp_path)]).exit_code == 0
     assert runner.invoke(app, ["primitives", "--check", str(tmp_path)]).exit_code == 0
+
+
+class LateClock:
+    """A binding's clock whose waits wake ``late`` seconds past what was asked (a busy loop)."""
+
+    def __init__(self, start: float, late: float) -> None:
+        self.t, self.late = start, late
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += seconds + self.late
+
+
+def test_late_wake_ups_do_not_slow_a_shaping_limiter_down() -> None:
+    """Each slot counts from the one before, not from when the wait ended."""
+    gate = RateGate(rate=100.0, burst=1, police=False)
+    clock = LateClock(start=589.5935183553053, late=0.004)
+    gate._arachne_binding = clock  # type: ignore[assignment]
+    gate.emit = lambda port, value: None  # type: ignore[method-assign,assignment]
+    for value in range(50):
+        asyncio.run(gate.on_message("in", Message(value)))
+    assert gate.tat == pytest.approx(589.5935183553053 + 50 * 0.01)  # (not 50 * 0.014)
+    assert gate.passed == 50
+
+
+@pytest.mark.parametrize("start", [0.0, 589.5935183553053, 1e6 + 0.1])
+def test_a_quiet_limiter_passes_its_whole_burst_at_any_clock_reading(start: float) -> None:
+    """Rounding never refuses an item the burst allows, wherever the clock stands."""
+    gate = RateGate(rate=3.0, burst=4, police=True)
+    clock = LateClock(start=start, late=0.0)
+    gate._arachne_binding = clock  # type: ignore[assignment]
+    sent: list[tuple[str, object]] = []
+    gate.emit = lambda port, value: sent.append((port, value))  # type: ignore[method-assign,assignment]
+    for value in range(5):
+        asyncio.run(gate.on_message("in", Message(value)))
+    assert [port for port, _ in sent] == ["out"] * 4 + ["rejected"]
+    for value in range(5, 20):  # (then spaced exactly at the rate: never refused)
+        clock.t += 1 / 3
+        asyncio.run(gate.on_message("in", Message(value)))
+    assert [port for port, _ in sent[5:]] == ["out"] * 15
+
+
+def test_options_are_in_the_gate_s_spec_so_a_changed_rate_is_a_changed_graph() -> None:
+    slow, _, _ = limited([1], rate=1.0)
+    fast, _, _ = limited([1], rate=1000.0)
+    same, _, _ = limited([1], rate=1)  # (an int: the same rate as 1.0)
+    assert slow.to_graph().checksum() != fast.to_graph().checksum()
+    assert slow.to_graph().checksum() == same.to_graph().checksum()
+    assert dict(slow.to_graph().nodes["limit/gate"].config) == {
+        "rate": 1.0,
+        "burst": 1,
+        "mode": "shape",
+    }
+
+
+def test_a_running_limiter_takes_a_new_rate_and_refuses_a_bad_one() -> None:
+    graph, _, _ = limited(list(range(4)), rate=1.0)
+    runtime = Runtime(clock=FakeClock())
+    runtime.register(graph)
+    execution = runtime.start()
+    execution.pause()  # (it runs on, paused: the changes reach the running gate)
+    try:
+        with pytest.raises(CommitFailed, match="rate -1.0: give items per second"):
+            execution.update_config("limit/gate", {"rate": -1.0, "burst": 1, "mode": "shape"})
+        execution.update_config("limit/gate", {"rate": 1000.0, "burst": 4, "mode": "shape"})
+    finally:
+        execution.resume()
+        runtime.wait()
+    gate = runtime.execution.instances["limit/gate"]
+    assert isinstance(gate, RateGate)
+    assert (gate.interval, gate.tolerance) == (0.001, pytest.approx(0.003))
+
+
+def test_a_limiter_added_while_running_is_in_the_manifest_and_the_query_plane() -> None:
+    first = Subgraph()
+    first.add_node(IterSource(range(3), name="src"))
+    first.add_node(Stamp(), name="out")
+    first.connect(("src", "out"), ("out", "in"))
+    runtime = Runtime(clock=FakeClock())
+    runtime.register(first)
+    execution = runtime.open_execution(first, execution_id="live")
+    second, _, _ = limited(list(range(3)), rate=2.0)
+    fresh = second.instances()
+    instances = {
+        "src": execution.instances["src"],
+        "out": execution.instances["out"],  # (kept: the same instances under the same ids)
+        "limit/gate": fresh["limit/gate"],
+        "rejected": fresh["rejected"],
+    }
+    flat = second.to_graph()
+    execution.update_graph(flat, instances)
+    with QueryPlane(execution) as plane:
+        assert [p.id for p in plane.primitives().primitives] == ["limit"]
+        assert plane.topology().manifest.primitive("limit").contract == "RateLimiter"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from typing import Any
 
@@ -21,6 +22,8 @@ from arachne.sim import (
     simulate,
     sometimes,
 )
+from arachne.sim import run as run_module
+from arachne.sim.run import _trusted
 from tests.runtime.nodes import Collect, line
 
 
@@ -196,6 +199,29 @@ def test_reading_a_real_clock_in_node_code_is_an_error_naming_it(clock: str) -> 
     assert "on_message" in result.failure
     assert "Node.now()" in result.failure  # (and what to use instead)
     assert time.time() > 0  # (outside, the clocks are themselves again)
+
+
+class Dates(Node):
+    """Reads the wall clock as a date: with no time given (refused), or with one (allowed)."""
+
+    inp = Input(int, name="in")
+
+    def on_message(self, port: str, msg: Message) -> None:
+        time.strftime("%Y", time.localtime(0))  # (a given time: no clock read)
+        time.localtime()
+
+
+def test_reading_the_wall_clock_as_a_date_is_refused_and_a_given_time_is_not() -> None:
+    result = simulate(lambda: line(IterSource([1], name="src"), Dates(name="dates")), 0)
+    assert result.failure is not None
+    assert "RealTimeUsed: time.localtime() at " in result.failure
+
+
+def test_libraries_installed_beside_python_are_not_trusted_with_real_clocks() -> None:
+    assert _trusted(inspect.__file__)  # (Python's own library)
+    assert _trusted(run_module.__file__)  # (Arachne)
+    assert not _trusted(pytest.__file__)  # (a library in site-packages, as a node's would be)
+    assert not _trusted(__file__)
 
 
 def test_node_now_reads_virtual_time_under_simulation() -> None:

@@ -141,7 +141,12 @@ class DocumentWatcher:
         for spec in feeds:
             instances[spec.id] = running[spec.id]
         return (
-            Graph([*graph.nodes.values(), *feeds], [*graph.links.values(), *links], graph.name),
+            Graph(
+                [*graph.nodes.values(), *feeds],
+                [*graph.links.values(), *links],
+                graph.name,
+                graph.primitives,
+            ),
             instances,
         )
 

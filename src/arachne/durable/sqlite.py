@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Final, Literal
 from arachne.durable.event_log import DEFAULT_KEEP
 from arachne.durable.runs import Run
 from arachne.runtime.simulation import at_power_loss, declare, fault
+from arachne.runtime.simulation import current as current_simulation
 
 if TYPE_CHECKING:
     import os
@@ -159,8 +160,10 @@ class SqliteStore:
             raise IsADirectoryError(f"store path {str(self.path)!r} is a folder; give a file")
         self.read_only = read_only
         self._lock = threading.RLock()
-        # (under simulation, after a lost fsync: the file as the disk holds it, until a sync)
+        # (under simulation, after a lost fsync: the file as the disk holds it, until a sync,
+        # and the simulation last told that a power loss would take commits back)
         self._durable: sqlite3.Connection | None = None
+        self._told: object | None = None
         # (autocommit off in the driver's sense: transactions are begun here, explicitly)
         target = f"file:{self.path.resolve()}?mode=ro" if read_only else str(self.path)
         self._db = sqlite3.connect(
@@ -225,28 +228,49 @@ class SqliteStore:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Run the block in one write transaction: all of it is committed, or none of it."""
         with self._lock:
-            unsynced = not self.read_only and fault(LOST_FSYNC)
-            if unsynced and self._durable is None:
-                self._durable = sqlite3.connect(":memory:")
-                self._db.backup(self._durable)
-                at_power_loss(self._lose_power)
             self._db.execute("BEGIN" if self.read_only else "BEGIN IMMEDIATE")
+            changes = self._db.total_changes
+            lost = False
             try:
                 yield self._db
                 if fault(DISK_FULL):
                     raise sqlite3.OperationalError("database or disk is full (simulated)")
+                wrote = self._db.total_changes != changes  # (a commit of nothing syncs nothing)
+                lost = wrote and fault(LOST_FSYNC)
+                if lost:
+                    self._unsynced()
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
-            if not unsynced:
+            if wrote and not lost:
                 self._synced()
+
+    def _unsynced(self) -> None:
+        """Keep the file as the disk holds it, until a sync: this commit's fsync is lost.
+
+        Read before the commit, by a second connection: in WAL mode it sees the last
+        committed state, not this transaction. The simulation running now is told, so its
+        kill (a power loss) takes back this commit and every unsynced one before it.
+        """
+        if self._durable is None:
+            reader = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True)
+            try:
+                self._durable = sqlite3.connect(":memory:")
+                reader.backup(self._durable)
+            finally:
+                reader.close()
+        simulation = current_simulation()
+        if simulation is not None and simulation is not self._told:
+            self._told = simulation
+            at_power_loss(self._lose_power)
 
     def _synced(self) -> None:
         """Note that a commit's fsync reached the disk, and so every commit before it."""
         if self._durable is not None:
             self._durable.close()
             self._durable = None
+        self._told = None
 
     def _lose_power(self) -> None:
         """Put the file back as the disk held it: the commits since a lost fsync are gone."""

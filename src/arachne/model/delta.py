@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
 
 from arachne.model.errors import GraphError, shown
 from arachne.model.graph import Graph
 from arachne.model.graph_io import config_checksum
 from arachne.model.policies import overflow_name
 from arachne.model.specs import GraphView, LinkSpec, NodeSpec
+
+if TYPE_CHECKING:
+    from arachne.model.primitive_mark import PrimitiveMark
 
 __all__ = ["MISSING", "GraphDelta", "LinkChange", "NodeChange", "graph_delta"]
 
@@ -108,6 +111,9 @@ class GraphDelta:
     added_links: tuple[LinkSpec, ...] = ()
     reconfigured: tuple[NodeChange, ...] = ()
     retuned: tuple[LinkChange, ...] = ()
+    # The primitives the changed graph has (its marks, by path); None: as they were. Not a
+    # change of its own: a primitive comes and goes with its nodes.
+    primitives: Mapping[str, PrimitiveMark] | None = field(default=None, compare=False)
 
     @property
     def empty(self) -> bool:
@@ -188,7 +194,8 @@ class GraphDelta:
             links[tuned.id] = dataclasses.replace(
                 old, **{name: getattr(tuned.new, name) for name in TUNABLE}
             )
-        return Graph(nodes.values(), links.values(), graph.name, graph.primitives)
+        primitives = graph.primitives if self.primitives is None else self.primitives
+        return Graph(nodes.values(), links.values(), graph.name, primitives)
 
     def take_back(self, graph: Graph, *, superseded: Collection[str] = ()) -> Graph:
         """Return ``graph`` with this delta undone where ``graph`` still has it as it left it.
@@ -302,7 +309,20 @@ def graph_delta(
         for link_id, link in new_links.items()
         if link_id in kept and _tuned(old_links[link_id], link)
     )
-    return GraphDelta(removed_links, removed_nodes, added_nodes, added_links, reconfigured, retuned)
+    return GraphDelta(
+        removed_links,
+        removed_nodes,
+        added_nodes,
+        added_links,
+        reconfigured,
+        retuned,
+        primitives=_primitives_of(desired),
+    )
+
+
+def _primitives_of(graph: GraphView) -> dict[str, PrimitiveMark] | None:
+    """Return the primitives ``graph`` has, when it is a ``Graph`` (else None: unchanged)."""
+    return dict(graph.primitives) if isinstance(graph, Graph) else None
 
 
 def _ends(link: LinkSpec) -> tuple[str, str]:

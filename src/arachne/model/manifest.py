@@ -31,6 +31,7 @@ from arachne.model.errors import SpecError
 from arachne.model.flatten import flatten
 from arachne.model.node import Node
 from arachne.model.policies import error_policy_to_data, overflow_name
+from arachne.model.primitive_mark import owns
 
 if TYPE_CHECKING:
     from arachne.model.graph import Graph
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COMPATIBLE",
     "MANIFEST_VERSION",
+    "MANIFEST_VERSION_2",
     "Change",
     "Contracts",
     "EdgeRecord",
@@ -53,7 +55,11 @@ __all__ = [
 ]
 
 MANIFEST_VERSION: Final = "arachne.manifest/1"
-"""The format this module writes and reads."""
+"""The format this module writes for a graph without primitives, and reads."""
+
+MANIFEST_VERSION_2: Final = "arachne.manifest/2"
+"""The format of a manifest with primitives (its ``primitives`` key); an older Arachne
+refuses it by its version instead of by an unknown key."""
 
 COMPATIBLE: Final = ">=0.1,<2"
 """The Arachne versions that read this format."""
@@ -327,7 +333,7 @@ def manifest_of(
             maturity=mark.maturity,
             options_digest=_digest(dict(mark.options)),
             provides=tuple(sorted(mark.provides)),
-            nodes=tuple(sorted(node for node in graph.nodes if node.startswith(path + "/"))),
+            nodes=tuple(sorted(node for node in graph.nodes if owns(path, node))),
         )
         for path, mark in graph.primitives.items()
     ]
@@ -337,6 +343,7 @@ def manifest_of(
         routes=tuple(sorted(routes, key=lambda r: (r.node, r.direction, r.port))),
         edges=tuple(sorted(edges, key=lambda e: e.id)),
         primitives=tuple(sorted(primitives, key=lambda p: p.id)),
+        version=MANIFEST_VERSION_2 if primitives else MANIFEST_VERSION,
     )
 
 
@@ -755,10 +762,16 @@ def _read(data: object) -> Manifest:
             f"{'missing ' + ', '.join(missing) if missing else ''}; a manifest has "
             f"{', '.join(_TOP)}"
         )
-    if data["manifest"] != MANIFEST_VERSION:
+    if data["manifest"] not in (MANIFEST_VERSION, MANIFEST_VERSION_2):
         raise SpecError(
             f"manifest.manifest: {data['manifest']!r} is not a format this version reads "
-            f"({MANIFEST_VERSION}); write it again with `arachne manifest`"
+            f"({MANIFEST_VERSION}, {MANIFEST_VERSION_2}); write it again with "
+            "`arachne manifest`"
+        )
+    if ("primitives" in data) != (data["manifest"] == MANIFEST_VERSION_2):
+        raise SpecError(
+            f"manifest.primitives: {MANIFEST_VERSION_2} lists its primitives, and only it "
+            f"does ({data['manifest']!r} here); write it again with `arachne manifest`"
         )
     for key in ("compatible", "name"):
         if not isinstance(data[key], str):

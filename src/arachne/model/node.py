@@ -62,6 +62,10 @@ class NodeBinding(Protocol):
         """Return an awaitable that waits ``seconds`` on the runtime's clock."""
         ...
 
+    def cancel(self) -> None:
+        """End the node after the message in hand, and cancel what only fed it."""
+        ...
+
     def now(self) -> float:
         """Return the runtime's clock reading, in seconds."""
         ...
@@ -118,6 +122,10 @@ class Node:
       everything it emits, and takes off what it emits: a dedupe repairs ``retried``, a
       window that lets late data through might introduce ``late``. Empty by default.
 
+    - ``control_inputs``: input ports on the control plane whatever feeds them: what
+      ``Execution.inject`` puts there is served before any data, as a control edge's
+      messages are (a kill switch's ``control``). Empty by default.
+
     Under checkpointing (``Runtime(store=...)``) a node's :meth:`snapshot` is saved as each
     barrier passes it and handed to :meth:`restore` before ``on_start`` when a run resumes.
     By default that is ``context.state``, so a node that keeps its state there needs nothing
@@ -136,6 +144,7 @@ class Node:
     stateful: ClassVar[bool | None] = None
     introduces: ClassVar[frozenset[str]] = frozenset()
     repairs: ClassVar[frozenset[str]] = frozenset()
+    control_inputs: ClassVar[frozenset[str]] = frozenset()
 
     _arachne_name: str | None
     _arachne_config: Mapping[str, Any]
@@ -365,6 +374,22 @@ class Node:
         if binding is None:
             raise ExecutionError(f"node {self.name()!r} called hold_input() while not running")
         binding.hold_input(held)
+
+    def cancel(self) -> None:
+        """End this node now and cancel its upstream: a kill switch's shutdown (Akka's cancel).
+
+        After the message in hand it takes no more. What waits on its input edges is
+        dropped and counted (``discarded``), those edges are removed from the running graph,
+        and a producer left with no output is cancelled in turn, so a source stops. Then the
+        node finishes as any node does: ``on_finish`` runs, its outputs close, and what is
+        downstream completes once it has taken what it was sent. A producer that also feeds
+        another node goes on. From a control message it acts even while the node's outputs
+        are full, so it overtakes all the data queued on its way.
+        """
+        binding = self._arachne_binding
+        if binding is None:
+            raise ExecutionError(f"node {self.name()!r} called cancel() while not running")
+        binding.cancel()
 
     def now(self) -> float:
         """Return the runtime's clock, in seconds: what a node reads instead of ``time``.

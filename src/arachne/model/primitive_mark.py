@@ -11,29 +11,53 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+from arachne.model.node import Node
 
 if TYPE_CHECKING:
     from arachne.model.composition import SubgraphView
-    from arachne.model.node import Node
-    from arachne.model.specs import LinkSpec, NodeSpec
+    from arachne.model.specs import LinkSpec, NodeSpec, PortRef
     from arachne.model.validation import Issue
 
-__all__ = ["Check", "Health", "PrimitiveMark", "WholeGraph", "installed_primitives"]
+__all__ = [
+    "Check",
+    "Health",
+    "PrimitiveMark",
+    "WholeGraph",
+    "inside",
+    "installed_primitives",
+    "owns",
+]
 
 
-class WholeGraph(Protocol):
-    """What a wiring check reads of the flattened graph it lands in (a ``Graph`` is one)."""
+@dataclass(frozen=True, slots=True)
+class WholeGraph:
+    """What a wiring check reads: the flattened graph it landed in, and what that exposes.
 
-    @property
-    def nodes(self) -> Mapping[str, NodeSpec]:
-        """Nodes by id."""
-        ...
+    ``exposed`` are the inner outputs the graph being checked leads out of itself (its exposed
+    outputs): a port that leads there leads somewhere, into whatever encloses the graph.
+    """
 
-    @property
-    def links(self) -> Mapping[str, LinkSpec]:
-        """Links by id."""
-        ...
+    nodes: Mapping[str, NodeSpec]
+    links: Mapping[str, LinkSpec]
+    exposed: frozenset[PortRef] = frozenset()
+
+    def leads_out(self, node: str, port: str) -> bool:
+        """Whether output ``port`` of ``node`` has a link, or is exposed to an enclosing graph."""
+        return any(ref.node == node and ref.port == port for ref in self.exposed) or any(
+            link.source.node == node and link.source.port == port for link in self.links.values()
+        )
+
+
+def inside(path: str, node: str) -> str:
+    """Return the id of ``node`` inside the primitive at ``path`` ("" for the graph's root)."""
+    return f"{path}/{node}" if path else node
+
+
+def owns(path: str, node_id: str) -> bool:
+    """Whether node ``node_id`` is one of the primitive's at ``path`` ("": every node)."""
+    return not path or node_id.startswith(path + "/")
 
 
 Check = Callable[[WholeGraph, str], "list[Issue]"]
@@ -59,11 +83,14 @@ class PrimitiveMark:
 def installed_primitives(
     sub: SubgraphView, prefix: str = ""
 ) -> Iterator[tuple[str, PrimitiveMark]]:
-    """Yield ``(path, mark)`` for every primitive installed in ``sub``, nested ones too."""
+    """Yield ``(path, mark)`` for every primitive in ``sub``: nested ones, and ``sub`` itself.
+
+    ``sub`` itself, when it is a primitive run on its own, has the path ``prefix`` without its
+    last ``/`` (``""`` at the root: its nodes' ids are then its own).
+    """
+    own = getattr(sub, "primitive", None)
+    if isinstance(own, PrimitiveMark):
+        yield prefix.removesuffix("/"), own
     for member in sub.members:
-        unit: Any = member.unit
-        mark = getattr(unit, "primitive", None)
-        if isinstance(mark, PrimitiveMark):
-            yield prefix + member.id, mark
-        if hasattr(unit, "members"):
-            yield from installed_primitives(unit, f"{prefix}{member.id}/")
+        if not isinstance(member.unit, Node):
+            yield from installed_primitives(member.unit, f"{prefix}{member.id}/")

@@ -11,7 +11,7 @@ from arachne.model.composition import Connection, Endpoint
 from arachne.model.errors import GraphError
 from arachne.model.flatten import exposed_specs, flatten
 from arachne.model.node import Node
-from arachne.model.primitive_mark import PrimitiveMark, installed_primitives
+from arachne.model.primitive_mark import PrimitiveMark, WholeGraph, installed_primitives
 from arachne.model.specs import check_link_options
 from arachne.model.validation import errors_in
 
@@ -156,7 +156,8 @@ class Subgraph:
         issues = check_subgraph(self)
         primitives = list(installed_primitives(self))
         if primitives and not errors_in(issues):
-            graph = flatten(self).graph
+            flat = flatten(self)
+            graph = WholeGraph(flat.graph.nodes, flat.graph.links, frozenset(flat.outputs.values()))
             issues += [
                 issue
                 for path, mark in primitives

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeAlias, TypeVar
 
 from arachne.model.manifest import manifest_of
+from arachne.model.primitive_mark import owns
 from arachne.runtime.events import GraphCommitted
 from arachne.runtime.lineage import RECENT
 from arachne.runtime.stats import ExecutionStats
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from arachne.model.graph import Graph
     from arachne.model.manifest import Contracts, Manifest
     from arachne.model.node import Node
+    from arachne.model.primitive_mark import PrimitiveMark
     from arachne.runtime.edge import Edge
     from arachne.runtime.execution import Execution
     from arachne.runtime.lineage import Explanation
@@ -285,6 +287,16 @@ def _topology(stamp: Stamp, manifest: Manifest, _: None) -> TopologySnapshot:
 def _taints(stamp: Stamp, _: Manifest, counts: dict[tuple[str, str, str], int]) -> TaintSnapshot:
     routes = tuple(RouteTaint(*key, count) for key, count in sorted(counts.items()))
     return TaintSnapshot(stamp, routes)
+
+
+def _health(mark: PrimitiveMark, nodes: dict[str, Node]) -> dict[str, Any]:
+    """Return what ``mark``'s health reader says of ``nodes``; a reader that fails, said so."""
+    if mark.health is None:
+        return {"state": "unknown"}
+    try:
+        return dict(mark.health(nodes))
+    except Exception as exc:  # (one primitive's reader does not fail the whole snapshot)
+        return {"state": "unknown", "error": f"{type(exc).__name__}: {exc}"}
 
 
 def _primitives(stamp: Stamp, _: Manifest, found: list[PrimitiveHealth]) -> PrimitiveSnapshot:
@@ -536,16 +548,19 @@ class QueryPlane:
         wiring = self.execution.wiring
         found = []
         for path, mark in sorted(wiring.primitives.items()):
-            prefix = path + "/"
+            start = len(path) + 1 if path else 0
             nodes = {
-                node_id.removeprefix(prefix): rn.node
+                node_id[start:]: rn.node
                 for node_id, rn in wiring.nodes.items()
-                if node_id.startswith(prefix)
+                if owns(path, node_id)
             }
             if not nodes:  # (a live change took it out)
                 continue
-            health = dict(mark.health(nodes)) if mark.health is not None else {"state": "unknown"}
-            found.append(PrimitiveHealth(path, mark.contract, mark.version, mark.maturity, health))
+            found.append(
+                PrimitiveHealth(
+                    path, mark.contract, mark.version, mark.maturity, _health(mark, nodes)
+                )
+            )
         return found
 
     def _read_flow(self) -> tuple[int, list[_EdgeReading]]:

@@ -2,7 +2,8 @@
 
 ``Primitive.define(...)`` makes a :class:`Contract`; ``contract.install(graph, name, ...)``
 lowers it into the graph (``contract.fragment`` without touching one). The primitives Arachne
-ships are defined here: :data:`RateLimiter`. docs/primitives.md tells the whole story, and
+ships are defined here:
+:data:`RateLimiter` and :data:`KillSwitch`. docs/primitives.md tells the whole story, and
 docs/primitives/ holds one page per primitive, generated from its contract.
 """
 
@@ -21,6 +22,7 @@ from arachne.primitives.contract import (
     PrimitiveError,
     contracts,
 )
+from arachne.primitives.kill_switch import KillGate, KillSwitch, KillSwitchAborted
 from arachne.primitives.rate_limiter import RateGate, RateLimiter
 
 __all__ = [
@@ -30,6 +32,9 @@ __all__ = [
     "FailureRow",
     "Fragment",
     "Installed",
+    "KillGate",
+    "KillSwitch",
+    "KillSwitchAborted",
     "Maturity",
     "Policy",
     "Primitive",

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final, Literal
 
+from arachne.model.errors import ArachneError
+from arachne.model.policies import Retry, error_policy_to_data
 from arachne.model.primitive_mark import Check, Health, PrimitiveMark, installed_primitives
 from arachne.model.subgraph import Subgraph
 
@@ -64,8 +66,10 @@ FAILURE_CASES: Final = (
     "partition",
     "overload",
     "clock_skew",
+    "cancel",
 )
-"""The failure cases a contract may speak to (the vision's six, overload and clock skew)."""
+"""The failure cases a contract may speak to: the vision's six, overload, clock skew, and a
+stop asked for on purpose (cancel)."""
 
 BASE_CAPABILITIES: Final = frozenset(
     {"BoundedEdges", "Checkpoints", "ControlEdges", "RuntimeClock", "ErrorPolicies"}
@@ -73,7 +77,7 @@ BASE_CAPABILITIES: Final = frozenset(
 """What every Arachne graph provides, before any primitive is installed in it."""
 
 
-class PrimitiveError(ValueError):
+class PrimitiveError(ArachneError, ValueError):
     """A primitive defined or installed wrongly; the message names the part and the fix."""
 
 
@@ -99,11 +103,16 @@ class FailureRow:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """One knob of a primitive: its name, default (``REQUIRED`` if it must be given), meaning."""
+    """One knob of a primitive: its name, default (``REQUIRED`` if it must be given), meaning.
+
+    ``convert``, if given, turns a checked value into the one form the primitive keeps
+    (``float`` for a rate: ``5`` and ``5.0`` are then the same option, digested alike).
+    """
 
     name: str
     default: Any
     doc: str
+    convert: Callable[[Any], Any] | None = field(default=None, compare=False)
 
 
 REQUIRED: Final = object()
@@ -149,6 +158,17 @@ class Installed:
             )
         return (self.name, port)
 
+    def inner(self, port: str) -> tuple[str, str]:
+        """Return the node and port inside that ``port`` is, by their ids in the run.
+
+        What ``Execution.inject`` takes (``execution.inject(*switch.inner("control"), cmd)``),
+        for a primitive installed at the top of the graph that runs.
+        """
+        self[port]  # (an unknown port is refused, naming the known ones)
+        inputs = self.unit.exposed_inputs.get(port)
+        node, inner = inputs[0] if inputs else self.unit.exposed_outputs[port]
+        return (f"{self.name}/{node}", inner)
+
 
 @dataclass(frozen=True)
 class Contract:
@@ -186,6 +206,9 @@ class Contract:
         problems = [problem for check in self.validation for problem in check(options)]
         if problems:
             raise PrimitiveError(f"{self.name}: " + "; ".join(problems))
+        for name, policy in known.items():
+            if policy.convert is not None:
+                options[name] = policy.convert(options[name])
         return options
 
     def fragment(self, name: str, **given: Any) -> Fragment:
@@ -334,10 +357,11 @@ class Primitive:
             validation=tuple(validation),
         )
         known = _CONTRACTS.get(name)
-        if known is not None and known.version != version:
+        if known is not None and _described(known) != _described(contract):
             raise PrimitiveError(
-                f"primitive {name!r} is already defined at version {known.version}; give "
-                "this one another name"
+                f"primitive {name!r} is already defined (version {known.version}, from "
+                f"{known.installer.__module__}) with another contract; give this one another "
+                "name"
             )
         _CONTRACTS[name] = contract
         return contract
@@ -363,14 +387,37 @@ def _listed(names: tuple[str, ...]) -> str:
     return ", ".join(f"`{name}`" for name in names) if names else "nothing"
 
 
+def _described(contract: Contract) -> tuple[Any, ...]:
+    """Return what a contract says, leaving out the functions that carry it out."""
+    return (
+        contract.name,
+        contract.version,
+        contract.layer,
+        contract.summary,
+        contract.requires,
+        contract.provides,
+        contract.state,
+        tuple((p.name, repr(p.default), p.doc) for p in contract.policies),
+        contract.failure_semantics,
+        contract.maturity,
+    )
+
+
 def _shown(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Return ``options`` as JSON data (what the manifest digests): others by their repr."""
+    """Return ``options`` as JSON data, what the manifest digests; the same for the same options.
+
+    Error policies as their data (``{"retry": {...}}``); other values JSON cannot hold by
+    their module and qualified name, never by an address.
+    """
     shown: dict[str, Any] = {}
     for key, value in options.items():
+        if isinstance(value, Retry):
+            shown[key] = error_policy_to_data(value)
+            continue
         try:
             json.dumps(value)
             shown[key] = value
         except (TypeError, ValueError):
             name = getattr(value, "__qualname__", None) or type(value).__qualname__
-            shown[key] = f"{getattr(value, '__module__', '')}.{name}"  # (no address: stable)
+            shown[key] = f"{getattr(value, '__module__', '')}.{name}"
     return shown

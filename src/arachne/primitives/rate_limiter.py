@@ -25,17 +25,24 @@ from typing import TYPE_CHECKING, Any
 from arachne.model.message import Message
 from arachne.model.node import Node
 from arachne.model.port import Input, Output
+from arachne.model.primitive_mark import inside
 from arachne.model.subgraph import Subgraph
 from arachne.model.validation import Issue
 from arachne.primitives.contract import REQUIRED, FailureRow, Fragment, Maturity, Policy, Primitive
 
 if TYPE_CHECKING:
+    from arachne.model.policies import ErrorPolicy
     from arachne.model.primitive_mark import WholeGraph
 
 __all__ = ["RateGate", "RateLimiter"]
 
 GATE = "gate"
 """The id of the limiter's one node inside it."""
+
+EPSILON = 1e-9
+"""Seconds of lateness a conforming item may show from rounding (the clock need not be 0)."""
+
+_OPTION_DEFAULTS: dict[str, Any] = {"burst": 1, "mode": "shape"}
 
 
 class RateGate(Node):
@@ -45,13 +52,13 @@ class RateGate(Node):
     inp = Input(None, name="in")
     out = Output(None)
     rejected = Output(None)
-    error_policy = "fail"
+    error_policy: ErrorPolicy = "fail"
 
-    def __init__(self, rate: float, burst: int, police: bool, error_policy: Any = "fail") -> None:
+    def __init__(
+        self, rate: float, burst: int, police: bool, error_policy: ErrorPolicy = "fail"
+    ) -> None:
         self.error_policy = error_policy
-        self.interval = 1.0 / rate
-        self.tolerance = (burst - 1) * self.interval
-        self.police = police
+        self._configure(rate, burst, police)
         self.tat: float | None = None  # when the next item is due, on the runtime clock
         self.debt: float | None = None  # (restored: TAT minus the clock, set at the next item)
         self.passed = self.delayed = self.refused = 0
@@ -64,21 +71,38 @@ class RateGate(Node):
             self.tat, self.debt = now + self.debt, None
         tat = now if self.tat is None or self.tat < now else self.tat
         wait = tat - self.tolerance - now
-        if wait > 0:
+        if wait > EPSILON:
             if self.police:
                 self.refused += 1
                 self.emit("rejected", msg)
                 return
+            # Its slot is taken before the wait (a later item queues after it), and counted
+            # from the slot, not from the moment the wait ends: a late wake-up is not
+            # added to every item after it.
+            self.tat = tat + self.interval
             self.delayed += 1
             self.waiting = True
             try:
                 await self.sleep(wait)
             finally:
                 self.waiting = False
-            now = max(now, self.now())
-        self.tat = max(tat, now) + self.interval
+        else:
+            self.tat = tat + self.interval
         self.passed += 1
         self.emit("out", msg)
+
+    def on_config(self, config: Mapping[str, Any]) -> None:
+        """Take a new rate, burst or mode while running (the schedule so far is kept)."""
+        options = {**_OPTION_DEFAULTS, **config}
+        problems = list(_checked(options))
+        if problems:
+            raise ValueError("; ".join(problems))
+        self._configure(float(options["rate"]), options["burst"], options["mode"] == "police")
+
+    def _configure(self, rate: float, burst: int, police: bool) -> None:
+        self.interval = 1.0 / rate
+        self.tolerance = (burst - 1) * self.interval
+        self.police = police
 
     def snapshot(self) -> dict[str, float]:
         """Save the debt: how far the next item's due time stands ahead of the clock."""
@@ -96,36 +120,32 @@ class RateGate(Node):
 
 def _install(name: str, options: Mapping[str, Any]) -> Fragment:
     unit = Subgraph(name)
+    rate, burst, mode = float(options["rate"]), options["burst"], options["mode"]
     unit.add_node(
-        RateGate(
-            float(options["rate"]),
-            options["burst"],
-            options["mode"] == "police",
-            options["error_policy"],
-        ),
+        RateGate(rate, burst, mode == "police", options["error_policy"]),
         name=GATE,
+        # (in its spec, so checksums, manifest diffs and live reloads see a changed option)
+        config={"rate": rate, "burst": burst, "mode": mode},
     )
     unit.expose_input("in", (GATE, "in"))
     unit.expose_output("out", (GATE, "out"))
     unit.expose_output("rejected", (GATE, "rejected"))
-    checks = (_rejected_leads_somewhere,) if options["mode"] == "police" else ()
-    return Fragment(unit, checks=checks, health=_health)
+    return Fragment(unit, checks=(_rejected_leads_somewhere,), health=_health)
 
 
 def _rejected_leads_somewhere(graph: WholeGraph, path: str) -> list[Issue]:
     """Refuse a policing limiter whose rejected items would go nowhere."""
-    gate = f"{path}/{GATE}"
-    if any(
-        link.source.node == gate and link.source.port == "rejected" for link in graph.links.values()
-    ):
+    gate = inside(path, GATE)
+    spec = graph.nodes.get(gate)
+    if spec is None or spec.config.get("mode") != "police" or graph.leads_out(gate, "rejected"):
         return []
     return [
         Issue(
             "error",
             "primitive-wiring",
             f"RateLimiter {path!r} polices (mode='police'): items over the rate leave by its "
-            f"'rejected' port, which leads nowhere; connect ({path!r}, 'rejected') to a sink "
-            "or dead-letter node, or use mode='shape' to delay them instead",
+            "'rejected' port, which leads nowhere; connect its 'rejected' port to a sink or "
+            "dead-letter node (or expose it), or use mode='shape' to delay them instead",
             path,
         )
     ]
@@ -163,7 +183,7 @@ RateLimiter = Primitive.define(
     provides=("RateLimited", "Backpressure"),
     state=("theoretical arrival time (checkpointed as its debt to the clock)",),
     policies=(
-        Policy("rate", REQUIRED, "items per second, on average (above 0)"),
+        Policy("rate", REQUIRED, "items per second, on average (above 0)", convert=float),
         Policy("burst", 1, "how many items may pass at once after a quiet spell"),
         Policy(
             "mode",

@@ -86,10 +86,15 @@ def activate(ctx: RunContext, rn: RunningNode) -> None:
             retry()  # a retry that came due while the outputs were full
         return
     if rn.blocked or rn.held:
-        if any(edge.control and len(edge) for edge in rn.inputs):
+        if rn.cancel_requested:
+            pass
+        elif any(edge.control and len(edge) for edge in rn.inputs):
             consume(ctx, rn, control_only=True)
         elif not rn.blocked and rn.links_in and rn.inputs_open == 0 and not rn.has_input():
             after_turn(ctx, rn)  # held, but its inputs have ended: nothing to hold, it finishes
+            return
+        if rn.cancel_requested:  # (Node.cancel: from a control message, on_start, a thread)
+            after_turn(ctx, rn)
         return
     if rn.inputs and (rn.links_in or rn.has_input()):  # (inject edges alone: when they hold)
         if rn.inline:

@@ -311,6 +311,21 @@ class Binding:
             return
         await clock.wait_until(clock.now() + max(0.0, seconds), asyncio.Event())
 
+    def cancel(self) -> None:
+        """End the node after the message in hand (see ``Node.cancel``).
+
+        From a hook running off the loop (thread mode), the change is made on the loop.
+        """
+        rn = self.rn
+
+        def change() -> None:
+            rn.held = rn.cancel_requested = True
+
+        if self._gate.on_loop() or not self._gate.running:
+            change()
+        else:
+            self._gate.apply(change)
+
     def hold_input(self, held: bool) -> None:
         """Hold the node's input (see ``Node.hold_input``); a release queues it if it can go.
 

@@ -353,6 +353,8 @@ class Committer:
             wiring.add_edge(link, checked=False)
         for change in delta.retuned:
             self._retune(change.new)
+        if delta.primitives is not None:
+            wiring.primitives = dict(delta.primitives)
         return dropped, removed
 
     def _retune(self, link: LinkSpec) -> None:

@@ -21,6 +21,9 @@ def after_turn(ctx: RunContext, rn: RunningNode) -> None:
     """
     if rn.aligning and ctx.checkpointer is not None:
         ctx.checkpointer.turn_ended(rn)
+    if rn.cancel_requested:
+        ctx.cancel(rn)  # (it ends now, blocked or not)
+        return
     if rn.finished or rn.suspended or rn.blocked:
         return
     if rn.inputs:

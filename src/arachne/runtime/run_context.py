@@ -11,6 +11,7 @@ import asyncio
 import random
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from arachne.model.errors import ExecutionError
 from arachne.runtime.gate import Gate
 from arachne.runtime.pools import Pools
 from arachne.runtime.ready_queue import ReadyQueue
@@ -20,7 +21,7 @@ from arachne.runtime.timers import Timers
 from arachne.runtime.timing import Latency
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import Callable, Coroutine
 
     from arachne.runtime.clock import Clock
     from arachne.runtime.events import EventBus
@@ -86,6 +87,7 @@ class RunContext:
         "activations",
         "batch",
         "bus",
+        "cancel",
         "check_types",
         "checkpointer",
         "clock",
@@ -163,6 +165,9 @@ class RunContext:
         self.failure: BaseException | None = None  # raised by the scheduler at its next look
         self.activations = 0
         self.checkpointer: CheckpointHooks | None = None  # when the run is checkpointed
+        # Ends a node that asked to be cancelled (Node.cancel), and what only fed it: set by
+        # the wiring, which owns the edges it removes.
+        self.cancel: Callable[[RunningNode], None] = _cannot_cancel
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` as a task of this execution (cancelled if the execution is)."""
@@ -204,3 +209,7 @@ class RunContext:
     def busy(self) -> bool:
         """Whether calls are running off the loop's turn (tasks, threads, processes)."""
         return bool(self.tasks)
+
+
+def _cannot_cancel(rn: RunningNode) -> None:
+    raise ExecutionError(f"node {rn.id!r} asked to be cancelled before its execution was wired")

@@ -253,6 +253,7 @@ class RunningNode:
         "batched",
         "blocked",
         "cadence",
+        "cancel_requested",
         "chains",
         "chunk",
         "concurrency",
@@ -320,6 +321,7 @@ class RunningNode:
         self.started = self.finished = self.stopped = self.finish_requested = False
         self.finishing = self.idle = self.removed = False
         self.held = False  # takes no messages (Node.hold_input); ticks go on
+        self.cancel_requested = False  # Node.cancel(): ended after the turn in hand
         self.aligning = False  # a checkpoint's barrier has not passed it yet
         # Has input ports but no link into them (from the start, or left so by a live change):
         # it waits for one while any source runs, instead of ending as a source with nothing

@@ -20,9 +20,11 @@ from arachne.model.errors import ExecutionError, GraphError
 from arachne.model.graph import Graph
 from arachne.model.node import Node, async_hooks
 from arachne.model.policies import Retry
+from arachne.model.primitive_mark import owns
 from arachne.model.specs import LinkSpec, NodeSpec, PortRef
 from arachne.runtime import events
 from arachne.runtime.binding import Binding, checked_stage
+from arachne.runtime.completion import finish_node
 from arachne.runtime.edge import Edge
 from arachne.runtime.fusing import fuse, unfuse
 from arachne.runtime.running_node import NO_INPUT_RANK, RunningNode
@@ -74,6 +76,7 @@ class Wiring:
         stopper: Callable[[bool], None],
     ) -> None:
         self.ctx = ctx
+        ctx.cancel = self.cancel_node
         self.graph_name = graph_name
         self.primitives: dict[str, PrimitiveMark] = {}  # (installed primitives, by path)
         self.fusion = fusion
@@ -405,6 +408,29 @@ class Wiring:
         )
         return dropped
 
+    def cancel_node(self, rn: RunningNode) -> None:
+        """End ``rn`` now, and what only fed it (``Node.cancel``; Akka's cancel upstream).
+
+        Its input edges are removed, what they held dropped and counted (``discarded``); a
+        producer left with no output edge is cancelled in turn, so a source stops; then ``rn``
+        finishes as any node does (``on_finish``, its outputs closed: downstream completes).
+        A producer that still feeds another node goes on, its output to ``rn`` gone.
+        """
+        rn.cancel_requested = False
+        if rn.finished or rn.finishing or rn.removed:
+            return
+        for edge in [self.edges[inlet.id] for inlet in rn.inputs]:
+            source = edge.source
+            self.remove_edge(edge.id, checked=False)
+            if edge.kind == "link" and not any(
+                outlets for port, outlets in source.outputs.items() if port != ERROR_PORT
+            ):
+                self.cancel_node(source)
+        rn.held = rn.awaits_input = False
+        rn.finish_requested = True
+        if not rn.pending:
+            finish_node(self.ctx, rn)
+
     def inject_edge(self, node_id: str, port: str) -> Edge:
         """Return the edge that carries ``inject`` calls into ``node_id.port`` (made once).
 
@@ -419,7 +445,10 @@ class Wiring:
             return edge
         rn = self.node(node_id)
         self._unfuse()
-        link = LinkSpec(edge_id, INJECT, PortRef(node_id, port), UNBOUNDED)
+        control = port in rn.node.control_inputs or any(  # (on the plane its links are on)
+            edge.control and edge.port == port for edge in rn.inputs
+        )
+        link = LinkSpec(edge_id, INJECT, PortRef(node_id, port), UNBOUNDED, control=control)
         source = RunningNode(NodeSpec(INJECT.node, "arachne:inject"), Node(), rn.context)
         edge = Edge(link, source, rn, self.ctx, kind="inject")
         edge.tap = self.tap
@@ -478,7 +507,7 @@ class Wiring:
         primitives = {  # (those with a node still running: a live change may remove one)
             path: mark
             for path, mark in self.primitives.items()
-            if any(node_id.startswith(path + "/") for node_id in ids)
+            if any(owns(path, node_id) for node_id in ids)
         }
         return Graph(specs, links, self.graph_name, primitives)
 

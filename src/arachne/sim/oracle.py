@@ -102,10 +102,10 @@ def _rates(faults: float | Mapping[str, float]) -> float | dict[str, float]:
                 f"declared ones: {', '.join(sorted(FAULT_POINTS))}"
             )
         for name, rate in faults.items():
-            if not 0 <= rate <= 1:
+            if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
                 raise ValueError(f"faults[{name!r}] is a probability from 0 to 1, got {rate!r}")
         return dict(faults)
-    if not 0 <= faults <= 1:
+    if isinstance(faults, bool) or not isinstance(faults, int | float) or not 0 <= faults <= 1:
         raise ValueError(f"faults is a probability from 0 to 1, got {faults!r}")
     return faults
 

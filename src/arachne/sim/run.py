@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, SupportsIndex
 
-import arachne
 from arachne.model.function_stage import FunctionStage
 from arachne.model.node import Node
 from arachne.model.subgraph import Subgraph
@@ -199,9 +198,9 @@ def simulate(
     except Exception as exc:  # (the run's failure is the result)
         failure = f"{type(exc).__name__}: {exc}"
     finally:
-        _close(loop)
-        if killed:  # (a kill is a power loss: what no fsync made durable is gone)
+        if killed:  # (a kill is a power loss: what no fsync made durable is gone, first)
             oracle.lose_power()
+        _close(loop)
     broken = sorted(oracle.coverage.broken)
     if failure is None and loop.errors:
         failure = f"a callback failed: {loop.errors[0]}"
@@ -333,69 +332,85 @@ def _crash_wrap(node: Node, name: str) -> None:
 CLOCKS = ("time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns")
 """The ``time`` functions that read a real clock, refused from user code in a simulated run."""
 
+WALL_DEFAULTS = {"localtime": 1, "gmtime": 1, "ctime": 1, "asctime": 1, "strftime": 2}
+"""The ``time`` functions that read the wall clock when called with fewer arguments than
+this (no time given): refused the same way then."""
+
+_LOCK = threading.Lock()  # (one simulated run patches ``time`` at a time, per process)
+
 
 @contextlib.contextmanager
 def _no_real_time() -> Iterator[None]:
     """Make real time an error in this thread, meanwhile, naming the call site.
 
-    ``time.sleep`` from anywhere; a real clock's reading (:data:`CLOCKS`) from code outside
-    Python's own library and Arachne: a node's, or a library a node calls. Arachne reads
-    real clocks only to measure itself (busy time, stamps no trace includes).
+    ``time.sleep`` from anywhere; a real clock's reading (:data:`CLOCKS`, and
+    :data:`WALL_DEFAULTS` given no time) from code outside Python's own library and Arachne:
+    a node's, or a library a node calls. Arachne reads real clocks only to measure itself
+    (busy time, stamps no trace includes).
     """
-    here = threading.get_ident()
-    real = {name: getattr(time, name) for name in ("sleep", *CLOCKS)}
+    with _LOCK:
+        here = threading.get_ident()
+        real = {name: getattr(time, name) for name in ("sleep", *CLOCKS, *WALL_DEFAULTS)}
 
-    def refuse(call: str) -> RealTimeUsed:
-        caller = sys._getframe(2)  # (the caller of the replaced function)
-        code = caller.f_code
-        return RealTimeUsed(
-            f"{call} at {code.co_filename}:{caller.f_lineno} ({code.co_name}) inside a "
-            "simulated run, where time is virtual: use the runtime's clock instead "
-            "(Node.now() to read it, Node.sleep() or a node's cadence to wait)"
-        )
+        def refuse(call: str) -> RealTimeUsed:
+            caller = sys._getframe(2)  # (the caller of the replaced function)
+            code = caller.f_code
+            return RealTimeUsed(
+                f"{call} at {code.co_filename}:{caller.f_lineno} ({code.co_name}) inside a "
+                "simulated run, where time is virtual: use the runtime's clock instead "
+                "(Node.now() to read it, Node.sleep() or a node's cadence to wait)"
+            )
 
-    def sleep(seconds: float | SupportsIndex) -> None:
-        if threading.get_ident() != here:
-            real["sleep"](seconds)
-            return
-        raise refuse(f"time.sleep({seconds})")
+        def sleep(seconds: float | SupportsIndex) -> None:
+            if threading.get_ident() != here:
+                real["sleep"](seconds)
+                return
+            raise refuse(f"time.sleep({seconds})")
 
-    def guarded(name: str) -> Callable[[], Any]:
-        read = real[name]
+        def guarded(name: str, given: int = 0) -> Callable[..., Any]:
+            read = real[name]
 
-        def clock() -> Any:
-            if threading.get_ident() == here and not _trusted(sys._getframe(1).f_code.co_filename):
-                raise refuse(f"time.{name}()")
-            return read()
+            def clock(*args: Any) -> Any:
+                if (
+                    (len(args) < given or not given)
+                    and threading.get_ident() == here
+                    and not _trusted(sys._getframe(1).f_code.co_filename)
+                ):
+                    raise refuse(f"time.{name}()")
+                return read(*args)
 
-        return clock
+            return clock
 
-    replaced = {"sleep": sleep} | {name: guarded(name) for name in CLOCKS}
-    for name, function in replaced.items():
-        setattr(time, name, function)
-    try:
-        yield
-    finally:
-        for name, function in real.items():
+        replaced = {"sleep": sleep} | {name: guarded(name) for name in CLOCKS}
+        replaced |= {name: guarded(name, given) for name, given in WALL_DEFAULTS.items()}
+        for name, function in replaced.items():
             setattr(time, name, function)
+        try:
+            yield
+        finally:
+            for name, function in real.items():
+                setattr(time, name, function)
 
 
-_TRUSTED_ROOTS = tuple(
-    str(Path(root).resolve()) + os.sep
-    for root in (
-        Path(arachne.__file__).parent,
-        sysconfig.get_paths()["stdlib"],
-        sysconfig.get_paths()["platstdlib"],
-    )
-)
+def _roots(*keys: str) -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    return tuple(sorted({str(Path(paths[key]).resolve()) + os.sep for key in keys}))
+
+
+_STDLIB = _roots("stdlib", "platstdlib")
+_SITE = _roots("purelib", "platlib")  # (inside a virtual environment's lib: not trusted)
+_ARACHNE = str(Path(__file__).resolve().parents[1]) + os.sep
 
 
 @functools.cache
 def _trusted(filename: str) -> bool:
     """Whether code in ``filename`` may read real clocks: Python's own library, or Arachne."""
-    if filename.startswith("<"):  # (frozen modules of the standard library)
+    if filename.startswith("<frozen "):  # (the standard library's frozen modules)
         return True
-    return str(Path(filename).resolve()).startswith(_TRUSTED_ROOTS)
+    path = str(Path(filename).resolve())
+    if path.startswith(_ARACHNE):
+        return True
+    return path.startswith(_STDLIB) and not path.startswith(_SITE)
 
 
 def _close(loop: SimLoop) -> None:

@@ -37,6 +37,8 @@ KEEPS_NOTHING: dict[str, str] = {
     "arachne.io.http-request": "at most `concurrency` requests in flight; bodies capped",
     "arachne.io.jsonl-source": "reads a line only when its output has room",
     "arachne.io.jsonl-sink": "writes each value in the call that took it",
+    "arachne.core.rate_limiter": "one value at a time; what waits stays on its bounded input",
+    "arachne.core.kill_switch": "emits each value in the call that took it",
     "arachne.durable.queue-writer": "enqueues each value in the call that took it (on disk)",
     "arachne.durable.queue-reader": "leases `batch` at a time; what waits is on disk, bounded",
 }

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from arachne import Node
+from arachne import Node, Subgraph
 from arachne.components import Registry
 from arachne.components.builtins import BUILTINS
 from arachne.components.definition import ComponentDefinition
@@ -35,7 +35,10 @@ SAMPLE_CONFIG: dict[str, dict[str, Any]] = {
     "arachne.io.jsonl-sink": {"path": "out.jsonl"},
     "arachne.durable.queue-writer": {"store": "queue.db", "queue": "jobs"},
     "arachne.durable.queue-reader": {"store": "queue.db", "queue": "jobs"},
+    "arachne.core.rate_limiter": {"rate": 5.0, "burst": 2},
 }
+PRIMITIVES = {"arachne.core.rate_limiter": "RateLimiter", "arachne.core.kill_switch": "KillSwitch"}
+"""The built-ins that are primitives: each builds the subgraph its contract lowers into."""
 
 
 def ids(definition: ComponentDefinition) -> str:
@@ -49,7 +52,7 @@ def test_every_component_of_the_runtime_service_is_there_under_its_alias() -> No
     for alias in SEED_ALIASES:
         definition = registry.resolve(alias)
         assert definition.id == "arachne." + alias.removeprefix("symbia.")
-    assert len({d.id for d in BUILTINS}) == len(BUILTINS) == 16
+    assert len({d.id for d in BUILTINS}) == len(BUILTINS) == 18
 
 
 @pytest.mark.parametrize("definition", BUILTINS, ids=ids)
@@ -77,9 +80,14 @@ def test_the_config_schema_is_strict_and_its_defaults_are_valid(
 @pytest.mark.parametrize("definition", BUILTINS, ids=ids)
 def test_the_documented_ports_are_the_node_ports(definition: ComponentDefinition) -> None:
     built = Registry.default().create(definition.id, SAMPLE_CONFIG.get(definition.id, {}))
+    outputs = [p.name for p in definition.outputs if p.name != "error"]
+    if definition.id in PRIMITIVES:  # (a primitive lowered: its exposed ports)
+        assert isinstance(built, Subgraph)
+        assert [p.name for p in definition.inputs] == list(built.inputs())
+        assert outputs == list(built.outputs())
+        return
     assert isinstance(built, Node)
     assert [p.name for p in definition.inputs] == list(built.input_specs())
-    outputs = [p.name for p in definition.outputs if p.name != "error"]
     assert outputs == list(built.output_specs())
 
 
@@ -87,6 +95,12 @@ def test_the_documented_ports_are_the_node_ports(definition: ComponentDefinition
 def test_a_built_node_carries_its_config(definition: ComponentDefinition) -> None:
     config = SAMPLE_CONFIG.get(definition.id, {})
     built = Registry.default().create(definition.id, config)
+    if definition.id in PRIMITIVES:  # (its mark keeps the options, the manifest digests them)
+        assert isinstance(built, Subgraph)
+        assert built.primitive is not None
+        assert built.primitive.contract == PRIMITIVES[definition.id]
+        assert config.items() <= dict(built.primitive.options).items()
+        return
     assert isinstance(built, Node)
     assert config.items() <= dict(built.context.config).items()
 

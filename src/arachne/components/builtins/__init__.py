@@ -16,6 +16,7 @@ from arachne.components.builtins.http_request import HTTP_REQUEST, HttpRequest
 from arachne.components.builtins.json_transform import JSON_TRANSFORM, JsonTransform
 from arachne.components.builtins.jsonl_sink import JSONL_SINK, JsonlSink
 from arachne.components.builtins.jsonl_source import JSONL_SOURCE, JsonlSource
+from arachne.components.builtins.kill_switch import KILL_SWITCH
 from arachne.components.builtins.logger import LOGGER, Logger
 from arachne.components.builtins.map import MAP, Map
 from arachne.components.builtins.merge import MERGE, Merge
@@ -56,6 +57,7 @@ BUILTINS: tuple[ComponentDefinition, ...] = (
     ACCUMULATOR,
     DEDUPE,
     RATE_LIMITER,
+    KILL_SWITCH,
     DEAD_LETTERS,
     HTTP_REQUEST,
     JSONL_SOURCE,

@@ -10,6 +10,8 @@ from arachne.components.definition import PortDoc
 if TYPE_CHECKING:
     from arachne.components.definition import Factory
     from arachne.model.node import Node
+    from arachne.model.subgraph import Subgraph
+    from arachne.primitives import Contract
 
 __all__ = [
     "ANY_VALUE",
@@ -17,6 +19,7 @@ __all__ = [
     "ERROR_RECORD_SCHEMA",
     "PORT_NAME",
     "keyword_factory",
+    "primitive_factory",
     "strict_object",
 ]
 
@@ -64,6 +67,20 @@ def strict_object(
     if required:
         schema["required"] = list(required)
     return schema
+
+
+def primitive_factory(contract: Contract) -> Factory:
+    """Return a factory that lowers ``contract`` with the checked config as its options.
+
+    The subgraph it builds is named after the primitive; the document's node id replaces
+    that name where the node is added.
+    """
+
+    def build(config: Mapping[str, Any]) -> Subgraph:
+        return contract.fragment(contract.name, **config).unit
+
+    build.__qualname__ = f"build_{contract.name}"
+    return build
 
 
 def keyword_factory(cls: Callable[..., Node]) -> Factory:

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from arachne.components.builtins._defs import ANY_VALUE, strict_object
+from arachne.components.builtins._defs import ANY_VALUE, primitive_factory, strict_object
 from arachne.components.definition import ComponentDefinition, PortDoc
-from arachne.model.subgraph import Subgraph
 from arachne.primitives import RateLimiter
 
 __all__ = ["RATE_LIMITER"]
 
 
-def _build(config: Mapping[str, Any]) -> Subgraph:
-    """Lower the primitive with the document's options (checked by its contract too)."""
-    return RateLimiter.fragment("rate_limiter", **config).unit
-
-
 RATE_LIMITER = ComponentDefinition(
     id="arachne.core.rate_limiter",
-    factory=_build,
+    factory=primitive_factory(RateLimiter),
     name="Rate limiter",
     category="core",
     description=(
