@@ -150,8 +150,8 @@ def test_an_inject_on_a_control_input_overtakes_queued_data() -> None:
     g.add_node(sink)
     g.connect(("stop", "out"), ("sink", "in"))
     runtime.register(g)
+    runtime.execution.pause()  # (before it starts: it starts paused)
     execution = runtime.start()
-    execution.pause()  # (nothing is taken meanwhile: all of it waits, data first)
     try:
         for value in range(50):
             execution.inject("stop", "in", value)

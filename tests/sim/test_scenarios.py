@@ -286,7 +286,8 @@ def test_a_store_or_a_file_failing_mid_run_loses_nothing_once_resumed(tmp_path: 
                 assert again.ok, f"seed {seed}: {again.failure}"
         assert out.read_text() == expected, f"seed {seed}: the output differs"
     assert failed > 0  # faults did end runs part way
-    never = [name for name in FAULT_POINTS if not coverage.fired[name]]
+    # (a primitive's own points fire in its own scenarios: tests/primitives/*_sim.py)
+    never = [n for n in FAULT_POINTS if not coverage.fired[n] and not n.startswith("lease.")]
     assert never == [], f"fault points that never fired: {never}"
 
 

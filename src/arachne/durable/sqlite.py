@@ -125,6 +125,10 @@ CREATE TABLE IF NOT EXISTS service_executions (
     record     TEXT,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS lease_revisions (
+    lessor   TEXT    PRIMARY KEY,
+    revision INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     name       TEXT    PRIMARY KEY,
     checksum   TEXT,

@@ -208,8 +208,7 @@ RateLimiter = Primitive.define(
         FailureRow(
             "crash",
             "A crash before an item passes leaves the schedule as it was; the item is handled "
-            "again under the error policy (retry), passed once. A run resumed from a "
-            "checkpoint keeps the debt it had, so no extra burst passes.",
+            "again under the error policy (retry) and passed once, within the rate.",
             f"{SCENARIOS}::test_crashes_retried_pass_every_item_once_within_the_rate",
         ),
     ),

@@ -39,7 +39,7 @@ TAINTS: Final = "taints"
 RETRIED: Final = "retried"
 """The label the runtime puts on what a retried handling emits."""
 
-KNOWN_TAINTS: Final = ("late", "replayed", "retried", "unordered", "untrusted-input")
+KNOWN_TAINTS: Final = ("late", "replayed", "retried", "stale-owner", "unordered", "untrusted-input")
 """The labels Arachne names; a node may declare others of the same form."""
 
 NO_TAINTS: Final[frozenset[str]] = frozenset()
