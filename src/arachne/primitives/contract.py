@@ -22,9 +22,10 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from arachne.model.errors import ArachneError
+from arachne.model.node import Node
 from arachne.model.policies import Retry, error_policy_to_data
 from arachne.model.primitive_mark import Check, Health, PrimitiveMark, installed_primitives
 from arachne.model.subgraph import Subgraph
@@ -41,6 +42,7 @@ __all__ = [
     "Primitive",
     "PrimitiveError",
     "contracts",
+    "part",
 ]
 
 Layer = Literal[
@@ -368,6 +370,17 @@ class Primitive:
 
 
 _CONTRACTS: dict[str, Contract] = {}
+
+
+N = TypeVar("N", bound=Node)
+
+
+def part(nodes: Mapping[str, Node], name: str, kind: type[N]) -> N:
+    """Return the node ``name`` of a primitive's ``nodes`` (a health reader's), as ``kind``."""
+    node = nodes[name]
+    if not isinstance(node, kind):
+        raise TypeError(f"a primitive's {name!r} is a {kind.__name__}, not {type(node).__name__}")
+    return node
 
 
 def contracts() -> list[Contract]:

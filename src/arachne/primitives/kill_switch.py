@@ -26,7 +26,7 @@ from arachne.model.node import Node
 from arachne.model.primitive_mark import inside
 from arachne.model.subgraph import Subgraph
 from arachne.model.validation import Issue
-from arachne.primitives.contract import FailureRow, Fragment, Maturity, Primitive
+from arachne.primitives.contract import FailureRow, Fragment, Maturity, Primitive, part
 
 if TYPE_CHECKING:
     from arachne.model.primitive_mark import WholeGraph
@@ -135,9 +135,7 @@ def _commands_on_the_control_plane(graph: WholeGraph, path: str) -> list[Issue]:
 
 
 def _health(nodes: Mapping[str, Node]) -> dict[str, Any]:
-    gate = nodes[GATE]
-    if not isinstance(gate, KillGate):
-        raise TypeError(f"a KillSwitch's {GATE!r} is a KillGate, not {type(gate).__name__}")
+    gate = part(nodes, GATE, KillGate)
     health: dict[str, Any] = {
         "state": {"open": "healthy", "shut": "shut", "aborted": "aborted"}[gate.state],
         "passed": gate.passed,

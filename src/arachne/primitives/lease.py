@@ -37,7 +37,15 @@ from arachne.model.port import Input, Output
 from arachne.model.primitive_mark import inside
 from arachne.model.subgraph import Subgraph
 from arachne.model.validation import Issue
-from arachne.primitives.contract import REQUIRED, FailureRow, Fragment, Maturity, Policy, Primitive
+from arachne.primitives.contract import (
+    REQUIRED,
+    FailureRow,
+    Fragment,
+    Maturity,
+    Policy,
+    Primitive,
+    part,
+)
 from arachne.runtime.simulation import declare, fault, sometimes
 
 if TYPE_CHECKING:
@@ -381,9 +389,7 @@ def _refusals_lead_somewhere(graph: WholeGraph, path: str) -> list[Issue]:
 
 
 def _guard_health(nodes: Mapping[str, Node]) -> dict[str, Any]:
-    guard = nodes[GUARD]
-    if not isinstance(guard, LeaseGuard):
-        raise TypeError(f"a Lease's {GUARD!r} is a LeaseGuard, not {type(guard).__name__}")
+    guard = part(nodes, GUARD, LeaseGuard)
     grant = guard.grant
     return {
         "state": "waiting" if guard.waiting else "holding" if grant is not None else "idle",
@@ -395,9 +401,7 @@ def _guard_health(nodes: Mapping[str, Node]) -> dict[str, Any]:
 
 
 def _fence_health(nodes: Mapping[str, Node]) -> dict[str, Any]:
-    fence = nodes[FENCE]
-    if not isinstance(fence, FenceGate):
-        raise TypeError(f"a FencedWrite's {FENCE!r} is a FenceGate, not {type(fence).__name__}")
+    fence = part(nodes, FENCE, FenceGate)
     return {
         "state": "healthy",
         "accepted": fence.accepted,

@@ -28,7 +28,15 @@ from arachne.model.port import Input, Output
 from arachne.model.primitive_mark import inside
 from arachne.model.subgraph import Subgraph
 from arachne.model.validation import Issue
-from arachne.primitives.contract import REQUIRED, FailureRow, Fragment, Maturity, Policy, Primitive
+from arachne.primitives.contract import (
+    REQUIRED,
+    FailureRow,
+    Fragment,
+    Maturity,
+    Policy,
+    Primitive,
+    part,
+)
 
 if TYPE_CHECKING:
     from arachne.model.policies import ErrorPolicy
@@ -152,9 +160,7 @@ def _rejected_leads_somewhere(graph: WholeGraph, path: str) -> list[Issue]:
 
 
 def _health(nodes: Mapping[str, Node]) -> dict[str, Any]:
-    gate = nodes[GATE]
-    if not isinstance(gate, RateGate):
-        raise TypeError(f"a RateLimiter's {GATE!r} is a RateGate, not {type(gate).__name__}")
+    gate = part(nodes, GATE, RateGate)
     return {
         "state": "limiting" if gate.waiting else "healthy",
         "passed": gate.passed,
