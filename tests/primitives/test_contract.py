@@ -176,6 +176,21 @@ def test_the_manifest_lists_the_primitive_as_itself_and_reads_it_back() -> None:
     assert "primitives" not in subgraph_manifest(plain).to_dict()  # (left out when none)
 
 
+def test_a_manifest_diff_lists_a_primitive_added_removed_or_reinstalled() -> None:
+    a, _ = tagged_graph(label="a", loud=True)
+    b, _ = tagged_graph(label="b", loud=True)
+    plain = Subgraph()
+    plain.add_node(IterSource([1], name="src"))
+    old, new, none = subgraph_manifest(a), subgraph_manifest(b), subgraph_manifest(plain)
+    changed = [c for c in old.diff(new).changes if c.subject == "primitive"]
+    assert [(c.kind, c.id) for c in changed] == [("config", "tagger")]
+    assert changed[0].old == old.primitive("tagger").options_digest
+    assert "primitive tagger config:" in old.diff(new).text()
+    assert ("added", "tagger") in [(c.kind, c.id) for c in none.diff(old).changes]
+    assert ("removed", "tagger") in [(c.kind, c.id) for c in old.diff(none).changes]
+    assert not [c for c in old.diff(old).changes if c.subject == "primitive"]
+
+
 def test_a_manifest_naming_a_primitive_node_it_lacks_is_refused() -> None:
     graph, _ = tagged_graph(label="a")
     data = subgraph_manifest(graph).to_dict()

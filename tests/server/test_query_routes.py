@@ -249,3 +249,48 @@ def test_primitives_lists_each_installed_one_with_its_health(api: httpx.Client) 
     )
     assert limit["health"]["state"] == "healthy"
     assert len(body["digest"]) == 64
+
+
+WINDOWED: dict[str, Any] = {
+    "arachne": "1.0",
+    "name": "windowed",
+    "nodes": [
+        {"id": "intake", "component": "arachne.core.passthrough"},
+        {"id": "clock", "component": "arachne.core.event_clock", "config": {"timestamp": "t"}},
+        {
+            "id": "win",
+            "component": "arachne.core.window",
+            "config": {"window": {"tumbling": 10}, "timestamp": "t"},
+        },
+        {"id": "log", "component": "arachne.core.logger"},
+    ],
+    "edges": [
+        {"source": "intake:out", "target": "clock:in"},
+        {"source": "clock:out", "target": "win:in"},
+        {"source": "win:out", "target": "log:in"},
+        {"source": "win:late", "target": "log:in"},
+    ],
+}
+
+
+def test_watermarks_show_each_node_its_watermark_and_what_holds_it(api: httpx.Client) -> None:
+    graph_id = api.post("/api/graphs", json=WINDOWED).json()["id"]
+    ex = api.post(f"/api/graphs/{graph_id}/execute").json()["executionId"]
+    base = f"/api/executions/{ex}"
+    eventually(lambda: api.get(base).json()["state"] == "running")
+    assert query(api, base, "watermarks")["watermarks"] == []  # (none said yet)
+    for t in (3, 12, 25):
+        api.post(f"{base}/inject", json={"nodeId": "intake", "port": "in", "value": {"t": t}})
+    body = eventually(
+        lambda: (
+            (got := query(api, base, "watermarks"))["watermarks"]
+            and {w["node"]: w for w in got["watermarks"]}.get("win/window", {}).get("value") == 25
+            and got
+        )
+    )
+    marks = {w["node"]: w for w in body["watermarks"]}
+    assert marks["win/window"]["holder"] == "e2"  # (the document's second edge: clock -> win)
+    assert marks["clock/stamper"]["value"] is None  # (it says its own: no input watermark)
+    assert marks["clock/stamper"]["sent"] == 25
+    assert marks["log"]["value"] == 25
+    assert len(body["digest"]) == 64

@@ -491,7 +491,7 @@ def query(
         typer.Argument(
             help=(
                 "executions, or one of topology, flow, load, backpressure, lineage, taints, "
-                "primitives."
+                "primitives, watermarks."
             )
         ),
     ],

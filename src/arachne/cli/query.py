@@ -29,6 +29,7 @@ KINDS: Final = (
     "lineage",
     "taints",
     "primitives",
+    "watermarks",
 )
 """What ``arachne query`` may ask for: the executions, or one snapshot of one of them."""
 

@@ -414,15 +414,17 @@ _EDGE_POLICY: Final = ("capacity", "overflow", "priority", "control")
 class Change:
     """One difference between two manifests.
 
-    ``subject`` is ``node``, ``route`` or ``edge``; ``id`` the record's id in the newer
-    manifest (the older one's for a removal; ``node.port`` for a route). ``old`` and ``new``
+    ``subject`` is ``node``, ``route``, ``edge`` or ``primitive``; ``id`` the record's id in
+    the newer manifest (the older one's for a removal; ``node.port`` for a route). A
+    primitive's ``contract`` change reads ``Name@version`` on each side; its ``config``
+    change, the digests of its options. ``old`` and ``new``
     are what changed: ids for a rename, component ids, versions, ``{field: value}`` for a
     policy, schema names with versions. ``lost`` says why a node's saved state cannot survive
     the change, when it cannot: a restore refuses such a diff.
     """
 
     kind: ChangeKind
-    subject: Literal["node", "route", "edge"]
+    subject: Literal["node", "route", "edge", "primitive"]
     id: str
     old: Any = None
     new: Any = None
@@ -458,7 +460,8 @@ class Change:
 class ManifestDiff:
     """What changed from one manifest (digest ``old``) to another (``new``).
 
-    The changes come in a fixed order: nodes, then routes, then edges, each by id.
+    The changes come in a fixed order: nodes, then routes, then edges, then primitives, each
+    by id.
     ``edges`` pairs each edge of the old manifest with its id in the new one where the two
     differ: an edge the author renamed, and one whose id, made from the ports it joins,
     follows a renamed node (which is no change, so not among ``changes``).
@@ -544,8 +547,38 @@ def _diff(a: Manifest, b: Manifest) -> ManifestDiff:
         routes.extend(_route_changes(a, b, before, after))
     renames = {old: new for new, old in matched.items() if old != new}
     edge_changes, moved = _edge_changes(a, b, renames)
-    changes = [*sorted(nodes, key=_order), *sorted(routes, key=_order), *edge_changes]
+    changes = [
+        *sorted(nodes, key=_order),
+        *sorted(routes, key=_order),
+        *edge_changes,
+        *_primitive_changes(a, b),
+    ]
     return ManifestDiff(a.digest, b.digest, tuple(changes), moved)
+
+
+def _primitive_changes(a: Manifest, b: Manifest) -> list[Change]:
+    """Return the primitives added, removed, or installed under another contract or options.
+
+    Their nodes' own changes are listed with the nodes; this says what the primitive became.
+    """
+    old = {p.id: p for p in a.primitives}
+    new = {p.id: p for p in b.primitives}
+    changes: list[Change] = []
+    for pid in sorted(old.keys() | new.keys()):
+        before, after = old.get(pid), new.get(pid)
+        if before is None:
+            changes.append(Change("added", "primitive", pid))
+        elif after is None:
+            changes.append(Change("removed", "primitive", pid))
+        else:
+            was, now = f"{before.contract}@{before.version}", f"{after.contract}@{after.version}"
+            if was != now:
+                changes.append(Change("contract", "primitive", pid, was, now))
+            if before.options_digest != after.options_digest:
+                changes.append(
+                    Change("config", "primitive", pid, before.options_digest, after.options_digest)
+                )
+    return changes
 
 
 def _node_changes(before: NodeRecord, after: NodeRecord) -> list[Change]:

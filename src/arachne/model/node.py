@@ -70,6 +70,10 @@ class NodeBinding(Protocol):
         """Return the runtime's clock reading, in seconds."""
         ...
 
+    def emit_watermark(self, t: float, idle_after: float | None) -> None:
+        """Say every item still to come has an event time of ``t`` or later (see the Node)."""
+        ...
+
 
 class PullSource(Protocol):
     """A source the runtime pulls from in batches, only as far as its outputs have room."""
@@ -122,6 +126,10 @@ class Node:
       everything it emits, and takes off what it emits: a dedupe repairs ``retried``, a
       window that lets late data through might introduce ``late``. Empty by default.
 
+    - ``forwards_watermarks``: whether the event time this node's inputs reach goes on along
+      its outputs (``True``, the default: docs/event-time.md); a node that says its own with
+      :meth:`emit_watermark` (a timestamp assigner) sets it ``False``.
+
     - ``control_inputs``: input ports on the control plane whatever feeds them: what
       ``Execution.inject`` puts there is served before any data, as a control edge's
       messages are (a kill switch's ``control``). Empty by default.
@@ -145,6 +153,7 @@ class Node:
     introduces: ClassVar[frozenset[str]] = frozenset()
     repairs: ClassVar[frozenset[str]] = frozenset()
     control_inputs: ClassVar[frozenset[str]] = frozenset()
+    forwards_watermarks: ClassVar[bool] = True
 
     _arachne_name: str | None
     _arachne_config: Mapping[str, Any]
@@ -255,6 +264,15 @@ class Node:
     def on_stop(self) -> HookResult:
         """Run once at shutdown, in reverse topological order; release resources here."""
         return None
+
+    def on_watermark(self, t: float) -> None:
+        """Run when the node's input watermark rises to ``t``: no item before ``t`` follows.
+
+        The watermark is the lowest over the node's input edges that are not idle
+        (docs/event-time.md). A window closes here what ends at or before ``t``; what it
+        emits leaves before the watermark goes on along the outputs. A plain ``def``.
+        """
+        return
 
     def on_config(self, config: Mapping[str, Any]) -> None:
         """Take a new config while running (``Execution.update_config``).
@@ -403,6 +421,21 @@ class Node:
             raise ExecutionError(f"node {self.name()!r} called now() while not running")
         return binding.now()
 
+    def emit_watermark(self, t: float, *, idle_after: float | None = None) -> None:
+        """Say that every item still to come on the outputs has an event time of ``t`` or later.
+
+        The watermark goes along every output edge after what the node emitted there so far,
+        in order with the data, and on through the nodes downstream (docs/event-time.md). It
+        never goes back: a lower ``t`` than the last is ignored. With ``idle_after``, if the
+        node says nothing more for that many seconds of the runtime's clock, its outputs are
+        marked idle, and the nodes downstream stop waiting for them; the next call makes
+        them active again.
+        """
+        binding = self._arachne_binding
+        if binding is None:
+            raise ExecutionError(f"node {self.name()!r} called emit_watermark() while not running")
+        binding.emit_watermark(t, idle_after)
+
     def sleep(self, seconds: float) -> Awaitable[None]:
         """Wait ``seconds`` on the runtime's clock, from an ``async`` hook (``await``).
 
@@ -453,6 +486,7 @@ _BASE_HOOKS: dict[str, frozenset[object]] = {
         "on_finish",
         "on_stop",
         "on_config",
+        "on_watermark",
     )
 }
 

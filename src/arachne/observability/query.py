@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from arachne.model.node import Node
     from arachne.model.primitive_mark import PrimitiveMark
     from arachne.runtime.edge import Edge
+    from arachne.runtime.event_time import WatermarkSnapshot
     from arachne.runtime.execution import Execution
     from arachne.runtime.lineage import Explanation
     from arachne.runtime.running_node import RunningNode
@@ -72,6 +73,7 @@ __all__ = [
     "Stamp",
     "TaintSnapshot",
     "TopologySnapshot",
+    "WatermarksSnapshot",
 ]
 
 T = TypeVar("T")
@@ -408,6 +410,53 @@ class PrimitiveSnapshot:
         return {**self.stamp.to_dict(), "primitives": [p.to_dict() for p in self.primitives]}
 
 
+@dataclass(frozen=True, slots=True)
+class WatermarksSnapshot:
+    """The event time of every node a watermark has reached (docs/event-time.md), by node id.
+
+    Each: its input watermark, the input edge holding it there, whether it is idle, and what
+    it last sent on. Empty when no node says watermarks.
+    """
+
+    stamp: Stamp
+    nodes: tuple[WatermarkSnapshot, ...]
+
+    def of(self, node_id: str) -> WatermarkSnapshot:
+        """Return node ``node_id``'s event time; ``KeyError`` if no watermark reached it."""
+        for node in self.nodes:
+            if node.node == node_id:
+                return node
+        raise KeyError(node_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the snapshot as JSON data (a watermark not yet known is ``null``)."""
+        return {
+            **self.stamp.to_dict(),
+            "watermarks": [
+                {
+                    "node": n.node,
+                    "value": _finite(n.value),
+                    "holder": n.holder,
+                    "idle": n.idle,
+                    "sent": _finite(n.sent),
+                    "sent_idle": n.sent_idle,
+                    "idle_spells": n.idle_spells,
+                }
+                for n in self.nodes
+            ],
+        }
+
+
+def _finite(value: float) -> float | None:
+    return value if value not in (float("inf"), float("-inf")) else None
+
+
+def _watermarks(
+    stamp: Stamp, _: Manifest, found: dict[str, WatermarkSnapshot]
+) -> WatermarksSnapshot:
+    return WatermarksSnapshot(stamp, tuple(found.values()))
+
+
 class LineageOff(LookupError):
     """Lineage was not turned on for the execution asked about; the message says how to."""
 
@@ -504,6 +553,10 @@ class QueryPlane:
     def primitives(self) -> PrimitiveSnapshot:
         """Return each installed primitive with the health its nodes report now."""
         return self._snapshot(self._read_primitives, _primitives)
+
+    def watermarks(self) -> WatermarksSnapshot:
+        """Return the event time of each node a watermark has reached, and what holds it."""
+        return self._snapshot(self.execution.wiring.watermarks.snapshot, _watermarks)
 
     # -- a snapshot: read on the execution's loop, made in the caller's thread ---------------
 

@@ -2,9 +2,11 @@
 
 ``Primitive.define(...)`` makes a :class:`Contract`; ``contract.install(graph, name, ...)``
 lowers it into the graph (``contract.fragment`` without touching one). The primitives Arachne
-ships are defined here: :data:`RateLimiter`, :data:`KillSwitch`, :data:`Lease` and
-:data:`FencedWrite`. docs/primitives.md tells the whole story, and docs/primitives/ holds one
-page per primitive, generated from its contract.
+ships are defined here: :data:`RateLimiter`, :data:`KillSwitch`, :data:`Lease`,
+:data:`FencedWrite`, :data:`LeaderElection` and :data:`DurableQueue` (a contract; the class
+``arachne.durable.DurableQueue`` is the queue in a store it lowers to). docs/primitives.md
+tells the whole story, and docs/primitives/ holds one page per primitive, generated from its
+contract.
 """
 
 from __future__ import annotations
@@ -22,7 +24,18 @@ from arachne.primitives.contract import (
     PrimitiveError,
     contracts,
 )
+from arachne.primitives.durable_queue import (
+    MAX_QUEUE_CAPACITY,
+    QUEUE_ATTEMPT,
+    QUEUE_ID,
+    DurableQueue,
+    QueueEgress,
+    QueueIngress,
+)
+from arachne.primitives.event_clock import EventClock, EventStamper
+from arachne.primitives.joins import IntervalJoin, IntervalJoinNode, Join, JoinNode, JoinRow
 from arachne.primitives.kill_switch import KillGate, KillSwitch, KillSwitchAborted
+from arachne.primitives.leader_election import Candidate, Deposed, Elected, LeaderElection
 from arachne.primitives.lease import (
     STALE_OWNER,
     Fenced,
@@ -34,12 +47,31 @@ from arachne.primitives.lease import (
     Lessor,
 )
 from arachne.primitives.rate_limiter import RateGate, RateLimiter
+from arachne.primitives.windows import (
+    Late,
+    Session,
+    Sliding,
+    Tumbling,
+    Window,
+    WindowMeta,
+    WindowNode,
+    WindowResult,
+)
 
 __all__ = [
     "BASE_CAPABILITIES",
+    "MAX_QUEUE_CAPACITY",
+    "QUEUE_ATTEMPT",
+    "QUEUE_ID",
     "REQUIRED",
     "STALE_OWNER",
+    "Candidate",
     "Contract",
+    "Deposed",
+    "DurableQueue",
+    "Elected",
+    "EventClock",
+    "EventStamper",
     "FailureRow",
     "FenceGate",
     "Fenced",
@@ -47,9 +79,16 @@ __all__ = [
     "Fragment",
     "Grant",
     "Installed",
+    "IntervalJoin",
+    "IntervalJoinNode",
+    "Join",
+    "JoinNode",
+    "JoinRow",
     "KillGate",
     "KillSwitch",
     "KillSwitchAborted",
+    "Late",
+    "LeaderElection",
     "Lease",
     "LeaseGuard",
     "Lessor",
@@ -57,7 +96,16 @@ __all__ = [
     "Policy",
     "Primitive",
     "PrimitiveError",
+    "QueueEgress",
+    "QueueIngress",
     "RateGate",
     "RateLimiter",
+    "Session",
+    "Sliding",
+    "Tumbling",
+    "Window",
+    "WindowMeta",
+    "WindowNode",
+    "WindowResult",
     "contracts",
 ]

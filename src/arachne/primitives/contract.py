@@ -419,13 +419,18 @@ def _described(contract: Contract) -> tuple[Any, ...]:
 def _shown(options: Mapping[str, Any]) -> dict[str, Any]:
     """Return ``options`` as JSON data, what the manifest digests; the same for the same options.
 
-    Error policies as their data (``{"retry": {...}}``); other values JSON cannot hold by
-    their module and qualified name, never by an address.
+    Error policies as their data (``{"retry": {...}}``); a value with a ``to_data()`` (a
+    window's kind) as what that returns; other values JSON cannot hold by their module and
+    qualified name, never by an address.
     """
     shown: dict[str, Any] = {}
     for key, value in options.items():
         if isinstance(value, Retry):
             shown[key] = error_policy_to_data(value)
+            continue
+        to_data = getattr(value, "to_data", None)
+        if callable(to_data) and not isinstance(value, type):
+            shown[key] = to_data()
             continue
         try:
             json.dumps(value)

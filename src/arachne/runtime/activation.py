@@ -139,10 +139,19 @@ def consume(ctx: RunContext, rn: RunningNode, *, control_only: bool) -> None:
         if control_only and not edge.control:
             continue
         while budget > 0:
-            taken = hand(ctx, rn, edge, min(budget, rn.chunk), control_only)
+            size = min(budget, rn.chunk)
+            marks = edge.watermarks
+            if marks:  # (a take stops at a watermark, so the node passes it in its place)
+                if marks[0][0] <= edge.dequeued and ctx.watermarks is not None:
+                    ctx.watermarks.passed(rn)
+                if marks:
+                    size = max(1, min(size, marks[0][0] - edge.dequeued))
+            taken = hand(ctx, rn, edge, size, control_only)
             if not taken:
                 break
             budget -= taken
+            if marks and marks[0][0] <= edge.dequeued and ctx.watermarks is not None:
+                ctx.watermarks.passed(rn)
             moment = now()
             if metrics and edge.probe_seq:
                 landed = edge.landed_probe()

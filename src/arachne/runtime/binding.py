@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from arachne.model.error_record import ERROR_PORT
+from arachne.model.errors import ExecutionError
 from arachne.model.function_stage import FunctionStage
 from arachne.model.message import EMPTY_HEADERS, Headers, Message, new_message
 from arachne.model.port import PortSpec
@@ -31,8 +32,13 @@ if TYPE_CHECKING:
     from arachne.runtime.ready_queue import ReadyQueue
     from arachne.runtime.running_node import Outlet, RunningNode
     from arachne.runtime.tracing import Tracer
+    from arachne.runtime.watermarks import Watermarks
 
-__all__ = ["Binding", "check_value", "checked_stage", "deliver"]
+__all__ = ["WATERMARK", "Binding", "check_value", "checked_stage", "deliver"]
+
+WATERMARK: Final = "\x00watermark"
+"""The port a watermark said during a call is held under in the call's slot (no port's name):
+it leaves when the call lands, after what the call emitted before it."""
 
 
 def deliver(outlets: tuple[Outlet, ...], results: list[Any], headers: Headers | None) -> None:
@@ -113,6 +119,7 @@ class Binding:
         "_stopper",
         "_trace_ids",
         "_trace_prefix",
+        "_watermarks",
         "check_types",
         "rn",
         "stamp",
@@ -133,8 +140,10 @@ class Binding:
         tracer: Tracer | None = None,
         lineage: Lineage | None = None,
         clock: Clock | None = None,
+        watermarks: Watermarks | None = None,
     ) -> None:
         self.rn = rn
+        self._watermarks = watermarks
         self._clock = clock
         self.tracer = tracer
         self._lineage = lineage
@@ -208,6 +217,9 @@ class Binding:
         rn = self.rn
         outlets = rn.outputs.get(port) if type(port) is str else None
         if outlets is None:
+            if port == WATERMARK:  # (said during a call: it leaves in its place)
+                self._say(*value)  # type: ignore[misc]
+                return
             port, outlets = self._outlets_slow(port)
         if self.check_types:
             value = self._checked(port, value)
@@ -310,6 +322,26 @@ class Binding:
             await asyncio.sleep(seconds)
             return
         await clock.wait_until(clock.now() + max(0.0, seconds), asyncio.Event())
+
+    def emit_watermark(self, t: float, idle_after: float | None) -> None:
+        """Send the node's own watermark ``t`` on (see ``Node.emit_watermark``).
+
+        Said during a call that runs in a task or a thread, it is held with what the call
+        emits and leaves after it, when the call lands; elsewhere it leaves at once.
+        """
+        slot = CURRENT_SLOT.get()
+        if slot is not None:
+            slot.outputs.append((WATERMARK, (t, idle_after)))
+        elif self._gate.on_loop() or not self._gate.running:
+            self._say(t, idle_after)
+        else:
+            self._gate.apply(lambda: self._say(t, idle_after))
+
+    def _say(self, t: float, idle_after: float | None) -> None:
+        watermarks = self._watermarks
+        if watermarks is None:
+            raise ExecutionError(f"node {self.rn.id!r}: this execution carries no watermarks")
+        watermarks.say(self.rn, t, idle_after)
 
     def cancel(self) -> None:
         """End the node after the message in hand (see ``Node.cancel``).

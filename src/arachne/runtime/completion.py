@@ -84,6 +84,8 @@ def close_outputs(ctx: RunContext, rn: RunningNode) -> None:
             target.inputs_open -= 1
             if target.inputs_open == 0 and not target.finished:
                 ctx.ready.add(target, NO_INPUT_RANK)
+            elif target.event_time is not None and ctx.watermarks is not None:
+                ctx.watermarks.passed(target)  # (an ended input holds its watermark back no more)
     bus = ctx.bus
     if events.NodeFinished in bus.wanted:
         bus.publish(events.NodeFinished(execution_id=ctx.execution_id, node_id=rn.id))

@@ -33,11 +33,14 @@ __all__ = ["call_function", "start_calls", "start_tick"]
 def start_calls(ctx: RunContext, rn: RunningNode) -> None:
     """Start calls for queued messages until ``concurrency`` are in flight or input runs out."""
     while rn.pending < rn.concurrency and not rn.blocked and not rn.suspended:
+        if rn.event_time is not None and rn.event_time.draining:
+            return  # (a watermark waits for the calls in flight: runtime.watermarks)
         edge = _next_input(rn)
         if edge is None:
             return
         msg = as_message(edge.take_one())
         slot = Slot(edge.port, msg)
+        slot.source, slot.position = edge, edge.dequeued
         slot.probe = edge.landed_probe()
         _begin(ctx, rn, slot)
 
@@ -61,8 +64,7 @@ def _next_input(rn: RunningNode) -> Inlet | None:
 
 def _begin(ctx: RunContext, rn: RunningNode, slot: Slot) -> None:
     rn.pending += 1
-    if rn.ordered:
-        rn.slots.append(slot)
+    rn.slots.append(slot)  # (in input order; an unordered one leaves as it lands)
     _run(ctx, rn, slot)
 
 
@@ -267,6 +269,7 @@ def _done(ctx: RunContext, rn: RunningNode, slot: Slot) -> None:
         while rn.slots and rn.slots[0].done:
             _send(ctx, rn, rn.slots.popleft())
     else:
+        rn.slots.remove(slot)
         _send(ctx, rn, slot)
     if ctx.metrics:
         probe_outputs(ctx, rn, ctx.clock.now())

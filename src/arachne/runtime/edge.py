@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
@@ -36,6 +37,9 @@ COMPACT_AT: Final = 1024
 EdgeKind: TypeAlias = Literal["link", "inject"]
 """``link``: an edge of the graph; ``inject``: made by the runtime to carry ``inject`` calls."""
 
+
+MAX_WATERMARKS: Final = 64
+"""Watermarks an edge keeps waiting at most; past it the newest takes the last one's place."""
 
 _SERIALS: Final = itertools.count(1)
 
@@ -172,6 +176,7 @@ class Edge:
         "source_port",
         "tap",
         "target",
+        "watermarks",
     )
 
     def __init__(
@@ -232,6 +237,9 @@ class Edge:
         self.barrier_at = -1
         # Keeps what the consumer takes, for the event log (runtime.recording); never fused.
         self.recorder: EdgeRecorder | None = None
+        # Watermarks on their way (runtime.watermarks): (position, value, idle), oldest first;
+        # each is passed once ``dequeued`` reaches its position. None until one is put.
+        self.watermarks: deque[tuple[int, float, bool]] | None = None
 
     # -- producers ----------------------------------------------------------------------------
 
@@ -670,6 +678,37 @@ class Edge:
     def barrier_reached(self) -> bool:
         """Whether the consumer has taken everything before the barrier (or there is none)."""
         return self.barrier_at <= self.dequeued
+
+    def put_watermark(self, value: float, idle: bool) -> None:
+        """Put a watermark (or an idle mark) after the newest queued message.
+
+        One that would stand where the last still waits replaces it: nothing came between;
+        so does one that finds ``MAX_WATERMARKS`` waiting (the last then passes later, at
+        this one's place), which bounds what an edge keeps. Messages evicted by an overflow
+        policy do not move a watermark up. So a watermark may pass later than it could,
+        never earlier.
+        """
+        at = self.dequeued + len(self._buf) - self._head
+        marks = self.watermarks
+        if marks is None:
+            marks = self.watermarks = deque()
+        elif marks and (marks[-1][0] == at or len(marks) >= MAX_WATERMARKS):
+            marks.pop()
+        marks.append((at, value, idle))
+
+    def passed_watermarks(self, upto: int | None = None) -> list[tuple[float, bool]]:
+        """Remove and return the watermarks passed: ``(value, idle)``, oldest first.
+
+        Passed: everything before it was taken (``dequeued``), or handled, when ``upto`` says
+        how far that is (a node with calls in flight has taken more than it has handled).
+        """
+        marks = self.watermarks
+        reached = self.dequeued if upto is None else upto
+        passed: list[tuple[float, bool]] = []
+        while marks and marks[0][0] <= reached:
+            _, value, idle = marks.popleft()
+            passed.append((value, idle))
+        return passed
 
     def target_ready(self) -> None:
         """Queue the consumer at this edge's rank, unless it is queued as high already."""

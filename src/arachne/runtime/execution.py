@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from arachne.model.node import Node
     from arachne.model.policies import Delivery, Overflow
     from arachne.runtime.edge import Edge
+    from arachne.runtime.event_time import WatermarkSnapshot
     from arachne.runtime.fusion import FusedChain
     from arachne.runtime.tracing import Tracer
 
@@ -1062,6 +1063,14 @@ class Execution:
         Keys are ``(node, port, label)``.
         """
         return self._ctx.taints.snapshot()
+
+    def watermarks(self) -> dict[str, WatermarkSnapshot]:
+        """Return the event time of every node a watermark has reached, by node id.
+
+        Each says the node's input watermark, which input holds it, whether it is idle, and
+        what it last sent on (runtime.watermarks). Empty while no node has said one.
+        """
+        return self._ctx.gate.read(self.wiring.watermarks.snapshot)
 
     def stats(self) -> ExecutionStats:
         """Return every node and edge counter now, as one consistent, frozen snapshot.

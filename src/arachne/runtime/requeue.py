@@ -21,6 +21,8 @@ def after_turn(ctx: RunContext, rn: RunningNode) -> None:
     """
     if rn.aligning and ctx.checkpointer is not None:
         ctx.checkpointer.turn_ended(rn)
+    if rn.event_time is not None and ctx.watermarks is not None:
+        ctx.watermarks.passed(rn)
     if rn.cancel_requested:
         ctx.cancel(rn)  # (it ends now, blocked or not)
         return
@@ -28,7 +30,8 @@ def after_turn(ctx: RunContext, rn: RunningNode) -> None:
         return
     if rn.inputs:
         if rn.has_input():
-            if not rn.held and (rn.inline or rn.pending < rn.concurrency):
+            draining = rn.event_time is not None and rn.event_time.draining  # (watermarks)
+            if not rn.held and not draining and (rn.inline or rn.pending < rn.concurrency):
                 ctx.ready.add(rn, rn.top_rank())
             return
         if rn.links_in:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from arachne.runtime.running_node import RunningNode
     from arachne.runtime.tracing import Tracer
 
-__all__ = ["SLICE", "CheckpointHooks", "RunContext", "next_chunk"]
+__all__ = ["SLICE", "CheckpointHooks", "RunContext", "WatermarkHooks", "next_chunk"]
 
 SLICE: Final = 0.002
 """Seconds one activation may run before due timers and other nodes get their turn.
@@ -68,6 +68,14 @@ class CheckpointHooks(Protocol):
 
     def graph_changed(self) -> None:
         """Start over with a checkpoint of the graph a commit just changed."""
+        ...
+
+
+class WatermarkHooks(Protocol):
+    """What the scheduler tells the execution's ``Watermarks`` (runtime.watermarks)."""
+
+    def passed(self, rn: RunningNode) -> None:
+        """Take the watermarks ``rn`` has passed on its inputs, and send them on if it moved."""
         ...
 
 
@@ -112,6 +120,7 @@ class RunContext:
         "timers",
         "trace",
         "tracer",
+        "watermarks",
     )
 
     def __init__(
@@ -168,6 +177,8 @@ class RunContext:
         # Ends a node that asked to be cancelled (Node.cancel), and what only fed it: set by
         # the wiring, which owns the edges it removes.
         self.cancel: Callable[[RunningNode], None] = _cannot_cancel
+        # Moves watermarks along the graph (runtime.watermarks): set by the wiring.
+        self.watermarks: WatermarkHooks | None = None
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` as a task of this execution (cancelled if the execution is)."""

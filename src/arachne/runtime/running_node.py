@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from arachne.model.policies import ErrorPolicy, Mode
     from arachne.model.sources import PullSource
     from arachne.model.specs import NodeSpec
+    from arachne.runtime.event_time import EventTime
     from arachne.runtime.slot import Slot
 
 __all__ = [
@@ -103,6 +104,15 @@ class Inlet(Protocol):
         ...
 
     probe_seq: int  # the latency probe (see runtime.timing): 0, or the take that lands it
+    # Watermarks on their way (runtime.watermarks): (position, value, idle); None if none yet.
+    watermarks: deque[tuple[int, float, bool]] | None
+    dequeued: int  # how many the consumer has taken (positions count from here)
+    serial: int  # tells this edge from a later one under the same id
+
+    def passed_watermarks(self, upto: int | None = None) -> list[tuple[float, bool]]:
+        """Remove and return the watermarks passed (taken, or handled ``upto``) in order."""
+        ...
+
     barrier_at: int  # a checkpoint's barrier: nothing past it is taken (-1: none)
     recorder: EdgeRecorder | None  # logs what is taken, when the edge is recorded
 
@@ -264,6 +274,7 @@ class RunningNode:
         "emit_slow",
         "emitter",
         "error_policy",
+        "event_time",
         "finish_requested",
         "finished",
         "finishing",
@@ -342,7 +353,7 @@ class RunningNode:
         self.timeout = spec.timeout
         self.cadence: float | None = spec.cadence
         self.pending = 0  # calls in flight (async, thread, process modes)
-        self.slots: deque[Slot] = deque()  # in flight, in input order, when ordered
+        self.slots: deque[Slot] = deque()  # in flight, in the order their inputs were taken
         self.suspended = False  # waiting to retry a failed call; takes nothing meanwhile
         self.puller: PullSource | None = node.as_pull_source() if self.inline else None
         # Inline function nodes are called on whole batches of payloads, never on_message.
@@ -360,6 +371,8 @@ class RunningNode:
         self.introduces = check_labels(kind.introduces, f"{kind.__name__}.introduces")
         self.repairs = check_labels(kind.repairs, f"{kind.__name__}.repairs")
         self.marks = bool(self.introduces or self.repairs)
+        # Its event time (runtime.watermarks), once a watermark reaches it or it says one.
+        self.event_time: EventTime | None = None
 
     @property
     def is_source(self) -> bool:

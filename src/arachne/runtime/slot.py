@@ -32,6 +32,8 @@ class Slot:
     probe: tuple[float, float] | None = None  # its message's latency probe: (stamped, origin)
     close: Closer | None = None  # closes the attempt's span (with a tracer)
     headers: Headers | None = None  # what its emits carry, if not its message's (its span's)
+    source: object = None  # the input edge its message was taken from (runtime.watermarks)
+    position: int = 0  # that edge's count of messages taken, this one included
 
 
 CURRENT_SLOT: Final[ContextVar[Slot | None]] = ContextVar("arachne_current_slot", default=None)

@@ -28,6 +28,7 @@ from arachne.runtime.completion import finish_node
 from arachne.runtime.edge import Edge
 from arachne.runtime.fusing import fuse, unfuse
 from arachne.runtime.running_node import NO_INPUT_RANK, RunningNode
+from arachne.runtime.watermarks import Watermarks
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -77,6 +78,7 @@ class Wiring:
     ) -> None:
         self.ctx = ctx
         ctx.cancel = self.cancel_node
+        self.watermarks = ctx.watermarks = Watermarks(ctx)
         self.graph_name = graph_name
         self.primitives: dict[str, PrimitiveMark] = {}  # (installed primitives, by path)
         self.fusion = fusion
@@ -158,6 +160,7 @@ class Wiring:
             lineage=ctx.lineage,
             check_types=ctx.check_types,
             clock=ctx.clock,
+            watermarks=self.watermarks,
         )
         rn.emit_slow = binding.emit
         return rn, binding
@@ -402,6 +405,9 @@ class Wiring:
             self.ctx.ready.add(target, NO_INPUT_RANK)
         del self.edges[edge_id]
         self.retired_edges[edge_id] = edge.stats()
+        if target.event_time is not None:  # (an input that held its watermark may be gone)
+            target.event_time.inputs.pop(edge.serial, None)
+            self.watermarks.passed(target)
         self._refuse()
         self._publish(
             events.EdgeRemoved(execution_id=self.ctx.execution_id, edge_id=edge_id, dropped=dropped)

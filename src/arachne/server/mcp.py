@@ -241,6 +241,14 @@ class ArachneTools:
         """
         return self._plane(execution_id).primitives().to_dict()
 
+    def watermarks(self, execution_id: ExecutionId) -> dict[str, Any]:
+        """Return the event time of each node a watermark has reached (windows, joins).
+
+        Each with its input watermark (null before any), the input edge that holds it there,
+        whether it is idle, and the watermark it last sent on.
+        """
+        return self._plane(execution_id).watermarks().to_dict()
+
     # -- acting (the operator token) -----------------------------------------------------------
 
     def start_execution(
@@ -412,6 +420,7 @@ TOOLS: Final[tuple[tuple[str, ToolAnnotations], ...]] = (
     ("lineage", _READ),
     ("taints", _READ),
     ("primitives", _READ),
+    ("watermarks", _READ),
     ("start_execution", _ADD),
     ("pause", _AGAIN),
     ("resume", _AGAIN),

@@ -1,10 +1,10 @@
 """The query plane over the API: typed snapshots of one execution, read-only, for viewers.
 
-``GET /api/executions/{id}/query/{topology|flow|load|backpressure|taints|primitives}`` and
-``.../query/lineage?node=ID&last=N`` answer the snapshot's ``to_dict()``
-(``arachne.observability.query``; docs/query-plane.md): each stamped with the running
-graph's manifest digest and the moment it was observed. The service keeps one
-``QueryPlane`` per execution while it knows the execution, so the rates of ``flow`` and
+``GET /api/executions/{id}/query/KIND`` (KIND one of topology, flow, load, backpressure,
+taints, primitives, watermarks) and ``.../query/lineage?node=ID&last=N`` answer the
+snapshot's ``to_dict()`` (``arachne.observability.query``; docs/query-plane.md): each
+stamped with the running graph's manifest digest and the moment it was observed. The service
+keeps one ``QueryPlane`` per execution while it knows the execution, so the rates of ``flow`` and
 ``load`` are over the interval since the previous request for the same snapshot of the same
 execution, whoever asked (since the run's start, for the first); ``intervalSeconds`` says how
 long that was.
@@ -104,5 +104,10 @@ def query_routes(
     def primitives(execution_id: str) -> dict[str, Any]:
         """Return each installed primitive: its contract, maturity and the health it reports."""
         return plane_of(execution_id).primitives().to_dict()
+
+    @router.get("/watermarks", dependencies=viewer, responses=documented(404))
+    def watermarks(execution_id: str) -> dict[str, Any]:
+        """Return each node's event time: its watermark, the input holding it, idleness."""
+        return plane_of(execution_id).watermarks().to_dict()
 
     return router

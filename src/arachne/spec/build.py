@@ -12,6 +12,7 @@ from arachne.model.errors import SpecError
 from arachne.model.node import Node
 from arachne.model.subgraph import Subgraph
 from arachne.model.validation import errors_in
+from arachne.primitives.contract import PrimitiveError, contracts
 from arachne.spec._problems import Problems, did_you_mean
 from arachne.spec.document import GraphDocument
 from arachne.spec.parse import parse_document
@@ -111,14 +112,34 @@ def _create(
         return None
     if node.errors is not None:
         if isinstance(unit, Subgraph):
-            problems.add(
-                f"{where}.errors",
-                f"component {node.component!r} is a composite graph; set errors on its nodes",
-                "component",
-            )
-            return None
+            return _primitive_with_errors(unit, node, where, problems)
         unit.error_policy = node.errors
     return unit
+
+
+def _primitive_with_errors(
+    unit: Subgraph, node: NodeDoc, where: str, problems: Problems
+) -> Subgraph | None:
+    """Return primitive ``unit`` installed again with ``errors`` as its ``error_policy`` option.
+
+    A composite graph, or a primitive with no error policy, is refused: set errors on its nodes.
+    """
+    mark = unit.primitive
+    contract = next((c for c in contracts() if mark is not None and c.name == mark.contract), None)
+    if contract is None or "error_policy" not in {p.name for p in contract.policies}:
+        problems.add(
+            f"{where}.errors",
+            f"component {node.component!r} is a composite graph"
+            + (f" (the {contract.name} primitive, which has no error policy)" if contract else "")
+            + "; set errors on its nodes",
+            "component",
+        )
+        return None
+    try:
+        return contract.fragment(contract.name, **{**node.config, "error_policy": node.errors}).unit
+    except PrimitiveError as exc:
+        problems.add(f"{where}.errors", str(exc), "component")
+        return None
 
 
 class _Ports:

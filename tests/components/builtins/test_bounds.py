@@ -39,6 +39,10 @@ KEEPS_NOTHING: dict[str, str] = {
     "arachne.io.jsonl-sink": "writes each value in the call that took it",
     "arachne.core.rate_limiter": "one value at a time; what waits stays on its bounded input",
     "arachne.core.kill_switch": "emits each value in the call that took it",
+    "arachne.core.event_clock": "emits each value in the call that took it; keeps one time",
+    "arachne.core.window": "one aggregate per open window and key, dropped as each closes",
+    "arachne.core.join": "per key, each side's kept values: `complete` frees them as it emits",
+    "arachne.core.interval_join": "per key, the items the watermark has not yet evicted",
     "arachne.durable.queue-writer": "enqueues each value in the call that took it (on disk)",
     "arachne.durable.queue-reader": "leases `batch` at a time; what waits is on disk, bounded",
 }

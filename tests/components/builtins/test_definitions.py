@@ -36,8 +36,17 @@ SAMPLE_CONFIG: dict[str, dict[str, Any]] = {
     "arachne.durable.queue-writer": {"store": "queue.db", "queue": "jobs"},
     "arachne.durable.queue-reader": {"store": "queue.db", "queue": "jobs"},
     "arachne.core.rate_limiter": {"rate": 5.0, "burst": 2},
+    "arachne.core.window": {"window": {"tumbling": {"size": 10.0, "align": 0.0}}},
+    "arachne.core.interval_join": {"lower": 0, "upper": 5},
 }
-PRIMITIVES = {"arachne.core.rate_limiter": "RateLimiter", "arachne.core.kill_switch": "KillSwitch"}
+PRIMITIVES = {
+    "arachne.core.rate_limiter": "RateLimiter",
+    "arachne.core.kill_switch": "KillSwitch",
+    "arachne.core.event_clock": "EventClock",
+    "arachne.core.window": "Window",
+    "arachne.core.join": "Join",
+    "arachne.core.interval_join": "IntervalJoin",
+}
 """The built-ins that are primitives: each builds the subgraph its contract lowers into."""
 
 
@@ -52,7 +61,7 @@ def test_every_component_of_the_runtime_service_is_there_under_its_alias() -> No
     for alias in SEED_ALIASES:
         definition = registry.resolve(alias)
         assert definition.id == "arachne." + alias.removeprefix("symbia.")
-    assert len({d.id for d in BUILTINS}) == len(BUILTINS) == 18
+    assert len({d.id for d in BUILTINS}) == len(BUILTINS) == 22
 
 
 @pytest.mark.parametrize("definition", BUILTINS, ids=ids)

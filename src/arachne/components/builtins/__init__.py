@@ -11,6 +11,7 @@ from arachne.components.builtins.accumulator import ACCUMULATOR, Accumulator
 from arachne.components.builtins.dead_letters import DEAD_LETTERS, DeadLetters
 from arachne.components.builtins.dedupe import DEDUPE, Dedupe
 from arachne.components.builtins.delay import DELAY, Delay
+from arachne.components.builtins.event_time import EVENT_CLOCK, INTERVAL_JOIN, JOIN, WINDOW
 from arachne.components.builtins.filter import FILTER, Filter
 from arachne.components.builtins.http_request import HTTP_REQUEST, HttpRequest
 from arachne.components.builtins.json_transform import JSON_TRANSFORM, JsonTransform
@@ -58,6 +59,10 @@ BUILTINS: tuple[ComponentDefinition, ...] = (
     DEDUPE,
     RATE_LIMITER,
     KILL_SWITCH,
+    EVENT_CLOCK,
+    WINDOW,
+    JOIN,
+    INTERVAL_JOIN,
     DEAD_LETTERS,
     HTTP_REQUEST,
     JSONL_SOURCE,

@@ -24,6 +24,7 @@ from arachne.components.builtins._defs import ANY_VALUE, keyword_factory, strict
 from arachne.components.definition import ComponentDefinition, PortDoc
 from arachne.components.files import FILE_PATH
 from arachne.durable.queue import DurableQueue
+from arachne.durable.sealed_acks import SealedAcks
 from arachne.durable.sqlite import SqliteStore
 from arachne.model.errors import QueueFull
 from arachne.model.node import Node
@@ -187,17 +188,14 @@ class QueueReader(Node):
         self.batch = batch
         self.cadence = poll_ms / 1000
         self.until_empty = until_empty
-        self._emitted: list[tuple[int, str]] = []  # (id, token) emitted since the last barrier
-        self._sealed: list[tuple[int, str]] = []  # emitted before a barrier, not yet acked
-        self._sealing = 0  # of those, how many the newest barrier covers (acked at its commit)
-        self._handled: list[int] = []  # ids a resumed run's checkpoint covers: removed at start
+        self._acks = SealedAcks()  # acked once a checkpoint covers them, when checkpointed
 
     def on_start(self) -> None:
         """Open the queue; remove what the checkpoint resumed from covered (if resuming)."""
         self.queue = self._handle.open()
-        if self._handled:
-            self.queue.remove(self._handled)
-            self._handled = []
+        handled = self._acks.take_handled()
+        if handled:
+            self.queue.remove(handled)
 
     def on_stop(self) -> None:
         """Close the store (leases not acked run out and come back)."""
@@ -209,7 +207,7 @@ class QueueReader(Node):
         assert queue is not None  # noqa: S101  # opened at on_start
         leased = queue.lease(self.batch)
         if not leased:
-            if self.until_empty and not self._emitted and not self._sealed:
+            if self.until_empty and not self._acks.open:
                 stats = queue.stats()
                 if not stats.ready and not stats.leased:  # (leases of a crashed run come back)
                     self.finish()
@@ -217,30 +215,23 @@ class QueueReader(Node):
         for message in leased:
             self.emit("out", message.body)
         if self.context.checkpointed:
-            self._emitted.extend((message.id, message.token) for message in leased)
+            self._acks.add((message.id, message.token) for message in leased)
         else:
             self._ack([message.token for message in leased])
 
     def snapshot(self) -> dict[str, list[int]]:
         """Seal what was emitted before this barrier, naming it: acked when the checkpoint is."""
-        self._sealed.extend(self._emitted)
-        self._emitted = []
-        self._sealing = len(self._sealed)
-        return {"handled": [item_id for item_id, _ in self._sealed]}
+        return self._acks.snapshot()
 
     def restore(self, state: Any) -> None:
         """Take the ids a checkpoint covered: they were handled, and are removed at start."""
-        handled = state.get("handled") if isinstance(state, dict) else None
-        if not isinstance(handled, list) or not all(isinstance(i, int) for i in handled):
-            raise ValueError(f"a saved queue-reader state is {{'handled': [ids]}}, got {state!r}")
-        self._handled = list(handled)
+        self._acks.restore(state, "queue-reader")
 
     def on_checkpoint(self, checkpoint: int) -> None:
         """Ack what the checkpoint that just committed covers."""
-        covered, self._sealed = self._sealed[: self._sealing], self._sealed[self._sealing :]
-        self._sealing = 0
-        if covered:
-            self._ack([token for _, token in covered])
+        tokens = self._acks.committed()
+        if tokens:
+            self._ack(tokens)
 
     def _ack(self, tokens: list[str]) -> None:
         queue = self.queue
