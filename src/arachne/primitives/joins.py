@@ -118,6 +118,23 @@ class JoinNode(Node):
                 self._emit(key, sides)
             self.state.clear()
 
+    def snapshot(self) -> dict[str, Any]:
+        """Save each key's kept values, in the order keys were first seen (JSON data)."""
+        return {
+            "keys": [[key, sides["left"], sides["right"]] for key, sides in self.state.items()],
+            "rows": self.rows,
+        }
+
+    def restore(self, state: Any) -> None:
+        """Take back what :meth:`snapshot` saved."""
+        if not isinstance(state, dict) or "keys" not in state:
+            raise ValueError(f"a saved join state has keys; got {state!r}")
+        self.state = {
+            hashable(key): {"left": list(left), "right": list(right)}
+            for key, left, right in state["keys"]
+        }
+        self.rows = int(state.get("rows", 0))
+
     def _emit(self, key: Any, sides: dict[str, list[Any]]) -> None:
         for left in sides["left"] or [None]:
             for right in sides["right"] or [None]:
@@ -192,6 +209,35 @@ class IntervalJoinNode(Node):
     def held(self) -> int:
         """Return how many items the join holds now, both sides together."""
         return sum(len(items) for side in self.buffers.values() for items in side.values())
+
+    def snapshot(self) -> dict[str, Any]:
+        """Save the items each side keeps and the watermark (JSON data)."""
+        return {
+            "watermark": None if self.watermark == -math.inf else self.watermark,
+            "buffers": {
+                side: [[key, [[t, value] for t, value in items]] for key, items in buffer.items()]
+                for side, buffer in self.buffers.items()
+            },
+            "counts": [self.rows, self.late_items],
+        }
+
+    def restore(self, state: Any) -> None:
+        """Take back what :meth:`snapshot` saved; the eviction times are made again."""
+        if not isinstance(state, dict) or not {"watermark", "buffers"} <= set(state):
+            raise ValueError(f"a saved interval join state has watermark, buffers; got {state!r}")
+        watermark = state["watermark"]
+        self.watermark = -math.inf if watermark is None else float(watermark)
+        self.buffers, self._expiries = {"left": {}, "right": {}}, []
+        for side in SIDES:
+            reach = self.upper if side == "left" else -self.lower
+            for key, items in state["buffers"].get(side, []):
+                kept = [(float(t), value) for t, value in items]
+                self.buffers[side][hashable(key)] = kept
+                for t, _ in kept:
+                    heapq.heappush(
+                        self._expiries, (t + reach, next(self._seq), side, hashable(key))
+                    )
+        self.rows, self.late_items = state.get("counts", [0, 0])
 
 
 # -- the primitives ---------------------------------------------------------------------------
@@ -307,7 +353,10 @@ Join = Primitive.define(
     layer="local",
     requires=(),
     provides=("KeyedJoin",),
-    state=("per key, each side's kept values (freed as `complete` emits, else at the end)",),
+    state=(
+        "per key, each side's kept values (checkpointed; freed as `complete` emits, else at "
+        "the end)",
+    ),
     policies=(
         Policy("key", None, "what pairs items: a field name, a function, or None (one key)"),
         Policy("insert_mode", "last", "what a side keeps per key: `first`, `last` or `product`"),
@@ -348,7 +397,7 @@ IntervalJoin = Primitive.define(
     layer="local",
     requires=("EventTime",),
     provides=("KeyedJoin",),
-    state=("per side and key, the items that can still pair (evicted by watermark)",),
+    state=("per side and key, the items that can still pair (checkpointed; evicted by watermark)",),
     policies=(
         Policy("key", None, "what pairs items: a field name, a function, or None (one key)"),
         Policy("timestamp", None, "the item's event time: a field name, a function, or None"),
