@@ -229,9 +229,9 @@ def windowed_run(out: str, late: str) -> Subgraph:
     items = [
         (
             {"k": rng.choice("abc"), "t": round(i * 0.5 - rng.expovariate(0.8), 3), "v": i},
-            rng.expovariate(200.0),  # (when it arrives: virtual time passes, checkpoints come)
+            rng.expovariate(100.0),  # (when it arrives: virtual time passes, checkpoints come)
         )
-        for i in range(300)
+        for i in range(80)
     ]
     g = Subgraph()
     g.add_node(IterSource(items, name="src"))

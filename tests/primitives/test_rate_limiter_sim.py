@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 from typing import Any
 
 from arachne import Input, IterSource, Message, Node, Output, Retry, Subgraph
-from arachne.primitives import RateLimiter
+from arachne.durable import SqliteStore
+from arachne.primitives import RateGate, RateLimiter
 from arachne.runtime import Execution
-from arachne.sim import explore
+from arachne.sim import explore, simulate
 
 SEEDS = range(int(os.environ.get("ARACHNE_SIM_SEEDS", "100")))
 EPSILON = 1e-9
@@ -144,3 +146,66 @@ def test_crashes_retried_pass_every_item_once_within_the_rate() -> None:
         crashed += explored.coverage.fired["node.crash"]
     assert failures == []
     assert crashed > len(SEEDS)  # (crashes did happen, many per run)
+
+
+def test_a_killed_run_resumes_without_a_burst_the_interrupted_one_had_used(
+    tmp_path: Path,
+) -> None:
+    """Crash (a kill): the checkpointed debt carries the schedule over; the rate holds across.
+
+    The passes of the killed run up to its checkpoint, and those of the resumed run shifted to
+    start where the checkpoint stood, make one timeline: no span of it passes more than
+    burst + span * rate.
+    """
+    failures, resumed = [], 0
+    for seed in SEEDS:
+        if case(seed)["mode"] != "shape":
+            continue
+        saved: list[dict[str, Any]] = []  # (the states the resumed run restored)
+        sinks: list[Stamp] = []  # (each run's sink, to read its passes after)
+
+        def build(
+            seed: int = seed, saved: list[dict[str, Any]] = saved, sinks: list[Stamp] = sinks
+        ) -> Subgraph:
+            g = limited(seed)
+            gate, sink = g.instances()["limit/gate"], g.instances()["out"]
+            assert isinstance(gate, RateGate)
+            assert isinstance(sink, Stamp)
+            sinks.append(sink)
+            take, keep = gate.snapshot, gate.restore
+
+            def snapshot() -> dict[str, Any]:  # (marked with when, and how many had passed)
+                return {**take(), "at": gate.now(), "passed": gate.passed}
+
+            def restore(state: Any) -> None:
+                saved.append(state)
+                keep(state)
+
+            gate.snapshot = snapshot  # type: ignore[method-assign]
+            gate.restore = restore  # type: ignore[method-assign]
+            return g
+
+        whole = simulate(build, seed)
+        moment = random.Random(seed).uniform(0, whole.virtual_seconds)
+        with SqliteStore(tmp_path / f"run-{seed}.db") as store:
+            options = {"store": store, "checkpoint_every": 0.01}
+            killed = simulate(build, seed, kill_at=moment, options=options)
+            if killed.ok:
+                continue  # (it ended before the moment came)
+            second = simulate(build, seed, options=options)
+        if not second.ok:
+            failures.append(f"seed {seed}: {second.failure}")
+            continue
+        if not saved:
+            continue  # (killed before its first checkpoint: the resumed run began anew)
+        resumed += 1
+        last, first, again = saved[-1], sinks[-2], sinks[-1]
+        timeline = [at for _, at in first.seen][: last["passed"]]
+        timeline += [last["at"] + at for _, at in again.seen]
+        assert len(timeline) == len(case(seed)["arrivals"])  # (none lost, none twice)
+        try:
+            within_rate(seed, timeline)
+        except AssertionError as exc:
+            failures.append(str(exc))
+    assert failures == []
+    assert resumed > 0
