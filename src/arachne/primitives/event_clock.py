@@ -27,7 +27,7 @@ from arachne.primitives.contract import FailureRow, Fragment, Maturity, Policy, 
 if TYPE_CHECKING:
     from arachne.model.policies import ErrorPolicy
 
-__all__ = ["EventClock", "EventStamper", "event_time", "reader"]
+__all__ = ["EventClock", "EventStamper", "event_time", "finite", "key_reader", "reader"]
 
 STAMPER: Final = "stamper"
 """The id of the clock's one node inside it."""
@@ -60,10 +60,20 @@ def reader(spec: object, what: str) -> Reader:
     raise TypeError(f"{what} {spec!r}: give a field name, a function, or None (the item itself)")
 
 
+def key_reader(spec: object) -> Reader:
+    """Return a function reading a key option: as :func:`reader`, but None is one group."""
+    return _one_group if spec is None else reader(spec, "key")
+
+
+def finite(value: object) -> bool:
+    """Whether ``value`` is a finite number (a bool is not)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def event_time(read: Reader, item: Any) -> float:
     """Return ``item``'s event time by ``read``: a finite number; ``ValueError`` if it is not."""
     value = read(item)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not finite(value):
         raise ValueError(
             f"event time {value!r} of {_short(item)} is not a finite number; give a "
             "timestamp option that reads one (seconds, say)"
@@ -73,6 +83,10 @@ def event_time(read: Reader, item: Any) -> float:
 
 def _itself(item: Any) -> Any:
     return item
+
+
+def _one_group(item: Any) -> None:
+    return None
 
 
 def _short(item: Any) -> str:
@@ -156,14 +170,10 @@ def _checked(options: Mapping[str, Any]) -> Iterator[str]:
     timestamp, delay, idle = options["timestamp"], options["max_delay"], options["idle_after"]
     if timestamp is not None and not isinstance(timestamp, str) and not callable(timestamp):
         yield f"timestamp {timestamp!r}: give a field name, a function, or None (the item itself)"
-    if not _seconds(delay) or delay < 0:
+    if not finite(delay) or delay < 0:
         yield f"max_delay {delay!r}: give how late (seconds of event time) items may come, >= 0"
-    if idle is not None and (not _seconds(idle) or idle <= 0):
+    if idle is not None and (not finite(idle) or idle <= 0):
         yield f"idle_after {idle!r}: give seconds above 0 after which a quiet stream is idle"
-
-
-def _seconds(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _float_or_none(value: Any) -> float | None:

@@ -41,7 +41,7 @@ from arachne.primitives.contract import (
     Primitive,
     part,
 )
-from arachne.primitives.event_clock import Reader, event_time, reader
+from arachne.primitives.event_clock import Reader, event_time, finite, key_reader, reader
 from arachne.primitives.windows import Late, clock_upstream, hashable, late_leads_somewhere
 
 if TYPE_CHECKING:
@@ -277,11 +277,7 @@ def _install_interval(name: str, options: Mapping[str, Any]) -> Fragment:
 
 
 def _key(options: Mapping[str, Any]) -> Reader:
-    return reader(options["key"], "key") if options["key"] is not None else _no_key
-
-
-def _no_key(item: Any) -> None:
-    return None
+    return key_reader(options["key"])
 
 
 def _late_leads_somewhere(graph: WholeGraph, path: str) -> list[Issue]:
@@ -319,11 +315,7 @@ def _join_checked(options: Mapping[str, Any]) -> Iterator[str]:
 def _interval_checked(options: Mapping[str, Any]) -> Iterator[str]:
     lower, upper = options["lower"], options["upper"]
     for name, value in (("lower", lower), ("upper", upper)):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
+        if not finite(value):
             yield f"{name} {value!r}: give seconds of event time (a right item pairs with a left "
             "one at tl + lower <= tr <= tl + upper)"
             return

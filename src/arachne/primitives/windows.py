@@ -45,7 +45,7 @@ from arachne.primitives.contract import (
     Primitive,
     part,
 )
-from arachne.primitives.event_clock import Reader, event_time, reader
+from arachne.primitives.event_clock import Reader, event_time, finite, key_reader, reader
 
 if TYPE_CHECKING:
     from arachne.model.policies import ErrorPolicy
@@ -465,7 +465,7 @@ def _install(name: str, options: Mapping[str, Any]) -> Fragment:
     unit.add_node(
         WindowNode(
             window,
-            reader(options["key"], "key") if options["key"] is not None else _no_key,
+            key_reader(options["key"]),
             reader(options["timestamp"], "timestamp"),
             reader(options["value"], "value"),
             options["aggregate"],
@@ -478,10 +478,6 @@ def _install(name: str, options: Mapping[str, Any]) -> Fragment:
     for port in ("out", "late", "meta"):
         unit.expose_output(port, (WINDOW, port))
     return Fragment(unit, checks=(_late_leads_somewhere, _clock_upstream), health=_health)
-
-
-def _no_key(item: Any) -> None:
-    return None
 
 
 def late_leads_somewhere(graph: WholeGraph, path: str, kind: str, node: str) -> list[Issue]:
@@ -580,7 +576,7 @@ def _checked(options: Mapping[str, Any]) -> Iterator[str]:
             if not _positive(value):
                 yield f"window {what} {value!r}: give seconds of event time above 0"
         align = getattr(window, "align", 0.0)
-        if not _finite(align):
+        if not finite(align):
             yield f"window align {align!r}: give the time (seconds) a window starts at"
         if (
             isinstance(window, Sliding)
@@ -604,17 +600,8 @@ def _checked(options: Mapping[str, Any]) -> Iterator[str]:
             yield f"{option} {given!r}: give a field name, a function, or None"
 
 
-def _finite(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _positive(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
+    return finite(value) and value > 0  # type: ignore[operator]
 
 
 SCENARIOS = (
