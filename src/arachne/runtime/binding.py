@@ -361,7 +361,9 @@ class Binding:
     def hold_input(self, held: bool) -> None:
         """Hold the node's input (see ``Node.hold_input``); a release queues it if it can go.
 
-        From a hook running off the loop (thread mode), the change is made on the loop.
+        From a hook running off the loop (thread mode), the change is made on the loop; a
+        release from outside any hook (a callback: credit returning to a mesh link) also wakes
+        a scheduler that waits.
         """
         rn = self.rn
 
@@ -371,6 +373,7 @@ class Binding:
                 rank = rn.wake_rank()
                 if rank is not None and not rn.blocked:
                     self._ready.add(rn, rank)
+                    self._gate.wake()
 
         if self._gate.on_loop() or not self._gate.running:
             change()

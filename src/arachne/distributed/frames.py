@@ -1,0 +1,154 @@
+"""Frames: what a mesh link puts on the wire, and the bytes they travel as between processes.
+
+A frame is one of three kinds. ``DATA`` carries a batch of items of one channel, numbered by
+``seq`` (1, 2, ...), with ``end`` on the last frame a channel will ever send and an optional
+``watermark`` that holds after its items; the sender's ``backlog`` (items waiting behind it)
+rides along. ``CREDIT`` goes back: ``ack`` is the highest sequence number received with none
+missing before it, ``credit`` the highest the sender may send (an absolute number, so a
+duplicated or late grant changes nothing). ``ANNOUNCE`` is a sender with items waiting and no
+credit saying so, which the receiver answers with its current grant: without it a lost grant
+would leave both sides waiting for each other. Every frame carries its ``epoch``, and a side
+that runs under another epoch drops it as stale.
+
+Between processes frames travel as MessagePack (``msgspec``), length-prefixed, decoded into
+plain data only: a peer can never make the decoder build an object of its choosing. An item
+that is a ``Message`` travels with its headers; any other item must be plain data (numbers,
+strings, bytes, lists, dicts, ``None``), which :func:`encode` checks, naming the channel.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgspec
+
+from arachne.model.message import EMPTY_HEADERS, Headers, Message
+
+__all__ = [
+    "ANNOUNCE",
+    "CREDIT",
+    "DATA",
+    "MAX_FRAME_BYTES",
+    "PREFIX_BYTES",
+    "Frame",
+    "FrameError",
+    "decode",
+    "encode",
+    "frame_length",
+    "item_bytes",
+]
+
+DATA: Final = 0
+CREDIT: Final = 1
+ANNOUNCE: Final = 2
+
+MAX_FRAME_BYTES: Final = 64 << 20
+"""The largest encoded frame a peer may send (64 MiB): a longer length prefix is refused."""
+
+_HEADER: Final = struct.Struct("!I")
+_MESSAGE: Final = 1  # the extension code of an item that is a Message (payload and headers)
+
+
+class FrameError(ValueError):
+    """A frame that cannot be encoded, or bytes from a peer that are no valid frame."""
+
+
+@dataclass(slots=True)
+class Frame:
+    """One frame of one channel (see the module's docstring for the fields)."""
+
+    kind: int
+    channel: str
+    seq: int = 0
+    epoch: int = 0
+    ack: int = 0
+    credit: int = 0
+    backlog: int = 0
+    items: list[Any] = field(default_factory=list)
+    end: bool = False
+    watermark: float | None = None
+
+
+def item_bytes(item: Any) -> int:
+    """Return roughly how many bytes ``item`` takes on the wire (what frame sizes count)."""
+    payload = item.payload if type(item) is Message else item
+    if isinstance(payload, bytes | str | bytearray):
+        return len(payload) + 8
+    return 64
+
+
+def _enc_hook(value: Any) -> Any:
+    if type(value) is Message:
+        headers = dict(value.headers) if value.headers is not EMPTY_HEADERS else {}
+        return msgspec.msgpack.Ext(_MESSAGE, _ENCODER.encode([value.payload, headers]))
+    raise NotImplementedError(type(value).__name__)
+
+
+def _ext_hook(code: int, data: memoryview) -> Any:
+    if code != _MESSAGE:
+        raise FrameError(f"unknown item extension {code} in a frame; peers must run one version")
+    payload, headers = msgspec.msgpack.decode(data)
+    if not isinstance(headers, dict):
+        raise FrameError("a message item's headers are no mapping")
+    return Message(payload, Headers(headers)) if headers else Message(payload)
+
+
+_ENCODER: Final = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
+_DECODER: Final = msgspec.msgpack.Decoder(ext_hook=_ext_hook)
+
+
+def encode(frame: Frame) -> bytes:
+    """Return ``frame`` as a length-prefixed MessagePack record."""
+    try:
+        body = _ENCODER.encode(
+            (
+                frame.kind,
+                frame.channel,
+                frame.seq,
+                frame.epoch,
+                frame.ack,
+                frame.credit,
+                frame.backlog,
+                frame.items,
+                frame.end,
+                frame.watermark,
+            )
+        )
+    except (TypeError, NotImplementedError) as exc:
+        raise FrameError(
+            f"channel {frame.channel!r}: an item cannot cross to another process ({exc}); "
+            "send plain data (numbers, strings, bytes, lists, dicts) across a mesh link"
+        ) from exc
+    return _HEADER.pack(len(body)) + body
+
+
+def frame_length(prefix: bytes) -> int:
+    """Return the body length a frame's 4-byte prefix announces (refusing oversized ones)."""
+    (length,) = _HEADER.unpack(prefix)
+    if length > MAX_FRAME_BYTES:
+        raise FrameError(f"a peer announced a frame of {length} bytes, over {MAX_FRAME_BYTES}")
+    return int(length)
+
+
+PREFIX_BYTES: Final = _HEADER.size
+
+
+def decode(body: bytes) -> Frame:
+    """Return the frame ``body`` (without its prefix) holds; ``FrameError`` if it is malformed."""
+    try:
+        fields = _DECODER.decode(body)
+    except (msgspec.DecodeError, FrameError, ValueError, TypeError) as exc:
+        raise FrameError(f"a peer sent bytes that are no frame: {exc}") from exc
+    if not isinstance(fields, list) or len(fields) != 10:
+        raise FrameError("a peer sent a frame of the wrong shape (expected 10 fields)")
+    kind, channel, seq, epoch, ack, credit, backlog, items, end, watermark = fields
+    ints = (kind, seq, epoch, ack, credit, backlog)
+    if not all(type(v) is int and v >= 0 for v in ints) or kind not in (DATA, CREDIT, ANNOUNCE):
+        raise FrameError("a peer sent a frame whose numbers are not counts (ints >= 0)")
+    if not isinstance(channel, str) or not isinstance(items, list) or type(end) is not bool:
+        raise FrameError("a peer sent a frame with a bad channel, items or end field")
+    if watermark is not None and type(watermark) not in (int, float):
+        raise FrameError("a peer sent a frame whose watermark is not a number")
+    return Frame(kind, channel, seq, epoch, ack, credit, backlog, items, end, watermark)
