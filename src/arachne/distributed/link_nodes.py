@@ -7,7 +7,8 @@ edge. ``LinkOut`` hands what it receives to its host's ``Outbound`` and holds it
 the channel waits for credit, so the producer's edge fills and holds the producer back, as a
 full local edge would. ``LinkIn`` takes frames as its output edge has room (the room it frees
 is the credit its host grants), emits their items and watermarks in order, and finishes when
-the link's last frame is taken.
+the link's last frame is taken. Both are ``keep_alive``: what releases them comes from
+outside their partition's run (a grant, a frame), so an idle moment is not its end.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class LinkOut(Node):
     """The sending end of a mesh link, as a sink node on the producer's host."""
 
     default_name = "link_out"
+    keep_alive = True  # credit, from outside the run, releases its held input
 
     def __init__(
         self, outbound: Outbound, *, schema: object = None, name: str | None = None
@@ -35,6 +37,7 @@ class LinkOut(Node):
         super().__init__(name=name, config={"channel": outbound.channel.channel})
         self._out = outbound
         self._schema = schema
+        self._held = False
 
     def inputs(self) -> Mapping[str, Any]:
         """Return the single input port."""
@@ -45,7 +48,9 @@ class LinkOut(Node):
         self._out.on_room = self._room
 
     def _room(self) -> None:
-        self.hold_input(False)
+        if self._held:  # (grants also come while it is not held, and after it finished)
+            self._held = False
+            self.hold_input(False)
 
     def on_message(self, port: str, msg: Message) -> None:
         """Send one message (the runtime hands batches to :meth:`on_batch`)."""
@@ -55,7 +60,8 @@ class LinkOut(Node):
         """Queue a batch for the link; hold the input while it waits for credit."""
         out = self._out
         out.push([m.payload if m.headers is EMPTY_HEADERS else m for m in msgs])
-        if out.full:
+        if out.full and not self._held:
+            self._held = True
             self.hold_input(True)
 
     def on_watermark(self, t: float) -> None:
@@ -72,6 +78,7 @@ class LinkIn(Node):
 
     default_name = "link_in"
     mode = "async"
+    keep_alive = True  # it ends at the link's end, not when its partition looks idle
     forwards_watermarks = False  # it says the watermarks that crossed the link itself
 
     def __init__(
@@ -87,12 +94,20 @@ class LinkIn(Node):
         return {"out": self._schema}
 
     async def on_tick(self) -> None:
-        """Wait for a frame, emit what it holds; finish at the link's end."""
-        taken = await self._in.take(self._limit)
+        """Wait for items, emit them (and the watermark they reach); finish at the link's end.
+
+        A frame that carried only a watermark is passed on and the wait goes on, so every
+        tick emits something or ends the node.
+        """
         emit = self.emit
-        for item in taken.items:
-            emit("out", item)
-        if taken.watermark is not None:
-            self.emit_watermark(taken.watermark)
-        if taken.end:
-            self.finish()
+        while True:
+            taken = await self._in.take(self._limit)
+            for item in taken.items:
+                emit("out", item)
+            if taken.watermark is not None:
+                self.emit_watermark(taken.watermark)
+            if taken.end:
+                self.finish()
+                return
+            if taken.items:
+                return

@@ -60,7 +60,9 @@ class Rounds:
 
         Nothing is in flight or waiting to retry, and every tick-driven node's last tick
         emitted nothing. Messages queued for a node that holds its input and has no timed
-        ticks do not count: nothing can ever release it, so waiting for them would hang.
+        ticks do not count: nothing can ever release it, so waiting for them would hang. A
+        ``keep_alive`` node is the exception: something outside the run releases it (credit
+        returning to a mesh link), so the run waits for it.
         """
         if self.ctx.tasks:
             return False
@@ -70,13 +72,10 @@ class Rounds:
                 continue
             if rn.busy or not rn.started or (open_inputs and rn.waits_for_input):
                 return False
-            stuck = rn.held and not rn.cadence  # holds its input, and no timer will tick it
+            stuck = rn.stuck  # holds its input, and nothing will release it
             if (rn.holds_run or (rn.tick_driven and not rn.idle)) and not stuck:
                 return False
-        return not any(
-            len(edge) and not (edge.target.held and not edge.target.cadence)
-            for edge in self.wiring.edges.values()
-        )
+        return not any(len(edge) and not edge.target.stuck for edge in self.wiring.edges.values())
 
     def release_waiting(self) -> bool:
         """End the wait of nodes waiting for a link once no other source runs; True if any.

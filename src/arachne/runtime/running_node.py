@@ -445,6 +445,11 @@ class RunningNode:
         )
 
     @property
+    def stuck(self) -> bool:
+        """Whether it holds its input and nothing will release it (no timer, not keep-alive)."""
+        return self.held and not self.cadence and not self.keep_alive
+
+    @property
     def waits_for_input(self) -> bool:
         """Whether it has no link in now but waits for one (and has nothing else to do)."""
         return (
