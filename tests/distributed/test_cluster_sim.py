@@ -23,24 +23,9 @@ from arachne.distributed.cluster import MemoryCluster
 from arachne.distributed.frames import DATA, Frame
 from arachne.distributed.memory import MemoryNetwork, NetworkFaults, Partition
 from arachne.sim import SimClock, SimLoop
+from tests.distributed.pipelines import KEYS, KeyedSum
 
 SEEDS = range(int(os.environ.get("ARACHNE_SIM_SEEDS", "100")))
-KEYS = ("ask", "bid", "fill", "quote", "trade")
-
-
-class KeyedSum(Node):
-    """Keeps a running total per key and emits ``(key, total)`` for each item."""
-
-    inp = Input(None, name="in")
-    out = Output(None)
-
-    def __init__(self) -> None:
-        self.totals: dict[str, int] = {}
-
-    def on_message(self, port: str, msg: Message) -> None:
-        key, value = msg.payload
-        total = self.totals[key] = self.totals.get(key, 0) + value
-        self.emit("out", [key, total])
 
 
 class Collect(Node):

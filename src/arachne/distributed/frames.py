@@ -89,7 +89,7 @@ def _enc_hook(value: Any) -> Any:
 def _ext_hook(code: int, data: memoryview) -> Any:
     if code != _MESSAGE:
         raise FrameError(f"unknown item extension {code} in a frame; peers must run one version")
-    payload, headers = msgspec.msgpack.decode(data)
+    payload, headers = _DECODER.decode(data)  # (the same hook: nested items are checked)
     if not isinstance(headers, dict):
         raise FrameError("a message item's headers are no mapping")
     return Message(payload, Headers(headers)) if headers else Message(payload)
@@ -116,7 +116,7 @@ def encode(frame: Frame) -> bytes:
                 frame.watermark,
             )
         )
-    except (TypeError, NotImplementedError) as exc:
+    except (TypeError, NotImplementedError, OverflowError) as exc:
         raise FrameError(
             f"channel {frame.channel!r}: an item cannot cross to another process ({exc}); "
             "send plain data (numbers, strings, bytes, lists, dicts) across a mesh link"
@@ -126,6 +126,8 @@ def encode(frame: Frame) -> bytes:
 
 def frame_length(prefix: bytes) -> int:
     """Return the body length a frame's 4-byte prefix announces (refusing oversized ones)."""
+    if len(prefix) != _HEADER.size:
+        raise FrameError(f"a frame's prefix is {_HEADER.size} bytes, got {len(prefix)}")
     (length,) = _HEADER.unpack(prefix)
     if length > MAX_FRAME_BYTES:
         raise FrameError(f"a peer announced a frame of {length} bytes, over {MAX_FRAME_BYTES}")
@@ -145,8 +147,10 @@ def decode(body: bytes) -> Frame:
         raise FrameError("a peer sent a frame of the wrong shape (expected 10 fields)")
     kind, channel, seq, epoch, ack, credit, backlog, items, end, watermark = fields
     ints = (kind, seq, epoch, ack, credit, backlog)
-    if not all(type(v) is int and v >= 0 for v in ints) or kind not in (DATA, CREDIT, ANNOUNCE):
+    if not all(type(v) is int and v >= 0 for v in ints):
         raise FrameError("a peer sent a frame whose numbers are not counts (ints >= 0)")
+    if kind not in (DATA, CREDIT, ANNOUNCE):
+        raise FrameError(f"a peer sent a frame of unknown kind {kind}; peers must run one version")
     if not isinstance(channel, str) or not isinstance(items, list) or type(end) is not bool:
         raise FrameError("a peer sent a frame with a bad channel, items or end field")
     if watermark is not None and type(watermark) not in (int, float):

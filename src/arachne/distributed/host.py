@@ -225,6 +225,10 @@ class MeshHost:
             self.loop.call_soon(self._reply)
         self._replies[inb.channel.channel] = inb
 
+    def send_replies(self) -> None:
+        """Send the grants waiting for the end of this turn now (before the host closes)."""
+        self._reply()
+
     def _reply(self) -> None:
         replies, self._replies = self._replies, {}
         send, name = self.transport.send, self.name

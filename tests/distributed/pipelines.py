@@ -1,0 +1,64 @@
+"""Graphs the multi-process tests build in every worker (``module:function`` builders)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from arachne import Input, IterSource, Message, Node, Output, Subgraph
+
+KEYS = ("ask", "bid", "fill", "quote", "trade")
+
+
+class KeyedSum(Node):
+    """Keeps a running total per key and emits ``[key, total]`` for each ``[key, value]``."""
+
+    inp = Input(None, name="in")
+    out = Output(None)
+
+    def __init__(self) -> None:
+        self.totals: dict[str, int] = {}
+
+    def on_message(self, port: str, msg: Message) -> None:
+        key, value = msg.payload
+        total = self.totals[key] = self.totals.get(key, 0) + value
+        self.emit("out", [key, total])
+
+
+class JsonLines(Node):
+    """Appends each payload to a file as one JSON line."""
+
+    inp = Input(None, name="in")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.file: Any = None
+
+    def on_start(self) -> None:
+        self.file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115  (closed in on_stop)
+
+    def on_message(self, port: str, msg: Message) -> None:
+        self.file.write(json.dumps(msg.payload) + "\n")
+
+    def on_stop(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def keyed(count: int, path: str) -> Subgraph:
+    """source -> keyed running sum -> a JSON-lines file, ``count`` items."""
+    g = Subgraph("keyed")
+    g.add_node(IterSource([[KEYS[i % 5], i % 97] for i in range(count)]), name="source")
+    g.add_node(KeyedSum(), name="sum")
+    g.add_node(JsonLines(path), name="sink")
+    g.connect(("source", "out"), ("sum", "in"), capacity=256)
+    g.connect(("sum", "out"), ("sink", "in"), capacity=256)
+    return g
+
+
+def broken_in_workers(path: str) -> Subgraph:
+    """The keyed graph, except in a worker (``ARACHNE_TEST_WORKER`` set), where it raises."""
+    if os.environ.get("ARACHNE_TEST_WORKER"):
+        raise RuntimeError("this worker cannot build its graph")
+    return keyed(10, path)

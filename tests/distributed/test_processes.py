@@ -1,0 +1,75 @@
+"""A keyed pipeline split across two worker processes, joined by a TCP mesh link."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from arachne import Runtime
+from arachne.distributed.channels import LinkOptions
+from arachne.distributed.processes import ClusterError, ProcessCluster
+from tests.distributed.pipelines import keyed
+
+ROOT = str(Path(__file__).resolve().parents[2])
+ENV = {"PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+
+
+def single_process(count: int, path: Path) -> str:
+    rt = Runtime()
+    rt.register(keyed(count, str(path)))
+    rt.run()
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "placement",
+    [
+        {"a": ["source"], "b": ["sum", "sink"]},
+        {"a": ["source", "sum"], "b": ["sink"]},
+        {"a": ["source", "sink"], "b": ["sum"]},  # there and back again
+    ],
+)
+def test_two_processes_output_what_one_does(
+    tmp_path: Path, placement: dict[str, list[str]]
+) -> None:
+    """The partitioned run's file equals the single-process run's, line for line."""
+    count = 20_000
+    expected = single_process(count, tmp_path / "single.jsonl")
+    out = tmp_path / "multi.jsonl"
+    cluster = ProcessCluster(
+        {
+            "builder": "tests.distributed.pipelines:keyed",
+            "kwargs": {"count": count, "path": str(out)},
+        },
+        placement,
+        options=LinkOptions(credits=4, frame_items=64),
+        env=ENV,
+    )
+    reports = cluster.run(timeout=120)
+    assert out.read_text(encoding="utf-8") == expected
+    assert set(reports) == {"a", "b"}
+    sent = [row for report in reports.values() for row in report["links"] if row["role"] == "send"]
+    assert sent
+    assert all(row["closed"] for row in sent)
+    received = [r for report in reports.values() for r in report["links"] if r["role"] == "receive"]
+    assert received
+    assert all(row["ended"] for row in received), received
+
+
+def test_a_worker_that_fails_or_dies_is_reported(tmp_path: Path) -> None:
+    """A builder refused up front; a worker's failure, or its death, fails the run, named."""
+    with pytest.raises(ValueError, match="builder must be"):
+        ProcessCluster({"builder": "no colon"}, {"a": ["x"]}, env=ENV)
+    source = {
+        "builder": "tests.distributed.pipelines:broken_in_workers",
+        "kwargs": {"path": str(tmp_path / "o")},
+    }
+    placement = {"a": ["source"], "b": ["sum", "sink"]}
+    failing = ProcessCluster(source, placement, env={**ENV, "ARACHNE_TEST_WORKER": "1"})
+    with pytest.raises(ClusterError, match="cannot build its graph"):
+        failing.run(timeout=60)
+    dead = ProcessCluster(source, placement, env=ENV, python="/bin/false")
+    with pytest.raises(ClusterError, match="ended before"):
+        dead.run(timeout=30)
