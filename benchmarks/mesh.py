@@ -95,13 +95,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--credits", type=int, default=LinkOptions().credits)
     parser.add_argument("--frame-items", type=int, default=LinkOptions().frame_items)
+    parser.add_argument("--frame-bytes", type=int, default=LinkOptions().frame_bytes)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--check", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     if args.quick:
         args.items, args.rounds = 20_000, 1
-    options = LinkOptions(credits=args.credits, frame_items=args.frame_items)
+    options = LinkOptions(
+        credits=args.credits, frame_items=args.frame_items, frame_bytes=args.frame_bytes
+    )
     print(machine_line())
     print(f"{args.items:,} items of {args.size} bytes; {options}")
     rows: list[dict[str, Any]] = []

@@ -62,3 +62,29 @@ def broken_in_workers(path: str) -> Subgraph:
     if os.environ.get("ARACHNE_TEST_WORKER"):
         raise RuntimeError("this worker cannot build its graph")
     return keyed(10, path)
+
+
+class Paced(Node):
+    """Passes each item on after ``pause`` seconds: a pipeline that runs for a while."""
+
+    mode = "async"
+    inp = Input(None, name="in")
+    out = Output(None)
+
+    def __init__(self, pause: float) -> None:
+        self.pause = pause
+
+    async def on_message(self, port: str, msg: Message) -> None:  # type: ignore[override]
+        await self.sleep(self.pause)
+        self.emit("out", msg.payload)
+
+
+def paced(count: int, pause: float, path: str) -> Subgraph:
+    """source -> paced -> a JSON-lines file: ``count`` items, ``pause`` seconds each."""
+    g = Subgraph("paced")
+    g.add_node(IterSource(range(count)), name="source")
+    g.add_node(Paced(pause), name="paced")
+    g.add_node(JsonLines(path), name="sink")
+    g.connect(("source", "out"), ("paced", "in"), capacity=16)
+    g.connect(("paced", "out"), ("sink", "in"), capacity=16)
+    return g

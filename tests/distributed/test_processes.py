@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,40 @@ def test_a_worker_that_fails_or_dies_is_reported(tmp_path: Path) -> None:
     dead = ProcessCluster(source, placement, env=ENV, python="/bin/false")
     with pytest.raises(ClusterError, match="ended before"):
         dead.run(timeout=30)
+
+
+def test_a_killed_worker_is_reported_unavailable_within_one_heartbeat(tmp_path: Path) -> None:
+    """SIGKILL one worker: the federated query shows it unavailable and its peer's links taint."""
+    heartbeat = 1.0
+    source = {
+        "builder": "tests.distributed.pipelines:paced",
+        "kwargs": {"count": 100_000, "pause": 0.001, "path": str(tmp_path / "o.jsonl")},
+    }
+    placement = {"a": ["source"], "b": ["paced", "sink"]}
+    with ProcessCluster(
+        source, placement, options=LinkOptions(heartbeat=heartbeat), env=ENV
+    ) as cluster:
+        cluster.start()
+        view = cluster.query(timeout=10)
+        assert view["hosts"] == {
+            "a": {"state": "available", "epoch": 0},
+            "b": {"state": "available", "epoch": 0},
+        }
+        assert view["manifest"] == cluster.manifest
+        assert view["taints"] == {}
+        killed = time.time()
+        cluster.kill("b")
+        seen_by_a = None
+        while time.time() < killed + heartbeat:
+            view = cluster.query(timeout=heartbeat)
+            if view["peers"]["a"]["b"]["state"] == "unavailable":
+                seen_by_a = time.time()
+                break
+        assert seen_by_a is not None, view
+        assert view["hosts"]["b"]["state"] == "unavailable"
+        assert view["hosts"]["b"]["since"] >= killed
+        assert "exit -9" in view["hosts"]["b"]["reason"]
+        assert view["peers"]["a"]["b"]["since"] >= killed - heartbeat
+        links = [row for row in view["links"] if row["host"] == "a"]
+        assert links
+        assert all(row["taints"] == ["degraded-link"] for row in links)

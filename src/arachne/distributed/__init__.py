@@ -2,6 +2,39 @@
 
 See docs/distributed.md. ``Placement`` says which partition each node runs in; links that
 cross partitions become mesh links (``LinkOut`` and ``LinkIn`` on either side) whose
-channels carry frames with sequence numbers, epochs and credits over a ``Transport``: in
-memory (``MemoryNetwork``, which the simulation harness drives) or TCP between processes.
+channels carry frames with sequence numbers, epochs and credits over a transport: in memory
+(``MemoryNetwork``, which the simulation harness drives, in a ``MemoryCluster``), TCP between
+worker processes (``ProcessCluster``) or Ray actors (``RayCluster``, the ``ray`` extra).
 """
+
+from arachne.distributed.channels import LinkOptions
+from arachne.distributed.cluster import MemoryCluster
+from arachne.distributed.federation import Unavailable, federate
+from arachne.distributed.host import DEGRADED, MeshHost
+from arachne.distributed.link_nodes import LinkIn, LinkOut
+from arachne.distributed.memory import MemoryNetwork, NetworkFaults, Partition
+from arachne.distributed.placement import KEY_GROUPS, Placement, key_group, partition_graph, plan
+from arachne.distributed.processes import ClusterError, ProcessCluster
+from arachne.distributed.ray_cluster import RayCluster
+
+__all__ = [
+    "DEGRADED",
+    "KEY_GROUPS",
+    "ClusterError",
+    "LinkIn",
+    "LinkOptions",
+    "LinkOut",
+    "MemoryCluster",
+    "MemoryNetwork",
+    "MeshHost",
+    "NetworkFaults",
+    "Partition",
+    "Placement",
+    "ProcessCluster",
+    "RayCluster",
+    "Unavailable",
+    "federate",
+    "key_group",
+    "partition_graph",
+    "plan",
+]

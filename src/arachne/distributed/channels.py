@@ -21,8 +21,10 @@ answers with its grant: a lost grant costs a round trip, never a deadlock.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any, Final
 
 from arachne.distributed.frames import ANNOUNCE, CREDIT, DATA, Frame, item_bytes
@@ -37,24 +39,28 @@ HOLD_FRAMES: Final = 2
 class LinkOptions:
     """How mesh links frame and pace what they carry (the defaults follow Flink's network stack).
 
-    ``credits``: frames a channel may have sent and not yet taken by its consumer;
+    ``credits``: frames a channel may have sent and not yet taken by its consumer (10: Flink's
+    2 exclusive and 8 floating buffers, all of them the channel's own here);
     ``frame_items`` and ``frame_bytes``: when a frame is full; ``linger``: seconds a partial
     frame waits for more items; ``retransmit``: seconds after which an unacknowledged frame is
-    sent again (and a sender without credit announces its backlog again).
+    sent again (and a sender without credit announces its backlog again); ``heartbeat``:
+    seconds between a host's heartbeats, and how long a peer may stay silent before it is
+    reported unavailable.
     """
 
-    credits: int = 4
-    frame_items: int = 64
-    frame_bytes: int = 32 * 1024
+    credits: int = 10
+    frame_items: int = 256
+    frame_bytes: int = 256 * 1024
     linger: float = 0.005
     retransmit: float = 0.2
+    heartbeat: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("credits", "frame_items", "frame_bytes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"link option {name} must be an int >= 1, got {value!r}")
-        for name in ("linger", "retransmit"):
+        for name in ("linger", "retransmit", "heartbeat"):
             value = getattr(self, name)
             if (
                 isinstance(value, bool)
@@ -74,8 +80,11 @@ class SendChannel:
     """The producer's end of a channel: items waiting, frames in flight, the credit granted."""
 
     __slots__ = (
+        "_head",
+        "_items",
         "_last_announce",
         "_marks",
+        "_sizes",
         "acked",
         "announced",
         "channel",
@@ -86,7 +95,6 @@ class SendChannel:
         "framed",
         "next_seq",
         "options",
-        "pending",
         "pending_bytes",
         "pushed",
         "resent",
@@ -98,7 +106,11 @@ class SendChannel:
         self.channel = channel
         self.options = options
         self.epoch = epoch
-        self.pending: deque[Any] = deque()
+        # Items waiting to be framed are _items[_head:], with their sizes beside them: a frame
+        # is cut with slices and a bisection, never an item at a time.
+        self._items: list[Any] = []
+        self._sizes: list[int] = []
+        self._head = 0
         self.pending_bytes = 0
         self._marks: deque[tuple[int, float]] = deque()  # (items pushed before it, watermark)
         self.pushed = self.framed = 0
@@ -117,9 +129,15 @@ class SendChannel:
         """Queue ``items`` to be framed (in order, after everything pushed before)."""
         if self.ending:
             raise RuntimeError(f"channel {self.channel!r} has ended; nothing more can be pushed")
-        self.pending.extend(items)
+        kinds = set(map(type, items))
+        if len(kinds) == 1 and kinds <= {bytes, str}:  # (the common case, sized in C)
+            sizes = [n + 8 for n in map(len, items)]
+        else:
+            sizes = list(map(item_bytes, items))
+        self._items += items
+        self._sizes += sizes
         self.pushed += len(items)
-        self.pending_bytes += sum(map(item_bytes, items))
+        self.pending_bytes += sum(sizes)
 
     def watermark(self, t: float) -> None:
         """Say that no item pushed from now on has an event time before ``t``."""
@@ -134,9 +152,14 @@ class SendChannel:
         self.ending = True
 
     @property
+    def backlog(self) -> int:
+        """Items waiting to be framed."""
+        return len(self._items) - self._head
+
+    @property
     def full(self) -> bool:
         """Whether the producer should be held back (enough is waiting for credit)."""
-        return len(self.pending) >= HOLD_FRAMES * self.options.frame_items
+        return self.backlog >= HOLD_FRAMES * self.options.frame_items
 
     @property
     def closed(self) -> bool:
@@ -151,7 +174,7 @@ class SendChannel:
     @property
     def has_partial(self) -> bool:
         """Whether items wait that do not fill a frame (they go when ``linger`` passes)."""
-        return bool(self.pending) and not self.end_seq
+        return self.backlog > 0 and not self.end_seq
 
     # -- what goes on the wire ---------------------------------------------------------------
 
@@ -161,22 +184,27 @@ class SendChannel:
         Only as many frames as the credit allows; the rest keeps waiting.
         """
         out: list[Frame] = []
-        options, pending, marks = self.options, self.pending, self._marks
+        options, marks = self.options, self._marks
+        frame_bytes = options.frame_bytes
         while self.next_seq <= self.credit and not self.end_seq:
+            head = self._head
+            waiting = len(self._items) - head
             boundary = marks[0][0] - self.framed if marks else -1
             limit = options.frame_items if boundary < 0 else min(options.frame_items, boundary)
-            take = size = 0
-            for item in pending:
-                if take >= limit or size >= options.frame_bytes:
-                    break
-                take += 1
-                size += item_bytes(item)
+            # An item joins the frame while what the frame holds before it is under frame_bytes.
+            sums = list(accumulate(self._sizes[head : head + min(limit, waiting)]))
+            take = min(len(sums), bisect_left(sums, frame_bytes) + 1)
+            size = sums[take - 1] if take else 0
             at_mark = boundary == take
-            last = self.ending and take == len(pending) and not (marks and not at_mark)
-            filled = take == options.frame_items or size >= options.frame_bytes
+            last = self.ending and take == waiting and not (marks and not at_mark)
+            filled = take == options.frame_items or size >= frame_bytes
             if not (filled or at_mark or last or (force and take)):
                 break
-            items = [pending.popleft() for _ in range(take)]
+            items = self._items[head : head + take]
+            self._head = head = head + take
+            if head >= 4096 and head * 2 >= len(self._items):  # compact the taken front
+                del self._items[:head], self._sizes[:head]
+                self._head = 0
             self.pending_bytes -= size
             self.framed += take
             mark = marks.popleft()[1] if at_mark else None
@@ -186,7 +214,7 @@ class SendChannel:
                 self.channel,
                 seq=self.next_seq,
                 epoch=self.epoch,
-                backlog=len(pending),
+                backlog=waiting - take,
                 items=items,
                 end=end,
                 watermark=mark,
@@ -221,21 +249,19 @@ class SendChannel:
                 entry[1] = now
                 out.append(entry[0])
                 self.resent += 1
-        starved = (self.pending or (self.ending and not self.end_seq)) and (
+        starved = (self.backlog or (self.ending and not self.end_seq)) and (
             self.next_seq > self.credit
         )
         if starved and now - self._last_announce >= wait:
             self._last_announce = now
             self.announced += 1
-            out.append(
-                Frame(ANNOUNCE, self.channel, epoch=self.epoch, backlog=len(self.pending) or 1)
-            )
+            out.append(Frame(ANNOUNCE, self.channel, epoch=self.epoch, backlog=self.backlog or 1))
         return out
 
     @property
     def waiting(self) -> bool:
         """Whether anything is left to send or to be acknowledged (timers must keep running)."""
-        return bool(self.unacked) or bool(self.pending) or (self.ending and not self.end_seq)
+        return bool(self.unacked) or self.backlog > 0 or (self.ending and not self.end_seq)
 
 
 @dataclass(slots=True)
@@ -299,15 +325,29 @@ class ReceiveChannel:
         return True
 
     def take(self, limit: int) -> Taken:
-        """Hand over up to ``limit`` items in order, with the watermark and end they reach."""
+        """Hand over up to ``limit`` items in order, with the watermark and end they reach.
+
+        A whole frame taken first is handed on as its own list (no copy); frames are never
+        changed (in memory one may still be the sender's own), so a second goes into a copy.
+        """
         taken = Taken([])
-        items, ready = taken.items, self.ready
-        while ready and len(items) < limit:
+        ready = self.ready
+        shared = False  # whether taken.items is a frame's own list
+        while ready and len(taken.items) < limit:
             frame = ready[0]
             start = self._offset
-            chunk = frame.items[start : start + limit - len(items)]
-            items.extend(chunk)
-            self._offset = start + len(chunk)
+            room = limit - len(taken.items)
+            if not taken.items and not start and len(frame.items) <= room:
+                taken.items, shared = frame.items, True
+                moved = len(frame.items)
+            else:
+                chunk = frame.items[start : start + room]
+                if shared:
+                    taken.items, shared = [*taken.items, *chunk], False
+                else:
+                    taken.items.extend(chunk)
+                moved = len(chunk)
+            self._offset = start + moved
             if self._offset < len(frame.items):
                 break
             ready.popleft()

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from arachne.distributed.channels import LinkOptions
+from arachne.distributed.federation import Unavailable, federate
 from arachne.distributed.host import MeshHost
 from arachne.distributed.memory import MemoryNetwork
 from arachne.distributed.placement import Placement, partition_graph, plan
@@ -22,6 +23,7 @@ from arachne.model.subgraph import Subgraph
 from arachne.runtime.execution import Execution
 
 if TYPE_CHECKING:
+    from arachne.distributed.frames import Frame
     from arachne.model.node import Node
     from arachne.runtime.clock import Clock
 
@@ -53,6 +55,7 @@ class MemoryCluster:
         self.network = network if network is not None else MemoryNetwork()
         self.hosts: dict[str, MeshHost] = {}
         self.executions: dict[str, Execution] = {}
+        self.crashed: dict[str, float] = {}  # partition -> when it crashed (loop time)
         for name in self.plan.nodes:
             host = self.hosts[name] = MeshHost(name, self.network, options=options)
             graph, kept = partition_graph(self.plan, name, instances, host)
@@ -61,8 +64,13 @@ class MemoryCluster:
             )
 
     async def run(self) -> None:
-        """Run every partition to completion; if one fails, stop the others and raise its error."""
-        tasks = {asyncio.ensure_future(ex.run()): name for name, ex in self.executions.items()}
+        """Run every partition to completion; if one fails, stop the others and raise its error.
+
+        A partition :meth:`crash` ended counts as ended, not as failed.
+        """
+        for host in self.hosts.values():
+            host.start()
+        tasks = {asyncio.ensure_future(self._run(name)): name for name in self.executions}
         pending = set(tasks)
         try:
             while pending:
@@ -77,10 +85,50 @@ class MemoryCluster:
         finally:
             for task in pending:
                 task.cancel()
+            for host in self.hosts.values():
+                host.close()
+
+    async def _run(self, name: str) -> None:
+        try:
+            await self.executions[name].run()
+        finally:
+            if name not in self.crashed:
+                self.hosts[name].close()
+
+    def crash(self, name: str) -> None:
+        """Crash partition ``name`` now: its host goes silent and its execution is cancelled."""
+        if name not in self.hosts:
+            raise KeyError(f"no partition {name!r}; the partitions are {', '.join(self.hosts)}")
+        self.crashed[name] = self.hosts[name].loop.time()
+        self.network.detach(name)
+        host = self.hosts[name]
+        host.transport = _Silent()
+        self.executions[name].request_stop(drain=False)
+
+    def query(self) -> dict[str, Any]:
+        """Return the federated answer of every host (a crashed one as unavailable)."""
+        checksum = self.plan.graph.checksum()
+        answers: dict[str, dict[str, Any] | Unavailable] = {}
+        for name, host in self.hosts.items():
+            if name in self.crashed:
+                answers[name] = Unavailable(name, self.crashed[name], "crashed")
+            else:
+                answers[name] = {"manifest": checksum, **host.health()}
+        return federate(answers)
 
     def links(self) -> dict[str, list[dict[str, Any]]]:
         """Return each host's channels as ``MeshHost.links`` describes them."""
         return {name: host.links() for name, host in self.hosts.items()}
+
+
+class _Silent:
+    """The transport of a crashed host: what it would still send is lost."""
+
+    def attach(self, *_: Any) -> None:
+        """Attach nothing."""
+
+    def send(self, source: str, dest: str, frame: Frame) -> None:
+        """Lose ``frame``."""
 
 
 def _alone(node: Node) -> Subgraph:

@@ -1,14 +1,15 @@
 """Frames: what a mesh link puts on the wire, and the bytes they travel as between processes.
 
-A frame is one of three kinds. ``DATA`` carries a batch of items of one channel, numbered by
+A frame is one of four kinds. ``DATA`` carries a batch of items of one channel, numbered by
 ``seq`` (1, 2, ...), with ``end`` on the last frame a channel will ever send and an optional
 ``watermark`` that holds after its items; the sender's ``backlog`` (items waiting behind it)
 rides along. ``CREDIT`` goes back: ``ack`` is the highest sequence number received with none
 missing before it, ``credit`` the highest the sender may send (an absolute number, so a
 duplicated or late grant changes nothing). ``ANNOUNCE`` is a sender with items waiting and no
 credit saying so, which the receiver answers with its current grant: without it a lost grant
-would leave both sides waiting for each other. Every frame carries its ``epoch``, and a side
-that runs under another epoch drops it as stale.
+would leave both sides waiting for each other. ``HEARTBEAT`` (no channel) says a host is alive
+to each peer it has links with. Every frame carries its ``epoch``, and a side that runs under
+another epoch drops it as stale.
 
 Between processes frames travel as MessagePack (``msgspec``), length-prefixed, decoded into
 plain data only: a peer can never make the decoder build an object of its choosing. An item
@@ -30,6 +31,7 @@ __all__ = [
     "ANNOUNCE",
     "CREDIT",
     "DATA",
+    "HEARTBEAT",
     "MAX_FRAME_BYTES",
     "PREFIX_BYTES",
     "Frame",
@@ -43,6 +45,7 @@ __all__ = [
 DATA: Final = 0
 CREDIT: Final = 1
 ANNOUNCE: Final = 2
+HEARTBEAT: Final = 3
 
 MAX_FRAME_BYTES: Final = 64 << 20
 """The largest encoded frame a peer may send (64 MiB): a longer length prefix is refused."""
@@ -99,10 +102,11 @@ _ENCODER: Final = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
 _DECODER: Final = msgspec.msgpack.Decoder(ext_hook=_ext_hook)
 
 
-def encode(frame: Frame) -> bytes:
+def encode(frame: Frame) -> bytearray:
     """Return ``frame`` as a length-prefixed MessagePack record."""
+    out = bytearray(_HEADER.size)
     try:
-        body = _ENCODER.encode(
+        _ENCODER.encode_into(
             (
                 frame.kind,
                 frame.channel,
@@ -114,14 +118,17 @@ def encode(frame: Frame) -> bytes:
                 frame.items,
                 frame.end,
                 frame.watermark,
-            )
+            ),
+            out,
+            _HEADER.size,
         )
     except (TypeError, NotImplementedError, OverflowError) as exc:
         raise FrameError(
             f"channel {frame.channel!r}: an item cannot cross to another process ({exc}); "
             "send plain data (numbers, strings, bytes, lists, dicts) across a mesh link"
         ) from exc
-    return _HEADER.pack(len(body)) + body
+    _HEADER.pack_into(out, 0, len(out) - _HEADER.size)
+    return out
 
 
 def frame_length(prefix: bytes) -> int:
@@ -137,7 +144,7 @@ def frame_length(prefix: bytes) -> int:
 PREFIX_BYTES: Final = _HEADER.size
 
 
-def decode(body: bytes) -> Frame:
+def decode(body: bytes | bytearray | memoryview) -> Frame:
     """Return the frame ``body`` (without its prefix) holds; ``FrameError`` if it is malformed."""
     try:
         fields = _DECODER.decode(body)
@@ -149,7 +156,7 @@ def decode(body: bytes) -> Frame:
     ints = (kind, seq, epoch, ack, credit, backlog)
     if not all(type(v) is int and v >= 0 for v in ints):
         raise FrameError("a peer sent a frame whose numbers are not counts (ints >= 0)")
-    if kind not in (DATA, CREDIT, ANNOUNCE):
+    if kind not in (DATA, CREDIT, ANNOUNCE, HEARTBEAT):
         raise FrameError(f"a peer sent a frame of unknown kind {kind}; peers must run one version")
     if not isinstance(channel, str) or not isinstance(items, list) or type(end) is not bool:
         raise FrameError("a peer sent a frame with a bad channel, items or end field")

@@ -10,33 +10,94 @@ ends in an ``Outbound``, a consumer's edge starts at an ``Inbound``.
 
 Grants are coalesced: whatever arrives or is taken in one turn of the loop is answered with
 one ``CREDIT`` frame per channel.
+
+Between :meth:`MeshHost.start` and :meth:`MeshHost.close` a host sends a heartbeat to each
+peer four times per ``heartbeat`` and notes when it last heard from each. A peer silent for
+three of those (so it is reported within one ``heartbeat`` of its last frame), or whose
+connection the transport saw break, is ``unavailable`` from the moment it was last heard;
+its links report the ``degraded-link`` taint until it is heard again. A host that closes
+says goodbye, and its peers report it ``left``, not unavailable.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from arachne.distributed.channels import LinkOptions, ReceiveChannel, SendChannel, Taken
-from arachne.distributed.frames import ANNOUNCE, CREDIT, DATA, Frame
+from arachne.distributed.frames import ANNOUNCE, CREDIT, DATA, HEARTBEAT, Frame
 
 if TYPE_CHECKING:
     from asyncio import AbstractEventLoop, Future, TimerHandle
 
-__all__ = ["Inbound", "MeshHost", "Outbound", "Transport"]
+__all__ = [
+    "BEATS",
+    "DEGRADED",
+    "SILENT_BEATS",
+    "Inbound",
+    "MeshHost",
+    "Outbound",
+    "Peer",
+    "Transport",
+]
+
+BEATS: Final = 4
+"""Heartbeats a host sends each peer per ``heartbeat`` seconds."""
+
+SILENT_BEATS: Final = 3
+"""Heartbeats' worth of silence after which a peer is reported unavailable."""
+
+DEGRADED = "degraded-link"
+"""The taint a link carries while the host at its other end is unavailable."""
 
 
 class Transport(Protocol):
     """Carries frames between hosts: in memory, over TCP, or over Ray."""
 
-    def attach(self, host: str, deliver: Callable[[str, Frame], None]) -> None:
-        """Have frames for ``host`` handed to ``deliver(source_host, frame)`` on its loop."""
+    def attach(
+        self,
+        host: str,
+        deliver: Callable[[str, Frame], None],
+        lost: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """Have frames for ``host`` handed to ``deliver(source_host, frame)`` on its loop.
+
+        ``lost(peer, reason)`` is called when the transport sees a peer's connection break.
+        """
         ...
 
     def send(self, source: str, dest: str, frame: Frame) -> None:
         """Send ``frame`` from ``source`` to ``dest`` (it may be lost, late or doubled)."""
         ...
+
+
+@dataclass(slots=True)
+class Peer:
+    """What a host knows of another: when it last heard from it, and since when it is not."""
+
+    name: str
+    last_heard: float | None = None
+    unavailable_since: float | None = None
+    reason: str = ""
+    left: bool = False
+
+    @property
+    def state(self) -> str:
+        """``available``, ``unavailable`` or ``left`` (it said goodbye)."""
+        if self.left:
+            return "left"
+        return "unavailable" if self.unavailable_since is not None else "available"
+
+    def row(self) -> dict[str, Any]:
+        """Return the peer as the query plane shows it."""
+        return {
+            "state": self.state,
+            "since": self.unavailable_since,
+            "last_heard": self.last_heard,
+            "reason": self.reason,
+        }
 
 
 class Outbound:
@@ -87,13 +148,23 @@ class Outbound:
 class Inbound:
     """The receiving end of one link on its consumer's host."""
 
-    __slots__ = ("_waiter", "channel", "host", "source")
+    __slots__ = ("_waiter", "channel", "host", "on_arrival", "source")
 
     def __init__(self, host: MeshHost, channel: ReceiveChannel, source: str) -> None:
         self.host = host
         self.channel = channel
         self.source = source
         self._waiter: Future[None] | None = None
+        self.on_arrival: Callable[[], None] | None = None  # called when frames arrive
+
+    def take_now(self, limit: int) -> Taken:
+        """Take up to ``limit`` items that are here (maybe none), granting the credit freed."""
+        channel = self.channel
+        before = channel.consumed
+        taken = channel.take(limit)
+        if channel.consumed != before:
+            self.host.reply_soon(self)
+        return taken
 
     async def take(self, limit: int) -> Taken:
         """Wait for items (or the end), then take up to ``limit`` of them, granting credit."""
@@ -104,17 +175,17 @@ class Inbound:
                 await waiter
             finally:
                 self._waiter = None
-        before = channel.consumed
-        taken = channel.take(limit)
-        if channel.consumed != before:
-            self.host.reply_soon(self)
-        return taken
+        return self.take_now(limit)
 
     def arrived(self) -> None:
         """Wake a waiting consumer (the host calls this when frames arrived)."""
+        if not self.channel.has_items:
+            return
         waiter = self._waiter
-        if waiter is not None and not waiter.done() and self.channel.has_items:
+        if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        if self.on_arrival is not None:
+            self.on_arrival()
 
 
 class MeshHost:
@@ -139,7 +210,10 @@ class MeshHost:
         self._replies: dict[str, Inbound] = {}
         self._linger: TimerHandle | None = None
         self._resend: TimerHandle | None = None
-        transport.attach(name, self.deliver)
+        self._beat: TimerHandle | None = None
+        self.peers: dict[str, Peer] = {}
+        self._started: float | None = None
+        transport.attach(name, self.deliver, self.lost)
 
     @property
     def loop(self) -> AbstractEventLoop:
@@ -154,6 +228,7 @@ class MeshHost:
         if out is None:
             ch = SendChannel(channel, self.options, epoch=self.epoch)
             out = self.outbound[channel] = Outbound(self, ch, dest)
+            self.peers.setdefault(dest, Peer(dest))
         return out
 
     def receiver(self, channel: str, source: str) -> Inbound:
@@ -162,7 +237,61 @@ class MeshHost:
         if inb is None:
             ch = ReceiveChannel(channel, self.options, epoch=self.epoch)
             inb = self.inbound[channel] = Inbound(self, ch, source)
+            self.peers.setdefault(source, Peer(source))
         return inb
+
+    # -- liveness ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start heartbeats to every peer and watching for silent ones."""
+        if self._beat is None:
+            self._started = self.loop.time()
+            self._beat = self.loop.call_later(0.0, self._heartbeat)
+
+    def _heartbeat(self) -> None:
+        loop = self.loop
+        now, beat = loop.time(), self.options.heartbeat
+        send, name = self.transport.send, self.name
+        for peer in self.peers.values():
+            send(name, peer.name, Frame(HEARTBEAT, "", epoch=self.epoch))
+            heard = peer.last_heard if peer.last_heard is not None else self._started
+            if (
+                not peer.left
+                and peer.unavailable_since is None
+                and heard is not None
+                and now - heard > beat * SILENT_BEATS / BEATS
+            ):
+                peer.unavailable_since = heard
+                peer.reason = f"silent for {now - heard:.3g} s"
+        self._beat = loop.call_later(beat / BEATS, self._heartbeat)
+
+    def lost(self, peer: str, reason: str) -> None:
+        """Report ``peer`` unavailable from now: its connection broke (the transport saw it)."""
+        known = self.peers.get(peer)
+        if known is not None and not known.left and known.unavailable_since is None:
+            known.unavailable_since = self.loop.time()
+            known.reason = reason
+
+    def close(self) -> None:
+        """Say goodbye to every peer and stop the timers (the partition's run has ended)."""
+        for timer in (self._beat, self._linger, self._resend):
+            if timer is not None:
+                timer.cancel()
+        if self._beat is not None:
+            for peer in self.peers.values():
+                self.transport.send(
+                    self.name, peer.name, Frame(HEARTBEAT, "", epoch=self.epoch, end=True)
+                )
+        self._beat = self._linger = self._resend = None
+
+    def _heard(self, source: str, frame: Frame) -> None:
+        peer = self.peers.get(source)
+        if peer is None:
+            peer = self.peers[source] = Peer(source)
+        peer.last_heard = self.loop.time()
+        peer.unavailable_since = None
+        peer.reason = ""
+        peer.left = frame.kind == HEARTBEAT and frame.end
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -199,6 +328,9 @@ class MeshHost:
 
     def deliver(self, source: str, frame: Frame) -> None:
         """Route a frame that arrived from host ``source`` to its channel."""
+        self._heard(source, frame)
+        if frame.kind == HEARTBEAT:
+            return
         if frame.kind == CREDIT:
             out = self.outbound.get(frame.channel)
             if out is None:
@@ -237,8 +369,20 @@ class MeshHost:
 
     # -- what the query plane reads ----------------------------------------------------------
 
+    def health(self) -> dict[str, Any]:
+        """Return the host, its epoch, its peers' states and its links (see ``links``)."""
+        return {
+            "host": self.name,
+            "epoch": self.epoch,
+            "peers": {name: peer.row() for name, peer in sorted(self.peers.items())},
+            "links": self.links(),
+        }
+
     def links(self) -> list[dict[str, Any]]:
-        """Return each channel's state: role, peer, sequence numbers, credit, counters."""
+        """Return each channel's state: role, peer, sequence numbers, credit, counters.
+
+        A link whose peer is unavailable carries the ``degraded-link`` taint.
+        """
         rows: list[dict[str, Any]] = []
         for channel_id, out in self.outbound.items():
             ch = out.channel
@@ -252,11 +396,12 @@ class MeshHost:
                     "acked": ch.acked,
                     "credit": ch.credit,
                     "in_flight": ch.in_flight,
-                    "backlog": len(ch.pending),
+                    "backlog": ch.backlog,
                     "resent": ch.resent,
                     "announced": ch.announced,
                     "stale": ch.stale,
                     "closed": ch.closed,
+                    "taints": self._taints(out.dest),
                 }
             )
         for channel_id, inb in self.inbound.items():
@@ -274,6 +419,11 @@ class MeshHost:
                     "duplicates": rc.duplicates,
                     "stale": rc.stale,
                     "ended": rc.ended,
+                    "taints": self._taints(inb.source),
                 }
             )
         return rows
+
+    def _taints(self, peer: str) -> list[str]:
+        known = self.peers.get(peer)
+        return [DEGRADED] if known is not None and known.state == "unavailable" else []

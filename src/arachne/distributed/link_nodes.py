@@ -30,6 +30,7 @@ class LinkOut(Node):
 
     default_name = "link_out"
     keep_alive = True  # credit, from outside the run, releases its held input
+    raw_batches = True  # it forwards what it takes: bare payloads need no Message around them
 
     def __init__(
         self, outbound: Outbound, *, schema: object = None, name: str | None = None
@@ -56,10 +57,15 @@ class LinkOut(Node):
         """Send one message (the runtime hands batches to :meth:`on_batch`)."""
         self.on_batch(port, [msg])
 
-    def on_batch(self, port: str, msgs: list[Message]) -> None:
-        """Queue a batch for the link; hold the input while it waits for credit."""
+    def on_batch(self, port: str, msgs: list[Any]) -> None:
+        """Queue a batch (bare payloads, or messages with headers) for the link.
+
+        The input is held while the channel waits for credit.
+        """
         out = self._out
-        out.push([m.payload if m.headers is EMPTY_HEADERS else m for m in msgs])
+        out.push(
+            [m.payload if type(m) is Message and m.headers is EMPTY_HEADERS else m for m in msgs]
+        )
         if out.full and not self._held:
             self._held = True
             self.hold_input(True)
@@ -74,12 +80,18 @@ class LinkOut(Node):
 
 
 class LinkIn(Node):
-    """The receiving end of a mesh link, as a source node on the consumer's host."""
+    """The receiving end of a mesh link, as a source node on the consumer's host.
+
+    A live pull source: the runtime pulls items as its output edge has room and pushes them
+    on as one batch; a pull that finds nothing leaves it idle until a frame arrives and wakes
+    it. A watermark a frame carried goes out at the next pull, after that frame's items.
+    """
 
     default_name = "link_in"
-    mode = "async"
     keep_alive = True  # it ends at the link's end, not when its partition looks idle
     forwards_watermarks = False  # it says the watermarks that crossed the link itself
+    live = True  # (a pull source that a short pull does not exhaust)
+    port = "out"
 
     def __init__(
         self, inbound: Inbound, *, limit: int, schema: object = None, name: str | None = None
@@ -88,26 +100,29 @@ class LinkIn(Node):
         self._in = inbound
         self._limit = limit
         self._schema = schema
+        self._watermark: float | None = None  # reached by items already pushed on
 
     def outputs(self) -> Mapping[str, Any]:
         """Return the single output port."""
         return {"out": self._schema}
 
-    async def on_tick(self) -> None:
-        """Wait for items, emit them (and the watermark they reach); finish at the link's end.
+    def as_pull_source(self) -> LinkIn:
+        """Return itself: the runtime pulls batches with :meth:`pull`."""
+        return self
 
-        A frame that carried only a watermark is passed on and the wait goes on, so every
-        tick emits something or ends the node.
-        """
-        emit = self.emit
-        while True:
-            taken = await self._in.take(self._limit)
-            for item in taken.items:
-                emit("out", item)
-            if taken.watermark is not None:
-                self.emit_watermark(taken.watermark)
-            if taken.end:
-                self.finish()
-                return
-            if taken.items:
-                return
+    def on_start(self) -> None:
+        """Be woken when frames arrive."""
+        self._in.on_arrival = self.wake
+
+    def pull(self, limit: int) -> list[Any]:
+        """Return up to ``limit`` items that arrived, in order; finish at the link's end."""
+        if self._watermark is not None:
+            self.emit_watermark(self._watermark)
+            self._watermark = None
+        taken = self._in.take_now(limit)
+        if taken.end:
+            self._in.on_arrival = None
+            self.finish()  # (a watermark with the end says nothing the end does not)
+        elif taken.watermark is not None:
+            self._watermark = taken.watermark
+        return taken.items

@@ -66,8 +66,13 @@ class MemoryNetwork:
         self.sent = self.dropped = self.duplicated = self.cut = 0
         self.in_transit = 0
 
-    def attach(self, host: str, deliver: Callable[[str, Frame], None]) -> None:
-        """Deliver frames addressed to ``host`` to ``deliver``."""
+    def attach(
+        self,
+        host: str,
+        deliver: Callable[[str, Frame], None],
+        lost: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """Deliver frames addressed to ``host`` to ``deliver`` (a crash is only silence here)."""
         self._hosts[host] = deliver
 
     def detach(self, host: str) -> None:

@@ -1,7 +1,7 @@
 """A graph run partitioned across processes on this machine, joined by TCP mesh links.
 
 :class:`ProcessCluster` is the coordinator: it starts one worker process per partition
-(``python -m arachne.distributed.processes``), tells each what to build, collects the port
+(``python -m arachne.distributed.worker``), tells each what to build, collects the port
 each listens on, hands every worker the table of peers, and waits for them to finish. The
 graph is built in every worker from the same source: a ``module:function`` that returns a
 ``Subgraph`` (called with ``kwargs``), or a graph document. Every worker splits it by the same
@@ -15,26 +15,25 @@ its links' counters, or ``{"failed": "..."}``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import json
 import os
+import queue
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from arachne.distributed.channels import LinkOptions
-from arachne.distributed.host import MeshHost
-from arachne.distributed.placement import Placement, partition_graph, plan
-from arachne.distributed.tcp import TcpTransport
+from arachne.distributed.federation import Unavailable, federate
+from arachne.distributed.placement import Placement, plan
 from arachne.model.subgraph import Subgraph
-from arachne.runtime.execution import Execution
 
 __all__ = ["ClusterError", "ProcessCluster", "build_unit"]
 
@@ -71,7 +70,10 @@ class ProcessCluster:
     """Run a graph split by ``placement`` in one worker process per partition.
 
     ``source`` says how every worker builds the graph (see :func:`build_unit`); ``options``
-    sets how links frame and pace. :meth:`run` returns each partition's report.
+    sets how links frame and pace. :meth:`run` starts the workers and returns each
+    partition's report when all have finished; or :meth:`start`, then :meth:`query` (the
+    federated answer of every host) and :meth:`kill` while it runs, and :meth:`wait`. Use it
+    as a context manager (or call :meth:`close`) so no worker outlives it.
     """
 
     def __init__(
@@ -87,28 +89,42 @@ class ProcessCluster:
             placement = Placement.of(placement)
         self.placement = placement
         self.source = dict(source)
-        plan(build_unit(self.source).to_graph(), placement)  # refused here, not in a worker
+        self.manifest = plan(build_unit(self.source).to_graph(), placement).graph.checksum()
         self.options = options if options is not None else LinkOptions()
         self.python = python
         self.env = {**os.environ, **(env or {})}
         self.token = secrets.token_hex(16)
         self.ports: dict[str, int] = {}
+        self.workers: dict[str, _Worker] = {}
+        self._asked = 0
+
+    def __enter__(self) -> ProcessCluster:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def run(self, timeout: float | None = None) -> dict[str, dict[str, Any]]:
         """Start the workers, run the graph to its end, return each partition's report."""
-        names = list(self.placement.partitions)
-        procs: dict[str, subprocess.Popen[str]] = {}
         try:
-            for name in names:
-                proc = subprocess.Popen(  # noqa: S603  (our own interpreter and module)
-                    [self.python, "-m", "arachne.distributed.processes"],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                    env=self.env,
-                )
-                procs[name] = proc
-                orders = {
+            self.start()
+            return self.wait(timeout)
+        finally:
+            self.close()
+
+    def start(self) -> None:
+        """Start one worker per partition and let them meet; return once all are running."""
+        for name in self.placement.partitions:
+            proc = subprocess.Popen(  # noqa: S603  (our own interpreter and module)
+                [self.python, "-m", "arachne.distributed.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env=self.env,
+            )
+            worker = self.workers[name] = _Worker(name, proc)
+            worker.say(
+                {
                     "source": self.source,
                     "placement": {k: list(v) for k, v in self.placement.partitions.items()},
                     "default": self.placement.default,
@@ -116,111 +132,150 @@ class ProcessCluster:
                     "token": self.token,
                     "options": asdict(self.options),
                 }
-                _say(proc, orders, name)
-            for name, proc in procs.items():
-                self.ports[name] = int(_hear(proc, name, "listening"))
-            peers = {name: ["127.0.0.1", port] for name, port in self.ports.items()}
-            for name, proc in procs.items():
-                _say(proc, {"peers": peers}, name)
-            deadline = None if timeout is None else time.monotonic() + timeout
-            reports = {}
-            for name, proc in procs.items():
-                reports[name] = _ended(proc, name, deadline)
-            return reports
-        finally:
-            for proc in procs.values():
-                if proc.poll() is None:
-                    proc.kill()
-                proc.wait()
-                for stream in (proc.stdin, proc.stdout):
-                    if stream is not None:
-                        with contextlib.suppress(OSError):  # (a pipe the worker broke)
-                            stream.close()
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        for name, worker in self.workers.items():
+            self.ports[name] = int(worker.expect("listening", deadline))
+        peers = {name: ["127.0.0.1", port] for name, port in self.ports.items()}
+        for worker in self.workers.values():
+            worker.say({"peers": peers})
+
+    def wait(self, timeout: float | None = None) -> dict[str, dict[str, Any]]:
+        """Wait for every worker's run to end; return their reports (``ClusterError`` if not)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        return {name: worker.expect("done", deadline) for name, worker in self.workers.items()}
+
+    def query(self, timeout: float = 1.0) -> dict[str, Any]:
+        """Return the federated answer of every host (``federation.federate``).
+
+        A worker that has finished answers with its final state; one that does not answer
+        within ``timeout`` seconds, or has died, is reported unavailable since it was last
+        heard (or since it ended).
+        """
+        self._asked += 1
+        asked = self._asked
+        for worker in self.workers.values():
+            if worker.running:
+                worker.ask(asked)
+        deadline = time.monotonic() + timeout
+        answers: dict[str, dict[str, Any] | Unavailable] = {
+            name: worker.answer(asked, deadline) for name, worker in self.workers.items()
+        }
+        return federate(answers)
+
+    def kill(self, name: str) -> None:
+        """Kill partition ``name``'s worker at once (SIGKILL), as a crash would."""
+        worker = self.workers.get(name)
+        if worker is None:
+            raise KeyError(f"no partition {name!r}; the partitions are {', '.join(self.workers)}")
+        worker.proc.kill()
+        worker.proc.wait()
+
+    def close(self) -> None:
+        """Kill every worker still running and release its pipes."""
+        for worker in self.workers.values():
+            worker.close()
 
 
-def _say(proc: subprocess.Popen[str], message: Mapping[str, Any], name: str) -> None:
-    if proc.stdin is None:
-        raise ClusterError(f"worker {name!r} has no pipe for its orders")
-    try:
-        proc.stdin.write(json.dumps(message) + "\n")
-        proc.stdin.flush()
-    except (BrokenPipeError, ValueError):
-        raise ClusterError(
-            f"worker {name!r} ended before it took its orders (exit {proc.wait()})"
-        ) from None
+class _Worker:
+    """The coordinator's end of one worker: its process, and what it said, read by a thread."""
 
+    def __init__(self, name: str, proc: subprocess.Popen[str]) -> None:
+        self.name = name
+        self.proc = proc
+        self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.report: dict[str, Any] | None = None  # its "done"
+        self.ended_at: float | None = None
+        self.heard_at: float | None = None
+        self._thread = threading.Thread(target=self._read, name=f"worker-{name}", daemon=True)
+        self._thread.start()
 
-def _hear(proc: subprocess.Popen[str], name: str, key: str) -> Any:
-    if proc.stdout is None:
-        raise ClusterError(f"worker {name!r} has no pipe to answer on")
-    line = proc.stdout.readline()
-    if not line:
-        raise ClusterError(f"worker {name!r} ended before it said {key!r} (exit {proc.wait()})")
-    message = json.loads(line)
-    if "failed" in message:
-        raise ClusterError(f"worker {name!r} failed: {message['failed']}")
-    if key not in message:
-        raise ClusterError(f"worker {name!r} said {line.strip()!r}, expected {key!r}")
-    return message[key]
+    def _read(self) -> None:
+        stdout = self.proc.stdout
+        if stdout is not None:
+            with contextlib.suppress(ValueError, OSError):  # (closed under it by close())
+                for line in stdout:
+                    try:
+                        message = json.loads(line)
+                    except ValueError:
+                        continue
+                    self.heard_at = time.time()
+                    if "done" in message:
+                        self.report = message["done"]
+                    self.messages.put(message)
+        self.ended_at = time.time()
+        self.messages.put({"eof": True})
 
+    @property
+    def running(self) -> bool:
+        """Whether its process runs and has not reported its end."""
+        return self.report is None and self.proc.poll() is None
 
-def _ended(proc: subprocess.Popen[str], name: str, deadline: float | None) -> dict[str, Any]:
-    wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-    try:
-        proc.wait(wait)
-    except subprocess.TimeoutExpired:
-        raise ClusterError(f"worker {name!r} did not finish in time") from None
-    report: dict[str, Any] = _hear(proc, name, "done")
-    return report
+    def say(self, message: Mapping[str, Any]) -> None:
+        """Write one message to the worker."""
+        stdin = self.proc.stdin
+        try:
+            if stdin is None:
+                raise BrokenPipeError
+            stdin.write(json.dumps(message) + "\n")
+            stdin.flush()
+        except (BrokenPipeError, ValueError):
+            raise ClusterError(
+                f"worker {self.name!r} ended before it took its orders (exit {self.proc.wait()})"
+            ) from None
 
+    def ask(self, asked: int) -> None:
+        """Ask the worker for its health (answered as ``{"answer": asked, ...}``)."""
+        with contextlib.suppress(ClusterError):  # (a worker that died: unavailable)
+            self.say({"query": asked})
 
-# -- the worker ----------------------------------------------------------------------------------
+    def expect(self, key: str, deadline: float | None) -> Any:
+        """Return the value of the next message with ``key``; ``ClusterError`` otherwise."""
+        while True:
+            message = self._next(deadline, f"say {key!r}")
+            if "failed" in message:
+                raise ClusterError(f"worker {self.name!r} failed: {message['failed']}")
+            if "eof" in message:
+                self.messages.put(message)  # (every later wait sees the end too)
+                raise ClusterError(
+                    f"worker {self.name!r} ended before it said {key!r} (exit {self.proc.wait()})"
+                )
+            if key in message:
+                return message[key]
 
+    def answer(self, asked: int, deadline: float) -> dict[str, Any] | Unavailable:
+        """Return the worker's answer to query ``asked``, or how it is unavailable."""
+        if self.report is not None:
+            return {**self.report["health"], "finished": True}
+        try:
+            while True:
+                message = self._next(deadline, "answer")
+                if "eof" in message or "failed" in message:
+                    self.messages.put(message)
+                    break
+                if message.get("answer") == asked:
+                    return dict(message["health"])
+                if "done" in message:
+                    return {**message["done"]["health"], "finished": True}
+        except ClusterError:
+            if self.proc.poll() is None:
+                return Unavailable(self.name, self.heard_at, "no answer in time")
+        code = self.proc.wait()
+        return Unavailable(self.name, self.ended_at, f"its process ended (exit {code})")
 
-async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> dict[str, Any]:
-    name = orders["partition"]
-    placement = Placement.of(orders["placement"], default=orders.get("default"))
-    sub = build_unit(orders["source"])
-    split = plan(sub.to_graph(), placement)
-    transport = TcpTransport(orders["token"])
-    options = LinkOptions(**orders["options"])
-    host = MeshHost(name, transport, options=options)
-    graph, instances = partition_graph(split, name, sub.instances(), host)
-    port = await transport.listen()
-    stdout.write(json.dumps({"listening": port}) + "\n")
-    stdout.flush()
-    line = await asyncio.get_running_loop().run_in_executor(None, stdin.readline)
-    peers = json.loads(line)["peers"]
-    transport.peers = {peer: (address, int(p)) for peer, (address, p) in peers.items()}
-    execution = Execution(graph, instances, execution_id=name)
-    began = time.perf_counter()
-    try:
-        await execution.run()
-    finally:
-        host.send_replies()
-        await transport.close()
-    return {
-        "seconds": time.perf_counter() - began,
-        "links": host.links(),
-        "nodes": {nid: s.emitted for nid, s in execution.stats().nodes.items()},
-    }
+    def _next(self, deadline: float | None, what: str) -> dict[str, Any]:
+        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            return self.messages.get(timeout=wait)
+        except queue.Empty:
+            raise ClusterError(f"worker {self.name!r} did not {what} in time") from None
 
-
-def main() -> int:
-    """Run one partition as the coordinator's orders (on standard input) say."""
-    stdout = sys.stdout
-    sys.stdout = sys.stderr  # what nodes print must not mix with the coordinator's protocol
-    try:
-        orders = json.loads(sys.stdin.readline())
-        report = asyncio.run(_work(orders, sys.stdin, stdout))
-    except Exception as exc:  # (reported to the coordinator, which raises it)
-        stdout.write(json.dumps({"failed": f"{type(exc).__name__}: {exc}"}) + "\n")
-        stdout.flush()
-        return 1
-    stdout.write(json.dumps({"done": report}) + "\n")
-    stdout.flush()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    def close(self) -> None:
+        """Kill the process if it runs; close its pipes."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):  # (a pipe the worker broke)
+                    stream.close()

@@ -34,9 +34,77 @@ __all__ = ["TcpTransport"]
 log = logging.getLogger("arachne.distributed")
 
 _HELLO_BYTES = 4096
+_BUFFER = 1 << 20  # bytes a connection reads into at once (grown for a bigger frame)
 
 CLOSE_LINGER = 5.0
 """Seconds a closing transport waits for what it sent to leave."""
+
+
+class _Inbound(asyncio.BufferedProtocol):
+    """One peer's connection into this process: frames read into one buffer, decoded from it.
+
+    The kernel copies into the buffer and the decoder copies out of it, nothing in between.
+    """
+
+    def __init__(self, owner: TcpTransport) -> None:
+        self._owner = owner
+        self._buf = bytearray(_BUFFER)
+        self._start = self._end = 0
+        self._source = ""
+        self._deliver: Callable[[str, Frame], None] | None = None
+        self._transport: asyncio.BaseTransport | None = None
+        self._failed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        self._owner._inbound.add(self)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if len(self._buf) - self._end < _BUFFER // 4:  # make room: drop what was read
+            kept = self._buf[self._start : self._end]
+            need = max(len(self._buf), len(kept) + _BUFFER // 2)
+            self._buf = bytearray(need)
+            self._buf[: len(kept)] = kept
+            self._start, self._end = 0, len(kept)
+        return memoryview(self._buf)[self._end :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._end += nbytes
+        buf = self._buf
+        try:
+            while self._end - self._start >= PREFIX_BYTES:
+                start = self._start
+                length = frame_length(bytes(buf[start : start + PREFIX_BYTES]))
+                if self._end - start - PREFIX_BYTES < length:
+                    if PREFIX_BYTES + length > len(buf):  # a frame bigger than the buffer
+                        kept = buf[start : self._end]
+                        self._buf = buf = bytearray(PREFIX_BYTES + length + _BUFFER // 2)
+                        buf[: len(kept)] = kept
+                        self._start, self._end = 0, len(kept)
+                    return
+                with memoryview(buf)[start + PREFIX_BYTES : start + PREFIX_BYTES + length] as body:
+                    self._start = start + PREFIX_BYTES + length
+                    if self._deliver is None:
+                        self._source, self._deliver = self._owner._hello(body)
+                    else:
+                        self._deliver(self._source, decode(body))
+        except (FrameError, msgspec.DecodeError) as exc:
+            self._owner.refused += 1
+            log.warning("a mesh connection was cut off: %s", exc)
+            self._failed = True
+            if self._transport is not None:
+                self._transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._owner._inbound.discard(self)
+        if not self._failed:
+            what = type(exc).__name__ if exc is not None else "closed by the peer"
+            self._owner._broke(self._source, f"its connection broke ({what})")
+
+    def close(self) -> None:
+        self._failed = True  # (closed here: not the peer's doing)
+        if self._transport is not None:
+            self._transport.close()
 
 
 class TcpTransport:
@@ -48,10 +116,12 @@ class TcpTransport:
         self.token = token
         self.peers: dict[str, tuple[str, int]] = dict(peers or {})
         self._deliver: dict[str, Callable[[str, Frame], None]] = {}
+        self._lost: dict[str, Callable[[str, str], None]] = {}
+        self._closing = False
         self._writers: dict[tuple[str, str], asyncio.StreamWriter | None] = {}
-        self._waiting: dict[tuple[str, str], list[bytes]] = {}
+        self._waiting: dict[tuple[str, str], list[bytearray]] = {}
         self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()  # connections being read
+        self._inbound: set[_Inbound] = set()  # connections being read
         self._connecting: set[asyncio.Task[Any]] = set()
         self.refused = 0  # connections cut off: a wrong token, an unknown host, bad frames
 
@@ -59,48 +129,48 @@ class TcpTransport:
 
     async def listen(self, address: str = "127.0.0.1", port: int = 0) -> int:
         """Start accepting peers' connections; return the port listened on."""
-        self._server = await asyncio.start_server(self._accepted, address, port)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Inbound(self), address, port)
         sockets = self._server.sockets
         return int(sockets[0].getsockname()[1])
 
-    def attach(self, host: str, deliver: Callable[[str, Frame], None]) -> None:
-        """Deliver frames addressed to ``host`` (a host of this process) to ``deliver``."""
-        self._deliver[host] = deliver
+    def attach(
+        self,
+        host: str,
+        deliver: Callable[[str, Frame], None],
+        lost: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """Deliver frames addressed to ``host`` (a host of this process) to ``deliver``.
 
-    async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        try:
-            prefix = await reader.readexactly(PREFIX_BYTES)
-            length = frame_length(prefix)
-            if length > _HELLO_BYTES:
-                raise FrameError("hello too long")
-            hello = msgspec.msgpack.decode(await reader.readexactly(length))
-            if (
-                not isinstance(hello, list)
-                or len(hello) != 3
-                or not all(isinstance(part, str) for part in hello)
-            ):
-                raise FrameError("no hello")
-            source, dest, token = hello
-            if not hmac.compare_digest(token.encode(), self.token.encode()):
-                raise FrameError(f"host {source!r} gave a wrong token")
-            if source not in self.peers or dest not in self._deliver:
-                raise FrameError(f"unknown host in hello: {source!r} -> {dest!r}")
-            deliver = self._deliver[dest]
-            while True:
-                length = frame_length(await reader.readexactly(PREFIX_BYTES))
-                deliver(source, decode(await reader.readexactly(length)))
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass  # the peer went away (or this host closed); lost frames are sent again
-        except (FrameError, msgspec.DecodeError) as exc:
-            self.refused += 1
-            log.warning("a mesh connection was cut off: %s", exc)
-        finally:
-            writer.close()
-            if task is not None:
-                self._tasks.discard(task)
+        ``lost(peer, reason)`` is called when a peer's connection into it breaks.
+        """
+        self._deliver[host] = deliver
+        if lost is not None:
+            self._lost[host] = lost
+
+    def _hello(self, body: memoryview) -> tuple[str, Callable[[str, Frame], None]]:
+        """Check a connection's hello; return its source host and where its frames go."""
+        if len(body) > _HELLO_BYTES:
+            raise FrameError("hello too long")
+        hello = msgspec.msgpack.decode(body)
+        if (
+            not isinstance(hello, list)
+            or len(hello) != 3
+            or not all(isinstance(part, str) for part in hello)
+        ):
+            raise FrameError("no hello")
+        source, dest, token = hello
+        if not hmac.compare_digest(token.encode(), self.token.encode()):
+            raise FrameError(f"host {source!r} gave a wrong token")
+        if source not in self.peers or dest not in self._deliver:
+            raise FrameError(f"unknown host in hello: {source!r} -> {dest!r}")
+        return source, self._deliver[dest]
+
+    def _broke(self, source: str, reason: str) -> None:
+        if self._closing or not source:
+            return
+        for lost in self._lost.values():
+            lost(source, reason)
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -146,6 +216,7 @@ class TcpTransport:
         The last grant a host sends (the one that acknowledges a link's end) would otherwise
         die with it, and its peer would wait for it for ever.
         """
+        self._closing = True
         if self._connecting:
             await asyncio.wait(set(self._connecting), timeout=linger)
         for writer in list(self._writers.values()):
@@ -162,7 +233,5 @@ class TcpTransport:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(writer.wait_closed(), linger)
         self._writers.clear()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for inbound in list(self._inbound):
+            inbound.close()

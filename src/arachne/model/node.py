@@ -74,9 +74,18 @@ class NodeBinding(Protocol):
         """Say every item still to come has an event time of ``t`` or later (see the Node)."""
         ...
 
+    def wake(self) -> None:
+        """Give an idle source another turn soon (see ``Node.wake``); safe from any thread."""
+        ...
+
 
 class PullSource(Protocol):
-    """A source the runtime pulls from in batches, only as far as its outputs have room."""
+    """A source the runtime pulls from in batches, only as far as its outputs have room.
+
+    One whose ``live`` attribute is true (a socket, a mesh link) is not exhausted by a short
+    pull: it finishes by calling ``finish()``, and a pull that finds nothing leaves it idle
+    until its ``Node.wake()`` asks again (it is not polled: it must wake itself).
+    """
 
     @property
     def port(self) -> str:
@@ -130,6 +139,12 @@ class Node:
       its outputs (``True``, the default: docs/event-time.md); a node that says its own with
       :meth:`emit_watermark` (a timestamp assigner) sets it ``False``.
 
+    - ``raw_batches``: an inline node whose ``on_batch`` takes the queued items as they are:
+      bare payloads, with a ``Message`` only where headers ride along (``False``, the
+      default: every item is wrapped in a ``Message``). For a node that only forwards what it
+      receives (a mesh link's sending end), where the wrapping is most of the cost; a batch
+      that carries headers, lineage or taints is wrapped as always.
+
     - ``control_inputs``: input ports on the control plane whatever feeds them: what
       ``Execution.inject`` puts there is served before any data, as a control edge's
       messages are (a kill switch's ``control``). Empty by default.
@@ -154,6 +169,7 @@ class Node:
     repairs: ClassVar[frozenset[str]] = frozenset()
     control_inputs: ClassVar[frozenset[str]] = frozenset()
     forwards_watermarks: ClassVar[bool] = True
+    raw_batches: ClassVar[bool] = False
 
     _arachne_name: str | None
     _arachne_config: Mapping[str, Any]
@@ -435,6 +451,19 @@ class Node:
         if binding is None:
             raise ExecutionError(f"node {self.name()!r} called emit_watermark() while not running")
         binding.emit_watermark(t, idle_after)
+
+    def wake(self) -> None:
+        """Give this source another turn soon: something it waits for has come.
+
+        For a source that found nothing to emit (a tick that emitted nothing, a live pull
+        source's empty pull), which the runtime otherwise asks again only when something else
+        happened in the run or its idle poll comes round. Safe from any thread and from
+        callbacks outside the node's hooks; on a node that is not idle, not running yet (its
+        first turn comes anyway) or ended, it does nothing.
+        """
+        binding = self._arachne_binding
+        if binding is not None:
+            binding.wake()
 
     def sleep(self, seconds: float) -> Awaitable[None]:
         """Wait ``seconds`` on the runtime's clock, from an ``async`` hook (``await``).

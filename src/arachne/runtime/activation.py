@@ -373,8 +373,26 @@ def _hand_batch(
     items = edge.take(size)
     if not items:
         return 0
-    _call_batch(ctx, rn, edge.port, [as_message(item) for item in items], 1)
+    if rn.raw_batches and not rn.marks and Message not in set(map(type, items)):
+        _call_raw(ctx, rn, edge.port, items)
+    else:
+        _call_batch(ctx, rn, edge.port, [as_message(item) for item in items], 1)
     return len(items)
+
+
+def _call_raw(ctx: RunContext, rn: RunningNode, port: str, items: list[Any]) -> None:
+    """Hand bare payloads to a ``raw_batches`` node's ``on_batch`` (no headers among them).
+
+    A failure goes to the error policy as a batch of messages would, wrapped then.
+    """
+    rn.counts.batches += 1
+    try:
+        rn.node.on_batch(port, items)
+    except Exception as exc:
+        msgs = [as_message(item) for item in items]
+        delay = decide_batch(ctx, rn, port, msgs, exc, 1)
+        if delay is not None:
+            schedule_retry(ctx, rn, delay, lambda: _retry_batch(ctx, rn, port, msgs, 2))
 
 
 def _call_batch(

@@ -19,6 +19,7 @@ from arachne.model.port import PortSpec
 from arachne.runtime.edge import Edge
 from arachne.runtime.hops import carry
 from arachne.runtime.lineage import LINEAGE
+from arachne.runtime.running_node import NO_INPUT_RANK
 from arachne.runtime.slot import CURRENT_SLOT
 from arachne.runtime.taints import TAINTS
 from arachne.runtime.tracing import TRACEPARENT
@@ -305,6 +306,21 @@ class Binding:
     def finish(self) -> None:
         """Ask for the node to finish once its current hook returns."""
         self.rn.finish_requested = True
+
+    def wake(self) -> None:
+        """Queue an idle source for a turn and wake the scheduler (see ``Node.wake``)."""
+        rn = self.rn
+
+        def change() -> None:
+            if rn.idle and not rn.finished:
+                rn.idle = False  # (left among the idle sources: a second look costs one pull)
+                self._ready.add(rn, NO_INPUT_RANK)
+                self._gate.wake()
+
+        if self._gate.on_loop() or not self._gate.running:
+            change()
+        else:
+            self._gate.apply(change)
 
     def request_stop(self, drain: bool) -> None:
         """Ask the execution to stop (see ``Execution.request_stop``)."""

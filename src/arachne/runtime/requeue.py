@@ -43,6 +43,7 @@ def after_turn(ctx: RunContext, rn: RunningNode) -> None:
         if not rn.pending:
             finish_node(ctx, rn)
     elif rn.idle:
-        ctx.idle_sources.append(rn)
+        if not getattr(rn.puller, "live", False):  # (a live pull source says when: wake())
+            ctx.idle_sources.append(rn)
     elif rn.tick_driven and not rn.pending and not rn.cadence:
         ctx.ready.add(rn, NO_INPUT_RANK)

@@ -297,6 +297,7 @@ class RunningNode:
         "outputs",
         "pending",
         "puller",
+        "raw_batches",
         "ready_rank",
         "removed",
         "repairs",
@@ -359,6 +360,7 @@ class RunningNode:
         # Inline function nodes are called on whole batches of payloads, never on_message.
         self.stage: FunctionStage | None = node.as_function_stage() if self.inline else None
         self.batched = self.inline and self.stage is None and overrides(node, "on_batch")
+        self.raw_batches = self.batched and bool(node.raw_batches)
         # A node that sees its batches (on_batch, a batch function) gets whole quanta.
         self.fixed_chunk = self.batched or (self.stage is not None and self.stage.kind == "batch")
         self.tick_driven = self.puller is not None or overrides(node, "on_tick")

@@ -85,7 +85,10 @@ def _pull(ctx: RunContext, rn: RunningNode, puller: PullSource) -> None:
     else:
         _emit_each(ctx, rn, puller.port, items)
     if pulled < room:
-        rn.finish_requested = True
+        if not getattr(puller, "live", False):
+            rn.finish_requested = True  # exhausted
+        elif not pulled:
+            rn.idle = True  # a live source with nothing yet: asked again when woken
     rn.chunk = next_chunk(max(pulled, 1), now() - began, ctx.batch)
 
 

@@ -1,0 +1,276 @@
+"""Partitions on Ray: one detached async actor per partition, frames carried as actor calls.
+
+Ray places and starts the processes; Arachne runs its own loop in each actor and its own
+link protocol between them, never Ray's restarts (``max_restarts=0``): a host that is lost
+is reported by heartbeats and restarted by Arachne. :class:`RayTransport` hands a turn's
+frames for one peer to one ``deliver`` call (fire and forget: the protocol resends what a
+failed call lost), and a call refused because ``max_pending_calls`` is reached counts as a
+lost frame, so the credits, not Ray's queues, bound what is in flight.
+
+Frames between actors are serialized by Ray, inside the cluster. Ray is an optional extra:
+``pip install 'arachne-runtime[ray]'``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from arachne.distributed.channels import LinkOptions
+from arachne.distributed.federation import Unavailable, federate
+from arachne.distributed.host import MeshHost
+from arachne.distributed.placement import Placement, partition_graph, plan
+from arachne.distributed.processes import ClusterError, build_unit
+from arachne.runtime.execution import Execution
+
+if TYPE_CHECKING:
+    from arachne.distributed.frames import Frame
+
+__all__ = ["MAX_PENDING_CALLS", "RayCluster", "RayTransport"]
+
+MAX_PENDING_CALLS = 64
+"""Calls one actor may have waiting on a peer's handle: a ceiling under the credits."""
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:  # pragma: no cover  (the dev environment has ray)
+        raise ImportError(
+            "running on Ray needs the ray extra: pip install 'arachne-runtime[ray]'"
+        ) from exc
+    return ray
+
+
+class RayTransport:
+    """Frames between partition actors: one ``deliver`` call per peer per turn of the loop."""
+
+    def __init__(self, peers: Mapping[str, Any]) -> None:
+        self.peers = dict(peers)
+        self._deliver: dict[str, Callable[[str, Frame], None]] = {}
+        self._queued: dict[tuple[str, str], list[Frame]] = {}
+        self.refused = 0  # calls Ray refused (max_pending_calls): their frames count as lost
+
+    def attach(
+        self,
+        host: str,
+        deliver: Callable[[str, Frame], None],
+        lost: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """Deliver frames for ``host`` (a partition of this actor) to ``deliver``."""
+        self._deliver[host] = deliver
+
+    def send(self, source: str, dest: str, frame: Frame) -> None:
+        """Queue ``frame`` for ``dest``; the turn's frames for it leave in one call."""
+        if not self._queued:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._queued.setdefault((source, dest), []).append(frame)
+
+    def _flush(self) -> None:
+        queued, self._queued = self._queued, {}
+        ray = _ray()
+        for (source, dest), frames in queued.items():
+            local = self._deliver.get(dest)
+            if local is not None:  # (a partition of this same actor)
+                for frame in frames:
+                    local(source, frame)
+                continue
+            handle = self.peers.get(dest)
+            if handle is None:
+                continue
+            try:
+                handle.deliver.remote(source, frames)
+            except ray.exceptions.PendingCallsLimitExceeded:
+                self.refused += 1
+
+
+class _PartitionHost:
+    """What runs inside one partition's actor: its graph, its host and its execution."""
+
+    def __init__(self, orders: Mapping[str, Any]) -> None:
+        self.orders = dict(orders)
+        self.host: MeshHost | None = None
+        self.execution: Execution | None = None
+        self.manifest = ""
+        self._task: asyncio.Task[None] | None = None
+        self._began = 0.0
+
+    async def start(self, peers: Mapping[str, Any]) -> None:
+        orders = self.orders
+        name = orders["partition"]
+        placement = Placement.of(orders["placement"], default=orders.get("default"))
+        sub = build_unit(orders["source"])
+        split = plan(sub.to_graph(), placement)
+        self.manifest = split.graph.checksum()
+        transport = RayTransport({k: v for k, v in peers.items() if k != name})
+        host = self.host = MeshHost(name, transport, options=LinkOptions(**orders["options"]))
+        graph, instances = partition_graph(split, name, sub.instances(), host)
+        self.execution = Execution(graph, instances, execution_id=name)
+        host.start()
+        self._began = time.perf_counter()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        execution, host = self.execution, self.host
+        if execution is None or host is None:
+            raise ClusterError("the partition was not started")
+        try:
+            await execution.run()
+        finally:
+            host.send_replies()
+            host.close()
+
+    async def deliver(self, source: str, frames: Sequence[Frame]) -> None:
+        host = self.host
+        if host is not None:
+            for frame in frames:
+                host.deliver(source, frame)
+
+    async def wait(self) -> dict[str, Any]:
+        if self._task is None or self.host is None or self.execution is None:
+            raise ClusterError("the partition was not started")
+        await self._task
+        return {
+            "seconds": time.perf_counter() - self._began,
+            "links": self.host.links(),
+            "health": self.health(),
+            "nodes": {nid: s.emitted for nid, s in self.execution.stats().nodes.items()},
+        }
+
+    def health(self) -> dict[str, Any]:
+        if self.host is None:
+            return {"manifest": self.manifest, "host": self.orders["partition"], "links": []}
+        return {"manifest": self.manifest, **self.host.health()}
+
+    async def query(self) -> dict[str, Any]:
+        return self.health()
+
+
+class RayCluster:
+    """Run a graph split by ``placement`` on Ray: one detached async actor per partition.
+
+    ``source`` says how each actor builds the graph (``processes.build_unit``); ``init`` are
+    the arguments of ``ray.init`` if Ray is not initialized yet (a local cluster; by default
+    sized for this machine, without its dashboard). :meth:`run` returns each partition's
+    report; or :meth:`start`, :meth:`query`, :meth:`kill`, :meth:`wait` and :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        source: Mapping[str, Any],
+        placement: Placement | Mapping[str, Sequence[str]],
+        *,
+        options: LinkOptions | None = None,
+        init: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(placement, Placement):
+            placement = Placement.of(placement)
+        self.placement = placement
+        self.source = dict(source)
+        self.manifest = plan(build_unit(self.source).to_graph(), placement).graph.checksum()
+        self.options = options if options is not None else LinkOptions()
+        self.init = dict(init or {})
+        self.id = secrets.token_hex(4)
+        self.actors: dict[str, Any] = {}
+        self.killed: dict[str, float] = {}
+
+    def __enter__(self) -> RayCluster:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def run(self, timeout: float | None = None) -> dict[str, dict[str, Any]]:
+        """Start the actors, run the graph to its end, return each partition's report."""
+        try:
+            self.start()
+            return self.wait(timeout)
+        finally:
+            self.close()
+
+    def start(self) -> None:
+        """Start one actor per partition (``ray.init`` first if needed) and let them meet."""
+        ray = _ray()
+        if not ray.is_initialized():
+            # Ray would otherwise re-run `uv run` for its workers and upload the directory.
+            os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+            ray.init(
+                **{
+                    "include_dashboard": False,
+                    "log_to_driver": False,
+                    "namespace": "arachne",
+                    **self.init,
+                },
+            )
+        actor = ray.remote(_PartitionHost)
+        for name in self.placement.partitions:
+            self.actors[name] = actor.options(
+                name=f"arachne-{self.id}-{name}",
+                lifetime="detached",
+                max_restarts=0,
+                max_concurrency=1000,
+                max_pending_calls=-1,
+                num_cpus=0,
+            ).remote(
+                {
+                    "source": self.source,
+                    "placement": {k: list(v) for k, v in self.placement.partitions.items()},
+                    "default": self.placement.default,
+                    "partition": name,
+                    "options": asdict(self.options),
+                }
+            )
+        ray.get([a.start.remote(self.actors) for a in self.actors.values()])
+
+    def wait(self, timeout: float | None = None) -> dict[str, dict[str, Any]]:
+        """Wait for every partition's run to end; return their reports."""
+        ray = _ray()
+        names = list(self.actors)
+        try:
+            reports = ray.get([self.actors[n].wait.remote() for n in names], timeout=timeout)
+        except ray.exceptions.GetTimeoutError:
+            raise ClusterError("the partitions did not finish in time") from None
+        except ray.exceptions.RayError as exc:
+            raise ClusterError(f"a partition failed: {exc}") from exc
+        return dict(zip(names, reports, strict=True))
+
+    def query(self, timeout: float = 1.0) -> dict[str, Any]:
+        """Return the federated answer of every partition (an unreachable one unavailable)."""
+        ray = _ray()
+        asked = {name: actor.query.remote() for name, actor in self.actors.items()}
+        deadline = time.monotonic() + timeout
+        answers: dict[str, dict[str, Any] | Unavailable] = {}
+        for name, ref in asked.items():
+            if name in self.killed:
+                answers[name] = Unavailable(name, self.killed[name], "its actor was killed")
+                continue
+            try:
+                answers[name] = ray.get(ref, timeout=max(0.0, deadline - time.monotonic()))
+            except ray.exceptions.GetTimeoutError:
+                answers[name] = Unavailable(name, None, "no answer in time")
+            except ray.exceptions.RayError as exc:
+                answers[name] = Unavailable(name, None, f"its actor failed: {type(exc).__name__}")
+        return federate(answers)
+
+    def kill(self, name: str) -> None:
+        """Kill partition ``name``'s actor (no restart: Arachne decides what comes next)."""
+        actor = self.actors.get(name)
+        if actor is None:
+            raise KeyError(f"no partition {name!r}; the partitions are {', '.join(self.actors)}")
+        _ray().kill(actor, no_restart=True)
+        self.killed[name] = time.time()
+
+    def close(self) -> None:
+        """Kill every actor (they are detached: they would outlive the driver otherwise)."""
+        ray = _ray()
+        for actor in self.actors.values():
+            try:
+                ray.kill(actor, no_restart=True)
+            except ray.exceptions.RayError:
+                continue
+        self.actors.clear()

@@ -1,0 +1,123 @@
+"""A partition's worker process: what ``ProcessCluster`` starts, one per partition.
+
+``python -m arachne.distributed.worker`` reads its orders from standard input (one JSON
+object: what to build, the placement, its partition, the cluster's token, the link options),
+listens for its peers, says ``{"listening": port}``, reads the peers' table, and runs its
+partition; while it runs it answers ``{"query": n}`` lines with its host's health, and it
+ends with ``{"done": report}`` or ``{"failed": "..."}``. What its nodes print goes to standard
+error, so it never mixes with these lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from typing import IO, Any
+
+from arachne.distributed.channels import LinkOptions
+from arachne.distributed.host import MeshHost
+from arachne.distributed.placement import Placement, partition_graph, plan
+from arachne.distributed.processes import build_unit
+from arachne.distributed.tcp import TcpTransport
+from arachne.runtime.execution import Execution
+
+__all__ = ["main"]
+
+
+class _Answering:
+    """The worker's end of the pipes: writes one line at a time, answers queries on the loop."""
+
+    def __init__(self, stdout: IO[str], host: MeshHost, manifest: str) -> None:
+        self._stdout = stdout
+        self._lock = threading.Lock()
+        self._host = host
+        self._manifest = manifest
+        self._loop = asyncio.get_running_loop()
+
+    def write(self, message: Mapping[str, Any]) -> None:
+        line = json.dumps(message) + "\n"
+        with self._lock:
+            self._stdout.write(line)
+            self._stdout.flush()
+
+    def health(self) -> dict[str, Any]:
+        """Return the host's health, its times on the wall clock, with the manifest hash."""
+        shift = time.time() - self._loop.time()
+        health = self._host.health()
+        for peer in health["peers"].values():
+            for key in ("since", "last_heard"):
+                if peer[key] is not None:
+                    peer[key] += shift
+        return {"manifest": self._manifest, **health}
+
+    def listen(self, stdin: IO[str]) -> None:
+        """Answer each ``{"query": n}`` line until the pipe closes (a thread of its own)."""
+        for line in stdin:
+            try:
+                asked = json.loads(line).get("query")
+            except (ValueError, AttributeError):
+                continue
+            if asked is not None:
+                with contextlib.suppress(RuntimeError):  # (the loop closed: the run is over)
+                    self._loop.call_soon_threadsafe(self._answer, asked)
+
+    def _answer(self, asked: object) -> None:
+        self.write({"answer": asked, "health": self.health()})
+
+
+async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> dict[str, Any]:
+    name = orders["partition"]
+    placement = Placement.of(orders["placement"], default=orders.get("default"))
+    sub = build_unit(orders["source"])
+    split = plan(sub.to_graph(), placement)
+    transport = TcpTransport(orders["token"])
+    options = LinkOptions(**orders["options"])
+    host = MeshHost(name, transport, options=options)
+    graph, instances = partition_graph(split, name, sub.instances(), host)
+    pipes = _Answering(stdout, host, split.graph.checksum())
+    port = await transport.listen()
+    pipes.write({"listening": port})
+    line = await asyncio.get_running_loop().run_in_executor(None, stdin.readline)
+    peers = json.loads(line)["peers"]
+    transport.peers = {peer: (address, int(p)) for peer, (address, p) in peers.items()}
+    threading.Thread(target=pipes.listen, args=(stdin,), name="queries", daemon=True).start()
+    execution = Execution(graph, instances, execution_id=name)
+    began = time.perf_counter()
+    host.start()
+    try:
+        await execution.run()
+    finally:
+        host.send_replies()
+        host.close()
+        await transport.close()
+    return {
+        "seconds": time.perf_counter() - began,
+        "links": host.links(),
+        "health": pipes.health(),
+        "nodes": {nid: s.emitted for nid, s in execution.stats().nodes.items()},
+    }
+
+
+def main() -> int:
+    """Run one partition as the coordinator's orders (on standard input) say."""
+    stdout = sys.stdout
+    sys.stdout = sys.stderr  # what nodes print must not mix with the coordinator's protocol
+    try:
+        orders = json.loads(sys.stdin.readline())
+        report = asyncio.run(_work(orders, sys.stdin, stdout))
+    except Exception as exc:  # (reported to the coordinator, which raises it)
+        stdout.write(json.dumps({"failed": f"{type(exc).__name__}: {exc}"}) + "\n")
+        stdout.flush()
+        return 1
+    stdout.write(json.dumps({"done": report}) + "\n")
+    stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

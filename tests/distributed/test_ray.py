@@ -1,0 +1,88 @@
+"""The same partitioned pipeline on a small local Ray cluster (the ``ray`` extra)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import ray
+
+from arachne import Runtime
+from arachne.distributed.channels import LinkOptions
+from arachne.distributed.ray_cluster import RayCluster
+from tests.distributed.pipelines import keyed
+
+ROOT = str(Path(__file__).resolve().parents[2])
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    """One small local Ray cluster for the module (starting one takes seconds)."""
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        namespace="arachne-tests",
+        runtime_env={"env_vars": {"PYTHONPATH": ROOT, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}},
+    )
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def test_two_actors_output_what_one_process_does(tmp_path: Path, local_ray: None) -> None:
+    """Split across two actors, the keyed pipeline writes the single-process run's file."""
+    count = 20_000
+    single = tmp_path / "single.jsonl"
+    rt = Runtime()
+    rt.register(keyed(count, str(single)))
+    rt.run()
+    out = tmp_path / "ray.jsonl"
+    cluster = RayCluster(
+        {
+            "builder": "tests.distributed.pipelines:keyed",
+            "kwargs": {"count": count, "path": str(out)},
+        },
+        {"a": ["source"], "b": ["sum", "sink"]},
+    )
+    reports = cluster.run(timeout=120)
+    assert out.read_text(encoding="utf-8") == single.read_text(encoding="utf-8")
+    sent = [row for row in reports["a"]["links"] if row["role"] == "send"]
+    assert sent
+    assert all(row["closed"] for row in sent)
+    assert cluster.actors == {}  # closed: no detached actor outlives the run
+
+
+def test_a_killed_actor_is_reported_unavailable_within_one_heartbeat(
+    tmp_path: Path, local_ray: None
+) -> None:
+    """Kill one partition's actor: its peer reports it unavailable within a heartbeat."""
+    heartbeat = 1.0
+    source = {
+        "builder": "tests.distributed.pipelines:paced",
+        "kwargs": {"count": 100_000, "pause": 0.001, "path": str(tmp_path / "o.jsonl")},
+    }
+    with RayCluster(
+        source, {"a": ["source"], "b": ["paced", "sink"]}, options=LinkOptions(heartbeat=heartbeat)
+    ) as cluster:
+        cluster.start()
+        view = cluster.query(timeout=10)
+        assert {h["state"] for h in view["hosts"].values()} == {"available"}
+        assert view["manifest"] == cluster.manifest
+        cluster.kill("b")
+        killed = time.monotonic()
+        seen = None
+        while time.monotonic() < killed + 3 * heartbeat:
+            view = cluster.query(timeout=heartbeat)
+            if view["peers"]["a"]["b"]["state"] == "unavailable":
+                seen = time.monotonic()
+                break
+        assert seen is not None, view
+        assert seen - killed <= heartbeat + 0.5  # (one heartbeat, and the query's own time)
+        assert view["hosts"]["b"]["state"] == "unavailable"
+        links = [row for row in view["links"] if row["host"] == "a"]
+        assert links
+        assert all(row["taints"] == ["degraded-link"] for row in links)
