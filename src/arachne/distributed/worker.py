@@ -50,7 +50,7 @@ class _Answering:
         shift = time.time() - self._loop.time()
         health = self._host.health()
         for peer in health["peers"].values():
-            for key in ("since", "last_heard"):
+            for key in ("since", "detected", "last_heard"):
                 if peer[key] is not None:
                     peer[key] += shift
         return {"manifest": self._manifest, **health}
