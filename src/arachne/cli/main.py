@@ -211,6 +211,15 @@ def run(
             min=1, help="With --store: entries the run's event log keeps, the oldest go (1000000)."
         ),
     ] = None,
+    hosts: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Split the graph over this many worker processes on this machine, joined by "
+            "TCP mesh links (docs/distributed.md).",
+        ),
+    ] = None,
 ) -> None:
     """Run a graph document; print what leaves its output nodes as JSON lines."""
     from arachne.cli.run import RunOptions, run_document
@@ -246,7 +255,14 @@ def run(
         upgrade=upgrade,
         record=record or [],
         log_keep=log_keep,
+        hosts=hosts,
     )
+    if hosts is not None:
+        from arachne.cli.hosts import run_on_hosts  # (only a split run needs it)
+
+        with _logging(log_level, json_lines=log_format == "json"):
+            status = _guarded(lambda: run_on_hosts(file, options, err))
+        raise typer.Exit(status)
     with _logging(log_level, json_lines=log_format == "json"):
         status = _guarded(lambda: run_document(file, options, err, sys.stdin))
     raise typer.Exit(status)

@@ -92,6 +92,7 @@ class RunOptions:
     log_keep: int | None = None  # entries of the event log kept (a million with a store)
     document_text: str | None = None  # the document as written, kept with the run
     replay: EventLog | None = None  # feed the graph this log's recorded messages
+    hosts: int | None = None  # run split over this many worker processes (TCP mesh links)
 
 
 def run_document(path: Path, options: RunOptions, err: Console, stdin: IO[str]) -> int:

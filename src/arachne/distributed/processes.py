@@ -25,12 +25,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from arachne.distributed.channels import LinkOptions
+from arachne.distributed.documents import document_unit
 from arachne.distributed.federation import Unavailable, federate
 from arachne.distributed.placement import Placement, plan
 from arachne.model.subgraph import Subgraph
@@ -49,13 +50,11 @@ def build_unit(source: Mapping[str, Any]) -> Subgraph:
     """Build the graph ``source`` names.
 
     ``{"builder": "pkg.mod:fn", "kwargs": {...}}`` calls a function that returns a
-    ``Subgraph``; ``{"document": "path.yaml"}`` builds a graph document.
+    ``Subgraph``; ``{"document": "path.yaml"}`` builds a graph document, with ``"taps":
+    true`` an ``OutputTap`` on each output it leaves unconnected.
     """
     if "document" in source:
-        from arachne.components.registry import Registry
-        from arachne.spec import build, read_document
-
-        return build(read_document(Path(source["document"])), Registry.default())
+        return document_unit(Path(source["document"]), taps=bool(source.get("taps", False)))
     target = source.get("builder")
     if not isinstance(target, str) or ":" not in target:
         raise ValueError(f"builder must be 'module:function' returning a Subgraph, got {target!r}")
@@ -70,7 +69,9 @@ class ProcessCluster:
     """Run a graph split by ``placement`` in one worker process per partition.
 
     ``source`` says how every worker builds the graph (see :func:`build_unit`); ``options``
-    sets how links frame and pace. :meth:`run` starts the workers and returns each
+    sets how links frame and pace; ``on_output(node, port, value)`` gets what the workers'
+    output taps took (a document built with ``"taps": true``), from the workers' threads, one
+    call at a time. :meth:`run` starts the workers and returns each
     partition's report when all have finished; or :meth:`start`, then :meth:`query` (the
     federated answer of every host) and :meth:`kill` while it runs, and :meth:`wait`. Use it
     as a context manager (or call :meth:`close`) so no worker outlives it.
@@ -84,10 +85,12 @@ class ProcessCluster:
         options: LinkOptions | None = None,
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
+        on_output: Callable[[str, str, Any], None] | None = None,
     ) -> None:
         if not isinstance(placement, Placement):
             placement = Placement.of(placement)
         self.placement = placement
+        self.on_output = on_output
         self.source = dict(source)
         self.manifest = plan(build_unit(self.source).to_graph(), placement).graph.checksum()
         self.options = options if options is not None else LinkOptions()
@@ -97,6 +100,7 @@ class ProcessCluster:
         self.ports: dict[str, int] = {}
         self.workers: dict[str, _Worker] = {}
         self._asked = 0
+        self._printing = threading.Lock()
 
     def __enter__(self) -> ProcessCluster:
         return self
@@ -122,7 +126,7 @@ class ProcessCluster:
                 text=True,
                 env=self.env,
             )
-            worker = self.workers[name] = _Worker(name, proc)
+            worker = self.workers[name] = _Worker(name, proc, self._output)
             worker.say(
                 {
                     "source": self.source,
@@ -163,6 +167,11 @@ class ProcessCluster:
         }
         return federate(answers)
 
+    def _output(self, node: str, port: str, value: Any) -> None:
+        with self._printing:
+            if self.on_output is not None:
+                self.on_output(node, port, value)
+
     def kill(self, name: str) -> None:
         """Kill partition ``name``'s worker at once (SIGKILL), as a crash would."""
         worker = self.workers.get(name)
@@ -180,9 +189,12 @@ class ProcessCluster:
 class _Worker:
     """The coordinator's end of one worker: its process, and what it said, read by a thread."""
 
-    def __init__(self, name: str, proc: subprocess.Popen[str]) -> None:
+    def __init__(
+        self, name: str, proc: subprocess.Popen[str], output: Callable[[str, str, Any], None]
+    ) -> None:
         self.name = name
         self.proc = proc
+        self._output = output
         self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
         self.report: dict[str, Any] | None = None  # its "done"
         self.ended_at: float | None = None
@@ -200,6 +212,10 @@ class _Worker:
                     except ValueError:
                         continue
                     self.heard_at = time.time()
+                    printed = message.get("print")
+                    if isinstance(printed, list) and len(printed) == 3:
+                        self._output(*printed)
+                        continue
                     if "done" in message:
                         self.report = message["done"]
                     self.messages.put(message)

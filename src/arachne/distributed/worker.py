@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 from arachne.distributed.channels import LinkOptions
+from arachne.distributed.documents import OutputTap
 from arachne.distributed.host import MeshHost
 from arachne.distributed.placement import Placement, partition_graph, plan
 from arachne.distributed.processes import build_unit
@@ -69,6 +70,18 @@ class _Answering:
     def _answer(self, asked: object) -> None:
         self.write({"answer": asked, "health": self.health()})
 
+    def output(self, node: str, port: str, value: Any) -> None:
+        """Send a value an output tap took to the coordinator (``ValueError``: no JSON form)."""
+        try:
+            line = json.dumps({"print": [node, port, value]}, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"a value from {node}:{port} has no JSON form ({exc}); emit JSON data"
+            ) from None
+        with self._lock:
+            self._stdout.write(line + "\n")
+            self._stdout.flush()
+
 
 async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> dict[str, Any]:
     name = orders["partition"]
@@ -80,6 +93,9 @@ async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> d
     host = MeshHost(name, transport, options=options)
     graph, instances = partition_graph(split, name, sub.instances(), host)
     pipes = _Answering(stdout, host, split.graph.checksum())
+    for node in instances.values():
+        if isinstance(node, OutputTap):
+            node.sink = pipes.output
     port = await transport.listen()
     pipes.write({"listening": port})
     line = await asyncio.get_running_loop().run_in_executor(None, stdin.readline)

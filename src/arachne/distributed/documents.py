@@ -1,0 +1,100 @@
+"""A graph document run across hosts: its outputs tapped, its nodes spread over partitions.
+
+``arachne run doc.yaml --hosts N`` builds the document in every worker the same way:
+:func:`document_unit` adds an :class:`OutputTap` on every output port the document leaves
+unconnected (as a single-process run prints them), and :func:`spread` places the nodes in
+``N`` partitions, ``h0`` to ``h(N-1)``: the document's nodes in topological order cut into
+runs of near-equal length, so most links stay inside a partition and the crossings follow
+the flow; each tap goes with the node it listens to. A worker points its taps at its pipe;
+the coordinator prints what they send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from arachne.distributed.placement import Placement
+from arachne.model.error_record import ERROR_PORT
+from arachne.model.message import Message
+from arachne.model.node import Node
+from arachne.model.port import Input
+from arachne.model.subgraph import Subgraph
+
+__all__ = ["TAP_PREFIX", "OutputTap", "document_unit", "spread"]
+
+TAP_PREFIX = "output-tap-"
+"""How the taps' node ids begin (a number follows; a clash with a document id is avoided)."""
+
+
+class OutputTap(Node):
+    """Hands every payload from one output port to ``sink(node, port, value)``, if set.
+
+    A value the sink refuses (no JSON form) is skipped: counted, logged, and the run goes on.
+    """
+
+    inp = Input(name="in")
+    error_policy = "skip"
+
+    def __init__(self, endpoint: tuple[str, str]) -> None:
+        self.endpoint = endpoint
+        self.sink: Callable[[str, str, Any], None] | None = None
+
+    def on_message(self, port: str, msg: Message) -> None:
+        """Pass the payload on with the endpoint it came from."""
+        if self.sink is not None:
+            self.sink(self.endpoint[0], self.endpoint[1], msg.payload)
+
+
+def document_unit(path: Path, *, taps: bool = True) -> Subgraph:
+    """Build the document at ``path``, with an :class:`OutputTap` on each unconnected output."""
+    from arachne.components.registry import Registry
+    from arachne.spec import analyze, build, read_document
+
+    doc = read_document(path)
+    sub = build(doc, Registry.default())
+    if not taps:
+        return sub
+    members = {m.id: m.unit for m in sub.members}
+    linked = {(edge.source.node, edge.source.port) for edge in doc.edges}
+    taken = {node.id for node in doc.nodes}
+    index = 0
+    for node_id in analyze(doc).outputs:
+        unit = members[node_id]
+        ports = unit.outputs() if isinstance(unit, Subgraph) else unit.output_specs()
+        for port in ports:
+            if port == ERROR_PORT or (node_id, port) in linked:
+                continue
+            index += 1
+            name = f"{TAP_PREFIX}{index}"
+            while name in taken:
+                name += "-tap"
+            sub.add_node(OutputTap((node_id, port)), name=name)
+            sub.connect((node_id, port), (name, "in"))
+    return sub
+
+
+def spread(sub: Subgraph, hosts: int) -> Placement:
+    """Place ``sub``'s nodes in ``hosts`` partitions (``h0``...), in runs of its topology.
+
+    Each :class:`OutputTap` goes with the node it listens to. More partitions than nodes
+    leaves the last ones empty (their workers run nothing and end at once).
+    """
+    if isinstance(hosts, bool) or not isinstance(hosts, int) or hosts < 1:
+        raise ValueError(f"hosts must be an int >= 1, got {hosts!r}")
+    graph = sub.to_graph()
+    instances = sub.instances()
+    order = [n for n in graph.topology.order if not isinstance(instances.get(n), OutputTap)]
+    names = [f"h{i}" for i in range(hosts)]
+    parts: dict[str, list[str]] = {name: [] for name in names}
+    where: dict[str, str] = {}
+    for index, node_id in enumerate(order):
+        part = names[index * hosts // max(len(order), 1)]
+        parts[part].append(node_id)
+        where[node_id] = part
+    for node_id, node in instances.items():
+        if isinstance(node, OutputTap):
+            (link,) = graph.links_into(node_id)
+            parts[where[link.source.node]].append(node_id)
+    return Placement.of(parts)
