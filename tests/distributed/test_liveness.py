@@ -11,7 +11,7 @@ from arachne import Input, IterSource, Message, Node, Subgraph
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.cluster import MemoryCluster
 from arachne.distributed.federation import Unavailable, federate
-from arachne.distributed.host import DEGRADED
+from arachne.distributed.host import DEGRADED, LinkCapabilities
 from arachne.distributed.memory import MemoryNetwork, NetworkFaults, Partition
 from arachne.sim import SimClock, SimLoop
 
@@ -71,7 +71,7 @@ def test_a_crashed_host_is_reported_unavailable_within_one_heartbeat() -> None:
     before = seen["before"]
     assert before["hosts"]["b"]["state"] == "available"
     assert before["peers"]["a"]["b"]["state"] == "available"
-    assert before["taints"] == {}
+    assert before["taints"] == {"not-durable": 2, "no-replay": 2}  # what no link keeps yet
     after = seen["after"]
     assert after["hosts"]["b"] == {
         "state": "unavailable",
@@ -84,7 +84,7 @@ def test_a_crashed_host_is_reported_unavailable_within_one_heartbeat() -> None:
     links = [row for row in after["links"] if row["host"] == "a"]
     assert links
     assert all(DEGRADED in row["taints"] for row in links)
-    assert after["taints"] == {DEGRADED: len(links)}
+    assert after["taints"][DEGRADED] == len(links)
 
 
 def test_a_partition_heals_and_the_peer_is_available_again() -> None:
@@ -111,7 +111,7 @@ def test_a_partition_heals_and_the_peer_is_available_again() -> None:
     assert cut_view["hosts"]["a"]["state"] == "available"  # (the query reaches both)
     assert healed["peers"]["a"]["b"]["state"] == "available"
     assert healed["peers"]["b"]["a"]["state"] == "available"
-    assert healed["taints"] == {}
+    assert DEGRADED not in healed["taints"]
 
 
 def test_a_finished_partition_has_left_and_is_not_unavailable() -> None:
@@ -157,3 +157,11 @@ def test_federate_merges_by_manifest_and_lists_every_host() -> None:
     assert merged["conflicts"] == {"d": "m0"}
     assert merged["links"] == [{"host": "a", **row}]  # d's rows are not mixed in
     assert merged["taints"] == {DEGRADED: 1}
+
+
+def test_capabilities_name_what_a_link_does_not_keep() -> None:
+    """Each capability a transport lacks is a taint label on the links it carries."""
+    assert LinkCapabilities().labels() == ("not-durable", "no-replay")
+    lacking = LinkCapabilities(order=False, durability=True, replay=True, trust=False)
+    assert lacking.labels() == ("unordered", "untrusted")
+    assert LinkCapabilities(durability=True, replay=True).labels() == ()

@@ -10,6 +10,7 @@ import pytest
 
 from arachne import Runtime
 from arachne.distributed.channels import LinkOptions
+from arachne.distributed.host import DEGRADED
 from arachne.distributed.processes import ClusterError, ProcessCluster
 from tests.distributed.pipelines import keyed
 
@@ -94,7 +95,7 @@ def test_a_killed_worker_is_reported_unavailable_within_one_heartbeat(tmp_path: 
             "b": {"state": "available", "epoch": 0},
         }
         assert view["manifest"] == cluster.manifest
-        assert view["taints"] == {}
+        assert DEGRADED not in view["taints"]
         killed = time.time()
         cluster.kill("b")
         peer = None
@@ -111,4 +112,4 @@ def test_a_killed_worker_is_reported_unavailable_within_one_heartbeat(tmp_path: 
         assert "exit -9" in view["hosts"]["b"]["reason"]
         links = [row for row in view["links"] if row["host"] == "a"]
         assert links
-        assert all(row["taints"] == ["degraded-link"] for row in links)
+        assert all(row["taints"] == ["not-durable", "no-replay", DEGRADED] for row in links)

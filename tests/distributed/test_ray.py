@@ -11,6 +11,7 @@ import ray
 
 from arachne import Runtime
 from arachne.distributed.channels import LinkOptions
+from arachne.distributed.host import DEGRADED
 from arachne.distributed.ray_cluster import RayCluster
 from tests.distributed.pipelines import keyed
 
@@ -87,4 +88,4 @@ def test_a_killed_actor_is_reported_unavailable_within_one_heartbeat(
         assert view["hosts"]["b"]["state"] == "unavailable"
         links = [row for row in view["links"] if row["host"] == "a"]
         assert links
-        assert all(row["taints"] == ["degraded-link"] for row in links)
+        assert all(row["taints"] == ["not-durable", "no-replay", DEGRADED] for row in links)

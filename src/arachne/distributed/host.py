@@ -37,6 +37,7 @@ __all__ = [
     "DEGRADED",
     "SILENT_BEATS",
     "Inbound",
+    "LinkCapabilities",
     "MeshHost",
     "Outbound",
     "Peer",
@@ -71,6 +72,32 @@ class Transport(Protocol):
     def send(self, source: str, dest: str, frame: Frame) -> None:
         """Send ``frame`` from ``source`` to ``dest`` (it may be lost, late or doubled)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCapabilities:
+    """What a transport's links preserve; each one they do not taints the routes they carry.
+
+    The link protocol keeps ``order`` (sequence numbers) on every transport. ``durability``:
+    frames survive a host's crash (none do yet: what is in flight dies with the host);
+    ``replay``: a restarted host can be sent again what it had taken; ``trust``: every peer is
+    who it says it is (a shared process, a token-checked connection, a Ray cluster).
+    """
+
+    order: bool = True
+    durability: bool = False
+    replay: bool = False
+    trust: bool = True
+
+    def labels(self) -> tuple[str, ...]:
+        """Return the taint labels for what is not preserved (``not-durable``, ...)."""
+        missing = {
+            "unordered": not self.order,
+            "not-durable": not self.durability,
+            "no-replay": not self.replay,
+            "untrusted": not self.trust,
+        }
+        return tuple(label for label, lacking in missing.items() if lacking)
 
 
 @dataclass(slots=True)
@@ -215,6 +242,7 @@ class MeshHost:
         self._beat: TimerHandle | None = None
         self.peers: dict[str, Peer] = {}
         self._started: float | None = None
+        self.capabilities: LinkCapabilities = getattr(transport, "capabilities", LinkCapabilities())
         transport.attach(name, self.deliver, self.lost)
 
     @property
@@ -383,7 +411,8 @@ class MeshHost:
     def links(self) -> list[dict[str, Any]]:
         """Return each channel's state: role, peer, sequence numbers, credit, counters.
 
-        A link whose peer is unavailable carries the ``degraded-link`` taint.
+        Each carries the taints of what its transport does not preserve
+        (``LinkCapabilities``), and ``degraded-link`` while its peer is unavailable.
         """
         rows: list[dict[str, Any]] = []
         for channel_id, out in self.outbound.items():
@@ -427,5 +456,8 @@ class MeshHost:
         return rows
 
     def _taints(self, peer: str) -> list[str]:
+        labels = list(self.capabilities.labels())
         known = self.peers.get(peer)
-        return [DEGRADED] if known is not None and known.state == "unavailable" else []
+        if known is not None and known.state == "unavailable":
+            labels.append(DEGRADED)
+        return labels

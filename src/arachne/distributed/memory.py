@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from arachne.distributed.frames import Frame
+from arachne.distributed.host import LinkCapabilities
 
 __all__ = ["MemoryNetwork", "NetworkFaults", "Partition"]
 
@@ -58,6 +59,8 @@ class NetworkFaults:
 
 class MemoryNetwork:
     """Hosts attached by name; frames delivered on the running loop, faults drawn from ``seed``."""
+
+    capabilities = LinkCapabilities()  # one process: trusted; in memory: not durable
 
     def __init__(self, faults: NetworkFaults | None = None, *, seed: int = 0) -> None:
         self.faults = faults if faults is not None else NetworkFaults()

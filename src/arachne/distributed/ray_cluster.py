@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.federation import Unavailable, federate
-from arachne.distributed.host import MeshHost
+from arachne.distributed.host import LinkCapabilities, MeshHost
 from arachne.distributed.placement import Placement, partition_graph, plan
 from arachne.distributed.processes import ClusterError, build_unit
 from arachne.runtime.execution import Execution
@@ -49,6 +49,8 @@ def _ray() -> Any:
 
 class RayTransport:
     """Frames between partition actors: one ``deliver`` call per peer per turn of the loop."""
+
+    capabilities = LinkCapabilities()  # inside the Ray cluster; frames in memory
 
     def __init__(self, peers: Mapping[str, Any]) -> None:
         self.peers = dict(peers)

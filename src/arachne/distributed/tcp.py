@@ -28,6 +28,7 @@ from arachne.distributed.frames import (
     encode,
     frame_length,
 )
+from arachne.distributed.host import LinkCapabilities
 
 __all__ = ["TcpTransport"]
 
@@ -109,6 +110,8 @@ class _Inbound(asyncio.BufferedProtocol):
 
 class TcpTransport:
     """Frames between hosts over TCP; ``peers`` maps each host to ``(address, port)``."""
+
+    capabilities = LinkCapabilities()  # token-checked peers; frames in memory
 
     def __init__(self, token: str, peers: Mapping[str, tuple[str, int]] | None = None) -> None:
         if not token:
