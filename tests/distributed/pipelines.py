@@ -88,3 +88,27 @@ def paced(count: int, pause: float, path: str) -> Subgraph:
     g.connect(("source", "out"), ("paced", "in"), capacity=16)
     g.connect(("paced", "out"), ("sink", "in"), capacity=16)
     return g
+
+
+class FailAt(Node):
+    """Raises at item ``at``: a sink that fails in its worker."""
+
+    inp = Input(None, name="in")
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+        self.seen = 0
+
+    def on_message(self, port: str, msg: Message) -> None:
+        self.seen += 1
+        if self.seen == self.at:
+            raise RuntimeError(f"the sink failed at item {self.at}")
+
+
+def failing_sink(count: int, at: int) -> Subgraph:
+    """source -> a sink that raises at item ``at``."""
+    g = Subgraph("failing")
+    g.add_node(IterSource(range(count)), name="source")
+    g.add_node(FailAt(at), name="sink")
+    g.connect(("source", "out"), ("sink", "in"), capacity=16)
+    return g

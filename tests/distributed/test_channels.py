@@ -373,10 +373,13 @@ def test_frames_unacknowledged_for_retransmit_seconds_go_again() -> None:
     assert sender.due(1.5) == []  # the clock restarted when they went again
     sender.push([7])
     [third] = sender.cut(1.6)
-    assert [f.seq for f in sender.due(2.0)] == [1, 2]  # frame 3 is not due yet
+    assert sender.due(2.0) == []  # frames 1 and 2 now wait twice as long: until 3.0
     assert sender.on_credit(grant(ack=1, credit=3)) is False  # acknowledges frame 1 only
-    assert sender.due(2.6) == [third]
+    assert sender.due(2.6) == [third]  # frame 3's first wait: 1.0
     assert [f.seq for f in sender.due(3.0)] == [2]
+    assert [f.seq for f in sender.due(4.7)] == [3]  # 2.0 after 2.6
+    assert sender.due(6.9) == []  # frame 2 next at 7.0 (4.0 after 3.0), frame 3 at 8.7
+    assert [f.seq for f in sender.due(7.0)] == [2]
     assert sender.resent == 6
     sender.on_credit(grant(ack=3, credit=4))
     assert sender.due(100.0) == []
@@ -510,19 +513,24 @@ def test_take_hands_items_in_order_across_frames_and_partial_frames() -> None:
     assert receiver.consumed == 1
     assert receiver.credit == 5
     assert not receiver.ended
-    assert receiver.take(10) == Taken([4, 5], watermark=7.0, end=True)
+    assert receiver.take(10) == Taken([4], watermark=7.0)  # stops after the watermark
+    assert not receiver.ended
+    assert receiver.take(10) == Taken([5], end=True)
     assert receiver.ended
     assert receiver.consumed == 3
     assert not receiver.has_items
     assert receiver.take(10) == Taken([])
 
 
-def test_take_reports_the_latest_watermark_it_passes_and_empty_frames() -> None:
+def test_take_stops_after_each_watermark_and_passes_empty_frames() -> None:
+    """What follows a watermark is never handed over with it: it must go on after it."""
     receiver = ReceiveChannel(CH, LinkOptions(credits=4))
     receiver.on_data(data(1, [1], watermark=1.0))
     receiver.on_data(data(2, [], watermark=2.0))
     receiver.on_data(data(3, [2], watermark=3.0))
-    assert receiver.take(10) == Taken([1, 2], watermark=3.0)
+    assert receiver.take(10) == Taken([1], watermark=1.0)
+    assert receiver.take(10) == Taken([], watermark=2.0)
+    assert receiver.take(10) == Taken([2], watermark=3.0)
     receiver.on_data(data(4, [], watermark=4.0))
     assert receiver.has_items
     assert receiver.take(10) == Taken([], watermark=4.0)
@@ -845,3 +853,14 @@ def test_a_lost_end_frame_and_its_lost_ack_are_both_resent() -> None:
     assert link.receiver.ended
     assert link.sender.closed
     assert link.receiver.duplicates == 1
+
+
+def test_an_ack_past_what_was_sent_acknowledges_only_what_was_sent() -> None:
+    """A grant that claims more than was sent cannot make frames in flight negative."""
+    sender = SendChannel(CH, LinkOptions(credits=4, frame_items=1))
+    sender.push([1, 2])
+    sender.cut(0.0)
+    sender.on_credit(grant(ack=10**12, credit=6))
+    assert sender.acked == 2
+    assert sender.in_flight == 0
+    assert not sender.unacked

@@ -113,3 +113,16 @@ def test_a_killed_worker_is_reported_unavailable_within_one_heartbeat(tmp_path: 
         links = [row for row in view["links"] if row["host"] == "a"]
         assert links
         assert all(row["taints"] == ["not-durable", "no-replay", DEGRADED] for row in links)
+
+
+def test_a_worker_failing_mid_run_fails_the_run_at_once_naming_it() -> None:
+    """b's sink raises: wait() says so at once, though a still waits on its link."""
+    source = {
+        "builder": "tests.distributed.pipelines:failing_sink",
+        "kwargs": {"count": 10**6, "at": 50},
+    }
+    cluster = ProcessCluster(source, {"a": ["source"], "b": ["sink"]}, env=ENV)
+    began = time.monotonic()
+    with pytest.raises(ClusterError, match=r"worker 'b' failed: .*the sink failed at item 50"):
+        cluster.run(timeout=60)
+    assert time.monotonic() - began < 30  # (not the timeout: the failure itself)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import ray
 
 from arachne import Runtime
 from arachne.distributed.channels import LinkOptions
@@ -20,7 +20,14 @@ ROOT = str(Path(__file__).resolve().parents[2])
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
-    """One small local Ray cluster for the module (starting one takes seconds)."""
+    """One small local Ray cluster for the module (starting one takes seconds).
+
+    Ray's import replaces the log record factory; the one before it is put back after, so
+    the tests that follow log as they would without Ray.
+    """
+    before = logging.getLogRecordFactory()
+    import ray
+
     ray.init(
         num_cpus=2,
         include_dashboard=False,
@@ -32,6 +39,7 @@ def local_ray() -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+        logging.setLogRecordFactory(before)
 
 
 def test_two_actors_output_what_one_process_does(tmp_path: Path, local_ray: None) -> None:

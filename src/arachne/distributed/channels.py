@@ -13,9 +13,10 @@ most ``credits`` frames (each of at most ``frame_items`` items and about ``frame
 bytes) are ever sent and not yet taken, however slow the consumer: a stalled consumer stalls
 its producer, with no buffer growing anywhere in between. Frames are cut when one is full, at
 a watermark or the end (control events go at once), and otherwise after ``linger`` seconds.
-A frame not acknowledged ``retransmit`` seconds after it was sent is sent again, and a sender
-that has items waiting but no credit announces its backlog as often, which the receiver
-answers with its grant: a lost grant costs a round trip, never a deadlock.
+A frame not acknowledged ``retransmit`` seconds after it was sent is sent again, each time
+after twice as long as before (up to 16 times ``retransmit``), and a sender that has items or
+a watermark waiting but no credit announces its backlog every ``retransmit``, which the
+receiver answers with its grant: a lost grant costs a round trip, never a deadlock.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from typing import Any, Final
 from arachne.distributed.frames import ANNOUNCE, CREDIT, DATA, Frame, item_bytes
 
 __all__ = ["LinkOptions", "ReceiveChannel", "SendChannel", "Taken"]
+
+MAX_BACKOFF: Final = 16
+"""A frame sent again waits twice as long each time, up to this many ``retransmit``s."""
 
 HOLD_FRAMES: Final = 2
 """Frames' worth of items a sender keeps waiting before it holds its producer back."""
@@ -117,7 +121,7 @@ class SendChannel:
         self.next_seq = 1
         self.acked = 0
         self.credit = options.credits
-        self.unacked: dict[int, list[Any]] = {}  # seq -> [frame, when last sent]
+        self.unacked: dict[int, list[Any]] = {}  # seq -> [frame, when last sent, wait]
         self.ending = False
         self.end_seq = 0
         self._last_announce = -math.inf
@@ -219,7 +223,7 @@ class SendChannel:
                 end=end,
                 watermark=mark,
             )
-            self.unacked[self.next_seq] = [frame, now]
+            self.unacked[self.next_seq] = [frame, now, options.retransmit]
             if end:
                 self.end_seq = self.next_seq
             self.next_seq += 1
@@ -231,10 +235,11 @@ class SendChannel:
         if frame.epoch != self.epoch:
             self.stale += 1
             return False
-        if frame.ack > self.acked:
-            for seq in range(self.acked + 1, frame.ack + 1):
-                self.unacked.pop(seq, None)
-            self.acked = frame.ack
+        ack = min(frame.ack, self.next_seq - 1)  # (never past what was sent)
+        if ack > self.acked:
+            for seq in [seq for seq in self.unacked if seq <= ack]:  # (at most credits of them)
+                del self.unacked[seq]
+            self.acked = ack
         if frame.credit > self.credit:
             self.credit = frame.credit
             return True
@@ -245,11 +250,12 @@ class SendChannel:
         wait = self.options.retransmit
         out: list[Frame] = []
         for entry in self.unacked.values():
-            if now - entry[1] >= wait:
-                entry[1] = now
+            if now - entry[1] >= entry[2]:
+                # Each time again the wait doubles (to 16 x): a slow peer is not flooded.
+                entry[1], entry[2] = now, min(entry[2] * 2, wait * MAX_BACKOFF)
                 out.append(entry[0])
                 self.resent += 1
-        starved = (self.backlog or (self.ending and not self.end_seq)) and (
+        starved = (self.backlog or self._marks or (self.ending and not self.end_seq)) and (
             self.next_seq > self.credit
         )
         if starved and now - self._last_announce >= wait:
@@ -261,7 +267,12 @@ class SendChannel:
     @property
     def waiting(self) -> bool:
         """Whether anything is left to send or to be acknowledged (timers must keep running)."""
-        return bool(self.unacked) or self.backlog > 0 or (self.ending and not self.end_seq)
+        return (
+            bool(self.unacked)
+            or self.backlog > 0
+            or bool(self._marks)
+            or (self.ending and not self.end_seq)
+        )
 
 
 @dataclass(slots=True)
@@ -327,8 +338,10 @@ class ReceiveChannel:
     def take(self, limit: int) -> Taken:
         """Hand over up to ``limit`` items in order, with the watermark and end they reach.
 
-        A whole frame taken first is handed on as its own list (no copy); frames are never
-        changed (in memory one may still be the sender's own), so a second goes into a copy.
+        It stops after a frame that carries a watermark, so the watermark can go on before
+        anything that followed it. A whole frame taken first is handed on as its own list (no
+        copy); frames are never changed (in memory one may still be the sender's own), so a
+        second goes into a copy.
         """
         taken = Taken([])
         ready = self.ready
@@ -353,10 +366,12 @@ class ReceiveChannel:
             ready.popleft()
             self._offset = 0
             self.consumed = frame.seq
-            if frame.watermark is not None:
-                taken.watermark = frame.watermark
             if frame.end:
                 self.ended = taken.end = True
+            if frame.watermark is not None:
+                taken.watermark = frame.watermark
+                break  # (what follows it must come after it)
+            if frame.end:
                 break
         return taken
 

@@ -148,7 +148,7 @@ def decode(body: bytes | bytearray | memoryview) -> Frame:
     """Return the frame ``body`` (without its prefix) holds; ``FrameError`` if it is malformed."""
     try:
         fields = _DECODER.decode(body)
-    except (msgspec.DecodeError, FrameError, ValueError, TypeError) as exc:
+    except (msgspec.DecodeError, FrameError, ValueError, TypeError, RecursionError) as exc:
         raise FrameError(f"a peer sent bytes that are no frame: {exc}") from exc
     if not isinstance(fields, list) or len(fields) != 10:
         raise FrameError("a peer sent a frame of the wrong shape (expected 10 fields)")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from arachne.distributed.channels import LinkOptions, ReceiveChannel, SendChannel, Taken
-from arachne.distributed.frames import ANNOUNCE, CREDIT, DATA, HEARTBEAT, Frame
+from arachne.distributed.frames import ANNOUNCE, CREDIT, DATA, HEARTBEAT, Frame, FrameError
 
 if TYPE_CHECKING:
     from asyncio import AbstractEventLoop, Future, TimerHandle
@@ -132,7 +132,7 @@ class Peer:
 class Outbound:
     """The sending end of one link on its producer's host."""
 
-    __slots__ = ("_closed", "channel", "dest", "host", "on_room")
+    __slots__ = ("_closed", "channel", "dest", "error", "host", "on_room")
 
     def __init__(self, host: MeshHost, channel: SendChannel, dest: str) -> None:
         self.host = host
@@ -140,9 +140,22 @@ class Outbound:
         self.dest = dest
         self.on_room: Callable[[], None] | None = None  # called when a full channel has room
         self._closed: Future[None] | None = None
+        self.error: FrameError | None = None  # what broke the link (an item that cannot go)
+
+    def fail(self, error: FrameError) -> None:
+        """Break the link: its producer and ``finish`` get ``error`` (nothing more is sent)."""
+        if self.error is not None:
+            return
+        self.error = error
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_exception(error)
+        if self.on_room is not None:
+            self.on_room()  # (a held producer takes its next batch, and fails on it)
 
     def push(self, items: list[Any]) -> None:
-        """Queue ``items`` for the link and send what credit allows."""
+        """Queue ``items`` for the link and send what credit allows (``FrameError``: broken)."""
+        if self.error is not None:
+            raise self.error
         self.channel.push(items)
         self.host.flush(self)
 
@@ -158,6 +171,8 @@ class Outbound:
 
     async def finish(self) -> None:
         """End the link and wait until the receiver has acknowledged everything."""
+        if self.error is not None:
+            raise self.error
         self.channel.finish()
         if self._closed is None:
             self._closed = self.host.loop.create_future()
@@ -168,7 +183,7 @@ class Outbound:
     def settled(self) -> None:
         """Wake the producer, complete ``finish``, as far as the channel allows (after a grant)."""
         channel = self.channel
-        if self.on_room is not None and not channel.full:
+        if self.on_room is not None and (not channel.full or self.error is not None):
             self.on_room()
         if channel.closed and self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
@@ -327,15 +342,27 @@ class MeshHost:
 
     def flush(self, out: Outbound, *, force: bool = False) -> None:
         """Send the frames ``out`` may send now; arm the linger and retransmission timers."""
+        if out.error is not None:
+            return
         loop = self.loop
         frames = out.channel.cut(loop.time(), force=force)
-        send, name, dest = self.transport.send, self.name, out.dest
-        for frame in frames:
-            send(name, dest, frame)
+        if not self._sent(out, frames):
+            return
         if out.channel.has_partial and self._linger is None:
             self._linger = loop.call_later(self.options.linger, self._lingered)
         if out.channel.waiting and self._resend is None:
             self._resend = loop.call_later(self.options.retransmit, self._retransmit)
+
+    def _sent(self, out: Outbound, frames: list[Frame]) -> bool:
+        """Send ``frames`` for ``out``; a frame that cannot go breaks the link (False)."""
+        send, name, dest = self.transport.send, self.name, out.dest
+        try:
+            for frame in frames:
+                send(name, dest, frame)
+        except FrameError as exc:
+            out.fail(exc)
+            return False
+        return True
 
     def _lingered(self) -> None:
         self._linger = None
@@ -345,12 +372,11 @@ class MeshHost:
 
     def _retransmit(self) -> None:
         self._resend = None
-        now, send, name = self.loop.time(), self.transport.send, self.name
+        now = self.loop.time()
         waiting = False
         for out in self.outbound.values():
-            for frame in out.channel.due(now):
-                send(name, out.dest, frame)
-            waiting = waiting or out.channel.waiting
+            if out.error is None and self._sent(out, out.channel.due(now)):
+                waiting = waiting or out.channel.waiting
         if waiting:
             self._resend = self.loop.call_later(self.options.retransmit, self._retransmit)
 

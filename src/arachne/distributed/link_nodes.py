@@ -62,7 +62,7 @@ class LinkOut(Node):
 
         The input is held while the channel waits for credit.
         """
-        out = self._out
+        out = self._out  # (push raises the error that broke the link: it fails the node)
         out.push(
             [m.payload if type(m) is Message and m.headers is EMPTY_HEADERS else m for m in msgs]
         )
@@ -84,7 +84,7 @@ class LinkIn(Node):
 
     A live pull source: the runtime pulls items as its output edge has room and pushes them
     on as one batch; a pull that finds nothing leaves it idle until a frame arrives and wakes
-    it. A watermark a frame carried goes out at the next pull, after that frame's items.
+    it. A watermark a frame carried goes out after that frame's items (see :meth:`pull`).
     """
 
     default_name = "link_in"
@@ -93,14 +93,12 @@ class LinkIn(Node):
     live = True  # (a pull source that a short pull does not exhaust)
     port = "out"
 
-    def __init__(
-        self, inbound: Inbound, *, limit: int, schema: object = None, name: str | None = None
-    ) -> None:
+    def __init__(self, inbound: Inbound, *, schema: object = None, name: str | None = None) -> None:
         super().__init__(name=name, config={"channel": inbound.channel.channel})
         self._in = inbound
-        self._limit = limit
         self._schema = schema
         self._watermark: float | None = None  # reached by items already pushed on
+        self._ending = False  # the end came with a watermark still to say
 
     def outputs(self) -> Mapping[str, Any]:
         """Return the single output port."""
@@ -115,14 +113,28 @@ class LinkIn(Node):
         self._in.on_arrival = self.wake
 
     def pull(self, limit: int) -> list[Any]:
-        """Return up to ``limit`` items that arrived, in order; finish at the link's end."""
+        """Return up to ``limit`` items that arrived, in order; finish at the link's end.
+
+        A watermark goes on at once when no item came with it, else at the next pull (which
+        follows at once while the output has room), after those items; at the end, the
+        last watermark goes before the node finishes.
+        """
         if self._watermark is not None:
             self.emit_watermark(self._watermark)
             self._watermark = None
+        if self._ending:
+            self.finish()
+            return []
         taken = self._in.take_now(limit)
+        if taken.watermark is not None:
+            if taken.items:
+                self._watermark = taken.watermark
+            else:
+                self.emit_watermark(taken.watermark)
         if taken.end:
             self._in.on_arrival = None
-            self.finish()  # (a watermark with the end says nothing the end does not)
-        elif taken.watermark is not None:
-            self._watermark = taken.watermark
+            if self._watermark is None:
+                self.finish()
+            else:
+                self._ending = True
         return taken.items

@@ -201,7 +201,7 @@ def partition_graph(
             schema = port.schema if port is not None else None
             node_id = _node_id("link_in", crossing.channel, taken)
             inbound = host.receiver(crossing.channel, crossing.source)
-            node = LinkIn(inbound, limit=host.options.frame_items, schema=schema)
+            node = LinkIn(inbound, schema=schema)
             links.append(_relinked(link, PortRef(node_id, "out"), link.target))
         else:
             continue

@@ -41,6 +41,9 @@ __all__ = ["ClusterError", "ProcessCluster", "build_unit"]
 START_TIMEOUT = 60.0
 """Seconds a worker may take to start listening."""
 
+WAIT_LOOK = 0.02
+"""Seconds between looks at the workers while waiting for them to finish."""
+
 
 class ClusterError(RuntimeError):
     """A worker could not start, failed, or ended without saying how."""
@@ -145,9 +148,27 @@ class ProcessCluster:
             worker.say({"peers": peers})
 
     def wait(self, timeout: float | None = None) -> dict[str, dict[str, Any]]:
-        """Wait for every worker's run to end; return their reports (``ClusterError`` if not)."""
+        """Wait for every worker's run to end; return their reports.
+
+        ``ClusterError`` as soon as one worker fails or dies (naming it: its peers would wait
+        for it for ever), or when ``timeout`` seconds pass.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
-        return {name: worker.expect("done", deadline) for name, worker in self.workers.items()}
+        reports: dict[str, dict[str, Any]] = {}
+        while len(reports) < len(self.workers):
+            for name, worker in self.workers.items():
+                if name in reports:
+                    continue
+                if worker.report is not None:
+                    reports[name] = worker.report
+                    continue
+                worker.check()
+            if len(reports) < len(self.workers):
+                if deadline is not None and time.monotonic() > deadline:
+                    waiting = [n for n in self.workers if n not in reports]
+                    raise ClusterError(f"workers {', '.join(waiting)} did not finish in time")
+                time.sleep(WAIT_LOOK)
+        return reports
 
     def query(self, timeout: float = 1.0) -> dict[str, Any]:
         """Return the federated answer of every host (``federation.federate``).
@@ -197,6 +218,7 @@ class _Worker:
         self._output = output
         self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
         self.report: dict[str, Any] | None = None  # its "done"
+        self.failure: str | None = None  # its "failed"
         self.ended_at: float | None = None
         self.heard_at: float | None = None
         self._thread = threading.Thread(target=self._read, name=f"worker-{name}", daemon=True)
@@ -212,6 +234,8 @@ class _Worker:
                     except ValueError:
                         continue
                     self.heard_at = time.time()
+                    if "failed" in message:
+                        self.failure = str(message["failed"])
                     printed = message.get("print")
                     if isinstance(printed, list) and len(printed) == 3:
                         self._output(*printed)
@@ -244,6 +268,15 @@ class _Worker:
         """Ask the worker for its health (answered as ``{"answer": asked, ...}``)."""
         with contextlib.suppress(ClusterError):  # (a worker that died: unavailable)
             self.say({"query": asked})
+
+    def check(self) -> None:
+        """Raise ``ClusterError`` if the worker failed or ended without its report."""
+        if self.failure is not None:
+            raise ClusterError(f"worker {self.name!r} failed: {self.failure}")
+        if self.ended_at is not None and self.report is None:
+            raise ClusterError(
+                f"worker {self.name!r} ended before it finished its run (exit {self.proc.wait()})"
+            )
 
     def expect(self, key: str, deadline: float | None) -> Any:
         """Return the value of the next message with ``key``; ``ClusterError`` otherwise."""

@@ -222,7 +222,7 @@ class RayCluster:
                 lifetime="detached",
                 max_restarts=0,
                 max_concurrency=1000,
-                max_pending_calls=-1,
+                max_pending_calls=MAX_PENDING_CALLS,
                 num_cpus=0,
             ).remote(
                 {

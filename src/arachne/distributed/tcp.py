@@ -6,7 +6,11 @@ sending host and carrying the cluster's token; a peer that does not know the tok
 a host that is not in the table, is cut off. After it, frames travel length-prefixed
 (``arachne.distributed.frames``) in both directions' own connections. A connection that
 breaks is opened again at the next frame; frames lost with it are sent again by the link
-protocol, which also bounds what waits in a connection's buffer (credits).
+protocol. What waits in a connection's buffer is bounded: past ``WRITE_LIMIT`` bytes unsent
+(a peer that reads too slowly) frames are shed, and the protocol sends them again later,
+each time after longer. Before its hello a connection gets a small buffer, a hello that
+claims more than ``_HELLO_BYTES`` is refused, one not said in ``HELLO_TIMEOUT`` seconds is
+closed, and at most ``MAX_STRANGERS`` such connections are open at once.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 import msgspec
 
 from arachne.distributed.frames import (
+    MAX_FRAME_BYTES,
     PREFIX_BYTES,
     Frame,
     FrameError,
@@ -36,6 +41,22 @@ log = logging.getLogger("arachne.distributed")
 
 _HELLO_BYTES = 4096
 _BUFFER = 1 << 20  # bytes a connection reads into at once (grown for a bigger frame)
+_HELLO_BUFFER = 2 * _HELLO_BYTES  # what a connection gets before its hello
+
+WRITE_LIMIT = 16 << 20
+"""Bytes a connection may hold unsent; frames past it are shed (the protocol resends them)."""
+
+WAITING_LIMIT = 256
+"""Frames kept for a peer while its connection opens; more are shed."""
+
+CONNECT_TIMEOUT = 5.0
+"""Seconds a connection may take to open."""
+
+HELLO_TIMEOUT = 5.0
+"""Seconds a peer has to say hello once connected."""
+
+MAX_STRANGERS = 64
+"""Connections that have not said hello yet, at most; more are closed at once."""
 
 CLOSE_LINGER = 5.0
 """Seconds a closing transport waits for what it sent to leave."""
@@ -45,25 +66,35 @@ class _Inbound(asyncio.BufferedProtocol):
     """One peer's connection into this process: frames read into one buffer, decoded from it.
 
     The kernel copies into the buffer and the decoder copies out of it, nothing in between.
+    Until the peer's hello is checked the buffer stays small and the hello short.
     """
 
     def __init__(self, owner: TcpTransport) -> None:
         self._owner = owner
-        self._buf = bytearray(_BUFFER)
+        self._buf = bytearray(_HELLO_BUFFER)
         self._start = self._end = 0
         self._source = ""
         self._deliver: Callable[[str, Frame], None] | None = None
         self._transport: asyncio.BaseTransport | None = None
         self._failed = False
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
-        self._owner._inbound.add(self)
+        owner = self._owner
+        strangers = sum(1 for inbound in owner._inbound if inbound._deliver is None)
+        owner._inbound.add(self)
+        if strangers >= MAX_STRANGERS:
+            self._cut(f"over {MAX_STRANGERS} connections have not said hello")
+            return
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(HELLO_TIMEOUT, self._cut, "no hello in time")
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        if len(self._buf) - self._end < _BUFFER // 4:  # make room: drop what was read
+        chunk = _BUFFER if self._deliver is not None else _HELLO_BUFFER
+        if len(self._buf) - self._end < chunk // 4:  # make room: drop what was read
             kept = self._buf[self._start : self._end]
-            need = max(len(self._buf), len(kept) + _BUFFER // 2)
+            need = max(len(self._buf), len(kept) + chunk // 2)
             self._buf = bytearray(need)
             self._buf[: len(kept)] = kept
             self._start, self._end = 0, len(kept)
@@ -73,9 +104,11 @@ class _Inbound(asyncio.BufferedProtocol):
         self._end += nbytes
         buf = self._buf
         try:
-            while self._end - self._start >= PREFIX_BYTES:
+            while self._end - self._start >= PREFIX_BYTES and not self._failed:
                 start = self._start
                 length = frame_length(bytes(buf[start : start + PREFIX_BYTES]))
+                if self._deliver is None and length > _HELLO_BYTES:
+                    raise FrameError(f"a hello of {length} bytes (at most {_HELLO_BYTES})")
                 if self._end - start - PREFIX_BYTES < length:
                     if PREFIX_BYTES + length > len(buf):  # a frame bigger than the buffer
                         kept = buf[start : self._end]
@@ -87,17 +120,27 @@ class _Inbound(asyncio.BufferedProtocol):
                     self._start = start + PREFIX_BYTES + length
                     if self._deliver is None:
                         self._source, self._deliver = self._owner._hello(body)
+                        if self._timer is not None:
+                            self._timer.cancel()
                     else:
                         self._deliver(self._source, decode(body))
-        except (FrameError, msgspec.DecodeError) as exc:
-            self._owner.refused += 1
-            log.warning("a mesh connection was cut off: %s", exc)
-            self._failed = True
-            if self._transport is not None:
-                self._transport.close()
+        except (FrameError, msgspec.DecodeError, RecursionError) as exc:
+            self._cut(str(exc))
+
+    def _cut(self, why: str) -> None:
+        """Close a connection whose peer broke the rules, counted and logged."""
+        if self._failed:
+            return
+        self._owner.refused += 1
+        log.warning("a mesh connection was cut off: %s", why)
+        self._failed = True
+        if self._transport is not None:
+            self._transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._owner._inbound.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
         if not self._failed:
             what = type(exc).__name__ if exc is not None else "closed by the peer"
             self._owner._broke(self._source, f"its connection broke ({what})")
@@ -127,6 +170,7 @@ class TcpTransport:
         self._inbound: set[_Inbound] = set()  # connections being read
         self._connecting: set[asyncio.Task[Any]] = set()
         self.refused = 0  # connections cut off: a wrong token, an unknown host, bad frames
+        self.shed = 0  # frames not written: a peer that reads too slowly, or not yet connected
 
     # -- listening ---------------------------------------------------------------------------
 
@@ -180,16 +224,28 @@ class TcpTransport:
     def send(self, source: str, dest: str, frame: Frame) -> None:
         """Send ``frame`` to host ``dest`` (connecting first, if this is the first frame)."""
         data = encode(frame)
+        if len(data) > MAX_FRAME_BYTES:
+            raise FrameError(
+                f"channel {frame.channel!r}: a frame of {len(data):,} bytes is over the "
+                f"{MAX_FRAME_BYTES:,} a peer takes; send smaller items, or set a smaller "
+                "frame_items or frame_bytes in LinkOptions"
+            )
         key = (source, dest)
         writer = self._writers.get(key)
         if writer is not None:
             if not writer.is_closing():
+                if writer.transport.get_write_buffer_size() > WRITE_LIMIT:
+                    self.shed += 1  # (a peer that does not read: lost, sent again later)
+                    return
                 writer.write(data)
                 return
             del self._writers[key]
         waiting = self._waiting.get(key)
         if waiting is not None:  # connecting: it goes when the connection is up
-            waiting.append(data)
+            if len(waiting) < WAITING_LIMIT:
+                waiting.append(data)
+            else:
+                self.shed += 1
             return
         self._waiting[key] = [data]
         task = asyncio.get_running_loop().create_task(self._connect(source, dest))
@@ -202,8 +258,8 @@ class TcpTransport:
         try:
             if address is None:
                 raise ConnectionError(f"no address for host {dest!r}")
-            _, writer = await asyncio.open_connection(*address)
-        except OSError as exc:  # (ConnectionError is one): the frames are lost, sent again later
+            _, writer = await asyncio.wait_for(asyncio.open_connection(*address), CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:  # the frames are lost, sent again later
             log.debug("could not reach host %s: %s", dest, exc)
             self._waiting.pop(key, None)
             return

@@ -110,7 +110,9 @@ class Node:
     - ``cadence``: seconds between ``on_tick`` calls. ``None`` (default) means a source ticks
       whenever its outputs have room and any other node never ticks.
     - ``keep_alive``: a tick-driven node that sets this keeps the run open while it is idle;
-      it ends at ``finish()`` or ``stop()`` instead of at quiescence.
+      it ends at ``finish()`` or ``stop()`` instead of at quiescence. A keep-alive node that
+      holds its input is waited for, not taken for stuck: something outside the run (another
+      thread, a callback) is to release it.
     - ``mode``: ``"inline"`` (default: hooks run on the scheduler's loop), ``"async"`` (hooks
       are ``async def``), ``"thread"`` (hooks run in a thread pool, for blocking I/O) or
       ``"process"`` (``@node`` functions only, for CPU-bound work); ``concurrency`` messages

@@ -26,6 +26,7 @@ import dataclasses
 import functools
 import hashlib
 import inspect
+import logging
 import math
 import os
 import random
@@ -36,6 +37,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import CodeType
 from typing import Any, Final, SupportsIndex
 
 from arachne.model.function_stage import FunctionStage
@@ -353,7 +355,8 @@ def _no_real_time() -> Iterator[None]:
     ``time.sleep`` from anywhere; a real clock's reading (:data:`CLOCKS`, and
     :data:`WALL_DEFAULTS` given no time) from code outside Python's own library and Arachne:
     a node's, or a library a node calls. Arachne reads real clocks only to measure itself
-    (busy time, stamps no trace includes).
+    (busy time, stamps no trace includes), and so may a log record factory a library
+    installed (Ray's stamps every record).
     """
     with _LOCK:
         here = threading.get_ident()
@@ -382,6 +385,7 @@ def _no_real_time() -> Iterator[None]:
                     (len(args) < given or not given)
                     and threading.get_ident() == here
                     and not _trusted(sys._getframe(1).f_code.co_filename)
+                    and not _stamping(sys._getframe(1).f_code)
                 ):
                     raise refuse(f"time.{name}()")
                 return read(*args)
@@ -407,6 +411,14 @@ def _roots(*keys: str) -> tuple[str, ...]:
 _STDLIB = _roots("stdlib", "platstdlib")
 _SITE = _roots("purelib", "platlib")  # (inside a virtual environment's lib: not trusted)
 _ARACHNE = str(Path(__file__).resolve().parents[1]) + os.sep
+
+
+def _stamping(code: CodeType) -> bool:
+    """Whether ``code`` is the installed log record factory's (a library's, as Ray installs).
+
+    Stamping a log record with the real time measures; it decides nothing in the run.
+    """
+    return getattr(logging.getLogRecordFactory(), "__code__", None) is code
 
 
 @functools.cache
