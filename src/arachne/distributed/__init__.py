@@ -13,6 +13,7 @@ from arachne.distributed.federation import Unavailable, federate
 from arachne.distributed.host import DEGRADED, MeshHost
 from arachne.distributed.link_nodes import LinkIn, LinkOut
 from arachne.distributed.memory import MemoryNetwork, NetworkFaults, Partition
+from arachne.distributed.partition_map import GroupRange, PartitionMap, RouteAudit
 from arachne.distributed.placement import KEY_GROUPS, Placement, key_group, partition_graph, plan
 from arachne.distributed.processes import ClusterError, ProcessCluster
 from arachne.distributed.ray_cluster import RayCluster
@@ -21,6 +22,7 @@ __all__ = [
     "DEGRADED",
     "KEY_GROUPS",
     "ClusterError",
+    "GroupRange",
     "LinkIn",
     "LinkOptions",
     "LinkOut",
@@ -29,9 +31,11 @@ __all__ = [
     "MeshHost",
     "NetworkFaults",
     "Partition",
+    "PartitionMap",
     "Placement",
     "ProcessCluster",
     "RayCluster",
+    "RouteAudit",
     "Unavailable",
     "federate",
     "key_group",

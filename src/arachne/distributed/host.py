@@ -348,7 +348,9 @@ class MeshHost:
         frames = out.channel.cut(loop.time(), force=force)
         if not self._sent(out, frames):
             return
-        if out.channel.has_partial and self._linger is None:
+        channel = out.channel
+        if channel.has_partial and channel.next_seq <= channel.credit and self._linger is None:
+            # (without credit the partial frame waits for the grant, which flushes it)
             self._linger = loop.call_later(self.options.linger, self._lingered)
         if out.channel.waiting and self._resend is None:
             self._resend = loop.call_later(self.options.retransmit, self._retransmit)
