@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from arachne import Input, IterSource, Message, Node, Runtime, Subgraph
+from arachne import Input, IterSource, Message, Node, Output, Runtime, Subgraph
 from arachne.distributed import (
     LinkOptions,
     MemoryCluster,
     MemoryNetwork,
     NetworkFaults,
+    Partition,
     Placement,
 )
 from arachne.primitives import EventClock, Tumbling, Window, WindowMeta, WindowResult
@@ -83,3 +84,67 @@ def test_windows_across_a_link_close_by_the_watermarks_that_crossed(frame_items:
     closed = [m.watermark for m in meta.got if isinstance(m, WindowMeta)]
     assert closed
     assert sum(math.isfinite(w) for w in closed) >= len(closed) - 2  # all but the last ones
+
+
+class Stamps(Node):
+    """Says, one tick apart: item 1 and watermark 5; watermark 6 alone; item 3; the end."""
+
+    cadence = 0.1
+    forwards_watermarks = False
+    out = Output(None)
+
+    def __init__(self) -> None:
+        self.step = 0
+
+    def on_tick(self) -> None:
+        self.step += 1
+        if self.step == 1:
+            self.emit("out", 1)
+            self.emit_watermark(5.0)
+        elif self.step == 2:
+            self.emit_watermark(6.0)  # (after a frame was cut here: a frame of no items)
+        elif self.step == 3:
+            self.emit("out", 3)
+            self.emit_watermark(7.0)
+            self.finish()
+
+
+class Order(Node):
+    """Keeps items and the watermarks it reaches, in the order they come."""
+
+    inp = Input(None, name="in")
+
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+
+    def on_message(self, port: str, msg: Message) -> None:
+        self.seen.append(msg.payload)
+
+    def on_watermark(self, t: float) -> None:
+        self.seen.append(f"wm{t:g}")
+
+
+def test_watermarks_alone_in_frames_go_on_at_once_and_the_last_before_the_end() -> None:
+    """No watermark overtakes an item or waits for the next frame; the link still ends."""
+    g = Subgraph()
+    g.add_node(Stamps(), name="stamps")
+    order = Order()
+    g.add_node(order, name="order")
+    g.connect(("stamps", "out"), ("order", "in"))
+    loop = SimLoop()
+    try:
+        cluster = MemoryCluster(
+            g,
+            {"a": ["stamps"], "b": ["order"]},
+            # Cut off for the first second: the frames are sent again together, so all are
+            # there at once when the receiver takes them (where a stall would show).
+            network=MemoryNetwork(
+                NetworkFaults(delay=(0.01, 0.01), partitions=(Partition("a", "b", 0.0, 1.0),))
+            ),
+            clock=SimClock(loop),
+        )
+        loop.run_until_complete(asyncio.wait_for(cluster.run(), 60))
+    finally:
+        loop.close()
+    assert order.seen[:4] == [1, "wm5", "wm6", 3]
+    assert order.seen[4:] in ([], ["wm7"])  # (at the end, the end itself says it all)

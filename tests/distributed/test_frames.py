@@ -331,3 +331,11 @@ def test_item_bytes_counts_bytes_and_str_by_length_and_anything_else_flat(
 ) -> None:
     """bytes, bytearray and str (bare or a Message's payload) weigh len + 8; the rest 64."""
     assert item_bytes(item) == size
+
+
+def test_an_item_nested_past_any_sane_depth_is_refused_as_a_frame_error() -> None:
+    """A list inside itself cannot be encoded: a FrameError naming the channel, not a crash."""
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(FrameError, match="channel 'c'"):
+        encode(Frame(DATA, "c", items=[loop]))

@@ -97,3 +97,24 @@ def test_a_killed_actor_is_reported_unavailable_within_one_heartbeat(
         links = [row for row in view["links"] if row["host"] == "a"]
         assert links
         assert all(row["taints"] == ["not-durable", "no-replay", DEGRADED] for row in links)
+
+
+def test_a_stalled_consumer_on_ray_holds_its_producer_within_the_credits(
+    tmp_path: Path, local_ray: None
+) -> None:
+    """A consumer that barely takes: frames in flight stay within the credits, nothing piles up."""
+    options = LinkOptions(credits=2, frame_items=16)
+    source = {
+        "builder": "tests.distributed.pipelines:paced",
+        "kwargs": {"count": 100_000, "pause": 0.5, "path": str(tmp_path / "o.jsonl")},
+    }
+    with RayCluster(source, {"a": ["source"], "b": ["paced", "sink"]}, options=options) as cluster:
+        cluster.start()
+        time.sleep(3.0)  # (real processes: the consumer takes about 6 items meanwhile)
+        view = cluster.query(timeout=10)
+    (sent,) = [row for row in view["links"] if row["host"] == "a" and row["role"] == "send"]
+    (received,) = [row for row in view["links"] if row["host"] == "b"]
+    # Sent, and not yet taken by the consumer, at most the credits' frames.
+    assert sent["sent"] - received["consumed"] <= options.credits
+    assert sent["sent"] <= options.credits + 2  # (16 items a frame: 6 taken is 1 frame at most)
+    assert sent["backlog"] <= 2 * options.frame_items + 16  # the sender's own buffer, bounded

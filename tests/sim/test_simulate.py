@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from typing import Any
 
@@ -199,6 +200,30 @@ def test_reading_a_real_clock_in_node_code_is_an_error_naming_it(clock: str) -> 
     assert "on_message" in result.failure
     assert "Node.now()" in result.failure  # (and what to use instead)
     assert time.time() > 0  # (outside, the clocks are themselves again)
+
+
+class Factory(Node):
+    """Installs a log record factory of its own that reads the real clock, and calls it."""
+
+    inp = Input(int, name="in")
+
+    def on_message(self, port: str, msg: Message) -> None:
+        def factory(*args: object, **kwargs: object) -> float:
+            return time.time()
+
+        logging.setLogRecordFactory(factory)  # type: ignore[arg-type]
+        logging.getLogRecordFactory()()  # type: ignore[call-arg]
+
+
+def test_a_log_record_factory_a_node_installs_gets_no_pass_for_real_time() -> None:
+    """Only a factory an installed library set before the run may stamp records with it."""
+    before = logging.getLogRecordFactory()
+    try:
+        result = simulate(lambda: line(IterSource([1], name="src"), Factory(name="f")), 0)
+    finally:
+        logging.setLogRecordFactory(before)
+    assert result.failure is not None
+    assert "RealTimeUsed: time.time() at " in result.failure
 
 
 class Dates(Node):

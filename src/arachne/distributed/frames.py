@@ -122,7 +122,7 @@ def encode(frame: Frame) -> bytearray:
             out,
             _HEADER.size,
         )
-    except (TypeError, NotImplementedError, OverflowError) as exc:
+    except (TypeError, NotImplementedError, OverflowError, ValueError, RecursionError) as exc:
         raise FrameError(
             f"channel {frame.channel!r}: an item cannot cross to another process ({exc}); "
             "send plain data (numbers, strings, bytes, lists, dicts) across a mesh link"

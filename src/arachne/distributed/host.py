@@ -158,16 +158,22 @@ class Outbound:
             raise self.error
         self.channel.push(items)
         self.host.flush(self)
+        if self.error is not None:  # (the flush found an item that cannot go)
+            raise self.error
 
     def watermark(self, t: float) -> None:
         """Send a watermark after what was pushed so far (a control event: it goes at once)."""
+        if self.error is not None:
+            raise self.error
         self.channel.watermark(t)
         self.host.flush(self)
+        if self.error is not None:
+            raise self.error
 
     @property
     def full(self) -> bool:
-        """Whether the producer should wait for credit."""
-        return self.channel.full
+        """Whether the producer should wait for credit (never once the link is broken)."""
+        return self.error is None and self.channel.full
 
     async def finish(self) -> None:
         """End the link and wait until the receiver has acknowledged everything."""
@@ -258,6 +264,8 @@ class MeshHost:
         self.peers: dict[str, Peer] = {}
         self._started: float | None = None
         self.capabilities: LinkCapabilities = getattr(transport, "capabilities", LinkCapabilities())
+        if hasattr(transport, "on_broken"):  # (one that finds out later a frame cannot go)
+            transport.on_broken = self.broken
         transport.attach(name, self.deliver, self.lost)
 
     @property
@@ -365,6 +373,12 @@ class MeshHost:
             out.fail(exc)
             return False
         return True
+
+    def broken(self, frame: Frame, error: Exception) -> None:
+        """Break the link ``frame`` belongs to: the transport found it cannot go."""
+        out = self.outbound.get(frame.channel)
+        if out is not None:
+            out.fail(FrameError(f"channel {frame.channel!r}: a frame cannot be sent ({error})"))
 
     def _lingered(self) -> None:
         self._linger = None

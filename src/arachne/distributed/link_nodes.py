@@ -126,11 +126,11 @@ class LinkIn(Node):
             self.finish()
             return []
         taken = self._in.take_now(limit)
+        while not taken.items and not taken.end and taken.watermark is not None:
+            self.emit_watermark(taken.watermark)  # (nothing came with it: it goes at once)
+            taken = self._in.take_now(limit)
         if taken.watermark is not None:
-            if taken.items:
-                self._watermark = taken.watermark
-            else:
-                self.emit_watermark(taken.watermark)
+            self._watermark = taken.watermark  # after these items: at the next pull
         if taken.end:
             self._in.on_arrival = None
             if self._watermark is None:

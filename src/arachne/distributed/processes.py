@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import logging
 import os
 import queue
 import secrets
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.documents import document_unit
@@ -37,6 +38,8 @@ from arachne.distributed.placement import Placement, plan
 from arachne.model.subgraph import Subgraph
 
 __all__ = ["ClusterError", "ProcessCluster", "build_unit"]
+
+log = logging.getLogger("arachne.distributed")
 
 START_TIMEOUT = 60.0
 """Seconds a worker may take to start listening."""
@@ -226,25 +229,35 @@ class _Worker:
 
     def _read(self) -> None:
         stdout = self.proc.stdout
-        if stdout is not None:
-            with contextlib.suppress(ValueError, OSError):  # (closed under it by close())
-                for line in stdout:
-                    try:
-                        message = json.loads(line)
-                    except ValueError:
-                        continue
-                    self.heard_at = time.time()
-                    if "failed" in message:
-                        self.failure = str(message["failed"])
-                    printed = message.get("print")
-                    if isinstance(printed, list) and len(printed) == 3:
-                        self._output(*printed)
-                        continue
-                    if "done" in message:
-                        self.report = message["done"]
-                    self.messages.put(message)
-        self.ended_at = time.time()
-        self.messages.put({"eof": True})
+        try:
+            if stdout is not None:
+                self._lines(stdout)
+        except (ValueError, OSError) as exc:  # (closed under it by close(), or not text)
+            if self.proc.poll() is None:
+                self.failure = f"its output could not be read ({exc})"
+        finally:
+            self.ended_at = time.time()
+            self.messages.put({"eof": True})
+
+    def _lines(self, stdout: IO[str]) -> None:
+        for line in stdout:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            self.heard_at = time.time()
+            if "failed" in message:
+                self.failure = str(message["failed"])
+            printed = message.get("print")
+            if isinstance(printed, list) and len(printed) == 3:
+                try:
+                    self._output(*printed)
+                except Exception:  # (the caller's output failed: the worker goes on)
+                    log.exception("printing a value from worker %s failed", self.name)
+                continue
+            if "done" in message:
+                self.report = message["done"]
+            self.messages.put(message)
 
     @property
     def running(self) -> bool:
@@ -275,7 +288,7 @@ class _Worker:
             raise ClusterError(f"worker {self.name!r} failed: {self.failure}")
         if self.ended_at is not None and self.report is None:
             raise ClusterError(
-                f"worker {self.name!r} ended before it finished its run (exit {self.proc.wait()})"
+                f"worker {self.name!r} ended before it finished its run (exit {self.proc.poll()})"
             )
 
     def expect(self, key: str, deadline: float | None) -> Any:

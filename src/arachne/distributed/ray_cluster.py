@@ -57,6 +57,7 @@ class RayTransport:
         self._deliver: dict[str, Callable[[str, Frame], None]] = {}
         self._queued: dict[tuple[str, str], list[Frame]] = {}
         self.refused = 0  # calls Ray refused (max_pending_calls): their frames count as lost
+        self.on_broken: Callable[[Frame, Exception], None] | None = None  # (set by the host)
 
     def attach(
         self,
@@ -89,6 +90,15 @@ class RayTransport:
                 handle.deliver.remote(source, frames)
             except ray.exceptions.PendingCallsLimitExceeded:
                 self.refused += 1
+            except Exception:  # (a frame Ray cannot serialize: find it, break its link)
+                for frame in frames:
+                    try:
+                        handle.deliver.remote(source, [frame])
+                    except ray.exceptions.PendingCallsLimitExceeded:
+                        self.refused += 1
+                    except Exception as exc:
+                        if self.on_broken is not None:
+                            self.on_broken(frame, exc)
 
 
 class _PartitionHost:

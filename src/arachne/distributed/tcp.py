@@ -7,7 +7,7 @@ a host that is not in the table, is cut off. After it, frames travel length-pref
 (``arachne.distributed.frames``) in both directions' own connections. A connection that
 breaks is opened again at the next frame; frames lost with it are sent again by the link
 protocol. What waits in a connection's buffer is bounded: past ``WRITE_LIMIT`` bytes unsent
-(a peer that reads too slowly) frames are shed, and the protocol sends them again later,
+(a peer that reads too slowly) data frames are shed, and the protocol sends them again later,
 each time after longer. Before its hello a connection gets a small buffer, a hello that
 claims more than ``_HELLO_BYTES`` is refused, one not said in ``HELLO_TIMEOUT`` seconds is
 closed, and at most ``MAX_STRANGERS`` such connections are open at once.
@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 
 from arachne.distributed.frames import (
+    DATA,
     MAX_FRAME_BYTES,
     PREFIX_BYTES,
     Frame,
@@ -46,8 +47,8 @@ _HELLO_BUFFER = 2 * _HELLO_BYTES  # what a connection gets before its hello
 WRITE_LIMIT = 16 << 20
 """Bytes a connection may hold unsent; frames past it are shed (the protocol resends them)."""
 
-WAITING_LIMIT = 256
-"""Frames kept for a peer while its connection opens; more are shed."""
+WAITING_LIMIT = 16 << 20
+"""Bytes of data frames kept for a peer while its connection opens; more are shed."""
 
 CONNECT_TIMEOUT = 5.0
 """Seconds a connection may take to open."""
@@ -94,7 +95,7 @@ class _Inbound(asyncio.BufferedProtocol):
         chunk = _BUFFER if self._deliver is not None else _HELLO_BUFFER
         if len(self._buf) - self._end < chunk // 4:  # make room: drop what was read
             kept = self._buf[self._start : self._end]
-            need = max(len(self._buf), len(kept) + chunk // 2)
+            need = max(len(self._buf), chunk, len(kept) + chunk // 2)
             self._buf = bytearray(need)
             self._buf[: len(kept)] = kept
             self._start, self._end = 0, len(kept)
@@ -234,7 +235,7 @@ class TcpTransport:
         writer = self._writers.get(key)
         if writer is not None:
             if not writer.is_closing():
-                if writer.transport.get_write_buffer_size() > WRITE_LIMIT:
+                if frame.kind == DATA and writer.transport.get_write_buffer_size() > WRITE_LIMIT:
                     self.shed += 1  # (a peer that does not read: lost, sent again later)
                     return
                 writer.write(data)
@@ -242,7 +243,7 @@ class TcpTransport:
             del self._writers[key]
         waiting = self._waiting.get(key)
         if waiting is not None:  # connecting: it goes when the connection is up
-            if len(waiting) < WAITING_LIMIT:
+            if frame.kind != DATA or sum(map(len, waiting)) + len(data) <= WAITING_LIMIT:
                 waiting.append(data)
             else:
                 self.shed += 1

@@ -361,6 +361,7 @@ def _no_real_time() -> Iterator[None]:
     with _LOCK:
         here = threading.get_ident()
         real = {name: getattr(time, name) for name in ("sleep", *CLOCKS, *WALL_DEFAULTS)}
+        stamping = _stamping()
 
         def refuse(call: str) -> RealTimeUsed:
             caller = sys._getframe(2)  # (the caller of the replaced function)
@@ -385,7 +386,7 @@ def _no_real_time() -> Iterator[None]:
                     (len(args) < given or not given)
                     and threading.get_ident() == here
                     and not _trusted(sys._getframe(1).f_code.co_filename)
-                    and not _stamping(sys._getframe(1).f_code)
+                    and sys._getframe(1).f_code is not stamping
                 ):
                     raise refuse(f"time.{name}()")
                 return read(*args)
@@ -413,12 +414,18 @@ _SITE = _roots("purelib", "platlib")  # (inside a virtual environment's lib: not
 _ARACHNE = str(Path(__file__).resolve().parents[1]) + os.sep
 
 
-def _stamping(code: CodeType) -> bool:
-    """Whether ``code`` is the installed log record factory's (a library's, as Ray installs).
+def _stamping() -> CodeType | None:
+    """Return the code of the log record factory an installed library set (as Ray does).
 
-    Stamping a log record with the real time measures; it decides nothing in the run.
+    Stamping a log record with the real time measures; it decides nothing in the run. Taken
+    when the run starts, and only from an installed library: a factory a node sets later, or
+    one defined outside site-packages, gets no pass.
     """
-    return getattr(logging.getLogRecordFactory(), "__code__", None) is code
+    code = getattr(logging.getLogRecordFactory(), "__code__", None)
+    if not isinstance(code, CodeType):
+        return None
+    path = str(Path(code.co_filename).resolve())
+    return code if path.startswith(_SITE) else None
 
 
 @functools.cache
