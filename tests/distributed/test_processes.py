@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -126,3 +127,33 @@ def test_a_worker_failing_mid_run_fails_the_run_at_once_naming_it() -> None:
     with pytest.raises(ClusterError, match=r"worker 'b' failed: .*the sink failed at item 50"):
         cluster.run(timeout=60)
     assert time.monotonic() - began < 30  # (not the timeout: the failure itself)
+
+
+def test_a_keyed_node_sharded_over_two_workers_keeps_each_key_s_totals(tmp_path: Path) -> None:
+    """Source and sink on s, the keyed sum as replicas on a and b: per key, one process's."""
+    count = 20_000
+    expected = single_process(count, tmp_path / "single.jsonl")
+    out = tmp_path / "sharded.jsonl"
+    source = {
+        "builder": "tests.distributed.pipelines:keyed",
+        "kwargs": {"count": count, "path": str(out)},
+    }
+    cluster = ProcessCluster(
+        source,
+        {"s": ["source", "sink"], "a": [], "b": []},
+        shards={"sum": {"key": 0, "owners": ["a", "b"]}},
+        env=ENV,
+    )
+    reports = cluster.run(timeout=120)
+
+    def by_key(text: str) -> dict[str, list[int]]:
+        rows: dict[str, list[int]] = {}
+        for line in text.splitlines():
+            key, total = json.loads(line)
+            rows.setdefault(key, []).append(total)
+        return rows
+
+    assert by_key(out.read_text(encoding="utf-8")) == by_key(expected)
+    assert set(reports) == {"s", "a", "b"}
+    assert reports["a"]["nodes"]["sum~a"] > 0
+    assert reports["b"]["nodes"]["sum~b"] > 0

@@ -17,12 +17,14 @@ from arachne.distributed.partition_map import GroupRange, PartitionMap, RouteAud
 from arachne.distributed.placement import KEY_GROUPS, Placement, key_group, partition_graph, plan
 from arachne.distributed.processes import ClusterError, ProcessCluster
 from arachne.distributed.ray_cluster import RayCluster
+from arachne.distributed.sharding import KeyRouter
 
 __all__ = [
     "DEGRADED",
     "KEY_GROUPS",
     "ClusterError",
     "GroupRange",
+    "KeyRouter",
     "LinkIn",
     "LinkOptions",
     "LinkOut",

@@ -19,6 +19,7 @@ from arachne.distributed.federation import Unavailable, federate
 from arachne.distributed.host import MeshHost
 from arachne.distributed.memory import MemoryNetwork
 from arachne.distributed.placement import Placement, partition_graph, plan
+from arachne.distributed.sharding import sharded_placement
 from arachne.model.subgraph import Subgraph
 from arachne.runtime.execution import Execution
 
@@ -34,7 +35,9 @@ class MemoryCluster:
     """Run ``unit`` split by ``placement``, one execution per partition, in this process.
 
     ``network`` carries the frames (a fresh, faultless ``MemoryNetwork`` by default);
-    ``options`` sets how links frame and pace; ``clock`` and ``seed`` go to every execution.
+    ``options`` sets how links frame and pace; ``clock`` and ``seed`` go to every execution;
+    ``shards`` (``{node: {"key": FIELD, "owners": [PARTITION, ...]}}``) runs a keyed node as
+    one replica per owner behind a key router (``sharding.shard``).
     """
 
     def __init__(
@@ -46,12 +49,15 @@ class MemoryCluster:
         options: LinkOptions | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
+        shards: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         sub = unit if isinstance(unit, Subgraph) else _alone(unit)
         if not isinstance(placement, Placement):
             placement = Placement.of(placement)
-        self.plan = plan(sub.to_graph(), placement)
-        instances = sub.instances()
+        graph, instances = sub.to_graph(), sub.instances()
+        if shards:
+            graph, instances, placement = sharded_placement(graph, instances, placement, shards)
+        self.plan = plan(graph, placement)
         self.network = network if network is not None else MemoryNetwork()
         self.hosts: dict[str, MeshHost] = {}
         self.executions: dict[str, Execution] = {}

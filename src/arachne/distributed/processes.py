@@ -34,10 +34,12 @@ from typing import IO, Any
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.documents import document_unit
 from arachne.distributed.federation import Unavailable, federate
-from arachne.distributed.placement import Placement, plan
+from arachne.distributed.placement import PartitionPlan, Placement, plan
+from arachne.distributed.sharding import sharded_placement
+from arachne.model.node import Node
 from arachne.model.subgraph import Subgraph
 
-__all__ = ["ClusterError", "ProcessCluster", "build_unit"]
+__all__ = ["ClusterError", "ProcessCluster", "build_unit", "planned"]
 
 log = logging.getLogger("arachne.distributed")
 
@@ -71,6 +73,19 @@ def build_unit(source: Mapping[str, Any]) -> Subgraph:
     return made
 
 
+def planned(
+    source: Mapping[str, Any],
+    placement: Placement,
+    shards: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[PartitionPlan, dict[str, Node]]:
+    """Build the graph ``source`` names, shard it, split it: what every worker does alike."""
+    sub = build_unit(source)
+    graph, instances = sub.to_graph(), sub.instances()
+    if shards:
+        graph, instances, placement = sharded_placement(graph, instances, placement, shards)
+    return plan(graph, placement), instances
+
+
 class ProcessCluster:
     """Run a graph split by ``placement`` in one worker process per partition.
 
@@ -92,13 +107,15 @@ class ProcessCluster:
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
         on_output: Callable[[str, str, Any], None] | None = None,
+        shards: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         if not isinstance(placement, Placement):
             placement = Placement.of(placement)
         self.placement = placement
         self.on_output = on_output
         self.source = dict(source)
-        self.manifest = plan(build_unit(self.source).to_graph(), placement).graph.checksum()
+        self.shards = {k: dict(v) for k, v in (shards or {}).items()}
+        self.manifest = planned(self.source, placement, self.shards)[0].graph.checksum()
         self.options = options if options is not None else LinkOptions()
         self.python = python
         self.env = {**os.environ, **(env or {})}
@@ -141,6 +158,7 @@ class ProcessCluster:
                     "partition": name,
                     "token": self.token,
                     "options": asdict(self.options),
+                    "shards": self.shards,
                 }
             )
         deadline = time.monotonic() + START_TIMEOUT

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.federation import Unavailable, federate
 from arachne.distributed.host import LinkCapabilities, MeshHost
-from arachne.distributed.placement import Placement, partition_graph, plan
-from arachne.distributed.processes import ClusterError, build_unit
+from arachne.distributed.placement import Placement, partition_graph
+from arachne.distributed.processes import ClusterError, planned
 from arachne.runtime.execution import Execution
 
 if TYPE_CHECKING:
@@ -116,12 +116,11 @@ class _PartitionHost:
         orders = self.orders
         name = orders["partition"]
         placement = Placement.of(orders["placement"], default=orders.get("default"))
-        sub = build_unit(orders["source"])
-        split = plan(sub.to_graph(), placement)
+        split, built = planned(orders["source"], placement, orders.get("shards"))
         self.manifest = split.graph.checksum()
         transport = RayTransport({k: v for k, v in peers.items() if k != name})
         host = self.host = MeshHost(name, transport, options=LinkOptions(**orders["options"]))
-        graph, instances = partition_graph(split, name, sub.instances(), host)
+        graph, instances = partition_graph(split, name, built, host)
         self.execution = Execution(graph, instances, execution_id=name)
         host.start()
         self._began = time.perf_counter()
@@ -185,12 +184,14 @@ class RayCluster:
         *,
         options: LinkOptions | None = None,
         init: Mapping[str, Any] | None = None,
+        shards: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         if not isinstance(placement, Placement):
             placement = Placement.of(placement)
         self.placement = placement
         self.source = dict(source)
-        self.manifest = plan(build_unit(self.source).to_graph(), placement).graph.checksum()
+        self.shards = {k: dict(v) for k, v in (shards or {}).items()}
+        self.manifest = planned(self.source, placement, self.shards)[0].graph.checksum()
         self.options = options if options is not None else LinkOptions()
         self.init = dict(init or {})
         self.id = secrets.token_hex(4)
@@ -241,6 +242,7 @@ class RayCluster:
                     "default": self.placement.default,
                     "partition": name,
                     "options": asdict(self.options),
+                    "shards": self.shards,
                 }
             )
         ray.get([a.start.remote(self.actors) for a in self.actors.values()])

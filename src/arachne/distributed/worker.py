@@ -22,8 +22,8 @@ from typing import IO, Any
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.documents import OutputTap
 from arachne.distributed.host import MeshHost
-from arachne.distributed.placement import Placement, partition_graph, plan
-from arachne.distributed.processes import build_unit
+from arachne.distributed.placement import Placement, partition_graph
+from arachne.distributed.processes import planned
 from arachne.distributed.tcp import TcpTransport
 from arachne.runtime.execution import Execution
 
@@ -86,12 +86,11 @@ class _Answering:
 async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> dict[str, Any]:
     name = orders["partition"]
     placement = Placement.of(orders["placement"], default=orders.get("default"))
-    sub = build_unit(orders["source"])
-    split = plan(sub.to_graph(), placement)
+    split, built = planned(orders["source"], placement, orders.get("shards"))
     transport = TcpTransport(orders["token"])
     options = LinkOptions(**orders["options"])
     host = MeshHost(name, transport, options=options)
-    graph, instances = partition_graph(split, name, sub.instances(), host)
+    graph, instances = partition_graph(split, name, built, host)
     pipes = _Answering(stdout, host, split.graph.checksum())
     for node in instances.values():
         if isinstance(node, OutputTap):

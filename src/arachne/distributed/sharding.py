@@ -1,0 +1,206 @@
+"""Keyed parts sharded over partitions: one replica per owner, a router by key group.
+
+:func:`shard` rewrites a graph before it is placed: the keyed node becomes one replica per
+owner (``sum~a``, ``sum~b``), each to be placed in the partition of that name; what fed the
+node feeds a :class:`KeyRouter` (``sum~router``) instead, which sends each item to the owner
+of its key's group under a :class:`~arachne.distributed.partition_map.PartitionMap`; and
+each replica's outputs go where the node's went. So all items of one key meet in one
+replica, in the order they were routed, and a per-key state never needs another's. The
+router goes with what feeds it (its partition is returned with the rewrite).
+
+A replica is a copy of the node made before the run (``copy.deepcopy``), so the node must
+not hold anything a copy cannot take (an open file, a lock); in a worker process every
+partition builds its own graph, and only its own replica runs.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from arachne.distributed.partition_map import PartitionMap
+from arachne.distributed.placement import KEY_GROUPS, Placement, key_group
+from arachne.model.flatten import node_spec
+from arachne.model.graph import Graph
+from arachne.model.message import Message
+from arachne.model.node import Node
+from arachne.model.port import Input
+from arachne.model.specs import LinkSpec, PortRef
+
+__all__ = ["KeyRouter", "Sharded", "shard", "sharded_placement"]
+
+
+class KeyRouter(Node):
+    """Sends each item to the output of the owner of its key.
+
+    The key is a field of a mapping payload (``"symbol"``) or an index into a sequence (``0``).
+    """
+
+    raw_batches = True
+    inp = Input(None, name="in")
+
+    def __init__(self, key: str | int, pmap: PartitionMap) -> None:
+        self.key = key
+        self.pmap = pmap
+        self._ports = {owner: f"to_{owner}" for _, owner in pmap.ranges}
+
+    def outputs(self) -> Mapping[str, Any]:
+        """One output per owner: ``to_<owner>``."""
+        return dict.fromkeys(self._ports.values())
+
+    def on_message(self, port: str, msg: Message) -> None:
+        """Route one message (batches come through :meth:`on_batch`)."""
+        self.on_batch(port, [msg])
+
+    def on_batch(self, port: str, msgs: list[Any]) -> None:
+        """Route each item by the key group of its key."""
+        key, owner, ports, emit = self.key, self.pmap.owner_of_group, self._ports, self.emit
+        groups = self.pmap.groups
+        for item in msgs:
+            payload = item.payload if type(item) is Message else item
+            try:
+                value = payload[key]
+            except (KeyError, TypeError, IndexError):
+                raise ValueError(
+                    f"{self.name()}: an item has no key {key!r} to route by: {payload!r}"
+                ) from None
+            emit(ports[owner(key_group(value, groups))], item)
+
+
+@dataclass(frozen=True, slots=True)
+class Sharded:
+    """A graph after :func:`shard`: its nodes, instances, and where the new ones go."""
+
+    graph: Graph
+    instances: dict[str, Node]
+    placed: dict[str, str]  # new node id -> partition
+
+
+def shard(
+    graph: Graph,
+    instances: Mapping[str, Node],
+    node_id: str,
+    *,
+    key: str | int,
+    owners: Sequence[str],
+    router_in: str,
+    groups: int = KEY_GROUPS,
+) -> Sharded:
+    """Rewrite ``graph`` so ``node_id`` runs as one replica per owner behind a key router.
+
+    ``key`` is the field (or index) of each item to route by; ``owners`` name the partitions
+    that hold the replicas, each a contiguous share of the ``groups`` key groups; the router
+    goes to partition ``router_in``. The node must have exactly one input port.
+    """
+    spec = graph.nodes.get(node_id)
+    if spec is None:
+        raise ValueError(f"no node {node_id!r} to shard; the nodes are {', '.join(graph.nodes)}")
+    if len(spec.inputs) != 1:
+        raise ValueError(f"node {node_id!r} has {len(spec.inputs)} inputs; a sharded node has one")
+    for owner in owners:
+        if not owner or "." in owner or "/" in owner:
+            raise ValueError(f"owner {owner!r}: a partition name without '.' or '/'")
+    pmap = PartitionMap.assign(list(owners), groups)
+    router_id = f"{node_id}~router"
+    router = KeyRouter(key, pmap)
+    replicas = {owner: f"{node_id}~{owner}" for owner in owners}
+    original = instances[node_id]
+    made: dict[str, Node] = {
+        rid: original if i == 0 else copy.deepcopy(original)
+        for i, rid in enumerate(replicas.values())
+    }
+    nodes = [s for nid, s in graph.nodes.items() if nid != node_id]
+    nodes.append(node_spec(router_id, router))
+    nodes += [replace(spec, id=rid) for rid in replicas.values()]
+    port = spec.inputs[0].name
+    links: list[LinkSpec] = []
+    for link in graph.links.values():
+        if link.target.node == node_id:
+            links.append(_moved(link, link.id, link.source, PortRef(router_id, "in")))
+        elif link.source.node == node_id:
+            for owner, rid in replicas.items():
+                links.append(
+                    _moved(link, f"{link.id}~{owner}", PortRef(rid, link.source.port), link.target)
+                )
+        else:
+            links.append(link)
+    capacity = max((lk.capacity for lk in graph.links_into(node_id)), default=1024)
+    for owner, rid in replicas.items():
+        links.append(
+            LinkSpec(
+                id=f"{router_id}.to_{owner}->{rid}.{port}",
+                source=PortRef(router_id, f"to_{owner}"),
+                target=PortRef(rid, port),
+                capacity=capacity,
+            )
+        )
+    kept = {nid: inst for nid, inst in instances.items() if nid != node_id}
+    kept[router_id] = router
+    kept.update(made)
+    placed = {router_id: router_in, **{rid: owner for owner, rid in replicas.items()}}
+    return Sharded(Graph(nodes, links, name=graph.name), kept, placed)
+
+
+def sharded_placement(
+    graph: Graph,
+    instances: Mapping[str, Node],
+    placement: Placement,
+    shards: Mapping[str, Mapping[str, Any]],
+) -> tuple[Graph, dict[str, Node], Placement]:
+    """Apply every shard of ``shards`` (``{node: {"key": ..., "owners": [...]}}``) and place it.
+
+    Each router goes to the partition of what feeds it (the first link in); the sharded node
+    leaves the placement, its replicas go to their owners.
+    """
+    parts = {name: list(ids) for name, ids in placement.partitions.items()}
+    kept = dict(instances)
+    for node_id, options in shards.items():
+        if (
+            not isinstance(options, Mapping)
+            or set(options) - {"key", "owners", "groups"}
+            or not isinstance(options.get("key"), str | int)
+        ):
+            raise ValueError(
+                f"shards[{node_id!r}]: give {{'key': FIELD, 'owners': [PARTITION, ...]}}"
+            )
+        owners = list(options.get("owners", ()))
+        missing = [o for o in owners if o not in parts]
+        if not owners or missing:
+            raise ValueError(
+                f"shards[{node_id!r}]: owners must be partitions of the placement "
+                f"({', '.join(parts)}); unknown: {', '.join(missing) or '(none given)'}"
+            )
+        feeding = graph.links_into(node_id)
+        router_in = (placement.partition_of(feeding[0].source.node) if feeding else None) or (
+            owners[0]
+        )
+        done = shard(
+            graph,
+            kept,
+            node_id,
+            key=options.get("key", ""),
+            owners=owners,
+            router_in=router_in,
+            groups=int(options.get("groups", KEY_GROUPS)),
+        )
+        graph, kept = done.graph, done.instances
+        for ids in parts.values():
+            if node_id in ids:
+                ids.remove(node_id)
+        for new_id, part in done.placed.items():
+            parts[part].append(new_id)
+    return graph, kept, Placement.of(parts, default=placement.default)
+
+
+def _moved(link: LinkSpec, link_id: str, source: PortRef, target: PortRef) -> LinkSpec:
+    return LinkSpec(
+        id=link_id,
+        source=source,
+        target=target,
+        capacity=link.capacity,
+        overflow=link.overflow,
+        priority=link.priority,
+        control=link.control,
+    )
