@@ -11,6 +11,18 @@ from arachne import Input, IterSource, Message, Node, Output, Subgraph
 KEYS = ("ask", "bid", "fill", "quote", "trade")
 
 
+class Keep(Node):
+    """Keeps what it receives, in order."""
+
+    inp = Input(None, name="in")
+
+    def __init__(self) -> None:
+        self.got: list[Any] = []
+
+    def on_message(self, port: str, msg: Message) -> None:
+        self.got.append(msg.payload)
+
+
 class KeyedSum(Node):
     """Keeps a running total per key and emits ``[key, total]`` for each ``[key, value]``."""
 

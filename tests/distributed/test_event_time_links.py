@@ -19,16 +19,7 @@ from arachne.distributed import (
 )
 from arachne.primitives import EventClock, Tumbling, Window, WindowMeta, WindowResult
 from arachne.sim import SimClock, SimLoop
-
-
-class Keep(Node):
-    inp = Input(None, name="in")
-
-    def __init__(self) -> None:
-        self.got: list[Any] = []
-
-    def on_message(self, port: str, msg: Message) -> None:
-        self.got.append(msg.payload)
+from tests.distributed.pipelines import Keep
 
 
 def readings() -> list[dict[str, Any]]:

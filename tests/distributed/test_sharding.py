@@ -14,6 +14,7 @@ from arachne.distributed import MemoryCluster, MemoryNetwork, NetworkFaults, Par
 from arachne.distributed.placement import key_group
 from arachne.distributed.sharding import KeyRouter
 from arachne.sim import SimClock, SimLoop
+from tests.distributed.pipelines import Keep
 
 
 class Totals(Node):
@@ -29,16 +30,6 @@ class Totals(Node):
         item = msg.payload
         total = self.totals[item["k"]] = self.totals.get(item["k"], 0) + item["v"]
         self.emit("out", {"k": item["k"], "total": total})
-
-
-class Keep(Node):
-    inp = Input(None, name="in")
-
-    def __init__(self) -> None:
-        self.got: list[Any] = []
-
-    def on_message(self, port: str, msg: Message) -> None:
-        self.got.append(msg.payload)
 
 
 def trades(seed: int) -> list[dict[str, Any]]:

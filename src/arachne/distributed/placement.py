@@ -41,6 +41,7 @@ __all__ = [
     "key_group",
     "partition_graph",
     "plan",
+    "relinked",
 ]
 
 KEY_GROUPS: Final = 128
@@ -195,14 +196,14 @@ def partition_graph(
             schema = port.schema if port is not None else None
             node_id = _node_id("link_out", crossing.channel, taken)
             node: Node = LinkOut(host.sender(crossing.channel, crossing.target), schema=schema)
-            links.append(_relinked(link, link.source, PortRef(node_id, "in")))
+            links.append(relinked(link, link.source, PortRef(node_id, "in")))
         elif crossing.target == name:
             port = graph.nodes[link.target.node].input(link.target.port)
             schema = port.schema if port is not None else None
             node_id = _node_id("link_in", crossing.channel, taken)
             inbound = host.receiver(crossing.channel, crossing.source)
             node = LinkIn(inbound, schema=schema)
-            links.append(_relinked(link, PortRef(node_id, "out"), link.target))
+            links.append(relinked(link, PortRef(node_id, "out"), link.target))
         else:
             continue
         specs.append(node_spec(node_id, node))
@@ -210,9 +211,12 @@ def partition_graph(
     return Graph(specs, links, name=f"{graph.name}@{name}" if graph.name else name), kept
 
 
-def _relinked(link: LinkSpec, source: PortRef, target: PortRef) -> LinkSpec:
+def relinked(
+    link: LinkSpec, source: PortRef, target: PortRef, link_id: str | None = None
+) -> LinkSpec:
+    """Return ``link`` between other ports (and under ``link_id``), its options kept."""
     return LinkSpec(
-        id=link.id,
+        id=link.id if link_id is None else link_id,
         source=source,
         target=target,
         capacity=link.capacity,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from arachne.distributed.partition_map import PartitionMap
-from arachne.distributed.placement import KEY_GROUPS, Placement, key_group
+from arachne.distributed.placement import KEY_GROUPS, Placement, key_group, relinked
 from arachne.model.flatten import node_spec
 from arachne.model.graph import Graph
 from arachne.model.message import Message
@@ -118,11 +118,13 @@ def shard(
     links: list[LinkSpec] = []
     for link in graph.links.values():
         if link.target.node == node_id:
-            links.append(_moved(link, link.id, link.source, PortRef(router_id, "in")))
+            links.append(relinked(link, link.source, PortRef(router_id, "in")))
         elif link.source.node == node_id:
             for owner, rid in replicas.items():
                 links.append(
-                    _moved(link, f"{link.id}~{owner}", PortRef(rid, link.source.port), link.target)
+                    relinked(
+                        link, PortRef(rid, link.source.port), link.target, f"{link.id}~{owner}"
+                    )
                 )
         else:
             links.append(link)
@@ -192,15 +194,3 @@ def sharded_placement(
         for new_id, part in done.placed.items():
             parts[part].append(new_id)
     return graph, kept, Placement.of(parts, default=placement.default)
-
-
-def _moved(link: LinkSpec, link_id: str, source: PortRef, target: PortRef) -> LinkSpec:
-    return LinkSpec(
-        id=link_id,
-        source=source,
-        target=target,
-        capacity=link.capacity,
-        overflow=link.overflow,
-        priority=link.priority,
-        control=link.control,
-    )
