@@ -39,3 +39,24 @@ def test_options_a_split_run_cannot_take_are_refused_by_name(
     assert "--input cannot be combined with --hosts" in result.stderr
     result = runner.invoke(app, ["run", str(NOTIONAL), "--hosts", "0"])
     assert result.exit_code != 0
+
+
+def test_a_sharded_node_gives_the_same_lines_in_some_order(runner: CliRunner) -> None:
+    """--shard price=symbol: a replica per process, each symbol's items through one."""
+    single = runner.invoke(app, ["run", str(NOTIONAL), "-q"])
+    split = runner.invoke(app, ["run", str(NOTIONAL), "--hosts", "3", "--shard", "price=symbol"])
+    assert split.exit_code == 0, split.output
+    assert sorted(split.stdout.splitlines()) == sorted(single.stdout.splitlines())
+    assert "price~router" in split.stderr
+    assert "price~h2" in split.stderr
+
+
+def test_a_shard_is_checked_before_anything_runs(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["run", str(NOTIONAL), "--hosts", "2", "--shard", "nope=symbol"])
+    assert result.exit_code != 0
+    assert "no node 'nope'" in result.stderr
+    result = runner.invoke(app, ["run", str(NOTIONAL), "--hosts", "2", "--shard", "price"])
+    assert "write NODE=KEY" in result.stderr
+    result = runner.invoke(app, ["run", str(NOTIONAL), "--shard", "price=symbol"])
+    assert result.exit_code != 0
+    assert "--shard goes with --hosts" in result.output

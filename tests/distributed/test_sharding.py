@@ -107,3 +107,26 @@ def test_shards_must_name_partitions_of_the_placement() -> None:
         )
     with pytest.raises(ValueError, match="give"):
         MemoryCluster(g, {"s": ["source", "keep"], "a": []}, shards={"totals": {"field": "k"}})
+
+
+class Holds(Totals):
+    """A keyed node holding something no copy can take."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        self.lock = threading.Lock()
+
+
+def test_a_node_that_cannot_be_copied_is_refused_in_one_process_with_the_fix() -> None:
+    g = Subgraph()
+    g.add_node(IterSource([{"k": "a", "v": 1}]), name="source")
+    g.add_node(Holds(), name="totals")
+    g.connect(("source", "out"), ("totals", "in"))
+    with pytest.raises(ValueError, match="cannot be copied for its replicas.*ProcessCluster"):
+        MemoryCluster(
+            g,
+            {"s": ["source"], "a": [], "b": []},
+            shards={"totals": {"key": "k", "owners": ["a", "b"]}},
+        )

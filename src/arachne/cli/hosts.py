@@ -2,14 +2,17 @@
 
 The document's nodes are spread over partitions ``h0`` to ``h(N-1)`` in the order of its
 topology (``arachne.distributed.documents.spread``); each runs in a worker process of its own
-and the links that cross become TCP mesh links. What leaves the document's output nodes is
-printed as a single-process run prints it. Feeds (``--input``, ``--inject``), stores and the
-live views are not available across processes yet; they are refused, named.
+and the links that cross become TCP mesh links. ``--shard NODE=KEY`` runs a node as one
+replica per process instead, each item going to the replica that owns its key. What leaves
+the document's output nodes is printed as a single-process run prints it. Feeds
+(``--input``, ``--inject``), stores and the live views are not available across processes
+yet; they are refused, named.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +46,24 @@ def _refused(options: RunOptions) -> list[str]:
     return [flag for flag, given in asked.items() if given]
 
 
+def _shards(
+    given: list[str], partitions: list[str], nodes: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Read ``--shard NODE=KEY`` options: each node sharded by ``KEY`` over every process."""
+    shards: dict[str, dict[str, Any]] = {}
+    for text in given:
+        node, sep, key = text.partition("=")
+        if not sep or not node or not key:
+            raise ValueError(f"--shard {text!r}: write NODE=KEY, e.g. --shard totals=symbol")
+        if node not in nodes:
+            raise ValueError(
+                f"--shard {text!r}: no node {node!r}; the document's nodes are "
+                f"{', '.join(n for n in nodes if not n.startswith('output-tap-'))}"
+            )
+        shards[node] = {"key": int(key) if key.isdigit() else key, "owners": partitions}
+    return shards
+
+
 def run_on_hosts(path: Path, options: RunOptions, err: Console) -> int:
     """Run the document at ``path`` over ``options.hosts`` workers; return the exit status.
 
@@ -58,6 +79,7 @@ def run_on_hosts(path: Path, options: RunOptions, err: Console) -> int:
         )
     unit = document_unit(path, taps=True)
     placement = spread(unit, hosts)
+    shards = _shards(options.shards, list(placement.partitions), unit.to_graph().nodes)
     writer = Writer(options.tag, flush=True)
     lost = 0
 
@@ -70,7 +92,10 @@ def run_on_hosts(path: Path, options: RunOptions, err: Console) -> int:
             err.print(f"[yellow]warning:[/] {exc}", highlight=False)
 
     cluster = ProcessCluster(
-        {"document": str(path.resolve()), "taps": True}, placement, on_output=output
+        {"document": str(path.resolve()), "taps": True},
+        placement,
+        on_output=output,
+        shards=shards,
     )
     started = time.perf_counter()
     try:
@@ -79,19 +104,15 @@ def run_on_hosts(path: Path, options: RunOptions, err: Console) -> int:
         err.print(f"[red]error:[/] {exc}", highlight=False)
         return 1
     if not options.quiet:
-        _summary(err, reports, placement.partitions, time.perf_counter() - started)
+        _summary(err, reports, time.perf_counter() - started)
     return 1 if lost else 0
 
 
-def _summary(
-    err: Console,
-    reports: dict[str, dict[str, Any]],
-    partitions: dict[str, tuple[str, ...]] | Any,
-    seconds: float,
-) -> None:
+def _summary(err: Console, reports: dict[str, dict[str, Any]], seconds: float) -> None:
     err.print(f"ran on {len(reports)} processes in {seconds:.2f} s", highlight=False)
     for name, report in reports.items():
-        nodes = ", ".join(partitions[name]) or "(nothing)"
+        ran = [n for n in report["nodes"] if not n.startswith(("link_in_", "link_out_"))]
+        nodes = ", ".join(ran) or "(nothing)"
         sent = [row for row in report["links"] if row["role"] == "send"]
         frames = sum(row["sent"] for row in sent)
         resent = sum(row["resent"] for row in sent)

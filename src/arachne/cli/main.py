@@ -220,6 +220,14 @@ def run(
             "TCP mesh links (docs/distributed.md).",
         ),
     ] = None,
+    shard: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--shard",
+            help="With --hosts: run NODE as one replica per process, each item sent to the "
+            "one that owns its KEY (a field of the item): NODE=KEY (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Run a graph document; print what leaves its output nodes as JSON lines."""
     from arachne.cli.run import RunOptions, run_document
@@ -256,7 +264,10 @@ def run(
         record=record or [],
         log_keep=log_keep,
         hosts=hosts,
+        shards=shard or [],
     )
+    if shard and hosts is None:
+        raise typer.BadParameter("--shard goes with --hosts N", param_hint="--shard")
     if hosts is not None:
         from arachne.cli.hosts import run_on_hosts  # (only a split run needs it)
 

@@ -93,6 +93,7 @@ class RunOptions:
     document_text: str | None = None  # the document as written, kept with the run
     replay: EventLog | None = None  # feed the graph this log's recorded messages
     hosts: int | None = None  # run split over this many worker processes (TCP mesh links)
+    shards: list[str] = field(default_factory=list)  # with hosts: NODE=KEY, sharded by key
 
 
 def run_document(path: Path, options: RunOptions, err: Console, stdin: IO[str]) -> int:

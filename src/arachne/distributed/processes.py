@@ -82,7 +82,11 @@ def planned(
     sub = build_unit(source)
     graph, instances = sub.to_graph(), sub.instances()
     if shards:
-        graph, instances, placement = sharded_placement(graph, instances, placement, shards)
+
+        def make(node_id: str) -> Node:  # (a replica built afresh, like the first)
+            return build_unit(source).instances()[node_id]
+
+        graph, instances, placement = sharded_placement(graph, instances, placement, shards, make)
     return plan(graph, placement), instances
 
 

@@ -8,15 +8,15 @@ each replica's outputs go where the node's went. So all items of one key meet in
 replica, in the order they were routed, and a per-key state never needs another's. The
 router goes with what feeds it (its partition is returned with the rewrite).
 
-A replica is a copy of the node made before the run (``copy.deepcopy``), so the node must
-not hold anything a copy cannot take (an open file, a lock); in a worker process every
-partition builds its own graph, and only its own replica runs.
+In a worker process (``ProcessCluster``, ``RayCluster``) each replica is built afresh from
+the graph's source; in one process (``MemoryCluster``) the replicas are copies of the node
+(``copy.deepcopy``), refused with the fix if the node holds what cannot be copied.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -87,12 +87,15 @@ def shard(
     owners: Sequence[str],
     router_in: str,
     groups: int = KEY_GROUPS,
+    make: Callable[[str], Node] | None = None,
 ) -> Sharded:
     """Rewrite ``graph`` so ``node_id`` runs as one replica per owner behind a key router.
 
     ``key`` is the field (or index) of each item to route by; ``owners`` name the partitions
     that hold the replicas, each a contiguous share of the ``groups`` key groups; the router
-    goes to partition ``router_in``. The node must have exactly one input port.
+    goes to partition ``router_in``. The node must have exactly one input port. The first
+    owner's replica is the node itself; ``make(node_id)`` builds each other one afresh (a
+    worker rebuilds its graph), else it is a copy (``copy.deepcopy``).
     """
     spec = graph.nodes.get(node_id)
     if spec is None:
@@ -108,7 +111,7 @@ def shard(
     replicas = {owner: f"{node_id}~{owner}" for owner in owners}
     original = instances[node_id]
     made: dict[str, Node] = {
-        rid: original if i == 0 else copy.deepcopy(original)
+        rid: original if i == 0 else _replica(original, node_id, make)
         for i, rid in enumerate(replicas.values())
     }
     nodes = [s for nid, s in graph.nodes.items() if nid != node_id]
@@ -145,11 +148,25 @@ def shard(
     return Sharded(Graph(nodes, links, name=graph.name), kept, placed)
 
 
+def _replica(original: Node, node_id: str, make: Callable[[str], Node] | None) -> Node:
+    if make is not None:
+        return make(node_id)
+    try:
+        return copy.deepcopy(original)
+    except (TypeError, copy.Error) as exc:
+        raise ValueError(
+            f"node {node_id!r} cannot be copied for its replicas ({exc}); shard it on a "
+            "ProcessCluster or RayCluster, which build each replica afresh, or keep only "
+            "copyable state in it"
+        ) from exc
+
+
 def sharded_placement(
     graph: Graph,
     instances: Mapping[str, Node],
     placement: Placement,
     shards: Mapping[str, Mapping[str, Any]],
+    make: Callable[[str], Node] | None = None,
 ) -> tuple[Graph, dict[str, Node], Placement]:
     """Apply every shard of ``shards`` (``{node: {"key": ..., "owners": [...]}}``) and place it.
 
@@ -186,6 +203,7 @@ def sharded_placement(
             owners=owners,
             router_in=router_in,
             groups=int(options.get("groups", KEY_GROUPS)),
+            make=make,
         )
         graph, kept = done.graph, done.instances
         for ids in parts.values():
