@@ -157,3 +157,36 @@ def test_a_keyed_node_sharded_over_two_workers_keeps_each_key_s_totals(tmp_path:
     assert set(reports) == {"s", "a", "b"}
     assert reports["a"]["nodes"]["sum~a"] > 0
     assert reports["b"]["nodes"]["sum~b"] > 0
+
+
+def test_a_builder_that_cannot_be_found_is_named_with_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(
+        ValueError, match=r"builder 'tradez:trades': No module named 'tradez'.*PYTHONPATH"
+    ):
+        ProcessCluster({"builder": "tradez:trades"}, {"a": ["x"]}, env=ENV)
+    with pytest.raises(ValueError, match=r"unknown key\(s\) 'buildr'"):
+        ProcessCluster({"buildr": "trades:trades"}, {"a": ["x"]}, env=ENV)
+    with pytest.raises(ValueError, match="refused its kwargs"):
+        ProcessCluster(
+            {"builder": "tests.distributed.pipelines:keyed", "kwargs": {"nope": 1}}, {"a": ["x"]}
+        )
+
+
+def test_workers_import_what_the_coordinator_can(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A builder module beside the coordinator's script, no PYTHONPATH given: it runs."""
+    (tmp_path / "my_graphs.py").write_text(
+        "from tests.distributed.pipelines import keyed\n\n"
+        "def build(path):\n    return keyed(50, path)\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "out.jsonl"
+    cluster = ProcessCluster(
+        {"builder": "my_graphs:build", "kwargs": {"path": str(out)}},
+        {"a": ["source"], "b": ["sum", "sink"]},
+        env={"PYTHONPATH": ""},
+    )
+    cluster.run(timeout=60)
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 50

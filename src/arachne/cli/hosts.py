@@ -42,6 +42,8 @@ def _refused(options: RunOptions) -> list[str]:
         "--components": bool(options.components),
         "--allow-code": options.allow_code,
         "--lineage": options.lineage is not None,
+        "--trace": options.trace,
+        "--check-types": options.check_types,
     }
     return [flag for flag, given in asked.items() if given]
 
@@ -60,6 +62,8 @@ def _shards(
                 f"--shard {text!r}: no node {node!r}; the document's nodes are "
                 f"{', '.join(n for n in nodes if not n.startswith('output-tap-'))}"
             )
+        if node in shards:
+            raise ValueError(f"--shard {text!r}: node {node!r} is sharded twice; give it once")
         shards[node] = {"key": int(key) if key.isdigit() else key, "owners": partitions}
     return shards
 
@@ -74,8 +78,9 @@ def run_on_hosts(path: Path, options: RunOptions, err: Console) -> int:
     refused = _refused(options)
     if refused:
         raise ValueError(
-            f"{', '.join(refused)} cannot be combined with --hosts yet; a run across processes "
-            "takes its values from the document's own sources"
+            f"{', '.join(refused)} cannot be combined with --hosts yet: a run across processes "
+            "takes its values from the document's own sources and has no store, live views, "
+            "code components, tracing or type checks so far; run without --hosts for them"
         )
     unit = document_unit(path, taps=True)
     placement = spread(unit, hosts)
@@ -109,8 +114,9 @@ def run_on_hosts(path: Path, options: RunOptions, err: Console) -> int:
 
 
 def _summary(err: Console, reports: dict[str, dict[str, Any]], seconds: float) -> None:
-    err.print(f"ran on {len(reports)} processes in {seconds:.2f} s", highlight=False)
-    for name, report in reports.items():
+    many = "process" if len(reports) == 1 else "processes"
+    err.print(f"ran on {len(reports)} {many} in {seconds:.2f} s", highlight=False)
+    for name, report in sorted(reports.items(), key=lambda kv: int(kv[0][1:])):
         ran = [n for n in report["nodes"] if not n.startswith(("link_in_", "link_out_"))]
         nodes = ", ".join(ran) or "(nothing)"
         sent = [row for row in report["links"] if row["role"] == "send"]

@@ -39,7 +39,7 @@ from arachne.distributed.sharding import sharded_placement
 from arachne.model.node import Node
 from arachne.model.subgraph import Subgraph
 
-__all__ = ["ClusterError", "ProcessCluster", "build_unit", "planned"]
+__all__ = ["ClusterError", "ProcessCluster", "build_unit", "import_path", "planned"]
 
 log = logging.getLogger("arachne.distributed")
 
@@ -61,16 +61,45 @@ def build_unit(source: Mapping[str, Any]) -> Subgraph:
     ``Subgraph``; ``{"document": "path.yaml"}`` builds a graph document, with ``"taps":
     true`` an ``OutputTap`` on each output it leaves unconnected.
     """
+    unknown = set(source) - {"document", "taps", "builder", "kwargs"}
+    if unknown:
+        raise ValueError(
+            f"source: unknown key(s) {', '.join(map(repr, sorted(unknown)))}; give "
+            "{'builder': 'module:function', 'kwargs': {...}} or {'document': 'graph.yaml'}"
+        )
     if "document" in source:
         return document_unit(Path(source["document"]), taps=bool(source.get("taps", False)))
     target = source.get("builder")
     if not isinstance(target, str) or ":" not in target:
         raise ValueError(f"builder must be 'module:function' returning a Subgraph, got {target!r}")
     module_name, _, function = target.partition(":")
-    made = getattr(importlib.import_module(module_name), function)(**source.get("kwargs", {}))
+    try:
+        build = getattr(importlib.import_module(module_name), function)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(
+            f"builder {target!r}: {exc}; the module must be importable where the graph is "
+            "built (run from its directory, or add it to PYTHONPATH)"
+        ) from exc
+    try:
+        made = build(**source.get("kwargs", {}))
+    except TypeError as exc:
+        raise ValueError(f"builder {target!r} refused its kwargs: {exc}") from exc
     if not isinstance(made, Subgraph):
         raise TypeError(f"{target} returned {type(made).__name__}, not a Subgraph")
     return made
+
+
+def import_path(given: str | None = None) -> str:
+    """Return a ``PYTHONPATH`` with this process's own import directories first.
+
+    So a worker imports a builder the coordinator could (a module beside the script, a
+    project's ``src``); the interpreter's own directories are left to the interpreter.
+    """
+    own = [str(Path(p).resolve()) for p in sys.path if p and Path(p).is_dir()]
+    prefixes = {str(Path(sys.prefix).resolve()), str(Path(sys.base_prefix).resolve())}
+    own = [p for p in own if not any(p.startswith(prefix) for prefix in prefixes)]
+    entries = [*own, *(given.split(os.pathsep) if given else [])]
+    return os.pathsep.join(dict.fromkeys(e for e in entries if e))
 
 
 def planned(
@@ -123,6 +152,7 @@ class ProcessCluster:
         self.options = options if options is not None else LinkOptions()
         self.python = python
         self.env = {**os.environ, **(env or {})}
+        self.env["PYTHONPATH"] = import_path(self.env.get("PYTHONPATH"))
         self.token = secrets.token_hex(16)
         self.ports: dict[str, int] = {}
         self.workers: dict[str, _Worker] = {}

@@ -25,7 +25,7 @@ from arachne.distributed.channels import LinkOptions
 from arachne.distributed.federation import Unavailable, federate
 from arachne.distributed.host import LinkCapabilities, MeshHost
 from arachne.distributed.placement import Placement, partition_graph
-from arachne.distributed.processes import ClusterError, planned
+from arachne.distributed.processes import ClusterError, import_path, planned
 from arachne.runtime.execution import Execution
 
 if TYPE_CHECKING:
@@ -38,6 +38,8 @@ MAX_PENDING_CALLS = 64
 
 
 def _ray() -> Any:
+    # Ray would otherwise re-run `uv run` for its workers and upload the directory.
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     try:
         import ray
     except ImportError as exc:  # pragma: no cover  (the dev environment has ray)
@@ -216,10 +218,10 @@ class RayCluster:
         """Start one actor per partition (``ray.init`` first if needed) and let them meet."""
         ray = _ray()
         if not ray.is_initialized():
-            # Ray would otherwise re-run `uv run` for its workers and upload the directory.
-            os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+            env_vars = {"PYTHONPATH": import_path(os.environ.get("PYTHONPATH"))}
             ray.init(
                 **{
+                    "runtime_env": {"env_vars": env_vars},
                     "include_dashboard": False,
                     "log_to_driver": False,
                     "namespace": "arachne",
@@ -245,7 +247,16 @@ class RayCluster:
                     "shards": self.shards,
                 }
             )
-        ray.get([a.start.remote(self.actors) for a in self.actors.values()])
+        names = list(self.actors)
+        started = [self.actors[n].start.remote(self.actors) for n in names]
+        for name, ref in zip(names, started, strict=True):
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayError as exc:
+                cause = getattr(exc, "cause", None) or exc
+                raise ClusterError(
+                    f"partition {name!r} could not start: {type(cause).__name__}: {cause}"
+                ) from exc
 
     def wait(self, timeout: float | None = None) -> dict[str, dict[str, Any]]:
         """Wait for every partition's run to end; return their reports."""

@@ -176,13 +176,23 @@ def sharded_placement(
     parts = {name: list(ids) for name, ids in placement.partitions.items()}
     kept = dict(instances)
     for node_id, options in shards.items():
+        unknown = (
+            sorted(set(options) - {"key", "owners", "groups"})
+            if isinstance(options, Mapping)
+            else []
+        )
         if (
             not isinstance(options, Mapping)
-            or set(options) - {"key", "owners", "groups"}
+            or unknown
             or not isinstance(options.get("key"), str | int)
         ):
+            what = f"unknown {', '.join(map(repr, unknown))}; " if unknown else ""
             raise ValueError(
-                f"shards[{node_id!r}]: give {{'key': FIELD, 'owners': [PARTITION, ...]}}"
+                f"shards[{node_id!r}]: {what}give {{'key': FIELD, 'owners': [PARTITION, ...]}}"
+            )
+        if len(set(options.get("owners", ()))) != len(list(options.get("owners", ()))):
+            raise ValueError(
+                f"shards[{node_id!r}]: owners {list(options['owners'])} name one twice"
             )
         owners = list(options.get("owners", ()))
         missing = [o for o in owners if o not in parts]
