@@ -190,3 +190,18 @@ def test_workers_import_what_the_coordinator_can(
     )
     cluster.run(timeout=60)
     assert len(out.read_text(encoding="utf-8").splitlines()) == 50
+
+
+def test_workers_do_not_outlive_their_coordinator(tmp_path: Path) -> None:
+    """The coordinator's pipes close (it died): each worker cancels its run and exits."""
+    source = {
+        "builder": "tests.distributed.pipelines:paced",
+        "kwargs": {"count": 10**6, "pause": 0.01, "path": str(tmp_path / "o.jsonl")},
+    }
+    with ProcessCluster(source, {"a": ["source"], "b": ["paced", "sink"]}, env=ENV) as cluster:
+        cluster.start()
+        for worker in cluster.workers.values():
+            assert worker.proc.stdin is not None
+            worker.proc.stdin.close()  # (what a coordinator's death does to the pipe)
+        for worker in cluster.workers.values():
+            assert worker.proc.wait(timeout=30) is not None

@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 from arachne.distributed.channels import LinkOptions
@@ -28,6 +29,8 @@ from arachne.distributed.tcp import TcpTransport
 from arachne.runtime.execution import Execution
 
 __all__ = ["main"]
+
+log = logging.getLogger("arachne.distributed")
 
 
 class _Answering:
@@ -56,16 +59,23 @@ class _Answering:
                     peer[key] += shift
         return {"manifest": self._manifest, **health}
 
-    def listen(self, stdin: IO[str]) -> None:
-        """Answer each ``{"query": n}`` line until the pipe closes (a thread of its own)."""
-        for line in stdin:
-            try:
-                asked = json.loads(line).get("query")
-            except (ValueError, AttributeError):
-                continue
-            if asked is not None:
-                with contextlib.suppress(RuntimeError):  # (the loop closed: the run is over)
-                    self._loop.call_soon_threadsafe(self._answer, asked)
+    def listen(self, stdin: IO[str], orphaned: Callable[[], None]) -> None:
+        """Answer each ``{"query": n}`` line until the pipe closes (a thread of its own).
+
+        The pipe closes when the coordinator is gone (it died, or it closed the cluster):
+        ``orphaned`` is then called on the loop, so no worker outlives its coordinator.
+        """
+        with contextlib.suppress(ValueError, OSError):
+            for line in stdin:
+                try:
+                    asked = json.loads(line).get("query")
+                except (ValueError, AttributeError):
+                    continue
+                if asked is not None:
+                    with contextlib.suppress(RuntimeError):  # (the loop closed: run over)
+                        self._loop.call_soon_threadsafe(self._answer, asked)
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(orphaned)
 
     def _answer(self, asked: object) -> None:
         self.write({"answer": asked, "health": self.health()})
@@ -100,8 +110,15 @@ async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> d
     line = await asyncio.get_running_loop().run_in_executor(None, stdin.readline)
     peers = json.loads(line)["peers"]
     transport.peers = {peer: (address, int(p)) for peer, (address, p) in peers.items()}
-    threading.Thread(target=pipes.listen, args=(stdin,), name="queries", daemon=True).start()
     execution = Execution(graph, instances, execution_id=name)
+
+    def orphaned() -> None:
+        if not execution.done:
+            log.warning("partition %s: its coordinator is gone; the run is cancelled", name)
+            execution.request_stop(drain=False)
+
+    listening = (stdin, orphaned)
+    threading.Thread(target=pipes.listen, args=listening, name="queries", daemon=True).start()
     began = time.perf_counter()
     host.start()
     try:
