@@ -22,6 +22,7 @@ says goodbye, and its peers report it ``left``, not unavailable.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -118,15 +119,15 @@ class Peer:
             return "left"
         return "unavailable" if self.unavailable_since is not None else "available"
 
-    def row(self) -> dict[str, Any]:
-        """Return the peer as the query plane shows it."""
-        return {
-            "state": self.state,
+    def row(self, shift: float = 0.0) -> dict[str, Any]:
+        """Return the peer as the query plane shows it, its times moved by ``shift``."""
+        times = {
             "since": self.unavailable_since,
             "detected": self.detected,
             "last_heard": self.last_heard,
-            "reason": self.reason,
         }
+        moved = {k: None if t is None else t + shift for k, t in times.items()}
+        return {"state": self.state, **moved, "reason": self.reason}
 
 
 class Outbound:
@@ -441,12 +442,16 @@ class MeshHost:
 
     # -- what the query plane reads ----------------------------------------------------------
 
-    def health(self) -> dict[str, Any]:
-        """Return the host, its epoch, its peers' states and its links (see ``links``)."""
+    def health(self, *, wall: bool = False) -> dict[str, Any]:
+        """Return the host, its epoch, its peers' states and its links (see ``links``).
+
+        Times are the loop's; with ``wall``, the wall clock's (for readers in other processes).
+        """
+        shift = time.time() - self.loop.time() if wall else 0.0
         return {
             "host": self.name,
             "epoch": self.epoch,
-            "peers": {name: peer.row() for name, peer in sorted(self.peers.items())},
+            "peers": {name: peer.row(shift) for name, peer in sorted(self.peers.items())},
             "links": self.links(),
         }
 

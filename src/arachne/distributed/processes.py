@@ -27,19 +27,31 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.documents import document_unit
 from arachne.distributed.federation import Unavailable, federate
-from arachne.distributed.placement import PartitionPlan, Placement, plan
+from arachne.distributed.host import MeshHost, Transport
+from arachne.distributed.placement import PartitionPlan, Placement, partition_graph, plan
 from arachne.distributed.sharding import sharded_placement
+from arachne.model.graph import Graph
 from arachne.model.node import Node
 from arachne.model.subgraph import Subgraph
+from arachne.runtime.execution import Execution
 
-__all__ = ["ClusterError", "ProcessCluster", "build_unit", "import_path", "planned"]
+__all__ = [
+    "ClusterError",
+    "OpenPartition",
+    "ProcessCluster",
+    "build_unit",
+    "import_path",
+    "open_partition",
+    "partition_orders",
+    "planned",
+]
 
 log = logging.getLogger("arachne.distributed")
 
@@ -119,6 +131,57 @@ def planned(
     return plan(graph, placement), instances
 
 
+def partition_orders(
+    source: Mapping[str, Any],
+    placement: Placement,
+    partition: str,
+    options: LinkOptions,
+    shards: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    """Return what a worker (or actor) is told to build and run: plain data, JSON-ready."""
+    return {
+        "source": dict(source),
+        "placement": {k: list(v) for k, v in placement.partitions.items()},
+        "default": placement.default,
+        "partition": partition,
+        "options": asdict(options),
+        "shards": {k: dict(v) for k, v in shards.items()},
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class OpenPartition:
+    """A partition built from its orders: its host, graph, node instances and manifest hash."""
+
+    host: MeshHost
+    graph: Graph
+    instances: dict[str, Node]
+    manifest: str
+
+    def execution(self) -> Execution:
+        """Return the partition's execution (not started)."""
+        return Execution(self.graph, self.instances, execution_id=self.host.name)
+
+    def report(self, execution: Execution, seconds: float) -> dict[str, Any]:
+        """Return what a finished partition tells its coordinator."""
+        return {
+            "seconds": seconds,
+            "links": self.host.links(),
+            "health": {"manifest": self.manifest, **self.host.health(wall=True)},
+            "nodes": {nid: s.emitted for nid, s in execution.stats().nodes.items()},
+        }
+
+
+def open_partition(orders: Mapping[str, Any], transport: Transport) -> OpenPartition:
+    """Build, shard and split the graph the orders name; return this partition of it."""
+    name = orders["partition"]
+    placement = Placement.of(orders["placement"], default=orders.get("default"))
+    split, built = planned(orders["source"], placement, orders.get("shards"))
+    host = MeshHost(name, transport, options=LinkOptions(**orders["options"]))
+    graph, instances = partition_graph(split, name, built, host)
+    return OpenPartition(host, graph, instances, split.graph.checksum())
+
+
 class ProcessCluster:
     """Run a graph split by ``placement`` in one worker process per partition.
 
@@ -184,17 +247,8 @@ class ProcessCluster:
                 env=self.env,
             )
             worker = self.workers[name] = _Worker(name, proc, self._output)
-            worker.say(
-                {
-                    "source": self.source,
-                    "placement": {k: list(v) for k, v in self.placement.partitions.items()},
-                    "default": self.placement.default,
-                    "partition": name,
-                    "token": self.token,
-                    "options": asdict(self.options),
-                    "shards": self.shards,
-                }
-            )
+            orders = partition_orders(self.source, self.placement, name, self.options, self.shards)
+            worker.say({**orders, "token": self.token})
         deadline = time.monotonic() + START_TIMEOUT
         for name, worker in self.workers.items():
             self.ports[name] = int(worker.expect("listening", deadline))

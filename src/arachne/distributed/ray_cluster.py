@@ -18,14 +18,20 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.federation import Unavailable, federate
 from arachne.distributed.host import LinkCapabilities, MeshHost
-from arachne.distributed.placement import Placement, partition_graph
-from arachne.distributed.processes import ClusterError, import_path, planned
+from arachne.distributed.placement import Placement
+from arachne.distributed.processes import (
+    ClusterError,
+    OpenPartition,
+    import_path,
+    open_partition,
+    partition_orders,
+    planned,
+)
 from arachne.runtime.execution import Execution
 
 if TYPE_CHECKING:
@@ -109,22 +115,19 @@ class _PartitionHost:
     def __init__(self, orders: Mapping[str, Any]) -> None:
         self.orders = dict(orders)
         self.host: MeshHost | None = None
+        self.part: OpenPartition | None = None
         self.execution: Execution | None = None
         self.manifest = ""
         self._task: asyncio.Task[None] | None = None
         self._began = 0.0
 
     async def start(self, peers: Mapping[str, Any]) -> None:
-        orders = self.orders
-        name = orders["partition"]
-        placement = Placement.of(orders["placement"], default=orders.get("default"))
-        split, built = planned(orders["source"], placement, orders.get("shards"))
-        self.manifest = split.graph.checksum()
+        name = self.orders["partition"]
         transport = RayTransport({k: v for k, v in peers.items() if k != name})
-        host = self.host = MeshHost(name, transport, options=LinkOptions(**orders["options"]))
-        graph, instances = partition_graph(split, name, built, host)
-        self.execution = Execution(graph, instances, execution_id=name)
-        host.start()
+        part = self.part = open_partition(self.orders, transport)
+        self.manifest, self.host = part.manifest, part.host
+        self.execution = part.execution()
+        part.host.start()
         self._began = time.perf_counter()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -148,23 +151,13 @@ class _PartitionHost:
         if self._task is None or self.host is None or self.execution is None:
             raise ClusterError("the partition was not started")
         await self._task
-        return {
-            "seconds": time.perf_counter() - self._began,
-            "links": self.host.links(),
-            "health": self.health(),
-            "nodes": {nid: s.emitted for nid, s in self.execution.stats().nodes.items()},
-        }
+        assert self.part is not None  # noqa: S101  (set with the host by start)
+        return self.part.report(self.execution, time.perf_counter() - self._began)
 
     def health(self) -> dict[str, Any]:
         if self.host is None:
             return {"manifest": self.manifest, "host": self.orders["partition"], "links": []}
-        health = self.host.health()
-        shift = time.time() - asyncio.get_running_loop().time()  # (times on the wall clock)
-        for peer in health["peers"].values():
-            for key in ("since", "detected", "last_heard"):
-                if peer[key] is not None:
-                    peer[key] += shift
-        return {"manifest": self.manifest, **health}
+        return {"manifest": self.manifest, **self.host.health(wall=True)}
 
     async def query(self) -> dict[str, Any]:
         return self.health()
@@ -237,16 +230,7 @@ class RayCluster:
                 max_concurrency=1000,
                 max_pending_calls=MAX_PENDING_CALLS,
                 num_cpus=0,
-            ).remote(
-                {
-                    "source": self.source,
-                    "placement": {k: list(v) for k, v in self.placement.partitions.items()},
-                    "default": self.placement.default,
-                    "partition": name,
-                    "options": asdict(self.options),
-                    "shards": self.shards,
-                }
-            )
+            ).remote(partition_orders(self.source, self.placement, name, self.options, self.shards))
         names = list(self.actors)
         started = [self.actors[n].start.remote(self.actors) for n in names]
         for name, ref in zip(names, started, strict=True):

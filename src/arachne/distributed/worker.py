@@ -20,13 +20,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
-from arachne.distributed.channels import LinkOptions
 from arachne.distributed.documents import OutputTap
 from arachne.distributed.host import MeshHost
-from arachne.distributed.placement import Placement, partition_graph
-from arachne.distributed.processes import planned
+from arachne.distributed.processes import open_partition
 from arachne.distributed.tcp import TcpTransport
-from arachne.runtime.execution import Execution
 
 __all__ = ["main"]
 
@@ -51,13 +48,7 @@ class _Answering:
 
     def health(self) -> dict[str, Any]:
         """Return the host's health, its times on the wall clock, with the manifest hash."""
-        shift = time.time() - self._loop.time()
-        health = self._host.health()
-        for peer in health["peers"].values():
-            for key in ("since", "detected", "last_heard"):
-                if peer[key] is not None:
-                    peer[key] += shift
-        return {"manifest": self._manifest, **health}
+        return {"manifest": self._manifest, **self._host.health(wall=True)}
 
     def listen(self, stdin: IO[str], orphaned: Callable[[], None]) -> None:
         """Answer each ``{"query": n}`` line until the pipe closes (a thread of its own).
@@ -95,14 +86,11 @@ class _Answering:
 
 async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> dict[str, Any]:
     name = orders["partition"]
-    placement = Placement.of(orders["placement"], default=orders.get("default"))
-    split, built = planned(orders["source"], placement, orders.get("shards"))
     transport = TcpTransport(orders["token"])
-    options = LinkOptions(**orders["options"])
-    host = MeshHost(name, transport, options=options)
-    graph, instances = partition_graph(split, name, built, host)
-    pipes = _Answering(stdout, host, split.graph.checksum())
-    for node in instances.values():
+    part = open_partition(orders, transport)
+    host = part.host
+    pipes = _Answering(stdout, host, part.manifest)
+    for node in part.instances.values():
         if isinstance(node, OutputTap):
             node.sink = pipes.output
     port = await transport.listen()
@@ -110,7 +98,7 @@ async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> d
     line = await asyncio.get_running_loop().run_in_executor(None, stdin.readline)
     peers = json.loads(line)["peers"]
     transport.peers = {peer: (address, int(p)) for peer, (address, p) in peers.items()}
-    execution = Execution(graph, instances, execution_id=name)
+    execution = part.execution()
 
     def orphaned() -> None:
         if not execution.done:
@@ -127,12 +115,7 @@ async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> d
         host.send_replies()
         host.close()
         await transport.close()
-    return {
-        "seconds": time.perf_counter() - began,
-        "links": host.links(),
-        "health": pipes.health(),
-        "nodes": {nid: s.emitted for nid, s in execution.stats().nodes.items()},
-    }
+    return part.report(execution, time.perf_counter() - began)
 
 
 def main() -> int:
