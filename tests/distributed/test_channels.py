@@ -24,8 +24,8 @@ from arachne.distributed.frames import (
 CH = "src.out->sink.in"
 
 
-def grant(ack: int, credit: int, *, epoch: int = 0) -> Frame:
-    return Frame(CREDIT, CH, epoch=epoch, ack=ack, credit=credit)
+def grant(ack: int, credit: int, *, epoch: int = 0, base: int = 0, durable: int = 0) -> Frame:
+    return Frame(CREDIT, CH, epoch=epoch, ack=ack, credit=credit, base=base, durable=durable)
 
 
 def data(seq: int, items: list[Any], **fields: Any) -> Frame:
@@ -204,6 +204,9 @@ def test_the_last_frame_carries_end_after_finish() -> None:
     sender.on_credit(grant(ack=2, credit=13))
     assert not sender.closed
     sender.on_credit(grant(ack=3, credit=13))
+    assert not sender.closed  # all arrived, but the consumer has not taken it all yet
+    assert sender.due(5.0)[-1].kind == ANNOUNCE  # (asking when it has)
+    sender.on_credit(grant(ack=3, credit=13, durable=7))
     assert sender.closed
     assert not sender.waiting
 

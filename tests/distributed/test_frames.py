@@ -58,7 +58,7 @@ def body(*fields: Any) -> bytes:
     return msgspec.msgpack.encode(list(fields))
 
 
-GOOD = (DATA, "ch", 1, 0, 0, 0, 0, [], False, None)
+GOOD = (DATA, "ch", 1, 0, 0, 0, 0, [], False, None, 0, 0)
 
 
 def replaced(index: int, value: Any) -> bytes:
@@ -221,7 +221,7 @@ def test_the_good_body_used_below_decodes() -> None:
     [
         msgspec.msgpack.encode(5),
         msgspec.msgpack.encode({"kind": 0}),
-        body(*GOOD[:9]),
+        body(*GOOD[:11]),
         body(*GOOD, None),
         body(),
     ],

@@ -30,13 +30,28 @@ from typing import Any, Final
 
 from arachne.distributed.frames import ANNOUNCE, CREDIT, DATA, Frame, item_bytes
 
-__all__ = ["LinkOptions", "ReceiveChannel", "SendChannel", "Taken"]
+__all__ = ["LinkOptions", "ReceiveChannel", "SendChannel", "Taken", "channel_epoch"]
 
 MAX_BACKOFF: Final = 16
 """A frame sent again waits twice as long each time, up to this many ``retransmit``s."""
 
 HOLD_FRAMES: Final = 2
 """Frames' worth of items a sender keeps waiting before it holds its producer back."""
+
+
+INCARNATIONS: Final = 1 << 24
+"""A host restarts fewer times than this (its incarnation is one half of a channel's epoch)."""
+
+
+def channel_epoch(sender: int, receiver: int) -> int:
+    """Return the epoch of a channel whose ends run incarnations ``sender`` and ``receiver``.
+
+    Both halves are kept apart, so a channel's epoch changes whenever either end restarts
+    and two different pairs never share one.
+    """
+    if not (0 <= sender < INCARNATIONS and 0 <= receiver < INCARNATIONS):
+        raise ValueError(f"incarnations must be in [0, {INCARNATIONS}), got {sender}, {receiver}")
+    return sender * INCARNATIONS + receiver
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +64,9 @@ class LinkOptions:
     frame waits for more items; ``retransmit``: seconds after which an unacknowledged frame is
     sent again (and a sender without credit announces its backlog again); ``heartbeat``:
     seconds between a host's heartbeats, and how long a peer may stay silent before it is
-    reported unavailable.
+    reported unavailable; ``retain_bytes``: how much of what a checkpointed receiver has
+    taken but not yet checkpointed its sender keeps before it holds its producer back (it
+    is what the receiver may ask for again if it restarts).
     """
 
     credits: int = 10
@@ -58,9 +75,10 @@ class LinkOptions:
     linger: float = 0.005
     retransmit: float = 0.2
     heartbeat: float = 1.0
+    retain_bytes: int = 128 << 20
 
     def __post_init__(self) -> None:
-        for name in ("credits", "frame_items", "frame_bytes"):
+        for name in ("credits", "frame_items", "frame_bytes", "retain_bytes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"link option {name} must be an int >= 1, got {value!r}")
@@ -81,46 +99,74 @@ class LinkOptions:
 
 
 class SendChannel:
-    """The producer's end of a channel: items waiting, frames in flight, the credit granted."""
+    """The producer's end of a channel: items kept, frames in flight, the credit granted.
+
+    Items are numbered by their *position* (1, 2, ... since the channel began, across
+    epochs): ``pushed`` is the last one pushed, ``framed`` the last one put in a frame. An
+    item is kept until the receiver says it is ``durable`` (it will never ask for it again:
+    at once for a receiver without checkpoints, once its checkpoint covers it otherwise), so
+    a receiver that restarts from its checkpoint is sent again what it had taken since.
+    A new epoch (:meth:`reset`: a host at either end restarted) starts framing afresh from
+    the receiver's ``base``, which its first grant of the epoch tells; until then nothing is
+    sent but announcements.
+    """
 
     __slots__ = (
+        "_ends",
         "_head",
         "_items",
+        "_kept_bytes",
         "_last_announce",
         "_marks",
         "_sizes",
+        "_start",
         "acked",
         "announced",
+        "based",
         "channel",
         "credit",
+        "durable",
         "end_seq",
         "ending",
         "epoch",
         "framed",
+        "gap",
         "next_seq",
         "options",
         "pending_bytes",
         "pushed",
         "resent",
+        "skip_to",
         "stale",
+        "taken",
         "unacked",
     )
 
-    def __init__(self, channel: str, options: LinkOptions, *, epoch: int = 0) -> None:
+    def __init__(
+        self, channel: str, options: LinkOptions, *, epoch: int = 0, based: bool = True
+    ) -> None:
         self.channel = channel
         self.options = options
         self.epoch = epoch
-        # Items waiting to be framed are _items[_head:], with their sizes beside them: a frame
-        # is cut with slices and a bisection, never an item at a time.
+        # Items kept are _items[i] at position _start + i + 1, with their sizes beside them;
+        # those waiting to be framed are _items[_head:]. A frame is cut with slices and a
+        # bisection, never an item at a time.
         self._items: list[Any] = []
         self._sizes: list[int] = []
+        self._start = 0
         self._head = 0
-        self.pending_bytes = 0
-        self._marks: deque[tuple[int, float]] = deque()  # (items pushed before it, watermark)
+        self.pending_bytes = self._kept_bytes = 0
+        self._marks: deque[tuple[int, float]] = deque()  # (position before it, watermark)
         self.pushed = self.framed = 0
+        self.durable = 0  # the receiver will never ask for items up to here again
+        self.taken = 0  # the receiver's consumer took the items up to here (whole frames)
+        self.skip_to = 0  # items re-made up to here are dropped: the receiver has them
+        self.based = based  # whether this epoch's base is known (else: wait for a grant)
+        self.gap: str | None = None  # why the receiver cannot be given what it asked for
+        self._ends: deque[tuple[int, int]] = deque()  # (seq, position after it) not taken
         self.next_seq = 1
         self.acked = 0
-        self.credit = options.credits
+        self.credit = options.credits if based else 0
         self.unacked: dict[int, list[Any]] = {}  # seq -> [frame, when last sent, wait]
         self.ending = False
         self.end_seq = 0
@@ -130,9 +176,19 @@ class SendChannel:
     # -- what the producer does --------------------------------------------------------------
 
     def push(self, items: list[Any]) -> None:
-        """Queue ``items`` to be framed (in order, after everything pushed before)."""
+        """Queue ``items`` to be framed (in order, after everything pushed before).
+
+        Items at positions the receiver already has (a producer that restarted from an
+        older checkpoint makes them again) are dropped.
+        """
         if self.ending:
             raise RuntimeError(f"channel {self.channel!r} has ended; nothing more can be pushed")
+        if self.pushed < self.skip_to:
+            skip = min(len(items), self.skip_to - self.pushed)
+            self.pushed += skip
+            items = items[skip:]
+            if not items:
+                return
         kinds = set(map(type, items))
         if len(kinds) == 1 and kinds <= {bytes, str}:  # (the common case, sized in C)
             sizes = [n + 8 for n in map(len, items)]
@@ -146,10 +202,11 @@ class SendChannel:
     def watermark(self, t: float) -> None:
         """Say that no item pushed from now on has an event time before ``t``."""
         marks = self._marks
-        if marks and marks[-1][0] == self.pushed:
-            marks[-1] = (self.pushed, max(t, marks[-1][1]))
+        at = max(self.pushed, self.skip_to)  # (said after what the receiver already has)
+        if marks and marks[-1][0] == at:
+            marks[-1] = (at, max(t, marks[-1][1]))
         else:
-            marks.append((self.pushed, t))
+            marks.append((at, t))
 
     def finish(self) -> None:
         """Say that nothing more will be pushed: the last frame carries ``end``."""
@@ -162,13 +219,30 @@ class SendChannel:
 
     @property
     def full(self) -> bool:
-        """Whether the producer should be held back (enough is waiting for credit)."""
-        return self.backlog >= HOLD_FRAMES * self.options.frame_items
+        """Whether the producer should be held back.
+
+        Enough waits for credit, or the items kept for a receiver that has not checkpointed
+        them yet reach ``retain_bytes``.
+        """
+        return (
+            self.backlog >= HOLD_FRAMES * self.options.frame_items
+            or self.kept_bytes >= self.options.retain_bytes
+        )
+
+    @property
+    def kept_bytes(self) -> int:
+        """Bytes of items kept for a receiver that may ask for them again (framed ones)."""
+        return self._kept_bytes
 
     @property
     def closed(self) -> bool:
-        """Whether the end frame was sent and acknowledged: the channel is done."""
-        return bool(self.end_seq) and self.acked >= self.end_seq
+        """Whether the end was sent, acknowledged and made durable: the channel is done."""
+        return (
+            bool(self.end_seq)
+            and self.acked >= self.end_seq
+            and self.durable >= self.framed
+            and self.based
+        )
 
     @property
     def in_flight(self) -> int:
@@ -178,7 +252,7 @@ class SendChannel:
     @property
     def has_partial(self) -> bool:
         """Whether items wait that do not fill a frame (they go when ``linger`` passes)."""
-        return self.backlog > 0 and not self.end_seq
+        return self.backlog > 0 and not self.end_seq and self.based
 
     # -- what goes on the wire ---------------------------------------------------------------
 
@@ -190,7 +264,7 @@ class SendChannel:
         out: list[Frame] = []
         options, marks = self.options, self._marks
         frame_bytes = options.frame_bytes
-        while self.next_seq <= self.credit and not self.end_seq:
+        while self.next_seq <= self.credit and not self.end_seq and self.based:
             head = self._head
             waiting = len(self._items) - head
             boundary = marks[0][0] - self.framed if marks else -1
@@ -205,11 +279,9 @@ class SendChannel:
             if not (filled or at_mark or last or (force and take)):
                 break
             items = self._items[head : head + take]
-            self._head = head = head + take
-            if head >= 4096 and head * 2 >= len(self._items):  # compact the taken front
-                del self._items[:head], self._sizes[:head]
-                self._head = 0
+            self._head = head + take
             self.pending_bytes -= size
+            self._kept_bytes += size
             self.framed += take
             mark = marks.popleft()[1] if at_mark else None
             end = last and not marks
@@ -224,6 +296,7 @@ class SendChannel:
                 watermark=mark,
             )
             self.unacked[self.next_seq] = [frame, now, options.retransmit]
+            self._ends.append((self.next_seq, self.framed))
             if end:
                 self.end_seq = self.next_seq
             self.next_seq += 1
@@ -231,22 +304,95 @@ class SendChannel:
         return out
 
     def on_credit(self, frame: Frame) -> bool:
-        """Take a grant: drop what it acknowledges; return whether the credit grew."""
+        """Take a grant: drop what it acknowledges; return whether the credit grew.
+
+        The first grant of an epoch sets where its frames start (``base``).
+        """
         if frame.epoch != self.epoch:
             self.stale += 1
             return False
+        if not self.based:
+            self._rebase(frame.base)
+            if self.gap is not None:
+                return False
         ack = min(frame.ack, self.next_seq - 1)  # (never past what was sent)
         if ack > self.acked:
             for seq in [seq for seq in self.unacked if seq <= ack]:  # (at most credits of them)
                 del self.unacked[seq]
             self.acked = ack
+        ends, consumed = self._ends, frame.credit - self.options.credits
+        while ends and ends[0][0] <= consumed:
+            self.taken = max(self.taken, ends.popleft()[1])
+        if frame.durable > self.durable:
+            self.durable = min(frame.durable, self.framed)
+            self._forget()
         if frame.credit > self.credit:
             self.credit = frame.credit
             return True
         return False
 
+    def _forget(self) -> None:
+        """Drop the items kept up to ``durable`` (the receiver will not ask for them again)."""
+        drop = self.durable - self._start
+        if drop >= 4096 or (drop > 0 and drop * 2 >= len(self._items)):
+            self._kept_bytes -= sum(self._sizes[:drop])
+            del self._items[:drop], self._sizes[:drop]
+            self._start += drop
+            self._head -= drop
+
+    def reset(self, epoch: int) -> None:
+        """Start epoch ``epoch`` (a host at either end restarted): frames in flight are void.
+
+        Nothing is sent until the receiver's first grant of the epoch says where to start.
+        """
+        self.epoch = epoch
+        self.based = False
+        self.unacked.clear()
+        self._ends.clear()
+        self.next_seq = 1
+        self.acked = self.credit = self.end_seq = 0
+        self._last_announce = -math.inf
+
+    def _rebase(self, base: int) -> None:
+        """Frame again from position ``base``: what the receiver has taken, or restored."""
+        self.based = True
+        self.taken = max(self.taken, base) if base <= self.framed else base
+        if base < self._start:
+            self.gap = (
+                f"channel {self.channel!r}: the receiver asks for items from position "
+                f"{base + 1}, but only those from {self._start + 1} are kept (a producer and "
+                "its consumer both restarted, the consumer from a checkpoint older than the "
+                "producer's); start the run over"
+            )
+            return
+        if base >= self.pushed:  # it has all we have, and more: drop what we re-make
+            self.skip_to = base
+            self._items.clear()
+            self._sizes.clear()
+            self._head = 0
+            self._start = self.framed = base
+            self.pending_bytes = self._kept_bytes = 0
+        else:
+            self._head = base - self._start
+            self.framed = base
+            kept = self._sizes[: self._head]
+            self._kept_bytes = sum(kept)
+            self.pending_bytes = sum(self._sizes) - self._kept_bytes
+        self.durable = min(self.durable, base)
+        marks = self._marks
+        passed = None
+        while marks and marks[0][0] < base:
+            passed = marks.popleft()[1]
+        if passed is not None:  # (said again first: the watermark the stream had reached)
+            marks.appendleft((base, passed))
+
     def due(self, now: float) -> list[Frame]:
-        """Return what must go again: frames unacknowledged for too long, a backlog announcement."""
+        """Return what must go again: frames unacknowledged for too long, an announcement.
+
+        A sender announces its backlog when it has items, a watermark or its end waiting
+        and no credit, when it does not know where a new epoch starts, and when its end is
+        acknowledged but not yet durable (so the receiver's grant says when it is).
+        """
         wait = self.options.retransmit
         out: list[Frame] = []
         for entry in self.unacked.values():
@@ -258,7 +404,8 @@ class SendChannel:
         starved = (self.backlog or self._marks or (self.ending and not self.end_seq)) and (
             self.next_seq > self.credit
         )
-        if starved and now - self._last_announce >= wait:
+        unsettled = bool(self.end_seq) and self.acked >= self.end_seq and not self.closed
+        if (starved or not self.based or unsettled) and now - self._last_announce >= wait:
             self._last_announce = now
             self.announced += 1
             out.append(Frame(ANNOUNCE, self.channel, epoch=self.epoch, backlog=self.backlog or 1))
@@ -271,8 +418,32 @@ class SendChannel:
             bool(self.unacked)
             or self.backlog > 0
             or bool(self._marks)
-            or (self.ending and not self.end_seq)
+            or (self.ending and not self.closed)
+            or not self.based
         )
+
+    # -- what a checkpoint keeps -------------------------------------------------------------
+
+    def kept(self) -> tuple[int, int, list[Any]]:
+        """Return what a checkpoint of the producer keeps: ``(pushed, from, items)``.
+
+        The items after position ``from`` (what the receiver's consumer had taken) up to
+        ``pushed``: a restarted producer can send them again to a consumer that had not.
+        """
+        start = max(self.taken, self._start)
+        return self.pushed, start, self._items[start - self._start :]
+
+    def restore(self, pushed: int, start: int, items: list[Any]) -> None:
+        """Take back what :meth:`kept` returned (before the first push)."""
+        if start + len(items) != pushed:
+            raise ValueError(
+                f"channel {self.channel!r}: a checkpoint kept {len(items)} items from position "
+                f"{start + 1}, which does not end at {pushed}"
+            )
+        self._items, self._sizes = [], []
+        self._start = self._head = self.framed = self.pushed = self.taken = self.durable = start
+        self.pending_bytes = self._kept_bytes = 0
+        self.push(items)
 
 
 @dataclass(slots=True)
@@ -285,12 +456,22 @@ class Taken:
 
 
 class ReceiveChannel:
-    """The consumer's end of a channel: frames put back in order, items handed over."""
+    """The consumer's end of a channel: frames put back in order, items handed over.
+
+    ``delivered`` counts the items handed over since the channel began (their positions);
+    ``base`` is where the current epoch's frames start. With ``checkpointed``, what is
+    ``durable`` (never to be asked for again) is what the consumer's last checkpoint covers,
+    which :meth:`made_durable` moves on; without, it is what was handed over.
+    """
 
     __slots__ = (
+        "_durable",
         "_offset",
+        "base",
         "channel",
+        "checkpointed",
         "consumed",
+        "delivered",
         "duplicates",
         "ended",
         "epoch",
@@ -303,17 +484,43 @@ class ReceiveChannel:
         "stale",
     )
 
-    def __init__(self, channel: str, options: LinkOptions, *, epoch: int = 0) -> None:
+    def __init__(
+        self, channel: str, options: LinkOptions, *, epoch: int = 0, checkpointed: bool = False
+    ) -> None:
         self.channel = channel
         self.options = options
         self.epoch = epoch
+        self.checkpointed = checkpointed
         self.expected = 1  # the next sequence number to hand over
         self.held: dict[int, Frame] = {}  # arrived early, waiting for a gap to fill
         self.ready: deque[Frame] = deque()  # in order, not yet taken entirely
         self._offset = 0  # items of ready[0] taken already
         self.consumed = 0  # the last frame taken entirely
+        self.delivered = self.base = self._durable = 0
         self.ended = False
         self.received = self.duplicates = self.stale = self.overrun = 0
+
+    @property
+    def durable(self) -> int:
+        """The position up to which the sender may forget what it kept."""
+        return self._durable if self.checkpointed else self.delivered
+
+    def made_durable(self, position: int) -> None:
+        """Say a checkpoint of the consumer covers the items up to ``position``."""
+        self._durable = max(self._durable, position)
+
+    def restore(self, delivered: int) -> None:
+        """Start from a checkpoint that had been handed ``delivered`` items."""
+        self.delivered = self.base = self._durable = delivered
+
+    def reset(self, epoch: int) -> None:
+        """Start epoch ``epoch``: what came before is dropped; it starts after ``delivered``."""
+        self.epoch = epoch
+        self.expected = 1
+        self.held.clear()
+        self.ready.clear()
+        self._offset = self.consumed = 0
+        self.base = self.delivered
 
     def on_data(self, frame: Frame) -> bool:
         """Take a data frame; return whether it was new (a duplicate or stale one is dropped)."""
@@ -361,6 +568,7 @@ class ReceiveChannel:
                     taken.items.extend(chunk)
                 moved = len(chunk)
             self._offset = start + moved
+            self.delivered += moved
             if self._offset < len(frame.items):
                 break
             ready.popleft()
@@ -388,7 +596,13 @@ class ReceiveChannel:
     def grant(self) -> Frame:
         """Return the frame that tells the sender what arrived and what it may send."""
         return Frame(
-            CREDIT, self.channel, epoch=self.epoch, ack=self.expected - 1, credit=self.credit
+            CREDIT,
+            self.channel,
+            epoch=self.epoch,
+            ack=self.expected - 1,
+            credit=self.credit,
+            base=self.base,
+            durable=self.durable,
         )
 
     @property

@@ -6,12 +6,17 @@ gives each partition a :class:`~arachne.distributed.host.MeshHost` on one
 them together. It is what the simulation harness drives (on its virtual loop, with a network
 that drops, doubles, delays and partitions frames) and the smallest way to see a partitioned
 graph run. Processes on one machine use the TCP transport instead (``arachne run --hosts``).
+
+Given a ``store``, every partition's run keeps checkpoints there (the run is named by its
+partition), and a partition :meth:`~MemoryCluster.crash` ended can be
+:meth:`~MemoryCluster.restart` ed: it is built again, resumes from its last checkpoint under
+its next incarnation, and its links pick up where that checkpoint left them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from arachne.distributed.channels import LinkOptions
@@ -20,12 +25,15 @@ from arachne.distributed.host import MeshHost
 from arachne.distributed.memory import MemoryNetwork
 from arachne.distributed.placement import Placement, partition_graph, plan
 from arachne.distributed.sharding import sharded_placement
+from arachne.model.node import Node
 from arachne.model.subgraph import Subgraph
 from arachne.runtime.execution import Execution
+from arachne.runtime.state import ExecutionState
 
 if TYPE_CHECKING:
     from arachne.distributed.frames import Frame
-    from arachne.model.node import Node
+    from arachne.distributed.placement import PartitionPlan
+    from arachne.runtime.checkpointing import RunStore
     from arachne.runtime.clock import Clock
 
 __all__ = ["MemoryCluster"]
@@ -34,15 +42,19 @@ __all__ = ["MemoryCluster"]
 class MemoryCluster:
     """Run ``unit`` split by ``placement``, one execution per partition, in this process.
 
+    ``unit`` is the graph (or one node), or a function that builds it (needed to
+    :meth:`restart` a partition: it is built afresh, as a new process would).
     ``network`` carries the frames (a fresh, faultless ``MemoryNetwork`` by default);
     ``options`` sets how links frame and pace; ``clock`` and ``seed`` go to every execution;
     ``shards`` (``{node: {"key": FIELD, "owners": [PARTITION, ...]}}``) runs a keyed node as
-    one replica per owner behind a key router (``sharding.shard``).
+    one replica per owner behind a key router (``sharding.shard``); ``store`` (a
+    ``SqliteStore``) keeps each partition's checkpoints, taken every ``checkpoint_every``
+    seconds of the clock.
     """
 
     def __init__(
         self,
-        unit: Subgraph | Node,
+        unit: Subgraph | Node | Callable[[], Subgraph],
         placement: Placement | Mapping[str, Any],
         *,
         network: MemoryNetwork | None = None,
@@ -50,56 +62,121 @@ class MemoryCluster:
         clock: Clock | None = None,
         seed: int | None = None,
         shards: Mapping[str, Mapping[str, Any]] | None = None,
+        store: RunStore | None = None,
+        checkpoint_every: float = 1.0,
     ) -> None:
-        sub = unit if isinstance(unit, Subgraph) else _alone(unit)
+        self._build = unit if callable(unit) and not isinstance(unit, Subgraph | Node) else None
         if not isinstance(placement, Placement):
             placement = Placement.of(placement)
-        graph, instances = sub.to_graph(), sub.instances()
-        if shards:
-            graph, instances, placement = sharded_placement(graph, instances, placement, shards)
-        self.plan = plan(graph, placement)
+        self._placement = placement
+        self._shards = shards
+        self.options = options
+        self.clock = clock
+        self.seed = seed
+        self.store = store
+        self.checkpoint_every = checkpoint_every
+        self.plan, instances = self._split(unit)
         self.network = network if network is not None else MemoryNetwork()
         self.hosts: dict[str, MeshHost] = {}
         self.executions: dict[str, Execution] = {}
         self.crashed: dict[str, float] = {}  # partition -> when it crashed (loop time)
+        self.ended: dict[str, float] = {}  # partition -> when its run ended (loop time)
+        self.incarnations: dict[str, int] = {}
+        self._tasks: dict[asyncio.Future[None], str] = {}
+        self._woken: asyncio.Future[None] | None = None
         for name in self.plan.nodes:
-            host = self.hosts[name] = MeshHost(name, self.network, options=options)
-            graph, kept = partition_graph(self.plan, name, instances, host)
-            self.executions[name] = Execution(
-                graph, kept, execution_id=name, clock=clock, seed=seed
+            self._open(name, instances, 0)
+
+    def _split(
+        self, unit: Subgraph | Node | Callable[[], Subgraph]
+    ) -> tuple[PartitionPlan, dict[str, Node]]:
+        if self._build is not None:
+            built: object = self._build()
+            if not isinstance(built, Subgraph):
+                made = type(built).__name__
+                raise TypeError(f"the graph's builder returned {made}, not a Subgraph")
+            unit = built
+        if isinstance(unit, Subgraph):
+            sub = unit
+        elif isinstance(unit, Node):
+            sub = _alone(unit)
+        else:
+            raise TypeError(f"unit must be a Subgraph, a Node or a builder, got {unit!r}")
+        graph, instances = sub.to_graph(), sub.instances()
+        placement = self._placement
+        if self._shards:
+            graph, instances, placement = sharded_placement(
+                graph, instances, placement, self._shards
             )
+        return plan(graph, placement), instances
+
+    def _open(self, name: str, instances: dict[str, Node], incarnation: int) -> None:
+        """Make partition ``name``'s host and execution (resumed from the store, if any)."""
+        self.incarnations[name] = incarnation
+        host = self.hosts[name] = MeshHost(
+            name,
+            self.network,
+            options=self.options,
+            epoch=incarnation,
+            checkpointed=self.store is not None,
+        )
+        graph, kept = partition_graph(self.plan, name, instances, host)
+        checkpoints = None
+        if self.store is not None:
+            checkpoints = self.store.open_run(name, checksum=graph.checksum())
+        self.executions[name] = Execution(
+            graph,
+            kept,
+            execution_id=name,
+            clock=self.clock,
+            seed=self.seed,
+            checkpoints=checkpoints,
+            checkpoint_every=self.checkpoint_every,
+        )
 
     async def run(self) -> None:
         """Run every partition to completion; if one fails, stop the others and raise its error.
 
-        A partition :meth:`crash` ended counts as ended, not as failed.
+        A partition :meth:`crash` ended counts as ended, not as failed; one restarted meanwhile
+        is waited for too.
         """
-        for host in self.hosts.values():
+        for name, host in self.hosts.items():
             host.start()
-        tasks = {asyncio.ensure_future(self._run(name)): name for name in self.executions}
-        pending = set(tasks)
+            self._task(name)
         try:
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+            while True:
+                pending = {task for task in self._tasks if not task.done()}
+                if not pending:
+                    break
+                woken = self._woken = asyncio.get_running_loop().create_future()
+                await asyncio.wait({*pending, woken}, return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+                done = [task for task in self._tasks if task.done()]
                 failed = [t for t in done if not t.cancelled() and t.exception() is not None]
                 if failed:
-                    for task in pending:
-                        self.executions[tasks[task]].request_stop(drain=False)
-                    if pending:
-                        await asyncio.wait(pending)
+                    others = {task for task in self._tasks if not task.done()}
+                    for task in others:
+                        self.executions[self._tasks[task]].request_stop(drain=False)
+                    if others:
+                        await asyncio.wait(others)
                     raise failed[0].exception()  # type: ignore[misc]
         finally:
-            for task in pending:
+            for task in self._tasks:
                 task.cancel()
             for host in self.hosts.values():
                 host.close()
 
-    async def _run(self, name: str) -> None:
+    def _task(self, name: str) -> None:
+        task = asyncio.ensure_future(self._run(name, self.executions[name], self.hosts[name]))
+        self._tasks[task] = name
+
+    async def _run(self, name: str, execution: Execution, host: MeshHost) -> None:
         try:
-            await self.executions[name].run()
+            await execution.run()
         finally:
-            if name not in self.crashed:
-                self.hosts[name].close()
+            self.ended[name] = host.loop.time()
+            if host is self.hosts[name] and name not in self.crashed:
+                host.close(completed=execution.state is ExecutionState.COMPLETED)
 
     def crash(self, name: str) -> None:
         """Crash partition ``name`` now: its host goes silent and its execution is cancelled."""
@@ -109,7 +186,29 @@ class MemoryCluster:
         self.network.detach(name)
         host = self.hosts[name]
         host.transport = _Silent()
+        host.close()
         self.executions[name].request_stop(drain=False)
+
+    def restart(self, name: str) -> None:
+        """Start crashed partition ``name`` again from its last checkpoint, its next incarnation.
+
+        It is built afresh from the cluster's builder; its peers learn of the restart from its
+        heartbeats and start a new epoch on the links they share with it.
+        """
+        if name not in self.crashed:
+            raise ValueError(f"partition {name!r} has not crashed; crash() it first")
+        if self._build is None or self.store is None:
+            raise ValueError(
+                "restart needs MemoryCluster(build, ..., store=SqliteStore(...)): a function "
+                "that builds the graph afresh, and a store the partition resumes from"
+            )
+        _, instances = self._split(self._build)
+        del self.crashed[name]
+        self._open(name, instances, self.incarnations[name] + 1)
+        self.hosts[name].start()
+        self._task(name)
+        if self._woken is not None and not self._woken.done():
+            self._woken.set_result(None)
 
     def query(self) -> dict[str, Any]:
         """Return the federated answer of every host (a crashed one as unavailable)."""

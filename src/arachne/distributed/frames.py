@@ -8,8 +8,12 @@ missing before it, ``credit`` the highest the sender may send (an absolute numbe
 duplicated or late grant changes nothing). ``ANNOUNCE`` is a sender with items waiting and no
 credit saying so, which the receiver answers with its current grant: without it a lost grant
 would leave both sides waiting for each other. ``HEARTBEAT`` (no channel) says a host is alive
-to each peer it has links with. Every frame carries its ``epoch``, and a side that runs under
-another epoch drops it as stale.
+to each peer it has links with; its ``epoch`` is the host's incarnation (0, then one more at
+each restart). Every other frame carries its channel's ``epoch`` (the incarnations of both
+ends), and a side that runs under another epoch drops it as stale. A grant also says where
+its channel's items stand: ``base``, the position (items handed over since the channel
+began) this epoch's frames start after, and ``durable``, the position up to which the
+receiver will never ask for items again (its checkpoint covers them).
 
 Between processes frames travel as MessagePack (``msgspec``), length-prefixed, decoded into
 plain data only: a peer can never make the decoder build an object of its choosing. An item
@@ -72,6 +76,8 @@ class Frame:
     items: list[Any] = field(default_factory=list)
     end: bool = False
     watermark: float | None = None
+    base: int = 0
+    durable: int = 0
 
 
 def item_bytes(item: Any) -> int:
@@ -118,6 +124,8 @@ def encode(frame: Frame) -> bytearray:
                 frame.items,
                 frame.end,
                 frame.watermark,
+                frame.base,
+                frame.durable,
             ),
             out,
             _HEADER.size,
@@ -150,10 +158,10 @@ def decode(body: bytes | bytearray | memoryview) -> Frame:
         fields = _DECODER.decode(body)
     except (msgspec.DecodeError, FrameError, ValueError, TypeError, RecursionError) as exc:
         raise FrameError(f"a peer sent bytes that are no frame: {exc}") from exc
-    if not isinstance(fields, list) or len(fields) != 10:
-        raise FrameError("a peer sent a frame of the wrong shape (expected 10 fields)")
-    kind, channel, seq, epoch, ack, credit, backlog, items, end, watermark = fields
-    ints = (kind, seq, epoch, ack, credit, backlog)
+    if not isinstance(fields, list) or len(fields) != 12:
+        raise FrameError("a peer sent a frame of the wrong shape (expected 12 fields)")
+    kind, channel, seq, epoch, ack, credit, backlog, items, end, watermark, base, durable = fields
+    ints = (kind, seq, epoch, ack, credit, backlog, base, durable)
     if not all(type(v) is int and v >= 0 for v in ints):
         raise FrameError("a peer sent a frame whose numbers are not counts (ints >= 0)")
     if kind not in (DATA, CREDIT, ANNOUNCE, HEARTBEAT):
@@ -162,4 +170,6 @@ def decode(body: bytes | bytearray | memoryview) -> Frame:
         raise FrameError("a peer sent a frame with a bad channel, items or end field")
     if watermark is not None and type(watermark) not in (int, float):
         raise FrameError("a peer sent a frame whose watermark is not a number")
-    return Frame(kind, channel, seq, epoch, ack, credit, backlog, items, end, watermark)
+    return Frame(
+        kind, channel, seq, epoch, ack, credit, backlog, items, end, watermark, base, durable
+    )

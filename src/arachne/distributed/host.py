@@ -17,6 +17,14 @@ three of those (so it is reported within one ``heartbeat`` of its last frame), o
 connection the transport saw break, is ``unavailable`` from the moment it was last heard;
 its links report the ``degraded-link`` taint until it is heard again. A host that closes
 says goodbye, and its peers report it ``left``, not unavailable.
+
+A host's ``epoch`` is its incarnation: 0, and one more each time its partition restarts
+from its checkpoint. Heartbeats carry it; a host that hears a peer's incarnation change
+starts a new epoch on every channel it shares with that peer (``channels.channel_epoch``),
+and the receiver's first grant of the epoch says where its frames start again. A host
+``checkpointed`` (its partition's run keeps checkpoints, as all of a cluster's do then)
+grants durability only as its checkpoints commit, so its senders keep what it may ask for
+again; its links then preserve durability and replay.
 """
 
 from __future__ import annotations
@@ -24,10 +32,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from arachne.distributed.channels import LinkOptions, ReceiveChannel, SendChannel, Taken
+from arachne.distributed.channels import (
+    LinkOptions,
+    ReceiveChannel,
+    SendChannel,
+    Taken,
+    channel_epoch,
+)
 from arachne.distributed.frames import ANNOUNCE, CREDIT, DATA, HEARTBEAT, Frame, FrameError
 
 if TYPE_CHECKING:
@@ -249,11 +263,14 @@ class MeshHost:
         *,
         options: LinkOptions | None = None,
         epoch: int = 0,
+        checkpointed: bool = False,
     ) -> None:
         self.name = name
         self.transport = transport
         self.options = options if options is not None else LinkOptions()
         self.epoch = epoch
+        self.checkpointed = checkpointed
+        self.incarnations: dict[str, int] = {}  # each peer's, as last heard (0 until then)
         self.outbound: dict[str, Outbound] = {}
         self.inbound: dict[str, Inbound] = {}
         self.unknown = 0  # frames for a channel this host does not have
@@ -264,7 +281,10 @@ class MeshHost:
         self._beat: TimerHandle | None = None
         self.peers: dict[str, Peer] = {}
         self._started: float | None = None
-        self.capabilities: LinkCapabilities = getattr(transport, "capabilities", LinkCapabilities())
+        capabilities = getattr(transport, "capabilities", LinkCapabilities())
+        if checkpointed:
+            capabilities = replace(capabilities, durability=True, replay=True)
+        self.capabilities: LinkCapabilities = capabilities
         if hasattr(transport, "on_broken"):  # (one that finds out later a frame cannot go)
             transport.on_broken = self.broken
         transport.attach(name, self.deliver, self.lost)
@@ -280,7 +300,9 @@ class MeshHost:
         """Return the sending end of ``channel`` towards host ``dest`` (made on first use)."""
         out = self.outbound.get(channel)
         if out is None:
-            ch = SendChannel(channel, self.options, epoch=self.epoch)
+            epoch = channel_epoch(self.epoch, self.incarnations.get(dest, 0))
+            # (a restarted host learns where each channel starts from its receiver's grant)
+            ch = SendChannel(channel, self.options, epoch=epoch, based=self.epoch == 0)
             out = self.outbound[channel] = Outbound(self, ch, dest)
             self.peers.setdefault(dest, Peer(dest))
         return out
@@ -289,7 +311,8 @@ class MeshHost:
         """Return the receiving end of ``channel`` from host ``source`` (made on first use)."""
         inb = self.inbound.get(channel)
         if inb is None:
-            ch = ReceiveChannel(channel, self.options, epoch=self.epoch)
+            epoch = channel_epoch(self.incarnations.get(source, 0), self.epoch)
+            ch = ReceiveChannel(channel, self.options, epoch=epoch, checkpointed=self.checkpointed)
             inb = self.inbound[channel] = Inbound(self, ch, source)
             self.peers.setdefault(source, Peer(source))
         return inb
@@ -326,8 +349,16 @@ class MeshHost:
             known.unavailable_since = known.detected = self.loop.time()
             known.reason = reason
 
-    def close(self) -> None:
-        """Say goodbye to every peer and stop the timers (the partition's run has ended)."""
+    def close(self, *, completed: bool = False) -> None:
+        """Say goodbye to every peer and stop the timers (the partition's run has ended).
+
+        A run that ``completed`` is never resumed: everything its links handed over is
+        durable now, and the last grants say so.
+        """
+        if completed:
+            for inb in self.inbound.values():
+                inb.channel.checkpointed = False
+                self.transport.send(self.name, inb.source, inb.channel.grant())
         for timer in (self._beat, self._linger, self._resend):
             if timer is not None:
                 timer.cancel()
@@ -346,6 +377,25 @@ class MeshHost:
         peer.unavailable_since = peer.detected = None
         peer.reason = ""
         peer.left = frame.kind == HEARTBEAT and frame.end
+        if frame.kind == HEARTBEAT and frame.epoch > self.incarnations.get(source, 0):
+            self.restarted(source, frame.epoch)
+
+    def restarted(self, peer: str, incarnation: int) -> None:
+        """Start a new epoch on every channel shared with ``peer``, now at ``incarnation``."""
+        self.incarnations[peer] = incarnation
+        for out in self.outbound.values():
+            if out.dest == peer:
+                out.channel.reset(channel_epoch(self.epoch, incarnation))
+                self._arm_resend()
+        for inb in self.inbound.values():
+            if inb.source == peer:
+                inb.channel.reset(channel_epoch(incarnation, self.epoch))
+                self.reply_soon(inb)  # (its grant says where the epoch starts)
+
+    def made_durable(self, inb: Inbound, position: int) -> None:
+        """Tell ``inb``'s sender that a checkpoint covers its items up to ``position``."""
+        inb.channel.made_durable(position)
+        self.reply_soon(inb)
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -361,8 +411,12 @@ class MeshHost:
         if channel.has_partial and channel.next_seq <= channel.credit and self._linger is None:
             # (without credit the partial frame waits for the grant, which flushes it)
             self._linger = loop.call_later(self.options.linger, self._lingered)
-        if out.channel.waiting and self._resend is None:
-            self._resend = loop.call_later(self.options.retransmit, self._retransmit)
+        if out.channel.waiting:
+            self._arm_resend()
+
+    def _arm_resend(self) -> None:
+        if self._resend is None:
+            self._resend = self.loop.call_later(self.options.retransmit, self._retransmit)
 
     def _sent(self, out: Outbound, frames: list[Frame]) -> bool:
         """Send ``frames`` for ``out``; a frame that cannot go breaks the link (False)."""
@@ -410,6 +464,9 @@ class MeshHost:
                 self.unknown += 1
                 return
             out.channel.on_credit(frame)
+            if out.channel.gap is not None:
+                out.fail(FrameError(out.channel.gap))
+                return
             self.flush(out)
             out.settled()
             return

@@ -9,13 +9,21 @@ full local edge would. ``LinkIn`` takes frames as its output edge has room (the 
 is the credit its host grants), emits their items and watermarks in order, and finishes when
 the link's last frame is taken. Both are ``keep_alive``: what releases them comes from
 outside their partition's run (a grant, a frame), so an idle moment is not its end.
+
+In a checkpointed run, ``LinkIn`` saves how many items it handed on (and, once the
+checkpoint commits, tells the sender it may forget them); ``LinkOut`` saves how many it
+pushed and the items its receiver had not taken yet, so a restarted producer can send them
+again. Together with the channel's positions that makes the link exactly-once across a
+restart of either end.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from arachne.distributed.frames import DATA, PREFIX_BYTES, Frame, decode, encode
 from arachne.model.message import EMPTY_HEADERS, Message
 from arachne.model.node import Node
 
@@ -31,6 +39,7 @@ class LinkOut(Node):
     default_name = "link_out"
     keep_alive = True  # credit, from outside the run, releases its held input
     raw_batches = True  # it forwards what it takes: bare payloads need no Message around them
+    delivery = "exactly-once"  # (a restarted receiver is sent again what it lost, once)
 
     def __init__(
         self, outbound: Outbound, *, schema: object = None, name: str | None = None
@@ -78,6 +87,20 @@ class LinkOut(Node):
         """Send the end and wait until the other host has acknowledged all of it."""
         await self._out.finish()
 
+    def snapshot(self) -> dict[str, Any]:
+        """Return how many items were pushed, and those the receiver had not taken yet."""
+        pushed, start, items = self._out.channel.kept()
+        frame = encode(Frame(DATA, self._out.channel.channel, items=items))
+        kept = base64.b64encode(bytes(frame[PREFIX_BYTES:])).decode("ascii")
+        return {"pushed": pushed, "from": start, "items": kept}
+
+    def restore(self, state: Any) -> None:
+        """Take back what :meth:`snapshot` saved: those items are sent again if asked for."""
+        if not isinstance(state, dict) or not {"pushed", "from", "items"} <= set(state):
+            raise ValueError(f"{self.name()}: a saved link state needs pushed, from and items")
+        items = decode(base64.b64decode(state["items"])).items
+        self._out.channel.restore(int(state["pushed"]), int(state["from"]), items)
+
 
 class LinkIn(Node):
     """The receiving end of a mesh link, as a source node on the consumer's host.
@@ -99,6 +122,7 @@ class LinkIn(Node):
         self._schema = schema
         self._watermark: float | None = None  # reached by items already pushed on
         self._ending = False  # the end came with a watermark still to say
+        self._saved: int | None = None  # the position the checkpoint in flight saved
 
     def outputs(self) -> Mapping[str, Any]:
         """Return the single output port."""
@@ -110,7 +134,25 @@ class LinkIn(Node):
 
     def on_start(self) -> None:
         """Be woken when frames arrive."""
-        self._in.on_arrival = self.wake
+        if not self._in.channel.ended:
+            self._in.on_arrival = self.wake
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return how many items the link handed on (the checkpoint's position in it)."""
+        self._saved = self._in.channel.delivered
+        return {"delivered": self._saved}
+
+    def restore(self, state: Any) -> None:
+        """Go on after the items a checkpoint had been handed: the sender sends the rest."""
+        if not isinstance(state, dict) or type(state.get("delivered")) is not int:
+            raise ValueError(f"{self.name()}: a saved link state needs delivered (an int)")
+        self._in.channel.restore(state["delivered"])
+
+    def on_checkpoint(self, checkpoint: int) -> None:
+        """Tell the sender that the committed checkpoint covers what it saved."""
+        if self._saved is not None:
+            self._in.host.made_durable(self._in, self._saved)
+            self._saved = None
 
     def pull(self, limit: int) -> list[Any]:
         """Return up to ``limit`` items that arrived, in order; finish at the link's end.

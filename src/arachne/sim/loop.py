@@ -84,6 +84,10 @@ class SimLoop(asyncio.SelectorEventLoop):
             return self.call_soon(callback, *args, context=context)
         return super().call_soon_threadsafe(callback, *args, context=context)
 
+    def reach(self, t: float) -> None:
+        """Move virtual time forward to ``t`` (if it is not there yet)."""
+        self._virtual = max(self._virtual, t)
+
     def advance(self, seconds: float) -> None:
         """Move virtual time forward by ``seconds``."""
         if seconds < 0:
@@ -108,9 +112,17 @@ class SimClock:
         if deadline is None:
             await wake.wait()
             return
-        if deadline <= self._loop.time():
+        loop = self._loop
+        if deadline <= loop.time():
             return
-        timer = self._loop.call_at(deadline, wake.set)
+
+        def due() -> None:
+            # A timer within the loop's clock resolution runs without time moving on: move it
+            # to the deadline, else a waiter that checks ``now >= deadline`` waits again, for ever.
+            loop.reach(deadline)
+            wake.set()
+
+        timer = loop.call_at(deadline, due)
         try:
             await wake.wait()
         finally:

@@ -1,0 +1,156 @@
+"""A partition crashed at a random moment and restarted from its checkpoint, over many seeds.
+
+Each seed runs ``source -> totals -> ledger`` over three hosts on a faulty in-memory network
+(delays that reorder, drops, duplicates), every partition checkpointed into one SQLite file;
+one partition crashes at a random virtual moment and comes back a little later as its next
+incarnation. The ledger, an idempotent sink (a table keyed by the item's number), must end
+equal to the single-process run: a lost item leaves a number out, and one handed twice to the
+stateful ``totals`` makes every later total of its key wrong. ``ARACHNE_SIM_SEEDS=1000`` runs
+the slow suite (100 seeds by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from arachne import Input, IterSource, Message, Node, Output, Runtime, Subgraph
+from arachne.distributed.channels import LinkOptions
+from arachne.distributed.cluster import MemoryCluster
+from arachne.distributed.memory import MemoryNetwork, NetworkFaults
+from arachne.durable import SqliteStore
+from arachne.sim import SimClock, SimLoop
+from tests.distributed.pipelines import KEYS
+
+SEEDS = range(int(os.environ.get("ARACHNE_SIM_SEEDS", "100")))
+PLACEMENT = {"a": ["source"], "b": ["totals"], "c": ["ledger"]}
+
+
+class Totals(Node):
+    """Keeps a running total per key in ``context.state``: ``[n, key, v] -> [n, key, total]``."""
+
+    inp = Input(None, name="in")
+    out = Output(None)
+
+    def on_message(self, port: str, msg: Message) -> None:
+        n, key, value = msg.payload
+        state = self.context.state
+        total = state[key] = state.get(key, 0) + value
+        self.emit("out", [n, key, total])
+
+
+class Ledger(Node):
+    """Writes each ``[n, key, total]`` under ``n`` in a table outside the run (idempotent)."""
+
+    inp = Input(None, name="in")
+
+    def __init__(self, table: dict[int, list[Any]]) -> None:
+        self.table = table
+
+    def on_message(self, port: str, msg: Message) -> None:
+        n, key, total = msg.payload
+        self.table[n] = [key, total]
+
+
+def trades(seed: int, count: int) -> list[list[Any]]:
+    rng = random.Random(seed)
+    return [[n, rng.choice(KEYS), rng.randrange(100)] for n in range(count)]
+
+
+def pipeline(data: list[list[Any]], table: dict[int, list[Any]]) -> Subgraph:
+    g = Subgraph("ledger")
+    g.add_node(IterSource(data), name="source")
+    g.add_node(Totals(), name="totals")
+    g.add_node(Ledger(table), name="ledger")
+    g.connect(("source", "out"), ("totals", "in"), capacity=8)
+    g.connect(("totals", "out"), ("ledger", "in"), capacity=8)
+    return g
+
+
+def single_process(data: list[list[Any]]) -> dict[int, list[Any]]:
+    table: dict[int, list[Any]] = {}
+    rt = Runtime()
+    rt.register(pipeline(data, table))
+    rt.run()
+    return table
+
+
+def run_cluster(
+    data: list[list[Any]],
+    db: Path,
+    rng: random.Random,
+    *,
+    crash: tuple[str, float, float] | None = None,
+    faults: NetworkFaults | None = None,
+) -> tuple[dict[int, list[Any]], MemoryCluster, float]:
+    """Run the pipeline over three hosts; ``crash = (partition, at, back_after)``."""
+    table: dict[int, list[Any]] = {}
+    loop = SimLoop()
+    try:
+        options = LinkOptions(
+            credits=rng.choice([1, 2, 10]),
+            frame_items=rng.choice([1, 4, 64]),
+            retransmit=0.05,
+            heartbeat=0.2,
+        )
+        network = MemoryNetwork(faults, seed=rng.randrange(1 << 30))
+        with SqliteStore(db) as store:
+            cluster = MemoryCluster(
+                lambda: pipeline(data, table),
+                PLACEMENT,
+                network=network,
+                options=options,
+                clock=SimClock(loop),
+                store=store,
+                checkpoint_every=0.01,
+            )
+            if crash is not None:
+                name, at, back = crash
+                loop.call_at(at, cluster.crash, name)
+                loop.call_at(at + back, cluster.restart, name)
+            loop.run_until_complete(asyncio.wait_for(cluster.run(), 120.0))
+            assert not loop.errors, loop.errors
+            return table, cluster, loop.time()
+    finally:
+        loop.close()
+
+
+def test_a_checkpointed_cluster_without_crashes_outputs_what_one_process_does(
+    tmp_path: Path,
+) -> None:
+    data = trades(0, 300)
+    table, cluster, _ = run_cluster(data, tmp_path / "run.db", random.Random(0))
+    assert table == single_process(data)
+    for rows in cluster.links().values():
+        for row in rows:
+            assert "not-durable" not in row["taints"]
+            assert "no-replay" not in row["taints"]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_partition_restarted_from_its_checkpoint_loses_and_doubles_nothing(
+    seed: int, tmp_path: Path
+) -> None:
+    rng = random.Random(seed)
+    data = trades(seed, rng.randrange(50, 400))
+    expected = single_process(data)
+    faults = NetworkFaults(
+        delay=(0.0, rng.choice([0.0, 0.001, 0.01])),
+        drop=rng.choice([0.0, 0.05, 0.2]),
+        duplicate=rng.choice([0.0, 0.05, 0.2]),
+    )
+    _, whole, _ = run_cluster(data, tmp_path / "whole.db", random.Random(seed), faults=faults)
+    victim = rng.choice(sorted(PLACEMENT))
+    # (while the victim still runs: one that completed is never resumed)
+    crash = (victim, rng.uniform(0.0, whole.ended[victim]), rng.uniform(0.01, 1.0))
+    table, cluster, _ = run_cluster(
+        data, tmp_path / "crashed.db", random.Random(seed), crash=crash, faults=faults
+    )
+    assert table == expected, f"seed {seed}: crash {crash}"
+    if cluster.incarnations[victim] == 0:  # (the others needed nothing more of it)
+        assert max(cluster.ended.values()) < crash[1] + crash[2]
