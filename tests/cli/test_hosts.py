@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from arachne.cli.main import app
+from tests.durable.faults import BOUND, _committed, document_case
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTIONAL = ROOT / "examples" / "documents" / "notional.yaml"
@@ -60,3 +66,61 @@ def test_a_shard_is_checked_before_anything_runs(runner: CliRunner) -> None:
     result = runner.invoke(app, ["run", str(NOTIONAL), "--shard", "price=symbol"])
     assert result.exit_code != 0
     assert "--shard goes with --hosts" in result.output
+
+
+def test_a_split_run_killed_mid_way_resumes_from_its_stores_to_the_same_file(
+    tmp_path: Path,
+) -> None:
+    """--hosts 2 --store DIR, SIGKILL the coordinator mid-run, run again: the same file.
+
+    The workers see their coordinator go and stop; the second command resumes each
+    partition from its own checkpoint, and the exactly-once jsonl-sink ends byte for byte
+    as a single-process run leaves it.
+    """
+    case = document_case(tmp_path / "split", orders=200_000)
+    alone = document_case(tmp_path / "alone", orders=200_000)
+    cli = [sys.executable, "-c", "from arachne.cli.main import main; main()", "run", "graph.yaml"]
+    single = subprocess.run([*cli, "-q"], cwd=alone.folder, timeout=BOUND, check=False)
+    assert single.returncode == 0
+    cli += ["-q", "--hosts", "2", "--store", "stores", "--checkpoint-every", "0.05"]
+    first = subprocess.Popen(cli, cwd=case.folder, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + BOUND
+    sink_store = case.folder / "stores" / "h1.db"
+    while _committed(sink_store) < 3 and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert first.poll() is None, "the run ended before it could be killed: give it more input"
+    workers = _children(first.pid)
+    first.kill()
+    first.wait()
+    for pid in workers:  # (each stops once it sees its coordinator gone)
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert case.output.read_bytes() != alone.output.read_bytes()  # (killed part way)
+    cli.remove("-q")  # (the summary says where each process resumed from)
+    second = subprocess.run(cli, cwd=case.folder, capture_output=True, timeout=BOUND, check=False)
+    assert second.returncode == 0, second.stderr.decode()
+    assert case.output.read_bytes() == alone.output.read_bytes()
+    summary = second.stderr.decode()
+    assert "h1: batch, write" in summary
+    assert "resumed from checkpoint" in summary.split("h1: ")[1], summary
+
+
+def _children(pid: int) -> list[int]:
+    with contextlib.suppress(OSError):
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        return [int(child) for child in text.split()]
+    return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)
+
+
+def _state(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    return "Z"

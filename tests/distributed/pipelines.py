@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from arachne import Input, IterSource, Message, Node, Output, Subgraph
+from arachne.components.builtins import JsonlSink
 
 KEYS = ("ask", "bid", "fill", "quote", "trade")
 
@@ -123,4 +124,34 @@ def failing_sink(count: int, at: int) -> Subgraph:
     g.add_node(IterSource(range(count)), name="source")
     g.add_node(FailAt(at), name="sink")
     g.connect(("source", "out"), ("sink", "in"), capacity=16)
+    return g
+
+
+class Totals(Node):
+    """Keeps a running total per key in ``context.state``: ``[n, key, v] -> [n, key, total]``.
+
+    Its state is checkpointed, so an item handed to it twice (or never) after a restart
+    makes every later total of its key wrong.
+    """
+
+    inp = Input(None, name="in")
+    out = Output(None)
+
+    def on_message(self, port: str, msg: Message) -> None:
+        n, key, value = msg.payload
+        state = self.context.state
+        total = state[key] = state.get(key, 0) + value
+        self.emit("out", [n, key, total])
+
+
+def durable_totals(count: int, pause: float, path: str) -> Subgraph:
+    """source -> paced -> totals -> an exactly-once JSON-lines file: for checkpointed runs."""
+    g = Subgraph("totals")
+    g.add_node(IterSource([[n, KEYS[n % 5], n % 97] for n in range(count)]), name="source")
+    g.add_node(Paced(pause), name="paced")
+    g.add_node(Totals(), name="totals")
+    g.add_node(JsonlSink(path=path), name="sink")
+    g.connect(("source", "out"), ("paced", "in"), capacity=16)
+    g.connect(("paced", "out"), ("totals", "in"), capacity=16)
+    g.connect(("totals", "out"), ("sink", "in"), capacity=16)
     return g

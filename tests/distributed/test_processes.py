@@ -13,7 +13,7 @@ from arachne import Runtime
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.host import DEGRADED
 from arachne.distributed.processes import ClusterError, ProcessCluster
-from tests.distributed.pipelines import keyed
+from tests.distributed.pipelines import durable_totals, keyed
 
 ROOT = str(Path(__file__).resolve().parents[2])
 ENV = {"PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
@@ -205,3 +205,60 @@ def test_workers_do_not_outlive_their_coordinator(tmp_path: Path) -> None:
             worker.proc.stdin.close()  # (what a coordinator's death does to the pipe)
         for worker in cluster.workers.values():
             assert worker.proc.wait(timeout=30) is not None
+
+
+def _receiving(view: dict[str, object], host: str) -> dict[str, int]:
+    rows = [r for r in view["links"] if r["host"] == host and r["role"] == "receive"]  # type: ignore[attr-defined,index]
+    return rows[0] if rows else {}
+
+
+@pytest.mark.parametrize("victim", ["a", "b"])
+def test_a_killed_worker_restarts_from_its_checkpoint_and_the_output_is_whole(
+    tmp_path: Path, victim: str
+) -> None:
+    """SIGKILL a checkpointed worker mid-run, restart it: the file equals one process's, once.
+
+    ``a`` holds the source and a paced stage; ``b`` a stateful running total and an
+    exactly-once JSON-lines file. Whichever dies, the restarted incarnation resumes from its
+    last checkpoint; the link replays what the consumer's checkpoint did not cover, and
+    drops what the producer makes again but the consumer already had.
+    """
+    count = 600
+    reference = tmp_path / "reference.jsonl"
+    rt = Runtime()
+    rt.register(durable_totals(count, 0.0, str(reference)))
+    rt.run()
+    out = tmp_path / "out.jsonl"
+    source = {
+        "builder": "tests.distributed.pipelines:durable_totals",
+        "kwargs": {"count": count, "pause": 0.003, "path": str(out)},
+    }
+    placement = {"a": ["source", "paced"], "b": ["totals", "sink"]}
+    with ProcessCluster(
+        source,
+        placement,
+        options=LinkOptions(heartbeat=0.5),
+        env=ENV,
+        store=tmp_path / "stores",
+        checkpoint_every=0.1,
+    ) as cluster:
+        cluster.start()
+        deadline = time.monotonic() + 60
+        row: dict[str, int] = {}
+        while time.monotonic() < deadline:  # (killed once some items are checkpointed)
+            row = _receiving(cluster.query(timeout=5), "b")
+            if row.get("durable", 0) >= 100:
+                break
+            time.sleep(0.05)
+        assert row.get("durable", 0) >= 100, row
+        assert row["delivered"] < count  # (still running)
+        cluster.kill(victim)
+        cluster.restart(victim)
+        reports = cluster.wait(timeout=120)
+        view = cluster.query()
+    assert out.read_text(encoding="utf-8") == reference.read_text(encoding="utf-8")
+    assert cluster.incarnations[victim] == 1
+    assert reports[victim]["health"]["epoch"] == 1
+    links = [link for rows in (r["links"] for r in reports.values()) for link in rows]
+    assert all("not-durable" not in link["taints"] for link in links), links
+    assert view["hosts"][victim]["state"] == "available"

@@ -19,29 +19,16 @@ from typing import Any
 
 import pytest
 
-from arachne import Input, IterSource, Message, Node, Output, Runtime, Subgraph
+from arachne import Input, IterSource, Message, Node, Runtime, Subgraph
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.cluster import MemoryCluster
 from arachne.distributed.memory import MemoryNetwork, NetworkFaults
 from arachne.durable import SqliteStore
 from arachne.sim import SimClock, SimLoop
-from tests.distributed.pipelines import KEYS
+from tests.distributed.pipelines import KEYS, Totals
 
 SEEDS = range(int(os.environ.get("ARACHNE_SIM_SEEDS", "100")))
 PLACEMENT = {"a": ["source"], "b": ["totals"], "c": ["ledger"]}
-
-
-class Totals(Node):
-    """Keeps a running total per key in ``context.state``: ``[n, key, v] -> [n, key, total]``."""
-
-    inp = Input(None, name="in")
-    out = Output(None)
-
-    def on_message(self, port: str, msg: Message) -> None:
-        n, key, value = msg.payload
-        state = self.context.state
-        total = state[key] = state.get(key, 0) + value
-        self.emit("out", [n, key, total])
 
 
 class Ledger(Node):

@@ -4,9 +4,11 @@ The document's nodes are spread over partitions ``h0`` to ``h(N-1)`` in the orde
 topology (``arachne.distributed.documents.spread``); each runs in a worker process of its own
 and the links that cross become TCP mesh links. ``--shard NODE=KEY`` runs a node as one
 replica per process instead, each item going to the replica that owns its key. What leaves
-the document's output nodes is printed as a single-process run prints it. Feeds
-(``--input``, ``--inject``), stores and the live views are not available across processes
-yet; they are refused, named.
+the document's output nodes is printed as a single-process run prints it. ``--store DIR``
+checkpoints every process's partition into its own SQLite file in folder ``DIR``; the same
+command run again after a crash resumes each from its checkpoint. Feeds (``--input``,
+``--inject``), the event log and the live views are not available across processes yet;
+they are refused, named.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ def _refused(options: RunOptions) -> list[str]:
         "--input": bool(options.inputs),
         "--inject": bool(options.injects),
         "--to": options.to is not None,
-        "--store": options.store is not None,
         "--record": bool(options.record),
+        "--upgrade": options.upgrade,
         "--watch": options.watch is not None,
         "--dashboard": options.dashboard is not None,
         "--top": options.top,
@@ -79,9 +81,16 @@ def run_on_hosts(path: Path, options: RunOptions, err: Console) -> int:
     if refused:
         raise ValueError(
             f"{', '.join(refused)} cannot be combined with --hosts yet: a run across processes "
-            "takes its values from the document's own sources and has no store, live views, "
-            "code components, tracing or type checks so far; run without --hosts for them"
+            "takes its values from the document's own sources and has no event log, live "
+            "views, code components, tracing or type checks so far; run without --hosts for them"
         )
+    store = options.store
+    if store is not None and store.exists() and not store.is_dir():
+        raise ValueError(
+            f"--store {store}: with --hosts, --store names a folder (one SQLite file per "
+            "process goes there), and this is a file; give a folder"
+        )
+
     unit = document_unit(path, taps=True)
     placement = spread(unit, hosts)
     shards = _shards(options.shards, list(placement.partitions), unit.to_graph().nodes)
@@ -101,6 +110,9 @@ def run_on_hosts(path: Path, options: RunOptions, err: Console) -> int:
         placement,
         on_output=output,
         shards=shards,
+        store=store,
+        checkpoint_every=options.checkpoint_every or 1.0,
+        fresh=options.fresh,
     )
     started = time.perf_counter()
     try:
@@ -122,7 +134,10 @@ def _summary(err: Console, reports: dict[str, dict[str, Any]], seconds: float) -
         sent = [row for row in report["links"] if row["role"] == "send"]
         frames = sum(row["sent"] for row in sent)
         resent = sum(row["resent"] for row in sent)
+        resumed = report.get("resumed")
+        since = "" if resumed is None else f"; resumed from checkpoint {resumed}"
         err.print(
-            f"  {name}: {nodes}; {len(sent)} link(s) out, {frames} frame(s) sent, {resent} resent",
+            f"  {name}: {nodes}; {len(sent)} link(s) out, {frames} frame(s) sent, {resent} "
+            f"resent{since}",
             highlight=False,
         )

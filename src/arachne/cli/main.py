@@ -177,7 +177,8 @@ def run(
         typer.Option(
             "--store",
             help="Checkpoint the run into this SQLite file; run the same command again after "
-            "a crash or a kill and it resumes from its last checkpoint (docs/durable.md).",
+            "a crash or a kill and it resumes from its last checkpoint (docs/durable.md). With "
+            "--hosts: a folder, one SQLite file per process.",
         ),
     ] = None,
     checkpoint_every: Annotated[

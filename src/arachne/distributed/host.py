@@ -515,6 +515,9 @@ class MeshHost:
     def links(self) -> list[dict[str, Any]]:
         """Return each channel's state: role, peer, sequence numbers, credit, counters.
 
+        Positions count items since the channel began: ``pushed`` by the producer,
+        ``delivered`` to the consumer, ``durable`` what the consumer's checkpoint covers.
+
         Each carries the taints of what its transport does not preserve
         (``LinkCapabilities``), and ``degraded-link`` while its peer is unavailable.
         """
@@ -532,6 +535,9 @@ class MeshHost:
                     "credit": ch.credit,
                     "in_flight": ch.in_flight,
                     "backlog": ch.backlog,
+                    "pushed": ch.pushed,
+                    "durable": ch.durable,
+                    "kept_bytes": ch.kept_bytes,
                     "resent": ch.resent,
                     "announced": ch.announced,
                     "stale": ch.stale,
@@ -551,6 +557,8 @@ class MeshHost:
                     "consumed": rc.consumed,
                     "credit": rc.credit,
                     "unconsumed": rc.unconsumed,
+                    "delivered": rc.delivered,
+                    "durable": rc.durable,
                     "duplicates": rc.duplicates,
                     "stale": rc.stale,
                     "ended": rc.ended,

@@ -9,8 +9,14 @@ placement, so they agree on the channels without being told.
 
 Between coordinator and worker, one JSON object per line: the worker's orders on its
 standard input (with the cluster's token, which never appears on a command line), then the
-peers' table; on its standard output ``{"listening": port}`` and finally ``{"done": ...}`` with
-its links' counters, or ``{"failed": "..."}``.
+peers' table (sent again whenever a peer restarted on a new port); on its standard output
+``{"listening": port}`` and finally ``{"done": ...}`` with its links' counters, or
+``{"failed": "..."}``.
+
+With a ``store`` folder every partition's run keeps its checkpoints in its own SQLite file
+there (``<partition>.db``), and a worker that was killed can be :meth:`ProcessCluster.restart`
+ed: the new process resumes the partition from its last checkpoint as its next incarnation,
+and its peers, told its new port, start a new epoch on the links they share with it.
 """
 
 from __future__ import annotations
@@ -37,9 +43,11 @@ from arachne.distributed.federation import Unavailable, federate
 from arachne.distributed.host import MeshHost, Transport
 from arachne.distributed.placement import PartitionPlan, Placement, partition_graph, plan
 from arachne.distributed.sharding import sharded_placement
+from arachne.durable.sqlite import SqliteStore
 from arachne.model.graph import Graph
 from arachne.model.node import Node
 from arachne.model.subgraph import Subgraph
+from arachne.runtime.checkpointing import check_every
 from arachne.runtime.execution import Execution
 
 __all__ = [
@@ -48,6 +56,7 @@ __all__ = [
     "ProcessCluster",
     "build_unit",
     "import_path",
+    "next_incarnation",
     "open_partition",
     "partition_orders",
     "planned",
@@ -137,6 +146,11 @@ def partition_orders(
     partition: str,
     options: LinkOptions,
     shards: Mapping[str, Mapping[str, Any]],
+    *,
+    store: Path | None = None,
+    checkpoint_every: float = 1.0,
+    incarnation: int = 0,
+    fresh: bool = False,
 ) -> dict[str, Any]:
     """Return what a worker (or actor) is told to build and run: plain data, JSON-ready."""
     return {
@@ -146,21 +160,50 @@ def partition_orders(
         "partition": partition,
         "options": asdict(options),
         "shards": {k: dict(v) for k, v in shards.items()},
+        "store": None if store is None else str(store / f"{partition}.db"),
+        "checkpoint_every": checkpoint_every,
+        "incarnation": incarnation,
+        "fresh": fresh,
     }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OpenPartition:
-    """A partition built from its orders: its host, graph, node instances and manifest hash."""
+    """A partition built from its orders: its host, graph, node instances and manifest hash.
+
+    ``store``: the SQLite file its run keeps checkpoints in (``None``: not checkpointed),
+    every ``checkpoint_every`` seconds; :meth:`close` closes it once the run is over.
+    """
 
     host: MeshHost
     graph: Graph
     instances: dict[str, Node]
     manifest: str
+    store: str | None = None
+    checkpoint_every: float = 1.0
+    fresh: bool = False
+    _opened: SqliteStore | None = None
 
     def execution(self) -> Execution:
-        """Return the partition's execution (not started)."""
-        return Execution(self.graph, self.instances, execution_id=self.host.name)
+        """Return the partition's execution (not started), resuming its checkpointed run."""
+        if self.store is None:
+            return Execution(self.graph, self.instances, execution_id=self.host.name)
+        opened = self._opened = SqliteStore(self.store)
+        return Execution(
+            self.graph,
+            self.instances,
+            execution_id=self.host.name,
+            checkpoints=opened.open_run(
+                self.host.name, checksum=self.graph.checksum(), fresh=self.fresh
+            ),
+            checkpoint_every=self.checkpoint_every,
+        )
+
+    def close(self) -> None:
+        """Close the partition's store (after its run)."""
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None
 
     def report(self, execution: Execution, seconds: float) -> dict[str, Any]:
         """Return what a finished partition tells its coordinator."""
@@ -169,6 +212,7 @@ class OpenPartition:
             "links": self.host.links(),
             "health": {"manifest": self.manifest, **self.host.health(wall=True)},
             "nodes": {nid: s.emitted for nid, s in execution.stats().nodes.items()},
+            "resumed": None if execution.checkpointer is None else execution.checkpointer.restored,
         }
 
 
@@ -177,9 +221,40 @@ def open_partition(orders: Mapping[str, Any], transport: Transport) -> OpenParti
     name = orders["partition"]
     placement = Placement.of(orders["placement"], default=orders.get("default"))
     split, built = planned(orders["source"], placement, orders.get("shards"))
-    host = MeshHost(name, transport, options=LinkOptions(**orders["options"]))
+    store = orders.get("store")
+    incarnation = int(orders.get("incarnation", 0))
+    if store is not None:
+        incarnation = next_incarnation(Path(store), incarnation)
+    host = MeshHost(
+        name,
+        transport,
+        options=LinkOptions(**orders["options"]),
+        epoch=incarnation,
+        checkpointed=store is not None,
+    )
     graph, instances = partition_graph(split, name, built, host)
-    return OpenPartition(host, graph, instances, split.graph.checksum())
+    every = float(orders.get("checkpoint_every", 1.0))
+    fresh = bool(orders.get("fresh", False))
+    return OpenPartition(host, graph, instances, split.graph.checksum(), store, every, fresh)
+
+
+def next_incarnation(store: Path, at_least: int = 0) -> int:
+    """Return the incarnation a partition checkpointed in ``store`` starts as, and note it.
+
+    One more than the last one that started there (kept beside the store, in
+    ``<store>.incarnation``), so a whole cluster started again over its stores runs under
+    new epochs too: every link then starts where its receiver's checkpoint says.
+    """
+    noted = store.with_name(store.name + ".incarnation")
+    try:
+        last = int(noted.read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        last = -1
+    number = max(at_least, last + 1)
+    fresh = noted.with_name(noted.name + ".tmp")
+    fresh.write_text(str(number), encoding="ascii")
+    fresh.replace(noted)
+    return number
 
 
 class ProcessCluster:
@@ -191,7 +266,10 @@ class ProcessCluster:
     call at a time. :meth:`run` starts the workers and returns each
     partition's report when all have finished; or :meth:`start`, then :meth:`query` (the
     federated answer of every host) and :meth:`kill` while it runs, and :meth:`wait`. Use it
-    as a context manager (or call :meth:`close`) so no worker outlives it.
+    as a context manager (or call :meth:`close`) so no worker outlives it. With ``store`` (a
+    folder), every partition is checkpointed every ``checkpoint_every`` seconds, and a
+    killed worker can be :meth:`restart` ed from its checkpoint; ``fresh`` starts every
+    partition's run over instead of resuming it.
     """
 
     def __init__(
@@ -204,6 +282,9 @@ class ProcessCluster:
         env: Mapping[str, str] | None = None,
         on_output: Callable[[str, str, Any], None] | None = None,
         shards: Mapping[str, Mapping[str, Any]] | None = None,
+        store: str | Path | None = None,
+        checkpoint_every: float = 1.0,
+        fresh: bool = False,
     ) -> None:
         if not isinstance(placement, Placement):
             placement = Placement.of(placement)
@@ -217,6 +298,12 @@ class ProcessCluster:
         self.env = {**os.environ, **(env or {})}
         self.env["PYTHONPATH"] = import_path(self.env.get("PYTHONPATH"))
         self.token = secrets.token_hex(16)
+        self.store = None if store is None else Path(store)
+        if self.store is not None:
+            self.store.mkdir(parents=True, exist_ok=True)
+        self.checkpoint_every = check_every(checkpoint_every)
+        self.fresh = fresh
+        self.incarnations: dict[str, int] = {}
         self.ports: dict[str, int] = {}
         self.workers: dict[str, _Worker] = {}
         self._asked = 0
@@ -239,22 +326,62 @@ class ProcessCluster:
     def start(self) -> None:
         """Start one worker per partition and let them meet; return once all are running."""
         for name in self.placement.partitions:
-            proc = subprocess.Popen(  # noqa: S603  (our own interpreter and module)
-                [self.python, "-m", "arachne.distributed.worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                env=self.env,
-            )
-            worker = self.workers[name] = _Worker(name, proc, self._output)
-            orders = partition_orders(self.source, self.placement, name, self.options, self.shards)
-            worker.say({**orders, "token": self.token})
+            self._spawn(name, 0)
         deadline = time.monotonic() + START_TIMEOUT
         for name, worker in self.workers.items():
             self.ports[name] = int(worker.expect("listening", deadline))
         peers = {name: ["127.0.0.1", port] for name, port in self.ports.items()}
         for worker in self.workers.values():
             worker.say({"peers": peers})
+
+    def _spawn(self, name: str, incarnation: int) -> _Worker:
+        proc = subprocess.Popen(  # noqa: S603  (our own interpreter and module)
+            [self.python, "-m", "arachne.distributed.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=self.env,
+        )
+        worker = self.workers[name] = _Worker(name, proc, self._output)
+        self.incarnations[name] = incarnation
+        orders = partition_orders(
+            self.source,
+            self.placement,
+            name,
+            self.options,
+            self.shards,
+            store=self.store,
+            checkpoint_every=self.checkpoint_every,
+            incarnation=incarnation,
+            fresh=self.fresh and incarnation == 0,  # (a restart resumes, whatever the first did)
+        )
+        worker.say({**orders, "token": self.token})
+        return worker
+
+    def restart(self, name: str) -> None:
+        """Start partition ``name`` again in a new process, from its last checkpoint.
+
+        Its worker must have died (:meth:`kill`, a crash); it runs as the partition's next
+        incarnation, and every running worker is told its new port.
+        """
+        old = self.workers.get(name)
+        if old is None:
+            raise KeyError(f"no partition {name!r}; the partitions are {', '.join(self.workers)}")
+        if self.store is None:
+            raise ClusterError(
+                f"partition {name!r} cannot restart: ProcessCluster(..., store='folder') keeps "
+                "the checkpoints a restarted partition resumes from"
+            )
+        if old.proc.poll() is None:
+            raise ClusterError(f"partition {name!r} is still running; kill() it first")
+        old.close()
+        worker = self._spawn(name, self.incarnations[name] + 1)
+        self.ports[name] = int(worker.expect("listening", time.monotonic() + START_TIMEOUT))
+        peers = {peer: ["127.0.0.1", port] for peer, port in self.ports.items()}
+        for other in self.workers.values():
+            if other.running:
+                with contextlib.suppress(ClusterError):  # (one that died meanwhile)
+                    other.say({"peers": peers})
 
     def wait(self, timeout: float | None = None) -> dict[str, dict[str, Any]]:
         """Wait for every worker's run to end; return their reports.

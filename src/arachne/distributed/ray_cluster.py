@@ -33,6 +33,7 @@ from arachne.distributed.processes import (
     planned,
 )
 from arachne.runtime.execution import Execution
+from arachne.runtime.state import ExecutionState
 
 if TYPE_CHECKING:
     from arachne.distributed.frames import Frame
@@ -139,7 +140,7 @@ class _PartitionHost:
             await execution.run()
         finally:
             host.send_replies()
-            host.close()
+            host.close(completed=execution.state is ExecutionState.COMPLETED)
 
     async def deliver(self, source: str, frames: Sequence[Frame]) -> None:
         host = self.host

@@ -24,6 +24,7 @@ from arachne.distributed.documents import OutputTap
 from arachne.distributed.host import MeshHost
 from arachne.distributed.processes import open_partition
 from arachne.distributed.tcp import TcpTransport
+from arachne.runtime.state import ExecutionState
 
 __all__ = ["main"]
 
@@ -50,18 +51,29 @@ class _Answering:
         """Return the host's health, its times on the wall clock, with the manifest hash."""
         return {"manifest": self._manifest, **self._host.health(wall=True)}
 
-    def listen(self, stdin: IO[str], orphaned: Callable[[], None]) -> None:
+    def listen(
+        self,
+        stdin: IO[str],
+        orphaned: Callable[[], None],
+        new_peers: Callable[[Mapping[str, Any]], None],
+    ) -> None:
         """Answer each ``{"query": n}`` line until the pipe closes (a thread of its own).
 
+        A ``{"peers": {...}}`` line (a peer restarted) goes to ``new_peers`` on the loop.
         The pipe closes when the coordinator is gone (it died, or it closed the cluster):
         ``orphaned`` is then called on the loop, so no worker outlives its coordinator.
         """
         with contextlib.suppress(ValueError, OSError):
             for line in stdin:
                 try:
-                    asked = json.loads(line).get("query")
+                    message = json.loads(line)
+                    asked = message.get("query")
+                    peers = message.get("peers")
                 except (ValueError, AttributeError):
                     continue
+                if isinstance(peers, dict):
+                    with contextlib.suppress(RuntimeError):
+                        self._loop.call_soon_threadsafe(new_peers, peers)
                 if asked is not None:
                     with contextlib.suppress(RuntimeError):  # (the loop closed: run over)
                         self._loop.call_soon_threadsafe(self._answer, asked)
@@ -105,7 +117,10 @@ async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> d
             log.warning("partition %s: its coordinator is gone; the run is cancelled", name)
             execution.request_stop(drain=False)
 
-    listening = (stdin, orphaned)
+    def new_peers(peers: Mapping[str, Any]) -> None:  # (a peer restarted on a new port)
+        transport.peers = {peer: (address, int(p)) for peer, (address, p) in peers.items()}
+
+    listening = (stdin, orphaned, new_peers)
     threading.Thread(target=pipes.listen, args=listening, name="queries", daemon=True).start()
     began = time.perf_counter()
     host.start()
@@ -113,8 +128,9 @@ async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> d
         await execution.run()
     finally:
         host.send_replies()
-        host.close()
+        host.close(completed=execution.state is ExecutionState.COMPLETED)
         await transport.close()
+        part.close()
     return part.report(execution, time.perf_counter() - began)
 
 
