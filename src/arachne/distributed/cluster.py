@@ -16,6 +16,7 @@ its next incarnation, and its links pick up where that checkpoint left them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +24,11 @@ from arachne.distributed.channels import LinkOptions
 from arachne.distributed.federation import Unavailable, federate
 from arachne.distributed.host import MeshHost
 from arachne.distributed.memory import MemoryNetwork
+from arachne.distributed.moves import MoveParts, OwnershipMove
+from arachne.distributed.partition_map import GroupRange, RouteAudit
 from arachne.distributed.placement import Placement, partition_graph, plan
-from arachne.distributed.sharding import sharded_placement
+from arachne.distributed.sharding import Flip, KeyRouter, sharded_placement
+from arachne.model.errors import ExecutionError
 from arachne.model.node import Node
 from arachne.model.subgraph import Subgraph
 from arachne.runtime.execution import Execution
@@ -33,6 +37,7 @@ from arachne.runtime.state import ExecutionState
 if TYPE_CHECKING:
     from arachne.distributed.frames import Frame
     from arachne.distributed.placement import PartitionPlan
+    from arachne.durable.route_journal import RouteJournal
     from arachne.runtime.checkpointing import RunStore
     from arachne.runtime.clock import Clock
 
@@ -79,6 +84,8 @@ class MemoryCluster:
         self.network = network if network is not None else MemoryNetwork()
         self.hosts: dict[str, MeshHost] = {}
         self.executions: dict[str, Execution] = {}
+        self.instances: dict[str, dict[str, Node]] = {}  # partition -> its nodes
+        self.audits: dict[str, RouteAudit] = {}  # sharded node -> its route changes
         self.crashed: dict[str, float] = {}  # partition -> when it crashed (loop time)
         self.ended: dict[str, float] = {}  # partition -> when its run ended (loop time)
         self.incarnations: dict[str, int] = {}
@@ -121,6 +128,7 @@ class MemoryCluster:
             checkpointed=self.store is not None,
         )
         graph, kept = partition_graph(self.plan, name, instances, host)
+        self.instances[name] = kept
         checkpoints = None
         if self.store is not None:
             checkpoints = self.store.open_run(name, checksum=graph.checksum())
@@ -210,8 +218,72 @@ class MemoryCluster:
         if self._woken is not None and not self._woken.done():
             self._woken.set_result(None)
 
+    def move(
+        self,
+        node: str,
+        span: GroupRange,
+        to: str,
+        *,
+        journal: RouteJournal | None = None,
+        poll: float = 0.001,
+        crash: tuple[str, str] | None = None,
+    ) -> OwnershipMove:
+        """Return the move of key-group range ``span`` of sharded ``node`` to owner ``to``.
+
+        Run it (``await move.run()``) while the cluster runs. Its steps go to the node's route
+        audit (``query()["routes"]``) and, given ``journal``, to the store, so a move made
+        again with the same journal resumes one left half done (``moves.OwnershipMove``).
+        """
+        router_id = f"{node}~router"
+        where = [part for part, kept in self.instances.items() if router_id in kept]
+        if not where:
+            raise ValueError(f"node {node!r} is not sharded (no {router_id!r}); shard it first")
+        part = where[0]
+        router = self.instances[part][router_id]
+        if not isinstance(router, KeyRouter):
+            raise TypeError(f"{router_id!r} is not a KeyRouter")
+        owners = sorted({owner for _, owner in router.pmap.ranges} | set(router.sent))
+        replicas = {owner: self.instances[owner][f"{node}~{owner}"] for owner in owners}
+
+        def received(owner: str) -> tuple[int, int]:
+            stats = self.executions[owner].stats().nodes[f"{node}~{owner}"]
+            return stats.received, stats.in_flight
+
+        def flip(marker: Flip) -> None:
+            router.offer(marker.pmap)
+            execution = self.executions[part]
+            if not execution.done:
+                with contextlib.suppress(ExecutionError):  # (its input ended: on_finish takes it)
+                    execution.inject(router_id, "in", marker)
+
+        audit = self.audits.setdefault(node, RouteAudit(clock=self.network_time))
+        parts = MoveParts(router, replicas, received, flip)
+        return OwnershipMove(parts, span, to, audit=audit, journal=journal, poll=poll, crash=crash)
+
+    def network_time(self) -> float:
+        """Return the cluster's loop time (what audit entries are stamped with)."""
+        return asyncio.get_running_loop().time()
+
+    def routes(self) -> dict[str, Any]:
+        """Return each sharded node's partition map and route audit, as the query plane shows."""
+        out: dict[str, Any] = {}
+        for kept in self.instances.values():
+            for node_id, node in kept.items():
+                if isinstance(node, KeyRouter):
+                    sharded = node_id.removesuffix("~router")
+                    audit = self.audits.get(sharded, RouteAudit())
+                    out[sharded] = {
+                        "map": node.pmap.rows(),
+                        "audit": audit.rows(),
+                        "held": node.held,
+                    }
+        return out
+
     def query(self) -> dict[str, Any]:
-        """Return the federated answer of every host (a crashed one as unavailable)."""
+        """Return the federated answer of every host (a crashed one as unavailable).
+
+        ``routes`` has each sharded node's partition map and route audit (``routes()``).
+        """
         checksum = self.plan.graph.checksum()
         answers: dict[str, dict[str, Any] | Unavailable] = {}
         for name, host in self.hosts.items():
@@ -219,7 +291,7 @@ class MemoryCluster:
                 answers[name] = Unavailable(name, self.crashed[name], "crashed")
             else:
                 answers[name] = {"manifest": checksum, **host.health()}
-        return federate(answers)
+        return {**federate(answers), "routes": self.routes()}
 
     def links(self) -> dict[str, list[dict[str, Any]]]:
         """Return each host's channels as ``MeshHost.links`` describes them."""

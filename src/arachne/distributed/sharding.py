@@ -15,12 +15,13 @@ the graph's source; in one process (``MemoryCluster``) the replicas are copies o
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from arachne.distributed.partition_map import PartitionMap
+from arachne.distributed.partition_map import GroupRange, PartitionMap
 from arachne.distributed.placement import KEY_GROUPS, Placement, key_group, relinked
 from arachne.model.flatten import node_spec
 from arachne.model.graph import Graph
@@ -29,13 +30,26 @@ from arachne.model.node import Node
 from arachne.model.port import Input
 from arachne.model.specs import LinkSpec, PortRef
 
-__all__ = ["KeyRouter", "Sharded", "shard", "sharded_placement"]
+__all__ = ["Flip", "KeyRouter", "Sharded", "shard", "sharded_placement"]
+
+
+@dataclass(frozen=True, slots=True)
+class Flip:
+    """Injected into a router: take ``pmap`` (a later epoch) and release what was held."""
+
+    pmap: PartitionMap
 
 
 class KeyRouter(Node):
     """Sends each item to the output of the owner of its key.
 
     The key is a field of a mapping payload (``"symbol"``) or an index into a sequence (``0``).
+    ``sent`` counts what went to each owner: an owner that has received that many has
+    handled all it was sent. While a range is :meth:`hold` ed (an ownership move), its items
+    wait here, in order, and the rest flow on; the next map, :meth:`offer` ed, is taken at the
+    router's next turn (a :class:`Flip` injected into its input brings one about), and what
+    waited goes to the new owner. A router whose input ends while it holds items waits for
+    the move to end before it finishes, so they are never lost.
     """
 
     raw_batches = True
@@ -45,28 +59,91 @@ class KeyRouter(Node):
         self.key = key
         self.pmap = pmap
         self._ports = {owner: f"to_{owner}" for _, owner in pmap.ranges}
+        self.sent = dict.fromkeys(self._ports, 0)
+        self.holding: GroupRange | None = None
+        self.held_at: dict[str, int] = {}  # what had been sent to each owner when the hold began
+        self._held: list[Any] = []
+        self._offered: PartitionMap | None = None
+        self._finishing: asyncio.Event | None = None
+
+    def offer(self, pmap: PartitionMap) -> None:
+        """Have the router take ``pmap`` (a later epoch) at its next turn."""
+        self._offered = pmap
+        if self._finishing is not None:
+            self._finishing.set()
+
+    async def on_finish(self) -> None:
+        """Wait for a move in progress to end, then send on what it held."""
+        if self.holding is not None and self._offered is None:
+            self._finishing = asyncio.Event()
+            await self._finishing.wait()
+        if self._offered is not None:
+            self._flip(self._offered)
 
     def outputs(self) -> Mapping[str, Any]:
         """One output per owner: ``to_<owner>``."""
         return dict.fromkeys(self._ports.values())
+
+    def hold(self, span: GroupRange) -> dict[str, int]:
+        """Hold the items of ``span`` from now on; return what each owner had been sent.
+
+        Holding the range held already changes nothing (and returns the same counts).
+        """
+        if self.holding is not None:
+            if self.holding != span:
+                raise ValueError(f"{self.name()}: {self.holding} is held already, not {span}")
+            return dict(self.held_at)
+        self.holding, self.held_at = span, dict(self.sent)
+        return dict(self.held_at)
+
+    @property
+    def held(self) -> int:
+        """Items waiting for a move to end."""
+        return len(self._held)
 
     def on_message(self, port: str, msg: Message) -> None:
         """Route one message (batches come through :meth:`on_batch`)."""
         self.on_batch(port, [msg])
 
     def on_batch(self, port: str, msgs: list[Any]) -> None:
-        """Route each item by the key group of its key."""
-        key, owner, ports, emit = self.key, self.pmap.owner_of_group, self._ports, self.emit
-        groups = self.pmap.groups
+        """Route each item by the key group of its key (holding a moving range's items)."""
+        if self._offered is not None:
+            self._flip(self._offered)
+        key, groups, holding = self.key, self.pmap.groups, self.holding
         for item in msgs:
             payload = item.payload if type(item) is Message else item
+            if type(payload) is Flip:
+                self._flip(payload.pmap)
+                holding = self.holding
+                continue
             try:
                 value = payload[key]
             except (KeyError, TypeError, IndexError):
                 raise ValueError(
                     f"{self.name()}: an item has no key {key!r} to route by: {payload!r}"
                 ) from None
-            emit(ports[owner(key_group(value, groups))], item)
+            group = key_group(value, groups)
+            if holding is not None and group in holding:
+                self._held.append(item)
+            else:
+                self._send(self.pmap.owner_of_group(group), item)
+
+    def _send(self, owner: str, item: Any) -> None:
+        self.sent[owner] += 1
+        self.emit(self._ports[owner], item)
+
+    def _flip(self, pmap: PartitionMap) -> None:
+        self._offered = None
+        if pmap.epoch <= self.pmap.epoch:  # (a flip sent again after a controller restarted)
+            return
+        self.pmap = pmap
+        held, self._held = self._held, []
+        self.holding = None
+        self.held_at = {}
+        owner, groups = pmap.owner_of_group, pmap.groups
+        for item in held:
+            payload = item.payload if type(item) is Message else item
+            self._send(owner(key_group(payload[self.key], groups)), item)
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,6 +129,18 @@ CREATE TABLE IF NOT EXISTS lease_revisions (
     lessor   TEXT    PRIMARY KEY,
     revision INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS route_journal (
+    name   TEXT    NOT NULL,
+    seq    INTEGER NOT NULL,
+    step   TEXT    NOT NULL,
+    start  INTEGER NOT NULL,
+    stop   INTEGER NOT NULL,
+    epoch  INTEGER NOT NULL,
+    detail TEXT    NOT NULL,
+    data   TEXT,
+    at     REAL    NOT NULL,
+    PRIMARY KEY (name, seq)
+);
 CREATE TABLE IF NOT EXISTS runs (
     name       TEXT    PRIMARY KEY,
     checksum   TEXT,

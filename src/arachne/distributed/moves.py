@@ -1,0 +1,276 @@
+"""An ownership move: a range of key groups handed from one replica of a keyed node to another.
+
+A sharded node (``sharding.shard``) runs as one replica per owner behind a ``KeyRouter``.
+:class:`OwnershipMove` moves key-group range ``span`` from its owner ``A`` to ``B`` in six
+steps, each written to the route audit (and, given a :class:`RouteJournal`, to the store)
+once it is done:
+
+1. ``moving``: the router holds the range's items from now on (the others flow on), and
+   notes how many items it had sent ``A``: the log position of the move;
+2. ``drained``: ``A`` has handled every item it was sent up to that position (its input is
+   a FIFO), so its state for the range is final: the barrier;
+3. ``snapshot``: only the range's keys are taken from ``A``'s state, as JSON (kept in the
+   journal: a later step never has to take them again);
+4. ``loaded``: ``B`` takes those keys into its state;
+5. ``dropped``: ``A`` forgets them;
+6. ``flipped``: the router takes the next map (the range is ``B``'s, under the next epoch)
+   and sends ``B`` what it held, in order, then everything after.
+
+Every step can be taken again with the same effect, so a controller that dies between a
+step's action and its journal entry, or between two steps, is replaced by one that reads the
+journal and goes on from the last step written. No item is lost (the router holds what
+arrives meanwhile) or handled twice (``A`` handled the range's items up to the position,
+``B`` those after it). As one router sends every item of a sharded node, an item of the range
+is never on its way to ``A`` once the barrier has passed: the hold is what keeps stale items
+from ever reaching the old owner, where epoch stamps would be needed with several routers.
+
+A replica's keyed state is reached by the keyed-state protocol: a node with
+``snapshot_keys(owns)``, ``load_keys(state)`` and ``drop_keys(owns)`` (``owns(key)``: whether
+a key is in the moving range) is asked for it; any other node's ``context.state`` is taken to
+be keyed by the items' keys (a running total per symbol, say).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
+
+from arachne.distributed.partition_map import GroupRange, PartitionMap, RouteAudit
+from arachne.distributed.placement import key_group
+from arachne.distributed.sharding import Flip, KeyRouter
+
+if TYPE_CHECKING:
+    from arachne.durable.route_journal import RouteJournal
+    from arachne.model.node import Node
+
+__all__ = ["STEPS", "KeyedState", "MoveInterrupted", "MoveParts", "OwnershipMove"]
+
+STEPS: Final = ("moving", "drained", "snapshot", "loaded", "dropped", "flipped")
+"""The steps of a move, in order (see the module's text)."""
+
+
+class MoveInterrupted(RuntimeError):
+    """A crash injected into a move's controller (to test that another one goes on)."""
+
+
+@runtime_checkable
+class KeyedState(Protocol):
+    """What a keyed node offers to have part of its state moved to another replica."""
+
+    def snapshot_keys(self, owns: Callable[[Any], bool]) -> dict[str, Any]:
+        """Return the state of the keys ``owns`` accepts, as JSON data."""
+        ...
+
+    def load_keys(self, state: Mapping[str, Any]) -> None:
+        """Take the state of some keys (what another replica's ``snapshot_keys`` returned)."""
+        ...
+
+    def drop_keys(self, owns: Callable[[Any], bool]) -> None:
+        """Forget the keys ``owns`` accepts."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MoveParts:
+    """What a move acts on: the router, the replicas, and how to reach them.
+
+    ``replicas`` maps each owner to its replica node; ``received(owner)`` returns how many
+    items that replica has taken and how many calls it has in flight; ``flip(marker)`` puts
+    a :class:`~arachne.distributed.sharding.Flip` into the router's input.
+    """
+
+    router: KeyRouter
+    replicas: Mapping[str, Node]
+    received: Callable[[str], tuple[int, int]]
+    flip: Callable[[Flip], None]
+
+
+class OwnershipMove:
+    """Move key-group range ``span`` of a sharded node to owner ``to`` (see the module's text).
+
+    ``audit`` gets one entry per step; ``journal`` keeps them in the store, so a controller
+    made again with the same journal resumes a move left half done; ``poll`` is how often
+    (seconds of the loop) a waiting step looks again; ``crash = (step, "action" | "entry")``
+    raises ``MoveInterrupted`` right after that step's action, or its entry.
+    """
+
+    def __init__(
+        self,
+        parts: MoveParts,
+        span: GroupRange,
+        to: str,
+        *,
+        audit: RouteAudit | None = None,
+        journal: RouteJournal | None = None,
+        poll: float = 0.001,
+        crash: tuple[str, str] | None = None,
+    ) -> None:
+        if to not in parts.replicas:
+            raise ValueError(f"no replica {to!r}; the owners are {', '.join(parts.replicas)}")
+        if crash is not None and (crash[0] not in STEPS or crash[1] not in ("action", "entry")):
+            raise ValueError(f"crash must be (one of {STEPS}, 'action' | 'entry'), got {crash}")
+        self.parts = parts
+        self.span = span
+        self.to = to
+        self.audit = audit if audit is not None else RouteAudit()
+        self.journal = journal
+        self.poll = poll
+        self.crash = crash
+        self.done: list[str] = []
+        self._data: dict[str, Any] = {}
+        self._resume()
+
+    def _resume(self) -> None:
+        """Take back the steps the journal holds of a move of this range left unfinished."""
+        if self.journal is None:
+            return
+        entries = self.journal.entries()
+        opened = [i for i, e in enumerate(entries) if e.step == "moving"]
+        if not opened:
+            return
+        steps = entries[opened[-1] :]
+        first = steps[0]
+        same = (first.start, first.stop) == (self.span.start, self.span.stop)
+        if steps[-1].step == "flipped" and not (
+            same and json.loads(first.data or "{}").get("to") == self.to
+        ):
+            return  # (no move open, and the last one was another: this one starts afresh)
+        if not same:
+            raise ValueError(
+                f"the journal holds an unfinished move of [{first.start}, {first.stop}); "
+                "finish it (move that range again) before moving another"
+            )
+        known = {(e.step, e.epoch) for e in self.audit.of(self.span)}
+        for entry in steps:
+            if (entry.step, entry.epoch) not in known:  # (a controller in another process)
+                self.audit.write(entry.step, self.span, entry.epoch, entry.detail)
+            self.done.append(entry.step)
+            if entry.data is not None:
+                self._data.update(json.loads(entry.data))
+        if self._data.get("to") != self.to:
+            raise ValueError(
+                f"the journal's unfinished move of {self.span} goes to {self._data.get('to')!r}, "
+                f"not {self.to!r}"
+            )
+
+    @property
+    def finished(self) -> bool:
+        """Whether every step is done."""
+        return len(self.done) == len(STEPS)
+
+    def _owns(self, key: Any) -> bool:
+        return key_group(key, self.parts.router.pmap.groups) in self.span
+
+    async def run(self) -> PartitionMap:
+        """Take each step not yet done; return the map the router routes by at the end."""
+        router = self.parts.router
+        if not self.done:
+            owners = {owner for span, owner in router.pmap.ranges if _inside(self.span, span)}
+            if len(owners) != 1:
+                raise ValueError(
+                    f"range {self.span} must lie in one owner's range; the map is "
+                    + ", ".join(f"{span}: {owner}" for span, owner in router.pmap.ranges)
+                )
+            self._data.update({"from": owners.pop(), "to": self.to, "epoch": router.pmap.epoch + 1})
+        epoch = int(self._data["epoch"])
+        for step in STEPS[len(self.done) :]:
+            detail, data = await getattr(self, f"_{step}")()
+            self._interrupt(step, "action")
+            if data is not None:
+                self._data.update(data)
+            self.audit.write(step, self.span, epoch, detail)
+            if self.journal is not None:
+                text = None if data is None else json.dumps(data)
+                self.journal.append(step, self.span.start, self.span.stop, epoch, detail, text)
+            self.done.append(step)
+            self._interrupt(step, "entry")
+        return router.pmap
+
+    def _interrupt(self, step: str, where: str) -> None:
+        if self.crash == (step, where):
+            raise MoveInterrupted(f"crash injected after the {where} of step {step!r}")
+
+    # -- the steps: each returns its audit detail and what later steps need ------------------
+
+    async def _moving(self) -> tuple[str, dict[str, Any]]:
+        source, to, epoch = self._data["from"], self.to, self._data["epoch"]
+        at = self.parts.router.hold(self.span)[source]
+        detail = (
+            f"range {self.span} moving from {source} to {to} under epoch {epoch}; its items "
+            f"wait at the router, after the {at} items sent to {source} (the log position)"
+        )
+        return detail, {"from": source, "to": to, "epoch": epoch, "at": at}
+
+    async def _drained(self) -> tuple[str, None]:
+        source, at = self._data["from"], int(self._data["at"])
+        while True:
+            received, in_flight = self.parts.received(source)
+            if received >= at and not in_flight:
+                break
+            await asyncio.sleep(self.poll)
+        return f"{source} has handled the {at} items sent to it before the hold", None
+
+    async def _snapshot(self) -> tuple[str, dict[str, Any]]:
+        source = self._data["from"]
+        state = _keyed(self.parts.replicas[source]).snapshot_keys(self._owns)
+        json.dumps(state)  # (JSON data only: the journal keeps it)
+        at = self._data["at"]
+        return f"{len(state)} keys of {self.span} taken from {source} at position {at}", {
+            "state": state
+        }
+
+    async def _loaded(self) -> tuple[str, None]:
+        state = self._data["state"]
+        _keyed(self.parts.replicas[self.to]).load_keys(state)
+        return f"{self.to} holds the {len(state)} keys", None
+
+    async def _dropped(self) -> tuple[str, None]:
+        source = self._data["from"]
+        _keyed(self.parts.replicas[source]).drop_keys(self._owns)
+        return f"{source} forgot the keys of {self.span}", None
+
+    async def _flipped(self) -> tuple[str, None]:
+        router, epoch = self.parts.router, int(self._data["epoch"])
+        held = router.held
+        if router.pmap.epoch < epoch:
+            pmap = router.pmap.moved(self.span, self.to)
+            if pmap.epoch != epoch:
+                raise ValueError(f"the router's map moved on meanwhile (epoch {pmap.epoch})")
+            self.parts.flip(Flip(pmap))
+            while router.pmap.epoch < epoch:
+                await asyncio.sleep(self.poll)
+        return (
+            f"map epoch {epoch}: {self.span} is {self.to}'s; the {held} items that waited went "
+            f"to {self.to}"
+        ), None
+
+
+def _inside(inner: GroupRange, outer: GroupRange) -> bool:
+    return outer.start <= inner.start and inner.stop <= outer.stop
+
+
+def _keyed(node: Node) -> KeyedState:
+    """Return ``node``'s keyed state: its own protocol, or its ``context.state`` by key."""
+    if isinstance(node, KeyedState):
+        return node
+    return _ContextState(node)
+
+
+class _ContextState:
+    """A node's ``context.state`` taken as keyed by the items' keys."""
+
+    def __init__(self, node: Node) -> None:
+        self._state = node.context.state
+
+    def snapshot_keys(self, owns: Callable[[Any], bool]) -> dict[str, Any]:
+        return {k: v for k, v in self._state.items() if owns(k)}
+
+    def load_keys(self, state: Mapping[str, Any]) -> None:
+        self._state.update(state)
+
+    def drop_keys(self, owns: Callable[[Any], bool]) -> None:
+        for key in [k for k in self._state if owns(k)]:
+            del self._state[key]
