@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from typing import Any
 
-from arachne import Input, IterSource, Message, Node, Output, Subgraph
+from arachne import Input, IterSource, Message, Node, Output, Runtime, Subgraph
 from arachne.components.builtins import JsonlSink
 
 KEYS = ("ask", "bid", "fill", "quote", "trade")
@@ -155,3 +156,39 @@ def durable_totals(count: int, pause: float, path: str) -> Subgraph:
     g.connect(("paced", "out"), ("totals", "in"), capacity=16)
     g.connect(("totals", "out"), ("sink", "in"), capacity=16)
     return g
+
+
+class Ledger(Node):
+    """Writes each ``[n, key, total]`` under ``n`` in a table outside the run (idempotent)."""
+
+    inp = Input(None, name="in")
+
+    def __init__(self, table: dict[int, list[Any]]) -> None:
+        self.table = table
+
+    def on_message(self, port: str, msg: Message) -> None:
+        n, key, total = msg.payload
+        self.table[n] = [key, total]
+
+
+def trades(seed: int, count: int) -> list[list[Any]]:
+    rng = random.Random(seed)
+    return [[n, rng.choice(KEYS), rng.randrange(100)] for n in range(count)]
+
+
+def ledger_graph(data: list[list[Any]], table: dict[int, list[Any]]) -> Subgraph:
+    g = Subgraph("ledger")
+    g.add_node(IterSource(data), name="source")
+    g.add_node(Totals(), name="totals")
+    g.add_node(Ledger(table), name="ledger")
+    g.connect(("source", "out"), ("totals", "in"), capacity=8)
+    g.connect(("totals", "out"), ("ledger", "in"), capacity=8)
+    return g
+
+
+def single_ledger(data: list[list[Any]]) -> dict[int, list[Any]]:
+    table: dict[int, list[Any]] = {}
+    rt = Runtime()
+    rt.register(ledger_graph(data, table))
+    rt.run()
+    return table

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from arachne import IterSource, Runtime, Subgraph
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.cluster import MemoryCluster
 from arachne.distributed.memory import MemoryNetwork, NetworkFaults
@@ -28,41 +27,17 @@ from arachne.distributed.placement import KEY_GROUPS, key_group
 from arachne.durable import SqliteStore
 from arachne.durable.route_journal import RouteJournal
 from arachne.sim import SimClock, SimLoop
-from tests.distributed.pipelines import KEYS, Totals
-from tests.distributed.test_restart_sim import Ledger
+from tests.distributed.pipelines import KEYS, ledger_graph, single_ledger, trades
 
 PLACEMENT: dict[str, list[str]] = {"src": ["source"], "a": [], "b": [], "out": ["ledger"]}
 SHARDS = {"totals": {"key": 1, "owners": ["a", "b"]}}
 CRASHES = [(step, where) for step in STEPS for where in ("action", "entry")]
 
 
-def graph(data: list[list[Any]], table: dict[int, list[Any]]) -> Subgraph:
-    g = Subgraph("ledger")
-    g.add_node(IterSource(data), name="source")
-    g.add_node(Totals(), name="totals")
-    g.add_node(Ledger(table), name="ledger")
-    g.connect(("source", "out"), ("totals", "in"), capacity=8)
-    g.connect(("totals", "out"), ("ledger", "in"), capacity=8)
-    return g
-
-
-def trades(seed: int, count: int) -> list[list[Any]]:
-    rng = random.Random(seed)
-    return [[n, rng.choice(KEYS), rng.randrange(100)] for n in range(count)]
-
-
 def moving_range() -> GroupRange:
     """The key group of a key that ``a`` owns at first (``a`` holds groups 0 to 63)."""
     groups = sorted(key_group(key, KEY_GROUPS) for key in KEYS)
     return GroupRange(groups[0], groups[0] + 1)
-
-
-def single_process(data: list[list[Any]]) -> dict[int, list[Any]]:
-    table: dict[int, list[Any]] = {}
-    rt = Runtime()
-    rt.register(graph(data, table))
-    rt.run()
-    return table
 
 
 def run_with_move(
@@ -83,7 +58,7 @@ def run_with_move(
             delay=(0.0005, 0.002), drop=rng.choice([0.0, 0.05]), duplicate=rng.choice([0.0, 0.05])
         )
         cluster = MemoryCluster(
-            graph(data, table),
+            ledger_graph(data, table),
             PLACEMENT,
             network=MemoryNetwork(faults, seed=seed),
             options=LinkOptions(credits=2, frame_items=4, retransmit=0.01),
@@ -124,7 +99,7 @@ def test_a_move_crashed_at_any_step_loses_and_doubles_nothing(
             data, tmp_path / f"{seed}.db", seed, (step, where)
         )
         assert interrupted, "the crash was not injected"
-        assert table == single_process(data), f"seed {seed}"
+        assert table == single_ledger(data), f"seed {seed}"
         routes = cluster.query()["routes"]["totals"]
         assert [row["step"] for row in routes["audit"]] == list(STEPS)  # each once, in order
         span = moving_range()
@@ -145,7 +120,7 @@ def test_a_router_whose_input_ends_mid_move_waits_for_the_move_and_loses_nothing
         data, tmp_path / "run.db", 3, ("drained", "entry"), back_after=1.0
     )
     assert interrupted
-    assert table == single_process(data)
+    assert table == single_ledger(data)
     assert cluster.ended["src"] > 1.0  # (its router waited for the move)
     assert (
         "items that waited went to b" in cluster.query()["routes"]["totals"]["audit"][-1]["detail"]
@@ -155,7 +130,7 @@ def test_a_router_whose_input_ends_mid_move_waits_for_the_move_and_loses_nothing
 def test_a_move_without_crashes_is_explained_by_its_audit(tmp_path: Path) -> None:
     data = trades(7, 300)
     table, cluster, _ = run_with_move(data, tmp_path / "run.db", 7, None)
-    assert table == single_process(data)
+    assert table == single_ledger(data)
     audit = cluster.query()["routes"]["totals"]["audit"]
     details = {row["step"]: row["detail"] for row in audit}
     assert "moving from a to b under epoch 1" in details["moving"]
@@ -167,7 +142,7 @@ def test_a_move_without_crashes_is_explained_by_its_audit(tmp_path: Path) -> Non
 
 
 def test_a_range_across_owners_or_an_unknown_owner_is_refused(tmp_path: Path) -> None:
-    cluster = MemoryCluster(graph(trades(0, 5), {}), PLACEMENT, shards=SHARDS)
+    cluster = MemoryCluster(ledger_graph(trades(0, 5), {}), PLACEMENT, shards=SHARDS)
     with pytest.raises(ValueError, match="no replica 'c'"):
         cluster.move("totals", GroupRange(0, 1), "c")
     with pytest.raises(ValueError, match="not sharded"):

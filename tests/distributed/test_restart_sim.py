@@ -19,52 +19,15 @@ from typing import Any
 
 import pytest
 
-from arachne import Input, IterSource, Message, Node, Runtime, Subgraph
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.cluster import MemoryCluster
 from arachne.distributed.memory import MemoryNetwork, NetworkFaults
 from arachne.durable import SqliteStore
 from arachne.sim import SimClock, SimLoop
-from tests.distributed.pipelines import KEYS, Totals
+from tests.distributed.pipelines import ledger_graph, single_ledger, trades
 
 SEEDS = range(int(os.environ.get("ARACHNE_SIM_SEEDS", "100")))
 PLACEMENT = {"a": ["source"], "b": ["totals"], "c": ["ledger"]}
-
-
-class Ledger(Node):
-    """Writes each ``[n, key, total]`` under ``n`` in a table outside the run (idempotent)."""
-
-    inp = Input(None, name="in")
-
-    def __init__(self, table: dict[int, list[Any]]) -> None:
-        self.table = table
-
-    def on_message(self, port: str, msg: Message) -> None:
-        n, key, total = msg.payload
-        self.table[n] = [key, total]
-
-
-def trades(seed: int, count: int) -> list[list[Any]]:
-    rng = random.Random(seed)
-    return [[n, rng.choice(KEYS), rng.randrange(100)] for n in range(count)]
-
-
-def pipeline(data: list[list[Any]], table: dict[int, list[Any]]) -> Subgraph:
-    g = Subgraph("ledger")
-    g.add_node(IterSource(data), name="source")
-    g.add_node(Totals(), name="totals")
-    g.add_node(Ledger(table), name="ledger")
-    g.connect(("source", "out"), ("totals", "in"), capacity=8)
-    g.connect(("totals", "out"), ("ledger", "in"), capacity=8)
-    return g
-
-
-def single_process(data: list[list[Any]]) -> dict[int, list[Any]]:
-    table: dict[int, list[Any]] = {}
-    rt = Runtime()
-    rt.register(pipeline(data, table))
-    rt.run()
-    return table
 
 
 def run_cluster(
@@ -88,7 +51,7 @@ def run_cluster(
         network = MemoryNetwork(faults, seed=rng.randrange(1 << 30))
         with SqliteStore(db) as store:
             cluster = MemoryCluster(
-                lambda: pipeline(data, table),
+                lambda: ledger_graph(data, table),
                 PLACEMENT,
                 network=network,
                 options=options,
@@ -112,7 +75,7 @@ def test_a_checkpointed_cluster_without_crashes_outputs_what_one_process_does(
 ) -> None:
     data = trades(0, 300)
     table, cluster, _ = run_cluster(data, tmp_path / "run.db", random.Random(0))
-    assert table == single_process(data)
+    assert table == single_ledger(data)
     for rows in cluster.links().values():
         for row in rows:
             assert "not-durable" not in row["taints"]
@@ -125,7 +88,7 @@ def test_a_partition_restarted_from_its_checkpoint_loses_and_doubles_nothing(
 ) -> None:
     rng = random.Random(seed)
     data = trades(seed, rng.randrange(50, 400))
-    expected = single_process(data)
+    expected = single_ledger(data)
     faults = NetworkFaults(
         delay=(0.0, rng.choice([0.0, 0.001, 0.01])),
         drop=rng.choice([0.0, 0.05, 0.2]),
