@@ -192,3 +192,16 @@ def single_ledger(data: list[list[Any]]) -> dict[int, list[Any]]:
     rt.register(ledger_graph(data, table))
     rt.run()
     return table
+
+
+def paced_totals(count: int, pause: float, path: str) -> Subgraph:
+    """source -> paced -> totals (to shard by key) -> a JSON-lines file."""
+    g = Subgraph("paced-totals")
+    g.add_node(IterSource([[n, KEYS[n % 5], n % 97] for n in range(count)]), name="source")
+    g.add_node(Paced(pause), name="paced")
+    g.add_node(Totals(), name="totals")
+    g.add_node(JsonLines(path), name="sink")
+    g.connect(("source", "out"), ("paced", "in"), capacity=16)
+    g.connect(("paced", "out"), ("totals", "in"), capacity=16)
+    g.connect(("totals", "out"), ("sink", "in"), capacity=16)
+    return g

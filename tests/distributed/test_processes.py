@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -12,8 +13,13 @@ import pytest
 from arachne import Runtime
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.host import DEGRADED
+from arachne.distributed.moves import STEPS, MoveInterrupted
+from arachne.distributed.partition_map import GroupRange
+from arachne.distributed.placement import KEY_GROUPS, key_group
 from arachne.distributed.processes import ClusterError, ProcessCluster
-from tests.distributed.pipelines import durable_totals, keyed
+from arachne.durable import SqliteStore
+from arachne.durable.route_journal import RouteJournal
+from tests.distributed.pipelines import KEYS, durable_totals, keyed, paced_totals
 
 ROOT = str(Path(__file__).resolve().parents[2])
 ENV = {"PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
@@ -262,3 +268,49 @@ def test_a_killed_worker_restarts_from_its_checkpoint_and_the_output_is_whole(
     links = [link for rows in (r["links"] for r in reports.values()) for link in rows]
     assert all("not-durable" not in link["taints"] for link in links), links
     assert view["hosts"][victim]["state"] == "available"
+
+
+def test_a_key_range_moves_between_worker_processes_with_its_controller_crashed(
+    tmp_path: Path,
+) -> None:
+    """Move one key's group from a to b mid-run; the first controller dies after loading b;
+    a second one, reading the journal, finishes: every total equals one process's."""
+    count = 400
+    reference = tmp_path / "reference.jsonl"
+    rt = Runtime()
+    rt.register(paced_totals(count, 0.0, str(reference)))
+    rt.run()
+    out = tmp_path / "out.jsonl"
+    source = {
+        "builder": "tests.distributed.pipelines:paced_totals",
+        "kwargs": {"count": count, "pause": 0.004, "path": str(out)},
+    }
+    groups = sorted(key_group(key, KEY_GROUPS) for key in KEYS)
+    span = GroupRange(groups[0], groups[0] + 1)  # (a key of a's: a holds groups 0 to 63)
+    with (
+        SqliteStore(tmp_path / "routes.db") as store,
+        ProcessCluster(
+            source,
+            {"src": ["source", "paced", "sink"], "a": [], "b": []},
+            shards={"totals": {"key": 1, "owners": ["a", "b"]}},
+            env=ENV,
+        ) as cluster,
+    ):
+        cluster.start()
+        deadline = time.monotonic() + 60
+        while _receiving(cluster.query(timeout=5), "a").get("delivered", 0) < 40:
+            assert time.monotonic() < deadline, "a took nothing"
+            time.sleep(0.02)
+        journal = RouteJournal(store, "totals")
+        first = cluster.move("totals", span, "b", journal=journal, crash=("loaded", "action"))
+        with pytest.raises(MoveInterrupted):
+            asyncio.run(first.run())
+        second = cluster.move("totals", span, "b", journal=journal)
+        pmap = asyncio.run(second.run())
+        reports = cluster.wait(timeout=120)
+    assert sorted(out.read_text().splitlines()) == sorted(reference.read_text().splitlines())
+    assert (span, "b") in pmap.ranges
+    assert [e.step for e in second.audit.entries] == list(STEPS)
+    assert reports["b"]["nodes"]["totals~b"] > 0
+    moving = second.audit.entries[0].detail
+    assert "after the 0 items" not in moving, moving  # (moved part way: a had had items)

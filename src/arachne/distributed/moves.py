@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
@@ -46,7 +46,15 @@ if TYPE_CHECKING:
     from arachne.durable.route_journal import RouteJournal
     from arachne.model.node import Node
 
-__all__ = ["STEPS", "KeyedState", "MoveInterrupted", "MoveParts", "OwnershipMove"]
+__all__ = [
+    "STEPS",
+    "KeyedState",
+    "MoveInterrupted",
+    "MoveParts",
+    "MoveTarget",
+    "OwnershipMove",
+    "keyed_state",
+]
 
 STEPS: Final = ("moving", "drained", "snapshot", "loaded", "dropped", "flipped")
 """The steps of a move, in order (see the module's text)."""
@@ -73,19 +81,101 @@ class KeyedState(Protocol):
         ...
 
 
+class MoveTarget(Protocol):
+    """What a move acts on: a sharded node's router and replicas, wherever they run."""
+
+    @property
+    def owners(self) -> Sequence[str]:
+        """The replicas' owners."""
+        ...
+
+    def pmap(self) -> PartitionMap:
+        """Return the map the router routes by now."""
+        ...
+
+    def hold(self, span: GroupRange) -> dict[str, int]:
+        """Have the router hold ``span``'s items; return what it had sent each owner."""
+        ...
+
+    def held(self) -> int:
+        """Return how many items the router holds."""
+        ...
+
+    def received(self, owner: str) -> tuple[int, int]:
+        """Return how many items ``owner``'s replica has taken, and its calls in flight."""
+        ...
+
+    def snapshot_keys(self, owner: str, span: GroupRange) -> dict[str, Any]:
+        """Return the state of ``owner``'s keys in ``span`` (JSON data)."""
+        ...
+
+    def load_keys(self, owner: str, state: Mapping[str, Any]) -> None:
+        """Have ``owner``'s replica take ``state``."""
+        ...
+
+    def drop_keys(self, owner: str, span: GroupRange) -> None:
+        """Have ``owner``'s replica forget its keys in ``span``."""
+        ...
+
+    def flip(self, pmap: PartitionMap) -> None:
+        """Have the router take ``pmap`` (and send on what it held)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class MoveParts:
-    """What a move acts on: the router, the replicas, and how to reach them.
+    """A :class:`MoveTarget` in this process: the router and replicas themselves.
 
-    ``replicas`` maps each owner to its replica node; ``received(owner)`` returns how many
-    items that replica has taken and how many calls it has in flight; ``flip(marker)`` puts
-    a :class:`~arachne.distributed.sharding.Flip` into the router's input.
+    ``received(owner)`` returns how many items that replica has taken and how many calls it
+    has in flight; ``flip(marker)`` hands the router the next map (and wakes it).
     """
 
     router: KeyRouter
     replicas: Mapping[str, Node]
-    received: Callable[[str], tuple[int, int]]
-    flip: Callable[[Flip], None]
+    taken: Callable[[str], tuple[int, int]]
+    flipped: Callable[[Flip], None]
+
+    @property
+    def owners(self) -> Sequence[str]:
+        """The replicas' owners."""
+        return list(self.replicas)
+
+    def pmap(self) -> PartitionMap:
+        """Return the router's map."""
+        return self.router.pmap
+
+    def hold(self, span: GroupRange) -> dict[str, int]:
+        """Hold ``span`` at the router."""
+        return self.router.hold(span)
+
+    def held(self) -> int:
+        """Return what the router holds."""
+        return self.router.held
+
+    def received(self, owner: str) -> tuple[int, int]:
+        """Return what ``owner``'s replica took, and its calls in flight."""
+        return self.taken(owner)
+
+    def snapshot_keys(self, owner: str, span: GroupRange) -> dict[str, Any]:
+        """Return ``owner``'s keys in ``span``."""
+        return keyed_state(self.replicas[owner]).snapshot_keys(_owner_of(span, self.router))
+
+    def load_keys(self, owner: str, state: Mapping[str, Any]) -> None:
+        """Load ``state`` into ``owner``'s replica."""
+        keyed_state(self.replicas[owner]).load_keys(state)
+
+    def drop_keys(self, owner: str, span: GroupRange) -> None:
+        """Drop ``owner``'s keys in ``span``."""
+        keyed_state(self.replicas[owner]).drop_keys(_owner_of(span, self.router))
+
+    def flip(self, pmap: PartitionMap) -> None:
+        """Hand the router ``pmap``."""
+        self.flipped(Flip(pmap))
+
+
+def _owner_of(span: GroupRange, router: KeyRouter) -> Callable[[Any], bool]:
+    groups = router.pmap.groups
+    return lambda key: key_group(key, groups) in span
 
 
 class OwnershipMove:
@@ -99,7 +189,7 @@ class OwnershipMove:
 
     def __init__(
         self,
-        parts: MoveParts,
+        parts: MoveTarget,
         span: GroupRange,
         to: str,
         *,
@@ -108,8 +198,8 @@ class OwnershipMove:
         poll: float = 0.001,
         crash: tuple[str, str] | None = None,
     ) -> None:
-        if to not in parts.replicas:
-            raise ValueError(f"no replica {to!r}; the owners are {', '.join(parts.replicas)}")
+        if to not in parts.owners:
+            raise ValueError(f"no replica {to!r}; the owners are {', '.join(parts.owners)}")
         if crash is not None and (crash[0] not in STEPS or crash[1] not in ("action", "entry")):
             raise ValueError(f"crash must be (one of {STEPS}, 'action' | 'entry'), got {crash}")
         self.parts = parts
@@ -161,20 +251,17 @@ class OwnershipMove:
         """Whether every step is done."""
         return len(self.done) == len(STEPS)
 
-    def _owns(self, key: Any) -> bool:
-        return key_group(key, self.parts.router.pmap.groups) in self.span
-
     async def run(self) -> PartitionMap:
         """Take each step not yet done; return the map the router routes by at the end."""
-        router = self.parts.router
         if not self.done:
-            owners = {owner for span, owner in router.pmap.ranges if _inside(self.span, span)}
+            pmap = self.parts.pmap()
+            owners = {owner for span, owner in pmap.ranges if _inside(self.span, span)}
             if len(owners) != 1:
                 raise ValueError(
                     f"range {self.span} must lie in one owner's range; the map is "
-                    + ", ".join(f"{span}: {owner}" for span, owner in router.pmap.ranges)
+                    + ", ".join(f"{span}: {owner}" for span, owner in pmap.ranges)
                 )
-            self._data.update({"from": owners.pop(), "to": self.to, "epoch": router.pmap.epoch + 1})
+            self._data.update({"from": owners.pop(), "to": self.to, "epoch": pmap.epoch + 1})
         epoch = int(self._data["epoch"])
         for step in STEPS[len(self.done) :]:
             detail, data = await getattr(self, f"_{step}")()
@@ -187,7 +274,7 @@ class OwnershipMove:
                 self.journal.append(step, self.span.start, self.span.stop, epoch, detail, text)
             self.done.append(step)
             self._interrupt(step, "entry")
-        return router.pmap
+        return self.parts.pmap()
 
     def _interrupt(self, step: str, where: str) -> None:
         if self.crash == (step, where):
@@ -197,7 +284,7 @@ class OwnershipMove:
 
     async def _moving(self) -> tuple[str, dict[str, Any]]:
         source, to, epoch = self._data["from"], self.to, self._data["epoch"]
-        at = self.parts.router.hold(self.span)[source]
+        at = self.parts.hold(self.span)[source]
         detail = (
             f"range {self.span} moving from {source} to {to} under epoch {epoch}; its items "
             f"wait at the router, after the {at} items sent to {source} (the log position)"
@@ -215,8 +302,14 @@ class OwnershipMove:
 
     async def _snapshot(self) -> tuple[str, dict[str, Any]]:
         source = self._data["from"]
-        state = _keyed(self.parts.replicas[source]).snapshot_keys(self._owns)
-        json.dumps(state)  # (JSON data only: the journal keeps it)
+        state = self.parts.snapshot_keys(source, self.span)
+        try:
+            json.dumps(state)  # (JSON data only: the journal keeps it)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"the state of {self.span}'s keys in {source} is not JSON data ({exc}); keep "
+                "numbers, strings, lists and dicts in a keyed node's state"
+            ) from None
         at = self._data["at"]
         return f"{len(state)} keys of {self.span} taken from {source} at position {at}", {
             "state": state
@@ -224,23 +317,24 @@ class OwnershipMove:
 
     async def _loaded(self) -> tuple[str, None]:
         state = self._data["state"]
-        _keyed(self.parts.replicas[self.to]).load_keys(state)
+        self.parts.load_keys(self.to, state)
         return f"{self.to} holds the {len(state)} keys", None
 
     async def _dropped(self) -> tuple[str, None]:
         source = self._data["from"]
-        _keyed(self.parts.replicas[source]).drop_keys(self._owns)
+        self.parts.drop_keys(source, self.span)
         return f"{source} forgot the keys of {self.span}", None
 
     async def _flipped(self) -> tuple[str, None]:
-        router, epoch = self.parts.router, int(self._data["epoch"])
-        held = router.held
-        if router.pmap.epoch < epoch:
-            pmap = router.pmap.moved(self.span, self.to)
+        parts, epoch = self.parts, int(self._data["epoch"])
+        held = parts.held()
+        current = parts.pmap()
+        if current.epoch < epoch:
+            pmap = current.moved(self.span, self.to)
             if pmap.epoch != epoch:
                 raise ValueError(f"the router's map moved on meanwhile (epoch {pmap.epoch})")
-            self.parts.flip(Flip(pmap))
-            while router.pmap.epoch < epoch:
+            parts.flip(pmap)
+            while parts.pmap().epoch < epoch:
                 await asyncio.sleep(self.poll)
         return (
             f"map epoch {epoch}: {self.span} is {self.to}'s; the {held} items that waited went "
@@ -252,7 +346,7 @@ def _inside(inner: GroupRange, outer: GroupRange) -> bool:
     return outer.start <= inner.start and inner.stop <= outer.stop
 
 
-def _keyed(node: Node) -> KeyedState:
+def keyed_state(node: Node) -> KeyedState:
     """Return ``node``'s keyed state: its own protocol, or its ``context.state`` by key."""
     if isinstance(node, KeyedState):
         return node

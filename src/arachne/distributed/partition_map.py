@@ -119,6 +119,26 @@ class PartitionMap:
                 merged.append((current, owner))
         return PartitionMap(self.groups, tuple(merged), self.epoch + 1)
 
+    def plain(self) -> dict[str, Any]:
+        """Return the map as JSON data (:meth:`from_plain` reads it back)."""
+        return {
+            "groups": self.groups,
+            "epoch": self.epoch,
+            "ranges": [[span.start, span.stop, owner] for span, owner in self.ranges],
+        }
+
+    @classmethod
+    def from_plain(cls, data: Any) -> PartitionMap:
+        """Return the map :meth:`plain` gave (``ValueError`` if ``data`` is not one)."""
+        try:
+            ranges = tuple(
+                (GroupRange(int(start), int(stop)), str(owner))
+                for start, stop, owner in data["ranges"]
+            )
+            return cls(int(data["groups"]), ranges, int(data["epoch"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a partition map ({exc}): {data!r}") from None
+
     def rows(self) -> list[dict[str, Any]]:
         """Return the map as the query plane shows it."""
         return [

@@ -41,9 +41,20 @@ from arachne.distributed.channels import LinkOptions
 from arachne.distributed.documents import document_unit
 from arachne.distributed.federation import Unavailable, federate
 from arachne.distributed.host import MeshHost, Transport
-from arachne.distributed.placement import PartitionPlan, Placement, partition_graph, plan
-from arachne.distributed.sharding import sharded_placement
+from arachne.distributed.moves import OwnershipMove, keyed_state
+from arachne.distributed.partition_map import GroupRange, PartitionMap, RouteAudit
+from arachne.distributed.placement import (
+    KEY_GROUPS,
+    PartitionPlan,
+    Placement,
+    key_group,
+    partition_graph,
+    plan,
+)
+from arachne.distributed.sharding import Flip, KeyRouter, sharded_placement
+from arachne.durable.route_journal import RouteJournal
 from arachne.durable.sqlite import SqliteStore
+from arachne.model.errors import ExecutionError
 from arachne.model.graph import Graph
 from arachne.model.node import Node
 from arachne.model.subgraph import Subgraph
@@ -56,6 +67,7 @@ __all__ = [
     "ProcessCluster",
     "build_unit",
     "import_path",
+    "move_op",
     "next_incarnation",
     "open_partition",
     "partition_orders",
@@ -257,6 +269,49 @@ def next_incarnation(store: Path, at_least: int = 0) -> int:
     return number
 
 
+def move_op(step: Mapping[str, Any], instances: Mapping[str, Node], execution: Execution) -> Any:
+    """Take one step of an ownership move in this partition; return its JSON result.
+
+    ``step`` names the ``op`` (``pmap``, ``hold``, ``held`` and ``flip`` on a router;
+    ``received``, ``snapshot``, ``load`` and ``drop`` on a replica), the ``node`` it acts
+    on, and its ``span`` (``[start, stop]``), ``state`` or ``pmap``.
+    """
+    op, node_id = step.get("op"), step.get("node")
+    node = instances.get(node_id) if isinstance(node_id, str) else None
+    if node is None:
+        raise ValueError(f"no node {node_id!r} in this partition")
+    span = GroupRange(*step["span"]) if "span" in step else None
+    if isinstance(node, KeyRouter):
+        if op == "pmap":
+            return node.pmap.plain()
+        if op == "hold" and span is not None:
+            return node.hold(span)
+        if op == "held":
+            return node.held
+        if op == "flip":
+            pmap = PartitionMap.from_plain(step.get("pmap"))
+            node.offer(pmap)
+            if not execution.done:
+                with contextlib.suppress(ExecutionError):  # (its input ended: it finishes so)
+                    execution.inject(str(node_id), "in", Flip(pmap))
+            return None
+    elif op == "received":
+        stats = execution.stats().nodes[str(node_id)]
+        return [stats.received, stats.in_flight]
+    elif op in ("snapshot", "drop") and span is not None:
+        groups = int(step.get("groups", KEY_GROUPS))
+
+        def owns(key: Any) -> bool:
+            return key_group(key, groups) in span
+
+        state = keyed_state(node)
+        return state.snapshot_keys(owns) if op == "snapshot" else state.drop_keys(owns)
+    elif op == "load" and isinstance(step.get("state"), dict):
+        keyed_state(node).load_keys(step["state"])
+        return None
+    raise ValueError(f"no move step {op!r} for node {node_id!r}")
+
+
 class ProcessCluster:
     """Run a graph split by ``placement`` in one worker process per partition.
 
@@ -304,6 +359,7 @@ class ProcessCluster:
         self.checkpoint_every = check_every(checkpoint_every)
         self.fresh = fresh
         self.incarnations: dict[str, int] = {}
+        self.audits: dict[str, RouteAudit] = {}  # sharded node -> its route changes
         self.ports: dict[str, int] = {}
         self.workers: dict[str, _Worker] = {}
         self._asked = 0
@@ -424,6 +480,34 @@ class ProcessCluster:
         }
         return federate(answers)
 
+    def move(
+        self,
+        node: str,
+        span: GroupRange,
+        to: str,
+        *,
+        journal: RouteJournal | None = None,
+        poll: float = 0.01,
+        crash: tuple[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> OwnershipMove:
+        """Return the move of key-group range ``span`` of sharded ``node`` to owner ``to``.
+
+        Run it (``asyncio.run(move.run())``) once the cluster has started; each step goes
+        to the worker that holds the router or replica it acts on (``moves.OwnershipMove``;
+        ``journal`` lets a new controller resume a move left half done). A worker that does
+        not answer a step within ``timeout`` seconds fails it with ``ClusterError``.
+        """
+        split = planned(self.source, self.placement, self.shards)[0]
+        router_id = f"{node}~router"
+        homes = {nid: part for part, ids in split.nodes.items() for nid in ids}
+        if router_id not in homes:
+            raise ValueError(f"node {node!r} is not sharded (no {router_id!r}); shard it first")
+        owners = list(self.shards[node]["owners"])
+        target = _RemoteMove(self, node, homes[router_id], owners, timeout)
+        audit = self.audits.setdefault(node, RouteAudit())
+        return OwnershipMove(target, span, to, audit=audit, journal=journal, poll=poll, crash=crash)
+
     def _output(self, node: str, port: str, value: Any) -> None:
         with self._printing:
             if self.on_output is not None:
@@ -441,6 +525,70 @@ class ProcessCluster:
         """Kill every worker still running and release its pipes."""
         for worker in self.workers.values():
             worker.close()
+
+
+class _RemoteMove:
+    """A move's target across processes: each step asked of the worker that holds its node."""
+
+    def __init__(
+        self, cluster: ProcessCluster, node: str, home: str, owners: list[str], timeout: float
+    ) -> None:
+        self._cluster = cluster
+        self._node = node
+        self._home = home
+        self.owners = owners
+        self._timeout = timeout
+        self._groups = KEY_GROUPS
+        self._asked = 0
+
+    def _ask(self, partition: str, node_id: str, op: str, **args: Any) -> Any:
+        self._asked += 1
+        step = {"id": self._asked, "op": op, "node": node_id, **args}
+        worker = self._cluster.workers[partition]
+        return worker.call(step, time.monotonic() + self._timeout)
+
+    def _router(self, op: str, **args: Any) -> Any:
+        return self._ask(self._home, f"{self._node}~router", op, **args)
+
+    def _replica(self, owner: str, op: str, **args: Any) -> Any:
+        return self._ask(owner, f"{self._node}~{owner}", op, groups=self._groups, **args)
+
+    def pmap(self) -> PartitionMap:
+        """Return the router's map."""
+        pmap = PartitionMap.from_plain(self._router("pmap"))
+        self._groups = pmap.groups
+        return pmap
+
+    def hold(self, span: GroupRange) -> dict[str, int]:
+        """Hold ``span`` at the router."""
+        return {
+            str(k): int(v) for k, v in self._router("hold", span=[span.start, span.stop]).items()
+        }
+
+    def held(self) -> int:
+        """Return what the router holds."""
+        return int(self._router("held"))
+
+    def received(self, owner: str) -> tuple[int, int]:
+        """Return what ``owner``'s replica took, and its calls in flight."""
+        taken, in_flight = self._replica(owner, "received")
+        return int(taken), int(in_flight)
+
+    def snapshot_keys(self, owner: str, span: GroupRange) -> dict[str, Any]:
+        """Return ``owner``'s keys in ``span``."""
+        return dict(self._replica(owner, "snapshot", span=[span.start, span.stop]))
+
+    def load_keys(self, owner: str, state: Mapping[str, Any]) -> None:
+        """Load ``state`` into ``owner``'s replica."""
+        self._replica(owner, "load", state=dict(state))
+
+    def drop_keys(self, owner: str, span: GroupRange) -> None:
+        """Drop ``owner``'s keys in ``span``."""
+        self._replica(owner, "drop", span=[span.start, span.stop])
+
+    def flip(self, pmap: PartitionMap) -> None:
+        """Hand the router ``pmap``."""
+        self._router("flip", pmap=pmap.plain())
 
 
 class _Worker:
@@ -537,6 +685,22 @@ class _Worker:
                 )
             if key in message:
                 return message[key]
+
+    def call(self, step: Mapping[str, Any], deadline: float) -> Any:
+        """Ask the worker to take a move's ``step``; return its result (``ClusterError``)."""
+        self.say({"move": dict(step)})
+        while True:
+            message = self._next(deadline, f"answer move step {step.get('op')!r}")
+            if "eof" in message or "failed" in message:
+                self.messages.put(message)  # (every later wait sees it too)
+                raise ClusterError(f"worker {self.name!r} ended during a move")
+            if message.get("moved") == step.get("id"):
+                if "error" in message:
+                    raise ClusterError(
+                        f"worker {self.name!r}: move step {step.get('op')!r} failed: "
+                        f"{message['error']}"
+                    )
+                return message.get("result")
 
     def answer(self, asked: int, deadline: float) -> dict[str, Any] | Unavailable:
         """Return the worker's answer to query ``asked``, or how it is unavailable."""

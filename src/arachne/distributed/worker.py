@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from arachne.distributed.documents import OutputTap
 from arachne.distributed.host import MeshHost
-from arachne.distributed.processes import open_partition
+from arachne.distributed.processes import move_op, open_partition
 from arachne.distributed.tcp import TcpTransport
 from arachne.runtime.state import ExecutionState
 
@@ -56,10 +56,12 @@ class _Answering:
         stdin: IO[str],
         orphaned: Callable[[], None],
         new_peers: Callable[[Mapping[str, Any]], None],
+        move: Callable[[Mapping[str, Any]], None],
     ) -> None:
         """Answer each ``{"query": n}`` line until the pipe closes (a thread of its own).
 
-        A ``{"peers": {...}}`` line (a peer restarted) goes to ``new_peers`` on the loop.
+        A ``{"peers": {...}}`` line (a peer restarted) goes to ``new_peers`` on the loop, a
+        ``{"move": {...}}`` line (a step of an ownership move) to ``move``.
         The pipe closes when the coordinator is gone (it died, or it closed the cluster):
         ``orphaned`` is then called on the loop, so no worker outlives its coordinator.
         """
@@ -69,11 +71,15 @@ class _Answering:
                     message = json.loads(line)
                     asked = message.get("query")
                     peers = message.get("peers")
+                    step = message.get("move")
                 except (ValueError, AttributeError):
                     continue
                 if isinstance(peers, dict):
                     with contextlib.suppress(RuntimeError):
                         self._loop.call_soon_threadsafe(new_peers, peers)
+                if isinstance(step, dict):
+                    with contextlib.suppress(RuntimeError):
+                        self._loop.call_soon_threadsafe(move, step)
                 if asked is not None:
                     with contextlib.suppress(RuntimeError):  # (the loop closed: run over)
                         self._loop.call_soon_threadsafe(self._answer, asked)
@@ -120,7 +126,15 @@ async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> d
     def new_peers(peers: Mapping[str, Any]) -> None:  # (a peer restarted on a new port)
         transport.peers = {peer: (address, int(p)) for peer, (address, p) in peers.items()}
 
-    listening = (stdin, orphaned, new_peers)
+    def move(step: Mapping[str, Any]) -> None:  # (a step of an ownership move, on the loop)
+        try:
+            result: Any = move_op(step, part.instances, execution)
+        except Exception as exc:  # (the coordinator raises it, naming the step)
+            pipes.write({"moved": step.get("id"), "error": f"{type(exc).__name__}: {exc}"})
+        else:
+            pipes.write({"moved": step.get("id"), "result": result})
+
+    listening = (stdin, orphaned, new_peers, move)
     threading.Thread(target=pipes.listen, args=listening, name="queries", daemon=True).start()
     began = time.perf_counter()
     host.start()
