@@ -9,7 +9,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arachne.distributed.channels import LinkOptions, ReceiveChannel, SendChannel, Taken
+from arachne.distributed.channels import (
+    MAX_BACKOFF,
+    LinkOptions,
+    ReceiveChannel,
+    SendChannel,
+    Taken,
+)
 from arachne.distributed.frames import (
     ANNOUNCE,
     CREDIT,
@@ -207,6 +213,8 @@ def test_the_last_frame_carries_end_after_finish() -> None:
     assert not sender.closed  # all arrived, but the consumer has not taken it all yet
     assert sender.due(5.0)[-1].kind == ANNOUNCE  # (asking when it has)
     sender.on_credit(grant(ack=3, credit=13, durable=7))
+    assert not sender.closed  # (all items, but not the end: it counts as position 8)
+    sender.on_credit(grant(ack=3, credit=13, durable=8))
     assert sender.closed
     assert not sender.waiting
 
@@ -608,8 +616,8 @@ class Link:
             self.sender.finish()
             self.forward += self.sender.cut(self.now)
 
-    def tick(self) -> None:
-        self.now += self.options.retransmit
+    def tick(self, times: int = 1) -> None:
+        self.now += self.options.retransmit * times
         self.forward += self.sender.due(self.now)
 
     # -- the consumer
@@ -687,7 +695,7 @@ class Link:
             self.settle()
             if self.done:
                 return round_
-            self.tick()
+            self.tick(MAX_BACKOFF)  # (long enough for any frame's resend, however backed off)
             self.check()
         raise AssertionError(
             f"the link did not heal in {rounds} rounds: pushed {len(self.pushed)}, "

@@ -6,11 +6,13 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from arachne import Runtime
+from arachne import Runtime, Subgraph
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.host import DEGRADED
 from arachne.distributed.moves import STEPS, MoveInterrupted
@@ -213,6 +215,24 @@ def test_workers_do_not_outlive_their_coordinator(tmp_path: Path) -> None:
             assert worker.proc.wait(timeout=30) is not None
 
 
+def paced_case(
+    tmp_path: Path, builder: Callable[[int, float, str], Subgraph], count: int, pause: float
+) -> tuple[Path, Path, dict[str, Any]]:
+    """Run ``builder``'s graph in one process (unpaced) into a reference file; return it,
+    the file the cluster is to write, and the source its workers build it from."""
+    reference = tmp_path / "reference.jsonl"
+    rt = Runtime()
+    rt.register(builder(count, 0.0, str(reference)))
+    rt.run()
+    out = tmp_path / "out.jsonl"
+    target = f"tests.distributed.pipelines:{builder.__name__}"
+    return (
+        reference,
+        out,
+        {"builder": target, "kwargs": {"count": count, "pause": pause, "path": str(out)}},
+    )
+
+
 def _receiving(view: dict[str, object], host: str) -> dict[str, int]:
     rows = [r for r in view["links"] if r["host"] == host and r["role"] == "receive"]  # type: ignore[attr-defined,index]
     return rows[0] if rows else {}
@@ -230,15 +250,7 @@ def test_a_killed_worker_restarts_from_its_checkpoint_and_the_output_is_whole(
     drops what the producer makes again but the consumer already had.
     """
     count = 600
-    reference = tmp_path / "reference.jsonl"
-    rt = Runtime()
-    rt.register(durable_totals(count, 0.0, str(reference)))
-    rt.run()
-    out = tmp_path / "out.jsonl"
-    source = {
-        "builder": "tests.distributed.pipelines:durable_totals",
-        "kwargs": {"count": count, "pause": 0.003, "path": str(out)},
-    }
+    reference, out, source = paced_case(tmp_path, durable_totals, count, 0.003)
     placement = {"a": ["source", "paced"], "b": ["totals", "sink"]}
     with ProcessCluster(
         source,
@@ -275,16 +287,7 @@ def test_a_key_range_moves_between_worker_processes_with_its_controller_crashed(
 ) -> None:
     """Move one key's group from a to b mid-run; the first controller dies after loading b;
     a second one, reading the journal, finishes: every total equals one process's."""
-    count = 400
-    reference = tmp_path / "reference.jsonl"
-    rt = Runtime()
-    rt.register(paced_totals(count, 0.0, str(reference)))
-    rt.run()
-    out = tmp_path / "out.jsonl"
-    source = {
-        "builder": "tests.distributed.pipelines:paced_totals",
-        "kwargs": {"count": count, "pause": 0.004, "path": str(out)},
-    }
+    reference, out, source = paced_case(tmp_path, paced_totals, 400, 0.004)
     groups = sorted(key_group(key, KEY_GROUPS) for key in KEYS)
     span = GroupRange(groups[0], groups[0] + 1)  # (a key of a's: a holds groups 0 to 63)
     with (

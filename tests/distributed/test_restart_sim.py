@@ -12,6 +12,7 @@ the slow suite (100 seeds by default).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 from pathlib import Path
@@ -37,6 +38,7 @@ def run_cluster(
     *,
     crash: tuple[str, float, float] | None = None,
     faults: NetworkFaults | None = None,
+    placement: dict[str, list[str]] | None = None,
 ) -> tuple[dict[int, list[Any]], MemoryCluster, float]:
     """Run the pipeline over three hosts; ``crash = (partition, at, back_after)``."""
     table: dict[int, list[Any]] = {}
@@ -52,7 +54,7 @@ def run_cluster(
         with SqliteStore(db) as store:
             cluster = MemoryCluster(
                 lambda: ledger_graph(data, table),
-                PLACEMENT,
+                placement or PLACEMENT,
                 network=network,
                 options=options,
                 clock=SimClock(loop),
@@ -70,11 +72,18 @@ def run_cluster(
         loop.close()
 
 
+@pytest.mark.parametrize(
+    "placement",
+    [PLACEMENT, {"a": ["source", "ledger"], "b": ["totals"]}],  # (in a row; there and back)
+)
 def test_a_checkpointed_cluster_without_crashes_outputs_what_one_process_does(
-    tmp_path: Path,
+    tmp_path: Path, placement: dict[str, list[str]]
 ) -> None:
+    """Links both ways between two checkpointed hosts too: neither waits on the other."""
     data = trades(0, 300)
-    table, cluster, _ = run_cluster(data, tmp_path / "run.db", random.Random(0))
+    table, cluster, _ = run_cluster(
+        data, tmp_path / "run.db", random.Random(0), placement=placement
+    )
     assert table == single_ledger(data)
     for rows in cluster.links().values():
         for row in rows:
@@ -102,5 +111,42 @@ def test_a_partition_restarted_from_its_checkpoint_loses_and_doubles_nothing(
         data, tmp_path / "crashed.db", random.Random(seed), crash=crash, faults=faults
     )
     assert table == expected, f"seed {seed}: crash {crash}"
-    if cluster.incarnations[victim] == 0:  # (the others needed nothing more of it)
-        assert max(cluster.ended.values()) < crash[1] + crash[2]
+    if cluster.incarnations[victim] == 0:  # (it had completed, or nobody needed it again)
+        settling = victim in cluster.completed and cluster.completed[victim] <= crash[1]
+        assert settling or max(cluster.ended.values()) < crash[1] + crash[2]
+
+
+@pytest.mark.parametrize("stop_at", [0.03, 0.05, 0.08])
+def test_a_whole_cluster_run_again_over_its_store_resumes_every_partition(
+    tmp_path: Path, stop_at: float
+) -> None:
+    """The whole cluster stopped at once (its process killed, say), then a new one made over
+    the same store: every partition resumes as its next incarnation, the output whole."""
+    data = trades(1, 400)
+    db = tmp_path / "run.db"
+
+    def go(table: dict[int, list[Any]], until: float) -> MemoryCluster:
+        loop = SimLoop()
+        try:
+            with SqliteStore(db) as store:
+                cluster = MemoryCluster(
+                    lambda: ledger_graph(data, table),
+                    PLACEMENT,
+                    network=MemoryNetwork(NetworkFaults(delay=(0.0, 0.01)), seed=1),
+                    options=LinkOptions(credits=2, frame_items=4, retransmit=0.05, heartbeat=0.2),
+                    clock=SimClock(loop),
+                    store=store,
+                    checkpoint_every=0.01,
+                )
+                with contextlib.suppress(TimeoutError):
+                    loop.run_until_complete(asyncio.wait_for(cluster.run(), until))
+                return cluster
+        finally:
+            loop.close()
+
+    table: dict[int, list[Any]] = {}
+    first = go(table, stop_at)
+    assert not first.completed  # (stopped part way)
+    again = go(table, 120.0)
+    assert table == single_ledger(data)
+    assert set(again.incarnations.values()) == {1}

@@ -235,14 +235,17 @@ class SendChannel:
         return self._kept_bytes
 
     @property
+    def end_acked(self) -> bool:
+        """Whether the end was sent and has arrived: the producer's part is done."""
+        return bool(self.end_seq) and self.acked >= self.end_seq and self.based
+
+    @property
     def closed(self) -> bool:
-        """Whether the end was sent, acknowledged and made durable: the channel is done."""
-        return (
-            bool(self.end_seq)
-            and self.acked >= self.end_seq
-            and self.durable >= self.framed
-            and self.based
-        )
+        """Whether the receiver has taken the end and will never ask for anything again.
+
+        The end counts as one more position: ``durable`` must reach past the last item.
+        """
+        return self.end_acked and self.durable > self.framed
 
     @property
     def in_flight(self) -> int:
@@ -323,8 +326,8 @@ class SendChannel:
         ends, consumed = self._ends, frame.credit - self.options.credits
         while ends and ends[0][0] <= consumed:
             self.taken = max(self.taken, ends.popleft()[1])
-        if frame.durable > self.durable:
-            self.durable = min(frame.durable, self.framed)
+        if frame.durable > self.durable:  # (the end counts as the position after the last item)
+            self.durable = min(frame.durable, self.framed + (1 if self.end_seq else 0))
             self._forget()
         if frame.credit > self.credit:
             self.credit = frame.credit
@@ -333,7 +336,7 @@ class SendChannel:
 
     def _forget(self) -> None:
         """Drop the items kept up to ``durable`` (the receiver will not ask for them again)."""
-        drop = self.durable - self._start
+        drop = min(self.durable, self.framed) - self._start
         if drop >= 4096 or (drop > 0 and drop * 2 >= len(self._items)):
             self._kept_bytes -= sum(self._sizes[:drop])
             del self._items[:drop], self._sizes[:drop]
@@ -356,7 +359,7 @@ class SendChannel:
     def _rebase(self, base: int) -> None:
         """Frame again from position ``base``: what the receiver has taken, or restored."""
         self.based = True
-        self.taken = max(self.taken, base) if base <= self.framed else base
+        self.taken = base  # (what the receiver has now: it may have gone back)
         if base < self._start:
             self.gap = (
                 f"channel {self.channel!r}: the receiver asks for items from position "
@@ -404,7 +407,7 @@ class SendChannel:
         starved = (self.backlog or self._marks or (self.ending and not self.end_seq)) and (
             self.next_seq > self.credit
         )
-        unsettled = bool(self.end_seq) and self.acked >= self.end_seq and not self.closed
+        unsettled = self.end_acked and not self.closed
         if (starved or not self.based or unsettled) and now - self._last_announce >= wait:
             self._last_announce = now
             self.announced += 1
@@ -429,20 +432,28 @@ class SendChannel:
 
         The items after position ``from`` (what the receiver's consumer had taken) up to
         ``pushed``: a restarted producer can send them again to a consumer that had not.
+        While it drops items it makes again (``pushed`` below ``from``), there are none.
         """
+        if self.pushed < self._start:  # (skipping up to _start: the receiver has them)
+            return self.pushed, self._start, []
         start = max(self.taken, self._start)
         return self.pushed, start, self._items[start - self._start :]
 
     def restore(self, pushed: int, start: int, items: list[Any]) -> None:
         """Take back what :meth:`kept` returned (before the first push)."""
-        if start + len(items) != pushed:
+        skipping = pushed < start and not items
+        if start + len(items) != pushed and not skipping:
             raise ValueError(
                 f"channel {self.channel!r}: a checkpoint kept {len(items)} items from position "
                 f"{start + 1}, which does not end at {pushed}"
             )
         self._items, self._sizes = [], []
-        self._start = self._head = self.framed = self.pushed = self.taken = self.durable = start
+        self._start = self._head = self.framed = self.taken = self.durable = start
         self.pending_bytes = self._kept_bytes = 0
+        if skipping:  # (items up to start are made again and dropped)
+            self.pushed, self.skip_to = pushed, start
+            return
+        self.pushed = start
         self.push(items)
 
 
@@ -501,17 +512,24 @@ class ReceiveChannel:
         self.received = self.duplicates = self.stale = self.overrun = 0
 
     @property
+    def position(self) -> int:
+        """Items handed over, and one more once the end was: what a checkpoint covers."""
+        return self.delivered + (1 if self.ended else 0)
+
+    @property
     def durable(self) -> int:
-        """The position up to which the sender may forget what it kept."""
-        return self._durable if self.checkpointed else self.delivered
+        """The position up to which the sender may forget what it kept (the end counts)."""
+        return self._durable if self.checkpointed else self.position
 
     def made_durable(self, position: int) -> None:
-        """Say a checkpoint of the consumer covers the items up to ``position``."""
+        """Say a checkpoint of the consumer covers ``position`` (see :attr:`position`)."""
         self._durable = max(self._durable, position)
 
-    def restore(self, delivered: int) -> None:
-        """Start from a checkpoint that had been handed ``delivered`` items."""
-        self.delivered = self.base = self._durable = delivered
+    def restore(self, delivered: int, *, ended: bool = False) -> None:
+        """Start from a checkpoint that had been handed ``delivered`` items (and the end)."""
+        self.delivered = self.base = delivered
+        self.ended = ended
+        self._durable = self.position
 
     def reset(self, epoch: int) -> None:
         """Start epoch ``epoch``: what came before is dropped; it starts after ``delivered``."""

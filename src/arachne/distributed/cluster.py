@@ -88,6 +88,7 @@ class MemoryCluster:
         self.audits: dict[str, RouteAudit] = {}  # sharded node -> its route changes
         self.crashed: dict[str, float] = {}  # partition -> when it crashed (loop time)
         self.ended: dict[str, float] = {}  # partition -> when its run ended (loop time)
+        self.completed: dict[str, float] = {}  # partition -> when its run completed
         self.incarnations: dict[str, int] = {}
         self._tasks: dict[asyncio.Future[None], str] = {}
         self._woken: asyncio.Future[None] | None = None
@@ -132,6 +133,10 @@ class MemoryCluster:
         checkpoints = None
         if self.store is not None:
             checkpoints = self.store.open_run(name, checksum=graph.checksum())
+            resumes = getattr(checkpoints, "resumes", None)
+            if callable(resumes) and resumes() > incarnation:  # (a cluster run again)
+                incarnation = self.incarnations[name] = int(resumes())
+                host.reincarnate(incarnation)
         self.executions[name] = Execution(
             graph,
             kept,
@@ -181,10 +186,15 @@ class MemoryCluster:
     async def _run(self, name: str, execution: Execution, host: MeshHost) -> None:
         try:
             await execution.run()
+            if execution.state is ExecutionState.COMPLETED and host is self.hosts[name]:
+                self.completed[name] = host.loop.time()
+                host.completed()
+                if host.checkpointed:  # (a receiver restarted from its checkpoint may ask again)
+                    await host.settled()
         finally:
             self.ended[name] = host.loop.time()
             if host is self.hosts[name] and name not in self.crashed:
-                host.close(completed=execution.state is ExecutionState.COMPLETED)
+                host.close()
 
     def crash(self, name: str) -> None:
         """Crash partition ``name`` now: its host goes silent and its execution is cancelled."""
@@ -201,10 +211,14 @@ class MemoryCluster:
         """Start crashed partition ``name`` again from its last checkpoint, its next incarnation.
 
         It is built afresh from the cluster's builder; its peers learn of the restart from its
-        heartbeats and start a new epoch on the links they share with it.
+        heartbeats and start a new epoch on the links they share with it. A partition whose
+        run had completed (it crashed while its links settled) is not started again: its run
+        is over, and what it sent was taken for good.
         """
         if name not in self.crashed:
             raise ValueError(f"partition {name!r} has not crashed; crash() it first")
+        if name in self.completed:  # (crashed while its links settled: nothing to resume)
+            return
         if self._build is None or self.store is None:
             raise ValueError(
                 "restart needs MemoryCluster(build, ..., store=SqliteStore(...)): a function "

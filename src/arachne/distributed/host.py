@@ -166,6 +166,7 @@ class Outbound:
             self._closed.set_exception(error)
         if self.on_room is not None:
             self.on_room()  # (a held producer takes its next batch, and fails on it)
+        self.host.check_settled()
 
     def push(self, items: list[Any]) -> None:
         """Queue ``items`` for the link and send what credit allows (``FrameError``: broken)."""
@@ -191,7 +192,10 @@ class Outbound:
         return self.error is None and self.channel.full
 
     async def finish(self) -> None:
-        """End the link and wait until the receiver has acknowledged everything."""
+        """End the link and wait until everything, the end included, has arrived.
+
+        (What the receiver may still ask for again is the host's to keep: ``settled``.)
+        """
         if self.error is not None:
             raise self.error
         self.channel.finish()
@@ -206,8 +210,9 @@ class Outbound:
         channel = self.channel
         if self.on_room is not None and (not channel.full or self.error is not None):
             self.on_room()
-        if channel.closed and self._closed is not None and not self._closed.done():
+        if channel.end_acked and self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
+        self.host.check_settled()
 
 
 class Inbound:
@@ -279,6 +284,8 @@ class MeshHost:
         self._linger: TimerHandle | None = None
         self._resend: TimerHandle | None = None
         self._beat: TimerHandle | None = None
+        self._settling: Future[None] | None = None
+        self._shut = False  # (closed: nothing is waited for any more)
         self.peers: dict[str, Peer] = {}
         self._started: float | None = None
         capabilities = getattr(transport, "capabilities", LinkCapabilities())
@@ -295,6 +302,25 @@ class MeshHost:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
         return self._loop
+
+    def reincarnate(self, incarnation: int) -> None:
+        """Run as ``incarnation`` (before :meth:`start`).
+
+        A partition resumed from its store learns its number only once its run is open,
+        after its channels were made.
+        """
+        if self._beat is not None:
+            raise RuntimeError(f"host {self.name!r} has started; its incarnation is fixed")
+        self.epoch = incarnation
+        for out in self.outbound.values():
+            out.channel = SendChannel(
+                out.channel.channel,
+                self.options,
+                epoch=channel_epoch(incarnation, self.incarnations.get(out.dest, 0)),
+                based=incarnation == 0,
+            )
+        for inb in self.inbound.values():
+            inb.channel.epoch = channel_epoch(self.incarnations.get(inb.source, 0), incarnation)
 
     def sender(self, channel: str, dest: str) -> Outbound:
         """Return the sending end of ``channel`` towards host ``dest`` (made on first use)."""
@@ -349,16 +375,54 @@ class MeshHost:
             known.unavailable_since = known.detected = self.loop.time()
             known.reason = reason
 
+    def completed(self) -> None:
+        """Say that the partition's run completed: it is never resumed.
+
+        So everything its links handed over is durable now, and the grants sent now say so;
+        every link it sends on has ended.
+        """
+        for inb in self.inbound.values():
+            inb.channel.checkpointed = False
+            self.transport.send(self.name, inb.source, inb.channel.grant())
+        for out in self.outbound.values():
+            if not out.channel.ending and out.error is None:
+                # (a link node a resumed run started finished did not end its channel)
+                out.channel.finish()
+                self.flush(out)
+
+    async def settled(self) -> None:
+        """Wait until every receiver of this host's links has taken the end for good.
+
+        A checkpointed host whose run has completed waits here before it closes, still
+        sending what a receiver restarted from an older checkpoint asks for again (or until
+        it is closed, as a crash does).
+        """
+        while not (self._all_closed() or self._shut):
+            waiter = self._settling = self.loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._settling = None
+
+    def _all_closed(self) -> bool:
+        return all(out.channel.closed or out.error is not None for out in self.outbound.values())
+
+    def check_settled(self) -> None:
+        """Wake :meth:`settled` if every outbound channel is closed now."""
+        waiter = self._settling
+        if waiter is not None and not waiter.done() and self._all_closed():
+            waiter.set_result(None)
+
     def close(self, *, completed: bool = False) -> None:
         """Say goodbye to every peer and stop the timers (the partition's run has ended).
 
-        A run that ``completed`` is never resumed: everything its links handed over is
-        durable now, and the last grants say so.
+        With ``completed`` (the run completed), :meth:`completed` first.
         """
         if completed:
-            for inb in self.inbound.values():
-                inb.channel.checkpointed = False
-                self.transport.send(self.name, inb.source, inb.channel.grant())
+            self.completed()
+        self._shut = True
+        if self._settling is not None and not self._settling.done():
+            self._settling.set_result(None)
         for timer in (self._beat, self._linger, self._resend):
             if timer is not None:
                 timer.cancel()

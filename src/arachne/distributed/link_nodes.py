@@ -92,14 +92,19 @@ class LinkOut(Node):
         pushed, start, items = self._out.channel.kept()
         frame = encode(Frame(DATA, self._out.channel.channel, items=items))
         kept = base64.b64encode(bytes(frame[PREFIX_BYTES:])).decode("ascii")
-        return {"pushed": pushed, "from": start, "items": kept}
+        # (a node saved finished is not finished again: its channel must end on its own)
+        ending = self._out.channel.ending
+        return {"pushed": pushed, "from": start, "items": kept, "ending": ending}
 
     def restore(self, state: Any) -> None:
         """Take back what :meth:`snapshot` saved: those items are sent again if asked for."""
         if not isinstance(state, dict) or not {"pushed", "from", "items"} <= set(state):
             raise ValueError(f"{self.name()}: a saved link state needs pushed, from and items")
         items = decode(base64.b64decode(state["items"])).items
-        self._out.channel.restore(int(state["pushed"]), int(state["from"]), items)
+        channel = self._out.channel
+        channel.restore(int(state["pushed"]), int(state["from"]), items)
+        if state.get("ending"):
+            channel.finish()
 
 
 class LinkIn(Node):
@@ -134,19 +139,19 @@ class LinkIn(Node):
 
     def on_start(self) -> None:
         """Be woken when frames arrive."""
-        if not self._in.channel.ended:
-            self._in.on_arrival = self.wake
+        self._in.on_arrival = self.wake
 
     def snapshot(self) -> dict[str, Any]:
-        """Return how many items the link handed on (the checkpoint's position in it)."""
-        self._saved = self._in.channel.delivered
-        return {"delivered": self._saved}
+        """Return how many items the link handed on, and whether its end (the position)."""
+        channel = self._in.channel
+        self._saved = channel.position
+        return {"delivered": channel.delivered, "ended": channel.ended}
 
     def restore(self, state: Any) -> None:
         """Go on after the items a checkpoint had been handed: the sender sends the rest."""
         if not isinstance(state, dict) or type(state.get("delivered")) is not int:
             raise ValueError(f"{self.name()}: a saved link state needs delivered (an int)")
-        self._in.channel.restore(state["delivered"])
+        self._in.channel.restore(state["delivered"], ended=bool(state.get("ended", False)))
 
     def on_checkpoint(self, checkpoint: int) -> None:
         """Tell the sender that the committed checkpoint covers what it saved."""
@@ -164,7 +169,9 @@ class LinkIn(Node):
         if self._watermark is not None:
             self.emit_watermark(self._watermark)
             self._watermark = None
-        if self._ending:
+        if self._ending or (self._in.channel.ended and not self._in.channel.has_items):
+            # (the end was taken before: at the last pull, or before the checkpoint resumed)
+            self._in.on_arrival = None
             self.finish()
             return []
         taken = self._in.take_now(limit)

@@ -53,6 +53,7 @@ from arachne.distributed.placement import (
 )
 from arachne.distributed.sharding import Flip, KeyRouter, sharded_placement
 from arachne.durable.route_journal import RouteJournal
+from arachne.durable.runs import Run
 from arachne.durable.sqlite import SqliteStore
 from arachne.model.errors import ExecutionError
 from arachne.model.graph import Graph
@@ -68,7 +69,6 @@ __all__ = [
     "build_unit",
     "import_path",
     "move_op",
-    "next_incarnation",
     "open_partition",
     "partition_orders",
     "planned",
@@ -183,31 +183,39 @@ def partition_orders(
 class OpenPartition:
     """A partition built from its orders: its host, graph, node instances and manifest hash.
 
-    ``store``: the SQLite file its run keeps checkpoints in (``None``: not checkpointed),
-    every ``checkpoint_every`` seconds; :meth:`close` closes it once the run is over.
+    :meth:`open_store` gives its run checkpoints in a SQLite file; :meth:`close` closes it
+    once the run is over.
     """
 
     host: MeshHost
     graph: Graph
     instances: dict[str, Node]
     manifest: str
-    store: str | None = None
     checkpoint_every: float = 1.0
-    fresh: bool = False
     _opened: SqliteStore | None = None
+    _run: Run | None = None
+
+    def open_store(self, path: str, checkpoint_every: float, fresh: bool) -> None:
+        """Keep the run's checkpoints in the SQLite file ``path`` (resuming what it holds).
+
+        A run resumed runs as its host's next incarnation: one more than it was resumed
+        before, so a whole cluster started again over its stores runs under new epochs.
+        """
+        opened = self._opened = SqliteStore(path)
+        run = self._run = opened.open_run(
+            self.host.name, checksum=self.graph.checksum(), fresh=fresh
+        )
+        self.checkpoint_every = checkpoint_every
+        if run.resumes() > self.host.epoch:
+            self.host.reincarnate(run.resumes())
 
     def execution(self) -> Execution:
         """Return the partition's execution (not started), resuming its checkpointed run."""
-        if self.store is None:
-            return Execution(self.graph, self.instances, execution_id=self.host.name)
-        opened = self._opened = SqliteStore(self.store)
         return Execution(
             self.graph,
             self.instances,
             execution_id=self.host.name,
-            checkpoints=opened.open_run(
-                self.host.name, checksum=self.graph.checksum(), fresh=self.fresh
-            ),
+            checkpoints=self._run,
             checkpoint_every=self.checkpoint_every,
         )
 
@@ -234,39 +242,20 @@ def open_partition(orders: Mapping[str, Any], transport: Transport) -> OpenParti
     placement = Placement.of(orders["placement"], default=orders.get("default"))
     split, built = planned(orders["source"], placement, orders.get("shards"))
     store = orders.get("store")
-    incarnation = int(orders.get("incarnation", 0))
-    if store is not None:
-        incarnation = next_incarnation(Path(store), incarnation)
     host = MeshHost(
         name,
         transport,
         options=LinkOptions(**orders["options"]),
-        epoch=incarnation,
+        epoch=int(orders.get("incarnation", 0)),
         checkpointed=store is not None,
     )
     graph, instances = partition_graph(split, name, built, host)
-    every = float(orders.get("checkpoint_every", 1.0))
-    fresh = bool(orders.get("fresh", False))
-    return OpenPartition(host, graph, instances, split.graph.checksum(), store, every, fresh)
-
-
-def next_incarnation(store: Path, at_least: int = 0) -> int:
-    """Return the incarnation a partition checkpointed in ``store`` starts as, and note it.
-
-    One more than the last one that started there (kept beside the store, in
-    ``<store>.incarnation``), so a whole cluster started again over its stores runs under
-    new epochs too: every link then starts where its receiver's checkpoint says.
-    """
-    noted = store.with_name(store.name + ".incarnation")
-    try:
-        last = int(noted.read_text(encoding="ascii"))
-    except (OSError, ValueError):
-        last = -1
-    number = max(at_least, last + 1)
-    fresh = noted.with_name(noted.name + ".tmp")
-    fresh.write_text(str(number), encoding="ascii")
-    fresh.replace(noted)
-    return number
+    part = OpenPartition(host, graph, instances, split.graph.checksum())
+    if store is not None:
+        part.open_store(
+            store, float(orders.get("checkpoint_every", 1.0)), bool(orders.get("fresh", False))
+        )
+    return part
 
 
 def move_op(step: Mapping[str, Any], instances: Mapping[str, Node], execution: Execution) -> Any:
@@ -386,6 +375,7 @@ class ProcessCluster:
         deadline = time.monotonic() + START_TIMEOUT
         for name, worker in self.workers.items():
             self.ports[name] = int(worker.expect("listening", deadline))
+            self.incarnations[name] = int(worker.expect("incarnation", deadline) or 0)
         peers = {name: ["127.0.0.1", port] for name, port in self.ports.items()}
         for worker in self.workers.values():
             worker.say({"peers": peers})
@@ -433,6 +423,9 @@ class ProcessCluster:
         old.close()
         worker = self._spawn(name, self.incarnations[name] + 1)
         self.ports[name] = int(worker.expect("listening", time.monotonic() + START_TIMEOUT))
+        self.incarnations[name] = int(
+            worker.expect("incarnation", time.monotonic() + START_TIMEOUT) or 0
+        )
         peers = {peer: ["127.0.0.1", port] for peer, port in self.ports.items()}
         for other in self.workers.values():
             if other.running:

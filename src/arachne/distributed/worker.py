@@ -113,6 +113,7 @@ async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> d
             node.sink = pipes.output
     port = await transport.listen()
     pipes.write({"listening": port})
+    pipes.write({"incarnation": host.epoch})
     line = await asyncio.get_running_loop().run_in_executor(None, stdin.readline)
     peers = json.loads(line)["peers"]
     transport.peers = {peer: (address, int(p)) for peer, (address, p) in peers.items()}
@@ -140,9 +141,13 @@ async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> d
     host.start()
     try:
         await execution.run()
+        if execution.state is ExecutionState.COMPLETED:
+            host.completed()
+            if host.checkpointed:  # (a receiver restarted from its checkpoint may ask again)
+                await host.settled()
     finally:
         host.send_replies()
-        host.close(completed=execution.state is ExecutionState.COMPLETED)
+        host.close()
         await transport.close()
         part.close()
     return part.report(execution, time.perf_counter() - began)

@@ -263,6 +263,12 @@ class Run:
         """
         self.log.cut(edges, counts, renamed=self.edge_renames)
 
+    def resumes(self) -> int:
+        """Return how many times the run has been resumed since it last started afresh."""
+        with self.store.transaction() as db:
+            row = db.execute("SELECT resumes FROM runs WHERE name = ?", (self.name,)).fetchone()
+        return 0 if row is None else int(row[0])
+
     def state(self) -> str | None:
         """Return the run's recorded state (``running``, ``completed``), or ``None``."""
         with self.store.transaction() as db:
