@@ -875,3 +875,47 @@ def test_an_ack_past_what_was_sent_acknowledges_only_what_was_sent() -> None:
     assert sender.acked == 2
     assert sender.in_flight == 0
     assert not sender.unacked
+
+
+def test_a_receiver_restarted_from_its_checkpoint_is_sent_the_watermarks_again() -> None:
+    """Watermark 100 held after item 6; the receiver restarts from 3: 4-6, then 100, again."""
+    options = LinkOptions(credits=10, frame_items=4)
+    sender = SendChannel(CH, options)
+    receiver = ReceiveChannel(CH, options, checkpointed=True)
+    sender.push([1, 2, 3, 4, 5, 6])
+    sender.watermark(100.0)
+    sender.push([7, 8, 9, 10])
+    for frame in sender.cut(0.0, force=True):
+        receiver.on_data(frame)
+    while receiver.has_items:
+        receiver.take(100)
+    sender.on_credit(receiver.grant())
+    restarted = ReceiveChannel(CH, options, epoch=1, checkpointed=True)
+    restarted.restore(3)
+    sender.reset(1)
+    sender.on_credit(restarted.grant())
+    for frame in sender.cut(0.0, force=True):
+        restarted.on_data(frame)
+    taken = []
+    while restarted.has_items:
+        got = restarted.take(100)
+        taken.append((got.items, got.watermark))
+    assert taken == [([4, 5, 6], 100.0), ([7, 8, 9, 10], None)]
+
+
+def test_a_producer_s_checkpoint_keeps_what_was_not_taken_and_its_watermarks() -> None:
+    options = LinkOptions(credits=10, frame_items=2)
+    sender = SendChannel(CH, options)
+    sender.push(["a", "b"])
+    sender.watermark(5.0)
+    sender.push(["c"])
+    frames = sender.cut(0.0, force=True)
+    sender.on_credit(grant(ack=len(frames), credit=1 + options.credits))  # (frame 1 taken)
+    pushed, start, items, marks = sender.kept()
+    assert (pushed, start, items, marks) == (3, 2, ["c"], [(2, 5.0)])
+    again = SendChannel(CH, options, epoch=1, based=False)
+    again.restore(pushed, start, items, marks)
+    again.on_credit(grant(ack=0, credit=options.credits, epoch=1, base=2))
+    first, second = again.cut(0.0, force=True)
+    assert (first.items, first.watermark) == ([], 5.0)  # (the watermark first, where it was)
+    assert (second.items, second.watermark) == (["c"], None)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, Final
@@ -118,6 +119,7 @@ class SendChannel:
         "_kept_bytes",
         "_last_announce",
         "_marks",
+        "_said",
         "_sizes",
         "_start",
         "acked",
@@ -157,6 +159,9 @@ class SendChannel:
         self._head = 0
         self.pending_bytes = self._kept_bytes = 0
         self._marks: deque[tuple[int, float]] = deque()  # (position before it, watermark)
+        # Watermarks framed already, kept (with the newest one at or before what is durable)
+        # so that what is sent again carries them again.
+        self._said: deque[tuple[int, float]] = deque()
         self.pushed = self.framed = 0
         self.durable = 0  # the receiver will never ask for items up to here again
         self.taken = 0  # the receiver's consumer took the items up to here (whole frames)
@@ -287,6 +292,8 @@ class SendChannel:
             self._kept_bytes += size
             self.framed += take
             mark = marks.popleft()[1] if at_mark else None
+            if mark is not None:
+                self._said.append((self.framed, mark))
             end = last and not marks
             frame = Frame(
                 DATA,
@@ -336,6 +343,9 @@ class SendChannel:
 
     def _forget(self) -> None:
         """Drop the items kept up to ``durable`` (the receiver will not ask for them again)."""
+        said = self._said
+        while len(said) > 1 and said[1][0] <= self.durable:  # (the newest at or before stays)
+            said.popleft()
         drop = min(self.durable, self.framed) - self._start
         if drop >= 4096 or (drop > 0 and drop * 2 >= len(self._items)):
             self._kept_bytes -= sum(self._sizes[:drop])
@@ -382,12 +392,16 @@ class SendChannel:
             self._kept_bytes = sum(kept)
             self.pending_bytes = sum(self._sizes) - self._kept_bytes
         self.durable = min(self.durable, base)
-        marks = self._marks
+        # Watermarks are said again where they were: those framed after the base, in order,
+        # and the newest one at or before it first (the event time the stream had reached).
+        marks = deque(sorted({*self._said, *self._marks}))
+        self._said.clear()
         passed = None
         while marks and marks[0][0] < base:
             passed = marks.popleft()[1]
-        if passed is not None:  # (said again first: the watermark the stream had reached)
+        if passed is not None:
             marks.appendleft((base, passed))
+        self._marks = marks
 
     def due(self, now: float) -> list[Frame]:
         """Return what must go again: frames unacknowledged for too long, an announcement.
@@ -427,19 +441,31 @@ class SendChannel:
 
     # -- what a checkpoint keeps -------------------------------------------------------------
 
-    def kept(self) -> tuple[int, int, list[Any]]:
-        """Return what a checkpoint of the producer keeps: ``(pushed, from, items)``.
+    def kept(self) -> tuple[int, int, list[Any], list[tuple[int, float]]]:
+        """Return what a checkpoint of the producer keeps: ``(pushed, from, items, marks)``.
 
         The items after position ``from`` (what the receiver's consumer had taken) up to
         ``pushed``: a restarted producer can send them again to a consumer that had not.
         While it drops items it makes again (``pushed`` below ``from``), there are none.
+        ``marks`` are the watermarks among them, by position (the newest before ``from``
+        at ``from``).
         """
         if self.pushed < self._start:  # (skipping up to _start: the receiver has them)
-            return self.pushed, self._start, []
-        start = max(self.taken, self._start)
-        return self.pushed, start, self._items[start - self._start :]
+            start, items = self._start, []
+        else:
+            start = max(self.taken, self._start)
+            items = self._items[start - self._start :]
+        marks: list[tuple[int, float]] = []
+        for at, t in sorted({*self._said, *self._marks}):
+            if at <= start:
+                marks[:] = [(start, t)]
+            else:
+                marks.append((at, t))
+        return self.pushed, start, items, marks
 
-    def restore(self, pushed: int, start: int, items: list[Any]) -> None:
+    def restore(
+        self, pushed: int, start: int, items: list[Any], marks: Sequence[tuple[int, float]] = ()
+    ) -> None:
         """Take back what :meth:`kept` returned (before the first push)."""
         skipping = pushed < start and not items
         if start + len(items) != pushed and not skipping:
@@ -450,6 +476,8 @@ class SendChannel:
         self._items, self._sizes = [], []
         self._start = self._head = self.framed = self.taken = self.durable = start
         self.pending_bytes = self._kept_bytes = 0
+        self._marks = deque(sorted((int(at), float(t)) for at, t in marks))
+        self._said.clear()
         if skipping:  # (items up to start are made again and dropped)
             self.pushed, self.skip_to = pushed, start
             return

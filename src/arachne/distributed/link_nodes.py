@@ -89,12 +89,18 @@ class LinkOut(Node):
 
     def snapshot(self) -> dict[str, Any]:
         """Return how many items were pushed, and those the receiver had not taken yet."""
-        pushed, start, items = self._out.channel.kept()
+        pushed, start, items, marks = self._out.channel.kept()
         frame = encode(Frame(DATA, self._out.channel.channel, items=items))
         kept = base64.b64encode(bytes(frame[PREFIX_BYTES:])).decode("ascii")
         # (a node saved finished is not finished again: its channel must end on its own)
         ending = self._out.channel.ending
-        return {"pushed": pushed, "from": start, "items": kept, "ending": ending}
+        return {
+            "pushed": pushed,
+            "from": start,
+            "items": kept,
+            "ending": ending,
+            "marks": [list(mark) for mark in marks],
+        }
 
     def restore(self, state: Any) -> None:
         """Take back what :meth:`snapshot` saved: those items are sent again if asked for."""
@@ -102,7 +108,8 @@ class LinkOut(Node):
             raise ValueError(f"{self.name()}: a saved link state needs pushed, from and items")
         items = decode(base64.b64decode(state["items"])).items
         channel = self._out.channel
-        channel.restore(int(state["pushed"]), int(state["from"]), items)
+        marks = [(int(at), float(t)) for at, t in state.get("marks", [])]
+        channel.restore(int(state["pushed"]), int(state["from"]), items, marks)
         if state.get("ending"):
             channel.finish()
 
@@ -145,13 +152,15 @@ class LinkIn(Node):
         """Return how many items the link handed on, and whether its end (the position)."""
         channel = self._in.channel
         self._saved = channel.position
-        return {"delivered": channel.delivered, "ended": channel.ended}
+        return {"delivered": channel.delivered, "ended": channel.ended, "mark": self._watermark}
 
     def restore(self, state: Any) -> None:
         """Go on after the items a checkpoint had been handed: the sender sends the rest."""
         if not isinstance(state, dict) or type(state.get("delivered")) is not int:
             raise ValueError(f"{self.name()}: a saved link state needs delivered (an int)")
         self._in.channel.restore(state["delivered"], ended=bool(state.get("ended", False)))
+        mark = state.get("mark")
+        self._watermark = None if mark is None else float(mark)  # (said at the first pull)
 
     def on_checkpoint(self, checkpoint: int) -> None:
         """Tell the sender that the committed checkpoint covers what it saved."""
