@@ -150,3 +150,23 @@ def test_a_range_across_owners_or_an_unknown_owner_is_refused(tmp_path: Path) ->
     move = cluster.move("totals", GroupRange(60, 70), "b")
     with pytest.raises(ValueError, match="must lie in one owner's range"):
         asyncio.run(move.run())
+
+
+def test_a_move_to_the_owner_it_has_or_after_the_input_ended_changes_nothing() -> None:
+    """Refused before any step: no key is dropped, nothing is held, the audit stays empty."""
+    data = trades(0, 50)
+    table: dict[int, list[Any]] = {}
+    cluster = MemoryCluster(ledger_graph(data, table), PLACEMENT, shards=SHARDS)
+    span = moving_range()  # (a's)
+
+    async def main() -> None:
+        with pytest.raises(ValueError, match="is a's already"):
+            await cluster.move("totals", span, "a").run()
+        await cluster.run()  # (to its end: the router's input has ended)
+        with pytest.raises(ValueError, match="has finished"):
+            await cluster.move("totals", span, "b").run()
+
+    asyncio.run(main())
+    assert table == single_ledger(data)
+    assert cluster.query()["routes"]["totals"]["audit"] == []
+    assert cluster.instances["src"]["totals~router"].holding is None

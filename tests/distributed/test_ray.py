@@ -13,7 +13,7 @@ from arachne import Runtime
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.host import DEGRADED
 from arachne.distributed.ray_cluster import RayCluster
-from tests.distributed.pipelines import keyed
+from tests.distributed.pipelines import durable_totals, keyed
 
 ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -118,3 +118,44 @@ def test_a_stalled_consumer_on_ray_holds_its_producer_within_the_credits(
     assert sent["sent"] - received["consumed"] <= options.credits
     assert sent["sent"] <= options.credits + 2  # (16 items a frame: 6 taken is 1 frame at most)
     assert sent["backlog"] <= 2 * options.frame_items + 16  # the sender's own buffer, bounded
+
+
+def test_a_killed_actor_restarts_from_its_checkpoint_and_the_output_is_whole(
+    tmp_path: Path, local_ray: None
+) -> None:
+    """Kill the consumer's actor mid-run, restart it: the exactly-once file equals one
+    process's; the new actor runs as incarnation 1 and the links carry no durability taint."""
+    count = 400
+    reference = tmp_path / "reference.jsonl"
+    rt = Runtime()
+    rt.register(durable_totals(count, 0.0, str(reference)))
+    rt.run()
+    out = tmp_path / "out.jsonl"
+    cluster = RayCluster(
+        {
+            "builder": "tests.distributed.pipelines:durable_totals",
+            "kwargs": {"count": count, "pause": 0.005, "path": str(out)},
+        },
+        {"a": ["source", "paced"], "b": ["totals", "sink"]},
+        options=LinkOptions(heartbeat=0.5),
+        store=tmp_path / "stores",
+        checkpoint_every=0.1,
+    )
+    with cluster:
+        cluster.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # (killed once some items are checkpointed)
+            rows = [r for r in cluster.query(timeout=5)["links"] if r["role"] == "receive"]
+            if rows and rows[0].get("durable", 0) >= 100:
+                break
+            time.sleep(0.05)
+        assert rows, "no link"
+        assert 100 <= rows[0]["durable"] < count, rows
+        cluster.kill("b")
+        cluster.restart("b")
+        reports = cluster.wait(timeout=120)
+    assert out.read_text() == reference.read_text()
+    assert cluster.incarnations["b"] == 1
+    assert reports["b"]["resumed"] is not None
+    links = [link for report in reports.values() for link in report["links"]]
+    assert all("not-durable" not in link["taints"] for link in links), links

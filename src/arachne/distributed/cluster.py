@@ -253,25 +253,35 @@ class MemoryCluster:
         if not where:
             raise ValueError(f"node {node!r} is not sharded (no {router_id!r}); shard it first")
         part = where[0]
-        router = self.instances[part][router_id]
-        if not isinstance(router, KeyRouter):
+        first = self.instances[part][router_id]
+        if not isinstance(first, KeyRouter):
             raise TypeError(f"{router_id!r} is not a KeyRouter")
-        owners = sorted({owner for _, owner in router.pmap.ranges} | set(router.sent))
-        replicas = {owner: self.instances[owner][f"{node}~{owner}"] for owner in owners}
+        owners = sorted({owner for _, owner in first.pmap.ranges} | set(first.sent))
 
-        def received(owner: str) -> tuple[int, int]:
-            stats = self.executions[owner].stats().nodes[f"{node}~{owner}"]
-            return stats.received, stats.in_flight
+        def router() -> KeyRouter:  # (looked up each time: a restarted partition has new nodes)
+            found = self.instances[part][router_id]
+            assert isinstance(found, KeyRouter)  # noqa: S101  (the same graph, built again)
+            return found
 
-        def flip(marker: Flip) -> None:
-            router.offer(marker.pmap)
+        def replica(owner: str) -> Node:
+            return self.instances[owner][f"{node}~{owner}"]
+
+        def state(owner: str | None) -> tuple[int, bool, bool, int | None]:
+            name, node_id = (part, router_id) if owner is None else (owner, f"{node}~{owner}")
+            execution = self.executions[name]
+            rn = execution.wiring.nodes[node_id]
+            checkpointer = execution.checkpointer
+            last = None if checkpointer is None else checkpointer.last
+            return rn.stats().received, rn.busy, rn.finished or execution.done, last
+
+        def flip(marker: Flip) -> None:  # (the map is offered already: this wakes the router)
             execution = self.executions[part]
             if not execution.done:
                 with contextlib.suppress(ExecutionError):  # (its input ended: on_finish takes it)
                     execution.inject(router_id, "in", marker)
 
         audit = self.audits.setdefault(node, RouteAudit(clock=self.network_time))
-        parts = MoveParts(router, replicas, received, flip)
+        parts = MoveParts(owners, router, replica, state, flip)
         return OwnershipMove(parts, span, to, audit=audit, journal=journal, poll=poll, crash=crash)
 
     def network_time(self) -> float:

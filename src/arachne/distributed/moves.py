@@ -93,6 +93,10 @@ class MoveTarget(Protocol):
         """Return the map the router routes by now."""
         ...
 
+    def router_finished(self) -> bool:
+        """Return whether the router has finished (its input ended: nothing more to hold)."""
+        ...
+
     def hold(self, span: GroupRange) -> dict[str, int]:
         """Have the router hold ``span``'s items; return what it had sent each owner."""
         ...
@@ -101,8 +105,22 @@ class MoveTarget(Protocol):
         """Return how many items the router holds."""
         ...
 
-    def received(self, owner: str) -> tuple[int, int]:
-        """Return how many items ``owner``'s replica has taken, and its calls in flight."""
+    def released(self) -> int:
+        """Return how many held items the router's last flip sent on."""
+        ...
+
+    def received(self, owner: str) -> tuple[int, bool]:
+        """Return how many items ``owner``'s replica has taken, and whether it is busy.
+
+        Busy: a call in flight, or a retry waiting.
+        """
+        ...
+
+    def checkpoints(self, owner: str | None) -> int | None:
+        """Return the last checkpoint ``owner``'s partition committed (``None``: none kept).
+
+        ``owner`` ``None``: the router's partition.
+        """
         ...
 
     def snapshot_keys(self, owner: str, span: GroupRange) -> dict[str, Any]:
@@ -110,67 +128,91 @@ class MoveTarget(Protocol):
         ...
 
     def load_keys(self, owner: str, state: Mapping[str, Any]) -> None:
-        """Have ``owner``'s replica take ``state``."""
+        """Have ``owner``'s replica take ``state`` (overwriting those keys)."""
         ...
 
     def drop_keys(self, owner: str, span: GroupRange) -> None:
         """Have ``owner``'s replica forget its keys in ``span``."""
         ...
 
-    def flip(self, pmap: PartitionMap) -> None:
-        """Have the router take ``pmap`` (and send on what it held)."""
+    def flip(self, pmap: PartitionMap, at: int | None = None) -> None:
+        """Have the router take ``pmap`` and send on what it held (at input position ``at``).
+
+        ``at`` ``None``: at once.
+        """
+        ...
+
+    def flipped_at(self) -> int:
+        """Return the input position at which the router took its last flip."""
         ...
 
 
 @dataclass(frozen=True, slots=True)
 class MoveParts:
-    """A :class:`MoveTarget` in this process: the router and replicas themselves.
+    """A :class:`MoveTarget` in this process, its nodes looked up at each step.
 
-    ``received(owner)`` returns how many items that replica has taken and how many calls it
-    has in flight; ``flip(marker)`` hands the router the next map (and wakes it).
+    ``router()`` and ``replica(owner)`` return the nodes as they are now (a partition
+    restarted has new ones); ``state(owner)`` returns ``(received, busy, finished,
+    checkpoint)`` of a replica (``None`` owner: the router); ``flipped(marker)`` hands the
+    router the next map (and wakes it).
     """
 
-    router: KeyRouter
-    replicas: Mapping[str, Node]
-    taken: Callable[[str], tuple[int, int]]
+    owners: Sequence[str]
+    router: Callable[[], KeyRouter]
+    replica: Callable[[str], Node]
+    state: Callable[[str | None], tuple[int, bool, bool, int | None]]
     flipped: Callable[[Flip], None]
-
-    @property
-    def owners(self) -> Sequence[str]:
-        """The replicas' owners."""
-        return list(self.replicas)
 
     def pmap(self) -> PartitionMap:
         """Return the router's map."""
-        return self.router.pmap
+        return self.router().pmap
+
+    def router_finished(self) -> bool:
+        """Return whether the router has finished."""
+        return self.state(None)[2]
 
     def hold(self, span: GroupRange) -> dict[str, int]:
         """Hold ``span`` at the router."""
-        return self.router.hold(span)
+        return self.router().hold(span)
 
     def held(self) -> int:
         """Return what the router holds."""
-        return self.router.held
+        return self.router().held
 
-    def received(self, owner: str) -> tuple[int, int]:
-        """Return what ``owner``'s replica took, and its calls in flight."""
-        return self.taken(owner)
+    def released(self) -> int:
+        """Return what the router's last flip sent on."""
+        return self.router().released
+
+    def received(self, owner: str) -> tuple[int, bool]:
+        """Return what ``owner``'s replica took, and whether it is busy."""
+        taken, busy, _, _ = self.state(owner)
+        return taken, busy
+
+    def checkpoints(self, owner: str | None) -> int | None:
+        """Return the last checkpoint of ``owner``'s partition (``None``: the router's)."""
+        return self.state(owner)[3]
 
     def snapshot_keys(self, owner: str, span: GroupRange) -> dict[str, Any]:
         """Return ``owner``'s keys in ``span``."""
-        return keyed_state(self.replicas[owner]).snapshot_keys(_owner_of(span, self.router))
+        owns = _owner_of(span, self.router())
+        return keyed_state(self.replica(owner)).snapshot_keys(owns)
 
     def load_keys(self, owner: str, state: Mapping[str, Any]) -> None:
         """Load ``state`` into ``owner``'s replica."""
-        keyed_state(self.replicas[owner]).load_keys(state)
+        keyed_state(self.replica(owner)).load_keys(state)
 
     def drop_keys(self, owner: str, span: GroupRange) -> None:
         """Drop ``owner``'s keys in ``span``."""
-        keyed_state(self.replicas[owner]).drop_keys(_owner_of(span, self.router))
+        keyed_state(self.replica(owner)).drop_keys(_owner_of(span, self.router()))
 
-    def flip(self, pmap: PartitionMap) -> None:
-        """Hand the router ``pmap``."""
+    def flip(self, pmap: PartitionMap, at: int | None = None) -> None:
+        """Hand the router ``pmap`` (to take at input position ``at``, if given)."""
+        self.router().offer(pmap, at)
         self.flipped(Flip(pmap))
+
+    def flipped_at(self) -> int:
+        """Return where the router took its last flip."""
+        return self.router().flipped_at
 
 
 def _owner_of(span: GroupRange, router: KeyRouter) -> Callable[[Any], bool]:
@@ -183,8 +225,10 @@ class OwnershipMove:
 
     ``audit`` gets one entry per step; ``journal`` keeps them in the store, so a controller
     made again with the same journal resumes a move left half done; ``poll`` is how often
-    (seconds of the loop) a waiting step looks again; ``crash = (step, "action" | "entry")``
-    raises ``MoveInterrupted`` right after that step's action, or its entry.
+    (seconds of the loop) a waiting step looks again, and ``timeout`` how long it waits
+    before it gives up (``TimeoutError`` naming it: a replica that never comes back); ``crash
+    = (step, "action" | "entry")`` raises ``MoveInterrupted`` right after that step's
+    action, or its entry.
     """
 
     def __init__(
@@ -196,6 +240,7 @@ class OwnershipMove:
         audit: RouteAudit | None = None,
         journal: RouteJournal | None = None,
         poll: float = 0.001,
+        timeout: float = 300.0,
         crash: tuple[str, str] | None = None,
     ) -> None:
         if to not in parts.owners:
@@ -208,6 +253,7 @@ class OwnershipMove:
         self.audit = audit if audit is not None else RouteAudit()
         self.journal = journal
         self.poll = poll
+        self.timeout = timeout
         self.crash = crash
         self.done: list[str] = []
         self._data: dict[str, Any] = {}
@@ -253,15 +299,23 @@ class OwnershipMove:
 
     async def run(self) -> PartitionMap:
         """Take each step not yet done; return the map the router routes by at the end."""
+        pmap = self.parts.pmap()  # (first: a remote target learns the map's key groups)
         if not self.done:
-            pmap = self.parts.pmap()
             owners = {owner for span, owner in pmap.ranges if _inside(self.span, span)}
             if len(owners) != 1:
                 raise ValueError(
                     f"range {self.span} must lie in one owner's range; the map is "
                     + ", ".join(f"{span}: {owner}" for span, owner in pmap.ranges)
                 )
-            self._data.update({"from": owners.pop(), "to": self.to, "epoch": pmap.epoch + 1})
+            source = owners.pop()
+            if source == self.to:
+                raise ValueError(f"range {self.span} is {self.to}'s already; nothing to move")
+            if self.parts.router_finished():
+                raise ValueError(
+                    f"the router of range {self.span} has finished (its input ended): there "
+                    "is nothing left to route, so nothing to move"
+                )
+            self._data.update({"from": source, "to": self.to, "epoch": pmap.epoch + 1})
         epoch = int(self._data["epoch"])
         for step in STEPS[len(self.done) :]:
             detail, data = await getattr(self, f"_{step}")()
@@ -284,7 +338,12 @@ class OwnershipMove:
 
     async def _moving(self) -> tuple[str, dict[str, Any]]:
         source, to, epoch = self._data["from"], self.to, self._data["epoch"]
-        at = self.parts.hold(self.span)[source]
+        before = self.parts.checkpoints(None)
+        self.parts.hold(self.span)
+        # (a router restarted keeps holding; one whose input ended waits for the flip, and no
+        # checkpoint passes it meanwhile: it has nothing more to route, so nothing to lose)
+        await self._covered(None, before, self.parts.router_finished)
+        at = self.parts.hold(self.span)[source]  # (the same, unless it restarted before)
         detail = (
             f"range {self.span} moving from {source} to {to} under epoch {epoch}; its items "
             f"wait at the router, after the {at} items sent to {source} (the log position)"
@@ -293,16 +352,47 @@ class OwnershipMove:
 
     async def _drained(self) -> tuple[str, None]:
         source, at = self._data["from"], int(self._data["at"])
-        while True:
-            received, in_flight = self.parts.received(source)
-            if received >= at and not in_flight:
-                break
-            await asyncio.sleep(self.poll)
+        await self._until(lambda: _drained(self.parts.received(source), at), f"{source} drains")
         return f"{source} has handled the {at} items sent to it before the hold", None
+
+    async def _until(self, done: Callable[[], bool], what: str) -> None:
+        """Wait (looking every ``poll``) until ``done()``; ``TimeoutError`` after ``timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        while not done():
+            if loop.time() >= deadline:
+                raise TimeoutError(
+                    f"move of {self.span}: waited {self.timeout} s for {what}; the move is left "
+                    "as its journal says: a controller made again goes on from there"
+                )
+            await asyncio.sleep(self.poll)
+
+    async def _covered(
+        self,
+        owner: str | None,
+        before: int | None,
+        unless: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Wait for ``owner``'s partition to commit a checkpoint after ``before``.
+
+        Only if it keeps any: a restart from an older one would undo the step the journal
+        says is done. ``owner`` ``None``: the router's partition.
+        """
+        if before is not None:
+            await self._until(
+                lambda: (self.parts.checkpoints(owner) or 0) > before or unless(),
+                f"a checkpoint of {owner or 'the router'} that covers the change",
+            )
 
     async def _snapshot(self) -> tuple[str, dict[str, Any]]:
         source = self._data["from"]
         state = self.parts.snapshot_keys(source, self.span)
+        wrong = [key for key in state if not isinstance(key, str)]
+        if wrong:
+            raise ValueError(
+                f"the state of {self.span}'s keys in {source} has keys that are not strings "
+                f"({wrong[:3]}); a keyed state moves as JSON: key it by strings"
+            )
         try:
             json.dumps(state)  # (JSON data only: the journal keeps it)
         except (TypeError, ValueError) as exc:
@@ -317,29 +407,46 @@ class OwnershipMove:
 
     async def _loaded(self) -> tuple[str, None]:
         state = self._data["state"]
+        before = self.parts.checkpoints(self.to)
         self.parts.load_keys(self.to, state)
+        await self._covered(self.to, before)
         return f"{self.to} holds the {len(state)} keys", None
 
     async def _dropped(self) -> tuple[str, None]:
         source = self._data["from"]
+        before = self.parts.checkpoints(source)
         self.parts.drop_keys(source, self.span)
+        await self._covered(source, before)
         return f"{source} forgot the keys of {self.span}", None
 
     async def _flipped(self) -> tuple[str, None]:
         parts, epoch = self.parts, int(self._data["epoch"])
-        held = parts.held()
-        current = parts.pmap()
-        if current.epoch < epoch:
-            pmap = current.moved(self.span, self.to)
-            if pmap.epoch != epoch:
-                raise ValueError(f"the router's map moved on meanwhile (epoch {pmap.epoch})")
-            parts.flip(pmap)
-            while parts.pmap().epoch < epoch:
-                await asyncio.sleep(self.poll)
+        at: int | None = None  # (where the router took the flip first: taken there again)
+        while True:
+            before = parts.checkpoints(None)
+            current = parts.pmap()
+            if current.epoch < epoch:
+                pmap = current.moved(self.span, self.to)
+                if pmap.epoch != epoch:
+                    raise ValueError(f"the router's map moved on meanwhile (epoch {pmap.epoch})")
+                parts.flip(pmap, at)
+                await self._until(lambda: parts.pmap().epoch >= epoch, "the router to take the map")
+                at = parts.flipped_at() if at is None else at
+            released = parts.released()
+            # (so a router restarted routes by the new map; one restarted from before the flip
+            # has the old map again: it is flipped again)
+            await self._covered(None, before, lambda: parts.pmap().epoch < epoch)
+            if parts.pmap().epoch >= epoch:
+                break
         return (
-            f"map epoch {epoch}: {self.span} is {self.to}'s; the {held} items that waited went "
-            f"to {self.to}"
+            f"map epoch {epoch}: {self.span} is {self.to}'s; the {released} items that waited "
+            f"went to {self.to}"
         ), None
+
+
+def _drained(received: tuple[int, bool], at: int) -> bool:
+    taken, busy = received
+    return taken >= at and not busy
 
 
 def _inside(inner: GroupRange, outer: GroupRange) -> bool:

@@ -270,6 +270,11 @@ def move_op(step: Mapping[str, Any], instances: Mapping[str, Node], execution: E
     if node is None:
         raise ValueError(f"no node {node_id!r} in this partition")
     span = GroupRange(*step["span"]) if "span" in step else None
+    rn = execution.wiring.nodes.get(str(node_id))
+    if op == "state" and rn is not None:
+        checkpointer = execution.checkpointer
+        last = None if checkpointer is None else checkpointer.last
+        return [rn.stats().received, rn.busy, rn.finished or execution.done, last]
     if isinstance(node, KeyRouter):
         if op == "pmap":
             return node.pmap.plain()
@@ -277,16 +282,18 @@ def move_op(step: Mapping[str, Any], instances: Mapping[str, Node], execution: E
             return node.hold(span)
         if op == "held":
             return node.held
+        if op == "released":
+            return node.released
+        if op == "flipped_at":
+            return node.flipped_at
         if op == "flip":
             pmap = PartitionMap.from_plain(step.get("pmap"))
-            node.offer(pmap)
+            at = step.get("at")
+            node.offer(pmap, None if at is None else int(at))
             if not execution.done:
                 with contextlib.suppress(ExecutionError):  # (its input ended: it finishes so)
                     execution.inject(str(node_id), "in", Flip(pmap))
             return None
-    elif op == "received":
-        stats = execution.stats().nodes[str(node_id)]
-        return [stats.received, stats.in_flight]
     elif op in ("snapshot", "drop") and span is not None:
         groups = int(step.get("groups", KEY_GROUPS))
 
@@ -349,6 +356,7 @@ class ProcessCluster:
         self.fresh = fresh
         self.incarnations: dict[str, int] = {}
         self.audits: dict[str, RouteAudit] = {}  # sharded node -> its route changes
+        self._steps = 0  # move steps asked of workers (each a number of its own)
         self.ports: dict[str, int] = {}
         self.workers: dict[str, _Worker] = {}
         self._asked = 0
@@ -501,6 +509,11 @@ class ProcessCluster:
         audit = self.audits.setdefault(node, RouteAudit())
         return OwnershipMove(target, span, to, audit=audit, journal=journal, poll=poll, crash=crash)
 
+    def next_step(self) -> int:
+        """Return the number of the next move step asked of a worker (unique in the cluster)."""
+        self._steps += 1
+        return self._steps
+
     def _output(self, node: str, port: str, value: Any) -> None:
         with self._printing:
             if self.on_output is not None:
@@ -532,11 +545,9 @@ class _RemoteMove:
         self.owners = owners
         self._timeout = timeout
         self._groups = KEY_GROUPS
-        self._asked = 0
 
     def _ask(self, partition: str, node_id: str, op: str, **args: Any) -> Any:
-        self._asked += 1
-        step = {"id": self._asked, "op": op, "node": node_id, **args}
+        step = {"id": self._cluster.next_step(), "op": op, "node": node_id, **args}
         worker = self._cluster.workers[partition]
         return worker.call(step, time.monotonic() + self._timeout)
 
@@ -547,25 +558,37 @@ class _RemoteMove:
         return self._ask(owner, f"{self._node}~{owner}", op, groups=self._groups, **args)
 
     def pmap(self) -> PartitionMap:
-        """Return the router's map."""
+        """Return the router's map (and note its key groups for the replicas' steps)."""
         pmap = PartitionMap.from_plain(self._router("pmap"))
         self._groups = pmap.groups
         return pmap
 
+    def router_finished(self) -> bool:
+        """Return whether the router has finished."""
+        return bool(self._router("state")[2])
+
     def hold(self, span: GroupRange) -> dict[str, int]:
         """Hold ``span`` at the router."""
-        return {
-            str(k): int(v) for k, v in self._router("hold", span=[span.start, span.stop]).items()
-        }
+        counts = self._router("hold", span=[span.start, span.stop])
+        return {str(k): int(v) for k, v in counts.items()}
 
     def held(self) -> int:
         """Return what the router holds."""
         return int(self._router("held"))
 
-    def received(self, owner: str) -> tuple[int, int]:
-        """Return what ``owner``'s replica took, and its calls in flight."""
-        taken, in_flight = self._replica(owner, "received")
-        return int(taken), int(in_flight)
+    def released(self) -> int:
+        """Return what the router's last flip sent on."""
+        return int(self._router("released"))
+
+    def received(self, owner: str) -> tuple[int, bool]:
+        """Return what ``owner``'s replica took, and whether it is busy."""
+        taken, busy, _, _ = self._replica(owner, "state")
+        return int(taken), bool(busy)
+
+    def checkpoints(self, owner: str | None) -> int | None:
+        """Return the last checkpoint of ``owner``'s partition (``None``: the router's)."""
+        last = (self._router("state") if owner is None else self._replica(owner, "state"))[3]
+        return None if last is None else int(last)
 
     def snapshot_keys(self, owner: str, span: GroupRange) -> dict[str, Any]:
         """Return ``owner``'s keys in ``span``."""
@@ -579,9 +602,13 @@ class _RemoteMove:
         """Drop ``owner``'s keys in ``span``."""
         self._replica(owner, "drop", span=[span.start, span.stop])
 
-    def flip(self, pmap: PartitionMap) -> None:
-        """Hand the router ``pmap``."""
-        self._router("flip", pmap=pmap.plain())
+    def flip(self, pmap: PartitionMap, at: int | None = None) -> None:
+        """Hand the router ``pmap`` (to take at input position ``at``, if given)."""
+        self._router("flip", pmap=pmap.plain(), at=at)
+
+    def flipped_at(self) -> int:
+        """Return where the router took its last flip."""
+        return int(self._router("flipped_at"))
 
 
 class _Worker:

@@ -18,6 +18,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arachne.distributed.channels import LinkOptions
@@ -32,6 +33,7 @@ from arachne.distributed.processes import (
     partition_orders,
     planned,
 )
+from arachne.runtime.checkpointing import check_every
 from arachne.runtime.execution import Execution
 from arachne.runtime.state import ExecutionState
 
@@ -121,16 +123,24 @@ class _PartitionHost:
         self.manifest = ""
         self._task: asyncio.Task[None] | None = None
         self._began = 0.0
+        self.transport: RayTransport | None = None
 
-    async def start(self, peers: Mapping[str, Any]) -> None:
+    async def start(self, peers: Mapping[str, Any]) -> int:
         name = self.orders["partition"]
-        transport = RayTransport({k: v for k, v in peers.items() if k != name})
+        transport = self.transport = RayTransport({k: v for k, v in peers.items() if k != name})
         part = self.part = open_partition(self.orders, transport)
         self.manifest, self.host = part.manifest, part.host
         self.execution = part.execution()
         part.host.start()
         self._began = time.perf_counter()
         self._task = asyncio.get_running_loop().create_task(self._run())
+        return part.host.epoch
+
+    async def peers(self, peers: Mapping[str, Any]) -> None:
+        """Take the peers' handles again (one was restarted as a new actor)."""
+        if self.transport is not None:
+            name = self.orders["partition"]
+            self.transport.peers = {k: v for k, v in peers.items() if k != name}
 
     async def _run(self) -> None:
         execution, host = self.execution, self.host
@@ -138,9 +148,15 @@ class _PartitionHost:
             raise ClusterError("the partition was not started")
         try:
             await execution.run()
+            if execution.state is ExecutionState.COMPLETED:
+                host.completed()
+                if host.checkpointed:  # (a receiver restarted from its checkpoint may ask again)
+                    await host.settled()
         finally:
             host.send_replies()
-            host.close(completed=execution.state is ExecutionState.COMPLETED)
+            host.close()
+            if self.part is not None:
+                self.part.close()
 
     async def deliver(self, source: str, frames: Sequence[Frame]) -> None:
         host = self.host
@@ -171,6 +187,10 @@ class RayCluster:
     the arguments of ``ray.init`` if Ray is not initialized yet (a local cluster; by default
     sized for this machine, without its dashboard). :meth:`run` returns each partition's
     report; or :meth:`start`, :meth:`query`, :meth:`kill`, :meth:`wait` and :meth:`close`.
+    With ``store`` (a folder every actor can reach: this machine's disk for a local cluster,
+    a shared filesystem otherwise) every partition is checkpointed there every
+    ``checkpoint_every`` seconds, and a killed actor can be :meth:`restart` ed: a new actor
+    resumes the partition from its checkpoint as its next incarnation.
     """
 
     def __init__(
@@ -181,6 +201,8 @@ class RayCluster:
         options: LinkOptions | None = None,
         init: Mapping[str, Any] | None = None,
         shards: Mapping[str, Mapping[str, Any]] | None = None,
+        store: str | Path | None = None,
+        checkpoint_every: float = 1.0,
     ) -> None:
         if not isinstance(placement, Placement):
             placement = Placement.of(placement)
@@ -191,8 +213,13 @@ class RayCluster:
         self.options = options if options is not None else LinkOptions()
         self.init = dict(init or {})
         self.id = secrets.token_hex(4)
+        self.store = None if store is None else Path(store).resolve()
+        if self.store is not None:
+            self.store.mkdir(parents=True, exist_ok=True)
+        self.checkpoint_every = check_every(checkpoint_every)
         self.actors: dict[str, Any] = {}
         self.killed: dict[str, float] = {}
+        self.incarnations: dict[str, int] = {}
 
     def __enter__(self) -> RayCluster:
         return self
@@ -222,26 +249,66 @@ class RayCluster:
                     **self.init,
                 },
             )
-        actor = ray.remote(_PartitionHost)
         for name in self.placement.partitions:
-            self.actors[name] = actor.options(
-                name=f"arachne-{self.id}-{name}",
+            self.actors[name] = self._actor(name, 0)
+        self._start(list(self.actors))
+
+    def _actor(self, name: str, incarnation: int) -> Any:
+        orders = partition_orders(
+            self.source,
+            self.placement,
+            name,
+            self.options,
+            self.shards,
+            store=self.store,
+            checkpoint_every=self.checkpoint_every,
+            incarnation=incarnation,
+        )
+        return (
+            _ray()
+            .remote(_PartitionHost)
+            .options(
+                name=f"arachne-{self.id}-{name}-{incarnation}",
                 lifetime="detached",
                 max_restarts=0,
                 max_concurrency=1000,
                 max_pending_calls=MAX_PENDING_CALLS,
                 num_cpus=0,
-            ).remote(partition_orders(self.source, self.placement, name, self.options, self.shards))
-        names = list(self.actors)
+            )
+            .remote(orders)
+        )
+
+    def _start(self, names: list[str]) -> None:
+        ray = _ray()
         started = [self.actors[n].start.remote(self.actors) for n in names]
         for name, ref in zip(names, started, strict=True):
             try:
-                ray.get(ref)
+                self.incarnations[name] = int(ray.get(ref))
             except ray.exceptions.RayError as exc:
                 cause = getattr(exc, "cause", None) or exc
                 raise ClusterError(
                     f"partition {name!r} could not start: {type(cause).__name__}: {cause}"
                 ) from exc
+
+    def restart(self, name: str) -> None:
+        """Start killed partition ``name`` again in a new actor, from its last checkpoint.
+
+        It runs as the partition's next incarnation; every other actor is given its handle.
+        """
+        if name not in self.actors:
+            raise KeyError(f"no partition {name!r}; the partitions are {', '.join(self.actors)}")
+        if self.store is None:
+            raise ClusterError(
+                f"partition {name!r} cannot restart: RayCluster(..., store='folder') keeps "
+                "the checkpoints a restarted partition resumes from"
+            )
+        if name not in self.killed:
+            raise ClusterError(f"partition {name!r} is still running; kill() it first")
+        self.actors[name] = self._actor(name, self.incarnations.get(name, 0) + 1)
+        self._start([name])
+        del self.killed[name]
+        ray = _ray()
+        ray.get([a.peers.remote(self.actors) for n, a in self.actors.items() if n != name])
 
     def wait(self, timeout: float | None = None) -> dict[str, dict[str, Any]]:
         """Wait for every partition's run to end; return their reports."""

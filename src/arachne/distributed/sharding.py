@@ -16,11 +16,13 @@ the graph's source; in one process (``MemoryCluster``) the replicas are copies o
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from arachne.distributed.frames import DATA, PREFIX_BYTES, Frame, decode, encode
 from arachne.distributed.partition_map import GroupRange, PartitionMap
 from arachne.distributed.placement import KEY_GROUPS, Placement, key_group, relinked
 from arachne.model.flatten import node_spec
@@ -64,11 +66,49 @@ class KeyRouter(Node):
         self.held_at: dict[str, int] = {}  # what had been sent to each owner when the hold began
         self._held: list[Any] = []
         self._offered: PartitionMap | None = None
+        self._offered_at: int | None = None  # (the input position to take it at, if set)
+        self.routed = 0  # items taken from the input (their position)
+        self.flipped_at = 0  # the position at which the last flip was taken
         self._finishing: asyncio.Event | None = None
+        self.released = 0  # items the last move's flip sent on to the new owner
 
-    def offer(self, pmap: PartitionMap) -> None:
-        """Have the router take ``pmap`` (a later epoch) at its next turn."""
-        self._offered = pmap
+    def snapshot(self) -> dict[str, Any]:
+        """Return the map, the counts sent, and a move's hold with the items it holds.
+
+        So a router restarted from a checkpoint routes by the map a finished move left, and
+        goes on holding a move's range (with what it held) where the checkpoint saw it.
+        """
+        held = encode(Frame(DATA, self.name(), items=self._held))
+        return {
+            "routed": self.routed,
+            "pmap": self.pmap.plain(),
+            "sent": dict(self.sent),
+            "holding": None if self.holding is None else [self.holding.start, self.holding.stop],
+            "held_at": dict(self.held_at),
+            "held": base64.b64encode(bytes(held[PREFIX_BYTES:])).decode("ascii"),
+        }
+
+    def restore(self, state: Any) -> None:
+        """Take back what :meth:`snapshot` saved."""
+        if not isinstance(state, dict) or "pmap" not in state:
+            raise ValueError(f"{self.name()}: a saved router state needs its pmap")
+        self.pmap = PartitionMap.from_plain(state["pmap"])
+        self.routed = int(state.get("routed", 0))
+        self.sent.update({str(k): int(v) for k, v in state.get("sent", {}).items()})
+        holding = state.get("holding")
+        self.holding = None if holding is None else GroupRange(*holding)
+        self.held_at = {str(k): int(v) for k, v in state.get("held_at", {}).items()}
+        held = state.get("held")
+        self._held = decode(base64.b64decode(held)).items if held else []
+
+    def offer(self, pmap: PartitionMap, at: int | None = None) -> None:
+        """Have the router take ``pmap`` (a later epoch) at its next turn.
+
+        With ``at``, once it has routed ``at`` items: a router restarted from a checkpoint
+        before a flip takes it again where it took it first, so what it sends on is what it
+        sent the first time, in the same order.
+        """
+        self._offered, self._offered_at = pmap, at
         if self._finishing is not None:
             self._finishing.set()
 
@@ -107,15 +147,18 @@ class KeyRouter(Node):
 
     def on_batch(self, port: str, msgs: list[Any]) -> None:
         """Route each item by the key group of its key (holding a moving range's items)."""
-        if self._offered is not None:
-            self._flip(self._offered)
         key, groups, holding = self.key, self.pmap.groups, self.holding
         for item in msgs:
             payload = item.payload if type(item) is Message else item
             if type(payload) is Flip:
-                self._flip(payload.pmap)
+                if self._offered is None:
+                    self.offer(payload.pmap)
+                self._take_offer()
                 holding = self.holding
                 continue
+            if self._offered is not None and self._take_offer():
+                holding = self.holding
+            self.routed += 1
             try:
                 value = payload[key]
             except (KeyError, TypeError, IndexError):
@@ -128,16 +171,26 @@ class KeyRouter(Node):
             else:
                 self._send(self.pmap.owner_of_group(group), item)
 
+    def _take_offer(self) -> bool:
+        """Take the offered map if its position has come; return whether it was taken."""
+        at = self._offered_at
+        if self._offered is None or (at is not None and self.routed < at):
+            return False
+        self._flip(self._offered)
+        return True
+
     def _send(self, owner: str, item: Any) -> None:
         self.sent[owner] += 1
         self.emit(self._ports[owner], item)
 
     def _flip(self, pmap: PartitionMap) -> None:
-        self._offered = None
+        self._offered = self._offered_at = None
         if pmap.epoch <= self.pmap.epoch:  # (a flip sent again after a controller restarted)
             return
         self.pmap = pmap
+        self.flipped_at = self.routed
         held, self._held = self._held, []
+        self.released = len(held)
         self.holding = None
         self.held_at = {}
         owner, groups = pmap.owner_of_group, pmap.groups

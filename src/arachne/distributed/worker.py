@@ -129,11 +129,11 @@ async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> d
 
     def move(step: Mapping[str, Any]) -> None:  # (a step of an ownership move, on the loop)
         try:
-            result: Any = move_op(step, part.instances, execution)
+            answer = {"moved": step.get("id"), "result": move_op(step, part.instances, execution)}
+            json.dumps(answer)  # (JSON data only; said here, not lost in the write)
         except Exception as exc:  # (the coordinator raises it, naming the step)
-            pipes.write({"moved": step.get("id"), "error": f"{type(exc).__name__}: {exc}"})
-        else:
-            pipes.write({"moved": step.get("id"), "result": result})
+            answer = {"moved": step.get("id"), "error": f"{type(exc).__name__}: {exc}"}
+        pipes.write(answer)
 
     listening = (stdin, orphaned, new_peers, move)
     threading.Thread(target=pipes.listen, args=listening, name="queries", daemon=True).start()
