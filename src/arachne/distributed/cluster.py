@@ -217,8 +217,8 @@ class MemoryCluster:
         """
         if name not in self.crashed:
             raise ValueError(f"partition {name!r} has not crashed; crash() it first")
-        if name in self.completed:  # (crashed while its links settled: nothing to resume)
-            return
+        if name in self.completed or self.executions[name].state is ExecutionState.COMPLETED:
+            return  # (crashed once its run had completed, while its links settled: it is over)
         if self._build is None or self.store is None:
             raise ValueError(
                 "restart needs MemoryCluster(build, ..., store=SqliteStore(...)): a function "
