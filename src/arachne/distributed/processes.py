@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.documents import document_unit
@@ -65,6 +65,7 @@ from arachne.runtime.execution import Execution
 __all__ = [
     "ClusterError",
     "OpenPartition",
+    "PlacedRun",
     "ProcessCluster",
     "build_unit",
     "import_path",
@@ -152,28 +153,31 @@ def planned(
     return plan(graph, placement), instances
 
 
+class PlacedRun(Protocol):
+    """What a cluster knows of the run it places: every partition is told the same."""
+
+    source: dict[str, Any]
+    placement: Placement
+    options: LinkOptions
+    shards: dict[str, dict[str, Any]]
+    store: Path | None
+    checkpoint_every: float
+
+
 def partition_orders(
-    source: Mapping[str, Any],
-    placement: Placement,
-    partition: str,
-    options: LinkOptions,
-    shards: Mapping[str, Mapping[str, Any]],
-    *,
-    store: Path | None = None,
-    checkpoint_every: float = 1.0,
-    incarnation: int = 0,
-    fresh: bool = False,
+    run: PlacedRun, partition: str, *, incarnation: int = 0, fresh: bool = False
 ) -> dict[str, Any]:
     """Return what a worker (or actor) is told to build and run: plain data, JSON-ready."""
+    placement, store = run.placement, run.store
     return {
-        "source": dict(source),
+        "source": dict(run.source),
         "placement": {k: list(v) for k, v in placement.partitions.items()},
         "default": placement.default,
         "partition": partition,
-        "options": asdict(options),
-        "shards": {k: dict(v) for k, v in shards.items()},
+        "options": asdict(run.options),
+        "shards": {k: dict(v) for k, v in run.shards.items()},
         "store": None if store is None else str(store / f"{partition}.db"),
-        "checkpoint_every": checkpoint_every,
+        "checkpoint_every": run.checkpoint_every,
         "incarnation": incarnation,
         "fresh": fresh,
     }
@@ -399,13 +403,8 @@ class ProcessCluster:
         worker = self.workers[name] = _Worker(name, proc, self._output)
         self.incarnations[name] = incarnation
         orders = partition_orders(
-            self.source,
-            self.placement,
+            self,
             name,
-            self.options,
-            self.shards,
-            store=self.store,
-            checkpoint_every=self.checkpoint_every,
             incarnation=incarnation,
             fresh=self.fresh and incarnation == 0,  # (a restart resumes, whatever the first did)
         )

@@ -254,16 +254,7 @@ class RayCluster:
         self._start(list(self.actors))
 
     def _actor(self, name: str, incarnation: int) -> Any:
-        orders = partition_orders(
-            self.source,
-            self.placement,
-            name,
-            self.options,
-            self.shards,
-            store=self.store,
-            checkpoint_every=self.checkpoint_every,
-            incarnation=incarnation,
-        )
+        orders = partition_orders(self, name, incarnation=incarnation)
         return (
             _ray()
             .remote(_PartitionHost)
