@@ -23,15 +23,18 @@ from arachne.model import (
     Input,
     Issue,
     IterSource,
+    LazyPayload,
     Message,
     Node,
     NodeFailed,
     Output,
+    PayloadUnavailable,
     PortSpec,
     Retry,
     SpecError,
     Subgraph,
     node,
+    open_payload,
 )
 
 if TYPE_CHECKING:
@@ -52,10 +55,12 @@ __all__ = [
     "Input",
     "Issue",
     "IterSource",
+    "LazyPayload",
     "Message",
     "Node",
     "NodeFailed",
     "Output",
+    "PayloadUnavailable",
     "PortSpec",
     "Retry",
     "Runtime",
@@ -63,6 +68,7 @@ __all__ = [
     "SpecError",
     "Subgraph",
     "node",
+    "open_payload",
 ]
 
 __version__ = "0.1.0"

@@ -30,6 +30,7 @@ from itertools import accumulate
 from typing import Any, Final
 
 from arachne.distributed.frames import ANNOUNCE, CREDIT, DATA, Frame, item_bytes
+from arachne.distributed.payloads import REF_BYTES, Lender, lendable
 
 __all__ = ["LinkOptions", "ReceiveChannel", "SendChannel", "Taken", "channel_epoch"]
 
@@ -67,7 +68,9 @@ class LinkOptions:
     seconds between a host's heartbeats, and how long a peer may stay silent before it is
     reported unavailable; ``retain_bytes``: how much of what a checkpointed receiver has
     taken but not yet checkpointed its sender keeps before it holds its producer back (it
-    is what the receiver may ask for again if it restarts).
+    is what the receiver may ask for again if it restarts); ``lazy_bytes``: payloads (bytes or
+    text) at least this long stay with the sender and cross as handles the consumer opens
+    when it reads them (``arachne.distributed.payloads``; None, the default: all go at once).
     """
 
     credits: int = 10
@@ -77,8 +80,14 @@ class LinkOptions:
     retransmit: float = 0.2
     heartbeat: float = 1.0
     retain_bytes: int = 128 << 20
+    lazy_bytes: int | None = None
 
     def __post_init__(self) -> None:
+        lazy = self.lazy_bytes
+        if lazy is not None and (isinstance(lazy, bool) or not isinstance(lazy, int) or lazy < 1):
+            raise ValueError(
+                f"link option lazy_bytes must be an int >= 1 (bytes) or None, got {lazy!r}"
+            )
         for name in ("credits", "frame_items", "frame_bytes", "retain_bytes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -133,6 +142,7 @@ class SendChannel:
         "epoch",
         "framed",
         "gap",
+        "lender",
         "next_seq",
         "options",
         "pending_bytes",
@@ -177,6 +187,7 @@ class SendChannel:
         self.end_seq = 0
         self._last_announce = -math.inf
         self.resent = self.announced = self.stale = 0
+        self.lender = Lender()  # (payloads lent to the receiver: with lazy_bytes only)
 
     # -- what the producer does --------------------------------------------------------------
 
@@ -199,6 +210,13 @@ class SendChannel:
             sizes = [n + 8 for n in map(len, items)]
         else:
             sizes = list(map(item_bytes, items))
+        lazy = self.options.lazy_bytes
+        if lazy is not None and sizes and max(sizes) >= lazy + 8:
+            big = self.lender.big
+            for index, size in enumerate(sizes):
+                if size >= lazy + 8 and lendable(items[index]) is not None:
+                    big.append(self.pushed + index + 1)
+                    sizes[index] = REF_BYTES  # (what it takes in a frame: a handle)
         self._items += items
         self._sizes += sizes
         self.pushed += len(items)
@@ -287,6 +305,8 @@ class SendChannel:
             if not (filled or at_mark or last or (force and take)):
                 break
             items = self._items[head : head + take]
+            if self.lender.big:
+                items = self.lender.lend(items, self.framed)
             self._head = head + take
             self.pending_bytes -= size
             self._kept_bytes += size
@@ -326,6 +346,8 @@ class SendChannel:
             if self.gap is not None:
                 return False
         ack = min(frame.ack, self.next_seq - 1)  # (never past what was sent)
+        if frame.items:  # (positions of lent payloads the receiver let go)
+            self.lender.release(frame.items)
         if ack > self.acked:
             for seq in [seq for seq in self.unacked if seq <= ack]:  # (at most credits of them)
                 del self.unacked[seq]
@@ -352,6 +374,8 @@ class SendChannel:
             del self._items[:drop], self._sizes[:drop]
             self._start += drop
             self._head -= drop
+            if self.lender.big:
+                self.lender.forget(self._start)
 
     def reset(self, epoch: int) -> None:
         """Start epoch ``epoch`` (a host at either end restarted): frames in flight are void.
@@ -360,6 +384,7 @@ class SendChannel:
         """
         self.epoch = epoch
         self.based = False
+        self.lender.clear()  # (the receiver's handles died with its old epoch)
         self.unacked.clear()
         self._ends.clear()
         self.next_seq = 1
@@ -382,6 +407,7 @@ class SendChannel:
             self.skip_to = base
             self._items.clear()
             self._sizes.clear()
+            self.lender.big.clear()
             self._head = 0
             self._start = self.framed = base
             self.pending_bytes = self._kept_bytes = 0
@@ -438,6 +464,23 @@ class SendChannel:
             or (self.ending and not self.closed)
             or not self.based
         )
+
+    def payload_at(self, position: int) -> tuple[bool, Any]:
+        """Return ``(True, payload)`` lent at ``position`` (or still kept), else ``(False, None)``.
+
+        A restarted sender no longer has what it lent, but still has the items it keeps.
+        """
+        lent = self.lender.lent
+        if position in lent:
+            self.lender.served += 1
+            return True, lent[position]
+        index = position - self._start - 1
+        if 0 <= index < len(self._items):
+            payload = lendable(self._items[index])
+            if payload is not None:
+                self.lender.served += 1
+                return True, payload
+        return False, None
 
     # -- what a checkpoint keeps -------------------------------------------------------------
 

@@ -189,7 +189,9 @@ class MemoryCluster:
             if execution.state is ExecutionState.COMPLETED and host is self.hosts[name]:
                 self.completed[name] = host.loop.time()
                 host.completed()
-                if host.checkpointed:  # (a receiver restarted from its checkpoint may ask again)
+                if (
+                    host.checkpointed or host.lends
+                ):  # (a receiver may ask again: an item, a payload)
                     await host.settled()
         finally:
             self.ended[name] = host.loop.time()

@@ -1,6 +1,6 @@
 """Frames: what a mesh link puts on the wire, and the bytes they travel as between processes.
 
-A frame is one of four kinds. ``DATA`` carries a batch of items of one channel, numbered by
+A frame is one of six kinds. ``DATA`` carries a batch of items of one channel, numbered by
 ``seq`` (1, 2, ...), with ``end`` on the last frame a channel will ever send and an optional
 ``watermark`` that holds after its items; the sender's ``backlog`` (items waiting behind it)
 rides along. ``CREDIT`` goes back: ``ack`` is the highest sequence number received with none
@@ -13,12 +13,17 @@ each restart). Every other frame carries its channel's ``epoch`` (the incarnatio
 ends), and a side that runs under another epoch drops it as stale. A grant also says where
 its channel's items stand: ``base``, the position (items handed over since the channel
 began) this epoch's frames start after, and ``durable``, the position up to which the
-receiver will never ask for items again (its checkpoint covers them).
+receiver will never ask for items again (its checkpoint covers them); its ``items`` are the
+positions of lent payloads the receiver let go (see ``arachne.distributed.payloads``).
+Two more kinds serve lazy payloads: ``FETCH`` asks a channel's sender for the payload lent at
+position ``seq``; ``PAYLOAD`` answers with it as the one item (or none, with ``end``: gone).
 
 Between processes frames travel as MessagePack (``msgspec``), length-prefixed, decoded into
 plain data only: a peer can never make the decoder build an object of its choosing. An item
 that is a ``Message`` travels with its headers; any other item must be plain data (numbers,
-strings, bytes, lists, dicts, ``None``), which :func:`encode` checks, naming the channel.
+strings, bytes, lists, dicts, ``None``), which :func:`encode` checks, naming the channel. A
+lent payload's handle travels as its position, size and kind; a lazy payload a node opened
+travels as its value (one not opened cannot cross a second link).
 """
 
 from __future__ import annotations
@@ -29,14 +34,18 @@ from typing import Any, Final
 
 import msgspec
 
+from arachne.distributed.payloads import PayloadRef
 from arachne.model.message import EMPTY_HEADERS, Headers, Message
+from arachne.model.payloads import LazyPayload
 
 __all__ = [
     "ANNOUNCE",
     "CREDIT",
     "DATA",
+    "FETCH",
     "HEARTBEAT",
     "MAX_FRAME_BYTES",
+    "PAYLOAD",
     "PREFIX_BYTES",
     "Frame",
     "FrameError",
@@ -50,12 +59,15 @@ DATA: Final = 0
 CREDIT: Final = 1
 ANNOUNCE: Final = 2
 HEARTBEAT: Final = 3
+FETCH: Final = 4
+PAYLOAD: Final = 5
 
 MAX_FRAME_BYTES: Final = 64 << 20
 """The largest encoded frame a peer may send (64 MiB): a longer length prefix is refused."""
 
 _HEADER: Final = struct.Struct("!I")
 _MESSAGE: Final = 1  # the extension code of an item that is a Message (payload and headers)
+_REF: Final = 2  # the extension code of a lent payload's handle (position, size, text)
 
 
 class FrameError(ValueError):
@@ -92,10 +104,29 @@ def _enc_hook(value: Any) -> Any:
     if type(value) is Message:
         headers = dict(value.headers) if value.headers is not EMPTY_HEADERS else {}
         return msgspec.msgpack.Ext(_MESSAGE, _ENCODER.encode([value.payload, headers]))
+    if type(value) is PayloadRef and value.stored is None:
+        return msgspec.msgpack.Ext(_REF, _ENCODER.encode([value.position, value.size, value.text]))
+    if type(value) is LazyPayload:
+        if value.opened:
+            return value.value
+        raise TypeError(
+            "a lazy payload that was not opened cannot cross a second link; open it first "
+            "(await arachne.open_payload(payload))"
+        )
     raise NotImplementedError(type(value).__name__)
 
 
 def _ext_hook(code: int, data: memoryview) -> Any:
+    if code == _REF:
+        fields = _DECODER.decode(data)
+        if (
+            not isinstance(fields, list)
+            or len(fields) != 3
+            or not all(type(v) is int and v >= 0 for v in fields[:2])
+            or type(fields[2]) is not bool
+        ):
+            raise FrameError("a lent payload's handle must be [position, size, text]")
+        return PayloadRef(fields[0], fields[1], fields[2])
     if code != _MESSAGE:
         raise FrameError(f"unknown item extension {code} in a frame; peers must run one version")
     payload, headers = _DECODER.decode(data)  # (the same hook: nested items are checked)
@@ -164,7 +195,7 @@ def decode(body: bytes | bytearray | memoryview) -> Frame:
     ints = (kind, seq, epoch, ack, credit, backlog, base, durable)
     if not all(type(v) is int and v >= 0 for v in ints):
         raise FrameError("a peer sent a frame whose numbers are not counts (ints >= 0)")
-    if kind not in (DATA, CREDIT, ANNOUNCE, HEARTBEAT):
+    if kind not in (DATA, CREDIT, ANNOUNCE, HEARTBEAT, FETCH, PAYLOAD):
         raise FrameError(f"a peer sent a frame of unknown kind {kind}; peers must run one version")
     if not isinstance(channel, str) or not isinstance(items, list) or type(end) is not bool:
         raise FrameError("a peer sent a frame with a bad channel, items or end field")

@@ -25,6 +25,11 @@ and the receiver's first grant of the epoch says where its frames start again. A
 ``checkpointed`` (its partition's run keeps checkpoints, as all of a cluster's do then)
 grants durability only as its checkpoints commit, so its senders keep what it may ask for
 again; its links then preserve durability and replay.
+
+With ``LinkOptions.lazy_bytes`` a host also lends large payloads (``payloads``): it answers
+``FETCH`` frames for what its channels lent, asks again for what its own consumers open
+until the answer comes, and, once its run has completed, stays until every payload it lent
+is released or its receiver is gone.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from arachne.distributed.channels import (
@@ -42,7 +48,17 @@ from arachne.distributed.channels import (
     Taken,
     channel_epoch,
 )
-from arachne.distributed.frames import ANNOUNCE, CREDIT, DATA, HEARTBEAT, Frame, FrameError
+from arachne.distributed.frames import (
+    ANNOUNCE,
+    CREDIT,
+    DATA,
+    FETCH,
+    HEARTBEAT,
+    PAYLOAD,
+    Frame,
+    FrameError,
+)
+from arachne.distributed.payloads import Borrower
 
 if TYPE_CHECKING:
     from asyncio import AbstractEventLoop, Future, TimerHandle
@@ -218,7 +234,7 @@ class Outbound:
 class Inbound:
     """The receiving end of one link on its consumer's host."""
 
-    __slots__ = ("_waiter", "channel", "host", "on_arrival", "source")
+    __slots__ = ("_waiter", "borrower", "channel", "host", "on_arrival", "source")
 
     def __init__(self, host: MeshHost, channel: ReceiveChannel, source: str) -> None:
         self.host = host
@@ -226,6 +242,7 @@ class Inbound:
         self.source = source
         self._waiter: Future[None] | None = None
         self.on_arrival: Callable[[], None] | None = None  # called when frames arrive
+        self.borrower: Borrower | None = None  # (with lazy_bytes: the handles it hands on)
 
     def take_now(self, limit: int) -> Taken:
         """Take up to ``limit`` items that are here (maybe none), granting the credit freed."""
@@ -234,6 +251,8 @@ class Inbound:
         taken = channel.take(limit)
         if channel.consumed != before:
             self.host.reply_soon(self)
+        if self.borrower is not None and taken.items:
+            taken.items = self.borrower.bind(taken.items)
         return taken
 
     async def take(self, limit: int) -> Taken:
@@ -285,6 +304,7 @@ class MeshHost:
         self._resend: TimerHandle | None = None
         self._beat: TimerHandle | None = None
         self._settling: Future[None] | None = None
+        self._fetching: TimerHandle | None = None
         self._shut = False  # (closed: nothing is waited for any more)
         self.peers: dict[str, Peer] = {}
         self._started: float | None = None
@@ -292,6 +312,7 @@ class MeshHost:
         if checkpointed:
             capabilities = replace(capabilities, durability=True, replay=True)
         self.capabilities: LinkCapabilities = capabilities
+        self.store = getattr(transport, "object_store", None)  # (Ray's: where payloads go)
         if hasattr(transport, "on_broken"):  # (one that finds out later a frame cannot go)
             transport.on_broken = self.broken
         transport.attach(name, self.deliver, self.lost)
@@ -319,6 +340,7 @@ class MeshHost:
                 epoch=channel_epoch(incarnation, self.incarnations.get(out.dest, 0)),
                 based=incarnation == 0,
             )
+            out.channel.lender.store = self.store
         for inb in self.inbound.values():
             inb.channel.epoch = channel_epoch(self.incarnations.get(inb.source, 0), incarnation)
 
@@ -329,6 +351,7 @@ class MeshHost:
             epoch = channel_epoch(self.epoch, self.incarnations.get(dest, 0))
             # (a restarted host learns where each channel starts from its receiver's grant)
             ch = SendChannel(channel, self.options, epoch=epoch, based=self.epoch == 0)
+            ch.lender.store = self.store
             out = self.outbound[channel] = Outbound(self, ch, dest)
             self.peers.setdefault(dest, Peer(dest))
         return out
@@ -340,6 +363,10 @@ class MeshHost:
             epoch = channel_epoch(self.incarnations.get(source, 0), self.epoch)
             ch = ReceiveChannel(channel, self.options, epoch=epoch, checkpointed=self.checkpointed)
             inb = self.inbound[channel] = Inbound(self, ch, source)
+            if self.options.lazy_bytes is not None:
+                inb.borrower = Borrower(
+                    channel, source, partial(self._ask, inb), partial(self.reply_soon, inb)
+                )
             self.peers.setdefault(source, Peer(source))
         return inb
 
@@ -366,6 +393,7 @@ class MeshHost:
             ):
                 peer.unavailable_since, peer.detected = heard, now
                 peer.reason = f"silent for {now - heard:.3g} s"
+                self.check_settled()  # (what it was lent, it will not release)
         self._beat = loop.call_later(beat / BEATS, self._heartbeat)
 
     def lost(self, peer: str, reason: str) -> None:
@@ -374,6 +402,7 @@ class MeshHost:
         if known is not None and not known.left and known.unavailable_since is None:
             known.unavailable_since = known.detected = self.loop.time()
             known.reason = reason
+            self.check_settled()
 
     def completed(self) -> None:
         """Say that the partition's run completed: it is never resumed.
@@ -405,7 +434,22 @@ class MeshHost:
                 self._settling = None
 
     def _all_closed(self) -> bool:
-        return all(out.channel.closed or out.error is not None for out in self.outbound.values())
+        return all(
+            (out.channel.closed or out.error is not None) and not self._lending(out)
+            for out in self.outbound.values()
+        )
+
+    def _lending(self, out: Outbound) -> bool:
+        """Whether ``out``'s receiver holds handles to payloads this host must still serve."""
+        if not out.channel.lender.lent:
+            return False
+        peer = self.peers.get(out.dest)
+        return peer is None or peer.state == "available"
+
+    @property
+    def lends(self) -> bool:
+        """Whether this host's links carry large payloads lazily (``LinkOptions.lazy_bytes``)."""
+        return self.options.lazy_bytes is not None
 
     def check_settled(self) -> None:
         """Wake :meth:`settled` if every outbound channel is closed now."""
@@ -423,9 +467,10 @@ class MeshHost:
         self._shut = True
         if self._settling is not None and not self._settling.done():
             self._settling.set_result(None)
-        for timer in (self._beat, self._linger, self._resend):
+        for timer in (self._beat, self._linger, self._resend, self._fetching):
             if timer is not None:
                 timer.cancel()
+        self._fetching = None
         if self._beat is not None:
             for peer in self.peers.values():
                 self.transport.send(
@@ -443,6 +488,18 @@ class MeshHost:
         peer.left = frame.kind == HEARTBEAT and frame.end
         if frame.kind == HEARTBEAT and frame.epoch > self.incarnations.get(source, 0):
             self.restarted(source, frame.epoch)
+        if peer.left and self.lends:
+            self._left(source)
+
+    def _left(self, peer: str) -> None:
+        """Forget what was lent to ``peer`` and fail fetches from it: it said goodbye."""
+        for out in self.outbound.values():
+            if out.dest == peer:
+                out.channel.lender.clear()
+        for inb in self.inbound.values():
+            if inb.source == peer and inb.borrower is not None:
+                inb.borrower.fail("gone (it left)")
+        self.check_settled()
 
     def restarted(self, peer: str, incarnation: int) -> None:
         """Start a new epoch on every channel shared with ``peer``, now at ``incarnation``."""
@@ -522,6 +579,9 @@ class MeshHost:
         self._heard(source, frame)
         if frame.kind == HEARTBEAT:
             return
+        if frame.kind == FETCH:
+            self._serve(source, frame)
+            return
         if frame.kind == CREDIT:
             out = self.outbound.get(frame.channel)
             if out is None:
@@ -540,6 +600,9 @@ class MeshHost:
             return
         if frame.kind == DATA and inb.channel.on_data(frame):
             inb.arrived()
+        elif frame.kind == PAYLOAD and inb.borrower is not None:
+            inb.borrower.arrived(frame.seq, frame.items, frame.end)
+            return
         elif frame.kind not in (DATA, ANNOUNCE):
             self.unknown += 1
             return
@@ -559,7 +622,53 @@ class MeshHost:
         replies, self._replies = self._replies, {}
         send, name = self.transport.send, self.name
         for inb in replies.values():
-            send(name, inb.source, inb.channel.grant())
+            grant = inb.channel.grant()
+            if inb.borrower is not None and inb.borrower.releasing:
+                grant.items = inb.borrower.take_released()
+            send(name, inb.source, grant)
+
+    # -- lazy payloads -----------------------------------------------------------------------
+
+    def _serve(self, source: str, frame: Frame) -> None:
+        """Answer a ``FETCH``: the payload lent at that position, or that it is gone."""
+        out = self.outbound.get(frame.channel)
+        if out is None or out.dest != source:
+            self.unknown += 1
+            return
+        found, payload = out.channel.payload_at(frame.seq)
+        answer = Frame(
+            PAYLOAD, frame.channel, seq=frame.seq, items=[payload] if found else [], end=not found
+        )
+        try:
+            self.transport.send(self.name, source, answer)
+        except FrameError:  # (cannot happen: lent payloads are bytes or text)
+            self.unknown += 1
+
+    def _ask(self, inb: Inbound, position: int) -> None:
+        """Send a ``FETCH`` for ``position`` of ``inb``'s channel, and ask again until answered."""
+        self.transport.send(self.name, inb.source, Frame(FETCH, inb.channel.channel, seq=position))
+        if self._fetching is None and not self._shut:
+            self._fetching = self.loop.call_later(self.options.retransmit, self._refetch)
+
+    def _refetch(self) -> None:
+        self._fetching = None
+        now, wait = self.loop.time(), self.options.retransmit
+        asking = False
+        for inb in self.inbound.values():
+            borrower = inb.borrower
+            if borrower is None or not borrower.pending:
+                continue
+            peer = self.peers.get(inb.source)
+            if peer is not None and peer.state != "available":
+                borrower.fail(f"{peer.state} ({peer.reason or 'it said goodbye'})")
+                continue
+            for position in borrower.due(now, wait):
+                self.transport.send(
+                    self.name, inb.source, Frame(FETCH, inb.channel.channel, seq=position)
+                )
+            asking = True
+        if asking and not self._shut:
+            self._fetching = self.loop.call_later(wait, self._refetch)
 
     # -- what the query plane reads ----------------------------------------------------------
 
@@ -602,6 +711,10 @@ class MeshHost:
                     "pushed": ch.pushed,
                     "durable": ch.durable,
                     "kept_bytes": ch.kept_bytes,
+                    "lent": ch.lender.total,
+                    "lent_held": len(ch.lender.lent),
+                    "lent_bytes": ch.lender.lent_bytes,
+                    "served": ch.lender.served,
                     "resent": ch.resent,
                     "announced": ch.announced,
                     "stale": ch.stale,
@@ -624,12 +737,25 @@ class MeshHost:
                     "delivered": rc.delivered,
                     "durable": rc.durable,
                     "duplicates": rc.duplicates,
+                    **self._borrowed(inb),
                     "stale": rc.stale,
                     "ended": rc.ended,
                     "taints": self._taints(inb.source),
                 }
             )
         return rows
+
+    @staticmethod
+    def _borrowed(inb: Inbound) -> dict[str, int]:
+        """Lazy payloads a receiving channel handed on, and how many were opened."""
+        borrower = inb.borrower
+        if borrower is None:
+            return {"lazy": 0, "opened": 0, "fetched_bytes": 0}
+        return {
+            "lazy": borrower.refs,
+            "opened": borrower.opened,
+            "fetched_bytes": borrower.fetched_bytes,
+        }
 
     def _taints(self, peer: str) -> list[str]:
         labels = list(self.capabilities.labels())

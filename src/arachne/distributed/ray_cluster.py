@@ -150,7 +150,9 @@ class _PartitionHost:
             await execution.run()
             if execution.state is ExecutionState.COMPLETED:
                 host.completed()
-                if host.checkpointed:  # (a receiver restarted from its checkpoint may ask again)
+                if (
+                    host.checkpointed or host.lends
+                ):  # (a receiver may ask again: an item, a payload)
                     await host.settled()
         finally:
             host.send_replies()

@@ -143,7 +143,7 @@ async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> d
         await execution.run()
         if execution.state is ExecutionState.COMPLETED:
             host.completed()
-            if host.checkpointed:  # (a receiver restarted from its checkpoint may ask again)
+            if host.checkpointed or host.lends:  # (a receiver may ask again: items, payloads)
                 await host.settled()
     finally:
         host.send_replies()

@@ -24,6 +24,7 @@ from arachne.model.function_stage import FunctionStage
 from arachne.model.graph import Graph
 from arachne.model.message import Headers, Message
 from arachne.model.node import AsyncNode, Node
+from arachne.model.payloads import LazyPayload, PayloadUnavailable, open_payload
 from arachne.model.policies import Coalesce, ErrorPolicy, Mode, Overflow, Retry
 from arachne.model.port import Input, Output, PortSpec
 from arachne.model.schema import SchemaAdapter, adapt
@@ -53,6 +54,7 @@ __all__ = [
     "Input",
     "Issue",
     "IterSource",
+    "LazyPayload",
     "LinkSpec",
     "Message",
     "Mode",
@@ -61,6 +63,7 @@ __all__ = [
     "NodeFailed",
     "NodeSpec",
     "Output",
+    "PayloadUnavailable",
     "Overflow",
     "PortRef",
     "PortSpec",
