@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from arachne import Runtime
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.host import DEGRADED
 from arachne.distributed.ray_cluster import RayCluster
+from tests.distributed.lazy_pipelines import LARGE, frames, scanner_parts
 from tests.distributed.pipelines import durable_totals, keyed
 
 ROOT = str(Path(__file__).resolve().parents[2])
@@ -159,3 +161,31 @@ def test_a_killed_actor_restarts_from_its_checkpoint_and_the_output_is_whole(
     assert reports["b"]["resumed"] is not None
     links = [link for report in reports.values() for link in report["links"]]
     assert all("not-durable" not in link["taints"] for link in links), links
+
+
+def test_lazy_payloads_go_through_the_object_store(tmp_path: Path, local_ray: None) -> None:
+    """Large payloads cross as object references; only those read are opened; same digests."""
+    g, digest, _ = scanner_parts(5, 90, 3)
+    rt = Runtime()
+    rt.register(g)
+    rt.run()
+    out = tmp_path / "digests.jsonl"
+    cluster = RayCluster(
+        {
+            "builder": "tests.distributed.lazy_pipelines:scanner",
+            "kwargs": {"seed": 5, "count": 90, "keep": 3, "path": str(out)},
+        },
+        {"a": ["source"], "b": ["scan", "digest", "tally"]},
+        options=LinkOptions(lazy_bytes=100_000),
+    )
+    reports = cluster.run(timeout=120)
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert rows == digest.rows
+    (received,) = [row for row in reports["b"]["links"] if row["role"] == "receive"]
+    (sent,) = [row for row in reports["a"]["links"] if row["role"] == "send"]
+    large = sum(1 for m in frames(5, 90) if m.headers["size"] == LARGE)
+    assert received["lazy"] == sent["lent"] == large
+    assert received["opened"] == len(rows) < large
+    assert received["fetched_bytes"] == LARGE * len(rows)
+    assert sent["lent_held"] == 0
+    assert sent["served"] == 0

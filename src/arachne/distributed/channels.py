@@ -40,6 +40,9 @@ MAX_BACKOFF: Final = 16
 HOLD_FRAMES: Final = 2
 """Frames' worth of items a sender keeps waiting before it holds its producer back."""
 
+ASK_RELEASED: Final = 1024
+"""The most lent positions an announcement asks about (a settling sender asks again)."""
+
 
 INCARNATIONS: Final = 1 << 24
 """A host restarts fewer times than this (its incarnation is one half of a channel's epoch)."""
@@ -448,10 +451,16 @@ class SendChannel:
             self.next_seq > self.credit
         )
         unsettled = self.end_acked and not self.closed
-        if (starved or not self.based or unsettled) and now - self._last_announce >= wait:
+        lending = self.end_acked and bool(self.lender.lent)
+        if (
+            starved or not self.based or unsettled or lending
+        ) and now - self._last_announce >= wait:
             self._last_announce = now
             self.announced += 1
-            out.append(Frame(ANNOUNCE, self.channel, epoch=self.epoch, backlog=self.backlog or 1))
+            frame = Frame(ANNOUNCE, self.channel, epoch=self.epoch, backlog=self.backlog or 1)
+            if lending:  # (which of these may go? releases ride on grants, which get lost)
+                frame.items = sorted(self.lender.lent)[:ASK_RELEASED]
+            out.append(frame)
         return out
 
     @property
@@ -463,6 +472,7 @@ class SendChannel:
             or bool(self._marks)
             or (self.ending and not self.closed)
             or not self.based
+            or (self.end_acked and bool(self.lender.lent))
         )
 
     def payload_at(self, position: int) -> tuple[bool, Any]:

@@ -29,7 +29,7 @@ again; its links then preserve durability and replay.
 With ``LinkOptions.lazy_bytes`` a host also lends large payloads (``payloads``): it answers
 ``FETCH`` frames for what its channels lent, asks again for what its own consumers open
 until the answer comes, and, once its run has completed, stays until every payload it lent
-is released or its receiver is gone.
+is released or its receiver has left.
 """
 
 from __future__ import annotations
@@ -393,7 +393,6 @@ class MeshHost:
             ):
                 peer.unavailable_since, peer.detected = heard, now
                 peer.reason = f"silent for {now - heard:.3g} s"
-                self.check_settled()  # (what it was lent, it will not release)
         self._beat = loop.call_later(beat / BEATS, self._heartbeat)
 
     def lost(self, peer: str, reason: str) -> None:
@@ -402,7 +401,6 @@ class MeshHost:
         if known is not None and not known.left and known.unavailable_since is None:
             known.unavailable_since = known.detected = self.loop.time()
             known.reason = reason
-            self.check_settled()
 
     def completed(self) -> None:
         """Say that the partition's run completed: it is never resumed.
@@ -444,7 +442,7 @@ class MeshHost:
         if not out.channel.lender.lent:
             return False
         peer = self.peers.get(out.dest)
-        return peer is None or peer.state == "available"
+        return peer is None or not peer.left  # (a silent one may come back and open them)
 
     @property
     def lends(self) -> bool:
@@ -600,6 +598,8 @@ class MeshHost:
             return
         if frame.kind == DATA and inb.channel.on_data(frame):
             inb.arrived()
+        elif frame.kind == ANNOUNCE and frame.items and inb.borrower is not None:
+            inb.borrower.asked(frame.items)  # (a sender asking which payloads are let go)
         elif frame.kind == PAYLOAD and inb.borrower is not None:
             inb.borrower.arrived(frame.seq, frame.items, frame.end)
             return
@@ -659,8 +659,8 @@ class MeshHost:
             if borrower is None or not borrower.pending:
                 continue
             peer = self.peers.get(inb.source)
-            if peer is not None and peer.state != "available":
-                borrower.fail(f"{peer.state} ({peer.reason or 'it said goodbye'})")
+            if peer is not None and peer.left:  # (a silent one may come back: ask on)
+                borrower.fail("gone (it left)")
                 continue
             for position in borrower.due(now, wait):
                 self.transport.send(

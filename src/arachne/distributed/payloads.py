@@ -7,10 +7,13 @@ sending channel's :class:`Lender` keeps the payload; the receiving host's :class
 turns each handle into a ``LazyPayload`` (``arachne.model.payloads``) that the node across
 the link opens when it reads it: a ``FETCH`` frame asks the sender for that position, a
 ``PAYLOAD`` frame answers (empty, with ``end``, if the payload is gone). Fetches are asked
-again each ``retransmit`` until answered, and fail with ``PayloadUnavailable`` once the
-sender is unavailable. A handle opened or dropped is *released*: the positions ride on the
-receiver's next grant, and the sender lets those payloads go. A sender also lets go of
-what it lent to a receiver that restarted or left.
+again each ``retransmit`` until answered (a silent sender may come back: a network partition
+heals), and fail with ``PayloadUnavailable`` once the sender has left or answers that it no
+longer has the payload (it restarted). A handle opened or dropped is *released*: the
+positions ride on the receiver's next grant, and the sender lets those payloads go. Grants
+may be lost, so a sender whose channel has ended and that still holds payloads lists their
+positions in its announcements; the receiver answers with those no live handle holds. A
+sender also lets go of what it lent to a receiver that restarted or left.
 
 A transport with an object store of its own (Ray's) puts the payload there instead: the
 handle carries the store's reference, the receiver opens it from the store, and the store's
@@ -22,7 +25,6 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_right
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final, Protocol
 
@@ -43,18 +45,33 @@ class ObjectStore(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
 class PayloadRef:
     """A lent payload's handle on the wire: its channel position, its size and kind.
 
     ``stored`` is the object store's reference when the transport has a store (then the
-    payload is fetched from there, not from the sender).
+    payload is fetched from there, not from the sender). (A plain class, not a dataclass:
+    the frame encoder must see it to write it as a handle.)
     """
 
-    position: int
-    size: int
-    text: bool = False
-    stored: Any = None
+    __slots__ = ("position", "size", "stored", "text")
+
+    def __init__(self, position: int, size: int, text: bool = False, stored: Any = None) -> None:
+        self.position = position
+        self.size = size
+        self.text = text
+        self.stored = stored
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not PayloadRef:
+            return NotImplemented
+        mine = (self.position, self.size, self.text, self.stored)
+        return mine == (other.position, other.size, other.text, other.stored)
+
+    def __hash__(self) -> int:
+        return hash((self.position, self.size, self.text))
+
+    def __repr__(self) -> str:
+        return f"PayloadRef(position={self.position}, size={self.size}, text={self.text})"
 
 
 def lendable(item: Any) -> Any:
@@ -140,8 +157,10 @@ class Borrower:
         "_let_go",
         "_loop",
         "_request",
+        "bound",
         "channel",
         "fetched_bytes",
+        "live",
         "opened",
         "pending",
         "refs",
@@ -164,6 +183,8 @@ class Borrower:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.pending: dict[int, list[Any]] = {}  # position -> [future, when last asked]
         self.releasing: list[int] = []  # released positions the next grant carries
+        self.live: set[int] = set()  # positions whose handles are not released yet
+        self.bound = 0  # the last position made a handle (they come in order)
         self.refs = self.opened = self.fetched_bytes = self.released = 0
 
     def bind(self, items: list[Any]) -> list[Any]:
@@ -186,6 +207,8 @@ class Borrower:
         if ref.stored is not None:
             fetch: Callable[[], Awaitable[Any]] = partial(self._from_store, ref)
             return LazyPayload(ref.size, fetch, partial(self._dropped, None), text=ref.text)
+        self.live.add(ref.position)
+        self.bound = max(self.bound, ref.position)
         return LazyPayload(
             ref.size,
             partial(self.fetch, ref.position),
@@ -264,10 +287,19 @@ class Borrower:
         self.released += 1
         if position is None:
             return
+        self.live.discard(position)
         self.releasing.append(position)
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._let_go)
+
+    def asked(self, positions: Iterable[Any]) -> None:
+        """Release again those of ``positions`` handed on and no longer held (the sender asks).
+
+        (A position not handed on yet is still to come: it is not released.)
+        """
+        live, bound = self.live, self.bound
+        self.releasing += [p for p in positions if type(p) is int and p <= bound and p not in live]
 
     def take_released(self) -> list[int]:
         """Return the positions released since the last grant (the grant carries them)."""

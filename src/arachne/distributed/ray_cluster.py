@@ -58,10 +58,22 @@ def _ray() -> Any:
     return ray
 
 
+class _ObjectStore:
+    """Ray's object store, where lazy payloads go (``arachne.distributed.payloads``)."""
+
+    def put(self, value: Any) -> Any:
+        """Put ``value`` in the store; the reference frees it once every holder dropped it."""
+        return _ray().put(value)
+
+
 class RayTransport:
-    """Frames between partition actors: one ``deliver`` call per peer per turn of the loop."""
+    """Frames between partition actors: one ``deliver`` call per peer per turn of the loop.
+
+    Lazy payloads go through Ray's object store: a handle carries the object's reference.
+    """
 
     capabilities = LinkCapabilities()  # inside the Ray cluster; frames in memory
+    object_store = _ObjectStore()
 
     def __init__(self, peers: Mapping[str, Any]) -> None:
         self.peers = dict(peers)

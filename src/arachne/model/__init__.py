@@ -63,8 +63,8 @@ __all__ = [
     "NodeFailed",
     "NodeSpec",
     "Output",
-    "PayloadUnavailable",
     "Overflow",
+    "PayloadUnavailable",
     "PortRef",
     "PortSpec",
     "PullSource",
@@ -75,4 +75,5 @@ __all__ = [
     "Topology",
     "adapt",
     "node",
+    "open_payload",
 ]
