@@ -51,18 +51,33 @@ class Scan(Node):
 
 
 class Digest(AsyncNode):
-    """Opens each payload and keeps ``[id, sha256, length]``, in a list or a JSON-lines file."""
+    """Opens each payload and keeps ``[id, sha256, length]``, in a list or a JSON-lines file.
+
+    With ``table`` (shared by the graphs a restarted cluster builds) it also writes each row
+    there by id: what a restarted consumer writes again lands on the same row.
+    """
 
     inp = Input(None, name="in")
 
-    def __init__(self, path: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str | None = None,
+        table: dict[int, list[Any]] | None = None,
+        pause: float = 0.0,
+    ) -> None:
         self.path = path
+        self.table = table
+        self.pause = pause
         self.rows: list[list[Any]] = []
 
     async def on_message(self, port: str, msg: Message) -> None:
+        if self.pause:
+            await self.sleep(self.pause)
         body = await open_payload(msg.payload)
         row = [msg.headers["id"], hashlib.sha256(body).hexdigest(), len(body)]
         self.rows.append(row)
+        if self.table is not None:
+            self.table[row[0]] = row
         if self.path is not None:
             with open(self.path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(row) + "\n")
@@ -87,13 +102,19 @@ def scanner(seed: int, count: int, keep: int, path: str | None = None) -> Subgra
 
 
 def scanner_parts(
-    seed: int, count: int, keep: int, path: str | None = None
+    seed: int,
+    count: int,
+    keep: int,
+    path: str | None = None,
+    *,
+    table: dict[int, list[Any]] | None = None,
+    pause: float = 0.0,
 ) -> tuple[Subgraph, Digest, Tally]:
     """The scanner graph, with its digest and tally nodes (to read what they kept)."""
     g = Subgraph("scanner")
     g.add_node(IterSource(frames(seed, count)), name="source")
     g.add_node(Scan(keep), name="scan")
-    digest, tally = Digest(path), Tally()
+    digest, tally = Digest(path, table, pause), Tally()
     g.add_node(digest, name="digest")
     g.add_node(tally, name="tally")
     g.connect(("source", "out"), ("scan", "in"), capacity=4)

@@ -26,6 +26,8 @@ from arachne.distributed.host import MeshHost
 from arachne.distributed.memory import MemoryNetwork, NetworkFaults, Partition
 from arachne.distributed.payloads import PayloadRef
 from arachne.distributed.processes import ProcessCluster
+from arachne.durable import SqliteStore
+from arachne.model.errors import NodeFailed
 from arachne.model.message import Headers
 from arachne.sim import SimClock, SimLoop
 from tests.distributed.lazy_pipelines import LARGE, frames, scanner_parts
@@ -214,6 +216,67 @@ def test_without_lazy_bytes_payloads_cross_whole() -> None:
     assert all(row.get("lazy", 0) == 0 and row.get("lent", 0) == 0 for row in links)
 
 
+def run_checkpointed(
+    db: Path, seed: int, crash: tuple[str, float, float] | None, pause: float = 0.0
+) -> tuple[dict[int, list[Any]], MemoryCluster]:
+    """The scanner on two checkpointed hosts; ``crash = (partition, at, back_after)``."""
+    table: dict[int, list[Any]] = {}
+    loop = SimLoop()
+    try:
+        with SqliteStore(db) as store:
+            cluster = MemoryCluster(
+                lambda: scanner_parts(seed, 45, 3, table=table, pause=pause)[0],
+                {"a": ["source"], "b": ["scan", "digest", "tally"]},
+                network=MemoryNetwork(NetworkFaults(delay=(0.0, 0.002)), seed=seed),
+                options=LinkOptions(lazy_bytes=100_000, heartbeat=0.2, retransmit=0.05),
+                clock=SimClock(loop),
+                store=store,
+                checkpoint_every=0.005,
+            )
+            if crash is not None:
+                name, at, back = crash
+                loop.call_at(at, cluster.crash, name)
+                loop.call_at(at + back, cluster.restart, name)
+            loop.run_until_complete(asyncio.wait_for(cluster.run(), 600.0))
+            assert not loop.errors, loop.errors
+    finally:
+        loop.close()
+    return table, cluster
+
+
+@pytest.mark.parametrize("seed", range(max(12, len(SEEDS) // 5)))
+def test_a_lazy_link_between_checkpointed_hosts_survives_a_restart_of_either_end(
+    tmp_path: Path, seed: int
+) -> None:
+    """The sender or the receiver crashes mid-run and resumes: every digest, as one process.
+
+    A restarted receiver is sent its handles again; a restarted sender answers fetches for
+    what it still keeps.
+    """
+    rng = random.Random(seed)
+    expected = {row[0]: row for row in single(seed, 45, 3)[0]}
+    _, cluster = run_checkpointed(tmp_path / "whole.db", seed, None)
+    victim = rng.choice(["a", "b"])
+    at = rng.uniform(0.0, cluster.completed[victim] * 0.9)  # (while its run goes on)
+    crash = (victim, at, rng.uniform(0.01, 0.3))
+    table, cluster = run_checkpointed(tmp_path / "crashed.db", seed, crash)
+    assert table == expected
+    rows = [row for rows_ in cluster.links().values() for row in rows_]
+    assert all("payloads-not-durable" in row["taints"] for row in rows)
+
+
+def test_payloads_lent_by_a_sender_lost_after_it_completed_fail_their_opener(
+    tmp_path: Path,
+) -> None:
+    """The sender completes, then dies holding payloads a slow reader has not opened yet.
+
+    Its run is over, so it is not resumed: the reader's fetch fails, naming the host and why,
+    and so does the run (nothing is silently skipped).
+    """
+    with pytest.raises(NodeFailed, match=r"PayloadUnavailable: .*host 'a' is gone \(its run had"):
+        run_checkpointed(tmp_path / "run.db", 3, ("a", 0.5, 0.1), pause=0.1)
+
+
 def pair(network: MemoryNetwork, options: LinkOptions) -> tuple[MeshHost, MeshHost]:
     a = MeshHost("a", network, options=options)
     b = MeshHost("b", network, options=options)
@@ -258,7 +321,7 @@ def test_a_payload_is_fetched_after_its_sender_comes_back_and_not_after_it_left(
     finally:
         loop.close()
     assert opened == b"x" * 500
-    assert "host 'a' is gone (it left)" in message
+    assert "host 'a' is gone (it said goodbye)" in message
 
 
 def test_a_sender_that_no_longer_has_a_payload_says_so() -> None:

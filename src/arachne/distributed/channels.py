@@ -22,7 +22,7 @@ receiver answers with its grant: a lost grant costs a round trip, never a deadlo
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -151,6 +151,7 @@ class SendChannel:
         "pending_bytes",
         "pushed",
         "resent",
+        "resumed",
         "skip_to",
         "stale",
         "taken",
@@ -191,6 +192,7 @@ class SendChannel:
         self._last_announce = -math.inf
         self.resent = self.announced = self.stale = 0
         self.lender = Lender()  # (payloads lent to the receiver: with lazy_bytes only)
+        self.resumed = not based  # (a restarted producer's: its receiver may hold handles)
 
     # -- what the producer does --------------------------------------------------------------
 
@@ -406,6 +408,9 @@ class SendChannel:
                 "producer's); start the run over"
             )
             return
+        if self.resumed:  # (handles the receiver took before we restarted may still be held)
+            self.resumed = False
+            self._lend_taken(base)
         if base >= self.pushed:  # it has all we have, and more: drop what we re-make
             self.skip_to = base
             self._items.clear()
@@ -431,6 +436,14 @@ class SendChannel:
         if passed is not None:
             marks.appendleft((base, passed))
         self._marks = marks
+
+    def _lend_taken(self, base: int) -> None:
+        """Keep lent the big items kept up to ``base``: the receiver took their handles."""
+        big, start = self.lender.big, self._start
+        for position in big[bisect_right(big, start) : bisect_right(big, base)]:
+            payload = lendable(self._items[position - start - 1])
+            if payload is not None:
+                self.lender.keep(position, payload)
 
     def due(self, now: float) -> list[Frame]:
         """Return what must go again: frames unacknowledged for too long, an announcement.

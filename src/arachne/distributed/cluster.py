@@ -215,12 +215,18 @@ class MemoryCluster:
         It is built afresh from the cluster's builder; its peers learn of the restart from its
         heartbeats and start a new epoch on the links they share with it. A partition whose
         run had completed (it crashed while its links settled) is not started again: its run
-        is over, and what it sent was taken for good.
+        is over, and what it sent was taken for good (but payloads it had lent and nobody
+        opened yet are lost: opening them raises ``PayloadUnavailable``).
         """
         if name not in self.crashed:
             raise ValueError(f"partition {name!r} has not crashed; crash() it first")
         if name in self.completed or self.executions[name].state is ExecutionState.COMPLETED:
-            return  # (crashed once its run had completed, while its links settled: it is over)
+            # (crashed once its run had completed, while its links settled: it is over, and
+            # payloads it had lent are lost: its peers learn it is gone for good)
+            for other, host in self.hosts.items():
+                if other != name and other not in self.crashed:
+                    host.gone(name, "its run had completed before it crashed")
+            return
         if self._build is None or self.store is None:
             raise ValueError(
                 "restart needs MemoryCluster(build, ..., store=SqliteStore(...)): a function "

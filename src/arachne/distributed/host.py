@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BEATS",
     "DEGRADED",
+    "PAYLOADS_NOT_DURABLE",
     "SILENT_BEATS",
     "Inbound",
     "LinkCapabilities",
@@ -83,6 +84,10 @@ SILENT_BEATS: Final = 3
 
 DEGRADED = "degraded-link"
 """The taint a link carries while the host at its other end is unavailable."""
+
+PAYLOADS_NOT_DURABLE = "payloads-not-durable"
+"""The taint of a link that leaves large payloads with their sender (``lazy_bytes``): one not
+opened before its sender dies is lost with it."""
 
 
 class Transport(Protocol):
@@ -487,16 +492,25 @@ class MeshHost:
         if frame.kind == HEARTBEAT and frame.epoch > self.incarnations.get(source, 0):
             self.restarted(source, frame.epoch)
         if peer.left and self.lends:
-            self._left(source)
+            self._left(source, "it said goodbye")
 
-    def _left(self, peer: str) -> None:
+    def gone(self, peer: str, reason: str) -> None:
+        """Take ``peer`` as gone for good (its run is over and it will not come back)."""
+        known = self.peers.get(peer)
+        if known is None or known.left:
+            return
+        known.left = True
+        known.reason = reason
+        self._left(peer, reason)
+
+    def _left(self, peer: str, why: str) -> None:
         """Forget what was lent to ``peer`` and fail fetches from it: it said goodbye."""
         for out in self.outbound.values():
             if out.dest == peer:
                 out.channel.lender.clear()
         for inb in self.inbound.values():
             if inb.source == peer and inb.borrower is not None:
-                inb.borrower.fail("gone (it left)")
+                inb.borrower.fail(f"gone ({why})")
         self.check_settled()
 
     def restarted(self, peer: str, incarnation: int) -> None:
@@ -599,7 +613,7 @@ class MeshHost:
         if frame.kind == DATA and inb.channel.on_data(frame):
             inb.arrived()
         elif frame.kind == ANNOUNCE and frame.items and inb.borrower is not None:
-            inb.borrower.asked(frame.items)  # (a sender asking which payloads are let go)
+            inb.borrower.asked(frame.items, inb.channel.delivered)  # (which may go?)
         elif frame.kind == PAYLOAD and inb.borrower is not None:
             inb.borrower.arrived(frame.seq, frame.items, frame.end)
             return
@@ -660,7 +674,7 @@ class MeshHost:
                 continue
             peer = self.peers.get(inb.source)
             if peer is not None and peer.left:  # (a silent one may come back: ask on)
-                borrower.fail("gone (it left)")
+                borrower.fail(f"gone ({peer.reason or 'it said goodbye'})")
                 continue
             for position in borrower.due(now, wait):
                 self.transport.send(
@@ -762,4 +776,6 @@ class MeshHost:
         known = self.peers.get(peer)
         if known is not None and known.state == "unavailable":
             labels.append(DEGRADED)
+        if self.lends:
+            labels.append(PAYLOADS_NOT_DURABLE)
         return labels

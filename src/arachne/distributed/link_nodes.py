@@ -88,19 +88,30 @@ class LinkOut(Node):
         await self._out.finish()
 
     def snapshot(self) -> dict[str, Any]:
-        """Return how many items were pushed, and those the receiver had not taken yet."""
+        """Return what a restarted producer needs to send again or to serve.
+
+        How many items were pushed, those the receiver had not taken yet, and the payloads
+        lent for handles it may still hold.
+        """
         pushed, start, items, marks = self._out.channel.kept()
         frame = encode(Frame(DATA, self._out.channel.channel, items=items))
         kept = base64.b64encode(bytes(frame[PREFIX_BYTES:])).decode("ascii")
         # (a node saved finished is not finished again: its channel must end on its own)
         ending = self._out.channel.ending
-        return {
+        state = {
             "pushed": pushed,
             "from": start,
             "items": kept,
             "ending": ending,
             "marks": [list(mark) for mark in marks],
         }
+        # Payloads lent for handles the receiver took (up to `from`) and has not released:
+        # a restarted producer still answers fetches for them.
+        lent = [[p, v] for p, v in sorted(self._out.channel.lender.lent.items()) if p <= start]
+        if lent:
+            frame = encode(Frame(DATA, self._out.channel.channel, items=lent))
+            state["lent"] = base64.b64encode(bytes(frame[PREFIX_BYTES:])).decode("ascii")
+        return state
 
     def restore(self, state: Any) -> None:
         """Take back what :meth:`snapshot` saved: those items are sent again if asked for."""
@@ -110,6 +121,9 @@ class LinkOut(Node):
         channel = self._out.channel
         marks = [(int(at), float(t)) for at, t in state.get("marks", [])]
         channel.restore(int(state["pushed"]), int(state["from"]), items, marks)
+        if state.get("lent"):
+            for position, payload in decode(base64.b64decode(state["lent"])).items:
+                channel.lender.keep(int(position), payload)
         if state.get("ending"):
             channel.finish()
 

@@ -118,13 +118,17 @@ class Lender:
             if self.store is not None:
                 stored = self.store.put(payload)
             else:
-                if position not in self.lent:
-                    self.lent_bytes += size
-                self.lent[position] = payload
+                self.keep(position, payload)
             self.total += 1
             ref = PayloadRef(position, size, isinstance(payload, str), stored)
             items[index] = Message(ref, item.headers) if type(item) is Message else ref
         return items
+
+    def keep(self, position: int, payload: Any) -> None:
+        """Hold ``payload`` for the handle at ``position`` until it is released."""
+        if position not in self.lent:
+            self.lent_bytes += len(payload)
+            self.lent[position] = payload
 
     def forget(self, upto: int) -> None:
         """Stop marking positions up to ``upto`` (the channel dropped those items)."""
@@ -157,7 +161,6 @@ class Borrower:
         "_let_go",
         "_loop",
         "_request",
-        "bound",
         "channel",
         "fetched_bytes",
         "live",
@@ -184,7 +187,6 @@ class Borrower:
         self.pending: dict[int, list[Any]] = {}  # position -> [future, when last asked]
         self.releasing: list[int] = []  # released positions the next grant carries
         self.live: set[int] = set()  # positions whose handles are not released yet
-        self.bound = 0  # the last position made a handle (they come in order)
         self.refs = self.opened = self.fetched_bytes = self.released = 0
 
     def bind(self, items: list[Any]) -> list[Any]:
@@ -208,7 +210,6 @@ class Borrower:
             fetch: Callable[[], Awaitable[Any]] = partial(self._from_store, ref)
             return LazyPayload(ref.size, fetch, partial(self._dropped, None), text=ref.text)
         self.live.add(ref.position)
-        self.bound = max(self.bound, ref.position)
         return LazyPayload(
             ref.size,
             partial(self.fetch, ref.position),
@@ -293,13 +294,16 @@ class Borrower:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._let_go)
 
-    def asked(self, positions: Iterable[Any]) -> None:
+    def asked(self, positions: Iterable[Any], delivered: int) -> None:
         """Release again those of ``positions`` handed on and no longer held (the sender asks).
 
-        (A position not handed on yet is still to come: it is not released.)
+        ``delivered`` is the last position the channel handed on (a restarted receiver's
+        counts from its checkpoint); a position after it is still to come: not released.
         """
-        live, bound = self.live, self.bound
-        self.releasing += [p for p in positions if type(p) is int and p <= bound and p not in live]
+        live = self.live
+        self.releasing += [
+            p for p in positions if type(p) is int and p <= delivered and p not in live
+        ]
 
     def take_released(self) -> list[int]:
         """Return the positions released since the last grant (the grant carries them)."""
