@@ -176,12 +176,20 @@ def trades(seed: int, count: int) -> list[list[Any]]:
     return [[n, rng.choice(KEYS), rng.randrange(100)] for n in range(count)]
 
 
-def ledger_graph(data: list[list[Any]], table: dict[int, list[Any]]) -> Subgraph:
+def ledger_graph(
+    data: list[list[Any]], table: dict[int, list[Any]], pause: float = 0.0
+) -> Subgraph:
+    """source -> totals -> ledger; with ``pause``, a ``paced`` node after the source."""
     g = Subgraph("ledger")
     g.add_node(IterSource(data), name="source")
     g.add_node(Totals(), name="totals")
     g.add_node(Ledger(table), name="ledger")
-    g.connect(("source", "out"), ("totals", "in"), capacity=8)
+    if pause:
+        g.add_node(Paced(pause), name="paced")
+        g.connect(("source", "out"), ("paced", "in"), capacity=8)
+        g.connect(("paced", "out"), ("totals", "in"), capacity=8)
+    else:
+        g.connect(("source", "out"), ("totals", "in"), capacity=8)
     g.connect(("totals", "out"), ("ledger", "in"), capacity=8)
     return g
 

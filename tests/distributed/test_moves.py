@@ -170,3 +170,73 @@ def test_a_move_to_the_owner_it_has_or_after_the_input_ended_changes_nothing() -
     assert table == single_ledger(data)
     assert cluster.query()["routes"]["totals"]["audit"] == []
     assert cluster.instances["src"]["totals~router"].holding is None
+
+
+def run_with_router_crash(
+    data: list[list[Any]], tmp: Path, seed: int, when: str, delay: float
+) -> tuple[dict[int, list[Any]], MemoryCluster]:
+    """Checkpointed partitions; the router's partition crashes ``delay`` s after the router
+    began holding (``when="hold"``) or took the flip (``"flip"``), and restarts 10 ms later."""
+    table: dict[int, list[Any]] = {}
+    loop = SimLoop()
+    try:
+        with SqliteStore(tmp / "run.db") as store, SqliteStore(tmp / "journal.db") as kept:
+            cluster = MemoryCluster(
+                lambda: ledger_graph(data, table, pause=0.0005),
+                {**PLACEMENT, "src": ["source", "paced"]},
+                network=MemoryNetwork(NetworkFaults(delay=(0.0005, 0.002)), seed=seed),
+                options=LinkOptions(credits=2, frame_items=4, retransmit=0.01, heartbeat=0.2),
+                clock=SimClock(loop),
+                shards=SHARDS,
+                store=store,
+                checkpoint_every=0.05,
+            )
+            journal = RouteJournal(kept, "totals", clock=loop.time)
+
+            def router() -> Any:
+                return cluster.instances["src"]["totals~router"]
+
+            async def mover() -> None:
+                await asyncio.sleep(0.01)
+                await cluster.move("totals", moving_range(), "b", journal=journal).run()
+
+            async def crasher() -> None:
+                seen = (
+                    (lambda: router().holding is not None)
+                    if when == "hold"
+                    else (lambda: router().pmap.epoch >= 1)
+                )
+                while not seen():
+                    await asyncio.sleep(0.0002)
+                await asyncio.sleep(delay)
+                cluster.crash("src")
+                await asyncio.sleep(0.01)
+                cluster.restart("src")
+
+            async def all_of_it() -> None:
+                await asyncio.gather(cluster.run(), mover(), crasher())
+
+            loop.run_until_complete(asyncio.wait_for(all_of_it(), 120.0))
+            assert not loop.errors, loop.errors
+    finally:
+        loop.close()
+    return table, cluster
+
+
+@pytest.mark.parametrize("when", ["hold", "flip"])
+@pytest.mark.parametrize("delay", [0.001, 0.005, 0.02])
+def test_a_router_restarted_mid_move_sends_the_new_owner_what_it_sent_before(
+    tmp_path: Path, when: str, delay: float
+) -> None:
+    """The router's partition crashes while it holds the range, or just after the flip (before
+    a checkpoint saved it), and resumes from its checkpoint: restored mid-move, the router
+    routes nothing until the map is offered again, and takes the flip at the input position
+    it took it first; the controller waits for a checkpoint begun after each step. The new
+    owner is sent the same items in the same order: the ledger is one process's."""
+    for seed in range(4):
+        data = trades(seed, 1500)
+        (tmp_path / str(seed)).mkdir()
+        table, cluster = run_with_router_crash(data, tmp_path / str(seed), seed, when, delay)
+        assert table == single_ledger(data), f"seed {seed}"
+        routes = cluster.query()["routes"]["totals"]
+        assert [row["step"] for row in routes["audit"]] == list(STEPS)

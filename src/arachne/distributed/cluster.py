@@ -274,13 +274,16 @@ class MemoryCluster:
         def replica(owner: str) -> Node:
             return self.instances[owner][f"{node}~{owner}"]
 
-        def state(owner: str | None) -> tuple[int, bool, bool, int | None]:
+        def state(owner: str | None) -> tuple[int, bool, bool, int | None, bool]:
             name, node_id = (part, router_id) if owner is None else (owner, f"{node}~{owner}")
             execution = self.executions[name]
             rn = execution.wiring.nodes[node_id]
             checkpointer = execution.checkpointer
             last = None if checkpointer is None else checkpointer.last
-            return rn.stats().received, rn.busy, rn.finished or execution.done, last
+            completed = execution.state is ExecutionState.COMPLETED
+            # (its input ended; a crashed run's nodes stopped, and it resumes)
+            ended = (rn.finished or rn.finishing) and name not in self.crashed
+            return rn.stats().received, rn.busy, ended, last, completed
 
         def flip(marker: Flip) -> None:  # (the map is offered already: this wakes the router)
             execution = self.executions[part]

@@ -97,6 +97,10 @@ class MoveTarget(Protocol):
         """Return whether the router has finished (its input ended: nothing more to hold)."""
         ...
 
+    def router_completed(self) -> bool:
+        """Return whether the router's partition completed its run (it never resumes)."""
+        ...
+
     def hold(self, span: GroupRange) -> dict[str, int]:
         """Have the router hold ``span``'s items; return what it had sent each owner."""
         ...
@@ -153,14 +157,15 @@ class MoveParts:
 
     ``router()`` and ``replica(owner)`` return the nodes as they are now (a partition
     restarted has new ones); ``state(owner)`` returns ``(received, busy, finished,
-    checkpoint)`` of a replica (``None`` owner: the router); ``flipped(marker)`` hands the
+    checkpoint, completed)`` of a replica (``None`` owner: the router; ``completed``: its
+    partition's run completed, so it never resumes); ``flipped(marker)`` hands the
     router the next map (and wakes it).
     """
 
     owners: Sequence[str]
     router: Callable[[], KeyRouter]
     replica: Callable[[str], Node]
-    state: Callable[[str | None], tuple[int, bool, bool, int | None]]
+    state: Callable[[str | None], tuple[int, bool, bool, int | None, bool]]
     flipped: Callable[[Flip], None]
 
     def pmap(self) -> PartitionMap:
@@ -170,6 +175,10 @@ class MoveParts:
     def router_finished(self) -> bool:
         """Return whether the router has finished."""
         return self.state(None)[2]
+
+    def router_completed(self) -> bool:
+        """Return whether the router's partition completed its run."""
+        return self.state(None)[4]
 
     def hold(self, span: GroupRange) -> dict[str, int]:
         """Hold ``span`` at the router."""
@@ -185,7 +194,7 @@ class MoveParts:
 
     def received(self, owner: str) -> tuple[int, bool]:
         """Return what ``owner``'s replica took, and whether it is busy."""
-        taken, busy, _, _ = self.state(owner)
+        taken, busy, _, _, _ = self.state(owner)
         return taken, busy
 
     def checkpoints(self, owner: str | None) -> int | None:
@@ -338,12 +347,16 @@ class OwnershipMove:
 
     async def _moving(self) -> tuple[str, dict[str, Any]]:
         source, to, epoch = self._data["from"], self.to, self._data["epoch"]
-        before = self.parts.checkpoints(None)
-        self.parts.hold(self.span)
-        # (a router restarted keeps holding; one whose input ended waits for the flip, and no
-        # checkpoint passes it meanwhile: it has nothing more to route, so nothing to lose)
-        await self._covered(None, before, self.parts.router_finished)
-        at = self.parts.hold(self.span)[source]  # (the same, unless it restarted before)
+        while True:
+            before = self.parts.checkpoints(None)
+            at = self.parts.hold(self.span)[source]
+            # (one whose input ended waits for the flip, and no checkpoint passes it
+            # meanwhile: it has nothing more to route, so nothing to lose)
+            await self._covered(None, before, self.parts.router_finished)
+            # A router restarted from a checkpoint before the hold holds again from where it
+            # is now: that hold must be covered in turn (the same counts: still the hold).
+            if self.parts.hold(self.span)[source] == at:
+                break
         detail = (
             f"range {self.span} moving from {source} to {to} under epoch {epoch}; its items "
             f"wait at the router, after the {at} items sent to {source} (the log position)"
@@ -373,14 +386,17 @@ class OwnershipMove:
         before: int | None,
         unless: Callable[[], bool] = lambda: False,
     ) -> None:
-        """Wait for ``owner``'s partition to commit a checkpoint after ``before``.
+        """Wait for ``owner``'s partition to commit a checkpoint begun after the change.
 
         Only if it keeps any: a restart from an older one would undo the step the journal
-        says is done. ``owner`` ``None``: the router's partition.
+        says is done. ``before`` is the last one committed before the change; the next one
+        may have been in flight, its state saved before the change, so it takes the one after
+        (one at a time is in flight: it began once that one had committed). ``owner``
+        ``None``: the router's partition.
         """
         if before is not None:
             await self._until(
-                lambda: (self.parts.checkpoints(owner) or 0) > before or unless(),
+                lambda: (self.parts.checkpoints(owner) or 0) > before + 1 or unless(),
                 f"a checkpoint of {owner or 'the router'} that covers the change",
             )
 
@@ -434,8 +450,11 @@ class OwnershipMove:
                 at = parts.flipped_at() if at is None else at
             released = parts.released()
             # (so a router restarted routes by the new map; one restarted from before the flip
-            # has the old map again: it is flipped again)
-            await self._covered(None, before, lambda: parts.pmap().epoch < epoch)
+            # has the old map again: it is flipped again, at the same position; a partition
+            # whose run completed never restarts)
+            await self._covered(
+                None, before, lambda: parts.pmap().epoch < epoch or parts.router_completed()
+            )
             if parts.pmap().epoch >= epoch:
                 break
         return (

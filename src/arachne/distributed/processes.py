@@ -61,6 +61,7 @@ from arachne.model.node import Node
 from arachne.model.subgraph import Subgraph
 from arachne.runtime.checkpointing import check_every
 from arachne.runtime.execution import Execution
+from arachne.runtime.state import ExecutionState
 
 __all__ = [
     "ClusterError",
@@ -278,7 +279,9 @@ def move_op(step: Mapping[str, Any], instances: Mapping[str, Node], execution: E
     if op == "state" and rn is not None:
         checkpointer = execution.checkpointer
         last = None if checkpointer is None else checkpointer.last
-        return [rn.stats().received, rn.busy, rn.finished or execution.done, last]
+        completed = execution.state is ExecutionState.COMPLETED
+        ended = rn.finished or rn.finishing  # (its input ended; not a crashed run's)
+        return [rn.stats().received, rn.busy, ended, last, completed]
     if isinstance(node, KeyRouter):
         if op == "pmap":
             return node.pmap.plain()
@@ -566,6 +569,10 @@ class _RemoteMove:
         """Return whether the router has finished."""
         return bool(self._router("state")[2])
 
+    def router_completed(self) -> bool:
+        """Return whether the router's partition completed its run."""
+        return bool(self._router("state")[4])
+
     def hold(self, span: GroupRange) -> dict[str, int]:
         """Hold ``span`` at the router."""
         counts = self._router("hold", span=[span.start, span.stop])
@@ -581,7 +588,7 @@ class _RemoteMove:
 
     def received(self, owner: str) -> tuple[int, bool]:
         """Return what ``owner``'s replica took, and whether it is busy."""
-        taken, busy, _, _ = self._replica(owner, "state")
+        taken, busy, *_ = self._replica(owner, "state")
         return int(taken), bool(busy)
 
     def checkpoints(self, owner: str | None) -> int | None:

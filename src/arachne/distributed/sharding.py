@@ -71,6 +71,12 @@ class KeyRouter(Node):
         self.flipped_at = 0  # the position at which the last flip was taken
         self._finishing: asyncio.Event | None = None
         self.released = 0  # items the last move's flip sent on to the new owner
+        # In a checkpointed run, what is routed after a change of map or hold waits here
+        # (with its owner) until a checkpoint that saved the change has committed.
+        self._outbox: list[tuple[str, Any]] = []
+        self._gated = False  # (items go to the outbox)
+        self._changed = False  # (a change no snapshot has saved yet)
+        self._saved: int | None = None  # (outbox items the snapshot in flight saved)
 
     def snapshot(self) -> dict[str, Any]:
         """Return the map, the counts sent, and a move's hold with the items it holds.
@@ -79,7 +85,11 @@ class KeyRouter(Node):
         goes on holding a move's range (with what it held) where the checkpoint saw it.
         """
         held = encode(Frame(DATA, self.name(), items=self._held))
+        outbox = encode(Frame(DATA, self.name(), items=[list(sent) for sent in self._outbox]))
+        if self._gated:
+            self._saved, self._changed = len(self._outbox), False
         return {
+            "outbox": base64.b64encode(bytes(outbox[PREFIX_BYTES:])).decode("ascii"),
             "routed": self.routed,
             "pmap": self.pmap.plain(),
             "sent": dict(self.sent),
@@ -100,6 +110,48 @@ class KeyRouter(Node):
         self.held_at = {str(k): int(v) for k, v in state.get("held_at", {}).items()}
         held = state.get("held")
         self._held = decode(base64.b64decode(held)).items if held else []
+        outbox = state.get("outbox")
+        self._outbox = (
+            [(str(o), i) for o, i in decode(base64.b64decode(outbox)).items] if (outbox) else []
+        )
+
+    def on_start(self) -> None:
+        """Send on what a restored checkpoint saved in the outbox (it has committed)."""
+        self._open_gate()
+
+    def on_checkpoint(self, checkpoint: int) -> None:
+        """Send on what the committed checkpoint saved; open the gate if nothing changed since.
+
+        What was routed after that checkpoint's snapshot, by the state it saved, is made the
+        same again by a restart from it: it goes too, unless a change came after the snapshot.
+        """
+        saved, self._saved = self._saved, None
+        if saved is None:
+            return
+        if self._changed:
+            self._emit_outbox(saved)
+        else:
+            self._open_gate()
+
+    def _changes(self) -> None:
+        """Gate what is routed from now on (a change of map or hold), if checkpointed.
+
+        A restart from a checkpoint before the change makes the change again where the
+        controller asks for it, perhaps at another input position: nothing routed after it
+        may have left before a checkpoint saved it, or the new owner would be sent another
+        stream than the one it had.
+        """
+        if self.context.checkpointed:
+            self._gated = self._changed = True
+
+    def _open_gate(self) -> None:
+        self._gated = False
+        self._emit_outbox(len(self._outbox))
+
+    def _emit_outbox(self, count: int) -> None:
+        out, self._outbox = self._outbox[:count], self._outbox[count:]
+        for owner, item in out:
+            self.emit(self._ports[owner], item)
 
     def offer(self, pmap: PartitionMap, at: int | None = None) -> None:
         """Have the router take ``pmap`` (a later epoch) at its next turn.
@@ -119,6 +171,7 @@ class KeyRouter(Node):
             await self._finishing.wait()
         if self._offered is not None:
             self._flip(self._offered)
+        self._open_gate()  # (the run ends: what waits goes now)
 
     def outputs(self) -> Mapping[str, Any]:
         """One output per owner: ``to_<owner>``."""
@@ -134,6 +187,7 @@ class KeyRouter(Node):
                 raise ValueError(f"{self.name()}: {self.holding} is held already, not {span}")
             return dict(self.held_at)
         self.holding, self.held_at = span, dict(self.sent)
+        self._changes()
         return dict(self.held_at)
 
     @property
@@ -181,7 +235,10 @@ class KeyRouter(Node):
 
     def _send(self, owner: str, item: Any) -> None:
         self.sent[owner] += 1
-        self.emit(self._ports[owner], item)
+        if self._gated:
+            self._outbox.append((owner, item))
+        else:
+            self.emit(self._ports[owner], item)
 
     def _flip(self, pmap: PartitionMap) -> None:
         self._offered = self._offered_at = None
@@ -189,6 +246,7 @@ class KeyRouter(Node):
             return
         self.pmap = pmap
         self.flipped_at = self.routed
+        self._changes()
         held, self._held = self._held, []
         self.released = len(held)
         self.holding = None
