@@ -56,13 +56,18 @@ def test_a_lazy_payload_is_fetched_once_and_released_once() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
 
-        def fetch() -> asyncio.Future[Any]:
-            fetches.append(1)
-            future = loop.create_future()
-            loop.call_later(0.01, future.set_result, b"abc")
-            return future
+        shared: list[asyncio.Future[Any]] = []
+
+        def fetch() -> asyncio.Future[Any]:  # (as the link does: one fetch, many waiters)
+            if not shared:
+                fetches.append(1)
+                shared.append(loop.create_future())
+                loop.call_later(0.01, shared[0].set_result, b"abc")
+            return asyncio.shield(shared[0])
 
         lazy = LazyPayload(3, fetch, lambda: releases.append(1))
+        with pytest.raises(TimeoutError):  # (an opener that gives up leaves the rest waiting)
+            await asyncio.wait_for(lazy.open(), 0.001)
         assert not lazy.opened
         assert "not opened" in repr(lazy)
         with pytest.raises(RuntimeError, match="not been opened"):

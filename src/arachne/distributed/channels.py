@@ -29,7 +29,14 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, Final
 
-from arachne.distributed.frames import ANNOUNCE, CREDIT, DATA, Frame, item_bytes
+from arachne.distributed.frames import (
+    ANNOUNCE,
+    CREDIT,
+    DATA,
+    MAX_FRAME_BYTES,
+    Frame,
+    item_bytes,
+)
 from arachne.distributed.payloads import REF_BYTES, Lender, lendable
 
 __all__ = ["LinkOptions", "ReceiveChannel", "SendChannel", "Taken", "channel_epoch"]
@@ -39,6 +46,10 @@ MAX_BACKOFF: Final = 16
 
 HOLD_FRAMES: Final = 2
 """Frames' worth of items a sender keeps waiting before it holds its producer back."""
+
+LAZY_MAX: Final = MAX_FRAME_BYTES - (1 << 16)
+"""Payloads this long or longer go whole (and fail the link, too big for any frame): a lent
+one could never be answered in one frame."""
 
 ASK_RELEASED: Final = 1024
 """The most lent positions an announcement asks about (a settling sender asks again)."""
@@ -74,6 +85,7 @@ class LinkOptions:
     is what the receiver may ask for again if it restarts); ``lazy_bytes``: payloads (bytes or
     text) at least this long stay with the sender and cross as handles the consumer opens
     when it reads them (``arachne.distributed.payloads``; None, the default: all go at once).
+    What a channel lent is not counted in ``retain_bytes``: it is held until released.
     """
 
     credits: int = 10
@@ -206,6 +218,12 @@ class SendChannel:
             raise RuntimeError(f"channel {self.channel!r} has ended; nothing more can be pushed")
         if self.pushed < self.skip_to:
             skip = min(len(items), self.skip_to - self.pushed)
+            lazy = self.options.lazy_bytes
+            if lazy is not None:  # (the receiver may hold handles to these: keep them lent)
+                for offset, item in enumerate(items[:skip]):
+                    payload = lendable(item)
+                    if payload is not None and lazy <= len(payload) < LAZY_MAX:
+                        self.lender.keep(self.pushed + offset + 1, payload)
             self.pushed += skip
             items = items[skip:]
             if not items:
@@ -219,7 +237,7 @@ class SendChannel:
         if lazy is not None and sizes and max(sizes) >= lazy + 8:
             big = self.lender.big
             for index, size in enumerate(sizes):
-                if size >= lazy + 8 and lendable(items[index]) is not None:
+                if lazy + 8 <= size < LAZY_MAX and lendable(items[index]) is not None:
                     big.append(self.pushed + index + 1)
                     sizes[index] = REF_BYTES  # (what it takes in a frame: a handle)
         self._items += items

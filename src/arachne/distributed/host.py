@@ -310,6 +310,7 @@ class MeshHost:
         self._beat: TimerHandle | None = None
         self._settling: Future[None] | None = None
         self._fetching: TimerHandle | None = None
+        self._gone: set[str] = set()  # peers taken as gone for good (``gone``)
         self._shut = False  # (closed: nothing is waited for any more)
         self.peers: dict[str, Peer] = {}
         self._started: float | None = None
@@ -488,7 +489,8 @@ class MeshHost:
         peer.last_heard = self.loop.time()
         peer.unavailable_since = peer.detected = None
         peer.reason = ""
-        peer.left = frame.kind == HEARTBEAT and frame.end
+        # (a late frame from a peer taken as gone for good does not bring it back)
+        peer.left = (frame.kind == HEARTBEAT and frame.end) or source in self._gone
         if frame.kind == HEARTBEAT and frame.epoch > self.incarnations.get(source, 0):
             self.restarted(source, frame.epoch)
         if peer.left and self.lends:
@@ -501,6 +503,7 @@ class MeshHost:
             return
         known.left = True
         known.reason = reason
+        self._gone.add(peer)
         self._left(peer, reason)
 
     def _left(self, peer: str, why: str) -> None:

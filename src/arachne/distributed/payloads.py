@@ -237,12 +237,12 @@ class Borrower:
         entry = self.pending.get(position)
         if entry is not None:
             future: asyncio.Future[Any] = entry[0]
-            return future
+            return asyncio.shield(future)  # (one opener cancelled leaves the fetch going)
         loop = self._loop if self._loop is not None else asyncio.get_running_loop()
         future = loop.create_future()
         self.pending[position] = [future, loop.time()]
         self._request(position)
-        return future
+        return asyncio.shield(future)
 
     def arrived(self, position: int, items: list[Any], gone: bool) -> None:
         """Take the sender's answer for ``position`` (``gone``: it no longer has it)."""

@@ -30,13 +30,13 @@ class LazyPayload:
     """A payload still on the host that made it: its size now, its value once opened.
 
     ``size`` is the payload's length (bytes, or characters for text); ``text`` says which.
-    ``fetch`` returns an awaitable that may be awaited more than once (a future) and gives
-    the value (or raises :class:`PayloadUnavailable`);
+    ``fetch`` returns an awaitable of the value (or raises :class:`PayloadUnavailable`),
+    one per opener: an opener cancelled leaves the others waiting;
     ``release`` is called once, when the value has been fetched or the handle is dropped
     without being opened, so the sender can let the payload go.
     """
 
-    __slots__ = ("_fetch", "_release", "_value", "_waiting", "size", "text")
+    __slots__ = ("_fetch", "_release", "_value", "size", "text")
 
     def __init__(
         self,
@@ -51,7 +51,6 @@ class LazyPayload:
         self._fetch: Callable[[], Awaitable[Any]] | None = fetch
         self._release = release
         self._value: Any = None
-        self._waiting: Awaitable[Any] | None = None
 
     @property
     def opened(self) -> bool:
@@ -76,13 +75,7 @@ class LazyPayload:
         fetch = self._fetch
         if fetch is None:
             return self._value
-        waiting = self._waiting
-        if waiting is None:  # (concurrent openers share one fetch)
-            waiting = self._waiting = fetch()
-        try:
-            value = await waiting
-        finally:
-            self._waiting = None
+        value = await fetch()  # (concurrent openers each wait; the link asks once)
         if self._fetch is not None:
             self._value, self._fetch = value, None
             self._let_go()
