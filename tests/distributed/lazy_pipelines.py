@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from pathlib import Path
 from typing import Any
 
 from arachne import AsyncNode, Input, IterSource, Message, Node, Output, Subgraph, open_payload
@@ -94,6 +95,28 @@ class Tally(Node):
     def on_message(self, port: str, msg: Message) -> None:
         camera, size = msg.payload
         self.tally[camera] = self.tally.get(camera, 0) + size
+
+
+SOURCE = {
+    "builder": "tests.distributed.lazy_pipelines:scanner",
+    "kwargs": {"seed": 5, "count": 90, "keep": 3},
+}
+"""The scanner both the process and the Ray tests run (each adds its output ``path``)."""
+
+PLACED = {"a": ["source"], "b": ["scan", "digest", "tally"]}
+
+
+def fetched_only_what_was_read(reports: dict[str, Any], path: Path) -> list[list[Any]]:
+    """Check two partitions' reports: every large frame lent, those read opened; the rows."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    (received,) = [row for row in reports["b"]["links"] if row["role"] == "receive"]
+    (sent,) = [row for row in reports["a"]["links"] if row["role"] == "send"]
+    large = sum(1 for m in frames(5, 90) if m.headers["size"] == LARGE)
+    assert received["lazy"] == sent["lent"] == large
+    assert received["opened"] == len(rows) < large
+    assert received["fetched_bytes"] == LARGE * len(rows)
+    assert sent["lent_held"] == 0
+    return rows
 
 
 def scanner(seed: int, count: int, keep: int, path: str | None = None) -> Subgraph:

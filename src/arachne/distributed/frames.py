@@ -28,6 +28,7 @@ travels as its value (one not opened cannot cross a second link).
 
 from __future__ import annotations
 
+import base64
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -53,6 +54,8 @@ __all__ = [
     "encode",
     "frame_length",
     "item_bytes",
+    "pack_items",
+    "unpack_items",
 ]
 
 DATA: Final = 0
@@ -168,6 +171,17 @@ def encode(frame: Frame) -> bytearray:
         ) from exc
     _HEADER.pack_into(out, 0, len(out) - _HEADER.size)
     return out
+
+
+def pack_items(items: list[Any]) -> str:
+    """Return ``items`` as text a checkpoint keeps (a frame's MessagePack, in base64)."""
+    frame = encode(Frame(DATA, "", items=items))
+    return base64.b64encode(bytes(frame[_HEADER.size :])).decode("ascii")
+
+
+def unpack_items(text: str) -> list[Any]:
+    """Return the items :func:`pack_items` made ``text`` of."""
+    return decode(base64.b64decode(text)).items
 
 
 def frame_length(prefix: bytes) -> int:

@@ -19,11 +19,10 @@ restart of either end.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from arachne.distributed.frames import DATA, PREFIX_BYTES, Frame, decode, encode
+from arachne.distributed.frames import pack_items, unpack_items
 from arachne.model.message import EMPTY_HEADERS, Message
 from arachne.model.node import Node
 
@@ -94,8 +93,7 @@ class LinkOut(Node):
         lent for handles it may still hold.
         """
         pushed, start, items, marks = self._out.channel.kept()
-        frame = encode(Frame(DATA, self._out.channel.channel, items=items))
-        kept = base64.b64encode(bytes(frame[PREFIX_BYTES:])).decode("ascii")
+        kept = pack_items(items)
         # (a node saved finished is not finished again: its channel must end on its own)
         ending = self._out.channel.ending
         state = {
@@ -109,20 +107,19 @@ class LinkOut(Node):
         # a restarted producer still answers fetches for them.
         lent = [[p, v] for p, v in sorted(self._out.channel.lender.lent.items()) if p <= start]
         if lent:
-            frame = encode(Frame(DATA, self._out.channel.channel, items=lent))
-            state["lent"] = base64.b64encode(bytes(frame[PREFIX_BYTES:])).decode("ascii")
+            state["lent"] = pack_items(lent)
         return state
 
     def restore(self, state: Any) -> None:
         """Take back what :meth:`snapshot` saved: those items are sent again if asked for."""
         if not isinstance(state, dict) or not {"pushed", "from", "items"} <= set(state):
             raise ValueError(f"{self.name()}: a saved link state needs pushed, from and items")
-        items = decode(base64.b64decode(state["items"])).items
+        items = unpack_items(state["items"])
         channel = self._out.channel
         marks = [(int(at), float(t)) for at, t in state.get("marks", [])]
         channel.restore(int(state["pushed"]), int(state["from"]), items, marks)
         if state.get("lent"):
-            for position, payload in decode(base64.b64decode(state["lent"])).items:
+            for position, payload in unpack_items(state["lent"]):
                 channel.lender.keep(int(position), payload)
         if state.get("ending"):
             channel.finish()

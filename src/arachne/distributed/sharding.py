@@ -16,13 +16,12 @@ the graph's source; in one process (``MemoryCluster``) the replicas are copies o
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from arachne.distributed.frames import DATA, PREFIX_BYTES, Frame, decode, encode
+from arachne.distributed.frames import pack_items, unpack_items
 from arachne.distributed.partition_map import GroupRange, PartitionMap
 from arachne.distributed.placement import KEY_GROUPS, Placement, key_group, relinked
 from arachne.model.flatten import node_spec
@@ -84,18 +83,16 @@ class KeyRouter(Node):
         So a router restarted from a checkpoint routes by the map a finished move left, and
         goes on holding a move's range (with what it held) where the checkpoint saw it.
         """
-        held = encode(Frame(DATA, self.name(), items=self._held))
-        outbox = encode(Frame(DATA, self.name(), items=[list(sent) for sent in self._outbox]))
         if self._gated:
             self._saved, self._changed = len(self._outbox), False
         return {
-            "outbox": base64.b64encode(bytes(outbox[PREFIX_BYTES:])).decode("ascii"),
+            "outbox": pack_items([list(sent) for sent in self._outbox]),
             "routed": self.routed,
             "pmap": self.pmap.plain(),
             "sent": dict(self.sent),
             "holding": None if self.holding is None else [self.holding.start, self.holding.stop],
             "held_at": dict(self.held_at),
-            "held": base64.b64encode(bytes(held[PREFIX_BYTES:])).decode("ascii"),
+            "held": pack_items(self._held),
         }
 
     def restore(self, state: Any) -> None:
@@ -109,11 +106,9 @@ class KeyRouter(Node):
         self.holding = None if holding is None else GroupRange(*holding)
         self.held_at = {str(k): int(v) for k, v in state.get("held_at", {}).items()}
         held = state.get("held")
-        self._held = decode(base64.b64decode(held)).items if held else []
+        self._held = unpack_items(held) if held else []
         outbox = state.get("outbox")
-        self._outbox = (
-            [(str(o), i) for o, i in decode(base64.b64decode(outbox)).items] if (outbox) else []
-        )
+        self._outbox = [(str(o), i) for o, i in unpack_items(outbox)] if outbox else []
 
     def on_start(self) -> None:
         """Send on what a restored checkpoint saved in the outbox (it has committed)."""
