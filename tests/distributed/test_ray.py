@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from arachne import Runtime
+from arachne.cli.main import app
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.host import DEGRADED
 from arachne.distributed.ray_cluster import RayCluster
@@ -22,6 +26,7 @@ from tests.distributed.lazy_pipelines import (
 from tests.distributed.pipelines import durable_totals, keyed
 
 ROOT = str(Path(__file__).resolve().parents[2])
+NOTIONAL = Path(ROOT) / "examples" / "documents" / "notional.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +51,23 @@ def local_ray() -> Iterator[None]:
     finally:
         ray.shutdown()
         logging.setLogRecordFactory(before)
+
+
+def durable_reference(tmp_path: Path, count: int) -> Path:
+    """Run ``durable_totals`` in this process; return the file it wrote."""
+    reference = tmp_path / "reference.jsonl"
+    rt = Runtime()
+    rt.register(durable_totals(count, 0.0, str(reference)))
+    rt.run()
+    return reference
+
+
+def durable_source(count: int, out: Path) -> dict[str, Any]:
+    """The actors' source of the same pipeline, paced so a kill lands mid-run."""
+    return {
+        "builder": "tests.distributed.pipelines:durable_totals",
+        "kwargs": {"count": count, "pause": 0.005, "path": str(out)},
+    }
 
 
 def test_two_actors_output_what_one_process_does(tmp_path: Path, local_ray: None) -> None:
@@ -132,16 +154,9 @@ def test_a_killed_actor_restarts_from_its_checkpoint_and_the_output_is_whole(
     """Kill the consumer's actor mid-run, restart it: the exactly-once file equals one
     process's; the new actor runs as incarnation 1 and the links carry no durability taint."""
     count = 400
-    reference = tmp_path / "reference.jsonl"
-    rt = Runtime()
-    rt.register(durable_totals(count, 0.0, str(reference)))
-    rt.run()
-    out = tmp_path / "out.jsonl"
+    reference, out = durable_reference(tmp_path, count), tmp_path / "out.jsonl"
     cluster = RayCluster(
-        {
-            "builder": "tests.distributed.pipelines:durable_totals",
-            "kwargs": {"count": count, "pause": 0.005, "path": str(out)},
-        },
+        durable_source(count, out),
         {"a": ["source", "paced"], "b": ["totals", "sink"]},
         options=LinkOptions(heartbeat=0.5),
         store=tmp_path / "stores",
@@ -180,3 +195,94 @@ def test_lazy_payloads_go_through_the_object_store(tmp_path: Path, local_ray: No
     assert fetched_only_what_was_read(reports, out) == digest.rows
     (sent,) = [row for row in reports["a"]["links"] if row["role"] == "send"]
     assert sent["served"] == 0  # (the store served them, not a)
+
+
+def test_runtime_nodes_host_several_partitions_and_restart_whole(
+    tmp_path: Path, local_ray: None
+) -> None:
+    """Four partitions on two runtime nodes (links inside and between actors): killed and
+    restarted, the node resumes both its partitions; the file equals one process's."""
+    count = 400
+    reference, out = durable_reference(tmp_path, count), tmp_path / "out.jsonl"
+    cluster = RayCluster(
+        durable_source(count, out),
+        {"a": ["source"], "b": ["paced"], "c": ["totals"], "d": ["sink"]},
+        nodes={"n1": ["a", "c"], "n2": ["b", "d"]},
+        options=LinkOptions(heartbeat=0.5),
+        store=tmp_path / "stores",
+        checkpoint_every=0.1,
+    )
+    with cluster:
+        cluster.start()
+        assert set(cluster.actors) == {"n1", "n2"}
+        deadline = time.monotonic() + 60
+        durable = 0
+        while time.monotonic() < deadline and durable < 100:
+            rows = cluster.query(timeout=5)["links"]
+            durable = min((r.get("durable", 0) for r in rows if r["role"] == "receive"), default=0)
+            time.sleep(0.05)
+        assert 100 <= durable < count
+        cluster.kill("d")  # (the node hosting d: b goes with it)
+        view = cluster.query(timeout=5)
+        assert {h: view["hosts"][h]["state"] for h in "abcd"} == {
+            "a": "available",
+            "b": "unavailable",
+            "c": "available",
+            "d": "unavailable",
+        }
+        cluster.restart("n2")
+        reports = cluster.wait(timeout=120)
+    assert out.read_text() == reference.read_text()
+    assert set(reports) == {"a", "b", "c", "d"}
+    assert {p: cluster.incarnations[p] for p in "abcd"} == {"a": 0, "b": 1, "c": 0, "d": 1}
+    assert reports["b"]["resumed"] is not None
+    assert reports["d"]["resumed"] is not None
+    assert cluster.actors == {}
+
+
+def test_runtime_nodes_are_checked_against_the_placement(local_ray: None) -> None:
+    source = {"builder": "tests.distributed.pipelines:keyed", "kwargs": {"count": 1, "path": "x"}}
+    placed = {"a": ["source"], "b": ["sum", "sink"]}
+    with pytest.raises(ValueError, match="no partition 'c'"):
+        RayCluster(source, placed, nodes={"n1": ["a", "c"]})
+    with pytest.raises(ValueError, match="partition 'a' is in both 'n1' and 'n2'"):
+        RayCluster(source, placed, nodes={"n1": ["a", "b"], "n2": ["a"]})
+    with pytest.raises(ValueError, match=r"partition\(s\) b are in no runtime node"):
+        RayCluster(source, placed, nodes={"n1": ["a"]})
+    with pytest.raises(ValueError, match="non-empty list"):
+        RayCluster(source, placed, nodes={"n1": "ab"})
+
+
+def test_arachne_run_hosts_on_ray_prints_what_one_process_prints(
+    tmp_path: Path, local_ray: None
+) -> None:
+    """`arachne run DOC --hosts 2 --ray`: the same lines as one process, in the same order."""
+    runner = CliRunner()
+    single = runner.invoke(app, ["run", str(NOTIONAL), "-q"])
+    assert single.exit_code == 0, single.output
+    split = runner.invoke(app, ["run", str(NOTIONAL), "--hosts", "2", "--ray"])
+    assert split.exit_code == 0, split.output
+    assert split.stdout == single.stdout
+    assert "ran on 2 Ray actors" in split.stderr
+    assert "h0: trades" in split.stderr
+
+
+def test_output_taps_wait_for_the_driver_past_their_bound() -> None:
+    """Rows beyond the bound hold their tap until the driver took them; none is lost."""
+    from arachne.distributed.ray_cluster import _Outputs
+
+    async def scenario() -> list[tuple[str, str, Any]]:
+        outputs = _Outputs(bound=3)
+        assert outputs.put("n", "out", 1) is None
+        assert outputs.put("n", "out", 2) is None
+        full = outputs.put("n", "out", 3)
+        assert full is not None
+        waiting = asyncio.ensure_future(full)
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        taken = outputs.take()
+        await waiting
+        assert outputs.put("n", "out", 4) is None
+        return taken + outputs.take()
+
+    assert [row[2] for row in asyncio.run(scenario())] == [1, 2, 3, 4]

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from arachne.cli.run import RunOptions
+    from arachne.distributed.ray_cluster import RayCluster
 
 __all__ = ["run_on_hosts"]
 
@@ -105,15 +106,25 @@ def run_on_hosts(path: Path, options: RunOptions, err: Console) -> int:
             lost += 1
             err.print(f"[yellow]warning:[/] {exc}", highlight=False)
 
-    cluster = ProcessCluster(
-        {"document": str(path.resolve()), "taps": True},
-        placement,
-        on_output=output,
-        shards=shards,
-        store=store,
-        checkpoint_every=options.checkpoint_every or 1.0,
-        fresh=options.fresh,
-    )
+    source = {"document": str(path.resolve()), "taps": True}
+    common: dict[str, Any] = {
+        "on_output": output,
+        "shards": shards,
+        "store": store,
+        "checkpoint_every": options.checkpoint_every or 1.0,
+        "fresh": options.fresh,
+    }
+    cluster: ProcessCluster | RayCluster
+    if options.ray:
+        from arachne.distributed.ray_cluster import RayCluster, ray_module
+
+        try:
+            ray_module()
+        except ImportError as exc:
+            raise ValueError(f"--ray: {exc}") from None
+        cluster = RayCluster(source, placement, **common)
+    else:
+        cluster = ProcessCluster(source, placement, **common)
     started = time.perf_counter()
     try:
         reports = cluster.run(timeout=options.timeout)
@@ -121,12 +132,13 @@ def run_on_hosts(path: Path, options: RunOptions, err: Console) -> int:
         err.print(f"[red]error:[/] {exc}", highlight=False)
         return 1
     if not options.quiet:
-        _summary(err, reports, time.perf_counter() - started)
+        what = "Ray actor" if options.ray else "process"
+        _summary(err, reports, time.perf_counter() - started, what)
     return 1 if lost else 0
 
 
-def _summary(err: Console, reports: dict[str, dict[str, Any]], seconds: float) -> None:
-    many = "process" if len(reports) == 1 else "processes"
+def _summary(err: Console, reports: dict[str, dict[str, Any]], seconds: float, what: str) -> None:
+    many = what if len(reports) == 1 else ("processes" if what == "process" else f"{what}s")
     err.print(f"ran on {len(reports)} {many} in {seconds:.2f} s", highlight=False)
     for name, report in sorted(reports.items(), key=lambda kv: int(kv[0][1:])):
         ran = [n for n in report["nodes"] if not n.startswith(("link_in_", "link_out_"))]

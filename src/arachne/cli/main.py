@@ -229,6 +229,14 @@ def run(
             "one that owns its KEY (a field of the item): NODE=KEY (repeatable).",
         ),
     ] = None,
+    on_ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="With --hosts: run the N partitions as Ray actors (a local Ray cluster, or "
+            "the one RAY_ADDRESS names) instead of worker processes; needs the ray extra.",
+        ),
+    ] = False,
 ) -> None:
     """Run a graph document; print what leaves its output nodes as JSON lines."""
     from arachne.cli.run import RunOptions, run_document
@@ -266,9 +274,12 @@ def run(
         log_keep=log_keep,
         hosts=hosts,
         shards=shard or [],
+        ray=on_ray,
     )
     if shard and hosts is None:
         raise typer.BadParameter("--shard goes with --hosts N", param_hint="--shard")
+    if on_ray and hosts is None:
+        raise typer.BadParameter("--ray goes with --hosts N", param_hint="--ray")
     if hosts is not None:
         from arachne.cli.hosts import run_on_hosts  # (only a split run needs it)
 

@@ -94,6 +94,7 @@ class RunOptions:
     replay: EventLog | None = None  # feed the graph this log's recorded messages
     hosts: int | None = None  # run split over this many worker processes (TCP mesh links)
     shards: list[str] = field(default_factory=list)  # with hosts: NODE=KEY, sharded by key
+    ray: bool = False  # with hosts: the processes are Ray actors (the ray extra)
 
 
 def run_document(path: Path, options: RunOptions, err: Console, stdin: IO[str]) -> int:

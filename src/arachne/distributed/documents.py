@@ -11,7 +11,7 @@ the coordinator prints what they send.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,8 @@ TAP_PREFIX = "output-tap-"
 class OutputTap(Node):
     """Hands every payload from one output port to ``sink(node, port, value)``, if set.
 
-    A value the sink refuses (no JSON form) is skipped: counted, logged, and the run goes on.
+    A sink that returns an awaitable (its buffer is full) holds the tap until it is done. A
+    value the sink refuses (no JSON form) is skipped: counted, logged, and the run goes on.
     """
 
     inp = Input(name="in")
@@ -39,12 +40,14 @@ class OutputTap(Node):
 
     def __init__(self, endpoint: tuple[str, str]) -> None:
         self.endpoint = endpoint
-        self.sink: Callable[[str, str, Any], None] | None = None
+        self.sink: Callable[[str, str, Any], Awaitable[None] | None] | None = None
 
-    def on_message(self, port: str, msg: Message) -> None:
+    async def on_message(self, port: str, msg: Message) -> None:
         """Pass the payload on with the endpoint it came from."""
         if self.sink is not None:
-            self.sink(self.endpoint[0], self.endpoint[1], msg.payload)
+            full = self.sink(self.endpoint[0], self.endpoint[1], msg.payload)
+            if full is not None:
+                await full
 
 
 def document_unit(path: Path, *, taps: bool = True) -> Subgraph:

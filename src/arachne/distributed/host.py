@@ -319,8 +319,9 @@ class MeshHost:
             capabilities = replace(capabilities, durability=True, replay=True)
         self.capabilities: LinkCapabilities = capabilities
         self.store = getattr(transport, "object_store", None)  # (Ray's: where payloads go)
-        if hasattr(transport, "on_broken"):  # (one that finds out later a frame cannot go)
-            transport.on_broken = self.broken
+        watch = getattr(transport, "watch_broken", None)
+        if watch is not None:  # (one that finds out later a frame cannot go)
+            watch(name, self.broken)
         transport.attach(name, self.deliver, self.lost)
 
     @property

@@ -1,11 +1,14 @@
-"""Partitions on Ray: one detached async actor per partition, frames carried as actor calls.
+"""Partitions on Ray: one detached async actor per runtime node, frames carried as actor calls.
 
-Ray places and starts the processes; Arachne runs its own loop in each actor and its own
-link protocol between them, never Ray's restarts (``max_restarts=0``): a host that is lost
-is reported by heartbeats and restarted by Arachne. :class:`RayTransport` hands a turn's
-frames for one peer to one ``deliver`` call (fire and forget: the protocol resends what a
-failed call lost), and a call refused because ``max_pending_calls`` is reached counts as a
-lost frame, so the credits, not Ray's queues, bound what is in flight.
+A runtime node hosts one or more partitions (by default each partition is a node of its own)
+on the actor's loop; partitions of one node hand frames to each other in memory. Ray places
+and starts the processes; Arachne runs its own loop in each actor and its own link protocol
+between them, never Ray's restarts (``max_restarts=0``): a node that is lost is reported by
+heartbeats and restarted by Arachne. :class:`RayTransport` hands a turn's frames for one
+peer to one ``deliver`` call (fire and forget: the protocol resends what a failed call
+lost), and a call refused because ``max_pending_calls`` is reached counts as a lost frame,
+so the credits, not Ray's queues, bound what is in flight. What the output taps of a graph
+document take waits in its actor, bounded, until the driver takes it.
 
 Frames between actors are serialized by Ray, inside the cluster. Ray is an optional extra:
 ``pip install 'arachne-runtime[ray]'``.
@@ -17,13 +20,14 @@ import asyncio
 import os
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arachne.distributed.channels import LinkOptions
+from arachne.distributed.documents import OutputTap
 from arachne.distributed.federation import Unavailable, federate
-from arachne.distributed.host import LinkCapabilities, MeshHost
+from arachne.distributed.host import LinkCapabilities
 from arachne.distributed.placement import Placement
 from arachne.distributed.processes import (
     ClusterError,
@@ -34,19 +38,25 @@ from arachne.distributed.processes import (
     planned,
 )
 from arachne.runtime.checkpointing import check_every
-from arachne.runtime.execution import Execution
 from arachne.runtime.state import ExecutionState
 
 if TYPE_CHECKING:
     from arachne.distributed.frames import Frame
 
-__all__ = ["MAX_PENDING_CALLS", "RayCluster", "RayTransport"]
+__all__ = ["MAX_PENDING_CALLS", "RayCluster", "RayTransport", "ray_module", "runtime_nodes"]
 
 MAX_PENDING_CALLS = 64
 """Calls one actor may have waiting on a peer's handle: a ceiling under the credits."""
 
+OUTPUT_BOUND = 10_000
+"""Rows the output taps of one actor keep for the driver before they wait for it."""
 
-def _ray() -> Any:
+OUTPUT_LOOK = 0.02
+"""Seconds between the driver's looks at what the output taps took."""
+
+
+def ray_module() -> Any:
+    """Return the ``ray`` module (``ImportError`` naming the extra to install if missing)."""
     # Ray would otherwise re-run `uv run` for its workers and upload the directory.
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     try:
@@ -63,24 +73,25 @@ class _ObjectStore:
 
     def put(self, value: Any) -> Any:
         """Put ``value`` in the store; the reference frees it once every holder dropped it."""
-        return _ray().put(value)
+        return ray_module().put(value)
 
 
 class RayTransport:
-    """Frames between partition actors: one ``deliver`` call per peer per turn of the loop.
+    """Frames between runtime-node actors: one ``deliver`` call per peer per turn of the loop.
 
-    Lazy payloads go through Ray's object store: a handle carries the object's reference.
+    Partitions of one actor hand frames to each other directly. Lazy payloads go through
+    Ray's object store: a handle carries the object's reference.
     """
 
     capabilities = LinkCapabilities()  # inside the Ray cluster; frames in memory
     object_store = _ObjectStore()
 
     def __init__(self, peers: Mapping[str, Any]) -> None:
-        self.peers = dict(peers)
+        self.peers = dict(peers)  # partition -> the handle of the actor hosting it
         self._deliver: dict[str, Callable[[str, Frame], None]] = {}
+        self._broken: dict[str, Callable[[Frame, Exception], None]] = {}
         self._queued: dict[tuple[str, str], list[Frame]] = {}
         self.refused = 0  # calls Ray refused (max_pending_calls): their frames count as lost
-        self.on_broken: Callable[[Frame, Exception], None] | None = None  # (set by the host)
 
     def attach(
         self,
@@ -91,6 +102,10 @@ class RayTransport:
         """Deliver frames for ``host`` (a partition of this actor) to ``deliver``."""
         self._deliver[host] = deliver
 
+    def watch_broken(self, host: str, broken: Callable[[Frame, Exception], None]) -> None:
+        """Tell ``broken(frame, error)`` of a frame from ``host`` Ray could not serialize."""
+        self._broken[host] = broken
+
     def send(self, source: str, dest: str, frame: Frame) -> None:
         """Queue ``frame`` for ``dest``; the turn's frames for it leave in one call."""
         if not self._queued:
@@ -99,7 +114,7 @@ class RayTransport:
 
     def _flush(self) -> None:
         queued, self._queued = self._queued, {}
-        ray = _ray()
+        ray = ray_module()
         for (source, dest), frames in queued.items():
             local = self._deliver.get(dest)
             if local is not None:  # (a partition of this same actor)
@@ -110,101 +125,146 @@ class RayTransport:
             if handle is None:
                 continue
             try:
-                handle.deliver.remote(source, frames)
+                handle.deliver.remote(source, dest, frames)
             except ray.exceptions.PendingCallsLimitExceeded:
                 self.refused += 1
             except Exception:  # (a frame Ray cannot serialize: find it, break its link)
                 for frame in frames:
                     try:
-                        handle.deliver.remote(source, [frame])
+                        handle.deliver.remote(source, dest, [frame])
                     except ray.exceptions.PendingCallsLimitExceeded:
                         self.refused += 1
                     except Exception as exc:
-                        if self.on_broken is not None:
-                            self.on_broken(frame, exc)
+                        broken = self._broken.get(source)
+                        if broken is not None:
+                            broken(frame, exc)
 
 
-class _PartitionHost:
-    """What runs inside one partition's actor: its graph, its host and its execution."""
+class _Outputs:
+    """What the output taps of one actor took, until the driver takes it (bounded).
 
-    def __init__(self, orders: Mapping[str, Any]) -> None:
-        self.orders = dict(orders)
-        self.host: MeshHost | None = None
-        self.part: OpenPartition | None = None
-        self.execution: Execution | None = None
-        self.manifest = ""
-        self._task: asyncio.Task[None] | None = None
-        self._began = 0.0
-        self.transport: RayTransport | None = None
+    Past ``bound`` rows a tap waits until the driver has taken them, so a driver that prints
+    slowly holds the graph back instead of letting the rows pile up.
+    """
 
-    async def start(self, peers: Mapping[str, Any]) -> int:
-        name = self.orders["partition"]
-        transport = self.transport = RayTransport({k: v for k, v in peers.items() if k != name})
-        part = self.part = open_partition(self.orders, transport)
-        self.manifest, self.host = part.manifest, part.host
+    def __init__(self, bound: int = OUTPUT_BOUND) -> None:
+        self.rows: list[tuple[str, str, Any]] = []
+        self.bound = bound
+        self._room: asyncio.Future[None] | None = None
+
+    def put(self, node: str, port: str, value: Any) -> Awaitable[None] | None:
+        """Keep a row; past the bound, return what to wait on until the driver took them."""
+        self.rows.append((node, port, value))
+        if len(self.rows) < self.bound:
+            return None
+        if self._room is None:
+            self._room = asyncio.get_running_loop().create_future()
+        return asyncio.shield(self._room)
+
+    def take(self) -> list[tuple[str, str, Any]]:
+        """Hand over every row kept so far; the taps waiting for room go on."""
+        rows, self.rows = self.rows, []
+        if self._room is not None:
+            self._room.set_result(None)
+            self._room = None
+        return rows
+
+
+class _Partition:
+    """One partition inside a runtime node's actor: its host, execution and running task."""
+
+    def __init__(self, part: OpenPartition) -> None:
+        self.part = part
         self.execution = part.execution()
-        part.host.start()
-        self._began = time.perf_counter()
-        self._task = asyncio.get_running_loop().create_task(self._run())
-        return part.host.epoch
-
-    async def peers(self, peers: Mapping[str, Any]) -> None:
-        """Take the peers' handles again (one was restarted as a new actor)."""
-        if self.transport is not None:
-            name = self.orders["partition"]
-            self.transport.peers = {k: v for k, v in peers.items() if k != name}
+        self.began = time.perf_counter()
+        self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
-        execution, host = self.execution, self.host
-        if execution is None or host is None:
-            raise ClusterError("the partition was not started")
+        execution, host = self.execution, self.part.host
         try:
             await execution.run()
             if execution.state is ExecutionState.COMPLETED:
                 host.completed()
-                if (
-                    host.checkpointed or host.lends
-                ):  # (a receiver may ask again: an item, a payload)
+                if host.checkpointed or host.lends:  # (a receiver may ask again: items, payloads)
                     await host.settled()
         finally:
             host.send_replies()
             host.close()
-            if self.part is not None:
-                self.part.close()
+            self.part.close()
 
-    async def deliver(self, source: str, frames: Sequence[Frame]) -> None:
-        host = self.host
-        if host is not None:
+    def report(self) -> dict[str, Any]:
+        return self.part.report(self.execution, time.perf_counter() - self.began)
+
+
+class _RuntimeNode:
+    """What runs inside one actor: a runtime node hosting one or more partitions."""
+
+    def __init__(self, orders: Mapping[str, Mapping[str, Any]], taps: bool) -> None:
+        self.orders = {name: dict(o) for name, o in orders.items()}  # partition -> its orders
+        self.partitions: dict[str, _Partition] = {}
+        self.transport: RayTransport | None = None
+        self.outputs = _Outputs()
+        self.taps = taps
+
+    async def start(self, peers: Mapping[str, Any]) -> dict[str, int]:
+        """Open and start every partition; return each one's incarnation."""
+        transport = self.transport = RayTransport(peers)
+        opened = [open_partition(orders, transport) for orders in self.orders.values()]
+        for part in opened:
+            if self.taps:
+                for node in part.instances.values():
+                    if isinstance(node, OutputTap):
+                        node.sink = self.outputs.put
+            part.host.start()
+            self.partitions[part.host.name] = _Partition(part)
+        return {name: p.part.host.epoch for name, p in self.partitions.items()}
+
+    async def peers(self, peers: Mapping[str, Any]) -> None:
+        """Take the peers' handles again (a runtime node was restarted as a new actor)."""
+        if self.transport is not None:
+            self.transport.peers = dict(peers)
+
+    async def deliver(self, source: str, dest: str, frames: Sequence[Frame]) -> None:
+        partition = self.partitions.get(dest)
+        if partition is not None:
+            deliver = partition.part.host.deliver
             for frame in frames:
-                host.deliver(source, frame)
+                deliver(source, frame)
 
-    async def wait(self) -> dict[str, Any]:
-        if self._task is None or self.host is None or self.execution is None:
-            raise ClusterError("the partition was not started")
-        await self._task
-        assert self.part is not None  # noqa: S101  (set with the host by start)
-        return self.part.report(self.execution, time.perf_counter() - self._began)
+    async def take_outputs(self) -> list[tuple[str, str, Any]]:
+        return self.outputs.take()
 
-    def health(self) -> dict[str, Any]:
-        if self.host is None:
-            return {"manifest": self.manifest, "host": self.orders["partition"], "links": []}
-        return {"manifest": self.manifest, **self.host.health(wall=True)}
+    async def wait(self) -> dict[str, dict[str, Any]]:
+        if not self.partitions:
+            raise ClusterError("the runtime node was not started")
+        await asyncio.gather(*(p.task for p in self.partitions.values()))
+        return {name: p.report() for name, p in self.partitions.items()}
 
-    async def query(self) -> dict[str, Any]:
-        return self.health()
+    async def query(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: {"manifest": p.part.manifest, **p.part.host.health(wall=True)}
+            for name, p in self.partitions.items()
+        }
 
 
 class RayCluster:
-    """Run a graph split by ``placement`` on Ray: one detached async actor per partition.
+    """Run a graph split by ``placement`` on Ray: one detached async actor per runtime node.
 
-    ``source`` says how each actor builds the graph (``processes.build_unit``); ``init`` are
-    the arguments of ``ray.init`` if Ray is not initialized yet (a local cluster; by default
-    sized for this machine, without its dashboard). :meth:`run` returns each partition's
-    report; or :meth:`start`, :meth:`query`, :meth:`kill`, :meth:`wait` and :meth:`close`.
-    With ``store`` (a folder every actor can reach: this machine's disk for a local cluster,
-    a shared filesystem otherwise) every partition is checkpointed there every
-    ``checkpoint_every`` seconds, and a killed actor can be :meth:`restart` ed: a new actor
-    resumes the partition from its checkpoint as its next incarnation.
+    ``source`` says how each actor builds the graph (``processes.build_unit``). ``nodes``
+    groups the partitions into runtime nodes (a name to the partitions it hosts), one actor
+    each; by default every partition is a runtime node of its own, named as it is. The
+    partitions of one node run on one loop and hand frames to each other in memory. ``init``
+    are the arguments of ``ray.init`` if Ray is not initialized yet (a local cluster; by
+    default sized for this machine, without its dashboard; :meth:`close` shuts down a Ray
+    it started). ``on_output(node, port, value)``
+    gets what the actors' output taps took (a document built with ``"taps": true``), in the
+    driver's thread, while :meth:`wait` waits. :meth:`run` returns each partition's report;
+    or :meth:`start`, :meth:`query`, :meth:`kill`, :meth:`wait` and :meth:`close`. With
+    ``store`` (a folder every actor can reach: this machine's disk for a local cluster, a
+    shared filesystem otherwise) every partition is checkpointed there every
+    ``checkpoint_every`` seconds, and a killed runtime node can be :meth:`restart` ed: a new
+    actor resumes each of its partitions from its checkpoint as its next incarnation;
+    ``fresh`` starts every partition's run over instead of resuming it.
     """
 
     def __init__(
@@ -217,6 +277,9 @@ class RayCluster:
         shards: Mapping[str, Mapping[str, Any]] | None = None,
         store: str | Path | None = None,
         checkpoint_every: float = 1.0,
+        fresh: bool = False,
+        nodes: Mapping[str, Sequence[str]] | None = None,
+        on_output: Callable[[str, str, Any], None] | None = None,
     ) -> None:
         if not isinstance(placement, Placement):
             placement = Placement.of(placement)
@@ -231,9 +294,14 @@ class RayCluster:
         if self.store is not None:
             self.store.mkdir(parents=True, exist_ok=True)
         self.checkpoint_every = check_every(checkpoint_every)
-        self.actors: dict[str, Any] = {}
-        self.killed: dict[str, float] = {}
-        self.incarnations: dict[str, int] = {}
+        self.fresh = fresh
+        self.nodes = runtime_nodes(nodes, list(placement.partitions))
+        self.node_of = {part: node for node, parts in self.nodes.items() for part in parts}
+        self.on_output = on_output
+        self.actors: dict[str, Any] = {}  # runtime node -> its actor
+        self.killed: dict[str, float] = {}  # partition -> when its node's actor was killed
+        self.incarnations: dict[str, int] = {}  # partition -> its incarnation
+        self._started_ray = False  # (Ray was started by this cluster: close shuts it down)
 
     def __enter__(self) -> RayCluster:
         return self
@@ -250,8 +318,8 @@ class RayCluster:
             self.close()
 
     def start(self) -> None:
-        """Start one actor per partition (``ray.init`` first if needed) and let them meet."""
-        ray = _ray()
+        """Start one actor per runtime node (``ray.init`` first if needed) and let them meet."""
+        ray = ray_module()
         if not ray.is_initialized():
             env_vars = {"PYTHONPATH": import_path(os.environ.get("PYTHONPATH"))}
             ray.init(
@@ -263,102 +331,213 @@ class RayCluster:
                     **self.init,
                 },
             )
-        for name in self.placement.partitions:
-            self.actors[name] = self._actor(name, 0)
-        self._start(list(self.actors))
+            self._started_ray = True
+        for node in self.nodes:
+            self.actors[node] = self._actor(node, fresh=self.fresh)
+        self._start(list(self.nodes))
 
-    def _actor(self, name: str, incarnation: int) -> Any:
-        orders = partition_orders(self, name, incarnation=incarnation)
+    def _actor(self, node: str, *, fresh: bool = False) -> Any:
+        orders = {
+            part: partition_orders(
+                self, part, incarnation=self.incarnations.get(part, -1) + 1, fresh=fresh
+            )
+            for part in self.nodes[node]
+        }
+        incarnation = max(o["incarnation"] for o in orders.values())
         return (
-            _ray()
-            .remote(_PartitionHost)
+            ray_module()
+            .remote(_RuntimeNode)
             .options(
-                name=f"arachne-{self.id}-{name}-{incarnation}",
+                name=f"arachne-{self.id}-{node}-{incarnation}",
                 lifetime="detached",
                 max_restarts=0,
                 max_concurrency=1000,
                 max_pending_calls=MAX_PENDING_CALLS,
                 num_cpus=0,
             )
-            .remote(orders)
+            .remote(orders, self.on_output is not None)
         )
 
-    def _start(self, names: list[str]) -> None:
-        ray = _ray()
-        started = [self.actors[n].start.remote(self.actors) for n in names]
-        for name, ref in zip(names, started, strict=True):
+    def _handles(self) -> dict[str, Any]:
+        """Return each partition's actor handle (the actor of the runtime node hosting it)."""
+        return {part: self.actors[node] for part, node in self.node_of.items()}
+
+    def _start(self, nodes: list[str]) -> None:
+        ray = ray_module()
+        handles = self._handles()
+        started = [self.actors[n].start.remote(handles) for n in nodes]
+        for node, ref in zip(nodes, started, strict=True):
             try:
-                self.incarnations[name] = int(ray.get(ref))
+                self.incarnations.update({k: int(v) for k, v in ray.get(ref).items()})
             except ray.exceptions.RayError as exc:
                 cause = getattr(exc, "cause", None) or exc
                 raise ClusterError(
-                    f"partition {name!r} could not start: {type(cause).__name__}: {cause}"
+                    f"runtime node {node!r} could not start: {type(cause).__name__}: {cause}"
                 ) from exc
 
-    def restart(self, name: str) -> None:
-        """Start killed partition ``name`` again in a new actor, from its last checkpoint.
+    def _node(self, name: str) -> str:
+        """Return the runtime node ``name`` names: itself, or the one hosting partition ``name``."""
+        if name in self.nodes:
+            return name
+        if name in self.node_of:
+            return self.node_of[name]
+        raise KeyError(
+            f"no runtime node or partition {name!r}; the nodes are {', '.join(self.nodes)} "
+            f"and the partitions {', '.join(self.node_of)}"
+        )
 
-        It runs as the partition's next incarnation; every other actor is given its handle.
+    def restart(self, name: str) -> None:
+        """Start killed runtime node ``name`` (or the one hosting partition ``name``) again.
+
+        A new actor resumes each of its partitions from its last checkpoint, as the
+        partition's next incarnation; every other actor is given its handle.
         """
-        if name not in self.actors:
-            raise KeyError(f"no partition {name!r}; the partitions are {', '.join(self.actors)}")
+        node = self._node(name)
         if self.store is None:
             raise ClusterError(
-                f"partition {name!r} cannot restart: RayCluster(..., store='folder') keeps "
+                f"runtime node {node!r} cannot restart: RayCluster(..., store='folder') keeps "
                 "the checkpoints a restarted partition resumes from"
             )
-        if name not in self.killed:
-            raise ClusterError(f"partition {name!r} is still running; kill() it first")
-        self.actors[name] = self._actor(name, self.incarnations.get(name, 0) + 1)
-        self._start([name])
-        del self.killed[name]
-        ray = _ray()
-        ray.get([a.peers.remote(self.actors) for n, a in self.actors.items() if n != name])
+        if not all(part in self.killed for part in self.nodes[node]):
+            raise ClusterError(f"runtime node {node!r} is still running; kill() it first")
+        self.actors[node] = self._actor(node)
+        self._start([node])
+        for part in self.nodes[node]:
+            del self.killed[part]
+        handles = self._handles()
+        ray_module().get([a.peers.remote(handles) for n, a in self.actors.items() if n != node])
 
     def wait(self, timeout: float | None = None) -> dict[str, dict[str, Any]]:
-        """Wait for every partition's run to end; return their reports."""
-        ray = _ray()
-        names = list(self.actors)
+        """Wait for every partition's run to end; return their reports (by partition).
+
+        With ``on_output``, what the taps took is handed to it meanwhile.
+        """
+        ray = ray_module()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        nodes = list(self.actors)
+        waited = [self.actors[n].wait.remote() for n in nodes]
         try:
-            reports = ray.get([self.actors[n].wait.remote() for n in names], timeout=timeout)
-        except ray.exceptions.GetTimeoutError:
-            raise ClusterError("the partitions did not finish in time") from None
+            while True:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                look = left if self.on_output is None else min(OUTPUT_LOOK, left or OUTPUT_LOOK)
+                ready, _ = ray.wait(waited, num_returns=len(waited), timeout=look)
+                self._take_outputs(nodes)
+                if len(ready) == len(waited):
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise ClusterError("the partitions did not finish in time")
+            answers = ray.get(waited)
         except ray.exceptions.RayError as exc:
-            raise ClusterError(f"a partition failed: {exc}") from exc
-        return dict(zip(names, reports, strict=True))
+            raise ClusterError(f"a runtime node failed: {exc}") from exc
+        return {part: report for answer in answers for part, report in answer.items()}
+
+    def _take_outputs(self, nodes: list[str]) -> None:
+        if self.on_output is None:
+            return
+        ray = ray_module()
+        alive = [n for n in nodes if not all(p in self.killed for p in self.nodes[n])]
+        taken = [self.actors[n].take_outputs.remote() for n in alive]
+        for rows in ray.get(taken):
+            for node, port, value in rows:
+                self.on_output(node, port, value)
 
     def query(self, timeout: float = 1.0) -> dict[str, Any]:
         """Return the federated answer of every partition (an unreachable one unavailable)."""
-        ray = _ray()
-        asked = {name: actor.query.remote() for name, actor in self.actors.items()}
+        ray = ray_module()
+        asked = {
+            node: actor.query.remote()
+            for node, actor in self.actors.items()
+            if not all(part in self.killed for part in self.nodes[node])
+        }
         deadline = time.monotonic() + timeout
         answers: dict[str, dict[str, Any] | Unavailable] = {}
-        for name, ref in asked.items():
-            if name in self.killed:
-                answers[name] = Unavailable(name, self.killed[name], "its actor was killed")
-                continue
-            try:
-                answers[name] = ray.get(ref, timeout=max(0.0, deadline - time.monotonic()))
-            except ray.exceptions.GetTimeoutError:
-                answers[name] = Unavailable(name, None, "no answer in time")
-            except ray.exceptions.RayError as exc:
-                answers[name] = Unavailable(name, None, f"its actor failed: {type(exc).__name__}")
+        for node, parts in self.nodes.items():
+            ref = asked.get(node)
+            got: dict[str, Any] | Unavailable
+            if ref is None:
+                got = Unavailable(node, self.killed.get(parts[0]), "its actor was killed")
+            else:
+                try:
+                    got = ray.get(ref, timeout=max(0.0, deadline - time.monotonic()))
+                except ray.exceptions.GetTimeoutError:
+                    got = Unavailable(node, None, "no answer in time")
+                except ray.exceptions.RayError as exc:
+                    got = Unavailable(node, None, f"its actor failed: {type(exc).__name__}")
+            for part in parts:
+                if isinstance(got, Unavailable):
+                    answers[part] = Unavailable(part, got.since, got.reason)
+                else:
+                    answers[part] = got.get(part) or Unavailable(part, None, "not started")
         return federate(answers)
 
     def kill(self, name: str) -> None:
-        """Kill partition ``name``'s actor (no restart: Arachne decides what comes next)."""
-        actor = self.actors.get(name)
+        """Kill runtime node ``name``'s actor (or the one hosting partition ``name``).
+
+        Every partition it hosts stops; no restart follows: Arachne decides what comes next.
+        """
+        node = self._node(name)
+        actor = self.actors.get(node)
         if actor is None:
-            raise KeyError(f"no partition {name!r}; the partitions are {', '.join(self.actors)}")
-        _ray().kill(actor, no_restart=True)
-        self.killed[name] = time.time()
+            raise ClusterError(f"runtime node {node!r} is not running; start() the cluster")
+        ray_module().kill(actor, no_restart=True)
+        now = time.time()
+        for part in self.nodes[node]:
+            self.killed[part] = now
 
     def close(self) -> None:
-        """Kill every actor (they are detached: they would outlive the driver otherwise)."""
-        ray = _ray()
+        """Kill every actor (they are detached: they would outlive the driver otherwise).
+
+        A Ray this cluster started (it was not initialized before) is shut down too.
+        """
+        ray = ray_module()
         for actor in self.actors.values():
             try:
                 ray.kill(actor, no_restart=True)
             except ray.exceptions.RayError:
                 continue
         self.actors.clear()
+        if self._started_ray:
+            self._started_ray = False
+            ray.shutdown()
+
+
+def runtime_nodes(
+    nodes: Mapping[str, Sequence[str]] | None, partitions: Sequence[str]
+) -> dict[str, list[str]]:
+    """Check ``nodes`` (a runtime node's name to the partitions it hosts) against the plan.
+
+    Each partition goes in exactly one node; without ``nodes``, each is a node of its own.
+    """
+    if nodes is None:
+        return {part: [part] for part in partitions}
+    if not isinstance(nodes, Mapping) or not nodes:
+        raise ValueError(
+            f"nodes must map each runtime node's name to its partitions, got {nodes!r}; "
+            "e.g. nodes={'n1': ['a', 'b'], 'n2': ['c']}"
+        )
+    checked: dict[str, list[str]] = {}
+    placed: dict[str, str] = {}
+    for node, parts in nodes.items():
+        if not isinstance(node, str) or not node:
+            raise ValueError(f"nodes: a runtime node's name must be a non-empty str, got {node!r}")
+        if isinstance(parts, str) or not isinstance(parts, Sequence) or not parts:
+            raise ValueError(f"nodes[{node!r}]: give a non-empty list of partitions, got {parts!r}")
+        for part in parts:
+            if part not in partitions:
+                raise ValueError(
+                    f"nodes[{node!r}]: no partition {part!r}; the placement's partitions are "
+                    f"{', '.join(partitions)}"
+                )
+            if part in placed:
+                raise ValueError(
+                    f"nodes: partition {part!r} is in both {placed[part]!r} and {node!r}; "
+                    "give each partition one runtime node"
+                )
+            placed[part] = node
+        checked[node] = list(parts)
+    missing = [part for part in partitions if part not in placed]
+    if missing:
+        raise ValueError(
+            f"nodes: partition(s) {', '.join(missing)} are in no runtime node; add each to one"
+        )
+    return checked
