@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
@@ -15,13 +14,12 @@ import pytest
 from arachne import Runtime, Subgraph
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.host import DEGRADED
-from arachne.distributed.moves import STEPS, MoveInterrupted
 from arachne.distributed.partition_map import GroupRange
 from arachne.distributed.placement import KEY_GROUPS, key_group
 from arachne.distributed.processes import ClusterError, ProcessCluster
 from arachne.durable import SqliteStore
-from arachne.durable.route_journal import RouteJournal
 from tests.distributed.pipelines import KEYS, durable_totals, keyed, paced_totals
+from tests.distributed.remote_moves import check_moved, move_past_a_crashed_controller
 
 ROOT = str(Path(__file__).resolve().parents[2])
 ENV = {"PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
@@ -304,16 +302,6 @@ def test_a_key_range_moves_between_worker_processes_with_its_controller_crashed(
         while _receiving(cluster.query(timeout=5), "a").get("delivered", 0) < 40:
             assert time.monotonic() < deadline, "a took nothing"
             time.sleep(0.02)
-        journal = RouteJournal(store, "totals")
-        first = cluster.move("totals", span, "b", journal=journal, crash=("loaded", "action"))
-        with pytest.raises(MoveInterrupted):
-            asyncio.run(first.run())
-        second = cluster.move("totals", span, "b", journal=journal)
-        pmap = asyncio.run(second.run())
+        second = move_past_a_crashed_controller(cluster, store, span)
         reports = cluster.wait(timeout=120)
-    assert sorted(out.read_text().splitlines()) == sorted(reference.read_text().splitlines())
-    assert (span, "b") in pmap.ranges
-    assert [e.step for e in second.audit.entries] == list(STEPS)
-    assert reports["b"]["nodes"]["totals~b"] > 0
-    moving = second.audit.entries[0].detail
-    assert "after the 0 items" not in moving, moving  # (moved part way: a had had items)
+    check_moved(out, reference, second, reports)

@@ -16,14 +16,18 @@ from arachne import Runtime
 from arachne.cli.main import app
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.host import DEGRADED
+from arachne.distributed.partition_map import GroupRange
+from arachne.distributed.placement import KEY_GROUPS, key_group
 from arachne.distributed.ray_cluster import RayCluster
+from arachne.durable.sqlite import SqliteStore
 from tests.distributed.lazy_pipelines import (
     PLACED,
     SOURCE,
     fetched_only_what_was_read,
     scanner_parts,
 )
-from tests.distributed.pipelines import durable_totals, keyed
+from tests.distributed.pipelines import KEYS, durable_totals, keyed, paced_totals
+from tests.distributed.remote_moves import check_moved, move_past_a_crashed_controller
 
 ROOT = str(Path(__file__).resolve().parents[2])
 NOTIONAL = Path(ROOT) / "examples" / "documents" / "notional.yaml"
@@ -286,3 +290,45 @@ def test_output_taps_wait_for_the_driver_past_their_bound() -> None:
         return taken + outputs.take()
 
     assert [row[2] for row in asyncio.run(scenario())] == [1, 2, 3, 4]
+
+
+def test_a_key_range_moves_between_actors_with_its_controller_crashed(
+    tmp_path: Path, local_ray: None
+) -> None:
+    """Move one key's group from a to b mid-run on Ray; the first controller dies after
+    loading b, a second one reading the journal finishes: every total equals one process's."""
+    count = 400
+    reference = tmp_path / "reference.jsonl"
+    rt = Runtime()
+    rt.register(paced_totals(count, 0.0, str(reference)))
+    rt.run()
+    out = tmp_path / "out.jsonl"
+    source = {
+        "builder": "tests.distributed.pipelines:paced_totals",
+        "kwargs": {"count": count, "pause": 0.004, "path": str(out)},
+    }
+    groups = sorted(key_group(key, KEY_GROUPS) for key in KEYS)
+    span = GroupRange(groups[0], groups[0] + 1)  # (a key of a's: a holds groups 0 to 63)
+    with (
+        SqliteStore(tmp_path / "routes.db") as store,
+        RayCluster(
+            source,
+            {"src": ["source", "paced", "sink"], "a": [], "b": []},
+            shards={"totals": {"key": 1, "owners": ["a", "b"]}},
+            nodes={"n1": ["src", "a"], "n2": ["b"]},
+        ) as cluster,
+    ):
+        cluster.start()
+        deadline = time.monotonic() + 60
+        taken = 0
+        while taken < 40:
+            assert time.monotonic() < deadline, "a took nothing"
+            rows = cluster.query(timeout=5)["links"]
+            taken = sum(r["delivered"] for r in rows if r["host"] == "a" and r["role"] == "receive")
+            time.sleep(0.02)
+        second = move_past_a_crashed_controller(cluster, store, span)
+        reports = cluster.wait(timeout=120)
+    check_moved(out, reference, second, reports)
+    assert cluster.audits["totals"] is second.audit
+    with pytest.raises(ValueError, match="not sharded"):
+        cluster.move("paced", span, "b")

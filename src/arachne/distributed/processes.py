@@ -68,11 +68,13 @@ __all__ = [
     "OpenPartition",
     "PlacedRun",
     "ProcessCluster",
+    "RemoteMove",
     "build_unit",
     "import_path",
     "move_op",
     "open_partition",
     "partition_orders",
+    "placed_move_target",
     "planned",
 ]
 
@@ -501,20 +503,15 @@ class ProcessCluster:
         ``journal`` lets a new controller resume a move left half done). A worker that does
         not answer a step within ``timeout`` seconds fails it with ``ClusterError``.
         """
-        split = planned(self.source, self.placement, self.shards)[0]
-        router_id = f"{node}~router"
-        homes = {nid: part for part, ids in split.nodes.items() for nid in ids}
-        if router_id not in homes:
-            raise ValueError(f"node {node!r} is not sharded (no {router_id!r}); shard it first")
-        owners = list(self.shards[node]["owners"])
-        target = _RemoteMove(self, node, homes[router_id], owners, timeout)
+
+        def ask(partition: str, step: dict[str, Any]) -> Any:
+            self._steps += 1  # (numbered: the answer on the pipe names its step)
+            worker = self.workers[partition]
+            return worker.call({"id": self._steps, **step}, time.monotonic() + timeout)
+
+        target = placed_move_target(self, node, ask)
         audit = self.audits.setdefault(node, RouteAudit())
         return OwnershipMove(target, span, to, audit=audit, journal=journal, poll=poll, crash=crash)
-
-    def next_step(self) -> int:
-        """Return the number of the next move step asked of a worker (unique in the cluster)."""
-        self._steps += 1
-        return self._steps
 
     def _output(self, node: str, port: str, value: Any) -> None:
         with self._printing:
@@ -535,23 +532,36 @@ class ProcessCluster:
             worker.close()
 
 
-class _RemoteMove:
-    """A move's target across processes: each step asked of the worker that holds its node."""
+def placed_move_target(
+    run: PlacedRun, node: str, ask: Callable[[str, dict[str, Any]], Any]
+) -> RemoteMove:
+    """Return the target of a move of sharded ``node`` in a run spread over processes.
+
+    ``ask(partition, step)`` takes each step to the partition holding the router or replica
+    it acts on (``move_op`` there) and returns its result.
+    """
+    split = planned(run.source, run.placement, run.shards)[0]
+    router_id = f"{node}~router"
+    homes = {nid: part for part, ids in split.nodes.items() for nid in ids}
+    if router_id not in homes:
+        raise ValueError(f"node {node!r} is not sharded (no {router_id!r}); shard it first")
+    return RemoteMove(ask, node, homes[router_id], list(run.shards[node]["owners"]))
+
+
+class RemoteMove:
+    """A move's target in other processes: each step asked of the partition holding its node."""
 
     def __init__(
-        self, cluster: ProcessCluster, node: str, home: str, owners: list[str], timeout: float
+        self, ask: Callable[[str, dict[str, Any]], Any], node: str, home: str, owners: list[str]
     ) -> None:
-        self._cluster = cluster
+        self._call = ask
         self._node = node
         self._home = home
         self.owners = owners
-        self._timeout = timeout
         self._groups = KEY_GROUPS
 
     def _ask(self, partition: str, node_id: str, op: str, **args: Any) -> Any:
-        step = {"id": self._cluster.next_step(), "op": op, "node": node_id, **args}
-        worker = self._cluster.workers[partition]
-        return worker.call(step, time.monotonic() + self._timeout)
+        return self._call(partition, {"op": op, "node": node_id, **args})
 
     def _router(self, op: str, **args: Any) -> Any:
         return self._ask(self._home, f"{self._node}~router", op, **args)

@@ -28,13 +28,17 @@ from arachne.distributed.channels import LinkOptions
 from arachne.distributed.documents import OutputTap
 from arachne.distributed.federation import Unavailable, federate
 from arachne.distributed.host import LinkCapabilities
+from arachne.distributed.moves import OwnershipMove
+from arachne.distributed.partition_map import GroupRange, RouteAudit
 from arachne.distributed.placement import Placement
 from arachne.distributed.processes import (
     ClusterError,
     OpenPartition,
     import_path,
+    move_op,
     open_partition,
     partition_orders,
+    placed_move_target,
     planned,
 )
 from arachne.runtime.checkpointing import check_every
@@ -42,6 +46,7 @@ from arachne.runtime.state import ExecutionState
 
 if TYPE_CHECKING:
     from arachne.distributed.frames import Frame
+    from arachne.durable.route_journal import RouteJournal
 
 __all__ = ["MAX_PENDING_CALLS", "RayCluster", "RayTransport", "ray_module", "runtime_nodes"]
 
@@ -231,6 +236,13 @@ class _RuntimeNode:
             for frame in frames:
                 deliver(source, frame)
 
+    async def move_step(self, partition: str, step: Mapping[str, Any]) -> Any:
+        """Take one step of an ownership move in ``partition`` (``processes.move_op``)."""
+        running = self.partitions.get(partition)
+        if running is None:
+            raise ClusterError(f"partition {partition!r} does not run in this runtime node")
+        return move_op(step, running.part.instances, running.execution)
+
     async def take_outputs(self) -> list[tuple[str, str, Any]]:
         return self.outputs.take()
 
@@ -264,7 +276,8 @@ class RayCluster:
     shared filesystem otherwise) every partition is checkpointed there every
     ``checkpoint_every`` seconds, and a killed runtime node can be :meth:`restart` ed: a new
     actor resumes each of its partitions from its checkpoint as its next incarnation;
-    ``fresh`` starts every partition's run over instead of resuming it.
+    ``fresh`` starts every partition's run over instead of resuming it. A node sharded
+    with ``shards`` can have a key-group range :meth:`move` d between its owners.
     """
 
     def __init__(
@@ -302,6 +315,7 @@ class RayCluster:
         self.killed: dict[str, float] = {}  # partition -> when its node's actor was killed
         self.incarnations: dict[str, int] = {}  # partition -> its incarnation
         self._started_ray = False  # (Ray was started by this cluster: close shuts it down)
+        self.audits: dict[str, RouteAudit] = {}  # sharded node -> its route changes
 
     def __enter__(self) -> RayCluster:
         return self
@@ -440,6 +454,47 @@ class RayCluster:
         for rows in ray.get(taken):
             for node, port, value in rows:
                 self.on_output(node, port, value)
+
+    def move(
+        self,
+        node: str,
+        span: GroupRange,
+        to: str,
+        *,
+        journal: RouteJournal | None = None,
+        poll: float = 0.01,
+        crash: tuple[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> OwnershipMove:
+        """Return the move of key-group range ``span`` of sharded ``node`` to owner ``to``.
+
+        Run it (``asyncio.run(move.run())``) once the cluster has started; each step is an
+        actor call to the runtime node hosting the router or replica it acts on
+        (``moves.OwnershipMove``; ``journal`` lets a new controller resume a move left half
+        done). A step not answered within ``timeout`` seconds fails with ``ClusterError``.
+        """
+        ray = ray_module()
+
+        def ask(partition: str, step: dict[str, Any]) -> Any:
+            actor = self.actors.get(self.node_of[partition])
+            if actor is None or partition in self.killed:
+                raise ClusterError(f"partition {partition!r} is not running")
+            try:
+                return ray.get(actor.move_step.remote(partition, step), timeout=timeout)
+            except ray.exceptions.GetTimeoutError:
+                raise ClusterError(
+                    f"partition {partition!r} did not answer move step {step['op']!r} in time"
+                ) from None
+            except ray.exceptions.RayError as exc:
+                cause = getattr(exc, "cause", None) or exc
+                raise ClusterError(
+                    f"partition {partition!r}: move step {step['op']!r} failed: "
+                    f"{type(cause).__name__}: {cause}"
+                ) from exc
+
+        target = placed_move_target(self, node, ask)
+        audit = self.audits.setdefault(node, RouteAudit())
+        return OwnershipMove(target, span, to, audit=audit, journal=journal, poll=poll, crash=crash)
 
     def query(self, timeout: float = 1.0) -> dict[str, Any]:
         """Return the federated answer of every partition (an unreachable one unavailable)."""
