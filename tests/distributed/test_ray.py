@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,9 @@ from arachne.distributed.channels import LinkOptions
 from arachne.distributed.host import DEGRADED
 from arachne.distributed.partition_map import GroupRange
 from arachne.distributed.placement import KEY_GROUPS, key_group
+from arachne.distributed.processes import ClusterError
 from arachne.distributed.ray_cluster import RayCluster
+from arachne.distributed.runtime_cluster import Cluster
 from arachne.durable.sqlite import SqliteStore
 from tests.distributed.lazy_pipelines import (
     PLACED,
@@ -332,3 +335,31 @@ def test_a_key_range_moves_between_actors_with_its_controller_crashed(
     assert cluster.audits["totals"] is second.audit
     with pytest.raises(ValueError, match="not sharded"):
         cluster.move("paced", span, "b")
+
+
+def test_a_runtime_with_a_ray_cluster_sends_its_registered_graph(
+    tmp_path: Path, local_ray: None
+) -> None:
+    """Runtime(cluster=Cluster(on='ray')): no builder; Ray carries the graph to the actors."""
+    single, out = tmp_path / "one.jsonl", tmp_path / "ray.jsonl"
+    rt = Runtime()
+    rt.register(keyed(5_000, str(single)))
+    rt.run()
+    placed = {"a": ["source"], "b": ["sum"], "c": ["sink"]}
+    rt = Runtime(cluster=Cluster(placed, on="ray", nodes={"n1": ["a"], "n2": ["b", "c"]}))
+    rt.register(keyed(5_000, str(out)))
+    rt.run()
+    assert out.read_text() == single.read_text()
+    assert sorted(rt.reports) == ["a", "b", "c"]
+    assert rt.reports["c"]["nodes"]["sink"] == 0  # (a sink emits nothing; it ran there)
+    assert "sink" in rt.reports["c"]["nodes"]
+
+
+def test_a_graph_ray_cannot_carry_is_refused_by_name(tmp_path: Path, local_ray: None) -> None:
+    g = keyed(10, str(tmp_path / "o.jsonl"))
+    sink = g.instances()["sink"]
+    sink.lock = threading.Lock()  # type: ignore[attr-defined]  (no serialized form)
+    rt = Runtime(cluster=Cluster({"a": ["source"], "b": ["sum", "sink"]}, on="ray"))
+    rt.register(g)
+    with pytest.raises(ClusterError, match="could not be sent to Ray"):
+        rt.run()

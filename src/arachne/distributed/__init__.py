@@ -5,6 +5,7 @@ cross partitions become mesh links (``LinkOut`` and ``LinkIn`` on either side) w
 channels carry frames with sequence numbers, epochs and credits over a transport: in memory
 (``MemoryNetwork``, which the simulation harness drives, in a ``MemoryCluster``), TCP between
 worker processes (``ProcessCluster``) or Ray actors (``RayCluster``, the ``ray`` extra).
+``Runtime(cluster=Cluster(placement, on=...))`` runs a runtime's registered graph so.
 """
 
 from arachne.distributed.channels import LinkOptions
@@ -17,11 +18,13 @@ from arachne.distributed.partition_map import GroupRange, PartitionMap, RouteAud
 from arachne.distributed.placement import KEY_GROUPS, Placement, key_group, partition_graph, plan
 from arachne.distributed.processes import ClusterError, ProcessCluster
 from arachne.distributed.ray_cluster import RayCluster
+from arachne.distributed.runtime_cluster import Cluster
 from arachne.distributed.sharding import KeyRouter
 
 __all__ = [
     "DEGRADED",
     "KEY_GROUPS",
+    "Cluster",
     "ClusterError",
     "GroupRange",
     "KeyRouter",

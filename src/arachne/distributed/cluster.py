@@ -54,7 +54,8 @@ class MemoryCluster:
     ``shards`` (``{node: {"key": FIELD, "owners": [PARTITION, ...]}}``) runs a keyed node as
     one replica per owner behind a key router (``sharding.shard``); ``store`` (a
     ``SqliteStore``) keeps each partition's checkpoints, taken every ``checkpoint_every``
-    seconds of the clock.
+    seconds of the clock (``fresh`` starts every partition's stored run over instead of
+    resuming it).
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class MemoryCluster:
         shards: Mapping[str, Mapping[str, Any]] | None = None,
         store: RunStore | None = None,
         checkpoint_every: float = 1.0,
+        fresh: bool = False,
     ) -> None:
         self._build = unit if callable(unit) and not isinstance(unit, Subgraph | Node) else None
         if not isinstance(placement, Placement):
@@ -80,6 +82,7 @@ class MemoryCluster:
         self.seed = seed
         self.store = store
         self.checkpoint_every = checkpoint_every
+        self.fresh = fresh
         self.plan, instances = self._split(unit)
         self.network = network if network is not None else MemoryNetwork()
         self.hosts: dict[str, MeshHost] = {}
@@ -132,7 +135,8 @@ class MemoryCluster:
         self.instances[name] = kept
         checkpoints = None
         if self.store is not None:
-            checkpoints = self.store.open_run(name, checksum=graph.checksum())
+            fresh = self.fresh and incarnation == 0  # (a restart resumes, fresh or not)
+            checkpoints = self.store.open_run(name, checksum=graph.checksum(), fresh=fresh)
             resumes = getattr(checkpoints, "resumes", None)
             if callable(resumes) and resumes() > incarnation:  # (a cluster run again)
                 incarnation = self.incarnations[name] = int(resumes())
@@ -294,6 +298,18 @@ class MemoryCluster:
         audit = self.audits.setdefault(node, RouteAudit(clock=self.network_time))
         parts = MoveParts(owners, router, replica, state, flip)
         return OwnershipMove(parts, span, to, audit=audit, journal=journal, poll=poll, crash=crash)
+
+    def reports(self) -> dict[str, dict[str, Any]]:
+        """Return each partition's links, health and node counters (after or during a run)."""
+        checksum = self.plan.graph.checksum()
+        return {
+            name: {
+                "links": host.links(),
+                "health": {"manifest": checksum, **host.health(wall=True)},
+                "nodes": {nid: s.emitted for nid, s in self.executions[name].stats().nodes.items()},
+            }
+            for name, host in self.hosts.items()
+        }
 
     def network_time(self) -> float:
         """Return the cluster's loop time (what audit entries are stamped with)."""

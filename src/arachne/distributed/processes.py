@@ -22,6 +22,7 @@ and its peers, told its new port, start a new epoch on the links they share with
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import json
 import logging
@@ -96,14 +97,20 @@ def build_unit(source: Mapping[str, Any]) -> Subgraph:
 
     ``{"builder": "pkg.mod:fn", "kwargs": {...}}`` calls a function that returns a
     ``Subgraph``; ``{"document": "path.yaml"}`` builds a graph document, with ``"taps":
-    true`` an ``OutputTap`` on each output it leaves unconnected.
+    true`` an ``OutputTap`` on each output it leaves unconnected; ``{"unit": subgraph}`` (a
+    graph Ray carried to an actor) returns a copy of it, node instances and all.
     """
-    unknown = set(source) - {"document", "taps", "builder", "kwargs"}
+    unknown = set(source) - {"document", "taps", "builder", "kwargs", "unit"}
     if unknown:
         raise ValueError(
             f"source: unknown key(s) {', '.join(map(repr, sorted(unknown)))}; give "
             "{'builder': 'module:function', 'kwargs': {...}} or {'document': 'graph.yaml'}"
         )
+    if "unit" in source:  # (a graph handed over whole, as Ray does: each build a copy)
+        unit = source["unit"]
+        if not isinstance(unit, Subgraph):
+            raise TypeError(f"source['unit'] must be a Subgraph, got {type(unit).__name__}")
+        return copy.deepcopy(unit)
     if "document" in source:
         return document_unit(Path(source["document"]), taps=bool(source.get("taps", False)))
     target = source.get("builder")
@@ -346,6 +353,12 @@ class ProcessCluster:
         checkpoint_every: float = 1.0,
         fresh: bool = False,
     ) -> None:
+        if "unit" in source:
+            raise ValueError(
+                "source: worker processes build the graph themselves and cannot be handed a "
+                "graph object; give {'builder': 'module:function', 'kwargs': {...}} or "
+                "{'document': 'graph.yaml'}"
+            )
         if not isinstance(placement, Placement):
             placement = Placement.of(placement)
         self.placement = placement

@@ -298,6 +298,8 @@ class RayCluster:
             placement = Placement.of(placement)
         self.placement = placement
         self.source = dict(source)
+        if "unit" in self.source:
+            _check_sendable(self.source["unit"])
         self.shards = {k: dict(v) for k, v in (shards or {}).items()}
         self.manifest = planned(self.source, placement, self.shards)[0].graph.checksum()
         self.options = options if options is not None else LinkOptions()
@@ -554,6 +556,19 @@ class RayCluster:
         if self._started_ray:
             self._started_ray = False
             ray.shutdown()
+
+
+def _check_sendable(unit: object) -> None:
+    """Raise ``ClusterError`` if Ray's serializer cannot carry ``unit`` to the actors."""
+    try:
+        ray_module().cloudpickle.dumps(unit)
+    except Exception as exc:
+        raise ClusterError(
+            f"the graph could not be sent to Ray: {type(exc).__name__}: {exc}; a node holds "
+            "something with no serialized form (a lock, an open file, a connection, a "
+            "generator): make it in on_start, or give the cluster a source "
+            "({'builder': 'module:function'}) so each actor builds the graph itself"
+        ) from exc
 
 
 def runtime_nodes(

@@ -8,7 +8,7 @@ import logging
 import secrets
 import threading
 import time
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from arachne.model.errors import ExecutionError
 from arachne.model.manifest import manifest_of
@@ -33,7 +33,13 @@ if TYPE_CHECKING:
     from arachne.runtime.stats import ExecutionStats
     from arachne.runtime.tracing import Tracer
 
-__all__ = ["DEFAULT_EXECUTION_TIMEOUT", "MAX_CONCURRENT_EXECUTIONS", "Runtime", "Scheduler"]
+__all__ = [
+    "DEFAULT_EXECUTION_TIMEOUT",
+    "MAX_CONCURRENT_EXECUTIONS",
+    "ClusterRunner",
+    "Runtime",
+    "Scheduler",
+]
 
 log = logging.getLogger("arachne.runtime")
 
@@ -43,6 +49,14 @@ MAX_CONCURRENT_EXECUTIONS: Final = 100
 DEFAULT_EXECUTION_TIMEOUT: Final = 300.0
 """Seconds the Runtime Service gives an execution by default (the library's default is none:
 a stream may run for ever; pass ``Runtime(execution_timeout=DEFAULT_EXECUTION_TIMEOUT)``)."""
+
+
+class ClusterRunner(Protocol):
+    """Where a runtime's graph runs split into partitions (``arachne.distributed.Cluster``)."""
+
+    def run_graph(self, unit: Subgraph, timeout: float | None = None) -> Mapping[str, Any]:
+        """Run ``unit`` split into partitions to its end; return each partition's report."""
+        ...
 
 
 class _Default:
@@ -96,6 +110,14 @@ class Runtime:
     log in the store, and so do the messages of the edges ``record`` names (ids of links),
     which ``arachne.durable.replay_into`` feeds to the graph again. docs/durable.md has the
     guarantees.
+    ``cluster`` (``arachne.distributed.Cluster(placement, on=...)``) runs what was registered
+    split into partitions joined by mesh links, in this process, in worker processes or on
+    Ray: :meth:`run` (or :meth:`run_async`) runs it to its end and keeps each partition's
+    report in :attr:`reports`; executions, live control and stats are per partition then
+    (the cluster's ``last`` run answers ``query()``), so :attr:`execution`, :meth:`start` and
+    :meth:`open_execution` are refused, and the settings that shape one execution (``store``,
+    ``record``, ``clock``, ``tracer``, ``lineage``) go to the cluster instead.
+    docs/distributed.md has it.
     """
 
     def __init__(
@@ -122,7 +144,18 @@ class Runtime:
         run_name: str | None = None,
         upgrade_runs: bool = False,
         lineage: float | None = None,
+        cluster: ClusterRunner | None = None,
     ) -> None:
+        _check_cluster(
+            cluster,
+            store=store,
+            record=record,
+            clock=clock,
+            tracer=tracer,
+            lineage=lineage,
+        )
+        self.cluster = cluster
+        self.reports: dict[str, Any] = {}  # with a cluster: each partition's, after run()
         if (
             isinstance(max_concurrent_executions, bool)
             or not isinstance(max_concurrent_executions, int)
@@ -200,6 +233,7 @@ class Runtime:
     @property
     def execution(self) -> Execution:
         """The default execution, created from what was registered on first use."""
+        self._refuse_with_cluster("execution")
         with self._lock:
             if self._default is None:
                 self._default = self._open(self._root, lineage=self.lineage)
@@ -221,6 +255,7 @@ class Runtime:
         With a ``store``, the execution is checkpointed as the run named by its id: open one
         with the id of an execution that did not complete to resume it.
         """
+        self._refuse_with_cluster("open_execution()")
         sub = unit if isinstance(unit, Subgraph) else _wrap(unit)
         if execution_id is None and self.store is not None:
             # Its run in the store is named by its id (pass the id again to resume it).
@@ -356,8 +391,12 @@ class Runtime:
         """Run the default execution in this thread until it completes; raise if it failed.
 
         From the command line, SIGINT/SIGTERM stop it gracefully (a second one cancels).
-        Inside a running event loop, use ``await runtime.run_async()`` instead.
+        Inside a running event loop, use ``await runtime.run_async()`` instead. With a
+        ``cluster``, the partitions run there; their reports are kept in :attr:`reports`.
         """
+        if self.cluster is not None:
+            self.reports = dict(self.cluster.run_graph(self._root, self.execution_timeout))
+            return
         ex = self.execution
         if self._thread is not None:
             ex.wait()
@@ -375,8 +414,24 @@ class Runtime:
                 runner.run(ex.run())
 
     async def run_async(self) -> None:
-        """Run the default execution on the current event loop until it completes."""
+        """Run the default execution on the current event loop until it completes.
+
+        With a ``cluster``, its run goes on in a thread of its own meanwhile.
+        """
+        if self.cluster is not None:
+            cluster = self.cluster
+            reports = await asyncio.to_thread(cluster.run_graph, self._root, self.execution_timeout)
+            self.reports = dict(reports)
+            return
         await self.execution.run()
+
+    def _refuse_with_cluster(self, what: str) -> None:
+        if self.cluster is not None:
+            raise ExecutionError(
+                f"{what} is not available on a Runtime(cluster=...): its graph runs as one "
+                "execution per partition; call run() (or run_async()), then read "
+                "runtime.reports, or query the cluster's last run (runtime.cluster.last)"
+            )
 
     def _check_room(self) -> None:
         """Refuse a launch past ``max_concurrent_executions`` executions running at once."""
@@ -390,6 +445,7 @@ class Runtime:
 
     def start(self) -> Execution:
         """Start the default execution on a background loop thread and return it at once."""
+        self._refuse_with_cluster("start()")
         return self.launch(self.execution)
 
     def launch(self, ex: Execution) -> Execution:
@@ -482,6 +538,24 @@ class Runtime:
 
 Scheduler = Runtime
 """The blueprint's name for :class:`Runtime`."""
+
+
+def _check_cluster(cluster: ClusterRunner | None, **given: object) -> None:
+    """Refuse a cluster that cannot run graphs, or one given with one execution's settings."""
+    if cluster is None:
+        return
+    if not callable(getattr(cluster, "run_graph", None)):
+        raise TypeError(
+            f"cluster must run graphs (have run_graph), got {cluster!r}; pass "
+            "arachne.distributed.Cluster({'a': [...], 'b': [...]})"
+        )
+    shaping = [name for name, value in given.items() if value not in (None, (), [])]
+    if shaping:
+        raise ValueError(
+            f"{', '.join(f'{name}=' for name in shaping)} shape(s) one execution and cannot go "
+            "with cluster=: every partition runs an execution of its own; give the cluster "
+            "its store (Cluster(..., store='folder')) and run without the others"
+        )
 
 
 def _wrap(node: Node) -> Subgraph:
