@@ -12,18 +12,19 @@ import asyncio
 import gc
 import os
 import random
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from arachne import LazyPayload, Message, PayloadUnavailable, Runtime, open_payload
-from arachne.distributed.channels import LinkOptions, SendChannel
+from arachne.distributed.channels import MAX_BACKOFF, LinkOptions, SendChannel
 from arachne.distributed.cluster import MemoryCluster
-from arachne.distributed.frames import CREDIT, DATA, Frame, FrameError, decode, encode
+from arachne.distributed.frames import ANNOUNCE, CREDIT, DATA, Frame, FrameError, decode, encode
 from arachne.distributed.host import MeshHost
 from arachne.distributed.memory import MemoryNetwork, NetworkFaults, Partition
-from arachne.distributed.payloads import PayloadRef
+from arachne.distributed.payloads import Borrower, PayloadRef
 from arachne.distributed.processes import ProcessCluster
 from arachne.durable import SqliteStore
 from arachne.model.errors import NodeFailed
@@ -162,6 +163,60 @@ def test_a_sending_channel_lends_big_items_and_lets_them_go_when_released() -> N
     channel.on_credit(Frame(CREDIT, "c", ack=1, credit=11, durable=12, items=[2, 3, "x"]))
     assert sorted(channel.lender.lent) == list(range(4, 13))
     assert channel.payload_at(2) == (False, None)  # (released, and no longer kept)
+
+
+def test_a_release_lost_with_its_grant_is_asked_about_mid_stream() -> None:
+    """The grant carrying releases is lost; the stream goes on: once the oldest lent position
+    has stayed lent a while after it was taken, the sender asks, ever more rarely."""
+    options = LinkOptions(lazy_bytes=1000, frame_items=4, retransmit=0.1)
+    channel = SendChannel("c", options)
+    channel.push([bytes([i]) * 5000 for i in range(4)])
+    channel.cut(0.0, force=True)
+    # The consumer took the frame; the grant with the releases of 1 to 3 never arrived.
+    channel.on_credit(Frame(CREDIT, "c", ack=1, credit=options.credits + 1, durable=4))
+    assert channel.taken == 4
+    asks: list[tuple[float, list[int]]] = []
+    for step in range(1, 400):
+        now = round(step * 0.1, 1)
+        asks += [(now, f.items) for f in channel.due(now) if f.kind == ANNOUNCE and f.items]
+    assert [items for _, items in asks] == [[1, 2, 3, 4]] * len(asks)
+    assert asks[0][0] >= options.retransmit * MAX_BACKOFF
+    gaps = [round(later[0] - earlier[0], 1) for earlier, later in pairwise(asks)]
+    assert len(gaps) >= 2
+    assert all(b >= 2 * a for a, b in pairwise(gaps))  # (each wait twice the last)
+    # The receiver answers by what it handed on and no handle holds: 4 is still held.
+    channel.on_credit(Frame(CREDIT, "c", ack=1, credit=11, durable=4, items=[1, 2, 3]))
+    assert sorted(channel.lender.lent) == [4]
+
+
+def test_a_position_not_yet_taken_is_not_asked_about() -> None:
+    options = LinkOptions(lazy_bytes=1000, frame_items=4, retransmit=0.1)
+    channel = SendChannel("c", options)
+    channel.push([bytes([i]) * 5000 for i in range(4)])
+    channel.cut(0.0, force=True)
+    channel.on_credit(Frame(CREDIT, "c", ack=1, credit=options.credits, durable=0))
+    asked = [f for step in range(1, 100) for f in channel.due(step * 0.1) if f.items]
+    assert asked == []  # (the consumer has not taken them: they are not due for release)
+
+
+def test_a_fetch_not_answered_is_asked_again_ever_more_rarely() -> None:
+    """Asked again after one retransmit, then twice as long each time, up to 16 of them."""
+
+    async def scenario() -> list[float]:
+        asked: list[int] = []
+        borrower = Borrower("c", "a", asked.append, lambda: None)
+        borrower.fetch(7)
+        again = []
+        for step in range(1, 120):
+            now = asyncio.get_running_loop().time()  # (the fetch's own start)
+            if borrower.due(now + step * 0.1, 0.1):
+                again.append(round(step * 0.1, 1))
+        return again
+
+    again = asyncio.run(scenario())
+    gaps = [round(b - a, 1) for a, b in pairwise([0.0, *again])]
+    assert gaps[:5] == [0.1, 0.2, 0.4, 0.8, 1.6]
+    assert set(gaps[5:]) == {1.6}  # (16 retransmits at most)
 
 
 # -- whole runs --------------------------------------------------------------------------------

@@ -142,6 +142,9 @@ class SendChannel:
         "_items",
         "_kept_bytes",
         "_last_announce",
+        "_lent_oldest",
+        "_lent_since",
+        "_lent_wait",
         "_marks",
         "_said",
         "_sizes",
@@ -204,6 +207,9 @@ class SendChannel:
         self._last_announce = -math.inf
         self.resent = self.announced = self.stale = 0
         self.lender = Lender()  # (payloads lent to the receiver: with lazy_bytes only)
+        # The oldest lent position, since when it has been, and how long to leave it before
+        # asking the receiver mid-stream whether it let it go (its release may be lost).
+        self._lent_oldest, self._lent_since, self._lent_wait = 0, -math.inf, 0.0
         self.resumed = not based  # (a restarted producer's: its receiver may hold handles)
 
     # -- what the producer does --------------------------------------------------------------
@@ -483,16 +489,37 @@ class SendChannel:
         )
         unsettled = self.end_acked and not self.closed
         lending = self.end_acked and bool(self.lender.lent)
-        if (
-            starved or not self.based or unsettled or lending
-        ) and now - self._last_announce >= wait:
+        due = now - self._last_announce >= wait
+        asking = self._long_lent(now) if due and self.lender.lent and not lending else []
+        if (starved or not self.based or unsettled or lending or asking) and due:
             self._last_announce = now
             self.announced += 1
             frame = Frame(ANNOUNCE, self.channel, epoch=self.epoch, backlog=self.backlog or 1)
             if lending:  # (which of these may go? releases ride on grants, which get lost)
                 frame.items = sorted(self.lender.lent)[:ASK_RELEASED]
+            elif asking:
+                frame.items = asking
             out.append(frame)
         return out
+
+    def _long_lent(self, now: float) -> list[int]:
+        """Return lent positions to ask about mid-stream (a release lost with its grant).
+
+        When the oldest lent position has stayed lent ``MAX_BACKOFF`` retransmits after the
+        consumer took it, the sender asks about those taken (as a completed one does), then
+        waits twice as long each time nothing changes: a handle a node keeps is asked about
+        ever more rarely.
+        """
+        if now - self._lent_since < self._lent_wait:
+            return []
+        oldest = min(self.lender.lent)
+        base = self.options.retransmit * MAX_BACKOFF
+        if oldest != self._lent_oldest or oldest > self.taken:
+            self._lent_oldest, self._lent_since, self._lent_wait = oldest, now, base
+            return []
+        self._lent_since, self._lent_wait = now, min(self._lent_wait * 2, base * MAX_BACKOFF)
+        taken = self.taken
+        return sorted(p for p in self.lender.lent if p <= taken)[:ASK_RELEASED]
 
     @property
     def waiting(self) -> bool:

@@ -31,7 +31,19 @@ from typing import Any, Final, Protocol
 from arachne.model.message import Message
 from arachne.model.payloads import LazyPayload, PayloadUnavailable
 
-__all__ = ["REF_BYTES", "Borrower", "Lender", "ObjectStore", "PayloadRef", "lendable"]
+__all__ = [
+    "FETCH_BACKOFF",
+    "REF_BYTES",
+    "Borrower",
+    "Lender",
+    "ObjectStore",
+    "PayloadRef",
+    "lendable",
+]
+
+FETCH_BACKOFF: Final = 16
+"""A fetch not answered is asked again after twice as long each time, up to this many
+``retransmit``s."""
 
 REF_BYTES: Final = 48
 """What a handle counts for in a frame's size (its payload stays behind)."""
@@ -240,7 +252,7 @@ class Borrower:
             return asyncio.shield(future)  # (one opener cancelled leaves the fetch going)
         loop = self._loop if self._loop is not None else asyncio.get_running_loop()
         future = loop.create_future()
-        self.pending[position] = [future, loop.time()]
+        self.pending[position] = [future, loop.time(), 0.0]  # (future, asked when, wait)
         self._request(position)
         return asyncio.shield(future)
 
@@ -263,11 +275,16 @@ class Borrower:
         entry[0].set_result(value)
 
     def due(self, now: float, wait: float) -> list[int]:
-        """Return the positions asked for at least ``wait`` seconds ago (asked again now)."""
+        """Return the positions to ask for again now.
+
+        A position is asked again ``wait`` seconds after it was first asked, then each time
+        twice as long after (up to ``FETCH_BACKOFF`` waits): a sender slow to answer is not
+        flooded with fetches.
+        """
         again = []
         for position, entry in self.pending.items():
-            if now - entry[1] >= wait:
-                entry[1] = now
+            if now - entry[1] >= max(entry[2], wait):
+                entry[1], entry[2] = now, min(max(entry[2], wait) * 2, wait * FETCH_BACKOFF)
                 again.append(position)
         return again
 
