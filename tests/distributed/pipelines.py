@@ -158,6 +158,21 @@ def durable_totals(count: int, pause: float, path: str) -> Subgraph:
     return g
 
 
+def tapped_totals(count: int, pause: float) -> Subgraph:
+    """source -> paced -> totals -> an output tap (what ``on_output`` gets, off the actors)."""
+    from arachne.distributed.documents import OutputTap
+
+    g = Subgraph("tapped")
+    g.add_node(IterSource([[n, KEYS[n % 5], n % 97] for n in range(count)]), name="source")
+    g.add_node(Paced(pause), name="paced")
+    g.add_node(Totals(), name="totals")
+    g.add_node(OutputTap(("totals", "out")), name="tap")
+    g.connect(("source", "out"), ("paced", "in"), capacity=16)
+    g.connect(("paced", "out"), ("totals", "in"), capacity=16)
+    g.connect(("totals", "out"), ("tap", "in"), capacity=16)
+    return g
+
+
 class Ledger(Node):
     """Writes each ``[n, key, total]`` under ``n`` in a table outside the run (idempotent)."""
 

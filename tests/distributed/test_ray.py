@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from arachne import Runtime
 from arachne.cli.main import app
 from arachne.distributed.channels import LinkOptions
+from arachne.distributed.documents import OutputTap
 from arachne.distributed.host import DEGRADED
 from arachne.distributed.partition_map import GroupRange
 from arachne.distributed.placement import KEY_GROUPS, key_group
@@ -29,7 +30,7 @@ from tests.distributed.lazy_pipelines import (
     fetched_only_what_was_read,
     scanner_parts,
 )
-from tests.distributed.pipelines import KEYS, durable_totals, keyed, paced_totals
+from tests.distributed.pipelines import KEYS, durable_totals, keyed, paced_totals, tapped_totals
 from tests.distributed.remote_moves import check_moved, move_past_a_crashed_controller
 
 ROOT = str(Path(__file__).resolve().parents[2])
@@ -363,3 +364,82 @@ def test_a_graph_ray_cannot_carry_is_refused_by_name(tmp_path: Path, local_ray: 
     rt.register(g)
     with pytest.raises(ClusterError, match="could not be sent to Ray"):
         rt.run()
+
+
+def test_tapped_rows_kept_in_a_killed_actor_come_again_after_its_restart(
+    tmp_path: Path, local_ray: None
+) -> None:
+    """Rows the driver had not taken when the node died are in its checkpoint: after the
+    restart every row arrives, at least once (the taps are not transactional)."""
+    count = 400
+    g = tapped_totals(count, 0.0)
+    reference: list[list[Any]] = []
+    for node in g.instances().values():
+        if isinstance(node, OutputTap):
+            node.sink = lambda _n, _p, value: reference.append(value)
+    rt = Runtime()
+    rt.register(g)
+    rt.run()
+    rows: list[list[Any]] = []
+    cluster = RayCluster(
+        {
+            "builder": "tests.distributed.pipelines:tapped_totals",
+            "kwargs": {"count": count, "pause": 0.005},
+        },
+        {"a": ["source", "paced"], "b": ["totals", "tap"]},
+        options=LinkOptions(heartbeat=0.5),
+        store=tmp_path / "stores",
+        checkpoint_every=0.1,
+        on_output=lambda _n, _p, value: rows.append(value),
+    )
+    with cluster:
+        cluster.start()
+        deadline = time.monotonic() + 60
+        durable = 0
+        while durable < 100:  # (the driver takes no row meanwhile: they wait in b's actor)
+            assert time.monotonic() < deadline, "nothing became durable"
+            links = cluster.query(timeout=5)["links"]
+            durable = min((r.get("durable", 0) for r in links if r["role"] == "receive"), default=0)
+            time.sleep(0.05)
+        assert durable < count
+        cluster.kill("b")
+        cluster.restart("b")
+        cluster.wait(timeout=120)
+    assert len(rows) >= count
+    assert sorted({tuple(row) for row in rows}) == sorted(tuple(row) for row in reference)
+
+
+def test_a_cluster_is_started_once_and_asked_only_while_it_runs(local_ray: None) -> None:
+    source = {
+        "builder": "tests.distributed.pipelines:keyed",
+        "kwargs": {"count": 1, "path": "/dev/null"},
+    }
+    cluster = RayCluster(source, {"a": ["source"], "b": ["sum", "sink"]})
+    with pytest.raises(ClusterError, match="not started"):
+        cluster.wait()
+    with pytest.raises(ClusterError, match="not running"):
+        cluster.query()
+    with cluster:
+        cluster.start()
+        with pytest.raises(ClusterError, match="started already"):
+            cluster.start()
+        cluster.wait(timeout=60)
+
+
+def test_a_node_restarts_while_another_stays_killed(tmp_path: Path, local_ray: None) -> None:
+    """Restart b while c is still down: b's peers that run are told, c is left alone."""
+    source = {
+        "builder": "tests.distributed.pipelines:paced",
+        "kwargs": {"count": 100_000, "pause": 0.001, "path": str(tmp_path / "o.jsonl")},
+    }
+    with RayCluster(
+        source, {"a": ["source"], "b": ["paced"], "c": ["sink"]}, store=tmp_path / "s"
+    ) as cluster:
+        cluster.start()
+        cluster.kill("b")
+        cluster.kill("c")
+        cluster.restart("b")
+        assert sorted(cluster.killed) == ["c"]
+        view = cluster.query(timeout=10)
+        assert view["hosts"]["b"]["state"] == "available"
+        assert view["hosts"]["c"]["state"] == "unavailable"

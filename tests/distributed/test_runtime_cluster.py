@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from arachne import IterSource, Runtime, Subgraph
 from arachne.distributed import Cluster, ClusterError, MemoryCluster
-from arachne.model.errors import ExecutionError
-from tests.distributed.pipelines import KEYS, Keep, KeyedSum, failing_sink, keyed, paced
+from arachne.distributed.documents import OutputTap, document_unit, spread
+from arachne.distributed.runtime_cluster import graph_difference
+from arachne.model.errors import ExecutionError, NodeFailed
+from tests.distributed.pipelines import (
+    KEYS,
+    JsonLines,
+    Keep,
+    KeyedSum,
+    failing_sink,
+    keyed,
+    paced,
+)
 
 PLACED = {"a": ["source"], "b": ["sum", "sink"]}
+NOTIONAL = Path(__file__).resolve().parents[2] / "examples" / "documents" / "notional.yaml"
 
 
 def kept(count: int) -> Subgraph:
@@ -119,6 +131,9 @@ def test_what_a_cluster_cannot_take_is_refused_by_name() -> None:
         Runtime(cluster=object())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="store= shape"):
         Runtime(cluster=Cluster(PLACED), store=object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="fresh_runs= shape"):
+        Runtime(cluster=Cluster(PLACED), fresh_runs=True)
+    Runtime(cluster=Cluster(PLACED), record=iter([]))  # (nothing to record: no conflict)
     rt = Runtime(cluster=Cluster(PLACED))
     with pytest.raises(ValueError, match="nothing is registered"):
         rt.run()
@@ -131,10 +146,65 @@ def test_what_a_cluster_cannot_take_is_refused_by_name() -> None:
 def test_a_failing_partition_fails_the_run_and_a_timeout_is_named() -> None:
     rt = Runtime(cluster=Cluster({"a": ["source"], "b": ["sink"]}))
     rt.register(failing_sink(100, 50))
-    with pytest.raises(Exception, match="the sink failed at item 50"):
+    with pytest.raises(NodeFailed, match="the sink failed at item 50"):
         rt.run()
     placed = {"a": ["source"], "b": ["paced", "sink"]}
     slow = Runtime(execution_timeout=0.2, cluster=Cluster(placed))
     slow.register(paced(10_000, 0.01, "/dev/null"))
     with pytest.raises(ClusterError, match="did not finish in 0.2 s"):
         slow.run()
+
+
+def test_in_memory_the_output_taps_of_a_document_reach_on_output() -> None:
+    """A document with taps, split in memory: on_output gets what one process's taps get."""
+    alone: list[tuple[str, str, Any]] = []
+    unit = document_unit(NOTIONAL, taps=True)
+    for node in unit.instances().values():
+        if isinstance(node, OutputTap):
+            node.sink = lambda n, p, v: alone.append((n, p, v))
+    rt = Runtime()
+    rt.register(unit)
+    rt.run()
+    split: list[tuple[str, str, Any]] = []
+    unit = document_unit(NOTIONAL, taps=True)
+    placement = spread(unit, 2)
+    rt = Runtime(cluster=Cluster(placement, on_output=lambda n, p, v: split.append((n, p, v))))
+    rt.register(unit)
+    rt.run()
+    assert len(alone) > 5
+    assert split == alone
+
+
+def test_a_cancelled_run_async_stops_the_partitions() -> None:
+    """Cancelled (here by a timeout), the partitions stop: the sink's on_stop has run."""
+    g = paced(1_000_000, 0.01, "/dev/null")
+    rt = Runtime(cluster=Cluster({"a": ["source"], "b": ["paced", "sink"]}))
+    rt.register(g)
+
+    async def cancelled() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(rt.run_async(), 0.2)
+
+    asyncio.run(cancelled())
+    sink = g.instances()["sink"]
+    assert isinstance(sink, JsonLines)
+    assert sink.file.closed
+
+
+def test_run_inside_a_running_loop_points_to_run_async() -> None:
+    rt = Runtime(cluster=Cluster(PLACED))
+    rt.register(kept(10))
+
+    async def inside() -> None:
+        rt.run()
+
+    with pytest.raises(ExecutionError, match="use run_async"):
+        asyncio.run(inside())
+
+
+def test_a_difference_between_source_and_registered_graph_is_said() -> None:
+    said = graph_difference(keyed(1, "x"), paced(1, 0.0, "x"))
+    assert "it has node(s) sum the registered graph lacks" in said
+    assert "it lacks node(s) paced" in said
+    assert "link(s)" in said
+    assert graph_difference(keyed(1, "x"), keyed(9, "y")) == ""  # (arguments: not compared)

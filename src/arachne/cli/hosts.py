@@ -1,14 +1,15 @@
-"""``arachne run DOC --hosts N``: a graph document split over N worker processes.
+"""``arachne run DOC --hosts N``: a graph document split over N worker processes (or Ray actors).
 
 The document's nodes are spread over partitions ``h0`` to ``h(N-1)`` in the order of its
 topology (``arachne.distributed.documents.spread``); each runs in a worker process of its own
-and the links that cross become TCP mesh links. ``--shard NODE=KEY`` runs a node as one
-replica per process instead, each item going to the replica that owns its key. What leaves
-the document's output nodes is printed as a single-process run prints it. ``--store DIR``
-checkpoints every process's partition into its own SQLite file in folder ``DIR``; the same
-command run again after a crash resumes each from its checkpoint. Feeds (``--input``,
-``--inject``), the event log and the live views are not available across processes yet;
-they are refused, named.
+and the links that cross become TCP mesh links (with ``--ray``, each runs in a Ray actor and
+the links go through Ray). ``--shard NODE=KEY`` runs a node as one replica per process
+instead, each item going to the replica that owns its key. What leaves the document's
+output nodes is printed as a single-process run prints it. ``--store DIR`` checkpoints every
+process's partition into its own SQLite file in folder ``DIR``; the same command run again
+after a crash resumes each from its checkpoint. Feeds (``--input``, ``--inject``), the
+event log and the live views are not available across processes yet; they are refused,
+named.
 """
 
 from __future__ import annotations

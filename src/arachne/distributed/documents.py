@@ -33,6 +33,9 @@ class OutputTap(Node):
 
     A sink that returns an awaitable (its buffer is full) holds the tap until it is done. A
     value the sink refuses (no JSON form) is skipped: counted, logged, and the run goes on.
+    A sink that keeps values until a reader takes them says which it still keeps through
+    ``unsent(node, port)``: a checkpoint saves those, and a run resumed from it hands them to
+    the sink again before anything new (so none is lost; some may come twice).
     """
 
     inp = Input(name="in")
@@ -41,6 +44,8 @@ class OutputTap(Node):
     def __init__(self, endpoint: tuple[str, str]) -> None:
         self.endpoint = endpoint
         self.sink: Callable[[str, str, Any], Awaitable[None] | None] | None = None
+        self.unsent: Callable[[str, str], list[Any]] | None = None
+        self._resumed: list[Any] = []
 
     async def on_message(self, port: str, msg: Message) -> None:
         """Pass the payload on with the endpoint it came from."""
@@ -48,6 +53,24 @@ class OutputTap(Node):
             full = self.sink(self.endpoint[0], self.endpoint[1], msg.payload)
             if full is not None:
                 await full
+
+    def snapshot(self) -> Any:
+        """Return the values the sink keeps unread (none if it keeps nothing)."""
+        return None if self.unsent is None else {"unsent": self.unsent(*self.endpoint)}
+
+    def restore(self, state: Any) -> None:
+        """Take back the values the sink had kept unread, to hand them to it again."""
+        unsent = state.get("unsent") if isinstance(state, dict) else None
+        if not isinstance(unsent, list):
+            raise ValueError(f"{self.name()}: a saved tap state is {{'unsent': [...]}}")
+        self._resumed = unsent
+
+    def on_start(self) -> None:
+        """Hand the sink again what it had kept unread when the checkpoint was taken."""
+        resumed, self._resumed = self._resumed, []
+        if self.sink is not None:
+            for value in resumed:
+                self.sink(self.endpoint[0], self.endpoint[1], value)
 
 
 def document_unit(path: Path, *, taps: bool = True) -> Subgraph:

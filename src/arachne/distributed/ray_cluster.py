@@ -166,6 +166,10 @@ class _Outputs:
             self._room = asyncio.get_running_loop().create_future()
         return asyncio.shield(self._room)
 
+    def unsent(self, node: str, port: str) -> list[Any]:
+        """Return the values from ``node:port`` kept and not yet taken (a tap's checkpoint)."""
+        return [value for n, p, value in self.rows if n == node and p == port]
+
     def take(self) -> list[tuple[str, str, Any]]:
         """Hand over every row kept so far; the taps waiting for room go on."""
         rows, self.rows = self.rows, []
@@ -214,12 +218,19 @@ class _RuntimeNode:
     async def start(self, peers: Mapping[str, Any]) -> dict[str, int]:
         """Open and start every partition; return each one's incarnation."""
         transport = self.transport = RayTransport(peers)
-        opened = [open_partition(orders, transport) for orders in self.orders.values()]
+        opened: list[OpenPartition] = []
+        try:
+            for orders in self.orders.values():
+                opened.append(open_partition(orders, transport))
+        except BaseException:
+            for part in opened:  # (their stores are open: close them before failing)
+                part.close()
+            raise
         for part in opened:
             if self.taps:
                 for node in part.instances.values():
                     if isinstance(node, OutputTap):
-                        node.sink = self.outputs.put
+                        node.sink, node.unsent = self.outputs.put, self.outputs.unsent
             part.host.start()
             self.partitions[part.host.name] = _Partition(part)
         return {name: p.part.host.epoch for name, p in self.partitions.items()}
@@ -335,6 +346,8 @@ class RayCluster:
 
     def start(self) -> None:
         """Start one actor per runtime node (``ray.init`` first if needed) and let them meet."""
+        if self.actors:
+            raise ClusterError("the cluster has started already; close() it first")
         ray = ray_module()
         if not ray.is_initialized():
             env_vars = {"PYTHONPATH": import_path(os.environ.get("PYTHONPATH"))}
@@ -415,19 +428,41 @@ class RayCluster:
                 "the checkpoints a restarted partition resumes from"
             )
         if not all(part in self.killed for part in self.nodes[node]):
-            raise ClusterError(f"runtime node {node!r} is still running; kill() it first")
+            raise ClusterError(
+                f"runtime node {node!r} was not killed; kill() it first (one that died on "
+                "its own too: kill() marks it so)"
+            )
         self.actors[node] = self._actor(node)
-        self._start([node])
+        try:
+            self._start([node])
+        except ClusterError:
+            ray_module().kill(self.actors[node], no_restart=True)  # (a retry names anew)
+            for part in self.nodes[node]:
+                self.incarnations[part] = self.incarnations.get(part, -1) + 1
+            raise
         for part in self.nodes[node]:
             del self.killed[part]
         handles = self._handles()
-        ray_module().get([a.peers.remote(handles) for n, a in self.actors.items() if n != node])
+        ray = ray_module()
+        told = [a.peers.remote(handles) for n, a in self.actors.items() if self._alive(n)]
+        try:
+            ray.get(told)
+        except ray.exceptions.RayError as exc:
+            raise ClusterError(
+                f"runtime node {node!r} restarted, but a peer could not be told: {exc}"
+            ) from exc
+
+    def _alive(self, node: str) -> bool:
+        """Return whether runtime node ``node``'s actor runs (started and not killed)."""
+        return node in self.actors and not all(p in self.killed for p in self.nodes[node])
 
     def wait(self, timeout: float | None = None) -> dict[str, dict[str, Any]]:
         """Wait for every partition's run to end; return their reports (by partition).
 
         With ``on_output``, what the taps took is handed to it meanwhile.
         """
+        if not self.actors:
+            raise ClusterError("the cluster has not started; call start() first")
         ray = ray_module()
         deadline = None if timeout is None else time.monotonic() + timeout
         nodes = list(self.actors)
@@ -437,7 +472,7 @@ class RayCluster:
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
                 look = left if self.on_output is None else min(OUTPUT_LOOK, left or OUTPUT_LOOK)
                 ready, _ = ray.wait(waited, num_returns=len(waited), timeout=look)
-                self._take_outputs(nodes)
+                self._take_outputs(nodes, deadline)
                 if len(ready) == len(waited):
                     break
                 if deadline is not None and time.monotonic() >= deadline:
@@ -447,13 +482,17 @@ class RayCluster:
             raise ClusterError(f"a runtime node failed: {exc}") from exc
         return {part: report for answer in answers for part, report in answer.items()}
 
-    def _take_outputs(self, nodes: list[str]) -> None:
+    def _take_outputs(self, nodes: list[str], deadline: float | None) -> None:
         if self.on_output is None:
             return
         ray = ray_module()
-        alive = [n for n in nodes if not all(p in self.killed for p in self.nodes[n])]
-        taken = [self.actors[n].take_outputs.remote() for n in alive]
-        for rows in ray.get(taken):
+        taken = [self.actors[n].take_outputs.remote() for n in nodes if self._alive(n)]
+        left = None if deadline is None else max(OUTPUT_LOOK, deadline - time.monotonic())
+        try:
+            answers = ray.get(taken, timeout=left)
+        except ray.exceptions.GetTimeoutError:
+            raise ClusterError("the partitions did not finish in time") from None
+        for rows in answers:
             for node, port, value in rows:
                 self.on_output(node, port, value)
 
@@ -499,12 +538,19 @@ class RayCluster:
         return OwnershipMove(target, span, to, audit=audit, journal=journal, poll=poll, crash=crash)
 
     def query(self, timeout: float = 1.0) -> dict[str, Any]:
-        """Return the federated answer of every partition (an unreachable one unavailable)."""
+        """Return the federated answer of every partition (an unreachable one unavailable).
+
+        After :meth:`close` the actors are gone: the reports :meth:`wait` returned have each
+        partition's final links and health.
+        """
+        if not self.actors:
+            raise ClusterError(
+                "the cluster is not running (not started, or closed): query() asks its "
+                "actors; after a run, its reports have each partition's links and health"
+            )
         ray = ray_module()
         asked = {
-            node: actor.query.remote()
-            for node, actor in self.actors.items()
-            if not all(part in self.killed for part in self.nodes[node])
+            node: actor.query.remote() for node, actor in self.actors.items() if self._alive(node)
         }
         deadline = time.monotonic() + timeout
         answers: dict[str, dict[str, Any] | Unavailable] = {}

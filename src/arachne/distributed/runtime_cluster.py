@@ -28,6 +28,7 @@ from typing import Any, Final, Literal
 
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.cluster import MemoryCluster
+from arachne.distributed.documents import OutputTap
 from arachne.distributed.placement import Placement
 from arachne.distributed.processes import ClusterError, ProcessCluster, build_unit
 from arachne.durable.sqlite import SqliteStore
@@ -106,14 +107,49 @@ class Cluster:
 
         Raises ``ClusterError`` when a partition fails or the run outlasts ``timeout``.
         """
+        unit = self._prepared(unit)
+        if self.on == "memory":
+            self.reports = asyncio.run(self._in_memory(unit, timeout))
+            return self.reports
+        placed = self.last = self._placed(unit)
+        self.reports = placed.run(timeout=timeout)
+        return self.reports
+
+    async def run_graph_async(
+        self, unit: Subgraph, timeout: float | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Run ``unit`` as :meth:`run_graph` does, from a coroutine on the running loop.
+
+        In memory the partitions run on this loop; otherwise the coordinator waits in a
+        thread of its own. Cancelled, it stops the run first: the partitions stop (in
+        memory) or their workers and actors are closed.
+        """
+        unit = self._prepared(unit)
+        if self.on == "memory":
+            self.reports = await self._in_memory(unit, timeout)
+            return self.reports
+        placed = self.last = self._placed(unit)
+        waiting = asyncio.ensure_future(asyncio.to_thread(placed.run, timeout))
+        try:
+            self.reports = await asyncio.shield(waiting)
+        except asyncio.CancelledError:
+            placed.close()  # (the waiting thread then ends: its workers or actors are gone)
+            with contextlib.suppress(Exception):
+                await waiting
+            raise
+        return self.reports
+
+    def _prepared(self, unit: Subgraph) -> Subgraph:
+        """Check what was registered (and the source against it); return what is to run."""
         if not unit.members:
             raise ValueError("nothing is registered: register() a node or subgraph first")
         unit = _alone(unit)
         if self.source is not None:
             self._check_source(unit)
-        if self.on == "memory":
-            self.reports = self._in_memory(unit, timeout)
-            return self.reports
+        return unit
+
+    def _placed(self, unit: Subgraph) -> ProcessCluster | Any:
+        """Return the cluster of worker processes or Ray actors that runs ``unit``."""
         common: dict[str, Any] = {
             "options": self.options,
             "shards": self.shards,
@@ -124,29 +160,27 @@ class Cluster:
         }
         if self.on == "processes":
             assert self.source is not None  # noqa: S101  (refused without one in __init__)
-            self.last = ProcessCluster(self.source, self.placement, **common)
-        else:
-            from arachne.distributed.ray_cluster import RayCluster
+            return ProcessCluster(self.source, self.placement, **common)
+        from arachne.distributed.ray_cluster import RayCluster
 
-            source = self.source if self.source is not None else {"unit": unit}
-            self.last = RayCluster(
-                source, self.placement, nodes=self.nodes, init=self.init, **common
-            )
-        self.reports = self.last.run(timeout=timeout)
-        return self.reports
+        source = self.source if self.source is not None else {"unit": unit}
+        return RayCluster(source, self.placement, nodes=self.nodes, init=self.init, **common)
 
     def _check_source(self, unit: Subgraph) -> None:
         assert self.source is not None  # noqa: S101  (called with one)
-        registered = unit.to_graph().checksum()
-        built = build_unit(self.source).to_graph().checksum()
-        if built != registered:
+        differs = graph_difference(build_unit(self.source), unit)
+        if differs:
             raise ValueError(
-                f"source {self.source!r} builds another graph than the one registered "
-                f"(checksums {built[:12]} and {registered[:12]}); the partitions would run "
-                "it, not yours: make the builder return the registered graph"
+                f"source {self.source!r} builds another graph than the one registered: "
+                f"{differs}; the partitions would run it, not yours: make the builder return "
+                "the registered graph"
             )
 
-    def _in_memory(self, unit: Subgraph, timeout: float | None) -> dict[str, dict[str, Any]]:
+    async def _in_memory(self, unit: Subgraph, timeout: float | None) -> dict[str, dict[str, Any]]:
+        if self.on_output is not None:  # (the taps of a document source print so)
+            for node in unit.instances().values():
+                if isinstance(node, OutputTap):
+                    node.sink = self.on_output
         store = None
         if self.store is not None:
             self.store.mkdir(parents=True, exist_ok=True)
@@ -161,7 +195,7 @@ class Cluster:
                 checkpoint_every=self.checkpoint_every,
                 fresh=self.fresh,
             )
-            asyncio.run(_within(cluster, timeout))
+            await _within(cluster, timeout)
             return cluster.reports()
         finally:
             if store is not None:
@@ -174,10 +208,20 @@ async def _within(cluster: MemoryCluster, timeout: float | None) -> None:
     Raises ``ClusterError`` for the timeout, or what a failed partition raised.
     """
     run = asyncio.ensure_future(cluster.run())
-    done, _ = await asyncio.wait({run}, timeout=timeout)
+    try:
+        done, _ = await asyncio.wait({run}, timeout=timeout)
+    except asyncio.CancelledError:  # (the caller was cancelled: the run stops with it)
+        await _stop(cluster, run)
+        raise
     if done:
         run.result()
         return
+    await _stop(cluster, run)
+    raise ClusterError(f"the partitions did not finish in {timeout} s")
+
+
+async def _stop(cluster: MemoryCluster, run: asyncio.Future[None]) -> None:
+    """Stop every partition of ``cluster`` (nodes stop as in a stop); wait for ``run``."""
     for execution in cluster.executions.values():
         execution.request_stop(drain=False)
     stopped, _ = await asyncio.wait({run}, timeout=STOP_GRACE)
@@ -185,7 +229,6 @@ async def _within(cluster: MemoryCluster, timeout: float | None) -> None:
         run.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await run
-    raise ClusterError(f"the partitions did not finish in {timeout} s")
 
 
 def _alone(unit: Subgraph) -> Subgraph:
@@ -200,3 +243,31 @@ def _alone(unit: Subgraph) -> Subgraph:
         if isinstance(member.unit, Subgraph) and not unit.exposed_inputs:
             return member.unit
     return unit
+
+
+def graph_difference(built: Subgraph, registered: Subgraph) -> str:
+    """Say how the graph ``built`` differs from ``registered`` ("" when they agree).
+
+    Nodes (their kinds, ports and policies) and links are compared, not the graphs' names
+    nor what the nodes were constructed with (an output path, a count): those the builder's
+    arguments decide.
+    """
+    shapes = []
+    for sub in (built, registered):
+        data = sub.to_graph().to_dict()
+        nodes = {n["id"]: n for n in data["nodes"]}
+        edges = {e["id"]: e for e in data["edges"]}
+        shapes.append((nodes, edges))
+    (nodes_b, edges_b), (nodes_r, edges_r) = shapes
+    said = []
+    for what, ours, theirs in (("node", nodes_b, nodes_r), ("link", edges_b, edges_r)):
+        extra = sorted(set(ours) - set(theirs))
+        missing = sorted(set(theirs) - set(ours))
+        changed = sorted(k for k in set(ours) & set(theirs) if ours[k] != theirs[k])
+        if extra:
+            said.append(f"it has {what}(s) {', '.join(extra)} the registered graph lacks")
+        if missing:
+            said.append(f"it lacks {what}(s) {', '.join(missing)}")
+        if changed:
+            said.append(f"its {what}(s) {', '.join(changed)} differ")
+    return "; ".join(said)

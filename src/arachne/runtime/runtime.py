@@ -114,9 +114,10 @@ class Runtime:
     split into partitions joined by mesh links, in this process, in worker processes or on
     Ray: :meth:`run` (or :meth:`run_async`) runs it to its end and keeps each partition's
     report in :attr:`reports`; executions, live control and stats are per partition then
-    (the cluster's ``last`` run answers ``query()``), so :attr:`execution`, :meth:`start` and
-    :meth:`open_execution` are refused, and the settings that shape one execution (``store``,
-    ``record``, ``clock``, ``tracer``, ``lineage``) go to the cluster instead.
+    (the reports have each partition's links and health), so :attr:`execution`,
+    :meth:`start` and :meth:`open_execution` are refused, and so are the settings that shape
+    one execution's run (``store``, ``record``, ``clock``, ``tracer``, ``lineage``,
+    ``fresh_runs``, ``upgrade_runs``, ``run_name``): the cluster takes a store of its own.
     docs/distributed.md has it.
     """
 
@@ -146,6 +147,7 @@ class Runtime:
         lineage: float | None = None,
         cluster: ClusterRunner | None = None,
     ) -> None:
+        record = tuple(record)
         _check_cluster(
             cluster,
             store=store,
@@ -153,6 +155,9 @@ class Runtime:
             clock=clock,
             tracer=tracer,
             lineage=lineage,
+            fresh_runs=fresh_runs,
+            upgrade_runs=upgrade_runs,
+            run_name=run_name,
         )
         self.cluster = cluster
         self.reports: dict[str, Any] = {}  # with a cluster: each partition's, after run()
@@ -394,6 +399,12 @@ class Runtime:
         Inside a running event loop, use ``await runtime.run_async()`` instead. With a
         ``cluster``, the partitions run there; their reports are kept in :attr:`reports`.
         """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise ExecutionError("run() was called inside a running event loop; use run_async()")
         if self.cluster is not None:
             self.reports = dict(self.cluster.run_graph(self._root, self.execution_timeout))
             return
@@ -402,12 +413,6 @@ class Runtime:
             ex.wait()
             ex.raise_if_failed()
             return
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            raise ExecutionError("run() was called inside a running event loop; use run_async()")
         with asyncio.Runner() as runner:
             loop = runner.get_loop()
             with graceful_signals(loop, ex.request_stop, lambda: ex.request_stop(drain=False)):
@@ -416,11 +421,16 @@ class Runtime:
     async def run_async(self) -> None:
         """Run the default execution on the current event loop until it completes.
 
-        With a ``cluster``, its run goes on in a thread of its own meanwhile.
+        With a ``cluster``, its ``run_graph_async`` runs it if it has one (cancelled, it stops
+        the run), else its ``run_graph`` in a thread of its own.
         """
         if self.cluster is not None:
-            cluster = self.cluster
-            reports = await asyncio.to_thread(cluster.run_graph, self._root, self.execution_timeout)
+            cluster, timeout = self.cluster, self.execution_timeout
+            run_async = getattr(cluster, "run_graph_async", None)
+            if run_async is not None:
+                reports = await run_async(self._root, timeout)
+            else:
+                reports = await asyncio.to_thread(cluster.run_graph, self._root, timeout)
             self.reports = dict(reports)
             return
         await self.execution.run()
@@ -549,7 +559,7 @@ def _check_cluster(cluster: ClusterRunner | None, **given: object) -> None:
             f"cluster must run graphs (have run_graph), got {cluster!r}; pass "
             "arachne.distributed.Cluster({'a': [...], 'b': [...]})"
         )
-    shaping = [name for name, value in given.items() if value not in (None, (), [])]
+    shaping = [name for name, value in given.items() if value not in (None, False, ())]
     if shaping:
         raise ValueError(
             f"{', '.join(f'{name}=' for name in shaping)} shape(s) one execution and cannot go "
