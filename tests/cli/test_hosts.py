@@ -124,3 +124,35 @@ def _state(pid: int) -> str:
     with contextlib.suppress(OSError):
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
     return "Z"
+
+
+def test_what_the_processes_log_is_logged_by_the_command(runner: CliRunner, tmp_path: Path) -> None:
+    """A logger node in the second process: its lines reach the command's stderr, led by
+    the partition's name; a quieter level keeps them back."""
+    doc = tmp_path / "logged.yaml"
+    doc.write_text(
+        f"""arachne: "1.0"
+name: Logged
+nodes:
+  - id: trades
+    component: arachne.io.jsonl-source
+    config: {{path: {ROOT / "examples" / "documents" / "trades.jsonl"}}}
+  - id: say
+    component: arachne.core.logger
+    config: {{prefix: "seen "}}
+  - id: report
+    component: arachne.core.passthrough
+edges:
+  - {{source: "trades:out", target: "say:in"}}
+  - {{source: "say:out", target: "report:in"}}
+""",
+        encoding="utf-8",
+    )
+    split = runner.invoke(app, ["run", str(doc), "--hosts", "2"])
+    assert split.exit_code == 0, split.output
+    said = [line for line in split.stderr.splitlines() if "seen " in line]
+    assert said
+    assert all("arachne.node.say: h" in line for line in said), said
+    quiet = runner.invoke(app, ["run", str(doc), "--hosts", "2", "--log-level", "WARNING"])
+    assert quiet.exit_code == 0, quiet.output
+    assert "seen " not in quiet.stderr

@@ -173,6 +173,28 @@ def tapped_totals(count: int, pause: float) -> Subgraph:
     return g
 
 
+class Chatty(Node):
+    """Logs each value it takes at INFO through its own logger, and forwards it."""
+
+    inp = Input(None, name="in")
+    out = Output(None)
+
+    def on_message(self, port: str, msg: Message) -> None:
+        self.context.logger.info("saw %s", msg.payload)
+        self.emit("out", msg.payload)
+
+
+def logged(count: int) -> Subgraph:
+    """source -> a node that logs each value -> a sink that keeps them."""
+    g = Subgraph("logged")
+    g.add_node(IterSource(range(count)), name="source")
+    g.add_node(Chatty(), name="chatty")
+    g.add_node(Keep(), name="sink")
+    g.connect(("source", "out"), ("chatty", "in"), capacity=16)
+    g.connect(("chatty", "out"), ("sink", "in"), capacity=16)
+    return g
+
+
 class Ledger(Node):
     """Writes each ``[n, key, total]`` under ``n`` in a table outside the run (idempotent)."""
 

@@ -24,6 +24,7 @@ from arachne.distributed.processes import ClusterError
 from arachne.distributed.ray_cluster import RayCluster
 from arachne.distributed.runtime_cluster import Cluster
 from arachne.durable.sqlite import SqliteStore
+from tests.distributed.conftest import Kept
 from tests.distributed.lazy_pipelines import (
     PLACED,
     SOURCE,
@@ -443,3 +444,16 @@ def test_a_node_restarts_while_another_stays_killed(tmp_path: Path, local_ray: N
         view = cluster.query(timeout=10)
         assert view["hosts"]["b"]["state"] == "available"
         assert view["hosts"]["c"]["state"] == "unavailable"
+
+
+def test_actors_log_through_the_driver(local_ray: None, kept: Kept) -> None:
+    """What a node in an actor logs at INFO is logged again in the driver, led by its
+    partition (both partitions share one actor here)."""
+    RayCluster(
+        {"builder": "tests.distributed.pipelines:logged", "kwargs": {"count": 5}},
+        {"a": ["source"], "b": ["chatty", "sink"]},
+        nodes={"n": ["a", "b"]},
+        log_level="INFO",
+    ).run(timeout=60)
+    said = [r.getMessage() for r in kept.records if r.name == "arachne.node.chatty"]
+    assert said == [f"b: saw {n}" for n in range(5)]

@@ -14,6 +14,7 @@ named.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -114,6 +115,8 @@ def run_on_hosts(path: Path, options: RunOptions, err: Console) -> int:
         "store": store,
         "checkpoint_every": options.checkpoint_every or 1.0,
         "fresh": options.fresh,
+        # (what the processes' arachne loggers say is logged here, at this command's level)
+        "log_level": logging.getLogger("arachne").getEffectiveLevel(),
     }
     cluster: ProcessCluster | RayCluster
     if options.ray:

@@ -52,6 +52,7 @@ from arachne.distributed.placement import (
     partition_graph,
     plan,
 )
+from arachne.distributed.remote_logs import check_level, relog
 from arachne.distributed.sharding import Flip, KeyRouter, sharded_placement
 from arachne.durable.route_journal import RouteJournal
 from arachne.durable.runs import Run
@@ -172,6 +173,7 @@ class PlacedRun(Protocol):
     shards: dict[str, dict[str, Any]]
     store: Path | None
     checkpoint_every: float
+    log_level: int | None
 
 
 def partition_orders(
@@ -190,6 +192,7 @@ def partition_orders(
         "checkpoint_every": run.checkpoint_every,
         "incarnation": incarnation,
         "fresh": fresh,
+        "log_level": run.log_level,
     }
 
 
@@ -336,7 +339,10 @@ class ProcessCluster:
     as a context manager (or call :meth:`close`) so no worker outlives it. With ``store`` (a
     folder), every partition is checkpointed every ``checkpoint_every`` seconds, and a
     killed worker can be :meth:`restart` ed from its checkpoint; ``fresh`` starts every
-    partition's run over instead of resuming it.
+    partition's run over instead of resuming it. With ``log_level`` (``"INFO"``, or a level
+    number) what the workers' ``arachne`` loggers say at that level is logged again here, by
+    the same loggers, each message led by its partition's name; without it a worker's
+    warnings go to its standard error as Python prints them.
     """
 
     def __init__(
@@ -352,6 +358,7 @@ class ProcessCluster:
         store: str | Path | None = None,
         checkpoint_every: float = 1.0,
         fresh: bool = False,
+        log_level: int | str | None = None,
     ) -> None:
         if "unit" in source:
             raise ValueError(
@@ -376,6 +383,7 @@ class ProcessCluster:
             self.store.mkdir(parents=True, exist_ok=True)
         self.checkpoint_every = check_every(checkpoint_every)
         self.fresh = fresh
+        self.log_level = check_level(log_level)
         self.incarnations: dict[str, int] = {}
         self.audits: dict[str, RouteAudit] = {}  # sharded node -> its route changes
         self._steps = 0  # move steps asked of workers (each a number of its own)
@@ -678,6 +686,10 @@ class _Worker:
             self.heard_at = time.time()
             if "failed" in message:
                 self.failure = str(message["failed"])
+            logged = message.get("log")
+            if isinstance(logged, dict):
+                relog(self.name, logged)
+                continue
             printed = message.get("print")
             if isinstance(printed, list) and len(printed) == 3:
                 try:

@@ -17,9 +17,11 @@ Frames between actors are serialized by Ray, inside the cluster. Ray is an optio
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +43,7 @@ from arachne.distributed.processes import (
     placed_move_target,
     planned,
 )
+from arachne.distributed.remote_logs import ForwardingHandler, check_level, relog
 from arachne.runtime.checkpointing import check_every
 from arachne.runtime.state import ExecutionState
 
@@ -49,6 +52,8 @@ if TYPE_CHECKING:
     from arachne.durable.route_journal import RouteJournal
 
 __all__ = ["MAX_PENDING_CALLS", "RayCluster", "RayTransport", "ray_module", "runtime_nodes"]
+
+log = logging.getLogger("arachne.distributed")
 
 MAX_PENDING_CALLS = 64
 """Calls one actor may have waiting on a peer's handle: a ceiling under the credits."""
@@ -149,13 +154,22 @@ class _Outputs:
     """What the output taps of one actor took, until the driver takes it (bounded).
 
     Past ``bound`` rows a tap waits until the driver has taken them, so a driver that prints
-    slowly holds the graph back instead of letting the rows pile up.
+    slowly holds the graph back instead of letting the rows pile up. Log records to forward
+    wait here too: past ``bound`` of them the oldest go, counted.
     """
 
     def __init__(self, bound: int = OUTPUT_BOUND) -> None:
         self.rows: list[tuple[str, str, Any]] = []
+        self.logs: deque[dict[str, Any]] = deque(maxlen=bound)
+        self.dropped = 0  # log records that went for want of room
         self.bound = bound
         self._room: asyncio.Future[None] | None = None
+
+    def log(self, data: dict[str, Any]) -> None:
+        """Keep a log record's data for the driver (the oldest goes past the bound)."""
+        if len(self.logs) == self.logs.maxlen:
+            self.dropped += 1
+        self.logs.append(data)
 
     def put(self, node: str, port: str, value: Any) -> Awaitable[None] | None:
         """Keep a row; past the bound, return what to wait on until the driver took them."""
@@ -177,6 +191,13 @@ class _Outputs:
             self._room.set_result(None)
             self._room = None
         return rows
+
+    def take_logs(self) -> tuple[list[dict[str, Any]], int]:
+        """Hand over the log records kept so far, and how many went for want of room."""
+        logs, dropped = list(self.logs), self.dropped
+        self.logs.clear()
+        self.dropped = 0
+        return logs, dropped
 
 
 class _Partition:
@@ -214,6 +235,12 @@ class _RuntimeNode:
         self.transport: RayTransport | None = None
         self.outputs = _Outputs()
         self.taps = taps
+        level = next(iter(self.orders.values()), {}).get("log_level")
+        if level is not None:  # (the driver logs what the arachne loggers say here)
+            logger = logging.getLogger("arachne")
+            logger.addHandler(ForwardingHandler(self.outputs.log, level))
+            logger.setLevel(level)
+            logger.propagate = False
 
     async def start(self, peers: Mapping[str, Any]) -> dict[str, int]:
         """Open and start every partition; return each one's incarnation."""
@@ -254,8 +281,9 @@ class _RuntimeNode:
             raise ClusterError(f"partition {partition!r} does not run in this runtime node")
         return move_op(step, running.part.instances, running.execution)
 
-    async def take_outputs(self) -> list[tuple[str, str, Any]]:
-        return self.outputs.take()
+    async def take_outputs(self) -> dict[str, Any]:
+        logs, dropped = self.outputs.take_logs()
+        return {"rows": self.outputs.take(), "logs": logs, "dropped": dropped}
 
     async def wait(self) -> dict[str, dict[str, Any]]:
         if not self.partitions:
@@ -304,6 +332,7 @@ class RayCluster:
         fresh: bool = False,
         nodes: Mapping[str, Sequence[str]] | None = None,
         on_output: Callable[[str, str, Any], None] | None = None,
+        log_level: int | str | None = None,
     ) -> None:
         if not isinstance(placement, Placement):
             placement = Placement.of(placement)
@@ -321,6 +350,7 @@ class RayCluster:
             self.store.mkdir(parents=True, exist_ok=True)
         self.checkpoint_every = check_every(checkpoint_every)
         self.fresh = fresh
+        self.log_level = check_level(log_level)
         self.nodes = runtime_nodes(nodes, list(placement.partitions))
         self.node_of = {part: node for node, parts in self.nodes.items() for part in parts}
         self.on_output = on_output
@@ -470,7 +500,8 @@ class RayCluster:
         try:
             while True:
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                look = left if self.on_output is None else min(OUTPUT_LOOK, left or OUTPUT_LOOK)
+                polled = self.on_output is not None or self.log_level is not None
+                look = min(OUTPUT_LOOK, left or OUTPUT_LOOK) if polled else left
                 ready, _ = ray.wait(waited, num_returns=len(waited), timeout=look)
                 self._take_outputs(nodes, deadline)
                 if len(ready) == len(waited):
@@ -483,18 +514,26 @@ class RayCluster:
         return {part: report for answer in answers for part, report in answer.items()}
 
     def _take_outputs(self, nodes: list[str], deadline: float | None) -> None:
-        if self.on_output is None:
+        if self.on_output is None and self.log_level is None:
             return
         ray = ray_module()
-        taken = [self.actors[n].take_outputs.remote() for n in nodes if self._alive(n)]
+        alive = [n for n in nodes if self._alive(n)]
+        taken = [self.actors[n].take_outputs.remote() for n in alive]
         left = None if deadline is None else max(OUTPUT_LOOK, deadline - time.monotonic())
         try:
             answers = ray.get(taken, timeout=left)
         except ray.exceptions.GetTimeoutError:
             raise ClusterError("the partitions did not finish in time") from None
-        for rows in answers:
-            for node, port, value in rows:
-                self.on_output(node, port, value)
+        for name, answer in zip(alive, answers, strict=True):
+            for data in answer["logs"]:
+                relog(str(data.get("execution_id") or name), data)
+            if answer["dropped"]:
+                log.warning(
+                    "runtime node %s: %d log records went for want of room", name, answer["dropped"]
+                )
+            if self.on_output is not None:
+                for node, port, value in answer["rows"]:
+                    self.on_output(node, port, value)
 
     def move(
         self,

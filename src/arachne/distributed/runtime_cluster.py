@@ -31,6 +31,7 @@ from arachne.distributed.cluster import MemoryCluster
 from arachne.distributed.documents import OutputTap
 from arachne.distributed.placement import Placement
 from arachne.distributed.processes import ClusterError, ProcessCluster, build_unit
+from arachne.distributed.remote_logs import check_level
 from arachne.durable.sqlite import SqliteStore
 from arachne.model.subgraph import Subgraph
 
@@ -54,8 +55,10 @@ class Cluster:
     frame and pace; ``shards`` runs keyed nodes as one replica per owner; ``store`` (a
     folder) keeps every partition's checkpoints, taken every ``checkpoint_every`` seconds,
     and a run started again resumes from them (``fresh`` starts over); ``on_output`` gets
-    what the output taps of a document source took. On Ray, ``nodes`` groups partitions into
-    runtime nodes (one actor each) and ``init`` are ``ray.init``'s arguments.
+    what the output taps of a document source took; ``log_level`` has what the workers' or
+    actors' ``arachne`` loggers say at that level logged again here (in memory the nodes log
+    here already). On Ray, ``nodes`` groups partitions into runtime nodes (one actor each)
+    and ``init`` are ``ray.init``'s arguments.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class Cluster:
         nodes: Mapping[str, Sequence[str]] | None = None,
         init: Mapping[str, Any] | None = None,
         on_output: Callable[[str, str, Any], None] | None = None,
+        log_level: int | str | None = None,
     ) -> None:
         if on not in PLACES:
             raise ValueError(f"on={on!r}: choose one of {', '.join(map(repr, PLACES))}")
@@ -99,6 +103,7 @@ class Cluster:
         self.nodes = nodes
         self.init = init
         self.on_output = on_output
+        self.log_level = check_level(log_level)
         self.reports: dict[str, dict[str, Any]] = {}
         self.last: MemoryCluster | ProcessCluster | Any = None  # (a RayCluster on Ray)
 
@@ -157,6 +162,7 @@ class Cluster:
             "checkpoint_every": self.checkpoint_every,
             "fresh": self.fresh,
             "on_output": self.on_output,
+            "log_level": self.log_level,
         }
         if self.on == "processes":
             assert self.source is not None  # noqa: S101  (refused without one in __init__)

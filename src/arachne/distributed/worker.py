@@ -5,7 +5,8 @@ object: what to build, the placement, its partition, the cluster's token, the li
 listens for its peers, says ``{"listening": port}``, reads the peers' table, and runs its
 partition; while it runs it answers ``{"query": n}`` lines with its host's health, and it
 ends with ``{"done": report}`` or ``{"failed": "..."}``. What its nodes print goes to standard
-error, so it never mixes with these lines.
+error, so it never mixes with these lines. Given a ``log_level``, what the ``arachne``
+loggers say at it goes to the coordinator as ``{"log": {...}}`` lines, logged there again.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import IO, Any
 from arachne.distributed.documents import OutputTap
 from arachne.distributed.host import MeshHost
 from arachne.distributed.processes import move_op, open_partition
+from arachne.distributed.remote_logs import ForwardingHandler
 from arachne.distributed.tcp import TcpTransport
 from arachne.runtime.state import ExecutionState
 
@@ -111,6 +113,12 @@ async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> d
     for node in part.instances.values():
         if isinstance(node, OutputTap):
             node.sink = pipes.output
+    level = orders.get("log_level")
+    if isinstance(level, str | int):  # (the coordinator logs what the arachne loggers say)
+        logger = logging.getLogger("arachne")
+        logger.addHandler(ForwardingHandler(lambda data: pipes.write({"log": data}), level))
+        logger.setLevel(level)
+        logger.propagate = False
     port = await transport.listen()
     pipes.write({"listening": port})
     pipes.write({"incarnation": host.epoch})
