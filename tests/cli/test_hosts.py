@@ -38,11 +38,13 @@ def test_a_split_run_prints_what_one_process_prints(runner: CliRunner, hosts: in
 def test_options_a_split_run_cannot_take_are_refused_by_name(
     runner: CliRunner, tmp_path: Path
 ) -> None:
-    data = tmp_path / "in.jsonl"
-    data.write_text("1\n")
-    result = runner.invoke(app, ["run", str(NOTIONAL), "--hosts", "2", "-i", str(data)])
+    result = runner.invoke(app, ["run", str(NOTIONAL), "--hosts", "2", "-i", "-"], input="1\n")
     assert result.exit_code != 0
-    assert "--input cannot be combined with --hosts" in result.stderr
+    assert "--input - cannot be combined with --hosts" in result.stderr
+    assert "a named pipe as FILE" in result.stderr
+    result = runner.invoke(app, ["run", str(NOTIONAL), "--hosts", "2", "--trace"])
+    assert result.exit_code != 0
+    assert "--trace cannot be combined with --hosts" in result.stderr
     result = runner.invoke(app, ["run", str(NOTIONAL), "--hosts", "0"])
     assert result.exit_code != 0
 
@@ -156,3 +158,44 @@ edges:
     quiet = runner.invoke(app, ["run", str(doc), "--hosts", "2", "--log-level", "WARNING"])
     assert quiet.exit_code == 0, quiet.output
     assert "seen " not in quiet.stderr
+
+
+QUICK = ROOT / "examples" / "documents" / "quick_reference.json"
+LARGE = ROOT / "examples" / "documents" / "large_orders.yaml"
+
+
+def test_injected_values_feed_a_split_run_as_one_process(runner: CliRunner) -> None:
+    """--inject values go to the process of the node they feed; the lines are the same."""
+    injects = ["--inject", "input:in=21", "--inject", "input:in=4", "--inject", "input=5"]
+    single = runner.invoke(app, ["run", str(QUICK), "-q", *injects])
+    assert single.exit_code == 0, single.output
+    split = runner.invoke(app, ["run", str(QUICK), "--hosts", "2", *injects])
+    assert split.exit_code == 0, split.output
+    assert split.stdout == single.stdout == "42\n8\n10\n"
+    assert "h0: cli-input-1, input" in split.stderr  # (the feed runs beside its node)
+
+
+def test_an_input_file_feeds_a_split_run_each_output_in_its_order(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    numbers = tmp_path / "numbers.jsonl"
+    numbers.write_text("".join(f"{n}\n" for n in range(1, 41)))
+    single = runner.invoke(app, ["run", str(LARGE), "-q", "--tag", "-i", str(numbers)])
+    assert single.exit_code == 0, single.output
+    split = runner.invoke(
+        app, ["run", str(LARGE), "-q", "--tag", "--hosts", "3", "-i", str(numbers)]
+    )
+    assert split.exit_code == 0, split.output
+    lines = single.stdout.splitlines()
+    assert len(lines) == 40
+    for node in ("log", "small"):  # (two outputs in two processes: each keeps its order)
+        mine = [line for line in lines if f'"node": "{node}"' in line]
+        assert [line for line in split.stdout.splitlines() if f'"node": "{node}"' in line] == mine
+    assert sorted(split.stdout.splitlines()) == sorted(lines)
+
+
+def test_a_split_run_says_what_its_processes_skipped(runner: CliRunner) -> None:
+    """A value with no JSON form at a worker's tap: named, and the command exits 1."""
+    result = runner.invoke(app, ["run", str(QUICK), "--hosts", "2", "-q", "--inject", 'input="x"'])
+    assert result.exit_code == 1, result.output
+    assert "1 output value(s) had no JSON form and were not printed" in result.stderr

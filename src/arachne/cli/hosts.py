@@ -20,9 +20,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from arachne.cli.feeds import Feed, collect_feeds
+from arachne.cli.session import CHECKER, attach_feeds, default_target, unfed_inputs
 from arachne.cli.writer import Writer
-from arachne.distributed.documents import document_unit, spread
+from arachne.distributed.documents import TAP_PREFIX, document_unit, spread
+from arachne.distributed.placement import Placement
 from arachne.distributed.processes import ClusterError, ProcessCluster
+from arachne.model.error_record import ERROR_PORT
+from arachne.model.subgraph import Subgraph
+from arachne.spec import analyze, read_document
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -30,14 +36,12 @@ if TYPE_CHECKING:
     from arachne.cli.run import RunOptions
     from arachne.distributed.ray_cluster import RayCluster
 
-__all__ = ["run_on_hosts"]
+__all__ = ["fed_document", "run_on_hosts"]
 
 
 def _refused(options: RunOptions) -> list[str]:
     asked = {
-        "--input": bool(options.inputs),
-        "--inject": bool(options.injects),
-        "--to": options.to is not None,
+        "--input -": "-" in options.inputs,
         "--record": bool(options.record),
         "--upgrade": options.upgrade,
         "--watch": options.watch is not None,
@@ -84,8 +88,10 @@ def run_on_hosts(path: Path, options: RunOptions, err: Console) -> int:
     if refused:
         raise ValueError(
             f"{', '.join(refused)} cannot be combined with --hosts yet: a run across processes "
-            "takes its values from the document's own sources and has no event log, live "
-            "views, code components, tracing or type checks so far; run without --hosts for them"
+            "takes values from the document's own sources, --inject and --input FILE (not "
+            "this command's standard input: a named pipe as FILE reads as it is written) and "
+            "has no event log, live views, code components, tracing or type checks so far; "
+            "run without --hosts for them"
         )
     store = options.store
     if store is not None and store.exists() and not store.is_dir():
@@ -95,7 +101,9 @@ def run_on_hosts(path: Path, options: RunOptions, err: Console) -> int:
         )
 
     unit = document_unit(path, taps=True)
-    placement = spread(unit, hosts)
+    feeds = _feeds(path, unit, options, err)
+    fed = fed_document(str(path.resolve()), feeds)  # (checks the values before any start)
+    placement = _with_feeds(spread(unit, hosts), unit, fed)
     shards = _shards(options.shards, list(placement.partitions), unit.to_graph().nodes)
     writer = Writer(options.tag, flush=True)
     lost = 0
@@ -108,7 +116,10 @@ def run_on_hosts(path: Path, options: RunOptions, err: Console) -> int:
             lost += 1
             err.print(f"[yellow]warning:[/] {exc}", highlight=False)
 
-    source = {"document": str(path.resolve()), "taps": True}
+    source: dict[str, Any] = {"document": str(path.resolve()), "taps": True}
+    if feeds:  # (every process builds the document with the same feeds' nodes)
+        kwargs = {"path": str(path.resolve()), "feeds": feeds}
+        source = {"builder": "arachne.cli.hosts:fed_document", "kwargs": kwargs}
     common: dict[str, Any] = {
         "on_output": output,
         "shards": shards,
@@ -138,7 +149,96 @@ def run_on_hosts(path: Path, options: RunOptions, err: Console) -> int:
     if not options.quiet:
         what = "Ray actor" if options.ray else "process"
         _summary(err, reports, time.perf_counter() - started, what)
-    return 1 if lost else 0
+    return 1 if _said_skips(err, reports, fed) or lost else 0
+
+
+def _said_skips(err: Console, reports: Mapping[str, Mapping[str, Any]], fed: Subgraph) -> int:
+    """Say what the processes skipped, as one process's run says it; return how many."""
+    links = fed.to_graph().links.values()
+    routed = {link.source.node for link in links if link.source.port == ERROR_PORT}
+    unfit = unprinted = failed = 0
+    for report in reports.values():
+        for node_id, count in report.get("skipped", {}).items():
+            if node_id.startswith(CHECKER):
+                unfit += count
+            elif node_id.startswith(TAP_PREFIX):
+                unprinted += count
+            elif node_id not in routed:
+                failed += count
+    said = (
+        (unfit, "input line(s) did not fit the port they feed and were left out"),
+        (unprinted, "output value(s) had no JSON form and were not printed"),
+        (failed, "message(s) failed and went nowhere; connect the nodes' 'error' ports"),
+    )
+    for count, what in said:
+        if count:
+            err.print(f"[red]error:[/] {count:,} {what} (see the warnings)", highlight=False)
+    return unfit + unprinted + failed
+
+
+def fed_document(path: str, feeds: list[dict[str, Any]]) -> Subgraph:
+    """Build the document at ``path`` with its output taps and the command line's feeds.
+
+    What every process builds (a ``module:function`` builder): the feeds' sources and
+    checkers are added as one process adds them (``session.attach_feeds``), so all agree.
+    ``ValueError`` names an injected value that does not fit its port.
+    """
+    unit = document_unit(Path(path), taps=True)
+    if feeds:
+        made = [
+            Feed(f["node"], f.get("port"), f["label"], values=f.get("values"), path=f.get("path"))
+            for f in feeds
+        ]
+        attach_feeds(unit, read_document(Path(path)), made)
+    return unit
+
+
+def _feeds(path: Path, unit: Subgraph, options: RunOptions, err: Console) -> list[dict[str, Any]]:
+    """Return the feeds ``--inject``, ``--input FILE`` and ``--to`` ask for, as plain data."""
+    doc = read_document(path)
+    inputs = analyze(doc).inputs
+
+    def pick() -> str | None:
+        try:
+            return default_target(unit, doc, inputs)
+        except ValueError:
+            return None
+
+    asked = collect_feeds(options.injects, options.inputs, options.to, pick, stdin_piped=False)
+    for port in unfed_inputs(unit, inputs, asked):  # (the run would end at once)
+        err.print(
+            f"[yellow]note:[/] nothing feeds input node {port.split(':')[0]!r}; give it values "
+            f"with --inject {port}=JSON or --input FILE (--to {port})",
+            highlight=False,
+        )
+    return [
+        {
+            "node": feed.node,
+            "port": feed.port,
+            "label": feed.label,
+            "values": None if feed.values is None else list(feed.values),
+            # (read where its source runs: a worker's or an actor's directory may differ)
+            "path": None if feed.path is None else str(Path(feed.path).resolve()),
+        }
+        for feed in asked
+    ]
+
+
+def _with_feeds(placement: Placement, unit: Subgraph, fed: Subgraph) -> Placement:
+    """Return ``placement`` with each node the feeds added placed with the node it feeds."""
+    added = set(fed.to_graph().nodes) - set(unit.to_graph().nodes)
+    if not added:
+        return placement
+    graph = fed.to_graph()
+    where = {n: part for part, nodes in placement.partitions.items() for n in nodes}
+    parts = {part: list(nodes) for part, nodes in placement.partitions.items()}
+    for node_id in sorted(added):
+        target = node_id
+        while target in added:  # (a feed's source, through its checker, to the node it feeds)
+            (link,) = graph.links_from(target)
+            target = link.target.node
+        parts[where[target]].append(node_id)
+    return Placement.of(parts)
 
 
 def _summary(err: Console, reports: dict[str, dict[str, Any]], seconds: float, what: str) -> None:

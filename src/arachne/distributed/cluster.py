@@ -302,14 +302,16 @@ class MemoryCluster:
     def reports(self) -> dict[str, dict[str, Any]]:
         """Return each partition's links, health and node counters (after or during a run)."""
         checksum = self.plan.graph.checksum()
-        return {
-            name: {
+        reports: dict[str, dict[str, Any]] = {}
+        for name, host in self.hosts.items():
+            nodes = self.executions[name].stats().nodes
+            reports[name] = {
                 "links": host.links(),
                 "health": {"manifest": checksum, **host.health(wall=True)},
-                "nodes": {nid: s.emitted for nid, s in self.executions[name].stats().nodes.items()},
+                "nodes": {nid: s.emitted for nid, s in nodes.items()},
+                "skipped": {nid: s.skipped for nid, s in nodes.items() if s.skipped},
             }
-            for name, host in self.hosts.items()
-        }
+        return reports
 
     def network_time(self) -> float:
         """Return the cluster's loop time (what audit entries are stamped with)."""

@@ -249,6 +249,7 @@ class OpenPartition:
             "links": self.host.links(),
             "health": {"manifest": self.manifest, **self.host.health(wall=True)},
             "nodes": {nid: s.emitted for nid, s in execution.stats().nodes.items()},
+            "skipped": {nid: s.skipped for nid, s in execution.stats().nodes.items() if s.skipped},
             "resumed": None if execution.checkpointer is None else execution.checkpointer.restored,
         }
 
