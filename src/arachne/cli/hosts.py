@@ -14,11 +14,16 @@ named.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
+import os
+import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from arachne.cli.feeds import Feed, collect_feeds
 from arachne.cli.session import CHECKER, attach_feeds, default_target, unfed_inputs
@@ -38,10 +43,12 @@ if TYPE_CHECKING:
 
 __all__ = ["fed_document", "run_on_hosts"]
 
+PIPE_LOOK: Final = 0.02
+"""Seconds between looks for the process that reads standard input's named pipe."""
+
 
 def _refused(options: RunOptions) -> list[str]:
     asked = {
-        "--input -": "-" in options.inputs,
         "--record": bool(options.record),
         "--upgrade": options.upgrade,
         "--watch": options.watch is not None,
@@ -77,21 +84,21 @@ def _shards(
     return shards
 
 
-def run_on_hosts(path: Path, options: RunOptions, err: Console) -> int:
+def run_on_hosts(
+    path: Path, options: RunOptions, err: Console, stdin: IO[str] | None = None
+) -> int:
     """Run the document at ``path`` over ``options.hosts`` workers; return the exit status.
 
     Raises ``SpecError`` for an invalid document and ``ValueError`` for options that do not
     go with ``--hosts``, before any worker starts.
     """
-    hosts = options.hosts or 1
     refused = _refused(options)
     if refused:
         raise ValueError(
             f"{', '.join(refused)} cannot be combined with --hosts yet: a run across processes "
-            "takes values from the document's own sources, --inject and --input FILE (not "
-            "this command's standard input: a named pipe as FILE reads as it is written) and "
-            "has no event log, live views, code components, tracing or type checks so far; "
-            "run without --hosts for them"
+            "takes values from the document's own sources, --inject and --input, and has no "
+            "event log, live views, code components, tracing or type checks so far; run "
+            "without --hosts for them"
         )
     store = options.store
     if store is not None and store.exists() and not store.is_dir():
@@ -101,7 +108,20 @@ def run_on_hosts(path: Path, options: RunOptions, err: Console) -> int:
         )
 
     unit = document_unit(path, taps=True)
-    feeds = _feeds(path, unit, options, err)
+    piped = _StdinPipe(stdin) if stdin is not None and not stdin.isatty() else None
+    try:
+        return _run(path, options, err, unit, piped)
+    finally:
+        if piped is not None:
+            piped.close()
+
+
+def _run(
+    path: Path, options: RunOptions, err: Console, unit: Subgraph, piped: _StdinPipe | None
+) -> int:
+    hosts = options.hosts or 1
+    store = options.store
+    feeds = _feeds(path, unit, options, err, piped)
     fed = fed_document(str(path.resolve()), feeds)  # (checks the values before any start)
     placement = _with_feeds(spread(unit, hosts), unit, fed)
     shards = _shards(options.shards, list(placement.partitions), unit.to_graph().nodes)
@@ -141,6 +161,8 @@ def run_on_hosts(path: Path, options: RunOptions, err: Console) -> int:
     else:
         cluster = ProcessCluster(source, placement, **common)
     started = time.perf_counter()
+    if piped is not None:
+        piped.start()
     try:
         reports = cluster.run(timeout=options.timeout)
     except ClusterError as exc:
@@ -193,8 +215,14 @@ def fed_document(path: str, feeds: list[dict[str, Any]]) -> Subgraph:
     return unit
 
 
-def _feeds(path: Path, unit: Subgraph, options: RunOptions, err: Console) -> list[dict[str, Any]]:
-    """Return the feeds ``--inject``, ``--input FILE`` and ``--to`` ask for, as plain data."""
+def _feeds(
+    path: Path, unit: Subgraph, options: RunOptions, err: Console, piped: _StdinPipe | None
+) -> list[dict[str, Any]]:
+    """Return the feeds ``--inject``, ``--input`` and ``--to`` ask for, as plain data.
+
+    Standard input (``--input -``, or a pipe into a graph with one input node) is read from
+    ``piped``'s named pipe by the process of the node it feeds.
+    """
     doc = read_document(path)
     inputs = analyze(doc).inputs
 
@@ -204,7 +232,18 @@ def _feeds(path: Path, unit: Subgraph, options: RunOptions, err: Console) -> lis
         except ValueError:
             return None
 
-    asked = collect_feeds(options.injects, options.inputs, options.to, pick, stdin_piped=False)
+    asked = collect_feeds(
+        options.injects, options.inputs, options.to, pick, stdin_piped=piped is not None
+    )
+    if sum(feed.path == "-" for feed in asked) > 1:
+        raise ValueError("--input -: give standard input once")
+    if any(feed.path == "-" for feed in asked):
+        if piped is None:
+            raise ValueError(
+                "--input -: standard input is a terminal here; pipe the values in "
+                "(cat values.jsonl | arachne run ...) or give a file"
+            )
+        piped.open()
     for port in unfed_inputs(unit, inputs, asked):  # (the run would end at once)
         err.print(
             f"[yellow]note:[/] nothing feeds input node {port.split(':')[0]!r}; give it values "
@@ -218,7 +257,7 @@ def _feeds(path: Path, unit: Subgraph, options: RunOptions, err: Console) -> lis
             "label": feed.label,
             "values": None if feed.values is None else list(feed.values),
             # (read where its source runs: a worker's or an actor's directory may differ)
-            "path": None if feed.path is None else str(Path(feed.path).resolve()),
+            "path": _where(feed.path, piped),
         }
         for feed in asked
     ]
@@ -257,3 +296,74 @@ def _summary(err: Console, reports: dict[str, dict[str, Any]], seconds: float, w
             f"resent{since}",
             highlight=False,
         )
+
+
+def _where(path: str | None, piped: _StdinPipe | None) -> str | None:
+    """Return where a feed's process reads ``path`` (standard input: through the pipe)."""
+    if path is None:
+        return None
+    if path == "-" and piped is not None:
+        return piped.open()
+    return str(Path(path).resolve())  # (a worker's or an actor's directory may differ)
+
+
+class _StdinPipe:
+    """This command's standard input, copied into a named pipe that a process's feed reads.
+
+    The pipe is made when a feed wants it (:meth:`open`, its path told to the processes);
+    :meth:`start` copies the lines in a thread once the reader has opened it, so the pipe's
+    own buffer is the only one between them and a slow graph holds this command's reading
+    back. :meth:`close` stops the copy (the reader gone, it ends on the broken pipe) and
+    removes the pipe.
+    """
+
+    def __init__(self, stdin: IO[str]) -> None:
+        self._stdin = stdin
+        self._folder: str | None = None
+        self.path = ""
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def open(self) -> str:
+        """Make the named pipe (once) and return its path."""
+        if self._folder is None:
+            if not hasattr(os, "mkfifo"):  # pragma: no cover  (POSIX has named pipes)
+                raise ValueError("--hosts reads standard input through a named pipe; use a file")
+            self._folder = tempfile.mkdtemp(prefix="arachne-stdin-")
+            self.path = str(Path(self._folder) / "stdin.jsonl")
+            os.mkfifo(self.path, 0o600)
+        return self.path
+
+    def start(self) -> None:
+        """Copy standard input into the pipe, from a thread, if a feed reads it."""
+        if self._folder is not None:
+            self._thread = threading.Thread(target=self._copy, name="stdin-pipe", daemon=True)
+            self._thread.start()
+
+    def _copy(self) -> None:
+        fd = None
+        while fd is None and not self._done.is_set():
+            try:  # (non-blocking: no reader yet is ENXIO, looked at again shortly)
+                fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:
+                    return
+                self._done.wait(PIPE_LOOK)
+        if fd is None:
+            return
+        os.set_blocking(fd, True)
+        with contextlib.suppress(OSError, ValueError), open(fd, "w", encoding="utf-8") as out:
+            for line in self._stdin:
+                out.write(line)
+                out.flush()  # (each value goes on as it comes: a live pipe stays live)
+                if self._done.is_set():
+                    break
+
+    def close(self) -> None:
+        """Stop copying and remove the pipe."""
+        self._done.set()
+        if self._folder is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+            with contextlib.suppress(OSError):
+                os.rmdir(self._folder)

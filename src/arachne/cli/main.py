@@ -284,7 +284,7 @@ def run(
         from arachne.cli.hosts import run_on_hosts  # (only a split run needs it)
 
         with _logging(log_level, json_lines=log_format == "json"):
-            status = _guarded(lambda: run_on_hosts(file, options, err))
+            status = _guarded(lambda: run_on_hosts(file, options, err, sys.stdin))
         raise typer.Exit(status)
     with _logging(log_level, json_lines=log_format == "json"):
         status = _guarded(lambda: run_document(file, options, err, sys.stdin))
