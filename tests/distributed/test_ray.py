@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from arachne import Runtime
+from arachne import IterSource, Runtime, Subgraph
 from arachne.cli.main import app
 from arachne.distributed.channels import LinkOptions
 from arachne.distributed.documents import OutputTap
@@ -277,24 +277,55 @@ def test_arachne_run_hosts_on_ray_prints_what_one_process_prints(
 
 
 def test_output_taps_wait_for_the_driver_past_their_bound() -> None:
-    """Rows beyond the bound hold their tap until the driver took them; none is lost."""
+    """At the bound the buffer says it is full; the taps waiting are woken by the take."""
     from arachne.distributed.ray_cluster import _Outputs
 
-    async def scenario() -> list[tuple[str, str, Any]]:
-        outputs = _Outputs(bound=3)
-        assert outputs.put("n", "out", 1) is None
-        assert outputs.put("n", "out", 2) is None
-        full = outputs.put("n", "out", 3)
-        assert full is not None
-        waiting = asyncio.ensure_future(full)
-        await asyncio.sleep(0)
-        assert not waiting.done()
-        taken = outputs.take()
-        await waiting
-        assert outputs.put("n", "out", 4) is None
-        return taken + outputs.take()
+    outputs = _Outputs(bound=3)
+    woken: list[str] = []
+    assert outputs.put("n", "out", 1) is False
+    assert outputs.put("n", "out", 2) is False
+    assert outputs.put("n", "out", 3) is True
+    outputs.when_room(lambda: woken.append("tap"))
+    assert outputs.unsent("n", "out") == [1, 2, 3]
+    assert woken == []
+    assert [row[2] for row in outputs.take()] == [1, 2, 3]
+    assert woken == ["tap"]
+    assert outputs.put("n", "out", 4) is False
+    assert outputs.take() == [("n", "out", 4)]
+    assert woken == ["tap"]  # (woken once)
 
-    assert [row[2] for row in asyncio.run(scenario())] == [1, 2, 3, 4]
+
+def test_a_tap_on_a_full_buffer_holds_its_producer_until_the_reader_takes() -> None:
+    """A tap whose buffer is full holds its input: the source stops within the edge's room,
+    and goes on once the rows are taken; every row arrives, in order."""
+    from arachne.distributed.ray_cluster import _Outputs
+
+    outputs = _Outputs(bound=10)
+    g = Subgraph("held")
+    g.add_node(IterSource(range(200)), name="source")
+    tap = OutputTap(("source", "out"))
+    tap.buffer = outputs
+    g.add_node(tap, name="tap")
+    g.connect(("source", "out"), ("tap", "in"), capacity=4)
+    taken: list[Any] = []
+
+    async def scenario() -> int:
+        rt = Runtime()
+        rt.register(g)
+        run = asyncio.ensure_future(rt.run_async())
+        most = 0
+        while not run.done():
+            for _ in range(20):
+                await asyncio.sleep(0)
+            most = max(most, len(outputs.rows))
+            taken.extend(row[2] for row in outputs.take())
+        await run
+        taken.extend(row[2] for row in outputs.take())
+        return most
+
+    most = asyncio.run(scenario())
+    assert taken == list(range(200))
+    assert most <= 10 + 4  # (the bound, and at most a batch in hand: the edge's room)
 
 
 def test_a_key_range_moves_between_actors_with_its_controller_crashed(

@@ -125,7 +125,9 @@ def _run(
     fed = fed_document(str(path.resolve()), feeds)  # (checks the values before any start)
     placement = _with_feeds(spread(unit, hosts), unit, fed)
     shards = _shards(options.shards, list(placement.partitions), unit.to_graph().nodes)
-    writer = Writer(options.tag, flush=True)
+    # Reading a pipe, each value is flushed as it leaves (a consumer downstream sees it).
+    live = piped is not None and any(feed["path"] == piped.path for feed in feeds)
+    writer = Writer(options.tag, flush=live)
     lost = 0
 
     def output(node: str, port: str, value: Any) -> None:

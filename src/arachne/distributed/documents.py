@@ -11,31 +11,49 @@ the coordinator prints what they send.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from arachne.distributed.placement import Placement
 from arachne.model.error_record import ERROR_PORT
+from arachne.model.errors import ExecutionError
 from arachne.model.message import Message
 from arachne.model.node import Node
 from arachne.model.port import Input
 from arachne.model.subgraph import Subgraph
 
-__all__ = ["TAP_PREFIX", "OutputTap", "document_unit", "spread"]
+__all__ = ["TAP_PREFIX", "OutputTap", "TapBuffer", "document_unit", "spread"]
 
 TAP_PREFIX = "output-tap-"
 """How the taps' node ids begin (a number follows; a clash with a document id is avoided)."""
 
 
+class TapBuffer(Protocol):
+    """Where output taps keep values until a reader takes them (a Ray actor's, say)."""
+
+    def put(self, node: str, port: str, value: Any) -> bool:
+        """Keep ``value`` from ``node:port``; return whether the buffer is full now."""
+        ...
+
+    def when_room(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` once, on the loop, when the reader has taken what is kept."""
+        ...
+
+    def unsent(self, node: str, port: str) -> list[Any]:
+        """Return the values from ``node:port`` kept and not yet taken."""
+        ...
+
+
 class OutputTap(Node):
     """Hands every payload from one output port to ``sink(node, port, value)``, if set.
 
-    A sink that returns an awaitable (its buffer is full) holds the tap until it is done. A
-    value the sink refuses (no JSON form) is skipped: counted, logged, and the run goes on.
-    A sink that keeps values until a reader takes them says which it still keeps through
-    ``unsent(node, port)``: a checkpoint saves those, and a run resumed from it hands them to
-    the sink again before anything new (so none is lost; some may come twice).
+    A value the sink refuses (no JSON form) is skipped: counted, logged, and the run goes on.
+    Or, given a ``buffer`` instead, keeps each payload there: when the buffer is full the
+    tap holds its input (its producers are held back in turn) until the reader has taken
+    what it keeps; a checkpoint saves the values kept unread, and a run resumed from it
+    keeps them again before anything new (so none is lost; some may come twice).
     """
 
     inp = Input(name="in")
@@ -43,34 +61,42 @@ class OutputTap(Node):
 
     def __init__(self, endpoint: tuple[str, str]) -> None:
         self.endpoint = endpoint
-        self.sink: Callable[[str, str, Any], Awaitable[None] | None] | None = None
-        self.unsent: Callable[[str, str], list[Any]] | None = None
+        self.sink: Callable[[str, str, Any], None] | None = None
+        self.buffer: TapBuffer | None = None
         self._resumed: list[Any] = []
 
-    async def on_message(self, port: str, msg: Message) -> None:
+    def on_message(self, port: str, msg: Message) -> None:
         """Pass the payload on with the endpoint it came from."""
-        if self.sink is not None:
-            full = self.sink(self.endpoint[0], self.endpoint[1], msg.payload)
-            if full is not None:
-                await full
+        if self.buffer is not None:
+            if self.buffer.put(self.endpoint[0], self.endpoint[1], msg.payload):
+                self.hold_input(True)
+                self.buffer.when_room(self._room)
+        elif self.sink is not None:
+            self.sink(self.endpoint[0], self.endpoint[1], msg.payload)
+
+    def _room(self) -> None:
+        with contextlib.suppress(ExecutionError):  # (its run is over: nothing to resume)
+            self.hold_input(False)
 
     def snapshot(self) -> Any:
-        """Return the values the sink keeps unread (none if it keeps nothing)."""
-        return None if self.unsent is None else {"unsent": self.unsent(*self.endpoint)}
+        """Return the values the buffer keeps unread (none without a buffer)."""
+        if self.buffer is None:
+            return None
+        return {"unsent": self.buffer.unsent(*self.endpoint)}
 
     def restore(self, state: Any) -> None:
-        """Take back the values the sink had kept unread, to hand them to it again."""
+        """Take back the values the buffer had kept unread, to keep them again."""
         unsent = state.get("unsent") if isinstance(state, dict) else None
         if not isinstance(unsent, list):
             raise ValueError(f"{self.name()}: a saved tap state is {{'unsent': [...]}}")
         self._resumed = unsent
 
     def on_start(self) -> None:
-        """Hand the sink again what it had kept unread when the checkpoint was taken."""
+        """Keep again what the buffer had kept unread when the checkpoint was taken."""
         resumed, self._resumed = self._resumed, []
-        if self.sink is not None:
+        if self.buffer is not None:
             for value in resumed:
-                self.sink(self.endpoint[0], self.endpoint[1], value)
+                self.buffer.put(self.endpoint[0], self.endpoint[1], value)
 
 
 def document_unit(path: Path, *, taps: bool = True) -> Subgraph:

@@ -22,7 +22,7 @@ import os
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -153,9 +153,9 @@ class RayTransport:
 class _Outputs:
     """What the output taps of one actor took, until the driver takes it (bounded).
 
-    Past ``bound`` rows a tap waits until the driver has taken them, so a driver that prints
-    slowly holds the graph back instead of letting the rows pile up. Log records to forward
-    wait here too: past ``bound`` of them the oldest go, counted.
+    Past ``bound`` rows a tap holds its input until the driver has taken them, so a driver
+    that prints slowly holds the graph back instead of letting the rows pile up. Log records
+    to forward wait here too: past ``bound`` of them the oldest go, counted.
     """
 
     def __init__(self, bound: int = OUTPUT_BOUND) -> None:
@@ -163,7 +163,7 @@ class _Outputs:
         self.logs: deque[dict[str, Any]] = deque(maxlen=bound)
         self.dropped = 0  # log records that went for want of room
         self.bound = bound
-        self._room: asyncio.Future[None] | None = None
+        self._waiting: list[Callable[[], None]] = []  # (taps holding their input for room)
 
     def log(self, data: dict[str, Any]) -> None:
         """Keep a log record's data for the driver (the oldest goes past the bound)."""
@@ -171,14 +171,14 @@ class _Outputs:
             self.dropped += 1
         self.logs.append(data)
 
-    def put(self, node: str, port: str, value: Any) -> Awaitable[None] | None:
-        """Keep a row; past the bound, return what to wait on until the driver took them."""
+    def put(self, node: str, port: str, value: Any) -> bool:
+        """Keep a row; return whether the bound is reached (the tap then waits for room)."""
         self.rows.append((node, port, value))
-        if len(self.rows) < self.bound:
-            return None
-        if self._room is None:
-            self._room = asyncio.get_running_loop().create_future()
-        return asyncio.shield(self._room)
+        return len(self.rows) >= self.bound
+
+    def when_room(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` once the driver has taken the rows kept."""
+        self._waiting.append(wake)
 
     def unsent(self, node: str, port: str) -> list[Any]:
         """Return the values from ``node:port`` kept and not yet taken (a tap's checkpoint)."""
@@ -187,9 +187,9 @@ class _Outputs:
     def take(self) -> list[tuple[str, str, Any]]:
         """Hand over every row kept so far; the taps waiting for room go on."""
         rows, self.rows = self.rows, []
-        if self._room is not None:
-            self._room.set_result(None)
-            self._room = None
+        waiting, self._waiting = self._waiting, []
+        for wake in waiting:
+            wake()
         return rows
 
     def take_logs(self) -> tuple[list[dict[str, Any]], int]:
@@ -257,7 +257,7 @@ class _RuntimeNode:
             if self.taps:
                 for node in part.instances.values():
                     if isinstance(node, OutputTap):
-                        node.sink, node.unsent = self.outputs.put, self.outputs.unsent
+                        node.buffer = self.outputs
             part.host.start()
             self.partitions[part.host.name] = _Partition(part)
         return {name: p.part.host.epoch for name, p in self.partitions.items()}

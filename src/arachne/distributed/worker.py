@@ -42,6 +42,7 @@ class _Answering:
         self._host = host
         self._manifest = manifest
         self._loop = asyncio.get_running_loop()
+        self._printed: list[str] = []  # (lines of values printed in this turn of the loop)
 
     def write(self, message: Mapping[str, Any]) -> None:
         line = json.dumps(message) + "\n"
@@ -92,7 +93,11 @@ class _Answering:
         self.write({"answer": asked, "health": self.health()})
 
     def output(self, node: str, port: str, value: Any) -> None:
-        """Send a value an output tap took to the coordinator (``ValueError``: no JSON form)."""
+        """Send a value an output tap took to the coordinator (``ValueError``: no JSON form).
+
+        The lines of one turn of the loop leave together, flushed at its end (or by
+        :meth:`flush`): one write for many values.
+        """
         try:
             line = json.dumps({"print": [node, port, value]}, allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -100,8 +105,18 @@ class _Answering:
                 f"a value from {node}:{port} has no JSON form ({exc}); emit JSON data"
             ) from None
         with self._lock:
-            self._stdout.write(line + "\n")
-            self._stdout.flush()
+            self._printed.append(line)
+            if len(self._printed) == 1:
+                self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write the values printed and not yet written."""
+        with self._lock:
+            if self._printed:
+                self._printed.append("")
+                self._stdout.write("\n".join(self._printed))
+                self._stdout.flush()
+                self._printed = []
 
 
 async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> dict[str, Any]:
@@ -154,6 +169,7 @@ async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> d
             if host.checkpointed or host.lends:  # (a receiver may ask again: items, payloads)
                 await host.settled()
     finally:
+        pipes.flush()
         host.send_replies()
         host.close()
         await transport.close()
