@@ -201,7 +201,7 @@ def test_a_split_run_says_what_its_processes_skipped(runner: CliRunner) -> None:
 def test_standard_input_feeds_a_split_run_through_a_named_pipe(runner: CliRunner) -> None:
     """Piped in, the values reach the process of the input node; the lines are one
     process's (each output's in its order); the pipe is gone after the run."""
-    before = set(Path(tempfile.gettempdir()).glob("arachne-stdin-*"))
+    before = set(Path(tempfile.gettempdir()).glob("arachne-input-*"))
     values = "".join(f"{n}\n" for n in range(1, 301))
     single = runner.invoke(app, ["run", str(LARGE), "-q", "--tag"], input=values)
     assert single.exit_code == 0, single.output
@@ -216,4 +216,20 @@ def test_standard_input_feeds_a_split_run_through_a_named_pipe(runner: CliRunner
     )
     assert both.exit_code == 0, both.output
     assert sorted(both.stdout.split()) == ["2", "6"]
-    assert set(Path(tempfile.gettempdir()).glob("arachne-stdin-*")) == before
+    assert set(Path(tempfile.gettempdir()).glob("arachne-input-*")) == before
+
+
+def test_an_input_only_this_command_can_open_is_relayed(runner: CliRunner) -> None:
+    """/dev/fd/N (what a shell's <(...) gives) names the command's own descriptor: it is
+    relayed to the feed's process, which could not open it itself."""
+    read, write = os.pipe()
+    os.write(write, b"21\n4\n")
+    os.close(write)
+    try:
+        result = runner.invoke(
+            app, ["run", str(QUICK), "-q", "--hosts", "2", "-i", f"/dev/fd/{read}"]
+        )
+    finally:
+        os.close(read)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split() == ["42", "8"]

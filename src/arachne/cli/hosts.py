@@ -21,7 +21,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
@@ -108,26 +108,22 @@ def run_on_hosts(
         )
 
     unit = document_unit(path, taps=True)
-    piped = _StdinPipe(stdin) if stdin is not None and not stdin.isatty() else None
+    relays = _Relays(stdin)
     try:
-        return _run(path, options, err, unit, piped)
+        return _run(path, options, err, unit, relays)
     finally:
-        if piped is not None:
-            piped.close()
+        relays.close()
 
 
-def _run(
-    path: Path, options: RunOptions, err: Console, unit: Subgraph, piped: _StdinPipe | None
-) -> int:
+def _run(path: Path, options: RunOptions, err: Console, unit: Subgraph, relays: _Relays) -> int:
     hosts = options.hosts or 1
     store = options.store
-    feeds = _feeds(path, unit, options, err, piped)
+    feeds = _feeds(path, unit, options, err, relays)
     fed = fed_document(str(path.resolve()), feeds)  # (checks the values before any start)
     placement = _with_feeds(spread(unit, hosts), unit, fed)
     shards = _shards(options.shards, list(placement.partitions), unit.to_graph().nodes)
     # Reading a pipe, each value is flushed as it leaves (a consumer downstream sees it).
-    live = piped is not None and any(feed["path"] == piped.path for feed in feeds)
-    writer = Writer(options.tag, flush=live)
+    writer = Writer(options.tag, flush=relays.live)
     lost = 0
 
     def output(node: str, port: str, value: Any) -> None:
@@ -163,8 +159,7 @@ def _run(
     else:
         cluster = ProcessCluster(source, placement, **common)
     started = time.perf_counter()
-    if piped is not None:
-        piped.start()
+    relays.start()
     try:
         reports = cluster.run(timeout=options.timeout)
     except ClusterError as exc:
@@ -218,12 +213,13 @@ def fed_document(path: str, feeds: list[dict[str, Any]]) -> Subgraph:
 
 
 def _feeds(
-    path: Path, unit: Subgraph, options: RunOptions, err: Console, piped: _StdinPipe | None
+    path: Path, unit: Subgraph, options: RunOptions, err: Console, relays: _Relays
 ) -> list[dict[str, Any]]:
     """Return the feeds ``--inject``, ``--input`` and ``--to`` ask for, as plain data.
 
-    Standard input (``--input -``, or a pipe into a graph with one input node) is read from
-    ``piped``'s named pipe by the process of the node it feeds.
+    Standard input (``--input -``, or a pipe into a graph with one input node) and inputs
+    only this command can open (``/dev/fd/N``, a shell's ``<(...)``) are relayed through
+    named pipes (``relays``) to the process of the node each feeds.
     """
     doc = read_document(path)
     inputs = analyze(doc).inputs
@@ -235,17 +231,10 @@ def _feeds(
             return None
 
     asked = collect_feeds(
-        options.injects, options.inputs, options.to, pick, stdin_piped=piped is not None
+        options.injects, options.inputs, options.to, pick, stdin_piped=relays.piped
     )
     if sum(feed.path == "-" for feed in asked) > 1:
         raise ValueError("--input -: give standard input once")
-    if any(feed.path == "-" for feed in asked):
-        if piped is None:
-            raise ValueError(
-                "--input -: standard input is a terminal here; pipe the values in "
-                "(cat values.jsonl | arachne run ...) or give a file"
-            )
-        piped.open()
     for port in unfed_inputs(unit, inputs, asked):  # (the run would end at once)
         err.print(
             f"[yellow]note:[/] nothing feeds input node {port.split(':')[0]!r}; give it values "
@@ -259,7 +248,7 @@ def _feeds(
             "label": feed.label,
             "values": None if feed.values is None else list(feed.values),
             # (read where its source runs: a worker's or an actor's directory may differ)
-            "path": _where(feed.path, piped),
+            "path": None if feed.path is None else relays.where(feed.path),
         }
         for feed in asked
     ]
@@ -300,47 +289,69 @@ def _summary(err: Console, reports: dict[str, dict[str, Any]], seconds: float, w
         )
 
 
-def _where(path: str | None, piped: _StdinPipe | None) -> str | None:
-    """Return where a feed's process reads ``path`` (standard input: through the pipe)."""
-    if path is None:
-        return None
-    if path == "-" and piped is not None:
-        return piped.open()
-    return str(Path(path).resolve())  # (a worker's or an actor's directory may differ)
+class _Relays:
+    """The inputs only this command can read, each relayed to a process through a named pipe.
 
-
-class _StdinPipe:
-    """This command's standard input, copied into a named pipe that a process's feed reads.
-
-    The pipe is made when a feed wants it (:meth:`open`, its path told to the processes);
-    :meth:`start` copies the lines in a thread once the reader has opened it, so the pipe's
-    own buffer is the only one between them and a slow graph holds this command's reading
-    back. :meth:`close` stops the copy (the reader gone, it ends on the broken pipe) and
-    removes the pipe.
+    Standard input, and paths naming one of this process's own descriptors (``/dev/fd/N``,
+    which a shell's ``<(...)`` gives): a worker opening the same path would find its own.
     """
 
-    def __init__(self, stdin: IO[str]) -> None:
-        self._stdin = stdin
-        self._folder: str | None = None
-        self.path = ""
-        self._done = threading.Event()
-        self._thread: threading.Thread | None = None
+    OWN: Final = ("/dev/fd/", "/proc/self/fd/", "/dev/stdin")
 
-    def open(self) -> str:
-        """Make the named pipe (once) and return its path."""
-        if self._folder is None:
-            if not hasattr(os, "mkfifo"):  # pragma: no cover  (POSIX has named pipes)
-                raise ValueError("--hosts reads standard input through a named pipe; use a file")
-            self._folder = tempfile.mkdtemp(prefix="arachne-stdin-")
-            self.path = str(Path(self._folder) / "stdin.jsonl")
-            os.mkfifo(self.path, 0o600)
-        return self.path
+    def __init__(self, stdin: IO[str] | None) -> None:
+        self.stdin = stdin
+        self.piped = stdin is not None and not stdin.isatty()
+        self.live = False  # (a pipe feeds the run: what it prints is flushed line by line)
+        self._relays: list[_Relay] = []
+
+    def where(self, path: str) -> str:
+        """Return the path a process reads for input ``path`` (a relay's pipe if needed)."""
+        if path == "-":
+            stdin = self.stdin
+            if stdin is None:
+                raise ValueError("--input -: this command has no standard input; give a file")
+            relay = _Relay(lambda: stdin, close=False)
+        elif path.startswith(self.OWN):
+            relay = _Relay(lambda: open(path, encoding="utf-8"), close=True)  # noqa: SIM115
+        else:
+            return str(Path(path).resolve())  # (a worker's or an actor's directory may differ)
+        self._relays.append(relay)
+        self.live = self.live or not Path(path).is_file()
+        return relay.path
 
     def start(self) -> None:
-        """Copy standard input into the pipe, from a thread, if a feed reads it."""
-        if self._folder is not None:
-            self._thread = threading.Thread(target=self._copy, name="stdin-pipe", daemon=True)
-            self._thread.start()
+        """Start copying every input into its pipe."""
+        for relay in self._relays:
+            relay.start()
+
+    def close(self) -> None:
+        """Stop copying and remove the pipes."""
+        for relay in self._relays:
+            relay.close()
+
+
+class _Relay:
+    """One input copied into a named pipe that a process's feed reads.
+
+    The pipe is made at once (its path told to the processes); :meth:`start` copies the
+    lines in a thread once the reader has opened it, so the pipe's own buffer is the only
+    one between them and a slow graph holds this command's reading back. :meth:`close`
+    stops the copy (the reader gone, it ends on the broken pipe) and removes the pipe.
+    """
+
+    def __init__(self, stream: Callable[[], IO[str]], *, close: bool) -> None:
+        if not hasattr(os, "mkfifo"):  # pragma: no cover  (POSIX has named pipes)
+            raise ValueError("--hosts relays this input through a named pipe; give a file")
+        self._stream = stream
+        self._close = close
+        self._folder = tempfile.mkdtemp(prefix="arachne-input-")
+        self.path = str(Path(self._folder) / "input.jsonl")
+        os.mkfifo(self.path, 0o600)
+        self._done = threading.Event()
+
+    def start(self) -> None:
+        """Copy the input into the pipe, from a thread."""
+        threading.Thread(target=self._copy, name="input-relay", daemon=True).start()
 
     def _copy(self) -> None:
         fd = None
@@ -355,17 +366,21 @@ class _StdinPipe:
             return
         os.set_blocking(fd, True)
         with contextlib.suppress(OSError, ValueError), open(fd, "w", encoding="utf-8") as out:
-            for line in self._stdin:
-                out.write(line)
-                out.flush()  # (each value goes on as it comes: a live pipe stays live)
-                if self._done.is_set():
-                    break
+            stream = self._stream()
+            try:
+                for line in stream:
+                    out.write(line)
+                    out.flush()  # (each value goes on as it comes: a live pipe stays live)
+                    if self._done.is_set():
+                        break
+            finally:
+                if self._close:
+                    stream.close()
 
     def close(self) -> None:
         """Stop copying and remove the pipe."""
         self._done.set()
-        if self._folder is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)
-            with contextlib.suppress(OSError):
-                os.rmdir(self._folder)
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        with contextlib.suppress(OSError):
+            os.rmdir(self._folder)
