@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shlex
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -233,3 +237,94 @@ def test_an_input_only_this_command_can_open_is_relayed(runner: CliRunner) -> No
         os.close(read)
     assert result.exit_code == 0, result.output
     assert result.stdout.split() == ["42", "8"]
+
+
+def test_relayed_input_is_copied_as_bytes_and_a_bad_line_is_named(runner: CliRunner) -> None:
+    """A line that is not UTF-8 does not cut the input short: the feed's process names it
+    and goes on, as one process does, and the command exits 1."""
+    data = b"11\n\xff\n12\n13\n"
+    split = runner.invoke(app, ["run", str(LARGE), "-q", "--hosts", "2"], input=data)
+    assert split.exit_code == 1
+    assert split.stdout == "22\n24\n26\n"  # (what one process prints from a real pipe)
+    assert "not valid utf-8" in split.stderr
+
+
+def test_a_relayed_run_cannot_take_a_store(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["run", str(LARGE), "--hosts", "2", "--store", str(tmp_path / "s")], input="1\n"
+    )
+    assert result.exit_code == 2
+    assert "cannot be resumed" in result.stderr
+    assert "give --input FILE" in result.stderr
+
+
+def test_a_sharded_node_whose_error_port_is_linked_loses_nothing(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """The replicas' failures went to the error port: nothing is reported lost."""
+    doc = tmp_path / "errors.yaml"
+    doc.write_text(
+        """arachne: "1.0"
+name: Errors
+nodes:
+  - id: intake
+    component: arachne.core.passthrough
+  - id: half
+    component: arachne.core.map
+    config: {expression: "value.v % 3 == 0 ? value.missing.field : value.v"}
+  - id: out
+    component: arachne.core.passthrough
+  - id: bad
+    component: arachne.core.passthrough
+edges:
+  - {source: "intake:out", target: "half:in"}
+  - {source: "half:out", target: "out:in"}
+  - {source: "half:error", target: "bad:in"}
+""",
+        encoding="utf-8",
+    )
+    values = "".join(f'{{"k": "{"abc"[n % 3]}", "v": {n}}}\n' for n in range(1, 10))
+    args = ["run", str(doc), "-q", "--hosts", "2", "--shard", "half=k"]
+    result = runner.invoke(app, args, input=values)
+    assert result.exit_code == 0, result.output
+    assert "went nowhere" not in result.stderr
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted(v for v in printed if isinstance(v, int)) == [1, 2, 4, 5, 7, 8]
+    assert len([v for v in printed if isinstance(v, dict)]) == 3  # (the error records)
+
+
+def _no_unbuffered() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
+def test_sigterm_stops_a_split_run_with_what_it_printed(tmp_path: Path) -> None:
+    """SIGTERM is taken as Ctrl-C: the lines printed are flushed, the relay's pipe removed,
+    and the status says which signal."""
+    fifo = tmp_path / "values"
+    os.mkfifo(fifo)
+    cli = [sys.executable, "-c", "from arachne.cli.main import main; main()", "run"]
+    run = subprocess.Popen(
+        [*cli, str(QUICK), "-q", "--hosts", "2", "-i", str(fifo)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_no_unbuffered(),
+    )
+    with open(fifo, "w", encoding="utf-8") as writer:  # (blocks until the feed opens it)
+        writer.write("21\n4\n")
+        writer.flush()
+        time.sleep(1.0)  # (the two values go through; the input stays open)
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=BOUND)
+    assert run.returncode == 128 + signal.SIGTERM, err.decode()
+    assert out.decode().split() == ["42", "8"]
+    assert "interrupted by SIGTERM" in err.decode()
+
+
+def test_a_closed_standard_output_stops_the_run_quietly(tmp_path: Path) -> None:
+    """| head: one warning, the run stops, no flood of tracebacks."""
+    cli = f"{shlex.quote(sys.executable)} -c 'from arachne.cli.main import main; main()'"
+    command = f"seq 1 100000 | {cli} run {shlex.quote(str(LARGE))} -q --hosts 2 | head -2"
+    bash = shutil.which("bash") or "/bin/bash"
+    done = subprocess.run([bash, "-c", command], capture_output=True, timeout=BOUND, check=False)
+    assert done.stdout.decode().split() == ["22", "24"]
+    assert len(done.stderr.decode().splitlines()) <= 3, done.stderr.decode()[:2000]

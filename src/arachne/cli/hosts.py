@@ -4,10 +4,13 @@ The document's nodes are spread over partitions ``h0`` to ``h(N-1)`` in the orde
 topology (``arachne.distributed.documents.spread``); each runs in a worker process of its own
 and the links that cross become TCP mesh links (with ``--ray``, each runs in a Ray actor and
 the links go through Ray). ``--shard NODE=KEY`` runs a node as one replica per process
-instead, each item going to the replica that owns its key. What leaves the document's
-output nodes is printed as a single-process run prints it. ``--store DIR`` checkpoints every
-process's partition into its own SQLite file in folder ``DIR``; the same command run again
-after a crash resumes each from its checkpoint. Feeds (``--input``, ``--inject``), the
+instead, each item going to the replica that owns its key. ``--inject`` and ``--input``
+feed it as they feed one process: every process builds the document with the same feed
+nodes (:func:`fed_document`), each feed placed with the node it feeds; standard input and
+``/dev/fd/N`` are relayed through named pipes. What leaves the document's output nodes is
+printed as a single-process run prints it, and what the processes log is logged here.
+``--store DIR`` checkpoints every process's partition into its own SQLite file in folder
+``DIR``; the same command run again after a crash resumes each from its checkpoint. The
 event log and the live views are not available across processes yet; they are refused,
 named.
 """
@@ -18,6 +21,8 @@ import contextlib
 import errno
 import logging
 import os
+import signal
+import sys
 import tempfile
 import threading
 import time
@@ -26,6 +31,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from arachne.cli.feeds import Feed, collect_feeds
+from arachne.cli.run import has_data, sigterm_interrupts
 from arachne.cli.session import CHECKER, attach_feeds, default_target, unfed_inputs
 from arachne.cli.writer import Writer
 from arachne.distributed.documents import TAP_PREFIX, document_unit, spread
@@ -44,7 +50,10 @@ if TYPE_CHECKING:
 __all__ = ["fed_document", "run_on_hosts"]
 
 PIPE_LOOK: Final = 0.02
-"""Seconds between looks for the process that reads standard input's named pipe."""
+"""Seconds between looks for the process that reads a relayed input's named pipe."""
+
+RELAY_CHUNK: Final = 1 << 16
+"""The most bytes of a relayed input copied at once."""
 
 
 def _refused(options: RunOptions) -> list[str]:
@@ -119,20 +128,34 @@ def _run(path: Path, options: RunOptions, err: Console, unit: Subgraph, relays: 
     hosts = options.hosts or 1
     store = options.store
     feeds = _feeds(path, unit, options, err, relays)
+    if relays.relayed and store is not None:
+        raise ValueError(
+            f"--store {store}: a split run fed from standard input (or /dev/fd) cannot be "
+            "resumed, its input being gone after a crash; give --input FILE, or run without "
+            "--store"
+        )
     fed = fed_document(str(path.resolve()), feeds)  # (checks the values before any start)
     placement = _with_feeds(spread(unit, hosts), unit, fed)
     shards = _shards(options.shards, list(placement.partitions), unit.to_graph().nodes)
     # Reading a pipe, each value is flushed as it leaves (a consumer downstream sees it).
     writer = Writer(options.tag, flush=relays.live)
     lost = 0
+    gone = threading.Event()  # (standard output was closed: what is printed goes nowhere)
+    cluster: ProcessCluster | RayCluster
 
     def output(node: str, port: str, value: Any) -> None:
         nonlocal lost
+        if gone.is_set():
+            return
         try:
             writer(node, port, value)
         except ValueError as exc:
             lost += 1
             err.print(f"[yellow]warning:[/] {exc}", highlight=False)
+        except BrokenPipeError:  # (| head, say: its reader has what it wanted)
+            gone.set()
+            err.print("[yellow]warning:[/] standard output was closed: the run stops")
+            cluster.close()
 
     source: dict[str, Any] = {"document": str(path.resolve()), "taps": True}
     if feeds:  # (every process builds the document with the same feeds' nodes)
@@ -147,7 +170,6 @@ def _run(path: Path, options: RunOptions, err: Console, unit: Subgraph, relays: 
         # (what the processes' arachne loggers say is logged here, at this command's level)
         "log_level": logging.getLogger("arachne").getEffectiveLevel(),
     }
-    cluster: ProcessCluster | RayCluster
     if options.ray:
         from arachne.distributed.ray_cluster import RayCluster, ray_module
 
@@ -160,15 +182,29 @@ def _run(path: Path, options: RunOptions, err: Console, unit: Subgraph, relays: 
         cluster = ProcessCluster(source, placement, **common)
     started = time.perf_counter()
     relays.start()
+    signals: list[int] = []
     try:
-        reports = cluster.run(timeout=options.timeout)
+        with sigterm_interrupts(signals):  # (SIGTERM stops as Ctrl-C does: outputs flushed)
+            reports = cluster.run(timeout=options.timeout)
     except ClusterError as exc:
+        if gone.is_set():
+            return 1
         err.print(f"[red]error:[/] {exc}", highlight=False)
         return 1
+    except KeyboardInterrupt:
+        sys.stdout.flush()
+        number = signals[0] if signals else signal.SIGINT
+        err.print(f"[yellow]interrupted by {signal.Signals(number).name}: the run stopped[/]")
+        return 128 + number
+    finally:
+        sys.stdout.flush()
+    failed = relays.failures()
+    for message in failed:
+        err.print(f"[red]error:[/] {message}", highlight=False)
     if not options.quiet:
         what = "Ray actor" if options.ray else "process"
         _summary(err, reports, time.perf_counter() - started, what)
-    return 1 if _said_skips(err, reports, fed) or lost else 0
+    return 1 if _said_skips(err, reports, fed) or lost or failed else 0
 
 
 def _said_skips(err: Console, reports: Mapping[str, Mapping[str, Any]], fed: Subgraph) -> int:
@@ -182,7 +218,7 @@ def _said_skips(err: Console, reports: Mapping[str, Mapping[str, Any]], fed: Sub
                 unfit += count
             elif node_id.startswith(TAP_PREFIX):
                 unprinted += count
-            elif node_id not in routed:
+            elif node_id.split("~")[0] not in routed:  # (a replica, node~owner: its node's)
                 failed += count
     said = (
         (unfit, "input line(s) did not fit the port they feed and were left out"),
@@ -235,6 +271,11 @@ def _feeds(
     )
     if sum(feed.path == "-" for feed in asked) > 1:
         raise ValueError("--input -: give standard input once")
+    if relays.piped and asked and not any(f.path == "-" for f in asked) and has_data(relays.stdin):
+        err.print(
+            "[yellow]note:[/] standard input is not read: values come from --inject or "
+            "--input; add --input - to read it as well"
+        )
     for port in unfed_inputs(unit, inputs, asked):  # (the run would end at once)
         err.print(
             f"[yellow]note:[/] nothing feeds input node {port.split(':')[0]!r}; give it values "
@@ -265,8 +306,7 @@ def _with_feeds(placement: Placement, unit: Subgraph, fed: Subgraph) -> Placemen
     for node_id in sorted(added):
         target = node_id
         while target in added:  # (a feed's source, through its checker, to the node it feeds)
-            (link,) = graph.links_from(target)
-            target = link.target.node
+            target = graph.links_from(target)[0].target.node
         parts[where[target]].append(node_id)
     return Placement.of(parts)
 
@@ -304,15 +344,20 @@ class _Relays:
         self.live = False  # (a pipe feeds the run: what it prints is flushed line by line)
         self._relays: list[_Relay] = []
 
+    @property
+    def relayed(self) -> bool:
+        """Whether any input is relayed (it cannot be read again after a crash)."""
+        return bool(self._relays)
+
     def where(self, path: str) -> str:
         """Return the path a process reads for input ``path`` (a relay's pipe if needed)."""
         if path == "-":
             stdin = self.stdin
             if stdin is None:
                 raise ValueError("--input -: this command has no standard input; give a file")
-            relay = _Relay(lambda: stdin, close=False)
+            relay = _Relay("standard input", lambda: getattr(stdin, "buffer", stdin))
         elif path.startswith(self.OWN):
-            relay = _Relay(lambda: open(path, encoding="utf-8"), close=True)  # noqa: SIM115
+            relay = _Relay(path, lambda: open(path, "rb"), close=True)  # noqa: SIM115
         else:
             return str(Path(path).resolve())  # (a worker's or an actor's directory may differ)
         self._relays.append(relay)
@@ -324,6 +369,10 @@ class _Relays:
         for relay in self._relays:
             relay.start()
 
+    def failures(self) -> list[str]:
+        """Say which inputs could not be read to their end, and why."""
+        return [f"reading {r.name} failed: {r.error}" for r in self._relays if r.error]
+
     def close(self) -> None:
         """Stop copying and remove the pipes."""
         for relay in self._relays:
@@ -331,23 +380,27 @@ class _Relays:
 
 
 class _Relay:
-    """One input copied into a named pipe that a process's feed reads.
+    """One input copied, as bytes, into a named pipe that a process's feed reads.
 
-    The pipe is made at once (its path told to the processes); :meth:`start` copies the
-    lines in a thread once the reader has opened it, so the pipe's own buffer is the only
-    one between them and a slow graph holds this command's reading back. :meth:`close`
-    stops the copy (the reader gone, it ends on the broken pipe) and removes the pipe.
+    The pipe is made at once (its path told to the processes); :meth:`start` copies what
+    arrives in a thread once the reader has opened it, so the pipe's own buffer is the only
+    one between them and a slow graph holds this command's reading back. The bytes go as
+    they are: the feed decodes and checks each line, as one process's does. :meth:`close`
+    stops the copy (the reader gone, it ends on the broken pipe) and removes the pipe; an
+    error reading the input is kept in :attr:`error`.
     """
 
-    def __init__(self, stream: Callable[[], IO[str]], *, close: bool) -> None:
+    def __init__(self, name: str, stream: Callable[[], Any], *, close: bool = False) -> None:
         if not hasattr(os, "mkfifo"):  # pragma: no cover  (POSIX has named pipes)
             raise ValueError("--hosts relays this input through a named pipe; give a file")
+        self.name = name
         self._stream = stream
         self._close = close
         self._folder = tempfile.mkdtemp(prefix="arachne-input-")
         self.path = str(Path(self._folder) / "input.jsonl")
         os.mkfifo(self.path, 0o600)
         self._done = threading.Event()
+        self.error: str | None = None
 
     def start(self) -> None:
         """Copy the input into the pipe, from a thread."""
@@ -360,22 +413,33 @@ class _Relay:
                 fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
             except OSError as exc:
                 if exc.errno != errno.ENXIO:
+                    self.error = str(exc)
                     return
                 self._done.wait(PIPE_LOOK)
         if fd is None:
             return
         os.set_blocking(fd, True)
-        with contextlib.suppress(OSError, ValueError), open(fd, "w", encoding="utf-8") as out:
+        try:
             stream = self._stream()
-            try:
-                for line in stream:
-                    out.write(line)
-                    out.flush()  # (each value goes on as it comes: a live pipe stays live)
-                    if self._done.is_set():
-                        break
-            finally:
-                if self._close:
-                    stream.close()
+        except OSError as exc:
+            self.error = str(exc)
+            os.close(fd)
+            return
+        read = getattr(stream, "read1", stream.read)  # (what has come, not a full chunk)
+        try:
+            while not self._done.is_set():
+                chunk = read(RELAY_CHUNK)
+                if not chunk:
+                    break
+                os.write(fd, chunk if isinstance(chunk, bytes) else chunk.encode("utf-8"))
+        except BrokenPipeError:
+            pass  # (the feed's process is gone: the run says why)
+        except (OSError, ValueError) as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            os.close(fd)
+            if self._close:
+                stream.close()
 
     def close(self) -> None:
         """Stop copying and remove the pipe."""

@@ -148,7 +148,7 @@ def _execute(
     asked = collect_feeds(options.injects, options.inputs, options.to, pick, stdin_piped=piped)
     feeds = [*feeds, *asked]
     attach_feeds(graph, doc, feeds)
-    if piped and not any(feed.path == "-" for feed in feeds) and _has_data(stdin):
+    if piped and not any(feed.path == "-" for feed in feeds) and has_data(stdin):
         reason = (
             "values come from --inject or --input; add --input - to read it as well"
             if options.injects or options.inputs
@@ -223,7 +223,7 @@ def _execute(
     )
     signals: list[int] = []  # what interrupted the run, if anything
     try:
-        with _sigterm_interrupts(signals):  # kept through the drain: a second signal cancels
+        with sigterm_interrupts(signals):  # kept through the drain: a second signal cancels
             try:
                 runtime.start()
                 ex.close_inputs()  # values come through the feeds' nodes, never through inject
@@ -389,7 +389,7 @@ def _serve_metrics(runtime: Runtime, port: int | None, err: Console) -> WSGIServ
     return server
 
 
-def _has_data(stdin: IO[str] | None) -> bool:
+def has_data(stdin: IO[str] | None) -> bool:
     """Whether ``stdin`` is a pipe or a non-empty file (``/dev/null`` and terminals are not)."""
     try:
         info = os.fstat(stdin.fileno()) if stdin is not None else None
@@ -434,7 +434,7 @@ def _lost(ex: Execution) -> int:
 
 
 @contextlib.contextmanager
-def _sigterm_interrupts(signals: list[int]) -> Iterator[None]:
+def sigterm_interrupts(signals: list[int]) -> Iterator[None]:
     """Treat SIGTERM like Ctrl-C while the run lasts: a graceful stop, outputs flushed.
 
     The first signal received is noted in ``signals`` (SIGINT is noted where its

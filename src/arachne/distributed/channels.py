@@ -419,6 +419,7 @@ class SendChannel:
         self.next_seq = 1
         self.acked = self.credit = self.end_seq = 0
         self._last_announce = -math.inf
+        self._lent_oldest, self._lent_since, self._lent_wait = 0, -math.inf, 0.0
 
     def _rebase(self, base: int) -> None:
         """Frame again from position ``base``: what the receiver has taken, or restored."""

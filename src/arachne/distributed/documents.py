@@ -62,6 +62,7 @@ class OutputTap(Node):
     def __init__(self, endpoint: tuple[str, str]) -> None:
         self.endpoint = endpoint
         self.sink: Callable[[str, str, Any], None] | None = None
+        self.flush: Callable[[], None] | None = None  # (writes what the sink has pending)
         self.buffer: TapBuffer | None = None
         self._resumed: list[Any] = []
 
@@ -79,8 +80,14 @@ class OutputTap(Node):
             self.hold_input(False)
 
     def snapshot(self) -> Any:
-        """Return the values the buffer keeps unread (none without a buffer)."""
+        """Return the values the buffer keeps unread (none without a buffer).
+
+        With a sink, what it has pending is written first: the checkpoint this barrier
+        belongs to must not cover values not yet out.
+        """
         if self.buffer is None:
+            if self.flush is not None:
+                self.flush()
             return None
         return {"unsent": self.buffer.unsent(*self.endpoint)}
 

@@ -689,7 +689,10 @@ class _Worker:
                 self.failure = str(message["failed"])
             logged = message.get("log")
             if isinstance(logged, dict):
-                relog(self.name, logged)
+                try:
+                    relog(self.name, logged)
+                except Exception:  # (a handler or filter here failed: the worker goes on)
+                    log.exception("logging a record from worker %s failed", self.name)
                 continue
             printed = message.get("print")
             if isinstance(printed, list) and len(printed) == 3:

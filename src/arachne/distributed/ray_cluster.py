@@ -17,6 +17,7 @@ Frames between actors are serialized by Ray, inside the cluster. Ray is an optio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -194,9 +195,11 @@ class _Outputs:
 
     def take_logs(self) -> tuple[list[dict[str, Any]], int]:
         """Hand over the log records kept so far, and how many went for want of room."""
-        logs, dropped = list(self.logs), self.dropped
-        self.logs.clear()
-        self.dropped = 0
+        logs: list[dict[str, Any]] = []
+        with contextlib.suppress(IndexError):  # (records may come from other threads meanwhile)
+            while True:
+                logs.append(self.logs.popleft())
+        dropped, self.dropped = self.dropped, 0
         return logs, dropped
 
 

@@ -110,13 +110,12 @@ class _Answering:
                 self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        """Write the values printed and not yet written."""
+        """Write the values printed and not yet written (a tap's checkpoint calls it too)."""
         with self._lock:
-            if self._printed:
-                self._printed.append("")
-                self._stdout.write("\n".join(self._printed))
+            printed, self._printed = self._printed, []
+            if printed:
+                self._stdout.write("\n".join(printed) + "\n")
                 self._stdout.flush()
-                self._printed = []
 
 
 async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> dict[str, Any]:
@@ -127,11 +126,13 @@ async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> d
     pipes = _Answering(stdout, host, part.manifest)
     for node in part.instances.values():
         if isinstance(node, OutputTap):
-            node.sink = pipes.output
+            node.sink, node.flush = pipes.output, pipes.flush
     level = orders.get("log_level")
+    logger = logging.getLogger("arachne")
+    forwarding = None
     if isinstance(level, str | int):  # (the coordinator logs what the arachne loggers say)
-        logger = logging.getLogger("arachne")
-        logger.addHandler(ForwardingHandler(lambda data: pipes.write({"log": data}), level))
+        forwarding = ForwardingHandler(lambda data: pipes.write({"log": data}), level)
+        logger.addHandler(forwarding)
         logger.setLevel(level)
         logger.propagate = False
     port = await transport.listen()
@@ -143,6 +144,9 @@ async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> d
     execution = part.execution()
 
     def orphaned() -> None:
+        if forwarding is not None:  # (nothing reads the pipe now: say it on stderr)
+            logger.removeHandler(forwarding)
+            logger.propagate = True
         if not execution.done:
             log.warning("partition %s: its coordinator is gone; the run is cancelled", name)
             execution.request_stop(drain=False)
@@ -169,7 +173,8 @@ async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> d
             if host.checkpointed or host.lends:  # (a receiver may ask again: items, payloads)
                 await host.settled()
     finally:
-        pipes.flush()
+        with contextlib.suppress(OSError, ValueError):  # (the coordinator may be gone)
+            pipes.flush()
         host.send_replies()
         host.close()
         await transport.close()
