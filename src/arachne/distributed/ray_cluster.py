@@ -44,7 +44,7 @@ from arachne.distributed.processes import (
     placed_move_target,
     planned,
 )
-from arachne.distributed.remote_logs import ForwardingHandler, check_level, relog
+from arachne.distributed.remote_logs import check_level, forward, relog
 from arachne.runtime.checkpointing import check_every
 from arachne.runtime.state import ExecutionState
 
@@ -240,10 +240,7 @@ class _RuntimeNode:
         self.taps = taps
         level = next(iter(self.orders.values()), {}).get("log_level")
         if level is not None:  # (the driver logs what the arachne loggers say here)
-            logger = logging.getLogger("arachne")
-            logger.addHandler(ForwardingHandler(self.outputs.log, level))
-            logger.setLevel(level)
-            logger.propagate = False
+            forward(self.outputs.log, level)
 
     async def start(self, peers: Mapping[str, Any]) -> dict[str, int]:
         """Open and start every partition; return each one's incarnation."""

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from arachne.runtime.log_context import log_fields
 
-__all__ = ["IDS", "ForwardingHandler", "check_level", "entry", "relog"]
+__all__ = ["IDS", "ForwardingHandler", "check_level", "entry", "forward", "relog"]
 
 IDS: Final = ("execution_id", "node_id", "trace_id")
 """The ids of a record's origin that travel with it."""
@@ -82,6 +82,24 @@ class ForwardingHandler(logging.Handler):
             self._send(entry(record))
         except Exception:
             self.handleError(record)
+
+
+def forward(send: Callable[[dict[str, Any]], None], level: int | str) -> Callable[[], None]:
+    """Have what the ``arachne`` loggers say at ``level`` go to ``send`` instead of here.
+
+    Returns what undoes it (the records then propagate as before: nothing reads ``send``).
+    """
+    logger = logging.getLogger("arachne")
+    handler = ForwardingHandler(send, level)
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+    def undo() -> None:
+        logger.removeHandler(handler)
+        logger.propagate = True
+
+    return undo
 
 
 def relog(partition: str, data: Mapping[str, Any]) -> None:

@@ -24,7 +24,7 @@ from typing import IO, Any
 from arachne.distributed.documents import OutputTap
 from arachne.distributed.host import MeshHost
 from arachne.distributed.processes import move_op, open_partition
-from arachne.distributed.remote_logs import ForwardingHandler
+from arachne.distributed.remote_logs import forward
 from arachne.distributed.tcp import TcpTransport
 from arachne.runtime.state import ExecutionState
 
@@ -128,13 +128,9 @@ async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> d
         if isinstance(node, OutputTap):
             node.sink, node.flush = pipes.output, pipes.flush
     level = orders.get("log_level")
-    logger = logging.getLogger("arachne")
-    forwarding = None
+    unforward = None
     if isinstance(level, str | int):  # (the coordinator logs what the arachne loggers say)
-        forwarding = ForwardingHandler(lambda data: pipes.write({"log": data}), level)
-        logger.addHandler(forwarding)
-        logger.setLevel(level)
-        logger.propagate = False
+        unforward = forward(lambda data: pipes.write({"log": data}), level)
     port = await transport.listen()
     pipes.write({"listening": port})
     pipes.write({"incarnation": host.epoch})
@@ -144,9 +140,8 @@ async def _work(orders: Mapping[str, Any], stdin: IO[str], stdout: IO[str]) -> d
     execution = part.execution()
 
     def orphaned() -> None:
-        if forwarding is not None:  # (nothing reads the pipe now: say it on stderr)
-            logger.removeHandler(forwarding)
-            logger.propagate = True
+        if unforward is not None:  # (nothing reads the pipe now: say it on stderr)
+            unforward()
         if not execution.done:
             log.warning("partition %s: its coordinator is gone; the run is cancelled", name)
             execution.request_stop(drain=False)
